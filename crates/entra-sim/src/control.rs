@@ -1,0 +1,68 @@
+//! `/_sim/` control endpoints for scripts driving the standalone binary:
+//! `GET /_sim/requests` (the request record as JSON), `DELETE /_sim/requests`,
+//! `POST /_sim/faults` (body: see [`crate::faults::FaultWire`]), `DELETE /_sim/faults`,
+//! `POST /_sim/signin` (`{"upn","password"}` → `{"outcome","aadsts"}`), `GET /_sim/health`.
+
+use actix_web::web::{self, Data, Json};
+use actix_web::HttpResponse;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::app::Shared;
+use crate::faults::{Fault, FaultWire};
+
+async fn requests(shared: Data<Shared>) -> HttpResponse {
+    HttpResponse::Ok().json(shared.recorder.all())
+}
+
+async fn clear_requests(shared: Data<Shared>) -> HttpResponse {
+    shared.recorder.clear();
+    HttpResponse::NoContent().finish()
+}
+
+async fn add_fault(shared: Data<Shared>, body: Json<FaultWire>) -> HttpResponse {
+    match Fault::try_from(body.into_inner()) {
+        Ok(f) => {
+            shared.faults.add(f);
+            HttpResponse::NoContent().finish()
+        }
+        Err(e) => HttpResponse::BadRequest().json(json!({ "error": e })),
+    }
+}
+
+async fn clear_faults(shared: Data<Shared>) -> HttpResponse {
+    shared.faults.clear();
+    HttpResponse::NoContent().finish()
+}
+
+#[derive(Deserialize)]
+struct SignIn {
+    upn: String,
+    password: String,
+}
+
+async fn sign_in(shared: Data<Shared>, body: Json<SignIn>) -> HttpResponse {
+    let now = shared.clock.now();
+    let outcome = shared.state().sign_in(&body.upn, &body.password, now);
+    HttpResponse::Ok().json(json!({ "outcome": outcome, "aadsts": outcome.aadsts() }))
+}
+
+async fn health(shared: Data<Shared>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "status": "ok",
+        "base_url": shared.base_url,
+        "tenant_id": shared.state().tenant_id.to_string(),
+    }))
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/_sim")
+            .route("/requests", web::get().to(requests))
+            .route("/requests", web::delete().to(clear_requests))
+            .route("/faults", web::post().to(add_fault))
+            .route("/faults", web::delete().to(clear_faults))
+            .route("/signin", web::post().to(sign_in))
+            .route("/health", web::get().to(health)),
+    );
+}

@@ -1,0 +1,303 @@
+//! Tenant-level resources: `/domains`, `/organization`, `/directory/onPremisesSynchronization`
+//! (delegated only), and the Temporary Access Pass method policy.
+
+use actix_web::web::{self, Data};
+use actix_web::HttpResponse;
+use serde_json::{Map, Value, json};
+
+use super::auth::{Caller, Perms};
+use super::error::{GraphError, GraphResult};
+use crate::app::Shared;
+use crate::clock::fmt;
+use crate::state::State;
+
+const DOMAIN_READ: Perms = Perms {
+    app: &[
+        "Domain.Read.All",
+        "Domain.ReadWrite.All",
+        "Directory.Read.All",
+        "Directory.ReadWrite.All",
+    ],
+    delegated: &[
+        "Domain.Read.All",
+        "Domain.ReadWrite.All",
+        "Directory.Read.All",
+        "Directory.ReadWrite.All",
+        "Directory.AccessAsUser.All",
+    ],
+};
+
+const ORG_READ: Perms = Perms {
+    app: &[
+        "Organization.Read.All",
+        "Organization.ReadWrite.All",
+        "Directory.Read.All",
+        "Directory.ReadWrite.All",
+    ],
+    delegated: &[
+        "User.Read",
+        "Organization.Read.All",
+        "Organization.ReadWrite.All",
+        "Directory.Read.All",
+        "Directory.ReadWrite.All",
+        "Directory.AccessAsUser.All",
+    ],
+};
+
+const SYNC_READ: Perms = Perms {
+    app: &[],
+    delegated: &[
+        "OnPremDirectorySynchronization.Read.All",
+        "OnPremDirectorySynchronization.ReadWrite.All",
+    ],
+};
+
+const POLICY_READ: Perms = Perms {
+    app: &[
+        "Policy.Read.AuthenticationMethod",
+        "Policy.Read.All",
+        "Policy.ReadWrite.AuthenticationMethod",
+    ],
+    delegated: &[
+        "Policy.Read.AuthenticationMethod",
+        "Policy.Read.All",
+        "Policy.ReadWrite.AuthenticationMethod",
+    ],
+};
+
+/// Fixture domains plus the initial `*.onmicrosoft.com` domain (always present in Entra).
+fn domains(state: &State) -> Vec<Map<String, Value>> {
+    let has_default = state.domains.iter().any(|d| d.is_default);
+    let mut list: Vec<Map<String, Value>> = Vec::new();
+    let initial = &state.tenant.initial_domain;
+    let mut push = |name: &str, auth: &str, default: bool, verified: bool| {
+        let is_initial = name.eq_ignore_ascii_case(initial);
+        let v = json!({
+            "authenticationType": auth,
+            "availabilityStatus": null,
+            "id": name,
+            "isAdminManaged": true,
+            "isDefault": default,
+            "isInitial": is_initial,
+            "isRoot": true,
+            "isVerified": verified,
+            "supportedServices": ["Email", "OfficeCommunicationsOnline"],
+            "passwordValidityPeriodInDays": 2147483647,
+            "passwordNotificationWindowInDays": 14,
+            "state": null,
+        });
+        list.push(v.as_object().cloned().unwrap_or_default());
+    };
+    if !state
+        .domains
+        .iter()
+        .any(|d| d.name.eq_ignore_ascii_case(initial))
+    {
+        push(initial, "Managed", !has_default, true);
+    }
+    for d in &state.domains {
+        push(&d.name, &d.authentication_type, d.is_default, d.is_verified);
+    }
+    list
+}
+
+pub async fn list_domains(shared: Data<Shared>, caller: Caller) -> GraphResult {
+    caller.require(DOMAIN_READ)?;
+    let values = domains(&shared.state());
+    Ok(HttpResponse::Ok().json(json!({
+        "@odata.context": format!("{}#domains", shared.metadata()),
+        "value": values,
+    })))
+}
+
+pub async fn get_domain(
+    shared: Data<Shared>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> GraphResult {
+    caller.require(DOMAIN_READ)?;
+    let d = domains(&shared.state())
+        .into_iter()
+        .find(|d| d["id"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(&path)))
+        .ok_or_else(|| GraphError::not_found(&path))?;
+    let mut body = Map::new();
+    body.insert(
+        "@odata.context".into(),
+        json!(format!("{}#domains/$entity", shared.metadata())),
+    );
+    body.extend(d);
+    Ok(HttpResponse::Ok().json(body))
+}
+
+fn organization(state: &State) -> Map<String, Value> {
+    let verified: Vec<Value> = domains(state)
+        .into_iter()
+        .filter(|d| d["isVerified"] == json!(true))
+        .map(|d| {
+            json!({
+                "capabilities": "Email, OfficeCommunicationsOnline",
+                "isDefault": d["isDefault"],
+                "isInitial": d["isInitial"],
+                "name": d["id"],
+                "type": d["authenticationType"],
+            })
+        })
+        .collect();
+    let synced = state.sync.on_premises_sync_enabled;
+    json!({
+        "id": state.tenant_id.to_string(),
+        "deletedDateTime": null,
+        "businessPhones": [],
+        "city": null,
+        "country": null,
+        "countryLetterCode": state.tenant.country_letter_code.clone().unwrap_or_else(|| "US".into()),
+        "createdDateTime": fmt::graph(state.created),
+        "defaultUsageLocation": null,
+        "displayName": state.tenant.display_name,
+        "isMultipleDataLocationsForServicesEnabled": null,
+        "marketingNotificationEmails": [],
+        "onPremisesLastSyncDateTime": if synced { state.sync.last_sync.as_deref().and_then(fmt::parse).map(fmt::graph) } else { None },
+        "onPremisesSyncEnabled": if synced { Some(true) } else { None },
+        "partnerTenantType": null,
+        "postalCode": null,
+        "preferredLanguage": "en",
+        "securityComplianceNotificationMails": [],
+        "securityComplianceNotificationPhones": [],
+        "state": null,
+        "street": null,
+        "technicalNotificationMails": state.tenant.technical_notification_mails,
+        "tenantType": "AAD",
+        "directorySizeQuota": {"used": state.users.len() + state.groups.len(), "total": 50000},
+        "assignedPlans": [],
+        "privacyProfile": {"contactEmail": "", "statementUrl": ""},
+        "provisionedPlans": [],
+        "verifiedDomains": verified,
+    })
+    .as_object()
+    .cloned()
+    .unwrap_or_default()
+}
+
+pub async fn list_organization(shared: Data<Shared>, caller: Caller) -> GraphResult {
+    caller.require(ORG_READ)?;
+    let org = organization(&shared.state());
+    Ok(HttpResponse::Ok().json(json!({
+        "@odata.context": format!("{}#organization", shared.metadata()),
+        "value": [org],
+    })))
+}
+
+pub async fn get_organization(
+    shared: Data<Shared>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> GraphResult {
+    caller.require(ORG_READ)?;
+    let state = shared.state();
+    if !path.eq_ignore_ascii_case(&state.tenant_id.to_string()) {
+        return Err(GraphError::not_found(&path));
+    }
+    let mut body = Map::new();
+    body.insert(
+        "@odata.context".into(),
+        json!(format!("{}#organization/$entity", shared.metadata())),
+    );
+    body.extend(organization(&state));
+    Ok(HttpResponse::Ok().json(body))
+}
+
+fn sync_json(state: &State) -> Map<String, Value> {
+    let s = &state.sync;
+    json!({
+        "id": state.tenant_id.to_string(),
+        "configuration": {
+            "accidentalDeletionPrevention": {
+                "synchronizationPreventionType": "enabledForCount",
+                "alertThreshold": 500
+            }
+        },
+        "features": {
+            "passwordSyncEnabled": s.password_sync_enabled,
+            "passwordWritebackEnabled": s.password_writeback_enabled,
+            "directoryExtensionsEnabled": false,
+            "quarantineUponUpnConflictEnabled": true,
+            "quarantineUponProxyAddressesConflictEnabled": true,
+            "softMatchOnUpnEnabled": true,
+            "cloudPasswordPolicyForPasswordSyncedUsersEnabled": false,
+            "fopeConflictResolutionEnabled": false,
+            "unifiedGroupWritebackEnabled": false,
+            "userWritebackEnabled": false,
+            "deviceWritebackEnabled": false,
+            "synchronizeUpnForManagedUsersEnabled": true,
+            "userForcePasswordChangeOnLogonEnabled": false,
+            "concurrentOrgIdProvisioningEnabled": false,
+            "concurrentCredentialUpdateEnabled": false,
+            "groupWriteBackEnabled": false,
+            "blockSoftMatchEnabled": false,
+            "blockCloudObjectTakeoverThroughHardMatchEnabled": false,
+            "bypassDirSyncOverridesEnabled": false
+        }
+    })
+    .as_object()
+    .cloned()
+    .unwrap_or_default()
+}
+
+pub async fn list_sync(shared: Data<Shared>, caller: Caller) -> GraphResult {
+    caller.require(SYNC_READ)?;
+    let item = sync_json(&shared.state());
+    Ok(HttpResponse::Ok().json(json!({
+        "@odata.context": format!("{}#directory/onPremisesSynchronization", shared.metadata()),
+        "value": [item],
+    })))
+}
+
+pub async fn get_sync(
+    shared: Data<Shared>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> GraphResult {
+    caller.require(SYNC_READ)?;
+    let state = shared.state();
+    if !path.eq_ignore_ascii_case(&state.tenant_id.to_string()) {
+        return Err(GraphError::not_found(&path));
+    }
+    let mut body = Map::new();
+    body.insert(
+        "@odata.context".into(),
+        json!(format!(
+            "{}#directory/onPremisesSynchronization/$entity",
+            shared.metadata()
+        )),
+    );
+    body.extend(sync_json(&state));
+    Ok(HttpResponse::Ok().json(body))
+}
+
+pub async fn get_method_configuration(
+    shared: Data<Shared>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> GraphResult {
+    caller.require(POLICY_READ)?;
+    if !path.eq_ignore_ascii_case("TemporaryAccessPass") {
+        return Err(GraphError::not_found(&path));
+    }
+    let state = shared.state();
+    let p = &state.tap_policy;
+    let meta = shared.metadata();
+    Ok(HttpResponse::Ok().json(json!({
+        "@odata.context": format!("{meta}#authenticationMethodConfigurations/$entity"),
+        "@odata.type": "#microsoft.graph.temporaryAccessPassAuthenticationMethodConfiguration",
+        "id": "TemporaryAccessPass",
+        "state": if p.enabled { "enabled" } else { "disabled" },
+        "defaultLifetimeInMinutes": p.default_lifetime_minutes,
+        "defaultLength": p.default_length,
+        "minimumLifetimeInMinutes": p.minimum_lifetime_minutes,
+        "maximumLifetimeInMinutes": p.maximum_lifetime_minutes,
+        "isUsableOnce": p.is_usable_once,
+        "includeTargets@odata.context": format!("{meta}#policies/authenticationMethodsPolicy/authenticationMethodConfigurations('TemporaryAccessPass')/microsoft.graph.temporaryAccessPassAuthenticationMethodConfiguration/includeTargets"),
+        "includeTargets": [{"targetType": "group", "id": "all_users", "isRegistrationRequired": false}],
+        "excludeTargets": [],
+    })))
+}

@@ -1,0 +1,41 @@
+//! A simulated Microsoft Entra tenant for Latchkey's tests and demo mode: the identity
+//! platform's token, authorize and OpenID Connect endpoints, and the Microsoft Graph v1.0
+//! endpoints Latchkey uses, behaving as Microsoft documents them (URLs, status codes, headers,
+//! JSON shapes, error codes, permission checks). The contract is
+//! `/work/shared/reference/graph.md`; choices where Microsoft documents nothing are written
+//! down next to the code that makes them.
+//!
+//! Start one with [`Sim::start`]`(`[`Fixture::test`]`())`; point the authority host at
+//! [`Sim::base_url`] and the Graph base at [`Sim::graph_base_url`].
+//!
+//! Layout: [`fixture`] (TOML tenant description) → [`state`] (live directory, sign-in, smart
+//! lockout) ; [`tokens`] (JWT sign/verify) ; [`oauth`] (token, authorize, OIDC) ; [`graph`]
+//! (users, groups, methods, reset, risk, tenant) ; [`odata`] (filter parser, paging) ;
+//! [`faults`] and [`recording`] (test hooks) ; [`control`] (`/_sim/` endpoints).
+
+mod app;
+pub mod clock;
+pub mod control;
+pub mod faults;
+pub mod fixture;
+pub mod graph;
+mod middleware;
+pub mod oauth;
+pub mod odata;
+pub mod password;
+pub mod recording;
+pub mod roles;
+mod sim;
+pub mod state;
+pub mod tokens;
+
+pub use faults::{Fault, FaultKind, Method};
+pub use fixture::{Fixture, FixtureError};
+pub use recording::RecordedRequest;
+pub use sim::Sim;
+pub use state::handle::{TenantHandle, UserSnapshot};
+pub use state::methods::{
+    ALTERNATE_MOBILE_PHONE_ID, EMAIL_METHOD_ID, MOBILE_PHONE_ID, OFFICE_PHONE_ID,
+    PASSWORD_METHOD_ID,
+};
+pub use state::signin::SignInOutcome;

@@ -1,0 +1,209 @@
+//! [`TenantHandle`]: what tests use to look at and change the live tenant without going
+//! through HTTP (setting risk, removing a permission, moving the clock ...).
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use crate::app::Shared;
+use crate::roles;
+
+/// A copy of one user's state at the time of the call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserSnapshot {
+    pub id: String,
+    pub upn: String,
+    pub display_name: String,
+    pub mail: Option<String>,
+    pub other_mails: Vec<String>,
+    pub account_enabled: bool,
+    pub on_premises_sync_enabled: Option<bool>,
+    pub last_password_change: OffsetDateTime,
+    pub force_change_password_next_sign_in: bool,
+    /// Directory role template ids.
+    pub roles: Vec<String>,
+    pub risk_level: Option<String>,
+    pub risk_state: Option<String>,
+    pub risk_detail: Option<String>,
+    /// Smart lockout: locked until this time (if in the future).
+    pub locked_until: Option<OffsetDateTime>,
+    /// Failed sign-ins counted toward the next lockout.
+    pub failed_sign_ins: u32,
+    /// The user's methods as `GET /authentication/methods` lists them.
+    pub methods: Vec<serde_json::Value>,
+}
+
+#[derive(Clone)]
+pub struct TenantHandle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for TenantHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantHandle").finish_non_exhaustive()
+    }
+}
+
+impl TenantHandle {
+    pub fn tenant_id(&self) -> String {
+        self.shared.state().tenant_id.to_string()
+    }
+
+    /// The simulated "now".
+    pub fn now(&self) -> OffsetDateTime {
+        self.shared.clock.now()
+    }
+
+    /// Moves simulated time forward: tokens, codes, lockouts and TAPs age accordingly.
+    pub fn advance_time(&self, by: std::time::Duration) {
+        self.shared
+            .clock
+            .advance(time::Duration::try_from(by).unwrap_or(time::Duration::MAX));
+    }
+
+    /// A user by UPN or object id.
+    pub fn user(&self, upn_or_id: &str) -> Option<UserSnapshot> {
+        let now = self.now();
+        let state = self.shared.state();
+        let u = state.user(upn_or_id)?;
+        Some(UserSnapshot {
+            id: u.id.to_string(),
+            upn: u.upn.clone(),
+            display_name: u.display_name.clone(),
+            mail: u.mail.clone(),
+            other_mails: u.other_mails.clone(),
+            account_enabled: u.account_enabled,
+            on_premises_sync_enabled: u.on_premises_sync_enabled,
+            last_password_change: u.last_password_change,
+            force_change_password_next_sign_in: u.force_change_password_next_sign_in,
+            roles: u.roles.iter().cloned().collect(),
+            risk_level: u.risk.as_ref().map(|r| r.level.clone()),
+            risk_state: u.risk.as_ref().map(|r| r.state.clone()),
+            risk_detail: u.risk.as_ref().map(|r| r.detail.clone()),
+            locked_until: u.lockout.locked_until.filter(|t| *t > now),
+            failed_sign_ins: u.lockout.failures,
+            methods: u.methods.all(now),
+        })
+    }
+
+    /// Object id of a user, for building URLs in tests.
+    pub fn user_id(&self, upn: &str) -> Option<String> {
+        self.shared.state().user(upn).map(|u| u.id.to_string())
+    }
+
+    pub fn group_id(&self, display_name: &str) -> Option<String> {
+        self.shared
+            .state()
+            .groups
+            .iter()
+            .find(|g| g.display_name.eq_ignore_ascii_case(display_name))
+            .map(|g| g.id.to_string())
+    }
+
+    /// The `oid` of app-only tokens for this client.
+    pub fn service_principal_id(&self, client_id: &str) -> Option<String> {
+        self.shared.state().app(client_id).map(|a| a.sp_id.to_string())
+    }
+
+    /// Does `password` match the user's current password? (No lockout side effects.)
+    pub fn check_password(&self, upn_or_id: &str, password: &str) -> bool {
+        self.shared
+            .state()
+            .user(upn_or_id)
+            .is_some_and(|u| u.password.expose() == password)
+    }
+
+    /// Sets a password directly (no policy check, no risk change).
+    pub fn set_password(&self, upn_or_id: &str, password: &str) -> bool {
+        self.with_user(upn_or_id, |u, now| {
+            u.password = latchkey_types::Secret::new(password.to_owned());
+            u.last_password_change = now;
+        })
+    }
+
+    /// Sets user risk (`level`: low/medium/high/none; `state`: atRisk, dismissed ...).
+    pub fn set_risk(&self, upn_or_id: &str, level: &str, state: &str) -> bool {
+        self.with_user(upn_or_id, |u, now| {
+            u.risk = Some(super::Risk {
+                level: level.to_owned(),
+                state: state.to_owned(),
+                detail: "none".to_owned(),
+                last_updated: now,
+            });
+        })
+    }
+
+    pub fn set_account_enabled(&self, upn_or_id: &str, enabled: bool) -> bool {
+        self.with_user(upn_or_id, |u, _| u.account_enabled = enabled)
+    }
+
+    /// Smart-locks the account now (as if the threshold had just been reached).
+    pub fn lock_out(&self, upn_or_id: &str) -> bool {
+        let secs = self.shared.state().smart_lockout.duration_seconds as i64;
+        self.with_user(upn_or_id, |u, now| {
+            u.lockout.lockouts += 1;
+            u.lockout.locked_until = Some(now + time::Duration::seconds(secs));
+        })
+    }
+
+    pub fn is_locked_out(&self, upn_or_id: &str) -> bool {
+        self.user(upn_or_id).is_some_and(|u| u.locked_until.is_some())
+    }
+
+    /// Removes an application permission; tokens issued afterwards no longer carry it.
+    pub fn remove_app_permission(&self, client_id: &str, permission: &str) -> bool {
+        self.with_app(client_id, |a| a.permissions.remove(permission))
+    }
+
+    pub fn add_app_permission(&self, client_id: &str, permission: &str) -> bool {
+        self.with_app(client_id, |a| {
+            a.permissions.insert(permission.to_owned());
+            true
+        })
+    }
+
+    /// Replaces the directory roles (by display name) of the app's service principal.
+    pub fn set_app_directory_roles(&self, client_id: &str, role_names: &[&str]) -> bool {
+        let ids: Option<Vec<String>> = role_names
+            .iter()
+            .map(|n| roles::by_name(n).map(str::to_owned))
+            .collect();
+        let Some(ids) = ids else { return false };
+        self.with_app(client_id, |a| {
+            a.roles = ids.into_iter().collect();
+            true
+        })
+    }
+
+    pub fn set_password_writeback(&self, enabled: bool) {
+        self.shared.state().sync.password_writeback_enabled = enabled;
+    }
+
+    /// Identity Protection requests per second (0 = no throttle).
+    pub fn set_identity_protection_limit(&self, per_second: u32) {
+        let mut s = self.shared.state();
+        s.throttling.identity_protection_per_second = per_second;
+        s.identity_protection_hits.clear();
+    }
+
+    fn with_user(&self, key: &str, f: impl FnOnce(&mut super::User, OffsetDateTime)) -> bool {
+        let now = self.now();
+        let mut state = self.shared.state();
+        match state.user_index(key) {
+            Some(i) => {
+                f(&mut state.users[i], now);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn with_app(&self, client_id: &str, f: impl FnOnce(&mut super::App) -> bool) -> bool {
+        let mut state = self.shared.state();
+        state
+            .apps
+            .iter_mut()
+            .find(|a| a.client_id.eq_ignore_ascii_case(client_id))
+            .is_some_and(f)
+    }
+}

@@ -1,0 +1,13 @@
+//! Integration tests of the simulated Entra tenant, over real HTTP with reqwest.
+//! One binary; each area is a module in its own folder.
+
+mod support;
+
+mod contract;
+mod faults;
+mod graph_groups;
+mod graph_methods;
+mod graph_misc;
+mod graph_reset;
+mod graph_users;
+mod oauth;

@@ -1,0 +1,37 @@
+//! Microsoft Graph and identity platform client for Latchkey.
+//!
+//! - [`GraphClient`]: every directory operation the portal needs, typed in and out, with the
+//!   token cache (single flight), retries within a budget, paging, typed errors, a request
+//!   counter and an optional redacted HTTP debug log (target `latchkey_graph::http`).
+//! - [`GraphConfig`] / [`Credential`]: tenant, app, hosts, client secret or certificate.
+//! - [`delegated`]: authorization code + PKCE for the admin sign-in that yields the refresh
+//!   token used by [`GraphClient::with_delegated`] (needed for `resetPassword`).
+//!
+//! Nothing here logs or returns a secret: passwords, tokens, codes and TAPs are
+//! [`latchkey_types::Secret`]s and the debug log goes through [`redact`].
+//!
+//! The process must have a rustls crypto provider installed before a client is built
+//! (`rustls::crypto::ring::default_provider().install_default()`).
+
+mod assertion;
+mod client;
+mod config;
+pub mod delegated;
+mod error;
+mod http;
+mod model;
+mod ops;
+pub mod redact;
+mod token;
+
+pub use assertion::{ASSERTION_LIFETIME_SECS, AssertionAlgorithm, ClientCertificate};
+pub use client::GraphClient;
+pub use config::{
+    Clock, Credential, DEFAULT_AUTHORITY_HOST, DEFAULT_GRAPH_BASE_URL, GraphConfig, RetryPolicy,
+    Timeouts, is_loopback,
+};
+pub use error::{ApiError, GraphError, TokenError, TransportKind};
+pub use http::{HTTP_LOG_TARGET, backoff, parse_retry_after};
+pub use model::*;
+pub use ops::odata_string;
+pub use token::{MAX_EXPIRY_MARGIN, RotateHook, expiry_margin};

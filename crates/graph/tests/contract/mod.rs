@@ -1,0 +1,14 @@
+pub mod support;
+
+mod delegated;
+mod errors;
+mod faults;
+mod groups;
+mod logging;
+mod methods;
+mod paging;
+mod reset;
+mod risk_tap;
+mod tenant;
+mod tokens;
+mod users;

@@ -1,0 +1,419 @@
+//! Policy files → a validated [`PolicySet`].
+//!
+//! Two passes: TOML and types (serde; unknown keys, unknown methods or actions are errors located
+//! by the parser), then the rules that need the whole policy or the whole set (duplicate
+//! priorities, more methods required than allowed, privileged scope with one method, ...),
+//! located with the spans kept during parsing.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use latchkey_types::{MethodKind, ObjectId};
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::model::*;
+
+/// A problem in a policy file, located for the human who has to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct PolicyError {
+    pub file: PathBuf,
+    /// 1-based; 0 when the problem is not in a file (e.g. it cannot be read).
+    pub line: usize,
+    pub column: usize,
+    /// The key concerned, e.g. `policy[2].methods_required`, when known.
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if self.line > 0 {
+            write!(f, ":{}:{}", self.line, self.column)?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, ": {field}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    policy: Vec<Spanned<RawPolicy>>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    name: Spanned<String>,
+    #[serde(default)]
+    description: String,
+    priority: Spanned<u32>,
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default)]
+    applies_to: Vec<Spanned<RawGroup>>,
+    #[serde(default)]
+    excludes: Vec<Spanned<RawGroup>>,
+    actions: Spanned<BTreeSet<Action>>,
+    methods: Spanned<Vec<MethodKind>>,
+    methods_required: Spanned<usize>,
+    #[serde(default)]
+    enrollment: RawEnrollment,
+    #[serde(default)]
+    password: RawPassword,
+    #[serde(default)]
+    allow_privileged: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGroup {
+    id: Spanned<String>,
+    name: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawEnrollment {
+    #[serde(default)]
+    required: bool,
+    #[serde(default)]
+    reconfirm_after_days: u32,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPassword {
+    min_length: Option<Spanned<usize>>,
+    #[serde(default)]
+    banned_words: Vec<String>,
+    #[serde(default = "yes")]
+    forbid_user_names: bool,
+}
+
+/// Longest re-confirmation interval Entra offers (730 days); more is almost certainly a typo.
+const MAX_RECONFIRM_DAYS: u32 = 730;
+
+/// Loads every `*.toml` file in `dir` (sorted by name) as one set. All errors are returned, not
+/// just the first, so one run of `latchkey policy check` shows everything to fix.
+pub fn load_dir(dir: &Path) -> Result<PolicySet, Vec<PolicyError>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| vec![io_error(dir, e)])?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    let mut sources = Vec::new();
+    let mut errors = Vec::new();
+    for f in files {
+        match std::fs::read_to_string(&f) {
+            Ok(text) => sources.push((f, text)),
+            Err(e) => errors.push(io_error(&f, e)),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    parse_sources(&sources)
+}
+
+fn io_error(path: &Path, e: std::io::Error) -> PolicyError {
+    PolicyError { file: path.to_path_buf(), line: 0, column: 0, field: None, message: format!("cannot read: {e}") }
+}
+
+/// Parses and validates policy sources given as (file name, text) pairs.
+pub fn parse_sources(sources: &[(PathBuf, String)]) -> Result<PolicySet, Vec<PolicyError>> {
+    let mut errors = Vec::new();
+    let mut policies = Vec::new();
+    // priority → (file, line, name) of the first policy that used it.
+    let mut priorities: HashMap<u32, (PathBuf, usize, String)> = HashMap::new();
+    let mut names: HashMap<String, (PathBuf, usize)> = HashMap::new();
+    for (file, text) in sources {
+        let at = Locator { file, text };
+        let raw: RawFile = match toml::from_str(text) {
+            Ok(r) => r,
+            Err(e) => {
+                errors.push(at.error(e.span(), None, e.message().to_string()));
+                continue;
+            }
+        };
+        for (i, spanned) in raw.policy.into_iter().enumerate() {
+            let span = spanned.span();
+            let raw = spanned.into_inner();
+            let field = |k: &str| Some(format!("policy[{i}].{k}"));
+            let before = errors.len();
+            let (line, _) = at.line_col(span.start);
+            let name = raw.name.get_ref().trim().to_string();
+            if name.is_empty() {
+                errors.push(at.error(Some(raw.name.span()), field("name"), "must not be empty".into()));
+            } else if let Some((f, l)) = names.get(&name) {
+                errors.push(at.error(
+                    Some(raw.name.span()),
+                    field("name"),
+                    format!("'{name}' is already the name of the policy at {}:{l}", f.display()),
+                ));
+            } else {
+                names.insert(name.clone(), (file.clone(), line));
+            }
+            let priority = *raw.priority.get_ref();
+            if let Some((f, l, other)) = priorities.get(&priority) {
+                errors.push(at.error(
+                    Some(raw.priority.span()),
+                    field("priority"),
+                    format!("{priority} is already the priority of '{other}' at {}:{l}; priorities must be unique", f.display()),
+                ));
+            } else {
+                priorities.insert(priority, (file.clone(), line, name.clone()));
+            }
+            let applies_to = groups(&at, &raw.applies_to, &format!("policy[{i}].applies_to"), &mut errors);
+            let excludes = groups(&at, &raw.excludes, &format!("policy[{i}].excludes"), &mut errors);
+            if raw.actions.get_ref().is_empty() {
+                errors.push(at.error(Some(raw.actions.span()), field("actions"), "must name at least one action".into()));
+            }
+            let methods = raw.methods.get_ref().clone();
+            let distinct: BTreeSet<_> = methods.iter().collect();
+            if distinct.len() != methods.len() {
+                errors.push(at.error(Some(raw.methods.span()), field("methods"), "lists a method twice".into()));
+            }
+            let required = *raw.methods_required.get_ref();
+            let req_span = Some(raw.methods_required.span());
+            // Security questions are never one of two required methods (security.md), so they do
+            // not count towards what a 2-method policy can offer.
+            let strong = distinct.iter().filter(|m| ***m != MethodKind::Questions).count();
+            if required == 0 {
+                errors.push(at.error(req_span.clone(), field("methods_required"), "must be at least 1".into()));
+            } else if required > distinct.len() {
+                errors.push(at.error(
+                    req_span.clone(),
+                    field("methods_required"),
+                    format!("requires {required} methods but `methods` allows only {}", distinct.len()),
+                ));
+            } else if required >= 2 && strong < required {
+                errors.push(at.error(
+                    req_span.clone(),
+                    field("methods_required"),
+                    format!("requires {required} methods but only {strong} allowed method(s) other than security questions, which never count as one of several"),
+                ));
+            }
+            if raw.allow_privileged && required < 2 {
+                errors.push(at.error(
+                    req_span.clone(),
+                    field("methods_required"),
+                    "a policy that allows privileged accounts must require at least 2 methods".into(),
+                ));
+            }
+            let min_length = match &raw.password.min_length {
+                None => DEFAULT_MIN_PASSWORD_LENGTH,
+                Some(m) => {
+                    let v = *m.get_ref();
+                    if !(MIN_PASSWORD_LENGTH_FLOOR..=MAX_PASSWORD_LENGTH).contains(&v) {
+                        errors.push(at.error(
+                            Some(m.span()),
+                            field("password.min_length"),
+                            format!("must be between {MIN_PASSWORD_LENGTH_FLOOR} and {MAX_PASSWORD_LENGTH}"),
+                        ));
+                    }
+                    v
+                }
+            };
+            if raw.enrollment.reconfirm_after_days > MAX_RECONFIRM_DAYS {
+                errors.push(at.error(
+                    Some(span.clone()),
+                    field("enrollment.reconfirm_after_days"),
+                    format!("must be at most {MAX_RECONFIRM_DAYS} (0 = never)"),
+                ));
+            }
+            if errors.len() > before {
+                continue;
+            }
+            policies.push(Policy {
+                name,
+                description: raw.description,
+                priority,
+                enabled: raw.enabled,
+                applies_to,
+                excludes,
+                actions: raw.actions.into_inner(),
+                methods,
+                methods_required: required,
+                enrollment: Enrollment {
+                    required: raw.enrollment.required,
+                    reconfirm_after_days: raw.enrollment.reconfirm_after_days,
+                },
+                password: PasswordRules {
+                    min_length,
+                    banned_words: raw.password.banned_words.iter().map(|w| w.to_lowercase()).collect(),
+                    forbid_user_names: raw.password.forbid_user_names,
+                },
+                allow_privileged: raw.allow_privileged,
+                file: file.clone(),
+                line,
+            });
+        }
+    }
+    if errors.is_empty() { Ok(PolicySet::new(policies)) } else { Err(errors) }
+}
+
+fn groups(at: &Locator<'_>, raw: &[Spanned<RawGroup>], field: &str, errors: &mut Vec<PolicyError>) -> Vec<GroupRef> {
+    let mut out = Vec::new();
+    for (j, g) in raw.iter().enumerate() {
+        let g = g.get_ref();
+        match g.id.get_ref().parse::<ObjectId>() {
+            Ok(id) => out.push(GroupRef { id, name: g.name.clone() }),
+            Err(_) => errors.push(at.error(
+                Some(g.id.span()),
+                Some(format!("{field}[{j}].id")),
+                format!("'{}' is not a group object id (a GUID)", g.id.get_ref()),
+            )),
+        }
+    }
+    out
+}
+
+struct Locator<'a> {
+    file: &'a Path,
+    text: &'a str,
+}
+
+impl Locator<'_> {
+    fn line_col(&self, offset: usize) -> (usize, usize) {
+        let before = &self.text[..offset.min(self.text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        (line, column)
+    }
+
+    fn error(&self, span: Option<Range<usize>>, field: Option<String>, message: String) -> PolicyError {
+        let (line, column) = span.map_or((0, 0), |s| self.line_col(s.start));
+        PolicyError { file: self.file.to_path_buf(), line, column, field, message }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STAFF: &str = r#"
+[[policy]]
+name = "Staff"
+description = "Everyone employed"
+priority = 10
+applies_to = [{ id = "11111111-0000-0000-0000-000000000001", name = "All employees" }]
+excludes = [{ id = "11111111-0000-0000-0000-000000000002", name = "Contractors" }]
+actions = ["reset", "unlock"]
+methods = ["email", "totp", "sms"]
+methods_required = 2
+enrollment = { required = true, reconfirm_after_days = 180 }
+password = { min_length = 16, banned_words = ["Contoso"] }
+"#;
+
+    fn parse(text: &str) -> Result<PolicySet, Vec<PolicyError>> {
+        parse_sources(&[(PathBuf::from("policies/test.toml"), text.to_string())])
+    }
+
+    fn one_error(text: &str) -> PolicyError {
+        let errs = parse(text).unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        errs.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn a_valid_policy_parses_with_defaults() {
+        let set = parse(STAFF).unwrap();
+        let p = set.get("Staff").unwrap();
+        assert_eq!(p.priority, 10);
+        assert!(p.enabled && p.allows(Action::Reset) && !p.allows(Action::TemporaryAccessPass));
+        assert_eq!(p.methods, vec![MethodKind::Email, MethodKind::Totp, MethodKind::Sms]);
+        assert_eq!(p.password.min_length, 16);
+        assert_eq!(p.password.banned_words, vec!["contoso"]);
+        assert!(p.password.forbid_user_names);
+        assert!(!p.allow_privileged);
+        assert_eq!(p.applies_to[0].label(), "All employees");
+        assert_eq!(p.line, 2);
+    }
+
+    #[test]
+    fn an_unknown_key_is_located() {
+        let e = one_error(&STAFF.replace("description", "descripton"));
+        assert_eq!((e.line, e.column), (4, 1), "{e}");
+        assert!(e.message.contains("descripton"), "{e}");
+        assert!(e.to_string().starts_with("policies/test.toml:4:1"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_method_is_located() {
+        let e = one_error(&STAFF.replace("\"sms\"]", "\"carrier-pigeon\"]"));
+        assert_eq!(e.line, 9, "{e}");
+        assert!(e.message.contains("carrier-pigeon"), "{e}");
+    }
+
+    #[test]
+    fn requiring_more_methods_than_allowed_is_an_error() {
+        let e = one_error(&STAFF.replace("methods_required = 2", "methods_required = 4"));
+        assert_eq!(e.field.as_deref(), Some("policy[0].methods_required"));
+        assert_eq!(e.line, 10);
+        assert!(e.message.contains("allows only 3"), "{e}");
+    }
+
+    #[test]
+    fn security_questions_never_make_up_a_second_method() {
+        let text = STAFF.replace(r#"methods = ["email", "totp", "sms"]"#, r#"methods = ["email", "questions"]"#);
+        let e = one_error(&text);
+        assert!(e.message.contains("security questions"), "{e}");
+    }
+
+    #[test]
+    fn a_privileged_scope_needs_two_methods() {
+        let text = STAFF.replace("methods_required = 2", "methods_required = 1\nallow_privileged = true");
+        let e = one_error(&text);
+        assert!(e.message.contains("privileged"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_priorities_across_files_name_both_places() {
+        let other = STAFF.replace("\"Staff\"", "\"Students\"");
+        let errs = parse_sources(&[
+            (PathBuf::from("a.toml"), STAFF.to_string()),
+            (PathBuf::from("b.toml"), other),
+        ])
+        .unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].file, PathBuf::from("b.toml"));
+        assert!(errs[0].message.contains("'Staff' at a.toml:2"), "{}", errs[0]);
+    }
+
+    #[test]
+    fn bad_group_ids_and_lengths_are_all_reported() {
+        let text = STAFF
+            .replace("11111111-0000-0000-0000-000000000001", "Sales")
+            .replace("min_length = 16", "min_length = 6");
+        let errs = parse(&text).unwrap_err();
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(errs.iter().any(|e| e.field.as_deref() == Some("policy[0].applies_to[0].id")));
+        assert!(errs.iter().any(|e| e.field.as_deref() == Some("policy[0].password.min_length")));
+    }
+
+    #[test]
+    fn syntax_errors_are_located() {
+        let e = one_error("[[policy]]\nname = = \"x\"\n");
+        assert_eq!(e.line, 2, "{e}");
+    }
+
+    #[test]
+    fn the_shipped_policy_files_are_valid() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies");
+        let set = load_dir(&dir).unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(!set.policies().is_empty());
+    }
+}

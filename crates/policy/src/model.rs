@@ -1,0 +1,116 @@
+//! The validated policy model.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use latchkey_types::{MethodKind, ObjectId};
+
+/// What a policy lets a user do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Set a new password after verification.
+    Reset,
+    /// Unlock a locked account without changing the password.
+    Unlock,
+    /// Receive a Temporary Access Pass after verification.
+    TemporaryAccessPass,
+    /// Enroll and manage verification methods.
+    Enroll,
+}
+
+/// A group by object id, with the display name kept for humans (ids are what counts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRef {
+    pub id: ObjectId,
+    pub name: Option<String>,
+}
+
+impl GroupRef {
+    /// The name when known, else the id: for messages.
+    pub fn label(&self) -> String {
+        self.name.clone().unwrap_or_else(|| self.id.to_string())
+    }
+}
+
+/// Enrollment rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enrollment {
+    /// Users in scope must enroll (the portal asks them at sign-in).
+    pub required: bool,
+    /// Ask users to re-confirm their methods after this many days (0 = never).
+    pub reconfirm_after_days: u32,
+}
+
+/// Rules a new password must meet, on top of Entra's own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordRules {
+    /// Default 15 (security.md); never below 8.
+    pub min_length: usize,
+    /// Words that may not appear in the password (case-insensitive).
+    pub banned_words: Vec<String>,
+    /// Reject passwords containing the user's own names or account name.
+    pub forbid_user_names: bool,
+}
+
+/// Smallest minimum length an admin may configure (NIST SP 800-63B floor).
+pub const MIN_PASSWORD_LENGTH_FLOOR: usize = 8;
+/// Default minimum length (security.md).
+pub const DEFAULT_MIN_PASSWORD_LENGTH: usize = 15;
+/// Entra accepts at most 256 characters.
+pub const MAX_PASSWORD_LENGTH: usize = 256;
+
+/// One validated policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    pub name: String,
+    pub description: String,
+    /// Unique across the set; the lowest number is evaluated first.
+    pub priority: u32,
+    pub enabled: bool,
+    /// Members of any of these groups (nested membership counts) are in scope.
+    pub applies_to: Vec<GroupRef>,
+    /// Members of any of these groups are out of scope, even if also in `applies_to`.
+    pub excludes: Vec<GroupRef>,
+    pub actions: BTreeSet<Action>,
+    /// Methods a user may verify with, in the order the portal offers them.
+    pub methods: Vec<MethodKind>,
+    /// How many different methods must succeed.
+    pub methods_required: usize,
+    pub enrollment: Enrollment,
+    pub password: PasswordRules,
+    /// Privileged accounts (directory roles, on-premises adminCount=1) match only when true.
+    pub allow_privileged: bool,
+    /// Where it was defined, for messages.
+    pub file: PathBuf,
+    pub line: usize,
+}
+
+impl Policy {
+    pub fn allows(&self, action: Action) -> bool {
+        self.actions.contains(&action)
+    }
+}
+
+/// A complete, valid set of policies, sorted by priority.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicySet {
+    policies: Vec<Policy>,
+}
+
+impl PolicySet {
+    /// Builds a set from validated policies (see [`crate::load`]); sorts by priority.
+    pub(crate) fn new(mut policies: Vec<Policy>) -> Self {
+        policies.sort_by_key(|p| p.priority);
+        Self { policies }
+    }
+
+    /// In evaluation order.
+    pub fn policies(&self) -> &[Policy] {
+        &self.policies
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Policy> {
+        self.policies.iter().find(|p| p.name == name)
+    }
+}

@@ -1,0 +1,88 @@
+//! Audit events: append-only, UTC, one per security event (start, send, verify, throttle, reset,
+//! unlock, enrollment change, helpdesk link, denial, ...).
+
+use latchkey_types::ObjectId;
+use time::OffsetDateTime;
+
+/// How an audited operation ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    Success,
+    /// The user's attempt failed (wrong code, ...).
+    Failure,
+    /// Refused by policy or throttle.
+    Denied,
+    /// Our side or a dependency failed.
+    Error,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure => "failure",
+            Self::Denied => "denied",
+            Self::Error => "error",
+        }
+    }
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "success" => Self::Success,
+            "failure" => Self::Failure,
+            "denied" => Self::Denied,
+            "error" => Self::Error,
+            _ => return None,
+        })
+    }
+}
+
+/// One security event. Nothing secret goes in here: no code, password, answer, token; phone
+/// numbers and emails masked in `details`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditEvent {
+    pub at: OffsetDateTime,
+    /// The request's correlation id (also in every log line of that request).
+    pub correlation_id: String,
+    /// Who acted: `"anonymous"`, `"user:<object id>"`, `"helpdesk:<object id>"`, `"system"`.
+    pub actor: String,
+    /// The directory user the event is about, when known.
+    pub subject: Option<ObjectId>,
+    /// E.g. `"flow.start"`, `"code.send"`, `"verify"`, `"throttle"`, `"password.reset"`.
+    pub event_type: String,
+    pub method: Option<String>,
+    pub outcome: Outcome,
+    pub reason: Option<String>,
+    /// Any extra JSON (flow id, masked destination, Graph request id, ...).
+    pub details: serde_json::Value,
+}
+
+/// Row id of an audit event; increases with insertion order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AuditId(pub i64);
+
+/// A stored event with its id.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditRecord {
+    pub id: AuditId,
+    pub event: AuditEvent,
+}
+
+/// Filters for [`crate::Store::audit_events`]; all optional, combined with AND. Results come
+/// newest first; page with `before` = the last id of the previous page.
+#[derive(Clone, Debug, Default)]
+pub struct AuditQuery {
+    pub subject: Option<ObjectId>,
+    pub event_type: Option<String>,
+    /// Inclusive.
+    pub since: Option<OffsetDateTime>,
+    /// Exclusive.
+    pub until: Option<OffsetDateTime>,
+    /// Only ids strictly below this one.
+    pub before: Option<AuditId>,
+    /// At most this many (capped at [`AuditQuery::MAX_LIMIT`]; 0 means the cap).
+    pub limit: u32,
+}
+
+impl AuditQuery {
+    pub const MAX_LIMIT: u32 = 1000;
+}

@@ -1,0 +1,201 @@
+//! The `Store` trait: the one seam between the portal's flows and the database.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use latchkey_types::ObjectId;
+use time::OffsetDateTime;
+
+use crate::audit::{AuditEvent, AuditId, AuditQuery, AuditRecord};
+use crate::code::{CodeAttempt, CodeId, IssuedCode, NewCode};
+use crate::enrollment::{Enrollment, EnrollmentState, NewEnrollment};
+use crate::error::StoreError;
+use crate::flow::{Flow, FlowId, FlowToken, FlowUpdate, NewFlow};
+use crate::throttle::{Limit, ThrottleDecision, ThrottleKey};
+
+/// The future every [`Store`] method returns: boxed, `Send`, borrowing its arguments.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// Rows removed by [`Store::purge_expired`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PurgeReport {
+    pub flows: u64,
+    pub codes: u64,
+    pub throttle_hits: u64,
+}
+
+/// Server-side state of the portal: flows, issued codes, throttles, enrollments, audit.
+///
+/// # Why boxed futures
+/// The web layer holds one `Arc<dyn Store>` chosen at start-up (SQLite now, PostgreSQL later) so
+/// handlers are not generic over the backend. `async fn` in traits (stable since Rust 1.75) is not
+/// dyn-compatible, so each method returns a [`StoreFuture`]: what `#[async_trait]` would generate,
+/// written out, without the macro. The cost is one allocation per call, nothing next to a query.
+///
+/// # Time
+/// Every method that depends on time takes `now`; no implementation reads the clock. Tests move
+/// time by passing a later `now`.
+///
+/// # Contract every backend keeps (the flows rely on it)
+/// - **Atomic check-and-record**: [`Store::hit`], [`Store::take_code_attempt`],
+///   [`Store::consume_code`], [`Store::record_verification`] and [`Store::mark_used`] each decide
+///   and write in one atomic step; two concurrent callers can never both pass a check only one
+///   of them should pass.
+/// - **Bound state**: a flow's subject is set at creation and no method changes it.
+/// - **Secrets**: enrollment secrets are encrypted before they reach the database and bound to
+///   (table, subject, method); a row moved to another user or method fails to decrypt.
+/// - **Append-only audit**: there is no method to change or delete an audit event.
+pub trait Store: Send + Sync + 'static {
+    // ---- flows -----------------------------------------------------------------------------
+
+    /// Creates a flow for `new.subject` and returns its first bearer token.
+    fn create_flow(&self, new: NewFlow, now: OffsetDateTime) -> StoreFuture<'_, (FlowToken, Flow)>;
+
+    /// The live flow for `token`, or `None` when unknown, past its absolute lifetime or idle for
+    /// longer than its idle lifetime. Finding a flow refreshes its idle deadline.
+    fn flow<'a>(
+        &'a self,
+        token: &'a FlowToken,
+        now: OffsetDateTime,
+    ) -> StoreFuture<'a, Option<Flow>>;
+
+    /// Changes a live flow's step and/or data without rotating the token. `None` as for
+    /// [`Store::flow`].
+    fn update_flow<'a>(
+        &'a self,
+        token: &'a FlowToken,
+        update: FlowUpdate,
+        now: OffsetDateTime,
+    ) -> StoreFuture<'a, Option<Flow>>;
+
+    /// Marks `method` verified, moves to `next_step` and replaces the token, in one atomic step:
+    /// the old token stops working, and of two concurrent calls with the same token only one
+    /// succeeds. Returns the new token, or `None` when the flow is not live (or the token was
+    /// already rotated).
+    fn record_verification<'a>(
+        &'a self,
+        token: &'a FlowToken,
+        method: &'a str,
+        next_step: &'a str,
+        now: OffsetDateTime,
+    ) -> StoreFuture<'a, Option<(FlowToken, Flow)>>;
+
+    /// Ends a flow (finished or abandoned); its codes go with it. `true` if it existed.
+    fn end_flow<'a>(&'a self, token: &'a FlowToken) -> StoreFuture<'a, bool>;
+
+    /// Ends every flow of `subject` (after a password or method change); returns how many.
+    fn end_flows_of<'a>(&'a self, subject: &'a ObjectId) -> StoreFuture<'a, u64>;
+
+    // ---- codes -----------------------------------------------------------------------------
+
+    /// Stores a newly issued code and voids every older open code of the same subject and
+    /// method (newest only), atomically.
+    fn issue_code(&self, new: NewCode, now: OffsetDateTime) -> StoreFuture<'_, IssuedCode>;
+
+    /// Charges one try against the newest open code of (`flow`, `method`) and returns it for
+    /// comparison; `None` when there is no such code, it expired, was consumed or voided, or has
+    /// no tries left. The try is charged before the caller compares, so concurrent guesses can
+    /// never exceed the tries. On a match the caller must then call [`Store::consume_code`].
+    fn take_code_attempt<'a>(
+        &'a self,
+        flow: &'a FlowId,
+        method: &'a str,
+        now: OffsetDateTime,
+    ) -> StoreFuture<'a, Option<CodeAttempt>>;
+
+    /// Marks a code used. `true` only for the one call that consumed it while it was still open
+    /// and unexpired: a code succeeds once.
+    fn consume_code(&self, id: CodeId, now: OffsetDateTime) -> StoreFuture<'_, bool>;
+
+    /// Voids every open code of `subject` (after a change); returns how many.
+    fn void_codes_of<'a>(
+        &'a self,
+        subject: &'a ObjectId,
+        now: OffsetDateTime,
+    ) -> StoreFuture<'a, u64>;
+
+    // ---- throttles -------------------------------------------------------------------------
+
+    /// Checks every limit for `key` and, when all allow one more attempt, records it — one
+    /// atomic step. Each limit is a sliding window: allowed when fewer than `max` attempts were
+    /// recorded in `(now - window, now]`. Denied attempts are not recorded. `retry_after` is the
+    /// longest wait among the limits that deny. An empty `limits` slice is refused.
+    ///
+    /// Use several limits on one key for "5 an hour and 10 a day", so both are checked together.
+    fn hit<'a>(
+        &'a self,
+        key: &'a ThrottleKey,
+        limits: &'a [Limit],
+        now: OffsetDateTime,
+    ) -> StoreFuture<'a, ThrottleDecision>;
+
+    /// Forgets every recorded attempt for `key` (e.g. a failure streak after a success).
+    fn reset<'a>(&'a self, key: &'a ThrottleKey) -> StoreFuture<'a, ()>;
+
+    // ---- enrollments -----------------------------------------------------------------------
+
+    /// Stores a pending enrollment (replacing an earlier pending one of the same method). The
+    /// active enrollment, if any, is untouched until [`Store::activate_enrollment`].
+    fn stage_enrollment(&self, new: NewEnrollment, now: OffsetDateTime) -> StoreFuture<'_, ()>;
+
+    /// Makes the pending enrollment of (`subject`, `method`) active, replacing the active one,
+    /// and stamps `confirmed_at`. `false` when nothing was pending.
+    fn activate_enrollment<'a>(
+        &'a self,
+        subject: &'a ObjectId,
+        method: &'a str,
+        now: OffsetDateTime,
+    ) -> StoreFuture<'a, bool>;
+
+    /// Re-confirmation of an active enrollment ("still your phone?"): stamps `confirmed_at`.
+    fn reconfirm_enrollment<'a>(
+        &'a self,
+        subject: &'a ObjectId,
+        method: &'a str,
+        now: OffsetDateTime,
+    ) -> StoreFuture<'a, bool>;
+
+    /// One enrollment, secret decrypted.
+    fn enrollment<'a>(
+        &'a self,
+        subject: &'a ObjectId,
+        method: &'a str,
+        state: EnrollmentState,
+    ) -> StoreFuture<'a, Option<Enrollment>>;
+
+    /// All enrollments of a user (active and pending), ordered by method then state.
+    fn enrollments<'a>(&'a self, subject: &'a ObjectId) -> StoreFuture<'a, Vec<Enrollment>>;
+
+    /// Removes a method (active and pending); returns how many rows went.
+    fn remove_enrollment<'a>(
+        &'a self,
+        subject: &'a ObjectId,
+        method: &'a str,
+    ) -> StoreFuture<'a, u64>;
+
+    /// Records a successful use of the active enrollment. With `step` (TOTP), atomically accepts
+    /// it only if it is greater than every step accepted before: `false` means replay (or no
+    /// active enrollment) and nothing changed.
+    fn mark_used<'a>(
+        &'a self,
+        subject: &'a ObjectId,
+        method: &'a str,
+        step: Option<i64>,
+        now: OffsetDateTime,
+    ) -> StoreFuture<'a, bool>;
+
+    // ---- audit -----------------------------------------------------------------------------
+
+    /// Appends an event. Call it before sending the response that the event is about.
+    fn append_audit<'a>(&'a self, event: &'a AuditEvent) -> StoreFuture<'a, AuditId>;
+
+    /// Events matching `query`, newest first.
+    fn audit_events<'a>(&'a self, query: &'a AuditQuery) -> StoreFuture<'a, Vec<AuditRecord>>;
+
+    // ---- housekeeping ----------------------------------------------------------------------
+
+    /// Deletes expired flows (with their codes), codes past expiry, and throttle attempts older
+    /// than their longest window. Correctness never depends on it (every read checks expiry);
+    /// it keeps the database small. Run it every few minutes.
+    fn purge_expired(&self, now: OffsetDateTime) -> StoreFuture<'_, PurgeReport>;
+}

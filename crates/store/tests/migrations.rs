@@ -1,0 +1,105 @@
+use latchkey_store::{Cipher, EncryptionKey, SqliteOptions, SqliteStore, StoreError};
+use sqlx::Row;
+use sqlx::sqlite::SqlitePoolOptions;
+
+use crate::support::{TempDir, cipher};
+
+#[tokio::test]
+async fn migrations_create_the_schema_and_pragmas_are_set() {
+    let dir = TempDir::new("migrate");
+    let path = dir.path().join("db.sqlite");
+    let store = SqliteStore::open(&SqliteOptions::file(&path), cipher())
+        .await
+        .unwrap();
+    store.close().await;
+
+    // Reopening applies nothing new and does not fail (migrations are recorded).
+    let store = SqliteStore::open(&SqliteOptions::file(&path), cipher())
+        .await
+        .unwrap();
+    store.close().await;
+
+    let pool = SqlitePoolOptions::new()
+        .connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let tables: Vec<String> = sqlx::query(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+         AND name NOT LIKE '_sqlx%' ORDER BY name",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.get::<String, _>("name"))
+    .collect();
+    assert_eq!(
+        tables,
+        [
+            "audit_events",
+            "codes",
+            "enrollments",
+            "flows",
+            "throttle_hits"
+        ]
+    );
+
+    let applied: i64 = sqlx::query("SELECT COUNT(*) AS n FROM _sqlx_migrations WHERE success = 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+        .get("n");
+    assert_eq!(applied, 1);
+
+    // WAL is a property of the file: it persists after the store closed.
+    let mode: String = sqlx::query("PRAGMA journal_mode")
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(mode, "wal");
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn store_connections_enforce_foreign_keys() {
+    // A code for a flow that does not exist must be refused by the database itself.
+    let store = crate::support::memory_store().await;
+    let err = latchkey_store::Store::issue_code(
+        &store,
+        latchkey_store::NewCode {
+            flow: latchkey_store::FlowId(uuid::Uuid::new_v4()),
+            subject: crate::support::user(),
+            method: "email".into(),
+            code_hash: vec![1; 32],
+            binding: vec![2; 32],
+            lifetime: crate::support::mins(10),
+            tries: 5,
+        },
+        crate::support::t0(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, StoreError::Database(_)), "{err}");
+}
+
+#[tokio::test]
+async fn open_picks_the_backend_from_the_url() {
+    let dir = TempDir::new("url");
+    let key = EncryptionKey::generate().unwrap();
+    latchkey_store::open("sqlite::memory:", Cipher::new(&key))
+        .await
+        .unwrap();
+    let url = format!("sqlite://{}", dir.path().join("x.db").display());
+    latchkey_store::open(&url, Cipher::new(&key)).await.unwrap();
+    assert!(dir.path().join("x.db").exists());
+    let err = latchkey_store::open("postgres://u:hunter2@db/latchkey", Cipher::new(&key))
+        .await
+        .err()
+        .unwrap();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("postgres") && !msg.contains("hunter2"),
+        "{msg}"
+    );
+}

@@ -1,0 +1,81 @@
+//! Shared test helpers: temp folders, stores, a fixed clock.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use latchkey_store::{Cipher, EncryptionKey, SqliteOptions, SqliteStore, Store};
+use latchkey_types::ObjectId;
+use time::OffsetDateTime;
+
+/// A private temporary folder removed on drop (no tempfile crate needed for this).
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let path = std::env::temp_dir().join(format!(
+            "latchkey-store-{tag}-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn cipher() -> Cipher {
+    Cipher::new(&EncryptionKey::generate().unwrap())
+}
+
+pub async fn memory_store() -> SqliteStore {
+    SqliteStore::open(&SqliteOptions::memory(), cipher())
+        .await
+        .unwrap()
+}
+
+/// A store on a real file (WAL, several connections); keep the TempDir alive as long as it.
+pub async fn file_store(tag: &str) -> (TempDir, SqliteStore) {
+    let dir = TempDir::new(tag);
+    let store = SqliteStore::open(
+        &SqliteOptions::file(dir.path().join("latchkey.db")),
+        cipher(),
+    )
+    .await
+    .unwrap();
+    (dir, store)
+}
+
+/// Both backends' flavours, as trait objects, so every test runs on memory and on disk.
+pub async fn both(tag: &str) -> Vec<(Option<TempDir>, Arc<dyn Store>)> {
+    let (dir, file) = file_store(tag).await;
+    vec![
+        (None, Arc::new(memory_store().await) as Arc<dyn Store>),
+        (Some(dir), Arc::new(file) as Arc<dyn Store>),
+    ]
+}
+
+/// A fixed "now": 2027-01-15T08:00:00Z.
+pub fn t0() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+}
+
+pub fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+pub fn mins(n: u64) -> Duration {
+    Duration::from_secs(60 * n)
+}
+
+pub fn user() -> ObjectId {
+    ObjectId::new_random()
+}

@@ -1,0 +1,67 @@
+//! Latchkey's verification methods: how a person proves who they are before a reset or unlock.
+//!
+//! Pure, storage-agnostic logic. Nothing here does I/O except [`Hasher`], which runs argon2 on
+//! tokio's blocking pool. The flows (`web/`) and the database (`crates/store`) are built on top:
+//! the store persists the plain records defined here and applies the state changes these
+//! functions make; the flows decide which method to offer and what to show.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`method`] | the [`Method`] trait every method implements, [`MethodKind`], [`Channel`], and the "two methods from different channels" rule ([`requirement_met`]) |
+//! | [`code`] | one-time codes sent by email or SMS: generation, keyed hash, lifetime, tries, single use, newest only |
+//! | [`totp`] | authenticator apps (RFC 6238): enrollment URI + QR code, verification with replay guard |
+//! | [`questions`] | security questions: normalisation, enrollment rules, argon2id verification |
+//! | [`attribute`] | directory-attribute check (e.g. employeeId + hire date) in constant time |
+//! | [`hasher`] | argon2id on a bounded blocking pool that answers [`HashError::Busy`] when saturated |
+//! | [`throttle`] | throttle policy as pure functions over counters the store keeps |
+//! | [`clock`] | the [`Clock`] trait: time is always a parameter, never read inside the logic |
+//!
+//! Security rules implemented here come from `shared/security.md`; each module says which.
+//! No error or `Debug` output in this crate contains a code, an answer, a seed or a key.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+pub mod attribute;
+pub mod clock;
+pub mod code;
+pub mod hasher;
+pub mod method;
+pub mod questions;
+pub mod throttle;
+pub mod totp;
+
+mod ct;
+mod rng;
+
+pub use attribute::{
+    AttributeError, AttributeKind, AttributeOutcome, AttributeSpec, AttributeValue,
+    DirectoryAttributes,
+};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use code::{
+    CodeBinding, CodeConfig, CodeError, CodeHash, CodeIssuer, CodeKey, CodeOutcome, CodePurpose,
+    Destination, EmailCode, IssuedCode, SentCode, SmsCode, normalize_typed_code,
+};
+pub use hasher::{HashError, Hasher, HasherConfig, PhcHash};
+pub use method::{Channel, Method, MethodKind, Outcome, Subject, requirement_met};
+pub use questions::{
+    EnrolledAnswer, QuestionError, QuestionId, QuestionOutcome, QuestionsConfig, SecurityQuestions,
+    normalize_answer,
+};
+pub use rng::RngError;
+pub use throttle::{
+    Decision, FailureCounter, FailurePolicy, Limit, Throttle, ThrottleKey, ThrottlePolicy,
+    WindowCounter, client_prefix,
+};
+pub use totp::{
+    AuthenticatorApp, TotpConfig, TotpEnrollment, TotpError, TotpOutcome, TotpSeed, TotpSetup,
+};

@@ -1,0 +1,254 @@
+//! The [`Method`] trait and the vocabulary shared by all methods.
+//!
+//! A method is a type implementing [`Method`]: [`EmailCode`](crate::EmailCode),
+//! [`SmsCode`](crate::SmsCode), [`AuthenticatorApp`](crate::AuthenticatorApp),
+//! [`SecurityQuestions`](crate::SecurityQuestions), [`DirectoryAttributes`](crate::DirectoryAttributes).
+//! A new one (passkeys) adds a [`MethodKind`] variant and an implementation; the flows handle it
+//! through the trait.
+//!
+//! Enrollment is deliberately not part of the trait: each method enrolls differently (a code to a
+//! new address, a seed shown as a QR code, a set of answers, nothing at all for directory
+//! attributes), so each type offers its own enrollment functions.
+//!
+//! ## The "two methods" rule
+//! `security.md`: a reset needs 2 methods from different channels by default (a policy may say 1),
+//! and security questions are never one of the required methods. [`requirement_met`] is that rule;
+//! the flow calls it with the kinds verified so far in this flow.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::future::Future;
+use std::str::FromStr;
+
+use latchkey_types::{FlowId, ObjectId};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// Which verification method. The `snake_case` names are stable: stores and policy files use them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum MethodKind {
+    /// A one-time code sent by email.
+    EmailCode,
+    /// A one-time code sent by text message.
+    SmsCode,
+    /// A time-based code from an authenticator app (RFC 6238).
+    Totp,
+    /// Answers to security questions.
+    SecurityQuestions,
+    /// Values the directory holds about the user (e.g. employeeId and hire date).
+    DirectoryAttributes,
+}
+
+impl MethodKind {
+    /// Every kind, in a stable order.
+    pub const ALL: [MethodKind; 5] = [
+        MethodKind::EmailCode,
+        MethodKind::SmsCode,
+        MethodKind::Totp,
+        MethodKind::SecurityQuestions,
+        MethodKind::DirectoryAttributes,
+    ];
+
+    /// The stable name (`email_code`, `sms_code`, `totp`, `security_questions`, `directory_attributes`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MethodKind::EmailCode => "email_code",
+            MethodKind::SmsCode => "sms_code",
+            MethodKind::Totp => "totp",
+            MethodKind::SecurityQuestions => "security_questions",
+            MethodKind::DirectoryAttributes => "directory_attributes",
+        }
+    }
+
+    /// The channel the proof travels through. Two methods on the same channel (say, two codes to
+    /// two mailboxes) prove the same thing twice, so they count once.
+    pub fn channel(self) -> Channel {
+        match self {
+            MethodKind::EmailCode => Channel::Email,
+            MethodKind::SmsCode => Channel::Phone,
+            MethodKind::Totp => Channel::AuthenticatorApp,
+            MethodKind::SecurityQuestions | MethodKind::DirectoryAttributes => Channel::Knowledge,
+        }
+    }
+
+    /// Whether a successful verification may count toward the number of methods a policy
+    /// requires. Security questions never do (`security.md`): answers are guessable and often
+    /// public, so at most they add to other methods.
+    pub fn counts_toward_required(self) -> bool {
+        !matches!(self, MethodKind::SecurityQuestions)
+    }
+}
+
+impl fmt::Display for MethodKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A name that is not a [`MethodKind`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown verification method (expected one of email_code, sms_code, totp, security_questions, directory_attributes)"
+)]
+pub struct UnknownMethod;
+
+impl FromStr for MethodKind {
+    type Err = UnknownMethod;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        MethodKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or(UnknownMethod)
+    }
+}
+
+/// What an attacker would have to control to pass a method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Channel {
+    /// A mailbox.
+    Email,
+    /// A phone number (SIM).
+    Phone,
+    /// A device holding a TOTP seed.
+    AuthenticatorApp,
+    /// Something the person knows (answers, directory facts).
+    Knowledge,
+}
+
+impl Channel {
+    /// The stable name (`email`, `phone`, `authenticator_app`, `knowledge`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Phone => "phone",
+            Channel::AuthenticatorApp => "authenticator_app",
+            Channel::Knowledge => "knowledge",
+        }
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who is being verified, in which flow. Both come from server-side flow state fixed at
+/// identification, never from the request (`security.md`, principle 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subject {
+    /// The flow's stable id (not the rotating session id).
+    pub flow: FlowId,
+    /// The user's directory object id.
+    pub user: ObjectId,
+}
+
+/// The result of one verification attempt, as the flow and the audit log see it.
+pub trait Outcome {
+    /// Whether the method is now verified for this flow.
+    fn is_accepted(&self) -> bool;
+    /// A short, stable, secret-free label for the audit log (`ok`, `wrong`, `expired`, ...).
+    fn reason(&self) -> &'static str;
+}
+
+/// A verification method.
+///
+/// `verify` checks an [`Answer`](Method::Answer) (what the user submitted) against the
+/// [`Stored`](Method::Stored) data (enrollment, issued code, directory values) and may update the
+/// stored data: a code loses a try or is consumed, a TOTP enrollment remembers its last step.
+/// The store must persist `stored` after every call, atomically with respect to other attempts
+/// (compare-and-set on the values it read; see each method's docs), and only act on an accepted
+/// outcome once that write has succeeded.
+///
+/// Throttling is not done here: the flow checks and consumes an attempt with the
+/// [`throttle`](crate::throttle) policy *before* calling `verify`.
+pub trait Method: Send + Sync {
+    /// The server-side data the answer is checked against.
+    type Stored: Send;
+    /// What the user submitted.
+    type Answer: Send;
+    /// The detailed result.
+    type Outcome: Outcome + Send;
+    /// Why verification could not run (not "wrong answer": that is an outcome).
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Which method this is.
+    fn kind(&self) -> MethodKind;
+
+    /// The channel ([`MethodKind::channel`]). Not meant to be overridden: the rule lives in
+    /// [`MethodKind`] so that [`requirement_met`] sees the same answer.
+    fn channel(&self) -> Channel {
+        self.kind().channel()
+    }
+
+    /// Whether it may count toward the required number ([`MethodKind::counts_toward_required`]).
+    /// Not meant to be overridden either.
+    fn counts_toward_required(&self) -> bool {
+        self.kind().counts_toward_required()
+    }
+
+    /// Checks `answer` for `subject` against `stored` at time `now`, updating `stored`.
+    fn verify(
+        &self,
+        subject: &Subject,
+        stored: &mut Self::Stored,
+        answer: Self::Answer,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Self::Outcome, Self::Error>> + Send;
+}
+
+/// Whether the methods verified so far satisfy a requirement of `required` methods: at least
+/// `required` distinct channels among the verified methods that may count. `required == 0` is
+/// never satisfied, so a misconfigured policy fails closed.
+pub fn requirement_met(required: usize, verified: &[MethodKind]) -> bool {
+    let channels: BTreeSet<Channel> = verified
+        .iter()
+        .filter(|k| k.counts_toward_required())
+        .map(|k| k.channel())
+        .collect();
+    required > 0 && channels.len() >= required
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use MethodKind::*;
+
+    #[test]
+    fn names_round_trip() {
+        for k in MethodKind::ALL {
+            assert_eq!(k.as_str().parse::<MethodKind>().unwrap(), k);
+            // The serde name (what stores and policy files hold) is the same stable name.
+            assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{k}\""));
+        }
+        assert!("password".parse::<MethodKind>().is_err());
+        assert_eq!(
+            serde_json::to_string(&Channel::AuthenticatorApp).unwrap(),
+            "\"authenticator_app\""
+        );
+    }
+
+    #[test]
+    fn security_questions_never_count() {
+        assert!(!SecurityQuestions.counts_toward_required());
+        assert!(!requirement_met(1, &[SecurityQuestions]));
+        assert!(!requirement_met(2, &[EmailCode, SecurityQuestions]));
+        assert!(requirement_met(1, &[EmailCode, SecurityQuestions]));
+    }
+
+    #[test]
+    fn two_methods_must_use_two_channels() {
+        assert!(requirement_met(2, &[EmailCode, Totp]));
+        assert!(requirement_met(2, &[SmsCode, DirectoryAttributes]));
+        assert!(!requirement_met(2, &[EmailCode, EmailCode]));
+        assert!(!requirement_met(2, &[EmailCode]));
+        assert!(!requirement_met(0, &[EmailCode, Totp]));
+        assert!(requirement_met(3, &[EmailCode, SmsCode, Totp]));
+        // Distinct kinds, same channel: directory facts and answers are both "knowledge".
+        assert_eq!(DirectoryAttributes.channel(), SecurityQuestions.channel());
+    }
+}

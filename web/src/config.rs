@@ -1,0 +1,299 @@
+//! Configuration: a TOML file plus `LATCHKEY__SECTION__KEY` environment overrides (the `config`
+//! crate). Secrets may be given inline (for quick trials) or, better, as `*_file` paths; relative
+//! paths are resolved against the configuration file's folder. Every error names the file and key.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use latchkey_types::Secret;
+use serde::Deserialize;
+
+/// The whole configuration file. Every key is documented in the README ("Configuration").
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub entra: EntraSettings,
+    #[serde(default)]
+    pub graph: GraphSettings,
+    #[serde(default)]
+    pub features: Features,
+    #[serde(default)]
+    pub server: ServerSettings,
+}
+
+/// The tenant connection. Exactly these keys (the issue fixes them).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntraSettings {
+    pub tenant_id: String,
+    pub client_id: String,
+    pub client_secret: Option<Secret<String>>,
+    pub client_secret_file: Option<PathBuf>,
+    pub certificate_file: Option<PathBuf>,
+    pub private_key_file: Option<PathBuf>,
+    pub authority_host: Option<String>,
+    pub graph_base_url: Option<String>,
+}
+
+/// How the Graph client behaves.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GraphSettings {
+    /// Log every Graph/token request and response, redacted, at debug level.
+    pub http_debug: bool,
+    /// `PS256` (Microsoft's current recommendation) or `RS256` (older tenants' tooling).
+    pub assertion_algorithm: AssertionAlgorithm,
+    /// Per-request timeout.
+    pub timeout_seconds: u64,
+    /// Attempts per request when Graph throttles (429) or is unavailable (503/504).
+    pub max_attempts: u32,
+}
+
+impl Default for GraphSettings {
+    fn default() -> Self {
+        Self { http_debug: false, assertion_algorithm: AssertionAlgorithm::Ps256, timeout_seconds: 30, max_attempts: 4 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub enum AssertionAlgorithm {
+    #[serde(rename = "PS256")]
+    Ps256,
+    #[serde(rename = "RS256")]
+    Rs256,
+}
+
+/// Which product features are switched on; `latchkey check` requires the permissions of these.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Features {
+    /// Self-service reset of cloud users' passwords with the app's own credential (PATCH passwordProfile).
+    pub app_only_reset: bool,
+    /// Dismiss user risk after a successful reset (Identity Protection, Entra ID P2).
+    pub dismiss_risk: bool,
+    /// Issue Temporary Access Passes (helpdesk, and self-service where a policy allows).
+    pub temporary_access_pass: bool,
+    /// Let helpdesk staff delete lost authentication methods.
+    pub manage_methods: bool,
+    /// Check federated domains (AD FS) and hybrid writeback settings.
+    pub hybrid: bool,
+}
+
+impl Default for Features {
+    fn default() -> Self {
+        Self { app_only_reset: true, dismiss_risk: true, temporary_access_pass: false, manage_methods: false, hybrid: true }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Address the portal listens on.
+    pub listen: String,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self { listen: "127.0.0.1:8080".into() }
+    }
+}
+
+/// The app credential after files have been read.
+pub enum Credential {
+    Secret(Secret<String>),
+    Certificate { certificate_pem: Vec<u8>, private_key_pem: Secret<Vec<u8>> },
+}
+
+impl Settings {
+    /// Loads `path`, then applies `LATCHKEY__SECTION__KEY` environment overrides.
+    pub fn load(path: &Path) -> anyhow::Result<Settings> {
+        Self::load_with_env(path, std::env::vars())
+    }
+
+    /// As [`Settings::load`], with the environment passed in (tests).
+    pub fn load_with_env(
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Settings> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read configuration file {}", path.display()))?;
+        let env: config::Map<String, String> = env.into_iter().filter(|(k, _)| k.starts_with("LATCHKEY__")).collect();
+        let built = config::Config::builder()
+            .add_source(config::File::from_str(&text, config::FileFormat::Toml))
+            .add_source(
+                config::Environment::with_prefix("LATCHKEY")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .source(Some(env)),
+            )
+            .build()
+            .map_err(|e| anyhow::anyhow!("configuration file {}: {e}", path.display()))?;
+        let mut settings: Settings = built
+            .try_deserialize()
+            .map_err(|e| anyhow::anyhow!("configuration file {}: {}", path.display(), explain(e)))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        settings.resolve_paths(base);
+        settings.validate().map_err(|e| anyhow::anyhow!("configuration file {}: {e}", path.display()))?;
+        Ok(settings)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        for p in [&mut self.entra.client_secret_file, &mut self.entra.certificate_file, &mut self.entra.private_key_file]
+            .into_iter()
+            .flatten()
+        {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        let e = &self.entra;
+        if e.tenant_id.trim().is_empty() {
+            bail!("key `entra.tenant_id` is empty (the directory id GUID or a verified domain name)");
+        }
+        if e.client_id.parse::<latchkey_types::ObjectId>().is_err() {
+            bail!("key `entra.client_id` is not a GUID (the app registration's Application (client) ID)");
+        }
+        let secret = e.client_secret.is_some() || e.client_secret_file.is_some();
+        let cert = e.certificate_file.is_some() || e.private_key_file.is_some();
+        match (secret, cert) {
+            (true, true) => bail!(
+                "keys `entra.client_secret[_file]` and `entra.certificate_file` are both set: choose one credential"
+            ),
+            (false, false) => bail!(
+                "no credential: set `entra.client_secret_file` (or `entra.client_secret`), or `entra.certificate_file` + `entra.private_key_file`"
+            ),
+            _ => {}
+        }
+        if e.client_secret.is_some() && e.client_secret_file.is_some() {
+            bail!("keys `entra.client_secret` and `entra.client_secret_file` are both set: choose one");
+        }
+        if cert && (e.certificate_file.is_none() || e.private_key_file.is_none()) {
+            bail!("key `entra.certificate_file` needs `entra.private_key_file` and the other way round");
+        }
+        Ok(())
+    }
+
+    /// Reads the credential files named in the configuration.
+    pub fn credential(&self) -> anyhow::Result<Credential> {
+        let e = &self.entra;
+        if let Some(secret) = &e.client_secret {
+            return Ok(Credential::Secret(secret.clone()));
+        }
+        if let Some(file) = &e.client_secret_file {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("key `entra.client_secret_file`: cannot read {}", file.display()))?;
+            let secret = text.trim_end_matches(['\r', '\n']).to_string();
+            if secret.is_empty() {
+                bail!("key `entra.client_secret_file`: {} is empty", file.display());
+            }
+            return Ok(Credential::Secret(Secret::new(secret)));
+        }
+        let (Some(cert), Some(key)) = (&e.certificate_file, &e.private_key_file) else {
+            bail!("no credential configured");
+        };
+        let certificate_pem = std::fs::read(cert)
+            .with_context(|| format!("key `entra.certificate_file`: cannot read {}", cert.display()))?;
+        let private_key_pem = std::fs::read(key)
+            .with_context(|| format!("key `entra.private_key_file`: cannot read {}", key.display()))?;
+        Ok(Credential::Certificate { certificate_pem, private_key_pem: Secret::new(private_key_pem) })
+    }
+}
+
+/// serde's "missing field `x`" does not say in which table; name the table for the common cases.
+fn explain(e: config::ConfigError) -> String {
+    let text = e.to_string();
+    if text.starts_with("missing field") && !text.contains('.') {
+        if let Some(field) = text.split('`').nth(1) {
+            let table = if ["tenant_id", "client_id"].contains(&field) { "entra." } else { "" };
+            if field == "entra" {
+                return "missing table `[entra]` (tenant_id, client_id and a credential)".into();
+            }
+            return format!("missing key `{table}{field}`");
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn tempdir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("latchkey-config-test-{}", uuid_like()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn uuid_like() -> String {
+        latchkey_types::ObjectId::new_random().to_string()
+    }
+
+    const GOOD: &str = r#"
+[entra]
+tenant_id = "contoso.onmicrosoft.com"
+client_id = "11111111-1111-1111-1111-111111111111"
+client_secret_file = "secret.txt"
+"#;
+
+    #[test]
+    fn secret_file_is_resolved_relative_to_the_config_file_and_trimmed() {
+        let d = tempdir();
+        write(&d, "secret.txt", "s3cret\n");
+        let p = write(&d, "latchkey.toml", GOOD);
+        let s = Settings::load_with_env(&p, []).unwrap();
+        match s.credential().unwrap() {
+            Credential::Secret(v) => assert_eq!(v.expose(), "s3cret"),
+            Credential::Certificate { .. } => panic!("expected a secret"),
+        }
+        assert!(s.features.app_only_reset);
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let d = tempdir();
+        let p = write(&d, "latchkey.toml", GOOD);
+        let s = Settings::load_with_env(
+            &p,
+            [("LATCHKEY__ENTRA__AUTHORITY_HOST".to_string(), "http://127.0.0.1:9".to_string())],
+        )
+        .unwrap();
+        assert_eq!(s.entra.authority_host.as_deref(), Some("http://127.0.0.1:9"));
+    }
+
+    #[test]
+    fn errors_name_the_file_and_the_key() {
+        let d = tempdir();
+        let p = write(&d, "bad.toml", "[entra]\nclient_id = \"11111111-1111-1111-1111-111111111111\"\nclient_secret = \"x\"\n");
+        let e = Settings::load_with_env(&p, []).unwrap_err().to_string();
+        assert!(e.contains("bad.toml") && e.contains("entra.tenant_id"), "{e}");
+
+        let p = write(&d, "typo.toml", &format!("{GOOD}\n[graph]\nhttp_dbug = true\n"));
+        let e = Settings::load_with_env(&p, []).unwrap_err().to_string();
+        assert!(e.contains("typo.toml") && e.contains("http_dbug"), "{e}");
+
+        let p = write(&d, "both.toml", &format!("{GOOD}certificate_file = \"c.pem\"\nprivate_key_file = \"k.pem\"\n"));
+        let e = Settings::load_with_env(&p, []).unwrap_err().to_string();
+        assert!(e.contains("both set"), "{e}");
+
+        let p = write(&d, "guid.toml", "[entra]\ntenant_id = \"t\"\nclient_id = \"nope\"\nclient_secret = \"x\"\n");
+        let e = Settings::load_with_env(&p, []).unwrap_err().to_string();
+        assert!(e.contains("entra.client_id"), "{e}");
+    }
+
+    #[test]
+    fn secrets_do_not_leak_through_debug() {
+        let d = tempdir();
+        let p = write(&d, "inline.toml", "[entra]\ntenant_id = \"t\"\nclient_id = \"11111111-1111-1111-1111-111111111111\"\nclient_secret = \"topsecret\"\n");
+        let s = Settings::load_with_env(&p, []).unwrap();
+        assert!(!format!("{s:?}").contains("topsecret"));
+    }
+}

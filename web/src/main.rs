@@ -1,0 +1,102 @@
+//! `latchkey`: the self-service password reset portal and its command line.
+//!
+//! Each subcommand lives in its own module of the library; this file only parses arguments and
+//! dispatches.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use latchkey::{app, check, demo, user_show};
+
+#[derive(Parser)]
+#[command(name = "latchkey", version, about = "Self-service password reset and account unlock for Microsoft Entra ID")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the portal with a configuration file.
+    Serve {
+        /// TOML configuration file (see README, "Configuration").
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Run a self-contained demo: a simulated Entra tenant and the portal on loopback.
+    Demo {
+        /// Address the portal listens on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+    },
+    /// Test the tenant connection: acquire tokens, probe every permission and directory role the
+    /// configured features need, print a table. Exit code 1 when something required is missing.
+    Check {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Print the result as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Inspect directory users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Show a user: identity, sync state, groups, directory roles and authentication methods.
+    Show {
+        /// User principal name, email address (mail, otherMails, proxyAddresses) or object id.
+        user: String,
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    init_tracing();
+    // One TLS stack: rustls with ring, installed before anything builds a TLS client.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve { config } => app::serve(&config).await,
+            Command::Demo { listen } => demo::run(listen).await,
+            Command::Check { config, json } => check::run(&config, json).await,
+            Command::User { command: UserCommand::Show { user, config, json } } => {
+                user_show::run(&config, &user, json).await
+            }
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("LATCHKEY_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

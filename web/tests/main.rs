@@ -1,0 +1,8 @@
+//! End-to-end tests of the `latchkey` binary against the in-process Entra simulator.
+//! One test binary for the crate (each extra file in tests/ would be another full link).
+
+mod check;
+mod config;
+mod helpers;
+mod serve;
+mod user_show;

@@ -1,0 +1,34 @@
+//! `latchkey serve` starts and answers its health check.
+
+use std::time::Duration;
+
+use crate::helpers::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_answers_healthz() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let sim = sim(latchkey_entra_sim::Fixture::test()).await;
+    let dir = TempDir::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let cfg = config_for(&sim, &dir, &format!("[server]\nlisten = \"127.0.0.1:{port}\"\n"));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(["serve", "--config", cfg.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let mut body = None;
+    for _ in 0..100 {
+        if let Ok(r) = http.get(format!("http://127.0.0.1:{port}/healthz")).send().await {
+            body = Some((r.status().as_u16(), r.text().await.unwrap()));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let index = http.get(format!("http://127.0.0.1:{port}/")).send().await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(body, Some((200, "ok".to_string())));
+    let index = index.unwrap();
+    assert_eq!(index.headers()["cache-control"], "no-store");
+    assert!(index.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+}
