@@ -24,21 +24,37 @@ pub struct Portal {
 impl Portal {
     pub fn new(brand: Brand) -> anyhow::Result<Self> {
         let templates = Templates::load().map_err(|e| anyhow::anyhow!(e))?;
-        Ok(Self { templates: Arc::new(templates), brand: Arc::new(brand) })
+        Ok(Self {
+            templates: Arc::new(templates),
+            brand: Arc::new(brand),
+        })
     }
 
     /// Renders a page in the request's language with its CSP nonce.
-    pub fn render(&self, req: &HttpRequest, name: &str, extra: &impl serde::Serialize) -> HttpResponse {
-        let accept = req.headers().get("accept-language").and_then(|v| v.to_str().ok());
+    pub fn render(
+        &self,
+        req: &HttpRequest,
+        name: &str,
+        extra: &impl serde::Serialize,
+    ) -> HttpResponse {
+        let accept = req
+            .headers()
+            .get("accept-language")
+            .and_then(|v| v.to_str().ok());
         let lang = negotiate(None, accept);
-        match self.templates.page(name, lang, &self.brand, &CspNonce::of(req), extra) {
+        match self
+            .templates
+            .page(name, lang, &self.brand, &CspNonce::of(req), extra)
+        {
             Ok(html) => HttpResponse::Ok()
                 .content_type("text/html; charset=utf-8")
                 .insert_header(("Content-Language", lang.tag()))
                 .body(html),
             Err(e) => {
                 tracing::error!(error = %e, "template rendering failed");
-                HttpResponse::InternalServerError().content_type("text/plain; charset=utf-8").body("internal error")
+                HttpResponse::InternalServerError()
+                    .content_type("text/plain; charset=utf-8")
+                    .body("internal error")
             }
         }
     }
@@ -46,11 +62,14 @@ impl Portal {
 
 /// Registers the routes every portal instance has.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz)).route("/", web::get().to(index));
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/", web::get().to(index));
 }
 
 async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain; charset=utf-8").body("ok")
+    HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body("ok")
 }
 
 async fn index(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
@@ -59,7 +78,8 @@ async fn index(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
 
 /// Starts the portal on `listen` and runs until Ctrl+C (or SIGTERM).
 pub async fn run_server(listen: &str) -> anyhow::Result<()> {
-    let listener = std::net::TcpListener::bind(listen).map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    let listener = std::net::TcpListener::bind(listen)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let server = start(listener)?;
     tokio::select! {
         result = server.task => return result.map_err(|e| anyhow::anyhow!(e))?.map_err(Into::into),
@@ -105,14 +125,20 @@ pub fn start(listener: std::net::TcpListener) -> anyhow::Result<RunningPortal> {
     .listen(listener)?
     .run();
     let handle = server.handle();
-    Ok(RunningPortal { url, handle, task: tokio::spawn(server) })
+    Ok(RunningPortal {
+        url,
+        handle,
+        task: tokio::spawn(server),
+    })
 }
 
 /// Ctrl+C, or SIGTERM (what service managers send).
 pub async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
+        let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
             let _ = tokio::signal::ctrl_c().await;
             return;
         };

@@ -16,17 +16,48 @@ use crate::config::{Features, Settings};
 
 /// Directory role template ids Latchkey cares about, with their display names.
 pub const ROLE_NAMES: &[(&str, &str)] = &[
-    ("62e90394-69f5-4237-9190-012177145e10", "Global Administrator"),
-    ("7be44c8a-adaf-4e2a-84d6-ab2649e08a13", "Privileged Authentication Administrator"),
-    ("e8611ab8-c189-46e8-94e1-60213ab1f814", "Privileged Role Administrator"),
+    (
+        "62e90394-69f5-4237-9190-012177145e10",
+        "Global Administrator",
+    ),
+    (
+        "7be44c8a-adaf-4e2a-84d6-ab2649e08a13",
+        "Privileged Authentication Administrator",
+    ),
+    (
+        "e8611ab8-c189-46e8-94e1-60213ab1f814",
+        "Privileged Role Administrator",
+    ),
     ("fe930be7-5e62-47db-91af-98c3a49a38b1", "User Administrator"),
-    ("c4e39bd9-1100-46d3-8c65-fb160da0071f", "Authentication Administrator"),
-    ("729827e3-9c14-49f7-bb1b-9608f156bbb8", "Helpdesk Administrator"),
-    ("966707d0-3269-4727-9be2-8c3a10f19b9d", "Password Administrator"),
-    ("fdd7a751-b60b-444a-984c-02652fe8fa1c", "Groups Administrator"),
-    ("194ae4cb-b126-40b2-bd5b-6091b380977d", "Security Administrator"),
+    (
+        "c4e39bd9-1100-46d3-8c65-fb160da0071f",
+        "Authentication Administrator",
+    ),
+    (
+        "729827e3-9c14-49f7-bb1b-9608f156bbb8",
+        "Helpdesk Administrator",
+    ),
+    (
+        "966707d0-3269-4727-9be2-8c3a10f19b9d",
+        "Password Administrator",
+    ),
+    (
+        "fdd7a751-b60b-444a-984c-02652fe8fa1c",
+        "Groups Administrator",
+    ),
+    (
+        "194ae4cb-b126-40b2-bd5b-6091b380977d",
+        "Security Administrator",
+    ),
     ("f2ef992c-3afb-46b9-b7cf-a126ee74c451", "Global Reader"),
     ("88d8e3e3-8f55-4a1e-953a-9b9898b8876b", "Directory Readers"),
+];
+
+/// `wids` values that are not directory roles: the default user role, and the id Entra puts in
+/// every app-only token. Shown nowhere, so the report lists only real role assignments.
+const NOT_ROLES: &[&str] = &[
+    "b79fbf4d-3ef9-4689-8143-76b194e85509",
+    "0997a1d0-0d1d-4acb-b408-d5ca73121e90",
 ];
 
 /// The name of a directory role template, or the id itself when it is not one we know.
@@ -72,7 +103,12 @@ const REQUIREMENTS: &[Requirement] = &[
         id: "users.read",
         operation: "Look up users by UPN, mail and aliases",
         feature: None,
-        permissions: &["User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"],
+        permissions: &[
+            "User.Read.All",
+            "User.ReadWrite.All",
+            "Directory.Read.All",
+            "Directory.ReadWrite.All",
+        ],
         roles: &[],
         probe: Probe::FindUser,
         why: "every flow starts by resolving the user",
@@ -81,7 +117,12 @@ const REQUIREMENTS: &[Requirement] = &[
         id: "groups.read",
         operation: "Read transitive group membership and roles",
         feature: None,
-        permissions: &["GroupMember.Read.All", "Group.Read.All", "Directory.Read.All", "Directory.ReadWrite.All"],
+        permissions: &[
+            "GroupMember.Read.All",
+            "Group.Read.All",
+            "Directory.Read.All",
+            "Directory.ReadWrite.All",
+        ],
         roles: &[],
         probe: Probe::Memberships,
         why: "access policies are group-based; privileged users are recognised by their roles",
@@ -90,7 +131,10 @@ const REQUIREMENTS: &[Requirement] = &[
         id: "methods.read",
         operation: "Read authentication methods",
         feature: None,
-        permissions: &["UserAuthenticationMethod.Read.All", "UserAuthenticationMethod.ReadWrite.All"],
+        permissions: &[
+            "UserAuthenticationMethod.Read.All",
+            "UserAuthenticationMethod.ReadWrite.All",
+        ],
         roles: &[],
         probe: Probe::AuthMethods,
         why: "enrollment state and the helpdesk view",
@@ -99,7 +143,11 @@ const REQUIREMENTS: &[Requirement] = &[
         id: "password.write",
         operation: "Set passwords of cloud users (app-only reset)",
         feature: Some(|f| f.app_only_reset),
-        permissions: &["User-PasswordProfile.ReadWrite.All", "User.ReadWrite.All", "Directory.ReadWrite.All"],
+        permissions: &[
+            "User-PasswordProfile.ReadWrite.All",
+            "User.ReadWrite.All",
+            "Directory.ReadWrite.All",
+        ],
         roles: &[USER_ADMIN, PRIV_AUTH_ADMIN, GLOBAL_ADMIN],
         probe: Probe::None,
         why: "app-only password writes need a permission AND at least the User Administrator role",
@@ -117,7 +165,10 @@ const REQUIREMENTS: &[Requirement] = &[
         id: "tap.create",
         operation: "Issue Temporary Access Passes",
         feature: Some(|f| f.temporary_access_pass),
-        permissions: &["UserAuthMethod-TAP.ReadWrite.All", "UserAuthenticationMethod.ReadWrite.All"],
+        permissions: &[
+            "UserAuthMethod-TAP.ReadWrite.All",
+            "UserAuthenticationMethod.ReadWrite.All",
+        ],
         roles: &[],
         probe: Probe::None,
         why: "feature `temporary_access_pass`",
@@ -135,7 +186,11 @@ const REQUIREMENTS: &[Requirement] = &[
         id: "domains.read",
         operation: "Read domains (managed / federated)",
         feature: Some(|f| f.hybrid),
-        permissions: &["Domain.Read.All", "Directory.Read.All", "Directory.ReadWrite.All"],
+        permissions: &[
+            "Domain.Read.All",
+            "Directory.Read.All",
+            "Directory.ReadWrite.All",
+        ],
         roles: &[],
         probe: Probe::Domains,
         why: "federated users finish password changes at AD FS",
@@ -144,7 +199,11 @@ const REQUIREMENTS: &[Requirement] = &[
         id: "organization.read",
         operation: "Read the organization (sync state)",
         feature: Some(|f| f.hybrid),
-        permissions: &["Organization.Read.All", "Directory.Read.All", "Directory.ReadWrite.All"],
+        permissions: &[
+            "Organization.Read.All",
+            "Directory.Read.All",
+            "Directory.ReadWrite.All",
+        ],
         roles: &[],
         probe: Probe::Organization,
         why: "hybrid tenants: whether directory sync is on",
@@ -195,7 +254,11 @@ pub async fn run(config: &Path, json: bool) -> anyhow::Result<ExitCode> {
     } else {
         print!("{}", render(&report));
     }
-    Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// Acquires a token, reads its grants, probes each capability.
@@ -219,7 +282,12 @@ pub async fn build_report(settings: &Settings, client: &GraphClient) -> Report {
     };
     report.token = Ok(TokenSummary {
         application_permissions: claims.roles.clone(),
-        directory_roles: claims.wids.iter().map(|w| role_name(w).to_string()).collect(),
+        directory_roles: claims
+            .wids
+            .iter()
+            .filter(|w| !NOT_ROLES.iter().any(|n| n.eq_ignore_ascii_case(w)))
+            .map(|w| role_name(w).to_string())
+            .collect(),
     });
     for req in REQUIREMENTS {
         let required = req.feature.is_none_or(|f| f(&settings.features));
@@ -239,13 +307,25 @@ pub async fn build_report(settings: &Settings, client: &GraphClient) -> Report {
         let has_role = req.roles.is_empty() || !granted_roles.is_empty();
         // Probe only what the token says is granted: a probe of a missing permission only adds a
         // request that is bound to fail.
-        let probe = if has_permission { probe(client, req.probe).await } else { ProbeResult::Skipped };
+        let probe = if has_permission {
+            probe(client, req.probe).await
+        } else {
+            ProbeResult::Skipped
+        };
         let status = match (has_permission && has_role, &probe) {
             (false, _) | (true, ProbeResult::Denied) => "missing",
             (true, ProbeResult::Failed(_)) => "warn",
             _ => "ok",
         };
-        let fix = (status != "ok").then(|| fix_for(req, has_permission, has_role, &probe, &settings.entra.client_id));
+        let fix = (status != "ok").then(|| {
+            fix_for(
+                req,
+                has_permission,
+                has_role,
+                &probe,
+                &settings.entra.client_id,
+            )
+        });
         report.checks.push(Row {
             id: req.id,
             operation: req.operation,
@@ -260,7 +340,10 @@ pub async fn build_report(settings: &Settings, client: &GraphClient) -> Report {
         });
     }
     report.requests = client.request_count();
-    report.ok = report.checks.iter().all(|r| !r.required || r.status != "missing");
+    report.ok = report
+        .checks
+        .iter()
+        .all(|r| !r.required || r.status != "missing");
     report
 }
 
@@ -289,7 +372,10 @@ async fn probe(client: &GraphClient, probe: Probe) -> ProbeResult {
     let nobody = ObjectId::new_random();
     let outcome: Result<(), GraphError> = match probe {
         Probe::None => return ProbeResult::NotApplicable,
-        Probe::FindUser => client.find_user("latchkey-connection-check@example.invalid").await.map(|_| ()),
+        Probe::FindUser => client
+            .find_user("latchkey-connection-check@example.invalid")
+            .await
+            .map(|_| ()),
         Probe::Memberships => client.transitive_memberships(&nobody).await.map(|_| ()),
         Probe::AuthMethods => client.list_auth_methods(&nobody).await.map(|_| ()),
         Probe::RiskyUser => client.get_risky_user(&nobody).await.map(|_| ()),
@@ -304,7 +390,13 @@ async fn probe(client: &GraphClient, probe: Probe) -> ProbeResult {
     }
 }
 
-fn fix_for(req: &Requirement, has_permission: bool, has_role: bool, probe: &ProbeResult, client_id: &str) -> String {
+fn fix_for(
+    req: &Requirement,
+    has_permission: bool,
+    has_role: bool,
+    probe: &ProbeResult,
+    client_id: &str,
+) -> String {
     let mut steps = Vec::new();
     if !has_permission || matches!(probe, ProbeResult::Denied) {
         steps.push(format!(
@@ -330,22 +422,39 @@ fn token_fix(e: &GraphError, settings: &Settings) -> String {
     let GraphError::Token(t) = e.root() else {
         return format!(
             "could not reach the token endpoint: check `entra.authority_host` ({}) and the network",
-            settings.entra.authority_host.as_deref().unwrap_or(latchkey_graph::DEFAULT_AUTHORITY_HOST)
+            settings
+                .entra
+                .authority_host
+                .as_deref()
+                .unwrap_or(latchkey_graph::DEFAULT_AUTHORITY_HOST)
         );
     };
     let client_id = &settings.entra.client_id;
     if t.has_code(7000215) || t.has_code(7000222) {
-        format!("the client secret of app {client_id} is wrong or expired: create a new one (App registrations > Certificates & secrets) and put it in `entra.client_secret_file`")
+        format!(
+            "the client secret of app {client_id} is wrong or expired: create a new one (App registrations > Certificates & secrets) and put it in `entra.client_secret_file`"
+        )
     } else if t.has_code(700016) {
-        format!("no app {client_id} in tenant {}: check `entra.client_id` and `entra.tenant_id`", settings.entra.tenant_id)
+        format!(
+            "no app {client_id} in tenant {}: check `entra.client_id` and `entra.tenant_id`",
+            settings.entra.tenant_id
+        )
     } else if t.has_code(90002) {
-        format!("tenant {} does not exist: check `entra.tenant_id`", settings.entra.tenant_id)
+        format!(
+            "tenant {} does not exist: check `entra.tenant_id`",
+            settings.entra.tenant_id
+        )
     } else if t.has_code(700027) || t.has_code(700024) {
-        format!("upload the certificate in `entra.certificate_file` to app {client_id} (App registrations > Certificates & secrets > Certificates) and check the key matches it")
+        format!(
+            "upload the certificate in `entra.certificate_file` to app {client_id} (App registrations > Certificates & secrets > Certificates) and check the key matches it"
+        )
     } else if t.has_code(7000218) {
         "configure a credential: `entra.client_secret_file` or `entra.certificate_file` + `entra.private_key_file`".into()
     } else {
-        format!("the token endpoint refused the app's credential ({}); see the AADSTS code in Microsoft's error reference", t.error)
+        format!(
+            "the token endpoint refused the app's credential ({}); see the AADSTS code in Microsoft's error reference",
+            t.error
+        )
     }
 }
 
@@ -354,7 +463,11 @@ pub fn render(report: &Report) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let _ = writeln!(out, "Tenant      {}", report.tenant);
-    let _ = writeln!(out, "App         {} ({})", report.client_id, report.credential);
+    let _ = writeln!(
+        out,
+        "App         {} ({})",
+        report.client_id, report.credential
+    );
     match &report.token {
         Err(e) => {
             let _ = writeln!(out, "Token       FAILED: {e}");
@@ -366,12 +479,20 @@ pub fn render(report: &Report) -> String {
                 out,
                 "Token       acquired: {} application permission(s), directory role(s): {}",
                 t.application_permissions.len(),
-                if t.directory_roles.is_empty() { "none".to_string() } else { t.directory_roles.join(", ") }
+                if t.directory_roles.is_empty() {
+                    "none".to_string()
+                } else {
+                    t.directory_roles.join(", ")
+                }
             );
         }
     }
     let _ = writeln!(out);
-    let _ = writeln!(out, "{:<8} {:<46} {:<38} {}", "STATUS", "OPERATION", "NEEDED (any of)", "GRANTED");
+    let _ = writeln!(
+        out,
+        "{:<8} {:<46} {:<60} GRANTED",
+        "STATUS", "OPERATION", "NEEDED (any of)"
+    );
     for row in &report.checks {
         let status = match (row.status, row.required) {
             ("ok", _) => "ok",
@@ -386,9 +507,21 @@ pub fn render(report: &Report) -> String {
         }
         let mut granted: Vec<String> = row.granted_permissions.clone();
         granted.extend(row.granted_roles.iter().map(|r| format!("role {r}")));
-        let granted = if granted.is_empty() { "-".to_string() } else { granted.join(", ") };
-        let operation = if row.required { row.operation.to_string() } else { format!("{} (optional)", row.operation) };
-        let _ = writeln!(out, "{status:<8} {operation:<46} {needed:<38} {granted}; {}", row.probe);
+        let granted = if granted.is_empty() {
+            "-".to_string()
+        } else {
+            granted.join(", ")
+        };
+        let operation = if row.required {
+            row.operation.to_string()
+        } else {
+            format!("{} (optional)", row.operation)
+        };
+        let _ = writeln!(
+            out,
+            "{status:<8} {operation:<46} {needed:<60} {granted}; {}",
+            row.probe
+        );
         if let (Some(fix), true) = (&row.fix, row.required) {
             let _ = writeln!(out, "         fix: {fix}");
         }
@@ -401,7 +534,11 @@ pub fn render(report: &Report) -> String {
     let _ = writeln!(
         out,
         "{}",
-        if report.ok { "Result: everything required is granted." } else { "Result: something required is missing (see fix above)." }
+        if report.ok {
+            "Result: everything required is granted."
+        } else {
+            "Result: something required is missing (see fix above)."
+        }
     );
     out
 }

@@ -51,7 +51,12 @@ pub struct GraphSettings {
 
 impl Default for GraphSettings {
     fn default() -> Self {
-        Self { http_debug: false, assertion_algorithm: AssertionAlgorithm::Ps256, timeout_seconds: 30, max_attempts: 4 }
+        Self {
+            http_debug: false,
+            assertion_algorithm: AssertionAlgorithm::Ps256,
+            timeout_seconds: 30,
+            max_attempts: 4,
+        }
     }
 }
 
@@ -81,7 +86,13 @@ pub struct Features {
 
 impl Default for Features {
     fn default() -> Self {
-        Self { app_only_reset: true, dismiss_risk: true, temporary_access_pass: false, manage_methods: false, hybrid: true }
+        Self {
+            app_only_reset: true,
+            dismiss_risk: true,
+            temporary_access_pass: false,
+            manage_methods: false,
+            hybrid: true,
+        }
     }
 }
 
@@ -94,14 +105,19 @@ pub struct ServerSettings {
 
 impl Default for ServerSettings {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:8080".into() }
+        Self {
+            listen: "127.0.0.1:8080".into(),
+        }
     }
 }
 
 /// The app credential after files have been read.
 pub enum Credential {
     Secret(Secret<String>),
-    Certificate { certificate_pem: Vec<u8>, private_key_pem: Secret<Vec<u8>> },
+    Certificate {
+        certificate_pem: Vec<u8>,
+        private_key_pem: Secret<Vec<u8>>,
+    },
 }
 
 impl Settings {
@@ -117,7 +133,10 @@ impl Settings {
     ) -> anyhow::Result<Settings> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read configuration file {}", path.display()))?;
-        let env: config::Map<String, String> = env.into_iter().filter(|(k, _)| k.starts_with("LATCHKEY__")).collect();
+        let env: config::Map<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("LATCHKEY__"))
+            .collect();
         let built = config::Config::builder()
             .add_source(config::File::from_str(&text, config::FileFormat::Toml))
             .add_source(
@@ -128,19 +147,25 @@ impl Settings {
             )
             .build()
             .map_err(|e| anyhow::anyhow!("configuration file {}: {e}", path.display()))?;
-        let mut settings: Settings = built
-            .try_deserialize()
-            .map_err(|e| anyhow::anyhow!("configuration file {}: {}", path.display(), explain(e)))?;
+        let mut settings: Settings = built.try_deserialize().map_err(|e| {
+            anyhow::anyhow!("configuration file {}: {}", path.display(), explain(e))
+        })?;
         let base = path.parent().unwrap_or(Path::new("."));
         settings.resolve_paths(base);
-        settings.validate().map_err(|e| anyhow::anyhow!("configuration file {}: {e}", path.display()))?;
+        settings
+            .validate()
+            .map_err(|e| anyhow::anyhow!("configuration file {}: {e}", path.display()))?;
         Ok(settings)
     }
 
     fn resolve_paths(&mut self, base: &Path) {
-        for p in [&mut self.entra.client_secret_file, &mut self.entra.certificate_file, &mut self.entra.private_key_file]
-            .into_iter()
-            .flatten()
+        for p in [
+            &mut self.entra.client_secret_file,
+            &mut self.entra.certificate_file,
+            &mut self.entra.private_key_file,
+        ]
+        .into_iter()
+        .flatten()
         {
             if p.is_relative() {
                 *p = base.join(&*p);
@@ -151,10 +176,14 @@ impl Settings {
     fn validate(&self) -> anyhow::Result<()> {
         let e = &self.entra;
         if e.tenant_id.trim().is_empty() {
-            bail!("key `entra.tenant_id` is empty (the directory id GUID or a verified domain name)");
+            bail!(
+                "key `entra.tenant_id` is empty (the directory id GUID or a verified domain name)"
+            );
         }
         if e.client_id.parse::<latchkey_types::ObjectId>().is_err() {
-            bail!("key `entra.client_id` is not a GUID (the app registration's Application (client) ID)");
+            bail!(
+                "key `entra.client_id` is not a GUID (the app registration's Application (client) ID)"
+            );
         }
         let secret = e.client_secret.is_some() || e.client_secret_file.is_some();
         let cert = e.certificate_file.is_some() || e.private_key_file.is_some();
@@ -168,10 +197,14 @@ impl Settings {
             _ => {}
         }
         if e.client_secret.is_some() && e.client_secret_file.is_some() {
-            bail!("keys `entra.client_secret` and `entra.client_secret_file` are both set: choose one");
+            bail!(
+                "keys `entra.client_secret` and `entra.client_secret_file` are both set: choose one"
+            );
         }
         if cert && (e.certificate_file.is_none() || e.private_key_file.is_none()) {
-            bail!("key `entra.certificate_file` needs `entra.private_key_file` and the other way round");
+            bail!(
+                "key `entra.certificate_file` needs `entra.private_key_file` and the other way round"
+            );
         }
         Ok(())
     }
@@ -183,36 +216,59 @@ impl Settings {
             return Ok(Credential::Secret(secret.clone()));
         }
         if let Some(file) = &e.client_secret_file {
-            let text = std::fs::read_to_string(file)
-                .with_context(|| format!("key `entra.client_secret_file`: cannot read {}", file.display()))?;
+            let text = std::fs::read_to_string(file).with_context(|| {
+                format!(
+                    "key `entra.client_secret_file`: cannot read {}",
+                    file.display()
+                )
+            })?;
             let secret = text.trim_end_matches(['\r', '\n']).to_string();
             if secret.is_empty() {
-                bail!("key `entra.client_secret_file`: {} is empty", file.display());
+                bail!(
+                    "key `entra.client_secret_file`: {} is empty",
+                    file.display()
+                );
             }
             return Ok(Credential::Secret(Secret::new(secret)));
         }
         let (Some(cert), Some(key)) = (&e.certificate_file, &e.private_key_file) else {
             bail!("no credential configured");
         };
-        let certificate_pem = std::fs::read(cert)
-            .with_context(|| format!("key `entra.certificate_file`: cannot read {}", cert.display()))?;
-        let private_key_pem = std::fs::read(key)
-            .with_context(|| format!("key `entra.private_key_file`: cannot read {}", key.display()))?;
-        Ok(Credential::Certificate { certificate_pem, private_key_pem: Secret::new(private_key_pem) })
+        let certificate_pem = std::fs::read(cert).with_context(|| {
+            format!(
+                "key `entra.certificate_file`: cannot read {}",
+                cert.display()
+            )
+        })?;
+        let private_key_pem = std::fs::read(key).with_context(|| {
+            format!(
+                "key `entra.private_key_file`: cannot read {}",
+                key.display()
+            )
+        })?;
+        Ok(Credential::Certificate {
+            certificate_pem,
+            private_key_pem: Secret::new(private_key_pem),
+        })
     }
 }
 
 /// serde's "missing field `x`" does not say in which table; name the table for the common cases.
 fn explain(e: config::ConfigError) -> String {
     let text = e.to_string();
-    if text.starts_with("missing field") && !text.contains('.') {
-        if let Some(field) = text.split('`').nth(1) {
-            let table = if ["tenant_id", "client_id"].contains(&field) { "entra." } else { "" };
-            if field == "entra" {
-                return "missing table `[entra]` (tenant_id, client_id and a credential)".into();
-            }
-            return format!("missing key `{table}{field}`");
+    if text.starts_with("missing field")
+        && !text.contains('.')
+        && let Some(field) = text.split('`').nth(1)
+    {
+        let table = if ["tenant_id", "client_id"].contains(&field) {
+            "entra."
+        } else {
+            ""
+        };
+        if field == "entra" {
+            return "missing table `[entra]` (tenant_id, client_id and a credential)".into();
         }
+        return format!("missing key `{table}{field}`");
     }
     text
 }
@@ -263,28 +319,53 @@ client_secret_file = "secret.txt"
         let p = write(&d, "latchkey.toml", GOOD);
         let s = Settings::load_with_env(
             &p,
-            [("LATCHKEY__ENTRA__AUTHORITY_HOST".to_string(), "http://127.0.0.1:9".to_string())],
+            [(
+                "LATCHKEY__ENTRA__AUTHORITY_HOST".to_string(),
+                "http://127.0.0.1:9".to_string(),
+            )],
         )
         .unwrap();
-        assert_eq!(s.entra.authority_host.as_deref(), Some("http://127.0.0.1:9"));
+        assert_eq!(
+            s.entra.authority_host.as_deref(),
+            Some("http://127.0.0.1:9")
+        );
     }
 
     #[test]
     fn errors_name_the_file_and_the_key() {
         let d = tempdir();
-        let p = write(&d, "bad.toml", "[entra]\nclient_id = \"11111111-1111-1111-1111-111111111111\"\nclient_secret = \"x\"\n");
+        let p = write(
+            &d,
+            "bad.toml",
+            "[entra]\nclient_id = \"11111111-1111-1111-1111-111111111111\"\nclient_secret = \"x\"\n",
+        );
         let e = Settings::load_with_env(&p, []).unwrap_err().to_string();
-        assert!(e.contains("bad.toml") && e.contains("entra.tenant_id"), "{e}");
+        assert!(
+            e.contains("bad.toml") && e.contains("entra.tenant_id"),
+            "{e}"
+        );
 
-        let p = write(&d, "typo.toml", &format!("{GOOD}\n[graph]\nhttp_dbug = true\n"));
+        let p = write(
+            &d,
+            "typo.toml",
+            &format!("{GOOD}\n[graph]\nhttp_dbug = true\n"),
+        );
         let e = Settings::load_with_env(&p, []).unwrap_err().to_string();
         assert!(e.contains("typo.toml") && e.contains("http_dbug"), "{e}");
 
-        let p = write(&d, "both.toml", &format!("{GOOD}certificate_file = \"c.pem\"\nprivate_key_file = \"k.pem\"\n"));
+        let p = write(
+            &d,
+            "both.toml",
+            &format!("{GOOD}certificate_file = \"c.pem\"\nprivate_key_file = \"k.pem\"\n"),
+        );
         let e = Settings::load_with_env(&p, []).unwrap_err().to_string();
         assert!(e.contains("both set"), "{e}");
 
-        let p = write(&d, "guid.toml", "[entra]\ntenant_id = \"t\"\nclient_id = \"nope\"\nclient_secret = \"x\"\n");
+        let p = write(
+            &d,
+            "guid.toml",
+            "[entra]\ntenant_id = \"t\"\nclient_id = \"nope\"\nclient_secret = \"x\"\n",
+        );
         let e = Settings::load_with_env(&p, []).unwrap_err().to_string();
         assert!(e.contains("entra.client_id"), "{e}");
     }
@@ -292,7 +373,11 @@ client_secret_file = "secret.txt"
     #[test]
     fn secrets_do_not_leak_through_debug() {
         let d = tempdir();
-        let p = write(&d, "inline.toml", "[entra]\ntenant_id = \"t\"\nclient_id = \"11111111-1111-1111-1111-111111111111\"\nclient_secret = \"topsecret\"\n");
+        let p = write(
+            &d,
+            "inline.toml",
+            "[entra]\ntenant_id = \"t\"\nclient_id = \"11111111-1111-1111-1111-111111111111\"\nclient_secret = \"topsecret\"\n",
+        );
         let s = Settings::load_with_env(&p, []).unwrap();
         assert!(!format!("{s:?}").contains("topsecret"));
     }

@@ -2,26 +2,37 @@
 
 use std::time::Duration;
 
-use latchkey_graph::{AssertionAlgorithm, ClientCertificate, Credential as GraphCredential, GraphClient, GraphConfig};
+use latchkey_graph::{
+    AssertionAlgorithm, ClientCertificate, Credential as GraphCredential, GraphClient, GraphConfig,
+};
 
 use crate::config::{self, Credential, Settings};
 
 /// Which kind of app credential the configuration uses, for reports.
 pub fn credential_kind(settings: &Settings) -> &'static str {
-    if settings.entra.certificate_file.is_some() { "certificate" } else { "client secret" }
+    if settings.entra.certificate_file.is_some() {
+        "certificate"
+    } else {
+        "client secret"
+    }
 }
 
 /// The app-only Graph client for this configuration.
 pub fn client(settings: &Settings) -> anyhow::Result<GraphClient> {
     let credential = match settings.credential()? {
         Credential::Secret(secret) => GraphCredential::ClientSecret(secret),
-        Credential::Certificate { certificate_pem, private_key_pem } => {
+        Credential::Certificate {
+            certificate_pem,
+            private_key_pem,
+        } => {
             let algorithm = match settings.graph.assertion_algorithm {
                 config::AssertionAlgorithm::Ps256 => AssertionAlgorithm::Ps256,
                 config::AssertionAlgorithm::Rs256 => AssertionAlgorithm::Rs256,
             };
             let cert = ClientCertificate::from_pem(&certificate_pem, private_key_pem.expose())
-                .map_err(|e| anyhow::anyhow!("keys `entra.certificate_file`/`entra.private_key_file`: {e}"))?;
+                .map_err(|e| {
+                    anyhow::anyhow!("keys `entra.certificate_file`/`entra.private_key_file`: {e}")
+                })?;
             GraphCredential::Certificate(cert.with_algorithm(algorithm))
         }
     };

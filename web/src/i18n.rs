@@ -69,8 +69,8 @@ impl Catalogs {
     pub fn load() -> Result<Self, String> {
         let mut by_lang = Vec::new();
         for lang in Lang::ALL {
-            let map: BTreeMap<String, String> =
-                toml::from_str(lang.source()).map_err(|e| format!("locales/{}.toml: {e}", lang.tag()))?;
+            let map: BTreeMap<String, String> = toml::from_str(lang.source())
+                .map_err(|e| format!("locales/{}.toml: {e}", lang.tag()))?;
             by_lang.push((lang, map));
         }
         Ok(Self { by_lang })
@@ -105,23 +105,41 @@ mod tests {
         for lang in Lang::ALL {
             let other = c.catalog(lang);
             for (key, text) in en {
-                let t = other.get(key).unwrap_or_else(|| panic!("{} lacks {key}", lang.tag()));
+                let t = other
+                    .get(key)
+                    .unwrap_or_else(|| panic!("{} lacks {key}", lang.tag()));
                 let holes = |s: &str| -> Vec<String> {
-                    let mut v: Vec<String> =
-                        s.split('{').skip(1).filter_map(|p| p.split_once('}').map(|(h, _)| h.to_string())).collect();
+                    let mut v: Vec<String> = s
+                        .split('{')
+                        .skip(1)
+                        .filter_map(|p| p.split_once('}').map(|(h, _)| h.to_string()))
+                        .collect();
                     v.sort();
                     v
                 };
-                assert_eq!(holes(text), holes(t), "{}: placeholders of {key}", lang.tag());
+                assert_eq!(
+                    holes(text),
+                    holes(t),
+                    "{}: placeholders of {key}",
+                    lang.tag()
+                );
             }
-            assert_eq!(other.len(), en.len(), "{} has keys English lacks", lang.tag());
+            assert_eq!(
+                other.len(),
+                en.len(),
+                "{} has keys English lacks",
+                lang.tag()
+            );
         }
     }
 
     #[test]
     fn negotiation_prefers_the_directory_then_quality() {
         assert_eq!(negotiate(Some("de-DE"), Some("en")), Lang::De);
-        assert_eq!(negotiate(Some("fr-FR"), Some("fr, de;q=0.8, en;q=0.5")), Lang::De);
+        assert_eq!(
+            negotiate(Some("fr-FR"), Some("fr, de;q=0.8, en;q=0.5")),
+            Lang::De
+        );
         assert_eq!(negotiate(None, Some("en;q=0.4, de-CH;q=0.9")), Lang::De);
         assert_eq!(negotiate(None, Some("de;q=0, en")), Lang::En);
         assert_eq!(negotiate(None, Some("garbage;;q=x")), Lang::En);

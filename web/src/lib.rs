@@ -6,6 +6,7 @@ pub mod check;
 pub mod config;
 pub mod demo;
 pub mod entra;
+pub mod guard;
 pub mod i18n;
 pub mod render;
 pub mod security;

@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand};
 use latchkey::{app, check, demo, user_show};
 
 #[derive(Parser)]
-#[command(name = "latchkey", version, about = "Self-service password reset and account unlock for Microsoft Entra ID")]
+#[command(
+    name = "latchkey",
+    version,
+    about = "Self-service password reset and account unlock for Microsoft Entra ID"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -66,7 +70,10 @@ fn main() -> ExitCode {
     // One TLS stack: rustls with ring, installed before anything builds a TLS client.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -78,9 +85,9 @@ fn main() -> ExitCode {
             Command::Serve { config } => app::serve(&config).await,
             Command::Demo { listen } => demo::run(listen).await,
             Command::Check { config, json } => check::run(&config, json).await,
-            Command::User { command: UserCommand::Show { user, config, json } } => {
-                user_show::run(&config, &user, json).await
-            }
+            Command::User {
+                command: UserCommand::Show { user, config, json },
+            } => user_show::run(&config, &user, json).await,
         }
     });
     match result {

@@ -20,7 +20,12 @@ pub struct Brand {
 
 impl Default for Brand {
     fn default() -> Self {
-        Self { name: "Latchkey".into(), logo_url: None, colour: "#1f4e79".into(), helpdesk: None }
+        Self {
+            name: "Latchkey".into(),
+            logo_url: None,
+            colour: "#1f4e79".into(),
+            helpdesk: None,
+        }
     }
 }
 
@@ -33,15 +38,31 @@ pub struct Templates {
 /// Every template, by name. Adding a page = one line here.
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../templates/base.html")),
+    ("_errors.html", include_str!("../templates/_errors.html")),
     ("index.html", include_str!("../templates/index.html")),
     ("error.html", include_str!("../templates/error.html")),
+    (
+        "verify_choose.html",
+        include_str!("../templates/verify_choose.html"),
+    ),
+    (
+        "verify_code.html",
+        include_str!("../templates/verify_code.html"),
+    ),
+    ("action.html", include_str!("../templates/action.html")),
+    ("reset.html", include_str!("../templates/reset.html")),
+    ("result.html", include_str!("../templates/result.html")),
 ];
 
 impl Templates {
     pub fn load() -> Result<Self, String> {
         let mut tera = tera::Tera::new();
-        tera.add_raw_templates(TEMPLATES.iter().copied()).map_err(|e| format!("templates: {e}"))?;
-        Ok(Self { tera, catalogs: Catalogs::load()? })
+        tera.add_raw_templates(TEMPLATES.iter().copied())
+            .map_err(|e| format!("templates: {e}"))?;
+        Ok(Self {
+            tera,
+            catalogs: Catalogs::load()?,
+        })
     }
 
     pub fn catalogs(&self) -> &Catalogs {
@@ -49,13 +70,23 @@ impl Templates {
     }
 
     /// Renders `name` with the page basics plus `extra` (a serializable struct or map).
-    pub fn page(&self, name: &str, lang: Lang, brand: &Brand, nonce: &str, extra: &impl Serialize) -> Result<String, String> {
-        let mut ctx = tera::Context::from_serialize(extra).map_err(|e| format!("{name}: context: {e}"))?;
+    pub fn page(
+        &self,
+        name: &str,
+        lang: Lang,
+        brand: &Brand,
+        nonce: &str,
+        extra: &impl Serialize,
+    ) -> Result<String, String> {
+        let mut ctx =
+            tera::Context::from_serialize(extra).map_err(|e| format!("{name}: context: {e}"))?;
         ctx.insert("lang", lang.tag());
         ctx.insert("t", self.catalogs.catalog(lang));
         ctx.insert("brand", brand);
         ctx.insert("nonce", nonce);
-        self.tera.render(name, &ctx).map_err(|e| format!("{name}: {e}"))
+        self.tera
+            .render(name, &ctx)
+            .map_err(|e| format!("{name}: {e}"))
     }
 }
 
@@ -66,9 +97,18 @@ mod tests {
     #[test]
     fn pages_are_localized_and_directory_data_is_escaped() {
         let t = Templates::load().unwrap();
-        let brand = Brand { name: "<script>alert(1)</script>".into(), ..Brand::default() };
+        let brand = Brand {
+            name: "<script>alert(1)</script>".into(),
+            ..Brand::default()
+        };
         let html = t
-            .page("error.html", Lang::De, &brand, "n0nce", &serde_json::json!({ "message": "<b>x</b>" }))
+            .page(
+                "error.html",
+                Lang::De,
+                &brand,
+                "n0nce",
+                &serde_json::json!({ "message": "<b>x</b>" }),
+            )
             .unwrap();
         assert!(html.contains("<html lang=\"de\">"));
         assert!(html.contains("Etwas ist schiefgegangen"));

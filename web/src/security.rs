@@ -16,7 +16,9 @@ pub struct CspNonce(pub String);
 impl CspNonce {
     /// The nonce set by [`headers`], or a fixed never-matching value if the middleware is absent.
     pub fn of(req: &HttpRequest) -> String {
-        req.extensions().get::<CspNonce>().map_or_else(|| "missing".into(), |n| n.0.clone())
+        req.extensions()
+            .get::<CspNonce>()
+            .map_or_else(|| "missing".into(), |n| n.0.clone())
     }
 }
 
@@ -29,7 +31,10 @@ fn fresh_nonce() -> String {
 }
 
 /// Middleware: sets the nonce before the handler runs and the headers after.
-pub async fn headers(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<impl MessageBody>, Error> {
+pub async fn headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let nonce = fresh_nonce();
     req.extensions_mut().insert(CspNonce(nonce.clone()));
     let https = req.connection_info().scheme() == "https";
@@ -48,13 +53,25 @@ pub async fn headers(req: ServiceRequest, next: Next<impl MessageBody>) -> Resul
     set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(h, header::REFERRER_POLICY, "no-referrer");
     set(h, header::X_FRAME_OPTIONS, "DENY");
-    set(h, HeaderName::from_static("cross-origin-opener-policy"), "same-origin");
-    set(h, HeaderName::from_static("permissions-policy"), "camera=(), microphone=(), geolocation=(), payment=()");
+    set(
+        h,
+        HeaderName::from_static("cross-origin-opener-policy"),
+        "same-origin",
+    );
+    set(
+        h,
+        HeaderName::from_static("permissions-policy"),
+        "camera=(), microphone=(), geolocation=(), payment=()",
+    );
     if !h.contains_key(header::CACHE_CONTROL) {
         set(h, header::CACHE_CONTROL, "no-store");
     }
     if https {
-        set(h, header::STRICT_TRANSPORT_SECURITY, "max-age=31536000; includeSubDomains");
+        set(
+            h,
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=31536000; includeSubDomains",
+        );
     }
     Ok(res)
 }

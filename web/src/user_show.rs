@@ -64,7 +64,10 @@ pub async fn run(config: &Path, who: &str, json: bool) -> anyhow::Result<ExitCod
             Ok(ExitCode::from(1))
         }
         Err(e) if e.is_not_found() => {
-            eprintln!("{who}: no such user [client-request-id {}]", e.client_request_id().unwrap_or("-"));
+            eprintln!(
+                "{who}: no such user [client-request-id {}]",
+                e.client_request_id().unwrap_or("-")
+            );
             Ok(ExitCode::from(1))
         }
         Err(e) => Err(e.into()),
@@ -77,8 +80,10 @@ pub async fn fetch(client: &GraphClient, who: &str) -> Result<UserView, GraphErr
         Ok(id) => client.get_user(&UserRef::Id(id)).await?,
         Err(_) => client.find_user(who).await?,
     };
-    let (memberships, methods) =
-        tokio::try_join!(client.transitive_memberships(&user.id), client.list_auth_methods(&user.id))?;
+    let (memberships, methods) = tokio::try_join!(
+        client.transitive_memberships(&user.id),
+        client.list_auth_methods(&user.id)
+    )?;
     Ok(view(user, memberships, methods))
 }
 
@@ -93,17 +98,25 @@ fn view(user: User, memberships: Memberships, methods: Vec<AuthMethod>) -> UserV
         account_enabled: user.account_enabled,
         user_type: user.user_type.map(|t| format!("{t:?}")),
         source: if synced { "synced" } else { "cloud" },
-        on_premises_account: match (&user.on_premises_domain_name, &user.on_premises_sam_account_name) {
+        on_premises_account: match (
+            &user.on_premises_domain_name,
+            &user.on_premises_sam_account_name,
+        ) {
             (Some(d), Some(s)) => Some(format!("{d}\\{s}")),
             (None, Some(s)) => Some(s.clone()),
             _ => None,
         },
         preferred_language: user.preferred_language,
-        last_password_change: user.last_password_change_date_time.and_then(|t| t.format(&Rfc3339).ok()),
+        last_password_change: user
+            .last_password_change_date_time
+            .and_then(|t| t.format(&Rfc3339).ok()),
         groups: memberships
             .groups
             .into_iter()
-            .map(|g| NamedId { id: g.id.to_string(), display_name: g.display_name })
+            .map(|g| NamedId {
+                id: g.id.to_string(),
+                display_name: g.display_name,
+            })
             .collect(),
         directory_roles: memberships
             .roles
@@ -129,12 +142,21 @@ fn method_view(m: &AuthMethod) -> MethodView {
         AuthMethod::Fido2(f) => f.display_name.clone().or_else(|| f.model.clone()),
         AuthMethod::WindowsHelloForBusiness(w) => w.display_name.clone(),
         AuthMethod::PlatformCredential(p) => p.display_name.clone(),
-        AuthMethod::TemporaryAccessPass(t) => t.lifetime_in_minutes.map(|l| format!("lifetime {l} min")),
+        AuthMethod::TemporaryAccessPass(t) => {
+            t.lifetime_in_minutes.map(|l| format!("lifetime {l} min"))
+        }
         _ => None,
     };
     let odata_type = m.odata_type();
-    let kind = odata_type.strip_prefix("#microsoft.graph.").unwrap_or(&odata_type).to_string();
-    MethodView { kind, id: m.id().map(str::to_string), detail }
+    let kind = odata_type
+        .strip_prefix("#microsoft.graph.")
+        .unwrap_or(&odata_type)
+        .to_string();
+    MethodView {
+        kind,
+        id: m.id().map(str::to_string),
+        detail,
+    }
 }
 
 /// The human-readable form.
@@ -142,7 +164,12 @@ pub fn render(v: &UserView) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let dash = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
-    let _ = writeln!(out, "User                  {} <{}>", dash(&v.display_name), v.user_principal_name);
+    let _ = writeln!(
+        out,
+        "User                  {} <{}>",
+        dash(&v.display_name),
+        v.user_principal_name
+    );
     let _ = writeln!(out, "Object id             {}", v.id);
     let enabled = match v.account_enabled {
         Some(true) => "yes",
@@ -152,7 +179,9 @@ pub fn render(v: &UserView) -> String {
     let _ = writeln!(out, "Enabled               {enabled}");
     let _ = writeln!(out, "Type                  {}", dash(&v.user_type));
     let source = match (v.source, &v.on_premises_account) {
-        ("synced", Some(acct)) => format!("synced from on-premises AD ({acct}); password changes need writeback"),
+        ("synced", Some(acct)) => {
+            format!("synced from on-premises AD ({acct}); password changes need writeback")
+        }
         ("synced", None) => "synced from on-premises AD; password changes need writeback".into(),
         _ => "cloud-only".into(),
     };
@@ -162,16 +191,38 @@ pub fn render(v: &UserView) -> String {
         let _ = writeln!(out, "Other mails           {}", v.other_mails.join(", "));
     }
     let _ = writeln!(out, "Preferred language    {}", dash(&v.preferred_language));
-    let _ = writeln!(out, "Last password change  {}", dash(&v.last_password_change));
-    let roles = if v.directory_roles.is_empty() { "none".to_string() } else { v.directory_roles.join(", ") };
+    let _ = writeln!(
+        out,
+        "Last password change  {}",
+        dash(&v.last_password_change)
+    );
+    let roles = if v.directory_roles.is_empty() {
+        "none".to_string()
+    } else {
+        v.directory_roles.join(", ")
+    };
     let _ = writeln!(out, "Directory roles       {roles}");
     let _ = writeln!(out, "Groups ({})", v.groups.len());
     for g in &v.groups {
-        let _ = writeln!(out, "  {}  {}", g.id, g.display_name.as_deref().unwrap_or("-"));
+        let _ = writeln!(
+            out,
+            "  {}  {}",
+            g.id,
+            g.display_name.as_deref().unwrap_or("-")
+        );
     }
-    let _ = writeln!(out, "Authentication methods ({})", v.authentication_methods.len());
+    let _ = writeln!(
+        out,
+        "Authentication methods ({})",
+        v.authentication_methods.len()
+    );
     for m in &v.authentication_methods {
-        let _ = writeln!(out, "  {:<44} {}", m.kind, m.detail.as_deref().unwrap_or(""));
+        let _ = writeln!(
+            out,
+            "  {:<44} {}",
+            m.kind,
+            m.detail.as_deref().unwrap_or("")
+        );
     }
     out
 }

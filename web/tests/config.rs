@@ -5,18 +5,38 @@ use crate::helpers::*;
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_key_is_named_with_its_file() {
     let dir = TempDir::new();
-    let cfg = dir.write("broken.toml", "[entra]\nclient_id = \"11111111-1111-1111-1111-111111111111\"\nclient_secret = \"x\"\n");
+    let cfg = dir.write(
+        "broken.toml",
+        "[entra]\nclient_id = \"11111111-1111-1111-1111-111111111111\"\nclient_secret = \"x\"\n",
+    );
     let out = latchkey(&["check", "--config", cfg.to_str().unwrap()], &[]).await;
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    assert!(err.contains("broken.toml") && err.contains("entra.tenant_id"), "{err}");
+    assert!(
+        err.contains("broken.toml") && err.contains("entra.tenant_id"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_file_is_named() {
-    let out = latchkey(&["user", "show", "x@contoso.com", "--config", "/nonexistent/latchkey.toml"], &[]).await;
+    let out = latchkey(
+        &[
+            "user",
+            "show",
+            "x@contoso.com",
+            "--config",
+            "/nonexistent/latchkey.toml",
+        ],
+        &[],
+    )
+    .await;
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("/nonexistent/latchkey.toml"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("/nonexistent/latchkey.toml"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -41,7 +61,10 @@ async fn environment_variables_override_the_file() {
     // The file's secret is right; the environment's wrong one must win.
     let out = latchkey(
         &["check", "--config", cfg.to_str().unwrap()],
-        &[("LATCHKEY__ENTRA__CLIENT_SECRET_FILE", dir.write("wrong.txt", "wrong").to_str().unwrap())],
+        &[(
+            "LATCHKEY__ENTRA__CLIENT_SECRET_FILE",
+            dir.write("wrong.txt", "wrong").to_str().unwrap(),
+        )],
     )
     .await;
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));

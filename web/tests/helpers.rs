@@ -13,7 +13,10 @@ pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new() -> Self {
-        let d = std::env::temp_dir().join(format!("latchkey-web-test-{}", latchkey_types::ObjectId::new_random()));
+        let d = std::env::temp_dir().join(format!(
+            "latchkey-web-test-{}",
+            latchkey_types::ObjectId::new_random()
+        ));
         std::fs::create_dir_all(&d).unwrap();
         Self(d)
     }
@@ -58,7 +61,10 @@ pub fn keys_dir() -> PathBuf {
 /// Runs `latchkey ARGS` off the async runtime (the simulator keeps serving meanwhile).
 pub async fn latchkey(args: &[&str], env: &[(&str, &str)]) -> Output {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
             .args(&args)

@@ -9,8 +9,16 @@ async fn serve_answers_healthz() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let sim = sim(latchkey_entra_sim::Fixture::test()).await;
     let dir = TempDir::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let cfg = config_for(&sim, &dir, &format!("[server]\nlisten = \"127.0.0.1:{port}\"\n"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = config_for(
+        &sim,
+        &dir,
+        &format!("[server]\nlisten = \"127.0.0.1:{port}\"\n"),
+    );
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
         .args(["serve", "--config", cfg.to_str().unwrap()])
         .spawn()
@@ -18,7 +26,11 @@ async fn serve_answers_healthz() {
     let http = reqwest::Client::new();
     let mut body = None;
     for _ in 0..100 {
-        if let Ok(r) = http.get(format!("http://127.0.0.1:{port}/healthz")).send().await {
+        if let Ok(r) = http
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+        {
             body = Some((r.status().as_u16(), r.text().await.unwrap()));
             break;
         }
@@ -30,5 +42,10 @@ async fn serve_answers_healthz() {
     assert_eq!(body, Some((200, "ok".to_string())));
     let index = index.unwrap();
     assert_eq!(index.headers()["cache-control"], "no-store");
-    assert!(index.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    assert!(
+        index.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
 }

@@ -110,6 +110,9 @@ mod tests {
         assert_eq!(fmt::inner_error(t), "2016-01-09T02:02:12");
         assert_eq!(fmt::graph_precise(t), "2016-01-09T02:02:12.000000Z");
         assert_eq!(fmt::http_date(t), "Sat, 09 Jan 2016 02:02:12 GMT");
-        assert_eq!(fmt::parse("2024-03-01").map(fmt::graph).unwrap(), "2024-03-01T00:00:00Z");
+        assert_eq!(
+            fmt::parse("2024-03-01").map(fmt::graph).unwrap(),
+            "2024-03-01T00:00:00Z"
+        );
     }
 }

@@ -3,8 +3,8 @@
 //! `POST /_sim/faults` (body: see [`crate::faults::FaultWire`]), `DELETE /_sim/faults`,
 //! `POST /_sim/signin` (`{"upn","password"}` → `{"outcome","aadsts"}`), `GET /_sim/health`.
 
-use actix_web::web::{self, Data, Json};
 use actix_web::HttpResponse;
+use actix_web::web::{self, Data, Json};
 use serde::Deserialize;
 use serde_json::json;
 

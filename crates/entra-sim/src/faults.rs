@@ -183,8 +183,14 @@ mod tests {
             times: 2,
         });
         assert_eq!(f.take(&Method::POST, "/v1.0/users"), None);
-        assert_eq!(f.take(&Method::GET, "/v1.0/users"), Some(FaultKind::Status(503)));
-        assert_eq!(f.take(&Method::GET, "/v1.0/users"), Some(FaultKind::Status(503)));
+        assert_eq!(
+            f.take(&Method::GET, "/v1.0/users"),
+            Some(FaultKind::Status(503))
+        );
+        assert_eq!(
+            f.take(&Method::GET, "/v1.0/users"),
+            Some(FaultKind::Status(503))
+        );
         assert_eq!(f.take(&Method::GET, "/v1.0/users"), None);
         f.add(Fault {
             method: None,

@@ -689,9 +689,38 @@ mod tests {
     #[test]
     fn shipped_fixtures_are_valid() {
         let t = Fixture::test();
-        assert!(t.apps.iter().any(|a| a.client_id == "11111111-1111-1111-1111-111111111111"));
+        assert!(
+            t.apps
+                .iter()
+                .any(|a| a.client_id == "11111111-1111-1111-1111-111111111111")
+        );
         let d = Fixture::demo();
         assert!(d.users.len() >= 12);
+    }
+
+    #[test]
+    fn from_file_resolves_certificates_next_to_the_fixture() {
+        let dir = std::env::temp_dir().join(format!("entra-sim-fixture-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("app.pem"), EMBEDDED_APP_CERT).unwrap();
+        let toml = r#"
+            [tenant]
+            id = "8e1b5a52-0a4f-4a5b-9c40-6d6f1d1e0c11"
+            display_name = "T"
+            initial_domain = "t.onmicrosoft.com"
+            [[apps]]
+            client_id = "11111111-1111-1111-1111-111111111111"
+            display_name = "x"
+            certificates = ["app.pem"]
+        "#;
+        std::fs::write(dir.join("f.toml"), toml).unwrap();
+        let f = Fixture::from_file(&dir.join("f.toml")).unwrap();
+        assert!(f.apps[0].certificates[0].starts_with("-----BEGIN CERTIFICATE-----"));
+        assert!(matches!(
+            Fixture::from_file(&dir.join("missing.toml")),
+            Err(FixtureError::Io { .. })
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -706,7 +735,10 @@ mod tests {
             "{base}\n[[users]]\nupn = \"a@t.onmicrosoft.com\"\ndisplay_name = \"A\"\npassword = \"x\"\ndirectory_roles = [\"Boss\"]\n"
         ))
         .unwrap_err();
-        assert_eq!(e.to_string(), "users[0].directory_roles: unknown directory role 'Boss'");
+        assert_eq!(
+            e.to_string(),
+            "users[0].directory_roles: unknown directory role 'Boss'"
+        );
         let e = Fixture::from_toml(&format!(
             "{base}\n[[groups]]\ndisplay_name = \"G\"\nmembers = [\"nobody@t.onmicrosoft.com\"]\n"
         ))
@@ -716,7 +748,11 @@ mod tests {
             "{base}\n[[apps]]\nclient_id = \"11111111-1111-1111-1111-111111111111\"\ndisplay_name = \"x\"\ncertificates = [\"missing.pem\"]\n"
         ))
         .unwrap_err();
-        assert!(e.to_string().starts_with("apps[0].certificates[0]: cannot read"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("apps[0].certificates[0]: cannot read"),
+            "{e}"
+        );
         let e = Fixture::from_toml(&format!("{base}\nbogus = 1\n")).unwrap_err();
         assert!(e.to_string().contains("bogus"), "{e}");
     }

@@ -121,14 +121,21 @@ mod tests {
     fn entra_rules() {
         let p = policy();
         assert_eq!(check(&p, "xWwvJ]6NMw+bWH-d"), Ok(()));
-        assert_eq!(check(&p, "Ab1!"), Err(PolicyViolation::Length { min: 8, max: 256 }));
+        assert_eq!(
+            check(&p, "Ab1!"),
+            Err(PolicyViolation::Length { min: 8, max: 256 })
+        );
         assert_eq!(
             check(&p, "alllowercase1"),
             Err(PolicyViolation::Complexity { required: 3 })
         );
         assert_eq!(check(&p, "Lower case 1"), Ok(()), "space is a symbol");
         assert_eq!(check(&p, "Pässwörd123"), Err(PolicyViolation::NotAscii));
-        assert_eq!(check(&p, "Contoso123!"), Ok(()), "1 banned word + 4 chars = 5 points");
+        assert_eq!(
+            check(&p, "Contoso123!"),
+            Ok(()),
+            "1 banned word + 4 chars = 5 points"
+        );
         assert_eq!(check(&p, "C0nt0so12!"), Err(PolicyViolation::Banned));
         assert_eq!(check(&p, "P@ssw0rd2024"), Ok(()));
         assert_eq!(check(&p, "P@ssw0rd!"), Err(PolicyViolation::Banned));

@@ -149,7 +149,12 @@ mod tests {
         assert!(can_reset_password([AA], [AA]));
         assert!(can_reset_password([AA], [REPORTS_READER]));
         // Privileged roles and "all other roles" need PAA or GA.
-        for target in [PAA, PRIVILEGED_ROLE_ADMINISTRATOR, GA, SECURITY_ADMINISTRATOR] {
+        for target in [
+            PAA,
+            PRIVILEGED_ROLE_ADMINISTRATOR,
+            GA,
+            SECURITY_ADMINISTRATOR,
+        ] {
             assert!(can_reset_password([PAA], [target]));
             assert!(can_reset_password([GA], [target]));
             assert!(!can_reset_password([UA, AA, HD], [target]));

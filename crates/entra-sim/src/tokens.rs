@@ -50,7 +50,8 @@ pub struct Jwt {
 impl Jwt {
     pub fn decode(token: &str) -> Result<Jwt, JwtError> {
         let mut parts = token.split('.');
-        let (Some(h), Some(c), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(h), Some(c), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(JwtError::Malformed);
         };
@@ -99,13 +100,11 @@ impl Keys {
             .map_err(|e| format!("signing key is not a PKCS#8 PEM: {e}"))?;
         let pair = RsaKeyPair::from_pkcs8(der.secret_pkcs8_der())
             .map_err(|e| format!("signing key is not an RSA key: {e}"))?;
-        let kid = b64(
-            ring::digest::digest(
-                &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
-                pair.public_key().as_ref(),
-            )
-            .as_ref(),
-        );
+        let kid = b64(ring::digest::digest(
+            &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+            pair.public_key().as_ref(),
+        )
+        .as_ref());
         Ok(Keys {
             pair,
             kid,

@@ -235,7 +235,10 @@ impl GraphClient {
             for v in page.value {
                 items.push(decode(v).map_err(|e| GraphError::UnexpectedResponse {
                     status: resp.status.as_u16(),
-                    message: format!("collection item does not match the documented shape: {e}"),
+                    message: format!(
+                        "collection item does not match the documented shape: {}",
+                        crate::http::without_quoted(&e)
+                    ),
                     client_request_id: resp.client_request_id.clone(),
                 })?);
             }
@@ -269,6 +272,11 @@ impl GraphClient {
         headers: &[(&'static str, &str)],
     ) -> Result<Vec<Value>, GraphError> {
         let base = &self.inner.endpoints.graph_base;
+        if Url::parse(path_and_query).is_ok() || path_and_query.starts_with("//") {
+            return Err(GraphError::InvalidInput(
+                "expected a path relative to the Graph base URL".into(),
+            ));
+        }
         let rel = path_and_query.trim_start_matches('/');
         let url = Url::parse(&format!("{}/{rel}", base.as_str().trim_end_matches('/')))
             .map_err(|_| GraphError::InvalidInput("not a valid relative Graph path".into()))?;
@@ -280,5 +288,50 @@ impl GraphClient {
             ));
         }
         self.get_paged_with(url, headers, Ok).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Credential;
+
+    fn client() -> GraphClient {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        GraphClient::new(GraphConfig::new(
+            "contoso.onmicrosoft.com",
+            "11111111-1111-1111-1111-111111111111",
+            Credential::ClientSecret(Secret::new("s".into())),
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn links_to_other_origins_are_refused() {
+        let c = client();
+        let ok = Url::parse("https://graph.microsoft.com/v1.0/users/x/authentication/operations/1?aadgdc=DUB02P&aadgsu=ssprprod-a").unwrap();
+        assert!(c.check_link(&ok).is_ok());
+        for bad in [
+            "https://graph.microsoft.com.evil.example/v1.0/users",
+            "http://graph.microsoft.com/v1.0/users",
+            "https://login.microsoftonline.com/x",
+            "https://graph.microsoft.com:444/v1.0",
+        ] {
+            let e = c.check_link(&Url::parse(bad).unwrap()).unwrap_err();
+            assert!(matches!(e, GraphError::ForeignLink { .. }), "{bad}");
+        }
+    }
+
+    #[test]
+    fn urls_are_built_from_encoded_segments() {
+        let c = client();
+        assert_eq!(
+            c.url(&["users", "a#b?c/d@x.com"]).as_str(),
+            "https://graph.microsoft.com/v1.0/users/a%23b%3Fc%2Fd@x.com"
+        );
+        assert_eq!(
+            c.url_with_query(&["users"], &[("$top", "2")]).as_str(),
+            "https://graph.microsoft.com/v1.0/users?$top=2"
+        );
     }
 }

@@ -382,9 +382,12 @@ mod tests {
             .validate()
             .unwrap();
         assert_eq!(e.app_scope, "https://graph.microsoft.com/.default");
-        let e = cfg("https://login.microsoftonline.us", "https://graph.microsoft.us/v1.0")
-            .validate()
-            .unwrap();
+        let e = cfg(
+            "https://login.microsoftonline.us",
+            "https://graph.microsoft.us/v1.0",
+        )
+        .validate()
+        .unwrap();
         assert_eq!(e.app_scope, "https://graph.microsoft.us/.default");
     }
 

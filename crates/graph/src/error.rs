@@ -132,7 +132,7 @@ pub enum GraphError {
     Transport {
         kind: TransportKind,
         method: String,
-        /// Path only: query strings may carry personal data.
+        /// Path only (query strings may carry personal data), addresses masked.
         path: String,
         message: String,
         client_request_id: String,

@@ -102,8 +102,10 @@ impl Response {
     pub fn json<T: for<'de> Deserialize<'de>>(&self) -> Result<T, GraphError> {
         serde_json::from_slice(&self.body).map_err(|e| GraphError::UnexpectedResponse {
             status: self.status.as_u16(),
-            // serde's message names the field and position, never the value.
-            message: format!("response body does not match the documented shape: {e}"),
+            message: format!(
+                "response body does not match the documented shape: {}",
+                without_quoted(&e.to_string())
+            ),
             client_request_id: self.client_request_id.clone(),
         })
     }
@@ -194,7 +196,7 @@ impl Http {
             if attempt >= self.retry.max_attempts || waited + delay > self.retry.max_total_wait {
                 tracing::warn!(
                     target: "latchkey_graph",
-                    method = %req.method, path = req.url.path(), attempts = attempt,
+                    method = %req.method, path = %redact::redact_path(req.url.path()), attempts = attempt,
                     waited_ms = waited.as_millis() as u64,
                     "retry budget exhausted"
                 );
@@ -206,7 +208,7 @@ impl Http {
             }
             tracing::info!(
                 target: "latchkey_graph",
-                method = %req.method, path = req.url.path(), attempt,
+                method = %req.method, path = %redact::redact_path(req.url.path()), attempt,
                 status = err.status(), delay_ms = delay.as_millis() as u64,
                 client_request_id = err.client_request_id(),
                 "retrying"
@@ -326,7 +328,7 @@ impl Http {
                     tracing::debug!(
                         target: "latchkey_graph",
                         method = %req.method,
-                        path = req.url.path(),
+                        path = %redact::redact_path(req.url.path()),
                         status = status.as_u16(),
                         elapsed_ms,
                         client_request_id = %crid,
@@ -364,7 +366,7 @@ impl Http {
                     tracing::debug!(
                         target: "latchkey_graph",
                         method = %req.method,
-                        path = req.url.path(),
+                        path = %redact::redact_path(req.url.path()),
                         elapsed_ms,
                         client_request_id = %crid,
                         error = %message,
@@ -374,7 +376,7 @@ impl Http {
                 Err(GraphError::Transport {
                     kind,
                     method: req.method.to_string(),
-                    path: req.url.path().to_string(),
+                    path: redact::redact_path(req.url.path()),
                     message,
                     client_request_id: crid,
                 })
@@ -403,6 +405,23 @@ impl Http {
             }
         }
     }
+}
+
+/// serde messages may quote the offending value (`invalid type: string "…"`): drop quoted text.
+pub(crate) fn without_quoted(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut inside = false;
+    for c in msg.chars() {
+        if c == '"' {
+            if !inside {
+                out.push_str("\"…\"");
+            }
+            inside = !inside;
+        } else if !inside {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// reqwest's error and its sources, without the URL (query strings may hold personal data).
@@ -750,6 +769,17 @@ mod tests {
         assert_eq!(e.suberror.as_deref(), Some("consent_required"));
         let e = parse_token_error(&resp(500, "oops"), &[]);
         assert_eq!(e.error, "http_500");
+    }
+
+    #[test]
+    fn decode_errors_do_not_quote_values() {
+        let e = serde_json::from_str::<u32>(r#""s3cret""#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("s3cret"));
+        let m = without_quoted(&e);
+        assert!(!m.contains("s3cret"), "{m}");
+        assert!(m.contains("invalid type"));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Redaction for the HTTP debug log. Everything that leaves this crate as log text goes through
 //! here: JSON bodies, form bodies and URLs have the values of sensitive keys replaced, and any
-//! string that looks like a JWT is replaced wherever it appears.
+//! string that looks like a JWT is replaced wherever it appears. Personal data that the log
+//! needs less than the reader's privacy (email addresses, phone numbers) is masked
+//! (`j***@contoso.com`, `+1 20******55`).
 
 use serde_json::Value;
 use url::Url;
@@ -28,6 +30,90 @@ pub const SENSITIVE_KEYS: &[&str] = &[
     "verificationCode",
 ];
 
+/// Keys whose values are personal contact data: masked, not removed.
+pub const PII_KEYS: &[&str] = &[
+    "userPrincipalName",
+    "mail",
+    "otherMails",
+    "proxyAddresses",
+    "emailAddress",
+    "mobilePhone",
+    "businessPhones",
+    "phoneNumber",
+    "username",
+    "login_hint",
+];
+
+fn is_pii_key(key: &str) -> bool {
+    PII_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key))
+}
+
+fn is_local_part_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "._-+'!#$%&*=?^`{|}~".contains(c)
+}
+
+/// Masks the local part of every email address in `text`: `adele.vance@contoso.com` →
+/// `a***@contoso.com`.
+pub fn mask_emails(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut start_of_pending = 0;
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] == '@' {
+            let mut j = i;
+            while j > start_of_pending && is_local_part_char(chars[j - 1]) {
+                j -= 1;
+            }
+            // An OData quote before the address is not part of it.
+            while j < i && chars[j] == '\'' {
+                j += 1;
+            }
+            if j < i {
+                out.extend(&chars[start_of_pending..j]);
+                out.push(chars[j]);
+                out.push_str("***@");
+                start_of_pending = i + 1;
+            }
+        }
+        i += 1;
+    }
+    out.extend(&chars[start_of_pending.min(chars.len())..]);
+    out
+}
+
+/// Masks a phone number, keeping the country code and the last two digits.
+pub fn mask_phone(s: &str) -> String {
+    let (head, rest) = match s.split_once(' ') {
+        Some((cc, rest)) if cc.starts_with('+') => (format!("{cc} "), rest),
+        _ => (String::new(), s),
+    };
+    let n = rest.chars().count();
+    let masked: String = rest
+        .chars()
+        .enumerate()
+        .map(|(i, c)| {
+            if c.is_ascii_digit() && i >= 2 && i + 2 < n {
+                '*'
+            } else {
+                c
+            }
+        })
+        .collect();
+    format!("{head}{masked}")
+}
+
+fn mask_pii_value(v: &Value) -> Value {
+    match v {
+        Value::String(s) if s.contains('@') => Value::String(mask_emails(s)),
+        Value::String(s) if s.chars().filter(char::is_ascii_digit).count() >= 6 => {
+            Value::String(mask_phone(s))
+        }
+        Value::Array(items) => Value::Array(items.iter().map(mask_pii_value).collect()),
+        other => other.clone(),
+    }
+}
+
 /// True when the value of `key` must be redacted.
 pub fn is_sensitive_key(key: &str) -> bool {
     SENSITIVE_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key))
@@ -53,6 +139,8 @@ pub fn redact_json(value: &Value) -> Value {
                 .map(|(k, v)| {
                     let v = if is_sensitive_key(k) && !v.is_null() {
                         Value::String(REDACTED.into())
+                    } else if is_pii_key(k) {
+                        mask_pii_value(v)
                     } else {
                         redact_json(v)
                     };
@@ -72,6 +160,8 @@ pub fn redact_form(body: &str) -> String {
         .map(|(k, v)| {
             let v = if is_sensitive_key(&k) || looks_like_jwt(&v) {
                 REDACTED.to_string()
+            } else if is_pii_key(&k) {
+                mask_emails(&v)
             } else {
                 v.into_owned()
             };
@@ -83,15 +173,40 @@ pub fn redact_form(body: &str) -> String {
         .finish()
 }
 
-/// A URL as text with sensitive query parameters replaced; the fragment is dropped.
+/// A URL for the log: percent-decoded for reading, sensitive query parameters replaced, email
+/// addresses masked (also inside `$filter`), fragment dropped.
 pub fn redact_url(url: &Url) -> String {
-    let mut u = url.clone();
-    u.set_fragment(None);
-    if u.query().is_some() {
-        let q = redact_form(u.query().unwrap_or_default());
-        u.set_query(Some(&q));
+    let mut out = url.origin().ascii_serialization();
+    out.push_str(&redact_path(url.path()));
+    if let Some(q) = url.query() {
+        let pairs: Vec<String> = url::form_urlencoded::parse(q.as_bytes())
+            .map(|(k, v)| {
+                if is_sensitive_key(&k) || looks_like_jwt(&v) {
+                    format!("{k}={REDACTED}")
+                } else {
+                    format!("{k}={}", mask_emails(&v))
+                }
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&pairs.join("&"));
     }
-    u.to_string()
+    out
+}
+
+/// A URL path for the log: percent-decoded, email addresses (UPNs) masked.
+pub fn redact_path(path: &str) -> String {
+    let decoded: String = url::form_urlencoded::parse(path.replace('+', "%2B").as_bytes())
+        .map(|(k, v)| {
+            if v.is_empty() {
+                k.into_owned()
+            } else {
+                format!("{k}={v}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("&");
+    mask_emails(&decoded)
 }
 
 /// A body for the log: JSON and form bodies redacted, anything else summarised by its size.
@@ -213,6 +328,37 @@ mod tests {
         );
         assert!(!s.contains("hunter22"));
         assert!(s.contains(REDACTED));
+    }
+
+    #[test]
+    fn personal_data_is_masked() {
+        assert_eq!(mask_emails("adele.vance@contoso.com"), "a***@contoso.com");
+        assert_eq!(
+            mask_emails("userPrincipalName eq 'o''brien@x.com' or mail eq 'b@x.com'"),
+            "userPrincipalName eq 'o***@x.com' or mail eq 'b***@x.com'"
+        );
+        assert_eq!(mask_emails("no address"), "no address");
+        assert_eq!(mask_phone("+1 2065550100"), "+1 20******00");
+        let v = redact_json(&json!({
+            "userPrincipalName": "adele@contoso.com", "otherMails": ["a.home@example.org"],
+            "mobilePhone": "+1 425 555 0109", "displayName": "Adele", "id": "87d349ed-44d7-43e1-9a83-5f2406dee5bd"
+        }))
+        .to_string();
+        for leak in ["adele@", "a.home@", "555 01"] {
+            assert!(!v.contains(leak), "{leak} in {v}");
+        }
+        assert!(v.contains("87d349ed-44d7-43e1-9a83-5f2406dee5bd"));
+        let u = Url::parse("https://graph.microsoft.com/v1.0/users/adele.vance%40contoso.com?$filter=mail%20eq%20%27adele.vance%40contoso.com%27&$top=2").unwrap();
+        let r = redact_url(&u);
+        assert!(!r.contains("adele.vance"), "{r}");
+        assert!(
+            r.contains("$top=2") && r.contains("mail eq 'a***@contoso.com'"),
+            "{r}"
+        );
+        assert_eq!(
+            redact_path("/v1.0/users/o'brien@x.com"),
+            "/v1.0/users/o***@x.com"
+        );
     }
 
     #[test]

@@ -1,1 +1,38 @@
-//! placeholder
+//! Latchkey's outbound notifications.
+//!
+//! - [`Renderer`]: email (subject, text, HTML) and SMS text for each [`Notice`] from the
+//!   templates in `templates/{lang}/` (tera 2, HTML autoescaped), in the user's language with
+//!   English as the fallback.
+//! - [`SmtpMailer`] ([`EmailTransport`]): lettre over SMTP with STARTTLS or implicit TLS
+//!   (rustls + ring); plain SMTP only to a loopback relay, refused for any other host.
+//! - [`SmsProvider`]: [`TwilioProvider`] (Twilio-compatible REST) and [`WebhookProvider`]
+//!   (JSON to an HTTPS endpoint with a header secret).
+//! - [`Notifier`]: the queue. `enqueue` returns at once; a background task delivers with
+//!   retries and reports each outcome to a [`DeliveryObserver`]; [`NotifierHandle::shutdown`]
+//!   drains it.
+//!
+//! Message bodies carry codes and are never logged; recipients appear in logs and reports only
+//! masked. lettre is built without its `tracing` feature because it logs every byte it writes
+//! (bodies and AUTH credentials) at debug level.
+
+mod email;
+mod error;
+mod net;
+mod phone;
+mod queue;
+mod sms;
+mod templates;
+
+pub use email::{EmailTransport, SmtpConfig, SmtpMailer, SmtpSecurity};
+pub use error::{DeliveryError, NotifyError};
+pub use net::{is_loopback_host, secret_from_env, secret_from_file};
+pub use phone::{PhoneNumber, PhoneParseError};
+pub use queue::{
+    BoxFuture, Channel, Channels, DeliveryObserver, DeliveryOutcome, DeliveryReport, MessageId,
+    Notification, Notifier, NotifierHandle, QueueConfig, Recipient, RetryPolicy,
+};
+pub use sms::{
+    SmsProvider, TwilioConfig, TwilioProvider, TwilioSender, WebhookAuth, WebhookConfig,
+    WebhookProvider,
+};
+pub use templates::{Branding, ChangeKind, LANGUAGES, MethodChange, Notice, RenderedEmail, Renderer};

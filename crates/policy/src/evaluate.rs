@@ -48,7 +48,9 @@ impl Evaluation<'_> {
     pub fn explain(&self) -> String {
         let mut parts = Vec::new();
         match (self.policy, self.via) {
-            (Some(p), Some(g)) => parts.push(format!("matched '{}' via group {}", p.name, g.label())),
+            (Some(p), Some(g)) => {
+                parts.push(format!("matched '{}' via group {}", p.name, g.label()))
+            }
             (Some(p), None) => parts.push(format!("matched '{}'", p.name)),
             (None, _) => parts.push("no policy applies: no self-service".to_string()),
         }
@@ -57,7 +59,10 @@ impl Evaluation<'_> {
                 Skip::Disabled => "disabled".to_string(),
                 Skip::Excluded(g) => format!("excluded by group {}", g.label()),
                 Skip::NotInScope => "not a member of its groups".to_string(),
-                Skip::Privileged => "privileged account, and the policy does not allow privileged accounts".to_string(),
+                Skip::Privileged => {
+                    "privileged account, and the policy does not allow privileged accounts"
+                        .to_string()
+                }
             };
             parts.push(format!("'{}' skipped: {why}", p.name));
         }
@@ -71,13 +76,25 @@ pub fn evaluate<'a>(set: &'a PolicySet, subject: Subject<'_>) -> Evaluation<'a> 
     for policy in set.policies() {
         let skip = if !policy.enabled {
             Some(Skip::Disabled)
-        } else if let Some(g) = policy.excludes.iter().find(|g| subject.groups.contains(&g.id)) {
+        } else if let Some(g) = policy
+            .excludes
+            .iter()
+            .find(|g| subject.groups.contains(&g.id))
+        {
             Some(Skip::Excluded(g.clone()))
-        } else if let Some(g) = policy.applies_to.iter().find(|g| subject.groups.contains(&g.id)) {
+        } else if let Some(g) = policy
+            .applies_to
+            .iter()
+            .find(|g| subject.groups.contains(&g.id))
+        {
             if subject.privileged && !policy.allow_privileged {
                 Some(Skip::Privileged)
             } else {
-                return Evaluation { policy: Some(policy), via: Some(g), skipped };
+                return Evaluation {
+                    policy: Some(policy),
+                    via: Some(g),
+                    skipped,
+                };
             }
         } else {
             Some(Skip::NotInScope)
@@ -86,7 +103,11 @@ pub fn evaluate<'a>(set: &'a PolicySet, subject: Subject<'_>) -> Evaluation<'a> 
             skipped.push((policy, s));
         }
     }
-    Evaluation { policy: None, via: None, skipped }
+    Evaluation {
+        policy: None,
+        via: None,
+        skipped,
+    }
 }
 
 #[cfg(test)]
@@ -142,7 +163,13 @@ methods_required = 1
     fn first_matching_policy_by_priority_wins_and_disabled_ones_are_skipped() {
         let set = set();
         let g = groups(&[ALL]);
-        let e = evaluate(&set, Subject { groups: &g, privileged: false });
+        let e = evaluate(
+            &set,
+            Subject {
+                groups: &g,
+                privileged: false,
+            },
+        );
         assert_eq!(e.policy.unwrap().name, "Staff");
         assert_eq!(
             e.explain(),
@@ -154,21 +181,51 @@ methods_required = 1
     fn excludes_win_over_applies_to() {
         let set = set();
         let g = groups(&[ALL, CONTRACTORS]);
-        let e = evaluate(&set, Subject { groups: &g, privileged: false });
+        let e = evaluate(
+            &set,
+            Subject {
+                groups: &g,
+                privileged: false,
+            },
+        );
         assert!(e.policy.is_none());
-        assert!(e.explain().contains("'Staff' skipped: excluded by group Contractors"), "{}", e.explain());
+        assert!(
+            e.explain()
+                .contains("'Staff' skipped: excluded by group Contractors"),
+            "{}",
+            e.explain()
+        );
     }
 
     #[test]
     fn privileged_users_need_a_policy_that_names_them() {
         let set = set();
         let g = groups(&[ALL]);
-        let e = evaluate(&set, Subject { groups: &g, privileged: true });
-        assert!(e.policy.is_none(), "a privileged user matched a policy that does not allow them");
-        assert!(e.skipped.iter().any(|(p, s)| p.name == "Staff" && *s == Skip::Privileged));
+        let e = evaluate(
+            &set,
+            Subject {
+                groups: &g,
+                privileged: true,
+            },
+        );
+        assert!(
+            e.policy.is_none(),
+            "a privileged user matched a policy that does not allow them"
+        );
+        assert!(
+            e.skipped
+                .iter()
+                .any(|(p, s)| p.name == "Staff" && *s == Skip::Privileged)
+        );
 
         let g = groups(&[ALL, ADMINS]);
-        let e = evaluate(&set, Subject { groups: &g, privileged: true });
+        let e = evaluate(
+            &set,
+            Subject {
+                groups: &g,
+                privileged: true,
+            },
+        );
         assert_eq!(e.policy.unwrap().name, "Admins");
     }
 
@@ -176,6 +233,16 @@ methods_required = 1
     fn nobody_matches_an_empty_membership() {
         let set = set();
         let g = HashSet::new();
-        assert!(evaluate(&set, Subject { groups: &g, privileged: false }).policy.is_none());
+        assert!(
+            evaluate(
+                &set,
+                Subject {
+                    groups: &g,
+                    privileged: false
+                }
+            )
+            .policy
+            .is_none()
+        );
     }
 }

@@ -129,7 +129,13 @@ pub fn load_dir(dir: &Path) -> Result<PolicySet, Vec<PolicyError>> {
 }
 
 fn io_error(path: &Path, e: std::io::Error) -> PolicyError {
-    PolicyError { file: path.to_path_buf(), line: 0, column: 0, field: None, message: format!("cannot read: {e}") }
+    PolicyError {
+        file: path.to_path_buf(),
+        line: 0,
+        column: 0,
+        field: None,
+        message: format!("cannot read: {e}"),
+    }
 }
 
 /// Parses and validates policy sources given as (file name, text) pairs.
@@ -156,12 +162,19 @@ pub fn parse_sources(sources: &[(PathBuf, String)]) -> Result<PolicySet, Vec<Pol
             let (line, _) = at.line_col(span.start);
             let name = raw.name.get_ref().trim().to_string();
             if name.is_empty() {
-                errors.push(at.error(Some(raw.name.span()), field("name"), "must not be empty".into()));
+                errors.push(at.error(
+                    Some(raw.name.span()),
+                    field("name"),
+                    "must not be empty".into(),
+                ));
             } else if let Some((f, l)) = names.get(&name) {
                 errors.push(at.error(
                     Some(raw.name.span()),
                     field("name"),
-                    format!("'{name}' is already the name of the policy at {}:{l}", f.display()),
+                    format!(
+                        "'{name}' is already the name of the policy at {}:{l}",
+                        f.display()
+                    ),
                 ));
             } else {
                 names.insert(name.clone(), (file.clone(), line));
@@ -176,28 +189,56 @@ pub fn parse_sources(sources: &[(PathBuf, String)]) -> Result<PolicySet, Vec<Pol
             } else {
                 priorities.insert(priority, (file.clone(), line, name.clone()));
             }
-            let applies_to = groups(&at, &raw.applies_to, &format!("policy[{i}].applies_to"), &mut errors);
-            let excludes = groups(&at, &raw.excludes, &format!("policy[{i}].excludes"), &mut errors);
+            let applies_to = groups(
+                &at,
+                &raw.applies_to,
+                &format!("policy[{i}].applies_to"),
+                &mut errors,
+            );
+            let excludes = groups(
+                &at,
+                &raw.excludes,
+                &format!("policy[{i}].excludes"),
+                &mut errors,
+            );
             if raw.actions.get_ref().is_empty() {
-                errors.push(at.error(Some(raw.actions.span()), field("actions"), "must name at least one action".into()));
+                errors.push(at.error(
+                    Some(raw.actions.span()),
+                    field("actions"),
+                    "must name at least one action".into(),
+                ));
             }
             let methods = raw.methods.get_ref().clone();
             let distinct: BTreeSet<_> = methods.iter().collect();
             if distinct.len() != methods.len() {
-                errors.push(at.error(Some(raw.methods.span()), field("methods"), "lists a method twice".into()));
+                errors.push(at.error(
+                    Some(raw.methods.span()),
+                    field("methods"),
+                    "lists a method twice".into(),
+                ));
             }
             let required = *raw.methods_required.get_ref();
             let req_span = Some(raw.methods_required.span());
             // Security questions are never one of two required methods (security.md), so they do
             // not count towards what a 2-method policy can offer.
-            let strong = distinct.iter().filter(|m| ***m != MethodKind::Questions).count();
+            let strong = distinct
+                .iter()
+                .filter(|m| ***m != MethodKind::Questions)
+                .count();
             if required == 0 {
-                errors.push(at.error(req_span.clone(), field("methods_required"), "must be at least 1".into()));
+                errors.push(at.error(
+                    req_span.clone(),
+                    field("methods_required"),
+                    "must be at least 1".into(),
+                ));
             } else if required > distinct.len() {
                 errors.push(at.error(
                     req_span.clone(),
                     field("methods_required"),
-                    format!("requires {required} methods but `methods` allows only {}", distinct.len()),
+                    format!(
+                        "requires {required} methods but `methods` allows only {}",
+                        distinct.len()
+                    ),
                 ));
             } else if required >= 2 && strong < required {
                 errors.push(at.error(
@@ -207,11 +248,14 @@ pub fn parse_sources(sources: &[(PathBuf, String)]) -> Result<PolicySet, Vec<Pol
                 ));
             }
             if raw.allow_privileged && required < 2 {
-                errors.push(at.error(
-                    req_span.clone(),
-                    field("methods_required"),
-                    "a policy that allows privileged accounts must require at least 2 methods".into(),
-                ));
+                errors.push(
+                    at.error(
+                        req_span.clone(),
+                        field("methods_required"),
+                        "a policy that allows privileged accounts must require at least 2 methods"
+                            .into(),
+                    ),
+                );
             }
             let min_length = match &raw.password.min_length {
                 None => DEFAULT_MIN_PASSWORD_LENGTH,
@@ -253,7 +297,12 @@ pub fn parse_sources(sources: &[(PathBuf, String)]) -> Result<PolicySet, Vec<Pol
                 },
                 password: PasswordRules {
                     min_length,
-                    banned_words: raw.password.banned_words.iter().map(|w| w.to_lowercase()).collect(),
+                    banned_words: raw
+                        .password
+                        .banned_words
+                        .iter()
+                        .map(|w| w.to_lowercase())
+                        .collect(),
                     forbid_user_names: raw.password.forbid_user_names,
                 },
                 allow_privileged: raw.allow_privileged,
@@ -262,15 +311,27 @@ pub fn parse_sources(sources: &[(PathBuf, String)]) -> Result<PolicySet, Vec<Pol
             });
         }
     }
-    if errors.is_empty() { Ok(PolicySet::new(policies)) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(PolicySet::new(policies))
+    } else {
+        Err(errors)
+    }
 }
 
-fn groups(at: &Locator<'_>, raw: &[Spanned<RawGroup>], field: &str, errors: &mut Vec<PolicyError>) -> Vec<GroupRef> {
+fn groups(
+    at: &Locator<'_>,
+    raw: &[Spanned<RawGroup>],
+    field: &str,
+    errors: &mut Vec<PolicyError>,
+) -> Vec<GroupRef> {
     let mut out = Vec::new();
     for (j, g) in raw.iter().enumerate() {
         let g = g.get_ref();
         match g.id.get_ref().parse::<ObjectId>() {
-            Ok(id) => out.push(GroupRef { id, name: g.name.clone() }),
+            Ok(id) => out.push(GroupRef {
+                id,
+                name: g.name.clone(),
+            }),
             Err(_) => errors.push(at.error(
                 Some(g.id.span()),
                 Some(format!("{field}[{j}].id")),
@@ -294,9 +355,20 @@ impl Locator<'_> {
         (line, column)
     }
 
-    fn error(&self, span: Option<Range<usize>>, field: Option<String>, message: String) -> PolicyError {
+    fn error(
+        &self,
+        span: Option<Range<usize>>,
+        field: Option<String>,
+        message: String,
+    ) -> PolicyError {
         let (line, column) = span.map_or((0, 0), |s| self.line_col(s.start));
-        PolicyError { file: self.file.to_path_buf(), line, column, field, message }
+        PolicyError {
+            file: self.file.to_path_buf(),
+            line,
+            column,
+            field,
+            message,
+        }
     }
 }
 
@@ -334,7 +406,10 @@ password = { min_length = 16, banned_words = ["Contoso"] }
         let p = set.get("Staff").unwrap();
         assert_eq!(p.priority, 10);
         assert!(p.enabled && p.allows(Action::Reset) && !p.allows(Action::TemporaryAccessPass));
-        assert_eq!(p.methods, vec![MethodKind::Email, MethodKind::Totp, MethodKind::Sms]);
+        assert_eq!(
+            p.methods,
+            vec![MethodKind::Email, MethodKind::Totp, MethodKind::Sms]
+        );
         assert_eq!(p.password.min_length, 16);
         assert_eq!(p.password.banned_words, vec!["contoso"]);
         assert!(p.password.forbid_user_names);
@@ -368,14 +443,20 @@ password = { min_length = 16, banned_words = ["Contoso"] }
 
     #[test]
     fn security_questions_never_make_up_a_second_method() {
-        let text = STAFF.replace(r#"methods = ["email", "totp", "sms"]"#, r#"methods = ["email", "questions"]"#);
+        let text = STAFF.replace(
+            r#"methods = ["email", "totp", "sms"]"#,
+            r#"methods = ["email", "questions"]"#,
+        );
         let e = one_error(&text);
         assert!(e.message.contains("security questions"), "{e}");
     }
 
     #[test]
     fn a_privileged_scope_needs_two_methods() {
-        let text = STAFF.replace("methods_required = 2", "methods_required = 1\nallow_privileged = true");
+        let text = STAFF.replace(
+            "methods_required = 2",
+            "methods_required = 1\nallow_privileged = true",
+        );
         let e = one_error(&text);
         assert!(e.message.contains("privileged"), "{e}");
     }
@@ -390,7 +471,11 @@ password = { min_length = 16, banned_words = ["Contoso"] }
         .unwrap_err();
         assert_eq!(errs.len(), 1, "{errs:?}");
         assert_eq!(errs[0].file, PathBuf::from("b.toml"));
-        assert!(errs[0].message.contains("'Staff' at a.toml:2"), "{}", errs[0]);
+        assert!(
+            errs[0].message.contains("'Staff' at a.toml:2"),
+            "{}",
+            errs[0]
+        );
     }
 
     #[test]
@@ -400,8 +485,14 @@ password = { min_length = 16, banned_words = ["Contoso"] }
             .replace("min_length = 16", "min_length = 6");
         let errs = parse(&text).unwrap_err();
         assert_eq!(errs.len(), 2, "{errs:?}");
-        assert!(errs.iter().any(|e| e.field.as_deref() == Some("policy[0].applies_to[0].id")));
-        assert!(errs.iter().any(|e| e.field.as_deref() == Some("policy[0].password.min_length")));
+        assert!(
+            errs.iter()
+                .any(|e| e.field.as_deref() == Some("policy[0].applies_to[0].id"))
+        );
+        assert!(
+            errs.iter()
+                .any(|e| e.field.as_deref() == Some("policy[0].password.min_length"))
+        );
     }
 
     #[test]

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use latchkey_types::{MethodKind, ObjectId};
 
 /// What a policy lets a user do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize, serde::Serialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// Set a new password after verification.

@@ -10,7 +10,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// Why a value could not be parsed into a domain type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
-    #[error("not a directory object id (expected a GUID such as 00000000-0000-0000-0000-000000000000)")]
+    #[error(
+        "not a directory object id (expected a GUID such as 00000000-0000-0000-0000-000000000000)"
+    )]
     ObjectId,
     #[error("not a user principal name (expected name@domain)")]
     Upn,
@@ -227,9 +229,32 @@ pub enum MethodKind {
 }
 
 impl MethodKind {
-    pub const ALL: [MethodKind; 5] = [Self::Email, Self::Sms, Self::Totp, Self::Questions, Self::Attribute];
+    pub const ALL: [MethodKind; 5] = [
+        Self::Email,
+        Self::Sms,
+        Self::Totp,
+        Self::Questions,
+        Self::Attribute,
+    ];
 
-    /// The name used in policy files and URLs.
+    /// The channel the proof travels through. Two methods on the same channel (say, two codes to
+    /// two mailboxes) prove the same thing twice, so they count once.
+    pub fn channel(self) -> Channel {
+        match self {
+            Self::Email => Channel::Email,
+            Self::Sms => Channel::Phone,
+            Self::Totp => Channel::AuthenticatorApp,
+            Self::Questions | Self::Attribute => Channel::Knowledge,
+        }
+    }
+
+    /// Whether a success may count toward the number of methods a policy requires. Security
+    /// questions never do (security.md): answers are guessable and often public.
+    pub fn counts_toward_required(self) -> bool {
+        !matches!(self, Self::Questions)
+    }
+
+    /// The name used in policy files, URLs and the store.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Email => "email",
@@ -238,6 +263,38 @@ impl MethodKind {
             Self::Questions => "questions",
             Self::Attribute => "attribute",
         }
+    }
+}
+
+/// What an attacker would have to control to pass a method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// A mailbox.
+    Email,
+    /// A phone number (SIM).
+    Phone,
+    /// A device holding a TOTP seed.
+    AuthenticatorApp,
+    /// Something the person knows (answers, directory facts).
+    Knowledge,
+}
+
+impl Channel {
+    /// The stable name (`email`, `phone`, `authenticator_app`, `knowledge`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Phone => "phone",
+            Channel::AuthenticatorApp => "authenticator_app",
+            Channel::Knowledge => "knowledge",
+        }
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -250,7 +307,10 @@ impl fmt::Display for MethodKind {
 impl FromStr for MethodKind {
     type Err = ParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL.into_iter().find(|m| m.as_str() == s).ok_or(ParseError::MethodKind)
+        Self::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or(ParseError::MethodKind)
     }
 }
 
@@ -305,8 +365,16 @@ mod tests {
         let s = "87d349ed-44d7-43e1-9a83-5f2406dee5bd";
         let id: ObjectId = s.parse().unwrap();
         assert_eq!(id.to_string(), s);
-        assert!("{87d349ed-44d7-43e1-9a83-5f2406dee5bd}".parse::<ObjectId>().is_err());
-        assert!("87d349ed44d743e19a835f2406dee5bd".parse::<ObjectId>().is_err());
+        assert!(
+            "{87d349ed-44d7-43e1-9a83-5f2406dee5bd}"
+                .parse::<ObjectId>()
+                .is_err()
+        );
+        assert!(
+            "87d349ed44d743e19a835f2406dee5bd"
+                .parse::<ObjectId>()
+                .is_err()
+        );
         assert!("not-a-guid".parse::<ObjectId>().is_err());
         let json = serde_json::to_string(&id).unwrap();
         assert_eq!(json, format!("\"{s}\""));
@@ -318,8 +386,17 @@ mod tests {
         let upn: Upn = " AdeleV@Contoso.com ".parse().unwrap();
         assert_eq!(upn.as_str(), "adelev@contoso.com");
         assert_eq!(upn.domain(), "contoso.com");
-        for bad in ["", "adele", "@contoso.com", "adele@", "adele@contoso", "a b@contoso.com",
-            "adele@contoso..com", "adele@-contoso.com", "o'brien@x.com' or 1 eq 1"] {
+        for bad in [
+            "",
+            "adele",
+            "@contoso.com",
+            "adele@",
+            "adele@contoso",
+            "a b@contoso.com",
+            "adele@contoso..com",
+            "adele@-contoso.com",
+            "o'brien@x.com' or 1 eq 1",
+        ] {
             assert!(bad.parse::<Upn>().is_err(), "{bad:?} accepted");
         }
         // An apostrophe is legal in a local part and must survive (OData escaping is the client's job).

@@ -185,7 +185,7 @@ impl Method for DirectoryAttributes {
     type Error = std::convert::Infallible;
 
     fn kind(&self) -> MethodKind {
-        MethodKind::DirectoryAttributes
+        MethodKind::Attribute
     }
 
     async fn verify(

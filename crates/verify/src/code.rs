@@ -176,8 +176,8 @@ impl Destination {
     /// The method that sends to this destination.
     pub fn method(&self) -> MethodKind {
         match self {
-            Destination::Email(_) => MethodKind::EmailCode,
-            Destination::Phone(_) => MethodKind::SmsCode,
+            Destination::Email(_) => MethodKind::Email,
+            Destination::Phone(_) => MethodKind::Sms,
         }
     }
 
@@ -235,7 +235,7 @@ pub struct CodeBinding {
     pub flow: FlowId,
     /// The user the code was sent for.
     pub user: ObjectId,
-    /// The method ([`MethodKind::EmailCode`] or [`MethodKind::SmsCode`]; a voice call would be
+    /// The method ([`MethodKind::Email`] or [`MethodKind::Sms`]; a voice call would be
     /// another method to the same phone number).
     pub method: MethodKind,
     /// Why it was sent.
@@ -545,12 +545,12 @@ macro_rules! code_method {
 code_method!(
     /// Verification by a one-time code sent by email.
     EmailCode,
-    MethodKind::EmailCode
+    MethodKind::Email
 );
 code_method!(
     /// Verification by a one-time code sent by text message.
     SmsCode,
-    MethodKind::SmsCode
+    MethodKind::Sms
 );
 
 #[cfg(test)]
@@ -568,7 +568,7 @@ mod tests {
         CodeBinding {
             flow: FlowId::new_random(),
             user: ObjectId::new_random(),
-            method: MethodKind::EmailCode,
+            method: MethodKind::Email,
             purpose: CodePurpose::Verification,
             destination: Destination::Email("adele.vance@contoso.com".parse().unwrap()),
         }
@@ -604,7 +604,7 @@ mod tests {
         let b = binding();
         let (code, rec) = iss.issue(&b, None, T0).unwrap();
         let phone_b = CodeBinding {
-            method: MethodKind::SmsCode,
+            method: MethodKind::Sms,
             destination: Destination::phone("+1 206 555 0100").unwrap(),
             ..b.clone()
         };
@@ -629,7 +629,7 @@ mod tests {
             },
             // Same address, other method: the hash covers the method as well as the destination.
             CodeBinding {
-                method: MethodKind::SmsCode,
+                method: MethodKind::Sms,
                 ..b.clone()
             },
         ];
@@ -644,7 +644,7 @@ mod tests {
         // Same phone number, other method (a future voice call), and another number.
         for wrong in [
             CodeBinding {
-                method: MethodKind::EmailCode,
+                method: MethodKind::Email,
                 ..phone_b.clone()
             },
             CodeBinding {
@@ -832,7 +832,7 @@ mod tests {
             CodeError::KeyTooShort
         );
         let mismatched = CodeBinding {
-            method: MethodKind::SmsCode,
+            method: MethodKind::Sms,
             ..binding()
         };
         assert!(matches!(
@@ -911,7 +911,7 @@ mod tests {
         let outcome = email.verify(&subject, &mut sent, code, T0).await.unwrap();
         assert!(outcome.is_accepted());
         assert_eq!(outcome.reason(), "ok");
-        assert_eq!(email.kind(), MethodKind::EmailCode);
+        assert_eq!(email.kind(), MethodKind::Email);
         assert_eq!(sms.channel(), crate::Channel::Phone);
     }
 }

@@ -17,6 +17,22 @@
 //! | [`clock`] | the [`Clock`] trait: time is always a parameter, never read inside the logic |
 //!
 //! Security rules implemented here come from `shared/security.md`; each module says which.
+//!
+//! ## Using a method in a flow
+//! For each attempt: consume an attempt with the [`throttle`] policy (per user and method, and per
+//! client address), call [`Method::verify`] with the server-side [`Subject`], persist the updated
+//! stored data with a compare-and-set, then [`FailurePolicy::record_success`] on success. The flow
+//! is done when [`requirement_met`] says so. `tests/main.rs` drives methods exactly this way.
+//!
+//! ## No enumeration
+//! Before the first successful verification, an unknown, unenrolled or out-of-scope user must
+//! look the same as a real one (`security.md`, principle 1). Every method has a decoy path that
+//! does the same work and answers "wrong":
+//! - codes: issue a code bound to the flow's placeholder user and do not send it;
+//! - TOTP: verify against [`AuthenticatorApp::decoy_enrollment`];
+//! - security questions: pass `None` as the enrollment (argon2 runs against a dummy hash);
+//! - directory attributes: pass an empty map of directory values.
+//!
 //! No error or `Debug` output in this crate contains a code, an answer, a seed or a key.
 
 #![forbid(unsafe_code)]

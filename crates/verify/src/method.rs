@@ -1,8 +1,8 @@
 //! The [`Method`] trait and the vocabulary shared by all methods.
 //!
-//! A method is a type implementing [`Method`]: [`EmailCode`](crate::EmailCode),
-//! [`SmsCode`](crate::SmsCode), [`AuthenticatorApp`](crate::AuthenticatorApp),
-//! [`SecurityQuestions`](crate::SecurityQuestions), [`DirectoryAttributes`](crate::DirectoryAttributes).
+//! A method is a type implementing [`Method`]: [`Email`](crate::Email),
+//! [`Sms`](crate::Sms), [`AuthenticatorApp`](crate::AuthenticatorApp),
+//! [`Questions`](crate::Questions), [`Attribute`](crate::Attribute).
 //! A new one (passkeys) adds a [`MethodKind`] variant and an implementation; the flows handle it
 //! through the trait.
 //!
@@ -16,126 +16,12 @@
 //! the flow calls it with the kinds verified so far in this flow.
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::future::Future;
-use std::str::FromStr;
 
 use latchkey_types::{FlowId, ObjectId};
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-/// Which verification method. The `snake_case` names are stable: stores and policy files use them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum MethodKind {
-    /// A one-time code sent by email.
-    EmailCode,
-    /// A one-time code sent by text message.
-    SmsCode,
-    /// A time-based code from an authenticator app (RFC 6238).
-    Totp,
-    /// Answers to security questions.
-    SecurityQuestions,
-    /// Values the directory holds about the user (e.g. employeeId and hire date).
-    DirectoryAttributes,
-}
-
-impl MethodKind {
-    /// Every kind, in a stable order.
-    pub const ALL: [MethodKind; 5] = [
-        MethodKind::EmailCode,
-        MethodKind::SmsCode,
-        MethodKind::Totp,
-        MethodKind::SecurityQuestions,
-        MethodKind::DirectoryAttributes,
-    ];
-
-    /// The stable name (`email_code`, `sms_code`, `totp`, `security_questions`, `directory_attributes`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MethodKind::EmailCode => "email_code",
-            MethodKind::SmsCode => "sms_code",
-            MethodKind::Totp => "totp",
-            MethodKind::SecurityQuestions => "security_questions",
-            MethodKind::DirectoryAttributes => "directory_attributes",
-        }
-    }
-
-    /// The channel the proof travels through. Two methods on the same channel (say, two codes to
-    /// two mailboxes) prove the same thing twice, so they count once.
-    pub fn channel(self) -> Channel {
-        match self {
-            MethodKind::EmailCode => Channel::Email,
-            MethodKind::SmsCode => Channel::Phone,
-            MethodKind::Totp => Channel::AuthenticatorApp,
-            MethodKind::SecurityQuestions | MethodKind::DirectoryAttributes => Channel::Knowledge,
-        }
-    }
-
-    /// Whether a successful verification may count toward the number of methods a policy
-    /// requires. Security questions never do (`security.md`): answers are guessable and often
-    /// public, so at most they add to other methods.
-    pub fn counts_toward_required(self) -> bool {
-        !matches!(self, MethodKind::SecurityQuestions)
-    }
-}
-
-impl fmt::Display for MethodKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A name that is not a [`MethodKind`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown verification method (expected one of email_code, sms_code, totp, security_questions, directory_attributes)"
-)]
-pub struct UnknownMethod;
-
-impl FromStr for MethodKind {
-    type Err = UnknownMethod;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        MethodKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or(UnknownMethod)
-    }
-}
-
-/// What an attacker would have to control to pass a method.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Channel {
-    /// A mailbox.
-    Email,
-    /// A phone number (SIM).
-    Phone,
-    /// A device holding a TOTP seed.
-    AuthenticatorApp,
-    /// Something the person knows (answers, directory facts).
-    Knowledge,
-}
-
-impl Channel {
-    /// The stable name (`email`, `phone`, `authenticator_app`, `knowledge`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Email => "email",
-            Channel::Phone => "phone",
-            Channel::AuthenticatorApp => "authenticator_app",
-            Channel::Knowledge => "knowledge",
-        }
-    }
-}
-
-impl fmt::Display for Channel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use latchkey_types::{Channel, MethodKind};
 
 /// Who is being verified, in which flow. Both come from server-side flow state fixed at
 /// identification, never from the request (`security.md`, principle 4).
@@ -234,21 +120,21 @@ mod tests {
 
     #[test]
     fn security_questions_never_count() {
-        assert!(!SecurityQuestions.counts_toward_required());
-        assert!(!requirement_met(1, &[SecurityQuestions]));
-        assert!(!requirement_met(2, &[EmailCode, SecurityQuestions]));
-        assert!(requirement_met(1, &[EmailCode, SecurityQuestions]));
+        assert!(!Questions.counts_toward_required());
+        assert!(!requirement_met(1, &[Questions]));
+        assert!(!requirement_met(2, &[Email, Questions]));
+        assert!(requirement_met(1, &[Email, Questions]));
     }
 
     #[test]
     fn two_methods_must_use_two_channels() {
-        assert!(requirement_met(2, &[EmailCode, Totp]));
-        assert!(requirement_met(2, &[SmsCode, DirectoryAttributes]));
-        assert!(!requirement_met(2, &[EmailCode, EmailCode]));
-        assert!(!requirement_met(2, &[EmailCode]));
-        assert!(!requirement_met(0, &[EmailCode, Totp]));
-        assert!(requirement_met(3, &[EmailCode, SmsCode, Totp]));
+        assert!(requirement_met(2, &[Email, Totp]));
+        assert!(requirement_met(2, &[Sms, Attribute]));
+        assert!(!requirement_met(2, &[Email, Email]));
+        assert!(!requirement_met(2, &[Email]));
+        assert!(!requirement_met(0, &[Email, Totp]));
+        assert!(requirement_met(3, &[Email, Sms, Totp]));
         // Distinct kinds, same channel: directory facts and answers are both "knowledge".
-        assert_eq!(DirectoryAttributes.channel(), SecurityQuestions.channel());
+        assert_eq!(Attribute.channel(), Questions.channel());
     }
 }

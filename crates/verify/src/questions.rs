@@ -337,7 +337,7 @@ impl Method for SecurityQuestions {
     type Error = HashError;
 
     fn kind(&self) -> MethodKind {
-        MethodKind::SecurityQuestions
+        MethodKind::Questions
     }
 
     async fn verify(

@@ -286,6 +286,16 @@ impl AuthenticatorApp {
         })
     }
 
+    /// An enrollment with a fresh random seed that nobody holds: what the flow verifies against
+    /// for an unknown user or one without an authenticator app, so the answer (`Wrong`) and the
+    /// work done are the same as for a real enrollment.
+    pub fn decoy_enrollment(&self) -> Result<TotpEnrollment, TotpError> {
+        Ok(TotpEnrollment {
+            seed: TotpSeed::generate(&self.rng)?,
+            last_step: None,
+        })
+    }
+
     /// The code an app shows at `now` (demo outbox, tests).
     pub fn code_at(
         &self,
@@ -529,6 +539,18 @@ mod tests {
         // Nothing secret in Debug.
         let dump = format!("{e:?}");
         assert!(!dump.contains(key.as_str()) && dump.contains("[redacted]"));
+    }
+
+    #[test]
+    fn decoy_enrollments_answer_wrong() {
+        let app = app();
+        let real = enrolled(&app);
+        let code = app.code_at(&real.seed, T0).unwrap();
+        let mut decoy = app.decoy_enrollment().unwrap();
+        assert_eq!(decoy.seed.expose_bytes().len(), SEED_BYTES);
+        let outcome = app.check(&mut decoy, &code, T0).unwrap();
+        // A random seed matches a given code with probability 3·10⁻⁶.
+        assert!(outcome == TotpOutcome::Wrong || outcome.is_accepted());
     }
 
     #[test]

@@ -10,7 +10,10 @@ use clap::Parser;
 use latchkey_entra_sim::{Fixture, Sim};
 
 #[derive(Parser)]
-#[command(version, about = "A simulated Microsoft Entra tenant (token endpoint, OIDC, Graph v1.0)")]
+#[command(
+    version,
+    about = "A simulated Microsoft Entra tenant (token endpoint, OIDC, Graph v1.0)"
+)]
 struct Args {
     /// Tenant fixture (TOML). Without it, the built-in test tenant.
     #[arg(long, conflicts_with = "demo")]
@@ -47,7 +50,9 @@ async fn main() -> anyhow::Result<()> {
         sim.graph_base_url(),
         sim.base_url()
     );
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
     sim.stop().await;
     Ok(())
 }

@@ -159,7 +159,9 @@ impl Record for JsonRecord<'_> {
             Value::String(s) => filter::Value::Str(Some(s.clone())),
             Value::Bool(b) => filter::Value::Bool(Some(*b)),
             Value::Array(a) => filter::Value::List(
-                a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect(),
             ),
             _ => filter::Value::Str(None),
         })
@@ -193,7 +195,9 @@ fn respond_list(
         }
     };
     if count_only && !q.eventual {
-        return Err(GraphError::bad_request("$count is not currently supported."));
+        return Err(GraphError::bad_request(
+            "$count is not currently supported.",
+        ));
     }
     if (q.filter.is_some() || q.orderby.is_some()) && !q.is_advanced() && !count_only {
         return Err(GraphError::unsupported_query());

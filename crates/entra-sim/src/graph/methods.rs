@@ -6,8 +6,8 @@
 //! last three, within "Who can reset passwords"). Authentication Administrators see masked
 //! phone numbers, as the docs say.
 
-use actix_web::web::{self, Data, Json};
 use actix_web::HttpResponse;
+use actix_web::web::{self, Data, Json};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde_json::{Map, Value, json};
 
@@ -66,7 +66,12 @@ fn granular(kind: Option<MethodKind>, write: bool) -> &'static [&'static str] {
     }
 }
 
-fn allowed(caller: &Caller, base: &'static [&'static str], kind: Option<MethodKind>, write: bool) -> bool {
+fn allowed(
+    caller: &Caller,
+    base: &'static [&'static str],
+    kind: Option<MethodKind>,
+    write: bool,
+) -> bool {
     let extra = granular(kind, write);
     caller
         .require(Perms {
@@ -108,7 +113,10 @@ fn check_read(caller: &Caller, target: &User, kind: Option<MethodKind>) -> Graph
     {
         return Err(GraphError::forbidden());
     }
-    Ok(!caller.has_role(&[PRIVILEGED_AUTHENTICATION_ADMINISTRATOR, GLOBAL_ADMINISTRATOR]))
+    Ok(!caller.has_role(&[
+        PRIVILEGED_AUTHENTICATION_ADMINISTRATOR,
+        GLOBAL_ADMINISTRATOR,
+    ]))
 }
 
 fn check_write(caller: &Caller, target: &User, kind: Option<MethodKind>) -> GraphResult<()> {
@@ -356,7 +364,9 @@ fn generate_pass(len: u32) -> String {
     SystemRandom::new()
         .fill(&mut b)
         .expect("system randomness is available");
-    b.iter().map(|x| SET[*x as usize % SET.len()] as char).collect()
+    b.iter()
+        .map(|x| SET[*x as usize % SET.len()] as char)
+        .collect()
 }
 
 fn create_tap(
@@ -438,4 +448,3 @@ pub async fn delete(
         Err(msg) => Err(GraphError::bad_request(msg)),
     }
 }
-

@@ -48,7 +48,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/users/{id}", get().to(users::get))
             .route("/users/{id}", patch().to(users::update))
             .route("/users/{id}/memberOf", get().to(groups::member_of))
-            .route("/users/{id}/memberOf/{cast}", get().to(groups::member_of_cast))
+            .route(
+                "/users/{id}/memberOf/{cast}",
+                get().to(groups::member_of_cast),
+            )
             .route(
                 "/users/{id}/transitiveMemberOf",
                 get().to(groups::transitive_member_of),
@@ -68,7 +71,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/groups", get().to(groups::list_groups))
             .route("/groups/{id}", get().to(groups::get_group))
             .route("/groups/{id}/members", get().to(groups::members))
-            .route("/groups/{id}/members/{cast}", get().to(groups::members_cast))
+            .route(
+                "/groups/{id}/members/{cast}",
+                get().to(groups::members_cast),
+            )
             .route(
                 "/groups/{id}/transitiveMembers",
                 get().to(groups::transitive_members),
@@ -77,10 +83,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 "/groups/{id}/transitiveMembers/{cast}",
                 get().to(groups::transitive_members_cast),
             )
-            .route(
-                &format!("{auth_base}/methods"),
-                get().to(methods::list_all),
-            )
+            .route(&format!("{auth_base}/methods"), get().to(methods::list_all))
             .route(
                 &format!("{auth_base}/methods/{{mid}}/resetPassword"),
                 post().to(reset::reset_password),
@@ -89,7 +92,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 &format!("{auth_base}/operations/{{op}}"),
                 get().to(reset::get_operation),
             )
-            .route(&format!("{auth_base}/{{kind}}"), get().to(methods::list_kind))
+            .route(
+                &format!("{auth_base}/{{kind}}"),
+                get().to(methods::list_kind),
+            )
             .route(&format!("{auth_base}/{{kind}}"), post().to(methods::create))
             .route(
                 &format!("{auth_base}/{{kind}}/{{mid}}"),

@@ -15,14 +15,19 @@ use crate::clock::fmt;
 use crate::odata::filter::{self, Record};
 use crate::odata::{ODataQuery, paging};
 use crate::roles::{
-    GLOBAL_ADMINISTRATOR, GLOBAL_READER, SECURITY_ADMINISTRATOR, SECURITY_OPERATOR,
-    SECURITY_READER,
+    GLOBAL_ADMINISTRATOR, GLOBAL_READER, SECURITY_ADMINISTRATOR, SECURITY_OPERATOR, SECURITY_READER,
 };
 use crate::state::{State, User};
 
 const READ: Perms = Perms {
-    app: &["IdentityRiskyUser.Read.All", "IdentityRiskyUser.ReadWrite.All"],
-    delegated: &["IdentityRiskyUser.Read.All", "IdentityRiskyUser.ReadWrite.All"],
+    app: &[
+        "IdentityRiskyUser.Read.All",
+        "IdentityRiskyUser.ReadWrite.All",
+    ],
+    delegated: &[
+        "IdentityRiskyUser.Read.All",
+        "IdentityRiskyUser.ReadWrite.All",
+    ],
 };
 const WRITE: Perms = Perms {
     app: &["IdentityRiskyUser.ReadWrite.All"],
@@ -102,7 +107,10 @@ pub async fn get(shared: Data<Shared>, caller: Caller, path: web::Path<String>) 
     let mut body = Map::new();
     body.insert(
         "@odata.context".into(),
-        json!(format!("{}#identityProtection/riskyUsers/$entity", shared.metadata())),
+        json!(format!(
+            "{}#identityProtection/riskyUsers/$entity",
+            shared.metadata()
+        )),
     );
     body.extend(obj);
     Ok(HttpResponse::Ok().json(body))
@@ -143,11 +151,19 @@ pub async fn list(req: HttpRequest, shared: Data<Shared>, caller: Caller) -> Gra
             .map(Value::Object)
             .collect()
     };
-    let (page, next) = paging::page(items, &q, &shared.graph_base(), "/identityProtection/riskyUsers")?;
+    let (page, next) = paging::page(
+        items,
+        &q,
+        &shared.graph_base(),
+        "/identityProtection/riskyUsers",
+    )?;
     let mut body = Map::new();
     body.insert(
         "@odata.context".into(),
-        json!(format!("{}#identityProtection/riskyUsers", shared.metadata())),
+        json!(format!(
+            "{}#identityProtection/riskyUsers",
+            shared.metadata()
+        )),
     );
     if let Some(n) = next {
         body.insert("@odata.nextLink".into(), json!(n));
@@ -164,9 +180,7 @@ fn user_ids(body: &Map<String, Value>) -> GraphResult<Vec<uuid::Uuid>> {
                 .map(|v| v.as_str().and_then(|s| s.parse().ok()))
                 .collect()
         })
-        .ok_or_else(|| {
-            GraphError::bad_request("Invalid value specified for property 'userIds'.")
-        })
+        .ok_or_else(|| GraphError::bad_request("Invalid value specified for property 'userIds'."))
 }
 
 async fn set_risk(
@@ -219,7 +233,11 @@ pub async fn confirm_compromised(
         shared,
         caller,
         body,
-        ("high", "confirmedCompromised", "adminConfirmedUserCompromised"),
+        (
+            "high",
+            "confirmedCompromised",
+            "adminConfirmedUserCompromised",
+        ),
     )
     .await
 }

@@ -1,8 +1,8 @@
 //! Tenant-level resources: `/domains`, `/organization`, `/directory/onPremisesSynchronization`
 //! (delegated only), and the Temporary Access Pass method policy.
 
-use actix_web::web::{self, Data};
 use actix_web::HttpResponse;
+use actix_web::web::{self, Data};
 use serde_json::{Map, Value, json};
 
 use super::auth::{Caller, Perms};
@@ -118,7 +118,11 @@ pub async fn get_domain(
     caller.require(DOMAIN_READ)?;
     let d = domains(&shared.state())
         .into_iter()
-        .find(|d| d["id"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(&path)))
+        .find(|d| {
+            d["id"]
+                .as_str()
+                .is_some_and(|n| n.eq_ignore_ascii_case(&path))
+        })
         .ok_or_else(|| GraphError::not_found(&path))?;
     let mut body = Map::new();
     body.insert(

@@ -142,7 +142,10 @@ pub fn user_properties(u: &User, initial_domain: &str) -> Map<String, Value> {
     put("accountEnabled", json!(u.account_enabled));
     put("createdDateTime", json!(fmt::graph(u.created)));
     put("employeeId", json!(u.employee_id));
-    put("employeeHireDate", json!(u.employee_hire_date.map(fmt::graph)));
+    put(
+        "employeeHireDate",
+        json!(u.employee_hire_date.map(fmt::graph)),
+    );
     put(
         "lastPasswordChangeDateTime",
         json!(fmt::graph(u.last_password_change)),
@@ -177,7 +180,10 @@ pub fn user_properties(u: &User, initial_domain: &str) -> Map<String, Value> {
 
 /// Applies `$select` semantics: the default set without it, exactly the selected properties
 /// (canonical names, in the requested order) with it.
-pub fn project(full: &Map<String, Value>, select: Option<&[String]>) -> GraphResult<Map<String, Value>> {
+pub fn project(
+    full: &Map<String, Value>,
+    select: Option<&[String]>,
+) -> GraphResult<Map<String, Value>> {
     let mut out = Map::new();
     match select {
         None => {
@@ -209,7 +215,11 @@ pub fn project(full: &Map<String, Value>, select: Option<&[String]>) -> GraphRes
     Ok(out)
 }
 
-pub fn render_user(state: &State, u: &User, select: Option<&[String]>) -> GraphResult<Map<String, Value>> {
+pub fn render_user(
+    state: &State,
+    u: &User,
+    select: Option<&[String]>,
+) -> GraphResult<Map<String, Value>> {
     project(&user_properties(u, &state.tenant.initial_domain), select)
 }
 
@@ -273,11 +283,7 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(body))
 }
 
-pub async fn me(
-    req: HttpRequest,
-    shared: Data<Shared>,
-    caller: Caller,
-) -> GraphResult {
+pub async fn me(req: HttpRequest, shared: Data<Shared>, caller: Caller) -> GraphResult {
     let Some(id) = caller.user else {
         return Err(GraphError::bad_request(
             "/me request is only valid with delegated authentication flow.",
@@ -463,7 +469,11 @@ fn search_matches(u: &User, search: &str) -> GraphResult<bool> {
             "givenname" => u.given_name.clone(),
             "surname" => u.surname.clone(),
             "mailnickname" => u.mail_nickname.clone(),
-            _ => return Err(GraphError::bad_request(format!("Unsupported $search property '{prop}'."))),
+            _ => {
+                return Err(GraphError::bad_request(format!(
+                    "Unsupported $search property '{prop}'."
+                )));
+            }
         };
         let needle = needle.to_lowercase();
         let hit = value.is_some_and(|v| {
@@ -571,7 +581,9 @@ pub async fn count(req: HttpRequest, shared: Data<Shared>, caller: Caller) -> Gr
     caller.require(USER_LIST)?;
     let mut q = ODataQuery::from_request(&req)?;
     if !q.eventual {
-        return Err(GraphError::bad_request("$count is not currently supported."));
+        return Err(GraphError::bad_request(
+            "$count is not currently supported.",
+        ));
     }
     // `/$count` is itself the count request: treat it as advanced.
     q.count = true;
@@ -605,7 +617,9 @@ fn str_list(v: &Value, k: &str) -> GraphResult<Vec<String>> {
 /// `passwordProfile` from a request body: (password, forceChangePasswordNextSignIn).
 fn password_profile(v: &Value) -> GraphResult<(Option<String>, bool)> {
     let o = v.as_object().ok_or_else(|| {
-        GraphError::bad_request("Invalid value specified for property 'passwordProfile' of resource 'User'.")
+        GraphError::bad_request(
+            "Invalid value specified for property 'passwordProfile' of resource 'User'.",
+        )
     })?;
     let pw = o.get("password").and_then(Value::as_str).map(str::to_owned);
     let force = o
@@ -664,7 +678,9 @@ pub async fn create(
     }
     let (pw, force) = password_profile(&body["passwordProfile"])?;
     let pw = pw.ok_or_else(|| {
-        GraphError::bad_request("Property 'passwordProfile.password' is required when creating the user.")
+        GraphError::bad_request(
+            "Property 'passwordProfile.password' is required when creating the user.",
+        )
     })?;
     password::check(&state.password_policy, &pw).map_err(|_| GraphError::password_complexity())?;
     let fixture = crate::fixture::UserFixture {
@@ -685,8 +701,7 @@ pub async fn create(
         created: Some(fmt::graph(now)),
         ..Default::default()
     };
-    let mut user = crate::state::build_user(&fixture, now)
-        .map_err(GraphError::bad_request)?;
+    let mut user = crate::state::build_user(&fixture, now).map_err(GraphError::bad_request)?;
     user.force_change_password_next_sign_in = force;
     let mut out = Map::new();
     out.insert(
@@ -787,12 +802,16 @@ pub async fn update(
         match k.as_str() {
             "accountEnabled" => {
                 updated.account_enabled = v.as_bool().ok_or_else(|| {
-                    GraphError::bad_request("Invalid value specified for property 'accountEnabled' of resource 'User'.")
+                    GraphError::bad_request(
+                        "Invalid value specified for property 'accountEnabled' of resource 'User'.",
+                    )
                 })?
             }
             "displayName" => {
                 updated.display_name = str_field(&body, k)?.ok_or_else(|| {
-                    GraphError::bad_request("Invalid value specified for property 'displayName' of resource 'User'.")
+                    GraphError::bad_request(
+                        "Invalid value specified for property 'displayName' of resource 'User'.",
+                    )
                 })?
             }
             "givenName" => updated.given_name = str_field(&body, k)?,

@@ -52,8 +52,7 @@ pub fn redirect_uri_matches(registered: &str, requested: &str) -> bool {
         return false;
     };
     let loopback = |u: &url::Url| {
-        u.scheme() == "http"
-            && matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"))
+        u.scheme() == "http" && matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"))
     };
     loopback(&a)
         && loopback(&b)
@@ -86,7 +85,12 @@ fn error_page(code: u32, message: &str) -> HttpResponse {
     )
 }
 
-fn redirect_error(redirect_uri: &str, state: Option<&String>, error: &str, description: &str) -> HttpResponse {
+fn redirect_error(
+    redirect_uri: &str,
+    state: Option<&String>,
+    error: &str,
+    description: &str,
+) -> HttpResponse {
     let mut url = match url::Url::parse(redirect_uri) {
         Ok(u) => u,
         Err(_) => return error_page(50011, "The redirect URI is not valid."),
@@ -105,11 +109,15 @@ fn redirect_error(redirect_uri: &str, state: Option<&String>, error: &str, descr
 }
 
 /// Validates client and redirect URI (page errors) and the rest (redirect errors).
+// The error is the finished response, built at most once per request: boxing buys nothing.
+#[allow(clippy::result_large_err)]
 fn validate(state: &State, tenant: &str, p: &Params) -> Result<App, HttpResponse> {
     if !state.is_this_tenant(tenant) {
         return Err(error_page(
             90002,
-            &format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."),
+            &format!(
+                "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."
+            ),
         ));
     }
     let client_id = p.get("client_id").map(String::as_str).unwrap_or("");
@@ -158,8 +166,15 @@ fn validate(state: &State, tenant: &str, p: &Params) -> Result<App, HttpResponse
             "AADSTS900144: The request body must contain the following parameter: 'scope'.",
         ));
     }
-    if let Err(e) = super::scopes::Requested::parse(p.get("scope").map(String::as_str).unwrap_or("")) {
-        return Err(redirect_error(redirect, st, "invalid_scope", &format!("AADSTS{}: {}", e.code, e.description)));
+    if let Err(e) =
+        super::scopes::Requested::parse(p.get("scope").map(String::as_str).unwrap_or(""))
+    {
+        return Err(redirect_error(
+            redirect,
+            st,
+            "invalid_scope",
+            &format!("AADSTS{}: {}", e.code, e.description),
+        ));
     }
     let method = p.get("code_challenge_method").map(String::as_str);
     if p.contains_key("code_challenge") && !matches!(method, None | Some("S256") | Some("plain")) {
@@ -207,7 +222,11 @@ fn sign_in_form(tenant: &str, p: &Params, username: &str, error: Option<&str>) -
     page(200, "Sign in", &body)
 }
 
-pub async fn show(req: HttpRequest, shared: Data<Shared>, tenant: web::Path<String>) -> HttpResponse {
+pub async fn show(
+    req: HttpRequest,
+    shared: Data<Shared>,
+    tenant: web::Path<String>,
+) -> HttpResponse {
     let p: Params = url::form_urlencoded::parse(req.query_string().as_bytes())
         .into_owned()
         .collect();
@@ -244,7 +263,12 @@ pub async fn submit(shared: Data<Shared>, tenant: web::Path<String>, body: Bytes
         return sign_in_form(&tenant, &p, &username, Some(outcome.message()));
     }
     let Some(user_id) = state.user(&username).map(|u| u.id) else {
-        return sign_in_form(&tenant, &p, &username, Some(SignInOutcome::NotFound.message()));
+        return sign_in_form(
+            &tenant,
+            &p,
+            &username,
+            Some(SignInOutcome::NotFound.message()),
+        );
     };
     let code = random_token(48);
     let redirect_uri = p["redirect_uri"].clone();
@@ -287,11 +311,29 @@ mod tests {
 
     #[test]
     fn loopback_ports_are_ignored_only_for_loopback() {
-        assert!(redirect_uri_matches("http://127.0.0.1/callback", "http://127.0.0.1:51234/callback"));
-        assert!(redirect_uri_matches("http://localhost/cb", "http://localhost:8080/cb"));
-        assert!(!redirect_uri_matches("http://127.0.0.1/callback", "http://127.0.0.1:5/other"));
-        assert!(!redirect_uri_matches("https://app.example/cb", "https://app.example:444/cb"));
-        assert!(!redirect_uri_matches("http://127.0.0.1/callback", "http://localhost/callback"));
-        assert!(redirect_uri_matches("https://app.example/cb", "https://app.example/cb"));
+        assert!(redirect_uri_matches(
+            "http://127.0.0.1/callback",
+            "http://127.0.0.1:51234/callback"
+        ));
+        assert!(redirect_uri_matches(
+            "http://localhost/cb",
+            "http://localhost:8080/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            "http://127.0.0.1/callback",
+            "http://127.0.0.1:5/other"
+        ));
+        assert!(!redirect_uri_matches(
+            "https://app.example/cb",
+            "https://app.example:444/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            "http://127.0.0.1/callback",
+            "http://localhost/callback"
+        ));
+        assert!(redirect_uri_matches(
+            "https://app.example/cb",
+            "https://app.example/cb"
+        ));
     }
 }

@@ -23,7 +23,12 @@ pub struct StsError {
 }
 
 impl StsError {
-    pub fn new(status: u16, error: &'static str, code: u32, description: impl Into<String>) -> Self {
+    pub fn new(
+        status: u16,
+        error: &'static str,
+        code: u32,
+        description: impl Into<String>,
+    ) -> Self {
         StsError {
             status: StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
             error,

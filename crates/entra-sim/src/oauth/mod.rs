@@ -23,7 +23,10 @@ pub fn pkce_matches(challenge: &str, method: &str, verifier: &str) -> bool {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/{tenant}/oauth2/v2.0/token", post().to(token::token))
         .route("/{tenant}/oauth2/v2.0/authorize", get().to(authorize::show))
-        .route("/{tenant}/oauth2/v2.0/authorize", post().to(authorize::submit))
+        .route(
+            "/{tenant}/oauth2/v2.0/authorize",
+            post().to(authorize::submit),
+        )
         .route(
             "/{tenant}/v2.0/.well-known/openid-configuration",
             get().to(oidc::configuration),
@@ -41,6 +44,10 @@ mod tests {
             "S256",
             "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
         ));
-        assert!(!super::pkce_matches("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "S256", "x"));
+        assert!(!super::pkce_matches(
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            "S256",
+            "x"
+        ));
     }
 }

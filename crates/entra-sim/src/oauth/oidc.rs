@@ -15,7 +15,11 @@ pub async fn configuration(
     let tid = {
         let state = shared.state();
         if !state.is_this_tenant(&tenant) {
-            return StsError::invalid_tenant(&tenant).render(&req, &shared.base_url, shared.clock.now());
+            return StsError::invalid_tenant(&tenant).render(
+                &req,
+                &shared.base_url,
+                shared.clock.now(),
+            );
         }
         state.tenant_id.to_string()
     };
@@ -47,11 +51,19 @@ pub async fn configuration(
     }))
 }
 
-pub async fn keys(req: HttpRequest, shared: Data<Shared>, tenant: web::Path<String>) -> HttpResponse {
+pub async fn keys(
+    req: HttpRequest,
+    shared: Data<Shared>,
+    tenant: web::Path<String>,
+) -> HttpResponse {
     let tid = {
         let state = shared.state();
         if !state.is_this_tenant(&tenant) {
-            return StsError::invalid_tenant(&tenant).render(&req, &shared.base_url, shared.clock.now());
+            return StsError::invalid_tenant(&tenant).render(
+                &req,
+                &shared.base_url,
+                shared.clock.now(),
+            );
         }
         state.tenant_id.to_string()
     };

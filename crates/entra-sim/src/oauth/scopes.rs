@@ -151,17 +151,24 @@ mod tests {
     fn app_scope_rules() {
         assert!(check_app_scope("https://graph.microsoft.com/.default", "T").is_ok());
         assert_eq!(
-            check_app_scope("https://graph.microsoft.com/User.Read.All", "T").unwrap_err().code,
-            70011
-        );
-        assert_eq!(
-            check_app_scope("https://graph.microsoft.com/.default https://management.azure.com/.default", "T")
+            check_app_scope("https://graph.microsoft.com/User.Read.All", "T")
                 .unwrap_err()
                 .code,
             70011
         );
         assert_eq!(
-            check_app_scope("https://foo.microsoft.com/.default", "T").unwrap_err().code,
+            check_app_scope(
+                "https://graph.microsoft.com/.default https://management.azure.com/.default",
+                "T"
+            )
+            .unwrap_err()
+            .code,
+            70011
+        );
+        assert_eq!(
+            check_app_scope("https://foo.microsoft.com/.default", "T")
+                .unwrap_err()
+                .code,
             500011
         );
     }
@@ -170,7 +177,10 @@ mod tests {
     fn delegated_parsing() {
         let r = Requested::parse("openid profile offline_access https://graph.microsoft.com/User.Read UserAuthenticationMethod.ReadWrite.All").unwrap();
         assert!(r.openid && r.profile && r.offline_access && !r.email);
-        assert_eq!(r.graph, vec!["User.Read", "UserAuthenticationMethod.ReadWrite.All"]);
+        assert_eq!(
+            r.graph,
+            vec!["User.Read", "UserAuthenticationMethod.ReadWrite.All"]
+        );
         assert!(Requested::parse("api://other/thing").is_err());
     }
 }

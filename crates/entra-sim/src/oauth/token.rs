@@ -83,7 +83,9 @@ fn handle(
 /// `Authorization: Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 §2.3.1).
 fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
     let h = req.headers().get("authorization")?.to_str().ok()?;
-    let b = h.strip_prefix("Basic ").or_else(|| h.strip_prefix("basic "))?;
+    let b = h
+        .strip_prefix("Basic ")
+        .or_else(|| h.strip_prefix("basic "))?;
     let raw = base64::engine::general_purpose::STANDARD
         .decode(b.trim())
         .ok()?;
@@ -147,7 +149,9 @@ fn authenticate(
             400,
             "invalid_request",
             900144,
-            format!("The request body must contain the following parameter: 'client_assertion_type' with the value '{JWT_BEARER}'."),
+            format!(
+                "The request body must contain the following parameter: 'client_assertion_type' with the value '{JWT_BEARER}'."
+            ),
         ));
     }
     verify_assertion(shared, state, tenant, app, assertion, now)?;
@@ -169,8 +173,14 @@ fn verify_assertion(
     assertion: &str,
     now: OffsetDateTime,
 ) -> Result<(), StsError> {
-    let jwt = Jwt::decode(assertion)
-        .map_err(|_| StsError::new(400, "invalid_request", 50027, "JWT token is invalid or malformed."))?;
+    let jwt = Jwt::decode(assertion).map_err(|_| {
+        StsError::new(
+            400,
+            "invalid_request",
+            50027,
+            "JWT token is invalid or malformed.",
+        )
+    })?;
     let cert = if let Some(t) = jwt.header_str("x5t#S256") {
         app.certs.iter().find(|c| c.x5t_s256 == t)
     } else if let Some(t) = jwt.header_str("x5t") {
@@ -277,7 +287,9 @@ fn client_credentials(
     auth: ClientAuth,
     now: OffsetDateTime,
 ) -> Result<HttpResponse, StsError> {
-    let scope = form.get("scope").ok_or_else(|| StsError::missing("scope"))?;
+    let scope = form
+        .get("scope")
+        .ok_or_else(|| StsError::missing("scope"))?;
     scopes::check_app_scope(scope, &state.tenant.display_name)?;
     let token = issue::app_token(&shared.keys, state, app, auth, now.unix_timestamp());
     Ok(token_response(json!({
@@ -300,10 +312,14 @@ fn delegated_response(
     auth: ClientAuth,
     now: OffsetDateTime,
 ) -> Result<HttpResponse, StsError> {
-    let user = state
-        .user_by_id(user_id)
-        .cloned()
-        .ok_or_else(|| StsError::new(400, "invalid_grant", 50034, "The user account does not exist in this directory."))?;
+    let user = state.user_by_id(user_id).cloned().ok_or_else(|| {
+        StsError::new(
+            400,
+            "invalid_grant",
+            50034,
+            "The user account does not exist in this directory.",
+        )
+    })?;
     if !user.account_enabled {
         return Err(StsError::new(
             400,
@@ -314,7 +330,10 @@ fn delegated_response(
     }
     let graph = requested.graph_scopes(app);
     if graph.iter().any(|s| !app.has_scope_consent(s)) {
-        return Err(StsError::consent_required(&app.client_id, &app.display_name));
+        return Err(StsError::consent_required(
+            &app.client_id,
+            &app.display_name,
+        ));
     }
     let t = now.unix_timestamp();
     let access = issue::user_token(
@@ -401,6 +420,8 @@ fn authorization_code(
             "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.",
         ));
     }
+    // Single use: any redemption attempt consumes the code, even one that fails below.
+    grant.redeemed = true;
     if grant.redirect_uri != *redirect_uri {
         return Err(StsError::new(
             400,
@@ -427,8 +448,6 @@ fn authorization_code(
             ));
         }
     }
-    // Single use, even if what follows fails.
-    grant.redeemed = true;
     let grant = grant.clone();
     let requested = Requested::parse(&grant.scopes.join(" "))?;
     delegated_response(
@@ -454,13 +473,14 @@ fn refresh_token(
     let rt = form
         .get("refresh_token")
         .ok_or_else(|| StsError::missing("refresh_token"))?;
-    let grant = state
-        .refresh_tokens
-        .get(rt)
-        .cloned()
-        .ok_or_else(|| {
-            StsError::new(400, "invalid_grant", 9002313, "Invalid request. Request is malformed or invalid.")
-        })?;
+    let grant = state.refresh_tokens.get(rt).cloned().ok_or_else(|| {
+        StsError::new(
+            400,
+            "invalid_grant",
+            9002313,
+            "Invalid request. Request is malformed or invalid.",
+        )
+    })?;
     if !grant.client_id.eq_ignore_ascii_case(&app.client_id) {
         return Err(StsError::new(
             400,
@@ -489,5 +509,14 @@ fn refresh_token(
     if !requested.raw.iter().any(|s| s == "offline_access") {
         requested.raw.push("offline_access".into());
     }
-    delegated_response(shared, state, app, grant.user_id, &requested, None, auth, now)
+    delegated_response(
+        shared,
+        state,
+        app,
+        grant.user_id,
+        &requested,
+        None,
+        auth,
+        now,
+    )
 }

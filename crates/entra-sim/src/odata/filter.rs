@@ -318,17 +318,25 @@ impl Parser<'_> {
 }
 
 fn is_keyword(s: &str) -> bool {
-    ["and", "or", "not", "eq", "ne", "gt", "ge", "lt", "le", "null", "true", "false"]
-        .iter()
-        .any(|k| k.eq_ignore_ascii_case(s))
+    [
+        "and", "or", "not", "eq", "ne", "gt", "ge", "lt", "le", "null", "true", "false",
+    ]
+    .iter()
+    .any(|k| k.eq_ignore_ascii_case(s))
 }
 
 pub fn parse(s: &str) -> Result<Expr, FilterError> {
     let toks = tokenize(s)?;
     if toks.is_empty() {
-        return Err(FilterError("The query specified in the URI is not valid.".into()));
+        return Err(FilterError(
+            "The query specified in the URI is not valid.".into(),
+        ));
     }
-    let mut p = Parser { toks, pos: 0, src: s };
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        src: s,
+    };
     let e = p.or()?;
     if p.pos != p.toks.len() {
         return p.err("unexpected text after the expression");
@@ -459,7 +467,7 @@ mod tests {
         assert!(eval("accountEnabled eq true and mobilePhone eq null"));
         assert!(eval("mail eq 'nobody' or (not (accountEnabled eq false))"));
         assert!(eval("mail ne 'nobody'"));
-        assert!(eval("riskLevel eq microsoft.graph.riskLevel'high'") == false);
+        assert!(!eval("riskLevel eq microsoft.graph.riskLevel'high'"));
     }
 
     #[test]

@@ -59,7 +59,8 @@ pub fn page(
                     .next()
                     .map(|(k, _)| k.into_owned())
                     .unwrap_or_default();
-                !key.trim_start_matches('$').eq_ignore_ascii_case("skiptoken")
+                !key.trim_start_matches('$')
+                    .eq_ignore_ascii_case("skiptoken")
             })
             .collect();
         let token = format!("$skiptoken={}", encode(offset + size, &fp));

@@ -102,7 +102,10 @@ impl TenantHandle {
 
     /// The `oid` of app-only tokens for this client.
     pub fn service_principal_id(&self, client_id: &str) -> Option<String> {
-        self.shared.state().app(client_id).map(|a| a.sp_id.to_string())
+        self.shared
+            .state()
+            .app(client_id)
+            .map(|a| a.sp_id.to_string())
     }
 
     /// Does `password` match the user's current password? (No lockout side effects.)
@@ -147,7 +150,8 @@ impl TenantHandle {
     }
 
     pub fn is_locked_out(&self, upn_or_id: &str) -> bool {
-        self.user(upn_or_id).is_some_and(|u| u.locked_until.is_some())
+        self.user(upn_or_id)
+            .is_some_and(|u| u.locked_until.is_some())
     }
 
     /// Removes an application permission; tokens issued afterwards no longer carry it.

@@ -124,9 +124,7 @@ pub fn valid_phone_number(n: &str) -> bool {
     let digits = |s: &str, min: usize, max: usize| {
         (min..=max).contains(&s.len()) && s.chars().all(|c| c.is_ascii_digit())
     };
-    digits(cc, 1, 3)
-        && digits(number, 4, 15)
-        && ext.is_none_or(|e| digits(e, 1, 10))
+    digits(cc, 1, 3) && digits(number, 4, 15) && ext.is_none_or(|e| digits(e, 1, 10))
 }
 
 #[derive(Debug, Clone)]
@@ -407,7 +405,13 @@ mod tests {
         for ok in ["+1 2065555555", "+44 7700900123", "+1 2065555555x1234"] {
             assert!(valid_phone_number(ok), "{ok}");
         }
-        for bad in ["2065555555", "+1 206-555-5555", "+12065555555", "+1 ", "+1 2065555555x"] {
+        for bad in [
+            "2065555555",
+            "+1 206-555-5555",
+            "+12065555555",
+            "+1 ",
+            "+1 2065555555x",
+        ] {
             assert!(!valid_phone_number(bad), "{bad}");
         }
     }
@@ -430,7 +434,10 @@ mod tests {
             ..Methods::default()
         };
         assert!(m.delete(MethodKind::Phone, MOBILE_PHONE_ID).is_err());
-        assert_eq!(m.delete(MethodKind::Phone, ALTERNATE_MOBILE_PHONE_ID), Ok(true));
+        assert_eq!(
+            m.delete(MethodKind::Phone, ALTERNATE_MOBILE_PHONE_ID),
+            Ok(true)
+        );
         assert_eq!(m.delete(MethodKind::Phone, MOBILE_PHONE_ID), Ok(true));
         assert_eq!(m.delete(MethodKind::Phone, MOBILE_PHONE_ID), Ok(false));
         assert!(m.delete(MethodKind::Password, PASSWORD_METHOD_ID).is_err());

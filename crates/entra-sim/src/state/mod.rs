@@ -308,8 +308,9 @@ impl State {
         .map(|mut s| {
             for (u, f) in s.users.iter_mut().zip(&fixture.users) {
                 if f.locked_out {
-                    u.lockout.locked_until =
-                        Some(now + Duration::seconds(fixture.smart_lockout.duration_seconds as i64));
+                    u.lockout.locked_until = Some(
+                        now + Duration::seconds(fixture.smart_lockout.duration_seconds as i64),
+                    );
                     u.lockout.lockouts = 1;
                 }
             }
@@ -433,7 +434,10 @@ pub fn build_user(u: &UserFixture, tenant_created: OffsetDateTime) -> Result<Use
         created: time_or(&d.created, created),
     };
     let devices = |v: &[DeviceMethodFixture], kind: &str| -> Vec<DeviceMethod> {
-        v.iter().enumerate().map(|(i, d)| device(d, kind, i)).collect()
+        v.iter()
+            .enumerate()
+            .map(|(i, d)| device(d, kind, i))
+            .collect()
     };
     let methods = Methods {
         password_created: Some(time_or(&m.password_created, last_pw)),
@@ -470,7 +474,10 @@ pub fn build_user(u: &UserFixture, tenant_created: OffsetDateTime) -> Result<Use
                     .attestation_level
                     .clone()
                     .unwrap_or_else(|| "attested".into()),
-                passkey_type: f.passkey_type.clone().unwrap_or_else(|| "deviceBound".into()),
+                passkey_type: f
+                    .passkey_type
+                    .clone()
+                    .unwrap_or_else(|| "deviceBound".into()),
                 created: time_or(&f.created, created),
             })
             .collect(),

@@ -66,7 +66,12 @@ pub fn token_url(sim: &Sim) -> String {
 }
 
 pub async fn post_form(sim: &Sim, form: &[(&str, &str)]) -> (u16, Value) {
-    let r = client().post(token_url(sim)).form(form).send().await.unwrap();
+    let r = client()
+        .post(token_url(sim))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap())
 }
@@ -152,7 +157,11 @@ pub fn assertion_claims(sim: &Sim, client_id: &str) -> Value {
 }
 
 pub fn pkce() -> (String, String) {
-    let verifier = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let verifier = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
     let challenge = b64(ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()).as_ref());
     (verifier, challenge)
 }
@@ -178,7 +187,11 @@ pub async fn authorize(
         params.push(("code_challenge", c.to_owned()));
         params.push(("code_challenge_method", "S256".to_owned()));
     }
-    let url = format!("{}/{}/oauth2/v2.0/authorize", sim.base_url(), sim.tenant_id());
+    let url = format!(
+        "{}/{}/oauth2/v2.0/authorize",
+        sim.base_url(),
+        sim.tenant_id()
+    );
     let get_url = url::Url::parse_with_params(&url, &params).unwrap();
     let page = client().get(get_url).send().await.unwrap();
     assert_eq!(page.status(), 200);
@@ -219,7 +232,8 @@ pub async fn user_tokens(sim: &Sim, upn: &str, password: &str, scope: &str) -> V
     body
 }
 
-pub const ADMIN_SCOPES: &str = "openid profile offline_access User.Read UserAuthenticationMethod.ReadWrite.All";
+pub const ADMIN_SCOPES: &str =
+    "openid profile offline_access User.Read UserAuthenticationMethod.ReadWrite.All";
 
 pub async fn user_token(sim: &Sim, upn: &str, password: &str) -> String {
     user_tokens(sim, upn, password, ADMIN_SCOPES).await["access_token"]
@@ -229,7 +243,11 @@ pub async fn user_token(sim: &Sim, upn: &str, password: &str) -> String {
 }
 
 /// GET on Graph with a bearer token.
-pub async fn graph_get(sim: &Sim, token: &str, path: &str) -> (u16, reqwest::header::HeaderMap, Value) {
+pub async fn graph_get(
+    sim: &Sim,
+    token: &str,
+    path: &str,
+) -> (u16, reqwest::header::HeaderMap, Value) {
     graph(sim, token, reqwest::Method::GET, path, None, &[]).await
 }
 

@@ -16,11 +16,16 @@ async fn transitive_memberships_returns_nested_groups_and_roles() {
     assert!(m.is_member_of(&oid(GROUP_OUTER)), "nested: {m:?}");
     assert!(!m.is_member_of(&oid(GROUP_OTHER)));
     assert!(
-        m.roles.iter().any(|r| r.role_template_id == Some(oid(HELPDESK_ADMIN_TEMPLATE))),
+        m.roles
+            .iter()
+            .any(|r| r.role_template_id == Some(oid(HELPDESK_ADMIN_TEMPLATE))),
         "{m:?}"
     );
     let r = &requests_to(&sim, "/transitiveMemberOf")[0];
-    assert_eq!(r.query_param("$select").as_deref(), Some("id,displayName,roleTemplateId"));
+    assert_eq!(
+        r.query_param("$select").as_deref(),
+        Some("id,displayName,roleTemplateId")
+    );
     assert_eq!(r.query_param("$top").as_deref(), Some("999"));
     assert_eq!(r.path, format!("/v1.0/users/{OBRIEN}/transitiveMemberOf"));
 
@@ -52,6 +57,11 @@ async fn check_member_groups_chunks_by_twenty_and_unites() {
         assert!(v["groupIds"].as_array().unwrap().len() <= 20);
     }
     // Nothing to ask: no request.
-    assert!(c.check_member_groups(&oid(OBRIEN), &[]).await.unwrap().is_empty());
+    assert!(
+        c.check_member_groups(&oid(OBRIEN), &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(requests_to(&sim, "/checkMemberGroups").len(), 3);
 }

@@ -44,9 +44,18 @@ async fn debug_log_shows_the_exchange_but_no_secret() {
     let c = GraphClient::new(cfg).unwrap();
     let chosen = "Chosen-Passw0rd-For-Log-Test";
     c.get_user(&UserRef::Id(oid(OBRIEN))).await.unwrap();
-    c.set_password(&oid(TARGET), &Secret::new(chosen.into()), false).await.unwrap();
+    c.find_user("paddy.home@example.org").await.unwrap();
+    c.set_password(&oid(TARGET), &Secret::new(chosen.into()), false)
+        .await
+        .unwrap();
     let tap = c
-        .create_temporary_access_pass(&oid(TARGET), &TapRequest { lifetime_in_minutes: Some(60), ..Default::default() })
+        .create_temporary_access_pass(
+            &oid(TARGET),
+            &TapRequest {
+                lifetime_in_minutes: Some(60),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
 
@@ -86,8 +95,21 @@ async fn debug_log_shows_the_exchange_but_no_secret() {
     }
     for s in &secrets {
         assert!(s.len() >= 6);
-        assert!(!log.contains(s.as_str()), "secret leaked into the debug log: {}…", &s[..4]);
+        assert!(
+            !log.contains(s.as_str()),
+            "secret leaked into the debug log: {}…",
+            &s[..4]
+        );
     }
+    // Contact data is masked.
+    for pii in [
+        "paddy.home@",
+        &format!("o'brien@{}", domain(&f)),
+        "+353 871234567",
+    ] {
+        assert!(!log.contains(pii), "personal data in the debug log: {pii}");
+    }
+    assert!(log.contains("p***@example.org"));
     // And it is still a useful log.
     assert!(log.contains("latchkey_graph::http"), "{log}");
     assert!(log.contains("client_request_id"));

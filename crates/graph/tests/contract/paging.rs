@@ -24,7 +24,10 @@ async fn next_links_are_followed_and_consistency_level_is_resent() {
         assert_eq!(p.header("consistencylevel"), Some("eventual"), "{p:?}");
         assert!(p.header("client-request-id").is_some());
     }
-    assert_ne!(pages[0].query, pages[1].query, "second page uses the nextLink");
+    assert_ne!(
+        pages[0].query, pages[1].query,
+        "second page uses the nextLink"
+    );
 }
 
 #[tokio::test]

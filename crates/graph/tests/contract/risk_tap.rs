@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use latchkey_graph::{GraphClient, GraphError, MethodUsabilityReason, RetryPolicy, RiskLevel, RiskState, TapRequest};
+use latchkey_graph::{
+    GraphClient, GraphError, MethodUsabilityReason, RetryPolicy, RiskLevel, RiskState, TapRequest,
+};
 
 use super::support::*;
 
@@ -20,7 +22,10 @@ async fn risky_user_get_and_dismiss() {
     assert_eq!(r.id, oid(RISKY));
     assert_eq!(r.risk_level, Some(RiskLevel::High));
     assert!(r.is_at_risk());
-    assert!(c.get_risky_user(&oid(TARGET)).await.unwrap().is_none(), "404 → None");
+    assert!(
+        c.get_risky_user(&oid(TARGET)).await.unwrap().is_none(),
+        "404 → None"
+    );
 
     c.dismiss_risky_users(&[oid(RISKY)]).await.unwrap();
     let d = requests_to(&sim, "/riskyUsers/dismiss").pop().unwrap();
@@ -49,8 +54,16 @@ async fn identity_protection_throttle_without_retry_after_is_backed_off() {
         c.get_risky_user(&oid(RISKY)).await.unwrap();
     }
     let calls = requests_to(&sim, "/riskyUsers/");
-    assert!(calls.iter().any(|r| r.status == 429), "throttled at least once: {calls:?}");
-    assert!(calls.iter().filter(|r| r.status == 429).all(|r| r.header("retry-after").is_none()));
+    assert!(
+        calls.iter().any(|r| r.status == 429),
+        "throttled at least once: {calls:?}"
+    );
+    assert!(
+        calls
+            .iter()
+            .filter(|r| r.status == 429)
+            .all(|r| r.header("retry-after").is_none())
+    );
 
     // With a tiny budget the throttle surfaces as a typed error.
     let mut cfg = config(&sim, &f, secret());
@@ -59,32 +72,59 @@ async fn identity_protection_throttle_without_retry_after_is_backed_off() {
     impatient.get_risky_user(&oid(RISKY)).await.ok();
     let e = impatient.get_risky_user(&oid(RISKY)).await.unwrap_err();
     assert!(e.is_throttled(), "{e:?}");
-    assert!(matches!(e, GraphError::RetriesExhausted { attempts: 1, .. }), "{e:?}");
+    assert!(
+        matches!(e, GraphError::RetriesExhausted { attempts: 1, .. }),
+        "{e:?}"
+    );
 }
 
 #[tokio::test]
 async fn temporary_access_pass_is_returned_once_as_a_secret() {
     let (sim, f) = start().await;
     let c = app_client(&sim, &f);
-    let req = TapRequest { lifetime_in_minutes: Some(120), is_usable_once: Some(true), start_date_time: None };
-    let tap = c.create_temporary_access_pass(&oid(TARGET), &req).await.unwrap();
+    let req = TapRequest {
+        lifetime_in_minutes: Some(120),
+        is_usable_once: Some(true),
+        start_date_time: None,
+    };
+    let tap = c
+        .create_temporary_access_pass(&oid(TARGET), &req)
+        .await
+        .unwrap();
     assert!(tap.pass.expose().len() >= 8);
     assert_eq!(tap.lifetime_in_minutes, Some(120));
     assert_eq!(tap.is_usable_once, Some(true));
-    assert!(matches!(tap.method_usability_reason, Some(MethodUsabilityReason::EnabledByPolicy) | None));
+    assert!(matches!(
+        tap.method_usability_reason,
+        Some(MethodUsabilityReason::EnabledByPolicy) | None
+    ));
     assert!(!format!("{tap:?}").contains(tap.pass.expose().as_str()));
-    let r = requests_to(&sim, "/temporaryAccessPassMethods").pop().unwrap();
+    let r = requests_to(&sim, "/temporaryAccessPassMethods")
+        .pop()
+        .unwrap();
     assert_eq!(r.body, r#"{"isUsableOnce":true,"lifetimeInMinutes":120}"#);
     // Out of the policy's range (60–480 in the test tenant): Graph says 400.
     let e = c
-        .create_temporary_access_pass(&oid(TARGET), &TapRequest { lifetime_in_minutes: Some(30), ..Default::default() })
+        .create_temporary_access_pass(
+            &oid(TARGET),
+            &TapRequest {
+                lifetime_in_minutes: Some(30),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap_err();
     assert_eq!(e.status(), Some(400), "{e:?}");
     // Out of Graph's range: refused locally.
     let n = sim.requests().len();
     let e = c
-        .create_temporary_access_pass(&oid(TARGET), &TapRequest { lifetime_in_minutes: Some(5), ..Default::default() })
+        .create_temporary_access_pass(
+            &oid(TARGET),
+            &TapRequest {
+                lifetime_in_minutes: Some(5),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap_err();
     assert!(matches!(e, GraphError::InvalidInput(_)));

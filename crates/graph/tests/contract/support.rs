@@ -9,13 +9,15 @@ use latchkey_entra_sim::fixture::{
     UserFixture,
 };
 use latchkey_entra_sim::{Fixture, Sim};
-use latchkey_graph::{ClientCertificate, Credential, GraphClient, GraphConfig, RetryPolicy, Timeouts};
+use latchkey_graph::{
+    ClientCertificate, Credential, GraphClient, GraphConfig, RetryPolicy, Timeouts,
+};
 use latchkey_types::{ObjectId, Secret};
 
 pub const CLIENT_ID: &str = "11111111-1111-1111-1111-111111111111";
 pub const CLIENT_SECRET: &str = "test-secret-value";
 /// A second app with only `User.Read.All`, for 403s.
-pub const WEAK_CLIENT_ID: &str = "33333333-3333-3333-3333-333333333333";
+pub const WEAK_CLIENT_ID: &str = "55555555-5555-5555-5555-555555555555";
 pub const WEAK_SECRET: &str = "weak-secret-value";
 
 pub const OBRIEN: &str = "0b000000-0000-4000-8000-000000000001";
@@ -91,13 +93,24 @@ pub fn fixture() -> Fixture {
             app.application_permissions.push(p.into());
         }
     }
-    if !app.directory_roles.iter().any(|r| r == "Privileged Authentication Administrator") {
-        app.directory_roles.push("Privileged Authentication Administrator".into());
+    if !app
+        .directory_roles
+        .iter()
+        .any(|r| r == "Privileged Authentication Administrator")
+    {
+        app.directory_roles
+            .push("Privileged Authentication Administrator".into());
     }
     if !app.redirect_uris.iter().any(|r| r == REDIRECT_URI) {
         app.redirect_uris.push(REDIRECT_URI.into());
     }
-    for s in ["openid", "offline_access", "User.Read.All", "UserAuthenticationMethod.ReadWrite.All", "OnPremDirectorySynchronization.Read.All"] {
+    for s in [
+        "openid",
+        "offline_access",
+        "User.Read.All",
+        "UserAuthenticationMethod.ReadWrite.All",
+        "OnPremDirectorySynchronization.Read.All",
+    ] {
         if !app.delegated_scopes.iter().any(|x| x == s) {
             app.delegated_scopes.push(s.into());
         }
@@ -193,7 +206,8 @@ pub fn fixture() -> Fixture {
     f.users.push(target);
 
     let obrien_upn = format!("o'brien@{d}");
-    f.groups.push(group(GROUP_INNER, "LK Inner", &[&obrien_upn]));
+    f.groups
+        .push(group(GROUP_INNER, "LK Inner", &[&obrien_upn]));
     f.groups.push(group(GROUP_OUTER, "LK Outer", &["LK Inner"]));
     f.groups.push(group(GROUP_OTHER, "LK Other", &[]));
     let mut big = group(GROUP_BIG, "LK Big", &[]);
@@ -259,7 +273,11 @@ pub fn app_client(sim: &Sim, f: &Fixture) -> GraphClient {
 }
 
 pub fn weak_client(sim: &Sim, f: &Fixture) -> GraphClient {
-    let mut c = config(sim, f, Credential::ClientSecret(Secret::new(WEAK_SECRET.into())));
+    let mut c = config(
+        sim,
+        f,
+        Credential::ClientSecret(Secret::new(WEAK_SECRET.into())),
+    );
     c.client_id = WEAK_CLIENT_ID.into();
     GraphClient::new(c).unwrap()
 }
@@ -289,9 +307,14 @@ pub async fn sign_in(
     f: &Fixture,
     username: &str,
     password: &str,
-) -> (latchkey_graph::delegated::PendingAuthorization, Secret<String>, String) {
+) -> (
+    latchkey_graph::delegated::PendingAuthorization,
+    Secret<String>,
+    String,
+) {
     let cfg = config(sim, f, secret());
-    let pending = latchkey_graph::delegated::PendingAuthorization::new(REDIRECT_URI, delegated_scopes());
+    let pending =
+        latchkey_graph::delegated::PendingAuthorization::new(REDIRECT_URI, delegated_scopes());
     let url = pending.authorize_url(&cfg).unwrap();
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -305,12 +328,19 @@ pub async fn sign_in(
     let mut post = url.clone();
     post.set_query(None);
     let resp = browser.post(post).form(&form).send().await.unwrap();
-    assert!(resp.status().is_redirection(), "sign-in answered {}", resp.status());
+    assert!(
+        resp.status().is_redirection(),
+        "sign-in answered {}",
+        resp.status()
+    );
     let location = resp.headers()["location"].to_str().unwrap().to_string();
     let back = url::Url::parse(&location).unwrap();
     assert!(location.starts_with(REDIRECT_URI), "{location}");
     let q: std::collections::HashMap<String, String> = back.query_pairs().into_owned().collect();
-    let code = q.get("code").unwrap_or_else(|| panic!("no code in {location}")).clone();
+    let code = q
+        .get("code")
+        .unwrap_or_else(|| panic!("no code in {location}"))
+        .clone();
     let state = q["state"].clone();
     (pending, Secret::new(code), state)
 }
@@ -319,8 +349,13 @@ pub async fn sign_in(
 pub async fn admin_refresh_token(sim: &Sim, f: &Fixture) -> Secret<String> {
     let upn = format!("auth.admin@{}", domain(f));
     let (pending, code, _) = sign_in(sim, f, &upn, ADMIN_PASSWORD).await;
-    let tokens = pending.redeem(&config(sim, f, secret()), &code).await.unwrap();
-    tokens.refresh_token.expect("offline_access gives a refresh token")
+    let tokens = pending
+        .redeem(&config(sim, f, secret()), &code)
+        .await
+        .unwrap();
+    tokens
+        .refresh_token
+        .expect("offline_access gives a refresh token")
 }
 
 pub async fn delegated_client(sim: &Sim, f: &Fixture) -> GraphClient {

@@ -14,7 +14,10 @@ async fn domains_and_organization() {
         .find(|d| d.id.eq_ignore_ascii_case(&f.tenant.initial_domain))
         .expect("initial domain listed");
     assert!(initial.is_initial);
-    assert_eq!(initial.authentication_type, DomainAuthenticationType::Managed);
+    assert_eq!(
+        initial.authentication_type,
+        DomainAuthenticationType::Managed
+    );
     for d in &f.domains {
         let got = c.get_domain(&d.name).await.unwrap();
         let expected = if d.authentication_type == "Federated" {
@@ -24,13 +27,19 @@ async fn domains_and_organization() {
         };
         assert_eq!(got.authentication_type, expected, "{}", d.name);
     }
-    let e = c.get_domain("not-a-domain-of-this-tenant.example").await.unwrap_err();
+    let e = c
+        .get_domain("not-a-domain-of-this-tenant.example")
+        .await
+        .unwrap_err();
     assert!(e.is_not_found(), "{e:?}");
     assert!(c.get_domain("bad domain").await.is_err());
 
     let org = c.organization().await.unwrap();
     assert_eq!(org.id, f.tenant.id);
-    assert_eq!(org.display_name.as_deref(), Some(f.tenant.display_name.as_str()));
+    assert_eq!(
+        org.display_name.as_deref(),
+        Some(f.tenant.display_name.as_str())
+    );
     assert!(org.verified_domains.iter().any(|v| v.is_initial));
 }
 
@@ -41,7 +50,11 @@ async fn writeback_flag_is_read_from_on_premises_synchronization() {
     fx.sync.password_writeback_enabled = true;
     let (sim, f) = start_with(fx).await;
     let c = delegated_client(&sim, &f).await;
-    let sync = c.on_premises_sync().await.unwrap().expect("synchronization object");
+    let sync = c
+        .on_premises_sync()
+        .await
+        .unwrap()
+        .expect("synchronization object");
     assert!(sync.features.password_writeback_enabled);
 
     let mut fx = fixture();

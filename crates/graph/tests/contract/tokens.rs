@@ -35,17 +35,29 @@ async fn client_secret_token_is_requested_once_and_cached() {
     assert_eq!(tokens.len(), 1);
     let t = &tokens[0];
     assert_eq!(t.method, "POST");
-    assert_eq!(t.form_param("grant_type").as_deref(), Some("client_credentials"));
+    assert_eq!(
+        t.form_param("grant_type").as_deref(),
+        Some("client_credentials")
+    );
     assert_eq!(t.form_param("client_id").as_deref(), Some(CLIENT_ID));
-    assert_eq!(t.form_param("client_secret").as_deref(), Some(CLIENT_SECRET));
+    assert_eq!(
+        t.form_param("client_secret").as_deref(),
+        Some(CLIENT_SECRET)
+    );
     assert_eq!(
         t.form_param("scope").as_deref(),
         Some("https://graph.microsoft.com/.default")
     );
-    assert!(t.path.ends_with(&format!("/{}/oauth2/v2.0/token", f.tenant.id)));
+    assert!(
+        t.path
+            .ends_with(&format!("/{}/oauth2/v2.0/token", f.tenant.id))
+    );
     // Graph calls carry the bearer token.
     let graph = requests_to(&sim, "/users/");
-    assert!(graph.iter().all(|r| r.header("authorization").is_some_and(|a| a.starts_with("Bearer "))));
+    assert!(graph.iter().all(|r| {
+        r.header("authorization")
+            .is_some_and(|a| a.starts_with("Bearer "))
+    }));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,7 +95,10 @@ async fn token_is_renewed_shortly_before_expiry() {
     let c = GraphClient::new(cfg).unwrap();
     let claims = c.token_claims().await.unwrap();
     let lifetime = claims.exp.unwrap() - OffsetDateTime::now_utc().unix_timestamp();
-    assert!(lifetime > 600, "simulator issues hour-long tokens, got {lifetime}s");
+    assert!(
+        lifetime > 600,
+        "simulator issues hour-long tokens, got {lifetime}s"
+    );
     // 6 minutes before expiry: still cached (margin is 5 minutes).
     offset.store(lifetime - 360, Ordering::SeqCst);
     c.token_claims().await.unwrap();
@@ -120,11 +135,18 @@ async fn certificate_works(alg: AssertionAlgorithm) {
     }
     assert_eq!(
         claims["aud"],
-        format!("{}/{}/oauth2/v2.0/token", sim.base_url().trim_end_matches('/'), f.tenant.id)
+        format!(
+            "{}/{}/oauth2/v2.0/token",
+            sim.base_url().trim_end_matches('/'),
+            f.tenant.id
+        )
     );
     assert_eq!(claims["iss"], CLIENT_ID);
     assert_eq!(claims["sub"], CLIENT_ID);
-    assert_eq!(claims["exp"].as_i64().unwrap() - claims["nbf"].as_i64().unwrap(), 600);
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["nbf"].as_i64().unwrap(),
+        600
+    );
 }
 
 #[tokio::test]
@@ -140,9 +162,16 @@ async fn certificate_assertion_rs256_is_accepted() {
 #[tokio::test]
 async fn unregistered_certificate_is_rejected_with_a_typed_error() {
     let (sim, f) = start().await;
-    let c = GraphClient::new(config(&sim, &f, Credential::Certificate(certificate("other-cert")))).unwrap();
+    let c = GraphClient::new(config(
+        &sim,
+        &f,
+        Credential::Certificate(certificate("other-cert")),
+    ))
+    .unwrap();
     let e = c.get_user(&UserRef::Id(oid(OBRIEN))).await.unwrap_err();
-    let latchkey_graph::GraphError::Token(t) = &e else { panic!("{e:?}") };
+    let latchkey_graph::GraphError::Token(t) = &e else {
+        panic!("{e:?}")
+    };
     assert_eq!(t.error, "invalid_client");
     assert!(!t.error_codes.is_empty(), "{t:?}");
     assert!(e.is_unauthorized());
@@ -159,7 +188,10 @@ async fn token_claims_report_roles_wids_and_ids() {
     assert!(claims.has_permission("User.ReadWrite.All"), "{claims:?}");
     assert!(claims.has_permission("UserAuthenticationMethod.ReadWrite.All"));
     // Privileged Authentication Administrator's template id.
-    assert!(claims.has_role_template("7be44c8a-adaf-4e2a-84d6-ab2649e08a13"), "{claims:?}");
+    assert!(
+        claims.has_role_template("7be44c8a-adaf-4e2a-84d6-ab2649e08a13"),
+        "{claims:?}"
+    );
     assert_eq!(claims.tid.as_deref(), Some(f.tenant.id.as_str()));
     assert_eq!(claims.appid.as_deref(), Some(CLIENT_ID));
     assert!(claims.oid.is_some());

@@ -1,0 +1,5 @@
+//! Integration tests of latchkey-ad's security model: every captured Samba sample parses and
+//! renders exactly as Samba renders it, and no input makes a parser panic.
+
+mod no_panic;
+mod samples;

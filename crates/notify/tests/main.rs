@@ -1,0 +1,8 @@
+//! latchkey-notify's integration tests, in one binary. Mail goes to a real SMTP server process
+//! (Python's aiosmtpd running `smtp_sink.py`); SMS providers talk to a real local HTTP server.
+
+mod queue;
+mod sms;
+mod smtp;
+mod support;
+mod templates;

@@ -1,0 +1,265 @@
+//! Headless Chromium through chromedriver, and the helpers page tests use.
+
+use std::os::unix::process::CommandExt as _;
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use futures_util::FutureExt as _;
+use serde_json::{Value, json};
+use thirtyfour::prelude::*;
+
+use crate::process::{ChildGuard, TempDir, read_lines, wait_for_line};
+
+/// The Windows sign-in screen kiosk the portal must be usable on.
+pub const WINDOW: (u32, u32) = (1024, 768);
+
+/// A fresh headless Chromium (own profile, own chromedriver). Fields drop in order: the session
+/// (thirtyfour ends it if [`Browser::quit`] was not called), then chromedriver's process group,
+/// then the profile folder.
+pub struct Browser {
+    driver: WebDriver,
+    _chromedriver: ChildGuard,
+    _profile: TempDir,
+}
+
+impl Browser {
+    /// Starts chromedriver on a free loopback port and a headless Chromium session at 1024x768.
+    pub async fn start() -> anyhow::Result<Browser> {
+        crate::init();
+        let chromedriver = crate::tool("CHROMEDRIVER", "/usr/bin/chromedriver");
+        let chromium = crate::tool("CHROMIUM", "/usr/bin/chromium");
+        for (path, package) in [(&chromedriver, "chromium-driver"), (&chromium, "chromium")] {
+            anyhow::ensure!(
+                path.is_file(),
+                "{} not found: install Debian's {package} (`bash tests/run` does it when run as root), \
+                 or point {} at it",
+                path.display(),
+                if package == "chromium" { "CHROMIUM" } else { "CHROMEDRIVER" },
+            );
+        }
+        let profile = TempDir::new("latchkey-e2e-chromium")?;
+
+        // --port=0: chromedriver binds a free port itself and prints it, so there is no race.
+        let mut child = Command::new(&chromedriver)
+            .args(["--port=0", "--allowed-ips=127.0.0.1"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .with_context(|| format!("cannot start {}", chromedriver.display()))?;
+        let stdout = child.stdout.take().context("chromedriver stdout")?;
+        let mut guard = ChildGuard::new(child);
+        let port = match wait_for_line(read_lines(stdout), Duration::from_secs(20), |line| {
+            line.split_once("started successfully on port ")
+                .and_then(|(_, rest)| rest.trim_end_matches('.').trim().parse::<u16>().ok())
+        })
+        .await
+        {
+            Ok((port, _rest)) => port,
+            Err(seen) => anyhow::bail!(
+                "chromedriver did not report its port within 20 s (exit status: {:?}); it printed:\n{}",
+                guard.exited(),
+                seen.join("\n")
+            ),
+        };
+
+        let mut caps = DesiredCapabilities::chrome();
+        caps.set_binary(&chromium.to_string_lossy())?;
+        for arg in [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--lang=en-US",
+            &format!("--window-size={},{}", WINDOW.0, WINDOW.1),
+            &format!("--user-data-dir={}", profile.path().display()),
+        ] {
+            caps.add_arg(arg)?;
+        }
+        let driver = WebDriver::new(format!("http://127.0.0.1:{port}"), caps)
+            .await
+            .with_context(|| format!("cannot start a Chromium session ({}) through chromedriver", chromium.display()))?;
+        let timeouts = TimeoutConfiguration::new(
+            Some(Duration::from_secs(30)),
+            Some(Duration::from_secs(30)),
+            Some(Duration::ZERO),
+        );
+        driver.update_timeouts(timeouts).await?;
+        Ok(Browser { driver, _chromedriver: guard, _profile: profile })
+    }
+
+    /// The thirtyfour session, for anything the helpers do not cover.
+    pub fn driver(&self) -> &WebDriver {
+        &self.driver
+    }
+
+    /// Ends the session and stops chromedriver.
+    pub async fn quit(self) {
+        let Browser { driver, _chromedriver, _profile } = self;
+        let _ = driver.quit().await;
+    }
+
+    /// Navigates to `url` and waits until the page has loaded.
+    pub async fn open(&self, url: &str) -> anyhow::Result<()> {
+        self.driver.goto(url).await.with_context(|| format!("cannot open {url}"))?;
+        self.wait_for_load().await
+    }
+
+    /// Waits until `document.readyState` is `complete` (after a click that submits a form, say).
+    pub async fn wait_for_load(&self) -> anyhow::Result<()> {
+        crate::wait_until("the page to load", crate::WAIT, || async {
+            let state = self.driver.execute("return document.readyState", vec![]).await?;
+            Ok((state.json().as_str() == Some("complete")).then_some(()))
+        })
+        .await
+    }
+
+    /// The current URL.
+    pub async fn url(&self) -> anyhow::Result<String> {
+        Ok(self.driver.current_url().await?.to_string())
+    }
+
+    /// Types `value` into the form field whose `<label>` reads `label` (whitespace-normalised,
+    /// exact). A field without a label cannot be filled: that is an accessibility bug.
+    pub async fn fill(&self, label: &str, value: &str) -> anyhow::Result<()> {
+        let field = self.labelled_field(label).await?;
+        field.clear().await?;
+        field.send_keys(value).await.with_context(|| format!("cannot type into the field labelled {label:?}"))?;
+        Ok(())
+    }
+
+    /// The form control the `<label>` reading `label` belongs to (`for=` or nesting).
+    pub async fn labelled_field(&self, label: &str) -> anyhow::Result<WebElement> {
+        const SCRIPT: &str = r#"
+            const want = arguments[0];
+            const norm = (s) => (s || "").replace(/\s+/g, " ").trim();
+            const labels = Array.from(document.querySelectorAll("label"));
+            const hits = labels.filter((l) => norm(l.textContent) === want);
+            if (hits.length !== 1) return { error: hits.length, labels: labels.map((l) => norm(l.textContent)) };
+            const control = hits[0].control;
+            if (!control) return { error: "no-control", labels: [] };
+            return { found: control };
+        "#;
+        let what = format!("the field labelled {label:?}");
+        self.find_by_script(SCRIPT, json!(label), &what).await
+    }
+
+    /// Clicks the one visible button whose text (or `value`, for `<input type=submit>`) reads
+    /// `text` (whitespace-normalised, exact).
+    pub async fn click_button(&self, text: &str) -> anyhow::Result<()> {
+        const SCRIPT: &str = r#"
+            const want = arguments[0];
+            const norm = (s) => (s || "").replace(/\s+/g, " ").trim();
+            const visible = (e) => e.getClientRects().length > 0;
+            const buttons = Array.from(document.querySelectorAll(
+                "button, input[type=submit], input[type=button], input[type=reset], [role=button]"
+            )).filter(visible);
+            const name = (e) => norm(e.tagName === "INPUT" ? e.value : e.textContent);
+            const hits = buttons.filter((b) => name(b) === want);
+            if (hits.length !== 1) return { error: hits.length, labels: buttons.map(name) };
+            return { found: hits[0] };
+        "#;
+        let what = format!("the button {text:?}");
+        let button = self.find_by_script(SCRIPT, json!(text), &what).await?;
+        button.click().await.with_context(|| format!("cannot click {what}"))?;
+        Ok(())
+    }
+
+    async fn find_by_script(&self, script: &str, arg: Value, what: &str) -> anyhow::Result<WebElement> {
+        let ret = self.driver.execute(script, vec![arg]).await?;
+        let value = ret.json().clone();
+        if let Some(found) = value.get("found") {
+            return Ok(WebElement::from_json(found.clone(), self.driver.handle().clone())?);
+        }
+        let candidates = value.get("labels").cloned().unwrap_or_default();
+        match value.get("error") {
+            Some(Value::Number(n)) if n.as_u64() == Some(0) => {
+                anyhow::bail!("no {what} on {}; the page has: {candidates}", self.url().await?)
+            }
+            Some(Value::Number(n)) => anyhow::bail!("{n} matches for {what} on {}: {candidates}", self.url().await?),
+            _ => anyhow::bail!("{what} is a label that belongs to no form control, on {}", self.url().await?),
+        }
+    }
+
+    /// The visible text of the page's `<main>` landmark (every page must have one).
+    pub async fn main_text(&self) -> anyhow::Result<String> {
+        let ret = self
+            .driver
+            .execute("const m = document.querySelector('main'); return m ? m.innerText : null;", vec![])
+            .await?;
+        match ret.json().as_str() {
+            Some(text) => Ok(text.to_owned()),
+            None => anyhow::bail!("the page {} has no <main> landmark", self.url().await?),
+        }
+    }
+
+    /// The text of the page's only `<h1>`.
+    pub async fn heading(&self) -> anyhow::Result<String> {
+        let h1 = self.driver.find_all(By::Tag("h1")).await?;
+        anyhow::ensure!(h1.len() == 1, "the page {} has {} <h1> elements, not 1", self.url().await?, h1.len());
+        Ok(h1[0].text().await?.trim().to_owned())
+    }
+
+    /// Waits until the `<main>` text contains `text`.
+    pub async fn wait_for_text(&self, text: &str, timeout: Duration) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let last = std::sync::Mutex::new(String::new());
+        let result = crate::wait_until(&format!("{text:?} on the page"), timeout, || async {
+            let now = self.main_text().await.unwrap_or_default();
+            let found = now.contains(text);
+            *last.lock().unwrap_or_else(|e| e.into_inner()) = now;
+            Ok(found.then_some(()))
+        })
+        .await;
+        let last = last.into_inner().unwrap_or_else(|e| e.into_inner());
+        result.with_context(|| format!("after {:?} the page's main text was:\n{last}", started.elapsed()))
+    }
+
+    /// Saves a PNG screenshot (and the page's HTML beside it) as
+    /// `target/e2e-screenshots/<name>.png`; returns the PNG's path.
+    pub async fn screenshot(&self, name: &str) -> anyhow::Result<PathBuf> {
+        let dir = crate::target_dir().join("e2e-screenshots");
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let safe: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+        let png = dir.join(format!("{safe}.png"));
+        std::fs::write(&png, self.driver.screenshot_as_png().await?)?;
+        if let Ok(source) = self.driver.source().await {
+            let _ = std::fs::write(dir.join(format!("{safe}.html")), source);
+        }
+        Ok(png)
+    }
+
+    /// Runs axe-core on the current page; an error (with the readable report) when it finds
+    /// serious or critical violations.
+    pub async fn assert_accessible(&self) -> anyhow::Result<()> {
+        crate::axe_check(&self.driver).await.map_err(anyhow::Error::from)
+    }
+}
+
+/// Starts a [`Browser`], runs `test` with it, and on failure (an error or a panic) saves a
+/// screenshot as `target/e2e-screenshots/<name>.png` before ending the browser session and
+/// passing the failure on.
+pub async fn browser_test<T>(name: &str, test: impl AsyncFnOnce(&Browser) -> anyhow::Result<T>) -> anyhow::Result<T> {
+    let browser = Browser::start().await?;
+    let outcome = AssertUnwindSafe(test(&browser)).catch_unwind().await;
+    if !matches!(outcome, Ok(Ok(_))) {
+        match browser.screenshot(name).await {
+            Ok(png) => eprintln!("{name}: failed; screenshot {}", png.display()),
+            Err(e) => eprintln!("{name}: failed; no screenshot: {e:#}"),
+        }
+    }
+    browser.quit().await;
+    match outcome {
+        Ok(result) => result.with_context(|| format!("browser test {name}")),
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}

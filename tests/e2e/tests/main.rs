@@ -1,0 +1,6 @@
+//! Latchkey's end-to-end tests: one test binary (one link), a module per area.
+//! The harness (browser, axe, SMTP sink, in-process portal) is `latchkey_e2e`, in src/.
+
+mod harness;
+mod portal;
+mod smtp;

@@ -1,0 +1,148 @@
+//! Request guards shared by every flow: CSRF (token + Origin), the client address as seen through
+//! a trusted proxy, and the constant-time deadline that keeps response timing from revealing
+//! whether an account exists.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use actix_web::HttpRequest;
+use base64::Engine;
+use ring::hmac;
+
+/// Keyed CSRF tokens: `HMAC(key, purpose || session id)`. Bound to the server-side session (or
+/// pre-session cookie) they were issued for, so a token from one browser is useless in another.
+#[derive(Clone)]
+pub struct Csrf {
+    key: hmac::Key,
+    /// `scheme://host[:port]` of the public URL: the only Origin accepted on a POST.
+    origin: String,
+}
+
+impl Csrf {
+    pub fn new(key_material: &[u8], public_origin: &str) -> Self {
+        Self {
+            key: hmac::Key::new(hmac::HMAC_SHA256, key_material),
+            origin: public_origin.trim_end_matches('/').to_string(),
+        }
+    }
+
+    /// The token to embed in forms of `session`.
+    pub fn token(&self, session: &str) -> String {
+        let tag = hmac::sign(&self.key, format!("csrf\0{session}").as_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag.as_ref())
+    }
+
+    /// Checks a POST: the form token must match the session's (constant time), and the `Origin`
+    /// header, when the browser sends one (all current browsers do on POST), must be ours.
+    pub fn check(&self, req: &HttpRequest, session: &str, form_token: &str) -> bool {
+        if let Some(origin) = req.headers().get("origin")
+            && origin.to_str().ok() != Some(self.origin.as_str())
+        {
+            return false;
+        }
+        let Ok(tag) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(form_token.trim())
+        else {
+            return false;
+        };
+        hmac::verify(&self.key, format!("csrf\0{session}").as_bytes(), &tag).is_ok()
+    }
+}
+
+/// Which peer addresses are reverse proxies whose `X-Forwarded-For` we believe.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies(pub Vec<IpAddr>);
+
+impl TrustedProxies {
+    /// The client address for throttling: the TCP peer, unless the peer is a trusted proxy, in
+    /// which case the right-most address in `X-Forwarded-For` that is not itself a trusted proxy.
+    /// Headers from untrusted peers are ignored (anyone can send them).
+    pub fn client_ip(&self, req: &HttpRequest) -> Option<IpAddr> {
+        let peer = req.peer_addr()?.ip();
+        if !self.0.contains(&peer) {
+            return Some(peer);
+        }
+        let forwarded = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        forwarded
+            .rsplit(',')
+            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+            .find(|ip| !self.0.contains(ip))
+            .or(Some(peer))
+    }
+}
+
+/// Runs `work`, then waits until `deadline` has passed since the start, so every outcome (user
+/// found or not, enrolled or not) takes the same time. Work that overruns is not cut short; the
+/// deadline is chosen well above the slow path (a few Graph calls).
+pub async fn with_deadline<T>(deadline: Duration, work: impl std::future::Future<Output = T>) -> T {
+    let start = tokio::time::Instant::now();
+    let out = work.await;
+    tokio::time::sleep_until(start + deadline).await;
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    #[test]
+    fn csrf_tokens_are_bound_to_the_session_and_the_origin() {
+        let c = Csrf::new(b"k", "https://reset.contoso.com/");
+        let t = c.token("session-a");
+        let ok = TestRequest::post()
+            .insert_header(("origin", "https://reset.contoso.com"))
+            .to_http_request();
+        assert!(c.check(&ok, "session-a", &t));
+        assert!(
+            !c.check(&ok, "session-b", &t),
+            "token of another session accepted"
+        );
+        assert!(!c.check(&ok, "session-a", "garbage"));
+        assert!(!c.check(&ok, "session-a", ""));
+        let evil = TestRequest::post()
+            .insert_header(("origin", "https://evil.example"))
+            .to_http_request();
+        assert!(!c.check(&evil, "session-a", &t), "foreign origin accepted");
+        let no_origin = TestRequest::post().to_http_request();
+        assert!(c.check(&no_origin, "session-a", &t));
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let tp = TrustedProxies(vec![proxy]);
+        let direct = TestRequest::get()
+            .peer_addr("192.0.2.7:5000".parse().unwrap())
+            .insert_header(("x-forwarded-for", "203.0.113.9"))
+            .to_http_request();
+        assert_eq!(
+            tp.client_ip(&direct),
+            Some("192.0.2.7".parse().unwrap()),
+            "spoofed header believed"
+        );
+        let via = TestRequest::get()
+            .peer_addr("10.0.0.1:5000".parse().unwrap())
+            .insert_header(("x-forwarded-for", "198.51.100.1, 203.0.113.9, 10.0.0.1"))
+            .to_http_request();
+        assert_eq!(tp.client_ip(&via), Some("203.0.113.9".parse().unwrap()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_deadline_evens_out_fast_and_slow_paths() {
+        let start = tokio::time::Instant::now();
+        with_deadline(Duration::from_millis(500), async {}).await;
+        assert_eq!(start.elapsed(), Duration::from_millis(500));
+        let start = tokio::time::Instant::now();
+        with_deadline(
+            Duration::from_millis(500),
+            tokio::time::sleep(Duration::from_millis(200)),
+        )
+        .await;
+        assert_eq!(start.elapsed(), Duration::from_millis(500));
+    }
+}
