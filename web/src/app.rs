@@ -1,6 +1,4 @@
 //! The portal's HTTP server: shared state, middleware, and every module's routes.
-//! The self-service flows (identify, verify, reset, unlock, enroll) land with issue 3; until then
-//! the portal answers health checks and says plainly what it cannot do yet.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -9,28 +7,36 @@ use std::sync::Arc;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 
+use actix_web::http::StatusCode;
+
 use crate::config::Settings;
-use crate::i18n::negotiate;
+use crate::i18n::{Lang, negotiate};
 use crate::render::{Brand, Templates};
 use crate::security::{self, CspNonce};
+use crate::services::Services;
 
-/// What every handler may need. Built once at start-up; cheap to clone (Arc inside).
+/// What every handler may need. Built once at start-up; cheap to clone (Arcs inside).
 #[derive(Clone)]
 pub struct Portal {
     pub templates: Arc<Templates>,
     pub brand: Arc<Brand>,
+    pub services: Arc<Services>,
+    /// Demo mode only: where "sent" messages go, shown at `/demo/outbox`.
+    pub outbox: Option<Arc<crate::outbox::Outbox>>,
 }
 
 impl Portal {
-    pub fn new(brand: Brand) -> anyhow::Result<Self> {
+    pub fn new(brand: Brand, services: Services) -> anyhow::Result<Self> {
         let templates = Templates::load().map_err(|e| anyhow::anyhow!(e))?;
         Ok(Self {
             templates: Arc::new(templates),
             brand: Arc::new(brand),
+            services: Arc::new(services),
+            outbox: None,
         })
     }
 
-    /// Renders a page in the request's language with its CSP nonce.
+    /// Renders a page in the browser's language (pages before a flow exists).
     pub fn render(
         &self,
         req: &HttpRequest,
@@ -41,7 +47,17 @@ impl Portal {
             .headers()
             .get("accept-language")
             .and_then(|v| v.to_str().ok());
-        let lang = negotiate(None, accept);
+        self.render_in(req, negotiate(None, accept), name, extra)
+    }
+
+    /// Renders a page in `lang` with the request's CSP nonce.
+    pub fn render_in(
+        &self,
+        req: &HttpRequest,
+        lang: Lang,
+        name: &str,
+        extra: &impl serde::Serialize,
+    ) -> HttpResponse {
         match self
             .templates
             .page(name, lang, &self.brand, &CspNonce::of(req), extra)
@@ -58,12 +74,35 @@ impl Portal {
             }
         }
     }
+
+    /// The error page with one localized message, and the given status.
+    pub fn error_page(
+        &self,
+        req: &HttpRequest,
+        lang: Lang,
+        status: StatusCode,
+        message_key: &str,
+    ) -> HttpResponse {
+        let message = self.templates.catalogs().get(lang, message_key).to_string();
+        let mut r = self.render_in(
+            req,
+            lang,
+            "error.html",
+            &serde_json::json!({ "message": message }),
+        );
+        *r.status_mut() = status;
+        r
+    }
 }
 
 /// Registers the routes every portal instance has.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
-        .route("/", web::get().to(index));
+        .configure(crate::identify::configure)
+        .configure(crate::verification::configure)
+        .configure(crate::reset::configure)
+        .configure(crate::unlock::configure)
+        .configure(crate::outbox::configure);
 }
 
 async fn healthz() -> HttpResponse {
@@ -72,15 +111,11 @@ async fn healthz() -> HttpResponse {
         .body("ok")
 }
 
-async fn index(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
-    portal.render(&req, "index.html", &serde_json::json!({}))
-}
-
 /// Starts the portal on `listen` and runs until Ctrl+C (or SIGTERM).
-pub async fn run_server(listen: &str) -> anyhow::Result<()> {
+pub async fn run_server(portal: Portal, listen: &str) -> anyhow::Result<()> {
     let listener = std::net::TcpListener::bind(listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
-    let server = start(listener)?;
+    let server = start(portal, listener)?;
     tokio::select! {
         result = server.task => return result.map_err(|e| anyhow::anyhow!(e))?.map_err(Into::into),
         () = shutdown_signal() => {}
@@ -112,16 +147,19 @@ impl RunningPortal {
 
 /// Builds the portal (every route and middleware) and serves it on `listener`, without signal
 /// handling: the caller decides when to [`RunningPortal::stop`].
-pub fn start(listener: std::net::TcpListener) -> anyhow::Result<RunningPortal> {
-    let portal = Portal::new(Brand::default())?;
+pub fn start(portal: Portal, listener: std::net::TcpListener) -> anyhow::Result<RunningPortal> {
     let url = format!("http://{}", listener.local_addr()?);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(portal.clone()))
+            // Forms are small; anything bigger is refused before a handler runs (security.md).
+            .app_data(web::FormConfig::default().limit(16 * 1024))
+            .app_data(web::JsonConfig::default().limit(64 * 1024))
             .wrap(from_fn(security::headers))
             .configure(configure)
     })
     .disable_signals()
+    .client_request_timeout(std::time::Duration::from_secs(10))
     .listen(listener)?
     .run();
     let handle = server.handle();
@@ -156,9 +194,8 @@ pub async fn shutdown_signal() {
 /// `latchkey serve --config FILE`.
 pub async fn serve(config: &Path) -> anyhow::Result<ExitCode> {
     let settings = Settings::load(config)?;
-    // Build the Graph client now so a broken credential file fails at start-up, not at the first user.
-    let _client = crate::entra::client(&settings)?;
-    tracing::info!(listen = %settings.server.listen, "portal listening");
-    run_server(&settings.server.listen).await?;
+    let portal = crate::serve::build(&settings).await?;
+    tracing::info!(listen = %settings.server.listen, public_url = %settings.portal.public_url, "portal listening");
+    run_server(portal, &settings.server.listen).await?;
     Ok(ExitCode::SUCCESS)
 }

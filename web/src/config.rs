@@ -19,6 +19,119 @@ pub struct Settings {
     pub features: Features,
     #[serde(default)]
     pub server: ServerSettings,
+    #[serde(default)]
+    pub portal: PortalSettings,
+    #[serde(default)]
+    pub store: StoreSettings,
+    #[serde(default)]
+    pub policies: PolicySettings,
+    pub smtp: Option<SmtpSettings>,
+    #[serde(default)]
+    pub branding: BrandingSettings,
+}
+
+/// The portal as users reach it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PortalSettings {
+    /// The URL users open, e.g. `https://reset.contoso.com`. Origin checks and links use it;
+    /// `http://` only on loopback.
+    pub public_url: String,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (IP addresses).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Where users sign in after a reset.
+    pub signin_url: String,
+    /// Minimum time of every answer before the first verification (enumeration safety).
+    pub response_deadline_ms: u64,
+}
+
+impl Default for PortalSettings {
+    fn default() -> Self {
+        Self {
+            public_url: "http://127.0.0.1:8080".into(),
+            trusted_proxies: Vec::new(),
+            signin_url: "https://myaccount.microsoft.com".into(),
+            response_deadline_ms: 600,
+        }
+    }
+}
+
+/// Persistence.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSettings {
+    /// `sqlite:///var/lib/latchkey/latchkey.db` (PostgreSQL later).
+    pub database_url: String,
+    /// 256-bit key (base64) for secrets at rest and the portal's other keys; created with mode
+    /// 0600 on first start. Keep it out of the database's backups.
+    pub key_file: PathBuf,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://latchkey.db".into(),
+            key_file: PathBuf::from("latchkey.key"),
+        }
+    }
+}
+
+/// Where the access policies are.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicySettings {
+    pub dir: PathBuf,
+}
+
+impl Default for PolicySettings {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("policies"),
+        }
+    }
+}
+
+/// Outgoing mail. Without this table no email is sent (codes by email then cannot work).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: Option<u16>,
+    /// `starttls` (default), `tls` (implicit, port 465) or `plain` (loopback relays only).
+    #[serde(default = "starttls")]
+    pub security: String,
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    /// The sender, e.g. `Contoso IT <it-noreply@contoso.com>`.
+    pub from: String,
+}
+
+fn starttls() -> String {
+    "starttls".into()
+}
+
+/// How the pages look.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrandingSettings {
+    pub name: String,
+    pub logo_url: Option<String>,
+    /// `#rrggbb`; white text must be readable on it.
+    pub colour: String,
+    /// Shown in the footer of every page.
+    pub helpdesk: Option<String>,
+}
+
+impl Default for BrandingSettings {
+    fn default() -> Self {
+        let b = crate::render::Brand::default();
+        Self {
+            name: b.name,
+            logo_url: b.logo_url,
+            colour: b.colour,
+            helpdesk: b.helpdesk,
+        }
+    }
 }
 
 /// The tenant connection. Exactly these keys (the issue fixes them).

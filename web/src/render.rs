@@ -18,6 +18,36 @@ pub struct Brand {
     pub helpdesk: Option<String>,
 }
 
+impl Brand {
+    /// Refuses a colour that is not `#rrggbb` or on which white text fails WCAG AA (4.5:1).
+    pub fn validate(&self) -> Result<(), String> {
+        let hex = self
+            .colour
+            .strip_prefix('#')
+            .filter(|h| h.len() == 6 && h.chars().all(|c| c.is_ascii_hexdigit()));
+        let Some(hex) = hex else {
+            return Err(format!("branding colour {:?} is not #rrggbb", self.colour));
+        };
+        let channel = |i: usize| {
+            let v = f64::from(u8::from_str_radix(&hex[i..i + 2], 16).unwrap_or(0)) / 255.0;
+            if v <= 0.039_28 {
+                v / 12.92
+            } else {
+                ((v + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        let luminance = 0.2126 * channel(0) + 0.7152 * channel(2) + 0.0722 * channel(4);
+        let contrast = 1.05 / (luminance + 0.05);
+        if contrast < 4.5 {
+            return Err(format!(
+                "branding colour {} gives white text a contrast of {contrast:.1}:1; WCAG AA needs 4.5:1",
+                self.colour
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Default for Brand {
     fn default() -> Self {
         Self {
@@ -52,6 +82,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("action.html", include_str!("../templates/action.html")),
     ("reset.html", include_str!("../templates/reset.html")),
     ("result.html", include_str!("../templates/result.html")),
+    ("outbox.html", include_str!("../templates/outbox.html")),
 ];
 
 impl Templates {
@@ -93,6 +124,27 @@ impl Templates {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn brand_colours_must_keep_white_text_readable() {
+        assert!(Brand::default().validate().is_ok());
+        assert!(
+            Brand {
+                colour: "#ffcc00".into(),
+                ..Brand::default()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            Brand {
+                colour: "blue".into(),
+                ..Brand::default()
+            }
+            .validate()
+            .is_err()
+        );
+    }
 
     #[test]
     fn pages_are_localized_and_directory_data_is_escaped() {

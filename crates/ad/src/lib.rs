@@ -6,12 +6,16 @@
 //! - [`rights`]: effective rights of a principal (with its nested groups) on an object, or on a
 //!   user object not yet created under a container, with the deciding ACE as evidence.
 //!
+//! - [`ldap`]: TLS-only LDAP access to a DC (bind, paged searches, SD-flags control,
+//!   tokenGroups), every operation under a timeout.
+//!
 //! Every parser returns an error on bad input and never panics (property-tested).
 
 mod ace;
 mod acl;
 mod error;
 pub mod guid;
+pub mod ldap;
 pub mod rights;
 mod sd;
 mod sddl;

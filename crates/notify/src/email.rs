@@ -101,7 +101,9 @@ pub struct SmtpMailer {
 
 impl fmt::Debug for SmtpMailer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SmtpMailer").field("from", &self.from.email.to_string()).finish_non_exhaustive()
+        f.debug_struct("SmtpMailer")
+            .field("from", &self.from.email.to_string())
+            .finish_non_exhaustive()
     }
 }
 
@@ -113,7 +115,9 @@ impl SmtpMailer {
     pub fn new(config: &SmtpConfig) -> Result<Self, NotifyError> {
         let cfg = |m: String| NotifyError::Config(m);
         if tokio::runtime::Handle::try_current().is_err() {
-            return Err(cfg("smtp: the mailer must be created inside a tokio runtime".into()));
+            return Err(cfg(
+                "smtp: the mailer must be created inside a tokio runtime".into(),
+            ));
         }
         if config.host.trim().is_empty() {
             return Err(cfg("smtp.host is empty".into()));
@@ -126,16 +130,19 @@ impl SmtpMailer {
             )));
         }
         if config.username.is_some() != config.password.is_some() {
-            return Err(cfg("smtp: set both username and password, or neither".into()));
+            return Err(cfg(
+                "smtp: set both username and password, or neither".into()
+            ));
         }
         let from: Mailbox = config
             .from
             .parse()
             .map_err(|_| cfg(format!("smtp.from is not a mailbox: {:?}", config.from)))?;
 
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(config.host.as_str())
-            .port(config.port.unwrap_or(config.security.default_port()))
-            .timeout(Some(config.timeout));
+        let mut builder =
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(config.host.as_str())
+                .port(config.port.unwrap_or(config.security.default_port()))
+                .timeout(Some(config.timeout));
         let tls = match config.security {
             SmtpSecurity::Plain => Tls::None,
             SmtpSecurity::StartTls | SmtpSecurity::ImplicitTls => {
@@ -157,7 +164,8 @@ impl SmtpMailer {
         };
         builder = builder.tls(tls);
         if let (Some(user), Some(password)) = (&config.username, &config.password) {
-            builder = builder.credentials(Credentials::new(user.clone(), password.expose().clone()));
+            builder =
+                builder.credentials(Credentials::new(user.clone(), password.expose().clone()));
         }
         Ok(Self {
             transport: builder.build(),
@@ -165,7 +173,11 @@ impl SmtpMailer {
         })
     }
 
-    async fn send_now(&self, to: &EmailAddress, email: &RenderedEmail) -> Result<(), DeliveryError> {
+    async fn send_now(
+        &self,
+        to: &EmailAddress,
+        email: &RenderedEmail,
+    ) -> Result<(), DeliveryError> {
         let to_box: Mailbox = to
             .as_str()
             .parse()
@@ -210,13 +222,34 @@ fn classify(e: lettre::transport::smtp::Error) -> DeliveryError {
     }
     if e.is_timeout() {
         DeliveryError::transient("SMTP timeout")
-    } else if e.is_tls() {
+    } else if e.is_tls() || caused_by_tls(&e) {
         DeliveryError::transient("SMTP TLS failure (certificate or handshake)")
     } else if e.is_client() {
         DeliveryError::permanent("SMTP client error")
     } else {
         DeliveryError::transient("SMTP connection failed")
     }
+}
+
+/// A handshake failure (e.g. an untrusted certificate) reaches us as a connection error
+/// wrapping rustls' error in an `io::Error`; `io::Error::source` skips the wrapped error itself,
+/// hence the explicit `get_ref`.
+fn caused_by_tls(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(e);
+    while let Some(err) = current {
+        if err.is::<rustls::Error>() {
+            return true;
+        }
+        if err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .is_some_and(|inner| inner.is::<rustls::Error>())
+        {
+            return true;
+        }
+        current = err.source();
+    }
+    false
 }
 
 /// `Auto-Submitted: auto-generated`.

@@ -35,4 +35,6 @@ pub use sms::{
     SmsProvider, TwilioConfig, TwilioProvider, TwilioSender, WebhookAuth, WebhookConfig,
     WebhookProvider,
 };
-pub use templates::{Branding, ChangeKind, LANGUAGES, MethodChange, Notice, RenderedEmail, Renderer};
+pub use templates::{
+    Branding, ChangeKind, LANGUAGES, MethodChange, Notice, RenderedEmail, Renderer,
+};

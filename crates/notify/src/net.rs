@@ -81,21 +81,44 @@ mod tests {
 
     #[test]
     fn loopback_hosts() {
-        for h in ["localhost", "LOCALHOST", "127.0.0.1", "127.8.9.10", "::1", "[::1]", "::ffff:127.0.0.1"] {
+        for h in [
+            "localhost",
+            "LOCALHOST",
+            "127.0.0.1",
+            "127.8.9.10",
+            "::1",
+            "[::1]",
+            "::ffff:127.0.0.1",
+        ] {
             assert!(is_loopback_host(h), "{h}");
         }
-        for h in ["smtp.contoso.com", "10.0.0.1", "192.168.1.1", "localhost.evil.com", "::2", ""] {
+        for h in [
+            "smtp.contoso.com",
+            "10.0.0.1",
+            "192.168.1.1",
+            "localhost.evil.com",
+            "::2",
+            "",
+        ] {
             assert!(!is_loopback_host(h), "{h}");
         }
     }
 
     #[test]
     fn urls_need_tls_except_on_loopback() {
-        let ok = ["https://api.twilio.com", "http://127.0.0.1:8080/x", "http://localhost/x"];
+        let ok = [
+            "https://api.twilio.com",
+            "http://127.0.0.1:8080/x",
+            "http://localhost/x",
+        ];
         for u in ok {
             assert!(check_url("t", &u.parse().unwrap()).is_ok(), "{u}");
         }
-        for u in ["http://sms.contoso.com/hook", "ftp://x.com", "https://user:pw@x.com/"] {
+        for u in [
+            "http://sms.contoso.com/hook",
+            "ftp://x.com",
+            "https://user:pw@x.com/",
+        ] {
             assert!(check_url("t", &u.parse().unwrap()).is_err(), "{u}");
         }
     }

@@ -24,8 +24,14 @@ impl PhoneNumber {
     pub fn masked(&self) -> String {
         let digits = &self.0[1..];
         let head: String = digits.chars().take(2).collect();
-        let tail: String = digits.chars().skip(digits.len().saturating_sub(2)).collect();
-        format!("+{head}{}{tail}", "*".repeat(digits.len().saturating_sub(4)))
+        let tail: String = digits
+            .chars()
+            .skip(digits.len().saturating_sub(2))
+            .collect();
+        format!(
+            "+{head}{}{tail}",
+            "*".repeat(digits.len().saturating_sub(4))
+        )
     }
 }
 
@@ -86,7 +92,14 @@ mod tests {
         assert_eq!(p.as_str(), "+41446681800");
         assert_eq!(p.masked(), "+41*******00");
         assert_eq!(format!("{p:?}"), "PhoneNumber(+41*******00)");
-        for bad in ["0446681800", "+0446681800", "+4144abc", "+1234567", "+1234567890123456", ""] {
+        for bad in [
+            "0446681800",
+            "+0446681800",
+            "+4144abc",
+            "+1234567",
+            "+1234567890123456",
+            "",
+        ] {
             assert!(bad.parse::<PhoneNumber>().is_err(), "{bad:?}");
         }
     }

@@ -86,7 +86,9 @@ pub struct MessageId(pub u64);
 pub enum DeliveryOutcome {
     Delivered,
     /// Permanent failure, or retries exhausted. `reason` is safe to log and audit.
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
     /// Not delivered because the notifier shut down before it could finish.
     Abandoned,
 }
@@ -297,7 +299,11 @@ struct Worker {
 }
 
 impl Worker {
-    async fn run(self, mut rx: mpsc::Receiver<Job>, mut deadline: watch::Receiver<Option<Instant>>) {
+    async fn run(
+        self,
+        mut rx: mpsc::Receiver<Job>,
+        mut deadline: watch::Receiver<Option<Instant>>,
+    ) {
         let me = Arc::new(self);
         let slots = Arc::new(Semaphore::new(me.concurrency));
         let mut tasks = JoinSet::new();
@@ -333,7 +339,11 @@ impl Worker {
         while tasks.join_next().await.is_some() {}
     }
 
-    async fn deliver(&self, job: Job, mut deadline: watch::Receiver<Option<Instant>>) -> DeliveryReport {
+    async fn deliver(
+        &self,
+        job: Job,
+        mut deadline: watch::Receiver<Option<Instant>>,
+    ) -> DeliveryReport {
         let mut attempts = 0;
         let outcome = loop {
             attempts += 1;

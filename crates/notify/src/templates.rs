@@ -163,7 +163,13 @@ impl Renderer {
         Ok(Secret::new(text.trim().to_string()))
     }
 
-    fn render(&self, lang: &str, stem: &str, ext: &str, ctx: &Context) -> Result<String, NotifyError> {
+    fn render(
+        &self,
+        lang: &str,
+        stem: &str,
+        ext: &str,
+        ctx: &Context,
+    ) -> Result<String, NotifyError> {
         let mut name = format!("{lang}/{stem}.{ext}");
         if !self.tera.contains_template(&name) {
             name = format!("{}/{stem}.{ext}", LANGUAGES[0]);

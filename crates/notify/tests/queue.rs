@@ -29,7 +29,10 @@ fn fast(max_attempts: u32) -> QueueConfig {
 fn sms_notification(n: u32) -> Notification {
     Notification {
         recipient: Recipient::Sms("+41446681800".parse().unwrap()),
-        notice: Notice::Code { code: Secret::new(CODE.into()), valid_for: Duration::from_secs(600) },
+        notice: Notice::Code {
+            code: Secret::new(CODE.into()),
+            valid_for: Duration::from_secs(600),
+        },
         lang: None,
         correlation_id: format!("req-{n}"),
         subject: Some(ObjectId::new_random()),
@@ -39,26 +42,63 @@ fn sms_notification(n: u32) -> Notification {
 fn start_sms(
     server: &HttpRecorder,
     config: QueueConfig,
-) -> (Notifier, NotifierHandle, mpsc::UnboundedReceiver<DeliveryReport>) {
-    let provider: Arc<dyn SmsProvider> = Arc::new(twilio(&server.base, TwilioSender::From("+15005550006".into())));
+) -> (
+    Notifier,
+    NotifierHandle,
+    mpsc::UnboundedReceiver<DeliveryReport>,
+) {
+    let provider: Arc<dyn SmsProvider> = Arc::new(twilio(
+        &server.base,
+        TwilioSender::From("+15005550006".into()),
+    ));
     let (tx, rx) = mpsc::unbounded_channel();
-    let (n, h) = Notifier::start(renderer(), Channels { email: None, sms: Some(provider) }, Arc::new(tx), config);
+    let (n, h) = Notifier::start(
+        renderer(),
+        Channels {
+            email: None,
+            sms: Some(provider),
+        },
+        Arc::new(tx),
+        config,
+    );
     (n, h, rx)
 }
 
+async fn wait_for_requests(server: &HttpRecorder, n: usize) {
+    let start = Instant::now();
+    while server.requests().len() < n {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no request arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 async fn next(rx: &mut mpsc::UnboundedReceiver<DeliveryReport>) -> DeliveryReport {
-    tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("no report in time").unwrap()
+    tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("no report in time")
+        .unwrap()
 }
 
 #[tokio::test]
 async fn enqueue_returns_before_delivery_and_the_outcome_is_reported() {
-    let server = HttpRecorder::start(Reply::new(201, "{}").delayed(Duration::from_millis(500)), vec![]).await;
+    let server = HttpRecorder::start(
+        Reply::new(201, "{}").delayed(Duration::from_millis(500)),
+        vec![],
+    )
+    .await;
     let (notifier, handle, mut reports) = start_sms(&server, fast(3));
     let n = sms_notification(1);
     let subject = n.subject;
     let started = Instant::now();
     let id = notifier.enqueue(n).unwrap();
-    assert!(started.elapsed() < Duration::from_millis(100), "enqueue waited {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "enqueue waited {:?}",
+        started.elapsed()
+    );
     assert!(reports.try_recv().is_err(), "nothing delivered yet");
 
     let r = next(&mut reports).await;
@@ -75,20 +115,32 @@ async fn enqueue_returns_before_delivery_and_the_outcome_is_reported() {
 async fn temporary_failures_are_retried_and_permanent_ones_are_not() {
     let server = HttpRecorder::start(
         Reply::new(201, "{}"),
-        vec![Reply::new(500, ""), Reply::new(503, ""), Reply::new(201, "{}")],
+        vec![
+            Reply::new(500, ""),
+            Reply::new(503, ""),
+            Reply::new(201, "{}"),
+        ],
     )
     .await;
     let (notifier, handle, mut reports) = start_sms(&server, fast(5));
     notifier.enqueue(sms_notification(1)).unwrap();
     let r = next(&mut reports).await;
-    assert_eq!((r.outcome.clone(), r.attempts), (DeliveryOutcome::Delivered, 3));
+    assert_eq!(
+        (r.outcome.clone(), r.attempts),
+        (DeliveryOutcome::Delivered, 3)
+    );
     assert_eq!(server.requests().len(), 3);
 
     server.push_script(Reply::new(400, r#"{"code":21211}"#));
     notifier.enqueue(sms_notification(2)).unwrap();
     let r = next(&mut reports).await;
     assert_eq!(r.attempts, 1);
-    assert_eq!(r.outcome, DeliveryOutcome::Failed { reason: "twilio: HTTP 400 (error 21211)".into() });
+    assert_eq!(
+        r.outcome,
+        DeliveryOutcome::Failed {
+            reason: "twilio: HTTP 400 (error 21211)".into()
+        }
+    );
     handle.shutdown(Duration::from_secs(1)).await;
 }
 
@@ -99,21 +151,37 @@ async fn retries_stop_at_the_attempt_limit() {
     notifier.enqueue(sms_notification(1)).unwrap();
     let r = next(&mut reports).await;
     assert_eq!(r.attempts, 3);
-    assert_eq!(r.outcome, DeliveryOutcome::Failed { reason: "twilio: HTTP 503".into() });
+    assert_eq!(
+        r.outcome,
+        DeliveryOutcome::Failed {
+            reason: "twilio: HTTP 503".into()
+        }
+    );
     assert_eq!(server.requests().len(), 3);
     handle.shutdown(Duration::from_secs(1)).await;
 }
 
 #[tokio::test]
 async fn the_queue_is_bounded() {
-    let server = HttpRecorder::start(Reply::new(201, "{}").delayed(Duration::from_millis(800)), vec![]).await;
-    let config = QueueConfig { capacity: 1, concurrency: 1, ..fast(1) };
+    let server = HttpRecorder::start(
+        Reply::new(201, "{}").delayed(Duration::from_millis(800)),
+        vec![],
+    )
+    .await;
+    let config = QueueConfig {
+        capacity: 1,
+        concurrency: 1,
+        ..fast(1)
+    };
     let (notifier, handle, mut reports) = start_sms(&server, config);
     notifier.enqueue(sms_notification(1)).unwrap();
-    // Let the worker take the first into delivery; the second waits in the channel.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Once the first is in delivery (its request arrived), the second waits in the channel.
+    wait_for_requests(&server, 1).await;
     notifier.enqueue(sms_notification(2)).unwrap();
-    assert!(matches!(notifier.enqueue(sms_notification(3)), Err(NotifyError::QueueFull)));
+    assert!(matches!(
+        notifier.enqueue(sms_notification(3)),
+        Err(NotifyError::QueueFull)
+    ));
     assert_eq!(next(&mut reports).await.correlation_id, "req-1");
     assert_eq!(next(&mut reports).await.correlation_id, "req-2");
     handle.shutdown(Duration::from_secs(1)).await;
@@ -121,8 +189,18 @@ async fn the_queue_is_bounded() {
 
 #[tokio::test]
 async fn shutdown_drains_the_queue_then_refuses_new_work() {
-    let server = HttpRecorder::start(Reply::new(201, "{}").delayed(Duration::from_millis(100)), vec![]).await;
-    let (notifier, handle, mut reports) = start_sms(&server, QueueConfig { concurrency: 1, ..fast(3) });
+    let server = HttpRecorder::start(
+        Reply::new(201, "{}").delayed(Duration::from_millis(100)),
+        vec![],
+    )
+    .await;
+    let (notifier, handle, mut reports) = start_sms(
+        &server,
+        QueueConfig {
+            concurrency: 1,
+            ..fast(3)
+        },
+    );
     for i in 0..4 {
         notifier.enqueue(sms_notification(i)).unwrap();
     }
@@ -132,8 +210,14 @@ async fn shutdown_drains_the_queue_then_refuses_new_work() {
         assert_eq!(r.outcome, DeliveryOutcome::Delivered);
         delivered += 1;
     }
-    assert_eq!(delivered, 4, "every queued message was delivered before shutdown returned");
-    assert!(matches!(notifier.enqueue(sms_notification(9)), Err(NotifyError::Stopped)));
+    assert_eq!(
+        delivered, 4,
+        "every queued message was delivered before shutdown returned"
+    );
+    assert!(matches!(
+        notifier.enqueue(sms_notification(9)),
+        Err(NotifyError::Stopped)
+    ));
 }
 
 #[tokio::test]
@@ -149,7 +233,8 @@ async fn shutdown_abandons_what_cannot_finish_within_the_grace_period() {
     };
     let (notifier, handle, mut reports) = start_sms(&server, config);
     notifier.enqueue(sms_notification(1)).unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await; // first attempt fails, backoff starts
+    wait_for_requests(&server, 1).await; // the first attempt fails, the long backoff starts
+    tokio::time::sleep(Duration::from_millis(50)).await;
     let started = Instant::now();
     handle.shutdown(Duration::from_millis(300)).await;
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -160,7 +245,15 @@ async fn shutdown_abandons_what_cannot_finish_within_the_grace_period() {
 #[tokio::test]
 async fn a_channel_without_a_transport_is_refused_at_enqueue() {
     let (tx, _rx) = mpsc::unbounded_channel();
-    let (notifier, handle) = Notifier::start(renderer(), Channels { email: None, sms: None }, Arc::new(tx), fast(1));
+    let (notifier, handle) = Notifier::start(
+        renderer(),
+        Channels {
+            email: None,
+            sms: None,
+        },
+        Arc::new(tx),
+        fast(1),
+    );
     let err = notifier.enqueue(sms_notification(1)).unwrap_err();
     assert!(matches!(err, NotifyError::ChannelUnavailable("sms")));
     handle.shutdown(Duration::from_secs(1)).await;
@@ -174,31 +267,49 @@ async fn email_through_the_queue_is_retried_against_a_real_smtp_server() {
     c.security = SmtpSecurity::Plain;
     let mailer: Arc<dyn EmailTransport> = Arc::new(SmtpMailer::new(&c).unwrap());
     let (tx, mut reports) = mpsc::unbounded_channel();
-    let (notifier, handle) = Notifier::start(renderer(), Channels { email: Some(mailer), sms: None }, Arc::new(tx), fast(3));
+    let (notifier, handle) = Notifier::start(
+        renderer(),
+        Channels {
+            email: Some(mailer),
+            sms: None,
+        },
+        Arc::new(tx),
+        fast(3),
+    );
     notifier
         .enqueue(Notification {
             recipient: Recipient::Email("adele.vance@contoso.com".parse().unwrap()),
-            notice: Notice::PasswordChanged { at: time::macros::datetime!(2027-01-15 08:00 UTC) },
+            notice: Notice::PasswordChanged {
+                at: time::macros::datetime!(2027-01-15 08:00 UTC),
+            },
             lang: Some("de-CH".into()),
             correlation_id: "req-7".into(),
             subject: None,
         })
         .unwrap();
     let r = next(&mut reports).await;
-    assert_eq!((r.outcome, r.attempts, r.channel), (DeliveryOutcome::Delivered, 2, Channel::Email));
+    assert_eq!(
+        (r.outcome, r.attempts, r.channel),
+        (DeliveryOutcome::Delivered, 2, Channel::Email)
+    );
     assert_eq!(r.recipient_masked, "a***@contoso.com");
     let m = &sink.messages(1).await[0];
     assert_eq!(m["subject"], "Ihr Passwort wurde geändert");
-    assert_eq!(m["rcpt_tos"], serde_json::json!(["adele.vance@contoso.com"]));
+    assert_eq!(
+        m["rcpt_tos"],
+        serde_json::json!(["adele.vance@contoso.com"])
+    );
     handle.shutdown(Duration::from_secs(1)).await;
 }
 
 #[tokio::test]
 async fn logs_never_contain_the_code_the_number_or_the_address() {
-    let logs = LogCapture::start();
+    let logs = LogCapture::global();
     let server = HttpRecorder::start(Reply::new(201, "{}"), vec![Reply::new(500, "")]).await;
     let (notifier, handle, mut reports) = start_sms(&server, fast(3));
-    notifier.enqueue(sms_notification(1)).unwrap();
+    let mut n = sms_notification(1);
+    n.correlation_id = "req-logs-sms".into();
+    notifier.enqueue(n).unwrap();
     assert_eq!(next(&mut reports).await.outcome, DeliveryOutcome::Delivered);
 
     let sink = SmtpSink::start(SinkTls::None, None, 1);
@@ -207,18 +318,46 @@ async fn logs_never_contain_the_code_the_number_or_the_address() {
     c.security = SmtpSecurity::Plain;
     let mailer: Arc<dyn EmailTransport> = Arc::new(SmtpMailer::new(&c).unwrap());
     let (tx, mut mail_reports) = mpsc::unbounded_channel();
-    let (mail_notifier, mail_handle) = Notifier::start(renderer(), Channels { email: Some(mailer), sms: None }, Arc::new(tx), fast(3));
+    let (mail_notifier, mail_handle) = Notifier::start(
+        renderer(),
+        Channels {
+            email: Some(mailer),
+            sms: None,
+        },
+        Arc::new(tx),
+        fast(3),
+    );
     let mut n = sms_notification(2);
     n.recipient = Recipient::Email("megan.bowen@contoso.com".parse().unwrap());
+    n.correlation_id = "req-logs-mail".into();
     mail_notifier.enqueue(n).unwrap();
-    assert_eq!(next(&mut mail_reports).await.outcome, DeliveryOutcome::Delivered);
+    assert_eq!(
+        next(&mut mail_reports).await.outcome,
+        DeliveryOutcome::Delivered
+    );
     handle.shutdown(Duration::from_secs(1)).await;
     mail_handle.shutdown(Duration::from_secs(1)).await;
 
     let text = logs.text();
-    assert!(text.contains("will retry") && text.contains("notification delivered"), "{text}");
-    assert!(text.contains("+41*******00") && text.contains("m***@contoso.com"), "{text}");
+    let ours = |id: &str| {
+        text.lines()
+            .filter(|l| l.contains(id))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let (sms, mail) = (ours("req-logs-sms"), ours("req-logs-mail"));
+    assert!(
+        sms.contains("will retry") && sms.contains("notification delivered"),
+        "{text}"
+    );
+    assert!(
+        sms.contains("+41*******00") && mail.contains("m***@contoso.com"),
+        "{text}"
+    );
     for secret in [CODE, "41446681800", "megan.bowen", "twilio-secret"] {
-        assert!(!text.contains(secret), "{secret:?} appears in the logs:\n{text}");
+        assert!(
+            !text.contains(secret),
+            "{secret:?} appears in the logs:\n{text}"
+        );
     }
 }

@@ -10,7 +10,10 @@ fn to() -> EmailAddress {
 }
 
 fn code_email() -> latchkey_notify::RenderedEmail {
-    let n = Notice::Code { code: Secret::new("48213907".into()), valid_for: Duration::from_secs(600) };
+    let n = Notice::Code {
+        code: Secret::new("48213907".into()),
+        valid_for: Duration::from_secs(600),
+    };
     renderer().email(&n, None).unwrap()
 }
 
@@ -18,7 +21,7 @@ fn config(sink: &SmtpSink, security: SmtpSecurity) -> SmtpConfig {
     let mut c = SmtpConfig::new("127.0.0.1", "Contoso password reset <no-reply@contoso.com>");
     c.port = Some(sink.port);
     c.security = security;
-    c.timeout = Duration::from_secs(10);
+    c.timeout = Duration::from_secs(5);
     if security != SmtpSecurity::Plain {
         c.extra_ca_pem = Some(std::fs::read(fixture("ca.pem")).unwrap());
     }
@@ -26,17 +29,29 @@ fn config(sink: &SmtpSink, security: SmtpSecurity) -> SmtpConfig {
 }
 
 fn assert_code_message(m: &serde_json::Value) {
-    assert_eq!(m["rcpt_tos"], serde_json::json!(["megan.bowen@contoso.com"]));
+    assert_eq!(
+        m["rcpt_tos"],
+        serde_json::json!(["megan.bowen@contoso.com"])
+    );
     assert_eq!(m["mail_from"], "no-reply@contoso.com");
     assert_eq!(m["from"], "Contoso password reset <no-reply@contoso.com>");
-    assert_eq!(m["subject"], "Your Contoso password reset verification code");
+    assert_eq!(
+        m["subject"],
+        "Your Contoso password reset verification code"
+    );
     assert_eq!(m["content_type"], "multipart/alternative");
     assert_eq!(m["auto_submitted"], "auto-generated");
     let text = m["text"].as_str().unwrap();
     let html = m["html"].as_str().unwrap();
-    assert!(text.contains("Your verification code is: 48213907"), "{text}");
+    assert!(
+        text.contains("Your verification code is: 48213907"),
+        "{text}"
+    );
     assert!(!text.contains('<'), "the text part is not HTML");
-    assert!(html.contains("48213907") && html.contains("<!DOCTYPE html>"), "{html}");
+    assert!(
+        html.contains("48213907") && html.contains("<!DOCTYPE html>"),
+        "{html}"
+    );
 }
 
 #[tokio::test]
@@ -78,11 +93,19 @@ async fn plain_smtp_to_a_loopback_relay_delivers() {
 
 #[tokio::test]
 async fn plain_smtp_to_any_other_host_is_refused_at_configuration() {
-    for host in ["smtp.contoso.com", "10.1.2.3", "192.168.0.25", "localhost.contoso.com"] {
+    for host in [
+        "smtp.contoso.com",
+        "10.1.2.3",
+        "192.168.0.25",
+        "localhost.contoso.com",
+    ] {
         let mut c = SmtpConfig::new(host, "x <no-reply@contoso.com>");
         c.security = SmtpSecurity::Plain;
         let err = SmtpMailer::new(&c).unwrap_err();
-        assert!(matches!(err, NotifyError::Config(ref m) if m.contains("loopback")), "{host}: {err}");
+        assert!(
+            matches!(err, NotifyError::Config(ref m) if m.contains("loopback")),
+            "{host}: {err}"
+        );
     }
     for host in ["localhost", "127.0.0.1", "::1"] {
         let mut c = SmtpConfig::new(host, "x <no-reply@contoso.com>");
@@ -107,7 +130,11 @@ async fn an_untrusted_certificate_is_refused_and_nothing_is_sent() {
     let sink = SmtpSink::start(SinkTls::StartTls, None, 0);
     let mut c = config(&sink, SmtpSecurity::StartTls);
     c.extra_ca_pem = None; // only the system's roots: the test CA is not among them
-    let err = SmtpMailer::new(&c).unwrap().send(&to(), &code_email()).await.unwrap_err();
+    let err = SmtpMailer::new(&c)
+        .unwrap()
+        .send(&to(), &code_email())
+        .await
+        .unwrap_err();
     assert!(err.retryable && err.reason.contains("TLS"), "{err:?}");
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(sink.messages(0).await.len(), 0);
@@ -120,7 +147,11 @@ async fn wrong_credentials_are_a_permanent_failure_without_the_servers_text() {
     let mut c = config(&sink, SmtpSecurity::StartTls);
     c.username = Some("relay-user".into());
     c.password = Some(Secret::new("wrong".into()));
-    let err = SmtpMailer::new(&c).unwrap().send(&to(), &code_email()).await.unwrap_err();
+    let err = SmtpMailer::new(&c)
+        .unwrap()
+        .send(&to(), &code_email())
+        .await
+        .unwrap_err();
     assert!(!err.retryable, "{err:?}");
     assert!(err.reason.contains("535"), "{err:?}");
     assert!(!err.reason.contains("wrong"));

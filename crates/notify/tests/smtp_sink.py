@@ -58,7 +58,7 @@ class Sink:
             "html": html.get_content() if html is not None else None,
             "tls": ssl_object is not None,
             "tls_version": ssl_object.version() if ssl_object is not None else None,
-            "auth_login": session.auth_data.login.decode() if session.authenticated else None,
+            "auth_login": session.auth_data if session.authenticated else None,
         }
         base = os.path.join(self.out_dir, f"{self.count:04d}")
         with open(base + ".eml", "wb") as f:
@@ -73,7 +73,11 @@ class Sink:
 def make_authenticator(user, password):
     def authenticator(server, session, envelope, mechanism, auth_data):
         ok = (auth_data.login.decode() == user and auth_data.password.decode() == password)
-        return AuthResult(success=ok)
+        # auth_data becomes session.auth_data: keep the login name for the record.
+        if ok:
+            return AuthResult(success=True, auth_data=auth_data.login.decode())
+        # handled=False: aiosmtpd then answers 535 itself (with the default it stays silent).
+        return AuthResult(success=False, handled=False)
     return authenticator
 
 

@@ -28,7 +28,9 @@ pub fn renderer() -> Renderer {
 }
 
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 pub struct TempDir(PathBuf);
@@ -75,7 +77,9 @@ impl SmtpSink {
     pub fn start(tls: SinkTls, auth: Option<(&str, &str)>, fail_first: u32) -> Self {
         let python = std::env::var("LATCHKEY_PYTHON").unwrap_or_else(|_| "python3".into());
         // A missing server is a failure, never a skip.
-        let probe = Command::new(&python).args(["-c", "import aiosmtpd"]).output();
+        let probe = Command::new(&python)
+            .args(["-c", "import aiosmtpd"])
+            .output();
         match probe {
             Ok(o) if o.status.success() => {}
             Ok(o) => panic!(
@@ -83,7 +87,9 @@ impl SmtpSink {
                  run `{python} -m pip install aiosmtpd` (tests/run does this). {}",
                 String::from_utf8_lossy(&o.stderr).trim()
             ),
-            Err(e) => panic!("the SMTP tests need {python} with aiosmtpd: cannot run {python}: {e}"),
+            Err(e) => {
+                panic!("the SMTP tests need {python} with aiosmtpd: cannot run {python}: {e}")
+            }
         }
         let out = TempDir::new("smtp");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_sink.py");
@@ -93,7 +99,11 @@ impl SmtpSink {
         if tls != SinkTls::None {
             cmd.arg("--tls-cert").arg(fixture("server.pem"));
             cmd.arg("--tls-key").arg(fixture("server.key"));
-            cmd.arg(if tls == SinkTls::StartTls { "--starttls" } else { "--implicit-tls" });
+            cmd.arg(if tls == SinkTls::StartTls {
+                "--starttls"
+            } else {
+                "--implicit-tls"
+            });
         }
         match auth {
             Some((u, p)) => cmd.env("SMTP_SINK_AUTH", format!("{u}:{p}")),
@@ -108,7 +118,11 @@ impl SmtpSink {
         let mut line = String::new();
         let stdout = child.stdout.take().unwrap();
         BufReader::new(stdout).read_line(&mut line).unwrap();
-        let Some(port) = line.trim().strip_prefix("READY ").and_then(|p| p.parse().ok()) else {
+        let Some(port) = line
+            .trim()
+            .strip_prefix("READY ")
+            .and_then(|p| p.parse().ok())
+        else {
             let mut err = String::new();
             let _ = child.stderr.take().unwrap().read_to_string(&mut err);
             let _ = child.kill();
@@ -133,7 +147,11 @@ impl SmtpSink {
                     .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
                     .collect();
             }
-            assert!(start.elapsed() < Duration::from_secs(10), "only {} of {n} messages arrived", files.len());
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "only {} of {n} messages arrived",
+                files.len()
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -159,10 +177,15 @@ pub struct Recorded {
 
 impl Recorded {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
     pub fn form(&self) -> Vec<(String, String)> {
-        url::form_urlencoded::parse(&self.body).into_owned().collect()
+        url::form_urlencoded::parse(&self.body)
+            .into_owned()
+            .collect()
     }
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap()
@@ -179,7 +202,11 @@ pub struct Reply {
 
 impl Reply {
     pub fn new(status: u16, body: &str) -> Self {
-        Self { status, body: body.into(), delay: Duration::ZERO }
+        Self {
+            status,
+            body: body.into(),
+            delay: Duration::ZERO,
+        }
     }
     pub fn delayed(mut self, d: Duration) -> Self {
         self.delay = d;
@@ -205,10 +232,14 @@ impl HttpRecorder {
         let (req2, script2) = (requests.clone(), script.clone());
         let task = tokio::spawn(async move {
             loop {
-                let Ok((mut sock, _)) = listener.accept().await else { return };
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
                 let (requests, script, default) = (req2.clone(), script2.clone(), default.clone());
                 tokio::spawn(async move {
-                    let Some(req) = read_request(&mut sock).await else { return };
+                    let Some(req) = read_request(&mut sock).await else {
+                        return;
+                    };
                     requests.lock().unwrap().push(req);
                     let reply = script.lock().unwrap().pop_front().unwrap_or(default);
                     tokio::time::sleep(reply.delay).await;
@@ -223,7 +254,12 @@ impl HttpRecorder {
                 });
             }
         });
-        Self { base, requests, script, task }
+        Self {
+            base,
+            requests,
+            script,
+            task,
+        }
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -275,27 +311,41 @@ async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<Recorded> {
         }
         body.extend_from_slice(&chunk[..n]);
     }
-    Some(Recorded { method, path, headers, body })
+    Some(Recorded {
+        method,
+        path,
+        headers,
+        body,
+    })
 }
 
 // ---- captured logs --------------------------------------------------------------------------
 
-/// Every log line (all levels, all targets) written while the guard lives on this thread.
+/// Every log line (all levels, all targets) of the whole test process from the first call on.
+/// Global on purpose: a thread-local subscriber misses events whose callsite interest another
+/// test thread cached first, and a global one also checks every other test's logs for leaks.
 pub struct LogCapture {
     buf: Arc<Mutex<Vec<u8>>>,
-    _guard: tracing::subscriber::DefaultGuard,
 }
 
 impl LogCapture {
-    pub fn start() -> Self {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let writer = buf.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || CaptureWriter(writer.clone()))
-            .finish();
-        Self { buf, _guard: tracing::subscriber::set_default(subscriber) }
+    pub fn global() -> Self {
+        static BUF: std::sync::OnceLock<Arc<Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+        let buf = BUF
+            .get_or_init(|| {
+                let buf = Arc::new(Mutex::new(Vec::new()));
+                let writer = buf.clone();
+                let subscriber = tracing_subscriber::fmt()
+                    .with_max_level(tracing::Level::TRACE)
+                    .with_ansi(false)
+                    .with_writer(move || CaptureWriter(writer.clone()))
+                    .finish();
+                tracing::subscriber::set_global_default(subscriber)
+                    .expect("no other global subscriber in this test binary");
+                buf
+            })
+            .clone();
+        Self { buf }
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.buf.lock().unwrap()).to_string()

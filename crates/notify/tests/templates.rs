@@ -7,18 +7,29 @@ use time::macros::datetime;
 use crate::support::renderer;
 
 fn code() -> Notice {
-    Notice::Code { code: Secret::new("48213907".into()), valid_for: Duration::from_secs(600) }
+    Notice::Code {
+        code: Secret::new("48213907".into()),
+        valid_for: Duration::from_secs(600),
+    }
 }
 
 fn notices() -> Vec<Notice> {
     vec![
         code(),
-        Notice::PasswordChanged { at: datetime!(2027-01-15 08:00 UTC) },
+        Notice::PasswordChanged {
+            at: datetime!(2027-01-15 08:00 UTC),
+        },
         Notice::MethodsChanged {
             at: datetime!(2027-01-15 08:00 UTC),
             changes: vec![
-                MethodChange { method: "sms".into(), change: ChangeKind::Added },
-                MethodChange { method: "totp".into(), change: ChangeKind::Removed },
+                MethodChange {
+                    method: "sms".into(),
+                    change: ChangeKind::Added,
+                },
+                MethodChange {
+                    method: "totp".into(),
+                    change: ChangeKind::Removed,
+                },
             ],
         },
     ]
@@ -34,7 +45,12 @@ fn every_notice_renders_in_every_language() {
             assert!(e.html.expose().contains(&format!("<html lang=\"{lang}\">")));
             assert!(e.text.expose().contains("Contoso password reset") || n.kind() == "code");
             let sms = r.sms(&n, Some(lang)).unwrap();
-            assert!(sms.expose().chars().count() <= 160, "{lang} {} SMS too long: {}", n.kind(), sms.expose().len());
+            assert!(
+                sms.expose().chars().count() <= 160,
+                "{lang} {} SMS too long: {}",
+                n.kind(),
+                sms.expose().len()
+            );
         }
     }
 }
@@ -45,7 +61,10 @@ fn the_code_and_its_lifetime_are_in_every_body() {
     let e = r.email(&code(), None).unwrap();
     assert_eq!(e.subject, "Your Contoso password reset verification code");
     for body in [e.text.expose(), e.html.expose()] {
-        assert!(body.contains("48213907") && body.contains("10 minutes"), "{body}");
+        assert!(
+            body.contains("48213907") && body.contains("10 minutes"),
+            "{body}"
+        );
     }
     assert!(format!("{e:?}").contains("[redacted]") && !format!("{e:?}").contains("48213907"));
     assert_eq!(
@@ -65,8 +84,18 @@ fn change_notices_say_when_and_how_to_report() {
     assert!(text.contains("the IT service desk (+41 44 668 18 00)"));
     assert!(text.contains("https://reset.contoso.com/"));
     let e = r.email(&methods, Some("en")).unwrap();
-    assert!(e.text.expose().contains("- Text message (SMS): added"), "{}", e.text.expose());
-    assert!(e.html.expose().contains("<li>Authenticator app: removed</li>"), "{}", e.html.expose());
+    assert!(
+        e.text.expose().contains("- Text message (SMS): added"),
+        "{}",
+        e.text.expose()
+    );
+    assert!(
+        e.html
+            .expose()
+            .contains("<li>Authenticator app: removed</li>"),
+        "{}",
+        e.html.expose()
+    );
 }
 
 #[test]
@@ -77,8 +106,14 @@ fn languages_fall_back_to_english() {
     assert_eq!(Renderer::language_for(Some("")), "en");
     assert_eq!(Renderer::language_for(None), "en");
     let r = renderer();
-    assert_eq!(r.email(&code(), Some("de-AT")).unwrap().subject, "Ihr Bestätigungscode für Contoso password reset");
-    assert_eq!(r.email(&code(), Some("fr")).unwrap().subject, "Your Contoso password reset verification code");
+    assert_eq!(
+        r.email(&code(), Some("de-AT")).unwrap().subject,
+        "Ihr Bestätigungscode für Contoso password reset"
+    );
+    assert_eq!(
+        r.email(&code(), Some("fr")).unwrap().subject,
+        "Your Contoso password reset verification code"
+    );
 }
 
 #[test]
@@ -91,8 +126,22 @@ fn html_is_autoescaped_text_is_not_and_subjects_stay_one_line() {
     .unwrap();
     let e = r.email(&code(), None).unwrap();
     let html = e.html.expose();
-    assert!(!html.contains("<script>") && html.contains("&lt;script&gt;alert(1)&lt;&#x2F;script&gt;") || html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
-    assert!(html.contains("&lt;b&gt;desk&lt;/b&gt;") || html.contains("&lt;b&gt;desk&lt;&#x2F;b&gt;"), "{html}");
-    assert!(e.text.expose().contains("<b>desk</b>"), "plain text is not HTML-escaped");
-    assert!(!e.subject.contains('\n') && !e.subject.contains('\r'), "{:?}", e.subject);
+    assert!(
+        !html.contains("<script>") && html.contains("&lt;script&gt;alert(1)&lt;&#x2F;script&gt;")
+            || html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{html}"
+    );
+    assert!(
+        html.contains("&lt;b&gt;desk&lt;/b&gt;") || html.contains("&lt;b&gt;desk&lt;&#x2F;b&gt;"),
+        "{html}"
+    );
+    assert!(
+        e.text.expose().contains("<b>desk</b>"),
+        "plain text is not HTML-escaped"
+    );
+    assert!(
+        !e.subject.contains('\n') && !e.subject.contains('\r'),
+        "{:?}",
+        e.subject
+    );
 }

@@ -249,3 +249,16 @@ pub fn aad(table: &str, subject: &ObjectId, method: &str) -> Vec<u8> {
     }
     out
 }
+
+impl EncryptionKey {
+    /// A 256-bit subkey for another purpose (`b"csrf"`, `b"codes"`): HMAC-SHA256(key, label).
+    /// One key file then serves every secret the portal needs across restarts and instances,
+    /// and knowing a subkey reveals neither the at-rest key nor the other subkeys.
+    pub fn derive(&self, label: &[u8]) -> [u8; 32] {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.0);
+        let tag = ring::hmac::sign(&key, label);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+}

@@ -8,7 +8,9 @@ use serde_json::json;
 use thirtyfour::WebDriver;
 
 /// The WCAG 2.0, 2.1 and 2.2 level A and AA rules.
-pub const WCAG_TAGS: &[&str] = &["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"];
+pub const WCAG_TAGS: &[&str] = &[
+    "wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa",
+];
 
 /// Impacts that fail a check.
 pub const FAILING_IMPACTS: &[&str] = &["serious", "critical"];
@@ -39,14 +41,19 @@ pub struct ViolationNode {
 
 impl Violation {
     pub fn is_failing(&self) -> bool {
-        self.impact.as_deref().is_some_and(|i| FAILING_IMPACTS.contains(&i))
+        self.impact
+            .as_deref()
+            .is_some_and(|i| FAILING_IMPACTS.contains(&i))
     }
 }
 
 #[derive(Debug)]
 pub enum AxeError {
     /// axe ran and found serious or critical violations (only those are listed).
-    Violations { url: String, violations: Vec<Violation> },
+    Violations {
+        url: String,
+        violations: Vec<Violation>,
+    },
     /// axe could not run: not installed (run `bash tests/run`), or the page broke it.
     Setup(String),
 }
@@ -66,14 +73,29 @@ impl fmt::Display for AxeError {
         match self {
             AxeError::Setup(msg) => write!(f, "axe-core could not run: {msg}"),
             AxeError::Violations { url, violations } => {
-                writeln!(f, "{} serious/critical accessibility violation(s) on {url}:", violations.len())?;
+                writeln!(
+                    f,
+                    "{} serious/critical accessibility violation(s) on {url}:",
+                    violations.len()
+                )?;
                 for v in violations {
-                    writeln!(f, "- [{}] {}: {} ({})", v.impact.as_deref().unwrap_or("?"), v.id, v.help, v.help_url)?;
+                    writeln!(
+                        f,
+                        "- [{}] {}: {} ({})",
+                        v.impact.as_deref().unwrap_or("?"),
+                        v.id,
+                        v.help,
+                        v.help_url
+                    )?;
                     for node in &v.nodes {
                         let target: Vec<String> = node
                             .target
                             .iter()
-                            .map(|t| t.as_str().map(str::to_owned).unwrap_or_else(|| t.to_string()))
+                            .map(|t| {
+                                t.as_str()
+                                    .map(str::to_owned)
+                                    .unwrap_or_else(|| t.to_string())
+                            })
                             .collect();
                         writeln!(f, "    at {}: {}", target.join(" "), node.html)?;
                         if let Some(summary) = &node.failure_summary {
@@ -112,7 +134,10 @@ fn axe_source() -> Result<&'static str, AxeError> {
 /// violation, whatever its impact.
 pub async fn axe_run(driver: &WebDriver) -> Result<(String, Vec<Violation>), AxeError> {
     let setup = |e: thirtyfour::error::WebDriverError| AxeError::Setup(e.to_string());
-    let present = driver.execute("return typeof window.axe === 'object';", vec![]).await.map_err(setup)?;
+    let present = driver
+        .execute("return typeof window.axe === 'object';", vec![])
+        .await
+        .map_err(setup)?;
     if present.json().as_bool() != Some(true) {
         // WebDriver scripts run through the DevTools protocol, so the page's CSP does not apply.
         driver.execute(axe_source()?, vec![]).await.map_err(setup)?;
@@ -123,7 +148,10 @@ pub async fn axe_run(driver: &WebDriver) -> Result<(String, Vec<Violation>), Axe
             .then((r) => done({ ok: JSON.stringify({ url: r.url, violations: r.violations }) }))
             .catch((e) => done({ error: String((e && e.stack) || e) }));
     "#;
-    let ret = driver.execute_async(RUN, vec![json!(WCAG_TAGS)]).await.map_err(setup)?;
+    let ret = driver
+        .execute_async(RUN, vec![json!(WCAG_TAGS)])
+        .await
+        .map_err(setup)?;
     let value = ret.json();
     if let Some(error) = value.get("error") {
         return Err(AxeError::Setup(format!("axe.run failed: {error}")));
@@ -133,9 +161,12 @@ pub async fn axe_run(driver: &WebDriver) -> Result<(String, Vec<Violation>), Axe
         url: String,
         violations: Vec<Violation>,
     }
-    let ok = value.get("ok").and_then(|v| v.as_str()).ok_or_else(|| AxeError::Setup(format!("unexpected answer {value}")))?;
-    let results: Results =
-        serde_json::from_str(ok).map_err(|e| AxeError::Setup(format!("cannot read axe's results: {e}")))?;
+    let ok = value
+        .get("ok")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| AxeError::Setup(format!("unexpected answer {value}")))?;
+    let results: Results = serde_json::from_str(ok)
+        .map_err(|e| AxeError::Setup(format!("cannot read axe's results: {e}")))?;
     Ok((results.url, results.violations))
 }
 
@@ -146,7 +177,17 @@ pub async fn axe_check(driver: &WebDriver) -> Result<(), AxeError> {
     let (url, all) = axe_run(driver).await?;
     let (violations, minor): (Vec<_>, Vec<_>) = all.into_iter().partition(Violation::is_failing);
     for v in &minor {
-        eprintln!("axe ({url}): {} [{}] {} — {} element(s)", v.id, v.impact.as_deref().unwrap_or("?"), v.help, v.nodes.len());
+        eprintln!(
+            "axe ({url}): {} [{}] {} — {} element(s)",
+            v.id,
+            v.impact.as_deref().unwrap_or("?"),
+            v.help,
+            v.nodes.len()
+        );
     }
-    if violations.is_empty() { Ok(()) } else { Err(AxeError::Violations { url, violations }) }
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(AxeError::Violations { url, violations })
+    }
 }

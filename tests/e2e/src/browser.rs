@@ -37,7 +37,11 @@ impl Browser {
                 "{} not found: install Debian's {package} (`bash tests/run` does it when run as root), \
                  or point {} at it",
                 path.display(),
-                if package == "chromium" { "CHROMIUM" } else { "CHROMEDRIVER" },
+                if package == "chromium" {
+                    "CHROMIUM"
+                } else {
+                    "CHROMEDRIVER"
+                },
             );
         }
         let profile = TempDir::new("latchkey-e2e-chromium")?;
@@ -87,14 +91,23 @@ impl Browser {
         }
         let driver = WebDriver::new(format!("http://127.0.0.1:{port}"), caps)
             .await
-            .with_context(|| format!("cannot start a Chromium session ({}) through chromedriver", chromium.display()))?;
+            .with_context(|| {
+                format!(
+                    "cannot start a Chromium session ({}) through chromedriver",
+                    chromium.display()
+                )
+            })?;
         let timeouts = TimeoutConfiguration::new(
             Some(Duration::from_secs(30)),
             Some(Duration::from_secs(30)),
             Some(Duration::ZERO),
         );
         driver.update_timeouts(timeouts).await?;
-        Ok(Browser { driver, _chromedriver: guard, _profile: profile })
+        Ok(Browser {
+            driver,
+            _chromedriver: guard,
+            _profile: profile,
+        })
     }
 
     /// The thirtyfour session, for anything the helpers do not cover.
@@ -104,20 +117,30 @@ impl Browser {
 
     /// Ends the session and stops chromedriver.
     pub async fn quit(self) {
-        let Browser { driver, _chromedriver, _profile } = self;
+        let Browser {
+            driver,
+            _chromedriver,
+            _profile,
+        } = self;
         let _ = driver.quit().await;
     }
 
     /// Navigates to `url` and waits until the page has loaded.
     pub async fn open(&self, url: &str) -> anyhow::Result<()> {
-        self.driver.goto(url).await.with_context(|| format!("cannot open {url}"))?;
+        self.driver
+            .goto(url)
+            .await
+            .with_context(|| format!("cannot open {url}"))?;
         self.wait_for_load().await
     }
 
     /// Waits until `document.readyState` is `complete` (after a click that submits a form, say).
     pub async fn wait_for_load(&self) -> anyhow::Result<()> {
         crate::wait_until("the page to load", crate::WAIT, || async {
-            let state = self.driver.execute("return document.readyState", vec![]).await?;
+            let state = self
+                .driver
+                .execute("return document.readyState", vec![])
+                .await?;
             Ok((state.json().as_str() == Some("complete")).then_some(()))
         })
         .await
@@ -133,7 +156,10 @@ impl Browser {
     pub async fn fill(&self, label: &str, value: &str) -> anyhow::Result<()> {
         let field = self.labelled_field(label).await?;
         field.clear().await?;
-        field.send_keys(value).await.with_context(|| format!("cannot type into the field labelled {label:?}"))?;
+        field
+            .send_keys(value)
+            .await
+            .with_context(|| format!("cannot type into the field labelled {label:?}"))?;
         Ok(())
     }
 
@@ -170,23 +196,43 @@ impl Browser {
         "#;
         let what = format!("the button {text:?}");
         let button = self.find_by_script(SCRIPT, json!(text), &what).await?;
-        button.click().await.with_context(|| format!("cannot click {what}"))?;
+        button
+            .click()
+            .await
+            .with_context(|| format!("cannot click {what}"))?;
         Ok(())
     }
 
-    async fn find_by_script(&self, script: &str, arg: Value, what: &str) -> anyhow::Result<WebElement> {
+    async fn find_by_script(
+        &self,
+        script: &str,
+        arg: Value,
+        what: &str,
+    ) -> anyhow::Result<WebElement> {
         let ret = self.driver.execute(script, vec![arg]).await?;
         let value = ret.json().clone();
         if let Some(found) = value.get("found") {
-            return Ok(WebElement::from_json(found.clone(), self.driver.handle().clone())?);
+            return Ok(WebElement::from_json(
+                found.clone(),
+                self.driver.handle().clone(),
+            )?);
         }
         let candidates = value.get("labels").cloned().unwrap_or_default();
         match value.get("error") {
             Some(Value::Number(n)) if n.as_u64() == Some(0) => {
-                anyhow::bail!("no {what} on {}; the page has: {candidates}", self.url().await?)
+                anyhow::bail!(
+                    "no {what} on {}; the page has: {candidates}",
+                    self.url().await?
+                )
             }
-            Some(Value::Number(n)) => anyhow::bail!("{n} matches for {what} on {}: {candidates}", self.url().await?),
-            _ => anyhow::bail!("{what} is a label that belongs to no form control, on {}", self.url().await?),
+            Some(Value::Number(n)) => anyhow::bail!(
+                "{n} matches for {what} on {}: {candidates}",
+                self.url().await?
+            ),
+            _ => anyhow::bail!(
+                "{what} is a label that belongs to no form control, on {}",
+                self.url().await?
+            ),
         }
     }
 
@@ -194,7 +240,10 @@ impl Browser {
     pub async fn main_text(&self) -> anyhow::Result<String> {
         let ret = self
             .driver
-            .execute("const m = document.querySelector('main'); return m ? m.innerText : null;", vec![])
+            .execute(
+                "const m = document.querySelector('main'); return m ? m.innerText : null;",
+                vec![],
+            )
             .await?;
         match ret.json().as_str() {
             Some(text) => Ok(text.to_owned()),
@@ -205,7 +254,12 @@ impl Browser {
     /// The text of the page's only `<h1>`.
     pub async fn heading(&self) -> anyhow::Result<String> {
         let h1 = self.driver.find_all(By::Tag("h1")).await?;
-        anyhow::ensure!(h1.len() == 1, "the page {} has {} <h1> elements, not 1", self.url().await?, h1.len());
+        anyhow::ensure!(
+            h1.len() == 1,
+            "the page {} has {} <h1> elements, not 1",
+            self.url().await?,
+            h1.len()
+        );
         Ok(h1[0].text().await?.trim().to_owned())
     }
 
@@ -221,15 +275,30 @@ impl Browser {
         })
         .await;
         let last = last.into_inner().unwrap_or_else(|e| e.into_inner());
-        result.with_context(|| format!("after {:?} the page's main text was:\n{last}", started.elapsed()))
+        result.with_context(|| {
+            format!(
+                "after {:?} the page's main text was:\n{last}",
+                started.elapsed()
+            )
+        })
     }
 
     /// Saves a PNG screenshot (and the page's HTML beside it) as
     /// `target/e2e-screenshots/<name>.png`; returns the PNG's path.
     pub async fn screenshot(&self, name: &str) -> anyhow::Result<PathBuf> {
         let dir = crate::target_dir().join("e2e-screenshots");
-        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let safe: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let safe: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
         let png = dir.join(format!("{safe}.png"));
         std::fs::write(&png, self.driver.screenshot_as_png().await?)?;
         if let Ok(source) = self.driver.source().await {
@@ -241,14 +310,19 @@ impl Browser {
     /// Runs axe-core on the current page; an error (with the readable report) when it finds
     /// serious or critical violations.
     pub async fn assert_accessible(&self) -> anyhow::Result<()> {
-        crate::axe_check(&self.driver).await.map_err(anyhow::Error::from)
+        crate::axe_check(&self.driver)
+            .await
+            .map_err(anyhow::Error::from)
     }
 }
 
 /// Starts a [`Browser`], runs `test` with it, and on failure (an error or a panic) saves a
 /// screenshot as `target/e2e-screenshots/<name>.png` before ending the browser session and
 /// passing the failure on.
-pub async fn browser_test<T>(name: &str, test: impl AsyncFnOnce(&Browser) -> anyhow::Result<T>) -> anyhow::Result<T> {
+pub async fn browser_test<T>(
+    name: &str,
+    test: impl AsyncFnOnce(&Browser) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
     let browser = Browser::start().await?;
     let outcome = AssertUnwindSafe(test(&browser)).catch_unwind().await;
     if !matches!(outcome, Ok(Ok(_))) {

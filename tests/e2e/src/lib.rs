@@ -93,5 +93,8 @@ pub(crate) fn target_dir() -> PathBuf {
 
 /// A tool's path: the environment variable when set, else the default.
 pub(crate) fn tool(var: &str, default: &str) -> PathBuf {
-    std::env::var_os(var).filter(|v| !v.is_empty()).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(default))
+    std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(default))
 }

@@ -14,7 +14,9 @@ pub struct TestApp {
 pub async fn spawn_app() -> anyhow::Result<TestApp> {
     crate::init();
     let demo = latchkey::demo::start(([127, 0, 0, 1], 0).into()).await?;
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
     Ok(TestApp { demo, http })
 }
 

@@ -20,7 +20,10 @@ impl ChildGuard {
     /// `command` must have been configured with `process_group(0)`.
     pub(crate) fn new(mut child: Child) -> Self {
         let stdin = child.stdin.take();
-        Self { child, _stdin: stdin }
+        Self {
+            child,
+            _stdin: stdin,
+        }
     }
 
     /// `Some(status)` once the child has exited.
@@ -86,7 +89,10 @@ pub(crate) struct TempDir(PathBuf);
 impl TempDir {
     pub(crate) fn new(prefix: &str) -> std::io::Result<Self> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
         let path = std::env::temp_dir().join(format!(
             "{prefix}-{}-{}-{nanos}",
             std::process::id(),

@@ -36,7 +36,10 @@ pub struct Email {
 impl Email {
     /// The first header named `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// The raw message as received.
@@ -67,7 +70,10 @@ impl SmtpSink {
     /// Starts `smtp_sink.py` (or `LATCHKEY_SMTP_SINK`) with `python3` (or `LATCHKEY_PYTHON`).
     pub async fn start() -> anyhow::Result<SmtpSink> {
         let python = crate::tool("LATCHKEY_PYTHON", "python3");
-        let script = crate::tool("LATCHKEY_SMTP_SINK", &crate::crate_dir().join("smtp_sink.py").to_string_lossy());
+        let script = crate::tool(
+            "LATCHKEY_SMTP_SINK",
+            &crate::crate_dir().join("smtp_sink.py").to_string_lossy(),
+        );
         let dir = TempDir::new("latchkey-e2e-smtp")?;
         let err_log = dir.path().join("sink.stderr");
         let mut child = Command::new(&python)
@@ -79,11 +85,18 @@ impl SmtpSink {
             .stderr(std::fs::File::create(&err_log)?)
             .process_group(0)
             .spawn()
-            .with_context(|| format!("cannot start {} {}: is Python 3 installed?", python.display(), script.display()))?;
+            .with_context(|| {
+                format!(
+                    "cannot start {} {}: is Python 3 installed?",
+                    python.display(),
+                    script.display()
+                )
+            })?;
         let stdout = child.stdout.take().context("smtp sink stdout")?;
         let mut guard = ChildGuard::new(child);
         let port = match wait_for_line(read_lines(stdout), Duration::from_secs(20), |line| {
-            line.strip_prefix("LISTENING ").and_then(|rest| rest.rsplit(' ').next()?.parse::<u16>().ok())
+            line.strip_prefix("LISTENING ")
+                .and_then(|rest| rest.rsplit(' ').next()?.parse::<u16>().ok())
         })
         .await
         {
@@ -100,7 +113,12 @@ impl SmtpSink {
                 );
             }
         };
-        Ok(SmtpSink { port, _child: guard, dir, taken: Mutex::new(HashSet::new()) })
+        Ok(SmtpSink {
+            port,
+            _child: guard,
+            dir,
+            taken: Mutex::new(HashSet::new()),
+        })
     }
 
     pub fn host(&self) -> &'static str {
@@ -162,8 +180,10 @@ impl SmtpSink {
 }
 
 fn read_message(path: &Path) -> anyhow::Result<Email> {
-    let json = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut email: Email = serde_json::from_str(&json).with_context(|| format!("cannot parse {}", path.display()))?;
+    let json =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut email: Email =
+        serde_json::from_str(&json).with_context(|| format!("cannot parse {}", path.display()))?;
     email.raw_path = path.with_extension("eml");
     Ok(email)
 }

@@ -60,15 +60,28 @@ async fn axe_reports_an_input_without_a_label() -> anyhow::Result<()> {
     let site = fixtures();
     browser_test("axe_reports_an_input_without_a_label", async |b| {
         b.open(&format!("{}/unlabelled", site.url)).await?;
-        let err = axe_check(b.driver()).await.expect_err("axe must fail an unlabelled input");
-        let AxeError::Violations { url, violations } = &err else { panic!("axe did not run: {err}") };
+        let err = axe_check(b.driver())
+            .await
+            .expect_err("axe must fail an unlabelled input");
+        let AxeError::Violations { url, violations } = &err else {
+            panic!("axe did not run: {err}")
+        };
         assert!(url.ends_with("/unlabelled"), "{url}");
-        let label = violations.iter().find(|v| v.id == "label").unwrap_or_else(|| panic!("no `label` violation in:\n{err}"));
+        let label = violations
+            .iter()
+            .find(|v| v.id == "label")
+            .unwrap_or_else(|| panic!("no `label` violation in:\n{err}"));
         assert_eq!(label.impact.as_deref(), Some("critical"));
         let report = err.to_string();
-        assert!(report.contains("label") && report.contains("input"), "report:\n{report}");
+        assert!(
+            report.contains("label") && report.contains("input"),
+            "report:\n{report}"
+        );
         // The helpers refuse the field too: it has no label to find it by.
-        let fill = b.fill("who", "x").await.expect_err("an unlabelled field cannot be filled");
+        let fill = b
+            .fill("who", "x")
+            .await
+            .expect_err("an unlabelled field cannot be filled");
         assert!(fill.to_string().contains("no the field labelled"), "{fill}");
         Ok(())
     })
@@ -82,13 +95,22 @@ async fn form_helpers_fill_by_label_and_click_by_text() -> anyhow::Result<()> {
     browser_test("form_helpers_fill_by_label_and_click_by_text", async |b| {
         b.open(&format!("{}/form", site.url)).await?;
         b.assert_accessible().await?;
-        let orphan = b.fill("Not a field here", "x").await.expect_err("a label without a control");
-        assert!(orphan.to_string().contains("belongs to no form control"), "{orphan}");
+        let orphan = b
+            .fill("Not a field here", "x")
+            .await
+            .expect_err("a label without a control");
+        assert!(
+            orphan.to_string().contains("belongs to no form control"),
+            "{orphan}"
+        );
         b.fill("Your name", "Adele").await?;
         b.click_button("Say hello").await?;
         b.wait_for_text("Hello, Adele.", WAIT).await?;
         assert!(b.url().await?.contains("name=Adele"));
-        let missing = b.click_button("Say hello").await.expect_err("the button is gone");
+        let missing = b
+            .click_button("Say hello")
+            .await
+            .expect_err("the button is gone");
         assert!(missing.to_string().contains("no the button"), "{missing}");
         Ok(())
     })
@@ -100,16 +122,28 @@ async fn form_helpers_fill_by_label_and_click_by_text() -> anyhow::Result<()> {
 async fn a_failing_browser_test_leaves_a_screenshot() -> anyhow::Result<()> {
     let site = fixtures();
     let name = "harness_self_check_deliberate_failure";
-    let png = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../target/e2e-screenshots/{name}.png"));
+    let png = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("../../target/e2e-screenshots/{name}.png"));
     let _ = std::fs::remove_file(&png);
     let result = browser_test(name, async |b| {
         b.open(&format!("{}/form", site.url)).await?;
-        b.wait_for_text("text that never appears", std::time::Duration::from_millis(300)).await
+        b.wait_for_text(
+            "text that never appears",
+            std::time::Duration::from_millis(300),
+        )
+        .await
     })
     .await;
     let err = result.expect_err("the test body failed");
-    assert!(format!("{err:#}").contains("text that never appears"), "{err:#}");
+    assert!(
+        format!("{err:#}").contains("text that never appears"),
+        "{err:#}"
+    );
     let bytes = std::fs::read(&png)?;
-    assert!(bytes.starts_with(b"\x89PNG"), "{} is not a PNG", png.display());
+    assert!(
+        bytes.starts_with(b"\x89PNG"),
+        "{} is not a PNG",
+        png.display()
+    );
     Ok(())
 }

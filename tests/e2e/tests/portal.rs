@@ -47,13 +47,24 @@ async fn demo_starts_in_process_and_its_portal_and_tenant_answer() -> anyhow::Re
     assert_eq!(index.status().as_u16(), 200);
     assert!(index.text().await?.contains("<main"));
     // ... the simulated tenant it is configured against ...
-    let oidc = format!("{}/{}/v2.0/.well-known/openid-configuration", app.sim().base_url(), app.sim().tenant_id());
+    let oidc = format!(
+        "{}/{}/v2.0/.well-known/openid-configuration",
+        app.sim().base_url(),
+        app.sim().tenant_id()
+    );
     let oidc = app.http().get(&oidc).send().await?;
-    assert_eq!(oidc.status().as_u16(), 200, "simulator's OpenID configuration");
+    assert_eq!(
+        oidc.status().as_u16(),
+        200,
+        "simulator's OpenID configuration"
+    );
     // ... and the configuration file `latchkey check` would use.
     let config = std::fs::read_to_string(&app.demo().config_path)?;
     assert!(config.contains(&app.sim().base_url()), "{config}");
-    assert!(config.contains(app.base_url().trim_start_matches("http://")), "{config}");
+    assert!(
+        config.contains(app.base_url().trim_start_matches("http://")),
+        "{config}"
+    );
     app.stop().await;
     Ok(())
 }

@@ -1,8 +1,8 @@
 //! The SMTP sink is a real SMTP server: a message sent with lettre arrives, parsed.
 
+use latchkey_e2e::{SmtpSink, WAIT, extract_code};
 use lettre::message::MultiPart;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use latchkey_e2e::{SmtpSink, WAIT, extract_code};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sink_receives_a_message_and_the_code_is_extracted() -> anyhow::Result<()> {
@@ -15,21 +15,40 @@ async fn sink_receives_a_message_and_the_code_is_extracted() -> anyhow::Result<(
             "Your code is 04718293 (ticket 12345, valid 10 minutes).\n".to_owned(),
             "<p>Your code is <b>04718293</b>.</p>".to_owned(),
         ))?;
-    let mailer = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(sink.host()).port(sink.port()).build();
+    let mailer = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(sink.host())
+        .port(sink.port())
+        .build();
     mailer.send(message).await?;
 
-    let got = sink.wait_for_message("ADELE.VANCE@contoso.com", WAIT).await?;
+    let got = sink
+        .wait_for_message("ADELE.VANCE@contoso.com", WAIT)
+        .await?;
     assert_eq!(got.mail_from, "no-reply@contoso.test");
     assert_eq!(got.rcpt_tos, ["adele.vance@contoso.com"]);
     assert_eq!(got.subject, "Your verification code: ☂");
-    assert_eq!(got.header("To"), Some("Adele Vance <adele.vance@contoso.com>"));
-    assert!(got.html.as_deref().unwrap_or_default().contains("<b>04718293</b>"), "{:?}", got.html);
+    assert_eq!(
+        got.header("To"),
+        Some("Adele Vance <adele.vance@contoso.com>")
+    );
+    assert!(
+        got.html
+            .as_deref()
+            .unwrap_or_default()
+            .contains("<b>04718293</b>"),
+        "{:?}",
+        got.html
+    );
     assert_eq!(extract_code(&got).as_deref(), Some("04718293"));
     let raw = String::from_utf8(got.raw()?)?;
     assert!(raw.contains("Subject: "), "raw message:\n{raw}");
 
     // Each message is returned once: a second wait finds nothing new.
-    let again = sink.wait_for_message("adele.vance@contoso.com", std::time::Duration::from_millis(300)).await;
+    let again = sink
+        .wait_for_message(
+            "adele.vance@contoso.com",
+            std::time::Duration::from_millis(300),
+        )
+        .await;
     assert!(again.is_err(), "the same message came back twice");
     Ok(())
 }
@@ -46,7 +65,13 @@ fn extract_code_takes_the_first_run_of_six_to_eight_digits() {
         html: None,
         raw_path: Default::default(),
     };
-    assert_eq!(extract_code(&mail("Ticket 12345, code 654321.")).as_deref(), Some("654321"));
-    assert_eq!(extract_code(&mail("ref 123456789 then 1234567")).as_deref(), Some("1234567"));
+    assert_eq!(
+        extract_code(&mail("Ticket 12345, code 654321.")).as_deref(),
+        Some("654321")
+    );
+    assert_eq!(
+        extract_code(&mail("ref 123456789 then 1234567")).as_deref(),
+        Some("1234567")
+    );
     assert_eq!(extract_code(&mail("no code 12345")), None);
 }

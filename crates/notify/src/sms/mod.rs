@@ -63,6 +63,5 @@ pub(crate) fn transport_error(provider: &str, e: reqwest::Error) -> DeliveryErro
 
 /// 408, 425, 429 and 5xx are temporary; other 4xx mean the request itself is wrong.
 pub(crate) fn status_is_retryable(status: reqwest::StatusCode) -> bool {
-    status.is_server_error()
-        || matches!(status.as_u16(), 408 | 425 | 429)
+    status.is_server_error() || matches!(status.as_u16(), 408 | 425 | 429)
 }

@@ -77,7 +77,12 @@ impl TwilioProvider {
             .path_segments_mut()
             .map_err(|_| NotifyError::Config("sms.twilio.base_url cannot be a base".into()))?
             .pop_if_empty()
-            .extend(["2010-04-01", "Accounts", &config.account_sid, "Messages.json"]);
+            .extend([
+                "2010-04-01",
+                "Accounts",
+                &config.account_sid,
+                "Messages.json",
+            ]);
         Ok(Self {
             client: http_client(config.timeout)?,
             endpoint,

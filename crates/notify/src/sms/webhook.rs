@@ -38,7 +38,15 @@ impl fmt::Debug for WebhookConfig {
             WebhookAuth::Header { name, .. } => format!("{name}: [redacted]"),
         };
         f.debug_struct("WebhookConfig")
-            .field("url", &format!("{}://{}{}", self.url.scheme(), self.url.host_str().unwrap_or(""), self.url.path()))
+            .field(
+                "url",
+                &format!(
+                    "{}://{}{}",
+                    self.url.scheme(),
+                    self.url.host_str().unwrap_or(""),
+                    self.url.path()
+                ),
+            )
             .field("auth", &auth)
             .field("timeout", &self.timeout)
             .finish()
@@ -63,7 +71,8 @@ impl fmt::Debug for WebhookProvider {
 impl WebhookProvider {
     pub fn new(config: WebhookConfig) -> Result<Self, NotifyError> {
         check_url("sms.webhook.url", &config.url)?;
-        let bad_secret = || NotifyError::Config("sms.webhook: the secret is not a valid header value".into());
+        let bad_secret =
+            || NotifyError::Config("sms.webhook: the secret is not a valid header value".into());
         let (header, raw) = match &config.auth {
             WebhookAuth::Bearer(token) => (
                 reqwest::header::AUTHORIZATION,

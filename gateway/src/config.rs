@@ -1,0 +1,180 @@
+//! `latchkey-gateway check` configuration: the `[ad]` table (exactly the keys the README lists),
+//! an optional `[entra]` table as in the portal, and command-line overrides.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use latchkey_ad::ldap::{LdapSettings, TrustSource};
+use latchkey_types::Secret;
+use serde::Deserialize;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+#[error("{file}: {message}")]
+pub struct ConfigError {
+    pub file: String,
+    pub message: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(default)]
+    ad: AdSection,
+    /// The portal's `[entra]` table; its presence says the Entra side is configured.
+    entra: Option<toml::Table>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AdSection {
+    url: Option<String>,
+    bind_dn: Option<String>,
+    password: Option<String>,
+    password_file: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
+    base_dn: Option<String>,
+    connector_account: Option<String>,
+}
+
+/// Values given on the command line; each replaces the file's key.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub url: Option<String>,
+    pub bind_dn: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
+    pub base_dn: Option<String>,
+    pub connector_account: Option<String>,
+    /// Labs only: do not verify the DC's certificate.
+    pub insecure: bool,
+}
+
+/// Everything `check` needs, resolved.
+#[derive(Clone, Debug)]
+pub struct CheckConfig {
+    pub ldap: LdapSettings,
+    pub base_dn: Option<String>,
+    pub connector_account: Option<String>,
+    pub entra_configured: bool,
+}
+
+/// Environment variable that supplies the bind password (beats the file's keys).
+pub const PASSWORD_ENV: &str = "LATCHKEY__AD__PASSWORD";
+
+pub fn load(path: &Path, o: &Overrides) -> Result<CheckConfig, ConfigError> {
+    let file = path.display().to_string();
+    let err = |message: String| ConfigError {
+        file: file.clone(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    let cfg: FileConfig = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let rel = |p: PathBuf| if p.is_relative() { dir.join(p) } else { p };
+    let ad = cfg.ad;
+
+    let url = o.url.clone().or(ad.url).ok_or_else(|| {
+        err("ad.url is required (ldaps://host or ldap://host for StartTLS)".into())
+    })?;
+    let bind_dn = o
+        .bind_dn
+        .clone()
+        .or(ad.bind_dn)
+        .ok_or_else(|| err("ad.bind_dn is required".into()))?;
+    let password = if let Ok(p) = std::env::var(PASSWORD_ENV) {
+        p
+    } else if let Some(f) = o.password_file.clone().or(ad.password_file.map(rel)) {
+        let p = std::fs::read_to_string(&f)
+            .map_err(|e| err(format!("ad.password_file {}: {e}", f.display())))?;
+        p.trim_end_matches(['\r', '\n']).to_string()
+    } else if let Some(p) = ad.password {
+        p
+    } else {
+        return Err(err(format!(
+            "one of ad.password_file, ad.password or {PASSWORD_ENV} is required"
+        )));
+    };
+    let ca_file = o.ca_file.clone().or(ad.ca_file.map(rel));
+    let trust = match (o.insecure, ca_file) {
+        (true, _) => TrustSource::Insecure,
+        (false, Some(f)) => TrustSource::CaFile(f),
+        (false, None) => TrustSource::System,
+    };
+    Ok(CheckConfig {
+        ldap: LdapSettings {
+            url,
+            bind_dn,
+            password: Secret::new(password),
+            trust,
+            timeout: Duration::from_secs(30),
+            page_size: 500,
+        },
+        base_dn: o.base_dn.clone().or(ad.base_dn),
+        connector_account: o.connector_account.clone().or(ad.connector_account),
+        entra_configured: cfg.entra.is_some(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct TempDir(PathBuf);
+    impl TempDir {
+        fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn write(text: &str) -> (TempDir, PathBuf) {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir =
+            std::env::temp_dir().join(format!("latchkey-gw-config-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("gw.toml");
+        std::fs::write(&p, text).unwrap();
+        std::fs::write(dir.join("pw"), "s3cret\n").unwrap();
+        (TempDir(dir), p)
+    }
+
+    #[test]
+    fn reads_the_ad_table_and_resolves_relative_paths() {
+        let (dir, p) = write(
+            "[ad]\nurl = \"ldaps://dc1\"\nbind_dn = \"svc@lab\"\npassword_file = \"pw\"\nca_file = \"ca.pem\"\nbase_dn = \"OU=X\"\nconnector_account = \"MSOL_1\"\n",
+        );
+        let c = load(&p, &Overrides::default()).unwrap();
+        assert_eq!(c.ldap.password.expose(), "s3cret");
+        assert_eq!(c.ldap.trust, TrustSource::CaFile(dir.path().join("ca.pem")));
+        assert_eq!(c.base_dn.as_deref(), Some("OU=X"));
+        assert_eq!(c.connector_account.as_deref(), Some("MSOL_1"));
+        assert!(!c.entra_configured);
+        let o = Overrides {
+            url: Some("ldap://other".into()),
+            insecure: true,
+            ..Overrides::default()
+        };
+        let c = load(&p, &o).unwrap();
+        assert_eq!(c.ldap.url, "ldap://other");
+        assert_eq!(c.ldap.trust, TrustSource::Insecure);
+    }
+
+    #[test]
+    fn unknown_keys_and_missing_password_are_errors() {
+        let (_d, p) = write("[ad]\nurl = \"ldaps://dc1\"\nbind_dn = \"x\"\npasword = \"typo\"\n");
+        let e = load(&p, &Overrides::default()).unwrap_err();
+        assert!(e.to_string().contains("pasword"), "{e}");
+        let (_d, p) = write("[ad]\nurl = \"ldaps://dc1\"\nbind_dn = \"x\"\n");
+        assert!(load(&p, &Overrides::default()).is_err());
+        let (_d, p) = write(
+            "[ad]\nurl = \"ldaps://dc1\"\nbind_dn = \"x\"\npassword = \"p\"\n[entra]\ntenant_id = \"t\"\n",
+        );
+        assert!(load(&p, &Overrides::default()).unwrap().entra_configured);
+    }
+}

@@ -1,0 +1,8 @@
+//! The Latchkey gateway: `check` (writeback preflight against on-premises AD) as a library, so
+//! the binary stays thin and the integration tests can drive it.
+
+pub mod apply;
+pub mod checks;
+pub mod config;
+pub mod fixscript;
+pub mod report;

@@ -1,0 +1,9 @@
+//! Integration tests of `latchkey-gateway check` against a real Samba AD DC, started by
+//! `tests/run` (tests/samba/lab.sh), which exports the connection details as LATCHKEY_TEST_*.
+//! Without them every test fails: a missing directory is a failure, never a skip.
+//!
+//! The tests share one domain and run in parallel, so each builds its own OU and its own
+//! connector account (unique names) and checks only its OU (`base_dn`).
+
+mod check;
+mod support;

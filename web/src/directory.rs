@@ -1,0 +1,79 @@
+//! The directory as the self-service flows see it: the few Graph operations they need, behind a
+//! trait so flows can be tested without a tenant (and so a second directory — the on-premises
+//! gateway — can stand in for synced users later).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use latchkey_graph::{GraphClient, GraphError, Memberships, RiskState, User, UserRef};
+use latchkey_types::{ObjectId, Secret};
+
+/// Boxed, `Send` future returned by [`Directory`] methods.
+pub type DirFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, GraphError>> + Send + 'a>>;
+
+/// Directory operations used by the flows.
+pub trait Directory: Send + Sync + 'static {
+    /// The one user whose UPN, mail, other mails or proxy addresses equal `login`; `None` when
+    /// none or several match (the flow treats both alike).
+    fn find_user<'a>(&'a self, login: &'a str) -> DirFuture<'a, Option<User>>;
+    fn user<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, User>;
+    /// Transitive groups and directory roles, fully paged.
+    fn memberships<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, Memberships>;
+    /// Sets a cloud user's password (app-only `passwordProfile`).
+    fn set_password<'a>(
+        &'a self,
+        id: &'a ObjectId,
+        password: &'a Secret<String>,
+    ) -> DirFuture<'a, ()>;
+    /// Whether Identity Protection currently considers the user at risk.
+    fn is_at_risk<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, bool>;
+    fn dismiss_risk<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, ()>;
+}
+
+impl Directory for GraphClient {
+    fn find_user<'a>(&'a self, login: &'a str) -> DirFuture<'a, Option<User>> {
+        Box::pin(async move {
+            match GraphClient::find_user(self, login).await {
+                Ok(u) => Ok(Some(u)),
+                Err(
+                    GraphError::NotFound { .. }
+                    | GraphError::Ambiguous { .. }
+                    | GraphError::InvalidInput(_),
+                ) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    fn user<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, User> {
+        Box::pin(async move { self.get_user(&UserRef::Id(*id)).await })
+    }
+
+    fn memberships<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, Memberships> {
+        Box::pin(self.transitive_memberships(id))
+    }
+
+    fn set_password<'a>(
+        &'a self,
+        id: &'a ObjectId,
+        password: &'a Secret<String>,
+    ) -> DirFuture<'a, ()> {
+        // The user chose this password after proving who they are: no forced change at next sign-in.
+        Box::pin(GraphClient::set_password(self, id, password, false))
+    }
+
+    fn is_at_risk<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, bool> {
+        Box::pin(async move {
+            Ok(self.get_risky_user(id).await?.is_some_and(|r| {
+                matches!(
+                    r.risk_state,
+                    Some(RiskState::AtRisk | RiskState::ConfirmedCompromised)
+                )
+            }))
+        })
+    }
+
+    fn dismiss_risk<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, ()> {
+        Box::pin(async move { self.dismiss_risky_users(std::slice::from_ref(id)).await })
+    }
+}

@@ -1,0 +1,244 @@
+//! What every step of the self-service flow shares: the server-side flow record and its cookie,
+//! the page context, audit events and throttles.
+//!
+//! The flow is fixed to one directory object at identification (security.md principle 4): its
+//! subject never changes, and every later step reads the user from here, never from the request.
+//! Unknown, disabled, unenrolled and out-of-scope accounts get a *decoy* flow that looks the same
+//! from outside and can never be verified.
+
+use std::time::Duration;
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::{HttpRequest, HttpResponse};
+use latchkey_store::{AuditEvent, Flow, FlowToken, Limit, Outcome, ThrottleDecision, ThrottleKey};
+use latchkey_types::{MethodKind, ObjectId};
+use serde::{Deserialize, Serialize};
+
+use crate::app::Portal;
+use crate::i18n::{Lang, negotiate};
+
+/// Purpose stored with self-service flows.
+pub const PURPOSE: &str = "self-service";
+/// Flow steps.
+pub const STEP_VERIFY: &str = "verify";
+pub const STEP_VERIFIED: &str = "verified";
+
+/// Flow state kept in the store (JSON), never in the browser.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FlowData {
+    /// This flow can never be verified (no such account, or not eligible). Looks like any other.
+    pub decoy: bool,
+    /// What the user typed, to show back ("if alex@contoso.com has ..."). Not a directory value.
+    pub account: String,
+    /// Throttle key for per-account limits: the object id, or for decoys the typed account, so
+    /// that an unknown account is throttled exactly like a real one.
+    pub throttle_key: String,
+    pub policy: Option<String>,
+    pub required: usize,
+    /// Methods the matched policy allows.
+    pub methods: Vec<MethodKind>,
+    pub display_name: Option<String>,
+    /// The directory's preferredLanguage; used only after the first verification succeeded.
+    pub preferred_language: Option<String>,
+    /// Password mastered on-premises (Entra Connect).
+    pub synced: bool,
+    /// Correlates every audit event and message of this flow.
+    pub correlation_id: String,
+}
+
+impl FlowData {
+    pub fn from_flow(flow: &Flow) -> FlowData {
+        serde_json::from_value(flow.data.clone()).unwrap_or_default()
+    }
+}
+
+/// The verified methods of a flow, as kinds.
+pub fn verified_kinds(flow: &Flow) -> Vec<MethodKind> {
+    flow.verified
+        .iter()
+        .filter_map(|m| m.parse().ok())
+        .collect()
+}
+
+/// Whether the flow has proven enough methods for its policy.
+pub fn is_complete(flow: &Flow, data: &FlowData) -> bool {
+    !data.decoy && latchkey_verify::requirement_met(data.required, &verified_kinds(flow))
+}
+
+/// The language of a page: before any verification only the browser's wish, afterwards the
+/// directory's preference (using it earlier would reveal that the account exists).
+pub fn lang(req: &HttpRequest, flow: Option<(&Flow, &FlowData)>) -> Lang {
+    let accept = req
+        .headers()
+        .get("accept-language")
+        .and_then(|v| v.to_str().ok());
+    let preferred = flow
+        .filter(|(f, _)| !f.verified.is_empty())
+        .and_then(|(_, d)| d.preferred_language.as_deref());
+    negotiate(preferred, accept)
+}
+
+/// The flow cookie: HttpOnly, SameSite=Strict, Secure and `__Host-` behind HTTPS, no Max-Age
+/// (the server decides when a flow ends).
+pub fn flow_cookie(portal: &Portal, token: &FlowToken) -> Cookie<'static> {
+    base_cookie(portal, token.expose().to_string())
+}
+
+/// A cookie that removes the flow cookie.
+pub fn clear_flow_cookie(portal: &Portal) -> Cookie<'static> {
+    let mut c = base_cookie(portal, String::new());
+    c.make_removal();
+    c
+}
+
+fn base_cookie(portal: &Portal, value: String) -> Cookie<'static> {
+    let mut c = Cookie::new(portal.services.cookies.name("latchkey-flow"), value);
+    c.set_path("/");
+    c.set_http_only(true);
+    c.set_secure(portal.services.cookies.secure);
+    c.set_same_site(SameSite::Strict);
+    c
+}
+
+/// The flow token from the request's cookie, if well-formed.
+pub fn token(portal: &Portal, req: &HttpRequest) -> Option<FlowToken> {
+    req.cookie(&portal.services.cookies.name("latchkey-flow"))
+        .and_then(|c| FlowToken::parse(c.value()))
+}
+
+/// The live flow of this request, with its data.
+pub async fn load(portal: &Portal, req: &HttpRequest) -> Option<(FlowToken, Flow, FlowData)> {
+    let token = token(portal, req)?;
+    let now = portal.services.clock.now();
+    let flow = portal
+        .services
+        .store
+        .flow(&token, now)
+        .await
+        .ok()
+        .flatten()?;
+    if flow.purpose != PURPOSE {
+        return None;
+    }
+    let data = FlowData::from_flow(&flow);
+    Some((token, flow, data))
+}
+
+/// A 303 to `path` (a local path: redirects never go elsewhere).
+pub fn see_other(path: &'static str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header(("Location", path))
+        .finish()
+}
+
+/// Where to go when a step is requested without a live flow: back to the start.
+pub fn expired(portal: &Portal) -> HttpResponse {
+    let mut r = see_other("/");
+    let _ = r.add_cookie(&clear_flow_cookie(portal));
+    r
+}
+
+/// Records an audit event. Called before the response is sent; a failure to record fails the
+/// request (an unaudited reset must not happen).
+pub async fn audit(
+    portal: &Portal,
+    correlation_id: &str,
+    subject: Option<ObjectId>,
+    event_type: &str,
+    method: Option<MethodKind>,
+    outcome: Outcome,
+    reason: Option<&str>,
+) -> Result<(), latchkey_store::StoreError> {
+    let event = AuditEvent {
+        at: portal.services.clock.now(),
+        correlation_id: correlation_id.to_string(),
+        actor: "self".into(),
+        subject,
+        event_type: event_type.to_string(),
+        method: method.map(|m| m.as_str().to_string()),
+        outcome,
+        reason: reason.map(str::to_string),
+        details: serde_json::Value::Null,
+    };
+    portal.services.store.append_audit(&event).await.map(|_| ())
+}
+
+/// Throttle limits (security.md "Numbers").
+pub mod limits {
+    use super::*;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    /// Flow starts per client address.
+    pub const STARTS_PER_CLIENT: &[Limit] = &[Limit::new(20, Duration::from_secs(600))];
+    /// Verification attempts per client address.
+    pub const VERIFICATIONS_PER_CLIENT: &[Limit] = &[Limit::new(60, HOUR)];
+    /// Codes sent per account and channel.
+    pub const SENDS_PER_ACCOUNT: &[Limit] = &[Limit::new(5, HOUR), Limit::new(10, DAY)];
+    /// Failed verifications per account and method since the last success: a short burst, 5 an
+    /// hour, and 100 in a row (about ten years' window: only a success or the helpdesk resets it).
+    pub const FAILURES_PER_ACCOUNT: &[Limit] = &[
+        Limit::new(3, Duration::from_secs(5 * 60)),
+        Limit::new(5, HOUR),
+        Limit::new(100, Duration::from_secs(3650 * 86_400)),
+    ];
+}
+
+/// Checks and records one attempt against `limits` for `(scope, key)`. Store errors deny (fail
+/// closed) with a one-minute wait.
+pub async fn hit(
+    portal: &Portal,
+    scope: &str,
+    key: &str,
+    limits: &[Limit],
+) -> Result<(), Duration> {
+    let k = ThrottleKey::new(scope, key);
+    match portal
+        .services
+        .store
+        .hit(&k, limits, portal.services.clock.now())
+        .await
+    {
+        Ok(ThrottleDecision::Allowed { .. }) => Ok(()),
+        Ok(ThrottleDecision::Denied { retry_after }) => Err(retry_after),
+        Err(e) => {
+            tracing::error!(error = %e, scope, "throttle check failed; denying");
+            Err(Duration::from_secs(60))
+        }
+    }
+}
+
+/// Forgets the attempts of `(scope, key)` (after a success).
+pub async fn reset_throttle(portal: &Portal, scope: &str, key: &str) {
+    if let Err(e) = portal
+        .services
+        .store
+        .reset(&ThrottleKey::new(scope, key))
+        .await
+    {
+        tracing::warn!(error = %e, scope, "could not reset a throttle");
+    }
+}
+
+/// "Too many attempts, wait N minutes" in the page's language.
+pub fn throttled_message(portal: &Portal, lang: Lang, wait: Duration) -> String {
+    let minutes = wait.as_secs().div_ceil(60).max(1);
+    portal
+        .templates
+        .catalogs()
+        .get(lang, "error_throttled")
+        .replace("{minutes}", &minutes.to_string())
+}
+
+/// The label of a method on buttons.
+pub fn method_label(portal: &Portal, lang: Lang, kind: MethodKind) -> String {
+    let key = match kind {
+        MethodKind::Email => "method_email",
+        MethodKind::Sms => "method_sms",
+        MethodKind::Totp => "method_totp",
+        MethodKind::Questions => "method_questions",
+        MethodKind::Attribute => "method_attribute",
+    };
+    portal.templates.catalogs().get(lang, key).to_string()
+}

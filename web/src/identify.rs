@@ -1,0 +1,284 @@
+//! Step 1 of self-service: the user says who they are. Whatever they type, the answer is the same
+//! redirect after the same time (security.md principle 1); the decision whether this account may
+//! use self-service is made here, recorded in the server-side flow, and revealed only after a
+//! verification succeeds.
+
+use std::collections::HashSet;
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine;
+use latchkey_policy::{Action, Subject, evaluate};
+use latchkey_store::{EnrollmentState, FlowLifetime, NewFlow, Outcome};
+use latchkey_types::{MethodKind, ObjectId, Upn};
+use ring::rand::{SecureRandom, SystemRandom};
+use serde::{Deserialize, Serialize};
+
+use crate::app::Portal;
+use crate::flow::{self, FlowData, PURPOSE, STEP_VERIFY, limits};
+use crate::guard::with_deadline;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(index))
+        .route("/start", web::post().to(start));
+}
+
+/// Name of the pre-flow cookie that anchors the identify form's CSRF token.
+fn pre_cookie_name(portal: &Portal) -> String {
+    portal.services.cookies.name("latchkey-pre")
+}
+
+#[derive(Serialize, Default)]
+struct IndexPage {
+    enabled: bool,
+    csrf: String,
+    login: String,
+    login_error: Option<String>,
+    errors: Vec<FieldError>,
+}
+
+/// An entry of a page's error summary, linked to its field.
+#[derive(Serialize)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+async fn index(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
+    let (pre, fresh) = match req.cookie(&pre_cookie_name(&portal)) {
+        Some(c) if c.value().len() >= 22 => (c.value().to_string(), false),
+        _ => (random_id(), true),
+    };
+    let page = IndexPage {
+        enabled: true,
+        csrf: portal.services.csrf.token(&pre),
+        ..IndexPage::default()
+    };
+    let lang = flow::lang(&req, None);
+    let mut resp = portal.render_in(&req, lang, "index.html", &page);
+    if fresh {
+        let _ = resp.add_cookie(&pre_cookie(&portal, pre));
+    }
+    resp
+}
+
+fn pre_cookie(portal: &Portal, value: String) -> Cookie<'static> {
+    let mut c = Cookie::new(pre_cookie_name(portal), value);
+    c.set_path("/");
+    c.set_http_only(true);
+    c.set_secure(portal.services.cookies.secure);
+    c.set_same_site(SameSite::Strict);
+    c
+}
+
+fn random_id() -> String {
+    let mut b = [0u8; 32];
+    // Without OS randomness nothing else works either; an all-zero id only weakens CSRF.
+    let _ = SystemRandom::new().fill(&mut b);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+#[derive(Deserialize)]
+pub struct StartForm {
+    csrf: String,
+    login: String,
+}
+
+async fn start(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    form: web::Form<StartForm>,
+) -> HttpResponse {
+    let lang = flow::lang(&req, None);
+    let pre = req
+        .cookie(&pre_cookie_name(&portal))
+        .map(|c| c.value().to_string())
+        .unwrap_or_default();
+    if pre.is_empty() || !portal.services.csrf.check(&req, &pre, &form.csrf) {
+        return portal.error_page(
+            &req,
+            lang,
+            actix_web::http::StatusCode::FORBIDDEN,
+            "error_csrf",
+        );
+    }
+    let client = portal
+        .services
+        .proxies
+        .client_ip(&req)
+        .map(|ip| ip.to_string())
+        .unwrap_or_default();
+    let retry = |message: String, status| {
+        let page = IndexPage {
+            enabled: true,
+            csrf: portal.services.csrf.token(&pre),
+            login: form.login.chars().take(320).collect(),
+            login_error: Some(message.clone()),
+            errors: vec![FieldError {
+                field: "login",
+                message,
+            }],
+        };
+        let mut r = portal.render_in(&req, lang, "index.html", &page);
+        *r.status_mut() = status;
+        r
+    };
+    if let Err(wait) = flow::hit(&portal, "start:client", &client, limits::STARTS_PER_CLIENT).await
+    {
+        return retry(
+            flow::throttled_message(&portal, lang, wait),
+            actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+        );
+    }
+    let login = form.login.trim();
+    if login.parse::<Upn>().is_err() {
+        let message = portal
+            .templates
+            .catalogs()
+            .get(lang, "error_login_invalid")
+            .to_string();
+        return retry(message, actix_web::http::StatusCode::BAD_REQUEST);
+    }
+    let login = login.to_ascii_lowercase();
+    let planned = with_deadline(portal.services.deadline, plan(&portal, &login)).await;
+    let (data, subject, reason) = match planned {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "identify: directory unavailable");
+            return portal.error_page(
+                &req,
+                lang,
+                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                "error_generic",
+            );
+        }
+    };
+    let now = portal.services.clock.now();
+    let correlation_id = data.correlation_id.clone();
+    let decoy = data.decoy;
+    let new = NewFlow {
+        subject,
+        purpose: PURPOSE.into(),
+        step: STEP_VERIFY.into(),
+        data: serde_json::to_value(&data).unwrap_or_default(),
+        lifetime: FlowLifetime::default(),
+    };
+    let (token, _) = match portal.services.store.create_flow(new, now).await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "identify: cannot create flow");
+            return portal.error_page(
+                &req,
+                lang,
+                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                "error_generic",
+            );
+        }
+    };
+    let outcome = if decoy {
+        Outcome::Denied
+    } else {
+        Outcome::Success
+    };
+    let audit_subject = (!decoy).then_some(subject);
+    if flow::audit(
+        &portal,
+        &correlation_id,
+        audit_subject,
+        "flow.start",
+        None,
+        outcome,
+        reason.as_deref(),
+    )
+    .await
+    .is_err()
+    {
+        return portal.error_page(
+            &req,
+            lang,
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "error_generic",
+        );
+    }
+    let mut resp = flow::see_other("/verify");
+    let _ = resp.add_cookie(&flow::flow_cookie(&portal, &token));
+    resp
+}
+
+/// Resolves the account and decides, returning the flow data, its subject and (for the audit
+/// trail only) why a flow is a decoy. Every branch does its Graph calls before deciding, so the
+/// deadline hides the rest.
+async fn plan(
+    portal: &Portal,
+    login: &str,
+) -> Result<(FlowData, ObjectId, Option<String>), latchkey_graph::GraphError> {
+    let s = &portal.services;
+    let correlation_id = ObjectId::new_random().to_string();
+    let decoy = |reason: String| {
+        let data = FlowData {
+            decoy: true,
+            account: login.to_string(),
+            throttle_key: format!("login:{login}"),
+            required: 2,
+            correlation_id: correlation_id.clone(),
+            ..FlowData::default()
+        };
+        Ok((data, ObjectId::new_random(), Some(reason)))
+    };
+    let Some(user) = s.directory.find_user(login).await? else {
+        return decoy("no single account matches".into());
+    };
+    if user.account_enabled == Some(false) {
+        return decoy(format!("account {} is disabled", user.id));
+    }
+    let memberships = s.directory.memberships(&user.id).await?;
+    let groups: HashSet<ObjectId> = memberships.groups.iter().map(|g| g.id).collect();
+    let set = s.policies();
+    let evaluation = evaluate(
+        &set,
+        Subject {
+            groups: &groups,
+            privileged: !memberships.roles.is_empty(),
+        },
+    );
+    let Some(policy) = evaluation.policy else {
+        return decoy(format!("account {}: {}", user.id, evaluation.explain()));
+    };
+    if !policy.allows(Action::Reset) && !policy.allows(Action::Unlock) {
+        return decoy(format!(
+            "account {}: policy '{}' allows neither reset nor unlock",
+            user.id, policy.name
+        ));
+    }
+    let enrolled: Vec<MethodKind> = match s.store.enrollments(&user.id).await {
+        Ok(list) => list
+            .iter()
+            .filter(|e| e.state == EnrollmentState::Active)
+            .filter_map(|e| e.method.parse::<MethodKind>().ok())
+            .filter(|m| policy.methods.contains(m))
+            .collect(),
+        Err(e) => {
+            tracing::error!(error = %e, "identify: cannot read enrollments");
+            Vec::new()
+        }
+    };
+    if !latchkey_verify::requirement_met(policy.methods_required, &enrolled) {
+        return decoy(format!(
+            "account {}: not enough enrolled methods for policy '{}'",
+            user.id, policy.name
+        ));
+    }
+    let data = FlowData {
+        decoy: false,
+        account: login.to_string(),
+        throttle_key: user.id.to_string(),
+        policy: Some(policy.name.clone()),
+        required: policy.methods_required,
+        methods: policy.methods.clone(),
+        display_name: user.display_name.clone(),
+        preferred_language: user.preferred_language.clone(),
+        synced: user.on_premises_sync_enabled == Some(true),
+        correlation_id,
+    };
+    Ok((data, user.id, Some(evaluation.explain())))
+}

@@ -1,0 +1,364 @@
+//! Step 3 of self-service, for a fully verified flow: choose what to do, then set a new password.
+//!
+//! The policy is evaluated again right before the write with fresh, fully paged group membership;
+//! any error fails closed (security.md principle 7). After the change every open flow and code of
+//! the user is voided and the user is told on every channel known before the change.
+
+use std::collections::HashSet;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use latchkey_notify::{Notice, Notification, Recipient};
+use latchkey_policy::{Action, Policy, Subject, evaluate};
+use latchkey_store::{EnrollmentState, Flow, Outcome};
+use latchkey_types::{EmailAddress, MethodKind, ObjectId, Secret};
+use serde::{Deserialize, Serialize};
+
+use crate::app::Portal;
+use crate::flow::{self, FlowData};
+use crate::identify::FieldError;
+use crate::password;
+use crate::verification::csrf_token;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/action", web::get().to(action))
+        .route("/reset", web::get().to(form))
+        .route("/reset", web::post().to(submit));
+}
+
+/// The live, fully verified, non-decoy flow of this request.
+pub async fn verified_flow(portal: &Portal, req: &HttpRequest) -> Option<(Flow, FlowData)> {
+    let (_, flow, data) = flow::load(portal, req).await?;
+    flow::is_complete(&flow, &data).then_some((flow, data))
+}
+
+/// The policy that applies *now*, with fresh membership; `None` on any error or mismatch.
+pub async fn current_policy(portal: &Portal, user: &ObjectId, action: Action) -> Option<Policy> {
+    let memberships = portal.services.directory.memberships(user).await.ok()?;
+    let groups: HashSet<ObjectId> = memberships.groups.iter().map(|g| g.id).collect();
+    let set = portal.services.policies();
+    let evaluation = evaluate(
+        &set,
+        Subject {
+            groups: &groups,
+            privileged: !memberships.roles.is_empty(),
+        },
+    );
+    evaluation.policy.filter(|p| p.allows(action)).cloned()
+}
+
+#[derive(Serialize)]
+struct ActionPage {
+    csrf: String,
+    name: String,
+    can_reset: bool,
+    can_unlock: bool,
+}
+
+async fn action(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
+    let Some((flow, data)) = verified_flow(&portal, &req).await else {
+        return flow::expired(&portal);
+    };
+    let lang = flow::lang(&req, Some((&flow, &data)));
+    let set = portal.services.policies();
+    let policy = data.policy.as_deref().and_then(|n| set.get(n));
+    let page = ActionPage {
+        csrf: csrf_token(&portal, &flow),
+        name: data
+            .display_name
+            .clone()
+            .unwrap_or_else(|| data.account.clone()),
+        can_reset: policy.is_some_and(|p| p.allows(Action::Reset)),
+        can_unlock: policy.is_some_and(|p| p.allows(Action::Unlock)),
+    };
+    portal.render_in(&req, lang, "action.html", &page)
+}
+
+#[derive(Serialize)]
+struct ResetPage {
+    csrf: String,
+    upn: String,
+    min_length: usize,
+    password_error: Option<String>,
+    confirm_error: Option<String>,
+    errors: Vec<FieldError>,
+}
+
+fn min_length(portal: &Portal, data: &FlowData) -> usize {
+    let set = portal.services.policies();
+    data.policy
+        .as_deref()
+        .and_then(|n| set.get(n))
+        .map_or(latchkey_policy::model::DEFAULT_MIN_PASSWORD_LENGTH, |p| {
+            p.password.min_length
+        })
+}
+
+async fn form(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
+    let Some((flow, data)) = verified_flow(&portal, &req).await else {
+        return flow::expired(&portal);
+    };
+    let lang = flow::lang(&req, Some((&flow, &data)));
+    let page = ResetPage {
+        csrf: csrf_token(&portal, &flow),
+        upn: data.account.clone(),
+        min_length: min_length(&portal, &data),
+        password_error: None,
+        confirm_error: None,
+        errors: vec![],
+    };
+    portal.render_in(&req, lang, "reset.html", &page)
+}
+
+#[derive(Deserialize)]
+pub struct ResetForm {
+    csrf: String,
+    password: String,
+    confirm: String,
+}
+
+async fn submit(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    form: web::Form<ResetForm>,
+) -> HttpResponse {
+    let Some((flow, data)) = verified_flow(&portal, &req).await else {
+        return flow::expired(&portal);
+    };
+    let lang = flow::lang(&req, Some((&flow, &data)));
+    if !portal
+        .services
+        .csrf
+        .check(&req, &flow.id.to_string(), &form.csrf)
+    {
+        return portal.error_page(&req, lang, StatusCode::FORBIDDEN, "error_csrf");
+    }
+    let catalogs = portal.templates.catalogs();
+    let rejected = |message: String, on_confirm: bool| {
+        let page = ResetPage {
+            csrf: csrf_token(&portal, &flow),
+            upn: data.account.clone(),
+            min_length: min_length(&portal, &data),
+            password_error: (!on_confirm).then(|| message.clone()),
+            confirm_error: on_confirm.then(|| message.clone()),
+            errors: vec![FieldError {
+                field: if on_confirm { "confirm" } else { "password" },
+                message,
+            }],
+        };
+        let mut r = portal.render_in(&req, lang, "reset.html", &page);
+        *r.status_mut() = StatusCode::BAD_REQUEST;
+        r
+    };
+    // Re-evaluate before the write, with fresh membership: fail closed.
+    let Some(policy) = current_policy(&portal, &flow.subject, Action::Reset).await else {
+        let _ = flow::audit(
+            &portal,
+            &data.correlation_id,
+            Some(flow.subject),
+            "reset",
+            None,
+            Outcome::Denied,
+            Some("policy no longer allows reset"),
+        )
+        .await;
+        return portal.error_page(&req, lang, StatusCode::FORBIDDEN, "unavailable_body");
+    };
+    let user = match portal.services.directory.user(&flow.subject).await {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::error!(error = %e, "reset: cannot read the user");
+            return portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+        }
+    };
+    let upn_local = user
+        .user_principal_name
+        .as_str()
+        .split('@')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let names: Vec<&str> = [
+        user.display_name.as_deref(),
+        user.given_name.as_deref(),
+        user.surname.as_deref(),
+        Some(upn_local.as_str()),
+        user.on_premises_sam_account_name.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if let Err(why) = password::check(&form.password, &form.confirm, &policy.password, &names) {
+        let text = catalogs
+            .get(lang, why.message_key())
+            .replace("{min}", &policy.password.min_length.to_string())
+            .replace(
+                "{max}",
+                &latchkey_policy::model::MAX_PASSWORD_LENGTH.to_string(),
+            )
+            .replace(
+                "{hint}",
+                match &why {
+                    password::Rejection::Common { warning: Some(w) }
+                        if lang == crate::i18n::Lang::En =>
+                    {
+                        w
+                    }
+                    _ => "",
+                },
+            );
+        let _ = flow::audit(
+            &portal,
+            &data.correlation_id,
+            Some(flow.subject),
+            "reset",
+            None,
+            Outcome::Failure,
+            Some(why.message_key()),
+        )
+        .await;
+        return rejected(
+            text.trim().to_string(),
+            matches!(why, password::Rejection::Mismatch),
+        );
+    }
+    if data.synced {
+        // Graph refuses passwordProfile for on-premises-mastered users; writeback through the
+        // delegated resetPassword or the gateway comes with the admin console and issue 5.
+        let _ = flow::audit(
+            &portal,
+            &data.correlation_id,
+            Some(flow.subject),
+            "reset",
+            None,
+            Outcome::Denied,
+            Some("synced user: no writeback path configured"),
+        )
+        .await;
+        return portal.error_page(
+            &req,
+            lang,
+            StatusCode::CONFLICT,
+            "unlock_onprem_unavailable",
+        );
+    }
+    // Channels known before the change, to tell the user afterwards.
+    let channels = known_channels(&portal, &flow.subject, user.mail.as_ref()).await;
+    let secret = Secret::new(form.into_inner().password);
+    if let Err(e) = portal
+        .services
+        .directory
+        .set_password(&flow.subject, &secret)
+        .await
+    {
+        let reason = e.code().unwrap_or("graph error").to_string();
+        let _ = flow::audit(
+            &portal,
+            &data.correlation_id,
+            Some(flow.subject),
+            "reset",
+            None,
+            Outcome::Error,
+            Some(&reason),
+        )
+        .await;
+        if e.status() == Some(400) {
+            return rejected(
+                catalogs.get(lang, "error_password_directory").to_string(),
+                false,
+            );
+        }
+        tracing::error!(error = %e, "reset: Graph refused the password change");
+        return portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+    }
+    if flow::audit(
+        &portal,
+        &data.correlation_id,
+        Some(flow.subject),
+        "reset",
+        None,
+        Outcome::Success,
+        None,
+    )
+    .await
+    .is_err()
+    {
+        tracing::error!("reset: password changed but the audit event could not be written");
+    }
+    let notified = !channels.is_empty();
+    after_change(&portal, &flow, &data, channels).await;
+    let mut paragraphs = vec![
+        catalogs
+            .get(lang, "done_next_cloud")
+            .replace("{signin}", &portal.services.signin_url),
+        catalogs.get(lang, "done_next_windows").to_string(),
+    ];
+    if notified {
+        paragraphs.push(catalogs.get(lang, "done_notified").to_string());
+    }
+    let mut r = portal.render_in(
+        &req,
+        lang,
+        "result.html",
+        &serde_json::json!({ "title": catalogs.get(lang, "done_title"), "paragraphs": paragraphs }),
+    );
+    let _ = r.add_cookie(&flow::clear_flow_cookie(&portal));
+    r
+}
+
+/// Every address the user had before the change: enrolled email and phone, and the directory mail.
+pub async fn known_channels(
+    portal: &Portal,
+    user: &ObjectId,
+    mail: Option<&EmailAddress>,
+) -> Vec<Recipient> {
+    let mut out: Vec<Recipient> = Vec::new();
+    if let Some(m) = mail {
+        out.push(Recipient::Email(m.clone()));
+    }
+    if let Ok(list) = portal.services.store.enrollments(user).await {
+        for e in list.iter().filter(|e| e.state == EnrollmentState::Active) {
+            let r = match e.method.parse::<MethodKind>() {
+                Ok(MethodKind::Email) => e.data["address"]
+                    .as_str()
+                    .and_then(|a| a.parse().ok())
+                    .map(Recipient::Email),
+                Ok(MethodKind::Sms) => e.data["phone"]
+                    .as_str()
+                    .and_then(|p| p.parse().ok())
+                    .map(Recipient::Sms),
+                _ => None,
+            };
+            if let Some(r) = r
+                && !out.contains(&r)
+            {
+                out.push(r);
+            }
+        }
+    }
+    out
+}
+
+/// After a password change: void every open flow and code of the user, notify every channel.
+pub async fn after_change(portal: &Portal, flow: &Flow, data: &FlowData, channels: Vec<Recipient>) {
+    let s = &portal.services;
+    let now = s.clock.now();
+    if let Err(e) = s.store.void_codes_of(&flow.subject, now).await {
+        tracing::error!(error = %e, "cannot void codes after a change");
+    }
+    if let Err(e) = s.store.end_flows_of(&flow.subject).await {
+        tracing::error!(error = %e, "cannot end flows after a change");
+    }
+    for recipient in channels {
+        let n = Notification {
+            recipient,
+            notice: Notice::PasswordChanged { at: now },
+            lang: data.preferred_language.clone(),
+            correlation_id: data.correlation_id.clone(),
+            subject: Some(flow.subject),
+        };
+        if let Err(e) = s.notifier.enqueue(n) {
+            tracing::error!(error = %e, "cannot queue a change notice");
+        }
+    }
+}

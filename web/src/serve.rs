@@ -1,0 +1,106 @@
+//! Builds a production portal from the configuration file: every dependency is checked at
+//! start-up (credentials, key file, database, policies, SMTP), so a mistake stops the start with
+//! a message instead of failing the first user.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use latchkey_notify::{Branding, Channels, EmailTransport, SmtpConfig, SmtpMailer, SmtpSecurity};
+use latchkey_store::{Cipher, EncryptionKey};
+use latchkey_types::Secret;
+use latchkey_verify::{AuthenticatorApp, CodeConfig, CodeIssuer, CodeKey, SystemClock, TotpConfig};
+
+use crate::app::Portal;
+use crate::config::Settings;
+use crate::guard::{Csrf, TrustedProxies};
+use crate::render::Brand;
+use crate::services::{CookiePolicy, Services, start_notifier};
+
+pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
+    let public = url::Url::parse(&settings.portal.public_url)
+        .context("key `portal.public_url` is not a URL")?;
+    let https = public.scheme() == "https";
+    let loopback = matches!(public.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    if !https && !loopback {
+        anyhow::bail!("key `portal.public_url`: use https (plain http only on loopback)");
+    }
+    let origin = public.origin().ascii_serialization();
+
+    let graph = crate::entra::client(settings)?;
+    let key = EncryptionKey::load_or_create(&settings.store.key_file).with_context(|| {
+        format!(
+            "key `store.key_file` ({})",
+            settings.store.key_file.display()
+        )
+    })?;
+    let store = latchkey_store::open(&settings.store.database_url, Cipher::new(&key))
+        .await
+        .context("key `store.database_url`")?;
+    let policies = latchkey_policy::load_dir(&settings.policies.dir).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("policies are invalid:\n  {}", lines.join("\n  "))
+    })?;
+
+    let email: Option<Arc<dyn EmailTransport>> = match &settings.smtp {
+        None => {
+            tracing::warn!("no [smtp] table: email codes and notices cannot be sent");
+            None
+        }
+        Some(s) => {
+            let mut c = SmtpConfig::new(&s.host, &s.from);
+            c.port = s.port;
+            c.security = match s.security.as_str() {
+                "starttls" => SmtpSecurity::StartTls,
+                "tls" => SmtpSecurity::ImplicitTls,
+                "plain" => SmtpSecurity::Plain,
+                other => {
+                    anyhow::bail!("key `smtp.security`: {other:?} is not starttls, tls or plain")
+                }
+            };
+            c.username = s.username.clone();
+            if let Some(f) = &s.password_file {
+                c.password =
+                    Some(latchkey_notify::secret_from_file(f).context("key `smtp.password_file`")?);
+            }
+            Some(Arc::new(SmtpMailer::new(&c).context("[smtp]")?))
+        }
+    };
+    let b = &settings.branding;
+    let brand = Brand {
+        name: b.name.clone(),
+        logo_url: b.logo_url.clone(),
+        colour: b.colour.clone(),
+        helpdesk: b.helpdesk.clone(),
+    };
+    brand
+        .validate()
+        .map_err(|e| anyhow::anyhow!("[branding]: {e}"))?;
+    let (notifier, _queue) = start_notifier(
+        Arc::clone(&store),
+        Branding {
+            product_name: brand.name.clone(),
+            helpdesk: brand.helpdesk.clone(),
+            portal_url: Some(public.clone()),
+        },
+        Channels { email, sms: None },
+    )?;
+    let services = Services {
+        store,
+        directory: Arc::new(graph),
+        policies: RwLock::new(Arc::new(policies)),
+        codes: Arc::new(CodeIssuer::new(
+            CodeKey::from_bytes(&Secret::new(key.derive(b"latchkey/codes").to_vec()))?,
+            CodeConfig::default(),
+        )?),
+        totp: AuthenticatorApp::new(TotpConfig::new(&brand.name))?,
+        notifier,
+        csrf: Csrf::new(&key.derive(b"latchkey/csrf"), &origin),
+        proxies: TrustedProxies(settings.portal.trusted_proxies.clone()),
+        clock: Arc::new(SystemClock),
+        cookies: CookiePolicy { secure: https },
+        deadline: Duration::from_millis(settings.portal.response_deadline_ms.max(100)),
+        signin_url: settings.portal.signin_url.clone(),
+    };
+    Portal::new(brand, services)
+}

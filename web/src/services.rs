@@ -1,0 +1,144 @@
+//! Everything the self-service flows talk to, built once at start-up and shared by every worker.
+//! Each I/O seam is a trait object (store, directory, notifier transports) so tests and the demo
+//! plug in their own; time comes from a [`Clock`].
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use latchkey_notify::Notifier;
+use latchkey_policy::PolicySet;
+use latchkey_store::Store;
+use latchkey_types::MethodKind;
+use latchkey_verify::{AuthenticatorApp, Clock, CodeIssuer};
+
+use crate::directory::Directory;
+use crate::guard::{Csrf, TrustedProxies};
+
+/// How cookies are named and flagged: `__Host-` + `Secure` behind HTTPS; plain names only when
+/// the portal is served over http on loopback (the demo), where browsers drop `Secure` cookies.
+#[derive(Debug, Clone, Copy)]
+pub struct CookiePolicy {
+    pub secure: bool,
+}
+
+impl CookiePolicy {
+    pub fn name(&self, base: &'static str) -> String {
+        if self.secure {
+            format!("__Host-{base}")
+        } else {
+            base.to_string()
+        }
+    }
+}
+
+/// The self-service back end.
+pub struct Services {
+    pub store: Arc<dyn Store>,
+    pub directory: Arc<dyn Directory>,
+    /// The running policy set; replaced whole on a valid reload, never edited in place.
+    pub policies: RwLock<Arc<PolicySet>>,
+    pub codes: Arc<CodeIssuer>,
+    pub totp: AuthenticatorApp,
+    pub notifier: Notifier,
+    pub csrf: Csrf,
+    pub proxies: TrustedProxies,
+    pub clock: Arc<dyn Clock>,
+    pub cookies: CookiePolicy,
+    /// Every answer before the first verification takes at least this long (enumeration safety).
+    pub deadline: Duration,
+    /// Where users sign in after a reset (shown on the result page).
+    pub signin_url: String,
+}
+
+impl Services {
+    /// The current policy set (cheap: one Arc clone under a read lock).
+    pub fn policies(&self) -> Arc<PolicySet> {
+        match self.policies.read() {
+            Ok(p) => Arc::clone(&p),
+            // A panic while holding the lock cannot leave a half-written set (we swap whole Arcs).
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// The methods offered on the "prove it's you" page: the same list for everybody (what a given
+    /// account has enrolled or may use is not revealed before a verification succeeds), in the
+    /// order policies list them. Only methods the portal can verify on that page are offered.
+    pub fn offered_methods(&self) -> Vec<MethodKind> {
+        let mut out = Vec::new();
+        for p in self.policies().policies().iter().filter(|p| p.enabled) {
+            for m in &p.methods {
+                if matches!(m, MethodKind::Email | MethodKind::Sms | MethodKind::Totp)
+                    && !out.contains(m)
+                {
+                    out.push(*m);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Writes every delivery outcome to the audit trail (security.md principle 10: "send" events).
+pub struct AuditObserver(pub Arc<dyn Store>);
+
+impl latchkey_notify::DeliveryObserver for AuditObserver {
+    fn report(
+        &self,
+        report: latchkey_notify::DeliveryReport,
+    ) -> latchkey_notify::BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let (outcome, reason) = match &report.outcome {
+                latchkey_notify::DeliveryOutcome::Delivered => {
+                    (latchkey_store::Outcome::Success, None)
+                }
+                latchkey_notify::DeliveryOutcome::Failed { reason } => {
+                    (latchkey_store::Outcome::Error, Some(reason.clone()))
+                }
+                latchkey_notify::DeliveryOutcome::Abandoned => (
+                    latchkey_store::Outcome::Error,
+                    Some("abandoned at shutdown".into()),
+                ),
+            };
+            let event = latchkey_store::AuditEvent {
+                at: time::OffsetDateTime::now_utc(),
+                correlation_id: report.correlation_id.clone(),
+                actor: "system".into(),
+                subject: report.subject,
+                event_type: format!("notify.{}", report.kind),
+                method: Some(report.channel.as_str().to_string()),
+                outcome,
+                reason,
+                // Masked recipient only: full addresses stay out of the audit trail.
+                details: serde_json::json!({ "to": report.recipient_masked, "attempts": report.attempts }),
+            };
+            if let Err(e) = self.0.append_audit(&event).await {
+                tracing::error!(error = %e, "cannot audit a delivery");
+            }
+        })
+    }
+}
+
+/// Starts the notification queue with the given transports, auditing every delivery.
+pub fn start_notifier(
+    store: Arc<dyn Store>,
+    branding: latchkey_notify::Branding,
+    channels: latchkey_notify::Channels,
+) -> anyhow::Result<(Notifier, latchkey_notify::NotifierHandle)> {
+    let renderer = latchkey_notify::Renderer::new(branding)?;
+    Ok(Notifier::start(
+        renderer,
+        channels,
+        Arc::new(AuditObserver(store)),
+        latchkey_notify::QueueConfig::default(),
+    ))
+}
+
+/// A fresh 256-bit key (CSRF, code hashing) for a process that keeps no state across restarts.
+pub fn random_key() -> anyhow::Result<Vec<u8>> {
+    use ring::rand::SecureRandom;
+    let mut k = vec![0u8; 32];
+    ring::rand::SystemRandom::new()
+        .fill(&mut k)
+        .map_err(|_| anyhow::anyhow!("no system randomness"))?;
+    Ok(k)
+}

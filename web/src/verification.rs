@@ -1,0 +1,644 @@
+//! Step 2 of self-service: the user proves who they are with the methods they enrolled.
+//!
+//! Every answer here is the same for real and decoy flows until a code or TOTP is accepted: the
+//! same pages, the same throttles (keyed on the object id, or on the typed account for decoys),
+//! the same work (a decoy gets a code issued to nowhere and a TOTP check against a seed nobody
+//! holds). Codes are bound to flow, user, method and destination, single use, newest only; TOTP
+//! steps are never accepted twice.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use latchkey_notify::{Notice, Notification, Recipient};
+use latchkey_store::{EnrollmentState, Flow, FlowToken, NewCode, Outcome};
+use latchkey_types::{EmailAddress, FlowId, MethodKind, Secret};
+use latchkey_verify::{
+    CodeBinding, CodeHash, CodeOutcome, CodePurpose, Destination, IssuedCode, TotpEnrollment,
+    TotpOutcome, TotpSeed,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::app::Portal;
+use crate::flow::{self, FlowData, STEP_VERIFIED, STEP_VERIFY, limits};
+use crate::i18n::Lang;
+use crate::identify::FieldError;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/verify", web::get().to(choose))
+        .route("/verify/{kind}/start", web::post().to(begin))
+        .route("/verify/{kind}", web::post().to(submit));
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    pub csrf: String,
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    csrf: String,
+    code: String,
+}
+
+#[derive(Serialize)]
+struct MethodButton {
+    kind: &'static str,
+    label: String,
+}
+
+#[derive(Serialize)]
+struct ChoosePage {
+    csrf: String,
+    methods: Vec<MethodButton>,
+    step: String,
+    total: String,
+    errors: Vec<FieldError>,
+}
+
+#[derive(Serialize)]
+struct CodePage {
+    csrf: String,
+    kind: &'static str,
+    intro: String,
+    resend: bool,
+    step: String,
+    total: String,
+    code_error: Option<String>,
+    errors: Vec<FieldError>,
+}
+
+/// The CSRF token of a flow: bound to its stable id, so it survives token rotation.
+pub fn csrf_token(portal: &Portal, flow: &Flow) -> String {
+    portal.services.csrf.token(&flow.id.to_string())
+}
+
+/// "Step N of M", but only once the first method succeeded: before that, M would reveal which
+/// policy (and so whether an account) matched.
+fn step_numbers(flow: &Flow, data: &FlowData) -> (String, String) {
+    let done = flow.verified.len();
+    let total = if done == 0 {
+        String::new()
+    } else {
+        data.required.to_string()
+    };
+    ((done + 1).to_string(), total)
+}
+
+async fn choose(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
+    let Some((_, flow, data)) = flow::load(&portal, &req).await else {
+        return flow::expired(&portal);
+    };
+    if flow::is_complete(&flow, &data) {
+        return flow::see_other("/action");
+    }
+    let lang = flow::lang(&req, Some((&flow, &data)));
+    let done = flow::verified_kinds(&flow);
+    let methods = portal
+        .services
+        .offered_methods()
+        .into_iter()
+        .filter(|m| !done.contains(m))
+        .map(|m| MethodButton {
+            kind: m.as_str(),
+            label: flow::method_label(&portal, lang, m),
+        })
+        .collect();
+    let (step, total) = step_numbers(&flow, &data);
+    let page = ChoosePage {
+        csrf: csrf_token(&portal, &flow),
+        methods,
+        step,
+        total,
+        errors: vec![],
+    };
+    portal.render_in(&req, lang, "verify_choose.html", &page)
+}
+
+/// Parses the `{kind}` path segment into a method the portal offers.
+fn offered_kind(portal: &Portal, raw: &str) -> Option<MethodKind> {
+    raw.parse::<MethodKind>()
+        .ok()
+        .filter(|k| portal.services.offered_methods().contains(k))
+}
+
+/// Where a code for `kind` goes for this flow: the enrolled, confirmed address — or, for decoys and
+/// for methods the account has not enrolled or its policy does not allow, nowhere (a placeholder
+/// destination; the code is issued and never sent, so the work and the answer are the same).
+async fn destination(
+    portal: &Portal,
+    flow: &Flow,
+    data: &FlowData,
+    kind: MethodKind,
+) -> (Destination, bool) {
+    let nowhere = || match kind {
+        MethodKind::Sms => Destination::phone("+10000000000").ok(),
+        _ => "nobody@example.invalid"
+            .parse::<EmailAddress>()
+            .ok()
+            .map(Destination::Email),
+    };
+    let real = if data.decoy || !data.methods.contains(&kind) {
+        None
+    } else {
+        match portal
+            .services
+            .store
+            .enrollment(&flow.subject, kind.as_str(), EnrollmentState::Active)
+            .await
+        {
+            Ok(Some(e)) => match kind {
+                MethodKind::Email => e.data["address"]
+                    .as_str()
+                    .and_then(|a| a.parse().ok())
+                    .map(Destination::Email),
+                MethodKind::Sms => e.data["phone"]
+                    .as_str()
+                    .and_then(|p| Destination::phone(p).ok()),
+                _ => None,
+            },
+            _ => None,
+        }
+    };
+    match real {
+        Some(d) => (d, true),
+        // `nowhere()` always parses; the fallback keeps this total without a panic path.
+        None => (
+            nowhere().unwrap_or_else(|| Destination::Email(fallback_address())),
+            false,
+        ),
+    }
+}
+
+fn fallback_address() -> EmailAddress {
+    "nobody@example.invalid"
+        .parse()
+        .unwrap_or_else(|_| unreachable!("literal address parses"))
+}
+
+fn binding(flow: &Flow, kind: MethodKind, destination: Destination) -> CodeBinding {
+    CodeBinding {
+        flow: FlowId::from(flow.id.0),
+        user: flow.subject,
+        method: kind,
+        purpose: CodePurpose::Verification,
+        destination,
+    }
+}
+
+fn destination_text(d: &Destination) -> String {
+    match d {
+        Destination::Email(e) => format!("email:{e}"),
+        Destination::Phone(p) => format!("phone:{p}"),
+    }
+}
+
+fn destination_from_text(s: &str) -> Option<Destination> {
+    match s.split_once(':')? {
+        ("email", e) => e.parse().ok().map(Destination::Email),
+        ("phone", p) => Destination::phone(p).ok(),
+        _ => None,
+    }
+}
+
+async fn begin(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    let Some((_, flow, data)) = flow::load(&portal, &req).await else {
+        return flow::expired(&portal);
+    };
+    let lang = flow::lang(&req, Some((&flow, &data)));
+    if !portal
+        .services
+        .csrf
+        .check(&req, &flow.id.to_string(), &form.csrf)
+    {
+        return portal.error_page(&req, lang, StatusCode::FORBIDDEN, "error_csrf");
+    }
+    let Some(kind) = offered_kind(&portal, &path) else {
+        return portal.error_page(&req, lang, StatusCode::NOT_FOUND, "error_not_found");
+    };
+    if kind == MethodKind::Totp {
+        return code_page(
+            &portal,
+            &req,
+            lang,
+            &flow,
+            &data,
+            kind,
+            None,
+            StatusCode::OK,
+        );
+    }
+    let scope = format!("send:{kind}");
+    if let Err(wait) = flow::hit(
+        &portal,
+        &scope,
+        &data.throttle_key,
+        limits::SENDS_PER_ACCOUNT,
+    )
+    .await
+    {
+        let msg = flow::throttled_message(&portal, lang, wait);
+        return code_page(
+            &portal,
+            &req,
+            lang,
+            &flow,
+            &data,
+            kind,
+            Some(msg),
+            StatusCode::TOO_MANY_REQUESTS,
+        );
+    }
+    let (dest, deliver) = destination(&portal, &flow, &data, kind).await;
+    let now = portal.services.clock.now();
+    let b = binding(&flow, kind, dest.clone());
+    let (code, record) = match portal.services.codes.issue(&b, None, now) {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot issue a code");
+            return portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+        }
+    };
+    let config = portal.services.codes.config();
+    let new = NewCode {
+        flow: flow.id,
+        subject: flow.subject,
+        method: kind.as_str().into(),
+        code_hash: record.hash.as_bytes().to_vec(),
+        binding: destination_text(&dest).into_bytes(),
+        lifetime: config.lifetime.unsigned_abs(),
+        tries: u32::from(config.tries),
+    };
+    if let Err(e) = portal.services.store.issue_code(new, now).await {
+        tracing::error!(error = %e, "cannot store a code");
+        return portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+    }
+    if deliver {
+        let recipient = match &dest {
+            Destination::Email(e) => Some(Recipient::Email(e.clone())),
+            Destination::Phone(p) => p.parse().ok().map(Recipient::Sms),
+        };
+        if let Some(recipient) = recipient {
+            let n = Notification {
+                recipient,
+                notice: Notice::Code {
+                    code,
+                    valid_for: config.lifetime.unsigned_abs(),
+                },
+                lang: data.preferred_language.clone(),
+                correlation_id: data.correlation_id.clone(),
+                subject: Some(flow.subject),
+            };
+            // Queued: the response neither waits for nor reveals the send.
+            if let Err(e) = portal.services.notifier.enqueue(n) {
+                tracing::error!(error = %e, "cannot queue a code message");
+            }
+        }
+    }
+    let subject = (!data.decoy).then_some(flow.subject);
+    let outcome = if deliver {
+        Outcome::Success
+    } else {
+        Outcome::Denied
+    };
+    let reason = (!deliver).then_some("no enrolled destination");
+    if flow::audit(
+        &portal,
+        &data.correlation_id,
+        subject,
+        "code.send",
+        Some(kind),
+        outcome,
+        reason,
+    )
+    .await
+    .is_err()
+    {
+        return portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+    }
+    code_page(
+        &portal,
+        &req,
+        lang,
+        &flow,
+        &data,
+        kind,
+        None,
+        StatusCode::OK,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn code_page(
+    portal: &Portal,
+    req: &HttpRequest,
+    lang: Lang,
+    flow: &Flow,
+    data: &FlowData,
+    kind: MethodKind,
+    error: Option<String>,
+    status: StatusCode,
+) -> HttpResponse {
+    let key = match kind {
+        MethodKind::Email => "code_sent_email",
+        MethodKind::Sms => "code_sent_sms",
+        _ => "code_totp",
+    };
+    let intro = portal
+        .templates
+        .catalogs()
+        .get(lang, key)
+        .replace("{account}", &data.account);
+    let (step, total) = step_numbers(flow, data);
+    let errors = error
+        .iter()
+        .map(|m| FieldError {
+            field: "code",
+            message: m.clone(),
+        })
+        .collect();
+    let page = CodePage {
+        csrf: csrf_token(portal, flow),
+        kind: kind.as_str(),
+        intro,
+        resend: kind != MethodKind::Totp,
+        step,
+        total,
+        code_error: error,
+        errors,
+    };
+    let mut r = portal.render_in(req, lang, "verify_code.html", &page);
+    *r.status_mut() = status;
+    r
+}
+
+async fn submit(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    path: web::Path<String>,
+    form: web::Form<CodeForm>,
+) -> HttpResponse {
+    let Some((token, flow, data)) = flow::load(&portal, &req).await else {
+        return flow::expired(&portal);
+    };
+    let lang = flow::lang(&req, Some((&flow, &data)));
+    if !portal
+        .services
+        .csrf
+        .check(&req, &flow.id.to_string(), &form.csrf)
+    {
+        return portal.error_page(&req, lang, StatusCode::FORBIDDEN, "error_csrf");
+    }
+    let Some(kind) = offered_kind(&portal, &path) else {
+        return portal.error_page(&req, lang, StatusCode::NOT_FOUND, "error_not_found");
+    };
+    let typed = Secret::new(form.code.chars().take(64).collect::<String>());
+    if latchkey_verify::normalize_typed_code(typed.expose()).is_empty() {
+        let msg = portal
+            .templates
+            .catalogs()
+            .get(lang, "error_code_missing")
+            .to_string();
+        return code_page(
+            &portal,
+            &req,
+            lang,
+            &flow,
+            &data,
+            kind,
+            Some(msg),
+            StatusCode::BAD_REQUEST,
+        );
+    }
+    // Both throttles are charged before the check: a guess costs an attempt whatever its result.
+    let client = portal
+        .services
+        .proxies
+        .client_ip(&req)
+        .map(|ip| ip.to_string())
+        .unwrap_or_default();
+    let failures_scope = format!("fail:{kind}");
+    let throttled = match flow::hit(
+        &portal,
+        "verify:client",
+        &client,
+        limits::VERIFICATIONS_PER_CLIENT,
+    )
+    .await
+    {
+        Err(w) => Some(w),
+        Ok(()) => flow::hit(
+            &portal,
+            &failures_scope,
+            &data.throttle_key,
+            limits::FAILURES_PER_ACCOUNT,
+        )
+        .await
+        .err(),
+    };
+    if let Some(wait) = throttled {
+        let subject = (!data.decoy).then_some(flow.subject);
+        let _ = flow::audit(
+            &portal,
+            &data.correlation_id,
+            subject,
+            "verify.throttled",
+            Some(kind),
+            Outcome::Denied,
+            None,
+        )
+        .await;
+        let msg = flow::throttled_message(&portal, lang, wait);
+        return code_page(
+            &portal,
+            &req,
+            lang,
+            &flow,
+            &data,
+            kind,
+            Some(msg),
+            StatusCode::TOO_MANY_REQUESTS,
+        );
+    }
+    let accepted = match kind {
+        MethodKind::Totp => check_totp(&portal, &flow, &data, &typed).await,
+        _ => check_code(&portal, &flow, kind, &typed).await,
+    };
+    let subject = (!data.decoy).then_some(flow.subject);
+    if !accepted {
+        if flow::audit(
+            &portal,
+            &data.correlation_id,
+            subject,
+            "verify",
+            Some(kind),
+            Outcome::Failure,
+            Some("wrong or expired"),
+        )
+        .await
+        .is_err()
+        {
+            return portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+        }
+        let msg = portal
+            .templates
+            .catalogs()
+            .get(lang, "error_code_wrong")
+            .to_string();
+        return code_page(
+            &portal,
+            &req,
+            lang,
+            &flow,
+            &data,
+            kind,
+            Some(msg),
+            StatusCode::BAD_REQUEST,
+        );
+    }
+    succeed(&portal, &req, &token, &flow, &data, kind).await
+}
+
+/// Records a verified method: rotates the flow token, resets the failure streak, audits.
+async fn succeed(
+    portal: &Portal,
+    req: &HttpRequest,
+    token: &FlowToken,
+    flow: &Flow,
+    data: &FlowData,
+    kind: MethodKind,
+) -> HttpResponse {
+    let lang = flow::lang(req, Some((flow, data)));
+    let mut verified = flow::verified_kinds(flow);
+    verified.push(kind);
+    let complete = latchkey_verify::requirement_met(data.required, &verified);
+    let next = if complete { STEP_VERIFIED } else { STEP_VERIFY };
+    let now = portal.services.clock.now();
+    let rotated = portal
+        .services
+        .store
+        .record_verification(token, kind.as_str(), next, now)
+        .await;
+    let Ok(Some((new_token, _))) = rotated else {
+        // Someone else used this token first (a replayed request): start over.
+        return flow::expired(portal);
+    };
+    flow::reset_throttle(portal, &format!("fail:{kind}"), &data.throttle_key).await;
+    if flow::audit(
+        portal,
+        &data.correlation_id,
+        Some(flow.subject),
+        "verify",
+        Some(kind),
+        Outcome::Success,
+        None,
+    )
+    .await
+    .is_err()
+    {
+        return portal.error_page(req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+    }
+    let mut resp = flow::see_other(if complete { "/action" } else { "/verify" });
+    let _ = resp.add_cookie(&flow::flow_cookie(portal, &new_token));
+    resp
+}
+
+/// One try against the newest open code of this flow and method.
+async fn check_code(
+    portal: &Portal,
+    flow: &Flow,
+    kind: MethodKind,
+    typed: &Secret<String>,
+) -> bool {
+    let now = portal.services.clock.now();
+    let Ok(Some(attempt)) = portal
+        .services
+        .store
+        .take_code_attempt(&flow.id, kind.as_str(), now)
+        .await
+    else {
+        return false;
+    };
+    let Some(dest) = std::str::from_utf8(&attempt.binding)
+        .ok()
+        .and_then(destination_from_text)
+    else {
+        return false;
+    };
+    let Ok(hash) = <[u8; 32]>::try_from(attempt.code_hash.as_slice()) else {
+        return false;
+    };
+    // The store already charged the try and checks expiry; this record only carries the hash
+    // for the keyed, constant-time comparison.
+    let mut record = IssuedCode {
+        sequence: 1,
+        hash: CodeHash::from_bytes(hash),
+        issued_at: now,
+        expires_at: attempt.expires_at,
+        tries_left: 1,
+        consumed: false,
+        superseded: false,
+    };
+    let outcome = portal
+        .services
+        .codes
+        .verify(&mut record, typed, &binding(flow, kind, dest), now);
+    outcome == CodeOutcome::Ok
+        && portal
+            .services
+            .store
+            .consume_code(attempt.id, now)
+            .await
+            .unwrap_or(false)
+}
+
+/// A TOTP check against the enrolled seed (or, for decoys, a seed nobody holds), with the replay
+/// guard applied atomically by the store.
+async fn check_totp(portal: &Portal, flow: &Flow, data: &FlowData, typed: &Secret<String>) -> bool {
+    let s = &portal.services;
+    let now = s.clock.now();
+    let enrolled = if data.decoy || !data.methods.contains(&MethodKind::Totp) {
+        None
+    } else {
+        s.store
+            .enrollment(
+                &flow.subject,
+                MethodKind::Totp.as_str(),
+                EnrollmentState::Active,
+            )
+            .await
+            .ok()
+            .flatten()
+    };
+    let seed = enrolled
+        .as_ref()
+        .and_then(|e| e.secret.clone())
+        .and_then(|b| TotpSeed::from_bytes(b).ok());
+    let real = seed.is_some();
+    let mut enrollment = match seed {
+        Some(seed) => TotpEnrollment {
+            seed,
+            last_step: enrolled
+                .as_ref()
+                .and_then(|e| e.last_used_step)
+                .and_then(|s| u64::try_from(s).ok()),
+        },
+        None => match s.totp.decoy_enrollment() {
+            Ok(d) => d,
+            Err(_) => return false,
+        },
+    };
+    match s.totp.check(&mut enrollment, typed, now) {
+        Ok(TotpOutcome::Ok { step }) if real => {
+            let step = i64::try_from(step).unwrap_or(i64::MAX);
+            s.store
+                .mark_used(&flow.subject, MethodKind::Totp.as_str(), Some(step), now)
+                .await
+                .unwrap_or(false)
+        }
+        _ => false,
+    }
+}
