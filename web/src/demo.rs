@@ -72,6 +72,8 @@ pub struct Demo {
     pub portal: RunningPortal,
     pub config_path: PathBuf,
     pub outbox: Arc<Outbox>,
+    /// The portal's store (tests read the audit trail from it).
+    pub store: Arc<dyn latchkey_store::Store>,
     dir: PathBuf,
 }
 
@@ -79,6 +81,24 @@ impl Demo {
     /// `http://127.0.0.1:PORT`, no trailing slash.
     pub fn portal_url(&self) -> &str {
         self.portal.url()
+    }
+
+    /// The audit event types recorded so far, oldest first.
+    pub async fn audit_types(&self) -> Vec<String> {
+        let query = latchkey_store::AuditQuery {
+            limit: 1000,
+            ..Default::default()
+        };
+        let mut events: Vec<String> = self
+            .store
+            .audit_events(&query)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| r.event.event_type)
+            .collect();
+        events.reverse();
+        events
     }
 
     /// Stops the portal and the simulator and removes the temporary folder.
@@ -207,7 +227,7 @@ pub async fn start(listen: SocketAddr) -> anyhow::Result<Demo> {
     }
 
     let services = Services {
-        store,
+        store: Arc::clone(&store),
         directory: Arc::new(graph),
         policies: RwLock::new(Arc::new(policies)),
         codes: Arc::new(CodeIssuer::new(
@@ -237,6 +257,7 @@ pub async fn start(listen: SocketAddr) -> anyhow::Result<Demo> {
         portal: running,
         config_path,
         outbox,
+        store,
         dir,
     })
 }

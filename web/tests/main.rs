@@ -4,5 +4,7 @@
 mod check;
 mod config;
 mod helpers;
+mod portal;
+mod security;
 mod serve;
 mod user_show;

@@ -7,8 +7,9 @@
 //! encrypted and later builds a client with [`crate::GraphClient::with_delegated`], whose rotate
 //! hook receives every new refresh token.
 //!
-//! The ID token is returned as is: this module does not validate it (signature, `nonce`,
-//! audience). Whoever uses it to sign someone in must validate it against the tenant's keys.
+//! The ID token is returned as is: this module does not validate it. Whoever uses it to sign
+//! someone in validates it with [`crate::oidc`] (signature against the tenant's keys, issuer,
+//! audience, `nonce`, tenant, lifetime).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

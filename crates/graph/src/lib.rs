@@ -5,7 +5,10 @@
 //!   counter and an optional redacted HTTP debug log (target `latchkey_graph::http`).
 //! - [`GraphConfig`] / [`Credential`]: tenant, app, hosts, client secret or certificate.
 //! - [`delegated`]: authorization code + PKCE for the admin sign-in that yields the refresh
-//!   token used by [`GraphClient::with_delegated`] (needed for `resetPassword`).
+//!   token used by [`GraphClient::with_delegated`] (needed for `resetPassword`), and for the
+//!   portal's user sign-in (enrollment).
+//! - [`oidc`]: ID token validation (RS256 against the tenant's JWKS, issuer, audience, nonce,
+//!   tenant, lifetime) and a caching [`oidc::OidcProvider`].
 //!
 //! Nothing here logs or returns a secret: passwords, tokens, codes and TAPs are
 //! [`latchkey_types::Secret`]s and the debug log goes through [`redact`].
@@ -20,6 +23,7 @@ pub mod delegated;
 mod error;
 mod http;
 mod model;
+pub mod oidc;
 mod ops;
 pub mod redact;
 mod token;

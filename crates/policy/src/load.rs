@@ -92,7 +92,7 @@ struct RawEnrollment {
     reconfirm_after_days: u32,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPassword {
     min_length: Option<Spanned<usize>>,
@@ -100,6 +100,17 @@ struct RawPassword {
     banned_words: Vec<String>,
     #[serde(default = "yes")]
     forbid_user_names: bool,
+}
+
+impl Default for RawPassword {
+    /// An absent `[policy.password]` table means the defaults, names forbidden included.
+    fn default() -> Self {
+        Self {
+            min_length: None,
+            banned_words: Vec::new(),
+            forbid_user_names: true,
+        }
+    }
 }
 
 /// Longest re-confirmation interval Entra offers (730 days); more is almost certainly a typo.
@@ -416,6 +427,17 @@ password = { min_length = 16, banned_words = ["Contoso"] }
         assert!(!p.allow_privileged);
         assert_eq!(p.applies_to[0].label(), "All employees");
         assert_eq!(p.line, 2);
+    }
+
+    #[test]
+    fn an_absent_password_table_means_the_safe_defaults() {
+        let text = STAFF.replace(
+            "password = { min_length = 16, banned_words = [\"Contoso\"] }\n",
+            "",
+        );
+        let p = parse(&text).unwrap().policies()[0].clone();
+        assert_eq!(p.password.min_length, 15);
+        assert!(p.password.forbid_user_names);
     }
 
     #[test]
