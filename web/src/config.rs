@@ -272,17 +272,27 @@ impl Settings {
     }
 
     fn resolve_paths(&mut self, base: &Path) {
-        for p in [
+        let smtp_password = self.smtp.as_mut().and_then(|s| s.password_file.as_mut());
+        let optional = [
             &mut self.entra.client_secret_file,
             &mut self.entra.certificate_file,
             &mut self.entra.private_key_file,
-        ]
-        .into_iter()
-        .flatten()
+        ];
+        for p in optional
+            .into_iter()
+            .flatten()
+            .chain(smtp_password)
+            .chain([&mut self.store.key_file, &mut self.policies.dir])
         {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
+        }
+        if let Some(path) = self.store.database_url.strip_prefix("sqlite://")
+            && !path.starts_with('/')
+            && !path.is_empty()
+        {
+            self.store.database_url = format!("sqlite://{}", base.join(path).display());
         }
     }
 

@@ -1,7 +1,8 @@
 //! `latchkey demo`: a simulated Entra tenant, the portal, an outbox and pre-enrolled users on
 //! loopback, with nothing else to install. Everything lives in a temporary folder.
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, RwLock};
@@ -11,7 +12,9 @@ use latchkey_entra_sim::{Fixture, Sim};
 use latchkey_notify::{Branding, Channels};
 use latchkey_store::{Cipher, EncryptionKey, NewEnrollment};
 use latchkey_types::{ObjectId, Secret, Upn};
-use latchkey_verify::{AuthenticatorApp, CodeConfig, CodeIssuer, CodeKey, SystemClock, TotpConfig};
+use latchkey_verify::{
+    AuthenticatorApp, CodeConfig, CodeIssuer, CodeKey, SystemClock, TotpConfig, TotpSeed,
+};
 
 use crate::app::{Portal, RunningPortal};
 use crate::guard::{Csrf, TrustedProxies};
@@ -64,6 +67,60 @@ const ENROLLED: &[(&str, Option<&str>, Option<&str>, bool)] = &[
     ),
 ];
 
+/// How [`start_with`] builds a demo. [`DemoOptions::default`] is exactly what `latchkey demo` runs
+/// (and what [`start`] uses); benchmarks change fields to load the portal without tripping the
+/// demo's own safeguards: a bigger tenant, more pre-enrolled users, a load generator on loopback
+/// standing in for a reverse proxy. Only the demo reads these; `latchkey serve` takes its values
+/// from the configuration file, so production defaults are unaffected.
+pub struct DemoOptions {
+    /// The simulated tenant. It must have the "SSPR Enabled" group the demo policy applies to.
+    pub fixture: Fixture,
+    /// Minimum duration of every identify answer (enumeration safety). The demo uses 400 ms;
+    /// `Duration::ZERO` shows the server's own cost in benchmarks.
+    pub deadline: Duration,
+    /// Peers whose `X-Forwarded-For` the portal believes (none in the demo). A load generator on
+    /// 127.0.0.1 lists it here and sends one address per simulated client, so per-address
+    /// throttles apply per client as they would behind a real proxy.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Who is pre-enrolled, with which methods.
+    pub enroll: Vec<DemoEnrollment>,
+    /// Where emails and texts go. `None`: the in-memory outbox shown at `/demo/outbox`, which keeps
+    /// every message (a benchmark plugs in a transport that keeps only what it needs).
+    pub channels: Option<Channels>,
+}
+
+/// One pre-enrolled demo user.
+#[derive(Debug, Clone)]
+pub struct DemoEnrollment {
+    pub upn: String,
+    /// Email code destination.
+    pub email: Option<String>,
+    /// Text message destination.
+    pub phone: Option<String>,
+    /// Enroll an authenticator app (a fresh seed; [`Demo::totp_seed`] and the outbox page have it).
+    pub totp: bool,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        Self {
+            fixture: Fixture::demo(),
+            deadline,
+            trusted_proxies: Vec::new(),
+            enroll: ENROLLED
+                .iter()
+                .map(|(upn, email, phone, totp)| DemoEnrollment {
+                    upn: (*upn).to_string(),
+                    email: email.map(str::to_string),
+                    phone: phone.map(str::to_string),
+                    totp: *totp,
+                })
+                .collect(),
+            channels: None,
+        }
+    }
+}
+
 /// A demo running in the background: the simulated tenant, the portal pointed at it, and the
 /// configuration file `latchkey check` / `latchkey user show` can use. End-to-end tests start it
 /// in-process with `start("127.0.0.1:0")`.
@@ -74,6 +131,8 @@ pub struct Demo {
     pub outbox: Arc<Outbox>,
     /// The portal's store (tests read the audit trail from it).
     pub store: Arc<dyn latchkey_store::Store>,
+    /// Authenticator seeds of the pre-enrolled users, by UPN.
+    seeds: HashMap<String, TotpSeed>,
     dir: PathBuf,
 }
 
@@ -101,6 +160,11 @@ impl Demo {
         events
     }
 
+    /// The authenticator seed a pre-enrolled user was given (to compute their current code).
+    pub fn totp_seed(&self, upn: &str) -> Option<&TotpSeed> {
+        self.seeds.get(upn)
+    }
+
     /// Stops the portal and the simulator and removes the temporary folder.
     pub async fn stop(self) {
         self.portal.stop().await;
@@ -121,10 +185,22 @@ fn demo_policy(group_id: &str) -> String {
 
 /// Starts the simulated tenant and the portal (on `listen`; port 0 picks a free one).
 pub async fn start(listen: SocketAddr) -> anyhow::Result<Demo> {
+    start_with(listen, DemoOptions::default()).await
+}
+
+/// [`start`] with other [`DemoOptions`] (benchmarks: a bigger tenant, no deadline, a proxy).
+pub async fn start_with(listen: SocketAddr, options: DemoOptions) -> anyhow::Result<Demo> {
+    let DemoOptions {
+        fixture,
+        deadline,
+        trusted_proxies,
+        enroll,
+        channels,
+    } = options;
     let listener = std::net::TcpListener::bind(listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let listen = listener.local_addr()?;
-    let sim = Sim::start(Fixture::demo()).await?;
+    let sim = Sim::start(fixture).await?;
     let dir = std::env::temp_dir().join(format!(
         "latchkey-demo-{}-{}",
         std::process::id(),
@@ -175,14 +251,21 @@ pub async fn start(listen: SocketAddr) -> anyhow::Result<Demo> {
             helpdesk: None,
             portal_url: url.parse().ok(),
         },
-        Channels {
+        channels.unwrap_or_else(|| Channels {
             email: Some(Arc::new(OutboxTransport(Arc::clone(&outbox)))),
             sms: Some(Arc::new(OutboxTransport(Arc::clone(&outbox)))),
-        },
+        }),
     )?;
     let totp = AuthenticatorApp::new(TotpConfig::new("Latchkey demo"))?;
     let now = time::OffsetDateTime::now_utc();
-    for (upn, email, phone, authenticator) in ENROLLED {
+    let mut seeds = HashMap::new();
+    for DemoEnrollment {
+        upn,
+        email,
+        phone,
+        totp: authenticator,
+    } in &enroll
+    {
         let Some(id) = sim
             .tenant()
             .user_id(upn)
@@ -222,7 +305,8 @@ pub async fn start(listen: SocketAddr) -> anyhow::Result<Demo> {
                 Some(Secret::new(setup.seed.expose_bytes().to_vec())),
             )
             .await?;
-            outbox.add_seed(upn, setup.seed);
+            outbox.add_seed(upn, setup.seed.clone());
+            seeds.insert(upn.clone(), setup.seed);
         }
     }
 
@@ -237,10 +321,10 @@ pub async fn start(listen: SocketAddr) -> anyhow::Result<Demo> {
         totp,
         notifier,
         csrf: Csrf::new(&random_key()?, &url),
-        proxies: TrustedProxies::default(),
+        proxies: TrustedProxies(trusted_proxies),
         clock: Arc::new(SystemClock),
         cookies: CookiePolicy { secure: false },
-        deadline: Duration::from_millis(400),
+        deadline,
         signin_url: "https://myaccount.microsoft.com".into(),
     };
     let mut portal = Portal::new(
@@ -258,6 +342,7 @@ pub async fn start(listen: SocketAddr) -> anyhow::Result<Demo> {
         config_path,
         outbox,
         store,
+        seeds,
         dir,
     })
 }

@@ -19,6 +19,12 @@ pub fn credential_kind(settings: &Settings) -> &'static str {
 
 /// The app-only Graph client for this configuration.
 pub fn client(settings: &Settings) -> anyhow::Result<GraphClient> {
+    GraphClient::new(graph_config(settings)?).map_err(|e| anyhow::anyhow!("[entra]: {e}"))
+}
+
+/// The connection settings (tenant, app credential, hosts) shared by the Graph client and the
+/// portal's OpenID Connect sign-in.
+pub fn graph_config(settings: &Settings) -> anyhow::Result<GraphConfig> {
     let credential = match settings.credential()? {
         Credential::Secret(secret) => GraphCredential::ClientSecret(secret),
         Credential::Certificate {
@@ -47,5 +53,5 @@ pub fn client(settings: &Settings) -> anyhow::Result<GraphClient> {
     cfg.http_debug = settings.graph.http_debug;
     cfg.timeouts.request = Duration::from_secs(settings.graph.timeout_seconds.max(1));
     cfg.retry.max_attempts = settings.graph.max_attempts.max(1);
-    GraphClient::new(cfg).map_err(|e| anyhow::anyhow!("[entra]: {e}"))
+    Ok(cfg)
 }

@@ -38,6 +38,12 @@ pub struct FlowData {
     /// Methods the matched policy allows.
     pub methods: Vec<MethodKind>,
     pub display_name: Option<String>,
+    /// The user's names as the directory has them (display, given, surname, UPN local part,
+    /// on-premises account): a new password may not contain them. Kept here so the reset step
+    /// needs no second read of the user.
+    pub names: Vec<String>,
+    /// The directory mail address: told about a change even when not enrolled.
+    pub mail: Option<String>,
     /// The directory's preferredLanguage; used only after the first verification succeeded.
     pub preferred_language: Option<String>,
     /// Password mastered on-premises (Entra Connect).

@@ -276,6 +276,17 @@ async fn plan(
         required: policy.methods_required,
         methods: policy.methods.clone(),
         display_name: user.display_name.clone(),
+        names: [
+            user.display_name.clone(),
+            user.given_name.clone(),
+            user.surname.clone(),
+            user.user_principal_name.as_str().split('@').next().map(str::to_string),
+            user.on_premises_sam_account_name.clone(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+        mail: user.mail.as_ref().map(ToString::to_string),
         preferred_language: user.preferred_language.clone(),
         synced: user.on_premises_sync_enabled == Some(true),
         correlation_id,

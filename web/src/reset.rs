@@ -164,30 +164,7 @@ async fn submit(
         .await;
         return portal.error_page(&req, lang, StatusCode::FORBIDDEN, "unavailable_body");
     };
-    let user = match portal.services.directory.user(&flow.subject).await {
-        Ok(u) => u,
-        Err(e) => {
-            tracing::error!(error = %e, "reset: cannot read the user");
-            return portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
-        }
-    };
-    let upn_local = user
-        .user_principal_name
-        .as_str()
-        .split('@')
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    let names: Vec<&str> = [
-        user.display_name.as_deref(),
-        user.given_name.as_deref(),
-        user.surname.as_deref(),
-        Some(upn_local.as_str()),
-        user.on_premises_sam_account_name.as_deref(),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    let names: Vec<&str> = data.names.iter().map(String::as_str).collect();
     if let Err(why) = password::check(&form.password, &form.confirm, &policy.password, &names) {
         let text = catalogs
             .get(lang, why.message_key())
@@ -243,7 +220,8 @@ async fn submit(
         );
     }
     // Channels known before the change, to tell the user afterwards.
-    let channels = known_channels(&portal, &flow.subject, user.mail.as_ref()).await;
+    let mail = data.mail.as_deref().and_then(|m| m.parse::<EmailAddress>().ok());
+    let channels = known_channels(&portal, &flow.subject, mail.as_ref()).await;
     let secret = Secret::new(form.into_inner().password);
     if let Err(e) = portal
         .services

@@ -14,10 +14,15 @@ async fn serve_answers_healthz() {
         .local_addr()
         .unwrap()
         .port();
+    let policies = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
     let cfg = config_for(
         &sim,
         &dir,
-        &format!("[server]\nlisten = \"127.0.0.1:{port}\"\n"),
+        &format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[portal]\npublic_url = \"http://127.0.0.1:{port}\"\n\
+             [store]\ndatabase_url = \"sqlite://latchkey.db\"\nkey_file = \"latchkey.key\"\n[policies]\ndir = \"{}\"\n",
+            policies.display()
+        ),
     );
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
         .args(["serve", "--config", cfg.to_str().unwrap()])
@@ -48,4 +53,21 @@ async fn serve_answers_healthz() {
             .unwrap()
             .contains("frame-ancestors 'none'")
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_refuses_to_start_with_an_invalid_policy_and_says_where() {
+    let sim = sim(latchkey_entra_sim::Fixture::test()).await;
+    let dir = TempDir::new();
+    std::fs::create_dir_all(dir.0.join("policies")).unwrap();
+    dir.write("policies/staff.toml", "[[policy]]\nname = \"Staff\"\npriority = 1\nactions = [\"reset\"]\nmethods = [\"email\"]\nmethods_required = 2\n");
+    let cfg = config_for(&sim, &dir, "[store]\ndatabase_url = \"sqlite://latchkey.db\"\nkey_file = \"latchkey.key\"\n");
+    let out = latchkey(&["serve", "--config", cfg.to_str().unwrap()], &[]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("staff.toml:6:") && err.contains("methods_required"), "{err}");
+    // The key file was created private before the policies were read.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.0.join("latchkey.key")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
 }

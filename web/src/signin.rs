@@ -1,0 +1,469 @@
+//! Sign-in with Entra for the enrollment pages: OpenID Connect authorization code flow with PKCE
+//! against the tenant (or the simulator), with the portal's own app credential.
+//!
+//! 1. `GET /enroll` without a session calls [`begin`]: a fresh `state`, `nonce` and PKCE verifier
+//!    are kept server-side in a short-lived store flow (purpose [`PURPOSE`]) whose token is in the
+//!    sign-in cookie, and the browser goes to the tenant's authorize endpoint (`openid profile`).
+//! 2. `GET /enroll/callback` ends that flow (single use, whatever happens next), checks `state`,
+//!    redeems the code (PKCE verifier, app credential), and validates the ID token itself
+//!    ([`latchkey_graph::oidc`]: RS256 against the tenant's JWKS, issuer, audience, expiry,
+//!    nonce, tenant). The user is the token's `oid`.
+//! 3. A new enrollment session starts (purpose [`SESSION_PURPOSE`], subject = `oid`, 15 minutes
+//!    absolute, 5 idle) under a new token in the session cookie: nothing from before sign-in is
+//!    carried over.
+//!
+//! Cookies: the sign-in cookie must come back on the identity platform's cross-site redirect, so
+//! it is `SameSite=Lax` (HttpOnly, `__Host-`/Secure behind HTTPS, 10 minutes, single use, only
+//! read by the callback, which `state` protects). The session cookie is `SameSite=Strict` like
+//! the reset flow's; because a Strict cookie set during a cross-site redirect chain is not sent
+//! on the next hop, the callback answers with a small page that moves on to `/enroll` from our
+//! own origin (a zero-delay refresh plus a link) instead of a redirect.
+//!
+//! What stays server-side in the sign-in flow (`state`, `nonce`, PKCE verifier) is useless once
+//! the flow ends: the authorization code is bound to the verifier and is single use.
+
+use std::time::Duration;
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use latchkey_graph::GraphConfig;
+use latchkey_graph::delegated::{self, Pkce};
+use latchkey_graph::oidc::OidcProvider;
+use latchkey_store::{Flow, FlowLifetime, FlowToken, NewFlow, Outcome};
+use latchkey_types::{ObjectId, Secret};
+use serde::{Deserialize, Serialize};
+
+use crate::app::Portal;
+use crate::flow::{self, limits};
+use crate::i18n::{Lang, negotiate};
+
+/// Purpose of the short-lived flow that carries a sign-in attempt.
+pub const PURPOSE: &str = "signin";
+/// Purpose of an enrollment session.
+pub const SESSION_PURPOSE: &str = "enroll";
+/// Scopes requested: an ID token with the user's names; nothing else.
+const SCOPES: [&str; 2] = ["openid", "profile"];
+/// How long a user may take at the identity platform's sign-in page.
+const SIGNIN_LIFETIME: Duration = Duration::from_secs(10 * 60);
+
+/// The portal's OpenID Connect client: the tenant as provider, our redirect URI.
+pub struct SignIn {
+    provider: OidcProvider,
+    redirect_uri: String,
+}
+
+impl SignIn {
+    /// `public_url` is the portal's public URL; the redirect URI is `{public_url}/enroll/callback`
+    /// (register it as a Web platform redirect URI of the app).
+    pub fn new(config: GraphConfig, public_url: &str) -> anyhow::Result<Self> {
+        let redirect_uri = format!("{}/enroll/callback", public_url.trim_end_matches('/'));
+        let provider = OidcProvider::new(config).map_err(|e| anyhow::anyhow!("[entra]: {e}"))?;
+        Ok(Self {
+            provider,
+            redirect_uri,
+        })
+    }
+
+    pub fn redirect_uri(&self) -> &str {
+        &self.redirect_uri
+    }
+}
+
+/// A sign-in attempt, kept in the store (never in the browser).
+#[derive(Serialize, Deserialize, Default)]
+struct Attempt {
+    state: String,
+    nonce: String,
+    verifier: String,
+    correlation_id: String,
+}
+
+/// An enrollment session's data (the subject, the signed-in user, is the flow's subject).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Session {
+    pub correlation_id: String,
+    pub upn: String,
+    pub display_name: Option<String>,
+    /// The directory mail at sign-in: told about every change.
+    pub mail: Option<String>,
+    pub preferred_language: Option<String>,
+    /// A one-time message for the next page: (message key, method kind).
+    #[serde(default)]
+    pub flash: Option<(String, Option<String>)>,
+}
+
+impl Session {
+    pub fn from_flow(flow: &Flow) -> Session {
+        serde_json::from_value(flow.data.clone()).unwrap_or_default()
+    }
+
+    /// The signed-in user's language: the directory's preference, then the browser's.
+    pub fn lang(&self, req: &HttpRequest) -> Lang {
+        let accept = req
+            .headers()
+            .get("accept-language")
+            .and_then(|v| v.to_str().ok());
+        negotiate(self.preferred_language.as_deref(), accept)
+    }
+}
+
+fn cookie(portal: &Portal, base: &'static str, value: String, same_site: SameSite) -> Cookie<'static> {
+    let mut c = Cookie::new(portal.services.cookies.name(base), value);
+    c.set_path("/");
+    c.set_http_only(true);
+    c.set_secure(portal.services.cookies.secure);
+    c.set_same_site(same_site);
+    c
+}
+
+fn removal(mut c: Cookie<'static>) -> Cookie<'static> {
+    c.make_removal();
+    c
+}
+
+/// The enrollment session cookie (Strict, no Max-Age: the server decides when a session ends).
+pub fn session_cookie(portal: &Portal, token: &FlowToken) -> Cookie<'static> {
+    cookie(
+        portal,
+        "latchkey-enroll",
+        token.expose().to_string(),
+        SameSite::Strict,
+    )
+}
+
+/// A cookie that removes the session cookie.
+pub fn clear_session_cookie(portal: &Portal) -> Cookie<'static> {
+    removal(cookie(portal, "latchkey-enroll", String::new(), SameSite::Strict))
+}
+
+fn attempt_cookie(portal: &Portal, token: &FlowToken) -> Cookie<'static> {
+    let mut c = cookie(
+        portal,
+        "latchkey-signin",
+        token.expose().to_string(),
+        SameSite::Lax,
+    );
+    c.set_max_age(actix_web::cookie::time::Duration::seconds(
+        SIGNIN_LIFETIME.as_secs() as i64,
+    ));
+    c
+}
+
+fn clear_attempt_cookie(portal: &Portal) -> Cookie<'static> {
+    removal(cookie(portal, "latchkey-signin", String::new(), SameSite::Lax))
+}
+
+/// The live enrollment session of this request.
+pub async fn load_session(
+    portal: &Portal,
+    req: &HttpRequest,
+) -> Option<(FlowToken, Flow, Session)> {
+    let token = req
+        .cookie(&portal.services.cookies.name("latchkey-enroll"))
+        .and_then(|c| FlowToken::parse(c.value()))?;
+    let flow = portal
+        .services
+        .store
+        .flow(&token, portal.services.clock.now())
+        .await
+        .ok()
+        .flatten()?;
+    if flow.purpose != SESSION_PURPOSE {
+        return None;
+    }
+    let session = Session::from_flow(&flow);
+    Some((token, flow, session))
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/enroll/callback", web::get().to(callback))
+        .route("/enroll/signout", web::post().to(signout));
+}
+
+/// Starts a sign-in: stores the attempt, sets its cookie, redirects to the authorize endpoint.
+pub async fn begin(portal: &Portal, req: &HttpRequest, signin: &SignIn) -> HttpResponse {
+    let lang = flow::lang(req, None);
+    let client = portal
+        .services
+        .proxies
+        .client_ip(req)
+        .map(|ip| ip.to_string())
+        .unwrap_or_default();
+    if let Err(wait) =
+        flow::hit(portal, "signin:client", &client, limits::STARTS_PER_CLIENT).await
+    {
+        let mut r = portal.render_in(
+            req,
+            lang,
+            "error.html",
+            &serde_json::json!({ "message": flow::throttled_message(portal, lang, wait) }),
+        );
+        *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        return r;
+    }
+    let scopes: Vec<String> = SCOPES.iter().map(|s| s.to_string()).collect();
+    let pkce = Pkce::generate();
+    let attempt = Attempt {
+        state: delegated::new_state(),
+        nonce: delegated::new_nonce(),
+        verifier: pkce.verifier().expose().clone(),
+        correlation_id: ObjectId::new_random().to_string(),
+    };
+    let url = match delegated::authorize_url(
+        signin.provider.config(),
+        &signin.redirect_uri,
+        &scopes,
+        &pkce,
+        &attempt.state,
+        &attempt.nonce,
+    ) {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::error!(error = %e, "enroll: cannot build the authorize URL");
+            return portal.error_page(req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+        }
+    };
+    let new = NewFlow {
+        // Nobody is known yet: a placeholder subject that matches no user.
+        subject: ObjectId::new_random(),
+        purpose: PURPOSE.into(),
+        step: "authorize".into(),
+        data: serde_json::to_value(&attempt).unwrap_or_default(),
+        lifetime: FlowLifetime {
+            absolute: SIGNIN_LIFETIME,
+            idle: SIGNIN_LIFETIME,
+        },
+    };
+    let now = portal.services.clock.now();
+    let token = match portal.services.store.create_flow(new, now).await {
+        Ok((t, _)) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "enroll: cannot store the sign-in attempt");
+            return portal.error_page(req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+        }
+    };
+    let mut r = HttpResponse::SeeOther()
+        .insert_header(("Location", url.to_string()))
+        .finish();
+    let _ = r.add_cookie(&attempt_cookie(portal, &token));
+    r
+}
+
+#[derive(Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+fn ct_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn callback(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    query: web::Query<CallbackQuery>,
+) -> HttpResponse {
+    let lang = flow::lang(&req, None);
+    let Some(signin) = portal.signin.clone() else {
+        return portal.error_page(&req, lang, StatusCode::NOT_FOUND, "enroll_not_configured");
+    };
+    let s = &portal.services;
+    let now = s.clock.now();
+    // The attempt is single use: it ends here whatever the outcome.
+    let token = req
+        .cookie(&s.cookies.name("latchkey-signin"))
+        .and_then(|c| FlowToken::parse(c.value()));
+    let mut attempt_flow = None;
+    if let Some(t) = &token {
+        attempt_flow = s
+            .store
+            .flow(t, now)
+            .await
+            .ok()
+            .flatten()
+            .filter(|f| f.purpose == PURPOSE);
+        let _ = s.store.end_flow(t).await;
+    }
+    let attempt: Option<Attempt> = attempt_flow
+        .as_ref()
+        .and_then(|f| serde_json::from_value(f.data.clone()).ok());
+    let correlation_id = attempt
+        .as_ref()
+        .map_or_else(|| ObjectId::new_random().to_string(), |a| a.correlation_id.clone());
+    let fail = async |reason: String, subject: Option<ObjectId>| -> HttpResponse {
+        let status = if flow::audit(
+            &portal,
+            &correlation_id,
+            subject,
+            "enroll.signin",
+            None,
+            Outcome::Failure,
+            Some(&reason),
+        )
+        .await
+        .is_err()
+        {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        tracing::warn!(reason = %reason, "enroll: sign-in refused");
+        let mut r = portal.error_page(&req, lang, status, "enroll_signin_failed");
+        let _ = r.add_cookie(&clear_attempt_cookie(&portal));
+        r
+    };
+    let Some(attempt) = attempt else {
+        return fail("no sign-in in progress".into(), None).await;
+    };
+    if let Some(error) = &query.error {
+        // Only the error code, as a short token: it came through the browser.
+        let code: String = error
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .take(64)
+            .collect();
+        return fail(format!("identity platform answered {code}"), None).await;
+    }
+    if !query
+        .state
+        .as_deref()
+        .is_some_and(|st| ct_eq(st, &attempt.state))
+    {
+        return fail("state does not match".into(), None).await;
+    }
+    let Some(code) = query.code.as_deref().filter(|c| !c.is_empty()) else {
+        return fail("no authorization code".into(), None).await;
+    };
+    let scopes: Vec<String> = SCOPES.iter().map(|s| s.to_string()).collect();
+    let tokens = match delegated::redeem_code(
+        signin.provider.config(),
+        &Secret::new(code.to_string()),
+        &signin.redirect_uri,
+        &Secret::new(attempt.verifier.clone()),
+        &scopes,
+    )
+    .await
+    {
+        Ok(t) => t,
+        Err(e) => return fail(format!("code redemption failed: {e}"), None).await,
+    };
+    let Some(id_token) = tokens.id_token else {
+        return fail("no ID token".into(), None).await;
+    };
+    let claims = match signin
+        .provider
+        .validate(id_token.expose(), &attempt.nonce, now)
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => return fail(format!("ID token refused: {e}"), None).await,
+    };
+    let user = match s.directory.user(&claims.oid).await {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::error!(error = %e, "enroll: cannot read the signed-in user");
+            return fail("directory unavailable".into(), Some(claims.oid)).await;
+        }
+    };
+    let session = Session {
+        correlation_id: correlation_id.clone(),
+        upn: user.user_principal_name.as_str().to_string(),
+        display_name: user.display_name.clone().or(claims.name.clone()),
+        mail: user.mail.as_ref().map(|m| m.as_str().to_string()),
+        preferred_language: user.preferred_language.clone(),
+        flash: None,
+    };
+    let new = NewFlow {
+        subject: claims.oid,
+        purpose: SESSION_PURPOSE.into(),
+        step: "manage".into(),
+        data: serde_json::to_value(&session).unwrap_or_default(),
+        lifetime: FlowLifetime::default(),
+    };
+    let session_token = match s.store.create_flow(new, now).await {
+        Ok((t, _)) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "enroll: cannot create the session");
+            return portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+        }
+    };
+    if flow::audit(
+        &portal,
+        &correlation_id,
+        Some(claims.oid),
+        "enroll.signin",
+        None,
+        Outcome::Success,
+        None,
+    )
+    .await
+    .is_err()
+    {
+        let _ = s.store.end_flow(&session_token).await;
+        return portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+    }
+    let lang = session.lang(&req);
+    let mut r = portal.render_in(&req, lang, "enroll_signed_in.html", &serde_json::json!({}));
+    let _ = r.add_cookie(&clear_attempt_cookie(&portal));
+    let _ = r.add_cookie(&session_cookie(&portal, &session_token));
+    r
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn signout(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    let Some((token, flow, session)) = load_session(&portal, &req).await else {
+        let mut r = HttpResponse::SeeOther()
+            .insert_header(("Location", "/"))
+            .finish();
+        let _ = r.add_cookie(&clear_session_cookie(&portal));
+        return r;
+    };
+    let lang = session.lang(&req);
+    if !portal
+        .services
+        .csrf
+        .check(&req, &flow.id.to_string(), &form.csrf)
+    {
+        return portal.error_page(&req, lang, StatusCode::FORBIDDEN, "error_csrf");
+    }
+    let _ = portal.services.store.end_flow(&token).await;
+    if flow::audit(
+        &portal,
+        &session.correlation_id,
+        Some(flow.subject),
+        "enroll.signout",
+        None,
+        Outcome::Success,
+        None,
+    )
+    .await
+    .is_err()
+    {
+        return portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+    }
+    let catalogs = portal.templates.catalogs();
+    let mut r = portal.render_in(
+        &req,
+        lang,
+        "result.html",
+        &serde_json::json!({
+            "title": catalogs.get(lang, "enroll_signed_out_title"),
+            "paragraphs": [catalogs.get(lang, "enroll_signed_out_body")],
+        }),
+    );
+    let _ = r.add_cookie(&clear_session_cookie(&portal));
+    r
+}
