@@ -23,6 +23,8 @@ pub struct Portal {
     pub services: Arc<Services>,
     /// Demo mode only: where "sent" messages go, shown at `/demo/outbox`.
     pub outbox: Option<Arc<crate::outbox::Outbox>>,
+    /// OpenID Connect sign-in for `/enroll`; `None`: enrollment is not offered.
+    pub signin: Option<Arc<crate::signin::SignIn>>,
 }
 
 impl Portal {
@@ -33,6 +35,7 @@ impl Portal {
             brand: Arc::new(brand),
             services: Arc::new(services),
             outbox: None,
+            signin: None,
         })
     }
 
@@ -102,6 +105,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(crate::verification::configure)
         .configure(crate::reset::configure)
         .configure(crate::unlock::configure)
+        .configure(crate::enroll::configure)
         .configure(crate::outbox::configure);
 }
 

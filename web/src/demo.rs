@@ -67,6 +67,9 @@ const ENROLLED: &[(&str, Option<&str>, Option<&str>, bool)] = &[
     ),
 ];
 
+/// The demo's identify deadline (`latchkey serve` defaults to 600 ms: `[portal] response_deadline_ms`).
+pub const DEMO_DEADLINE: Duration = Duration::from_millis(400);
+
 /// How [`start_with`] builds a demo. [`DemoOptions::default`] is exactly what `latchkey demo` runs
 /// (and what [`start`] uses); benchmarks change fields to load the portal without tripping the
 /// demo's own safeguards: a bigger tenant, more pre-enrolled users, a load generator on loopback
@@ -105,7 +108,7 @@ impl Default for DemoOptions {
     fn default() -> Self {
         Self {
             fixture: Fixture::demo(),
-            deadline,
+            deadline: DEMO_DEADLINE,
             trusted_proxies: Vec::new(),
             enroll: ENROLLED
                 .iter()
@@ -179,7 +182,8 @@ fn demo_policy(group_id: &str) -> String {
     format!(
         "[[policy]]\nname = \"Staff\"\ndescription = \"Demo: everyone in SSPR Enabled\"\npriority = 10\n\
          applies_to = [{{ id = \"{group_id}\", name = \"SSPR Enabled\" }}]\n\
-         actions = [\"reset\", \"unlock\", \"enroll\"]\nmethods = [\"email\", \"totp\", \"sms\"]\nmethods_required = 2\n"
+         actions = [\"reset\", \"unlock\", \"enroll\"]\nmethods = [\"email\", \"totp\", \"sms\"]\nmethods_required = 2\n\
+         [policy.enrollment]\nrequired = true\nreconfirm_after_days = 180\n"
     )
 }
 
@@ -335,6 +339,10 @@ pub async fn start_with(listen: SocketAddr, options: DemoOptions) -> anyhow::Res
         services,
     )?;
     portal.outbox = Some(Arc::clone(&outbox));
+    portal.signin = Some(Arc::new(crate::signin::SignIn::new(
+        crate::entra::graph_config(&settings)?,
+        &url,
+    )?));
     let running = crate::app::start(portal, listener)?;
     Ok(Demo {
         sim,

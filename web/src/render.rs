@@ -83,6 +83,15 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("reset.html", include_str!("../templates/reset.html")),
     ("result.html", include_str!("../templates/result.html")),
     ("outbox.html", include_str!("../templates/outbox.html")),
+    ("enroll.html", include_str!("../templates/enroll.html")),
+    (
+        "enroll_totp.html",
+        include_str!("../templates/enroll_totp.html"),
+    ),
+    (
+        "enroll_signed_in.html",
+        include_str!("../templates/enroll_signed_in.html"),
+    ),
 ];
 
 impl Templates {

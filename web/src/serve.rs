@@ -102,5 +102,10 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
         deadline: Duration::from_millis(settings.portal.response_deadline_ms.max(100)),
         signin_url: settings.portal.signin_url.clone(),
     };
-    Portal::new(brand, services)
+    let mut portal = Portal::new(brand, services)?;
+    portal.signin = Some(Arc::new(crate::signin::SignIn::new(
+        crate::entra::graph_config(settings)?,
+        &settings.portal.public_url,
+    )?));
+    Ok(portal)
 }

@@ -10,7 +10,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use latchkey_notify::{Notice, Notification, Recipient};
 use latchkey_store::{EnrollmentState, Flow, FlowToken, NewCode, Outcome};
-use latchkey_types::{EmailAddress, FlowId, MethodKind, Secret};
+use latchkey_types::{EmailAddress, MethodKind, Secret};
 use latchkey_verify::{
     CodeBinding, CodeHash, CodeOutcome, CodePurpose, Destination, IssuedCode, TotpEnrollment,
     TotpOutcome, TotpSeed,
@@ -176,7 +176,7 @@ fn fallback_address() -> EmailAddress {
 
 fn binding(flow: &Flow, kind: MethodKind, destination: Destination) -> CodeBinding {
     CodeBinding {
-        flow: FlowId::from(flow.id.0),
+        flow: flow.id,
         user: flow.subject,
         method: kind,
         purpose: CodePurpose::Verification,

@@ -59,16 +59,9 @@ impl fmt::Debug for FlowToken {
     }
 }
 
-/// A flow's stable internal id (UUID v4). Not a secret: it appears in audit details and binds
-/// codes to the flow, and it does not change when the token rotates.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub struct FlowId(pub uuid::Uuid);
-
-impl fmt::Display for FlowId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.hyphenated().fmt(f)
-    }
-}
+/// A flow's stable id: not a secret (it appears in audit details and binds codes to the flow) and
+/// unchanged when the token rotates. The type is shared with `latchkey-verify`'s code bindings.
+pub use latchkey_types::FlowId;
 
 /// How long a flow lives. The security bar's defaults: 15 minutes absolute, 5 minutes idle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -68,7 +68,7 @@ async fn store_connections_enforce_foreign_keys() {
     let err = latchkey_store::Store::issue_code(
         &store,
         latchkey_store::NewCode {
-            flow: latchkey_store::FlowId(uuid::Uuid::new_v4()),
+            flow: latchkey_store::FlowId::new_random(),
             subject: crate::support::user(),
             method: "email".into(),
             code_hash: vec![1; 32],

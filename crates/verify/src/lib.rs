@@ -13,16 +13,15 @@
 //! | [`questions`] | security questions: normalisation, enrollment rules, argon2id verification |
 //! | [`attribute`] | directory-attribute check (e.g. employeeId + hire date) in constant time |
 //! | [`hasher`] | argon2id on a bounded blocking pool that answers [`HashError::Busy`] when saturated |
-//! | [`throttle`] | throttle policy as pure functions over counters the store keeps |
 //! | [`clock`] | the [`Clock`] trait: time is always a parameter, never read inside the logic |
 //!
 //! Security rules implemented here come from `shared/security.md`; each module says which.
 //!
 //! ## Using a method in a flow
-//! For each attempt: consume an attempt with the [`throttle`] policy (per user and method, and per
-//! client address), call [`Method::verify`] with the server-side [`Subject`], persist the updated
-//! stored data with a compare-and-set, then [`FailurePolicy::record_success`] on success. The flow
-//! is done when [`requirement_met`] says so. `tests/main.rs` drives methods exactly this way.
+//! For each attempt: charge the throttles first (the store's atomic `hit`, per account and method and
+//! per client address, in the portal), call [`Method::verify`] with the server-side [`Subject`],
+//! persist the updated stored data with a compare-and-set. The flow is done when
+//! [`requirement_met`] says so. `tests/main.rs` drives methods this way.
 //!
 //! ## No enumeration
 //! Before the first successful verification, an unknown, unenrolled or out-of-scope user must
@@ -52,7 +51,6 @@ pub mod code;
 pub mod hasher;
 pub mod method;
 pub mod questions;
-pub mod throttle;
 pub mod totp;
 
 mod ct;
@@ -74,10 +72,6 @@ pub use questions::{
     normalize_answer,
 };
 pub use rng::RngError;
-pub use throttle::{
-    Decision, FailureCounter, FailurePolicy, Limit, Throttle, ThrottleKey, ThrottlePolicy,
-    WindowCounter, client_prefix,
-};
 pub use totp::{
     AuthenticatorApp, TotpConfig, TotpEnrollment, TotpError, TotpOutcome, TotpSeed, TotpSetup,
 };

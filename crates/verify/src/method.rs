@@ -50,8 +50,8 @@ pub trait Outcome {
 /// (compare-and-set on the values it read; see each method's docs), and only act on an accepted
 /// outcome once that write has succeeded.
 ///
-/// Throttling is not done here: the flow checks and consumes an attempt with the
-/// [`throttle`](crate::throttle) policy *before* calling `verify`.
+/// Throttling is not done here: the flow charges an attempt against the store's throttles *before*
+/// calling `verify`.
 pub trait Method: Send + Sync {
     /// The server-side data the answer is checked against.
     type Stored: Send;

@@ -15,8 +15,8 @@
 //!
 //! ## Store contract
 //! Store [`EnrolledAnswer`]s (question id + PHC string). Nothing changes on verification, so no
-//! compare-and-set is needed; attempts are throttled by the flow
-//! ([`FailurePolicy`](crate::FailurePolicy)) before verification.
+//! compare-and-set is needed; attempts are throttled by the flow (the store's `hit`) before
+//! verification.
 
 use std::collections::BTreeSet;
 use std::fmt;

@@ -38,7 +38,7 @@ fn flow_from_row(row: &SqliteRow) -> Result<Flow> {
     let data: String = row.try_get("data")?;
     let idle_ms: i64 = row.try_get("idle_ms")?;
     Ok(Flow {
-        id: FlowId(uuid::Uuid::parse_str(&id).map_err(|_| StoreError::Corrupt {
+        id: FlowId::from(uuid::Uuid::parse_str(&id).map_err(|_| StoreError::Corrupt {
             table: T,
             column: "id",
         })?),
@@ -72,7 +72,7 @@ impl SqliteStore {
             return Err(StoreError::Invalid("flow lifetimes must be positive"));
         }
         let token = FlowToken::generate()?;
-        let id = FlowId(uuid::Uuid::new_v4());
+        let id = FlowId::new_random();
         let now_ms = ms(now);
         let row = sqlx::query(concat!(
             "INSERT INTO flows (id, token_hash, subject, purpose, step, verified, data, \
