@@ -279,7 +279,7 @@ async fn begin(
     if deliver {
         let recipient = match &dest {
             Destination::Email(e) => Some(Recipient::Email(e.clone())),
-            Destination::Phone(p) => p.parse().ok().map(Recipient::Sms),
+            Destination::Phone(p) => Some(Recipient::Sms(p.clone())),
         };
         if let Some(recipient) = recipient {
             let n = Notification {

@@ -18,15 +18,14 @@
 mod email;
 mod error;
 mod net;
-mod phone;
 mod queue;
 mod sms;
 mod templates;
 
 pub use email::{EmailTransport, SmtpConfig, SmtpMailer, SmtpSecurity};
 pub use error::{DeliveryError, NotifyError};
+pub use latchkey_types::PhoneNumber;
 pub use net::{is_loopback_host, secret_from_env, secret_from_file};
-pub use phone::{PhoneNumber, PhoneParseError};
 pub use queue::{
     BoxFuture, Channel, Channels, DeliveryObserver, DeliveryOutcome, DeliveryReport, MessageId,
     Notification, Notifier, NotifierHandle, QueueConfig, Recipient, RetryPolicy,

@@ -19,9 +19,9 @@ use tokio::time::Instant;
 
 use crate::email::EmailTransport;
 use crate::error::{DeliveryError, NotifyError};
-use crate::phone::PhoneNumber;
 use crate::sms::SmsProvider;
 use crate::templates::{Notice, RenderedEmail, Renderer};
+use latchkey_types::PhoneNumber;
 
 /// A boxed `Send` future, for the dyn-compatible traits of this crate.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -20,6 +20,10 @@ pub enum ParseError {
     Email,
     #[error("not a verification method (expected email, sms, totp, questions or attribute)")]
     MethodKind,
+    #[error(
+        "not an international phone number (expected +<country code><number>, e.g. +41446681800)"
+    )]
+    Phone,
 }
 
 /// An Entra directory object id (a GUID). Stable for the life of the object, unlike UPN or mail,
@@ -209,7 +213,7 @@ macro_rules! serde_via_str {
         }
     )*};
 }
-serde_via_str!(ObjectId, Upn, EmailAddress);
+serde_via_str!(ObjectId, Upn, EmailAddress, PhoneNumber);
 
 /// A way a user proves who they are in the self-service flow. Shared by policies (which methods are
 /// allowed), verification (how each is checked) and the store (what is enrolled).
@@ -314,6 +318,65 @@ impl FromStr for MethodKind {
     }
 }
 
+/// A phone number in E.164 form (`+` and 8 to 15 digits, the first not zero): the only form SMS
+/// providers accept unambiguously, and the form every spelling of one number is compared in.
+/// Spaces, dashes, dots and parentheses are dropped when parsing; anything else (letters, an
+/// extension) is refused, since a text message cannot reach it. National formats need a
+/// numbering plan and a default region, so they are refused too. `Debug` masks the number.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PhoneNumber(String);
+
+impl PhoneNumber {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `+41*******00`: the first two digits and the last two, for logs and pages.
+    pub fn masked(&self) -> String {
+        let digits = &self.0[1..];
+        let head: String = digits.chars().take(2).collect();
+        let tail: String = digits
+            .chars()
+            .skip(digits.len().saturating_sub(2))
+            .collect();
+        format!(
+            "+{head}{}{tail}",
+            "*".repeat(digits.len().saturating_sub(4))
+        )
+    }
+}
+
+impl FromStr for PhoneNumber {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let rest = s.trim().strip_prefix('+').ok_or(ParseError::Phone)?;
+        let mut digits = String::with_capacity(16);
+        for c in rest.chars() {
+            match c {
+                '0'..='9' => digits.push(c),
+                ' ' | '-' | '.' | '(' | ')' => {}
+                _ => return Err(ParseError::Phone),
+            }
+        }
+        if !(8..=15).contains(&digits.len()) || digits.starts_with('0') {
+            return Err(ParseError::Phone);
+        }
+        Ok(Self(format!("+{digits}")))
+    }
+}
+
+impl fmt::Display for PhoneNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for PhoneNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PhoneNumber({})", self.masked())
+    }
+}
+
 /// A value that must never be printed: passwords, client secrets, tokens, codes, answers.
 /// `Debug` and `Display` show `[redacted]`; the value is reached only through [`Secret::expose`],
 /// which makes every use greppable.
@@ -407,6 +470,25 @@ mod tests {
     fn email_masking_hides_the_local_part() {
         let e: EmailAddress = "megan.bowen@contoso.com".parse().unwrap();
         assert_eq!(e.masked(), "m***@contoso.com");
+    }
+
+    #[test]
+    fn phone_numbers_are_e164_and_masked() {
+        let p: PhoneNumber = " +41 (44) 668-18.00 ".parse().unwrap();
+        assert_eq!(p.as_str(), "+41446681800");
+        assert_eq!(p.masked(), "+41*******00");
+        assert_eq!(format!("{p:?}"), "PhoneNumber(+41*******00)");
+        for bad in [
+            "0446681800",
+            "+0446681800",
+            "+4144abc",
+            "+1234567",
+            "+1234567890123456",
+            "+1 206 555 0100x12",
+            "",
+        ] {
+            assert!(bad.parse::<PhoneNumber>().is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -32,7 +32,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use latchkey_types::{EmailAddress, FlowId, ObjectId, Secret};
+use latchkey_types::{EmailAddress, FlowId, ObjectId, PhoneNumber, Secret};
 use ring::hmac;
 use ring::rand::SystemRandom;
 use time::{Duration, OffsetDateTime};
@@ -146,31 +146,17 @@ impl fmt::Debug for CodeKey {
 pub enum Destination {
     /// An email address.
     Email(EmailAddress),
-    /// A phone number in canonical E.164 form (`+` and digits only).
-    Phone(String),
+    /// A phone number (E.164, so every spelling of one number binds the same way).
+    Phone(PhoneNumber),
 }
 
 impl Destination {
     /// A phone destination from any usual spelling (`+1 206 555 0100`, `+1 (206) 555-0100`,
-    /// Graph's `+1 2065550100`); spaces, dashes, dots and parentheses are dropped so that every
-    /// spelling of one number binds the same way. Requires `+` and 7 to 15 digits; extensions
-    /// (`x123`) are refused, as a text message cannot reach one.
+    /// Graph's `+1 2065550100`); extensions are refused, as a text message cannot reach one.
     pub fn phone(s: &str) -> Result<Self, CodeError> {
-        let s = s.trim();
-        let rest = s.strip_prefix('+').ok_or(CodeError::InvalidPhone)?;
-        let mut canonical = String::from("+");
-        for c in rest.chars() {
-            match c {
-                '0'..='9' => canonical.push(c),
-                ' ' | '-' | '.' | '(' | ')' => {}
-                _ => return Err(CodeError::InvalidPhone),
-            }
-        }
-        let digits = canonical.len() - 1;
-        if !(7..=15).contains(&digits) || canonical.starts_with("+0") {
-            return Err(CodeError::InvalidPhone);
-        }
-        Ok(Self::Phone(canonical))
+        s.parse::<PhoneNumber>()
+            .map(Self::Phone)
+            .map_err(|_| CodeError::InvalidPhone)
     }
 
     /// The method that sends to this destination.
@@ -185,20 +171,14 @@ impl Destination {
     pub fn masked(&self) -> String {
         match self {
             Destination::Email(e) => e.masked(),
-            Destination::Phone(p) => {
-                let n = p.chars().count();
-                p.chars()
-                    .enumerate()
-                    .map(|(i, c)| if i < 2 || i + 4 >= n { c } else { '*' })
-                    .collect()
-            }
+            Destination::Phone(p) => p.masked(),
         }
     }
 
     fn tag_and_value(&self) -> (&'static [u8], &[u8]) {
         match self {
             Destination::Email(e) => (b"email", e.as_str().as_bytes()),
-            Destination::Phone(p) => (b"phone", p.as_bytes()),
+            Destination::Phone(p) => (b"phone", p.as_str().as_bytes()),
         }
     }
 }
@@ -845,11 +825,11 @@ mod tests {
     fn phone_destinations_are_canonical() {
         assert_eq!(
             Destination::phone("+1 (206) 555-0100").unwrap(),
-            Destination::Phone("+12065550100".into())
+            Destination::Phone("+12065550100".parse().unwrap())
         );
         assert_eq!(
             Destination::phone("+44 20 7946 0958").unwrap().masked(),
-            "+4*******0958"
+            "+44********58"
         );
         for bad in [
             "206 555 0100",

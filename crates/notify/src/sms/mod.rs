@@ -17,8 +17,8 @@ pub use twilio::{TwilioConfig, TwilioProvider, TwilioSender};
 pub use webhook::{WebhookAuth, WebhookConfig, WebhookProvider};
 
 use crate::error::{DeliveryError, NotifyError};
-use crate::phone::PhoneNumber;
 use crate::queue::BoxFuture;
+use latchkey_types::PhoneNumber;
 
 /// Something that sends a text message.
 pub trait SmsProvider: Send + Sync + 'static {

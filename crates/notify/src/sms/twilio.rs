@@ -12,8 +12,8 @@ use url::Url;
 use super::{SmsProvider, http_client, status_is_retryable, transport_error};
 use crate::error::{DeliveryError, NotifyError};
 use crate::net::check_url;
-use crate::phone::PhoneNumber;
 use crate::queue::BoxFuture;
+use latchkey_types::PhoneNumber;
 
 /// Who the message comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
