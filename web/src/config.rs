@@ -26,8 +26,29 @@ pub struct Settings {
     #[serde(default)]
     pub policies: PolicySettings,
     pub smtp: Option<SmtpSettings>,
+    pub sms: Option<SmsSettings>,
     #[serde(default)]
     pub branding: BrandingSettings,
+}
+
+/// Text messages. Without this table no SMS is sent (SMS codes then cannot work).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsSettings {
+    /// `twilio` (Twilio's Messages API or a compatible one) or `webhook` (POST JSON `{to, body}`).
+    pub provider: String,
+    /// Twilio: API base (default Twilio's); webhook: the URL to POST to. https only, except loopback.
+    pub url: Option<String>,
+    /// Twilio: the Account SID (also the user name unless `username` is set).
+    pub account_sid: Option<String>,
+    /// Twilio: API key SID when authenticating with an API key instead of the Account SID.
+    pub username: Option<String>,
+    /// Twilio: auth token or API key secret; webhook: the bearer token. From a file.
+    pub secret_file: Option<PathBuf>,
+    /// Twilio: the sending number or alphanumeric id ...
+    pub from: Option<String>,
+    /// ... or a Messaging Service SID (`MG...`).
+    pub messaging_service_sid: Option<String>,
 }
 
 /// The portal as users reach it.
@@ -273,6 +294,7 @@ impl Settings {
 
     fn resolve_paths(&mut self, base: &Path) {
         let smtp_password = self.smtp.as_mut().and_then(|s| s.password_file.as_mut());
+        let sms_secret = self.sms.as_mut().and_then(|s| s.secret_file.as_mut());
         let optional = [
             &mut self.entra.client_secret_file,
             &mut self.entra.certificate_file,
@@ -282,6 +304,7 @@ impl Settings {
             .into_iter()
             .flatten()
             .chain(smtp_password)
+            .chain(sms_secret)
             .chain([&mut self.store.key_file, &mut self.policies.dir])
         {
             if p.is_relative() {

@@ -6,7 +6,10 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::Context;
-use latchkey_notify::{Branding, Channels, EmailTransport, SmtpConfig, SmtpMailer, SmtpSecurity};
+use latchkey_notify::{
+    Branding, Channels, EmailTransport, SmsProvider, SmtpConfig, SmtpMailer, SmtpSecurity,
+    TwilioConfig, TwilioProvider, TwilioSender, WebhookAuth, WebhookConfig, WebhookProvider,
+};
 use latchkey_store::{Cipher, EncryptionKey};
 use latchkey_types::Secret;
 use latchkey_verify::{AuthenticatorApp, CodeConfig, CodeIssuer, CodeKey, SystemClock, TotpConfig};
@@ -16,6 +19,59 @@ use crate::config::Settings;
 use crate::guard::{Csrf, TrustedProxies};
 use crate::render::Brand;
 use crate::services::{CookiePolicy, Services, start_notifier};
+
+/// The configured SMS provider, if any.
+fn sms_provider(settings: &Settings) -> anyhow::Result<Option<Arc<dyn SmsProvider>>> {
+    let Some(s) = &settings.sms else {
+        tracing::warn!("no [sms] table: text-message codes and notices cannot be sent");
+        return Ok(None);
+    };
+    let secret = match &s.secret_file {
+        Some(f) => latchkey_notify::secret_from_file(f).context("key `sms.secret_file`")?,
+        None => anyhow::bail!("key `sms.secret_file` is required"),
+    };
+    let timeout = Duration::from_secs(15);
+    match s.provider.as_str() {
+        "twilio" => {
+            let base = s.url.as_deref().unwrap_or(TwilioConfig::DEFAULT_BASE_URL);
+            let account_sid = s
+                .account_sid
+                .clone()
+                .context("key `sms.account_sid` is required for twilio")?;
+            let sender = match (&s.from, &s.messaging_service_sid) {
+                (Some(f), None) => TwilioSender::From(f.clone()),
+                (None, Some(m)) => TwilioSender::MessagingService(m.clone()),
+                _ => anyhow::bail!("set exactly one of `sms.from` and `sms.messaging_service_sid`"),
+            };
+            let config = TwilioConfig {
+                base_url: base.parse().context("key `sms.url`")?,
+                username: s.username.clone().unwrap_or_else(|| account_sid.clone()),
+                account_sid,
+                secret,
+                sender,
+                timeout,
+            };
+            Ok(Some(Arc::new(
+                TwilioProvider::new(config).context("[sms]")?,
+            )))
+        }
+        "webhook" => {
+            let url = s
+                .url
+                .as_deref()
+                .context("key `sms.url` is required for webhook")?;
+            let config = WebhookConfig {
+                url: url.parse().context("key `sms.url`")?,
+                auth: WebhookAuth::Bearer(secret),
+                timeout,
+            };
+            Ok(Some(Arc::new(
+                WebhookProvider::new(config).context("[sms]")?,
+            )))
+        }
+        other => anyhow::bail!("key `sms.provider`: {other:?} is not twilio or webhook"),
+    }
+}
 
 pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
     let public = url::Url::parse(&settings.portal.public_url)
@@ -83,7 +139,10 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
             helpdesk: brand.helpdesk.clone(),
             portal_url: Some(public.clone()),
         },
-        Channels { email, sms: None },
+        Channels {
+            email,
+            sms: sms_provider(settings)?,
+        },
     )?;
     let services = Services {
         store,
