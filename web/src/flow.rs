@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use latchkey_store::{AuditEvent, Flow, FlowToken, Limit, Outcome, ThrottleDecision, ThrottleKey};
 use latchkey_types::{MethodKind, ObjectId};
@@ -142,6 +143,70 @@ pub fn expired(portal: &Portal) -> HttpResponse {
     let mut r = see_other("/");
     let _ = r.add_cookie(&clear_flow_cookie(portal));
     r
+}
+
+/// A POST to a step of a live flow, CSRF-checked.
+pub struct Step {
+    pub token: FlowToken,
+    pub flow: Flow,
+    pub data: FlowData,
+    pub lang: Lang,
+}
+
+impl Step {
+    /// Loads the flow of this request and checks the form's CSRF token against it. The error is
+    /// the response to send: back to the start when the flow is gone, 403 on a bad token.
+    pub async fn post(
+        portal: &Portal,
+        req: &HttpRequest,
+        csrf: &str,
+    ) -> Result<Step, HttpResponse> {
+        let Some((token, flow, data)) = load(portal, req).await else {
+            return Err(expired(portal));
+        };
+        let lang = lang(req, Some((&flow, &data)));
+        if !portal.services.csrf.check(req, &flow.id.to_string(), csrf) {
+            return Err(portal.error_page(req, lang, StatusCode::FORBIDDEN, "error_csrf"));
+        }
+        Ok(Step {
+            token,
+            flow,
+            data,
+            lang,
+        })
+    }
+
+    /// Audits an event of this flow (decoy flows are recorded without a subject: it is random).
+    pub async fn audit(
+        &self,
+        portal: &Portal,
+        event_type: &str,
+        method: Option<MethodKind>,
+        outcome: Outcome,
+        reason: Option<&str>,
+    ) -> Result<(), latchkey_store::StoreError> {
+        let subject = (!self.data.decoy).then_some(self.flow.subject);
+        audit(
+            portal,
+            &self.data.correlation_id,
+            subject,
+            event_type,
+            method,
+            outcome,
+            reason,
+        )
+        .await
+    }
+
+    /// The service-unavailable page in this flow's language.
+    pub fn unavailable(&self, portal: &Portal, req: &HttpRequest) -> HttpResponse {
+        portal.error_page(
+            req,
+            self.lang,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "error_generic",
+        )
+    }
 }
 
 /// Records an audit event. Called before the response is sent; a failure to record fails the

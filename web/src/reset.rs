@@ -15,7 +15,8 @@ use latchkey_types::{EmailAddress, MethodKind, ObjectId, Secret};
 use serde::{Deserialize, Serialize};
 
 use crate::app::Portal;
-use crate::flow::{self, FlowData};
+use crate::flow::{self, FlowData, Step};
+use crate::i18n::Lang;
 use crate::identify::FieldError;
 use crate::password;
 use crate::verification::csrf_token;
@@ -45,6 +46,36 @@ pub async fn current_policy(portal: &Portal, user: &ObjectId, action: Action) ->
         },
     );
     evaluation.policy.filter(|p| p.allows(action)).cloned()
+}
+
+/// A POST that acts on the account: the flow must be fully verified, the form's CSRF token right,
+/// and the policy must still allow `action` with fresh membership (fail closed, audited).
+pub async fn acting_step(
+    portal: &Portal,
+    req: &HttpRequest,
+    csrf: &str,
+    action: Action,
+) -> Result<(Step, Policy), HttpResponse> {
+    let step = Step::post(portal, req, csrf).await?;
+    if !flow::is_complete(&step.flow, &step.data) {
+        return Err(flow::expired(portal));
+    }
+    match current_policy(portal, &step.flow.subject, action).await {
+        Some(policy) => Ok((step, policy)),
+        None => {
+            let _ = step.audit(portal, action_name(action), None, Outcome::Denied, Some("policy no longer allows it")).await;
+            Err(portal.error_page(req, step.lang, StatusCode::FORBIDDEN, "unavailable_body"))
+        }
+    }
+}
+
+fn action_name(action: Action) -> &'static str {
+    match action {
+        Action::Reset => "reset",
+        Action::Unlock => "unlock",
+        Action::TemporaryAccessPass => "temporary_access_pass",
+        Action::Enroll => "enroll",
+    }
 }
 
 #[derive(Serialize)]
@@ -117,171 +148,84 @@ pub struct ResetForm {
     confirm: String,
 }
 
-async fn submit(
-    req: HttpRequest,
-    portal: web::Data<Portal>,
-    form: web::Form<ResetForm>,
-) -> HttpResponse {
-    let Some((flow, data)) = verified_flow(&portal, &req).await else {
-        return flow::expired(&portal);
+async fn submit(req: HttpRequest, portal: web::Data<Portal>, form: web::Form<ResetForm>) -> HttpResponse {
+    let (step, policy) = match acting_step(&portal, &req, &form.csrf, Action::Reset).await {
+        Ok(s) => s,
+        Err(response) => return response,
     };
-    let lang = flow::lang(&req, Some((&flow, &data)));
-    if !portal
-        .services
-        .csrf
-        .check(&req, &flow.id.to_string(), &form.csrf)
-    {
-        return portal.error_page(&req, lang, StatusCode::FORBIDDEN, "error_csrf");
-    }
+    let (flow, data, lang) = (&step.flow, &step.data, step.lang);
     let catalogs = portal.templates.catalogs();
     let rejected = |message: String, on_confirm: bool| {
         let page = ResetPage {
-            csrf: csrf_token(&portal, &flow),
+            csrf: csrf_token(&portal, flow),
             upn: data.account.clone(),
-            min_length: min_length(&portal, &data),
+            min_length: policy.password.min_length,
             password_error: (!on_confirm).then(|| message.clone()),
             confirm_error: on_confirm.then(|| message.clone()),
-            errors: vec![FieldError {
-                field: if on_confirm { "confirm" } else { "password" },
-                message,
-            }],
+            errors: vec![FieldError { field: if on_confirm { "confirm" } else { "password" }, message }],
         };
         let mut r = portal.render_in(&req, lang, "reset.html", &page);
         *r.status_mut() = StatusCode::BAD_REQUEST;
         r
     };
-    // Re-evaluate before the write, with fresh membership: fail closed.
-    let Some(policy) = current_policy(&portal, &flow.subject, Action::Reset).await else {
-        let _ = flow::audit(
-            &portal,
-            &data.correlation_id,
-            Some(flow.subject),
-            "reset",
-            None,
-            Outcome::Denied,
-            Some("policy no longer allows reset"),
-        )
-        .await;
-        return portal.error_page(&req, lang, StatusCode::FORBIDDEN, "unavailable_body");
-    };
     let names: Vec<&str> = data.names.iter().map(String::as_str).collect();
     if let Err(why) = password::check(&form.password, &form.confirm, &policy.password, &names) {
-        let text = catalogs
-            .get(lang, why.message_key())
-            .replace("{min}", &policy.password.min_length.to_string())
-            .replace(
-                "{max}",
-                &latchkey_policy::model::MAX_PASSWORD_LENGTH.to_string(),
-            )
-            .replace(
-                "{hint}",
-                match &why {
-                    password::Rejection::Common { warning: Some(w) }
-                        if lang == crate::i18n::Lang::En =>
-                    {
-                        w
-                    }
-                    _ => "",
-                },
-            );
-        let _ = flow::audit(
-            &portal,
-            &data.correlation_id,
-            Some(flow.subject),
-            "reset",
-            None,
-            Outcome::Failure,
-            Some(why.message_key()),
-        )
-        .await;
-        return rejected(
-            text.trim().to_string(),
-            matches!(why, password::Rejection::Mismatch),
-        );
+        let _ = step.audit(&portal, "reset", None, Outcome::Failure, Some(why.message_key())).await;
+        let text = rejection_text(&portal, lang, &why, &policy);
+        return rejected(text, matches!(why, password::Rejection::Mismatch));
     }
     if data.synced {
         // Graph refuses passwordProfile for on-premises-mastered users; writeback through the
         // delegated resetPassword or the gateway comes with the admin console and issue 5.
-        let _ = flow::audit(
-            &portal,
-            &data.correlation_id,
-            Some(flow.subject),
-            "reset",
-            None,
-            Outcome::Denied,
-            Some("synced user: no writeback path configured"),
-        )
-        .await;
-        return portal.error_page(
-            &req,
-            lang,
-            StatusCode::CONFLICT,
-            "unlock_onprem_unavailable",
-        );
+        let _ = step.audit(&portal, "reset", None, Outcome::Denied, Some("synced user: no writeback path configured")).await;
+        return portal.error_page(&req, lang, StatusCode::CONFLICT, "unlock_onprem_unavailable");
     }
     // Channels known before the change, to tell the user afterwards.
     let mail = data.mail.as_deref().and_then(|m| m.parse::<EmailAddress>().ok());
     let channels = known_channels(&portal, &flow.subject, mail.as_ref()).await;
     let secret = Secret::new(form.into_inner().password);
-    if let Err(e) = portal
-        .services
-        .directory
-        .set_password(&flow.subject, &secret)
-        .await
-    {
-        let reason = e.code().unwrap_or("graph error").to_string();
-        let _ = flow::audit(
-            &portal,
-            &data.correlation_id,
-            Some(flow.subject),
-            "reset",
-            None,
-            Outcome::Error,
-            Some(&reason),
-        )
-        .await;
+    if let Err(e) = portal.services.directory.set_password(&flow.subject, &secret).await {
+        let _ = step.audit(&portal, "reset", None, Outcome::Error, Some(e.code().unwrap_or("graph error"))).await;
         if e.status() == Some(400) {
-            return rejected(
-                catalogs.get(lang, "error_password_directory").to_string(),
-                false,
-            );
+            return rejected(catalogs.get(lang, "error_password_directory").to_string(), false);
         }
         tracing::error!(error = %e, "reset: Graph refused the password change");
-        return portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+        return step.unavailable(&portal, &req);
     }
-    if flow::audit(
-        &portal,
-        &data.correlation_id,
-        Some(flow.subject),
-        "reset",
-        None,
-        Outcome::Success,
-        None,
-    )
-    .await
-    .is_err()
-    {
+    if step.audit(&portal, "reset", None, Outcome::Success, None).await.is_err() {
         tracing::error!("reset: password changed but the audit event could not be written");
     }
     let notified = !channels.is_empty();
-    after_change(&portal, &flow, &data, channels).await;
+    after_change(&portal, flow, data, channels).await;
     let mut paragraphs = vec![
-        catalogs
-            .get(lang, "done_next_cloud")
-            .replace("{signin}", &portal.services.signin_url),
+        catalogs.get(lang, "done_next_cloud").replace("{signin}", &portal.services.signin_url),
         catalogs.get(lang, "done_next_windows").to_string(),
     ];
     if notified {
         paragraphs.push(catalogs.get(lang, "done_notified").to_string());
     }
-    let mut r = portal.render_in(
-        &req,
-        lang,
-        "result.html",
-        &serde_json::json!({ "title": catalogs.get(lang, "done_title"), "paragraphs": paragraphs }),
-    );
+    let title = catalogs.get(lang, "done_title");
+    let mut r = portal.render_in(&req, lang, "result.html", &serde_json::json!({ "title": title, "paragraphs": paragraphs }));
     let _ = r.add_cookie(&flow::clear_flow_cookie(&portal));
     r
+}
+
+/// The localized reason a password was refused, with its numbers filled in.
+fn rejection_text(portal: &Portal, lang: Lang, why: &password::Rejection, policy: &Policy) -> String {
+    // zxcvbn explains in English only; other languages get the general message.
+    let hint = match why {
+        password::Rejection::Common { warning: Some(w) } if lang == Lang::En => w.as_str(),
+        _ => "",
+    };
+    portal
+        .templates
+        .catalogs()
+        .get(lang, why.message_key())
+        .replace("{min}", &policy.password.min_length.to_string())
+        .replace("{max}", &latchkey_policy::model::MAX_PASSWORD_LENGTH.to_string())
+        .replace("{hint}", hint)
+        .trim()
+        .to_string()
 }
 
 /// Every address the user had before the change: enrolled email and phone, and the directory mail.

@@ -9,7 +9,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use latchkey_notify::{Notice, Notification, Recipient};
-use latchkey_store::{EnrollmentState, Flow, FlowToken, NewCode, Outcome};
+use latchkey_store::{EnrollmentState, Flow, NewCode, Outcome};
 use latchkey_types::{EmailAddress, MethodKind, Secret};
 use latchkey_verify::{
     CodeBinding, CodeHash, CodeOutcome, CodePurpose, Destination, IssuedCode, TotpEnrollment,
@@ -18,8 +18,7 @@ use latchkey_verify::{
 use serde::{Deserialize, Serialize};
 
 use crate::app::Portal;
-use crate::flow::{self, FlowData, STEP_VERIFIED, STEP_VERIFY, limits};
-use crate::i18n::Lang;
+use crate::flow::{self, FlowData, STEP_VERIFIED, STEP_VERIFY, Step, limits};
 use crate::identify::FieldError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -199,347 +198,150 @@ fn destination_from_text(s: &str) -> Option<Destination> {
     }
 }
 
-async fn begin(
-    req: HttpRequest,
-    portal: web::Data<Portal>,
-    path: web::Path<String>,
-    form: web::Form<CsrfForm>,
-) -> HttpResponse {
-    let Some((_, flow, data)) = flow::load(&portal, &req).await else {
-        return flow::expired(&portal);
+async fn begin(req: HttpRequest, portal: web::Data<Portal>, path: web::Path<String>, form: web::Form<CsrfForm>) -> HttpResponse {
+    let step = match Step::post(&portal, &req, &form.csrf).await {
+        Ok(s) => s,
+        Err(response) => return response,
     };
-    let lang = flow::lang(&req, Some((&flow, &data)));
-    if !portal
-        .services
-        .csrf
-        .check(&req, &flow.id.to_string(), &form.csrf)
-    {
-        return portal.error_page(&req, lang, StatusCode::FORBIDDEN, "error_csrf");
-    }
     let Some(kind) = offered_kind(&portal, &path) else {
-        return portal.error_page(&req, lang, StatusCode::NOT_FOUND, "error_not_found");
+        return portal.error_page(&req, step.lang, StatusCode::NOT_FOUND, "error_not_found");
     };
     if kind == MethodKind::Totp {
-        return code_page(
-            &portal,
-            &req,
-            lang,
-            &flow,
-            &data,
-            kind,
-            None,
-            StatusCode::OK,
-        );
+        return code_page(&portal, &req, &step, kind, None, StatusCode::OK);
     }
+    let (flow, data) = (&step.flow, &step.data);
     let scope = format!("send:{kind}");
-    if let Err(wait) = flow::hit(
-        &portal,
-        &scope,
-        &data.throttle_key,
-        limits::SENDS_PER_ACCOUNT,
-    )
-    .await
-    {
-        let msg = flow::throttled_message(&portal, lang, wait);
-        return code_page(
-            &portal,
-            &req,
-            lang,
-            &flow,
-            &data,
-            kind,
-            Some(msg),
-            StatusCode::TOO_MANY_REQUESTS,
-        );
+    if let Err(wait) = flow::hit(&portal, &scope, &data.throttle_key, limits::SENDS_PER_ACCOUNT).await {
+        let msg = flow::throttled_message(&portal, step.lang, wait);
+        return code_page(&portal, &req, &step, kind, Some(msg), StatusCode::TOO_MANY_REQUESTS);
     }
-    let (dest, deliver) = destination(&portal, &flow, &data, kind).await;
+    let (dest, deliver) = destination(&portal, flow, data, kind).await;
     let now = portal.services.clock.now();
-    let b = binding(&flow, kind, dest.clone());
-    let (code, record) = match portal.services.codes.issue(&b, None, now) {
+    let (code, record) = match portal.services.codes.issue(&binding(flow, kind, dest.clone()), None, now) {
         Ok(x) => x,
         Err(e) => {
             tracing::error!(error = %e, "cannot issue a code");
-            return portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+            return step.unavailable(&portal, &req);
         }
     };
-    let config = portal.services.codes.config();
+    let lifetime = portal.services.codes.config().lifetime.unsigned_abs();
     let new = NewCode {
         flow: flow.id,
         subject: flow.subject,
         method: kind.as_str().into(),
         code_hash: record.hash.as_bytes().to_vec(),
         binding: destination_text(&dest).into_bytes(),
-        lifetime: config.lifetime.unsigned_abs(),
-        tries: u32::from(config.tries),
+        lifetime,
+        tries: u32::from(portal.services.codes.config().tries),
     };
     if let Err(e) = portal.services.store.issue_code(new, now).await {
         tracing::error!(error = %e, "cannot store a code");
-        return portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+        return step.unavailable(&portal, &req);
     }
     if deliver {
         let recipient = match &dest {
-            Destination::Email(e) => Some(Recipient::Email(e.clone())),
-            Destination::Phone(p) => Some(Recipient::Sms(p.clone())),
+            Destination::Email(e) => Recipient::Email(e.clone()),
+            Destination::Phone(p) => Recipient::Sms(p.clone()),
         };
-        if let Some(recipient) = recipient {
-            let n = Notification {
-                recipient,
-                notice: Notice::Code {
-                    code,
-                    valid_for: config.lifetime.unsigned_abs(),
-                },
-                lang: data.preferred_language.clone(),
-                correlation_id: data.correlation_id.clone(),
-                subject: Some(flow.subject),
-            };
-            // Queued: the response neither waits for nor reveals the send.
-            if let Err(e) = portal.services.notifier.enqueue(n) {
-                tracing::error!(error = %e, "cannot queue a code message");
-            }
+        let n = Notification {
+            recipient,
+            notice: Notice::Code { code, valid_for: lifetime },
+            lang: data.preferred_language.clone(),
+            correlation_id: data.correlation_id.clone(),
+            subject: Some(flow.subject),
+        };
+        // Queued: the response neither waits for nor reveals the send.
+        if let Err(e) = portal.services.notifier.enqueue(n) {
+            tracing::error!(error = %e, "cannot queue a code message");
         }
     }
-    let subject = (!data.decoy).then_some(flow.subject);
-    let outcome = if deliver {
-        Outcome::Success
-    } else {
-        Outcome::Denied
-    };
-    let reason = (!deliver).then_some("no enrolled destination");
-    if flow::audit(
-        &portal,
-        &data.correlation_id,
-        subject,
-        "code.send",
-        Some(kind),
-        outcome,
-        reason,
-    )
-    .await
-    .is_err()
-    {
-        return portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+    let (outcome, reason) = if deliver { (Outcome::Success, None) } else { (Outcome::Denied, Some("no enrolled destination")) };
+    if step.audit(&portal, "code.send", Some(kind), outcome, reason).await.is_err() {
+        return step.unavailable(&portal, &req);
     }
-    code_page(
-        &portal,
-        &req,
-        lang,
-        &flow,
-        &data,
-        kind,
-        None,
-        StatusCode::OK,
-    )
+    code_page(&portal, &req, &step, kind, None, StatusCode::OK)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn code_page(
-    portal: &Portal,
-    req: &HttpRequest,
-    lang: Lang,
-    flow: &Flow,
-    data: &FlowData,
-    kind: MethodKind,
-    error: Option<String>,
-    status: StatusCode,
-) -> HttpResponse {
+/// The page where the user types a code (or reads where one went).
+fn code_page(portal: &Portal, req: &HttpRequest, step: &Step, kind: MethodKind, error: Option<String>, status: StatusCode) -> HttpResponse {
     let key = match kind {
         MethodKind::Email => "code_sent_email",
         MethodKind::Sms => "code_sent_sms",
         _ => "code_totp",
     };
-    let intro = portal
-        .templates
-        .catalogs()
-        .get(lang, key)
-        .replace("{account}", &data.account);
-    let (step, total) = step_numbers(flow, data);
-    let errors = error
-        .iter()
-        .map(|m| FieldError {
-            field: "code",
-            message: m.clone(),
-        })
-        .collect();
+    let intro = portal.templates.catalogs().get(step.lang, key).replace("{account}", &step.data.account);
+    let (current, total) = step_numbers(&step.flow, &step.data);
+    let errors = error.iter().map(|m| FieldError { field: "code", message: m.clone() }).collect();
     let page = CodePage {
-        csrf: csrf_token(portal, flow),
+        csrf: csrf_token(portal, &step.flow),
         kind: kind.as_str(),
         intro,
         resend: kind != MethodKind::Totp,
-        step,
+        step: current,
         total,
         code_error: error,
         errors,
     };
-    let mut r = portal.render_in(req, lang, "verify_code.html", &page);
+    let mut r = portal.render_in(req, step.lang, "verify_code.html", &page);
     *r.status_mut() = status;
     r
 }
 
-async fn submit(
-    req: HttpRequest,
-    portal: web::Data<Portal>,
-    path: web::Path<String>,
-    form: web::Form<CodeForm>,
-) -> HttpResponse {
-    let Some((token, flow, data)) = flow::load(&portal, &req).await else {
-        return flow::expired(&portal);
+async fn submit(req: HttpRequest, portal: web::Data<Portal>, path: web::Path<String>, form: web::Form<CodeForm>) -> HttpResponse {
+    let step = match Step::post(&portal, &req, &form.csrf).await {
+        Ok(s) => s,
+        Err(response) => return response,
     };
-    let lang = flow::lang(&req, Some((&flow, &data)));
-    if !portal
-        .services
-        .csrf
-        .check(&req, &flow.id.to_string(), &form.csrf)
-    {
-        return portal.error_page(&req, lang, StatusCode::FORBIDDEN, "error_csrf");
-    }
+    let lang = step.lang;
     let Some(kind) = offered_kind(&portal, &path) else {
         return portal.error_page(&req, lang, StatusCode::NOT_FOUND, "error_not_found");
     };
     let typed = Secret::new(form.code.chars().take(64).collect::<String>());
     if latchkey_verify::normalize_typed_code(typed.expose()).is_empty() {
-        let msg = portal
-            .templates
-            .catalogs()
-            .get(lang, "error_code_missing")
-            .to_string();
-        return code_page(
-            &portal,
-            &req,
-            lang,
-            &flow,
-            &data,
-            kind,
-            Some(msg),
-            StatusCode::BAD_REQUEST,
-        );
+        let msg = portal.templates.catalogs().get(lang, "error_code_missing").to_string();
+        return code_page(&portal, &req, &step, kind, Some(msg), StatusCode::BAD_REQUEST);
     }
     // Both throttles are charged before the check: a guess costs an attempt whatever its result.
-    let client = portal
-        .services
-        .proxies
-        .client_ip(&req)
-        .map(|ip| ip.to_string())
-        .unwrap_or_default();
-    let failures_scope = format!("fail:{kind}");
-    let throttled = match flow::hit(
-        &portal,
-        "verify:client",
-        &client,
-        limits::VERIFICATIONS_PER_CLIENT,
-    )
-    .await
-    {
+    let client = portal.services.proxies.client_ip(&req).map(|ip| ip.to_string()).unwrap_or_default();
+    let failures = format!("fail:{kind}");
+    let throttled = match flow::hit(&portal, "verify:client", &client, limits::VERIFICATIONS_PER_CLIENT).await {
         Err(w) => Some(w),
-        Ok(()) => flow::hit(
-            &portal,
-            &failures_scope,
-            &data.throttle_key,
-            limits::FAILURES_PER_ACCOUNT,
-        )
-        .await
-        .err(),
+        Ok(()) => flow::hit(&portal, &failures, &step.data.throttle_key, limits::FAILURES_PER_ACCOUNT).await.err(),
     };
     if let Some(wait) = throttled {
-        let subject = (!data.decoy).then_some(flow.subject);
-        let _ = flow::audit(
-            &portal,
-            &data.correlation_id,
-            subject,
-            "verify.throttled",
-            Some(kind),
-            Outcome::Denied,
-            None,
-        )
-        .await;
+        let _ = step.audit(&portal, "verify.throttled", Some(kind), Outcome::Denied, None).await;
         let msg = flow::throttled_message(&portal, lang, wait);
-        return code_page(
-            &portal,
-            &req,
-            lang,
-            &flow,
-            &data,
-            kind,
-            Some(msg),
-            StatusCode::TOO_MANY_REQUESTS,
-        );
+        return code_page(&portal, &req, &step, kind, Some(msg), StatusCode::TOO_MANY_REQUESTS);
     }
     let accepted = match kind {
-        MethodKind::Totp => check_totp(&portal, &flow, &data, &typed).await,
-        _ => check_code(&portal, &flow, kind, &typed).await,
+        MethodKind::Totp => check_totp(&portal, &step.flow, &step.data, &typed).await,
+        _ => check_code(&portal, &step.flow, kind, &typed).await,
     };
-    let subject = (!data.decoy).then_some(flow.subject);
     if !accepted {
-        if flow::audit(
-            &portal,
-            &data.correlation_id,
-            subject,
-            "verify",
-            Some(kind),
-            Outcome::Failure,
-            Some("wrong or expired"),
-        )
-        .await
-        .is_err()
-        {
-            return portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+        if step.audit(&portal, "verify", Some(kind), Outcome::Failure, Some("wrong or expired")).await.is_err() {
+            return step.unavailable(&portal, &req);
         }
-        let msg = portal
-            .templates
-            .catalogs()
-            .get(lang, "error_code_wrong")
-            .to_string();
-        return code_page(
-            &portal,
-            &req,
-            lang,
-            &flow,
-            &data,
-            kind,
-            Some(msg),
-            StatusCode::BAD_REQUEST,
-        );
+        let msg = portal.templates.catalogs().get(lang, "error_code_wrong").to_string();
+        return code_page(&portal, &req, &step, kind, Some(msg), StatusCode::BAD_REQUEST);
     }
-    succeed(&portal, &req, &token, &flow, &data, kind).await
+    succeed(&portal, &req, &step, kind).await
 }
 
 /// Records a verified method: rotates the flow token, resets the failure streak, audits.
-async fn succeed(
-    portal: &Portal,
-    req: &HttpRequest,
-    token: &FlowToken,
-    flow: &Flow,
-    data: &FlowData,
-    kind: MethodKind,
-) -> HttpResponse {
-    let lang = flow::lang(req, Some((flow, data)));
-    let mut verified = flow::verified_kinds(flow);
+async fn succeed(portal: &Portal, req: &HttpRequest, step: &Step, kind: MethodKind) -> HttpResponse {
+    let mut verified = flow::verified_kinds(&step.flow);
     verified.push(kind);
-    let complete = latchkey_verify::requirement_met(data.required, &verified);
+    let complete = latchkey_verify::requirement_met(step.data.required, &verified);
     let next = if complete { STEP_VERIFIED } else { STEP_VERIFY };
     let now = portal.services.clock.now();
-    let rotated = portal
-        .services
-        .store
-        .record_verification(token, kind.as_str(), next, now)
-        .await;
+    let rotated = portal.services.store.record_verification(&step.token, kind.as_str(), next, now).await;
     let Ok(Some((new_token, _))) = rotated else {
         // Someone else used this token first (a replayed request): start over.
         return flow::expired(portal);
     };
-    flow::reset_throttle(portal, &format!("fail:{kind}"), &data.throttle_key).await;
-    if flow::audit(
-        portal,
-        &data.correlation_id,
-        Some(flow.subject),
-        "verify",
-        Some(kind),
-        Outcome::Success,
-        None,
-    )
-    .await
-    .is_err()
-    {
-        return portal.error_page(req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+    flow::reset_throttle(portal, &format!("fail:{kind}"), &step.data.throttle_key).await;
+    if step.audit(portal, "verify", Some(kind), Outcome::Success, None).await.is_err() {
+        return step.unavailable(portal, req);
     }
     let mut resp = flow::see_other(if complete { "/action" } else { "/verify" });
     let _ = resp.add_cookie(&flow::flow_cookie(portal, &new_token));
