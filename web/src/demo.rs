@@ -377,7 +377,14 @@ pub async fn run(listen: SocketAddr) -> anyhow::Result<ExitCode> {
     println!("  latchkey check --config {config_path}");
     println!("  latchkey user show adele.vance@contoso.com --config {config_path}");
     println!();
-    println!("Not in this version yet: enrollment pages (users above are pre-enrolled).");
+    println!("Try enrollment: open {url}/enroll and sign in at the simulated tenant as");
+    println!(
+        "ben.okafor@contoso.com with the password Ben-Demo-2024! (a simulator: every demo user's"
+    );
+    println!(
+        "password is <FirstName>-Demo-2024!). Ben has no methods yet: add an email address (the"
+    );
+    println!("code is in the outbox) and an authenticator app, then reset his password at {url}/.");
     println!("Press Ctrl+C to stop.");
     crate::app::shutdown_signal().await;
     demo.stop().await;

@@ -25,8 +25,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use latchkey_notify::{ChangeKind, MethodChange, Notice, Notification, Recipient};
 use latchkey_policy::{Action, Policy};
-use latchkey_store::{Enrollment, EnrollmentState, Flow, FlowToken, FlowUpdate, NewCode, NewEnrollment, Outcome};
-use latchkey_types::{EmailAddress, FlowId, MethodKind, Secret, Upn};
+use latchkey_store::{
+    Enrollment, EnrollmentState, Flow, FlowToken, FlowUpdate, NewCode, NewEnrollment, Outcome,
+};
+use latchkey_types::{EmailAddress, MethodKind, Secret, Upn};
 use latchkey_verify::{
     CodeBinding, CodeHash, CodeOutcome, CodePurpose, Destination, IssuedCode, TotpSeed,
 };
@@ -84,7 +86,13 @@ fn see_other(path: &str) -> HttpResponse {
 }
 
 /// "Not available for your account": no policy, or a policy without `enroll`. Ends the session.
-async fn unavailable(portal: &Portal, req: &HttpRequest, token: &FlowToken, flow: &Flow, session: &Session) -> HttpResponse {
+async fn unavailable(
+    portal: &Portal,
+    req: &HttpRequest,
+    token: &FlowToken,
+    flow: &Flow,
+    session: &Session,
+) -> HttpResponse {
     let lang = session.lang(req);
     let _ = flow::audit(
         portal,
@@ -236,7 +244,12 @@ async fn render(
             return portal.error_page(req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
         }
     };
-    let of_kind = |e: &&Enrollment| e.method.parse::<MethodKind>().ok().and_then(|k| KINDS.contains(&k).then_some(k));
+    let of_kind = |e: &&Enrollment| {
+        e.method
+            .parse::<MethodKind>()
+            .ok()
+            .and_then(|k| KINDS.contains(&k).then_some(k))
+    };
     let active: Vec<&Enrollment> = all
         .iter()
         .filter(|e| e.state == EnrollmentState::Active && of_kind(e).is_some())
@@ -251,7 +264,11 @@ async fn render(
                 detail: detail(e),
                 confirmed: e
                     .confirmed_at
-                    .map(|c| catalogs.get(lang, "enroll_confirmed_on").replace("{date}", &date(c)))
+                    .map(|c| {
+                        catalogs
+                            .get(lang, "enroll_confirmed_on")
+                            .replace("{date}", &date(c))
+                    })
                     .unwrap_or_default(),
                 remove: catalogs.get(lang, "enroll_remove").replace("{method}", &l),
                 label: l,
@@ -287,7 +304,9 @@ async fn render(
             }
             Some(PendingRow {
                 kind: kind.as_str(),
-                title: catalogs.get(lang, "enroll_pending_title").replace("{method}", &l),
+                title: catalogs
+                    .get(lang, "enroll_pending_title")
+                    .replace("{method}", &l),
                 intro: catalogs.get(lang, key).replace("{destination}", &detail(e)),
                 resend: kind != MethodKind::Totp,
                 error,
@@ -295,10 +314,16 @@ async fn render(
         })
         .collect();
     if let Some((_, m)) = &problems.address {
-        errors.push(FieldError { field: "address", message: m.clone() });
+        errors.push(FieldError {
+            field: "address",
+            message: m.clone(),
+        });
     }
     if let Some((_, m)) = &problems.phone {
-        errors.push(FieldError { field: "phone", message: m.clone() });
+        errors.push(FieldError {
+            field: "phone",
+            message: m.clone(),
+        });
     }
     let enrolled: Vec<MethodKind> = active
         .iter()
@@ -314,18 +339,20 @@ async fn render(
             .replace("{count}", &enrolled.len().to_string())
     });
     let reconfirm = stale(&ctx.policy, &active, s.clock.now()).then(|| {
-        catalogs
-            .get(lang, "enroll_reconfirm_body")
-            .replace("{days}", &ctx.policy.enrollment.reconfirm_after_days.to_string())
+        catalogs.get(lang, "enroll_reconfirm_body").replace(
+            "{days}",
+            &ctx.policy.enrollment.reconfirm_after_days.to_string(),
+        )
     });
-    let name = ctx
-        .session
-        .display_name
-        .clone()
-        .map_or_else(|| ctx.session.upn.clone(), |n| format!("{n} ({})", ctx.session.upn));
+    let name = ctx.session.display_name.clone().map_or_else(
+        || ctx.session.upn.clone(),
+        |n| format!("{n} ({})", ctx.session.upn),
+    );
     let page = EnrollPage {
         csrf: s.csrf.token(&ctx.flow.id.to_string()),
-        signed_in_as: catalogs.get(lang, "enroll_signed_in_as").replace("{name}", &name),
+        signed_in_as: catalogs
+            .get(lang, "enroll_signed_in_as")
+            .replace("{name}", &name),
         flash,
         required_notice,
         reconfirm,
@@ -334,9 +361,17 @@ async fn render(
         allow_email: ctx.allows(MethodKind::Email),
         allow_sms: ctx.allows(MethodKind::Sms),
         allow_totp: ctx.allows(MethodKind::Totp),
-        address: problems.address.as_ref().map(|(v, _)| v.clone()).unwrap_or_default(),
+        address: problems
+            .address
+            .as_ref()
+            .map(|(v, _)| v.clone())
+            .unwrap_or_default(),
         address_error: problems.address.map(|(_, m)| m),
-        phone: problems.phone.as_ref().map(|(v, _)| v.clone()).unwrap_or_default(),
+        phone: problems
+            .phone
+            .as_ref()
+            .map(|(v, _)| v.clone())
+            .unwrap_or_default(),
         phone_error: problems.phone.map(|(_, m)| m),
         errors,
     };
@@ -346,15 +381,31 @@ async fn render(
 }
 
 /// Stores a one-time message for the next page.
-async fn set_flash(portal: &Portal, ctx: &Ctx, key: &str, kind: Option<MethodKind>) {
+/// `notified`: a change notice went to at least one earlier channel (the page says so).
+async fn set_flash(
+    portal: &Portal,
+    ctx: &Ctx,
+    key: &str,
+    kind: Option<MethodKind>,
+    notified: bool,
+) {
     let mut session = ctx.session.clone();
-    session.flash = Some((key.to_string(), kind.map(|k| k.as_str().to_string())));
+    session.flash = Some((
+        key.to_string(),
+        kind.map(|k| k.as_str().to_string()),
+        notified,
+    ));
     let update = FlowUpdate {
         step: None,
         data: serde_json::to_value(&session).ok(),
     };
     let now = portal.services.clock.now();
-    if let Err(e) = portal.services.store.update_flow(&ctx.token, update, now).await {
+    if let Err(e) = portal
+        .services
+        .store
+        .update_flow(&ctx.token, update, now)
+        .await
+    {
         tracing::warn!(error = %e, "enroll: cannot store a message");
     }
 }
@@ -372,7 +423,7 @@ async fn index(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
         Err(r) => return r,
     };
     let flash = match ctx.session.flash.clone() {
-        Some((key, kind)) => {
+        Some((key, kind, notified)) => {
             let mut session = ctx.session.clone();
             session.flash = None;
             let update = FlowUpdate {
@@ -388,17 +439,25 @@ async fn index(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
                 .and_then(|k| k.parse::<MethodKind>().ok())
                 .map(|k| label(&portal, ctx.lang, k))
                 .unwrap_or_default();
-            Some(
-                portal
-                    .templates
-                    .catalogs()
-                    .get(ctx.lang, &key)
-                    .replace("{method}", &method),
-            )
+            let catalogs = portal.templates.catalogs();
+            let mut text = catalogs.get(ctx.lang, &key).replace("{method}", &method);
+            if notified {
+                text.push(' ');
+                text.push_str(catalogs.get(ctx.lang, "enroll_flash_notified"));
+            }
+            Some(text)
         }
         None => None,
     };
-    render(&portal, &req, &ctx, Problems::default(), flash, StatusCode::OK).await
+    render(
+        &portal,
+        &req,
+        &ctx,
+        Problems::default(),
+        flash,
+        StatusCode::OK,
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -427,7 +486,7 @@ pub struct CsrfForm {
 
 fn binding(flow: &Flow, kind: MethodKind, destination: Destination) -> CodeBinding {
     CodeBinding {
-        flow: FlowId::from(flow.id.0),
+        flow: flow.id,
         user: flow.subject,
         method: kind,
         purpose: CodePurpose::EnrollmentConfirmation,
@@ -497,7 +556,10 @@ async fn send_code(
         )));
     }
     let now = s.clock.now();
-    let (code, record) = match s.codes.issue(&binding(&ctx.flow, kind, dest.clone()), None, now) {
+    let (code, record) = match s
+        .codes
+        .issue(&binding(&ctx.flow, kind, dest.clone()), None, now)
+    {
         Ok(x) => x,
         Err(e) => {
             tracing::error!(error = %e, "enroll: cannot issue a code");
@@ -520,7 +582,7 @@ async fn send_code(
     }
     let recipient = match dest {
         Destination::Email(e) => Some(Recipient::Email(e.clone())),
-        Destination::Phone(p) => p.parse().ok().map(Recipient::Sms),
+        Destination::Phone(p) => Some(Recipient::Sms(p.clone())),
     };
     if let Some(recipient) = recipient {
         let n = Notification {
@@ -576,7 +638,10 @@ async fn add(
     let (typed, dest) = match kind {
         MethodKind::Email => {
             let typed: String = form.address.trim().chars().take(320).collect();
-            (typed.clone(), typed.parse::<EmailAddress>().ok().map(Destination::Email))
+            (
+                typed.clone(),
+                typed.parse::<EmailAddress>().ok().map(Destination::Email),
+            )
         }
         _ => {
             let typed: String = form.phone.trim().chars().take(40).collect();
@@ -622,16 +687,32 @@ async fn add(
         .await
     {
         tracing::error!(error = %e, "enroll: cannot stage");
-        return portal.error_page(&req, ctx.lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+        return portal.error_page(
+            &req,
+            ctx.lang,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "error_generic",
+        );
     }
     match send_code(&portal, &ctx, kind, &dest).await {
         Ok(()) => see_other(&format!("/enroll#{kind}-code")),
         Err(SendError::Throttled(message)) => {
-            render(&portal, &req, &ctx, problem(message), None, StatusCode::TOO_MANY_REQUESTS).await
+            render(
+                &portal,
+                &req,
+                &ctx,
+                problem(message),
+                None,
+                StatusCode::TOO_MANY_REQUESTS,
+            )
+            .await
         }
-        Err(SendError::Failed) => {
-            portal.error_page(&req, ctx.lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic")
-        }
+        Err(SendError::Failed) => portal.error_page(
+            &req,
+            ctx.lang,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "error_generic",
+        ),
     }
 }
 
@@ -742,21 +823,34 @@ async fn resend(
             };
             render(&portal, &req, &ctx, p, None, StatusCode::TOO_MANY_REQUESTS).await
         }
-        Err(SendError::Failed) => {
-            portal.error_page(&req, ctx.lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic")
-        }
+        Err(SendError::Failed) => portal.error_page(
+            &req,
+            ctx.lang,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "error_generic",
+        ),
     }
 }
 
 /// One try of `typed` against this session's newest open confirmation code for `kind`, which
 /// must have been sent to the pending destination.
-async fn check_code(portal: &Portal, ctx: &Ctx, kind: MethodKind, pending: &Enrollment, typed: &Secret<String>) -> bool {
+async fn check_code(
+    portal: &Portal,
+    ctx: &Ctx,
+    kind: MethodKind,
+    pending: &Enrollment,
+    typed: &Secret<String>,
+) -> bool {
     let s = &portal.services;
     let now = s.clock.now();
     let Some(expected) = pending_destination(kind, pending) else {
         return false;
     };
-    let Ok(Some(attempt)) = s.store.take_code_attempt(&ctx.flow.id, kind.as_str(), now).await else {
+    let Ok(Some(attempt)) = s
+        .store
+        .take_code_attempt(&ctx.flow.id, kind.as_str(), now)
+        .await
+    else {
         return false;
     };
     if attempt.binding != destination_text(&expected).into_bytes() {
@@ -776,12 +870,20 @@ async fn check_code(portal: &Portal, ctx: &Ctx, kind: MethodKind, pending: &Enro
         consumed: false,
         superseded: false,
     };
-    s.codes.verify(&mut record, typed, &binding(&ctx.flow, kind, expected), now) == CodeOutcome::Ok
+    s.codes
+        .verify(&mut record, typed, &binding(&ctx.flow, kind, expected), now)
+        == CodeOutcome::Ok
         && s.store.consume_code(attempt.id, now).await.unwrap_or(false)
 }
 
 /// Tells every channel known before a change about it (queued).
-async fn announce(portal: &Portal, ctx: &Ctx, channels: Vec<Recipient>, kind: MethodKind, change: ChangeKind) {
+async fn announce(
+    portal: &Portal,
+    ctx: &Ctx,
+    channels: Vec<Recipient>,
+    kind: MethodKind,
+    change: ChangeKind,
+) {
     let now = portal.services.clock.now();
     for recipient in channels {
         let n = Notification {
@@ -851,14 +953,35 @@ async fn confirm(
         .map(|ip| ip.to_string())
         .unwrap_or_default();
     let failures = format!("enroll-fail:{kind}");
-    let throttled = match flow::hit(&portal, "verify:client", &client, limits::VERIFICATIONS_PER_CLIENT).await {
+    let throttled = match flow::hit(
+        &portal,
+        "verify:client",
+        &client,
+        limits::VERIFICATIONS_PER_CLIENT,
+    )
+    .await
+    {
         Err(w) => Some(w),
-        Ok(()) => flow::hit(&portal, &failures, &subject.to_string(), limits::FAILURES_PER_ACCOUNT)
-            .await
-            .err(),
+        Ok(()) => flow::hit(
+            &portal,
+            &failures,
+            &subject.to_string(),
+            limits::FAILURES_PER_ACCOUNT,
+        )
+        .await
+        .err(),
     };
     if let Some(wait) = throttled {
-        let _ = flow::audit(&portal, &ctx.session.correlation_id, Some(subject), "enroll.confirm", Some(kind), Outcome::Denied, Some("throttled")).await;
+        let _ = flow::audit(
+            &portal,
+            &ctx.session.correlation_id,
+            Some(subject),
+            "enroll.confirm",
+            Some(kind),
+            Outcome::Denied,
+            Some("throttled"),
+        )
+        .await;
         let message = flow::throttled_message(&portal, ctx.lang, wait);
         return with_error(Err(message), StatusCode::TOO_MANY_REQUESTS).await;
     }
@@ -886,8 +1009,24 @@ async fn confirm(
         (Some(p), _) => check_code(&portal, &ctx, kind, p, &typed).await,
     };
     if !accepted {
-        if flow::audit(&portal, &ctx.session.correlation_id, Some(subject), "enroll.confirm", Some(kind), Outcome::Failure, Some("wrong or expired")).await.is_err() {
-            return portal.error_page(&req, ctx.lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+        if flow::audit(
+            &portal,
+            &ctx.session.correlation_id,
+            Some(subject),
+            "enroll.confirm",
+            Some(kind),
+            Outcome::Failure,
+            Some("wrong or expired"),
+        )
+        .await
+        .is_err()
+        {
+            return portal.error_page(
+                &req,
+                ctx.lang,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "error_generic",
+            );
         }
         return with_error(Ok("error_code_wrong"), StatusCode::BAD_REQUEST).await;
     }
@@ -907,26 +1046,63 @@ async fn confirm(
     {
         return unavailable(&portal, &req, &ctx.token, &ctx.flow, &ctx.session).await;
     }
-    match s.store.activate_enrollment(&subject, kind.as_str(), now).await {
+    match s
+        .store
+        .activate_enrollment(&subject, kind.as_str(), now)
+        .await
+    {
         Ok(true) => {}
         Ok(false) => return with_error(Ok("error_code_wrong"), StatusCode::BAD_REQUEST).await,
         Err(e) => {
             tracing::error!(error = %e, "enroll: cannot activate");
-            return portal.error_page(&req, ctx.lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+            return portal.error_page(
+                &req,
+                ctx.lang,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "error_generic",
+            );
         }
     }
     if let Some(step) = step.and_then(|st| i64::try_from(st).ok()) {
-        let _ = s.store.mark_used(&subject, kind.as_str(), Some(step), now).await;
+        let _ = s
+            .store
+            .mark_used(&subject, kind.as_str(), Some(step), now)
+            .await;
     }
     flow::reset_throttle(&portal, &failures, &subject.to_string()).await;
-    let change = if had_active { ChangeKind::Changed } else { ChangeKind::Added };
+    let change = if had_active {
+        ChangeKind::Changed
+    } else {
+        ChangeKind::Added
+    };
     let reason = if had_active { "changed" } else { "added" };
-    if flow::audit(&portal, &ctx.session.correlation_id, Some(subject), "enroll.activate", Some(kind), Outcome::Success, Some(reason)).await.is_err() {
-        return portal.error_page(&req, ctx.lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+    if flow::audit(
+        &portal,
+        &ctx.session.correlation_id,
+        Some(subject),
+        "enroll.activate",
+        Some(kind),
+        Outcome::Success,
+        Some(reason),
+    )
+    .await
+    .is_err()
+    {
+        return portal.error_page(
+            &req,
+            ctx.lang,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "error_generic",
+        );
     }
+    let notified = !channels.is_empty();
     announce(&portal, &ctx, channels, kind, change).await;
-    let key = if had_active { "enroll_flash_changed" } else { "enroll_flash_added" };
-    set_flash(&portal, &ctx, key, Some(kind)).await;
+    let key = if had_active {
+        "enroll_flash_changed"
+    } else {
+        "enroll_flash_added"
+    };
+    set_flash(&portal, &ctx, key, Some(kind), notified).await;
     see_other("/enroll")
 }
 
@@ -958,19 +1134,41 @@ async fn remove(
         Ok(n) => n,
         Err(e) => {
             tracing::error!(error = %e, "enroll: cannot remove");
-            return portal.error_page(&req, ctx.lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+            return portal.error_page(
+                &req,
+                ctx.lang,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "error_generic",
+            );
         }
     };
     if removed == 0 {
         return see_other("/enroll");
     }
     let reason = if had_active { "active" } else { "pending only" };
-    if flow::audit(&portal, &ctx.session.correlation_id, Some(subject), "enroll.remove", Some(kind), Outcome::Success, Some(reason)).await.is_err() {
-        return portal.error_page(&req, ctx.lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+    if flow::audit(
+        &portal,
+        &ctx.session.correlation_id,
+        Some(subject),
+        "enroll.remove",
+        Some(kind),
+        Outcome::Success,
+        Some(reason),
+    )
+    .await
+    .is_err()
+    {
+        return portal.error_page(
+            &req,
+            ctx.lang,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "error_generic",
+        );
     }
     if had_active {
+        let notified = !channels.is_empty();
         announce(&portal, &ctx, channels, kind, ChangeKind::Removed).await;
-        set_flash(&portal, &ctx, "enroll_flash_removed", Some(kind)).await;
+        set_flash(&portal, &ctx, "enroll_flash_removed", Some(kind), notified).await;
     }
     see_other("/enroll")
 }
@@ -996,18 +1194,44 @@ async fn reconfirm(
             .collect(),
         Err(e) => {
             tracing::error!(error = %e, "enroll: cannot read enrollments");
-            return portal.error_page(&req, ctx.lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+            return portal.error_page(
+                &req,
+                ctx.lang,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "error_generic",
+            );
         }
     };
     for method in &active {
         if let Err(e) = s.store.reconfirm_enrollment(&subject, method, now).await {
             tracing::error!(error = %e, "enroll: cannot re-confirm");
-            return portal.error_page(&req, ctx.lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+            return portal.error_page(
+                &req,
+                ctx.lang,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "error_generic",
+            );
         }
     }
-    if flow::audit(&portal, &ctx.session.correlation_id, Some(subject), "enroll.reconfirm", None, Outcome::Success, Some(&active.join(","))).await.is_err() {
-        return portal.error_page(&req, ctx.lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+    if flow::audit(
+        &portal,
+        &ctx.session.correlation_id,
+        Some(subject),
+        "enroll.reconfirm",
+        None,
+        Outcome::Success,
+        Some(&active.join(",")),
+    )
+    .await
+    .is_err()
+    {
+        return portal.error_page(
+            &req,
+            ctx.lang,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "error_generic",
+        );
     }
-    set_flash(&portal, &ctx, "enroll_flash_reconfirmed", None).await;
+    set_flash(&portal, &ctx, "enroll_flash_reconfirmed", None, false).await;
     see_other("/enroll")
 }

@@ -280,7 +280,11 @@ async fn plan(
             user.display_name.clone(),
             user.given_name.clone(),
             user.surname.clone(),
-            user.user_principal_name.as_str().split('@').next().map(str::to_string),
+            user.user_principal_name
+                .as_str()
+                .split('@')
+                .next()
+                .map(str::to_string),
             user.on_premises_sam_account_name.clone(),
         ]
         .into_iter()

@@ -88,9 +88,9 @@ pub struct Session {
     /// The directory mail at sign-in: told about every change.
     pub mail: Option<String>,
     pub preferred_language: Option<String>,
-    /// A one-time message for the next page: (message key, method kind).
+    /// A one-time message for the next page: (message key, method kind, earlier channels told).
     #[serde(default)]
-    pub flash: Option<(String, Option<String>)>,
+    pub flash: Option<(String, Option<String>, bool)>,
 }
 
 impl Session {
@@ -108,7 +108,12 @@ impl Session {
     }
 }
 
-fn cookie(portal: &Portal, base: &'static str, value: String, same_site: SameSite) -> Cookie<'static> {
+fn cookie(
+    portal: &Portal,
+    base: &'static str,
+    value: String,
+    same_site: SameSite,
+) -> Cookie<'static> {
     let mut c = Cookie::new(portal.services.cookies.name(base), value);
     c.set_path("/");
     c.set_http_only(true);
@@ -134,7 +139,12 @@ pub fn session_cookie(portal: &Portal, token: &FlowToken) -> Cookie<'static> {
 
 /// A cookie that removes the session cookie.
 pub fn clear_session_cookie(portal: &Portal) -> Cookie<'static> {
-    removal(cookie(portal, "latchkey-enroll", String::new(), SameSite::Strict))
+    removal(cookie(
+        portal,
+        "latchkey-enroll",
+        String::new(),
+        SameSite::Strict,
+    ))
 }
 
 fn attempt_cookie(portal: &Portal, token: &FlowToken) -> Cookie<'static> {
@@ -151,7 +161,12 @@ fn attempt_cookie(portal: &Portal, token: &FlowToken) -> Cookie<'static> {
 }
 
 fn clear_attempt_cookie(portal: &Portal) -> Cookie<'static> {
-    removal(cookie(portal, "latchkey-signin", String::new(), SameSite::Lax))
+    removal(cookie(
+        portal,
+        "latchkey-signin",
+        String::new(),
+        SameSite::Lax,
+    ))
 }
 
 /// The live enrollment session of this request.
@@ -190,8 +205,7 @@ pub async fn begin(portal: &Portal, req: &HttpRequest, signin: &SignIn) -> HttpR
         .client_ip(req)
         .map(|ip| ip.to_string())
         .unwrap_or_default();
-    if let Err(wait) =
-        flow::hit(portal, "signin:client", &client, limits::STARTS_PER_CLIENT).await
+    if let Err(wait) = flow::hit(portal, "signin:client", &client, limits::STARTS_PER_CLIENT).await
     {
         let mut r = portal.render_in(
             req,
@@ -291,9 +305,10 @@ async fn callback(
     let attempt: Option<Attempt> = attempt_flow
         .as_ref()
         .and_then(|f| serde_json::from_value(f.data.clone()).ok());
-    let correlation_id = attempt
-        .as_ref()
-        .map_or_else(|| ObjectId::new_random().to_string(), |a| a.correlation_id.clone());
+    let correlation_id = attempt.as_ref().map_or_else(
+        || ObjectId::new_random().to_string(),
+        |a| a.correlation_id.clone(),
+    );
     let fail = async |reason: String, subject: Option<ObjectId>| -> HttpResponse {
         let status = if flow::audit(
             &portal,

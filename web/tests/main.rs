@@ -3,6 +3,7 @@
 
 mod check;
 mod config;
+mod enroll;
 mod helpers;
 mod portal;
 mod security;

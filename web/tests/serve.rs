@@ -61,13 +61,23 @@ async fn serve_refuses_to_start_with_an_invalid_policy_and_says_where() {
     let dir = TempDir::new();
     std::fs::create_dir_all(dir.0.join("policies")).unwrap();
     dir.write("policies/staff.toml", "[[policy]]\nname = \"Staff\"\npriority = 1\nactions = [\"reset\"]\nmethods = [\"email\"]\nmethods_required = 2\n");
-    let cfg = config_for(&sim, &dir, "[store]\ndatabase_url = \"sqlite://latchkey.db\"\nkey_file = \"latchkey.key\"\n");
+    let cfg = config_for(
+        &sim,
+        &dir,
+        "[store]\ndatabase_url = \"sqlite://latchkey.db\"\nkey_file = \"latchkey.key\"\n",
+    );
     let out = latchkey(&["serve", "--config", cfg.to_str().unwrap()], &[]).await;
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    assert!(err.contains("staff.toml:6:") && err.contains("methods_required"), "{err}");
+    assert!(
+        err.contains("staff.toml:6:") && err.contains("methods_required"),
+        "{err}"
+    );
     // The key file was created private before the policies were read.
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(dir.0.join("latchkey.key")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(dir.0.join("latchkey.key"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
 }

@@ -95,7 +95,11 @@ impl Jwks {
         let keys = list
             .iter()
             .filter(|k| k.get("kty").and_then(Value::as_str) == Some("RSA"))
-            .filter(|k| k.get("use").and_then(Value::as_str).is_none_or(|u| u == "sig"))
+            .filter(|k| {
+                k.get("use")
+                    .and_then(Value::as_str)
+                    .is_none_or(|u| u == "sig")
+            })
             .filter_map(|k| {
                 let b = |name: &str| {
                     k.get(name)
@@ -313,7 +317,11 @@ impl OidcProvider {
     }
 
     fn authority(&self) -> String {
-        self.config.authority_host.trim().trim_end_matches('/').to_string()
+        self.config
+            .authority_host
+            .trim()
+            .trim_end_matches('/')
+            .to_string()
     }
 
     async fn get_json(&self, url: Url) -> Result<Vec<u8>, IdTokenError> {
@@ -398,7 +406,9 @@ impl OidcProvider {
                 match self.fetch().await {
                     Ok(c) => *guard = Some(c),
                     Err(e) if guard.is_none() => return Err(e),
-                    Err(e) => tracing::warn!(error = %e, "cannot refresh the tenant's signing keys"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot refresh the tenant's signing keys")
+                    }
                 }
             }
             guard.clone().ok_or(IdTokenError::UnknownKey)?
@@ -473,7 +483,10 @@ mod tests {
         let c = validate_id_token(&k.sign(&claims()), &jwks(&k), &expect("n-123")).unwrap();
         assert_eq!(c.oid.to_string(), OID);
         assert_eq!(c.tid, TID);
-        assert_eq!(c.preferred_username.as_deref(), Some("ben.okafor@contoso.com"));
+        assert_eq!(
+            c.preferred_username.as_deref(),
+            Some("ben.okafor@contoso.com")
+        );
     }
 
     #[test]
@@ -489,7 +502,9 @@ mod tests {
             validate_id_token(&parts.join("."), &j, &expect("n-123")),
             Err(IdTokenError::Signature)
         );
-        let mut sig = URL_SAFE_NO_PAD.decode(token.rsplit('.').next().unwrap()).unwrap();
+        let mut sig = URL_SAFE_NO_PAD
+            .decode(token.rsplit('.').next().unwrap())
+            .unwrap();
         sig[10] ^= 1;
         let (head, _) = token.rsplit_once('.').unwrap();
         let bad_sig = format!("{head}.{}", URL_SAFE_NO_PAD.encode(sig));
@@ -521,7 +536,8 @@ mod tests {
     #[test]
     fn wrong_audience_issuer_tenant_or_nonce_is_refused() {
         let j = jwks(&keys());
-        let cases: [(Box<dyn FnOnce(&mut Value)>, IdTokenError); 6] = [
+        type Change = Box<dyn FnOnce(&mut Value)>;
+        let cases: [(Change, IdTokenError); 6] = [
             (
                 Box::new(|c| c["aud"] = json!("33333333-3333-3333-3333-333333333333")),
                 IdTokenError::Audience,
@@ -531,16 +547,17 @@ mod tests {
                 IdTokenError::Audience,
             ),
             (
-                Box::new(|c| {
-                    c["iss"] = json!("https://login.microsoftonline.com/common/v2.0")
-                }),
+                Box::new(|c| c["iss"] = json!("https://login.microsoftonline.com/common/v2.0")),
                 IdTokenError::Issuer,
             ),
             (
                 Box::new(|c| c["tid"] = json!("00000000-0000-0000-0000-000000000000")),
                 IdTokenError::Tenant,
             ),
-            (Box::new(|c| c["nonce"] = json!("n-124")), IdTokenError::Nonce),
+            (
+                Box::new(|c| c["nonce"] = json!("n-124")),
+                IdTokenError::Nonce,
+            ),
             (
                 Box::new(|c| {
                     c.as_object_mut().unwrap().remove("nonce");
@@ -586,7 +603,12 @@ mod tests {
         );
         assert_eq!(
             validate_id_token(
-                &with(|c| c.as_object_mut().unwrap().remove("exp").map(|_| ()).unwrap()),
+                &with(|c| c
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("exp")
+                    .map(|_| ())
+                    .unwrap()),
                 &j,
                 &expect("n-123")
             ),
@@ -628,7 +650,9 @@ mod tests {
             .unwrap();
         assert_eq!(claims.oid.to_string(), OID);
         assert_eq!(
-            provider.validate(&token, "abd", OffsetDateTime::now_utc()).await,
+            provider
+                .validate(&token, "abd", OffsetDateTime::now_utc())
+                .await,
             Err(IdTokenError::Nonce)
         );
         // A token claiming the public cloud's issuer is refused against this authority.
@@ -637,7 +661,9 @@ mod tests {
             "exp": t + 600,
         }));
         assert_eq!(
-            provider.validate(&foreign, "abc", OffsetDateTime::now_utc()).await,
+            provider
+                .validate(&foreign, "abc", OffsetDateTime::now_utc())
+                .await,
             Err(IdTokenError::Issuer)
         );
         sim.stop().await;

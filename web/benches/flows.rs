@@ -1,0 +1,1062 @@
+//! Load benchmark of the self-service reset flow (issue 3, "Benchmark").
+//!
+//! `cargo bench -p latchkey --bench flows` (release profile; prints a plain-text report).
+//!
+//! What it does, all in this one process:
+//! - starts the demo (`latchkey::demo::start_with`) with a bigger tenant: the demo fixture plus
+//!   `LATCHKEY_BENCH_USERS` (default 3000) generated users in "SSPR Enabled", each pre-enrolled
+//!   with email + authenticator app. 127.0.0.1 is a trusted proxy and every flow sends its own
+//!   `X-Forwarded-For`, so per-address throttles apply per (simulated) person as in production;
+//!   every flow uses its own account, so per-account send limits are never reached. Emails go to
+//!   an in-memory inbox the benchmark reads codes from (the demo outbox would keep every message);
+//! - drives complete resets over HTTP the way a browser does (no redirects followed, cookies kept
+//!   per flow): identify -> email code -> authenticator code -> new password, with 1, 8, 32 and
+//!   64 concurrent clients for `LATCHKEY_BENCH_SECS` (default 8) seconds each;
+//! - runs everything twice: with the demo's 400 ms identify deadline (what users get; production
+//!   defaults to 600 ms) and with no deadline (the server's own cost);
+//! - prints flows/s, p50/p99 per step, Graph requests per completed flow (from the simulator's
+//!   request log), peak RSS, where the CPU went (per thread group), the CPU bound of the
+//!   verification work alone, argon2id hashes/s, and the "HTTP cost" ratio against
+//!   `GET /healthz` at 64 clients.
+//!
+//! Nothing is asserted: this is a report. The simulator and the load generator share the
+//! process (and the 2 CPUs) with the portal; the CPU table says how much each took.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use latchkey::demo::{Demo, DemoEnrollment, DemoOptions};
+use latchkey_entra_sim::Fixture;
+use latchkey_notify::{BoxFuture, Channels, DeliveryError, EmailTransport, RenderedEmail};
+use latchkey_types::{EmailAddress, FlowId, ObjectId, Secret};
+use latchkey_verify::{
+    AuthenticatorApp, CodeBinding, CodeConfig, CodeIssuer, CodeKey, CodePurpose, Destination,
+    Hasher, HasherConfig, MethodKind, TotpConfig, TotpEnrollment,
+};
+use time::OffsetDateTime;
+
+const LEVELS: [usize; 4] = [1, 8, 32, 64];
+const STEPS: [&str; 5] = [
+    "identify",
+    "send code",
+    "verify code",
+    "verify TOTP",
+    "reset",
+];
+/// What each step is made of (a browser's requests).
+const STEP_REQUESTS: [&str; 5] = [
+    "GET / + POST /start",
+    "GET /verify + POST /verify/email/start",
+    "POST /verify/email",
+    "GET /verify + POST /verify/totp/start + POST /verify/totp",
+    "GET /action + GET /reset + POST /reset",
+];
+const HEALTHZ_CLIENTS: usize = 64;
+const HEALTHZ_RUN: Duration = Duration::from_secs(3);
+const ARGON2_RUN: Duration = Duration::from_secs(3);
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LATCHKEY_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("bench-tokio")
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(bench());
+}
+
+async fn bench() {
+    let users = usize::try_from(env_number("LATCHKEY_BENCH_USERS", 3000)).unwrap_or(3000);
+    let secs = env_number("LATCHKEY_BENCH_SECS", 8);
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "Latchkey portal benchmark: complete self-service resets (email code + authenticator)"
+    );
+    println!(
+        "{cpus} CPUs; portal + simulated Entra tenant + load generator in one process; \
+         {users} generated users per run, {secs} s per concurrency level"
+    );
+    println!("Steps (a browser's requests each):");
+    for (s, r) in STEPS.iter().zip(STEP_REQUESTS) {
+        println!("  {s:<12} {r}");
+    }
+    let rss_start = memory();
+    println!("Memory at start: {rss_start}");
+
+    let mut summaries = Vec::new();
+    for (label, deadline) in [
+        (
+            "A: demo deadline 400 ms on identify (what users see)",
+            latchkey::demo::DEMO_DEADLINE,
+        ),
+        ("B: deadline 0 (the server's own cost)", Duration::ZERO),
+    ] {
+        summaries.push(run(label, deadline, users, Duration::from_secs(secs)).await);
+    }
+
+    println!();
+    println!("== CPU reference (alone, nothing else running) ==");
+    argon2_reference().await;
+
+    println!();
+    println!("== Summary ==");
+    for s in &summaries {
+        println!("{s}");
+    }
+    println!("Peak RSS of the whole process (VmHWM): {}", memory());
+}
+
+/// Emails the portal sends: only the codes are kept, by recipient, until read.
+#[derive(Default)]
+struct Inbox {
+    codes: Mutex<HashMap<String, String>>,
+    arrived: tokio::sync::Notify,
+    messages: AtomicUsize,
+}
+
+impl Inbox {
+    /// Takes the code sent to `to`, waiting for the queued delivery.
+    async fn take(&self, to: &str) -> Option<String> {
+        let give_up = Instant::now() + Duration::from_secs(10);
+        loop {
+            let arrived = self.arrived.notified();
+            tokio::pin!(arrived);
+            arrived.as_mut().enable();
+            if let Some(c) = self.codes.lock().ok()?.remove(to) {
+                return Some(c);
+            }
+            let left = give_up.checked_duration_since(Instant::now())?;
+            let _ = tokio::time::timeout(left, arrived).await;
+        }
+    }
+}
+
+struct InboxTransport(Arc<Inbox>);
+
+impl EmailTransport for InboxTransport {
+    fn send<'a>(
+        &'a self,
+        to: &'a EmailAddress,
+        email: &'a RenderedEmail,
+    ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+        self.0.messages.fetch_add(1, Ordering::Relaxed);
+        let text = email.text.expose();
+        if let Some(rest) = text.split("code is:").nth(1) {
+            let code: String = rest
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect();
+            if let Ok(mut codes) = self.0.codes.lock() {
+                codes.insert(to.to_string(), code);
+            }
+            self.0.arrived.notify_waiters();
+        }
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+/// One run (one deadline): a fresh demo, warm-up, the concurrency levels, the healthz baseline.
+async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration) -> String {
+    println!();
+    println!("== Run {label} ==");
+    let mut fixture = Fixture::demo();
+    let group = fixture
+        .groups
+        .iter_mut()
+        .find(|g| g.display_name == "SSPR Enabled")
+        .expect("demo fixture has SSPR Enabled");
+    group.generated_members = u32::try_from(users).expect("user count");
+    let domain = fixture.tenant.initial_domain.clone();
+    let upns: Vec<String> = (1..=users)
+        .map(|i| format!("gen-user-{i:04}@{domain}"))
+        .collect();
+    let enroll = upns
+        .iter()
+        .enumerate()
+        .map(|(i, upn)| DemoEnrollment {
+            upn: upn.clone(),
+            email: Some(format!("person{i}@mail.example")),
+            phone: None,
+            totp: true,
+        })
+        .collect();
+    let inbox = Arc::new(Inbox::default());
+    let threads_before = threads();
+    let setup = Instant::now();
+    let demo = latchkey::demo::start_with(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        DemoOptions {
+            fixture,
+            deadline,
+            trusted_proxies: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+            enroll,
+            channels: Some(Channels {
+                email: Some(Arc::new(InboxTransport(Arc::clone(&inbox)))),
+                sms: None,
+            }),
+        },
+    )
+    .await
+    .expect("demo starts");
+    let groups = ThreadGroups::after_start(&threads_before);
+    if std::env::var_os("LATCHKEY_BENCH_THREADS").is_some() {
+        for (tid, (name, _)) in threads() {
+            println!("  thread {tid} {name}");
+        }
+        println!("  simulator: {:?}, portal: {:?}", groups.sim, groups.portal);
+    }
+    assert!(
+        demo.totp_seed(&upns[0]).is_some(),
+        "generated users are enrolled"
+    );
+    println!(
+        "Setup: tenant with {} users, {users} enrolled (email + authenticator) in {:.1} s; memory now {}",
+        users + 12,
+        setup.elapsed().as_secs_f64(),
+        memory()
+    );
+    let ctx = Arc::new(Ctx {
+        base: demo.portal_url().to_string(),
+        demo,
+        inbox,
+        totp: AuthenticatorApp::new(TotpConfig::new("Latchkey demo")).expect("totp"),
+        upns,
+        next_user: AtomicUsize::new(0),
+        next_address: AtomicUsize::new(1),
+    });
+
+    // Warm-up (not reported): connections, the app token, SQLite pages, allocator.
+    ctx.demo.sim.clear_requests();
+    let warm = level(&ctx, 4, Duration::from_secs(60), 8).await;
+    if warm.completed < 4 {
+        println!(
+            "warm-up failed: {:?}",
+            warm.errors.iter().take(3).collect::<Vec<_>>()
+        );
+    }
+    let warm_requests = ctx.demo.sim.requests();
+    let warm_tokens = warm_requests.iter().filter(|r| is_token(r)).count();
+    println!(
+        "Warm-up: {} flows, {} token request(s) (the app token is cached afterwards)",
+        warm.completed, warm_tokens
+    );
+
+    let hwm_before = memory();
+    println!("Memory before the load: {hwm_before}");
+    println!();
+    println!(
+        "{:>7} {:>7} {:>8} | {:>15} {:>15} {:>15} {:>15} {:>15} | {:>6} {:>6} | {:>9}",
+        "clients",
+        "flows",
+        "flows/s",
+        "identify",
+        "send code",
+        "verify code",
+        "verify TOTP",
+        "reset",
+        "graph",
+        "token",
+        "VmHWM MB"
+    );
+    println!(
+        "{:>7} {:>7} {:>8} | {:>15} {:>15} {:>15} {:>15} {:>15} | {:>6} {:>6} | {:>9}",
+        "",
+        "(fail)",
+        "",
+        "p50/p99 ms",
+        "p50/p99 ms",
+        "p50/p99 ms",
+        "p50/p99 ms",
+        "p50/p99 ms",
+        "/flow",
+        "/flow",
+        ""
+    );
+    let mut results = Vec::new();
+    for clients in LEVELS {
+        ctx.demo.sim.clear_requests();
+        let cpu_before = groups.sample();
+        let r = level(&ctx, clients, level_run, usize::MAX).await;
+        let cpu = groups.sample().since(&cpu_before);
+        let requests = ctx.demo.sim.requests();
+        let per_flow = |n: usize| n as f64 / r.completed.max(1) as f64;
+        let tokens = requests.iter().filter(|q| is_token(q)).count();
+        let graph = requests
+            .iter()
+            .filter(|q| q.path.starts_with("/v1.0"))
+            .count();
+        let mut cols = String::new();
+        for s in &r.steps {
+            cols.push_str(&format!(
+                " {:>15}",
+                format!("{:.1}/{:.1}", ms(pct(s, 50.0)), ms(pct(s, 99.0)))
+            ));
+        }
+        println!(
+            "{:>7} {:>7} {:>8.1} |{cols} | {:>6.2} {:>6.2} | {:>9.1}",
+            clients,
+            if r.failed > 0 {
+                format!("{}({})", r.completed, r.failed)
+            } else {
+                r.completed.to_string()
+            },
+            r.completed as f64 / r.wall.as_secs_f64(),
+            per_flow(graph),
+            per_flow(tokens),
+            hwm_mb(),
+        );
+        results.push((clients, r, cpu, requests));
+    }
+
+    // Details: errors, which Graph requests, where the CPU went, the verification CPU bound.
+    for (clients, r, _, _) in &results {
+        if !r.errors.is_empty() {
+            println!(
+                "  {clients} clients: {} failed flows, e.g. {:?}",
+                r.failed,
+                r.errors.iter().take(3).collect::<Vec<_>>()
+            );
+        }
+        if r.exhausted {
+            println!("  {clients} clients: ran out of enrolled users before the time was up");
+        }
+    }
+    if let Some((_, r, _, requests)) = results.last() {
+        println!();
+        println!(
+            "Graph requests per completed flow at 64 clients, by kind ({} flows):",
+            r.completed
+        );
+        let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
+        for q in requests {
+            *kinds.entry(request_kind(q)).or_default() += 1;
+        }
+        for (k, n) in kinds {
+            println!("  {:>5.2}  {k}", n as f64 / r.completed.max(1) as f64);
+        }
+    }
+    println!();
+    println!(
+        "CPU time by thread group (CPU-seconds, and % of the {} CPUs over the level):",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!(
+        "{:>7} | {:>13} {:>13} {:>13} {:>13} {:>13} | {:>14}",
+        "clients", "portal", "SQLite", "simulator", "load+notify", "other", "portal ms/flow"
+    );
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    for (clients, r, cpu, _) in &results {
+        let wall = r.wall.as_secs_f64() * cpus;
+        let cell = |s: f64| format!("{s:.2} ({:.0}%)", 100.0 * s / wall);
+        println!(
+            "{:>7} | {:>13} {:>13} {:>13} {:>13} {:>13} | {:>14.2}",
+            clients,
+            cell(cpu.portal),
+            cell(cpu.sqlite),
+            cell(cpu.sim),
+            cell(cpu.load),
+            cell(cpu.other),
+            1e3 * (cpu.portal + cpu.sqlite) / r.completed.max(1) as f64,
+        );
+    }
+    println!("  (portal = the portal's HTTP workers, incl. its Graph client; SQLite = sqlx's");
+    println!(
+        "   database threads (store: flows, codes, throttles, audit); simulator = the simulated"
+    );
+    println!(
+        "   tenant's workers; load+notify = this benchmark's clients and the notification queue)"
+    );
+
+    println!();
+    println!(
+        "CPU bound of the verification work alone (per flow: 1 code issue, 1 code verify, 1 TOTP check):"
+    );
+    for (clients, r, _, _) in &results {
+        let t = verification_work(r.completed);
+        println!(
+            "  {clients:>2} clients: {} flows' work in {:.2} ms on 1 thread = {:.0} flows/s per CPU \
+             (measured {:.1} flows/s end to end)",
+            r.completed,
+            ms(t),
+            r.completed as f64 / t.as_secs_f64().max(1e-9),
+            r.completed as f64 / r.wall.as_secs_f64()
+        );
+    }
+
+    // HTTP cost: a flow's requests against GET /healthz at the same concurrency.
+    let healthz = healthz_baseline(&ctx).await;
+    let flow64 = results
+        .iter()
+        .find(|(c, ..)| *c == HEALTHZ_CLIENTS)
+        .map(|(_, r, ..)| r);
+    println!();
+    let mut summary = format!("Run {label}:");
+    if let Some(r) = flow64 {
+        let flow_avg = avg(&r.requests);
+        let posts_no_start = avg(&r.requests_without_start);
+        println!(
+            "HTTP cost at {HEALTHZ_CLIENTS} clients: a flow request averages {:.2} ms ({} requests/flow), \
+             GET /healthz averages {:.2} ms ({:.0} req/s) -> ratio {:.1}x (target <= 4x)",
+            ms(flow_avg),
+            r.requests.len() / r.completed.max(1),
+            ms(healthz.avg),
+            healthz.per_second,
+            flow_avg.as_secs_f64() / healthz.avg.as_secs_f64().max(1e-9)
+        );
+        println!(
+            "  without POST /start (the deadline step): {:.2} ms -> ratio {:.1}x",
+            ms(posts_no_start),
+            posts_no_start.as_secs_f64() / healthz.avg.as_secs_f64().max(1e-9)
+        );
+        let best = results
+            .iter()
+            .map(|(_, r, ..)| r.completed as f64 / r.wall.as_secs_f64())
+            .fold(0.0, f64::max);
+        let graph = results
+            .last()
+            .map(|(_, r, _, q)| {
+                q.iter().filter(|x| x.path.starts_with("/v1.0")).count() as f64
+                    / r.completed.max(1) as f64
+            })
+            .unwrap_or_default();
+        summary.push_str(&format!(
+            " best {best:.1} flows/s; HTTP cost ratio {:.1}x at {HEALTHZ_CLIENTS} clients; \
+             {graph:.2} Graph requests/flow; peak RSS {:.1} MB (before load {:.1} MB)",
+            flow_avg.as_secs_f64() / healthz.avg.as_secs_f64().max(1e-9),
+            hwm_mb(),
+            hwm_before_mb(&hwm_before),
+        ));
+    }
+    let ctx = Arc::try_unwrap(ctx).unwrap_or_else(|_| panic!("clients finished"));
+    println!(
+        "Emails delivered by the notification queue: {}",
+        ctx.inbox.messages.load(Ordering::Relaxed)
+    );
+    ctx.demo.stop().await;
+    summary
+}
+
+struct Ctx {
+    demo: Demo,
+    base: String,
+    inbox: Arc<Inbox>,
+    totp: AuthenticatorApp,
+    upns: Vec<String>,
+    next_user: AtomicUsize,
+    /// Each flow comes from its own client address (a person at their own machine).
+    next_address: AtomicUsize,
+}
+
+#[derive(Default)]
+struct LevelResult {
+    completed: usize,
+    failed: usize,
+    exhausted: bool,
+    wall: Duration,
+    steps: [Vec<Duration>; 5],
+    /// Every HTTP request of completed flows.
+    requests: Vec<Duration>,
+    requests_without_start: Vec<Duration>,
+    errors: Vec<String>,
+}
+
+/// `clients` concurrent clients run flows back to back until `run` has passed (or `max_flows`
+/// have started, or the users are used up); in-flight flows finish.
+async fn level(ctx: &Arc<Ctx>, clients: usize, run: Duration, max_flows: usize) -> LevelResult {
+    let start = Instant::now();
+    let started = Arc::new(AtomicUsize::new(0));
+    let exhausted = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let ctx = Arc::clone(ctx);
+        let started = Arc::clone(&started);
+        let exhausted = Arc::clone(&exhausted);
+        tasks.push(tokio::spawn(async move {
+            let http = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client");
+            let mut out = Vec::new();
+            while start.elapsed() < run && started.fetch_add(1, Ordering::Relaxed) < max_flows {
+                let i = ctx.next_user.fetch_add(1, Ordering::Relaxed);
+                let Some(upn) = ctx.upns.get(i) else {
+                    exhausted.store(true, Ordering::Relaxed);
+                    break;
+                };
+                out.push(flow(&ctx, &http, upn, i).await);
+            }
+            out
+        }));
+    }
+    let mut r = LevelResult::default();
+    for t in tasks {
+        for f in t.await.expect("client task") {
+            match f {
+                Ok(f) => {
+                    r.completed += 1;
+                    for (s, d) in r.steps.iter_mut().zip(f.steps) {
+                        s.push(d);
+                    }
+                    for (path, d) in f.requests {
+                        if path != "POST /start" {
+                            r.requests_without_start.push(d);
+                        }
+                        r.requests.push(d);
+                    }
+                }
+                Err(e) => {
+                    r.failed += 1;
+                    if r.errors.len() < 10 {
+                        r.errors.push(e);
+                    }
+                }
+            }
+        }
+    }
+    r.wall = start.elapsed();
+    r.exhausted = exhausted.load(Ordering::Relaxed);
+    for s in &mut r.steps {
+        s.sort();
+    }
+    r
+}
+
+struct FlowTimes {
+    steps: [Duration; 5],
+    requests: Vec<(&'static str, Duration)>,
+}
+
+struct Page {
+    status: u16,
+    location: Option<String>,
+    body: String,
+}
+
+impl Page {
+    fn csrf(&self) -> Result<String, String> {
+        self.body
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .map(str::to_string)
+            .ok_or_else(|| format!("no CSRF token in a {} page", self.status))
+    }
+}
+
+/// One person's browser for one flow: a cookie jar and their address.
+struct Browser<'a> {
+    http: &'a reqwest::Client,
+    base: &'a str,
+    address: String,
+    jar: BTreeMap<String, String>,
+    requests: Vec<(&'static str, Duration)>,
+}
+
+impl Browser<'_> {
+    async fn send(
+        &mut self,
+        label: &'static str,
+        path: &str,
+        form: Option<&[(&str, &str)]>,
+    ) -> Result<Page, String> {
+        let url = format!("{}{path}", self.base);
+        let cookies = self
+            .jar
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut req = match form {
+            Some(f) => self.http.post(url).form(f).header("origin", self.base),
+            None => self.http.get(url),
+        };
+        req = req
+            .header("x-forwarded-for", &self.address)
+            .header("accept-language", "en");
+        if !cookies.is_empty() {
+            req = req.header("cookie", cookies);
+        }
+        let t = Instant::now();
+        let resp = req.send().await.map_err(|e| format!("{label}: {e}"))?;
+        for v in resp.headers().get_all("set-cookie") {
+            let Ok(text) = v.to_str() else { continue };
+            let (pair, attrs) = text.split_once(';').unwrap_or((text, ""));
+            let Some((name, value)) = pair.split_once('=') else {
+                continue;
+            };
+            if attrs.to_ascii_lowercase().contains("max-age=0") || value.is_empty() {
+                self.jar.remove(name);
+            } else {
+                self.jar.insert(name.to_string(), value.to_string());
+            }
+        }
+        let status = resp.status().as_u16();
+        let location = resp
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .map(str::to_string);
+        let body = resp.text().await.map_err(|e| format!("{label}: {e}"))?;
+        self.requests.push((label, t.elapsed()));
+        Ok(Page {
+            status,
+            location,
+            body,
+        })
+    }
+}
+
+fn expect(page: &Page, label: &str, status: u16, location: Option<&str>) -> Result<(), String> {
+    if page.status != status || (location.is_some() && page.location.as_deref() != location) {
+        let snippet: String = page
+            .body
+            .split("<main")
+            .nth(1)
+            .unwrap_or(&page.body)
+            .chars()
+            .take(300)
+            .collect();
+        return Err(format!(
+            "{label}: got {} (location {:?}), expected {status} {location:?}: {snippet}",
+            page.status, page.location
+        ));
+    }
+    Ok(())
+}
+
+/// A complete reset of `upn`, the i-th enrolled user.
+async fn flow(ctx: &Ctx, http: &reqwest::Client, upn: &str, i: usize) -> Result<FlowTimes, String> {
+    let a = ctx.next_address.fetch_add(1, Ordering::Relaxed);
+    let mut b = Browser {
+        http,
+        base: &ctx.base,
+        address: format!("10.{}.{}.{}", (a >> 16) & 255, (a >> 8) & 255, a & 255),
+        jar: BTreeMap::new(),
+        requests: Vec::with_capacity(11),
+    };
+    let mut steps = [Duration::ZERO; 5];
+
+    // 1. identify
+    let t = Instant::now();
+    let home = b.send("GET /", "/", None).await?;
+    expect(&home, "GET /", 200, None)?;
+    let csrf = home.csrf()?;
+    let started = b
+        .send(
+            "POST /start",
+            "/start",
+            Some(&[("csrf", &csrf), ("login", upn)]),
+        )
+        .await?;
+    expect(&started, "POST /start", 303, Some("/verify"))?;
+    steps[0] = t.elapsed();
+
+    // 2. send an email code
+    let t = Instant::now();
+    let choose = b.send("GET /verify", "/verify", None).await?;
+    expect(&choose, "GET /verify", 200, None)?;
+    let csrf = choose.csrf()?;
+    let sent = b
+        .send(
+            "POST /verify/email/start",
+            "/verify/email/start",
+            Some(&[("csrf", &csrf)]),
+        )
+        .await?;
+    expect(&sent, "POST /verify/email/start", 200, None)?;
+    steps[1] = t.elapsed();
+    let csrf = sent.csrf()?;
+
+    // (the user reads the email: not part of any step)
+    let code = ctx
+        .inbox
+        .take(&format!("person{i}@mail.example"))
+        .await
+        .ok_or_else(|| format!("no code email for {upn}"))?;
+
+    // 3. verify the code
+    let t = Instant::now();
+    let verified = b
+        .send(
+            "POST /verify/email",
+            "/verify/email",
+            Some(&[("csrf", &csrf), ("code", &code)]),
+        )
+        .await?;
+    expect(&verified, "POST /verify/email", 303, Some("/verify"))?;
+    steps[2] = t.elapsed();
+
+    // 4. authenticator app
+    let t = Instant::now();
+    let choose = b.send("GET /verify", "/verify", None).await?;
+    expect(&choose, "GET /verify (2)", 200, None)?;
+    let csrf = choose.csrf()?;
+    let page = b
+        .send(
+            "POST /verify/totp/start",
+            "/verify/totp/start",
+            Some(&[("csrf", &csrf)]),
+        )
+        .await?;
+    expect(&page, "POST /verify/totp/start", 200, None)?;
+    let csrf = page.csrf()?;
+    let seed = ctx
+        .demo
+        .totp_seed(upn)
+        .ok_or_else(|| format!("{upn} has no seed"))?;
+    let totp = ctx
+        .totp
+        .code_at(seed, OffsetDateTime::now_utc())
+        .map_err(|e| e.to_string())?;
+    let verified = b
+        .send(
+            "POST /verify/totp",
+            "/verify/totp",
+            Some(&[("csrf", &csrf), ("code", totp.expose())]),
+        )
+        .await?;
+    expect(&verified, "POST /verify/totp", 303, Some("/action"))?;
+    steps[3] = t.elapsed();
+
+    // 5. new password
+    let t = Instant::now();
+    let action = b.send("GET /action", "/action", None).await?;
+    expect(&action, "GET /action", 200, None)?;
+    let form = b.send("GET /reset", "/reset", None).await?;
+    expect(&form, "GET /reset", 200, None)?;
+    let csrf = form.csrf()?;
+    let password = format!("Tq{i}!mz-Vorpal-Quince");
+    let done = b
+        .send(
+            "POST /reset",
+            "/reset",
+            Some(&[
+                ("csrf", &csrf),
+                ("password", &password),
+                ("confirm", &password),
+            ]),
+        )
+        .await?;
+    expect(&done, "POST /reset", 200, None)?;
+    steps[4] = t.elapsed();
+
+    Ok(FlowTimes {
+        steps,
+        requests: b.requests,
+    })
+}
+
+struct Healthz {
+    avg: Duration,
+    per_second: f64,
+}
+
+/// `HEALTHZ_CLIENTS` clients send `GET /healthz` back to back (same client setup as the flows).
+async fn healthz_baseline(ctx: &Arc<Ctx>) -> Healthz {
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..HEALTHZ_CLIENTS {
+        let base = ctx.base.clone();
+        tasks.push(tokio::spawn(async move {
+            let http = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client");
+            let url = format!("{base}/healthz");
+            let mut times = Vec::new();
+            while start.elapsed() < HEALTHZ_RUN {
+                let t = Instant::now();
+                let ok = match http
+                    .get(&url)
+                    .header("x-forwarded-for", format!("10.255.0.{c}"))
+                    .send()
+                    .await
+                {
+                    Ok(r) => r.status().is_success() && r.text().await.is_ok(),
+                    Err(_) => false,
+                };
+                if ok {
+                    times.push(t.elapsed());
+                }
+            }
+            times
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("healthz task"));
+    }
+    let wall = start.elapsed().as_secs_f64();
+    Healthz {
+        avg: avg(&all),
+        per_second: all.len() as f64 / wall,
+    }
+}
+
+/// Time for `flows` flows' verification primitives on one thread: a code issued, the right code
+/// verified, a TOTP check.
+fn verification_work(flows: usize) -> Duration {
+    let issuer =
+        CodeIssuer::new(CodeKey::generate().expect("key"), CodeConfig::default()).expect("issuer");
+    let app = AuthenticatorApp::new(TotpConfig::new("Latchkey demo")).expect("app");
+    let setup = app
+        .begin_enrollment(
+            &"gen-user-0001@contoso.onmicrosoft.com"
+                .parse()
+                .expect("upn"),
+        )
+        .expect("setup");
+    let now = OffsetDateTime::now_utc();
+    let right = app.code_at(&setup.seed, now).expect("code");
+    let binding = CodeBinding {
+        flow: FlowId::new_random(),
+        user: ObjectId::new_random(),
+        method: MethodKind::Email,
+        purpose: CodePurpose::Verification,
+        destination: Destination::Email("person1@mail.example".parse().expect("email")),
+    };
+    let start = Instant::now();
+    for _ in 0..flows {
+        let (code, mut record) = issuer.issue(&binding, None, now).expect("issue");
+        std::hint::black_box(issuer.verify(&mut record, &code, &binding, now));
+        let mut e = TotpEnrollment {
+            seed: setup.seed.clone(),
+            last_step: None,
+        };
+        std::hint::black_box(app.check(&mut e, &right, now).expect("check"));
+    }
+    start.elapsed()
+}
+
+/// argon2id (the security-questions hash) through the portal's `Hasher`, 1 and 2 at a time.
+async fn argon2_reference() {
+    for threads in [1usize, 2] {
+        let hasher = Hasher::new(HasherConfig {
+            max_concurrent: threads,
+            max_wait: Duration::from_secs(10),
+            ..HasherConfig::default()
+        })
+        .expect("hasher");
+        for _ in 0..threads {
+            let _ = hasher.hash(Secret::new("warm up".into())).await;
+        }
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for t in 0..threads {
+            let hasher = hasher.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut n = 0u64;
+                while start.elapsed() < ARGON2_RUN {
+                    hasher
+                        .hash(Secret::new(format!("answer {t} {n}")))
+                        .await
+                        .expect("hash");
+                    n += 1;
+                }
+                n
+            }));
+        }
+        let mut n = 0;
+        for t in tasks {
+            n += t.await.expect("argon2 task");
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "argon2id m=19456 KiB t=2 p=1, {threads} thread(s): {:.1} hashes/s ({:.1} ms each per thread)",
+            n as f64 / secs,
+            1e3 * secs * threads as f64 / n.max(1) as f64
+        );
+    }
+}
+
+fn is_token(r: &latchkey_entra_sim::RecordedRequest) -> bool {
+    r.path.contains("/oauth2/") && r.path.ends_with("/token")
+}
+
+/// `GET /v1.0/users/{id}/transitiveMemberOf` style labels.
+fn request_kind(r: &latchkey_entra_sim::RecordedRequest) -> String {
+    if is_token(r) {
+        return format!("{} token", r.method);
+    }
+    let path: Vec<String> = r
+        .path
+        .split('/')
+        .map(|s| {
+            if s.len() >= 32 && s.contains('-') {
+                "{id}".to_string()
+            } else {
+                s.to_string()
+            }
+        })
+        .collect();
+    let query = if r.query.contains("%24filter") || r.query.contains("$filter") {
+        "?$filter=..."
+    } else {
+        ""
+    };
+    format!("{} {}{query}", r.method, path.join("/"))
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn avg(v: &[Duration]) -> Duration {
+    if v.is_empty() {
+        return Duration::ZERO;
+    }
+    v.iter().sum::<Duration>() / u32::try_from(v.len()).unwrap_or(u32::MAX)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn status_kb(field: &str) -> Option<u64> {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with(field))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn hwm_mb() -> f64 {
+    status_kb("VmHWM:").unwrap_or(0) as f64 / 1024.0
+}
+
+fn memory() -> String {
+    format!(
+        "VmHWM {:.1} MB, VmRSS {:.1} MB",
+        hwm_mb(),
+        status_kb("VmRSS:").unwrap_or(0) as f64 / 1024.0
+    )
+}
+
+fn hwm_before_mb(text: &str) -> f64 {
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Threads of this process: tid -> (name, CPU ticks).
+fn threads() -> BTreeMap<u32, (String, u64)> {
+    let mut out = BTreeMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for e in dir.flatten() {
+        let Some(tid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name = stat[open + 1..close].to_string();
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let ticks = fields
+            .get(11)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+            + fields
+                .get(12)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0);
+        out.insert(tid, (name, ticks));
+    }
+    out
+}
+
+#[derive(Default)]
+struct Cpu {
+    portal: f64,
+    sqlite: f64,
+    sim: f64,
+    load: f64,
+    other: f64,
+}
+
+impl Cpu {
+    fn since(&self, before: &Cpu) -> Cpu {
+        Cpu {
+            portal: self.portal - before.portal,
+            sqlite: self.sqlite - before.sqlite,
+            sim: self.sim - before.sim,
+            load: self.load - before.load,
+            other: self.other - before.other,
+        }
+    }
+}
+
+/// Which threads belong to whom. The demo starts the simulator's HTTP workers before the
+/// portal's, so of the actix workers created by `start_with` the older half is the simulator's.
+struct ThreadGroups {
+    sim: Vec<u32>,
+    portal: Vec<u32>,
+}
+
+impl ThreadGroups {
+    fn after_start(before: &BTreeMap<u32, (String, u64)>) -> Self {
+        let workers: Vec<u32> = threads()
+            .into_iter()
+            .filter(|(tid, (name, _))| !before.contains_key(tid) && name.starts_with("actix"))
+            .map(|(tid, _)| tid)
+            .collect();
+        let half = workers.len() / 2;
+        Self {
+            sim: workers[..half].to_vec(),
+            portal: workers[half..].to_vec(),
+        }
+    }
+
+    fn sample(&self) -> Cpu {
+        let mut c = Cpu::default();
+        for (tid, (name, ticks)) in threads() {
+            // USER_HZ is 100 on every Linux this runs on.
+            let s = ticks as f64 / 100.0;
+            if self.portal.contains(&tid) {
+                c.portal += s;
+            } else if self.sim.contains(&tid) {
+                c.sim += s;
+            } else if name.starts_with("sqlx") {
+                c.sqlite += s;
+            } else if name.starts_with("bench-tokio") {
+                c.load += s;
+            } else {
+                c.other += s;
+            }
+        }
+        c
+    }
+}
