@@ -26,15 +26,14 @@ use base64::Engine;
 use latchkey_notify::{ChangeKind, MethodChange, Notice, Notification, Recipient};
 use latchkey_policy::{Action, Policy};
 use latchkey_store::{
-    Enrollment, EnrollmentState, Flow, FlowToken, FlowUpdate, NewCode, NewEnrollment, Outcome,
+    Enrollment, EnrollmentState, Flow, FlowToken, FlowUpdate, NewEnrollment, Outcome,
 };
 use latchkey_types::{EmailAddress, MethodKind, Secret, Upn};
-use latchkey_verify::{
-    CodeBinding, CodeHash, CodeOutcome, CodePurpose, Destination, IssuedCode, TotpSeed,
-};
+use latchkey_verify::{CodePurpose, Destination, TotpSeed};
 use serde::{Deserialize, Serialize};
 
 use crate::app::Portal;
+use crate::codes;
 use crate::flow::{self, limits};
 use crate::i18n::Lang;
 use crate::identify::FieldError;
@@ -484,23 +483,6 @@ pub struct CsrfForm {
     csrf: String,
 }
 
-fn binding(flow: &Flow, kind: MethodKind, destination: Destination) -> CodeBinding {
-    CodeBinding {
-        flow: flow.id,
-        user: flow.subject,
-        method: kind,
-        purpose: CodePurpose::EnrollmentConfirmation,
-        destination,
-    }
-}
-
-fn destination_text(d: &Destination) -> String {
-    match d {
-        Destination::Email(e) => format!("email:{e}"),
-        Destination::Phone(p) => format!("phone:{p}"),
-    }
-}
-
 /// The destination a pending email/phone enrollment names.
 fn pending_destination(kind: MethodKind, e: &Enrollment) -> Option<Destination> {
     match kind {
@@ -531,7 +513,6 @@ async fn send_code(
     kind: MethodKind,
     dest: &Destination,
 ) -> Result<(), SendError> {
-    let s = &portal.services;
     let subject = ctx.flow.subject;
     if let Err(wait) = flow::hit(
         portal,
@@ -555,49 +536,22 @@ async fn send_code(
             portal, ctx.lang, wait,
         )));
     }
-    let now = s.clock.now();
-    let (code, record) = match s
-        .codes
-        .issue(&binding(&ctx.flow, kind, dest.clone()), None, now)
+    let lang = ctx.session.preferred_language.clone();
+    let purpose = CodePurpose::EnrollmentConfirmation;
+    if let Err(e) = codes::issue(
+        portal,
+        &ctx.flow,
+        kind,
+        purpose,
+        dest,
+        true,
+        lang,
+        &ctx.session.correlation_id,
+    )
+    .await
     {
-        Ok(x) => x,
-        Err(e) => {
-            tracing::error!(error = %e, "enroll: cannot issue a code");
-            return Err(SendError::Failed);
-        }
-    };
-    let config = s.codes.config();
-    let new = NewCode {
-        flow: ctx.flow.id,
-        subject,
-        method: kind.as_str().into(),
-        code_hash: record.hash.as_bytes().to_vec(),
-        binding: destination_text(dest).into_bytes(),
-        lifetime: config.lifetime.unsigned_abs(),
-        tries: u32::from(config.tries),
-    };
-    if let Err(e) = s.store.issue_code(new, now).await {
-        tracing::error!(error = %e, "enroll: cannot store a code");
+        tracing::error!(error = %e, "enroll: confirmation code");
         return Err(SendError::Failed);
-    }
-    let recipient = match dest {
-        Destination::Email(e) => Some(Recipient::Email(e.clone())),
-        Destination::Phone(p) => Some(Recipient::Sms(p.clone())),
-    };
-    if let Some(recipient) = recipient {
-        let n = Notification {
-            recipient,
-            notice: Notice::Code {
-                code,
-                valid_for: config.lifetime.unsigned_abs(),
-            },
-            lang: ctx.session.preferred_language.clone(),
-            correlation_id: ctx.session.correlation_id.clone(),
-            subject: Some(subject),
-        };
-        if let Err(e) = s.notifier.enqueue(n) {
-            tracing::error!(error = %e, "enroll: cannot queue a code message");
-        }
     }
     if flow::audit(
         portal,
@@ -832,50 +786,6 @@ async fn resend(
     }
 }
 
-/// One try of `typed` against this session's newest open confirmation code for `kind`, which
-/// must have been sent to the pending destination.
-async fn check_code(
-    portal: &Portal,
-    ctx: &Ctx,
-    kind: MethodKind,
-    pending: &Enrollment,
-    typed: &Secret<String>,
-) -> bool {
-    let s = &portal.services;
-    let now = s.clock.now();
-    let Some(expected) = pending_destination(kind, pending) else {
-        return false;
-    };
-    let Ok(Some(attempt)) = s
-        .store
-        .take_code_attempt(&ctx.flow.id, kind.as_str(), now)
-        .await
-    else {
-        return false;
-    };
-    if attempt.binding != destination_text(&expected).into_bytes() {
-        return false;
-    }
-    let Ok(hash) = <[u8; 32]>::try_from(attempt.code_hash.as_slice()) else {
-        return false;
-    };
-    // The store charged the try and checks expiry; the record carries the hash for the keyed,
-    // constant-time comparison.
-    let mut record = IssuedCode {
-        sequence: 1,
-        hash: CodeHash::from_bytes(hash),
-        issued_at: now,
-        expires_at: attempt.expires_at,
-        tries_left: 1,
-        consumed: false,
-        superseded: false,
-    };
-    s.codes
-        .verify(&mut record, typed, &binding(&ctx.flow, kind, expected), now)
-        == CodeOutcome::Ok
-        && s.store.consume_code(attempt.id, now).await.unwrap_or(false)
-}
-
 /// Tells every channel known before a change about it (queued).
 async fn announce(
     portal: &Portal,
@@ -1006,7 +916,13 @@ async fn confirm(
                 _ => false,
             }
         }
-        (Some(p), _) => check_code(&portal, &ctx, kind, p, &typed).await,
+        (Some(p), _) => match pending_destination(kind, p) {
+            Some(expected) => {
+                let purpose = CodePurpose::EnrollmentConfirmation;
+                codes::check(&portal, &ctx.flow, kind, purpose, Some(&expected), &typed).await
+            }
+            None => false,
+        },
     };
     if !accepted {
         if flow::audit(

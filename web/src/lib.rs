@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod check;
+pub mod codes;
 pub mod config;
 pub mod demo;
 pub mod directory;

@@ -8,16 +8,13 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use latchkey_notify::{Notice, Notification, Recipient};
-use latchkey_store::{EnrollmentState, Flow, NewCode, Outcome};
+use latchkey_store::{EnrollmentState, Flow, Outcome};
 use latchkey_types::{EmailAddress, MethodKind, Secret};
-use latchkey_verify::{
-    CodeBinding, CodeHash, CodeOutcome, CodePurpose, Destination, IssuedCode, TotpEnrollment,
-    TotpOutcome, TotpSeed,
-};
+use latchkey_verify::{CodePurpose, Destination, TotpEnrollment, TotpOutcome, TotpSeed};
 use serde::{Deserialize, Serialize};
 
 use crate::app::Portal;
+use crate::codes;
 use crate::flow::{self, FlowData, STEP_VERIFIED, STEP_VERIFY, Step, limits};
 use crate::identify::FieldError;
 
@@ -173,32 +170,12 @@ fn fallback_address() -> EmailAddress {
         .unwrap_or_else(|_| unreachable!("literal address parses"))
 }
 
-fn binding(flow: &Flow, kind: MethodKind, destination: Destination) -> CodeBinding {
-    CodeBinding {
-        flow: flow.id,
-        user: flow.subject,
-        method: kind,
-        purpose: CodePurpose::Verification,
-        destination,
-    }
-}
-
-fn destination_text(d: &Destination) -> String {
-    match d {
-        Destination::Email(e) => format!("email:{e}"),
-        Destination::Phone(p) => format!("phone:{p}"),
-    }
-}
-
-fn destination_from_text(s: &str) -> Option<Destination> {
-    match s.split_once(':')? {
-        ("email", e) => e.parse().ok().map(Destination::Email),
-        ("phone", p) => Destination::phone(p).ok(),
-        _ => None,
-    }
-}
-
-async fn begin(req: HttpRequest, portal: web::Data<Portal>, path: web::Path<String>, form: web::Form<CsrfForm>) -> HttpResponse {
+async fn begin(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
     let step = match Step::post(&portal, &req, &form.csrf).await {
         Ok(s) => s,
         Err(response) => return response,
@@ -211,67 +188,83 @@ async fn begin(req: HttpRequest, portal: web::Data<Portal>, path: web::Path<Stri
     }
     let (flow, data) = (&step.flow, &step.data);
     let scope = format!("send:{kind}");
-    if let Err(wait) = flow::hit(&portal, &scope, &data.throttle_key, limits::SENDS_PER_ACCOUNT).await {
+    if let Err(wait) = flow::hit(
+        &portal,
+        &scope,
+        &data.throttle_key,
+        limits::SENDS_PER_ACCOUNT,
+    )
+    .await
+    {
         let msg = flow::throttled_message(&portal, step.lang, wait);
-        return code_page(&portal, &req, &step, kind, Some(msg), StatusCode::TOO_MANY_REQUESTS);
+        return code_page(
+            &portal,
+            &req,
+            &step,
+            kind,
+            Some(msg),
+            StatusCode::TOO_MANY_REQUESTS,
+        );
     }
     let (dest, deliver) = destination(&portal, flow, data, kind).await;
-    let now = portal.services.clock.now();
-    let (code, record) = match portal.services.codes.issue(&binding(flow, kind, dest.clone()), None, now) {
-        Ok(x) => x,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot issue a code");
-            return step.unavailable(&portal, &req);
-        }
-    };
-    let lifetime = portal.services.codes.config().lifetime.unsigned_abs();
-    let new = NewCode {
-        flow: flow.id,
-        subject: flow.subject,
-        method: kind.as_str().into(),
-        code_hash: record.hash.as_bytes().to_vec(),
-        binding: destination_text(&dest).into_bytes(),
-        lifetime,
-        tries: u32::from(portal.services.codes.config().tries),
-    };
-    if let Err(e) = portal.services.store.issue_code(new, now).await {
-        tracing::error!(error = %e, "cannot store a code");
+    let lang = data.preferred_language.clone();
+    let issued = codes::issue(
+        &portal,
+        flow,
+        kind,
+        CodePurpose::Verification,
+        &dest,
+        deliver,
+        lang,
+        &data.correlation_id,
+    )
+    .await;
+    if let Err(e) = issued {
+        tracing::error!(error = %e, "verification code");
         return step.unavailable(&portal, &req);
     }
-    if deliver {
-        let recipient = match &dest {
-            Destination::Email(e) => Recipient::Email(e.clone()),
-            Destination::Phone(p) => Recipient::Sms(p.clone()),
-        };
-        let n = Notification {
-            recipient,
-            notice: Notice::Code { code, valid_for: lifetime },
-            lang: data.preferred_language.clone(),
-            correlation_id: data.correlation_id.clone(),
-            subject: Some(flow.subject),
-        };
-        // Queued: the response neither waits for nor reveals the send.
-        if let Err(e) = portal.services.notifier.enqueue(n) {
-            tracing::error!(error = %e, "cannot queue a code message");
-        }
-    }
-    let (outcome, reason) = if deliver { (Outcome::Success, None) } else { (Outcome::Denied, Some("no enrolled destination")) };
-    if step.audit(&portal, "code.send", Some(kind), outcome, reason).await.is_err() {
+    let (outcome, reason) = if deliver {
+        (Outcome::Success, None)
+    } else {
+        (Outcome::Denied, Some("no enrolled destination"))
+    };
+    if step
+        .audit(&portal, "code.send", Some(kind), outcome, reason)
+        .await
+        .is_err()
+    {
         return step.unavailable(&portal, &req);
     }
     code_page(&portal, &req, &step, kind, None, StatusCode::OK)
 }
 
 /// The page where the user types a code (or reads where one went).
-fn code_page(portal: &Portal, req: &HttpRequest, step: &Step, kind: MethodKind, error: Option<String>, status: StatusCode) -> HttpResponse {
+fn code_page(
+    portal: &Portal,
+    req: &HttpRequest,
+    step: &Step,
+    kind: MethodKind,
+    error: Option<String>,
+    status: StatusCode,
+) -> HttpResponse {
     let key = match kind {
         MethodKind::Email => "code_sent_email",
         MethodKind::Sms => "code_sent_sms",
         _ => "code_totp",
     };
-    let intro = portal.templates.catalogs().get(step.lang, key).replace("{account}", &step.data.account);
+    let intro = portal
+        .templates
+        .catalogs()
+        .get(step.lang, key)
+        .replace("{account}", &step.data.account);
     let (current, total) = step_numbers(&step.flow, &step.data);
-    let errors = error.iter().map(|m| FieldError { field: "code", message: m.clone() }).collect();
+    let errors = error
+        .iter()
+        .map(|m| FieldError {
+            field: "code",
+            message: m.clone(),
+        })
+        .collect();
     let page = CodePage {
         csrf: csrf_token(portal, &step.flow),
         kind: kind.as_str(),
@@ -287,7 +280,12 @@ fn code_page(portal: &Portal, req: &HttpRequest, step: &Step, kind: MethodKind, 
     r
 }
 
-async fn submit(req: HttpRequest, portal: web::Data<Portal>, path: web::Path<String>, form: web::Form<CodeForm>) -> HttpResponse {
+async fn submit(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    path: web::Path<String>,
+    form: web::Form<CodeForm>,
+) -> HttpResponse {
     let step = match Step::post(&portal, &req, &form.csrf).await {
         Ok(s) => s,
         Err(response) => return response,
@@ -298,103 +296,143 @@ async fn submit(req: HttpRequest, portal: web::Data<Portal>, path: web::Path<Str
     };
     let typed = Secret::new(form.code.chars().take(64).collect::<String>());
     if latchkey_verify::normalize_typed_code(typed.expose()).is_empty() {
-        let msg = portal.templates.catalogs().get(lang, "error_code_missing").to_string();
-        return code_page(&portal, &req, &step, kind, Some(msg), StatusCode::BAD_REQUEST);
+        let msg = portal
+            .templates
+            .catalogs()
+            .get(lang, "error_code_missing")
+            .to_string();
+        return code_page(
+            &portal,
+            &req,
+            &step,
+            kind,
+            Some(msg),
+            StatusCode::BAD_REQUEST,
+        );
     }
     // Both throttles are charged before the check: a guess costs an attempt whatever its result.
-    let client = portal.services.proxies.client_ip(&req).map(|ip| ip.to_string()).unwrap_or_default();
+    let client = portal
+        .services
+        .proxies
+        .client_ip(&req)
+        .map(|ip| ip.to_string())
+        .unwrap_or_default();
     let failures = format!("fail:{kind}");
-    let throttled = match flow::hit(&portal, "verify:client", &client, limits::VERIFICATIONS_PER_CLIENT).await {
+    let throttled = match flow::hit(
+        &portal,
+        "verify:client",
+        &client,
+        limits::VERIFICATIONS_PER_CLIENT,
+    )
+    .await
+    {
         Err(w) => Some(w),
-        Ok(()) => flow::hit(&portal, &failures, &step.data.throttle_key, limits::FAILURES_PER_ACCOUNT).await.err(),
+        Ok(()) => flow::hit(
+            &portal,
+            &failures,
+            &step.data.throttle_key,
+            limits::FAILURES_PER_ACCOUNT,
+        )
+        .await
+        .err(),
     };
     if let Some(wait) = throttled {
-        let _ = step.audit(&portal, "verify.throttled", Some(kind), Outcome::Denied, None).await;
+        let _ = step
+            .audit(
+                &portal,
+                "verify.throttled",
+                Some(kind),
+                Outcome::Denied,
+                None,
+            )
+            .await;
         let msg = flow::throttled_message(&portal, lang, wait);
-        return code_page(&portal, &req, &step, kind, Some(msg), StatusCode::TOO_MANY_REQUESTS);
+        return code_page(
+            &portal,
+            &req,
+            &step,
+            kind,
+            Some(msg),
+            StatusCode::TOO_MANY_REQUESTS,
+        );
     }
     let accepted = match kind {
         MethodKind::Totp => check_totp(&portal, &step.flow, &step.data, &typed).await,
-        _ => check_code(&portal, &step.flow, kind, &typed).await,
+        _ => {
+            codes::check(
+                &portal,
+                &step.flow,
+                kind,
+                CodePurpose::Verification,
+                None,
+                &typed,
+            )
+            .await
+        }
     };
     if !accepted {
-        if step.audit(&portal, "verify", Some(kind), Outcome::Failure, Some("wrong or expired")).await.is_err() {
+        if step
+            .audit(
+                &portal,
+                "verify",
+                Some(kind),
+                Outcome::Failure,
+                Some("wrong or expired"),
+            )
+            .await
+            .is_err()
+        {
             return step.unavailable(&portal, &req);
         }
-        let msg = portal.templates.catalogs().get(lang, "error_code_wrong").to_string();
-        return code_page(&portal, &req, &step, kind, Some(msg), StatusCode::BAD_REQUEST);
+        let msg = portal
+            .templates
+            .catalogs()
+            .get(lang, "error_code_wrong")
+            .to_string();
+        return code_page(
+            &portal,
+            &req,
+            &step,
+            kind,
+            Some(msg),
+            StatusCode::BAD_REQUEST,
+        );
     }
     succeed(&portal, &req, &step, kind).await
 }
 
 /// Records a verified method: rotates the flow token, resets the failure streak, audits.
-async fn succeed(portal: &Portal, req: &HttpRequest, step: &Step, kind: MethodKind) -> HttpResponse {
+async fn succeed(
+    portal: &Portal,
+    req: &HttpRequest,
+    step: &Step,
+    kind: MethodKind,
+) -> HttpResponse {
     let mut verified = flow::verified_kinds(&step.flow);
     verified.push(kind);
     let complete = latchkey_verify::requirement_met(step.data.required, &verified);
     let next = if complete { STEP_VERIFIED } else { STEP_VERIFY };
     let now = portal.services.clock.now();
-    let rotated = portal.services.store.record_verification(&step.token, kind.as_str(), next, now).await;
+    let rotated = portal
+        .services
+        .store
+        .record_verification(&step.token, kind.as_str(), next, now)
+        .await;
     let Ok(Some((new_token, _))) = rotated else {
         // Someone else used this token first (a replayed request): start over.
         return flow::expired(portal);
     };
     flow::reset_throttle(portal, &format!("fail:{kind}"), &step.data.throttle_key).await;
-    if step.audit(portal, "verify", Some(kind), Outcome::Success, None).await.is_err() {
+    if step
+        .audit(portal, "verify", Some(kind), Outcome::Success, None)
+        .await
+        .is_err()
+    {
         return step.unavailable(portal, req);
     }
     let mut resp = flow::see_other(if complete { "/action" } else { "/verify" });
     let _ = resp.add_cookie(&flow::flow_cookie(portal, &new_token));
     resp
-}
-
-/// One try against the newest open code of this flow and method.
-async fn check_code(
-    portal: &Portal,
-    flow: &Flow,
-    kind: MethodKind,
-    typed: &Secret<String>,
-) -> bool {
-    let now = portal.services.clock.now();
-    let Ok(Some(attempt)) = portal
-        .services
-        .store
-        .take_code_attempt(&flow.id, kind.as_str(), now)
-        .await
-    else {
-        return false;
-    };
-    let Some(dest) = std::str::from_utf8(&attempt.binding)
-        .ok()
-        .and_then(destination_from_text)
-    else {
-        return false;
-    };
-    let Ok(hash) = <[u8; 32]>::try_from(attempt.code_hash.as_slice()) else {
-        return false;
-    };
-    // The store already charged the try and checks expiry; this record only carries the hash
-    // for the keyed, constant-time comparison.
-    let mut record = IssuedCode {
-        sequence: 1,
-        hash: CodeHash::from_bytes(hash),
-        issued_at: now,
-        expires_at: attempt.expires_at,
-        tries_left: 1,
-        consumed: false,
-        superseded: false,
-    };
-    let outcome = portal
-        .services
-        .codes
-        .verify(&mut record, typed, &binding(flow, kind, dest), now);
-    outcome == CodeOutcome::Ok
-        && portal
-            .services
-            .store
-            .consume_code(attempt.id, now)
-            .await
-            .unwrap_or(false)
 }
 
 /// A TOTP check against the enrolled seed (or, for decoys, a seed nobody holds), with the replay

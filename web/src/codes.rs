@@ -1,0 +1,156 @@
+//! One-time codes as both flows use them (reset verification and enrollment confirmation):
+//! issued with a keyed hash bound to flow, user, method, purpose and destination, stored (newest
+//! only), sent through the queue, and checked with one charged try.
+
+use latchkey_notify::{Notice, Notification, Recipient};
+use latchkey_store::{Flow, NewCode};
+use latchkey_types::{MethodKind, Secret};
+use latchkey_verify::{CodeBinding, CodeHash, CodeOutcome, CodePurpose, Destination, IssuedCode};
+
+use crate::app::Portal;
+
+fn binding(
+    flow: &Flow,
+    kind: MethodKind,
+    purpose: CodePurpose,
+    destination: Destination,
+) -> CodeBinding {
+    CodeBinding {
+        flow: flow.id,
+        user: flow.subject,
+        method: kind,
+        purpose,
+        destination,
+    }
+}
+
+/// How the destination is kept with the stored code (the store treats it as opaque bytes).
+fn destination_text(d: &Destination) -> String {
+    match d {
+        Destination::Email(e) => format!("email:{e}"),
+        Destination::Phone(p) => format!("phone:{p}"),
+    }
+}
+
+fn destination_from_text(s: &str) -> Option<Destination> {
+    match s.split_once(':')? {
+        ("email", e) => e.parse().ok().map(Destination::Email),
+        ("phone", p) => Destination::phone(p).ok(),
+        _ => None,
+    }
+}
+
+/// Why a code could not be issued (logged; the user sees the generic error).
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    #[error("cannot issue a code: {0}")]
+    Issue(#[from] latchkey_verify::CodeError),
+    #[error("cannot store a code: {0}")]
+    Store(#[from] latchkey_store::StoreError),
+}
+
+/// Issues a code for `flow`/`kind` to `destination` and stores it (voiding older ones). With
+/// `send`, the code is queued to the destination; without, it goes nowhere (decoy flows do the
+/// same work and send nothing).
+#[allow(clippy::too_many_arguments)]
+pub async fn issue(
+    portal: &Portal,
+    flow: &Flow,
+    kind: MethodKind,
+    purpose: CodePurpose,
+    destination: &Destination,
+    send: bool,
+    lang: Option<String>,
+    correlation_id: &str,
+) -> Result<(), IssueError> {
+    let s = &portal.services;
+    let now = s.clock.now();
+    let (code, record) = s.codes.issue(
+        &binding(flow, kind, purpose, destination.clone()),
+        None,
+        now,
+    )?;
+    let lifetime = s.codes.config().lifetime.unsigned_abs();
+    let new = NewCode {
+        flow: flow.id,
+        subject: flow.subject,
+        method: kind.as_str().into(),
+        code_hash: record.hash.as_bytes().to_vec(),
+        binding: destination_text(destination).into_bytes(),
+        lifetime,
+        tries: u32::from(s.codes.config().tries),
+    };
+    s.store.issue_code(new, now).await?;
+    if send {
+        let recipient = match destination {
+            Destination::Email(e) => Recipient::Email(e.clone()),
+            Destination::Phone(p) => Recipient::Sms(p.clone()),
+        };
+        let n = Notification {
+            recipient,
+            notice: Notice::Code {
+                code,
+                valid_for: lifetime,
+            },
+            lang,
+            correlation_id: correlation_id.to_string(),
+            subject: Some(flow.subject),
+        };
+        // Queued: the response neither waits for nor reveals the send.
+        if let Err(e) = s.notifier.enqueue(n) {
+            tracing::error!(error = %e, "cannot queue a code message");
+        }
+    }
+    Ok(())
+}
+
+/// One try of `typed` against the newest open code of `flow`/`kind`. With `expected`, the code
+/// must also have been sent there (enrollment: the pending address). A match consumes the code.
+pub async fn check(
+    portal: &Portal,
+    flow: &Flow,
+    kind: MethodKind,
+    purpose: CodePurpose,
+    expected: Option<&Destination>,
+    typed: &Secret<String>,
+) -> bool {
+    let s = &portal.services;
+    let now = s.clock.now();
+    let Ok(Some(attempt)) = s
+        .store
+        .take_code_attempt(&flow.id, kind.as_str(), now)
+        .await
+    else {
+        return false;
+    };
+    let Some(sent_to) = std::str::from_utf8(&attempt.binding)
+        .ok()
+        .and_then(destination_from_text)
+    else {
+        return false;
+    };
+    if expected.is_some_and(|e| *e != sent_to) {
+        return false;
+    }
+    let Ok(hash) = <[u8; 32]>::try_from(attempt.code_hash.as_slice()) else {
+        return false;
+    };
+    // The store already charged the try and checks expiry; this record only carries the hash
+    // for the keyed, constant-time comparison.
+    let mut record = IssuedCode {
+        sequence: 1,
+        hash: CodeHash::from_bytes(hash),
+        issued_at: now,
+        expires_at: attempt.expires_at,
+        tries_left: 1,
+        consumed: false,
+        superseded: false,
+    };
+    let outcome = s.codes.verify(
+        &mut record,
+        typed,
+        &binding(flow, kind, purpose, sent_to),
+        now,
+    );
+    outcome == CodeOutcome::Ok && s.store.consume_code(attempt.id, now).await.unwrap_or(false)
+}
