@@ -4,7 +4,7 @@
 //!
 //! What it does, all in this one process:
 //! - starts the demo (`latchkey::demo::start_with`) with a bigger tenant: the demo fixture plus
-//!   `LATCHKEY_BENCH_USERS` (default 3000) generated users in "SSPR Enabled", each pre-enrolled
+//!   `LATCHKEY_BENCH_USERS` (default 4000) generated users in "SSPR Enabled", each pre-enrolled
 //!   with email + authenticator app. 127.0.0.1 is a trusted proxy and every flow sends its own
 //!   `X-Forwarded-For`, so per-address throttles apply per (simulated) person as in production;
 //!   every flow uses its own account, so per-account send limits are never reached. Emails go to
@@ -19,7 +19,8 @@
 //!   verification work alone, argon2id hashes/s, and the "HTTP cost" ratio against
 //!   `GET /healthz` at 64 clients.
 //!
-//! Nothing is asserted: this is a report. The simulator and the load generator share the
+//! Each run (and the argon2 reference) is a fresh child process of this binary, so each peak RSS
+//! (VmHWM) is that run's own. Nothing is asserted: this is a report. The simulator and the load generator share the
 //! process (and the 2 CPUs) with the portal; the CPU table says how much each took.
 
 use std::collections::{BTreeMap, HashMap};
@@ -74,54 +75,102 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .try_init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("bench-tokio")
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(bench());
+    match std::env::var(PART).ok().as_deref() {
+        Some(part) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("bench-tokio")
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(child(part));
+        }
+        None => parent(),
+    }
 }
 
-async fn bench() {
-    let users = usize::try_from(env_number("LATCHKEY_BENCH_USERS", 3000)).unwrap_or(3000);
+/// Environment variable that makes this binary run one part (a fresh process per part, so each
+/// part's peak RSS is its own).
+const PART: &str = "LATCHKEY_BENCH_PART";
+/// Prefix of the lines a part prints for the final summary.
+const SUMMARY: &str = "SUMMARY ";
+
+fn parent() {
+    use std::io::BufRead;
+    let users = env_number("LATCHKEY_BENCH_USERS", 4000);
     let secs = env_number("LATCHKEY_BENCH_SECS", 8);
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
         "Latchkey portal benchmark: complete self-service resets (email code + authenticator)"
     );
     println!(
-        "{cpus} CPUs; portal + simulated Entra tenant + load generator in one process; \
-         {users} generated users per run, {secs} s per concurrency level"
+        "{cpus} CPUs; portal + simulated Entra tenant + load generator in one process (a fresh \
+         process per run); {users} generated users per run, {secs} s per concurrency level"
     );
-    println!("Steps (a browser's requests each):");
+    println!("Steps (a browser's requests each; a step's latency is the sum of its requests):");
     for (s, r) in STEPS.iter().zip(STEP_REQUESTS) {
         println!("  {s:<12} {r}");
     }
-    let rss_start = memory();
-    println!("Memory at start: {rss_start}");
-
+    let exe = std::env::current_exe().expect("own path");
     let mut summaries = Vec::new();
-    for (label, deadline) in [
-        (
-            "A: demo deadline 400 ms on identify (what users see)",
-            latchkey::demo::DEMO_DEADLINE,
-        ),
-        ("B: deadline 0 (the server's own cost)", Duration::ZERO),
-    ] {
-        summaries.push(run(label, deadline, users, Duration::from_secs(secs)).await);
+    for part in ["deadline", "no-deadline", "cpu"] {
+        let mut child = std::process::Command::new(&exe)
+            .env(PART, part)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("benchmark part starts");
+        let out = child.stdout.take().expect("stdout");
+        for line in std::io::BufReader::new(out).lines() {
+            let line = line.expect("output");
+            match line.strip_prefix(SUMMARY) {
+                Some(s) => summaries.push(s.to_string()),
+                None => println!("{line}"),
+            }
+        }
+        let status = child.wait().expect("part ends");
+        if !status.success() {
+            summaries.push(format!("part {part} failed: {status}"));
+        }
     }
-
-    println!();
-    println!("== CPU reference (alone, nothing else running) ==");
-    argon2_reference().await;
-
     println!();
     println!("== Summary ==");
     for s in &summaries {
         println!("{s}");
     }
-    println!("Peak RSS of the whole process (VmHWM): {}", memory());
+}
+
+async fn child(part: &str) {
+    let users = usize::try_from(env_number("LATCHKEY_BENCH_USERS", 4000)).unwrap_or(4000);
+    let level_run = Duration::from_secs(env_number("LATCHKEY_BENCH_SECS", 8));
+    match part {
+        "deadline" => {
+            run(
+                "A: demo deadline 400 ms on identify (what users see)",
+                latchkey::demo::DEMO_DEADLINE,
+                users,
+                level_run,
+            )
+            .await;
+        }
+        "no-deadline" => {
+            run(
+                "B: deadline 0 (the server's own cost)",
+                Duration::ZERO,
+                users,
+                level_run,
+            )
+            .await;
+        }
+        _ => {
+            println!();
+            println!(
+                "== CPU reference: argon2id through latchkey-verify's Hasher (a fresh process) =="
+            );
+            println!("Memory at start: {}", memory());
+            password_check_reference();
+            argon2_reference().await;
+        }
+    }
 }
 
 /// Emails the portal sends: only the codes are kept, by recipient, until read.
@@ -177,9 +226,10 @@ impl EmailTransport for InboxTransport {
 }
 
 /// One run (one deadline): a fresh demo, warm-up, the concurrency levels, the healthz baseline.
-async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration) -> String {
+async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration) {
     println!();
     println!("== Run {label} ==");
+    println!("Memory at start: {}", memory());
     let mut fixture = Fixture::demo();
     let group = fixture
         .groups
@@ -188,6 +238,7 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration)
         .expect("demo fixture has SSPR Enabled");
     group.generated_members = u32::try_from(users).expect("user count");
     let domain = fixture.tenant.initial_domain.clone();
+    let tenant_users = fixture.users.len() + users;
     let upns: Vec<String> = (1..=users)
         .map(|i| format!("gen-user-{i:04}@{domain}"))
         .collect();
@@ -201,6 +252,19 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration)
             totp: true,
         })
         .collect();
+    // The simulated tenant's own footprint, measured alone (then stopped; the demo starts its own).
+    let rss0 = status_kb("VmRSS:").unwrap_or(0);
+    let sim = latchkey_entra_sim::Sim::start(fixture.clone())
+        .await
+        .expect("simulator starts");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let sim_kb = status_kb("VmRSS:").unwrap_or(0).saturating_sub(rss0);
+    sim.stop().await;
+    println!(
+        "Simulated tenant alone ({} users): +{:.1} MB RSS",
+        tenant_users,
+        sim_kb as f64 / 1024.0
+    );
     let inbox = Arc::new(Inbox::default());
     let threads_before = threads();
     let setup = Instant::now();
@@ -219,20 +283,13 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration)
     )
     .await
     .expect("demo starts");
-    let groups = ThreadGroups::after_start(&threads_before);
-    if std::env::var_os("LATCHKEY_BENCH_THREADS").is_some() {
-        for (tid, (name, _)) in threads() {
-            println!("  thread {tid} {name}");
-        }
-        println!("  simulator: {:?}, portal: {:?}", groups.sim, groups.portal);
-    }
     assert!(
         demo.totp_seed(&upns[0]).is_some(),
         "generated users are enrolled"
     );
     println!(
         "Setup: tenant with {} users, {users} enrolled (email + authenticator) in {:.1} s; memory now {}",
-        users + 12,
+        tenant_users,
         setup.elapsed().as_secs_f64(),
         memory()
     );
@@ -262,6 +319,14 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration)
         warm.completed, warm_tokens
     );
 
+    // actix starts a server's threads when its task first runs: classify them now.
+    let groups = ThreadGroups::after_start(&threads_before);
+    if std::env::var_os("LATCHKEY_BENCH_THREADS").is_some() {
+        for (tid, (name, _)) in threads() {
+            println!("  thread {tid} {name}");
+        }
+        println!("  simulator: {:?}, portal: {:?}", groups.sim, groups.portal);
+    }
     let hwm_before = memory();
     println!("Memory before the load: {hwm_before}");
     println!();
@@ -294,11 +359,14 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration)
         ""
     );
     let mut results = Vec::new();
+    let mut log_mb = 0.0;
     for clients in LEVELS {
         ctx.demo.sim.clear_requests();
         let cpu_before = groups.sample();
+        let machine_before = machine_busy_ticks();
         let r = level(&ctx, clients, level_run, usize::MAX).await;
-        let cpu = groups.sample().since(&cpu_before);
+        let mut cpu = groups.sample().since(&cpu_before);
+        cpu.machine = machine_busy_ticks().saturating_sub(machine_before) as f64 / 100.0;
         let requests = ctx.demo.sim.requests();
         let per_flow = |n: usize| n as f64 / r.completed.max(1) as f64;
         let tokens = requests.iter().filter(|q| is_token(q)).count();
@@ -326,6 +394,21 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration)
             per_flow(tokens),
             hwm_mb(),
         );
+        if clients == HEALTHZ_CLIENTS {
+            let bytes: usize = requests
+                .iter()
+                .map(|q| {
+                    q.path.len()
+                        + q.query.len()
+                        + q.body.len()
+                        + q.headers
+                            .iter()
+                            .map(|(k, v)| k.len() + v.len())
+                            .sum::<usize>()
+                })
+                .sum();
+            log_mb = bytes as f64 / 1048576.0;
+        }
         results.push((clients, r, cpu, requests));
     }
 
@@ -362,21 +445,29 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration)
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     println!(
-        "{:>7} | {:>13} {:>13} {:>13} {:>13} {:>13} | {:>14}",
-        "clients", "portal", "SQLite", "simulator", "load+notify", "other", "portal ms/flow"
+        "{:>7} | {:>13} {:>13} {:>13} {:>13} {:>13} | {:>16} | {:>14}",
+        "clients",
+        "portal",
+        "SQLite",
+        "simulator",
+        "load+notify",
+        "other",
+        "other processes",
+        "portal ms/flow"
     );
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     for (clients, r, cpu, _) in &results {
         let wall = r.wall.as_secs_f64() * cpus;
         let cell = |s: f64| format!("{s:.2} ({:.0}%)", 100.0 * s / wall);
         println!(
-            "{:>7} | {:>13} {:>13} {:>13} {:>13} {:>13} | {:>14.2}",
+            "{:>7} | {:>13} {:>13} {:>13} {:>13} {:>13} | {:>16} | {:>14.2}",
             clients,
             cell(cpu.portal),
             cell(cpu.sqlite),
             cell(cpu.sim),
             cell(cpu.load),
             cell(cpu.other),
+            cell((cpu.machine - cpu.portal - cpu.sqlite - cpu.sim - cpu.load - cpu.other).max(0.0)),
             1e3 * (cpu.portal + cpu.sqlite) / r.completed.max(1) as f64,
         );
     }
@@ -385,8 +476,10 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration)
         "   database threads (store: flows, codes, throttles, audit); simulator = the simulated"
     );
     println!(
-        "   tenant's workers; load+notify = this benchmark's clients and the notification queue)"
+        "   tenant's workers; load+notify = this benchmark's clients and the notification queue;"
     );
+    println!("   other processes = the rest of the machine (other engineers' builds) meanwhile;");
+    println!("   portal ms/flow = (portal + SQLite) CPU per completed flow)");
 
     println!();
     println!(
@@ -411,7 +504,7 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration)
         .find(|(c, ..)| *c == HEALTHZ_CLIENTS)
         .map(|(_, r, ..)| r);
     println!();
-    let mut summary = format!("Run {label}:");
+    let mut summary = format!("{SUMMARY}Run {label}:");
     if let Some(r) = flow64 {
         let flow_avg = avg(&r.requests);
         let posts_no_start = avg(&r.requests_without_start);
@@ -442,19 +535,25 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration)
             .unwrap_or_default();
         summary.push_str(&format!(
             " best {best:.1} flows/s; HTTP cost ratio {:.1}x at {HEALTHZ_CLIENTS} clients; \
-             {graph:.2} Graph requests/flow; peak RSS {:.1} MB (before load {:.1} MB)",
+             {graph:.2} Graph requests/flow; peak RSS {:.1} MB (before the load {:.1} MB)",
             flow_avg.as_secs_f64() / healthz.avg.as_secs_f64().max(1e-9),
             hwm_mb(),
             hwm_before_mb(&hwm_before),
         ));
     }
+    println!(
+        "The simulator's request log (kept in memory, cleared before each level) held {} requests, \
+         about {log_mb:.1} MB of strings, at the end of the {HEALTHZ_CLIENTS}-client level",
+        results.last().map_or(0, |(.., q)| q.len())
+    );
     let ctx = Arc::try_unwrap(ctx).unwrap_or_else(|_| panic!("clients finished"));
     println!(
         "Emails delivered by the notification queue: {}",
         ctx.inbox.messages.load(Ordering::Relaxed)
     );
     ctx.demo.stop().await;
-    summary
+    println!("Peak RSS of this run's process: {}", memory());
+    println!("{summary}");
 }
 
 struct Ctx {
@@ -849,6 +948,35 @@ fn verification_work(flows: usize) -> Duration {
     start.elapsed()
 }
 
+/// The new-password check of the reset step (zxcvbn included), with the benchmark's passwords.
+fn password_check_reference() {
+    let rules = latchkey_policy::PasswordRules {
+        min_length: latchkey_policy::model::DEFAULT_MIN_PASSWORD_LENGTH,
+        banned_words: vec!["contoso".into(), "password".into()],
+        forbid_user_names: true,
+    };
+    let names = [
+        "Generated User 0042",
+        "Generated",
+        "User 0042",
+        "gen-user-0042",
+    ];
+    let n = 200usize;
+    let start = Instant::now();
+    for i in 0..n {
+        let p = format!("Tq{i}!mz-Vorpal-Quince");
+        let checked = latchkey::password::check(&p, &p, &rules, &names);
+        assert!(
+            std::hint::black_box(checked).is_ok(),
+            "benchmark password passes"
+        );
+    }
+    println!(
+        "New-password check (rules + zxcvbn), as in POST /reset: {:.2} ms per call (1 thread)",
+        ms(start.elapsed()) / n as f64
+    );
+}
+
 /// argon2id (the security-questions hash) through the portal's `Hasher`, 1 and 2 at a time.
 async fn argon2_reference() {
     for threads in [1usize, 2] {
@@ -887,6 +1015,7 @@ async fn argon2_reference() {
             n as f64 / secs,
             1e3 * secs * threads as f64 / n.max(1) as f64
         );
+        println!("  memory after: {}", memory());
     }
 }
 
@@ -967,6 +1096,23 @@ fn hwm_before_mb(text: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Busy ticks of all CPUs (everything but idle and iowait) from the first line of /proc/stat.
+fn machine_busy_ticks() -> u64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
+        return 0;
+    };
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let total: u64 = fields.iter().take(8).sum();
+    total.saturating_sub(fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0))
+}
+
 /// Threads of this process: tid -> (name, CPU ticks).
 fn threads() -> BTreeMap<u32, (String, u64)> {
     let mut out = BTreeMap::new();
@@ -1000,6 +1146,8 @@ fn threads() -> BTreeMap<u32, (String, u64)> {
 
 #[derive(Default)]
 struct Cpu {
+    /// Busy CPU-seconds of the whole machine (every process).
+    machine: f64,
     portal: f64,
     sqlite: f64,
     sim: f64,
@@ -1010,6 +1158,7 @@ struct Cpu {
 impl Cpu {
     fn since(&self, before: &Cpu) -> Cpu {
         Cpu {
+            machine: self.machine,
             portal: self.portal - before.portal,
             sqlite: self.sqlite - before.sqlite,
             sim: self.sim - before.sim,
