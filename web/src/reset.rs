@@ -63,7 +63,15 @@ pub async fn acting_step(
     match current_policy(portal, &step.flow.subject, action).await {
         Some(policy) => Ok((step, policy)),
         None => {
-            let _ = step.audit(portal, action_name(action), None, Outcome::Denied, Some("policy no longer allows it")).await;
+            let _ = step
+                .audit(
+                    portal,
+                    action_name(action),
+                    None,
+                    Outcome::Denied,
+                    Some("policy no longer allows it"),
+                )
+                .await;
             Err(portal.error_page(req, step.lang, StatusCode::FORBIDDEN, "unavailable_body"))
         }
     }
@@ -148,7 +156,11 @@ pub struct ResetForm {
     confirm: String,
 }
 
-async fn submit(req: HttpRequest, portal: web::Data<Portal>, form: web::Form<ResetForm>) -> HttpResponse {
+async fn submit(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    form: web::Form<ResetForm>,
+) -> HttpResponse {
     let (step, policy) = match acting_step(&portal, &req, &form.csrf, Action::Reset).await {
         Ok(s) => s,
         Err(response) => return response,
@@ -162,7 +174,10 @@ async fn submit(req: HttpRequest, portal: web::Data<Portal>, form: web::Form<Res
             min_length: policy.password.min_length,
             password_error: (!on_confirm).then(|| message.clone()),
             confirm_error: on_confirm.then(|| message.clone()),
-            errors: vec![FieldError { field: if on_confirm { "confirm" } else { "password" }, message }],
+            errors: vec![FieldError {
+                field: if on_confirm { "confirm" } else { "password" },
+                message,
+            }],
         };
         let mut r = portal.render_in(&req, lang, "reset.html", &page);
         *r.status_mut() = StatusCode::BAD_REQUEST;
@@ -170,48 +185,104 @@ async fn submit(req: HttpRequest, portal: web::Data<Portal>, form: web::Form<Res
     };
     let names: Vec<&str> = data.names.iter().map(String::as_str).collect();
     if let Err(why) = password::check(&form.password, &form.confirm, &policy.password, &names) {
-        let _ = step.audit(&portal, "reset", None, Outcome::Failure, Some(why.message_key())).await;
+        let _ = step
+            .audit(
+                &portal,
+                "reset",
+                None,
+                Outcome::Failure,
+                Some(why.message_key()),
+            )
+            .await;
         let text = rejection_text(&portal, lang, &why, &policy);
         return rejected(text, matches!(why, password::Rejection::Mismatch));
     }
     if data.synced {
         // Graph refuses passwordProfile for on-premises-mastered users; writeback through the
         // delegated resetPassword or the gateway comes with the admin console and issue 5.
-        let _ = step.audit(&portal, "reset", None, Outcome::Denied, Some("synced user: no writeback path configured")).await;
-        return portal.error_page(&req, lang, StatusCode::CONFLICT, "unlock_onprem_unavailable");
+        let _ = step
+            .audit(
+                &portal,
+                "reset",
+                None,
+                Outcome::Denied,
+                Some("synced user: no writeback path configured"),
+            )
+            .await;
+        return portal.error_page(
+            &req,
+            lang,
+            StatusCode::CONFLICT,
+            "unlock_onprem_unavailable",
+        );
     }
     // Channels known before the change, to tell the user afterwards.
-    let mail = data.mail.as_deref().and_then(|m| m.parse::<EmailAddress>().ok());
+    let mail = data
+        .mail
+        .as_deref()
+        .and_then(|m| m.parse::<EmailAddress>().ok());
     let channels = known_channels(&portal, &flow.subject, mail.as_ref()).await;
     let secret = Secret::new(form.into_inner().password);
-    if let Err(e) = portal.services.directory.set_password(&flow.subject, &secret).await {
-        let _ = step.audit(&portal, "reset", None, Outcome::Error, Some(e.code().unwrap_or("graph error"))).await;
+    if let Err(e) = portal
+        .services
+        .directory
+        .set_password(&flow.subject, &secret)
+        .await
+    {
+        let _ = step
+            .audit(
+                &portal,
+                "reset",
+                None,
+                Outcome::Error,
+                Some(e.code().unwrap_or("graph error")),
+            )
+            .await;
         if e.status() == Some(400) {
-            return rejected(catalogs.get(lang, "error_password_directory").to_string(), false);
+            return rejected(
+                catalogs.get(lang, "error_password_directory").to_string(),
+                false,
+            );
         }
         tracing::error!(error = %e, "reset: Graph refused the password change");
         return step.unavailable(&portal, &req);
     }
-    if step.audit(&portal, "reset", None, Outcome::Success, None).await.is_err() {
+    if step
+        .audit(&portal, "reset", None, Outcome::Success, None)
+        .await
+        .is_err()
+    {
         tracing::error!("reset: password changed but the audit event could not be written");
     }
     let notified = !channels.is_empty();
     after_change(&portal, flow, data, channels).await;
     let mut paragraphs = vec![
-        catalogs.get(lang, "done_next_cloud").replace("{signin}", &portal.services.signin_url),
+        catalogs
+            .get(lang, "done_next_cloud")
+            .replace("{signin}", &portal.services.signin_url),
         catalogs.get(lang, "done_next_windows").to_string(),
     ];
     if notified {
         paragraphs.push(catalogs.get(lang, "done_notified").to_string());
     }
     let title = catalogs.get(lang, "done_title");
-    let mut r = portal.render_in(&req, lang, "result.html", &serde_json::json!({ "title": title, "paragraphs": paragraphs }));
+    let mut r = portal.render_in(
+        &req,
+        lang,
+        "result.html",
+        &serde_json::json!({ "title": title, "paragraphs": paragraphs }),
+    );
     let _ = r.add_cookie(&flow::clear_flow_cookie(&portal));
     r
 }
 
 /// The localized reason a password was refused, with its numbers filled in.
-fn rejection_text(portal: &Portal, lang: Lang, why: &password::Rejection, policy: &Policy) -> String {
+fn rejection_text(
+    portal: &Portal,
+    lang: Lang,
+    why: &password::Rejection,
+    policy: &Policy,
+) -> String {
     // zxcvbn explains in English only; other languages get the general message.
     let hint = match why {
         password::Rejection::Common { warning: Some(w) } if lang == Lang::En => w.as_str(),
@@ -222,7 +293,10 @@ fn rejection_text(portal: &Portal, lang: Lang, why: &password::Rejection, policy
         .catalogs()
         .get(lang, why.message_key())
         .replace("{min}", &policy.password.min_length.to_string())
-        .replace("{max}", &latchkey_policy::model::MAX_PASSWORD_LENGTH.to_string())
+        .replace(
+            "{max}",
+            &latchkey_policy::model::MAX_PASSWORD_LENGTH.to_string(),
+        )
         .replace("{hint}", hint)
         .trim()
         .to_string()

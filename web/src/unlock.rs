@@ -17,7 +17,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/unlock", web::post().to(unlock));
 }
 
-async fn unlock(req: HttpRequest, portal: web::Data<Portal>, form: web::Form<CsrfForm>) -> HttpResponse {
+async fn unlock(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
     let (step, _policy) = match acting_step(&portal, &req, &form.csrf, Action::Unlock).await {
         Ok(s) => s,
         Err(response) => return response,
@@ -35,7 +39,18 @@ async fn unlock(req: HttpRequest, portal: web::Data<Portal>, form: web::Form<Csr
         paragraphs.push(catalogs.get(lang, "unlock_risk_cleared").to_string());
     }
     let synced = step.data.synced;
-    paragraphs.push(catalogs.get(lang, if synced { "unlock_onprem_unavailable" } else { "unlock_cloud" }).to_string());
+    paragraphs.push(
+        catalogs
+            .get(
+                lang,
+                if synced {
+                    "unlock_onprem_unavailable"
+                } else {
+                    "unlock_cloud"
+                },
+            )
+            .to_string(),
+    );
     let reason = if cleared {
         "risk dismissed"
     } else if synced {
@@ -43,9 +58,18 @@ async fn unlock(req: HttpRequest, portal: web::Data<Portal>, form: web::Form<Csr
     } else {
         "cloud lockout clears by itself"
     };
-    if step.audit(&portal, "unlock", None, Outcome::Success, Some(reason)).await.is_err() {
+    if step
+        .audit(&portal, "unlock", None, Outcome::Success, Some(reason))
+        .await
+        .is_err()
+    {
         return step.unavailable(&portal, &req);
     }
     let title = catalogs.get(lang, "unlock_title");
-    portal.render_in(&req, lang, "result.html", &serde_json::json!({ "title": title, "paragraphs": paragraphs }))
+    portal.render_in(
+        &req,
+        lang,
+        "result.html",
+        &serde_json::json!({ "title": title, "paragraphs": paragraphs }),
+    )
 }
