@@ -32,12 +32,20 @@ impl Csrf {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag.as_ref())
     }
 
-    /// Checks a POST: the form token must match the session's (constant time), and the `Origin`
-    /// header, when the browser sends one (all current browsers do on POST), must be ours.
+    /// Checks a POST: the form token must match the session's (constant time), and the request
+    /// must come from our own pages. Two browser signals, each checked when sent:
+    /// - `Sec-Fetch-Site` (Fetch Metadata, sent by current browsers on every request) must be
+    ///   `same-origin`;
+    /// - `Origin` must be ours. Because our pages use `Referrer-Policy: no-referrer`, browsers
+    ///   send `Origin: null` on our own form posts (Fetch: a non-GET request's origin is
+    ///   serialized as `null` under that policy), so `null` proves nothing either way and the
+    ///   token and `Sec-Fetch-Site` decide.
     pub fn check(&self, req: &HttpRequest, session: &str, form_token: &str) -> bool {
-        if let Some(origin) = req.headers().get("origin")
-            && origin.to_str().ok() != Some(self.origin.as_str())
-        {
+        let header = |name: &str| req.headers().get(name).map(|v| v.to_str().unwrap_or("invalid"));
+        if header("sec-fetch-site").is_some_and(|site| site != "same-origin") {
+            return false;
+        }
+        if header("origin").is_some_and(|origin| origin != "null" && origin != self.origin) {
             return false;
         }
         let Ok(tag) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(form_token.trim())
@@ -110,6 +118,20 @@ mod tests {
         assert!(!c.check(&evil, "session-a", &t), "foreign origin accepted");
         let no_origin = TestRequest::post().to_http_request();
         assert!(c.check(&no_origin, "session-a", &t));
+        // What Chromium sends on our own forms under Referrer-Policy: no-referrer.
+        let own = TestRequest::post()
+            .insert_header(("origin", "null"))
+            .insert_header(("sec-fetch-site", "same-origin"))
+            .to_http_request();
+        assert!(c.check(&own, "session-a", &t));
+        // A form on another site posting here, even with a stolen token.
+        for site in ["cross-site", "same-site", "none"] {
+            let other = TestRequest::post()
+                .insert_header(("origin", "null"))
+                .insert_header(("sec-fetch-site", site))
+                .to_http_request();
+            assert!(!c.check(&other, "session-a", &t), "Sec-Fetch-Site: {site} accepted");
+        }
     }
 
     #[test]

@@ -3,4 +3,5 @@
 
 mod harness;
 mod portal;
+mod selfservice;
 mod smtp;
