@@ -15,6 +15,7 @@ pub mod i18n;
 pub mod identify;
 pub mod outbox;
 pub mod password;
+pub mod policy_cli;
 pub mod render;
 pub mod reset;
 pub mod security;

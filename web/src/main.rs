@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use latchkey::{app, check, demo, user_show};
+use latchkey::{app, check, demo, policy_cli, user_show};
 
 #[derive(Parser)]
 #[command(
@@ -49,6 +49,24 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Validate access policies, and explain which applies to a user.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Validate every *.toml policy file in DIR (exit 1 with file:line:column errors).
+    Check { dir: PathBuf },
+    /// Which policy applies to a user, and why (evaluated against the tenant, live).
+    Explain {
+        /// User principal name, email address or object id.
+        user: String,
+        #[arg(long, short)]
+        config: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -88,6 +106,12 @@ fn main() -> ExitCode {
             Command::User {
                 command: UserCommand::Show { user, config, json },
             } => user_show::run(&config, &user, json).await,
+            Command::Policy {
+                command: PolicyCommand::Check { dir },
+            } => policy_cli::check(&dir),
+            Command::Policy {
+                command: PolicyCommand::Explain { user, config },
+            } => policy_cli::explain(&config, &user).await,
         }
     });
     match result {

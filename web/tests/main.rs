@@ -5,6 +5,7 @@ mod check;
 mod config;
 mod enroll;
 mod helpers;
+mod policy;
 mod portal;
 mod security;
 mod serve;
