@@ -199,6 +199,11 @@ pub async fn shutdown_signal() {
 pub async fn serve(config: &Path) -> anyhow::Result<ExitCode> {
     let settings = Settings::load(config)?;
     let portal = crate::serve::build(&settings).await?;
+    let _watcher = crate::reload::spawn(
+        std::sync::Arc::clone(&portal.services),
+        settings.policies.dir.clone(),
+        std::time::Duration::from_secs(5),
+    );
     tracing::info!(listen = %settings.server.listen, public_url = %settings.portal.public_url, "portal listening");
     run_server(portal, &settings.server.listen).await?;
     Ok(ExitCode::SUCCESS)

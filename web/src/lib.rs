@@ -16,6 +16,7 @@ pub mod identify;
 pub mod outbox;
 pub mod password;
 pub mod policy_cli;
+pub mod reload;
 pub mod render;
 pub mod reset;
 pub mod security;
