@@ -41,7 +41,11 @@ impl Csrf {
     ///   serialized as `null` under that policy), so `null` proves nothing either way and the
     ///   token and `Sec-Fetch-Site` decide.
     pub fn check(&self, req: &HttpRequest, session: &str, form_token: &str) -> bool {
-        let header = |name: &str| req.headers().get(name).map(|v| v.to_str().unwrap_or("invalid"));
+        let header = |name: &str| {
+            req.headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap_or("invalid"))
+        };
         if header("sec-fetch-site").is_some_and(|site| site != "same-origin") {
             return false;
         }
@@ -130,7 +134,10 @@ mod tests {
                 .insert_header(("origin", "null"))
                 .insert_header(("sec-fetch-site", site))
                 .to_http_request();
-            assert!(!c.check(&other, "session-a", &t), "Sec-Fetch-Site: {site} accepted");
+            assert!(
+                !c.check(&other, "session-a", &t),
+                "Sec-Fetch-Site: {site} accepted"
+            );
         }
     }
 
