@@ -103,6 +103,20 @@ impl Browser {
             Some(Duration::ZERO),
         );
         driver.update_timeouts(timeouts).await?;
+        // --window-size sets the outer window; depending on the Chromium build, headless mode
+        // still reserves room for browser chrome. Grow the window by that difference so the
+        // *viewport* is the kiosk's 1024x768.
+        let inner: Vec<i64> = driver
+            .execute("return [window.outerWidth - window.innerWidth, window.outerHeight - window.innerHeight];", vec![])
+            .await?
+            .convert()?;
+        if let [dw, dh] = inner[..]
+            && (dw != 0 || dh != 0)
+        {
+            let width = u32::try_from(i64::from(WINDOW.0) + dw)?;
+            let height = u32::try_from(i64::from(WINDOW.1) + dh)?;
+            driver.set_window_rect(0, 0, width, height).await?;
+        }
         Ok(Browser {
             driver,
             _chromedriver: guard,

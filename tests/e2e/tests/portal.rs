@@ -17,10 +17,10 @@ async fn index_renders_at_kiosk_size_and_is_accessible() -> anyhow::Result<()> {
     let app = spawn_app().await?;
     browser_test("index_renders_at_kiosk_size_and_is_accessible", async |b| {
         b.open(&app.url("/")).await?;
-        assert_eq!(b.heading().await?, "Latchkey");
+        assert_eq!(b.heading().await?, "Reset your password or unlock your account");
         let title = b.driver().title().await?;
-        assert!(title.contains("Latchkey"), "title {title:?}");
-        b.wait_for_text("helpdesk", WAIT).await?;
+        assert!(title.contains("Contoso (demo)"), "title {title:?}");
+        b.wait_for_text("Your work account", WAIT).await?;
         // The viewport is the kiosk's, and nothing scrolls sideways at that width.
         let size = b
             .driver()

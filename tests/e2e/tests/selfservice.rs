@@ -151,6 +151,10 @@ async fn enroll_then_reset_with_email_and_authenticator_then_sign_in() -> anyhow
         click_link(b, "Choose a new password").await?;
         b.wait_for_text("Choose a new password", WAIT).await?;
         b.assert_accessible().await?;
+        // Live hints while typing (progressive enhancement; the server checks again).
+        b.fill("New password", "short").await?;
+        b.wait_for_text("must have at least 15 characters", WAIT)
+            .await?;
         // A refusal first: its reason is on the page, linked from the error summary.
         b.fill("New password", "Okafor-Family-2024").await?;
         b.fill("Repeat the new password", "Okafor-Family-2024")
