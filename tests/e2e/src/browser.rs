@@ -321,6 +321,27 @@ impl Browser {
         Ok(png)
     }
 
+    /// Checks the page at the kiosk size: the viewport is 1024x768 and nothing scrolls sideways.
+    pub async fn assert_fits_kiosk(&self) -> anyhow::Result<()> {
+        let ret = self
+            .driver
+            .execute("return [window.innerWidth, window.innerHeight, document.documentElement.scrollWidth];", vec![])
+            .await?;
+        let [width, height, scroll_width]: [u32; 3] = ret.convert()?;
+        anyhow::ensure!(
+            (width, height) == WINDOW,
+            "viewport {width}x{height}, not {}x{}",
+            WINDOW.0,
+            WINDOW.1
+        );
+        anyhow::ensure!(
+            scroll_width <= width,
+            "{} scrolls sideways at {width} px wide (content is {scroll_width} px)",
+            self.url().await?
+        );
+        Ok(())
+    }
+
     /// Runs axe-core on the current page; an error (with the readable report) when it finds
     /// serious or critical violations.
     pub async fn assert_accessible(&self) -> anyhow::Result<()> {
@@ -337,7 +358,9 @@ pub async fn browser_test<T>(
     name: &str,
     test: impl AsyncFnOnce(&Browser) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
+    let started = Instant::now();
     let browser = Browser::start().await?;
+    eprintln!("{name}: Chromium ready in {:?}", started.elapsed());
     let outcome = AssertUnwindSafe(test(&browser)).catch_unwind().await;
     if !matches!(outcome, Ok(Ok(_))) {
         match browser.screenshot(name).await {

@@ -44,7 +44,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub use axe::{AxeError, Violation, ViolationNode, axe_check, axe_run};
-pub use browser::{Browser, browser_test};
+pub use browser::{Browser, WINDOW, browser_test};
 pub use portal::{TestApp, spawn_app};
 pub use smtp::{Email, SmtpSink, extract_code};
 pub use thirtyfour;
@@ -87,7 +87,10 @@ pub(crate) fn crate_dir() -> PathBuf {
 pub(crate) fn target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => PathBuf::from(dir),
-        None => crate_dir().join("../../target"),
+        None => {
+            let dir = crate_dir().join("../../target");
+            dir.canonicalize().unwrap_or(dir)
+        }
     }
 }
 

@@ -1,4 +1,6 @@
-//! A real SMTP server for email tests: `smtp_sink.py` (Python aiosmtpd) in a child process.
+//! A real SMTP server for email tests: the notify crate's `crates/notify/tests/smtp_sink.py`
+//! (Python aiosmtpd) in a child process. It writes each message as `NNNN.eml` (raw) and
+//! `NNNN.json` (envelope and decoded parts, written last by rename) into a folder.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -15,26 +17,32 @@ use std::os::unix::process::CommandExt as _;
 /// A message as the SMTP server received it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Email {
-    /// Arrival order, from 1.
+    /// Arrival order, from 1 (the file name).
+    #[serde(skip)]
     pub seq: u64,
     /// Envelope sender (`MAIL FROM`).
     pub mail_from: String,
     /// Envelope recipients (`RCPT TO`).
     pub rcpt_tos: Vec<String>,
-    /// Every header in order, values decoded (RFC 2047).
-    pub headers: Vec<(String, String)>,
+    /// The decoded `Subject`.
     pub subject: String,
     /// The decoded text/plain part.
     pub text: Option<String>,
     /// The decoded text/html part.
     pub html: Option<String>,
+    /// Every header in order, as sent (unfolded, not RFC 2047-decoded).
+    #[serde(skip)]
+    pub headers: Vec<(String, String)>,
+    /// What else the sink recorded (decoded `from`/`to`, `tls`, `auth_login`, ...).
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
     /// The raw message (`.eml`) on disk.
     #[serde(skip)]
     pub raw_path: PathBuf,
 }
 
 impl Email {
-    /// The first header named `name` (case-insensitive).
+    /// The first header named `name` (case-insensitive), as sent.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -46,6 +54,26 @@ impl Email {
     pub fn raw(&self) -> std::io::Result<Vec<u8>> {
         std::fs::read(&self.raw_path)
     }
+}
+
+/// The header block of a raw message: unfolded `(name, value)` pairs in order.
+fn parse_headers(raw: &[u8]) -> Vec<(String, String)> {
+    let raw = String::from_utf8_lossy(raw);
+    let mut headers: Vec<(String, String)> = Vec::new();
+    for line in raw.lines() {
+        if line.is_empty() {
+            break;
+        }
+        if line.starts_with([' ', '\t']) {
+            if let Some((_, value)) = headers.last_mut() {
+                value.push(' ');
+                value.push_str(line.trim());
+            }
+        } else if let Some((name, value)) = line.split_once(':') {
+            headers.push((name.trim().to_owned(), value.trim().to_owned()));
+        }
+    }
+    headers
 }
 
 /// The first run of 6 to 8 ASCII digits (not part of a longer run) in the text part.
@@ -67,19 +95,20 @@ pub struct SmtpSink {
 }
 
 impl SmtpSink {
-    /// Starts `smtp_sink.py` (or `LATCHKEY_SMTP_SINK`) with `python3` (or `LATCHKEY_PYTHON`).
+    /// Starts `crates/notify/tests/smtp_sink.py` (or `LATCHKEY_SMTP_SINK`) with `python3` (or
+    /// `LATCHKEY_PYTHON`): plain SMTP, no authentication, on a free loopback port.
     pub async fn start() -> anyhow::Result<SmtpSink> {
         let python = crate::tool("LATCHKEY_PYTHON", "python3");
-        let script = crate::tool(
-            "LATCHKEY_SMTP_SINK",
-            &crate::crate_dir().join("smtp_sink.py").to_string_lossy(),
-        );
+        let default_script = crate::crate_dir().join("../../crates/notify/tests/smtp_sink.py");
+        let script = crate::tool("LATCHKEY_SMTP_SINK", &default_script.to_string_lossy());
         let dir = TempDir::new("latchkey-e2e-smtp")?;
+        let messages = dir.path().join("messages");
+        std::fs::create_dir_all(&messages)?;
         let err_log = dir.path().join("sink.stderr");
         let mut child = Command::new(&python)
             .arg(&script)
-            .arg("--dir")
-            .arg(dir.path().join("messages"))
+            .arg("--out")
+            .arg(&messages)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&err_log)?)
@@ -95,8 +124,8 @@ impl SmtpSink {
         let stdout = child.stdout.take().context("smtp sink stdout")?;
         let mut guard = ChildGuard::new(child);
         let port = match wait_for_line(read_lines(stdout), Duration::from_secs(20), |line| {
-            line.strip_prefix("LISTENING ")
-                .and_then(|rest| rest.rsplit(' ').next()?.parse::<u16>().ok())
+            line.strip_prefix("READY ")
+                .and_then(|port| port.trim().parse::<u16>().ok())
         })
         .await
         {
@@ -129,7 +158,7 @@ impl SmtpSink {
         self.port
     }
 
-    /// Where the messages are stored (`NNNNNN.eml` + `NNNNNN.json`).
+    /// Where the messages are stored (`NNNN.eml` + `NNNN.json`).
     pub fn dir(&self) -> PathBuf {
         self.dir.path().join("messages")
     }
@@ -184,6 +213,12 @@ fn read_message(path: &Path) -> anyhow::Result<Email> {
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut email: Email =
         serde_json::from_str(&json).with_context(|| format!("cannot parse {}", path.display()))?;
+    email.seq = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     email.raw_path = path.with_extension("eml");
+    email.headers = parse_headers(&email.raw()?);
     Ok(email)
 }

@@ -94,7 +94,10 @@ async fn form_helpers_fill_by_label_and_click_by_text() -> anyhow::Result<()> {
     let site = fixtures();
     browser_test("form_helpers_fill_by_label_and_click_by_text", async |b| {
         b.open(&format!("{}/form", site.url)).await?;
+        b.assert_fits_kiosk().await?;
+        let axe = std::time::Instant::now();
         b.assert_accessible().await?;
+        eprintln!("axe check (inject + run) took {:?}", axe.elapsed());
         let orphan = b
             .fill("Not a field here", "x")
             .await
