@@ -29,6 +29,18 @@ pub struct Settings {
     pub sms: Option<SmsSettings>,
     #[serde(default)]
     pub branding: BrandingSettings,
+    /// Hybrid tenants: the delegated credential for `resetPassword` with writeback.
+    pub delegated: Option<DelegatedSettings>,
+}
+
+/// The delegated credential (`latchkey delegate` writes it). Without this table synced users
+/// cannot reset their password here.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DelegatedSettings {
+    /// Where the Authentication Administrator's refresh token is kept, encrypted with the
+    /// `[store] key_file` key (mode 0600, replaced atomically when the token rotates).
+    pub token_file: PathBuf,
 }
 
 /// Text messages. Without this table no SMS is sent (SMS codes then cannot work).
@@ -295,6 +307,7 @@ impl Settings {
     fn resolve_paths(&mut self, base: &Path) {
         let smtp_password = self.smtp.as_mut().and_then(|s| s.password_file.as_mut());
         let sms_secret = self.sms.as_mut().and_then(|s| s.secret_file.as_mut());
+        let delegated = self.delegated.as_mut().map(|d| &mut d.token_file);
         let optional = [
             &mut self.entra.client_secret_file,
             &mut self.entra.certificate_file,
@@ -305,6 +318,7 @@ impl Settings {
             .flatten()
             .chain(smtp_password)
             .chain(sms_secret)
+            .chain(delegated)
             .chain([&mut self.store.key_file, &mut self.policies.dir])
         {
             if p.is_relative() {

@@ -178,11 +178,13 @@ impl Demo {
 
 /// The demo's access policy: everyone in "SSPR Enabled" (nested: Sales, Operations) may reset and
 /// unlock with two of email, authenticator app and text message.
-fn demo_policy(group_id: &str) -> String {
+/// `extra_methods` are appended to its method list (tests: `"questions"`).
+fn demo_policy(group_id: &str, extra_methods: &[&str]) -> String {
+    let extra: String = extra_methods.iter().map(|m| format!(", \"{m}\"")).collect();
     format!(
         "[[policy]]\nname = \"Staff\"\ndescription = \"Demo: everyone in SSPR Enabled\"\npriority = 10\n\
          applies_to = [{{ id = \"{group_id}\", name = \"SSPR Enabled\" }}]\n\
-         actions = [\"reset\", \"unlock\", \"enroll\"]\nmethods = [\"email\", \"totp\", \"sms\"]\nmethods_required = 2\n\
+         actions = [\"reset\", \"unlock\", \"enroll\"]\nmethods = [\"email\", \"totp\", \"sms\"{extra}]\nmethods_required = 2\n\
          [policy.enrollment]\nrequired = true\nreconfirm_after_days = 180\n"
     )
 }
@@ -194,6 +196,16 @@ pub async fn start(listen: SocketAddr) -> anyhow::Result<Demo> {
 
 /// [`start`] with other [`DemoOptions`] (benchmarks: a bigger tenant, no deadline, a proxy).
 pub async fn start_with(listen: SocketAddr, options: DemoOptions) -> anyhow::Result<Demo> {
+    start_with_methods(listen, options, &[]).await
+}
+
+/// [`start_with`], with `extra_methods` added to the demo policy's methods (e.g. `"questions"`,
+/// which is off unless a policy lists it).
+pub async fn start_with_methods(
+    listen: SocketAddr,
+    options: DemoOptions,
+    extra_methods: &[&str],
+) -> anyhow::Result<Demo> {
     let DemoOptions {
         fixture,
         deadline,
@@ -226,6 +238,7 @@ pub async fn start_with(listen: SocketAddr, options: DemoOptions) -> anyhow::Res
     )?;
     let settings = crate::config::Settings::load(&config_path)?;
     let graph = crate::entra::client(&settings)?;
+    let writeback = demo_delegated_client(&settings).await?;
 
     let key = EncryptionKey::load_or_create(&dir.join("latchkey.key"))?;
     let store = latchkey_store::open(
@@ -242,7 +255,10 @@ pub async fn start_with(listen: SocketAddr, options: DemoOptions) -> anyhow::Res
             PathBuf::from("policies/default.toml"),
             include_str!("../../policies/default.toml").to_string(),
         ),
-        (PathBuf::from("demo.toml"), demo_policy(&group)),
+        (
+            PathBuf::from("demo.toml"),
+            demo_policy(&group, extra_methods),
+        ),
     ])
     .map_err(|e| anyhow::anyhow!("demo policies: {e:?}"))?;
 
@@ -317,6 +333,7 @@ pub async fn start_with(listen: SocketAddr, options: DemoOptions) -> anyhow::Res
     let services = Services {
         store: Arc::clone(&store),
         directory: Arc::new(graph),
+        writeback: Some(Arc::new(writeback)),
         policies: RwLock::new(Arc::new(policies)),
         codes: Arc::new(CodeIssuer::new(
             CodeKey::from_bytes(&Secret::new(random_key()?))?,
@@ -353,6 +370,60 @@ pub async fn start_with(listen: SocketAddr, options: DemoOptions) -> anyhow::Res
         seeds,
         dir,
     })
+}
+
+/// The demo's Authentication Administrator, whose delegated credential lets synced demo users
+/// reset with writeback (a real tenant uses `latchkey delegate`).
+const DEMO_AUTH_ADMIN: (&str, &str) = ("helpdesk@contoso.com", "Farid-Demo-2024!");
+
+/// Signs the demo's Authentication Administrator in at the simulated tenant (the authorization
+/// code flow with PKCE, posting the sign-in form as a browser would) and builds the delegated
+/// client from the refresh token.
+async fn demo_delegated_client(
+    settings: &crate::config::Settings,
+) -> anyhow::Result<latchkey_graph::GraphClient> {
+    let config = crate::entra::graph_config(settings)?;
+    let pending = latchkey_graph::delegated::PendingAuthorization::new(
+        "http://localhost/auth/callback",
+        crate::delegate::scopes(),
+    );
+    let url = pending
+        .authorize_url(&config)
+        .map_err(|e| anyhow::anyhow!("demo delegated sign-in: {e}"))?;
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let mut form: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    form.push(("username".into(), DEMO_AUTH_ADMIN.0.into()));
+    form.push(("password".into(), DEMO_AUTH_ADMIN.1.into()));
+    let mut post = url.clone();
+    post.set_query(None);
+    let resp = browser.post(post).form(&form).send().await?;
+    let location = resp
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .ok_or_else(|| anyhow::anyhow!("demo delegated sign-in: {}", resp.status()))?;
+    let back = url::Url::parse(location)?;
+    let code = back
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| Secret::new(v.into_owned()))
+        .ok_or_else(|| anyhow::anyhow!("demo delegated sign-in: no code"))?;
+    let tokens = pending
+        .redeem(&config, &code)
+        .await
+        .map_err(|e| anyhow::anyhow!("demo delegated sign-in: {e}"))?;
+    let refresh_token = tokens
+        .refresh_token
+        .ok_or_else(|| anyhow::anyhow!("demo delegated sign-in: no refresh token"))?;
+    latchkey_graph::GraphClient::with_delegated(
+        config,
+        refresh_token,
+        crate::delegate::scopes(),
+        None,
+    )
+    .map_err(|e| anyhow::anyhow!("demo delegated client: {e}"))
 }
 
 pub async fn run(listen: SocketAddr) -> anyhow::Result<ExitCode> {

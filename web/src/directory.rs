@@ -25,6 +25,14 @@ pub trait Directory: Send + Sync + 'static {
         id: &'a ObjectId,
         password: &'a Secret<String>,
     ) -> DirFuture<'a, ()>;
+    /// Resets a synced (on-premises-mastered) user's password through the delegated
+    /// `resetPassword`, which writes back to on-premises AD, and waits for its long-running
+    /// operation. Only a delegated client (an Authentication Administrator's credential) may.
+    fn reset_password_writeback<'a>(
+        &'a self,
+        id: &'a ObjectId,
+        password: &'a Secret<String>,
+    ) -> DirFuture<'a, ()>;
     /// Whether Identity Protection currently considers the user at risk.
     fn is_at_risk<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, bool>;
     fn dismiss_risk<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, ()>;
@@ -60,6 +68,22 @@ impl Directory for GraphClient {
     ) -> DirFuture<'a, ()> {
         // The user chose this password after proving who they are: no forced change at next sign-in.
         Box::pin(GraphClient::set_password(self, id, password, false))
+    }
+
+    fn reset_password_writeback<'a>(
+        &'a self,
+        id: &'a ObjectId,
+        password: &'a Secret<String>,
+    ) -> DirFuture<'a, ()> {
+        Box::pin(async move {
+            if !self.is_delegated() {
+                return Err(GraphError::Config(
+                    "resetPassword needs a delegated credential".into(),
+                ));
+            }
+            // newPassword is required for hybrid users; the outcome's generated password is None.
+            self.reset_password(id, Some(password)).await.map(|_| ())
+        })
     }
 
     fn is_at_risk<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, bool> {

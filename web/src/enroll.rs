@@ -10,6 +10,11 @@
 //! - **Authenticator app**: a new seed is staged (encrypted at rest) and shown once as a QR code
 //!   (an `<img>` with an SVG `data:` URI: the SVG never becomes markup of the page) and as a
 //!   manual key; a current code activates it and marks its time step used.
+//! - **Security questions** (only when the policy lists `questions`): the user picks 3 questions
+//!   from the fixed catalogue and answers them; the answers are checked (length, no two the same
+//!   after normalisation), hashed with argon2id on the bounded pool and stored as the enrollment
+//!   secret (a JSON array of PHC strings, encrypted at rest), the question ids in its data. Saving
+//!   again replaces the set. They never count toward the methods a reset requires.
 //! - **Remove**: removes the active and pending enrollment of a method.
 //!
 //! Every change is audited before the answer, re-checks the policy (`enroll` action, allowed
@@ -29,7 +34,9 @@ use latchkey_store::{
     Enrollment, EnrollmentState, Flow, FlowToken, FlowUpdate, NewEnrollment, Outcome,
 };
 use latchkey_types::{EmailAddress, MethodKind, Secret, Upn};
-use latchkey_verify::{CodePurpose, Destination, TotpSeed};
+use latchkey_verify::{
+    CodePurpose, Destination, HashError, QuestionError, QuestionId, QuestionsConfig, TotpSeed,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::app::Portal;
@@ -38,6 +45,7 @@ use crate::flow::{self, limits};
 use crate::i18n::Lang;
 use crate::identify::FieldError;
 use crate::reset::{current_policy, known_channels};
+use crate::services::QUESTION_IDS;
 use crate::signin::{self, Session};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -50,8 +58,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/enroll/{kind}/remove", web::post().to(remove));
 }
 
-/// Methods that can be enrolled here, in page order.
+/// Methods that can be enrolled here with a code or seed to confirm, in page order.
 const KINDS: [MethodKind; 3] = [MethodKind::Email, MethodKind::Sms, MethodKind::Totp];
+/// Methods the page lists and can remove: [`KINDS`] and security questions.
+const PAGE_KINDS: [MethodKind; 4] = [
+    MethodKind::Email,
+    MethodKind::Sms,
+    MethodKind::Totp,
+    MethodKind::Questions,
+];
 
 /// Everything a request inside a signed-in session needs.
 struct Ctx {
@@ -72,6 +87,7 @@ fn label(portal: &Portal, lang: Lang, kind: MethodKind) -> String {
     let key = match kind {
         MethodKind::Email => "enroll_method_email",
         MethodKind::Sms => "enroll_method_sms",
+        MethodKind::Questions => "enroll_method_questions",
         _ => "enroll_method_totp",
     };
     portal.templates.catalogs().get(lang, key).to_string()
@@ -186,6 +202,10 @@ struct EnrollPage {
     allow_email: bool,
     allow_sms: bool,
     allow_totp: bool,
+    allow_questions: bool,
+    question_options: Vec<QuestionOption>,
+    question_fields: Vec<QuestionField>,
+    questions_error: Option<String>,
     address: String,
     address_error: Option<String>,
     phone: String,
@@ -193,11 +213,28 @@ struct EnrollPage {
     errors: Vec<FieldError>,
 }
 
+#[derive(Serialize)]
+struct QuestionOption {
+    id: &'static str,
+    text: String,
+}
+
+/// One question/answer pair of the enrollment form (`question_N` / `answer_N`).
+#[derive(Serialize)]
+struct QuestionField {
+    n: usize,
+    question_label: String,
+    answer_label: String,
+    selected: String,
+}
+
 /// What went wrong on the previous POST, to show on the page.
 #[derive(Default)]
 struct Problems {
     address: Option<(String, String)>,
     phone: Option<(String, String)>,
+    /// The chosen question ids and the message (answers are never shown back).
+    questions: Option<(Vec<String>, String)>,
     code: Option<(MethodKind, String)>,
 }
 
@@ -247,7 +284,7 @@ async fn render(
         e.method
             .parse::<MethodKind>()
             .ok()
-            .and_then(|k| KINDS.contains(&k).then_some(k))
+            .and_then(|k| PAGE_KINDS.contains(&k).then_some(k))
     };
     let active: Vec<&Enrollment> = all
         .iter()
@@ -324,6 +361,36 @@ async fn render(
             message: m.clone(),
         });
     }
+    if let Some((_, m)) = &problems.questions {
+        errors.push(FieldError {
+            field: "question_1",
+            message: m.clone(),
+        });
+    }
+    let chosen = problems
+        .questions
+        .as_ref()
+        .map(|(q, _)| q.clone())
+        .unwrap_or_default();
+    let question_fields = (1..=QuestionsConfig::default().enroll_count)
+        .map(|n| QuestionField {
+            n,
+            question_label: catalogs
+                .get(lang, "enroll_questions_question")
+                .replace("{n}", &n.to_string()),
+            answer_label: catalogs
+                .get(lang, "enroll_questions_answer")
+                .replace("{n}", &n.to_string()),
+            selected: chosen.get(n - 1).cloned().unwrap_or_default(),
+        })
+        .collect();
+    let question_options = QUESTION_IDS
+        .iter()
+        .map(|id| QuestionOption {
+            id,
+            text: catalogs.get(lang, &format!("question_{id}")).to_string(),
+        })
+        .collect();
     let enrolled: Vec<MethodKind> = active
         .iter()
         .filter_map(of_kind)
@@ -360,6 +427,10 @@ async fn render(
         allow_email: ctx.allows(MethodKind::Email),
         allow_sms: ctx.allows(MethodKind::Sms),
         allow_totp: ctx.allows(MethodKind::Totp),
+        allow_questions: ctx.policy.methods.contains(&MethodKind::Questions),
+        question_options,
+        question_fields,
+        questions_error: problems.questions.map(|(_, m)| m),
         address: problems
             .address
             .as_ref()
@@ -467,6 +538,18 @@ pub struct AddForm {
     address: String,
     #[serde(default)]
     phone: String,
+    #[serde(default)]
+    question_1: String,
+    #[serde(default)]
+    question_2: String,
+    #[serde(default)]
+    question_3: String,
+    #[serde(default)]
+    answer_1: String,
+    #[serde(default)]
+    answer_2: String,
+    #[serde(default)]
+    answer_3: String,
 }
 
 #[derive(Deserialize)]
@@ -582,6 +665,11 @@ async fn add(
         Ok(c) => c,
         Err(r) => return r,
     };
+    if path.as_str() == MethodKind::Questions.as_str()
+        && ctx.policy.methods.contains(&MethodKind::Questions)
+    {
+        return add_questions(&portal, &req, &ctx, &form).await;
+    }
     let Some(kind) = parse_kind(&path).filter(|k| ctx.allows(*k)) else {
         return portal.error_page(&req, ctx.lang, StatusCode::NOT_FOUND, "error_not_found");
     };
@@ -668,6 +756,171 @@ async fn add(
             "error_generic",
         ),
     }
+}
+
+/// `POST /enroll/questions`: checks, hashes (argon2id, bounded pool) and stores a full set of
+/// answers, replacing any earlier set; audited, announced to the earlier channels.
+async fn add_questions(
+    portal: &Portal,
+    req: &HttpRequest,
+    ctx: &Ctx,
+    form: &AddForm,
+) -> HttpResponse {
+    let catalogs = portal.templates.catalogs();
+    let s = &portal.services;
+    let subject = ctx.flow.subject;
+    let chosen: Vec<String> = [&form.question_1, &form.question_2, &form.question_3]
+        .iter()
+        .map(|q| q.trim().chars().take(64).collect())
+        .collect();
+    let with_error = async |key: &str, status| {
+        let p = Problems {
+            questions: Some((chosen.clone(), catalogs.get(ctx.lang, key).to_string())),
+            ..Problems::default()
+        };
+        render(portal, req, ctx, p, None, status).await
+    };
+    let Some(method) = crate::services::security_questions() else {
+        return portal.error_page(
+            req,
+            ctx.lang,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "error_generic",
+        );
+    };
+    let ids: Option<Vec<QuestionId>> = chosen
+        .iter()
+        .map(|q| {
+            QUESTION_IDS
+                .contains(&q.as_str())
+                .then(|| QuestionId::new(q).ok())
+                .flatten()
+        })
+        .collect();
+    let Some(ids) = ids else {
+        return with_error("enroll_questions_error_invalid", StatusCode::BAD_REQUEST).await;
+    };
+    let answers: Vec<(QuestionId, Secret<String>)> = ids
+        .into_iter()
+        .zip([&form.answer_1, &form.answer_2, &form.answer_3])
+        .map(|(q, a)| (q, Secret::new(a.chars().take(1000).collect::<String>())))
+        .collect();
+    let enrolled = match method.enroll(&answers).await {
+        Ok(e) => e,
+        Err(e) => {
+            let key = match e {
+                QuestionError::TooShort(_) | QuestionError::WrongCount { .. } => {
+                    "enroll_questions_error_short"
+                }
+                QuestionError::TooLong(_) => "enroll_questions_error_long",
+                QuestionError::DuplicateAnswer(..) => "enroll_questions_error_duplicate_answer",
+                QuestionError::DuplicateQuestion(_) => "enroll_questions_error_duplicate_question",
+                QuestionError::Hash(HashError::Busy) => {
+                    let mut r = portal.error_page(
+                        req,
+                        ctx.lang,
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "error_busy",
+                    );
+                    r.headers_mut().insert(
+                        actix_web::http::header::RETRY_AFTER,
+                        actix_web::http::header::HeaderValue::from_static("5"),
+                    );
+                    return r;
+                }
+                _ => {
+                    tracing::error!(error = %e, "enroll: security questions");
+                    return portal.error_page(
+                        req,
+                        ctx.lang,
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "error_generic",
+                    );
+                }
+            };
+            return with_error(key, StatusCode::BAD_REQUEST).await;
+        }
+    };
+    let kind = MethodKind::Questions;
+    let data = serde_json::json!({
+        "questions": enrolled.iter().map(|a| a.question.as_str()).collect::<Vec<_>>(),
+    });
+    let hashes: Vec<&str> = enrolled.iter().map(|a| a.hash.as_str()).collect();
+    let Ok(secret) = serde_json::to_vec(&hashes) else {
+        return portal.error_page(
+            req,
+            ctx.lang,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "error_generic",
+        );
+    };
+    let channels = channels_before(portal, ctx).await;
+    let had_active = s
+        .store
+        .enrollment(&subject, kind.as_str(), EnrollmentState::Active)
+        .await
+        .ok()
+        .flatten()
+        .is_some();
+    // Policy again, right before the write (fresh membership; fails closed).
+    if current_policy(portal, &subject, Action::Enroll)
+        .await
+        .is_none_or(|p| !p.methods.contains(&kind))
+    {
+        return unavailable(portal, req, &ctx.token, &ctx.flow, &ctx.session).await;
+    }
+    let now = s.clock.now();
+    let new = NewEnrollment {
+        subject,
+        method: kind.as_str().into(),
+        data,
+        secret: Some(Secret::new(secret)),
+    };
+    let stored = match s.store.stage_enrollment(new, now).await {
+        Ok(_) => {
+            s.store
+                .activate_enrollment(&subject, kind.as_str(), now)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    if !matches!(stored, Ok(true)) {
+        tracing::error!("enroll: cannot store security questions");
+        return portal.error_page(
+            req,
+            ctx.lang,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "error_generic",
+        );
+    }
+    let (change, reason, key) = if had_active {
+        (ChangeKind::Changed, "changed", "enroll_flash_changed")
+    } else {
+        (ChangeKind::Added, "added", "enroll_flash_added")
+    };
+    if flow::audit(
+        portal,
+        &ctx.session.correlation_id,
+        Some(subject),
+        "enroll.activate",
+        Some(kind),
+        Outcome::Success,
+        Some(reason),
+    )
+    .await
+    .is_err()
+    {
+        return portal.error_page(
+            req,
+            ctx.lang,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "error_generic",
+        );
+    }
+    let notified = !channels.is_empty();
+    announce(portal, ctx, channels, kind, change).await;
+    set_flash(portal, ctx, key, Some(kind), notified).await;
+    see_other("/enroll")
 }
 
 #[derive(Serialize)]
@@ -1033,7 +1286,11 @@ async fn remove(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let Some(kind) = parse_kind(&path) else {
+    let Some(kind) = path
+        .parse::<MethodKind>()
+        .ok()
+        .filter(|k| PAGE_KINDS.contains(k))
+    else {
         return portal.error_page(&req, ctx.lang, StatusCode::NOT_FOUND, "error_not_found");
     };
     let s = &portal.services;

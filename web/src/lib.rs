@@ -5,6 +5,7 @@ pub mod app;
 pub mod check;
 pub mod codes;
 pub mod config;
+pub mod delegate;
 pub mod demo;
 pub mod directory;
 pub mod enroll;

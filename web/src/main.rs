@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use latchkey::{app, check, demo, policy_cli, user_show};
+use latchkey::{app, check, delegate, demo, policy_cli, user_show};
 
 #[derive(Parser)]
 #[command(
@@ -28,6 +28,16 @@ enum Command {
         /// TOML configuration file (see README, "Configuration").
         #[arg(long, short)]
         config: PathBuf,
+    },
+    /// Hybrid tenants: sign in once as an Authentication Administrator so synced users can reset
+    /// (delegated resetPassword with writeback). Stores the refresh token encrypted in
+    /// `[delegated] token_file`.
+    Delegate {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Loopback port of the redirect listener (0: any free port).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
     },
     /// Run a self-contained demo: a simulated Entra tenant and the portal on loopback.
     Demo {
@@ -101,6 +111,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve { config } => app::serve(&config).await,
+            Command::Delegate { config, port } => delegate::run(&config, port).await,
             Command::Demo { listen } => demo::run(listen).await,
             Command::Check { config, json } => check::run(&config, json).await,
             Command::User {

@@ -5,6 +5,7 @@
 //! the user is voided and the user is told on every channel known before the change.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -197,25 +198,37 @@ async fn submit(
         let text = rejection_text(&portal, lang, &why, &policy);
         return rejected(text, matches!(why, password::Rejection::Mismatch));
     }
-    if data.synced {
-        // Graph refuses passwordProfile for on-premises-mastered users; writeback through the
-        // delegated resetPassword or the gateway comes with the admin console and issue 5.
-        let _ = step
-            .audit(
-                &portal,
-                "reset",
-                None,
-                Outcome::Denied,
-                Some("synced user: no writeback path configured"),
-            )
-            .await;
-        return portal.error_page(
-            &req,
-            lang,
-            StatusCode::CONFLICT,
-            "unlock_onprem_unavailable",
-        );
-    }
+    // Graph refuses passwordProfile for on-premises-mastered users: they go through the
+    // delegated resetPassword (written back to AD), when the portal holds that credential.
+    let writeback = if data.synced {
+        match &portal.services.writeback {
+            Some(w) => Some(Arc::clone(w)),
+            None => {
+                let _ = step
+                    .audit(
+                        &portal,
+                        "reset",
+                        None,
+                        Outcome::Denied,
+                        Some("synced user: no writeback path configured"),
+                    )
+                    .await;
+                return portal.error_page(
+                    &req,
+                    lang,
+                    StatusCode::CONFLICT,
+                    "unlock_onprem_unavailable",
+                );
+            }
+        }
+    } else {
+        None
+    };
+    let path = if writeback.is_some() {
+        "delegated resetPassword (writeback)"
+    } else {
+        "app-only passwordProfile"
+    };
     // Channels known before the change, to tell the user afterwards.
     let mail = data
         .mail
@@ -223,20 +236,47 @@ async fn submit(
         .and_then(|m| m.parse::<EmailAddress>().ok());
     let channels = known_channels(&portal, &flow.subject, mail.as_ref()).await;
     let secret = Secret::new(form.into_inner().password);
-    if let Err(e) = portal
-        .services
-        .directory
-        .set_password(&flow.subject, &secret)
-        .await
-    {
+    let result = match &writeback {
+        Some(w) => w.reset_password_writeback(&flow.subject, &secret).await,
+        None => {
+            portal
+                .services
+                .directory
+                .set_password(&flow.subject, &secret)
+                .await
+        }
+    };
+    if let Err(e) = result {
+        if let latchkey_graph::GraphError::ResetFailed { status_detail, .. } = e.root() {
+            // The directory refused the writeback (e.g. writeback off, or the on-premises
+            // password policy): the detail goes to the audit trail, the user gets a clear page.
+            let detail: String = status_detail
+                .as_deref()
+                .unwrap_or("no detail")
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(300)
+                .collect();
+            let _ = step
+                .audit(
+                    &portal,
+                    "reset",
+                    None,
+                    Outcome::Failure,
+                    Some(&format!("{path}: operation failed: {detail}")),
+                )
+                .await;
+            tracing::warn!("reset: resetPassword operation failed");
+            return portal.error_page(
+                &req,
+                lang,
+                StatusCode::BAD_GATEWAY,
+                "reset_writeback_failed",
+            );
+        }
+        let reason = format!("{path}: {}", e.code().unwrap_or("graph error"));
         let _ = step
-            .audit(
-                &portal,
-                "reset",
-                None,
-                Outcome::Error,
-                Some(e.code().unwrap_or("graph error")),
-            )
+            .audit(&portal, "reset", None, Outcome::Error, Some(&reason))
             .await;
         if e.status() == Some(400) {
             return rejected(
@@ -248,7 +288,7 @@ async fn submit(
         return step.unavailable(&portal, &req);
     }
     if step
-        .audit(&portal, "reset", None, Outcome::Success, None)
+        .audit(&portal, "reset", None, Outcome::Success, Some(path))
         .await
         .is_err()
     {
@@ -262,6 +302,9 @@ async fn submit(
             .replace("{signin}", &portal.services.signin_url),
         catalogs.get(lang, "done_next_windows").to_string(),
     ];
+    if writeback.is_some() {
+        paragraphs.push(catalogs.get(lang, "done_next_hybrid").to_string());
+    }
     if notified {
         paragraphs.push(catalogs.get(lang, "done_notified").to_string());
     }

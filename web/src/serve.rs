@@ -84,6 +84,13 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
     let origin = public.origin().ascii_serialization();
 
     let graph = crate::entra::client(settings)?;
+    let writeback = crate::delegate::client(settings)?
+        .map(|c| Arc::new(c) as Arc<dyn crate::directory::Directory>);
+    if writeback.is_none() {
+        tracing::warn!(
+            "no [delegated] table: synced users cannot reset here (see `latchkey delegate`)"
+        );
+    }
     let key = EncryptionKey::load_or_create(&settings.store.key_file).with_context(|| {
         format!(
             "key `store.key_file` ({})",
@@ -147,6 +154,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
     let services = Services {
         store,
         directory: Arc::new(graph),
+        writeback,
         policies: RwLock::new(Arc::new(policies)),
         codes: Arc::new(CodeIssuer::new(
             CodeKey::from_bytes(&Secret::new(key.derive(b"latchkey/codes").to_vec()))?,

@@ -2,14 +2,17 @@
 //! Each I/O seam is a trait object (store, directory, notifier transports) so tests and the demo
 //! plug in their own; time comes from a [`Clock`].
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use latchkey_notify::Notifier;
 use latchkey_policy::PolicySet;
 use latchkey_store::Store;
 use latchkey_types::MethodKind;
-use latchkey_verify::{AuthenticatorApp, Clock, CodeIssuer};
+use latchkey_verify::{
+    AuthenticatorApp, Clock, CodeIssuer, Hasher, HasherConfig, QuestionId, QuestionsConfig,
+    SecurityQuestions,
+};
 
 use crate::directory::Directory;
 use crate::guard::{Csrf, TrustedProxies};
@@ -35,6 +38,9 @@ impl CookiePolicy {
 pub struct Services {
     pub store: Arc<dyn Store>,
     pub directory: Arc<dyn Directory>,
+    /// A delegated client (an Authentication Administrator's refresh token, `latchkey delegate`)
+    /// for `resetPassword` with writeback; synced users cannot reset without it.
+    pub writeback: Option<Arc<dyn Directory>>,
     /// The running policy set; replaced whole on a valid reload, never edited in place.
     pub policies: RwLock<Arc<PolicySet>>,
     pub codes: Arc<CodeIssuer>,
@@ -67,14 +73,58 @@ impl Services {
         let mut out = Vec::new();
         for p in self.policies().policies().iter().filter(|p| p.enabled) {
             for m in &p.methods {
-                if matches!(m, MethodKind::Email | MethodKind::Sms | MethodKind::Totp)
-                    && !out.contains(m)
+                if matches!(
+                    m,
+                    MethodKind::Email | MethodKind::Sms | MethodKind::Totp | MethodKind::Questions
+                ) && !out.contains(m)
                 {
                     out.push(*m);
                 }
             }
         }
         out
+    }
+}
+
+/// The fixed catalogue of security questions (texts in the message files as `question_<id>`).
+pub const QUESTION_IDS: [&str; 8] = ["q1", "q2", "q3", "q4", "q5", "q6", "q7", "q8"];
+
+/// The security-questions method (argon2id on the bounded pool): one per process, built on first
+/// use (the dummy hash costs one argon2 run). `None` when the hasher cannot start (no randomness):
+/// the method then answers "unavailable".
+pub fn security_questions() -> Option<&'static SecurityQuestions> {
+    static QUESTIONS: OnceLock<Option<SecurityQuestions>> = OnceLock::new();
+    QUESTIONS
+        .get_or_init(|| {
+            let hasher = Hasher::new(HasherConfig::default())
+                .inspect_err(|e| tracing::error!(error = %e, "security questions: hasher"))
+                .ok()?;
+            SecurityQuestions::new(hasher, QuestionsConfig::default()).ok()
+        })
+        .as_ref()
+}
+
+impl Services {
+    /// The questions shown to `account` when it has none enrolled (or is unknown): chosen from the
+    /// catalogue by a keyed HMAC of the typed account, so the same account always sees the same
+    /// questions and nobody can tell them from a real enrollment.
+    pub fn decoy_questions(&self, account: &str, count: usize) -> Vec<QuestionId> {
+        let account = account.trim().to_lowercase();
+        let mut ranked: Vec<(String, &str)> = QUESTION_IDS
+            .iter()
+            .map(|id| {
+                let tag = self.csrf.token(&format!("questions\0{account}\0{id}"));
+                (tag, *id)
+            })
+            .collect();
+        ranked.sort();
+        let mut chosen: Vec<&str> = ranked.into_iter().take(count).map(|(_, id)| id).collect();
+        // Catalogue order on the page, like an enrollment's.
+        chosen.sort_by_key(|id| QUESTION_IDS.iter().position(|q| q == id));
+        chosen
+            .into_iter()
+            .filter_map(|id| QuestionId::new(id).ok())
+            .collect()
     }
 }
 

@@ -5,12 +5,23 @@
 //! the same work (a decoy gets a code issued to nowhere and a TOTP check against a seed nobody
 //! holds). Codes are bound to flow, user, method and destination, single use, newest only; TOTP
 //! steps are never accepted twice.
+//!
+//! Security questions (when a policy lists them) are only ever an additional method: they never
+//! count toward the methods required ([`MethodKind::counts_toward_required`], enforced by
+//! [`latchkey_verify::requirement_met`]), so answering them never completes a flow on its own.
+//! Before a verification succeeds the questions page does not reveal whether the account has
+//! questions enrolled: decoys and accounts without an enrollment see questions chosen from the
+//! catalogue by a keyed HMAC of the typed account (always the same ones for that account) and are
+//! checked against the hasher's dummy hash, so the page and the time taken are the same.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use latchkey_store::{EnrollmentState, Flow, Outcome};
 use latchkey_types::{EmailAddress, MethodKind, Secret};
-use latchkey_verify::{CodePurpose, Destination, TotpEnrollment, TotpOutcome, TotpSeed};
+use latchkey_verify::{
+    CodePurpose, Destination, EnrolledAnswer, HashError, PhcHash, QuestionId, QuestionOutcome,
+    TotpEnrollment, TotpOutcome, TotpSeed,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::app::Portal;
@@ -21,6 +32,8 @@ use crate::identify::FieldError;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/verify", web::get().to(choose))
         .route("/verify/{kind}/start", web::post().to(begin))
+        // Before `{kind}`: the answers form has its own fields.
+        .route("/verify/questions", web::post().to(submit_questions))
         .route("/verify/{kind}", web::post().to(submit));
 }
 
@@ -185,6 +198,10 @@ async fn begin(
     };
     if kind == MethodKind::Totp {
         return code_page(&portal, &req, &step, kind, None, StatusCode::OK);
+    }
+    if kind == MethodKind::Questions {
+        let (asked, _) = asked_questions(&portal, &step.flow, &step.data).await;
+        return questions_page(&portal, &req, &step, &asked, None, StatusCode::OK);
     }
     let (flow, data) = (&step.flow, &step.data);
     let scope = format!("send:{kind}");
@@ -394,6 +411,265 @@ async fn submit(
             &req,
             &step,
             kind,
+            Some(msg),
+            StatusCode::BAD_REQUEST,
+        );
+    }
+    succeed(&portal, &req, &step, kind).await
+}
+
+#[derive(Deserialize)]
+pub struct AnswersForm {
+    csrf: String,
+    #[serde(default)]
+    answer_1: String,
+    #[serde(default)]
+    answer_2: String,
+    #[serde(default)]
+    answer_3: String,
+}
+
+#[derive(Serialize)]
+struct AskedQuestion {
+    /// Form field and element id: `answer_1`, ...
+    field: String,
+    text: String,
+}
+
+#[derive(Serialize)]
+struct QuestionsPage {
+    csrf: String,
+    intro: String,
+    questions: Vec<AskedQuestion>,
+    step: String,
+    total: String,
+    answers_error: Option<String>,
+    errors: Vec<FieldError>,
+}
+
+/// The questions this flow is asked and, for an account with an active enrollment its policy
+/// allows, the stored answers. Everybody else (decoys, no enrollment, questions not allowed)
+/// gets the account's HMAC-chosen questions and `None` (checked against the dummy hash).
+async fn asked_questions(
+    portal: &Portal,
+    flow: &Flow,
+    data: &FlowData,
+) -> (Vec<QuestionId>, Option<Vec<EnrolledAnswer>>) {
+    let ask = crate::services::security_questions().map_or(3, |q| q.config().ask_count);
+    if !data.decoy && data.methods.contains(&MethodKind::Questions) {
+        let enrolled = portal
+            .services
+            .store
+            .enrollment(
+                &flow.subject,
+                MethodKind::Questions.as_str(),
+                EnrollmentState::Active,
+            )
+            .await
+            .ok()
+            .flatten()
+            .and_then(|e| {
+                let ids: Vec<QuestionId> = e.data["questions"]
+                    .as_array()?
+                    .iter()
+                    .filter_map(|v| v.as_str().and_then(|id| QuestionId::new(id).ok()))
+                    .collect();
+                let secret = e.secret?;
+                let hashes: Vec<String> = serde_json::from_slice(secret.expose()).ok()?;
+                let answers: Vec<EnrolledAnswer> = ids
+                    .iter()
+                    .zip(&hashes)
+                    .filter_map(|(question, h)| {
+                        Some(EnrolledAnswer {
+                            question: question.clone(),
+                            hash: PhcHash::parse(h.as_str()).ok()?,
+                        })
+                    })
+                    .collect();
+                (answers.len() == hashes.len() && answers.len() >= ask).then_some(answers)
+            });
+        if let Some(answers) = enrolled {
+            let asked = answers
+                .iter()
+                .take(ask)
+                .map(|a| a.question.clone())
+                .collect();
+            return (asked, Some(answers));
+        }
+    }
+    (portal.services.decoy_questions(&data.account, ask), None)
+}
+
+/// The page asking the security questions.
+fn questions_page(
+    portal: &Portal,
+    req: &HttpRequest,
+    step: &Step,
+    asked: &[QuestionId],
+    error: Option<String>,
+    status: StatusCode,
+) -> HttpResponse {
+    let catalogs = portal.templates.catalogs();
+    let questions = asked
+        .iter()
+        .enumerate()
+        .map(|(i, q)| AskedQuestion {
+            field: format!("answer_{}", i + 1),
+            text: catalogs
+                .get(step.lang, &format!("question_{q}"))
+                .to_string(),
+        })
+        .collect();
+    let intro = catalogs
+        .get(step.lang, "questions_intro")
+        .replace("{account}", &step.data.account);
+    let (current, total) = step_numbers(&step.flow, &step.data);
+    let errors = error
+        .iter()
+        .map(|m| FieldError {
+            field: "answer_1",
+            message: m.clone(),
+        })
+        .collect();
+    let page = QuestionsPage {
+        csrf: csrf_token(portal, &step.flow),
+        intro,
+        questions,
+        step: current,
+        total,
+        answers_error: error,
+        errors,
+    };
+    let mut r = portal.render_in(req, step.lang, "verify_code.html", &page);
+    *r.status_mut() = status;
+    r
+}
+
+/// `POST /verify/questions`: checks the answers (always `ask_count` argon2 runs, against the
+/// enrolled hashes or the dummy). Success records an additional method; it never completes the
+/// flow by itself.
+async fn submit_questions(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    form: web::Form<AnswersForm>,
+) -> HttpResponse {
+    let step = match Step::post(&portal, &req, &form.csrf).await {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
+    let lang = step.lang;
+    let kind = MethodKind::Questions;
+    if offered_kind(&portal, kind.as_str()).is_none() {
+        return portal.error_page(&req, lang, StatusCode::NOT_FOUND, "error_not_found");
+    }
+    let Some(method) = crate::services::security_questions() else {
+        return step.unavailable(&portal, &req);
+    };
+    let (asked, enrolled) = asked_questions(&portal, &step.flow, &step.data).await;
+    let catalogs = portal.templates.catalogs();
+    let typed: Vec<String> = [&form.answer_1, &form.answer_2, &form.answer_3]
+        .into_iter()
+        .take(asked.len())
+        .map(|a| a.chars().take(256).collect())
+        .collect();
+    if typed.iter().any(|a| a.trim().is_empty()) {
+        let msg = catalogs.get(lang, "error_answers_missing").to_string();
+        return questions_page(
+            &portal,
+            &req,
+            &step,
+            &asked,
+            Some(msg),
+            StatusCode::BAD_REQUEST,
+        );
+    }
+    // Both throttles are charged before the check, as for codes.
+    let client = portal
+        .services
+        .proxies
+        .client_ip(&req)
+        .map(|ip| ip.to_string())
+        .unwrap_or_default();
+    let failures = format!("fail:{kind}");
+    let throttled = match flow::hit(
+        &portal,
+        "verify:client",
+        &client,
+        limits::VERIFICATIONS_PER_CLIENT,
+    )
+    .await
+    {
+        Err(w) => Some(w),
+        Ok(()) => flow::hit(
+            &portal,
+            &failures,
+            &step.data.throttle_key,
+            limits::FAILURES_PER_ACCOUNT,
+        )
+        .await
+        .err(),
+    };
+    if let Some(wait) = throttled {
+        let _ = step
+            .audit(
+                &portal,
+                "verify.throttled",
+                Some(kind),
+                Outcome::Denied,
+                None,
+            )
+            .await;
+        let msg = flow::throttled_message(&portal, lang, wait);
+        return questions_page(
+            &portal,
+            &req,
+            &step,
+            &asked,
+            Some(msg),
+            StatusCode::TOO_MANY_REQUESTS,
+        );
+    }
+    let given = asked
+        .iter()
+        .cloned()
+        .zip(typed.into_iter().map(Secret::new))
+        .collect();
+    let outcome = match method.check(enrolled.as_deref(), given).await {
+        Ok(o) => o,
+        Err(HashError::Busy) => {
+            let mut r =
+                portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_busy");
+            r.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from_static("5"),
+            );
+            return r;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "security questions");
+            return step.unavailable(&portal, &req);
+        }
+    };
+    if outcome != QuestionOutcome::Ok {
+        if step
+            .audit(
+                &portal,
+                "verify",
+                Some(kind),
+                Outcome::Failure,
+                Some("wrong"),
+            )
+            .await
+            .is_err()
+        {
+            return step.unavailable(&portal, &req);
+        }
+        let msg = catalogs.get(lang, "error_answers_wrong").to_string();
+        return questions_page(
+            &portal,
+            &req,
+            &step,
+            &asked,
             Some(msg),
             StatusCode::BAD_REQUEST,
         );

@@ -80,7 +80,7 @@ async fn sign_in_at_idp(authorize: &Url, upn: &str, password: &str) -> String {
 }
 
 /// Signs in to `/enroll` and returns the enrollment page.
-async fn sign_in(demo: &Demo, b: &mut Browser, upn: &str, password: &str) -> Page {
+pub(crate) async fn sign_in(demo: &Demo, b: &mut Browser, upn: &str, password: &str) -> Page {
     let authorize = authorize_url(demo, b).await;
     let callback = sign_in_at_idp(&authorize, upn, password).await;
     let landed = b.get(&callback).await;
@@ -111,7 +111,7 @@ async fn sign_in(demo: &Demo, b: &mut Browser, upn: &str, password: &str) -> Pag
 }
 
 /// Messages the outbox holds for `to`, oldest first.
-fn messages_to(demo: &Demo, to: &str) -> Vec<latchkey::outbox::Message> {
+pub(crate) fn messages_to(demo: &Demo, to: &str) -> Vec<latchkey::outbox::Message> {
     let mut v: Vec<_> = demo
         .outbox
         .messages()
@@ -123,7 +123,7 @@ fn messages_to(demo: &Demo, to: &str) -> Vec<latchkey::outbox::Message> {
 }
 
 /// Waits until `to` has more than `before` messages; returns the newest one's body.
-async fn next_message(demo: &Demo, to: &str, before: usize) -> String {
+pub(crate) async fn next_message(demo: &Demo, to: &str, before: usize) -> String {
     for _ in 0..100 {
         let v = messages_to(demo, to);
         if v.len() > before {
@@ -134,7 +134,7 @@ async fn next_message(demo: &Demo, to: &str, before: usize) -> String {
     panic!("no new message to {to}");
 }
 
-fn digits(body: &str) -> String {
+pub(crate) fn digits(body: &str) -> String {
     body.split(|c: char| !c.is_ascii_digit())
         .find(|s| s.len() >= 6)
         .unwrap_or_default()
@@ -190,7 +190,7 @@ fn app() -> AuthenticatorApp {
     AuthenticatorApp::new(TotpConfig::new("test")).unwrap()
 }
 
-fn code_at(seed: &TotpSeed, offset_seconds: i64) -> String {
+pub(crate) fn code_at(seed: &TotpSeed, offset_seconds: i64) -> String {
     let at = time::OffsetDateTime::now_utc() + time::Duration::seconds(offset_seconds);
     app().code_at(seed, at).unwrap().expose().clone()
 }

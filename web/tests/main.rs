@@ -7,6 +7,8 @@ mod enroll;
 mod helpers;
 mod policy;
 mod portal;
+mod questions;
 mod security;
 mod serve;
 mod user_show;
+mod writeback;

@@ -10,20 +10,27 @@
 //! - a request that cannot get a permit within [`HasherConfig::max_wait`] gets
 //!   [`HashError::Busy`] (the web layer answers 503 with `Retry-After`); the server stays up.
 //!
+//! Memory: each running hash borrows one argon2 block buffer (`memory_kib` KiB) from a small pool
+//! and gives it back afterwards. At most `max_concurrent` buffers ever exist, so the memory
+//! stays at about `max_concurrent × memory_kib` however many hashes run over time (a fresh
+//! 19 MiB allocation per hash, freed on a blocking-pool thread, was kept by the allocator's
+//! per-thread arenas and grew the RSS with the number of threads).
+//!
 //! Unknown users and missing enrollments are verified against a dummy hash made with the same
 //! parameters at start-up ([`Hasher::verify`] with `None`), so the time taken does not reveal
 //! whether anything was enrolled (`security.md`, principle 1).
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use argon2::password_hash::phc::PasswordHash;
-use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{ARGON2ID_IDENT, Algorithm, Argon2, Block, Params, Version};
 use latchkey_types::Secret;
 use ring::rand::SystemRandom;
 use tokio::sync::Semaphore;
 
+use crate::ct::CtEq;
 use crate::rng::{self, RngError};
 
 /// The smallest memory cost accepted, in KiB (19 MiB, `security.md`).
@@ -112,30 +119,102 @@ impl fmt::Debug for PhcHash {
 
 struct Inner {
     argon2: Argon2<'static>,
+    params: Params,
     permits: Arc<Semaphore>,
     max_wait: Duration,
     dummy: PhcHash,
     rng: SystemRandom,
+    ct: CtEq,
+    /// Block buffers for the hashes in progress; at most one per permit is ever allocated.
+    buffers: Mutex<Vec<Vec<Block>>>,
 }
 
 impl Inner {
+    /// Runs `f` with a block buffer of the configured size, taken from the pool (or allocated
+    /// when the pool is empty: the first use of each permit) and returned to it afterwards.
+    fn with_buffer<T>(&self, f: impl FnOnce(&mut [Block]) -> T) -> T {
+        let taken = self
+            .buffers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let mut buffer = taken.unwrap_or_else(|| vec![Block::new(); self.params.block_count()]);
+        let result = f(&mut buffer);
+        self.buffers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(buffer);
+        result
+    }
+
+    /// The raw argon2 output for `secret` and `salt` with `argon2`, in a pooled buffer when the
+    /// parameters match the configured ones (they do for every hash made here).
+    fn raw(
+        &self,
+        argon2: &Argon2<'_>,
+        secret: &[u8],
+        salt: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), HashError> {
+        if argon2.params().block_count() == self.params.block_count() {
+            self.with_buffer(|blocks| {
+                argon2.hash_password_into_with_memory(secret, salt, out, blocks)
+            })
+        } else {
+            // A stored hash with other parameters (older configuration): one-off buffer.
+            argon2.hash_password_into(secret, salt, out)
+        }
+        .map_err(|_| HashError::Internal)
+    }
+
     fn hash(&self, secret: &[u8]) -> Result<PhcHash, HashError> {
         let mut salt = [0u8; SALT_BYTES];
         rng::fill(&self.rng, &mut salt)?;
-        let hash = self
-            .argon2
-            .hash_password_with_salt(secret, &salt)
-            .map_err(|_| HashError::Internal)?;
+        let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+        self.raw(&self.argon2, secret, &salt, &mut out)?;
+        let hash = PasswordHash {
+            algorithm: ARGON2ID_IDENT,
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&self.params).map_err(|_| HashError::Internal)?,
+            salt: Some(Salt::new(&salt).map_err(|_| HashError::Internal)?),
+            hash: Some(Output::new(&out).map_err(|_| HashError::Internal)?),
+        };
         Ok(PhcHash(hash.to_string()))
+    }
+
+    /// Whether `secret` matches the argon2id PHC string `phc`.
+    fn check(&self, secret: &[u8], phc: &str) -> bool {
+        let Ok(parsed) = PasswordHash::new(phc) else {
+            return false;
+        };
+        let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+            return false;
+        };
+        if parsed.algorithm != ARGON2ID_IDENT
+            || parsed
+                .version
+                .is_some_and(|v| v != u32::from(Version::V0x13))
+        {
+            return false;
+        }
+        let Ok(params) = Params::try_from(&parsed) else {
+            return false;
+        };
+        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let mut out = vec![0u8; expected.len()];
+        if self.raw(&argon2, secret, salt.as_ref(), &mut out).is_err() {
+            return false;
+        }
+        self.ct.eq(expected.as_bytes(), &out)
     }
 
     /// Always does one full argon2 computation, whether or not there is a real hash to check.
     fn verify(&self, secret: &[u8], phc: Option<&PhcHash>) -> bool {
-        match phc.and_then(|p| PasswordHash::new(p.as_str()).ok()) {
-            Some(parsed) => self.argon2.verify_password(secret, &parsed).is_ok(),
+        match phc.filter(|p| PasswordHash::new(p.as_str()).is_ok()) {
+            Some(p) => self.check(secret, p.as_str()),
             None => {
                 // Same work against the dummy; its result is irrelevant (nothing was enrolled).
-                let _ = self.argon2.verify_password(secret, self.dummy.as_str());
+                let _ = self.check(secret, self.dummy.as_str());
                 false
             }
         }
@@ -182,12 +261,16 @@ impl Hasher {
             None,
         )
         .map_err(|_| HashError::Config("argon2 parameters out of range"))?;
-        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
         let rng = SystemRandom::new();
         let mut dummy_secret = [0u8; 16];
         rng::fill(&rng, &mut dummy_secret)?;
+        let ct = CtEq::new(&rng)?;
         let mut inner = Inner {
             argon2,
+            params,
+            ct,
+            buffers: Mutex::new(Vec::with_capacity(config.max_concurrent)),
             permits: Arc::new(Semaphore::new(config.max_concurrent)),
             max_wait: config.max_wait,
             dummy: PhcHash(String::new()),
