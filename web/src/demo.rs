@@ -340,6 +340,7 @@ pub async fn start_with_methods(
             CodeConfig::default(),
         )?),
         totp,
+        questions: crate::services::security_questions()?,
         notifier,
         csrf: Csrf::new(&random_key()?, &url),
         proxies: TrustedProxies(trusted_proxies),

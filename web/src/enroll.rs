@@ -780,14 +780,7 @@ async fn add_questions(
         };
         render(portal, req, ctx, p, None, status).await
     };
-    let Some(method) = crate::services::security_questions() else {
-        return portal.error_page(
-            req,
-            ctx.lang,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "error_generic",
-        );
-    };
+    let method = &portal.services.questions;
     let ids: Option<Vec<QuestionId>> = chosen
         .iter()
         .map(|q| {

@@ -28,10 +28,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/reset", web::post().to(submit));
 }
 
-/// The live, fully verified, non-decoy flow of this request.
-pub async fn verified_flow(portal: &Portal, req: &HttpRequest) -> Option<(Flow, FlowData)> {
-    let (_, flow, data) = flow::load(portal, req).await?;
-    flow::is_complete(&flow, &data).then_some((flow, data))
+/// The live, fully verified flow of this request; otherwise where to send the browser: back to
+/// the methods while the flow is still being verified, to the start when there is none.
+pub async fn verified_flow(
+    portal: &Portal,
+    req: &HttpRequest,
+) -> Result<(Flow, FlowData), HttpResponse> {
+    let Some((_, flow, data)) = flow::load(portal, req).await else {
+        return Err(flow::expired(portal));
+    };
+    if flow::is_complete(&flow, &data) {
+        Ok((flow, data))
+    } else {
+        Err(flow::see_other("/verify"))
+    }
 }
 
 /// The policy that applies *now*, with fresh membership; `None` on any error or mismatch.
@@ -59,7 +69,7 @@ pub async fn acting_step(
 ) -> Result<(Step, Policy), HttpResponse> {
     let step = Step::post(portal, req, csrf).await?;
     if !flow::is_complete(&step.flow, &step.data) {
-        return Err(flow::expired(portal));
+        return Err(flow::see_other("/verify"));
     }
     match current_policy(portal, &step.flow.subject, action).await {
         Some(policy) => Ok((step, policy)),
@@ -96,8 +106,9 @@ struct ActionPage {
 }
 
 async fn action(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
-    let Some((flow, data)) = verified_flow(&portal, &req).await else {
-        return flow::expired(&portal);
+    let (flow, data) = match verified_flow(&portal, &req).await {
+        Ok(f) => f,
+        Err(response) => return response,
     };
     let lang = flow::lang(&req, Some((&flow, &data)));
     let set = portal.services.policies();
@@ -135,8 +146,9 @@ fn min_length(portal: &Portal, data: &FlowData) -> usize {
 }
 
 async fn form(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
-    let Some((flow, data)) = verified_flow(&portal, &req).await else {
-        return flow::expired(&portal);
+    let (flow, data) = match verified_flow(&portal, &req).await {
+        Ok(f) => f,
+        Err(response) => return response,
     };
     let lang = flow::lang(&req, Some((&flow, &data)));
     let page = ResetPage {

@@ -161,6 +161,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
             CodeConfig::default(),
         )?),
         totp: AuthenticatorApp::new(TotpConfig::new(&brand.name))?,
+        questions: crate::services::security_questions()?,
         notifier,
         csrf: Csrf::new(&key.derive(b"latchkey/csrf"), &origin),
         proxies: TrustedProxies(settings.portal.trusted_proxies.clone()),

@@ -2,7 +2,7 @@
 //! Each I/O seam is a trait object (store, directory, notifier transports) so tests and the demo
 //! plug in their own; time comes from a [`Clock`].
 
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use latchkey_notify::Notifier;
@@ -45,6 +45,8 @@ pub struct Services {
     pub policies: RwLock<Arc<PolicySet>>,
     pub codes: Arc<CodeIssuer>,
     pub totp: AuthenticatorApp,
+    /// Security questions (offered only where a policy lists them).
+    pub questions: SecurityQuestions,
     pub notifier: Notifier,
     pub csrf: Csrf,
     pub proxies: TrustedProxies,
@@ -89,19 +91,11 @@ impl Services {
 /// The fixed catalogue of security questions (texts in the message files as `question_<id>`).
 pub const QUESTION_IDS: [&str; 8] = ["q1", "q2", "q3", "q4", "q5", "q6", "q7", "q8"];
 
-/// The security-questions method (argon2id on the bounded pool): one per process, built on first
-/// use (the dummy hash costs one argon2 run). `None` when the hasher cannot start (no randomness):
-/// the method then answers "unavailable".
-pub fn security_questions() -> Option<&'static SecurityQuestions> {
-    static QUESTIONS: OnceLock<Option<SecurityQuestions>> = OnceLock::new();
-    QUESTIONS
-        .get_or_init(|| {
-            let hasher = Hasher::new(HasherConfig::default())
-                .inspect_err(|e| tracing::error!(error = %e, "security questions: hasher"))
-                .ok()?;
-            SecurityQuestions::new(hasher, QuestionsConfig::default()).ok()
-        })
-        .as_ref()
+/// The security-questions method: argon2id on a bounded pool of hashing threads. Building it
+/// computes the dummy hash unknown accounts are checked against (one argon2 run at start-up).
+pub fn security_questions() -> anyhow::Result<SecurityQuestions> {
+    let hasher = Hasher::new(HasherConfig::default())?;
+    Ok(SecurityQuestions::new(hasher, QuestionsConfig::default())?)
 }
 
 impl Services {

@@ -455,7 +455,7 @@ async fn asked_questions(
     flow: &Flow,
     data: &FlowData,
 ) -> (Vec<QuestionId>, Option<Vec<EnrolledAnswer>>) {
-    let ask = crate::services::security_questions().map_or(3, |q| q.config().ask_count);
+    let ask = portal.services.questions.config().ask_count;
     if !data.decoy && data.methods.contains(&MethodKind::Questions) {
         let enrolled = portal
             .services
@@ -562,9 +562,7 @@ async fn submit_questions(
     if offered_kind(&portal, kind.as_str()).is_none() {
         return portal.error_page(&req, lang, StatusCode::NOT_FOUND, "error_not_found");
     }
-    let Some(method) = crate::services::security_questions() else {
-        return step.unavailable(&portal, &req);
-    };
+    let method = &portal.services.questions;
     let (asked, enrolled) = asked_questions(&portal, &step.flow, &step.data).await;
     let catalogs = portal.templates.catalogs();
     let typed: Vec<String> = [&form.answer_1, &form.answer_2, &form.answer_3]

@@ -214,8 +214,15 @@ async fn principle_4_codes_are_bound_to_their_flow() {
     let mut ghost = Browser::new(&demo);
     ghost.identify("ghost@contoso.com").await;
     assert_eq!(ghost.submit_code("email", &code).await.status, 400);
-    assert_eq!(ghost.get("/action").await.location.as_deref(), Some("/"));
-    assert_eq!(ghost.get("/reset").await.location.as_deref(), Some("/"));
+    // An unverified flow is sent back to its methods, like any other: never further.
+    assert_eq!(
+        ghost.get("/action").await.location.as_deref(),
+        Some("/verify")
+    );
+    assert_eq!(
+        ghost.get("/reset").await.location.as_deref(),
+        Some("/verify")
+    );
     demo.stop().await;
 }
 
@@ -424,13 +431,22 @@ async fn one_method_is_not_enough_when_the_policy_requires_two() {
     );
     assert_eq!(
         b.get("/reset").await.location.as_deref(),
-        Some("/"),
+        Some("/verify"),
         "reset reachable after one method"
     );
-    // A second code on the same channel does not count as a second method.
-    let mut c = Browser::new(&demo);
-    c.identify(ADELE).await;
-    let page = c.get("/verify").await;
-    assert!(page.body.contains("/verify/email/start"));
+    assert_eq!(b.get("/action").await.location.as_deref(), Some("/verify"));
+    // The verified channel is not offered again (a second email code would prove the same thing)...
+    let page = b.get("/verify").await;
+    assert!(
+        !page.body.contains("/verify/email/start"),
+        "email offered twice"
+    );
+    assert!(page.body.contains("Step 2 of 2"));
+    // ...and the early visits above did not end the flow: a second method completes it.
+    let totp = totp_for(&mut b, ADELE).await;
+    assert_eq!(
+        b.submit_code("totp", &totp).await.location.as_deref(),
+        Some("/action")
+    );
     demo.stop().await;
 }
