@@ -81,6 +81,38 @@ impl Ctx {
     fn allows(&self, kind: MethodKind) -> bool {
         self.policy.methods.contains(&kind) && KINDS.contains(&kind)
     }
+
+    /// Audits an enrollment event of this session's user.
+    async fn audit(
+        &self,
+        portal: &Portal,
+        event_type: &str,
+        method: Option<MethodKind>,
+        outcome: Outcome,
+        reason: Option<&str>,
+    ) -> Result<(), latchkey_store::StoreError> {
+        let (correlation, subject) = (&self.session.correlation_id, Some(self.flow.subject));
+        flow::audit(
+            portal,
+            correlation,
+            subject,
+            event_type,
+            method,
+            outcome,
+            reason,
+        )
+        .await
+    }
+
+    /// The service-unavailable page in this session's language.
+    fn unavailable(&self, portal: &Portal, req: &HttpRequest) -> HttpResponse {
+        portal.error_page(
+            req,
+            self.lang,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "error_generic",
+        )
+    }
 }
 
 fn label(portal: &Portal, lang: Lang, kind: MethodKind) -> String {
@@ -605,16 +637,15 @@ async fn send_code(
     )
     .await
     {
-        let _ = flow::audit(
-            portal,
-            &ctx.session.correlation_id,
-            Some(subject),
-            "enroll.code.send",
-            Some(kind),
-            Outcome::Denied,
-            Some("throttled"),
-        )
-        .await;
+        let _ = ctx
+            .audit(
+                portal,
+                "enroll.code.send",
+                Some(kind),
+                Outcome::Denied,
+                Some("throttled"),
+            )
+            .await;
         return Err(SendError::Throttled(flow::throttled_message(
             portal, ctx.lang, wait,
         )));
@@ -636,17 +667,16 @@ async fn send_code(
         tracing::error!(error = %e, "enroll: confirmation code");
         return Err(SendError::Failed);
     }
-    if flow::audit(
-        portal,
-        &ctx.session.correlation_id,
-        Some(subject),
-        "enroll.code.send",
-        Some(kind),
-        Outcome::Success,
-        None,
-    )
-    .await
-    .is_err()
+    if ctx
+        .audit(
+            portal,
+            "enroll.code.send",
+            Some(kind),
+            Outcome::Success,
+            None,
+        )
+        .await
+        .is_err()
     {
         return Err(SendError::Failed);
     }
@@ -729,12 +759,7 @@ async fn add(
         .await
     {
         tracing::error!(error = %e, "enroll: cannot stage");
-        return portal.error_page(
-            &req,
-            ctx.lang,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "error_generic",
-        );
+        return ctx.unavailable(&portal, &req);
     }
     match send_code(&portal, &ctx, kind, &dest).await {
         Ok(()) => see_other(&format!("/enroll#{kind}-code")),
@@ -749,12 +774,7 @@ async fn add(
             )
             .await
         }
-        Err(SendError::Failed) => portal.error_page(
-            &req,
-            ctx.lang,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "error_generic",
-        ),
+        Err(SendError::Failed) => ctx.unavailable(&portal, &req),
     }
 }
 
@@ -823,12 +843,7 @@ async fn add_questions(
                 }
                 _ => {
                     tracing::error!(error = %e, "enroll: security questions");
-                    return portal.error_page(
-                        req,
-                        ctx.lang,
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "error_generic",
-                    );
+                    return ctx.unavailable(portal, req);
                 }
             };
             return with_error(key, StatusCode::BAD_REQUEST).await;
@@ -840,12 +855,7 @@ async fn add_questions(
     });
     let hashes: Vec<&str> = enrolled.iter().map(|a| a.hash.as_str()).collect();
     let Ok(secret) = serde_json::to_vec(&hashes) else {
-        return portal.error_page(
-            req,
-            ctx.lang,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "error_generic",
-        );
+        return ctx.unavailable(portal, req);
     };
     let channels = channels_before(portal, ctx).await;
     let had_active = s
@@ -879,36 +889,25 @@ async fn add_questions(
     };
     if !matches!(stored, Ok(true)) {
         tracing::error!("enroll: cannot store security questions");
-        return portal.error_page(
-            req,
-            ctx.lang,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "error_generic",
-        );
+        return ctx.unavailable(portal, req);
     }
     let (change, reason, key) = if had_active {
         (ChangeKind::Changed, "changed", "enroll_flash_changed")
     } else {
         (ChangeKind::Added, "added", "enroll_flash_added")
     };
-    if flow::audit(
-        portal,
-        &ctx.session.correlation_id,
-        Some(subject),
-        "enroll.activate",
-        Some(kind),
-        Outcome::Success,
-        Some(reason),
-    )
-    .await
-    .is_err()
+    if ctx
+        .audit(
+            portal,
+            "enroll.activate",
+            Some(kind),
+            Outcome::Success,
+            Some(reason),
+        )
+        .await
+        .is_err()
     {
-        return portal.error_page(
-            req,
-            ctx.lang,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "error_generic",
-        );
+        return ctx.unavailable(portal, req);
     }
     let notified = !channels.is_empty();
     announce(portal, ctx, channels, kind, change).await;
@@ -958,17 +957,16 @@ async fn begin_totp(portal: &Portal, req: &HttpRequest, ctx: &Ctx) -> HttpRespon
         tracing::error!(error = %e, "enroll: cannot stage an authenticator");
         return portal.error_page(req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
     }
-    if flow::audit(
-        portal,
-        &ctx.session.correlation_id,
-        Some(ctx.flow.subject),
-        "enroll.stage",
-        Some(MethodKind::Totp),
-        Outcome::Success,
-        None,
-    )
-    .await
-    .is_err()
+    if ctx
+        .audit(
+            portal,
+            "enroll.stage",
+            Some(MethodKind::Totp),
+            Outcome::Success,
+            None,
+        )
+        .await
+        .is_err()
     {
         return portal.error_page(req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
     }
@@ -1023,12 +1021,7 @@ async fn resend(
             };
             render(&portal, &req, &ctx, p, None, StatusCode::TOO_MANY_REQUESTS).await
         }
-        Err(SendError::Failed) => portal.error_page(
-            &req,
-            ctx.lang,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "error_generic",
-        ),
+        Err(SendError::Failed) => ctx.unavailable(&portal, &req),
     }
 }
 
@@ -1103,42 +1096,18 @@ async fn confirm(
     if latchkey_verify::normalize_typed_code(typed.expose()).is_empty() {
         return with_error(Ok("error_code_missing"), StatusCode::BAD_REQUEST).await;
     }
-    let client = s
-        .proxies
-        .client_ip(&req)
-        .map(|ip| ip.to_string())
-        .unwrap_or_default();
     let failures = format!("enroll-fail:{kind}");
-    let throttled = match flow::hit(
-        &portal,
-        "verify:client",
-        &client,
-        limits::VERIFICATIONS_PER_CLIENT,
-    )
-    .await
-    {
-        Err(w) => Some(w),
-        Ok(()) => flow::hit(
-            &portal,
-            &failures,
-            &subject.to_string(),
-            limits::FAILURES_PER_ACCOUNT,
-        )
-        .await
-        .err(),
-    };
-    if let Some(wait) = throttled {
-        let _ = flow::audit(
-            &portal,
-            &ctx.session.correlation_id,
-            Some(subject),
-            "enroll.confirm",
-            Some(kind),
-            Outcome::Denied,
-            Some("throttled"),
-        )
-        .await;
-        let message = flow::throttled_message(&portal, ctx.lang, wait);
+    let account = subject.to_string();
+    if let Err(message) = flow::charge_attempt(&portal, &req, &failures, &account, ctx.lang).await {
+        let _ = ctx
+            .audit(
+                &portal,
+                "enroll.confirm",
+                Some(kind),
+                Outcome::Denied,
+                Some("throttled"),
+            )
+            .await;
         return with_error(Err(message), StatusCode::TOO_MANY_REQUESTS).await;
     }
     let now = s.clock.now();
@@ -1171,24 +1140,18 @@ async fn confirm(
         },
     };
     if !accepted {
-        if flow::audit(
-            &portal,
-            &ctx.session.correlation_id,
-            Some(subject),
-            "enroll.confirm",
-            Some(kind),
-            Outcome::Failure,
-            Some("wrong or expired"),
-        )
-        .await
-        .is_err()
+        if ctx
+            .audit(
+                &portal,
+                "enroll.confirm",
+                Some(kind),
+                Outcome::Failure,
+                Some("wrong or expired"),
+            )
+            .await
+            .is_err()
         {
-            return portal.error_page(
-                &req,
-                ctx.lang,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "error_generic",
-            );
+            return ctx.unavailable(&portal, &req);
         }
         return with_error(Ok("error_code_wrong"), StatusCode::BAD_REQUEST).await;
     }
@@ -1217,12 +1180,7 @@ async fn confirm(
         Ok(false) => return with_error(Ok("error_code_wrong"), StatusCode::BAD_REQUEST).await,
         Err(e) => {
             tracing::error!(error = %e, "enroll: cannot activate");
-            return portal.error_page(
-                &req,
-                ctx.lang,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "error_generic",
-            );
+            return ctx.unavailable(&portal, &req);
         }
     }
     if let Some(step) = step.and_then(|st| i64::try_from(st).ok()) {
@@ -1238,24 +1196,18 @@ async fn confirm(
         ChangeKind::Added
     };
     let reason = if had_active { "changed" } else { "added" };
-    if flow::audit(
-        &portal,
-        &ctx.session.correlation_id,
-        Some(subject),
-        "enroll.activate",
-        Some(kind),
-        Outcome::Success,
-        Some(reason),
-    )
-    .await
-    .is_err()
+    if ctx
+        .audit(
+            &portal,
+            "enroll.activate",
+            Some(kind),
+            Outcome::Success,
+            Some(reason),
+        )
+        .await
+        .is_err()
     {
-        return portal.error_page(
-            &req,
-            ctx.lang,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "error_generic",
-        );
+        return ctx.unavailable(&portal, &req);
     }
     let notified = !channels.is_empty();
     announce(&portal, &ctx, channels, kind, change).await;
@@ -1300,36 +1252,25 @@ async fn remove(
         Ok(n) => n,
         Err(e) => {
             tracing::error!(error = %e, "enroll: cannot remove");
-            return portal.error_page(
-                &req,
-                ctx.lang,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "error_generic",
-            );
+            return ctx.unavailable(&portal, &req);
         }
     };
     if removed == 0 {
         return see_other("/enroll");
     }
     let reason = if had_active { "active" } else { "pending only" };
-    if flow::audit(
-        &portal,
-        &ctx.session.correlation_id,
-        Some(subject),
-        "enroll.remove",
-        Some(kind),
-        Outcome::Success,
-        Some(reason),
-    )
-    .await
-    .is_err()
+    if ctx
+        .audit(
+            &portal,
+            "enroll.remove",
+            Some(kind),
+            Outcome::Success,
+            Some(reason),
+        )
+        .await
+        .is_err()
     {
-        return portal.error_page(
-            &req,
-            ctx.lang,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "error_generic",
-        );
+        return ctx.unavailable(&portal, &req);
     }
     if had_active {
         let notified = !channels.is_empty();
@@ -1360,43 +1301,27 @@ async fn reconfirm(
             .collect(),
         Err(e) => {
             tracing::error!(error = %e, "enroll: cannot read enrollments");
-            return portal.error_page(
-                &req,
-                ctx.lang,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "error_generic",
-            );
+            return ctx.unavailable(&portal, &req);
         }
     };
     for method in &active {
         if let Err(e) = s.store.reconfirm_enrollment(&subject, method, now).await {
             tracing::error!(error = %e, "enroll: cannot re-confirm");
-            return portal.error_page(
-                &req,
-                ctx.lang,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "error_generic",
-            );
+            return ctx.unavailable(&portal, &req);
         }
     }
-    if flow::audit(
-        &portal,
-        &ctx.session.correlation_id,
-        Some(subject),
-        "enroll.reconfirm",
-        None,
-        Outcome::Success,
-        Some(&active.join(",")),
-    )
-    .await
-    .is_err()
+    if ctx
+        .audit(
+            &portal,
+            "enroll.reconfirm",
+            None,
+            Outcome::Success,
+            Some(&active.join(",")),
+        )
+        .await
+        .is_err()
     {
-        return portal.error_page(
-            &req,
-            ctx.lang,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "error_generic",
-        );
+        return ctx.unavailable(&portal, &req);
     }
     set_flash(&portal, &ctx, "enroll_flash_reconfirmed", None, false).await;
     see_other("/enroll")

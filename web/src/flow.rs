@@ -280,6 +280,44 @@ pub async fn hit(
     }
 }
 
+/// Charges one verification attempt *before* the answer is checked, so a guess costs an attempt
+/// whatever its result: per client address, and per account under `failure_scope` (reset after a
+/// success). `Err` is the localized "too many attempts" message.
+pub async fn charge_attempt(
+    portal: &Portal,
+    req: &HttpRequest,
+    failure_scope: &str,
+    account_key: &str,
+    lang: Lang,
+) -> Result<(), String> {
+    let client = portal
+        .services
+        .proxies
+        .client_ip(req)
+        .map(|ip| ip.to_string())
+        .unwrap_or_default();
+    let charged = match hit(
+        portal,
+        "verify:client",
+        &client,
+        limits::VERIFICATIONS_PER_CLIENT,
+    )
+    .await
+    {
+        Ok(()) => {
+            hit(
+                portal,
+                failure_scope,
+                account_key,
+                limits::FAILURES_PER_ACCOUNT,
+            )
+            .await
+        }
+        Err(wait) => Err(wait),
+    };
+    charged.map_err(|wait| throttled_message(portal, lang, wait))
+}
+
 /// Forgets the attempts of `(scope, key)` (after a success).
 pub async fn reset_throttle(portal: &Portal, scope: &str, key: &str) {
     if let Err(e) = portal

@@ -327,33 +327,10 @@ async fn submit(
             StatusCode::BAD_REQUEST,
         );
     }
-    // Both throttles are charged before the check: a guess costs an attempt whatever its result.
-    let client = portal
-        .services
-        .proxies
-        .client_ip(&req)
-        .map(|ip| ip.to_string())
-        .unwrap_or_default();
     let failures = format!("fail:{kind}");
-    let throttled = match flow::hit(
-        &portal,
-        "verify:client",
-        &client,
-        limits::VERIFICATIONS_PER_CLIENT,
-    )
-    .await
+    if let Err(msg) =
+        flow::charge_attempt(&portal, &req, &failures, &step.data.throttle_key, lang).await
     {
-        Err(w) => Some(w),
-        Ok(()) => flow::hit(
-            &portal,
-            &failures,
-            &step.data.throttle_key,
-            limits::FAILURES_PER_ACCOUNT,
-        )
-        .await
-        .err(),
-    };
-    if let Some(wait) = throttled {
         let _ = step
             .audit(
                 &portal,
@@ -363,7 +340,6 @@ async fn submit(
                 None,
             )
             .await;
-        let msg = flow::throttled_message(&portal, lang, wait);
         return code_page(
             &portal,
             &req,
@@ -581,33 +557,10 @@ async fn submit_questions(
             StatusCode::BAD_REQUEST,
         );
     }
-    // Both throttles are charged before the check, as for codes.
-    let client = portal
-        .services
-        .proxies
-        .client_ip(&req)
-        .map(|ip| ip.to_string())
-        .unwrap_or_default();
     let failures = format!("fail:{kind}");
-    let throttled = match flow::hit(
-        &portal,
-        "verify:client",
-        &client,
-        limits::VERIFICATIONS_PER_CLIENT,
-    )
-    .await
+    if let Err(msg) =
+        flow::charge_attempt(&portal, &req, &failures, &step.data.throttle_key, lang).await
     {
-        Err(w) => Some(w),
-        Ok(()) => flow::hit(
-            &portal,
-            &failures,
-            &step.data.throttle_key,
-            limits::FAILURES_PER_ACCOUNT,
-        )
-        .await
-        .err(),
-    };
-    if let Some(wait) = throttled {
         let _ = step
             .audit(
                 &portal,
@@ -617,7 +570,6 @@ async fn submit_questions(
                 None,
             )
             .await;
-        let msg = flow::throttled_message(&portal, lang, wait);
         return questions_page(
             &portal,
             &req,
