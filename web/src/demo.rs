@@ -341,6 +341,7 @@ pub async fn start_with_methods(
         )?),
         totp,
         questions: crate::services::security_questions()?,
+        attributes: crate::attribute::method()?,
         notifier,
         csrf: Csrf::new(&random_key()?, &url),
         proxies: TrustedProxies(trusted_proxies),

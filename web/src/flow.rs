@@ -45,6 +45,10 @@ pub struct FlowData {
     pub names: Vec<String>,
     /// The directory mail address: told about a change even when not enrolled.
     pub mail: Option<String>,
+    /// Directory values for the attribute method (`employeeId`, `employeeHireDate` as
+    /// YYYY-MM-DD), kept only when the policy allows that method.
+    #[serde(default)]
+    pub attributes: std::collections::BTreeMap<String, String>,
     /// The directory's preferredLanguage; used only after the first verification succeeded.
     pub preferred_language: Option<String>,
     /// Password mastered on-premises (Entra Connect).

@@ -291,6 +291,11 @@ async fn plan(
         .flatten()
         .collect(),
         mail: user.mail.as_ref().map(ToString::to_string),
+        attributes: if policy.methods.contains(&MethodKind::Attribute) {
+            crate::attribute::directory_values(&user)
+        } else {
+            Default::default()
+        },
         preferred_language: user.preferred_language.clone(),
         synced: user.on_premises_sync_enabled == Some(true),
         correlation_id,

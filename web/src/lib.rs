@@ -2,6 +2,7 @@
 //! here; end-to-end tests and benchmarks start the same app in-process.
 
 pub mod app;
+pub mod attribute;
 pub mod check;
 pub mod codes;
 pub mod config;

@@ -79,6 +79,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "verify_code.html",
         include_str!("../templates/verify_code.html"),
     ),
+    (
+        "verify_attribute.html",
+        include_str!("../templates/verify_attribute.html"),
+    ),
     ("action.html", include_str!("../templates/action.html")),
     ("reset.html", include_str!("../templates/reset.html")),
     ("result.html", include_str!("../templates/result.html")),

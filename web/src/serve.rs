@@ -162,6 +162,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
         )?),
         totp: AuthenticatorApp::new(TotpConfig::new(&brand.name))?,
         questions: crate::services::security_questions()?,
+        attributes: crate::attribute::method()?,
         notifier,
         csrf: Csrf::new(&key.derive(b"latchkey/csrf"), &origin),
         proxies: TrustedProxies(settings.portal.trusted_proxies.clone()),

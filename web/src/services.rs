@@ -47,6 +47,8 @@ pub struct Services {
     pub totp: AuthenticatorApp,
     /// Security questions (offered only where a policy lists them).
     pub questions: SecurityQuestions,
+    /// The directory-attribute check (offered only where a policy lists `attribute`).
+    pub attributes: latchkey_verify::DirectoryAttributes,
     pub notifier: Notifier,
     pub csrf: Csrf,
     pub proxies: TrustedProxies,
@@ -70,16 +72,12 @@ impl Services {
 
     /// The methods offered on the "prove it's you" page: the same list for everybody (what a given
     /// account has enrolled or may use is not revealed before a verification succeeds), in the
-    /// order policies list them. Only methods the portal can verify on that page are offered.
+    /// order policies list them.
     pub fn offered_methods(&self) -> Vec<MethodKind> {
         let mut out = Vec::new();
         for p in self.policies().policies().iter().filter(|p| p.enabled) {
             for m in &p.methods {
-                if matches!(
-                    m,
-                    MethodKind::Email | MethodKind::Sms | MethodKind::Totp | MethodKind::Questions
-                ) && !out.contains(m)
-                {
+                if !out.contains(m) {
                     out.push(*m);
                 }
             }

@@ -34,6 +34,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/verify/{kind}/start", web::post().to(begin))
         // Before `{kind}`: the answers form has its own fields.
         .route("/verify/questions", web::post().to(submit_questions))
+        .route(
+            "/verify/attribute",
+            web::post().to(crate::attribute::submit),
+        )
         .route("/verify/{kind}", web::post().to(submit));
 }
 
@@ -198,6 +202,9 @@ async fn begin(
     };
     if kind == MethodKind::Totp {
         return code_page(&portal, &req, &step, kind, None, StatusCode::OK);
+    }
+    if kind == MethodKind::Attribute {
+        return crate::attribute::page(&portal, &req, &step, None, StatusCode::OK);
     }
     if kind == MethodKind::Questions {
         let (asked, _) = asked_questions(&portal, &step.flow, &step.data).await;
@@ -628,7 +635,7 @@ async fn submit_questions(
 }
 
 /// Records a verified method: rotates the flow token, resets the failure streak, audits.
-async fn succeed(
+pub(crate) async fn succeed(
     portal: &Portal,
     req: &HttpRequest,
     step: &Step,

@@ -1,0 +1,198 @@
+//! The directory-attribute method: the user types facts the directory holds about them (employee
+//! id and hire date), compared in constant time. Off unless a policy lists `attribute`. Decoy and
+//! out-of-policy flows compare against nothing, so they always answer "wrong" after the same work.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use latchkey_graph::User;
+use latchkey_store::Outcome;
+use latchkey_types::{MethodKind, Secret};
+use latchkey_verify::{
+    AttributeKind, AttributeSpec, AttributeValue, DirectoryAttributes, Outcome as _,
+};
+use serde::{Deserialize, Serialize};
+use time::macros::format_description;
+
+use crate::app::Portal;
+use crate::flow::{self, Step};
+use crate::identify::FieldError;
+use crate::verification::{csrf_token, succeed};
+
+const EMPLOYEE_ID: &str = "employeeId";
+const HIRE_DATE: &str = "employeeHireDate";
+
+/// The attributes asked for: Entra's `employeeId` and `employeeHireDate`.
+pub fn method() -> anyhow::Result<DirectoryAttributes> {
+    Ok(DirectoryAttributes::new(vec![
+        AttributeSpec {
+            name: EMPLOYEE_ID.into(),
+            kind: AttributeKind::Text,
+        },
+        AttributeSpec {
+            name: HIRE_DATE.into(),
+            kind: AttributeKind::Date,
+        },
+    ])?)
+}
+
+/// The user's values as the flow keeps them (hire date as YYYY-MM-DD).
+pub fn directory_values(user: &User) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    if let Some(id) = &user.employee_id {
+        out.insert(EMPLOYEE_ID.to_string(), id.clone());
+    }
+    if let Some(date) = user.employee_hire_date {
+        let d = date.date();
+        out.insert(
+            HIRE_DATE.to_string(),
+            format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day()),
+        );
+    }
+    out
+}
+
+fn expected(values: &BTreeMap<String, String>) -> BTreeMap<String, AttributeValue> {
+    let mut out = BTreeMap::new();
+    if let Some(id) = values.get(EMPLOYEE_ID) {
+        out.insert(EMPLOYEE_ID.to_string(), AttributeValue::Text(id.clone()));
+    }
+    if let Some(date) = values
+        .get(HIRE_DATE)
+        .and_then(|d| time::Date::parse(d, format_description!("[year]-[month]-[day]")).ok())
+    {
+        out.insert(HIRE_DATE.to_string(), AttributeValue::Date(date));
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct AttributePage {
+    csrf: String,
+    step: String,
+    total: String,
+    field_error: Option<String>,
+    errors: Vec<FieldError>,
+}
+
+/// The form asking for the attributes.
+pub fn page(
+    portal: &Portal,
+    req: &HttpRequest,
+    step: &Step,
+    error: Option<String>,
+    status: StatusCode,
+) -> HttpResponse {
+    let done = step.flow.verified.len();
+    let total = if done == 0 {
+        String::new()
+    } else {
+        step.data.required.to_string()
+    };
+    let errors = error
+        .iter()
+        .map(|m| FieldError {
+            field: "employee-id",
+            message: m.clone(),
+        })
+        .collect();
+    let page = AttributePage {
+        csrf: csrf_token(portal, &step.flow),
+        step: (done + 1).to_string(),
+        total,
+        field_error: error,
+        errors,
+    };
+    let mut r = portal.render_in(req, step.lang, "verify_attribute.html", &page);
+    *r.status_mut() = status;
+    r
+}
+
+#[derive(Deserialize)]
+pub struct AttributeForm {
+    csrf: String,
+    #[serde(default)]
+    employee_id: String,
+    #[serde(default)]
+    hire_date: String,
+}
+
+/// `POST /verify/attribute`.
+pub async fn submit(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    form: web::Form<AttributeForm>,
+) -> HttpResponse {
+    let step = match Step::post(&portal, &req, &form.csrf).await {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
+    let kind = MethodKind::Attribute;
+    if !portal.services.offered_methods().contains(&kind) {
+        return portal.error_page(&req, step.lang, StatusCode::NOT_FOUND, "error_not_found");
+    }
+    let failures = format!("fail:{kind}");
+    if let Err(msg) =
+        flow::charge_attempt(&portal, &req, &failures, &step.data.throttle_key, step.lang).await
+    {
+        let _ = step
+            .audit(
+                &portal,
+                "verify.throttled",
+                Some(kind),
+                Outcome::Denied,
+                None,
+            )
+            .await;
+        return page(
+            &portal,
+            &req,
+            &step,
+            Some(msg),
+            StatusCode::TOO_MANY_REQUESTS,
+        );
+    }
+    // Decoys and flows whose policy does not allow the method compare against nothing.
+    let allowed = !step.data.decoy && step.data.methods.contains(&kind);
+    let want = if allowed {
+        expected(&step.data.attributes)
+    } else {
+        BTreeMap::new()
+    };
+    let given: BTreeMap<String, Secret<String>> = [
+        (
+            EMPLOYEE_ID.to_string(),
+            Secret::new(form.employee_id.chars().take(128).collect()),
+        ),
+        (
+            HIRE_DATE.to_string(),
+            Secret::new(form.hire_date.chars().take(32).collect()),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    let outcome = portal.services.attributes.check(&want, &given);
+    if !outcome.is_accepted() {
+        if step
+            .audit(
+                &portal,
+                "verify",
+                Some(kind),
+                Outcome::Failure,
+                Some(outcome.reason()),
+            )
+            .await
+            .is_err()
+        {
+            return step.unavailable(&portal, &req);
+        }
+        let msg = portal
+            .templates
+            .catalogs()
+            .get(step.lang, "error_attribute_wrong")
+            .to_string();
+        return page(&portal, &req, &step, Some(msg), StatusCode::BAD_REQUEST);
+    }
+    succeed(&portal, &req, &step, kind).await
+}
