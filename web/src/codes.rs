@@ -40,6 +40,38 @@ fn destination_from_text(s: &str) -> Option<Destination> {
     }
 }
 
+/// Where an email or phone enrollment sends codes (`{"address"}` / `{"phone"}` in its data), as
+/// enrollment stores them and every flow reads them back.
+pub fn enrolled_destination(kind: MethodKind, data: &serde_json::Value) -> Option<Destination> {
+    match kind {
+        MethodKind::Email => data["address"]
+            .as_str()
+            .and_then(|a| a.parse().ok())
+            .map(Destination::Email),
+        MethodKind::Sms => data["phone"]
+            .as_str()
+            .and_then(|p| Destination::phone(p).ok()),
+        _ => None,
+    }
+}
+
+/// The recipient a destination is reached at.
+pub fn recipient(destination: &Destination) -> Recipient {
+    match destination {
+        Destination::Email(e) => Recipient::Email(e.clone()),
+        Destination::Phone(p) => Recipient::Sms(p.clone()),
+    }
+}
+
+/// A destination nobody reads, for flows that must do the work of sending without sending:
+/// `.invalid` is reserved (RFC 2606) and `+999…` is an unassigned country code.
+pub fn nowhere(kind: MethodKind) -> Destination {
+    match kind {
+        MethodKind::Sms => Destination::Phone(latchkey_types::PhoneNumber::unassigned()),
+        _ => Destination::Email(latchkey_types::EmailAddress::unroutable()),
+    }
+}
+
 /// Why a code could not be issued (logged; the user sees the generic error).
 #[derive(Debug, thiserror::Error)]
 pub enum IssueError {
@@ -82,12 +114,8 @@ pub async fn issue(
     };
     s.store.issue_code(new, now).await?;
     if send {
-        let recipient = match destination {
-            Destination::Email(e) => Recipient::Email(e.clone()),
-            Destination::Phone(p) => Recipient::Sms(p.clone()),
-        };
         let n = Notification {
-            recipient,
+            recipient: recipient(destination),
             notice: Notice::Code {
                 code,
                 valid_for: lifetime,

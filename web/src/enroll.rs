@@ -598,20 +598,6 @@ pub struct CsrfForm {
     csrf: String,
 }
 
-/// The destination a pending email/phone enrollment names.
-fn pending_destination(kind: MethodKind, e: &Enrollment) -> Option<Destination> {
-    match kind {
-        MethodKind::Email => e.data["address"]
-            .as_str()
-            .and_then(|a| a.parse().ok())
-            .map(Destination::Email),
-        MethodKind::Sms => e.data["phone"]
-            .as_str()
-            .and_then(|p| Destination::phone(p).ok()),
-        _ => None,
-    }
-}
-
 /// Why a code was not sent.
 enum SendError {
     /// Too many sends: the message to show.
@@ -1009,7 +995,10 @@ async fn resend(
         .await
         .ok()
         .flatten();
-    let Some(dest) = pending.as_ref().and_then(|e| pending_destination(kind, e)) else {
+    let Some(dest) = pending
+        .as_ref()
+        .and_then(|e| codes::enrolled_destination(kind, &e.data))
+    else {
         return see_other("/enroll");
     };
     match send_code(&portal, &ctx, kind, &dest).await {
@@ -1131,7 +1120,7 @@ async fn confirm(
                 _ => false,
             }
         }
-        (Some(p), _) => match pending_destination(kind, p) {
+        (Some(p), _) => match codes::enrolled_destination(kind, &p.data) {
             Some(expected) => {
                 let purpose = CodePurpose::EnrollmentConfirmation;
                 codes::check(&portal, &ctx.flow, kind, purpose, Some(&expected), &typed).await

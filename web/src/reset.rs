@@ -369,17 +369,12 @@ pub async fn known_channels(
     }
     if let Ok(list) = portal.services.store.enrollments(user).await {
         for e in list.iter().filter(|e| e.state == EnrollmentState::Active) {
-            let r = match e.method.parse::<MethodKind>() {
-                Ok(MethodKind::Email) => e.data["address"]
-                    .as_str()
-                    .and_then(|a| a.parse().ok())
-                    .map(Recipient::Email),
-                Ok(MethodKind::Sms) => e.data["phone"]
-                    .as_str()
-                    .and_then(|p| p.parse().ok())
-                    .map(Recipient::Sms),
-                _ => None,
-            };
+            let r = e
+                .method
+                .parse::<MethodKind>()
+                .ok()
+                .and_then(|kind| crate::codes::enrolled_destination(kind, &e.data))
+                .map(|d| crate::codes::recipient(&d));
             if let Some(r) = r
                 && !out.contains(&r)
             {

@@ -17,7 +17,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use latchkey_store::{EnrollmentState, Flow, Outcome};
-use latchkey_types::{EmailAddress, MethodKind, Secret};
+use latchkey_types::{MethodKind, Secret};
 use latchkey_verify::{
     CodePurpose, Destination, EnrolledAnswer, HashError, PhcHash, QuestionId, QuestionOutcome,
     TotpEnrollment, TotpOutcome, TotpSeed,
@@ -134,57 +134,29 @@ fn offered_kind(portal: &Portal, raw: &str) -> Option<MethodKind> {
 }
 
 /// Where a code for `kind` goes for this flow: the enrolled, confirmed address — or, for decoys and
-/// for methods the account has not enrolled or its policy does not allow, nowhere (a placeholder
-/// destination; the code is issued and never sent, so the work and the answer are the same).
+/// for methods the account has not enrolled or its policy does not allow, nowhere (the code is
+/// issued and never sent, so the work and the answer are the same).
 async fn destination(
     portal: &Portal,
     flow: &Flow,
     data: &FlowData,
     kind: MethodKind,
 ) -> (Destination, bool) {
-    let nowhere = || match kind {
-        MethodKind::Sms => Destination::phone("+10000000000").ok(),
-        _ => "nobody@example.invalid"
-            .parse::<EmailAddress>()
-            .ok()
-            .map(Destination::Email),
-    };
-    let real = if data.decoy || !data.methods.contains(&kind) {
+    let enrolled = if data.decoy || !data.methods.contains(&kind) {
         None
     } else {
-        match portal
+        portal
             .services
             .store
             .enrollment(&flow.subject, kind.as_str(), EnrollmentState::Active)
             .await
-        {
-            Ok(Some(e)) => match kind {
-                MethodKind::Email => e.data["address"]
-                    .as_str()
-                    .and_then(|a| a.parse().ok())
-                    .map(Destination::Email),
-                MethodKind::Sms => e.data["phone"]
-                    .as_str()
-                    .and_then(|p| Destination::phone(p).ok()),
-                _ => None,
-            },
-            _ => None,
-        }
+            .ok()
+            .flatten()
     };
-    match real {
+    match enrolled.and_then(|e| codes::enrolled_destination(kind, &e.data)) {
         Some(d) => (d, true),
-        // `nowhere()` always parses; the fallback keeps this total without a panic path.
-        None => (
-            nowhere().unwrap_or_else(|| Destination::Email(fallback_address())),
-            false,
-        ),
+        None => (codes::nowhere(kind), false),
     }
-}
-
-fn fallback_address() -> EmailAddress {
-    "nobody@example.invalid"
-        .parse()
-        .unwrap_or_else(|_| unreachable!("literal address parses"))
 }
 
 async fn begin(

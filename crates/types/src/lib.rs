@@ -190,6 +190,11 @@ address_type!(
 );
 
 impl EmailAddress {
+    /// `nobody@example.invalid`: an address no mail can reach (RFC 2606 reserves `.invalid`).
+    pub fn unroutable() -> Self {
+        Self("nobody@example.invalid".to_string())
+    }
+
     /// `j***@contoso.com`: for logs and pages that must not reveal the full address.
     pub fn masked(&self) -> String {
         let (local, domain) = self.0.rsplit_once('@').unwrap_or((&self.0, ""));
@@ -327,6 +332,11 @@ impl FromStr for MethodKind {
 pub struct PhoneNumber(String);
 
 impl PhoneNumber {
+    /// `+99900000000`: country code 999 is unassigned (ITU-T E.164), so no message can arrive.
+    pub fn unassigned() -> Self {
+        Self("+99900000000".to_string())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -464,6 +474,18 @@ mod tests {
         }
         // An apostrophe is legal in a local part and must survive (OData escaping is the client's job).
         assert!("o'brien@contoso.com".parse::<Upn>().is_ok());
+    }
+
+    #[test]
+    fn the_placeholder_destinations_are_valid_values() {
+        assert_eq!(
+            EmailAddress::unroutable().as_str().parse::<EmailAddress>(),
+            Ok(EmailAddress::unroutable())
+        );
+        assert_eq!(
+            PhoneNumber::unassigned().as_str().parse::<PhoneNumber>(),
+            Ok(PhoneNumber::unassigned())
+        );
     }
 
     #[test]
