@@ -31,6 +31,18 @@ macro_rules! lang_templates {
             lang_templates!(@one $lang, "methods_changed.txt"),
             lang_templates!(@one $lang, "methods_changed.html"),
             lang_templates!(@one $lang, "methods_changed.sms.txt"),
+            lang_templates!(@one $lang, "tap_issued.subject.txt"),
+            lang_templates!(@one $lang, "tap_issued.txt"),
+            lang_templates!(@one $lang, "tap_issued.html"),
+            lang_templates!(@one $lang, "tap_issued.sms.txt"),
+            lang_templates!(@one $lang, "reset_link.subject.txt"),
+            lang_templates!(@one $lang, "reset_link.txt"),
+            lang_templates!(@one $lang, "reset_link.html"),
+            lang_templates!(@one $lang, "reset_link.sms.txt"),
+            lang_templates!(@one $lang, "reset_link_issued.subject.txt"),
+            lang_templates!(@one $lang, "reset_link_issued.txt"),
+            lang_templates!(@one $lang, "reset_link_issued.html"),
+            lang_templates!(@one $lang, "reset_link_issued.sms.txt"),
         ]
     };
     (@one $lang:literal, $file:literal) => {
@@ -91,6 +103,15 @@ pub enum Notice {
         at: OffsetDateTime,
         changes: Vec<MethodChange>,
     },
+    /// A Temporary Access Pass was issued for the account (the pass itself is never sent).
+    TemporaryAccessPassIssued { at: OffsetDateTime },
+    /// A helpdesk reset link, sent to the user's known address. The link is a bearer secret.
+    ResetLink {
+        link: Secret<String>,
+        valid_for: Duration,
+    },
+    /// Sent to the user's channels when the helpdesk issues a reset link (without the link).
+    ResetLinkIssued { at: OffsetDateTime },
 }
 
 impl Notice {
@@ -100,6 +121,9 @@ impl Notice {
             Notice::Code { .. } => "code",
             Notice::PasswordChanged { .. } => "password_changed",
             Notice::MethodsChanged { .. } => "methods_changed",
+            Notice::TemporaryAccessPassIssued { .. } => "tap_issued",
+            Notice::ResetLink { .. } => "reset_link",
+            Notice::ResetLinkIssued { .. } => "reset_link_issued",
         }
     }
 }
@@ -200,6 +224,13 @@ impl Renderer {
             Notice::MethodsChanged { at, changes } => {
                 ctx.insert("at", &format_utc(*at));
                 ctx.insert("changes", changes);
+            }
+            Notice::TemporaryAccessPassIssued { at } | Notice::ResetLinkIssued { at } => {
+                ctx.insert("at", &format_utc(*at));
+            }
+            Notice::ResetLink { link, valid_for } => {
+                ctx.insert("link", link.expose());
+                ctx.insert("minutes", &valid_for.as_secs().div_ceil(60));
             }
         }
         ctx

@@ -145,3 +145,57 @@ fn html_is_autoescaped_text_is_not_and_subjects_stay_one_line() {
         e.subject
     );
 }
+
+#[test]
+fn helpdesk_and_tap_notices_render_in_every_language() {
+    let r = renderer();
+    let link = "https://reset.contoso.com/h/AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_AbCdE";
+    let notices = [
+        Notice::TemporaryAccessPassIssued {
+            at: datetime!(2027-01-15 08:00 UTC),
+        },
+        Notice::ResetLink {
+            link: Secret::new(link.into()),
+            valid_for: Duration::from_secs(3600),
+        },
+        Notice::ResetLinkIssued {
+            at: datetime!(2027-01-15 08:00 UTC),
+        },
+    ];
+    for lang in latchkey_notify::LANGUAGES {
+        for n in &notices {
+            let e = r.email(n, Some(lang)).unwrap();
+            assert!(!e.subject.is_empty() && !e.subject.contains('\n'));
+            assert!(
+                e.text.expose().contains("Contoso password reset"),
+                "{lang} {}",
+                n.kind()
+            );
+            let sms = r.sms(n, Some(lang)).unwrap();
+            assert!(
+                sms.expose().chars().count() <= 160,
+                "{lang} {}: {}",
+                n.kind(),
+                sms.expose()
+            );
+        }
+    }
+    let e = r.email(&notices[1], Some("en")).unwrap();
+    assert!(e.text.expose().contains(link) && e.text.expose().contains("60 minutes"));
+    assert!(
+        e.html.expose().contains(&format!("href=\"{link}\"")),
+        "{}",
+        e.html.expose()
+    );
+    assert!(!format!("{e:?}").contains(link), "the link is a secret");
+    // The "a link was issued" notice never carries the link.
+    for n in [&notices[0], &notices[2]] {
+        let e = r.email(n, Some("en")).unwrap();
+        assert!(e.text.expose().contains("2027-01-15 08:00 UTC"));
+        assert!(
+            e.text
+                .expose()
+                .contains("the IT service desk (+41 44 668 18 00)")
+        );
+    }
+}
