@@ -2,10 +2,12 @@
 
 mod groups;
 mod methods;
+mod pages;
 mod reset;
 mod risk;
 mod tap;
 mod tenant;
 mod users;
 
+pub use pages::{MAX_PAGE_SIZE, NextPage, Page};
 pub use users::odata_string;

@@ -1,0 +1,151 @@
+//! Collections read one page at a time, for callers that must not hold a whole tenant in memory
+//! (reports over every user, inventories): the caller handles a page, then asks for the next.
+
+use reqwest::Method;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use url::Url;
+
+use crate::client::GraphClient;
+use crate::error::GraphError;
+use crate::http::{Endpoint, Request};
+use latchkey_types::ObjectId;
+
+/// Largest `$top` Graph accepts on users and membership collections.
+pub const MAX_PAGE_SIZE: u32 = 999;
+
+/// Where the next page of a collection is: an `@odata.nextLink`, checked to point at the Graph
+/// origin the client was configured with (the bearer token never goes elsewhere). Opaque.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NextPage(Url);
+
+/// One page of a collection.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// `None` on the last page.
+    pub next: Option<NextPage>,
+}
+
+impl GraphClient {
+    /// One page of `GET /users?$select={select}&$top={top}` (first page when `next` is `None`).
+    pub async fn users_page<T: DeserializeOwned>(
+        &self,
+        select: &str,
+        top: u32,
+        next: Option<&NextPage>,
+    ) -> Result<Page<T>, GraphError> {
+        let first = || {
+            self.url_with_query(
+                &["users"],
+                &[("$select", select), ("$top", &clamp(top).to_string())],
+            )
+        };
+        self.page(next.map_or_else(first, |n| n.0.clone())).await
+    }
+
+    /// One page of the users among a group's members, nested groups resolved by Graph:
+    /// `GET /groups/{id}/transitiveMembers/microsoft.graph.user?$select={select}&$top={top}&$count=true`
+    /// with `ConsistencyLevel: eventual` (an OData cast on a membership is an advanced query).
+    pub async fn group_users_page<T: DeserializeOwned>(
+        &self,
+        group: &ObjectId,
+        select: &str,
+        top: u32,
+        next: Option<&NextPage>,
+    ) -> Result<Page<T>, GraphError> {
+        let group = group.to_string();
+        let first = || {
+            self.url_with_query(
+                &[
+                    "groups",
+                    &group,
+                    "transitiveMembers",
+                    "microsoft.graph.user",
+                ],
+                &[
+                    ("$select", select),
+                    ("$top", &clamp(top).to_string()),
+                    ("$count", "true"),
+                ],
+            )
+        };
+        self.page_with(
+            next.map_or_else(first, |n| n.0.clone()),
+            &[("ConsistencyLevel", "eventual")],
+        )
+        .await
+    }
+
+    /// `GET /groups/{id}?$select=id,displayName`: the group's display name (`None` when it has
+    /// none); [`GraphError::NotFound`] when the group does not exist.
+    pub async fn group_display_name(&self, group: &ObjectId) -> Result<Option<String>, GraphError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct G {
+            #[serde(default)]
+            display_name: Option<String>,
+        }
+        let id = group.to_string();
+        let url = self.url_with_query(&["groups", &id], &[("$select", "id,displayName")]);
+        let g: G = self.get_json(url).await?;
+        Ok(g.display_name)
+    }
+
+    async fn page<T: DeserializeOwned>(&self, url: Url) -> Result<Page<T>, GraphError> {
+        self.page_with(url, &[]).await
+    }
+
+    /// One page; `headers` are sent with it (callers resend them for every page).
+    async fn page_with<T: DeserializeOwned>(
+        &self,
+        url: Url,
+        headers: &[(&'static str, &str)],
+    ) -> Result<Page<T>, GraphError> {
+        #[derive(Deserialize)]
+        struct Raw {
+            #[serde(default)]
+            value: Vec<Value>,
+            #[serde(rename = "@odata.nextLink", default)]
+            next_link: Option<String>,
+        }
+        self.check_link(&url)?;
+        let mut req = Request::new(Method::GET, url, Endpoint::Graph);
+        for (k, v) in headers {
+            req = req.header(k, *v);
+        }
+        let resp = self.send(req).await?;
+        let raw: Raw = resp.json()?;
+        let mut items = Vec::with_capacity(raw.value.len());
+        for v in raw.value {
+            items.push(
+                serde_json::from_value(v).map_err(|e| GraphError::UnexpectedResponse {
+                    status: resp.status.as_u16(),
+                    message: format!(
+                        "collection item does not match the documented shape: {}",
+                        crate::http::without_quoted(&e.to_string())
+                    ),
+                    client_request_id: resp.client_request_id.clone(),
+                })?,
+            );
+        }
+        let next = match raw.next_link {
+            None => None,
+            Some(link) => {
+                let url = Url::parse(&link).map_err(|_| GraphError::UnexpectedResponse {
+                    status: resp.status.as_u16(),
+                    message: "@odata.nextLink is not an absolute URL".into(),
+                    client_request_id: resp.client_request_id.clone(),
+                })?;
+                self.check_link(&url)?;
+                Some(NextPage(url))
+            }
+        };
+        Ok(Page { items, next })
+    }
+}
+
+fn clamp(top: u32) -> u32 {
+    top.clamp(1, MAX_PAGE_SIZE)
+}
