@@ -17,6 +17,14 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome, in the order reports show them.
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Success,
+        Outcome::Failure,
+        Outcome::Denied,
+        Outcome::Error,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Success => "success",
@@ -25,7 +33,8 @@ impl Outcome {
             Self::Error => "error",
         }
     }
-    pub(crate) fn parse(s: &str) -> Option<Self> {
+    /// The inverse of [`Outcome::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "success" => Self::Success,
             "failure" => Self::Failure,
@@ -68,21 +77,40 @@ pub struct AuditRecord {
 }
 
 /// Filters for [`crate::Store::audit_events`]; all optional, combined with AND. Results come
-/// newest first; page with `before` = the last id of the previous page.
+/// newest first; page with `before` = the last id of the previous page (keyset paging: ids grow
+/// with insertion, so a page boundary never skips or repeats an event appended meanwhile).
 #[derive(Clone, Debug, Default)]
 pub struct AuditQuery {
     pub subject: Option<ObjectId>,
     pub event_type: Option<String>,
+    /// Any of these actors (exact match, e.g. `"helpdesk:<object id>"`); empty: every actor.
+    pub actors: Vec<String>,
+    pub outcome: Option<Outcome>,
+    pub correlation_id: Option<String>,
     /// Inclusive.
     pub since: Option<OffsetDateTime>,
     /// Exclusive.
     pub until: Option<OffsetDateTime>,
-    /// Only ids strictly below this one.
+    /// Only ids strictly below this one (the next, older page).
     pub before: Option<AuditId>,
+    /// Only ids strictly above this one: the page just newer than a given id (still returned
+    /// newest first). Used to page back; combined with `before` both bounds apply.
+    pub after: Option<AuditId>,
     /// At most this many (capped at [`AuditQuery::MAX_LIMIT`]; 0 means the cap).
     pub limit: u32,
 }
 
 impl AuditQuery {
     pub const MAX_LIMIT: u32 = 1000;
+}
+
+/// How many events of one type and outcome happened on one UTC day
+/// ([`crate::Store::audit_daily_counts`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditDayCount {
+    /// The UTC calendar day.
+    pub day: time::Date,
+    pub event_type: String,
+    pub outcome: Outcome,
+    pub count: u64,
 }

@@ -27,7 +27,7 @@ mod throttle;
 
 use std::sync::Arc;
 
-pub use audit::{AuditEvent, AuditId, AuditQuery, AuditRecord, Outcome};
+pub use audit::{AuditDayCount, AuditEvent, AuditId, AuditQuery, AuditRecord, Outcome};
 pub use code::{CodeAttempt, CodeId, IssuedCode, NewCode};
 pub use crypto::{Cipher, EncryptionKey, aad};
 pub use enrollment::{Enrollment, EnrollmentState, NewEnrollment};

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use latchkey_types::ObjectId;
 use time::OffsetDateTime;
 
-use crate::audit::{AuditEvent, AuditId, AuditQuery, AuditRecord};
+use crate::audit::{AuditDayCount, AuditEvent, AuditId, AuditQuery, AuditRecord};
 use crate::code::{CodeAttempt, CodeId, IssuedCode, NewCode};
 use crate::enrollment::{Enrollment, EnrollmentState, NewEnrollment};
 use crate::error::StoreError;
@@ -191,6 +191,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Events matching `query`, newest first.
     fn audit_events<'a>(&'a self, query: &'a AuditQuery) -> StoreFuture<'a, Vec<AuditRecord>>;
+
+    /// Events in `[since, until)` counted per UTC day, event type and outcome (days without
+    /// events are absent), ordered by day, type, outcome. `event_types` empty: every type.
+    /// Computed in the database: nothing but the counts is read.
+    fn audit_daily_counts<'a>(
+        &'a self,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        event_types: &'a [&'a str],
+    ) -> StoreFuture<'a, Vec<AuditDayCount>>;
 
     // ---- housekeeping ----------------------------------------------------------------------
 

@@ -6,6 +6,8 @@ mod enrollments;
 mod flows;
 mod throttle;
 
+pub(crate) use audit::day_from_number;
+
 use std::borrow::Cow;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -19,7 +21,7 @@ use sqlx::sqlite::{
 };
 use time::OffsetDateTime;
 
-use crate::audit::{AuditEvent, AuditId, AuditQuery, AuditRecord};
+use crate::audit::{AuditDayCount, AuditEvent, AuditId, AuditQuery, AuditRecord};
 use crate::code::{CodeAttempt, CodeId, IssuedCode, NewCode};
 use crate::crypto::Cipher;
 use crate::enrollment::{Enrollment, EnrollmentState, NewEnrollment};
@@ -30,11 +32,18 @@ use crate::throttle::{Limit, ThrottleDecision, ThrottleKey};
 
 /// The embedded SQLite migrations, in order. Add a file under `migrations/sqlite/` and a line
 /// here (and the matching PostgreSQL file once that backend exists).
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../migrations/sqlite/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        "audit_search",
+        include_str!("../../migrations/sqlite/0002_audit_search.sql"),
+    ),
+];
 
 fn migrator() -> Migrator {
     Migrator::with_migrations(
@@ -302,6 +311,14 @@ impl Store for SqliteStore {
     }
     fn audit_events<'a>(&'a self, query: &'a AuditQuery) -> StoreFuture<'a, Vec<AuditRecord>> {
         Box::pin(self.audit_events_impl(query))
+    }
+    fn audit_daily_counts<'a>(
+        &'a self,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        event_types: &'a [&'a str],
+    ) -> StoreFuture<'a, Vec<AuditDayCount>> {
+        Box::pin(self.audit_daily_counts_impl(since, until, event_types))
     }
 
     fn purge_expired(&self, now: OffsetDateTime) -> StoreFuture<'_, PurgeReport> {
