@@ -25,6 +25,8 @@ pub struct Portal {
     pub outbox: Option<Arc<crate::outbox::Outbox>>,
     /// OpenID Connect sign-in for `/enroll`; `None`: enrollment is not offered.
     pub signin: Option<Arc<crate::signin::SignIn>>,
+    /// Sign-in and access control of `/admin` and `/helpdesk`; `None`: no console is served.
+    pub consoles: Option<Arc<crate::console::Consoles>>,
 }
 
 impl Portal {
@@ -36,6 +38,7 @@ impl Portal {
             services: Arc::new(services),
             outbox: None,
             signin: None,
+            consoles: None,
         })
     }
 
@@ -106,6 +109,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(crate::reset::configure)
         .configure(crate::unlock::configure)
         .configure(crate::enroll::configure)
+        .configure(crate::console::configure)
+        .configure(crate::admin::configure)
         .configure(crate::outbox::configure);
 }
 
@@ -159,6 +164,8 @@ pub fn start(portal: Portal, listener: std::net::TcpListener) -> anyhow::Result<
             // Forms are small; anything bigger is refused before a handler runs (security.md).
             .app_data(web::FormConfig::default().limit(16 * 1024))
             .app_data(web::JsonConfig::default().limit(64 * 1024))
+            // Inner to the headers: console refusals get the security headers too.
+            .wrap(from_fn(crate::console::gate))
             .wrap(from_fn(security::headers))
             .configure(configure)
     })

@@ -31,6 +31,33 @@ pub struct Settings {
     pub branding: BrandingSettings,
     /// Hybrid tenants: the delegated credential for `resetPassword` with writeback.
     pub delegated: Option<DelegatedSettings>,
+    /// The admin console (`/admin`); without this table it is not served.
+    pub admin: Option<AdminSettings>,
+    /// The helpdesk console (`/helpdesk`); without this table it is not served.
+    pub helpdesk: Option<HelpdeskSettings>,
+}
+
+/// Who may use the admin console.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    /// Object id of the Entra group whose (transitive) members are admins.
+    pub group: String,
+    /// Client secret credential: its expiry date (`YYYY-MM-DD`, from the app registration's
+    /// "Certificates & secrets"), shown on the connection page. A certificate's expiry is read
+    /// from the certificate itself.
+    pub secret_expires: Option<String>,
+}
+
+/// Who may use the helpdesk console, and whom they may serve.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HelpdeskSettings {
+    /// Object id of the Entra group whose (transitive) members are helpdesk staff.
+    pub group: String,
+    /// Object ids of the groups whose (transitive) members the helpdesk may serve.
+    #[serde(default)]
+    pub serves: Vec<String>,
 }
 
 /// The delegated credential (`latchkey delegate` writes it). Without this table synced users
@@ -360,6 +387,27 @@ impl Settings {
             bail!(
                 "keys `entra.client_secret` and `entra.client_secret_file` are both set: choose one"
             );
+        }
+        if let Some(a) = &self.admin {
+            if a.group.trim().parse::<latchkey_types::ObjectId>().is_err() {
+                bail!("key `admin.group` is not a group object id (GUID)");
+            }
+            if let Some(d) = &a.secret_expires
+                && crate::console::parse_date(d).is_none()
+            {
+                bail!("key `admin.secret_expires` is not a date (YYYY-MM-DD)");
+            }
+        }
+        if let Some(h) = &self.helpdesk {
+            if h.group.trim().parse::<latchkey_types::ObjectId>().is_err() {
+                bail!("key `helpdesk.group` is not a group object id (GUID)");
+            }
+            if h.serves
+                .iter()
+                .any(|g| g.trim().parse::<latchkey_types::ObjectId>().is_err())
+            {
+                bail!("key `helpdesk.serves`: every entry must be a group object id (GUID)");
+            }
         }
         if cert && (e.certificate_file.is_none() || e.private_key_file.is_none()) {
             bail!(

@@ -207,6 +207,26 @@ pub async fn start_with_methods(
     extra_methods: &[&str],
 ) -> anyhow::Result<Demo> {
     let DemoOptions {
+) -> anyhow::Result<Demo> {
+    start_full(listen, options, extra_methods, Arc::new(SystemClock)).await
+}
+
+/// [`start_with`] with the portal's time from `clock` (tests move a
+/// [`latchkey_verify::ManualClock`] past session and cache lifetimes without sleeping; the
+/// simulated tenant keeps its own clock).
+pub async fn start_with_clock(
+    listen: SocketAddr,
+    options: DemoOptions,
+    clock: Arc<dyn latchkey_verify::Clock>,
+) -> anyhow::Result<Demo> {
+    start_full(listen, options, &[], clock).await
+}
+
+async fn start_full(
+    listen: SocketAddr,
+    options: DemoOptions,
+    extra_methods: &[&str],
+    clock: Arc<dyn latchkey_verify::Clock>,
         fixture,
         deadline,
         trusted_proxies,
@@ -345,7 +365,7 @@ pub async fn start_with_methods(
         notifier,
         csrf: Csrf::new(&random_key()?, &url),
         proxies: TrustedProxies(trusted_proxies),
-        clock: Arc::new(SystemClock),
+        clock,
         cookies: CookiePolicy { secure: false },
         deadline,
         signin_url: "https://myaccount.microsoft.com".into(),
@@ -364,6 +384,24 @@ pub async fn start_with_methods(
     )?));
     let running = crate::app::start(portal, listener)?;
     Ok(Demo {
+    // Both consoles, for the fixture's "Latchkey Admins" and "Helpdesk" groups; the helpdesk
+    // serves everyone in "SSPR Enabled".
+    let group = |name: &str| sim.tenant().group_id(name);
+    let admin = group("Latchkey Admins").map(|g| crate::config::AdminSettings {
+        group: g,
+        secret_expires: None,
+    });
+    let helpdesk = group("Helpdesk").map(|g| crate::config::HelpdeskSettings {
+        group: g,
+        serves: group("SSPR Enabled").into_iter().collect(),
+    });
+    portal.consoles = Some(Arc::new(crate::console::Consoles::new(
+        crate::entra::graph_config(&settings)?,
+        &url,
+        admin.as_ref(),
+        helpdesk.as_ref(),
+    )?));
+    let services = Arc::clone(&portal.services);
         sim,
         portal: running,
         config_path,
@@ -461,5 +499,9 @@ pub async fn run(listen: SocketAddr) -> anyhow::Result<ExitCode> {
     println!("Press Ctrl+C to stop.");
     crate::app::shutdown_signal().await;
     demo.stop().await;
+    println!();
+    println!("Consoles: open {url}/admin and sign in as it.admin@contoso.com (Eva-Demo-2024!), a");
+    println!("member of \"Latchkey Admins\"; open {url}/helpdesk and sign in as helpdesk@contoso.com");
+    println!("(Farid-Demo-2024!), a member of \"Helpdesk\". Anyone else is refused.");
     Ok(ExitCode::SUCCESS)
 }

@@ -22,6 +22,12 @@ pub trait Directory: Send + Sync + 'static {
     /// Sets a cloud user's password (app-only `passwordProfile`).
     fn set_password<'a>(
         &'a self,
+    /// Which of `groups` the user is a transitive member of (`checkMemberGroups`).
+    fn check_member_groups<'a>(
+        &'a self,
+        id: &'a ObjectId,
+        groups: &'a [ObjectId],
+    ) -> DirFuture<'a, Vec<ObjectId>>;
         id: &'a ObjectId,
         password: &'a Secret<String>,
     ) -> DirFuture<'a, ()>;
@@ -101,3 +107,11 @@ impl Directory for GraphClient {
         Box::pin(async move { self.dismiss_risky_users(std::slice::from_ref(id)).await })
     }
 }
+    fn check_member_groups<'a>(
+        &'a self,
+        id: &'a ObjectId,
+        groups: &'a [ObjectId],
+    ) -> DirFuture<'a, Vec<ObjectId>> {
+        Box::pin(GraphClient::check_member_groups(self, id, groups))
+    }
+

@@ -1,11 +1,13 @@
 //! The Latchkey portal as a library: the binary (`main.rs`) parses the command line and calls in
 //! here; end-to-end tests and benchmarks start the same app in-process.
 
+pub mod admin;
 pub mod app;
 pub mod attribute;
 pub mod check;
 pub mod codes;
 pub mod config;
+pub mod console;
 pub mod delegate;
 pub mod demo;
 pub mod directory;

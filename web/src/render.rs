@@ -87,6 +87,12 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("reset.html", include_str!("../templates/reset.html")),
     ("result.html", include_str!("../templates/result.html")),
     ("outbox.html", include_str!("../templates/outbox.html")),
+    ("admin_base.html", include_str!("../templates/admin_base.html")),
+    (
+        "admin_signed_in.html",
+        include_str!("../templates/admin_signed_in.html"),
+    ),
+    ("admin_index.html", include_str!("../templates/admin_index.html")),
     ("enroll.html", include_str!("../templates/enroll.html")),
     (
         "enroll_totp.html",

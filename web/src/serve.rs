@@ -176,5 +176,15 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
         crate::entra::graph_config(settings)?,
         &settings.portal.public_url,
     )?));
+    if settings.admin.is_some() || settings.helpdesk.is_some() {
+        let consoles = crate::console::Consoles::new(
+            crate::entra::graph_config(settings)?,
+            &settings.portal.public_url,
+            settings.admin.as_ref(),
+            settings.helpdesk.as_ref(),
+        )?;
+        tracing::info!(redirect_uri = %consoles.redirect_uri(), "consoles enabled");
+        portal.consoles = Some(Arc::new(consoles));
+    }
     Ok(portal)
 }

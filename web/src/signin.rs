@@ -65,8 +65,23 @@ impl SignIn {
         })
     }
 
+    /// The same client with another redirect path (the consoles use `/console/callback`).
+    pub fn with_callback(config: GraphConfig, public_url: &str, path: &str) -> anyhow::Result<Self> {
+        let redirect_uri = format!("{}{path}", public_url.trim_end_matches('/'));
+        let provider = OidcProvider::new(config).map_err(|e| anyhow::anyhow!("[entra]: {e}"))?;
+        Ok(Self {
+            provider,
+            redirect_uri,
+        })
+    }
+
     pub fn redirect_uri(&self) -> &str {
         &self.redirect_uri
+    }
+
+    /// The tenant as OpenID provider (authorize URL, code redemption, ID token validation).
+    pub fn provider(&self) -> &OidcProvider {
+        &self.provider
     }
 }
 

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `latchkey` binary against the in-process Entra simulator.
 //! One test binary for the crate (each extra file in tests/ would be another full link).
 
+mod admin;
 mod attribute;
 mod check;
 mod config;

@@ -125,6 +125,11 @@ impl Browser {
         .await
     }
 
+    /// The value of a cookie in the jar.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.jar.get(name).cloned()
+    }
+
     pub fn has_cookie(&self, name: &str) -> bool {
         self.jar.contains_key(name)
     }

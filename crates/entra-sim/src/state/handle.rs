@@ -179,6 +179,56 @@ impl TenantHandle {
         })
     }
 
+    /// Removes a direct member (a user by UPN or id, or a group by display name) from the group
+    /// named `group`, as `DELETE /groups/{id}/members/{id}/$ref` would. `false` when either is
+    /// unknown or it was not a direct member.
+    pub fn remove_group_member(&self, group: &str, member: &str) -> bool {
+        self.with_group_member(group, member, |members, m| {
+            let before = members.len();
+            members.retain(|x| *x != m);
+            members.len() != before
+        })
+    }
+
+    /// Adds a direct member (as [`TenantHandle::remove_group_member`] names them).
+    pub fn add_group_member(&self, group: &str, member: &str) -> bool {
+        self.with_group_member(group, member, |members, m| {
+            if members.contains(&m) {
+                return false;
+            }
+            members.push(m);
+            true
+        })
+    }
+
+    fn with_group_member(
+        &self,
+        group: &str,
+        member: &str,
+        f: impl FnOnce(&mut Vec<super::Member>, super::Member) -> bool,
+    ) -> bool {
+        let mut state = self.shared.state();
+        let m = if let Some(u) = state.user(member) {
+            super::Member::User(u.id)
+        } else if let Some(g) = state
+            .groups
+            .iter()
+            .find(|g| g.display_name.eq_ignore_ascii_case(member))
+        {
+            super::Member::Group(g.id)
+        } else {
+            return false;
+        };
+        match state
+            .groups
+            .iter_mut()
+            .find(|g| g.display_name.eq_ignore_ascii_case(group))
+        {
+            Some(g) => f(&mut g.members, m),
+            None => false,
+        }
+    }
+
     pub fn set_password_writeback(&self, enabled: bool) {
         self.shared.state().sync.password_writeback_enabled = enabled;
     }
