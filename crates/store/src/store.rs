@@ -11,6 +11,7 @@ use crate::code::{CodeAttempt, CodeId, IssuedCode, NewCode};
 use crate::enrollment::{Enrollment, EnrollmentState, NewEnrollment};
 use crate::error::StoreError;
 use crate::flow::{Flow, FlowId, FlowToken, FlowUpdate, NewFlow};
+use crate::gateway::{ClaimedJob, FinishOutcome, Gateway, Job, NewJob};
 use crate::throttle::{Limit, ThrottleDecision, ThrottleKey};
 
 /// The future every [`Store`] method returns: boxed, `Send`, borrowing its arguments.
@@ -201,6 +202,70 @@ pub trait Store: Send + Sync + 'static {
         until: OffsetDateTime,
         event_types: &'a [&'a str],
     ) -> StoreFuture<'a, Vec<AuditDayCount>>;
+
+    // ---- on-premises gateways and their jobs -----------------------------------------------
+
+    /// Registers a gateway under `name` (unique among live gateways) with the SHA-256 of its
+    /// credential's secret. Refused ([`StoreError::Invalid`]) when the name is taken.
+    fn register_gateway<'a>(
+        &'a self,
+        name: &'a str,
+        credential_hash: &'a [u8],
+        now: OffsetDateTime,
+    ) -> StoreFuture<'a, Gateway>;
+
+    /// The live (not revoked) gateway `id` when `credential_hash` matches its stored hash
+    /// (compared in constant time); `None` otherwise.
+    fn authenticate_gateway<'a>(
+        &'a self,
+        id: &'a str,
+        credential_hash: &'a [u8],
+    ) -> StoreFuture<'a, Option<Gateway>>;
+
+    /// Every gateway, revoked ones included, by name.
+    fn gateways(&self) -> StoreFuture<'_, Vec<Gateway>>;
+
+    /// Revokes the live gateway `name`: its credential stops working at once. `false` when none.
+    fn revoke_gateway<'a>(&'a self, name: &'a str, now: OffsetDateTime) -> StoreFuture<'a, bool>;
+
+    /// Records a poll of gateway `id` and the job kinds it declared.
+    fn gateway_seen<'a>(
+        &'a self,
+        id: &'a str,
+        capabilities: &'a [String],
+        now: OffsetDateTime,
+    ) -> StoreFuture<'a, ()>;
+
+    /// Queues a job; its secret (if any) is sealed with the store key.
+    fn enqueue_job(&self, new: NewJob, now: OffsetDateTime) -> StoreFuture<'_, Job>;
+
+    /// Hands the oldest queued, unexpired job of one of `kinds` to `gateway_id`, atomically: of
+    /// concurrent claimants exactly one gets a given job, and a job is handed out once. The
+    /// secret is returned here and deleted from the store.
+    fn claim_job<'a>(
+        &'a self,
+        gateway_id: &'a str,
+        kinds: &'a [String],
+        now: OffsetDateTime,
+    ) -> StoreFuture<'a, Option<ClaimedJob>>;
+
+    /// Records the gateway's report of a job it claimed. Reporting the same result again is
+    /// harmless ([`FinishOutcome::AlreadyRecorded`]).
+    fn finish_job<'a>(
+        &'a self,
+        id: &'a str,
+        gateway_id: &'a str,
+        succeeded: bool,
+        result: &'a serde_json::Value,
+        now: OffsetDateTime,
+    ) -> StoreFuture<'a, FinishOutcome>;
+
+    /// One job (without its secret); a queued job past its deadline reads as expired.
+    fn job<'a>(&'a self, id: &'a str, now: OffsetDateTime) -> StoreFuture<'a, Option<Job>>;
+
+    /// Marks queued jobs past their deadline (and claimed jobs long past it) expired and deletes
+    /// their secrets; returns how many changed.
+    fn expire_jobs(&self, now: OffsetDateTime) -> StoreFuture<'_, u64>;
 
     // ---- housekeeping ----------------------------------------------------------------------
 

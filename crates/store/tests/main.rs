@@ -6,6 +6,7 @@ mod codes;
 mod crypto;
 mod enrollments;
 mod flows;
+mod gateway;
 mod migrations;
 mod support;
 mod throttle;

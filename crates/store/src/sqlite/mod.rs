@@ -4,6 +4,7 @@ mod audit;
 mod codes;
 mod enrollments;
 mod flows;
+mod gateway;
 mod throttle;
 
 pub(crate) use audit::day_from_number;
@@ -27,6 +28,7 @@ use crate::crypto::Cipher;
 use crate::enrollment::{Enrollment, EnrollmentState, NewEnrollment};
 use crate::error::{Result, StoreError};
 use crate::flow::{Flow, FlowId, FlowToken, FlowUpdate, NewFlow};
+use crate::gateway::{ClaimedJob, FinishOutcome, Gateway, Job, NewJob};
 use crate::store::{PurgeReport, Store, StoreFuture};
 use crate::throttle::{Limit, ThrottleDecision, ThrottleKey};
 
@@ -42,6 +44,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "audit_search",
         include_str!("../../migrations/sqlite/0002_audit_search.sql"),
+    ),
+    (
+        3,
+        "gateway",
+        include_str!("../../migrations/sqlite/0003_gateway.sql"),
     ),
 ];
 
@@ -319,6 +326,63 @@ impl Store for SqliteStore {
         event_types: &'a [&'a str],
     ) -> StoreFuture<'a, Vec<AuditDayCount>> {
         Box::pin(self.audit_daily_counts_impl(since, until, event_types))
+    }
+
+    fn register_gateway<'a>(
+        &'a self,
+        name: &'a str,
+        credential_hash: &'a [u8],
+        now: OffsetDateTime,
+    ) -> StoreFuture<'a, Gateway> {
+        Box::pin(self.register_gateway_impl(name, credential_hash, now))
+    }
+    fn authenticate_gateway<'a>(
+        &'a self,
+        id: &'a str,
+        credential_hash: &'a [u8],
+    ) -> StoreFuture<'a, Option<Gateway>> {
+        Box::pin(self.authenticate_gateway_impl(id, credential_hash))
+    }
+    fn gateways(&self) -> StoreFuture<'_, Vec<Gateway>> {
+        Box::pin(self.gateways_impl())
+    }
+    fn revoke_gateway<'a>(&'a self, name: &'a str, now: OffsetDateTime) -> StoreFuture<'a, bool> {
+        Box::pin(self.revoke_gateway_impl(name, now))
+    }
+    fn gateway_seen<'a>(
+        &'a self,
+        id: &'a str,
+        capabilities: &'a [String],
+        now: OffsetDateTime,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(self.gateway_seen_impl(id, capabilities, now))
+    }
+    fn enqueue_job(&self, new: NewJob, now: OffsetDateTime) -> StoreFuture<'_, Job> {
+        Box::pin(self.enqueue_job_impl(new, now))
+    }
+    fn claim_job<'a>(
+        &'a self,
+        gateway_id: &'a str,
+        kinds: &'a [String],
+        now: OffsetDateTime,
+    ) -> StoreFuture<'a, Option<ClaimedJob>> {
+        Box::pin(self.claim_job_impl(gateway_id, kinds, now))
+    }
+    fn finish_job<'a>(
+        &'a self,
+        id: &'a str,
+        gateway_id: &'a str,
+        succeeded: bool,
+        result: &'a serde_json::Value,
+        now: OffsetDateTime,
+    ) -> StoreFuture<'a, FinishOutcome> {
+        Box::pin(self.finish_job_impl(id, gateway_id, succeeded, result, now))
+    }
+    fn job<'a>(&'a self, id: &'a str, now: OffsetDateTime) -> StoreFuture<'a, Option<Job>> {
+        Box::pin(self.job_impl(id, now))
+    }
+    fn expire_jobs(&self, now: OffsetDateTime) -> StoreFuture<'_, u64> {
+        Box::pin(self.expire_jobs_impl(now))
     }
 
     fn purge_expired(&self, now: OffsetDateTime) -> StoreFuture<'_, PurgeReport> {

@@ -1,0 +1,122 @@
+//! On-premises gateways and the jobs the portal queues for them (unlock, reset of synced users).
+//!
+//! A gateway authenticates with a credential the portal issued once; only the SHA-256 of its
+//! secret part is stored (the secret is 256 random bits, so a fast hash is enough and a copy of
+//! the database hands out no credential). A job is claimed by exactly one gateway, once; a reset
+//! job's new password is sealed with the store key while it waits and deleted when the job is
+//! claimed or expires.
+
+use latchkey_types::{ObjectId, Secret};
+use time::OffsetDateTime;
+
+/// A registered gateway (never its credential).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Gateway {
+    pub id: String,
+    pub name: String,
+    pub created_at: OffsetDateTime,
+    /// Last time it polled for jobs.
+    pub last_seen_at: Option<OffsetDateTime>,
+    /// Job kinds it declared at its last poll (`unlock`, `reset`).
+    pub capabilities: Vec<String>,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+impl Gateway {
+    /// Polled within `window` of `now` and not revoked.
+    pub fn is_connected(&self, now: OffsetDateTime, window: std::time::Duration) -> bool {
+        self.revoked_at.is_none() && self.last_seen_at.is_some_and(|t| now - t <= window)
+    }
+}
+
+/// A job to queue.
+#[derive(Debug)]
+pub struct NewJob {
+    /// `unlock` or `reset`.
+    pub kind: String,
+    /// The directory user (Entra object id) the job is about.
+    pub subject: ObjectId,
+    /// Where the gateway finds the account (JSON owned by the job protocol).
+    pub target: serde_json::Value,
+    /// Reset jobs: the new password; sealed at rest, deleted when claimed.
+    pub secret: Option<Secret<String>>,
+    pub correlation_id: String,
+    /// Not handed out after this instant.
+    pub expires_at: OffsetDateTime,
+}
+
+/// Where a job is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobState {
+    Queued,
+    Claimed,
+    Succeeded,
+    Failed,
+    /// Never claimed before its deadline, or claimed and never reported.
+    Expired,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Claimed => "claimed",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+            JobState::Expired => "expired",
+        }
+    }
+    pub fn parse(s: &str) -> Option<JobState> {
+        Some(match s {
+            "queued" => JobState::Queued,
+            "claimed" => JobState::Claimed,
+            "succeeded" => JobState::Succeeded,
+            "failed" => JobState::Failed,
+            "expired" => JobState::Expired,
+            _ => return None,
+        })
+    }
+    /// Succeeded or failed: the gateway reported.
+    pub fn is_finished(self) -> bool {
+        matches!(self, JobState::Succeeded | JobState::Failed)
+    }
+}
+
+/// A job as stored (without its secret).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Job {
+    pub id: String,
+    pub kind: String,
+    pub subject: ObjectId,
+    pub target: serde_json::Value,
+    pub correlation_id: String,
+    /// The effective state: a queued job past its deadline reads as [`JobState::Expired`].
+    pub state: JobState,
+    pub gateway_id: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub claimed_at: Option<OffsetDateTime>,
+    pub finished_at: Option<OffsetDateTime>,
+    /// The gateway's report (JSON owned by the job protocol), once finished.
+    pub result: Option<serde_json::Value>,
+}
+
+/// A job just handed to a gateway, with its secret (the only time it leaves the store).
+#[derive(Debug)]
+pub struct ClaimedJob {
+    pub job: Job,
+    pub secret: Option<Secret<String>>,
+}
+
+/// What [`crate::Store::finish_job`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FinishOutcome {
+    /// Recorded now.
+    Recorded,
+    /// The same result was already recorded (a retried report): nothing changed.
+    AlreadyRecorded,
+    /// Already finished with a different result: nothing changed.
+    Conflict,
+    /// No such job claimed by this gateway.
+    NotFound,
+}

@@ -1,0 +1,377 @@
+//! Gateways and their job queue on SQLite. A job is claimed by one atomic `UPDATE ... WHERE
+//! state = 'queued'` that stamps a fresh claim token; the claimant then reads its row by that
+//! token and deletes the sealed secret.
+
+use latchkey_types::Secret;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+use time::OffsetDateTime;
+
+use super::{SqliteStore, from_ms, json, ms, object_id, opt_from_ms};
+use crate::crypto::aad;
+use crate::error::{Result, StoreError};
+use crate::gateway::{ClaimedJob, FinishOutcome, Gateway, Job, JobState, NewJob};
+
+const G: &str = "gateways";
+const J: &str = "gateway_jobs";
+const WHAT: &str = "gateway job secret";
+/// A claimed job whose gateway never reports is given up this long after its deadline (the
+/// gateway's LDAP operations are bounded far below it).
+const CLAIM_GRACE_MS: i64 = 10 * 60 * 1000;
+
+macro_rules! job_cols {
+    () => {
+        "id, kind, subject, target, correlation_id, state, gateway_id, created_at_ms, \
+         expires_at_ms, claimed_at_ms, finished_at_ms, result"
+    };
+}
+
+/// Equality of two byte strings in time independent of where they differ.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn gateway_from_row(row: &SqliteRow) -> Result<Gateway> {
+    let caps: String = row.try_get("capabilities")?;
+    Ok(Gateway {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        created_at: from_ms(row.try_get("created_at_ms")?, G, "created_at_ms")?,
+        last_seen_at: opt_from_ms(row.try_get("last_seen_at_ms")?, G, "last_seen_at_ms")?,
+        capabilities: serde_json::from_str(&caps).map_err(|_| StoreError::Corrupt {
+            table: G,
+            column: "capabilities",
+        })?,
+        revoked_at: opt_from_ms(row.try_get("revoked_at_ms")?, G, "revoked_at_ms")?,
+    })
+}
+
+fn job_from_row(row: &SqliteRow, now: OffsetDateTime) -> Result<Job> {
+    let mut state =
+        JobState::parse(&row.try_get::<String, _>("state")?).ok_or(StoreError::Corrupt {
+            table: J,
+            column: "state",
+        })?;
+    let expires_at = from_ms(row.try_get("expires_at_ms")?, J, "expires_at_ms")?;
+    if state == JobState::Queued && expires_at <= now {
+        state = JobState::Expired;
+    }
+    Ok(Job {
+        id: row.try_get("id")?,
+        kind: row.try_get("kind")?,
+        subject: object_id(&row.try_get::<String, _>("subject")?, J, "subject")?,
+        target: json(&row.try_get::<String, _>("target")?, J, "target")?,
+        correlation_id: row.try_get("correlation_id")?,
+        state,
+        gateway_id: row.try_get("gateway_id")?,
+        created_at: from_ms(row.try_get("created_at_ms")?, J, "created_at_ms")?,
+        expires_at,
+        claimed_at: opt_from_ms(row.try_get("claimed_at_ms")?, J, "claimed_at_ms")?,
+        finished_at: opt_from_ms(row.try_get("finished_at_ms")?, J, "finished_at_ms")?,
+        result: row
+            .try_get::<Option<String>, _>("result")?
+            .map(|s| json(&s, J, "result"))
+            .transpose()?,
+    })
+}
+
+impl SqliteStore {
+    pub(super) async fn register_gateway_impl(
+        &self,
+        name: &str,
+        credential_hash: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Gateway> {
+        let name = name.trim();
+        if name.is_empty() || name.len() > 64 {
+            return Err(StoreError::Invalid(
+                "gateway name must be 1 to 64 characters",
+            ));
+        }
+        if credential_hash.len() != 32 {
+            return Err(StoreError::Invalid("credential hash must be 32 bytes"));
+        }
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let inserted = sqlx::query(
+            "INSERT INTO gateways (id, name, credential_hash, created_at_ms) \
+             SELECT ?1, ?2, ?3, ?4 \
+             WHERE NOT EXISTS (SELECT 1 FROM gateways WHERE name = ?2 AND revoked_at_ms IS NULL)",
+        )
+        .bind(&id)
+        .bind(name)
+        .bind(credential_hash)
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            return Err(StoreError::Invalid(
+                "a gateway with this name is registered (revoke it first)",
+            ));
+        }
+        Ok(Gateway {
+            id,
+            name: name.to_string(),
+            created_at: now,
+            last_seen_at: None,
+            capabilities: vec![],
+            revoked_at: None,
+        })
+    }
+
+    pub(super) async fn authenticate_gateway_impl(
+        &self,
+        id: &str,
+        credential_hash: &[u8],
+    ) -> Result<Option<Gateway>> {
+        let row = sqlx::query("SELECT * FROM gateways WHERE id = ?1 AND revoked_at_ms IS NULL")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let stored: Vec<u8> = row.try_get("credential_hash")?;
+        // Constant-time comparison of the hashes.
+        if !same_bytes(&stored, credential_hash) {
+            return Ok(None);
+        }
+        gateway_from_row(&row).map(Some)
+    }
+
+    pub(super) async fn gateways_impl(&self) -> Result<Vec<Gateway>> {
+        sqlx::query("SELECT * FROM gateways ORDER BY name, created_at_ms")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(gateway_from_row)
+            .collect()
+    }
+
+    pub(super) async fn revoke_gateway_impl(
+        &self,
+        name: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE gateways SET revoked_at_ms = ?2 WHERE name = ?1 AND revoked_at_ms IS NULL",
+        )
+        .bind(name.trim())
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n > 0)
+    }
+
+    pub(super) async fn gateway_seen_impl(
+        &self,
+        id: &str,
+        capabilities: &[String],
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        let caps =
+            serde_json::to_string(capabilities).map_err(|_| StoreError::Invalid("capabilities"))?;
+        sqlx::query(
+            "UPDATE gateways SET last_seen_at_ms = ?2, capabilities = ?3 \
+             WHERE id = ?1 AND revoked_at_ms IS NULL",
+        )
+        .bind(id)
+        .bind(ms(now))
+        .bind(caps)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn enqueue_job_impl(&self, new: NewJob, now: OffsetDateTime) -> Result<Job> {
+        if new.expires_at <= now {
+            return Err(StoreError::Invalid("a job must expire in the future"));
+        }
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let secret = new
+            .secret
+            .as_ref()
+            .map(|s| {
+                self.cipher
+                    .seal(s.expose().as_bytes(), &aad(J, &new.subject, &id), WHAT)
+            })
+            .transpose()?;
+        let target = new.target.to_string();
+        sqlx::query(
+            "INSERT INTO gateway_jobs (id, kind, subject, target, secret, correlation_id, state, \
+             created_at_ms, expires_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8)",
+        )
+        .bind(&id)
+        .bind(&new.kind)
+        .bind(new.subject.to_string())
+        .bind(&target)
+        .bind(secret)
+        .bind(&new.correlation_id)
+        .bind(ms(now))
+        .bind(ms(new.expires_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(Job {
+            id,
+            kind: new.kind,
+            subject: new.subject,
+            target: new.target,
+            correlation_id: new.correlation_id,
+            state: JobState::Queued,
+            gateway_id: None,
+            created_at: now,
+            expires_at: new.expires_at,
+            claimed_at: None,
+            finished_at: None,
+            result: None,
+        })
+    }
+
+    pub(super) async fn claim_job_impl(
+        &self,
+        gateway_id: &str,
+        kinds: &[String],
+        now: OffsetDateTime,
+    ) -> Result<Option<ClaimedJob>> {
+        if kinds.is_empty() {
+            return Ok(None);
+        }
+        let kinds_json =
+            serde_json::to_string(kinds).map_err(|_| StoreError::Invalid("job kinds"))?;
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        // One statement decides: of two concurrent claimants only one matches state = 'queued'.
+        let claimed = sqlx::query(
+            "UPDATE gateway_jobs SET state = 'claimed', gateway_id = ?1, claim_token = ?2, \
+             claimed_at_ms = ?3 \
+             WHERE id = (SELECT id FROM gateway_jobs WHERE state = 'queued' AND expires_at_ms > ?3 \
+                         AND kind IN (SELECT value FROM json_each(?4)) \
+                         ORDER BY created_at_ms, id LIMIT 1) \
+               AND state = 'queued' \
+               AND EXISTS (SELECT 1 FROM gateways WHERE id = ?1 AND revoked_at_ms IS NULL)",
+        )
+        .bind(gateway_id)
+        .bind(&token)
+        .bind(ms(now))
+        .bind(kinds_json)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if claimed == 0 {
+            return Ok(None);
+        }
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            job_cols!(),
+            ", secret FROM gateway_jobs WHERE claim_token = ?1"
+        ))
+        .bind(&token)
+        .fetch_one(&self.pool)
+        .await?;
+        let job = job_from_row(&row, now)?;
+        let secret = row
+            .try_get::<Option<Vec<u8>>, _>("secret")?
+            .map(|blob| {
+                self.cipher
+                    .open(&blob, &aad(J, &job.subject, &job.id), WHAT)
+            })
+            .transpose()?
+            .map(|bytes| {
+                String::from_utf8(bytes.expose().clone())
+                    .map(Secret::new)
+                    .map_err(|_| StoreError::Corrupt {
+                        table: J,
+                        column: "secret",
+                    })
+            })
+            .transpose()?;
+        // Taken: the sealed copy goes now (an expired-jobs sweep removes it too if this fails).
+        sqlx::query("UPDATE gateway_jobs SET secret = NULL WHERE id = ?1")
+            .bind(&job.id)
+            .execute(&self.pool)
+            .await?;
+        Ok(Some(ClaimedJob { job, secret }))
+    }
+
+    pub(super) async fn finish_job_impl(
+        &self,
+        id: &str,
+        gateway_id: &str,
+        succeeded: bool,
+        result: &serde_json::Value,
+        now: OffsetDateTime,
+    ) -> Result<FinishOutcome> {
+        let state = if succeeded { "succeeded" } else { "failed" };
+        let text = result.to_string();
+        // A late report of a claimed job that was given up is still the truth about AD: recorded.
+        let n = sqlx::query(
+            "UPDATE gateway_jobs SET state = ?3, result = ?4, finished_at_ms = ?5, secret = NULL \
+             WHERE id = ?1 AND gateway_id = ?2 AND state IN ('claimed', 'expired') \
+               AND finished_at_ms IS NULL",
+        )
+        .bind(id)
+        .bind(gateway_id)
+        .bind(state)
+        .bind(&text)
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if n > 0 {
+            return Ok(FinishOutcome::Recorded);
+        }
+        let row =
+            sqlx::query("SELECT state, result FROM gateway_jobs WHERE id = ?1 AND gateway_id = ?2")
+                .bind(id)
+                .bind(gateway_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some(row) = row else {
+            return Ok(FinishOutcome::NotFound);
+        };
+        let old_state: String = row.try_get("state")?;
+        let old_result: Option<String> = row.try_get("result")?;
+        let same = old_state == state
+            && old_result
+                .as_deref()
+                .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
+                .is_some_and(|r| &r == result);
+        Ok(if same {
+            FinishOutcome::AlreadyRecorded
+        } else {
+            FinishOutcome::Conflict
+        })
+    }
+
+    pub(super) async fn job_impl(&self, id: &str, now: OffsetDateTime) -> Result<Option<Job>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            job_cols!(),
+            " FROM gateway_jobs WHERE id = ?1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| job_from_row(&r, now))
+        .transpose()
+    }
+
+    pub(super) async fn expire_jobs_impl(&self, now: OffsetDateTime) -> Result<u64> {
+        let now = ms(now);
+        let n = sqlx::query(
+            "UPDATE gateway_jobs SET state = 'expired', secret = NULL \
+             WHERE (state = 'queued' AND expires_at_ms <= ?1) \
+                OR (state = 'claimed' AND expires_at_ms + ?2 <= ?1)",
+        )
+        .bind(now)
+        .bind(CLAIM_GRACE_MS)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        // Belt and braces: no secret outlives its job's queue time.
+        sqlx::query(
+            "UPDATE gateway_jobs SET secret = NULL WHERE secret IS NOT NULL AND state <> 'queued'",
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(n)
+    }
+}
