@@ -29,7 +29,9 @@ pub enum StoreError {
         column: &'static str,
     },
     /// The configured database URL names a backend this build does not support.
-    #[error("unsupported database URL (expected sqlite://PATH or sqlite::memory:): {0}")]
+    #[error(
+        "unsupported database URL (expected sqlite://PATH, sqlite::memory: or postgres://...): {0}"
+    )]
     UnsupportedUrl(String),
     /// The caller passed a value the store refuses (e.g. a limit of zero, a negative duration).
     #[error("invalid argument: {0}")]

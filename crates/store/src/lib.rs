@@ -8,8 +8,10 @@
 //! - [`Store`]: the trait the flows program against (dyn-compatible: hold an `Arc<dyn Store>`).
 //!   Its documentation states the contract every backend keeps (atomicity, bound state, secrets).
 //! - [`SqliteStore`]: the SQLite backend (WAL, busy timeout, foreign keys, embedded migrations
-//!   from `migrations/sqlite/`). A PostgreSQL backend will implement the same trait with the
-//!   migrations in `migrations/postgres/`; [`open`] picks the backend from the URL.
+//!   from `migrations/sqlite/`), the single-instance default.
+//! - [`PostgresStore`]: the PostgreSQL backend (migrations from `migrations/postgres/`) for several
+//!   portal instances sharing one database. [`open`] picks the backend from the URL; the flows
+//!   never know which one they have.
 //! - [`EncryptionKey`] / [`Cipher`]: the at-rest key (file created with mode 0600 on first run, or
 //!   an environment variable) and XChaCha20-Poly1305 sealing bound to (table, user, method).
 //!
@@ -22,11 +24,14 @@ mod enrollment;
 mod error;
 mod flow;
 mod gateway;
+mod postgres;
 mod sqlite;
 mod store;
 mod throttle;
 
 use std::sync::Arc;
+
+use latchkey_types::Secret;
 
 pub use audit::{AuditDayCount, AuditEvent, AuditId, AuditQuery, AuditRecord, Outcome};
 pub use code::{CodeAttempt, CodeId, IssuedCode, NewCode};
@@ -35,15 +40,30 @@ pub use enrollment::{Enrollment, EnrollmentState, NewEnrollment};
 pub use error::{KeyError, Result, StoreError};
 pub use flow::{Flow, FlowId, FlowLifetime, FlowToken, FlowUpdate, NewFlow};
 pub use gateway::{ClaimedJob, FinishOutcome, Gateway, Job, JobState, NewJob};
+pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteLocation, SqliteOptions, SqliteStore};
 pub use store::{PurgeReport, Store, StoreFuture};
 pub use throttle::{Limit, ThrottleDecision, ThrottleKey};
 
 /// Opens the store named by a database URL, as configuration gives it:
 /// `sqlite:///var/lib/latchkey/latchkey.db` (or `sqlite:relative/path.db`, resolved against the
-/// working directory; callers resolve config-relative paths first) or `sqlite::memory:`.
-/// `postgres://` is refused until that backend exists.
+/// working directory; callers resolve config-relative paths first), `sqlite::memory:`, or
+/// `postgres://user:password@host:5432/database?sslmode=verify-full` (also `postgresql://`).
 pub async fn open(url: &str, cipher: Cipher) -> Result<Arc<dyn Store>> {
+    open_with(url, None, cipher).await
+}
+
+/// [`open`] with the database password kept out of the URL (read from a file or the environment
+/// by the caller). Only PostgreSQL uses a password; for SQLite it is refused rather than ignored.
+pub async fn open_with(
+    url: &str,
+    password: Option<Secret<String>>,
+    cipher: Cipher,
+) -> Result<Arc<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let options = PostgresOptions::new(url).password(password);
+        return Ok(Arc::new(PostgresStore::open(&options, cipher).await?));
+    }
     let options = if url == "sqlite::memory:" {
         SqliteOptions::memory()
     } else if let Some(path) = url
@@ -57,5 +77,10 @@ pub async fn open(url: &str, cipher: Cipher) -> Result<Arc<dyn Store>> {
         let scheme = url.split_once(':').map_or("(none)", |(s, _)| s);
         return Err(StoreError::UnsupportedUrl(format!("scheme {scheme}")));
     };
+    if password.is_some() {
+        return Err(StoreError::Invalid(
+            "a database password is only used with postgres:// URLs",
+        ));
+    }
     Ok(Arc::new(SqliteStore::open(&options, cipher).await?))
 }

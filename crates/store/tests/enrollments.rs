@@ -1,8 +1,11 @@
-use latchkey_store::{EnrollmentState, NewEnrollment};
+use std::sync::Arc;
+
+use latchkey_store::{EnrollmentState, NewEnrollment, Store};
 use latchkey_types::{ObjectId, Secret};
 use serde_json::json;
 
-use crate::support::{both, mins, t0, user};
+use crate::backends::backend_tests;
+use crate::support::{mins, t0, user};
 
 fn totp(who: ObjectId, seed: &[u8]) -> NewEnrollment {
     NewEnrollment {
@@ -22,189 +25,186 @@ fn email(who: ObjectId, addr: &str) -> NewEnrollment {
     }
 }
 
-#[tokio::test]
-async fn a_staged_method_counts_only_after_activation() {
-    for (_dir, store) in both("enr-stage").await {
-        let who = user();
+async fn a_staged_method_counts_only_after_activation(store: Arc<dyn Store>) {
+    let who = user();
+    store
+        .stage_enrollment(totp(who, b"seed-one-20-bytes!!!"), t0())
+        .await
+        .unwrap();
+    assert!(
         store
-            .stage_enrollment(totp(who, b"seed-one-20-bytes!!!"), t0())
-            .await
-            .unwrap();
-        assert!(
-            store
-                .enrollment(&who, "totp", EnrollmentState::Active)
-                .await
-                .unwrap()
-                .is_none()
-        );
-        let pending = store
-            .enrollment(&who, "totp", EnrollmentState::Pending)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(pending.secret.unwrap().expose(), b"seed-one-20-bytes!!!");
-        assert_eq!(pending.confirmed_at, None);
-
-        assert!(
-            store
-                .activate_enrollment(&who, "totp", t0() + mins(1))
-                .await
-                .unwrap()
-        );
-        let active = store
             .enrollment(&who, "totp", EnrollmentState::Active)
             .await
             .unwrap()
-            .unwrap();
-        assert_eq!(
-            active.secret.as_ref().unwrap().expose(),
-            b"seed-one-20-bytes!!!"
-        );
-        assert_eq!(active.confirmed_at, Some(t0() + mins(1)));
-        assert_eq!(active.data, json!({"label": "phone app"}));
-        assert!(
-            format!("{active:?}").contains("[redacted]"),
-            "secrets never print"
-        );
-        assert!(
-            !store.activate_enrollment(&who, "totp", t0()).await.unwrap(),
-            "nothing pending"
-        );
-    }
-}
+            .is_none()
+    );
+    let pending = store
+        .enrollment(&who, "totp", EnrollmentState::Pending)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pending.secret.unwrap().expose(), b"seed-one-20-bytes!!!");
+    assert_eq!(pending.confirmed_at, None);
 
-#[tokio::test]
-async fn a_new_destination_replaces_the_old_one_only_when_confirmed() {
-    for (_dir, store) in both("enr-replace").await {
-        let who = user();
+    assert!(
         store
-            .stage_enrollment(email(who, "old@contoso.com"), t0())
-            .await
-            .unwrap();
-        store
-            .activate_enrollment(&who, "email", t0())
-            .await
-            .unwrap();
-        store
-            .stage_enrollment(email(who, "new@contoso.com"), t0() + mins(1))
-            .await
-            .unwrap();
-
-        // Until confirmed, the old address is the active one.
-        let all = store.enrollments(&who).await.unwrap();
-        assert_eq!(all.len(), 2);
-        let active = store
-            .enrollment(&who, "email", EnrollmentState::Active)
+            .activate_enrollment(&who, "totp", t0() + mins(1))
             .await
             .unwrap()
-            .unwrap();
-        assert_eq!(active.data["address"], "old@contoso.com");
-
-        assert!(
-            store
-                .activate_enrollment(&who, "email", t0() + mins(2))
-                .await
-                .unwrap()
-        );
-        let all = store.enrollments(&who).await.unwrap();
-        assert_eq!(all.len(), 1);
-        assert_eq!(all[0].data["address"], "new@contoso.com");
-        assert_eq!(all[0].state, EnrollmentState::Active);
-
-        assert!(
-            store
-                .reconfirm_enrollment(&who, "email", t0() + mins(60))
-                .await
-                .unwrap()
-        );
-        let active = store
-            .enrollment(&who, "email", EnrollmentState::Active)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(active.confirmed_at, Some(t0() + mins(60)));
-
-        assert_eq!(store.remove_enrollment(&who, "email").await.unwrap(), 1);
-        assert!(store.enrollments(&who).await.unwrap().is_empty());
-        assert!(
-            !store
-                .reconfirm_enrollment(&who, "email", t0())
-                .await
-                .unwrap()
-        );
-    }
+    );
+    let active = store
+        .enrollment(&who, "totp", EnrollmentState::Active)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        active.secret.as_ref().unwrap().expose(),
+        b"seed-one-20-bytes!!!"
+    );
+    assert_eq!(active.confirmed_at, Some(t0() + mins(1)));
+    assert_eq!(active.data, json!({"label": "phone app"}));
+    assert!(
+        format!("{active:?}").contains("[redacted]"),
+        "secrets never print"
+    );
+    assert!(
+        !store.activate_enrollment(&who, "totp", t0()).await.unwrap(),
+        "nothing pending"
+    );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_totp_step_is_never_accepted_twice() {
-    for (_dir, store) in both("enr-replay").await {
-        let who = user();
+async fn a_new_destination_replaces_the_old_one_only_when_confirmed(store: Arc<dyn Store>) {
+    let who = user();
+    store
+        .stage_enrollment(email(who, "old@contoso.com"), t0())
+        .await
+        .unwrap();
+    store
+        .activate_enrollment(&who, "email", t0())
+        .await
+        .unwrap();
+    store
+        .stage_enrollment(email(who, "new@contoso.com"), t0() + mins(1))
+        .await
+        .unwrap();
+
+    // Until confirmed, the old address is the active one.
+    let all = store.enrollments(&who).await.unwrap();
+    assert_eq!(all.len(), 2);
+    let active = store
+        .enrollment(&who, "email", EnrollmentState::Active)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(active.data["address"], "old@contoso.com");
+
+    assert!(
         store
-            .stage_enrollment(totp(who, b"01234567890123456789"), t0())
-            .await
-            .unwrap();
-        store.activate_enrollment(&who, "totp", t0()).await.unwrap();
-        assert!(
-            store
-                .mark_used(&who, "totp", Some(1000), t0())
-                .await
-                .unwrap()
-        );
-        assert!(
-            !store
-                .mark_used(&who, "totp", Some(1000), t0())
-                .await
-                .unwrap(),
-            "same step"
-        );
-        assert!(
-            !store
-                .mark_used(&who, "totp", Some(999), t0())
-                .await
-                .unwrap(),
-            "older step"
-        );
-        assert!(
-            store
-                .mark_used(&who, "totp", Some(1001), t0() + mins(1))
-                .await
-                .unwrap()
-        );
-        let e = store
-            .enrollment(&who, "totp", EnrollmentState::Active)
+            .activate_enrollment(&who, "email", t0() + mins(2))
             .await
             .unwrap()
-            .unwrap();
-        assert_eq!(e.last_used_step, Some(1001));
-        assert_eq!(e.last_used_at, Some(t0() + mins(1)));
+    );
+    let all = store.enrollments(&who).await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].data["address"], "new@contoso.com");
+    assert_eq!(all[0].state, EnrollmentState::Active);
 
-        // Concurrent submissions of one code: exactly one passes.
-        let mut tasks = Vec::new();
-        for _ in 0..10 {
-            let store = store.clone();
-            tasks.push(tokio::spawn(async move {
-                store
-                    .mark_used(&who, "totp", Some(1002), t0())
-                    .await
-                    .unwrap()
-            }));
-        }
-        let mut ok = 0;
-        for t in tasks {
-            ok += usize::from(t.await.unwrap());
-        }
-        assert_eq!(ok, 1);
+    assert!(
+        store
+            .reconfirm_enrollment(&who, "email", t0() + mins(60))
+            .await
+            .unwrap()
+    );
+    let active = store
+        .enrollment(&who, "email", EnrollmentState::Active)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(active.confirmed_at, Some(t0() + mins(60)));
 
-        // Methods without steps just record the use; pending-only methods are not usable.
-        store
-            .stage_enrollment(email(who, "a@contoso.com"), t0())
+    assert_eq!(store.remove_enrollment(&who, "email").await.unwrap(), 1);
+    assert!(store.enrollments(&who).await.unwrap().is_empty());
+    assert!(
+        !store
+            .reconfirm_enrollment(&who, "email", t0())
             .await
-            .unwrap();
-        assert!(!store.mark_used(&who, "email", None, t0()).await.unwrap());
-        store
-            .activate_enrollment(&who, "email", t0())
-            .await
-            .unwrap();
-        assert!(store.mark_used(&who, "email", None, t0()).await.unwrap());
-    }
+            .unwrap()
+    );
 }
+
+async fn a_totp_step_is_never_accepted_twice(store: Arc<dyn Store>) {
+    let who = user();
+    store
+        .stage_enrollment(totp(who, b"01234567890123456789"), t0())
+        .await
+        .unwrap();
+    store.activate_enrollment(&who, "totp", t0()).await.unwrap();
+    assert!(
+        store
+            .mark_used(&who, "totp", Some(1000), t0())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .mark_used(&who, "totp", Some(1000), t0())
+            .await
+            .unwrap(),
+        "same step"
+    );
+    assert!(
+        !store
+            .mark_used(&who, "totp", Some(999), t0())
+            .await
+            .unwrap(),
+        "older step"
+    );
+    assert!(
+        store
+            .mark_used(&who, "totp", Some(1001), t0() + mins(1))
+            .await
+            .unwrap()
+    );
+    let e = store
+        .enrollment(&who, "totp", EnrollmentState::Active)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.last_used_step, Some(1001));
+    assert_eq!(e.last_used_at, Some(t0() + mins(1)));
+
+    // Concurrent submissions of one code: exactly one passes.
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .mark_used(&who, "totp", Some(1002), t0())
+                .await
+                .unwrap()
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        ok += usize::from(t.await.unwrap());
+    }
+    assert_eq!(ok, 1);
+
+    // Methods without steps just record the use; pending-only methods are not usable.
+    store
+        .stage_enrollment(email(who, "a@contoso.com"), t0())
+        .await
+        .unwrap();
+    assert!(!store.mark_used(&who, "email", None, t0()).await.unwrap());
+    store
+        .activate_enrollment(&who, "email", t0())
+        .await
+        .unwrap();
+    assert!(store.mark_used(&who, "email", None, t0()).await.unwrap());
+}
+
+backend_tests!(
+    a_staged_method_counts_only_after_activation,
+    a_new_destination_replaces_the_old_one_only_when_confirmed,
+    a_totp_step_is_never_accepted_twice,
+);

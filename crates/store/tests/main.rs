@@ -1,12 +1,15 @@
 //! The store's integration tests, in one binary (each extra test binary is another link of the
-//! whole dependency graph). Everything runs against real SQLite: in memory and in temp files.
+//! whole dependency graph). Everything runs against real databases: SQLite in memory and in temp
+//! files, and PostgreSQL (`LATCHKEY_TEST_POSTGRES_URL`, see backends.rs).
 
 mod audit;
+mod backends;
 mod codes;
 mod crypto;
 mod enrollments;
 mod flows;
 mod gateway;
 mod migrations;
+mod postgres;
 mod support;
 mod throttle;
