@@ -7,7 +7,8 @@ use latchkey_store::{FinishOutcome, JobState, NewJob, Store};
 use latchkey_types::Secret;
 use serde_json::json;
 
-use crate::support::{both, file_store, mins, secs, t0, user};
+use crate::backends::backend_tests;
+use crate::support::{file_store, mins, secs, t0, user};
 
 fn hash(b: u8) -> Vec<u8> {
     vec![b; 32]
@@ -28,111 +29,102 @@ fn kinds(k: &[&str]) -> Vec<String> {
     k.iter().map(|s| (*s).to_string()).collect()
 }
 
-#[tokio::test]
-async fn a_credential_authenticates_only_its_gateway_until_revoked() {
-    for (_d, store) in both("gw-auth").await {
-        let g = store
-            .register_gateway("dc-site-a", &hash(1), t0())
-            .await
-            .unwrap();
-        assert!(
-            store
-                .register_gateway("dc-site-a", &hash(2), t0())
-                .await
-                .is_err()
-        );
-        assert_eq!(
-            store
-                .authenticate_gateway(&g.id, &hash(1))
-                .await
-                .unwrap()
-                .unwrap()
-                .name,
-            "dc-site-a"
-        );
-        assert!(
-            store
-                .authenticate_gateway(&g.id, &hash(2))
-                .await
-                .unwrap()
-                .is_none()
-        );
-        assert!(
-            store
-                .authenticate_gateway("nope", &hash(1))
-                .await
-                .unwrap()
-                .is_none()
-        );
+async fn a_credential_authenticates_only_its_gateway_until_revoked(store: Arc<dyn Store>) {
+    let g = store
+        .register_gateway("dc-site-a", &hash(1), t0())
+        .await
+        .unwrap();
+    assert!(
         store
-            .gateway_seen(&g.id, &kinds(&["unlock"]), t0() + secs(5))
+            .register_gateway("dc-site-a", &hash(2), t0())
             .await
-            .unwrap();
-        let listed = store.gateways().await.unwrap();
-        assert_eq!(listed[0].capabilities, vec!["unlock".to_string()]);
-        assert!(listed[0].is_connected(t0() + secs(30), secs(60)));
-        assert!(!listed[0].is_connected(t0() + secs(90), secs(60)));
-        assert!(store.revoke_gateway("dc-site-a", t0()).await.unwrap());
-        assert!(
-            store
-                .authenticate_gateway(&g.id, &hash(1))
-                .await
-                .unwrap()
-                .is_none()
-        );
-        // The name is free again.
+            .is_err()
+    );
+    assert_eq!(
         store
-            .register_gateway("dc-site-a", &hash(3), t0())
-            .await
-            .unwrap();
-    }
-}
-
-#[tokio::test]
-async fn a_job_is_claimed_once_with_its_secret_which_then_leaves_the_store() {
-    for (_d, store) in both("gw-claim").await {
-        let g = store.register_gateway("gw", &hash(1), t0()).await.unwrap();
-        let queued = store
-            .enqueue_job(job("reset", Some("Amber-Lantern-58")), t0())
-            .await
-            .unwrap();
-        // A gateway that only unlocks does not get a reset job.
-        assert!(
-            store
-                .claim_job(&g.id, &kinds(&["unlock"]), t0())
-                .await
-                .unwrap()
-                .is_none()
-        );
-        let claimed = store
-            .claim_job(&g.id, &kinds(&["unlock", "reset"]), t0() + secs(1))
+            .authenticate_gateway(&g.id, &hash(1))
             .await
             .unwrap()
-            .unwrap();
-        assert_eq!(claimed.job.id, queued.id);
-        assert_eq!(claimed.job.state, JobState::Claimed);
-        assert_eq!(claimed.secret.unwrap().expose(), "Amber-Lantern-58");
-        // Never handed out twice.
-        assert!(
-            store
-                .claim_job(&g.id, &kinds(&["reset"]), t0() + secs(2))
-                .await
-                .unwrap()
-                .is_none()
-        );
-        let stored = store
-            .job(&queued.id, t0() + secs(2))
+            .unwrap()
+            .name,
+        "dc-site-a"
+    );
+    assert!(
+        store
+            .authenticate_gateway(&g.id, &hash(2))
             .await
             .unwrap()
-            .unwrap();
-        assert_eq!(stored.gateway_id.as_deref(), Some(g.id.as_str()));
-    }
+            .is_none()
+    );
+    assert!(
+        store
+            .authenticate_gateway("nope", &hash(1))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store
+        .gateway_seen(&g.id, &kinds(&["unlock"]), t0() + secs(5))
+        .await
+        .unwrap();
+    let listed = store.gateways().await.unwrap();
+    assert_eq!(listed[0].capabilities, vec!["unlock".to_string()]);
+    assert!(listed[0].is_connected(t0() + secs(30), secs(60)));
+    assert!(!listed[0].is_connected(t0() + secs(90), secs(60)));
+    assert!(store.revoke_gateway("dc-site-a", t0()).await.unwrap());
+    assert!(
+        store
+            .authenticate_gateway(&g.id, &hash(1))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // The name is free again.
+    store
+        .register_gateway("dc-site-a", &hash(3), t0())
+        .await
+        .unwrap();
 }
 
-#[tokio::test]
-async fn concurrent_claims_hand_each_job_to_exactly_one_gateway() {
-    let (_d, store) = file_store("gw-race").await;
-    let store: Arc<dyn Store> = Arc::new(store);
+async fn a_job_is_claimed_once_with_its_secret_which_then_leaves_the_store(store: Arc<dyn Store>) {
+    let g = store.register_gateway("gw", &hash(1), t0()).await.unwrap();
+    let queued = store
+        .enqueue_job(job("reset", Some("Amber-Lantern-58")), t0())
+        .await
+        .unwrap();
+    // A gateway that only unlocks does not get a reset job.
+    assert!(
+        store
+            .claim_job(&g.id, &kinds(&["unlock"]), t0())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let claimed = store
+        .claim_job(&g.id, &kinds(&["unlock", "reset"]), t0() + secs(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claimed.job.id, queued.id);
+    assert_eq!(claimed.job.state, JobState::Claimed);
+    assert_eq!(claimed.secret.unwrap().expose(), "Amber-Lantern-58");
+    // Never handed out twice.
+    assert!(
+        store
+            .claim_job(&g.id, &kinds(&["reset"]), t0() + secs(2))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let stored = store
+        .job(&queued.id, t0() + secs(2))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.gateway_id.as_deref(), Some(g.id.as_str()));
+}
+
+async fn concurrent_claims_hand_each_job_to_exactly_one_gateway(store: Arc<dyn Store>) {
     let a = store.register_gateway("a", &hash(1), t0()).await.unwrap();
     let b = store.register_gateway("b", &hash(2), t0()).await.unwrap();
     for _ in 0..10 {
@@ -197,89 +189,91 @@ async fn the_secret_is_sealed_at_rest_and_gone_after_the_claim() {
     );
 }
 
-#[tokio::test]
-async fn jobs_expire_and_are_then_never_handed_out() {
-    for (_d, store) in both("gw-expiry").await {
-        let g = store.register_gateway("gw", &hash(1), t0()).await.unwrap();
-        let j = store
-            .enqueue_job(job("reset", Some("x-Secret-1")), t0())
-            .await
-            .unwrap();
-        let late = t0() + mins(3);
-        assert_eq!(
-            store.job(&j.id, late).await.unwrap().unwrap().state,
-            JobState::Expired
-        );
-        assert!(
-            store
-                .claim_job(&g.id, &kinds(&["reset"]), late)
-                .await
-                .unwrap()
-                .is_none()
-        );
-        assert_eq!(store.expire_jobs(late).await.unwrap(), 1);
-        assert_eq!(
-            store.job(&j.id, late).await.unwrap().unwrap().state,
-            JobState::Expired
-        );
-        // A job that must expire in the past is refused.
-        let mut stale = job("unlock", None);
-        stale.expires_at = t0();
-        assert!(store.enqueue_job(stale, t0()).await.is_err());
-    }
-}
-
-#[tokio::test]
-async fn reports_are_idempotent_and_bound_to_the_claiming_gateway() {
-    for (_d, store) in both("gw-finish").await {
-        let a = store.register_gateway("a", &hash(1), t0()).await.unwrap();
-        let b = store.register_gateway("b", &hash(2), t0()).await.unwrap();
-        let j = store.enqueue_job(job("unlock", None), t0()).await.unwrap();
-        let ok = json!({ "outcome": { "status": "succeeded" } });
-        // Not claimed yet: nobody may report it.
-        assert_eq!(
-            store
-                .finish_job(&j.id, &a.id, true, &ok, t0())
-                .await
-                .unwrap(),
-            FinishOutcome::NotFound
-        );
+async fn jobs_expire_and_are_then_never_handed_out(store: Arc<dyn Store>) {
+    let g = store.register_gateway("gw", &hash(1), t0()).await.unwrap();
+    let j = store
+        .enqueue_job(job("reset", Some("x-Secret-1")), t0())
+        .await
+        .unwrap();
+    let late = t0() + mins(3);
+    assert_eq!(
+        store.job(&j.id, late).await.unwrap().unwrap().state,
+        JobState::Expired
+    );
+    assert!(
         store
-            .claim_job(&a.id, &kinds(&["unlock"]), t0())
+            .claim_job(&g.id, &kinds(&["reset"]), late)
             .await
             .unwrap()
-            .unwrap();
-        assert_eq!(
-            store
-                .finish_job(&j.id, &b.id, true, &ok, t0())
-                .await
-                .unwrap(),
-            FinishOutcome::NotFound
-        );
-        assert_eq!(
-            store
-                .finish_job(&j.id, &a.id, true, &ok, t0())
-                .await
-                .unwrap(),
-            FinishOutcome::Recorded
-        );
-        assert_eq!(
-            store
-                .finish_job(&j.id, &a.id, true, &ok, t0())
-                .await
-                .unwrap(),
-            FinishOutcome::AlreadyRecorded
-        );
-        let bad = json!({ "outcome": { "status": "failed", "reason": "other", "detail": "" } });
-        assert_eq!(
-            store
-                .finish_job(&j.id, &a.id, false, &bad, t0())
-                .await
-                .unwrap(),
-            FinishOutcome::Conflict
-        );
-        let done = store.job(&j.id, t0()).await.unwrap().unwrap();
-        assert_eq!(done.state, JobState::Succeeded);
-        assert_eq!(done.result, Some(ok));
-    }
+            .is_none()
+    );
+    assert_eq!(store.expire_jobs(late).await.unwrap(), 1);
+    assert_eq!(
+        store.job(&j.id, late).await.unwrap().unwrap().state,
+        JobState::Expired
+    );
+    // A job that must expire in the past is refused.
+    let mut stale = job("unlock", None);
+    stale.expires_at = t0();
+    assert!(store.enqueue_job(stale, t0()).await.is_err());
 }
+
+async fn reports_are_idempotent_and_bound_to_the_claiming_gateway(store: Arc<dyn Store>) {
+    let a = store.register_gateway("a", &hash(1), t0()).await.unwrap();
+    let b = store.register_gateway("b", &hash(2), t0()).await.unwrap();
+    let j = store.enqueue_job(job("unlock", None), t0()).await.unwrap();
+    let ok = json!({ "outcome": { "status": "succeeded" } });
+    // Not claimed yet: nobody may report it.
+    assert_eq!(
+        store
+            .finish_job(&j.id, &a.id, true, &ok, t0())
+            .await
+            .unwrap(),
+        FinishOutcome::NotFound
+    );
+    store
+        .claim_job(&a.id, &kinds(&["unlock"]), t0())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store
+            .finish_job(&j.id, &b.id, true, &ok, t0())
+            .await
+            .unwrap(),
+        FinishOutcome::NotFound
+    );
+    assert_eq!(
+        store
+            .finish_job(&j.id, &a.id, true, &ok, t0())
+            .await
+            .unwrap(),
+        FinishOutcome::Recorded
+    );
+    assert_eq!(
+        store
+            .finish_job(&j.id, &a.id, true, &ok, t0())
+            .await
+            .unwrap(),
+        FinishOutcome::AlreadyRecorded
+    );
+    let bad = json!({ "outcome": { "status": "failed", "reason": "other", "detail": "" } });
+    assert_eq!(
+        store
+            .finish_job(&j.id, &a.id, false, &bad, t0())
+            .await
+            .unwrap(),
+        FinishOutcome::Conflict
+    );
+    let done = store.job(&j.id, t0()).await.unwrap().unwrap();
+    assert_eq!(done.state, JobState::Succeeded);
+    assert_eq!(done.result, Some(ok));
+}
+
+backend_tests!(
+    concurrent_claims_hand_each_job_to_exactly_one_gateway,
+    a_credential_authenticates_only_its_gateway_until_revoked,
+    a_job_is_claimed_once_with_its_secret_which_then_leaves_the_store,
+    jobs_expire_and_are_then_never_handed_out,
+    reports_are_idempotent_and_bound_to_the_claiming_gateway,
+);

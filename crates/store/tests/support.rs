@@ -1,10 +1,10 @@
-//! Shared test helpers: temp folders, stores, a fixed clock.
+//! Shared test helpers: temp folders, stores, a fixed clock. Tests that every backend must pass
+//! are listed in `backend_tests!` (backends.rs) instead of opening a store themselves.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
-use latchkey_store::{Cipher, EncryptionKey, SqliteOptions, SqliteStore, Store};
+use latchkey_store::{Cipher, EncryptionKey, SqliteOptions, SqliteStore};
 use latchkey_types::ObjectId;
 use time::OffsetDateTime;
 
@@ -52,15 +52,6 @@ pub async fn file_store(tag: &str) -> (TempDir, SqliteStore) {
     .await
     .unwrap();
     (dir, store)
-}
-
-/// Both backends' flavours, as trait objects, so every test runs on memory and on disk.
-pub async fn both(tag: &str) -> Vec<(Option<TempDir>, Arc<dyn Store>)> {
-    let (dir, file) = file_store(tag).await;
-    vec![
-        (None, Arc::new(memory_store().await) as Arc<dyn Store>),
-        (Some(dir), Arc::new(file) as Arc<dyn Store>),
-    ]
 }
 
 /// A fixed "now": 2027-01-15T08:00:00Z.
