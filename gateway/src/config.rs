@@ -23,6 +23,48 @@ struct FileConfig {
     ad: AdSection,
     /// The portal's `[entra]` table; its presence says the Entra side is configured.
     entra: Option<toml::Table>,
+    /// `run` only: where the portal is and the gateway's credential.
+    portal: Option<PortalSection>,
+    /// `run` only: which jobs this gateway takes.
+    #[serde(default)]
+    jobs: JobsSection,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PortalSection {
+    url: String,
+    credential_file: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
+    poll_seconds: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JobsSection {
+    #[serde(default = "yes")]
+    unlock: bool,
+    #[serde(default)]
+    reset: bool,
+    #[serde(default)]
+    must_change_after_reset: bool,
+    #[serde(default)]
+    domains: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for JobsSection {
+    fn default() -> Self {
+        JobsSection {
+            unlock: true,
+            reset: false,
+            must_change_after_reset: false,
+            domains: vec![],
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -116,6 +158,112 @@ pub fn load(path: &Path, o: &Overrides) -> Result<CheckConfig, ConfigError> {
     })
 }
 
+/// Environment variable that supplies the gateway credential (beats `portal.credential_file`).
+pub const CREDENTIAL_ENV: &str = "LATCHKEY__PORTAL__CREDENTIAL";
+
+/// Everything `run` needs, resolved.
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    /// The service account the jobs run as (least privilege: the writeback rights only).
+    pub ldap: LdapSettings,
+    /// Where accounts are looked up; default: the rootDSE's defaultNamingContext.
+    pub base_dn: Option<String>,
+    /// The portal's base URL: https, or http on loopback only.
+    pub portal_url: String,
+    pub credential: Secret<String>,
+    /// Trust for the portal's certificate (default: the system store).
+    pub portal_trust: TrustSource,
+    /// How long one long-poll waits at the portal (1 to 30 s; default 25).
+    pub poll_seconds: u64,
+    pub unlock: bool,
+    pub reset: bool,
+    /// After a reset, make the user change the password at next logon (`pwdLastSet: 0`).
+    pub must_change_after_reset: bool,
+    /// DNS domain names (Entra's `onPremisesDomainName`) this gateway serves; empty: the domain
+    /// of the naming context.
+    pub domains: Vec<String>,
+}
+
+/// Loads the `run` configuration: `[ad]` as for `check` plus `[portal]` and `[jobs]`.
+pub fn load_agent(path: &Path) -> Result<AgentConfig, ConfigError> {
+    let base = load(path, &Overrides::default())?;
+    let file = path.display().to_string();
+    let err = |message: String| ConfigError {
+        file: file.clone(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    let cfg: FileConfig = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let rel = |p: PathBuf| if p.is_relative() { dir.join(p) } else { p };
+    let portal = cfg
+        .portal
+        .ok_or_else(|| err("a [portal] table with url and credential_file is required".into()))?;
+    let url = url_ok(&portal.url).map_err(err)?;
+    let credential = if let Ok(c) = std::env::var(CREDENTIAL_ENV) {
+        c
+    } else if let Some(f) = portal.credential_file.map(rel) {
+        std::fs::read_to_string(&f)
+            .map_err(|e| err(format!("portal.credential_file {}: {e}", f.display())))?
+            .trim()
+            .to_string()
+    } else {
+        return Err(err(format!(
+            "portal.credential_file (or {CREDENTIAL_ENV}) is required: the output of \
+             `latchkey gateway register NAME` on the portal host"
+        )));
+    };
+    if !credential.starts_with(latchkey_jobs::CREDENTIAL_PREFIX) {
+        return Err(err(
+            "the gateway credential is not one `latchkey gateway register` printed".into(),
+        ));
+    }
+    if !cfg.jobs.unlock && !cfg.jobs.reset {
+        return Err(err("[jobs]: enable unlock, reset or both".into()));
+    }
+    Ok(AgentConfig {
+        ldap: base.ldap,
+        base_dn: base.base_dn,
+        portal_url: url,
+        credential: Secret::new(credential),
+        portal_trust: portal
+            .ca_file
+            .map(rel)
+            .map_or(TrustSource::System, TrustSource::CaFile),
+        poll_seconds: portal
+            .poll_seconds
+            .unwrap_or(25)
+            .clamp(1, latchkey_jobs::MAX_WAIT_SECONDS),
+        unlock: cfg.jobs.unlock,
+        reset: cfg.jobs.reset,
+        must_change_after_reset: cfg.jobs.must_change_after_reset,
+        domains: cfg
+            .jobs
+            .domains
+            .iter()
+            .map(|d| d.trim().to_ascii_lowercase())
+            .collect(),
+    })
+}
+
+/// https, or http for a loopback host only (tests, a portal on the same machine).
+fn url_ok(url: &str) -> Result<String, String> {
+    let url = url.trim().trim_end_matches('/');
+    if url.starts_with("https://") {
+        return Ok(url.to_string());
+    }
+    if let Some(rest) = url.strip_prefix("http://") {
+        let host = rest.split(['/', '?']).next().unwrap_or_default();
+        let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+        if matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+            return Ok(url.to_string());
+        }
+    }
+    Err(format!(
+        "portal.url {url:?} must be https:// (plain http only on loopback)"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,5 +324,29 @@ mod tests {
             "[ad]\nurl = \"ldaps://dc1\"\nbind_dn = \"x\"\npassword = \"p\"\n[entra]\ntenant_id = \"t\"\n",
         );
         assert!(load(&p, &Overrides::default()).unwrap().entra_configured);
+    }
+
+    #[test]
+    fn agent_config_needs_the_portal_and_refuses_plain_http_off_loopback() {
+        let base = "[ad]\nurl = \"ldaps://dc1\"\nbind_dn = \"x\"\npassword = \"p\"\n";
+        let (_d, p) = write(base);
+        assert!(load_agent(&p).unwrap_err().to_string().contains("[portal]"));
+        let (d, p) = write(&format!(
+            "{base}[portal]\nurl = \"http://portal.example\"\ncredential_file = \"cred\"\n"
+        ));
+        std::fs::write(d.path().join("cred"), "lkgw_abc.def\n").unwrap();
+        assert!(load_agent(&p).unwrap_err().to_string().contains("https"));
+        let (d, p) = write(&format!(
+            "{base}[portal]\nurl = \"http://127.0.0.1:8080/\"\ncredential_file = \"cred\"\n\
+             [jobs]\nreset = true\ndomains = [\"Corp.Contoso.com\"]\n"
+        ));
+        std::fs::write(d.path().join("cred"), "lkgw_abc.def\n").unwrap();
+        let c = load_agent(&p).unwrap();
+        assert_eq!(c.portal_url, "http://127.0.0.1:8080");
+        assert_eq!(c.credential.expose(), "lkgw_abc.def");
+        assert!(c.unlock && c.reset && !c.must_change_after_reset);
+        assert_eq!(c.domains, vec!["corp.contoso.com".to_string()]);
+        // `check` still reads the same file.
+        assert!(load(&p, &Overrides::default()).is_ok());
     }
 }

@@ -1,5 +1,5 @@
-//! `latchkey-gateway`: the on-premises agent. `check` is the AD writeback preflight; `run` (the
-//! unlock job runner) is not built yet and says so with exit code 2.
+//! `latchkey-gateway`: the on-premises agent. `check` is the AD writeback preflight; `run` takes
+//! unlock/reset jobs from the portal (in the foreground, or as a Windows service).
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -27,10 +27,16 @@ enum Command {
     /// Check that password writeback and unlock can work against on-premises AD. Exit code 0:
     /// nothing failed (warnings allowed), 1: a requirement failed, 2: could not check.
     Check(CheckArgs),
-    /// Connect out to the portal and run unlock/reset jobs (not available yet).
+    /// Connect out to the portal and run its unlock/reset jobs with the [ad] service account.
+    /// Runs until Ctrl+C / SIGTERM; exit code 2 when the configuration is wrong or the portal
+    /// refuses the credential.
     Run {
+        /// TOML configuration file with [ad], [portal] and [jobs] tables.
         #[arg(long, short)]
-        config: Option<PathBuf>,
+        config: PathBuf,
+        /// Windows: run under the service control manager (logs go to the Event Log).
+        #[arg(long)]
+        service: bool,
     },
 }
 
@@ -78,21 +84,86 @@ struct CheckArgs {
     insecure_skip_tls_verify: bool,
 }
 
-fn main() -> ExitCode {
-    let filter = std::env::var("LATCHKEY_LOG").unwrap_or_else(|_| "warn".into());
+fn init_tracing(default: &str) {
+    let filter = std::env::var("LATCHKEY_LOG").unwrap_or_else(|_| default.into());
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
         .init();
+}
+
+fn main() -> ExitCode {
     // One process-wide crypto provider (ring), for any TLS config built without an explicit one.
     let _ = rustls::crypto::ring::default_provider().install_default();
     match Cli::parse().command {
-        Command::Check(args) => check(args),
-        Command::Run { .. } => {
-            eprintln!("latchkey-gateway: the job runner is not available in this version yet.");
+        Command::Check(args) => {
+            init_tracing("warn");
+            check(args)
+        }
+        Command::Run { config, service } => run(config, service),
+    }
+}
+
+fn run(config: PathBuf, service: bool) -> ExitCode {
+    if service {
+        #[cfg(windows)]
+        {
+            return match latchkey_gateway::service::run(config) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("latchkey-gateway: {e}");
+                    ExitCode::from(2)
+                }
+            };
+        }
+        #[cfg(not(windows))]
+        {
+            eprintln!("latchkey-gateway: --service is for Windows; run it in the foreground here");
+            return ExitCode::from(2);
+        }
+    }
+    init_tracing("info");
+    let cfg = match config::load_agent(&config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("latchkey-gateway run: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("latchkey-gateway run: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(latchkey_gateway::agent::run(cfg, shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("latchkey-gateway run: {e}");
             ExitCode::from(2)
         }
     }
+}
+
+/// Ctrl+C, or SIGTERM (what systemd sends).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 fn check(args: CheckArgs) -> ExitCode {

@@ -363,6 +363,30 @@ impl Directory {
         Ok(())
     }
 
+    /// Replaces one attribute's values with binary values (e.g. a quoted UTF-16LE `unicodePwd`,
+    /// which AD accepts only over an encrypted connection, as every connection here is).
+    pub async fn replace_binary(
+        &mut self,
+        dn: &str,
+        attr: &str,
+        values: Vec<Vec<u8>>,
+    ) -> Result<(), LdapError> {
+        let op = format!("modify {attr} of {dn:?}");
+        let res = self
+            .ldap
+            .with_timeout(self.timeout)
+            .modify(
+                dn,
+                vec![Mod::Replace(
+                    attr.as_bytes().to_vec(),
+                    values.into_iter().collect(),
+                )],
+            )
+            .await
+            .map_err(|e| self.timeout_or(&op, e))?;
+        check_rc(op, res)
+    }
+
     /// Adds an entry (values as bytes, e.g. a quoted UTF-16LE `unicodePwd`).
     pub async fn add(&mut self, dn: &str, attrs: &[(&str, Vec<Vec<u8>>)]) -> Result<(), LdapError> {
         let op = format!("add {dn:?}");

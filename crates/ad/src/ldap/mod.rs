@@ -11,7 +11,7 @@ mod tls;
 pub use conn::{Directory, LdapSettings, RootDse, Scope, SdFlags};
 pub use entry::Entry;
 pub use error::{LdapError, explain_ad_error};
-pub use tls::{CertificateInfo, TrustSource, describe_certificate};
+pub use tls::{CertificateInfo, TrustSource, client_config, describe_certificate};
 
 /// RFC 4515 escaping of a value placed inside an LDAP filter.
 pub fn escape_filter_value(value: &str) -> String {

@@ -32,7 +32,9 @@ impl std::fmt::Display for TrustSource {
     }
 }
 
-pub(crate) fn client_config(
+/// The rustls client configuration for `trust` (`None`: insecure, nothing verified). Also used
+/// by the gateway's HTTPS client towards the portal.
+pub fn client_config(
     trust: &TrustSource,
 ) -> Result<Option<Arc<rustls::ClientConfig>>, LdapError> {
     let mut roots = RootCertStore::empty();
