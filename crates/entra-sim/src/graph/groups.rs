@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::auth::{Caller, Perms};
 use super::error::{GraphError, GraphResult};
-use super::users::{find_user, render_user};
+use super::users::{find_user, project, render_user};
 use crate::app::Shared;
 use crate::clock::fmt;
 use crate::odata::filter::{self, Record};
@@ -127,7 +127,9 @@ fn member_json(state: &State, m: Member) -> Option<Map<String, Value>> {
             let u = state.user_by_id(id)?;
             let mut out = Map::new();
             out.insert("@odata.type".into(), json!("#microsoft.graph.user"));
-            out.extend(render_user(state, u, None).ok()?);
+            // Every property: `$select` may ask for any of them (accountEnabled, ...); without
+            // `$select`, [`select`] cuts users back to Graph's default set.
+            out.extend(render_user(state, u, Some(&["*".to_string()])).ok()?);
             Some(out)
         }
     }
@@ -135,7 +137,15 @@ fn member_json(state: &State, m: Member) -> Option<Map<String, Value>> {
 
 /// `$select` on directory objects: keeps `@odata.type` so clients can still discriminate.
 fn select(obj: Map<String, Value>, sel: Option<&[String]>) -> Map<String, Value> {
-    let Some(sel) = sel else { return obj };
+    let Some(sel) = sel else {
+        if obj.get("@odata.type").and_then(Value::as_str) != Some("#microsoft.graph.user") {
+            return obj;
+        }
+        let mut out = Map::new();
+        out.insert("@odata.type".into(), json!("#microsoft.graph.user"));
+        out.extend(project(&obj, None).unwrap_or_default());
+        return out;
+    };
     let mut out = Map::new();
     if let Some(t) = obj.get("@odata.type") {
         out.insert("@odata.type".into(), t.clone());

@@ -227,3 +227,34 @@ async fn check_member_groups_and_objects() {
     assert_eq!(s, 200);
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn members_select_any_user_property_and_default_to_the_default_set() {
+    let sim = start().await;
+    let t = app_token(&sim).await;
+    let (s, _, b) = graph_get(
+        &sim,
+        &t,
+        &format!("/groups/{GROUP_A}/members?$select=id,accountEnabled,onPremisesSyncEnabled"),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let adele = b["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["id"] == ADELE)
+        .unwrap();
+    assert_eq!(adele["accountEnabled"], json!(true), "{adele}");
+    assert_eq!(adele["@odata.type"], "#microsoft.graph.user");
+    // Without $select: Graph's default user properties only.
+    let (_, _, b) = graph_get(&sim, &t, &format!("/groups/{GROUP_A}/members")).await;
+    let adele = b["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["id"] == ADELE)
+        .unwrap();
+    assert_eq!(adele["userPrincipalName"], "adele.vance@contoso.com");
+    assert!(adele.get("accountEnabled").is_none(), "{adele}");
+}
