@@ -27,6 +27,8 @@ pub struct Portal {
     pub signin: Option<Arc<crate::signin::SignIn>>,
     /// Sign-in and access control of `/admin` and `/helpdesk`; `None`: no console is served.
     pub consoles: Option<Arc<crate::console::Consoles>>,
+    /// How long a helpdesk reset link works (`[helpdesk] link_lifetime_minutes`).
+    pub link_lifetime: std::time::Duration,
 }
 
 impl Portal {
@@ -39,6 +41,7 @@ impl Portal {
             outbox: None,
             signin: None,
             consoles: None,
+            link_lifetime: crate::helpdesk::link::DEFAULT_LINK_LIFETIME,
         })
     }
 
@@ -108,9 +111,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(crate::verification::configure)
         .configure(crate::reset::configure)
         .configure(crate::unlock::configure)
+        .configure(crate::tap::configure)
         .configure(crate::enroll::configure)
         .configure(crate::console::configure)
         .configure(crate::admin::configure)
+        .configure(crate::helpdesk::configure)
         .configure(crate::outbox::configure);
 }
 

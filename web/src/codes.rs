@@ -95,6 +95,34 @@ pub async fn issue(
     lang: Option<String>,
     correlation_id: &str,
 ) -> Result<(), IssueError> {
+    issue_as(
+        portal,
+        flow,
+        kind,
+        purpose,
+        destination,
+        send,
+        lang,
+        correlation_id,
+        |code, valid_for| Notice::Code { code, valid_for },
+    )
+    .await
+}
+
+/// [`issue`], sent as the notice `notice` builds from the code and its lifetime (the helpdesk's
+/// caller check sends a code the user may read out, with other words than a self-service code).
+#[allow(clippy::too_many_arguments)]
+pub async fn issue_as(
+    portal: &Portal,
+    flow: &Flow,
+    kind: MethodKind,
+    purpose: CodePurpose,
+    destination: &Destination,
+    send: bool,
+    lang: Option<String>,
+    correlation_id: &str,
+    notice: impl FnOnce(Secret<String>, std::time::Duration) -> Notice,
+) -> Result<(), IssueError> {
     let s = &portal.services;
     let now = s.clock.now();
     let (code, record) = s.codes.issue(
@@ -116,10 +144,7 @@ pub async fn issue(
     if send {
         let n = Notification {
             recipient: recipient(destination),
-            notice: Notice::Code {
-                code,
-                valid_for: lifetime,
-            },
+            notice: notice(code, lifetime),
             lang,
             correlation_id: correlation_id.to_string(),
             subject: Some(flow.subject),

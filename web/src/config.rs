@@ -58,6 +58,9 @@ pub struct HelpdeskSettings {
     /// Object ids of the groups whose (transitive) members the helpdesk may serve.
     #[serde(default)]
     pub serves: Vec<String>,
+    /// How long a helpdesk reset link works, in minutes (default 60, at most 1440).
+    #[serde(default)]
+    pub link_lifetime_minutes: Option<u64>,
 }
 
 /// The delegated credential (`latchkey delegate` writes it). Without this table synced users
@@ -407,6 +410,9 @@ impl Settings {
                 .any(|g| g.trim().parse::<latchkey_types::ObjectId>().is_err())
             {
                 bail!("key `helpdesk.serves`: every entry must be a group object id (GUID)");
+            }
+            if h.link_lifetime_minutes.is_some_and(|m| !(5..=1440).contains(&m)) {
+                bail!("key `helpdesk.link_lifetime_minutes` must be between 5 and 1440 (24 hours)");
             }
         }
         if cert && (e.certificate_file.is_none() || e.private_key_file.is_none()) {

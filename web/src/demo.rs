@@ -134,6 +134,8 @@ pub struct Demo {
     pub outbox: Arc<Outbox>,
     /// The portal's store (tests read the audit trail from it).
     pub store: Arc<dyn latchkey_store::Store>,
+    /// The running portal's services (tests swap the policy set through it).
+    pub services: Arc<Services>,
     /// Authenticator seeds of the pre-enrolled users, by UPN.
     seeds: HashMap<String, TotpSeed>,
     dir: PathBuf,
@@ -382,8 +384,6 @@ async fn start_full(
         crate::entra::graph_config(&settings)?,
         &url,
     )?));
-    let running = crate::app::start(portal, listener)?;
-    Ok(Demo {
     // Both consoles, for the fixture's "Latchkey Admins" and "Helpdesk" groups; the helpdesk
     // serves everyone in "SSPR Enabled".
     let group = |name: &str| sim.tenant().group_id(name);
@@ -394,6 +394,7 @@ async fn start_full(
     let helpdesk = group("Helpdesk").map(|g| crate::config::HelpdeskSettings {
         group: g,
         serves: group("SSPR Enabled").into_iter().collect(),
+        link_lifetime_minutes: None,
     });
     portal.consoles = Some(Arc::new(crate::console::Consoles::new(
         crate::entra::graph_config(&settings)?,
@@ -402,8 +403,11 @@ async fn start_full(
         helpdesk.as_ref(),
     )?));
     let services = Arc::clone(&portal.services);
+    let running = crate::app::start(portal, listener)?;
+    Ok(Demo {
         sim,
         portal: running,
+        services,
         config_path,
         outbox,
         store,

@@ -5,7 +5,10 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use latchkey_graph::{GraphClient, GraphError, Memberships, RiskState, User, UserRef};
+use latchkey_graph::{
+    AuthMethod, GraphClient, GraphError, Memberships, RiskState, TapRequest, TemporaryAccessPass,
+    User, UserRef,
+};
 use latchkey_types::{ObjectId, Secret};
 
 /// Boxed, `Send` future returned by [`Directory`] methods.
@@ -19,15 +22,15 @@ pub trait Directory: Send + Sync + 'static {
     fn user<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, User>;
     /// Transitive groups and directory roles, fully paged.
     fn memberships<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, Memberships>;
-    /// Sets a cloud user's password (app-only `passwordProfile`).
-    fn set_password<'a>(
-        &'a self,
     /// Which of `groups` the user is a transitive member of (`checkMemberGroups`).
     fn check_member_groups<'a>(
         &'a self,
         id: &'a ObjectId,
         groups: &'a [ObjectId],
     ) -> DirFuture<'a, Vec<ObjectId>>;
+    /// Sets a cloud user's password (app-only `passwordProfile`).
+    fn set_password<'a>(
+        &'a self,
         id: &'a ObjectId,
         password: &'a Secret<String>,
     ) -> DirFuture<'a, ()>;
@@ -42,6 +45,21 @@ pub trait Directory: Send + Sync + 'static {
     /// Whether Identity Protection currently considers the user at risk.
     fn is_at_risk<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, bool>;
     fn dismiss_risk<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, ()>;
+    /// Issues a Temporary Access Pass (replacing a valid one, Graph's rule). The pass is in the
+    /// answer only this once.
+    fn create_temporary_access_pass<'a>(
+        &'a self,
+        id: &'a ObjectId,
+        request: &'a TapRequest,
+    ) -> DirFuture<'a, TemporaryAccessPass>;
+    /// The user's registered authentication methods (all types, fully paged).
+    fn auth_methods<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, Vec<AuthMethod>>;
+    /// Deletes one method through its type's collection.
+    fn delete_auth_method<'a>(
+        &'a self,
+        id: &'a ObjectId,
+        method: &'a AuthMethod,
+    ) -> DirFuture<'a, ()>;
 }
 
 impl Directory for GraphClient {
@@ -106,7 +124,7 @@ impl Directory for GraphClient {
     fn dismiss_risk<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, ()> {
         Box::pin(async move { self.dismiss_risky_users(std::slice::from_ref(id)).await })
     }
-}
+
     fn check_member_groups<'a>(
         &'a self,
         id: &'a ObjectId,
@@ -115,3 +133,23 @@ impl Directory for GraphClient {
         Box::pin(GraphClient::check_member_groups(self, id, groups))
     }
 
+    fn create_temporary_access_pass<'a>(
+        &'a self,
+        id: &'a ObjectId,
+        request: &'a TapRequest,
+    ) -> DirFuture<'a, TemporaryAccessPass> {
+        Box::pin(GraphClient::create_temporary_access_pass(self, id, request))
+    }
+
+    fn auth_methods<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, Vec<AuthMethod>> {
+        Box::pin(self.list_auth_methods(id))
+    }
+
+    fn delete_auth_method<'a>(
+        &'a self,
+        id: &'a ObjectId,
+        method: &'a AuthMethod,
+    ) -> DirFuture<'a, ()> {
+        Box::pin(GraphClient::delete_auth_method(self, id, method))
+    }
+}

@@ -26,6 +26,11 @@ impl Csrf {
         }
     }
 
+    /// The public URL's `scheme://host[:port]`: absolute links the portal hands out start here.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
     /// The token to embed in forms of `session`.
     pub fn token(&self, session: &str) -> String {
         let tag = hmac::sign(&self.key, format!("csrf\0{session}").as_bytes());

@@ -208,7 +208,7 @@ async fn start(
 /// Resolves the account and decides, returning the flow data, its subject and (for the audit
 /// trail only) why a flow is a decoy. Every branch does its Graph calls before deciding, so the
 /// deadline hides the rest.
-async fn plan(
+pub(crate) async fn plan(
     portal: &Portal,
     login: &str,
 ) -> Result<(FlowData, ObjectId, Option<String>), latchkey_graph::GraphError> {
@@ -244,9 +244,12 @@ async fn plan(
     let Some(policy) = evaluation.policy else {
         return decoy(format!("account {}: {}", user.id, evaluation.explain()));
     };
-    if !policy.allows(Action::Reset) && !policy.allows(Action::Unlock) {
+    if !policy.allows(Action::Reset)
+        && !policy.allows(Action::Unlock)
+        && !policy.allows(Action::TemporaryAccessPass)
+    {
         return decoy(format!(
-            "account {}: policy '{}' allows neither reset nor unlock",
+            "account {}: policy '{}' allows no self-service action",
             user.id, policy.name
         ));
     }

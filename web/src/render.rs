@@ -86,6 +86,36 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("action.html", include_str!("../templates/action.html")),
     ("reset.html", include_str!("../templates/reset.html")),
     ("result.html", include_str!("../templates/result.html")),
+    ("tap.html", include_str!("../templates/tap.html")),
+    ("link.html", include_str!("../templates/link.html")),
+    (
+        "helpdesk_base.html",
+        include_str!("../templates/helpdesk_base.html"),
+    ),
+    (
+        "helpdesk_index.html",
+        include_str!("../templates/helpdesk_index.html"),
+    ),
+    (
+        "helpdesk_user.html",
+        include_str!("../templates/helpdesk_user.html"),
+    ),
+    (
+        "helpdesk_link.html",
+        include_str!("../templates/helpdesk_link.html"),
+    ),
+    (
+        "helpdesk_tap.html",
+        include_str!("../templates/helpdesk_tap.html"),
+    ),
+    (
+        "helpdesk_approval.html",
+        include_str!("../templates/helpdesk_approval.html"),
+    ),
+    (
+        "helpdesk_approvals.html",
+        include_str!("../templates/helpdesk_approvals.html"),
+    ),
     ("outbox.html", include_str!("../templates/outbox.html")),
     ("admin_base.html", include_str!("../templates/admin_base.html")),
     (

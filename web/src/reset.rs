@@ -103,6 +103,7 @@ struct ActionPage {
     name: String,
     can_reset: bool,
     can_unlock: bool,
+    can_tap: bool,
 }
 
 async fn action(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
@@ -121,6 +122,7 @@ async fn action(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
             .unwrap_or_else(|| data.account.clone()),
         can_reset: policy.is_some_and(|p| p.allows(Action::Reset)),
         can_unlock: policy.is_some_and(|p| p.allows(Action::Unlock)),
+        can_tap: policy.is_some_and(|p| p.allows(Action::TemporaryAccessPass)),
     };
     portal.render_in(&req, lang, "action.html", &page)
 }

@@ -186,5 +186,12 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
         tracing::info!(redirect_uri = %consoles.redirect_uri(), "consoles enabled");
         portal.consoles = Some(Arc::new(consoles));
     }
+    if let Some(minutes) = settings
+        .helpdesk
+        .as_ref()
+        .and_then(|h| h.link_lifetime_minutes)
+    {
+        portal.link_lifetime = std::time::Duration::from_secs(minutes * 60);
+    }
     Ok(portal)
 }

@@ -31,6 +31,10 @@ macro_rules! lang_templates {
             lang_templates!(@one $lang, "methods_changed.txt"),
             lang_templates!(@one $lang, "methods_changed.html"),
             lang_templates!(@one $lang, "methods_changed.sms.txt"),
+            lang_templates!(@one $lang, "caller_code.subject.txt"),
+            lang_templates!(@one $lang, "caller_code.txt"),
+            lang_templates!(@one $lang, "caller_code.html"),
+            lang_templates!(@one $lang, "caller_code.sms.txt"),
             lang_templates!(@one $lang, "tap_issued.subject.txt"),
             lang_templates!(@one $lang, "tap_issued.txt"),
             lang_templates!(@one $lang, "tap_issued.html"),
@@ -103,6 +107,12 @@ pub enum Notice {
         at: OffsetDateTime,
         changes: Vec<MethodChange>,
     },
+    /// A code the user reads back to the helpdesk on a call they are on (not the self-service
+    /// code: that one says never to give it to anyone).
+    CallerCode {
+        code: Secret<String>,
+        valid_for: Duration,
+    },
     /// A Temporary Access Pass was issued for the account (the pass itself is never sent).
     TemporaryAccessPassIssued { at: OffsetDateTime },
     /// A helpdesk reset link, sent to the user's known address. The link is a bearer secret.
@@ -121,6 +131,7 @@ impl Notice {
             Notice::Code { .. } => "code",
             Notice::PasswordChanged { .. } => "password_changed",
             Notice::MethodsChanged { .. } => "methods_changed",
+            Notice::CallerCode { .. } => "caller_code",
             Notice::TemporaryAccessPassIssued { .. } => "tap_issued",
             Notice::ResetLink { .. } => "reset_link",
             Notice::ResetLinkIssued { .. } => "reset_link_issued",
@@ -216,7 +227,7 @@ impl Renderer {
             self.branding.portal_url.as_ref().map_or("", |u| u.as_str()),
         );
         match notice {
-            Notice::Code { code, valid_for } => {
+            Notice::Code { code, valid_for } | Notice::CallerCode { code, valid_for } => {
                 ctx.insert("code", code.expose());
                 ctx.insert("minutes", &valid_for.as_secs().div_ceil(60));
             }

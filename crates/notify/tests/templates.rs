@@ -151,6 +151,10 @@ fn helpdesk_and_tap_notices_render_in_every_language() {
     let r = renderer();
     let link = "https://reset.contoso.com/h/AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_AbCdE";
     let notices = [
+        Notice::CallerCode {
+            code: Secret::new("48213907".into()),
+            valid_for: Duration::from_secs(600),
+        },
         Notice::TemporaryAccessPassIssued {
             at: datetime!(2027-01-15 08:00 UTC),
         },
@@ -180,7 +184,9 @@ fn helpdesk_and_tap_notices_render_in_every_language() {
             );
         }
     }
-    let e = r.email(&notices[1], Some("en")).unwrap();
+    let e = r.email(&notices[0], Some("en")).unwrap();
+    assert!(e.text.expose().contains("48213907") && e.text.expose().contains("10 minutes"));
+    let e = r.email(&notices[2], Some("en")).unwrap();
     assert!(e.text.expose().contains(link) && e.text.expose().contains("60 minutes"));
     assert!(
         e.html.expose().contains(&format!("href=\"{link}\"")),
@@ -189,7 +195,7 @@ fn helpdesk_and_tap_notices_render_in_every_language() {
     );
     assert!(!format!("{e:?}").contains(link), "the link is a secret");
     // The "a link was issued" notice never carries the link.
-    for n in [&notices[0], &notices[2]] {
+    for n in [&notices[1], &notices[3]] {
         let e = r.email(n, Some("en")).unwrap();
         assert!(e.text.expose().contains("2027-01-15 08:00 UTC"));
         assert!(

@@ -197,6 +197,8 @@ pub enum CodePurpose {
     Verification,
     /// Confirming a new email address or phone number at enrollment.
     EnrollmentConfirmation,
+    /// A helpdesk member verifying a caller: the caller reads the code back on the phone.
+    HelpdeskCaller,
 }
 
 impl CodePurpose {
@@ -204,6 +206,7 @@ impl CodePurpose {
         match self {
             CodePurpose::Verification => b"verification",
             CodePurpose::EnrollmentConfirmation => b"enrollment-confirmation",
+            CodePurpose::HelpdeskCaller => b"helpdesk-caller",
         }
     }
 }

@@ -1,0 +1,398 @@
+//! Pre-filled reset links: issued by a helpdesk member, opened by the user.
+//!
+//! A link is `{public_url}/link/{token}`: the token is a store flow's bearer token (256 random
+//! bits, only its SHA-256 stored) of purpose [`LINK_PURPOSE`], subject = the user, data = the
+//! member who made it, living `[helpdesk] link_lifetime_minutes` (default
+//! [`DEFAULT_LINK_LIFETIME`]: security.md says 60 minutes by default, 24 hours at most). It is bound to the user and to the member, and single use: opening the
+//! page (`GET`, which mail scanners also do) changes nothing; continuing (`POST /link`) ends
+//! the link flow first, atomically (of two concurrent uses only one ends it), then starts a
+//! self-service flow for that user exactly as the identify step would (same decision, same
+//! decoy for an account that may not use self-service, same deadline). It is never a
+//! verification: the user still proves who they are with their own methods. A password change
+//! voids every open link of the user (it ends all their flows).
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use latchkey_notify::{Notice, Notification, Recipient};
+use latchkey_store::{
+    AuditEvent, EnrollmentState, Flow, FlowLifetime, FlowToken, NewFlow, Outcome,
+};
+use latchkey_types::{EmailAddress, MethodKind, ObjectId, Secret};
+use serde::{Deserialize, Serialize};
+
+use super::{Target, member_post, page, target};
+use crate::app::Portal;
+use crate::flow::{self, PURPOSE, STEP_VERIFY, limits};
+use crate::guard::with_deadline;
+
+/// Purpose of a helpdesk link's flow.
+pub const LINK_PURPOSE: &str = "helpdesk-link";
+/// How long a link works (security.md: 60 minutes by default).
+pub const DEFAULT_LINK_LIFETIME: Duration = Duration::from_secs(60 * 60);
+/// The ceiling (security.md: 24 hours at most).
+pub const MAX_LINK_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/helpdesk/link", web::post().to(issue_link))
+        .route("/link/{token}", web::get().to(open))
+        .route("/link", web::post().to(continue_with));
+}
+
+/// What a link keeps (the user is the flow's subject).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LinkData {
+    /// The member who issued it: object id and UPN.
+    pub member: String,
+    pub member_upn: String,
+    /// The user's UPN at issue: what the identify step is pre-filled with.
+    pub login: String,
+    pub correlation_id: String,
+}
+
+#[derive(Deserialize)]
+pub struct IssueForm {
+    csrf: String,
+    q: String,
+    /// `copy` (shown once to the member) or `email` (sent to the user's known address).
+    delivery: String,
+}
+
+/// The user's known email address: the directory mail, else the enrolled email.
+async fn known_address(portal: &Portal, t: &Target) -> Option<EmailAddress> {
+    if let Some(m) = &t.user.mail {
+        return Some(m.clone());
+    }
+    let e = portal
+        .services
+        .store
+        .enrollment(
+            &t.user.id,
+            MethodKind::Email.as_str(),
+            EnrollmentState::Active,
+        )
+        .await
+        .ok()
+        .flatten()?;
+    e.data["address"].as_str().and_then(|a| a.parse().ok())
+}
+
+/// `POST /helpdesk/link`: issues a link for a user the member may serve.
+async fn issue_link(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    form: web::Form<IssueForm>,
+) -> HttpResponse {
+    let m = match member_post(&portal, &req, &form.csrf) {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let t = match target(&portal, &req, &m, &form.q).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let by_email = match form.delivery.as_str() {
+        "email" => true,
+        "copy" => false,
+        _ => {
+            let msg = super::message(&portal, &m, "helpdesk_error_delivery", &[]);
+            return super::lookup::render_user(
+                &portal,
+                &req,
+                &m,
+                &t,
+                Some(msg),
+                StatusCode::BAD_REQUEST,
+            )
+            .await;
+        }
+    };
+    let address = if by_email {
+        match known_address(&portal, &t).await {
+            Some(a) => Some(a),
+            None => {
+                let msg = super::message(&portal, &m, "helpdesk_error_no_address", &[]);
+                return super::lookup::render_user(
+                    &portal,
+                    &req,
+                    &m,
+                    &t,
+                    Some(msg),
+                    StatusCode::CONFLICT,
+                )
+                .await;
+            }
+        }
+    } else {
+        None
+    };
+    let s = &portal.services;
+    let now = s.clock.now();
+    let lifetime = portal.link_lifetime.min(MAX_LINK_LIFETIME);
+    let data = LinkData {
+        member: m.oid.to_string(),
+        member_upn: m.upn.clone(),
+        login: t.user.user_principal_name.as_str().to_ascii_lowercase(),
+        correlation_id: ObjectId::new_random().to_string(),
+    };
+    let created = s
+        .store
+        .create_flow(
+            NewFlow {
+                subject: t.user.id,
+                purpose: LINK_PURPOSE.into(),
+                step: "issued".into(),
+                data: serde_json::to_value(&data).unwrap_or_default(),
+                lifetime: FlowLifetime {
+                    absolute: lifetime,
+                    idle: lifetime,
+                },
+            },
+            now,
+        )
+        .await;
+    let (token, link_flow) = match created {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "helpdesk: cannot store a link");
+            return super::caller::unavailable(&portal, &req, &m);
+        }
+    };
+    let url = Secret::new(format!("{}/link/{}", s.csrf.origin(), token.expose()));
+    let delivery = if by_email { "email" } else { "copy" };
+    if m.audit(
+        &portal,
+        "helpdesk.link.issued",
+        Some(t.user.id),
+        Outcome::Success,
+        None,
+        serde_json::json!({
+            "delivery": delivery,
+            "link": link_flow.id.to_string(),
+            "expires_at": link_flow.expires_at.unix_timestamp(),
+        }),
+    )
+    .await
+    .is_err()
+    {
+        let _ = s.store.end_flow(&token).await;
+        return super::caller::unavailable(&portal, &req, &m);
+    }
+    // The user hears of it on every channel known (the link itself only goes to the address).
+    let mut told = crate::reset::known_channels(&portal, &t.user.id, t.user.mail.as_ref()).await;
+    if let Some(a) = &address {
+        let n = Notification {
+            recipient: Recipient::Email(a.clone()),
+            notice: Notice::ResetLink {
+                link: url.clone(),
+                valid_for: lifetime,
+            },
+            lang: t.user.preferred_language.clone(),
+            correlation_id: data.correlation_id.clone(),
+            subject: Some(t.user.id),
+        };
+        if let Err(e) = s.notifier.enqueue(n) {
+            tracing::error!(error = %e, "cannot queue a reset link");
+        }
+        told.retain(|r| *r != Recipient::Email(a.clone()));
+    }
+    for recipient in told {
+        let n = Notification {
+            recipient,
+            notice: Notice::ResetLinkIssued { at: now },
+            lang: t.user.preferred_language.clone(),
+            correlation_id: data.correlation_id.clone(),
+            subject: Some(t.user.id),
+        };
+        if let Err(e) = s.notifier.enqueue(n) {
+            tracing::error!(error = %e, "cannot queue a link notice");
+        }
+    }
+    let minutes = (lifetime.as_secs() / 60).to_string();
+    page(
+        &portal,
+        &req,
+        &m,
+        "helpdesk_link.html",
+        serde_json::json!({
+            "target": super::lookup::identity(&t),
+            "link": if by_email { None } else { Some(url.expose().clone()) },
+            "emailed_to": address.map(|a| super::caller::mask(a.as_str())),
+            "minutes": minutes,
+        }),
+        StatusCode::OK,
+    )
+}
+
+/// The live link for `token`, if any.
+async fn live_link(portal: &Portal, token: &FlowToken) -> Option<(Flow, LinkData)> {
+    let flow = portal
+        .services
+        .store
+        .flow(token, portal.services.clock.now())
+        .await
+        .ok()
+        .flatten()
+        .filter(|f| f.purpose == LINK_PURPOSE)?;
+    let data = serde_json::from_value(flow.data.clone()).ok()?;
+    Some((flow, data))
+}
+
+fn csrf_session(flow: &Flow) -> String {
+    format!("link\0{}", flow.id)
+}
+
+/// The page for a link that does not work (unknown, used, expired): 410, with the way to start.
+fn gone(portal: &Portal, req: &HttpRequest) -> HttpResponse {
+    let lang = flow::lang(req, None);
+    portal.error_page(req, lang, StatusCode::GONE, "link_invalid")
+}
+
+/// `GET /link/{token}`: shows whose password the link is for and a button to continue. Changes
+/// nothing (mail scanners open links too).
+async fn open(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let Some(token) = FlowToken::parse(&path) else {
+        return gone(&portal, &req);
+    };
+    let Some((flow, data)) = live_link(&portal, &token).await else {
+        return gone(&portal, &req);
+    };
+    let lang = flow::lang(&req, None);
+    portal.render_in(
+        &req,
+        lang,
+        "link.html",
+        &serde_json::json!({
+            "csrf": portal.services.csrf.token(&csrf_session(&flow)),
+            "token": token.expose(),
+            "login": data.login,
+        }),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct ContinueForm {
+    csrf: String,
+    token: String,
+}
+
+/// `POST /link`: uses the link up, then starts the self-service flow for its user.
+async fn continue_with(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    form: web::Form<ContinueForm>,
+) -> HttpResponse {
+    let lang = flow::lang(&req, None);
+    let Some(token) = FlowToken::parse(form.token.trim()) else {
+        return gone(&portal, &req);
+    };
+    let Some((link_flow, data)) = live_link(&portal, &token).await else {
+        return gone(&portal, &req);
+    };
+    if !portal
+        .services
+        .csrf
+        .check(&req, &csrf_session(&link_flow), &form.csrf)
+    {
+        return portal.error_page(&req, lang, StatusCode::FORBIDDEN, "error_csrf");
+    }
+    let client = portal
+        .services
+        .proxies
+        .client_ip(&req)
+        .map(|ip| ip.to_string())
+        .unwrap_or_default();
+    if let Err(wait) = flow::hit(&portal, "start:client", &client, limits::STARTS_PER_CLIENT).await
+    {
+        let mut r = portal.render_in(
+            &req,
+            lang,
+            "error.html",
+            &serde_json::json!({ "message": flow::throttled_message(&portal, lang, wait) }),
+        );
+        *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        return r;
+    }
+    // Single use: only the one request that ends the link goes on.
+    match portal.services.store.end_flow(&token).await {
+        Ok(true) => {}
+        Ok(false) => return gone(&portal, &req),
+        Err(e) => {
+            tracing::error!(error = %e, "link: cannot end the link");
+            return portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+        }
+    }
+    let planned = with_deadline(
+        portal.services.deadline,
+        crate::identify::plan(&portal, &data.login),
+    )
+    .await;
+    let (mut flow_data, mut subject, reason) = match planned {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "link: directory unavailable");
+            return portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+        }
+    };
+    // Bound to the user: a UPN now naming someone else (renamed accounts) gets a decoy flow.
+    if !flow_data.decoy && subject != link_flow.subject {
+        flow_data.decoy = true;
+        flow_data.throttle_key = format!("login:{}", data.login);
+        subject = ObjectId::new_random();
+    }
+    let now = portal.services.clock.now();
+    let correlation_id = flow_data.correlation_id.clone();
+    let decoy = flow_data.decoy;
+    let created = portal
+        .services
+        .store
+        .create_flow(
+            NewFlow {
+                subject,
+                purpose: PURPOSE.into(),
+                step: STEP_VERIFY.into(),
+                data: serde_json::to_value(&flow_data).unwrap_or_default(),
+                lifetime: FlowLifetime::default(),
+            },
+            now,
+        )
+        .await;
+    let token = match created {
+        Ok((t, _)) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "link: cannot create flow");
+            return portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+        }
+    };
+    let event = AuditEvent {
+        at: now,
+        correlation_id,
+        actor: "self".into(),
+        subject: Some(link_flow.subject),
+        event_type: "helpdesk.link.used".into(),
+        method: None,
+        outcome: if decoy {
+            Outcome::Denied
+        } else {
+            Outcome::Success
+        },
+        reason,
+        details: serde_json::json!({
+            "link": link_flow.id.to_string(),
+            "issued_by": data.member,
+            "issued_by_upn": data.member_upn,
+            "link_correlation_id": data.correlation_id,
+        }),
+    };
+    if portal.services.store.append_audit(&event).await.is_err() {
+        return portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+    }
+    let mut resp = flow::see_other("/verify");
+    let _ = resp.add_cookie(&flow::flow_cookie(&portal, &token));
+    resp
+}

@@ -1,0 +1,655 @@
+//! The helpdesk console over HTTP against the demo: scope, reset links, caller verification,
+//! actions after verification, the second approval for privileged targets, CSRF, access.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use latchkey::demo::Demo;
+use latchkey_store::{AuditQuery, NewEnrollment};
+use latchkey_types::ObjectId;
+
+use crate::admin::{BEN, FARID, demo_with_clock, sign_in};
+use crate::portal::{Browser, Page, code_for, totp_for};
+
+const ADELE: &str = "adele.vance@contoso.com";
+const ADELE_MAIL: &str = "adele.vance@outlook.example";
+const LENA: &str = "lena.novak@contoso.com";
+const KOFI: (&str, &str) = ("kofi.mensah@contoso.com", "Kofi-Demo-2024!");
+
+/// The demo's "Staff" policy with `actions`, privileged accounts allowed.
+fn set_policy(demo: &Demo, actions: &str) {
+    let group = demo.sim.tenant().group_id("SSPR Enabled").unwrap();
+    let text = format!(
+        "[[policy]]\nname = \"Staff\"\npriority = 10\n\
+         applies_to = [{{ id = \"{group}\", name = \"SSPR Enabled\" }}]\n\
+         actions = [{actions}]\nmethods = [\"email\", \"totp\", \"sms\"]\nmethods_required = 2\n\
+         allow_privileged = true\n"
+    );
+    let set = latchkey_policy::parse_sources(&[(PathBuf::from("test.toml"), text)]).unwrap();
+    *demo.services.policies.write().unwrap() = Arc::new(set);
+}
+
+fn oid(demo: &Demo, upn: &str) -> String {
+    demo.sim.tenant().user_id(upn).unwrap()
+}
+
+async fn farid(demo: &Demo) -> Browser {
+    let mut b = Browser::new(demo);
+    sign_in(demo, &mut b, "/helpdesk", FARID).await;
+    b
+}
+
+/// The newest helpdesk caller code sent to `to`.
+async fn caller_code(demo: &Demo, to: &str) -> String {
+    for _ in 0..100 {
+        if let Some(m) = demo
+            .outbox
+            .messages()
+            .into_iter()
+            .rev()
+            .find(|m| m.to == to && m.body.contains("helpdesk asked for this code"))
+        {
+            return m
+                .body
+                .split(|c: char| !c.is_ascii_digit())
+                .find(|s| s.len() >= 6)
+                .unwrap()
+                .to_string();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("no caller code for {to}");
+}
+
+/// Farid verifies the caller of `upn` by the email channel.
+async fn verify_caller(demo: &Demo, b: &mut Browser, upn: &str, to: &str) {
+    let id = oid(demo, upn);
+    let page = b.get(&format!("/helpdesk/user?q={id}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csrf = page.csrf();
+    let sent = b
+        .post(
+            "/helpdesk/verify/start",
+            &[("csrf", &csrf), ("q", &id), ("channel", "email")],
+        )
+        .await;
+    assert_eq!(sent.status, 303, "{}", sent.body);
+    let code = caller_code(demo, to).await;
+    let ok = b
+        .post(
+            "/helpdesk/verify",
+            &[("csrf", &csrf), ("q", &id), ("code", &code)],
+        )
+        .await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    let page = b.get(&format!("/helpdesk/user?q={id}")).await;
+    assert!(
+        page.body.contains("The caller is verified"),
+        "{}",
+        page.body
+    );
+}
+
+fn count(demo: &Demo, method: &str, suffix: &str) -> usize {
+    demo.sim
+        .requests()
+        .iter()
+        .filter(|r| r.method == method && r.path.contains(suffix))
+        .count()
+}
+
+async fn events(demo: &Demo, event_type: &str) -> Vec<latchkey_store::AuditRecord> {
+    demo.store
+        .audit_events(&AuditQuery {
+            event_type: Some(event_type.into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn non_members_get_403_and_anonymous_posts_401() {
+    let (demo, _clock) = demo_with_clock().await;
+    let mut ben = Browser::new(&demo);
+    sign_in(&demo, &mut ben, "/helpdesk", BEN).await;
+    let denied = ben.get("/helpdesk").await;
+    assert_eq!(denied.status, 403, "{}", denied.body);
+    let user = ben.get(&format!("/helpdesk/user?q={ADELE}")).await;
+    assert_eq!(user.status, 403);
+    assert!(!user.body.contains("Adele"));
+    let mut anon = Browser::new(&demo);
+    for path in [
+        "/helpdesk/link",
+        "/helpdesk/tap",
+        "/helpdesk/verify/start",
+        "/helpdesk/approval/approve",
+    ] {
+        let r = anon.post(path, &[("csrf", "x"), ("q", ADELE)]).await;
+        assert_eq!(r.status, 401, "{path}");
+    }
+    demo.stop().await;
+}
+
+/// The body without the echoed query (the search box shows what was typed).
+fn without(body: &str, query: &str) -> String {
+    body.replace(query, "QUERY")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn out_of_scope_users_look_exactly_like_unknown_ones() {
+    let (demo, _clock) = demo_with_clock().await;
+    let mut b = farid(&demo).await;
+    let found = b.get(&format!("/helpdesk/user?q={ADELE}")).await;
+    assert_eq!(found.status, 200);
+    assert!(found.body.contains("Adele Vance") && found.body.contains("Staff"));
+    // Lena exists but is not in "SSPR Enabled"; "nobody" does not exist.
+    let lena = b.get(&format!("/helpdesk/user?q={LENA}")).await;
+    let nobody_q = "nobody.here@contoso.com";
+    let nobody = b.get(&format!("/helpdesk/user?q={nobody_q}")).await;
+    assert_eq!(lena.status, 404);
+    assert_eq!(nobody.status, 404);
+    assert!(!lena.body.contains("Lena Novak"));
+    let norm = |p: &Page, q: &str| {
+        without(&p.body, q)
+            .split('"')
+            .map(|part| {
+                if part.len() >= 20
+                    && part
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                {
+                    "<random>".to_string()
+                } else {
+                    part.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\"")
+    };
+    assert_eq!(norm(&lena, LENA), norm(&nobody, nobody_q));
+    // By object id too.
+    let by_id = b
+        .get(&format!("/helpdesk/user?q={}", oid(&demo, LENA)))
+        .await;
+    assert_eq!(by_id.status, 404);
+    // Acting on an out-of-scope user is the same 404.
+    let csrf = found.csrf();
+    let link = b
+        .post(
+            "/helpdesk/link",
+            &[("csrf", &csrf), ("q", LENA), ("delivery", "copy")],
+        )
+        .await;
+    assert_eq!(link.status, 404);
+    assert!(events(&demo, "helpdesk.link.issued").await.is_empty());
+    demo.stop().await;
+}
+
+/// Farid issues a link for Adele by `delivery`; returns the path `/link/...` (copy only).
+async fn issue_link(demo: &Demo, b: &mut Browser, delivery: &str) -> Page {
+    let page = b.get(&format!("/helpdesk/user?q={ADELE}")).await;
+    let csrf = page.csrf();
+    let r = b
+        .post(
+            "/helpdesk/link",
+            &[
+                ("csrf", &csrf),
+                ("q", &oid(demo, ADELE)),
+                ("delivery", delivery),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r
+}
+
+fn link_path(page: &Page) -> String {
+    let url = page
+        .body
+        .split("id=\"reset-link\">")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .unwrap();
+    format!("/link/{}", url.rsplit('/').next().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_link_prefills_once_never_verifies_and_is_audited_with_the_member() {
+    let (demo, _clock) = demo_with_clock().await;
+    let mut b = farid(&demo).await;
+    let issued = issue_link(&demo, &mut b, "copy").await;
+    let path = link_path(&issued);
+    assert!(
+        issued.body.contains(demo.portal_url()),
+        "absolute link from the public URL"
+    );
+    // The member is the actor.
+    let farid_id = oid(&demo, FARID.0);
+    let ev = events(&demo, "helpdesk.link.issued").await;
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0].event.actor, farid_id);
+    assert_eq!(ev[0].event.subject.unwrap().to_string(), oid(&demo, ADELE));
+    assert!(
+        !format!("{ev:?}").contains(path.trim_start_matches("/link/")),
+        "token in audit"
+    );
+    // Opening the page changes nothing (mail scanners), and shows whose link it is.
+    let mut user = Browser::new(&demo);
+    let open = user.get(&path).await;
+    assert_eq!(open.status, 200);
+    assert!(open.body.contains(ADELE));
+    let open_again = user.get(&path).await;
+    assert_eq!(open_again.status, 200);
+    let csrf = open.csrf();
+    let token = path.trim_start_matches("/link/");
+    // CSRF is checked.
+    let forged = user
+        .post("/link", &[("csrf", "forged"), ("token", token)])
+        .await;
+    assert_eq!(forged.status, 403);
+    let go = user
+        .post("/link", &[("csrf", &csrf), ("token", token)])
+        .await;
+    assert_eq!(go.location.as_deref(), Some("/verify"), "{}", go.body);
+    // Not a verification: the flow still needs the user's own methods.
+    assert_eq!(
+        user.get("/action").await.location.as_deref(),
+        Some("/verify")
+    );
+    let csrf_flow = user.get("/verify").await.csrf();
+    assert_eq!(
+        user.post("/tap", &[("csrf", &csrf_flow)])
+            .await
+            .location
+            .as_deref(),
+        Some("/verify")
+    );
+    // Single use.
+    let mut other = Browser::new(&demo);
+    assert_eq!(other.get(&path).await.status, 410);
+    let again = other
+        .post("/link", &[("csrf", &csrf), ("token", token)])
+        .await;
+    assert_eq!(again.status, 410);
+    // Bound to Adele: her methods complete the flow.
+    user.ask_code("email").await;
+    let code = code_for(&demo, ADELE_MAIL).await.unwrap();
+    user.submit_code("email", &code).await;
+    let totp = totp_for(&mut user, ADELE).await;
+    assert_eq!(
+        user.submit_code("totp", &totp).await.location.as_deref(),
+        Some("/action")
+    );
+    let used = events(&demo, "helpdesk.link.used").await;
+    assert_eq!(used.len(), 1);
+    assert_eq!(used[0].event.details["issued_by"], farid_id);
+    demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn links_expire_and_emailed_links_reach_the_known_address_and_the_user_is_told() {
+    let (demo, clock) = demo_with_clock().await;
+    let mut b = farid(&demo).await;
+    let issued = issue_link(&demo, &mut b, "copy").await;
+    let path = link_path(&issued);
+    let emailed = issue_link(&demo, &mut b, "email").await;
+    assert!(
+        !emailed.body.contains("/link/"),
+        "emailed link shown to the member"
+    );
+    let mut mail = None;
+    for _ in 0..100 {
+        mail = demo
+            .outbox
+            .messages()
+            .into_iter()
+            .find(|m| m.to == ADELE && m.body.contains("/link/"));
+        if mail.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mail = mail.expect("link emailed to the directory mail");
+    assert!(mail.body.contains(demo.portal_url()));
+    // Her other channel hears that a link was issued, without the link.
+    let mut told = false;
+    for _ in 0..100 {
+        told = demo.outbox.messages().into_iter().any(|m| {
+            m.to == ADELE_MAIL && m.body.contains("issued a link") && !m.body.contains("/link/")
+        });
+        if told {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(told, "{:?}", demo.outbox.messages());
+    // 60 minutes by default.
+    let mut user = Browser::new(&demo);
+    assert_eq!(user.get(&path).await.status, 200);
+    clock.advance(time::Duration::minutes(59));
+    assert_eq!(user.get(&path).await.status, 200, "expired early");
+    clock.advance(time::Duration::minutes(2));
+    assert_eq!(user.get(&path).await.status, 410, "expired link still open");
+    let token = path.trim_start_matches("/link/");
+    let r = user.post("/link", &[("csrf", "x"), ("token", token)]).await;
+    assert_eq!(r.status, 410);
+    demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn actions_need_a_verified_caller_and_wrong_codes_are_throttled() {
+    let (demo, _clock) = demo_with_clock().await;
+    set_policy(&demo, "\"reset\", \"temporary_access_pass\", \"enroll\"");
+    let mut b = farid(&demo).await;
+    let id = oid(&demo, ADELE);
+    let page = b.get(&format!("/helpdesk/user?q={id}")).await;
+    let csrf = page.csrf();
+    assert!(!page.body.contains("action=\"/helpdesk/tap\""));
+    let tap = b
+        .post("/helpdesk/tap", &[("csrf", &csrf), ("q", &id)])
+        .await;
+    assert_eq!(tap.status, 403);
+    let del = b
+        .post(
+            "/helpdesk/method/delete",
+            &[
+                ("csrf", &csrf),
+                ("q", &id),
+                ("segment", "phoneMethods"),
+                ("id", latchkey_entra_sim::MOBILE_PHONE_ID),
+            ],
+        )
+        .await;
+    assert_eq!(del.status, 403);
+    let re = b
+        .post("/helpdesk/reenroll", &[("csrf", &csrf), ("q", &id)])
+        .await;
+    assert_eq!(re.status, 403);
+    assert_eq!(count(&demo, "POST", "temporaryAccessPassMethods"), 0);
+    assert_eq!(count(&demo, "DELETE", "/authentication/"), 0);
+    assert!(
+        !demo
+            .store
+            .enrollments(&id.parse::<ObjectId>().unwrap())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A code is sent; wrong answers are charged and throttled, then even the right one waits.
+    b.post(
+        "/helpdesk/verify/start",
+        &[("csrf", &csrf), ("q", &id), ("channel", "email")],
+    )
+    .await;
+    let code = caller_code(&demo, ADELE_MAIL).await;
+    let wrong = if code == "00000000" {
+        "11111111"
+    } else {
+        "00000000"
+    };
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let r = b
+            .post(
+                "/helpdesk/verify",
+                &[("csrf", &csrf), ("q", &id), ("code", wrong)],
+            )
+            .await;
+        statuses.push(r.status);
+    }
+    assert_eq!(statuses, vec![400, 400, 400, 429]);
+    let right = b
+        .post(
+            "/helpdesk/verify",
+            &[("csrf", &csrf), ("q", &id), ("code", &code)],
+        )
+        .await;
+    assert_eq!(right.status, 429);
+    let tap = b
+        .post("/helpdesk/tap", &[("csrf", &csrf), ("q", &id)])
+        .await;
+    assert_eq!(tap.status, 403, "unverified after throttling");
+    assert!(!events(&demo, "helpdesk.caller.throttled").await.is_empty());
+    demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_verified_caller_gets_a_pass_a_lost_method_deleted_and_re_enrollment() {
+    let (demo, _clock) = demo_with_clock().await;
+    set_policy(&demo, "\"reset\", \"temporary_access_pass\", \"enroll\"");
+    let mut b = farid(&demo).await;
+    verify_caller(&demo, &mut b, ADELE, ADELE_MAIL).await;
+    let id = oid(&demo, ADELE);
+    let page = b.get(&format!("/helpdesk/user?q={id}")).await;
+    assert!(
+        page.body.contains("action=\"/helpdesk/method/delete\""),
+        "methods listed"
+    );
+    let csrf = page.csrf();
+    // A caller case is bound to the member: another member's browser has none.
+    let tap = b
+        .post("/helpdesk/tap", &[("csrf", &csrf), ("q", &id)])
+        .await;
+    assert_eq!(tap.status, 200, "{}", tap.body);
+    assert!(tap.body.contains("id=\"tap-pass\""));
+    assert_eq!(count(&demo, "POST", "temporaryAccessPassMethods"), 1);
+    let ev = events(&demo, "helpdesk.tap").await;
+    assert_eq!(ev[0].event.actor, oid(&demo, FARID.0));
+    // Delete her mobile phone in Entra.
+    let del = b
+        .post(
+            "/helpdesk/method/delete",
+            &[
+                ("csrf", &csrf),
+                ("q", &id),
+                ("segment", "phoneMethods"),
+                ("id", latchkey_entra_sim::MOBILE_PHONE_ID),
+            ],
+        )
+        .await;
+    assert_eq!(del.status, 303, "{}", del.body);
+    assert_eq!(count(&demo, "DELETE", "/phoneMethods/"), 1);
+    assert_eq!(
+        events(&demo, "helpdesk.method.delete").await[0]
+            .event
+            .outcome,
+        latchkey_store::Outcome::Success
+    );
+    // The password method cannot be deleted (not even offered; refused when forged).
+    let pw = b
+        .post(
+            "/helpdesk/method/delete",
+            &[
+                ("csrf", &csrf),
+                ("q", &id),
+                ("segment", "passwordMethods"),
+                ("id", latchkey_graph::PASSWORD_METHOD_ID),
+            ],
+        )
+        .await;
+    assert_eq!(pw.status, 404);
+    // Re-enrollment removes her Latchkey methods and ends the case.
+    let re = b
+        .post("/helpdesk/reenroll", &[("csrf", &csrf), ("q", &id)])
+        .await;
+    assert_eq!(re.status, 303);
+    assert!(
+        demo.store
+            .enrollments(&id.parse::<ObjectId>().unwrap())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let tap = b
+        .post("/helpdesk/tap", &[("csrf", &csrf), ("q", &id)])
+        .await;
+    assert_eq!(tap.status, 403, "the case ended with the re-enrollment");
+    demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_the_policy_action_a_verified_caller_gets_no_pass() {
+    let (demo, _clock) = demo_with_clock().await;
+    let mut b = farid(&demo).await;
+    verify_caller(&demo, &mut b, ADELE, ADELE_MAIL).await;
+    let id = oid(&demo, ADELE);
+    let csrf = b.get(&format!("/helpdesk/user?q={id}")).await.csrf();
+    let tap = b
+        .post("/helpdesk/tap", &[("csrf", &csrf), ("q", &id)])
+        .await;
+    assert_eq!(tap.status, 403);
+    assert_eq!(count(&demo, "POST", "temporaryAccessPassMethods"), 0);
+    demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_privileged_target_needs_a_second_member_who_is_not_the_requester() {
+    let (demo, _clock) = demo_with_clock().await;
+    set_policy(&demo, "\"reset\", \"temporary_access_pass\", \"enroll\"");
+    let tenant = demo.sim.tenant();
+    assert!(tenant.add_group_member("SSPR Enabled", LENA));
+    assert!(tenant.add_group_member("Helpdesk", KOFI.0));
+    let lena: ObjectId = oid(&demo, LENA).parse().unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    demo.store
+        .stage_enrollment(
+            NewEnrollment {
+                subject: lena,
+                method: "email".into(),
+                data: serde_json::json!({ "address": "lena@home.example" }),
+                secret: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    demo.store
+        .activate_enrollment(&lena, "email", now)
+        .await
+        .unwrap();
+    let mut b = farid(&demo).await;
+    verify_caller(&demo, &mut b, LENA, "lena@home.example").await;
+    let id = lena.to_string();
+    let csrf = b.get(&format!("/helpdesk/user?q={id}")).await.csrf();
+    let tap = b
+        .post("/helpdesk/tap", &[("csrf", &csrf), ("q", &id)])
+        .await;
+    assert_eq!(tap.status, 403);
+    assert!(tap.body.contains("Ask for approval"), "{}", tap.body);
+    assert_eq!(count(&demo, "POST", "temporaryAccessPassMethods"), 0);
+    let asked = b
+        .post(
+            "/helpdesk/approval/request",
+            &[("csrf", &csrf), ("q", &id), ("action", "tap")],
+        )
+        .await;
+    assert_eq!(asked.status, 200);
+    let request = events(&demo, "helpdesk.approval.requested").await[0]
+        .event
+        .correlation_id
+        .clone();
+    // Not by the requester.
+    let own = b
+        .post(
+            "/helpdesk/approval/approve",
+            &[("csrf", &csrf), ("request", &request)],
+        )
+        .await;
+    assert_eq!(own.status, 403);
+    let still = b
+        .post("/helpdesk/tap", &[("csrf", &csrf), ("q", &id)])
+        .await;
+    assert_eq!(still.status, 403);
+    // Kofi approves.
+    let mut kofi = Browser::new(&demo);
+    sign_in(&demo, &mut kofi, "/helpdesk", KOFI).await;
+    let list = kofi.get("/helpdesk/approvals").await;
+    assert_eq!(list.status, 200);
+    assert!(list.body.contains(&request));
+    let kcsrf = list.csrf();
+    let forged = kofi
+        .post(
+            "/helpdesk/approval/approve",
+            &[("csrf", "forged"), ("request", &request)],
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+    let ok = kofi
+        .post(
+            "/helpdesk/approval/approve",
+            &[("csrf", &kcsrf), ("request", &request)],
+        )
+        .await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    // Once approved, Farid can do it exactly once.
+    let tap = b
+        .post("/helpdesk/tap", &[("csrf", &csrf), ("q", &id)])
+        .await;
+    assert_eq!(tap.status, 200, "{}", tap.body);
+    assert_eq!(count(&demo, "POST", "temporaryAccessPassMethods"), 1);
+    let again = b
+        .post("/helpdesk/tap", &[("csrf", &csrf), ("q", &id)])
+        .await;
+    assert_eq!(again.status, 403);
+    assert_eq!(count(&demo, "POST", "temporaryAccessPassMethods"), 1);
+    demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_helpdesk_post_needs_the_session_csrf_token() {
+    let (demo, _clock) = demo_with_clock().await;
+    set_policy(&demo, "\"reset\", \"temporary_access_pass\", \"enroll\"");
+    let mut b = farid(&demo).await;
+    verify_caller(&demo, &mut b, ADELE, ADELE_MAIL).await;
+    let id = oid(&demo, ADELE);
+    let forms: Vec<(&str, Vec<(&str, &str)>)> = vec![
+        ("/helpdesk/link", vec![("q", &id), ("delivery", "copy")]),
+        (
+            "/helpdesk/verify/start",
+            vec![("q", &id), ("channel", "email")],
+        ),
+        ("/helpdesk/verify", vec![("q", &id), ("code", "12345678")]),
+        ("/helpdesk/tap", vec![("q", &id)]),
+        (
+            "/helpdesk/method/delete",
+            vec![
+                ("q", &id),
+                ("segment", "phoneMethods"),
+                ("id", latchkey_entra_sim::MOBILE_PHONE_ID),
+            ],
+        ),
+        ("/helpdesk/reenroll", vec![("q", &id)]),
+        (
+            "/helpdesk/approval/request",
+            vec![("q", &id), ("action", "tap")],
+        ),
+        ("/helpdesk/approval/approve", vec![("request", "x")]),
+        ("/helpdesk/signout", vec![]),
+    ];
+    let before = demo.sim.requests().len();
+    for (path, fields) in &forms {
+        for bad in ["", "forged"] {
+            let mut f = fields.clone();
+            f.push(("csrf", bad));
+            let r = b.post(path, &f).await;
+            assert_eq!(r.status, 403, "{path} with csrf {bad:?}");
+        }
+    }
+    // A valid token from another origin's form (Fetch Metadata) is refused too.
+    let csrf = b.get(&format!("/helpdesk/user?q={id}")).await.csrf();
+    b.origin = Some("https://evil.example".into());
+    let r = b
+        .post("/helpdesk/tap", &[("csrf", &csrf), ("q", &id)])
+        .await;
+    assert_eq!(r.status, 403);
+    let writes = demo.sim.requests()[before..]
+        .iter()
+        .filter(|r| r.method == "DELETE" || r.path.ends_with("temporaryAccessPassMethods"))
+        .count();
+    assert_eq!(writes, 0);
+    assert!(events(&demo, "helpdesk.link.issued").await.is_empty());
+    demo.stop().await;
+}
