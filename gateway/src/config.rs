@@ -23,11 +23,22 @@ struct FileConfig {
     ad: AdSection,
     /// The portal's `[entra]` table; its presence says the Entra side is configured.
     entra: Option<toml::Table>,
+    /// AD FS hosts of federated domains, probed by `check`.
+    #[serde(default)]
+    federation: FederationSection,
     /// `run` only: where the portal is and the gateway's credential.
     portal: Option<PortalSection>,
     /// `run` only: which jobs this gateway takes.
     #[serde(default)]
     jobs: JobsSection,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FederationSection {
+    #[serde(default)]
+    adfs: Vec<String>,
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -99,6 +110,10 @@ pub struct CheckConfig {
     pub base_dn: Option<String>,
     pub connector_account: Option<String>,
     pub entra_configured: bool,
+    /// AD FS hosts (`[federation] adfs`), probed over HTTPS.
+    pub adfs_hosts: Vec<String>,
+    /// Trust for the AD FS certificates (`[federation] ca_file`, else the system store).
+    pub adfs_trust: TrustSource,
 }
 
 /// Environment variable that supplies the bind password (beats the file's keys).
@@ -155,6 +170,12 @@ pub fn load(path: &Path, o: &Overrides) -> Result<CheckConfig, ConfigError> {
         base_dn: o.base_dn.clone().or(ad.base_dn),
         connector_account: o.connector_account.clone().or(ad.connector_account),
         entra_configured: cfg.entra.is_some(),
+        adfs_hosts: cfg.federation.adfs,
+        adfs_trust: cfg
+            .federation
+            .ca_file
+            .map(rel)
+            .map_or(TrustSource::System, TrustSource::CaFile),
     })
 }
 

@@ -5,5 +5,6 @@
 //! The tests share one domain and run in parallel, so each builds its own OU and its own
 //! connector account (unique names) and checks only its OU (`base_dn`).
 
+mod adfs;
 mod check;
 mod support;

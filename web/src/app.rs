@@ -111,6 +111,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(crate::verification::configure)
         .configure(crate::reset::configure)
         .configure(crate::unlock::configure)
+        .configure(crate::gateway::configure)
         .configure(crate::tap::configure)
         .configure(crate::enroll::configure)
         .configure(crate::console::configure)

@@ -14,6 +14,7 @@ pub mod directory;
 pub mod enroll;
 pub mod entra;
 pub mod flow;
+pub mod gateway;
 pub mod guard;
 pub mod helpdesk;
 pub mod i18n;

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use latchkey::{app, check, delegate, demo, policy_cli, user_show};
+use latchkey::{app, check, delegate, demo, gateway, policy_cli, user_show};
 
 #[derive(Parser)]
 #[command(
@@ -63,6 +63,33 @@ enum Command {
     Policy {
         #[command(subcommand)]
         command: PolicyCommand,
+    },
+    /// On-premises gateways (`latchkey-gateway run`): issue, list and revoke their credentials.
+    Gateway {
+        #[command(subcommand)]
+        command: GatewayCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum GatewayCommand {
+    /// Register a gateway and print its credential once (only a hash is stored).
+    Register {
+        /// A name for the gateway, e.g. the site or host it runs on.
+        name: String,
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// List gateways: connected or not, last poll, what they may do.
+    List {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Revoke a gateway's credential at once.
+    Revoke {
+        name: String,
+        #[arg(long, short)]
+        config: PathBuf,
     },
 }
 
@@ -123,6 +150,15 @@ fn main() -> ExitCode {
             Command::Policy {
                 command: PolicyCommand::Explain { user, config },
             } => policy_cli::explain(&config, &user).await,
+            Command::Gateway { command } => match command {
+                GatewayCommand::Register { name, config } => {
+                    gateway::cli::register(&config, &name).await
+                }
+                GatewayCommand::List { config } => gateway::cli::list(&config).await,
+                GatewayCommand::Revoke { name, config } => {
+                    gateway::cli::revoke(&config, &name).await
+                }
+            },
         }
     });
     match result {

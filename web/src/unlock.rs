@@ -2,14 +2,19 @@
 //!
 //! Cloud accounts have no unlock operation in Graph: smart lockout ends by itself, and a reset
 //! ends it at once. What the portal can do is clear an Identity Protection risk flag, which blocks
-//! sign-in just like a lock. On-premises unlock (lockoutTime=0) needs the gateway (issue 5); until
-//! it is connected the page says so plainly.
+//! sign-in just like a lock. Synced accounts are locked in on-premises AD: when an on-premises
+//! gateway that can unlock is connected, the portal queues an unlock job (lockoutTime=0, done by
+//! the gateway with its service account), waits a bounded time and reports the real outcome;
+//! when none is connected it says so plainly.
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use latchkey_jobs::{FailureReason, JobKind, Target};
 use latchkey_policy::Action;
 use latchkey_store::Outcome;
 
 use crate::app::Portal;
+use crate::flow::Step;
+use crate::gateway::jobs::{self, Waited};
 use crate::reset::acting_step;
 use crate::verification::CsrfForm;
 
@@ -38,28 +43,27 @@ async fn unlock(
     if cleared {
         paragraphs.push(catalogs.get(lang, "unlock_risk_cleared").to_string());
     }
-    let synced = step.data.synced;
-    paragraphs.push(
-        catalogs
-            .get(
-                lang,
-                if synced {
-                    "unlock_onprem_unavailable"
-                } else {
-                    "unlock_cloud"
-                },
-            )
-            .to_string(),
-    );
-    let reason = if cleared {
-        "risk dismissed"
-    } else if synced {
-        "on-premises unlock needs the gateway"
+    let (message_key, outcome, reason) = if step.data.synced {
+        match on_premises(&portal, &step).await {
+            Some(r) => r,
+            None => return step.unavailable(&portal, &req),
+        }
+    } else if cleared {
+        (
+            "unlock_cloud",
+            Outcome::Success,
+            "risk dismissed".to_string(),
+        )
     } else {
-        "cloud lockout clears by itself"
+        (
+            "unlock_cloud",
+            Outcome::Success,
+            "cloud lockout clears by itself".to_string(),
+        )
     };
+    paragraphs.push(catalogs.get(lang, message_key).to_string());
     if step
-        .audit(&portal, "unlock", None, Outcome::Success, Some(reason))
+        .audit(&portal, "unlock", None, outcome, Some(&reason))
         .await
         .is_err()
     {
@@ -72,4 +76,88 @@ async fn unlock(
         "result.html",
         &serde_json::json!({ "title": title, "paragraphs": paragraphs }),
     )
+}
+
+/// Unlock in on-premises AD through the gateway: (message key, audit outcome, audit reason);
+/// `None` when the store failed (the caller shows the unavailable page).
+async fn on_premises(portal: &Portal, step: &Step) -> Option<(&'static str, Outcome, String)> {
+    match jobs::connected(portal, JobKind::Unlock).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return Some((
+                "unlock_onprem_unavailable",
+                Outcome::Denied,
+                "on-premises unlock needs the gateway: none connected".into(),
+            ));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "unlock: cannot read the gateways");
+            return None;
+        }
+    }
+    // The on-premises account as Entra Connect synced it, read now (not from the flow), so a
+    // rename since identification is followed.
+    let user = match portal.services.directory.user(&step.flow.subject).await {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::error!(error = %e, "unlock: cannot read the user");
+            return None;
+        }
+    };
+    let Some(sam) = user.on_premises_sam_account_name.filter(|s| !s.is_empty()) else {
+        return Some((
+            "unlock_onprem_failed",
+            Outcome::Error,
+            "synced user without onPremisesSamAccountName".into(),
+        ));
+    };
+    let request = jobs::Request {
+        kind: JobKind::Unlock,
+        subject: step.flow.subject,
+        target: Target {
+            sam_account_name: sam,
+            domain: user.on_premises_domain_name,
+        },
+        new_password: None,
+        must_change: false,
+        correlation_id: step.data.correlation_id.clone(),
+    };
+    let (job, waited) = match jobs::run(portal, request).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "unlock: cannot queue the gateway job");
+            return None;
+        }
+    };
+    Some(match waited {
+        Waited::Succeeded => (
+            "unlock_onprem_done",
+            Outcome::Success,
+            format!("gateway job {job}: unlocked on-premises"),
+        ),
+        Waited::Failed { reason, detail } => (
+            match reason {
+                FailureReason::InsufficientRights | FailureReason::NotAllowed => {
+                    "unlock_onprem_not_permitted"
+                }
+                _ => "unlock_onprem_failed",
+            },
+            if reason == FailureReason::DirectoryUnavailable {
+                Outcome::Error
+            } else {
+                Outcome::Failure
+            },
+            format!("gateway job {job}: {}: {detail}", reason.as_str()),
+        ),
+        Waited::InProgress => (
+            "unlock_onprem_pending",
+            Outcome::Success,
+            format!("gateway job {job}: queued, no result within the wait"),
+        ),
+        Waited::Expired => (
+            "unlock_onprem_unavailable",
+            Outcome::Error,
+            format!("gateway job {job}: no gateway took it in time"),
+        ),
+    })
 }

@@ -6,6 +6,7 @@ mod attribute;
 mod check;
 mod config;
 mod enroll;
+mod gateway;
 mod helpdesk;
 mod helpers;
 mod policy;

@@ -1,0 +1,117 @@
+//! `latchkey gateway register NAME | list | revoke NAME --config FILE`: run on the portal host
+//! (it opens the portal's store with its key). `register` prints the credential once; only its
+//! hash is kept, so a lost credential is replaced by revoking and registering again.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use latchkey_store::{AuditEvent, Cipher, EncryptionKey, Outcome, Store};
+
+use crate::config::Settings;
+
+async fn open(config: &Path) -> anyhow::Result<Arc<dyn Store>> {
+    let settings = Settings::load(config)?;
+    let key = EncryptionKey::load_or_create(&settings.store.key_file).with_context(|| {
+        format!(
+            "key `store.key_file` ({})",
+            settings.store.key_file.display()
+        )
+    })?;
+    // The same database and key as `latchkey serve` (a PostgreSQL password from the URL or PG*).
+    latchkey_store::open(&settings.store.database_url, Cipher::new(&key))
+        .await
+        .context("key `store.database_url`")
+}
+
+async fn audit(store: &dyn Store, event_type: &str, name: &str) -> anyhow::Result<()> {
+    let event = AuditEvent {
+        at: time::OffsetDateTime::now_utc(),
+        correlation_id: format!("cli-{}", uuid_v4()),
+        actor: "admin:cli".into(),
+        subject: None,
+        event_type: event_type.into(),
+        method: None,
+        outcome: Outcome::Success,
+        reason: None,
+        details: serde_json::json!({ "gateway": name }),
+    };
+    store.append_audit(&event).await?;
+    Ok(())
+}
+
+fn uuid_v4() -> String {
+    let mut b = [0u8; 16];
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Registers a gateway and prints its credential (once).
+pub async fn register(config: &Path, name: &str) -> anyhow::Result<ExitCode> {
+    let store = open(config).await?;
+    let issued = super::credential::generate()?;
+    let g = store
+        .register_gateway(name, &issued.hash, time::OffsetDateTime::now_utc())
+        .await?;
+    audit(store.as_ref(), "gateway.registered", &g.name).await?;
+    let text = super::credential::format(&g.id, &issued.secret);
+    eprintln!(
+        "Registered gateway {:?}. Its credential is shown once; put it in the gateway host's\n\
+         credential file (chmod 600) named by [portal] credential_file:",
+        g.name
+    );
+    println!("{}", text.expose());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Lists gateways: name, last poll, capabilities, revoked.
+pub async fn list(config: &Path) -> anyhow::Result<ExitCode> {
+    let store = open(config).await?;
+    let now = time::OffsetDateTime::now_utc();
+    let rows = store.gateways().await?;
+    if rows.is_empty() {
+        println!("no gateways registered (latchkey gateway register NAME)");
+    }
+    for g in rows {
+        let state = if g.revoked_at.is_some() {
+            "revoked"
+        } else if g.is_connected(now, super::CONNECTED_WINDOW) {
+            "connected"
+        } else {
+            "not connected"
+        };
+        let seen = g.last_seen_at.map_or_else(
+            || "never".to_string(),
+            |t| format!("{} s ago", (now - t).whole_seconds()),
+        );
+        println!(
+            "{:<24} {:<14} last poll: {:<12} can: {}",
+            g.name,
+            state,
+            seen,
+            if g.capabilities.is_empty() {
+                "-".to_string()
+            } else {
+                g.capabilities.join(", ")
+            }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Revokes a gateway's credential (its polls are refused from now on).
+pub async fn revoke(config: &Path, name: &str) -> anyhow::Result<ExitCode> {
+    let store = open(config).await?;
+    if store
+        .revoke_gateway(name, time::OffsetDateTime::now_utc())
+        .await?
+    {
+        audit(store.as_ref(), "gateway.revoked", name).await?;
+        println!("revoked gateway {name:?}");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("no live gateway named {name:?}");
+        Ok(ExitCode::from(1))
+    }
+}
