@@ -6,8 +6,8 @@ use std::future::Future;
 use std::pin::Pin;
 
 use latchkey_graph::{
-    AuthMethod, GraphClient, GraphError, Memberships, RiskState, TapRequest, TemporaryAccessPass,
-    User, UserRef,
+    AuthMethod, GraphClient, GraphError, Memberships, NextPage, Page, RiskState, TapRequest,
+    TemporaryAccessPass, User, UserRef,
 };
 use latchkey_types::{ObjectId, Secret};
 
@@ -60,7 +60,39 @@ pub trait Directory: Send + Sync + 'static {
         id: &'a ObjectId,
         method: &'a AuthMethod,
     ) -> DirFuture<'a, ()>;
+    /// One page of every user of the tenant ([`UserSummary`] fields only); `next` from the
+    /// previous page. Reports read the tenant this way, one page in memory at a time.
+    fn users_page<'a>(&'a self, next: Option<&'a NextPage>) -> DirFuture<'a, Page<UserSummary>>;
+    /// One page of the users in `group`, nested groups resolved.
+    fn group_users_page<'a>(
+        &'a self,
+        group: &'a ObjectId,
+        next: Option<&'a NextPage>,
+    ) -> DirFuture<'a, Page<UserSummary>>;
+    /// A group's display name.
+    fn group_name<'a>(&'a self, group: &'a ObjectId) -> DirFuture<'a, Option<String>>;
 }
+
+/// The few user properties reports list ([`USER_SUMMARY_SELECT`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserSummary {
+    pub id: ObjectId,
+    #[serde(default)]
+    pub user_principal_name: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub account_enabled: Option<bool>,
+    #[serde(default)]
+    pub on_premises_sync_enabled: Option<bool>,
+}
+
+/// `$select` for [`UserSummary`].
+pub const USER_SUMMARY_SELECT: &str =
+    "id,userPrincipalName,displayName,accountEnabled,onPremisesSyncEnabled";
+/// Users per page when reports read the tenant (Graph's maximum: fewest requests).
+const REPORT_PAGE: u32 = latchkey_graph::MAX_PAGE_SIZE;
 
 impl Directory for GraphClient {
     fn find_user<'a>(&'a self, login: &'a str) -> DirFuture<'a, Option<User>> {
@@ -151,5 +183,32 @@ impl Directory for GraphClient {
         method: &'a AuthMethod,
     ) -> DirFuture<'a, ()> {
         Box::pin(GraphClient::delete_auth_method(self, id, method))
+    }
+
+    fn users_page<'a>(&'a self, next: Option<&'a NextPage>) -> DirFuture<'a, Page<UserSummary>> {
+        Box::pin(GraphClient::users_page(
+            self,
+            USER_SUMMARY_SELECT,
+            REPORT_PAGE,
+            next,
+        ))
+    }
+
+    fn group_users_page<'a>(
+        &'a self,
+        group: &'a ObjectId,
+        next: Option<&'a NextPage>,
+    ) -> DirFuture<'a, Page<UserSummary>> {
+        Box::pin(GraphClient::group_users_page(
+            self,
+            group,
+            USER_SUMMARY_SELECT,
+            REPORT_PAGE,
+            next,
+        ))
+    }
+
+    fn group_name<'a>(&'a self, group: &'a ObjectId) -> DirFuture<'a, Option<String>> {
+        Box::pin(self.group_display_name(group))
     }
 }

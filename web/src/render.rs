@@ -123,6 +123,11 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/admin_signed_in.html"),
     ),
     ("admin_index.html", include_str!("../templates/admin_index.html")),
+    (
+        "admin_reports.html",
+        include_str!("../templates/admin_reports.html"),
+    ),
+    ("admin_audit.html", include_str!("../templates/admin_audit.html")),
     ("enroll.html", include_str!("../templates/enroll.html")),
     (
         "enroll_totp.html",

@@ -9,9 +9,14 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use crate::app::Portal;
 use crate::console::{self, Console, ConsoleUser};
 
+pub mod audit;
+pub mod reports;
+
 /// The admin console's routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/admin", web::get().to(index));
+    cfg.route("/admin", web::get().to(index))
+        .configure(reports::configure)
+        .configure(audit::configure);
 }
 
 /// Renders an admin page: the console user's language and the common context (`console_user`,

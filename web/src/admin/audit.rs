@@ -1,0 +1,519 @@
+//! The audit trail in the admin console: `GET /admin/audit` searches (user, actor, event type,
+//! outcome, correlation id, time range), newest first, 50 a page with keyset paging on the event
+//! id (`before` / `after`), every event with its correlation id; `GET /admin/audit/export.csv`
+//! exports every event of the same search as CSV, streamed page by page.
+//!
+//! The search is a GET form, so a search is a bookmarkable URL. Bad input gets the form back with
+//! an error summary linked to the fields (400) and no results. A user or actor can be given as a
+//! sign-in name (resolved to the object id through Graph) or an object id; an actor can also be
+//! one of the portal's own actors (`self`, `system`, `anonymous`). Exports are audited
+//! (`admin.audit.export`) before the first byte is sent.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use latchkey_store::{AuditId, AuditQuery, AuditRecord, Outcome};
+use latchkey_types::ObjectId;
+use serde::{Deserialize, Serialize};
+use time::{Date, Duration, Time};
+
+use super::reports::csv;
+use crate::app::Portal;
+use crate::console::{self, Console};
+use crate::identify::FieldError;
+
+/// Events per page.
+pub const PAGE: u32 = 50;
+/// Events per store query while exporting.
+const EXPORT_BATCH: u32 = 1000;
+
+/// Event types the form suggests (free text is accepted too).
+pub const KNOWN_TYPES: &[&str] = &[
+    "flow.start",
+    "code.send",
+    "verify",
+    "verify.throttled",
+    "reset",
+    "unlock",
+    "temporary_access_pass",
+    "enroll.signin",
+    "enroll.signout",
+    "enroll.stage",
+    "enroll.code.send",
+    "enroll.activate",
+    "enroll.confirm",
+    "enroll.reconfirm",
+    "enroll.remove",
+    "enroll.denied",
+    "notify.code",
+    "notify.changed",
+    "policy.reload",
+    "admin.signin",
+    "admin.signout",
+    "admin.denied",
+    "admin.policy.save",
+    "admin.report.export",
+    "admin.audit.export",
+    "helpdesk.signin",
+    "helpdesk.signout",
+    "helpdesk.denied",
+    "helpdesk.lookup",
+    "helpdesk.link.issued",
+    "helpdesk.link.used",
+    "helpdesk.caller.code_sent",
+    "helpdesk.caller.verify",
+    "helpdesk.tap",
+    "helpdesk.method.delete",
+    "helpdesk.reenroll",
+    "helpdesk.approval.requested",
+    "helpdesk.approval.granted",
+    "gateway.registered",
+    "gateway.revoked",
+    "gateway.job.claimed",
+    "gateway.job.result",
+];
+
+/// The audit pages' routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/admin/audit", web::get().to(search))
+        .route("/admin/audit/export.csv", web::get().to(export));
+}
+
+/// The search form as typed (every field optional; the query string of a bookmark).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct SearchForm {
+    #[serde(default)]
+    pub user: String,
+    #[serde(default)]
+    pub actor: String,
+    #[serde(default, rename = "type")]
+    pub event_type: String,
+    #[serde(default)]
+    pub outcome: String,
+    #[serde(default)]
+    pub correlation: String,
+    /// `YYYY-MM-DD`, inclusive (UTC).
+    #[serde(default)]
+    pub from: String,
+    /// `YYYY-MM-DD`, inclusive (UTC).
+    #[serde(default)]
+    pub to: String,
+    #[serde(default, skip_serializing)]
+    pub before: Option<String>,
+    #[serde(default, skip_serializing)]
+    pub after: Option<String>,
+}
+
+impl SearchForm {
+    /// The query string of this search (paging parameters excluded), for links.
+    pub fn query_string(&self) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [
+            ("user", &self.user),
+            ("actor", &self.actor),
+            ("type", &self.event_type),
+            ("outcome", &self.outcome),
+            ("correlation", &self.correlation),
+            ("from", &self.from),
+            ("to", &self.to),
+        ] {
+            if !v.trim().is_empty() {
+                q.append_pair(k, v.trim());
+            }
+        }
+        q.finish()
+    }
+}
+
+/// `YYYY-MM-DD`.
+fn parse_date(s: &str) -> Option<Date> {
+    Date::parse(
+        s.trim(),
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .ok()
+}
+
+fn plain(s: &str, max: usize, extra: &[u8]) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
+}
+
+/// Turns the form into a store query, resolving sign-in names through the directory. Field
+/// errors name the field and a message key.
+pub async fn to_query(
+    portal: &Portal,
+    form: &SearchForm,
+) -> Result<AuditQuery, Vec<(&'static str, &'static str)>> {
+    let mut errors = Vec::new();
+    let mut q = AuditQuery::default();
+    let resolve = async |text: &str| -> Result<ObjectId, &'static str> {
+        if let Ok(id) = text.parse::<ObjectId>() {
+            return Ok(id);
+        }
+        if !text.contains('@') {
+            return Err("audit_error_user");
+        }
+        match portal.services.directory.find_user(text).await {
+            Ok(Some(u)) => Ok(u.id),
+            Ok(None) => Err("audit_error_no_user"),
+            Err(e) => {
+                tracing::error!(error = %e, "audit search: cannot resolve a user");
+                Err("audit_error_directory")
+            }
+        }
+    };
+    let user = form.user.trim();
+    if !user.is_empty() {
+        match resolve(user).await {
+            Ok(id) => q.subject = Some(id),
+            Err(key) => errors.push(("user", key)),
+        }
+    }
+    let actor = form.actor.trim();
+    if !actor.is_empty() {
+        if actor.contains('@') || actor.parse::<ObjectId>().is_ok() {
+            match resolve(actor).await {
+                // Console events name the person by object id; other writers prefix a role.
+                Ok(id) => {
+                    q.actors = vec![
+                        id.to_string(),
+                        format!("user:{id}"),
+                        format!("helpdesk:{id}"),
+                        format!("admin:{id}"),
+                    ]
+                }
+                Err(key) => errors.push(("actor", key)),
+            }
+        } else if plain(actor, 100, b":._-") {
+            q.actors = vec![actor.to_string()];
+        } else {
+            errors.push(("actor", "audit_error_actor"));
+        }
+    }
+    let t = form.event_type.trim();
+    if !t.is_empty() {
+        if plain(t, 64, b"._-") {
+            q.event_type = Some(t.to_string());
+        } else {
+            errors.push(("type", "audit_error_type"));
+        }
+    }
+    let o = form.outcome.trim();
+    if !o.is_empty() {
+        match Outcome::parse(o) {
+            Some(o) => q.outcome = Some(o),
+            None => errors.push(("outcome", "audit_error_outcome")),
+        }
+    }
+    let c = form.correlation.trim();
+    if !c.is_empty() {
+        if plain(c, 100, b"-_.:") {
+            q.correlation_id = Some(c.to_string());
+        } else {
+            errors.push(("correlation", "audit_error_correlation"));
+        }
+    }
+    let from = form.from.trim();
+    let to = form.to.trim();
+    let from_day = (!from.is_empty()).then(|| parse_date(from));
+    let to_day = (!to.is_empty()).then(|| parse_date(to));
+    match from_day {
+        Some(Some(d)) => q.since = Some(d.with_time(Time::MIDNIGHT).assume_utc()),
+        Some(None) => errors.push(("from", "audit_error_date")),
+        None => {}
+    }
+    match to_day {
+        Some(Some(d)) => {
+            q.until = Some(
+                (d + Duration::days(1))
+                    .with_time(Time::MIDNIGHT)
+                    .assume_utc(),
+            )
+        }
+        Some(None) => errors.push(("to", "audit_error_date")),
+        None => {}
+    }
+    if let (Some(Some(f)), Some(Some(t))) = (from_day, to_day)
+        && f > t
+    {
+        errors.push(("to", "audit_error_range"));
+    }
+    let id = |s: &Option<String>| {
+        s.as_deref()
+            .filter(|v| !v.is_empty())
+            .map(|v| v.parse::<i64>().map(AuditId).map_err(|_| ()))
+            .transpose()
+    };
+    match (id(&form.before), id(&form.after)) {
+        (Ok(b), Ok(a)) => {
+            q.before = b;
+            q.after = a;
+        }
+        _ => errors.push(("user", "audit_error_page")),
+    }
+    if errors.is_empty() {
+        Ok(q)
+    } else {
+        Err(errors)
+    }
+}
+
+/// One event as the page shows it.
+#[derive(Serialize)]
+struct Row {
+    id: i64,
+    at: String,
+    event_type: String,
+    outcome: &'static str,
+    actor: String,
+    subject: Option<String>,
+    method: Option<String>,
+    reason: Option<String>,
+    correlation_id: String,
+    /// This search narrowed to the event's correlation id.
+    correlation_link: String,
+    details: Option<String>,
+}
+
+/// `2026-11-22 03:04:05` (UTC).
+pub fn utc(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{} {:02}:{:02}:{:02}",
+        super::reports::iso_date(t.date()),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+fn details_text(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::Null => None,
+        serde_json::Value::Object(m) if m.is_empty() => None,
+        other => Some(other.to_string()),
+    }
+}
+
+fn row(r: &AuditRecord) -> Row {
+    let e = &r.event;
+    Row {
+        id: r.id.0,
+        at: utc(e.at),
+        event_type: e.event_type.clone(),
+        outcome: e.outcome.as_str(),
+        actor: e.actor.clone(),
+        subject: e.subject.map(|s| s.to_string()),
+        method: e.method.clone(),
+        reason: e.reason.clone(),
+        correlation_id: e.correlation_id.clone(),
+        correlation_link: format!(
+            "/admin/audit?{}",
+            url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("correlation", &e.correlation_id)
+                .finish()
+        ),
+        details: details_text(&e.details),
+    }
+}
+
+async fn search(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    form: web::Query<SearchForm>,
+) -> HttpResponse {
+    let user = match console::require(&req, Console::Admin) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let form = form.into_inner();
+    let base = form.query_string();
+    let catalogs = portal.templates.catalogs();
+    let mut ctx = serde_json::json!({
+        "form": &form,
+        "types": KNOWN_TYPES,
+        "outcomes": Outcome::ALL.iter().map(|o| o.as_str()).collect::<Vec<_>>(),
+        "export": if base.is_empty() { "/admin/audit/export.csv".to_string() } else { format!("/admin/audit/export.csv?{base}") },
+        "searched": !base.is_empty(),
+        "field_errors": {},
+    });
+    let mut query = match to_query(&portal, &form).await {
+        Ok(q) => q,
+        Err(errors) => {
+            let errors: Vec<FieldError> = errors
+                .into_iter()
+                .map(|(field, key)| FieldError {
+                    field,
+                    message: catalogs.get(user.lang, key).to_string(),
+                })
+                .collect();
+            let mut by_field = serde_json::Map::new();
+            for e in &errors {
+                by_field
+                    .entry(e.field)
+                    .or_insert_with(|| e.message.clone().into());
+            }
+            ctx["errors"] = serde_json::to_value(&errors).unwrap_or_default();
+            ctx["field_errors"] = serde_json::Value::Object(by_field);
+            let mut r = super::page(&portal, &req, &user, "admin_audit.html", "audit", ctx);
+            *r.status_mut() = StatusCode::BAD_REQUEST;
+            return r;
+        }
+    };
+    // One more than a page tells whether there is a further page in the direction of travel.
+    query.limit = PAGE + 1;
+    let mut events = match portal.services.store.audit_events(&query).await {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::error!(error = %e, "audit search failed");
+            return portal.error_page(
+                &req,
+                user.lang,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "error_generic",
+            );
+        }
+    };
+    let paging_back = query.after.is_some() && query.before.is_none();
+    let more = events.len() > PAGE as usize;
+    if more {
+        if paging_back {
+            events.remove(0);
+        } else {
+            events.pop();
+        }
+    }
+    let (has_older, has_newer) = if paging_back {
+        (true, more)
+    } else {
+        (more, query.before.is_some())
+    };
+    let link = |k: &str, id: i64| {
+        if base.is_empty() {
+            format!("/admin/audit?{k}={id}")
+        } else {
+            format!("/admin/audit?{base}&{k}={id}")
+        }
+    };
+    let older = has_older
+        .then(|| events.last().map(|e| link("before", e.id.0)))
+        .flatten();
+    let newer = has_newer
+        .then(|| events.first().map(|e| link("after", e.id.0)))
+        .flatten();
+    ctx["rows"] =
+        serde_json::to_value(events.iter().map(row).collect::<Vec<_>>()).unwrap_or_default();
+    ctx["older"] = older.into();
+    ctx["newer"] = newer.into();
+    ctx["newest"] = if base.is_empty() {
+        "/admin/audit".to_string()
+    } else {
+        format!("/admin/audit?{base}")
+    }
+    .into();
+    super::page(&portal, &req, &user, "admin_audit.html", "audit", ctx)
+}
+
+/// The header of the audit export.
+pub const COLUMNS: [&str; 10] = [
+    "id",
+    "time_utc",
+    "event_type",
+    "outcome",
+    "actor",
+    "subject",
+    "method",
+    "reason",
+    "correlation_id",
+    "details",
+];
+
+async fn export(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    form: web::Query<SearchForm>,
+) -> HttpResponse {
+    let user = match console::require(&req, Console::Admin) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let mut form = form.into_inner();
+    // The export is the whole search, not one page of it.
+    form.before = None;
+    form.after = None;
+    let query = match to_query(&portal, &form).await {
+        Ok(q) => q,
+        Err(errors) => {
+            let key = errors.first().map_or("error_generic", |(_, k)| *k);
+            return portal.error_page(&req, user.lang, StatusCode::BAD_REQUEST, key);
+        }
+    };
+    if let Err(e) = user
+        .audit(
+            &portal,
+            "admin.audit.export",
+            query.subject,
+            Outcome::Success,
+            None,
+            serde_json::json!({ "search": form.query_string() }),
+        )
+        .await
+    {
+        tracing::error!(error = %e, "audit export: cannot audit the export");
+        return portal.error_page(
+            &req,
+            user.lang,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "error_generic",
+        );
+    }
+    let store = std::sync::Arc::clone(&portal.services.store);
+    let day = portal.services.clock.now().date();
+    let name = format!(
+        "latchkey-audit-{}.csv",
+        super::reports::iso_date(day).replace('-', "")
+    );
+    csv::stream(&name, move |sink| async move {
+        let mut chunk = String::from(csv::BOM);
+        csv::push_row(&mut chunk, &COLUMNS);
+        let mut query = query;
+        query.limit = EXPORT_BATCH;
+        loop {
+            let batch = match store.audit_events(&query).await {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(error = %e, "audit export failed midway");
+                    return csv::fail(&sink, "store unavailable").await;
+                }
+            };
+            for r in &batch {
+                let e = &r.event;
+                csv::push_row(
+                    &mut chunk,
+                    &[
+                        r.id.0.to_string(),
+                        utc(e.at),
+                        e.event_type.clone(),
+                        e.outcome.as_str().to_string(),
+                        e.actor.clone(),
+                        e.subject.map(|s| s.to_string()).unwrap_or_default(),
+                        e.method.clone().unwrap_or_default(),
+                        e.reason.clone().unwrap_or_default(),
+                        e.correlation_id.clone(),
+                        details_text(&e.details).unwrap_or_default(),
+                    ],
+                );
+                if !csv::flush_if_big(&sink, &mut chunk).await {
+                    return;
+                }
+            }
+            match batch.last() {
+                Some(last) if batch.len() == EXPORT_BATCH as usize => query.before = Some(last.id),
+                _ => break,
+            }
+        }
+        csv::flush(&sink, &mut chunk).await;
+    })
+}

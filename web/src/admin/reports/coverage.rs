@@ -1,0 +1,349 @@
+//! Enrollment coverage: who is in scope of which policy, who has enough methods, who will be
+//! unable to reset.
+//!
+//! **How a user's policy is decided.** Exactly as the portal decides at identification
+//! (`identify.rs`): the user's transitive groups and directory roles from Graph, then
+//! [`latchkey_policy::evaluate`]; enough methods means [`latchkey_verify::requirement_met`] over
+//! the user's *active* enrollments that the policy accepts. So the report cannot disagree with
+//! what a user meets at the portal.
+//!
+//! **Bounded work.** Candidates are the users of the groups enabled policies apply to, read one
+//! Graph page at a time (`transitiveMembers/microsoft.graph.user`, `$select` of five fields);
+//! only a small record per candidate is kept (id, UPN, name, flags, group indices), never Graph's
+//! user objects, and at most [`MAX_USERS`] of them (the page then says the numbers are partial).
+//! Each enabled candidate costs one Graph request (its memberships) and one store read, at most
+//! [`PARALLEL`] at a time. Disabled accounts are counted but not evaluated.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use latchkey_graph::GraphError;
+use latchkey_policy::{Action, PolicySet, Subject, evaluate};
+use latchkey_store::{EnrollmentState, Store, StoreError};
+use latchkey_types::{MethodKind, ObjectId};
+use serde::Serialize;
+use tokio::task::JoinSet;
+
+use crate::directory::{Directory, UserSummary};
+
+/// Most users one report evaluates.
+pub const MAX_USERS: usize = 50_000;
+/// Graph requests in flight at once while evaluating users.
+pub const PARALLEL: usize = 8;
+
+/// Why the coverage could not be computed (nothing partial is shown then).
+#[derive(Debug, thiserror::Error)]
+pub enum CoverageError {
+    #[error("directory: {0}")]
+    Graph(#[from] GraphError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("evaluation task failed")]
+    Task,
+}
+
+/// One method column.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct MethodCount {
+    pub method: &'static str,
+    pub count: usize,
+}
+
+/// One line of a coverage table (a policy or a group).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CoverageRow {
+    pub name: String,
+    /// Group object id (group rows).
+    pub id: Option<String>,
+    /// Enabled accounts counted in this row.
+    pub total: usize,
+    /// Enough active methods for their policy: can reset today.
+    pub ready: usize,
+    /// Some accepted method, but fewer than the policy requires.
+    pub partial: usize,
+    /// No method the policy accepts.
+    pub none: usize,
+    /// Group rows: members no policy applies to (excluded, privileged, disabled policy).
+    pub out_of_scope: usize,
+    /// Users with an active enrollment of each method.
+    pub methods: Vec<MethodCount>,
+}
+
+/// A user in scope of a policy who does not have enough methods to pass it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct UnableUser {
+    pub id: String,
+    pub upn: String,
+    pub display_name: String,
+    pub policy: String,
+    pub required: usize,
+    /// Active methods the policy accepts.
+    pub enrolled: Vec<&'static str>,
+}
+
+/// The coverage report.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Coverage {
+    /// Enabled policies in priority order.
+    pub policies: Vec<CoverageRow>,
+    /// Every group an enabled policy applies to.
+    pub groups: Vec<CoverageRow>,
+    /// Sorted by UPN.
+    pub unable: Vec<UnableUser>,
+    /// Enabled accounts evaluated.
+    pub users: usize,
+    /// Disabled accounts among the candidates (not evaluated: they cannot reset anyway).
+    pub disabled: usize,
+    /// More than [`MAX_USERS`] candidates: the numbers cover the first ones only.
+    pub truncated: bool,
+}
+
+struct Candidate {
+    summary: UserSummary,
+    groups: Vec<usize>,
+}
+
+struct Assessed {
+    /// Index into the policy set.
+    policy: Option<usize>,
+    kinds: Vec<MethodKind>,
+}
+
+/// Computes the coverage against the directory and the store.
+pub async fn compute(
+    directory: Arc<dyn Directory>,
+    store: Arc<dyn Store>,
+    set: Arc<PolicySet>,
+) -> Result<Coverage, CoverageError> {
+    let policies = set.policies();
+    let enabled: Vec<usize> = (0..policies.len())
+        .filter(|&i| policies[i].enabled)
+        .collect();
+
+    // The groups enabled policies apply to, in policy order, with names for humans.
+    let mut groups: Vec<(ObjectId, String)> = Vec::new();
+    for &pi in &enabled {
+        for g in &policies[pi].applies_to {
+            if groups.iter().any(|(id, _)| *id == g.id) {
+                continue;
+            }
+            let name = match &g.name {
+                Some(n) => n.clone(),
+                None => directory
+                    .group_name(&g.id)
+                    .await?
+                    .unwrap_or_else(|| g.id.to_string()),
+            };
+            groups.push((g.id, name));
+        }
+    }
+
+    // Candidates, one page at a time.
+    let mut truncated = false;
+    let mut candidates: BTreeMap<ObjectId, Candidate> = BTreeMap::new();
+    for (gi, (group, _)) in groups.iter().enumerate() {
+        let mut next = None;
+        loop {
+            let page = directory.group_users_page(group, next.as_ref()).await?;
+            for u in page.items {
+                if let Some(c) = candidates.get_mut(&u.id) {
+                    if !c.groups.contains(&gi) {
+                        c.groups.push(gi);
+                    }
+                } else if candidates.len() < MAX_USERS {
+                    candidates.insert(
+                        u.id,
+                        Candidate {
+                            summary: u,
+                            groups: vec![gi],
+                        },
+                    );
+                } else {
+                    truncated = true;
+                }
+            }
+            match page.next {
+                Some(n) => next = Some(n),
+                None => break,
+            }
+        }
+    }
+
+    // Evaluate the enabled accounts, at most PARALLEL at a time.
+    let mut assessed: HashMap<ObjectId, Assessed> = HashMap::with_capacity(candidates.len());
+    let mut todo = candidates
+        .values()
+        .filter(|c| c.summary.account_enabled != Some(false))
+        .map(|c| c.summary.id);
+    let mut running: JoinSet<Result<(ObjectId, Assessed), CoverageError>> = JoinSet::new();
+    loop {
+        while running.len() < PARALLEL {
+            let Some(id) = todo.next() else { break };
+            let (directory, store, set) =
+                (Arc::clone(&directory), Arc::clone(&store), Arc::clone(&set));
+            running.spawn(async move {
+                let assessed = assess(directory.as_ref(), store.as_ref(), &set, &id).await?;
+                Ok((id, assessed))
+            });
+        }
+        match running.join_next().await {
+            None => break,
+            Some(Ok(Ok((id, a)))) => {
+                assessed.insert(id, a);
+            }
+            // Fail closed: a report with silently missing users would mislead.
+            Some(Ok(Err(e))) => return Err(e),
+            Some(Err(_)) => return Err(CoverageError::Task),
+        }
+    }
+
+    let ready_for = |pi: usize, kinds: &[MethodKind]| {
+        let p = &policies[pi];
+        let accepted: Vec<MethodKind> = kinds
+            .iter()
+            .copied()
+            .filter(|k| p.methods.contains(k))
+            .collect();
+        (
+            latchkey_verify::requirement_met(p.methods_required, &accepted),
+            accepted,
+        )
+    };
+
+    let mut out = Coverage {
+        truncated,
+        users: assessed.len(),
+        disabled: candidates.len() - assessed.len(),
+        ..Coverage::default()
+    };
+
+    for &pi in &enabled {
+        let p = &policies[pi];
+        let mut row = row(p.name.clone(), None, &p.methods);
+        for a in assessed.values().filter(|a| a.policy == Some(pi)) {
+            count(&mut row, ready_for(pi, &a.kinds), &a.kinds);
+        }
+        out.policies.push(row);
+    }
+
+    // Method columns of group rows: every method an enabled policy offers.
+    let mut offered: Vec<MethodKind> = Vec::new();
+    for &pi in &enabled {
+        for m in &policies[pi].methods {
+            if !offered.contains(m) {
+                offered.push(*m);
+            }
+        }
+    }
+    for (gi, (id, name)) in groups.iter().enumerate() {
+        let mut row = row(name.clone(), Some(id.to_string()), &offered);
+        for c in candidates.values().filter(|c| c.groups.contains(&gi)) {
+            let Some(a) = assessed.get(&c.summary.id) else {
+                continue;
+            };
+            match a.policy {
+                Some(pi) => count(&mut row, ready_for(pi, &a.kinds), &a.kinds),
+                None => {
+                    row.total += 1;
+                    row.out_of_scope += 1;
+                    count_methods(&mut row, &a.kinds);
+                }
+            }
+        }
+        out.groups.push(row);
+    }
+
+    for c in candidates.values() {
+        let Some(a) = assessed.get(&c.summary.id) else {
+            continue;
+        };
+        let Some(pi) = a.policy else { continue };
+        let p = &policies[pi];
+        // As at identification: a policy that allows neither action offers no self-service.
+        if !p.allows(Action::Reset) && !p.allows(Action::Unlock) {
+            continue;
+        }
+        let (ready, accepted) = ready_for(pi, &a.kinds);
+        if !ready {
+            out.unable.push(UnableUser {
+                id: c.summary.id.to_string(),
+                upn: c.summary.user_principal_name.clone().unwrap_or_default(),
+                display_name: c.summary.display_name.clone().unwrap_or_default(),
+                policy: p.name.clone(),
+                required: p.methods_required,
+                enrolled: accepted.iter().map(|k| k.as_str()).collect(),
+            });
+        }
+    }
+    out.unable.sort_by_key(|u| u.upn.to_lowercase());
+    Ok(out)
+}
+
+/// One user's policy and active methods, the way identification decides them.
+async fn assess(
+    directory: &dyn Directory,
+    store: &dyn Store,
+    set: &PolicySet,
+    id: &ObjectId,
+) -> Result<Assessed, CoverageError> {
+    let memberships = directory.memberships(id).await?;
+    let groups: HashSet<ObjectId> = memberships.groups.iter().map(|g| g.id).collect();
+    let evaluation = evaluate(
+        set,
+        Subject {
+            groups: &groups,
+            privileged: !memberships.roles.is_empty(),
+        },
+    );
+    let policy = evaluation
+        .policy
+        .and_then(|p| set.policies().iter().position(|q| q.priority == p.priority));
+    let mut kinds: Vec<MethodKind> = store
+        .enrollments(id)
+        .await?
+        .iter()
+        .filter(|e| e.state == EnrollmentState::Active)
+        .filter_map(|e| e.method.parse().ok())
+        .collect();
+    kinds.dedup();
+    Ok(Assessed { policy, kinds })
+}
+
+fn row(name: String, id: Option<String>, methods: &[MethodKind]) -> CoverageRow {
+    CoverageRow {
+        name,
+        id,
+        total: 0,
+        ready: 0,
+        partial: 0,
+        none: 0,
+        out_of_scope: 0,
+        methods: methods
+            .iter()
+            .map(|m| MethodCount {
+                method: m.as_str(),
+                count: 0,
+            })
+            .collect(),
+    }
+}
+
+fn count(row: &mut CoverageRow, (ready, accepted): (bool, Vec<MethodKind>), kinds: &[MethodKind]) {
+    row.total += 1;
+    if ready {
+        row.ready += 1;
+    } else if accepted.is_empty() {
+        row.none += 1;
+    } else {
+        row.partial += 1;
+    }
+    count_methods(row, kinds);
+}
+
+fn count_methods(row: &mut CoverageRow, kinds: &[MethodKind]) {
+    for m in &mut row.methods {
+        if kinds.iter().any(|k| k.as_str() == m.method) {
+            m.count += 1;
+        }
+    }
+}
