@@ -104,11 +104,14 @@ pub async fn find(portal: &Portal, query: &str) -> Result<Option<Target>, GraphE
 }
 
 /// The gate's helpdesk user, or the response to send.
+// The error is the response itself, sent at once: boxing it would only add an allocation.
+#[allow(clippy::result_large_err)]
 pub fn member(req: &HttpRequest) -> Result<ConsoleUser, HttpResponse> {
     console::require(req, Console::Helpdesk)
 }
 
 /// [`member`] for a POST: also checks the form's CSRF token against the session.
+#[allow(clippy::result_large_err)]
 pub fn member_post(
     portal: &Portal,
     req: &HttpRequest,
