@@ -229,7 +229,7 @@ async fn coverage_and_the_unable_list_match_the_fixture() {
     let none = in_scope.iter().filter(|u| accepted(u).is_empty()).count();
     let partial = in_scope.len() - ready.len() - none;
     assert!(
-        ready.len() > 0 && partial > 0 && none > 0 && disabled > 0,
+        !ready.is_empty() && partial > 0 && none > 0 && disabled > 0,
         "the fixture should exercise every column"
     );
 
@@ -766,6 +766,125 @@ async fn reports_audit_and_exports_are_for_admins_only() {
             + count_type(&demo, "admin.audit.export").await,
         exports_before,
         "a refused export is not an export"
+    );
+    demo.stop().await;
+}
+
+/// Graph requests the simulator saw whose path contains `part`.
+fn graph_requests(demo: &Demo, part: &str) -> usize {
+    demo.sim
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains(part))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_big_tenant_is_read_page_by_page_with_one_request_per_user() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    const EXTRA: u32 = 1500;
+    let mut fixture = Fixture::demo();
+    fixture
+        .groups
+        .iter_mut()
+        .find(|g| g.display_name == SCOPE_GROUP)
+        .unwrap()
+        .generated_members = EXTRA;
+    let members = fixture_members(&fixture, SCOPE_GROUP);
+    let demo = demo::start_with(
+        "127.0.0.1:0".parse().unwrap(),
+        DemoOptions {
+            fixture,
+            ..DemoOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut b = Browser::new(&demo);
+    sign_in(&demo, &mut b, "/admin", EVA).await;
+    demo.sim.clear_requests();
+    let started = std::time::Instant::now();
+    let page = b.get("/admin/reports").await;
+    let took = started.elapsed();
+    assert_eq!(page.status, 200);
+    let group_row = format!(
+        "data-group=\"{}\"",
+        demo.sim.tenant().group_id(SCOPE_GROUP).unwrap()
+    );
+    let disabled = 1; // Ivan, from the fixture
+    assert_eq!(
+        cell(&page.body, &group_row, "total"),
+        members.len() - disabled
+    );
+    // Members come 999 to a page; each enabled member costs one membership request.
+    let pages = members.len().div_ceil(999);
+    assert_eq!(
+        graph_requests(&demo, "/transitiveMembers/microsoft.graph.user"),
+        pages
+    );
+    assert_eq!(
+        graph_requests(&demo, "/transitiveMemberOf"),
+        members.len() - disabled
+    );
+    eprintln!(
+        "coverage of {} users: {took:?}, {} Graph requests",
+        members.len(),
+        demo.sim.requests().len()
+    );
+    // The page lists the first 200 of the users unable to reset; the CSV has them all.
+    assert_eq!(page.body.matches("<tr data-user=").count(), 200);
+    let csv = b.get("/admin/reports/unable.csv").await;
+    let unable = parse_csv(csv.body.trim_start_matches('\u{feff}')).len() - 1;
+    assert!(unable >= EXTRA as usize, "{unable}");
+    demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn directory_failures_show_no_numbers_and_missing_permissions_are_named() {
+    use latchkey_entra_sim::{Fault, FaultKind};
+    let (demo, _clock) = demo_with_clock().await;
+    let mut b = Browser::new(&demo);
+    sign_in(&demo, &mut b, "/admin", EVA).await;
+    // Graph refuses the member list: no coverage numbers (a partial count would mislead), the
+    // activity from the store is still there.
+    demo.sim.add_fault(Fault {
+        method: None,
+        path_contains: "/transitiveMembers".into(),
+        kind: FaultKind::Status(403),
+        times: 0,
+    });
+    let page = b.get("/admin/reports").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body
+            .contains("Enrollment coverage cannot be computed right now")
+    );
+    assert!(!page.body.contains("data-policy="));
+    assert!(page.body.contains("data-day=\"total\""));
+    assert_eq!(b.get("/admin/reports/unable.csv").await.status, 503);
+    demo.sim.clear_faults();
+
+    // Without permission to read authentication methods the inventory says so, and stops asking.
+    demo.sim.add_fault(Fault {
+        method: None,
+        path_contains: "/authentication/methods".into(),
+        kind: FaultKind::Status(403),
+        times: 0,
+    });
+    demo.sim.clear_requests();
+    let csv = b.get("/admin/reports/inventory.csv").await;
+    assert_eq!(csv.status, 200);
+    let rows = parse_csv(csv.body.trim_start_matches('\u{feff}'));
+    assert_eq!(rows.len() - 1, Fixture::demo().users.len());
+    assert!(
+        rows[1..]
+            .iter()
+            .all(|r| r[9] == "not permitted (UserAuthenticationMethod.Read.All)"),
+        "{rows:?}"
+    );
+    assert!(
+        graph_requests(&demo, "/authentication/methods") <= 8,
+        "kept asking after a 403"
     );
     demo.stop().await;
 }
