@@ -27,6 +27,8 @@ pub struct Portal {
     pub signin: Option<Arc<crate::signin::SignIn>>,
     /// Sign-in and access control of `/admin` and `/helpdesk`; `None`: no console is served.
     pub consoles: Option<Arc<crate::console::Consoles>>,
+    /// The admin console's context (configuration, Graph client, policy folder).
+    pub admin: Option<Arc<crate::admin::Admin>>,
     /// How long a helpdesk reset link works (`[helpdesk] link_lifetime_minutes`).
     pub link_lifetime: std::time::Duration,
 }
@@ -41,6 +43,7 @@ impl Portal {
             outbox: None,
             signin: None,
             consoles: None,
+            admin: None,
             link_lifetime: crate::helpdesk::link::DEFAULT_LINK_LIFETIME,
         })
     }

@@ -9,7 +9,7 @@ use latchkey_types::Secret;
 use serde::Deserialize;
 
 /// The whole configuration file. Every key is documented in the README ("Configuration").
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     pub entra: EntraSettings,
@@ -38,7 +38,7 @@ pub struct Settings {
 }
 
 /// Who may use the admin console.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminSettings {
     /// Object id of the Entra group whose (transitive) members are admins.
@@ -50,7 +50,7 @@ pub struct AdminSettings {
 }
 
 /// Who may use the helpdesk console, and whom they may serve.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HelpdeskSettings {
     /// Object id of the Entra group whose (transitive) members are helpdesk staff.
@@ -65,7 +65,7 @@ pub struct HelpdeskSettings {
 
 /// The delegated credential (`latchkey delegate` writes it). Without this table synced users
 /// cannot reset their password here.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DelegatedSettings {
     /// Where the Authentication Administrator's refresh token is kept, encrypted with the
@@ -74,7 +74,7 @@ pub struct DelegatedSettings {
 }
 
 /// Text messages. Without this table no SMS is sent (SMS codes then cannot work).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmsSettings {
     /// `twilio` (Twilio's Messages API or a compatible one) or `webhook` (POST JSON `{to, body}`).
@@ -94,7 +94,7 @@ pub struct SmsSettings {
 }
 
 /// The portal as users reach it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PortalSettings {
     /// The URL users open, e.g. `https://reset.contoso.com`. Origin checks and links use it;
@@ -120,7 +120,7 @@ impl Default for PortalSettings {
 }
 
 /// Persistence.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreSettings {
     /// `sqlite:///var/lib/latchkey/latchkey.db` (PostgreSQL later).
@@ -140,7 +140,7 @@ impl Default for StoreSettings {
 }
 
 /// Where the access policies are.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PolicySettings {
     pub dir: PathBuf,
@@ -155,7 +155,7 @@ impl Default for PolicySettings {
 }
 
 /// Outgoing mail. Without this table no email is sent (codes by email then cannot work).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpSettings {
     pub host: String,
@@ -174,7 +174,7 @@ fn starttls() -> String {
 }
 
 /// How the pages look.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BrandingSettings {
     pub name: String,
@@ -198,7 +198,7 @@ impl Default for BrandingSettings {
 }
 
 /// The tenant connection. Exactly these keys (the issue fixes them).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EntraSettings {
     pub tenant_id: String,
@@ -212,7 +212,7 @@ pub struct EntraSettings {
 }
 
 /// How the Graph client behaves.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GraphSettings {
     /// Log every Graph/token request and response, redacted, at debug level.
@@ -245,7 +245,7 @@ pub enum AssertionAlgorithm {
 }
 
 /// Which product features are switched on; `latchkey check` requires the permissions of these.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Features {
     /// Self-service reset of cloud users' passwords with the app's own credential (PATCH passwordProfile).
@@ -272,7 +272,7 @@ impl Default for Features {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerSettings {
     /// Address the portal listens on.

@@ -208,8 +208,6 @@ pub async fn start_with_methods(
     options: DemoOptions,
     extra_methods: &[&str],
 ) -> anyhow::Result<Demo> {
-    let DemoOptions {
-) -> anyhow::Result<Demo> {
     start_full(listen, options, extra_methods, Arc::new(SystemClock)).await
 }
 
@@ -229,6 +227,8 @@ async fn start_full(
     options: DemoOptions,
     extra_methods: &[&str],
     clock: Arc<dyn latchkey_verify::Clock>,
+) -> anyhow::Result<Demo> {
+    let DemoOptions {
         fixture,
         deadline,
         trusted_proxies,
@@ -252,7 +252,8 @@ async fn start_full(
             "# Written by `latchkey demo`: points the portal at the in-process simulated tenant.\n\
              [entra]\ntenant_id = \"{tenant}\"\nclient_id = \"{DEMO_CLIENT_ID}\"\n\
              client_secret = \"{DEMO_CLIENT_SECRET}\"\nauthority_host = \"{authority}\"\n\
-             graph_base_url = \"{graph}\"\n\n[server]\nlisten = \"{listen}\"\n",
+             graph_base_url = \"{graph}\"\n\n[server]\nlisten = \"{listen}\"\n\n\
+             [policies]\ndir = \"policies\"\n",
             tenant = sim.tenant_id(),
             authority = sim.base_url(),
             graph = sim.graph_base_url(),
@@ -261,6 +262,7 @@ async fn start_full(
     let settings = crate::config::Settings::load(&config_path)?;
     let graph = crate::entra::client(&settings)?;
     let writeback = demo_delegated_client(&settings).await?;
+    let admin_graph = (graph.clone(), writeback.clone());
 
     let key = EncryptionKey::load_or_create(&dir.join("latchkey.key"))?;
     let store = latchkey_store::open(
@@ -272,17 +274,18 @@ async fn start_full(
         .tenant()
         .group_id("SSPR Enabled")
         .ok_or_else(|| anyhow::anyhow!("demo fixture lacks SSPR Enabled"))?;
-    let policies = latchkey_policy::parse_sources(&[
-        (
-            PathBuf::from("policies/default.toml"),
-            include_str!("../../policies/default.toml").to_string(),
-        ),
-        (
-            PathBuf::from("demo.toml"),
-            demo_policy(&group, extra_methods),
-        ),
-    ])
-    .map_err(|e| anyhow::anyhow!("demo policies: {e:?}"))?;
+    // Real files, so the admin console can edit them.
+    std::fs::create_dir_all(&settings.policies.dir)?;
+    std::fs::write(
+        settings.policies.dir.join("default.toml"),
+        include_str!("../../policies/default.toml"),
+    )?;
+    std::fs::write(
+        settings.policies.dir.join("demo.toml"),
+        demo_policy(&group, extra_methods),
+    )?;
+    let policies = latchkey_policy::load_dir(&settings.policies.dir)
+        .map_err(|e| anyhow::anyhow!("demo policies: {e:?}"))?;
 
     let outbox = Arc::new(Outbox::default());
     let url = format!("http://{listen}");
@@ -402,6 +405,14 @@ async fn start_full(
         admin.as_ref(),
         helpdesk.as_ref(),
     )?));
+    let mut admin_settings = settings.clone();
+    admin_settings.admin = admin;
+    admin_settings.helpdesk = helpdesk;
+    portal.admin = Some(Arc::new(crate::admin::Admin::new(
+        admin_settings,
+        admin_graph.0,
+        Some(admin_graph.1),
+    )));
     let services = Arc::clone(&portal.services);
     let running = crate::app::start(portal, listener)?;
     Ok(Demo {
@@ -500,12 +511,12 @@ pub async fn run(listen: SocketAddr) -> anyhow::Result<ExitCode> {
         "password is <FirstName>-Demo-2024!). Ben has no methods yet: add an email address (the"
     );
     println!("code is in the outbox) and an authenticator app, then reset his password at {url}/.");
-    println!("Press Ctrl+C to stop.");
-    crate::app::shutdown_signal().await;
-    demo.stop().await;
     println!();
     println!("Consoles: open {url}/admin and sign in as it.admin@contoso.com (Eva-Demo-2024!), a");
     println!("member of \"Latchkey Admins\"; open {url}/helpdesk and sign in as helpdesk@contoso.com");
     println!("(Farid-Demo-2024!), a member of \"Helpdesk\". Anyone else is refused.");
+    println!("Press Ctrl+C to stop.");
+    crate::app::shutdown_signal().await;
+    demo.stop().await;
     Ok(ExitCode::SUCCESS)
 }

@@ -117,6 +117,14 @@ impl Directory for GraphClient {
         Box::pin(self.transitive_memberships(id))
     }
 
+    fn check_member_groups<'a>(
+        &'a self,
+        id: &'a ObjectId,
+        groups: &'a [ObjectId],
+    ) -> DirFuture<'a, Vec<ObjectId>> {
+        Box::pin(GraphClient::check_member_groups(self, id, groups))
+    }
+
     fn set_password<'a>(
         &'a self,
         id: &'a ObjectId,
@@ -155,14 +163,6 @@ impl Directory for GraphClient {
 
     fn dismiss_risk<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, ()> {
         Box::pin(async move { self.dismiss_risky_users(std::slice::from_ref(id)).await })
-    }
-
-    fn check_member_groups<'a>(
-        &'a self,
-        id: &'a ObjectId,
-        groups: &'a [ObjectId],
-    ) -> DirFuture<'a, Vec<ObjectId>> {
-        Box::pin(GraphClient::check_member_groups(self, id, groups))
     }
 
     fn create_temporary_access_pass<'a>(

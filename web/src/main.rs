@@ -172,7 +172,10 @@ fn main() -> ExitCode {
 
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("LATCHKEY_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // The redacted Graph HTTP log (its own target) is emitted only while `[graph] http_debug`
+    // or the admin console's time-boxed toggle is on, so the default filter lets it through.
+    let filter = EnvFilter::try_from_env("LATCHKEY_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,latchkey_graph::http=debug"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -48,17 +48,52 @@ pub fn check(dir: &Path) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Resolves `who` in the tenant, evaluates the configured policies for them and prints why.
-pub async fn explain(config: &Path, who: &str) -> anyhow::Result<ExitCode> {
-    let settings = Settings::load(config)?;
-    let client = crate::entra::client(&settings)?;
-    let set = load_dir(&settings.policies.dir).map_err(|errors| {
-        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        anyhow::anyhow!("policies are invalid:\n  {}", lines.join("\n  "))
-    })?;
+/// What the policies give one user, and why: shared by `latchkey policy explain` and the admin
+/// console's simulation.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Explanation {
+    pub id: ObjectId,
+    pub upn: String,
+    pub display_name: Option<String>,
+    /// Directory roles (display names) that make the account privileged; empty when none.
+    pub roles: Vec<String>,
+    pub disabled: bool,
+    /// The evaluation's reason, e.g. "matched 'Staff' via group Sales; 'Contractors' skipped: ...".
+    pub reason: String,
+    /// The deciding policy, when one matched.
+    pub policy: Option<Granted>,
+}
+
+/// What the deciding policy allows.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Granted {
+    pub name: String,
+    pub actions: Vec<String>,
+    pub methods: Vec<String>,
+    pub methods_required: usize,
+}
+
+/// The lower-case action name used in policy files.
+pub fn action_name(a: &latchkey_policy::Action) -> String {
+    match a {
+        latchkey_policy::Action::Reset => "reset",
+        latchkey_policy::Action::Unlock => "unlock",
+        latchkey_policy::Action::TemporaryAccessPass => "temporary_access_pass",
+        latchkey_policy::Action::Enroll => "enroll",
+    }
+    .to_string()
+}
+
+/// Resolves `who` (UPN, mail or object id) in the tenant and evaluates `set` for them with their
+/// full transitive memberships. `Ok(None)`: no such user, or the name is ambiguous.
+pub async fn explain_user(
+    client: &latchkey_graph::GraphClient,
+    set: &latchkey_policy::PolicySet,
+    who: &str,
+) -> Result<Option<Explanation>, latchkey_graph::GraphError> {
     let user = match who.trim().parse::<ObjectId>() {
         Ok(id) => client.get_user(&latchkey_graph::UserRef::Id(id)).await,
-        Err(_) => client.find_user(who).await,
+        Err(_) => client.find_user(who.trim()).await,
     };
     let user = match user {
         Ok(u) => u,
@@ -68,48 +103,69 @@ pub async fn explain(config: &Path, who: &str) -> anyhow::Result<ExitCode> {
                     e,
                     latchkey_graph::GraphError::NotFound { .. }
                         | latchkey_graph::GraphError::Ambiguous { .. }
+                        | latchkey_graph::GraphError::InvalidInput(_)
                 ) =>
         {
-            eprintln!("{who}: {e}");
-            return Ok(ExitCode::from(1));
+            return Ok(None);
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(e),
     };
     let memberships = client.transitive_memberships(&user.id).await?;
     let groups: HashSet<ObjectId> = memberships.groups.iter().map(|g| g.id).collect();
     let privileged = !memberships.roles.is_empty();
     let evaluation = evaluate(
-        &set,
+        set,
         Subject {
             groups: &groups,
             privileged,
         },
     );
-    println!("{} ({})", user.user_principal_name, user.id);
-    if privileged {
-        let roles: Vec<String> = memberships
+    Ok(Some(Explanation {
+        id: user.id,
+        upn: user.user_principal_name.to_string(),
+        display_name: user.display_name.clone(),
+        roles: memberships
             .roles
             .iter()
-            .filter_map(|r| r.display_name.clone())
-            .collect();
-        println!("  privileged: directory roles {}", roles.join(", "));
+            .map(|r| r.display_name.clone().unwrap_or_else(|| r.id.to_string()))
+            .collect(),
+        disabled: user.account_enabled == Some(false),
+        reason: evaluation.explain(),
+        policy: evaluation.policy.map(|p| Granted {
+            name: p.name.clone(),
+            actions: p.actions.iter().map(action_name).collect(),
+            methods: p.methods.iter().map(|m| m.as_str().to_string()).collect(),
+            methods_required: p.methods_required,
+        }),
+    }))
+}
+
+/// Resolves `who` in the tenant, evaluates the configured policies for them and prints why.
+pub async fn explain(config: &Path, who: &str) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load(config)?;
+    let client = crate::entra::client(&settings)?;
+    let set = load_dir(&settings.policies.dir).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("policies are invalid:\n  {}", lines.join("\n  "))
+    })?;
+    let Some(x) = explain_user(&client, &set, who).await? else {
+        eprintln!("{who}: no such user (or more than one matches)");
+        return Ok(ExitCode::from(1));
+    };
+    println!("{} ({})", x.upn, x.id);
+    if !x.roles.is_empty() {
+        println!("  privileged: directory roles {}", x.roles.join(", "));
     }
-    if user.account_enabled == Some(false) {
+    if x.disabled {
         println!("  the account is disabled: self-service never starts for it");
     }
-    println!("  {}", evaluation.explain());
-    if let Some(p) = evaluation.policy {
-        let actions: Vec<String> = p
-            .actions
-            .iter()
-            .map(|a| format!("{a:?}").to_lowercase())
-            .collect();
-        let methods: Vec<&str> = p.methods.iter().map(|m| m.as_str()).collect();
+    println!("  {}", x.reason);
+    if let Some(p) = x.policy {
         println!(
             "  may: {}; verifies with {} of {}",
-            actions.join(", "),
+            p.actions.join(", "),
             p.methods_required,
-            methods.join(", ")
+            p.methods.join(", ")
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -124,6 +124,22 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("admin_index.html", include_str!("../templates/admin_index.html")),
     (
+        "admin_policies.html",
+        include_str!("../templates/admin_policies.html"),
+    ),
+    (
+        "admin_policy_edit.html",
+        include_str!("../templates/admin_policy_edit.html"),
+    ),
+    (
+        "admin_simulate.html",
+        include_str!("../templates/admin_simulate.html"),
+    ),
+    (
+        "admin_connection.html",
+        include_str!("../templates/admin_connection.html"),
+    ),
+    (
         "admin_reports.html",
         include_str!("../templates/admin_reports.html"),
     ),

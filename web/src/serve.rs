@@ -84,8 +84,10 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
     let origin = public.origin().ascii_serialization();
 
     let graph = crate::entra::client(settings)?;
-    let writeback = crate::delegate::client(settings)?
-        .map(|c| Arc::new(c) as Arc<dyn crate::directory::Directory>);
+    let delegated = crate::delegate::client(settings)?;
+    // The admin console keeps clones (same token cache and debug switch) for its pages.
+    let admin_graph = (graph.clone(), delegated.clone());
+    let writeback = delegated.map(|c| Arc::new(c) as Arc<dyn crate::directory::Directory>);
     if writeback.is_none() {
         tracing::warn!(
             "no [delegated] table: synced users cannot reset here (see `latchkey delegate`)"
@@ -185,6 +187,13 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
         )?;
         tracing::info!(redirect_uri = %consoles.redirect_uri(), "consoles enabled");
         portal.consoles = Some(Arc::new(consoles));
+    }
+    if settings.admin.is_some() {
+        portal.admin = Some(Arc::new(crate::admin::Admin::new(
+            settings.clone(),
+            admin_graph.0,
+            admin_graph.1,
+        )));
     }
     if let Some(minutes) = settings
         .helpdesk

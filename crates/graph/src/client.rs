@@ -89,6 +89,17 @@ impl GraphClient {
         self.inner.http.sent()
     }
 
+    /// Switches the redacted HTTP debug log (target [`crate::HTTP_LOG_TARGET`], debug level) on
+    /// or off at run time, for this client and its clones.
+    pub fn set_http_debug(&self, on: bool) {
+        self.inner.http.set_debug(on);
+    }
+
+    /// Whether the redacted HTTP debug log is on.
+    pub fn http_debug(&self) -> bool {
+        self.inner.http.debug()
+    }
+
     /// True for a client built with [`GraphClient::with_delegated`].
     pub fn is_delegated(&self) -> bool {
         self.inner.tokens.is_delegated()

@@ -12,7 +12,7 @@
 //!
 //! Every attempt gets a fresh `client-request-id` GUID, which is logged and put in errors.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -120,7 +120,8 @@ pub(crate) struct Http {
     client: reqwest::Client,
     retry: RetryPolicy,
     timeouts: Timeouts,
-    debug: bool,
+    /// The redacted HTTP debug log; switched at run time (the admin console's time-boxed toggle).
+    debug: AtomicBool,
     sent: AtomicU64,
 }
 
@@ -144,7 +145,7 @@ impl Http {
             client,
             retry,
             timeouts,
-            debug,
+            debug: AtomicBool::new(debug),
             sent: AtomicU64::new(0),
         })
     }
@@ -152,6 +153,15 @@ impl Http {
     /// HTTP requests sent so far (every attempt, token endpoint included).
     pub fn sent(&self) -> u64 {
         self.sent.load(Ordering::Relaxed)
+    }
+
+    /// Switches the redacted HTTP debug log on or off for this client and its clones.
+    pub fn set_debug(&self, on: bool) {
+        self.debug.store(on, Ordering::Relaxed);
+    }
+
+    pub fn debug(&self) -> bool {
+        self.debug.load(Ordering::Relaxed)
     }
 
     pub fn timeouts(&self) -> &Timeouts {
@@ -259,7 +269,7 @@ impl Http {
             rb = rb.header(reqwest::header::CONTENT_LENGTH, "0");
         }
 
-        if self.debug {
+        if self.debug.load(Ordering::Relaxed) {
             tracing::debug!(
                 target: HTTP_LOG_TARGET,
                 method = %req.method,
@@ -297,7 +307,7 @@ impl Http {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("")
                     .to_string();
-                if self.debug {
+                if self.debug.load(Ordering::Relaxed) {
                     let ct = headers
                         .get(reqwest::header::CONTENT_TYPE)
                         .and_then(|v| v.to_str().ok());
@@ -352,7 +362,7 @@ impl Http {
                     TransportKind::Dropped
                 };
                 let message = error_chain(&e);
-                if self.debug {
+                if self.debug.load(Ordering::Relaxed) {
                     tracing::debug!(
                         target: HTTP_LOG_TARGET,
                         method = %req.method,

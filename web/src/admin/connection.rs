@@ -1,0 +1,310 @@
+//! The connection page: the tenant, the app credential in use and when it expires, the
+//! delegated credential (hybrid writeback), the permission table of `latchkey check` (the same
+//! code: [`crate::check::build_report`]) behind a "Test connection" button, and a time-boxed,
+//! redacted HTTP debug log.
+//!
+//! Expiry dates: a certificate's comes from the certificate file itself (`notAfter`). A client
+//! secret's cannot be read from the secret; reading it from the application object would need
+//! `Application.Read.All`, a permission this product does not otherwise need, so the admin
+//! states it in `[admin] secret_expires` (the date shown under "Certificates & secrets") and the
+//! page says when it is not set.
+//!
+//! The test builds a fresh Graph client for every run, so it reflects the permissions granted
+//! right now (the portal's own client may hold a token issued before a change).
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use latchkey_store::Outcome;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::{Admin, admin_of, field, form_pairs, page};
+use crate::app::Portal;
+
+/// How long the HTTP debug log stays on after the admin switches it on.
+pub const DEBUG_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// Days before expiry from which the page warns.
+const EXPIRY_WARNING_DAYS: i64 = 30;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/admin/connection", web::get().to(show))
+        .route("/admin/connection/test", web::post().to(test))
+        .route("/admin/connection/debug", web::post().to(debug));
+}
+
+/// The last "Test connection" run.
+#[derive(Serialize, Clone)]
+pub struct TestRun {
+    pub at: String,
+    pub report: serde_json::Value,
+    pub ok: bool,
+    /// The delegated credential's user (UPN) as its current token says, or why unknown.
+    pub delegated_user: Option<String>,
+    pub delegated_error: Option<String>,
+}
+
+/// Connection-page state kept between requests.
+#[derive(Default)]
+pub struct ConnectionState {
+    pub last_test: Mutex<Option<TestRun>>,
+}
+
+fn date(t: OffsetDateTime) -> String {
+    let f = time::macros::format_description!("[year]-[month]-[day]");
+    t.format(&f).unwrap_or_default()
+}
+
+fn date_time(t: OffsetDateTime) -> String {
+    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&f)
+        .unwrap_or_default()
+}
+
+/// The certificate's `notAfter`, subject and SHA-1 thumbprint (what the portal shows), from the
+/// PEM file.
+fn certificate_info(path: &std::path::Path) -> Result<(OffsetDateTime, String), String> {
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&pem)
+        .map_err(|e| format!("{} is not a PEM certificate: {e}", path.display()))?;
+    let cert = pem
+        .parse_x509()
+        .map_err(|e| format!("{} is not an X.509 certificate: {e}", path.display()))?;
+    Ok((
+        cert.validity().not_after.to_datetime(),
+        cert.subject().to_string(),
+    ))
+}
+
+/// Expiry as the page shows it: date, days left, and `ok` / `soon` / `expired`.
+fn expiry(at: OffsetDateTime, now: OffsetDateTime) -> serde_json::Value {
+    let days = (at - now).whole_days();
+    let status = if at <= now {
+        "expired"
+    } else if days < EXPIRY_WARNING_DAYS {
+        "soon"
+    } else {
+        "ok"
+    };
+    serde_json::json!({ "date": date(at), "days": days, "status": status })
+}
+
+/// The HTTP debug switch: the time-boxed toggle ends lazily on the first look after its window
+/// (by the portal's clock) and by a timer.
+fn debug_state(admin: &Admin, now: OffsetDateTime) -> (bool, Option<String>) {
+    let configured = admin.settings.graph.http_debug;
+    let mut until = admin.debug_until.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(u) = *until
+        && u <= now
+    {
+        *until = None;
+        if !configured {
+            admin.graph.set_http_debug(false);
+        }
+    }
+    (admin.graph.http_debug(), until.map(date_time))
+}
+
+async fn show(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
+    let (user, admin) = match admin_of(&portal, &req) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let now = portal.services.clock.now();
+    let s = &admin.settings;
+    let credential = if let Some(cert) = &s.entra.certificate_file {
+        match certificate_info(cert) {
+            Ok((not_after, subject)) => serde_json::json!({
+                "kind": "certificate",
+                "source": cert.display().to_string(),
+                "subject": subject,
+                "expiry": expiry(not_after, now),
+            }),
+            Err(e) => serde_json::json!({ "kind": "certificate", "error": e }),
+        }
+    } else {
+        let expires = s
+            .admin
+            .as_ref()
+            .and_then(|a| a.secret_expires.as_deref())
+            .and_then(crate::console::parse_date)
+            .map(|d| expiry(d.midnight().assume_utc(), now));
+        serde_json::json!({
+            "kind": "secret",
+            "source": s.entra.client_secret_file.as_ref().map_or_else(
+                || "inline / environment".to_string(),
+                |f| f.display().to_string()
+            ),
+            "expiry": expires,
+        })
+    };
+    let delegated_file = s.delegated.as_ref().map(|d| {
+        let renewed = std::fs::metadata(&d.token_file)
+            .and_then(|m| m.modified())
+            .ok()
+            .map(|t| date_time(OffsetDateTime::from(t)));
+        serde_json::json!({ "file": d.token_file.display().to_string(), "renewed": renewed })
+    });
+    let (debug_on, debug_until) = debug_state(&admin, now);
+    let last = admin
+        .connection
+        .last_test
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    page(
+        &portal,
+        &req,
+        &user,
+        "admin_connection.html",
+        "connection",
+        serde_json::json!({
+            "tenant": s.entra.tenant_id,
+            "client_id": s.entra.client_id,
+            "authority_host": s.entra.authority_host.clone().unwrap_or_else(|| "https://login.microsoftonline.com".into()),
+            "graph_base_url": s.entra.graph_base_url.clone().unwrap_or_else(|| "https://graph.microsoft.com/v1.0".into()),
+            "credential": credential,
+            "delegated": admin.delegated.is_some(),
+            "delegated_file": delegated_file,
+            "debug_on": debug_on,
+            "debug_configured": s.graph.http_debug,
+            "debug_until": debug_until,
+            "debug_minutes": DEBUG_WINDOW.as_secs() / 60,
+            "last": last,
+        }),
+    )
+}
+
+async fn test(req: HttpRequest, portal: web::Data<Portal>, body: web::Bytes) -> HttpResponse {
+    let (user, admin) = match admin_of(&portal, &req) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let pairs = form_pairs(&body);
+    if !user.check_csrf(&portal, &req, field(&pairs, "csrf")) {
+        return portal.error_page(&req, user.lang, StatusCode::FORBIDDEN, "error_csrf");
+    }
+    let report = match crate::entra::client(&admin.settings) {
+        Ok(client) => {
+            client.set_http_debug(admin.graph.http_debug());
+            crate::check::build_report(&admin.settings, &client).await
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "admin: cannot build a Graph client for the test");
+            return portal.error_page(
+                &req,
+                user.lang,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "error_generic",
+            );
+        }
+    };
+    let (delegated_user, delegated_error) = match &admin.delegated {
+        None => (None, None),
+        Some(d) => match d.token_claims().await {
+            Ok(c) => (c.upn.or(c.oid), None),
+            Err(e) => (None, Some(e.to_string())),
+        },
+    };
+    let run = TestRun {
+        at: date_time(portal.services.clock.now()),
+        report: serde_json::to_value(&report).unwrap_or_default(),
+        ok: report.ok,
+        delegated_user,
+        delegated_error,
+    };
+    let missing: Vec<&str> = report
+        .checks
+        .iter()
+        .filter(|r| r.status == "missing")
+        .map(|r| r.id)
+        .collect();
+    if user
+        .audit(
+            &portal,
+            "admin.connection.test",
+            None,
+            if report.ok {
+                Outcome::Success
+            } else {
+                Outcome::Failure
+            },
+            (!missing.is_empty())
+                .then(|| format!("missing: {}", missing.join(", ")))
+                .as_deref(),
+            serde_json::json!({ "requests": report.requests }),
+        )
+        .await
+        .is_err()
+    {
+        return portal.error_page(
+            &req,
+            user.lang,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "error_generic",
+        );
+    }
+    *admin
+        .connection
+        .last_test
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = Some(run);
+    HttpResponse::SeeOther()
+        .insert_header(("Location", "/admin/connection#test"))
+        .finish()
+}
+
+async fn debug(req: HttpRequest, portal: web::Data<Portal>, body: web::Bytes) -> HttpResponse {
+    let (user, admin) = match admin_of(&portal, &req) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let pairs = form_pairs(&body);
+    if !user.check_csrf(&portal, &req, field(&pairs, "csrf")) {
+        return portal.error_page(&req, user.lang, StatusCode::FORBIDDEN, "error_csrf");
+    }
+    let on = field(&pairs, "enable") == "true";
+    let now = portal.services.clock.now();
+    let until = now + DEBUG_WINDOW;
+    {
+        let mut slot = admin.debug_until.lock().unwrap_or_else(|p| p.into_inner());
+        *slot = on.then_some(until);
+    }
+    admin
+        .graph
+        .set_http_debug(on || admin.settings.graph.http_debug);
+    if on {
+        // The window also ends without anyone looking at the page.
+        let admin = std::sync::Arc::clone(&admin);
+        let clock = std::sync::Arc::clone(&portal.services.clock);
+        tokio::spawn(async move {
+            tokio::time::sleep(DEBUG_WINDOW).await;
+            let _ = debug_state(&admin, clock.now());
+        });
+    }
+    if user
+        .audit(
+            &portal,
+            "admin.connection.debug",
+            None,
+            Outcome::Success,
+            None,
+            serde_json::json!({ "on": on, "until": on.then(|| date_time(until)) }),
+        )
+        .await
+        .is_err()
+    {
+        return portal.error_page(
+            &req,
+            user.lang,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "error_generic",
+        );
+    }
+    HttpResponse::SeeOther()
+        .insert_header(("Location", "/admin/connection#debug"))
+        .finish()
+}

@@ -1,0 +1,377 @@
+//! The consoles' OpenID Connect sign-in (one callback for both consoles, the console kept in the
+//! server-side attempt) and sign-out. See the parent module for the whole picture.
+
+use actix_web::cookie::SameSite;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use latchkey_graph::delegated::{self, Pkce};
+use latchkey_store::{AuditEvent, FlowLifetime, FlowToken, NewFlow, Outcome};
+use latchkey_types::{ObjectId, Secret};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    CALLBACK_PATH, Console, Consoles, SESSION_ABSOLUTE, SESSION_IDLE, SIGNIN_COOKIE,
+    SIGNIN_LIFETIME, SIGNIN_PURPOSE, Session, cookie, lang_of, removal, require, session_cookie,
+};
+use crate::app::Portal;
+use crate::flow::{self, limits};
+
+#[derive(Serialize, Deserialize)]
+struct Attempt {
+    console: Console,
+    state: String,
+    nonce: String,
+    verifier: String,
+    correlation_id: String,
+}
+
+const SCOPES: [&str; 2] = ["openid", "profile"];
+
+fn scopes() -> Vec<String> {
+    SCOPES.iter().map(|s| s.to_string()).collect()
+}
+
+/// Starts a sign-in for `console`: stores the attempt, sets its cookie, redirects to the
+/// authorize endpoint.
+pub(super) async fn begin(
+    portal: &Portal,
+    req: &HttpRequest,
+    consoles: &Consoles,
+    console: Console,
+) -> HttpResponse {
+    let lang = lang_of(req, None);
+    let client = portal
+        .services
+        .proxies
+        .client_ip(req)
+        .map(|ip| ip.to_string())
+        .unwrap_or_default();
+    if let Err(wait) = flow::hit(portal, "signin:client", &client, limits::STARTS_PER_CLIENT).await
+    {
+        let mut r = portal.render_in(
+            req,
+            lang,
+            "error.html",
+            &serde_json::json!({ "message": flow::throttled_message(portal, lang, wait) }),
+        );
+        *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        return r;
+    }
+    let pkce = Pkce::generate();
+    let attempt = Attempt {
+        console,
+        state: delegated::new_state(),
+        nonce: delegated::new_nonce(),
+        verifier: pkce.verifier().expose().clone(),
+        correlation_id: ObjectId::new_random().to_string(),
+    };
+    let url = match delegated::authorize_url(
+        consoles.signin.provider().config(),
+        consoles.signin.redirect_uri(),
+        &scopes(),
+        &pkce,
+        &attempt.state,
+        &attempt.nonce,
+    ) {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::error!(error = %e, "console: cannot build the authorize URL");
+            return portal.error_page(req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+        }
+    };
+    let new = NewFlow {
+        // Nobody is known yet: a placeholder subject that matches no user.
+        subject: ObjectId::new_random(),
+        purpose: SIGNIN_PURPOSE.into(),
+        step: "authorize".into(),
+        data: serde_json::to_value(&attempt).unwrap_or_default(),
+        lifetime: FlowLifetime {
+            absolute: SIGNIN_LIFETIME,
+            idle: SIGNIN_LIFETIME,
+        },
+    };
+    let now = portal.services.clock.now();
+    let token = match portal.services.store.create_flow(new, now).await {
+        Ok((t, _)) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "console: cannot store the sign-in attempt");
+            return portal.error_page(req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+        }
+    };
+    let mut c = cookie(
+        portal,
+        SIGNIN_COOKIE,
+        token.expose().to_string(),
+        SameSite::Lax,
+    );
+    c.set_max_age(actix_web::cookie::time::Duration::seconds(
+        SIGNIN_LIFETIME.as_secs() as i64,
+    ));
+    let mut r = HttpResponse::SeeOther()
+        .insert_header(("Location", url.to_string()))
+        .finish();
+    let _ = r.add_cookie(&c);
+    r
+}
+
+/// Routes outside the guarded areas (the callback) and the sign-out of each console.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route(CALLBACK_PATH, web::get().to(callback))
+        .route("/admin/signout", web::post().to(signout_admin))
+        .route("/helpdesk/signout", web::post().to(signout_helpdesk));
+}
+
+#[derive(Deserialize)]
+struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+fn ct_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn callback(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    query: web::Query<CallbackQuery>,
+) -> HttpResponse {
+    let lang = lang_of(&req, None);
+    let Some(consoles) = portal.consoles.clone() else {
+        return portal.error_page(&req, lang, StatusCode::NOT_FOUND, "console_not_configured");
+    };
+    let s = &portal.services;
+    let now = s.clock.now();
+    // The attempt is single use: it ends here whatever the outcome.
+    let token = req
+        .cookie(&s.cookies.name(SIGNIN_COOKIE))
+        .and_then(|c| FlowToken::parse(c.value()));
+    let mut attempt_flow = None;
+    if let Some(t) = &token {
+        attempt_flow = s
+            .store
+            .flow(t, now)
+            .await
+            .ok()
+            .flatten()
+            .filter(|f| f.purpose == SIGNIN_PURPOSE);
+        let _ = s.store.end_flow(t).await;
+    }
+    let attempt: Option<Attempt> = attempt_flow
+        .as_ref()
+        .and_then(|f| serde_json::from_value(f.data.clone()).ok());
+    let correlation_id = attempt.as_ref().map_or_else(
+        || ObjectId::new_random().to_string(),
+        |a| a.correlation_id.clone(),
+    );
+    let event_type = attempt.as_ref().map_or("console.signin".to_string(), |a| {
+        format!("{}.signin", a.console.purpose())
+    });
+    let audit = async |outcome: Outcome, subject: Option<ObjectId>, reason: Option<&str>| {
+        let event = AuditEvent {
+            at: now,
+            correlation_id: correlation_id.clone(),
+            actor: subject.map_or_else(|| "anonymous".to_string(), |s| s.to_string()),
+            subject,
+            event_type: event_type.clone(),
+            method: None,
+            outcome,
+            reason: reason.map(str::to_string),
+            details: serde_json::Value::Null,
+        };
+        s.store.append_audit(&event).await
+    };
+    let clear_attempt = removal(cookie(&portal, SIGNIN_COOKIE, String::new(), SameSite::Lax));
+    let fail = async |reason: String, subject: Option<ObjectId>| -> HttpResponse {
+        let status = if audit(Outcome::Failure, subject, Some(&reason))
+            .await
+            .is_err()
+        {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        tracing::warn!(reason = %reason, "console: sign-in refused");
+        let mut r = portal.error_page(&req, lang, status, "console_signin_failed");
+        let _ = r.add_cookie(&clear_attempt);
+        r
+    };
+    let Some(attempt) = attempt else {
+        return fail("no sign-in in progress".into(), None).await;
+    };
+    if let Some(error) = &query.error {
+        let code: String = error
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .take(64)
+            .collect();
+        return fail(format!("identity platform answered {code}"), None).await;
+    }
+    if !query
+        .state
+        .as_deref()
+        .is_some_and(|st| ct_eq(st, &attempt.state))
+    {
+        return fail("state does not match".into(), None).await;
+    }
+    let Some(code) = query.code.as_deref().filter(|c| !c.is_empty()) else {
+        return fail("no authorization code".into(), None).await;
+    };
+    let tokens = match delegated::redeem_code(
+        consoles.signin.provider().config(),
+        &Secret::new(code.to_string()),
+        consoles.signin.redirect_uri(),
+        &Secret::new(attempt.verifier.clone()),
+        &scopes(),
+    )
+    .await
+    {
+        Ok(t) => t,
+        Err(e) => return fail(format!("code redemption failed: {e}"), None).await,
+    };
+    let Some(id_token) = tokens.id_token else {
+        return fail("no ID token".into(), None).await;
+    };
+    let claims = match consoles
+        .signin
+        .provider()
+        .validate(id_token.expose(), &attempt.nonce, now)
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => return fail(format!("ID token refused: {e}"), None).await,
+    };
+    let user = match s.directory.user(&claims.oid).await {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::error!(error = %e, "console: cannot read the signed-in user");
+            return fail("directory unavailable".into(), Some(claims.oid)).await;
+        }
+    };
+    let session = Session {
+        correlation_id: correlation_id.clone(),
+        upn: user.user_principal_name.as_str().to_string(),
+        display_name: user.display_name.clone().or(claims.name.clone()),
+        preferred_language: user.preferred_language.clone(),
+    };
+    let console = attempt.console;
+    let new = NewFlow {
+        subject: claims.oid,
+        purpose: console.purpose().into(),
+        step: "console".into(),
+        data: serde_json::to_value(&session).unwrap_or_default(),
+        lifetime: FlowLifetime {
+            absolute: SESSION_ABSOLUTE,
+            idle: SESSION_IDLE,
+        },
+    };
+    let session_token = match s.store.create_flow(new, now).await {
+        Ok((t, _)) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "console: cannot create the session");
+            return portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+        }
+    };
+    // Membership is not decided here: the gate checks it on every request, the first one
+    // included (a non-member gets the 403 page there, and the denial is audited).
+    if audit(Outcome::Success, Some(claims.oid), None)
+        .await
+        .is_err()
+    {
+        let _ = s.store.end_flow(&session_token).await;
+        return portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+    }
+    let lang = lang_of(&req, session.preferred_language.as_deref());
+    // A Strict cookie set on a cross-site redirect chain is not sent on the next hop: move on
+    // from our own origin (see signin.rs).
+    let mut r = portal.render_in(
+        &req,
+        lang,
+        "admin_signed_in.html",
+        &serde_json::json!({ "home": console.home() }),
+    );
+    let _ = r.add_cookie(&clear_attempt);
+    let _ = r.add_cookie(&session_cookie(
+        &portal,
+        console,
+        session_token.expose().to_string(),
+    ));
+    r
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn signout_admin(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    signout(req, portal, form, Console::Admin).await
+}
+
+async fn signout_helpdesk(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    signout(req, portal, form, Console::Helpdesk).await
+}
+
+async fn signout(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    form: web::Form<CsrfForm>,
+    console: Console,
+) -> HttpResponse {
+    let user = match require(&req, console) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    if !user.check_csrf(&portal, &req, &form.csrf) {
+        return portal.error_page(&req, user.lang, StatusCode::FORBIDDEN, "error_csrf");
+    }
+    if let Some(t) = req
+        .cookie(&portal.services.cookies.name(console.cookie()))
+        .and_then(|c| FlowToken::parse(c.value()))
+    {
+        let _ = portal.services.store.end_flow(&t).await;
+    }
+    let event = format!("{}.signout", console.purpose());
+    if user
+        .audit(
+            &portal,
+            &event,
+            Some(user.oid),
+            Outcome::Success,
+            None,
+            serde_json::Value::Null,
+        )
+        .await
+        .is_err()
+    {
+        return portal.error_page(
+            &req,
+            user.lang,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "error_generic",
+        );
+    }
+    let catalogs = portal.templates.catalogs();
+    let mut r = portal.render_in(
+        &req,
+        user.lang,
+        "result.html",
+        &serde_json::json!({
+            "title": catalogs.get(user.lang, "console_signed_out_title"),
+            "paragraphs": [catalogs.get(user.lang, "console_signed_out_body")],
+        }),
+    );
+    let _ = r.add_cookie(&removal(session_cookie(&portal, console, String::new())));
+    r
+}
