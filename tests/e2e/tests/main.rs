@@ -1,6 +1,7 @@
 //! Latchkey's end-to-end tests: one test binary (one link), a module per area.
 //! The harness (browser, axe, SMTP sink, in-process portal) is `latchkey_e2e`, in src/.
 
+mod admin;
 mod harness;
 mod helpdesk;
 mod portal;
