@@ -513,7 +513,9 @@ pub async fn run(listen: SocketAddr) -> anyhow::Result<ExitCode> {
     println!("code is in the outbox) and an authenticator app, then reset his password at {url}/.");
     println!();
     println!("Consoles: open {url}/admin and sign in as it.admin@contoso.com (Eva-Demo-2024!), a");
-    println!("member of \"Latchkey Admins\"; open {url}/helpdesk and sign in as helpdesk@contoso.com");
+    println!(
+        "member of \"Latchkey Admins\"; open {url}/helpdesk and sign in as helpdesk@contoso.com"
+    );
     println!("(Farid-Demo-2024!), a member of \"Helpdesk\". Anyone else is refused.");
     println!("Press Ctrl+C to stop.");
     crate::app::shutdown_signal().await;
