@@ -347,6 +347,10 @@ pub struct MethodsFixture {
     pub platform_credential: Vec<DeviceMethodFixture>,
     #[serde(default)]
     pub temporary_access_pass: Option<TapFixture>,
+    /// The default sign-in method (`push`, `oath`, `sms`, `voiceMobile`, `voiceAlternateMobile`,
+    /// `voiceOffice`): the method it relies on cannot be deleted.
+    #[serde(default)]
+    pub default_method: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -524,6 +528,22 @@ impl Fixture {
             }
             if !upns.insert(u.upn.to_ascii_lowercase()) {
                 return Err(invalid(field("upn"), format!("duplicate UPN '{}'", u.upn)));
+            }
+            if let Some(d) = &u.methods.default_method
+                && !matches!(
+                    d.as_str(),
+                    "push"
+                        | "oath"
+                        | "sms"
+                        | "voiceMobile"
+                        | "voiceAlternateMobile"
+                        | "voiceOffice"
+                )
+            {
+                return Err(invalid(
+                    field("methods.default_method"),
+                    "expected push, oath, sms, voiceMobile, voiceAlternateMobile or voiceOffice",
+                ));
             }
             for (name, v) in [
                 ("employee_hire_date", &u.employee_hire_date),

@@ -190,6 +190,13 @@ impl TenantHandle {
         })
     }
 
+    /// Sets (or clears) a user's default sign-in method (see `MethodsFixture::default_method`).
+    pub fn set_default_method(&self, user: &str, method: Option<&str>) -> bool {
+        self.with_user(user, |u, _| {
+            u.methods.default_method = method.map(str::to_owned);
+        })
+    }
+
     /// Adds a direct member (as [`TenantHandle::remove_group_member`] names them).
     pub fn add_group_member(&self, group: &str, member: &str) -> bool {
         self.with_group_member(group, member, |members, m| {

@@ -213,6 +213,10 @@ pub struct Methods {
     pub windows_hello_for_business: Vec<DeviceMethod>,
     pub platform_credential: Vec<DeviceMethod>,
     pub temporary_access_pass: Option<TapMethod>,
+    /// The user's default sign-in method for MFA, as beta `signInPreferences`
+    /// `userPreferredMethodForSecondaryAuthentication` names it (`push`, `oath`, `sms`,
+    /// `voiceMobile`, `voiceAlternateMobile`, `voiceOffice`). v1.0 cannot read or change it.
+    pub default_method: Option<String>,
 }
 
 fn typed(kind: MethodKind, mut v: Value) -> Value {
@@ -323,8 +327,40 @@ impl Methods {
             .collect()
     }
 
-    /// Removes one method. `Ok(false)` when there is no such method.
+    /// Whether the method `(kind, id)` is what the user's default sign-in method relies on:
+    /// the phone of a phone default, or the only authenticator app / software token of a
+    /// `push` / `oath` default (with another one left, the default still works).
+    fn backs_default(&self, kind: MethodKind, id: &str) -> bool {
+        let Some(default) = self.default_method.as_deref() else {
+            return false;
+        };
+        let phone = |t: PhoneType| {
+            kind == MethodKind::Phone
+                && t.id().eq_ignore_ascii_case(id)
+                && self.phones.iter().any(|p| p.phone_type == t)
+        };
+        let only = |v: &[DeviceMethod]| v.len() == 1 && v[0].id.eq_ignore_ascii_case(id);
+        match default {
+            "sms" | "voiceMobile" => phone(PhoneType::Mobile),
+            "voiceAlternateMobile" => phone(PhoneType::AlternateMobile),
+            "voiceOffice" => phone(PhoneType::Office),
+            "push" => {
+                kind == MethodKind::MicrosoftAuthenticator && only(&self.microsoft_authenticator)
+            }
+            "oath" => kind == MethodKind::SoftwareOath && only(&self.software_oath),
+            _ => false,
+        }
+    }
+
+    /// Removes one method. `Ok(false)` when there is no such method. The method the user's
+    /// default sign-in method relies on is refused (graph.md §5: "can't delete the user's default
+    /// MFA method"; Microsoft documents no error body, so the message is ours).
     pub fn delete(&mut self, kind: MethodKind, id: &str) -> Result<bool, &'static str> {
+        if self.backs_default(kind, id) {
+            return Err(
+                "The authentication method is the user's default sign-in method and cannot be deleted. Change the default method first.",
+            );
+        }
         fn remove_by_id(v: &mut Vec<DeviceMethod>, id: &str) -> bool {
             let before = v.len();
             v.retain(|d| !d.id.eq_ignore_ascii_case(id));
@@ -441,5 +477,27 @@ mod tests {
         assert_eq!(m.delete(MethodKind::Phone, MOBILE_PHONE_ID), Ok(true));
         assert_eq!(m.delete(MethodKind::Phone, MOBILE_PHONE_ID), Ok(false));
         assert!(m.delete(MethodKind::Password, PASSWORD_METHOD_ID).is_err());
+    }
+
+    #[test]
+    fn the_method_a_push_default_relies_on_goes_only_when_another_remains() {
+        let app = |id: &str| DeviceMethod {
+            id: id.into(),
+            display_name: None,
+            device_tag: None,
+            phone_app_version: None,
+            key_strength: None,
+            platform: None,
+            created: OffsetDateTime::UNIX_EPOCH,
+        };
+        let mut m = Methods {
+            microsoft_authenticator: vec![app("a"), app("b")],
+            default_method: Some("push".into()),
+            ..Methods::default()
+        };
+        assert_eq!(m.delete(MethodKind::MicrosoftAuthenticator, "a"), Ok(true));
+        assert!(m.delete(MethodKind::MicrosoftAuthenticator, "b").is_err());
+        m.default_method = Some("sms".into());
+        assert_eq!(m.delete(MethodKind::MicrosoftAuthenticator, "b"), Ok(true));
     }
 }

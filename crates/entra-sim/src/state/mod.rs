@@ -492,6 +492,7 @@ pub fn build_user(u: &UserFixture, tenant_created: OffsetDateTime) -> Result<Use
             is_usable_once: t.is_usable_once,
             used: false,
         }),
+        default_method: m.default_method.clone(),
     };
     Ok(User {
         id,

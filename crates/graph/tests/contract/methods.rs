@@ -122,3 +122,38 @@ async fn add_phone_and_email_methods() {
     assert!(methods.iter().any(|m| matches!(m, AuthMethod::Email(_))));
     assert!(methods.iter().any(|m| matches!(m, AuthMethod::Phone(_))));
 }
+
+#[tokio::test]
+async fn the_method_behind_the_default_sign_in_method_cannot_be_deleted() {
+    let (sim, f) = start().await;
+    let c = app_client(&sim, &f);
+    assert!(sim.tenant().set_default_method(METHODS, Some("sms")));
+    let methods = c.list_auth_methods(&oid(METHODS)).await.unwrap();
+    let phone = methods
+        .iter()
+        .find(|m| matches!(m, AuthMethod::Phone(_)))
+        .unwrap();
+    let e = c
+        .delete_auth_method(&oid(METHODS), phone)
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(400), "{e:?}");
+    // Nothing changed; other methods still go.
+    let after = c.list_auth_methods(&oid(METHODS)).await.unwrap();
+    assert!(after.iter().any(|m| matches!(m, AuthMethod::Phone(_))));
+    let fido = after
+        .iter()
+        .find(|m| matches!(m, AuthMethod::Fido2(_)))
+        .unwrap();
+    c.delete_auth_method(&oid(METHODS), fido).await.unwrap();
+    // `push`: the only authenticator app is what the default relies on.
+    assert!(sim.tenant().set_default_method(METHODS, Some("push")));
+    let app = after
+        .iter()
+        .find(|m| matches!(m, AuthMethod::MicrosoftAuthenticator(_)))
+        .unwrap();
+    let e = c.delete_auth_method(&oid(METHODS), app).await.unwrap_err();
+    assert_eq!(e.status(), Some(400), "{e:?}");
+    // Once the default no longer relies on it, the phone can go.
+    c.delete_auth_method(&oid(METHODS), phone).await.unwrap();
+}
