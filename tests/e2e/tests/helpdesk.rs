@@ -142,3 +142,100 @@ async fn helpdesk_emails_a_link_and_the_user_resets_with_it() -> anyhow::Result<
     demo.stop().await;
     Ok(())
 }
+
+/// The demo's "Staff" policy, with the Temporary Access Pass allowed.
+fn allow_tap(demo: &demo::Demo) -> anyhow::Result<()> {
+    let group = demo
+        .sim
+        .tenant()
+        .group_id("SSPR Enabled")
+        .ok_or_else(|| anyhow::anyhow!("no SSPR Enabled group"))?;
+    let text = format!(
+        "[[policy]]\nname = \"Staff\"\npriority = 10\n\
+         applies_to = [{{ id = \"{group}\", name = \"SSPR Enabled\" }}]\n\
+         actions = [\"reset\", \"unlock\", \"enroll\", \"temporary_access_pass\"]\n\
+         methods = [\"email\", \"totp\", \"sms\"]\nmethods_required = 2\n"
+    );
+    let set = latchkey_policy::parse_sources(&[(std::path::PathBuf::from("e2e.toml"), text)])
+        .map_err(|e| anyhow::anyhow!("policy: {e:?}"))?;
+    *demo
+        .services
+        .policies
+        .write()
+        .map_err(|_| anyhow::anyhow!("policy lock"))? = Arc::new(set);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn helpdesk_verifies_a_caller_and_issues_a_temporary_access_pass() -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let smtp = latchkey_e2e::SmtpSink::start().await?;
+    let mut config = SmtpConfig::new(smtp.host(), "Contoso IT <it@contoso.com>");
+    config.port = Some(smtp.port());
+    config.security = SmtpSecurity::Plain;
+    let options = DemoOptions {
+        channels: Some(Channels {
+            email: Some(Arc::new(SmtpMailer::new(&config)?)),
+            sms: None,
+        }),
+        ..DemoOptions::default()
+    };
+    let demo = demo::start_with("127.0.0.1:0".parse()?, options).await?;
+    allow_tap(&demo)?;
+    let url = demo.portal_url().to_string();
+
+    browser_test("helpdesk_caller_tap", async |b| {
+        b.open(&format!("{url}/helpdesk")).await?;
+        b.wait_for_text("Sign in", WAIT).await?;
+        b.fill("Email, phone, or Skype", FARID.0).await?;
+        b.fill("Password", FARID.1).await?;
+        b.click_button("Sign in").await?;
+        b.wait_for_text("Find a user", WAIT).await?;
+        // Not found looks the same for unknown and out-of-scope users.
+        b.fill("User", "lena.novak@contoso.com").await?;
+        b.click_button("Find").await?;
+        b.wait_for_text("No user you may help matches this", WAIT)
+            .await?;
+        b.assert_accessible().await?;
+        b.fill("User", ADELE).await?;
+        b.click_button("Find").await?;
+        b.wait_for_text("Verify the caller", WAIT).await?;
+        // The caller reads back the code sent to her enrolled address.
+        b.click_button("Send code").await?;
+        b.wait_for_text("Ask the caller to read it to you", WAIT)
+            .await?;
+        b.assert_accessible().await?;
+        let mail = smtp.wait_for_message(ADELE_ENROLLED_MAIL, WAIT).await?;
+        let code = extract_code(&mail).ok_or_else(|| anyhow::anyhow!("no caller code"))?;
+        b.fill("Code the caller reads out", &code).await?;
+        b.click_button("Check code").await?;
+        b.wait_for_text("The caller is verified", WAIT).await?;
+        b.wait_for_text("Authentication methods in Entra", WAIT)
+            .await?;
+        b.assert_accessible().await?;
+        b.click_button("Get a Temporary Access Pass").await?;
+        b.wait_for_text("Read it to the verified caller now", WAIT)
+            .await?;
+        b.assert_accessible().await?;
+        b.open(&format!("{url}/helpdesk/approvals")).await?;
+        b.wait_for_text("No requests are waiting", WAIT).await?;
+        b.assert_accessible().await?;
+        Ok(())
+    })
+    .await?;
+
+    // Adele is told a pass was issued (on her enrolled address and her directory mail).
+    wait_until("the TAP notice", WAIT, async || {
+        Ok(smtp
+            .messages()?
+            .into_iter()
+            .find(|m| m.subject.contains("Temporary Access Pass")))
+    })
+    .await?;
+    let types = demo.audit_types().await;
+    for t in ["helpdesk.caller.verify", "helpdesk.tap"] {
+        anyhow::ensure!(types.iter().any(|x| x == t), "no {t} event: {types:?}");
+    }
+    demo.stop().await;
+    Ok(())
+}
