@@ -268,6 +268,8 @@ struct Row {
     event_type: String,
     outcome: &'static str,
     actor: String,
+    /// The console user's sign-in name, when the event recorded it (`details.actor_upn`).
+    actor_upn: Option<String>,
     subject: Option<String>,
     method: Option<String>,
     reason: Option<String>,
@@ -305,6 +307,11 @@ fn row(r: &AuditRecord) -> Row {
         event_type: e.event_type.clone(),
         outcome: e.outcome.as_str(),
         actor: e.actor.clone(),
+        actor_upn: e
+            .details
+            .get("actor_upn")
+            .and_then(|v| v.as_str())
+            .map(str::to_string),
         subject: e.subject.map(|s| s.to_string()),
         method: e.method.clone(),
         reason: e.reason.clone(),
