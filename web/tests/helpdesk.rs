@@ -438,6 +438,29 @@ async fn a_verified_caller_gets_a_pass_a_lost_method_deleted_and_re_enrollment()
     assert_eq!(count(&demo, "POST", "temporaryAccessPassMethods"), 1);
     let ev = events(&demo, "helpdesk.tap").await;
     assert_eq!(ev[0].event.actor, oid(&demo, FARID.0));
+    // Entra refuses to delete the method her default sign-in method relies on: a clear page,
+    // an audited failure, nothing deleted.
+    assert!(demo.sim.tenant().set_default_method(ADELE, Some("sms")));
+    let refused = b
+        .post(
+            "/helpdesk/method/delete",
+            &[
+                ("csrf", &csrf),
+                ("q", &id),
+                ("segment", "phoneMethods"),
+                ("id", latchkey_entra_sim::MOBILE_PHONE_ID),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(refused.body.contains("Entra refused to delete this method"));
+    assert_eq!(
+        events(&demo, "helpdesk.method.delete").await[0]
+            .event
+            .outcome,
+        latchkey_store::Outcome::Failure
+    );
+    assert!(demo.sim.tenant().set_default_method(ADELE, None));
     // Delete her mobile phone in Entra.
     let del = b
         .post(
@@ -451,7 +474,18 @@ async fn a_verified_caller_gets_a_pass_a_lost_method_deleted_and_re_enrollment()
         )
         .await;
     assert_eq!(del.status, 303, "{}", del.body);
-    assert_eq!(count(&demo, "DELETE", "/phoneMethods/"), 1);
+    let statuses: Vec<u16> = demo
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.method == "DELETE" && r.path.contains("/phoneMethods/"))
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![400, 204],
+        "refused while the default, then deleted"
+    );
     assert_eq!(
         events(&demo, "helpdesk.method.delete").await[0]
             .event
