@@ -292,6 +292,28 @@ async fn a_new_policy_gets_its_own_file_and_disable_enable_touch_one_line() {
     let file = policies_dir(&demo).join("it-staff.toml");
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.contains("name = \"IT staff\"") && text.contains("allow_privileged = true"));
+    // The list warns about settings below the security defaults, and the save audited them.
+    let list = b.get("/admin/policies").await;
+    assert!(
+        list.body
+            .contains("Privileged accounts (directory roles) may reset here.")
+    );
+    let events = demo
+        .store
+        .audit_events(&latchkey_store::AuditQuery {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let save = events
+        .iter()
+        .find(|e| e.event.event_type == "admin.policy.save")
+        .unwrap();
+    assert_eq!(
+        save.event.details["below_security_defaults"],
+        serde_json::json!(["allow_privileged = true"])
+    );
     let sim = b.get("/admin/simulate?user=lena.novak%40contoso.com").await;
     assert!(
         sim.body.contains("matched &#39;IT staff&#39;"),
@@ -400,6 +422,11 @@ async fn blast_radius_counts_match_the_fixture_for_privileged_accounts() {
     set(&mut form, "allow_privileged", "on");
     let p = post(&mut b, "/admin/policies/save", &form).await;
     assert!(p.body.contains("lets 3 new users reset"), "{}", p.body);
+    // Looser than the security bar: said on the page.
+    assert!(
+        p.body
+            .contains("Privileged accounts (directory roles) may reset here.")
+    );
     assert!(
         p.body
             .contains("helpdesk@contoso.com, it.admin@contoso.com, lena.novak@contoso.com")

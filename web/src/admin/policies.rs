@@ -110,6 +110,7 @@ async fn list(
                 "methods": p.methods.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
                 "methods_required": p.methods_required,
                 "allow_privileged": p.allow_privileged,
+                "warnings": loosened(&portal, &user, p),
                 "file": p.file.file_name().map(|f| f.to_string_lossy().into_owned()),
                 "line": p.line,
             })
@@ -184,6 +185,7 @@ struct Preview {
     simulation: Option<serde_json::Value>,
     diff: Option<String>,
     simulate_user: String,
+    warnings: Vec<String>,
 }
 
 fn render_form(
@@ -220,6 +222,7 @@ fn render_form(
             "blast": preview.blast,
             "simulation": preview.simulation,
             "diff": preview.diff,
+            "warnings": preview.warnings,
             "simulate_user": preview.simulate_user,
         }),
     );
@@ -227,6 +230,26 @@ fn render_form(
         *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
     }
     r
+}
+
+/// Where a policy is looser than the shipped security bar (security.md: such a setting needs a
+/// visible warning and an audit event): fewer than 2 methods, a minimum password length under
+/// the default, privileged accounts in scope.
+fn loosened(portal: &Portal, user: &ConsoleUser, p: &latchkey_policy::Policy) -> Vec<String> {
+    let mut out = Vec::new();
+    if p.methods_required < 2 {
+        out.push(msg(portal, user, "admin_warn_one_method"));
+    }
+    if p.password.min_length < latchkey_policy::model::DEFAULT_MIN_PASSWORD_LENGTH {
+        out.push(
+            msg(portal, user, "admin_warn_short_password")
+                .replace("{n}", &p.password.min_length.to_string()),
+        );
+    }
+    if p.allow_privileged {
+        out.push(msg(portal, user, "admin_warn_privileged"));
+    }
+    out
 }
 
 /// Checkbox options with localized labels (`{prefix}{value}`).
@@ -457,6 +480,11 @@ async fn save(req: HttpRequest, portal: web::Data<Portal>, body: web::Bytes) -> 
             blast: Some(blast),
             simulation,
             diff: Some(diff),
+            warnings: c
+                .set
+                .get(draft.name.trim())
+                .map(|p| loosened(&portal, &user, p))
+                .unwrap_or_default(),
             simulate_user,
             ..Preview::default()
         };
@@ -484,6 +512,19 @@ async fn write_and_apply(
     event: &str,
     policy: &str,
 ) -> HttpResponse {
+    let warnings: Vec<String> = c.set.get(policy).map_or_else(Vec::new, |p| {
+        let mut w = Vec::new();
+        if p.methods_required < 2 {
+            w.push(format!("methods_required = {}", p.methods_required));
+        }
+        if p.password.min_length < latchkey_policy::model::DEFAULT_MIN_PASSWORD_LENGTH {
+            w.push(format!("password.min_length = {}", p.password.min_length));
+        }
+        if p.allow_privileged {
+            w.push("allow_privileged = true".into());
+        }
+        w
+    });
     let file = c
         .file
         .file_name()
@@ -518,7 +559,12 @@ async fn write_and_apply(
             None,
             Outcome::Success,
             None,
-            serde_json::json!({ "policy": policy, "file": file, "diff": diff }),
+            serde_json::json!({
+                "policy": policy,
+                "file": file,
+                "diff": diff,
+                "below_security_defaults": warnings,
+            }),
         )
         .await
         .is_err()
