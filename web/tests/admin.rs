@@ -279,3 +279,40 @@ async fn sessions_end_when_idle_and_on_sign_out_which_needs_csrf() {
     assert_eq!(eva.get("/admin").await.status, 303);
     demo.stop().await;
 }
+
+#[tokio::test]
+async fn a_membership_check_that_fails_refuses_access() {
+    let (demo, clock) = demo_with_clock().await;
+    let mut eva = Browser::new(&demo);
+    sign_in(&demo, &mut eva, "/admin", EVA).await;
+    assert_eq!(eva.get("/admin").await.status, 200);
+    // Graph refuses every membership check (forbidden, then unavailable): fail closed.
+    for status in [403, 503] {
+        demo.sim.add_fault(latchkey_entra_sim::Fault {
+            method: None,
+            path_contains: "checkMemberGroups".into(),
+            kind: latchkey_entra_sim::FaultKind::Status(status),
+            times: 0,
+        });
+        clock.advance(time::Duration::seconds(61));
+        let p = eva.get("/admin").await;
+        assert_eq!(p.status, 503, "Graph {status}: {}", p.body);
+        assert!(p.body.contains("cannot be checked right now"));
+        demo.sim.clear_faults();
+    }
+    clock.advance(time::Duration::seconds(61));
+    assert_eq!(eva.get("/admin").await.status, 200);
+    // Every check went to Graph once per window, not once per request.
+    demo.sim.clear_requests();
+    for _ in 0..5 {
+        assert_eq!(eva.get("/admin").await.status, 200);
+    }
+    let checks = demo
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("checkMemberGroups"))
+        .count();
+    assert_eq!(checks, 0, "answered from the 60-second cache");
+    demo.stop().await;
+}
