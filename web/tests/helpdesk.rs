@@ -687,3 +687,41 @@ async fn every_helpdesk_post_needs_the_session_csrf_token() {
     assert!(events(&demo, "helpdesk.link.issued").await.is_empty());
     demo.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn members_cannot_act_on_their_own_account() {
+    let (demo, _clock) = demo_with_clock().await;
+    set_policy(&demo, "\"reset\", \"temporary_access_pass\", \"enroll\"");
+    assert!(demo.sim.tenant().add_group_member("SSPR Enabled", FARID.0));
+    let mut b = farid(&demo).await;
+    let me = oid(&demo, FARID.0);
+    let page = b.get(&format!("/helpdesk/user?q={me}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csrf = page.csrf();
+    for (path, fields) in [
+        (
+            "/helpdesk/link",
+            vec![("q", me.as_str()), ("delivery", "copy")],
+        ),
+        (
+            "/helpdesk/verify/start",
+            vec![("q", me.as_str()), ("channel", "email")],
+        ),
+        ("/helpdesk/tap", vec![("q", me.as_str())]),
+        ("/helpdesk/reenroll", vec![("q", me.as_str())]),
+    ] {
+        let mut f = fields.clone();
+        f.push(("csrf", &csrf));
+        let r = b.post(path, &f).await;
+        assert_eq!(r.status, 403, "{path}");
+        assert!(r.body.contains("on your own account"), "{path}");
+    }
+    assert!(
+        events(&demo, "helpdesk.link.issued")
+            .await
+            .iter()
+            .all(|e| e.event.outcome == latchkey_store::Outcome::Denied)
+    );
+    assert_eq!(count(&demo, "POST", "temporaryAccessPassMethods"), 0);
+    demo.stop().await;
+}

@@ -143,6 +143,10 @@ async fn acting(
 ) -> Result<(ConsoleUser, Target, Option<String>), HttpResponse> {
     let m = member_post(portal, req, csrf)?;
     let t = target(portal, req, &m, q).await?;
+    let event = format!("helpdesk.{}", action.split(':').next().unwrap_or(action));
+    if let Some(r) = super::refuse_self(portal, req, &m, &t, &event).await {
+        return Err(r);
+    }
     let deny = async |key: &str, reason: &str, status: StatusCode| {
         let _ = m
             .audit(

@@ -174,6 +174,9 @@ async fn start(
         Ok(t) => t,
         Err(r) => return r,
     };
+    if let Some(r) = super::refuse_self(&portal, &req, &m, &t, "helpdesk.caller.code_sent").await {
+        return r;
+    }
     let user = t.user.id;
     let kind = form
         .channel

@@ -92,6 +92,9 @@ async fn issue_link(
         Ok(t) => t,
         Err(r) => return r,
     };
+    if let Some(r) = super::refuse_self(&portal, &req, &m, &t, "helpdesk.link.issued").await {
+        return r;
+    }
     let by_email = match form.delivery.as_str() {
         "email" => true,
         "copy" => false,

@@ -147,6 +147,32 @@ pub async fn target(
     }
 }
 
+/// Members never act on their own account through the console (that would be self-service with
+/// the helpdesk's powers): the page says so, the attempt is audited.
+pub async fn refuse_self(
+    portal: &Portal,
+    req: &HttpRequest,
+    m: &ConsoleUser,
+    t: &Target,
+    what: &str,
+) -> Option<HttpResponse> {
+    if t.user.id != m.oid {
+        return None;
+    }
+    let _ = m
+        .audit(
+            portal,
+            what,
+            Some(t.user.id),
+            latchkey_store::Outcome::Denied,
+            Some("own account"),
+            serde_json::Value::Null,
+        )
+        .await;
+    let msg = message(portal, m, "helpdesk_error_self", &[]);
+    Some(lookup::render_user(portal, req, m, t, Some(msg), StatusCode::FORBIDDEN).await)
+}
+
 /// A 303 to a console page (local paths only).
 pub fn see_other(path: String) -> HttpResponse {
     HttpResponse::SeeOther()
