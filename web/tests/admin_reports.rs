@@ -888,3 +888,39 @@ async fn directory_failures_show_no_numbers_and_missing_permissions_are_named() 
     );
     demo.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_inventory_that_fails_midway_breaks_the_download_instead_of_looking_complete() {
+    use latchkey_entra_sim::{Fault, FaultKind};
+    let (demo, _clock) = demo_with_clock().await;
+    let mut b = Browser::new(&demo);
+    let landed = sign_in(&demo, &mut b, "/admin", EVA).await;
+    let session = landed
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|c| c.starts_with("latchkey-admin="))
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_string();
+    // Graph fails (not a throttle: no retry) once the export is under way.
+    demo.sim.add_fault(Fault {
+        method: None,
+        path_contains: "/authentication/methods".into(),
+        kind: FaultKind::Status(500),
+        times: 0,
+    });
+    let resp = reqwest::Client::new()
+        .get(format!("{}/admin/reports/inventory.csv", demo.portal_url()))
+        .header("cookie", session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "the export had started");
+    assert!(
+        resp.text().await.is_err(),
+        "a broken export must not end like a complete file"
+    );
+    demo.stop().await;
+}
