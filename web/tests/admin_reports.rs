@@ -10,7 +10,7 @@ use latchkey_entra_sim::Fixture;
 use latchkey_store::{AuditEvent, AuditQuery, NewEnrollment, Outcome};
 use latchkey_types::ObjectId;
 
-use crate::admin::{BEN, EVA, demo_with_clock, sign_in};
+use crate::admin::{BEN, EVA, FARID, demo_with_clock, sign_in};
 use crate::portal::{Browser, code_for, totp_for};
 
 /// The group and policy the demo's access policy uses (`demo.rs`).
@@ -760,6 +760,21 @@ async fn reports_audit_and_exports_are_for_admins_only() {
             !page.body.contains("object_id") && !page.body.contains("data-day"),
             "{p}"
         );
+    }
+    // A helpdesk member: signed in to the helpdesk console, that session opens no admin page;
+    // signed in at /admin, the admin group check refuses.
+    let mut farid = Browser::new(&demo);
+    sign_in(&demo, &mut farid, "/helpdesk", FARID).await;
+    for p in paths {
+        let page = farid.get(p).await;
+        assert_eq!(
+            page.status, 303,
+            "{p}: a helpdesk session is not an admin session"
+        );
+    }
+    sign_in(&demo, &mut farid, "/admin", FARID).await;
+    for p in paths {
+        assert_eq!(farid.get(p).await.status, 403, "{p}");
     }
     assert_eq!(
         count_type(&demo, "admin.report.export").await
