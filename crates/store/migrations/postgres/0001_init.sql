@@ -43,8 +43,7 @@ CREATE INDEX codes_flow ON codes (flow_id, method, seq);
 CREATE INDEX codes_expires ON codes (expires_at_ms);
 
 -- Sliding-window throttles: one row per allowed attempt, kept until the longest window of the limits
--- it was counted against has passed. Writers of one (scope, key) are serialised by a
--- transaction-scoped advisory lock (see src/postgres/throttle.rs), not by a table lock.
+-- it was counted against has passed. Denied attempts are not recorded.
 CREATE TABLE throttle_hits (
     scope         TEXT    NOT NULL,
     key           TEXT    NOT NULL,
@@ -53,6 +52,54 @@ CREATE TABLE throttle_hits (
 );
 CREATE INDEX throttle_hits_key ON throttle_hits (scope, key, at_ms);
 CREATE INDEX throttle_hits_expires ON throttle_hits (expires_at_ms);
+
+-- Store::hit in one round trip: check every limit (max_n[i] attempts in window_ms[i]) and, when all
+-- allow one more, record it. Atomic across connections and instances: the transaction-scoped
+-- advisory lock on (scope, key) serialises hits on one key (it is released when the caller's
+-- transaction ends: the implicit one of the single SELECT that calls this). A VOLATILE function
+-- takes a fresh snapshot for each statement, so the counts below, read after the lock is held,
+-- include every hit committed by the previous holder. Hits on other keys do not wait (a 64-bit hash
+-- collision only makes two keys share a lock).
+-- Returns allowed, remaining (the tightest limit's spare attempts after this one) and, when denied,
+-- retry_after_ms (the longest wait among the limits that deny).
+CREATE FUNCTION throttle_hit(p_scope TEXT, p_key TEXT, p_now BIGINT, max_n BIGINT[], window_ms BIGINT[],
+                             OUT allowed BOOLEAN, OUT remaining BIGINT, OUT retry_after_ms BIGINT)
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    i        INT;
+    n        BIGINT;
+    boundary BIGINT;
+    longest  BIGINT := 0;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended('hit:' || p_scope || ':' || p_key, 0));
+    remaining := NULL;
+    retry_after_ms := 0;
+    FOR i IN 1 .. cardinality(max_n) LOOP
+        longest := GREATEST(longest, window_ms[i]);
+        SELECT COUNT(*) INTO n FROM throttle_hits
+         WHERE scope = p_scope AND key = p_key AND at_ms > p_now - window_ms[i];
+        IF n >= max_n[i] THEN
+            -- The attempt that must leave the window before one more fits: the max-th newest.
+            SELECT at_ms INTO boundary FROM throttle_hits
+             WHERE scope = p_scope AND key = p_key AND at_ms > p_now - window_ms[i]
+             ORDER BY at_ms DESC OFFSET max_n[i] - 1 LIMIT 1;
+            retry_after_ms := GREATEST(retry_after_ms, boundary + window_ms[i] - p_now);
+        ELSE
+            remaining := LEAST(COALESCE(remaining, max_n[i] - n - 1), max_n[i] - n - 1);
+        END IF;
+    END LOOP;
+    IF retry_after_ms > 0 THEN
+        allowed := FALSE;
+        remaining := 0;
+        RETURN;
+    END IF;
+    -- Keep this key's log short; other keys are left to purge_expired.
+    DELETE FROM throttle_hits WHERE scope = p_scope AND key = p_key AND expires_at_ms <= p_now;
+    INSERT INTO throttle_hits (scope, key, at_ms, expires_at_ms)
+    VALUES (p_scope, p_key, p_now, p_now + longest);
+    allowed := TRUE;
+END;
+$$;
 
 -- Enrolled methods, at most one active and one pending per user and method. `secret` is AEAD
 -- ciphertext whose associated data binds it to (table, subject, method).
