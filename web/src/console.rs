@@ -48,7 +48,7 @@ use crate::signin::SignIn;
 
 mod signin;
 use signin::begin;
-pub use signin::configure;
+pub use signin::{begin_delegated, configure};
 
 /// Purpose of the short-lived flow that carries a console sign-in attempt.
 pub const SIGNIN_PURPOSE: &str = "console-signin";

@@ -408,6 +408,11 @@ async fn start_full(
     let mut admin_settings = settings.clone();
     admin_settings.admin = admin;
     admin_settings.helpdesk = helpdesk;
+    // The connection page can store a delegated credential here (the running demo keeps the
+    // one it signed in with at start).
+    admin_settings.delegated = Some(crate::config::DelegatedSettings {
+        token_file: dir.join("delegated.token"),
+    });
     portal.admin = Some(Arc::new(crate::admin::Admin::new(
         admin_settings,
         admin_graph.0,

@@ -45,6 +45,15 @@ pub async fn sign_in(demo: &Demo, b: &mut Browser, home: &str, who: (&str, &str)
         format!("{}/console/callback", demo.portal_url())
     );
     assert_eq!(q["code_challenge_method"], "S256");
+    let back = idp_sign_in(&authorize, who).await;
+    let page = b.get(&back).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    page
+}
+
+/// Submits the simulator's sign-in form for `authorize` as `who`; returns the portal path (with
+/// query) the simulator redirects back to (`/console/callback?...`).
+pub async fn idp_sign_in(authorize: &Url, who: (&str, &str)) -> String {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -58,15 +67,7 @@ pub async fn sign_in(demo: &Demo, b: &mut Browser, home: &str, who: (&str, &str)
     assert_eq!(resp.status(), 302, "sign-in at the simulator failed");
     let back = Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap();
     assert_eq!(back.path(), "/console/callback");
-    let page = b
-        .get(&format!(
-            "{}?{}",
-            back.path(),
-            back.query().unwrap_or_default()
-        ))
-        .await;
-    assert_eq!(page.status, 200, "{}", page.body);
-    page
+    format!("{}?{}", back.path(), back.query().unwrap_or_default())
 }
 
 /// Sends `GET raw_path` byte for byte (HTTP clients normalize `..` and `%2e%2e` away).

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use latchkey::demo::Demo;
 
-use crate::admin::{EVA, demo_with_clock, sign_in};
+use crate::admin::{EVA, FARID, demo_with_clock, idp_sign_in, sign_in};
 use crate::portal::{Browser, Page};
 
 const DEMO_CLIENT_ID: &str = "22222222-2222-2222-2222-222222222222";
@@ -445,7 +445,10 @@ async fn test_connection_shows_a_removed_permission_and_debug_is_time_boxed() {
         page.body.contains("Client secret")
             && page.body.contains("Not known: set [admin] secret_expires")
     );
-    assert!(page.body.contains("Held in memory (demo)"));
+    assert!(
+        page.body.contains("delegated.token"),
+        "the token file is named"
+    );
     let csrf = page.csrf();
     let p = b.post("/admin/connection/test", &[("csrf", &csrf)]).await;
     assert_eq!(p.status, 303);
@@ -536,6 +539,7 @@ async fn every_admin_post_checks_csrf_and_changes_nothing_without_it() {
             "/admin/connection/debug",
             vec![("enable".into(), "true".into())],
         ),
+        ("/admin/connection/delegate", vec![]),
         ("/admin/signout", vec![]),
     ];
     for (path, fields) in &posts {
@@ -563,5 +567,63 @@ async fn every_admin_post_checks_csrf_and_changes_nothing_without_it() {
             .contains("Not tested since")
     );
     assert_eq!(b.get("/admin").await.status, 200, "still signed in");
+    demo.stop().await;
+}
+
+#[tokio::test]
+async fn the_delegated_credential_is_set_up_from_the_connection_page() {
+    let (demo, _clock) = demo_with_clock().await;
+    let mut b = admin(&demo).await;
+    let page = b.get("/admin/connection").await;
+    assert!(page.body.contains("Sign in for the delegated credential"));
+    let start = b
+        .post("/admin/connection/delegate", &[("csrf", &page.csrf())])
+        .await;
+    assert_eq!(start.status, 303, "{}", start.body);
+    let authorize = url::Url::parse(start.location.as_deref().unwrap()).unwrap();
+    let q: std::collections::HashMap<String, String> =
+        authorize.query_pairs().into_owned().collect();
+    assert!(q["scope"].contains("offline_access"), "{}", q["scope"]);
+    assert!(q["scope"].contains("UserAuthenticationMethod.ReadWrite.All"));
+    // The dedicated Authentication Administrator signs in.
+    let back = idp_sign_in(&authorize, FARID).await;
+    let done = b.get(&back).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("helpdesk@contoso.com"), "{}", done.body);
+    assert!(!b.has_cookie("latchkey-console-signin"), "attempt used up");
+    // The file holds a working refresh token of that account, encrypted.
+    let mut settings = latchkey::config::Settings::load(&demo.config_path).unwrap();
+    let token_file = demo.config_path.parent().unwrap().join("delegated.token");
+    let raw = std::fs::read(&token_file).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&raw).contains("refresh"),
+        "not plain text"
+    );
+    settings.delegated = Some(latchkey::config::DelegatedSettings { token_file });
+    let file = latchkey::delegate::TokenFile::of(&settings)
+        .unwrap()
+        .unwrap();
+    let client = latchkey_graph::GraphClient::with_delegated(
+        latchkey::entra::graph_config(&settings).unwrap(),
+        file.load().unwrap(),
+        latchkey::delegate::scopes(),
+        None,
+    )
+    .unwrap();
+    let claims = client.token_claims().await.unwrap();
+    assert_eq!(claims.upn.as_deref(), Some("helpdesk@contoso.com"));
+    let page = b.get("/admin/connection").await;
+    assert!(
+        page.body
+            .contains("Delegated credential of helpdesk@contoso.com stored")
+    );
+    assert!(
+        demo.audit_types()
+            .await
+            .contains(&"admin.delegated.setup".to_string())
+    );
+    // The callback cannot be replayed.
+    let again = b.get(&back).await;
+    assert_eq!(again.status, 400);
     demo.stop().await;
 }

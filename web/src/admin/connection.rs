@@ -32,7 +32,8 @@ const EXPIRY_WARNING_DAYS: i64 = 30;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/connection", web::get().to(show))
         .route("/admin/connection/test", web::post().to(test))
-        .route("/admin/connection/debug", web::post().to(debug));
+        .route("/admin/connection/debug", web::post().to(debug))
+        .route("/admin/connection/delegate", web::post().to(delegate));
 }
 
 /// The last "Test connection" run.
@@ -50,6 +51,8 @@ pub struct TestRun {
 #[derive(Default)]
 pub struct ConnectionState {
     pub last_test: Mutex<Option<TestRun>>,
+    /// The last delegated-credential set-up from this page: (user, when).
+    pub delegated_setup: Mutex<Option<(String, String)>>,
 }
 
 fn date(t: OffsetDateTime) -> String {
@@ -149,6 +152,13 @@ async fn show(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
         serde_json::json!({ "file": d.token_file.display().to_string(), "renewed": renewed })
     });
     let (debug_on, debug_until) = debug_state(&admin, now);
+    let setup = admin
+        .connection
+        .delegated_setup
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+        .map(|(user, at)| serde_json::json!({ "user": user, "at": at }));
     let last = admin
         .connection
         .last_test
@@ -169,6 +179,7 @@ async fn show(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
             "credential": credential,
             "delegated": admin.delegated.is_some(),
             "delegated_file": delegated_file,
+            "delegated_setup": setup,
             "debug_on": debug_on,
             "debug_configured": s.graph.http_debug,
             "debug_until": debug_until,
@@ -307,4 +318,141 @@ async fn debug(req: HttpRequest, portal: web::Data<Portal>, body: web::Bytes) ->
     HttpResponse::SeeOther()
         .insert_header(("Location", "/admin/connection#debug"))
         .finish()
+}
+
+/// Starts the delegated-credential sign-in (`offline_access` + `UserAuthenticationMethod.ReadWrite.All`,
+/// as `latchkey delegate` does) through the consoles' callback.
+async fn delegate(req: HttpRequest, portal: web::Data<Portal>, body: web::Bytes) -> HttpResponse {
+    let (user, admin) = match admin_of(&portal, &req) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let pairs = form_pairs(&body);
+    if !user.check_csrf(&portal, &req, field(&pairs, "csrf")) {
+        return portal.error_page(&req, user.lang, StatusCode::FORBIDDEN, "error_csrf");
+    }
+    if admin.settings.delegated.is_none() {
+        return portal.error_page(
+            &req,
+            user.lang,
+            StatusCode::CONFLICT,
+            "admin_connection_delegated_none",
+        );
+    }
+    crate::console::begin_delegated(&portal, &req, &user).await
+}
+
+/// The callback's end of the delegated set-up: redeems the code, checks the grant, stores the
+/// refresh token encrypted in `[delegated] token_file` (as `latchkey delegate`), audits. The
+/// running portal keeps the credential it started with until it is restarted (the page says so).
+#[allow(clippy::too_many_arguments)]
+pub async fn finish_delegated(
+    portal: &Portal,
+    req: &HttpRequest,
+    config: &latchkey_graph::GraphConfig,
+    redirect_uri: &str,
+    verifier: &latchkey_types::Secret<String>,
+    code: &latchkey_types::Secret<String>,
+    admin_oid: latchkey_types::ObjectId,
+    correlation_id: &str,
+) -> HttpResponse {
+    let lang = crate::i18n::negotiate(
+        None,
+        req.headers()
+            .get("accept-language")
+            .and_then(|v| v.to_str().ok()),
+    );
+    let audit = async |outcome: Outcome, reason: Option<&str>, details: serde_json::Value| {
+        let event = latchkey_store::AuditEvent {
+            at: portal.services.clock.now(),
+            correlation_id: correlation_id.to_string(),
+            actor: admin_oid.to_string(),
+            subject: None,
+            event_type: "admin.delegated.setup".into(),
+            method: None,
+            outcome,
+            reason: reason.map(str::to_string),
+            details,
+        };
+        portal.services.store.append_audit(&event).await.map(|_| ())
+    };
+    let Some(admin) = portal.admin.clone() else {
+        return portal.error_page(req, lang, StatusCode::NOT_FOUND, "console_not_configured");
+    };
+    let fail = async |reason: String| {
+        tracing::warn!(reason = %reason, "admin: delegated set-up failed");
+        let status = if audit(Outcome::Failure, Some(&reason), serde_json::Value::Null)
+            .await
+            .is_err()
+        {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        portal.error_page(req, lang, status, "admin_delegated_failed")
+    };
+    let file = match crate::delegate::TokenFile::of(&admin.settings) {
+        Ok(Some(f)) => f,
+        Ok(None) => return fail("no [delegated] table".into()).await,
+        Err(e) => return fail(format!("{e:#}")).await,
+    };
+    let tokens = match latchkey_graph::delegated::redeem_code(
+        config,
+        code,
+        redirect_uri,
+        verifier,
+        &crate::delegate::scopes(),
+    )
+    .await
+    {
+        Ok(t) => t,
+        Err(e) => return fail(format!("code redemption failed: {e}")).await,
+    };
+    let Some(refresh_token) = tokens.refresh_token.clone() else {
+        return fail("no refresh token (was offline_access granted?)".into()).await;
+    };
+    if !tokens
+        .scopes()
+        .iter()
+        .any(|s| s.ends_with("UserAuthenticationMethod.ReadWrite.All"))
+    {
+        return fail(format!(
+            "UserAuthenticationMethod.ReadWrite.All was not granted (granted: {})",
+            tokens.scope
+        ))
+        .await;
+    }
+    let who = latchkey_graph::TokenClaims::decode_unverified(tokens.access_token.expose())
+        .and_then(|c| c.upn.or(c.oid))
+        .unwrap_or_default();
+    if let Err(e) = file.save(&refresh_token) {
+        return fail(format!("cannot write the token file: {e:#}")).await;
+    }
+    let at = date_time(portal.services.clock.now());
+    *admin
+        .connection
+        .delegated_setup
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = Some((who.clone(), at));
+    if audit(
+        Outcome::Success,
+        None,
+        serde_json::json!({ "delegated_user": who, "file": file.path().display().to_string() }),
+    )
+    .await
+    .is_err()
+    {
+        return portal.error_page(req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+    }
+    let catalogs = portal.templates.catalogs();
+    portal.render_in(
+        req,
+        lang,
+        "admin_signed_in.html",
+        &serde_json::json!({
+            "home": "/admin/connection#credentials",
+            "title": catalogs.get(lang, "admin_delegated_saved_title"),
+            "message": catalogs.get(lang, "admin_delegated_saved").replace("{user}", &who),
+        }),
+    )
 }

@@ -23,6 +23,10 @@ struct Attempt {
     nonce: String,
     verifier: String,
     correlation_id: String,
+    /// Set when an admin started the delegated-credential set-up from the connection page
+    /// (their object id): the callback stores a refresh token instead of starting a session.
+    #[serde(default)]
+    delegated_by: Option<String>,
 }
 
 const SCOPES: [&str; 2] = ["openid", "profile"];
@@ -38,6 +42,34 @@ pub(super) async fn begin(
     req: &HttpRequest,
     consoles: &Consoles,
     console: Console,
+) -> HttpResponse {
+    begin_attempt(portal, req, consoles, console, None).await
+}
+
+/// Starts the delegated-credential sign-in for `admin` (the connection page's button): the same
+/// attempt and callback, with the scopes of `latchkey delegate`.
+pub async fn begin_delegated(
+    portal: &Portal,
+    req: &HttpRequest,
+    admin: &crate::console::ConsoleUser,
+) -> HttpResponse {
+    let Some(consoles) = portal.consoles.clone() else {
+        return portal.error_page(
+            req,
+            admin.lang,
+            StatusCode::NOT_FOUND,
+            "console_not_configured",
+        );
+    };
+    begin_attempt(portal, req, &consoles, Console::Admin, Some(admin.oid)).await
+}
+
+async fn begin_attempt(
+    portal: &Portal,
+    req: &HttpRequest,
+    consoles: &Consoles,
+    console: Console,
+    delegated_by: Option<ObjectId>,
 ) -> HttpResponse {
     let lang = lang_of(req, None);
     let client = portal
@@ -64,11 +96,17 @@ pub(super) async fn begin(
         nonce: delegated::new_nonce(),
         verifier: pkce.verifier().expose().clone(),
         correlation_id: ObjectId::new_random().to_string(),
+        delegated_by: delegated_by.map(|a| a.to_string()),
+    };
+    let requested = if delegated_by.is_some() {
+        crate::delegate::scopes()
+    } else {
+        scopes()
     };
     let url = match delegated::authorize_url(
         consoles.signin.provider().config(),
         consoles.signin.redirect_uri(),
-        &scopes(),
+        &requested,
         &pkce,
         &attempt.state,
         &attempt.nonce,
@@ -219,6 +257,24 @@ async fn callback(
     let Some(code) = query.code.as_deref().filter(|c| !c.is_empty()) else {
         return fail("no authorization code".into(), None).await;
     };
+    if let Some(admin) = attempt.delegated_by.as_deref() {
+        let Ok(admin) = admin.parse::<ObjectId>() else {
+            return fail("bad attempt".into(), None).await;
+        };
+        let mut r = crate::admin::connection::finish_delegated(
+            &portal,
+            &req,
+            consoles.signin.provider().config(),
+            consoles.signin.redirect_uri(),
+            &Secret::new(attempt.verifier.clone()),
+            &Secret::new(code.to_string()),
+            admin,
+            &correlation_id,
+        )
+        .await;
+        let _ = r.add_cookie(&clear_attempt);
+        return r;
+    }
     let tokens = match delegated::redeem_code(
         consoles.signin.provider().config(),
         &Secret::new(code.to_string()),
