@@ -725,3 +725,24 @@ async fn members_cannot_act_on_their_own_account() {
     assert_eq!(count(&demo, "POST", "temporaryAccessPassMethods"), 0);
     demo.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_link_lifetime_beyond_24_hours_is_refused_at_start() {
+    use crate::helpers::{TempDir, config_for, latchkey, sim, stderr};
+    let sim = sim(latchkey_entra_sim::Fixture::test()).await;
+    let dir = TempDir::new();
+    let group = ObjectId::new_random();
+    let cfg = config_for(
+        &sim,
+        &dir,
+        &format!("[helpdesk]\ngroup = \"{group}\"\nlink_lifetime_minutes = 1441\n"),
+    );
+    let out = latchkey(&["check", "--config", cfg.to_str().unwrap()], &[]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("helpdesk.link_lifetime_minutes"),
+        "{}",
+        stderr(&out)
+    );
+    sim.stop().await;
+}

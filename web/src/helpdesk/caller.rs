@@ -430,3 +430,15 @@ pub fn unavailable(portal: &Portal, req: &HttpRequest, m: &ConsoleUser) -> HttpR
         "error_generic",
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::mask;
+
+    #[test]
+    fn addresses_are_masked_for_the_page() {
+        assert_eq!(mask("adele.vance@outlook.example"), "a***@outlook.example");
+        assert_eq!(mask("+1 4255550109"), "+1 42******09");
+        assert_eq!(mask("+45 20123456"), "+45 2*****56");
+    }
+}
