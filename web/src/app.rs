@@ -148,6 +148,8 @@ pub struct RunningPortal {
     url: String,
     handle: actix_web::dev::ServerHandle,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// Deletes expired store rows while the portal runs.
+    housekeeping: tokio::task::JoinHandle<()>,
 }
 
 impl RunningPortal {
@@ -160,6 +162,7 @@ impl RunningPortal {
     pub async fn stop(self) {
         self.handle.stop(true).await;
         let _ = self.task.await;
+        self.housekeeping.abort();
     }
 }
 
@@ -167,6 +170,10 @@ impl RunningPortal {
 /// handling: the caller decides when to [`RunningPortal::stop`].
 pub fn start(portal: Portal, listener: std::net::TcpListener) -> anyhow::Result<RunningPortal> {
     let url = format!("http://{}", listener.local_addr()?);
+    let housekeeping = crate::housekeeping::spawn(
+        Arc::clone(&portal.services.store),
+        Arc::clone(&portal.services.clock),
+    );
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(portal.clone()))
@@ -187,6 +194,7 @@ pub fn start(portal: Portal, listener: std::net::TcpListener) -> anyhow::Result<
         url,
         handle,
         task: tokio::spawn(server),
+        housekeeping,
     })
 }
 

@@ -17,6 +17,7 @@ pub mod flow;
 pub mod gateway;
 pub mod guard;
 pub mod helpdesk;
+pub mod housekeeping;
 pub mod i18n;
 pub mod identify;
 pub mod outbox;

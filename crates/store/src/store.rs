@@ -53,7 +53,9 @@ pub trait Store: Send + Sync + 'static {
     fn create_flow(&self, new: NewFlow, now: OffsetDateTime) -> StoreFuture<'_, (FlowToken, Flow)>;
 
     /// The live flow for `token`, or `None` when unknown, past its absolute lifetime or idle for
-    /// longer than its idle lifetime. Finding a flow refreshes its idle deadline.
+    /// longer than its idle lifetime. Finding a flow refreshes its idle deadline (a backend may
+    /// skip the write when the flow was seen a few seconds ago: the deadline then comes that much
+    /// early, never late).
     fn flow<'a>(
         &'a self,
         token: &'a FlowToken,

@@ -151,7 +151,7 @@ impl SqliteStore {
         .bind(subject.to_string())
         .bind(method)
         .bind(state.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.read)
         .await?;
         row.as_ref()
             .map(|r| self.enrollment_from_row(r))
@@ -165,7 +165,7 @@ impl SqliteStore {
             " FROM enrollments WHERE subject = ?1 ORDER BY method, state"
         ))
         .bind(subject.to_string())
-        .fetch_all(&self.pool)
+        .fetch_all(&self.read)
         .await?;
         rows.iter().map(|r| self.enrollment_from_row(r)).collect()
     }

@@ -31,6 +31,12 @@ macro_rules! live {
 
 const T: &str = "flows";
 
+/// A flow seen less than this long ago is not rewritten by [`Store::flow`]: its idle deadline may
+/// come this much early, never late.
+///
+/// [`Store::flow`]: crate::Store::flow
+const TOUCH_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn flow_from_row(row: &SqliteRow) -> Result<Flow> {
     let id: String = row.try_get("id")?;
     let subject: String = row.try_get("subject")?;
@@ -99,18 +105,42 @@ impl SqliteStore {
         token: &FlowToken,
         now: OffsetDateTime,
     ) -> Result<Option<Flow>> {
+        let now_ms = ms(now);
+        // A lookup on a read connection; the idle deadline is written only when it moved by
+        // more than TOUCH_AFTER, so the pages of a flow (a few requests a second apart) do not
+        // each queue for the one write connection.
         let row = sqlx::query(concat!(
-            "UPDATE flows SET last_seen_at_ms = MAX(last_seen_at_ms, ?1) \
-             WHERE token_hash = ?2 AND ",
-            live!(1),
-            " RETURNING ",
-            flow_cols!()
+            "SELECT ",
+            flow_cols!(),
+            " FROM flows WHERE token_hash = ?2 AND ",
+            live!(1)
         ))
-        .bind(ms(now))
+        .bind(now_ms)
         .bind(token.hash())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.read)
         .await?;
-        row.as_ref().map(flow_from_row).transpose()
+        let Some(mut flow) = row.as_ref().map(flow_from_row).transpose()? else {
+            return Ok(None);
+        };
+        if now > flow.last_seen_at + TOUCH_AFTER {
+            let touched = sqlx::query(concat!(
+                "UPDATE flows SET last_seen_at_ms = MAX(last_seen_at_ms, ?1) \
+                 WHERE id = ?2 AND ",
+                live!(1)
+            ))
+            .bind(now_ms)
+            .bind(flow.id.to_string())
+            .execute(&self.pool)
+            .await?;
+            if touched.rows_affected() == 0 {
+                // Ended (or rotated and ended) between the lookup and now.
+                return Ok(None);
+            }
+            flow.last_seen_at = flow
+                .last_seen_at
+                .max(from_ms(now_ms, T, "last_seen_at_ms")?);
+        }
+        Ok(Some(flow))
     }
 
     pub(super) async fn update_flow_impl(

@@ -70,6 +70,9 @@ fn migrator() -> Migrator {
     )
 }
 
+/// Bytes of the database file each connection maps (SQLite's `mmap_size`).
+const MMAP_SIZE: u64 = 256 * 1024 * 1024;
+
 /// Where the database lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SqliteLocation {
@@ -83,8 +86,11 @@ pub enum SqliteLocation {
 #[derive(Clone, Debug)]
 pub struct SqliteOptions {
     pub location: SqliteLocation,
-    /// Pool size for a file database (SQLite serialises writers anyway; readers run in
-    /// parallel under WAL). Ignored for memory, which always uses one connection.
+    /// Read connections of a file database (readers run in parallel under WAL). Writes go
+    /// through one more connection of their own: SQLite allows one writer at a time, and queueing
+    /// writers in the pool (fair, async) is much cheaper than letting several connections fight
+    /// for the lock in SQLite's busy handler, which sleeps. Ignored for memory, which always
+    /// uses one connection.
     pub max_connections: u32,
     /// How long a writer waits for the lock before failing with "database is locked".
     pub busy_timeout: Duration,
@@ -94,7 +100,9 @@ impl SqliteOptions {
     pub fn file(path: impl Into<PathBuf>) -> Self {
         Self {
             location: SqliteLocation::File(path.into()),
-            max_connections: 8,
+            // Reads are short point lookups; a few connections keep two cores busy, and each
+            // keeps its own page cache (memory).
+            max_connections: 2,
             busy_timeout: Duration::from_secs(5),
         }
     }
@@ -110,7 +118,11 @@ impl SqliteOptions {
 /// [`Store`] on SQLite through sqlx.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
+    /// The one connection that writes (every statement that changes something, and reads that
+    /// must see the state a write is about to change, run here).
     pool: SqlitePool,
+    /// Read-only connections for plain lookups (a file database; for memory the same pool).
+    read: SqlitePool,
     cipher: Cipher,
 }
 
@@ -118,7 +130,7 @@ impl SqliteStore {
     /// Opens (creating if needed) the database, sets WAL, `synchronous=NORMAL`, the busy timeout
     /// and foreign keys on every connection, and applies pending migrations.
     pub async fn open(options: &SqliteOptions, cipher: Cipher) -> Result<Self> {
-        let pool = match &options.location {
+        let (pool, read) = match &options.location {
             SqliteLocation::File(path) => {
                 let connect = SqliteConnectOptions::new()
                     .filename(path)
@@ -126,11 +138,21 @@ impl SqliteStore {
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(options.busy_timeout)
-                    .foreign_keys(true);
-                SqlitePoolOptions::new()
+                    .foreign_keys(true)
+                    // Pages are read through the OS page cache's mapping instead of copied into
+                    // each connection's own cache.
+                    .pragma("mmap_size", MMAP_SIZE.to_string());
+                let writer = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(connect.clone())
+                    .await?;
+                // Migrations first: the readers open a database that has its tables.
+                migrator().run(&writer).await?;
+                let readers = SqlitePoolOptions::new()
                     .max_connections(options.max_connections.max(1))
-                    .connect_with(connect)
-                    .await?
+                    .connect_with(connect.create_if_missing(false).read_only(true))
+                    .await?;
+                (writer, readers)
             }
             SqliteLocation::Memory => {
                 // "sqlite::memory:" gives every pool a uniquely named shared-cache database.
@@ -140,21 +162,23 @@ impl SqliteStore {
                 let connect = SqliteConnectOptions::from_str("sqlite::memory:")?
                     .busy_timeout(options.busy_timeout)
                     .foreign_keys(true);
-                SqlitePoolOptions::new()
+                let pool = SqlitePoolOptions::new()
                     .max_connections(1)
                     .min_connections(1)
                     .idle_timeout(None)
                     .max_lifetime(None)
                     .connect_with(connect)
-                    .await?
+                    .await?;
+                migrator().run(&pool).await?;
+                (pool.clone(), pool)
             }
         };
-        migrator().run(&pool).await?;
-        Ok(Self { pool, cipher })
+        Ok(Self { pool, read, cipher })
     }
 
     /// Closes every connection (waits for running queries).
     pub async fn close(&self) {
+        self.read.close().await;
         self.pool.close().await;
     }
 }

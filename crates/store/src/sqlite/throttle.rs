@@ -1,7 +1,9 @@
-//! Throttles on SQLite: a sliding log of allowed attempts, checked and appended inside one
-//! `BEGIN IMMEDIATE` transaction. IMMEDIATE takes the database's write lock before the first
-//! read, so concurrent `hit`s on any key run one after another (waiting up to the busy timeout)
-//! and none can count a snapshot another is about to change.
+//! Throttles on SQLite: a sliding log of allowed attempts. Checking every limit and recording the
+//! attempt is one `INSERT ... SELECT ... WHERE <every count below its max>` statement: SQLite
+//! runs a statement atomically under the database's write lock (a connection whose snapshot
+//! went stale meanwhile gets SQLITE_BUSY instead of writing), so two concurrent `hit`s can never
+//! both pass a check only one of them should pass. One statement also means one round trip
+//! holding the write connection instead of five.
 
 use std::time::Duration;
 
@@ -27,68 +29,76 @@ impl SqliteStore {
         let now_ms = ms(now);
         let longest = limits.iter().map(|l| dur_ms(l.window)).max().unwrap_or(0);
 
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        // Keep this key's log short; other keys are left to purge_expired.
-        sqlx::query(
-            "DELETE FROM throttle_hits WHERE scope = ?1 AND key = ?2 AND expires_at_ms <= ?3",
-        )
-        .bind(&key.scope)
-        .bind(&key.key)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?;
+        // ?1 scope, ?2 key, ?3 now, ?4 expiry; limit i has its window start at ?(5+2i) and its
+        // max at ?(6+2i). Only these fixed fragments vary with the number of limits.
+        let count = |i: usize| {
+            format!(
+                "(SELECT COUNT(*) FROM throttle_hits WHERE scope = ?1 AND key = ?2 AND at_ms > ?{})",
+                5 + 2 * i
+            )
+        };
+        let mut sql = String::from(
+            "INSERT INTO throttle_hits (scope, key, at_ms, expires_at_ms) SELECT ?1, ?2, ?3, ?4 WHERE ",
+        );
+        for i in 0..limits.len() {
+            if i > 0 {
+                sql.push_str(" AND ");
+            }
+            sql.push_str(&format!("{} < ?{}", count(i), 6 + 2 * i));
+        }
+        // The counts after the insert (they include this attempt).
+        sql.push_str(" RETURNING ");
+        for i in 0..limits.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&count(i));
+        }
+        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&key.scope)
+            .bind(&key.key)
+            .bind(now_ms)
+            .bind(now_ms.saturating_add(longest));
+        for limit in limits {
+            insert = insert
+                .bind(now_ms.saturating_sub(dur_ms(limit.window)))
+                .bind(i64::from(limit.max));
+        }
+        if let Some(row) = insert.fetch_optional(&self.pool).await? {
+            let mut remaining = u32::MAX;
+            for (i, limit) in limits.iter().enumerate() {
+                let after: i64 = row.try_get(i)?;
+                remaining = remaining.min(u32::try_from(i64::from(limit.max) - after).unwrap_or(0));
+            }
+            return Ok(ThrottleDecision::Allowed { remaining });
+        }
 
-        let mut remaining = u32::MAX;
+        // Denied (nothing was recorded): how long until every full window has room again.
         let mut retry_after_ms: i64 = 0;
         for limit in limits {
             let window = dur_ms(limit.window);
             let since = now_ms.saturating_sub(window);
-            let count: i64 = sqlx::query(
-                "SELECT COUNT(*) AS n FROM throttle_hits WHERE scope = ?1 AND key = ?2 AND at_ms > ?3",
+            let max = i64::from(limit.max);
+            // The attempt that must leave the window before one more fits: the max-th newest.
+            let boundary: Option<i64> = sqlx::query(
+                "SELECT at_ms FROM throttle_hits WHERE scope = ?1 AND key = ?2 AND at_ms > ?3 \
+                 ORDER BY at_ms DESC LIMIT 1 OFFSET ?4",
             )
             .bind(&key.scope)
             .bind(&key.key)
             .bind(since)
-            .fetch_one(&mut *tx)
+            .bind(max - 1)
+            .fetch_optional(&self.pool)
             .await?
-            .try_get("n")?;
-            let max = i64::from(limit.max);
-            if count >= max {
-                // The attempt that must leave the window before one more fits: the max-th newest.
-                let boundary: i64 = sqlx::query(
-                    "SELECT at_ms FROM throttle_hits WHERE scope = ?1 AND key = ?2 AND at_ms > ?3 \
-                     ORDER BY at_ms DESC LIMIT 1 OFFSET ?4",
-                )
-                .bind(&key.scope)
-                .bind(&key.key)
-                .bind(since)
-                .bind(max - 1)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get("at_ms")?;
+            .map(|r| r.try_get("at_ms"))
+            .transpose()?;
+            if let Some(boundary) = boundary {
                 retry_after_ms = retry_after_ms.max(boundary.saturating_add(window) - now_ms);
-            } else {
-                remaining = remaining.min(u32::try_from(max - count - 1).unwrap_or(0));
             }
         }
-
-        if retry_after_ms > 0 {
-            tx.rollback().await?;
-            return Ok(ThrottleDecision::Denied {
-                retry_after: Duration::from_millis(u64::try_from(retry_after_ms).unwrap_or(0)),
-            });
-        }
-        sqlx::query(
-            "INSERT INTO throttle_hits (scope, key, at_ms, expires_at_ms) VALUES (?1, ?2, ?3, ?4)",
-        )
-        .bind(&key.scope)
-        .bind(&key.key)
-        .bind(now_ms)
-        .bind(now_ms.saturating_add(longest))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(ThrottleDecision::Allowed { remaining })
+        Ok(ThrottleDecision::Denied {
+            retry_after: Duration::from_millis(u64::try_from(retry_after_ms).unwrap_or(0)),
+        })
     }
 
     pub(super) async fn reset_impl(&self, key: &ThrottleKey) -> Result<()> {
