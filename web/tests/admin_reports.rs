@@ -939,3 +939,39 @@ async fn an_inventory_that_fails_midway_breaks_the_download_instead_of_looking_c
     );
     demo.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_policy_group_deleted_from_the_directory_counts_as_empty_and_is_flagged() {
+    let (demo, _clock) = demo_with_clock().await;
+    let ghost = ObjectId::new_random();
+    let scope = demo.sim.tenant().group_id(SCOPE_GROUP).unwrap();
+    let text = format!(
+        "[[policy]]\nname = \"Ghost\"\npriority = 5\napplies_to = [{{ id = \"{ghost}\" }}]\n\
+         actions = [\"reset\"]\nmethods = [\"email\", \"totp\"]\nmethods_required = 2\n\n\
+         [[policy]]\nname = \"{POLICY}\"\npriority = 10\n\
+         applies_to = [{{ id = \"{scope}\", name = \"{SCOPE_GROUP}\" }}]\n\
+         actions = [\"reset\", \"unlock\"]\nmethods = [\"email\", \"totp\", \"sms\"]\nmethods_required = 2\n"
+    );
+    let set = latchkey_policy::parse_sources(&[(std::path::PathBuf::from("t.toml"), text)])
+        .expect("valid policies");
+    *demo.services.policies.write().unwrap() = std::sync::Arc::new(set);
+    let mut b = Browser::new(&demo);
+    sign_in(&demo, &mut b, "/admin", EVA).await;
+    let page = b.get("/admin/reports").await;
+    assert_eq!(page.status, 200);
+    assert_eq!(cell(&page.body, "data-policy=\"Ghost\"", "total"), 0);
+    let ghost_row = format!("data-group=\"{ghost}\"");
+    assert_eq!(cell(&page.body, &ghost_row, "total"), 0);
+    let row = page
+        .body
+        .split(&ghost_row)
+        .nth(1)
+        .unwrap()
+        .split("</tr>")
+        .next()
+        .unwrap();
+    assert!(row.contains("data-missing=\"true\""), "{row}");
+    // The other policy's numbers are still there.
+    assert!(cell(&page.body, &format!("data-policy=\"{POLICY}\""), "total") > 0);
+    demo.stop().await;
+}

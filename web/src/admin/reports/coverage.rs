@@ -65,6 +65,9 @@ pub struct CoverageRow {
     pub none: usize,
     /// Group rows: members no policy applies to (excluded, privileged, disabled policy).
     pub out_of_scope: usize,
+    /// Group rows: the directory has no such group (deleted since the policy was written); it
+    /// counts as empty, as it does at identification.
+    pub missing: bool,
     /// Users with an active enrollment of each method.
     pub methods: Vec<MethodCount>,
 }
@@ -122,6 +125,7 @@ pub async fn compute(
 
     // The groups enabled policies apply to, in policy order, with names for humans.
     let mut groups: Vec<(ObjectId, String)> = Vec::new();
+    let mut missing: HashSet<ObjectId> = HashSet::new();
     for &pi in &enabled {
         for g in &policies[pi].applies_to {
             if groups.iter().any(|(id, _)| *id == g.id) {
@@ -129,10 +133,14 @@ pub async fn compute(
             }
             let name = match &g.name {
                 Some(n) => n.clone(),
-                None => directory
-                    .group_name(&g.id)
-                    .await?
-                    .unwrap_or_else(|| g.id.to_string()),
+                None => match directory.group_name(&g.id).await {
+                    Ok(n) => n.unwrap_or_else(|| g.id.to_string()),
+                    Err(e) if e.is_not_found() => {
+                        missing.insert(g.id);
+                        g.id.to_string()
+                    }
+                    Err(e) => return Err(e.into()),
+                },
             };
             groups.push((g.id, name));
         }
@@ -142,9 +150,20 @@ pub async fn compute(
     let mut truncated = false;
     let mut candidates: BTreeMap<ObjectId, Candidate> = BTreeMap::new();
     for (gi, (group, _)) in groups.iter().enumerate() {
+        if missing.contains(group) {
+            continue;
+        }
         let mut next = None;
         loop {
-            let page = directory.group_users_page(group, next.as_ref()).await?;
+            let page = match directory.group_users_page(group, next.as_ref()).await {
+                Ok(p) => p,
+                // A group deleted since the policy was written has no members.
+                Err(e) if e.is_not_found() && next.is_none() => {
+                    missing.insert(*group);
+                    break;
+                }
+                Err(e) => return Err(e.into()),
+            };
             for u in page.items {
                 if let Some(c) = candidates.get_mut(&u.id) {
                     if !c.groups.contains(&gi) {
@@ -237,6 +256,7 @@ pub async fn compute(
     }
     for (gi, (id, name)) in groups.iter().enumerate() {
         let mut row = row(name.clone(), Some(id.to_string()), &offered);
+        row.missing = missing.contains(id);
         for c in candidates.values().filter(|c| c.groups.contains(&gi)) {
             let Some(a) = assessed.get(&c.summary.id) else {
                 continue;
@@ -318,6 +338,7 @@ fn row(name: String, id: Option<String>, methods: &[MethodKind]) -> CoverageRow 
         partial: 0,
         none: 0,
         out_of_scope: 0,
+        missing: false,
         methods: methods
             .iter()
             .map(|m| MethodCount {
