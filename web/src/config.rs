@@ -123,8 +123,14 @@ impl Default for PortalSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreSettings {
-    /// `sqlite:///var/lib/latchkey/latchkey.db` (PostgreSQL later).
+    /// `sqlite:///var/lib/latchkey/latchkey.db` (one instance), or
+    /// `postgres://latchkey@db.contoso.com/latchkey?sslmode=verify-full` (several instances behind
+    /// a load balancer share every limit). `url` is accepted as the key's short name.
+    #[serde(alias = "url")]
     pub database_url: String,
+    /// PostgreSQL: the password, read from this file at start (trailing newline ignored), so it
+    /// stays out of the URL. Otherwise the URL's password, `PGPASSWORD` or `~/.pgpass` apply.
+    pub password_file: Option<PathBuf>,
     /// 256-bit key (base64) for secrets at rest and the portal's other keys; created with mode
     /// 0600 on first start. Keep it out of the database's backups.
     pub key_file: PathBuf,
@@ -134,6 +140,7 @@ impl Default for StoreSettings {
     fn default() -> Self {
         Self {
             database_url: "sqlite://latchkey.db".into(),
+            password_file: None,
             key_file: PathBuf::from("latchkey.key"),
         }
     }
@@ -336,6 +343,7 @@ impl Settings {
 
     fn resolve_paths(&mut self, base: &Path) {
         let smtp_password = self.smtp.as_mut().and_then(|s| s.password_file.as_mut());
+        let store_password = self.store.password_file.as_mut();
         let sms_secret = self.sms.as_mut().and_then(|s| s.secret_file.as_mut());
         let delegated = self.delegated.as_mut().map(|d| &mut d.token_file);
         let optional = [
@@ -347,6 +355,7 @@ impl Settings {
             .into_iter()
             .flatten()
             .chain(smtp_password)
+            .chain(store_password)
             .chain(sms_secret)
             .chain(delegated)
             .chain([&mut self.store.key_file, &mut self.policies.dir])
@@ -364,6 +373,11 @@ impl Settings {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        let db = &self.store.database_url;
+        let postgres = db.starts_with("postgres://") || db.starts_with("postgresql://");
+        if self.store.password_file.is_some() && !postgres {
+            bail!("key `store.password_file` is only used with a postgres:// `store.database_url`");
+        }
         let e = &self.entra;
         if e.tenant_id.trim().is_empty() {
             bail!(

@@ -99,9 +99,14 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
             settings.store.key_file.display()
         )
     })?;
-    let store = latchkey_store::open(&settings.store.database_url, Cipher::new(&key))
-        .await
-        .context("key `store.database_url`")?;
+    let db_password = match &settings.store.password_file {
+        Some(f) => Some(latchkey_notify::secret_from_file(f).context("key `store.password_file`")?),
+        None => None,
+    };
+    let store =
+        latchkey_store::open_with(&settings.store.database_url, db_password, Cipher::new(&key))
+            .await
+            .context("key `store.database_url`")?;
     let policies = latchkey_policy::load_dir(&settings.policies.dir).map_err(|errors| {
         let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
         anyhow::anyhow!("policies are invalid:\n  {}", lines.join("\n  "))

@@ -33,15 +33,20 @@ impl Page {
 
 impl Browser {
     pub fn new(demo: &Demo) -> Self {
+        Self::at(demo.portal_url())
+    }
+
+    /// A browser for a portal at `base` (e.g. a `latchkey serve` started by the test).
+    pub fn at(base: &str) -> Self {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
         Self {
             http,
-            base: demo.portal_url().to_string(),
+            base: base.to_string(),
             jar: BTreeMap::new(),
-            origin: Some(demo.portal_url().to_string()),
+            origin: Some(base.to_string()),
         }
     }
 

@@ -1,0 +1,316 @@
+//! The portal on the PostgreSQL store, as `latchkey serve` runs it from a configuration file
+//! (`[store] database_url = "postgres://..."` with `password_file`), with two instances behind
+//! one public URL: a complete reset whose steps alternate between the instances, because every
+//! piece of state (flow, code, throttles, audit) is in the shared database.
+//!
+//! Needs `LATCHKEY_TEST_POSTGRES_URL` (tests/run starts the cluster); fails without it.
+
+use std::process::{Child, Command};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use latchkey_entra_sim::{Fixture, SignInOutcome};
+use latchkey_store::{AuditQuery, Cipher, EncryptionKey, NewEnrollment, Outcome};
+use latchkey_types::ObjectId;
+use sqlx::Connection;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::helpers::*;
+use crate::portal::Browser;
+
+const ADELE: &str = "adele.vance@contoso.com";
+const ADELE_PHONE: &str = "+41 44 668 18 00";
+
+fn postgres_url() -> String {
+    std::env::var("LATCHKEY_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+        panic!(
+            "LATCHKEY_TEST_POSTGRES_URL is not set: run tests/run (starts PostgreSQL), or \
+             `bash tests/postgres/pg.sh install up` and `eval \"$(bash tests/postgres/pg.sh env)\"`"
+        )
+    })
+}
+
+/// A local SMS webhook provider that keeps every message body it is sent.
+struct SmsHook {
+    url: String,
+    bodies: Arc<Mutex<Vec<serde_json::Value>>>,
+}
+
+impl SmsHook {
+    async fn start() -> SmsHook {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/sms", listener.local_addr().unwrap());
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let keep = Arc::clone(&bodies);
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let keep = Arc::clone(&keep);
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    // Headers, then Content-Length bytes of JSON.
+                    let body = loop {
+                        let n = conn.read(&mut chunk).await.unwrap_or(0);
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        let text = String::from_utf8_lossy(&buf).to_string();
+                        if let Some((head, rest)) = text.split_once("\r\n\r\n") {
+                            let len = head
+                                .lines()
+                                .find_map(|l| {
+                                    let (k, v) = l.split_once(':')?;
+                                    k.eq_ignore_ascii_case("content-length")
+                                        .then(|| v.trim().parse::<usize>().ok())?
+                                })
+                                .unwrap_or(0);
+                            if rest.len() >= len {
+                                break rest[..len].to_string();
+                            }
+                        }
+                    };
+                    if let Ok(v) = serde_json::from_str(&body) {
+                        keep.lock().unwrap().push(v);
+                    }
+                    let _ = conn
+                        .write_all(
+                            b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                        )
+                        .await;
+                });
+            }
+        });
+        SmsHook { url, bodies }
+    }
+
+    /// The code in the newest text to `to` (sends are queued: waits a little).
+    async fn code_for(&self, to: &str) -> String {
+        for _ in 0..100 {
+            let found = self.bodies.lock().unwrap().iter().rev().find_map(|m| {
+                (m["to"] == to).then(|| {
+                    m["body"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .split(|c: char| !c.is_ascii_digit())
+                        .find(|s| s.len() >= 6)
+                        .unwrap_or_default()
+                        .to_string()
+                })
+            });
+            if let Some(code) = found.filter(|c| !c.is_empty()) {
+                return code;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no text message to {to}");
+    }
+}
+
+struct Instance(Child);
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_healthy(port: u16) {
+    let http = reqwest::Client::new();
+    for _ in 0..200 {
+        if let Ok(r) = http
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            && r.status().is_success()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("latchkey serve on port {port} did not come up");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reset_completes_across_two_instances_sharing_one_postgres_store() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    // The demo tenant (Adele, the SSPR Enabled group), with the test app registered beside the
+    // demo's own (config_for signs in as the test app).
+    let mut fixture = Fixture::demo();
+    let mut app = fixture.apps[0].clone();
+    app.client_id = TEST_CLIENT_ID.into();
+    app.client_secrets = vec![TEST_SECRET.into()];
+    app.service_principal_id = None;
+    fixture.apps.push(app);
+    let sim = sim(fixture).await;
+    let dir = TempDir::new();
+
+    // A schema of our own in the test database; the portal reaches it through `search_path`.
+    let base = postgres_url();
+    let schema = format!(
+        "web_{}",
+        ObjectId::new_random().to_string().replace('-', "")
+    );
+    let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    // The password goes in a file (`store.password_file`), not in the URL of the config.
+    let mut url = url::Url::parse(&base).unwrap();
+    let password = url.password().expect("test URL has a password").to_string();
+    url.set_password(None).unwrap();
+    url.query_pairs_mut()
+        .append_pair("options[search_path]", &schema);
+    dir.write("db-password", &format!("{password}\n"));
+
+    // Adele has a phone enrolled: seeded straight into the shared database with the portal's key.
+    let key = EncryptionKey::load_or_create(&dir.0.join("latchkey.key")).unwrap();
+    let seed = latchkey_store::open_with(
+        url.as_str(),
+        Some(latchkey_types::Secret::new(password.clone())),
+        Cipher::new(&key),
+    )
+    .await
+    .unwrap();
+    let adele: ObjectId = sim.tenant().user_id(ADELE).unwrap().parse().unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    seed.stage_enrollment(
+        NewEnrollment {
+            subject: adele,
+            method: "sms".into(),
+            data: serde_json::json!({ "phone": ADELE_PHONE }),
+            secret: None,
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    assert!(seed.activate_enrollment(&adele, "sms", now).await.unwrap());
+
+    let group = sim.tenant().group_id("SSPR Enabled").unwrap();
+    std::fs::create_dir_all(dir.0.join("policies")).unwrap();
+    dir.write(
+        "policies/staff.toml",
+        &format!(
+            "[[policy]]\nname = \"Staff\"\npriority = 10\n\
+             applies_to = [{{ id = \"{group}\", name = \"SSPR Enabled\" }}]\n\
+             actions = [\"reset\"]\nmethods = [\"sms\"]\nmethods_required = 1\n"
+        ),
+    );
+    dir.write("hook-token", "hook-token\n");
+    let hook = SmsHook::start().await;
+
+    // Two instances, one public URL (the load balancer's), one database, one key.
+    let (port_a, port_b) = (free_port(), free_port());
+    let public = format!("http://127.0.0.1:{port_a}");
+    let mut instances = Vec::new();
+    for port in [port_a, port_b] {
+        let cfg = config_for(
+            &sim,
+            &dir,
+            &format!(
+                "[server]\nlisten = \"127.0.0.1:{port}\"\n\
+                 [portal]\npublic_url = \"{public}\"\nresponse_deadline_ms = 50\n\
+                 [store]\ndatabase_url = \"{url}\"\npassword_file = \"db-password\"\n\
+                 key_file = \"latchkey.key\"\n\
+                 [policies]\ndir = \"policies\"\n\
+                 [sms]\nprovider = \"webhook\"\nurl = \"{}\"\nsecret_file = \"hook-token\"\n",
+                hook.url
+            ),
+        );
+        let cfg = std::fs::rename(&cfg, dir.0.join(format!("latchkey-{port}.toml")))
+            .map(|()| dir.0.join(format!("latchkey-{port}.toml")))
+            .unwrap();
+        instances.push(Instance(
+            Command::new(env!("CARGO_BIN_EXE_latchkey"))
+                .args(["serve", "--config", cfg.to_str().unwrap()])
+                .env_remove("LATCHKEY_LOG")
+                .env_remove("PGPASSWORD")
+                .spawn()
+                .unwrap(),
+        ));
+    }
+    wait_healthy(port_a).await;
+    wait_healthy(port_b).await;
+    let at = |port: u16| format!("http://127.0.0.1:{port}");
+
+    let mut b = Browser::at(&public);
+    // Identify on A ...
+    b.base = at(port_a);
+    assert_eq!(b.identify(ADELE).await.status, 303);
+    // ... ask for the code on B ...
+    b.base = at(port_b);
+    let asked = b.ask_code("sms").await;
+    assert!(asked.status < 400, "{} {}", asked.status, asked.body);
+    let code = hook.code_for("+41446681800").await;
+    // ... a wrong guess on A and the right code on B: the tries and the code are shared.
+    b.base = at(port_a);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    assert_ne!(
+        b.submit_code("sms", wrong).await.location.as_deref(),
+        Some("/action")
+    );
+    b.base = at(port_b);
+    assert_eq!(
+        b.submit_code("sms", &code).await.location.as_deref(),
+        Some("/action")
+    );
+    // The used code does not work again, on either instance.
+    b.base = at(port_a);
+    assert_ne!(
+        b.submit_code("sms", &code).await.location.as_deref(),
+        Some("/action")
+    );
+    // Reset on A.
+    let form = b.get("/reset").await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    let new = "Quiet-Maple-Harbour-77";
+    let done = b
+        .post(
+            "/reset",
+            &[("csrf", &form.csrf()), ("password", new), ("confirm", new)],
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("Your password has been changed"));
+    assert_eq!(sim.sign_in(ADELE, new), SignInOutcome::Success);
+    // The flow is over on B too.
+    b.base = at(port_b);
+    assert_eq!(b.get("/reset").await.location.as_deref(), Some("/"));
+
+    // The audit trail is in PostgreSQL, written by the instances.
+    let trail = seed
+        .audit_events(&AuditQuery {
+            subject: Some(adele),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        trail
+            .iter()
+            .any(|r| r.event.event_type == "reset" && r.event.outcome == Outcome::Success),
+        "{:?}",
+        trail
+            .iter()
+            .map(|r| &r.event.event_type)
+            .collect::<Vec<_>>()
+    );
+    drop(instances);
+    drop(seed);
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    admin.close().await.unwrap();
+}
