@@ -601,6 +601,7 @@ async fn audit_search_filters_each_narrow_and_pages_and_exports_safely() {
             .unwrap()
             .starts_with("attachment; filename=\"latchkey-audit-")
     );
+    assert_eq!(export.headers["cache-control"], "no-store", "never kept by a cache");
     assert!(export.body.starts_with('\u{feff}'), "UTF-8 byte-order mark");
     assert!(export.body.contains("\r\n"), "CRLF line ends");
     let rows = parse_csv(export.body.trim_start_matches('\u{feff}'));
