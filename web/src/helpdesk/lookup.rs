@@ -152,6 +152,16 @@ pub fn method_rows(methods: &[AuthMethod]) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The policy-file name of an action (`admin_action_*` labels).
+fn action_key(a: Action) -> &'static str {
+    match a {
+        Action::Reset => "reset",
+        Action::Unlock => "unlock",
+        Action::TemporaryAccessPass => "temporary_access_pass",
+        Action::Enroll => "enroll",
+    }
+}
+
 fn date(t: time::OffsetDateTime) -> String {
     let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
     t.to_offset(time::UtcOffset::UTC)
@@ -180,11 +190,18 @@ pub async fn render_user(
             privileged: t.privileged(),
         },
     );
+    // Labels shared with the admin console's policy pages.
+    let catalogs = portal.templates.catalogs();
+    let method_label = |kind: &str| {
+        catalogs
+            .get(m.lang, &format!("admin_method_{kind}"))
+            .to_string()
+    };
     let policy = evaluation.policy.map(|p| {
         serde_json::json!({
             "name": p.name,
-            "actions": p.actions.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>(),
-            "methods": p.methods.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+            "actions": p.actions.iter().map(|a| catalogs.get(m.lang, &format!("admin_action_{}", action_key(*a))).to_string()).collect::<Vec<_>>(),
+            "methods": p.methods.iter().map(|k| method_label(k.as_str())).collect::<Vec<_>>(),
             "required": p.methods_required,
         })
     });
@@ -202,7 +219,7 @@ pub async fn render_user(
         .iter()
         .map(|e| {
             serde_json::json!({
-                "method": e.method,
+                "method": method_label(&e.method),
                 "active": e.state == EnrollmentState::Active,
                 "confirmed": e.confirmed_at.map(date),
             })

@@ -132,9 +132,15 @@ pub async fn target(
     m: &ConsoleUser,
     query: &str,
 ) -> Result<Target, HttpResponse> {
+    let started = tokio::time::Instant::now();
     match find(portal, query).await {
         Ok(Some(t)) => Ok(t),
-        Ok(None) => Err(lookup::not_found(portal, req, m, query)),
+        Ok(None) => {
+            // Unknown answers fast, out of scope after the membership read: both wait out the
+            // portal's deadline so the time taken does not tell them apart either.
+            tokio::time::sleep_until(started + portal.services.deadline).await;
+            Err(lookup::not_found(portal, req, m, query))
+        }
         Err(e) => {
             tracing::error!(error = %e, "helpdesk: directory unavailable");
             Err(portal.error_page(
