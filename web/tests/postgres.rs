@@ -314,3 +314,22 @@ async fn a_reset_completes_across_two_instances_sharing_one_postgres_store() {
         .unwrap();
     admin.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_password_file_without_a_postgres_url_is_a_named_configuration_error() {
+    let dir = TempDir::new();
+    dir.write("secret.txt", "x");
+    let cfg = dir.write(
+        "latchkey.toml",
+        "[entra]\ntenant_id = \"contoso.onmicrosoft.com\"\n\
+         client_id = \"11111111-1111-1111-1111-111111111111\"\nclient_secret_file = \"secret.txt\"\n\
+         [store]\nurl = \"sqlite://latchkey.db\"\npassword_file = \"db-password\"\n",
+    );
+    let out = latchkey(&["check", "--config", cfg.to_str().unwrap()], &[]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("latchkey.toml") && err.contains("store.password_file"),
+        "{err}"
+    );
+}
