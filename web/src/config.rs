@@ -425,7 +425,9 @@ impl Settings {
             {
                 bail!("key `helpdesk.serves`: every entry must be a group object id (GUID)");
             }
-            if h.link_lifetime_minutes.is_some_and(|m| !(5..=1440).contains(&m)) {
+            if h.link_lifetime_minutes
+                .is_some_and(|m| !(5..=1440).contains(&m))
+            {
                 bail!("key `helpdesk.link_lifetime_minutes` must be between 5 and 1440 (24 hours)");
             }
         }
