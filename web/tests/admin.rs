@@ -317,3 +317,85 @@ async fn a_membership_check_that_fails_refuses_access() {
     assert_eq!(checks, 0, "answered from the 60-second cache");
     demo.stop().await;
 }
+
+/// `latchkey serve` with `[admin] group`: the production wiring of the console (test tenant,
+/// "Latchkey Admins" ⊃ "Identity Team" ∋ useradmin@).
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_with_an_admin_group_guards_the_console() {
+    use crate::helpers::*;
+    let sim = sim(latchkey_entra_sim::Fixture::test()).await;
+    let admins = sim.tenant().group_id("Latchkey Admins").unwrap();
+    let dir = TempDir::new();
+    // A bad group id stops the start and names the key.
+    let cfg = config_for(&sim, &dir, "[admin]\ngroup = \"Latchkey Admins\"\n");
+    let out = latchkey(&["serve", "--config", cfg.to_str().unwrap()], &[]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("admin.group"), "{}", stderr(&out));
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let policies = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
+    let base = format!("http://127.0.0.1:{port}");
+    let cfg = config_for(
+        &sim,
+        &dir,
+        &format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[portal]\npublic_url = \"{base}\"\n\
+             [store]\ndatabase_url = \"sqlite://latchkey.db\"\nkey_file = \"latchkey.key\"\n\
+             [policies]\ndir = \"{}\"\n[admin]\ngroup = \"{admins}\"\nsecret_expires = \"2099-01-31\"\n",
+            policies.display()
+        ),
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(["serve", "--config", cfg.to_str().unwrap()])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let result = async move {
+        let mut b = Browser::at(&base);
+        let mut start = None;
+        for _ in 0..100 {
+            if reqwest::get(format!("{base}/healthz")).await.is_ok() {
+                start = Some(b.get("/admin").await);
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let start = start.expect("serve answers");
+        assert_eq!(start.status, 303);
+        let authorize = Url::parse(start.location.as_deref().unwrap()).unwrap();
+        let q: std::collections::HashMap<String, String> =
+            authorize.query_pairs().into_owned().collect();
+        assert_eq!(q["redirect_uri"], format!("{base}/console/callback"));
+        // useradmin@ is a member through the nested "Identity Team".
+        let back = idp_sign_in(&authorize, ("useradmin@contoso.com", "Lee-Pa55word!")).await;
+        assert_eq!(b.get(&back).await.status, 200);
+        let home = b.get("/admin").await;
+        assert_eq!(home.status, 200, "{}", home.body);
+        let connection = b.get("/admin/connection").await;
+        assert!(
+            connection.body.contains("2099-01-31"),
+            "{}",
+            connection.body
+        );
+        // Not a member.
+        let mut other = Browser::at(&base);
+        let start = other.get("/admin").await;
+        let authorize = Url::parse(start.location.as_deref().unwrap()).unwrap();
+        let back = idp_sign_in(&authorize, ("megan.bowen@contoso.com", "Megan-Pa55word!")).await;
+        other.get(&back).await;
+        assert_eq!(other.get("/admin").await.status, 403);
+        // No [helpdesk] table: that console is not served.
+        assert_eq!(b.get("/helpdesk").await.status, 404);
+    };
+    // Run it on its own task so a failed assertion still lets the server be stopped.
+    let outcome = tokio::spawn(result).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
