@@ -251,7 +251,8 @@ pub async fn to_query(
             q.before = b;
             q.after = a;
         }
-        _ => errors.push(("user", "audit_error_page")),
+        // Not a field of the form: the summary links to the form itself.
+        _ => errors.push(("search", "audit_error_page")),
     }
     if errors.is_empty() {
         Ok(q)
