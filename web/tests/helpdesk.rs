@@ -296,6 +296,26 @@ async fn a_link_prefills_once_never_verifies_and_is_audited_with_the_member() {
     let used = events(&demo, "helpdesk.link.used").await;
     assert_eq!(used.len(), 1);
     assert_eq!(used[0].event.details["issued_by"], farid_id);
+    // A password change voids every other open link of the user.
+    let second = link_path(&issue_link(&demo, &mut b, "copy").await);
+    assert_eq!(other.get(&second).await.status, 200);
+    let csrf = user.get("/reset").await.csrf();
+    let done = user
+        .post(
+            "/reset",
+            &[
+                ("csrf", &csrf),
+                ("password", "Harbour-Quartz-Meadow-84"),
+                ("confirm", "Harbour-Quartz-Meadow-84"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(
+        other.get(&second).await.status,
+        410,
+        "link survived a reset"
+    );
     demo.stop().await;
 }
 
