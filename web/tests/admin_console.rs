@@ -252,6 +252,24 @@ async fn an_invalid_edit_shows_errors_by_the_fields_and_changes_nothing() {
     let page = post(&mut b, "/admin/policies/save", &form).await;
     assert_eq!(page.status, 422);
     assert!(page.body.contains("id=\"e-applies_to\""), "{}", page.body);
+    // A well-formed id that is no group in the tenant.
+    let mut form = staff_form(&mut b).await;
+    set(
+        &mut form,
+        "excludes",
+        "c0000000-0000-4000-8000-0000000000ff Contractors",
+    );
+    set(&mut form, "op", "save");
+    let page = post(&mut b, "/admin/policies/save", &form).await;
+    assert_eq!(page.status, 422);
+    assert!(
+        page.body.contains(
+            "No group with this object id in the tenant: c0000000-0000-4000-8000-0000000000ff"
+        ),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("id=\"e-excludes\""));
     // A new policy with the name of an existing one.
     let new = form_of(&b.get("/admin/policies/edit").await);
     let mut new = new;
@@ -284,7 +302,8 @@ async fn a_new_policy_gets_its_own_file_and_disable_enable_touch_one_line() {
     let mut form = form_of(&b.get("/admin/policies/edit").await);
     set(&mut form, "name", "IT staff");
     set(&mut form, "priority", "5");
-    set(&mut form, "applies_to", &format!("{it} IT Admins"));
+    // The id alone: the name comes from the directory.
+    set(&mut form, "applies_to", &it);
     set(&mut form, "allow_privileged", "on");
     set(&mut form, "op", "save");
     let saved = post(&mut b, "/admin/policies/save", &form).await;
@@ -292,6 +311,12 @@ async fn a_new_policy_gets_its_own_file_and_disable_enable_touch_one_line() {
     let file = policies_dir(&demo).join("it-staff.toml");
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.contains("name = \"IT staff\"") && text.contains("allow_privileged = true"));
+    assert!(
+        text.contains(&format!(
+            "applies_to = [{{ id = \"{it}\", name = \"IT Admins\" }}]"
+        )),
+        "{text}"
+    );
     // The list warns about settings below the security defaults, and the save audited them.
     let list = b.get("/admin/policies").await;
     assert!(

@@ -278,6 +278,45 @@ fn options(
         .collect()
 }
 
+/// The group lines of a draft with every well-formed id checked in the tenant and missing names
+/// filled in; an error message naming the ids that are not groups there. Lines whose id is not
+/// a GUID are left for the policy crate to report.
+async fn resolve_groups(
+    portal: &Portal,
+    user: &ConsoleUser,
+    graph: &latchkey_graph::GraphClient,
+    text: &str,
+) -> Result<String, String> {
+    let mut out = Vec::new();
+    let mut missing = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let (id, name) = match line.split_once(char::is_whitespace) {
+            Some((id, name)) => (id, Some(name.trim().to_string())),
+            None => (line, None),
+        };
+        let Ok(oid) = id.parse::<latchkey_types::ObjectId>() else {
+            out.push(line.to_string());
+            continue;
+        };
+        match graph.group_display_name(&oid).await {
+            Ok(found) => match name.filter(|n| !n.is_empty()).or(found) {
+                Some(n) => out.push(format!("{oid} {n}")),
+                None => out.push(oid.to_string()),
+            },
+            Err(e) if e.is_not_found() => missing.push(id.to_string()),
+            Err(e) => {
+                tracing::warn!(error = %e, "admin: cannot check a policy group");
+                return Err(msg(portal, user, "admin_graph_unavailable"));
+            }
+        }
+    }
+    if missing.is_empty() {
+        Ok(out.join("\n"))
+    } else {
+        Err(msg(portal, user, "admin_policy_no_such_group").replace("{ids}", &missing.join(", ")))
+    }
+}
+
 /// The form field an error of the policy crate belongs to, when it is about the edited block.
 fn field_of(e: &PolicyError, target: &Path, text: &str) -> Option<String> {
     if e.file != target {
@@ -422,12 +461,29 @@ async fn save(req: HttpRequest, portal: web::Data<Portal>, body: web::Bytes) -> 
     if !user.check_csrf(&portal, &req, field(&pairs, "csrf")) {
         return portal.error_page(&req, user.lang, StatusCode::FORBIDDEN, "error_csrf");
     }
-    let draft = Draft::from_form(&pairs);
+    let mut draft = Draft::from_form(&pairs);
     let original = Some(field(&pairs, "original").trim()).filter(|o| !o.is_empty());
     let preview_only = field(&pairs, "op") != "save";
     let simulate_user = field(&pairs, "simulate_user").trim().to_string();
+    // Every group must exist in the tenant (a well-formed but wrong id would match nobody,
+    // silently); names left out are filled in from the directory.
+    let mut group_errors = Vec::new();
+    for (name, text) in [
+        ("applies_to", &mut draft.applies_to),
+        ("excludes", &mut draft.excludes),
+    ] {
+        match resolve_groups(&portal, &user, &admin.graph, text).await {
+            Ok(t) => *text = t,
+            Err(m) => group_errors.push((Some(name.to_string()), m)),
+        }
+    }
     let _write = admin.write.lock().await;
-    let c = match candidate(&admin, &draft, original) {
+    let checked = if group_errors.is_empty() {
+        candidate(&admin, &draft, original)
+    } else {
+        Err(group_errors)
+    };
+    let c = match checked {
         Ok(c) => c,
         Err(errors) => {
             if !preview_only {
