@@ -11,6 +11,7 @@
 # (created by Debian's package; `latchkey-pg` is created when it is missing) and every server
 # command runs through runuser. The unix socket lives in the temp dir, TCP only on 127.0.0.1.
 # Durability is off (fsync, synchronous_commit): the data is thrown away, the tests want speed.
+# PG_DURABLE=1 keeps PostgreSQL's defaults (for latency measurements that mean something).
 # State: the cluster's folder is remembered in $PG_STATE (default /tmp/latchkey-pg.dir).
 set -euo pipefail
 PG_STATE=${PG_STATE:-/tmp/latchkey-pg.dir}
@@ -64,9 +65,10 @@ up)
     { tail -20 "$D/initdb.log" >&2; exit 1; }
   PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   echo "$PORT" > "$D/port"
+  FAST="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  [ "${PG_DURABLE:-0}" = 1 ] && FAST=""
   as_owner "$BIN/pg_ctl" -D "$D/data" -l "$D/server.log" -w -t 60 start -o \
-    "-c listen_addresses=127.0.0.1 -p $PORT -k $D/sock -c max_connections=400 -c fsync=off \
-     -c synchronous_commit=off -c full_page_writes=off" >/dev/null ||
+    "-c listen_addresses=127.0.0.1 -p $PORT -k $D/sock -c max_connections=400 $FAST" >/dev/null ||
     { tail -30 "$D/server.log" >&2; exit 1; }
   psql -X -q -h "$D/sock" -p "$PORT" -U "$ROLE" -d postgres -v ON_ERROR_STOP=1 \
     -c "CREATE DATABASE $DB" >/dev/null

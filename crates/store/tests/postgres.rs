@@ -503,3 +503,49 @@ async fn the_test_cluster_is_reachable() {
     conn.close().await.unwrap();
     let _ = PostgresStore::open; // the type is public API
 }
+
+#[tokio::test]
+async fn looking_a_flow_up_writes_only_when_its_idle_deadline_moved_by_seconds() {
+    let schema = PgSchema::create("flow-touch").await;
+    let store = schema.store(cipher()).await;
+    let (token, _) = store
+        .create_flow(
+            NewFlow {
+                subject: user(),
+                purpose: "reset".into(),
+                step: "verify".into(),
+                data: serde_json::json!({}),
+                lifetime: FlowLifetime::default(),
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    // xmin names the transaction that wrote the row version: unchanged means no write.
+    let mut raw = schema.connect().await;
+    let version = async |raw: &mut sqlx::PgConnection| -> String {
+        sqlx::query("SELECT xmin::text AS v FROM flows")
+            .fetch_one(raw)
+            .await
+            .unwrap()
+            .get("v")
+    };
+    let created = version(&mut raw).await;
+    let seen = store
+        .flow(&token, t0() + std::time::Duration::from_secs(2))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen.last_seen_at, t0(), "a lookup 2 s later is a read");
+    assert_eq!(version(&mut raw).await, created);
+    let seen = store.flow(&token, t0() + mins(1)).await.unwrap().unwrap();
+    assert_eq!(
+        seen.last_seen_at,
+        t0() + mins(1),
+        "a minute later it is refreshed"
+    );
+    assert_ne!(version(&mut raw).await, created);
+    raw.close().await.unwrap();
+    store.close().await;
+    schema.drop_now().await;
+}
