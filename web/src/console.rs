@@ -357,11 +357,23 @@ fn hex(b: u8) -> Option<u8> {
     (b as char).to_digit(16).map(|d| d as u8)
 }
 
+/// False only when `path` can never normalize into a console area.
+fn could_be_console(path: &str) -> bool {
+    let b = path.as_bytes();
+    let has = |word: &[u8]| b.windows(word.len()).any(|w| w.eq_ignore_ascii_case(word));
+    b.contains(&b'%') || has(b"admin") || has(b"helpdesk")
+}
+
 /// Middleware: guards the console areas (see the module docs).
 pub async fn gate(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    // Fast path for the self-service pages (no allocation): a path that contains neither a
+    // console name (in any case) nor an escape cannot normalize into a console area.
+    if !could_be_console(req.path()) {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
     let raw = req.path().to_string();
     let normalized = normalize(&raw);
     let Some(console) = Console::of_path(&normalized) else {
@@ -547,5 +559,11 @@ mod tests {
         assert_eq!(Console::of_path("/helpdesk/x"), Some(Console::Helpdesk));
         assert_eq!(Console::of_path("/"), None);
         assert_eq!(normalize("/admin/../"), "/");
+        for raw in ["/ADMIN", "/%61dmin", "/x/HelpDesk", "\\admin"] {
+            assert!(could_be_console(raw), "{raw}");
+        }
+        for raw in ["/", "/start", "/verify/email", "/enroll/callback", "/reset"] {
+            assert!(!could_be_console(raw), "{raw}");
+        }
     }
 }
