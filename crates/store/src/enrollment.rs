@@ -57,3 +57,13 @@ pub struct Enrollment {
     /// TOTP replay guard: the highest time step ever accepted.
     pub last_used_step: Option<i64>,
 }
+
+/// One enrolled method without its data or secret: what reports count
+/// ([`crate::Store::enrolled_methods`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnrolledMethod {
+    pub subject: ObjectId,
+    pub method: String,
+    pub state: EnrollmentState,
+    pub confirmed_at: Option<OffsetDateTime>,
+}

@@ -36,7 +36,7 @@ use latchkey_types::Secret;
 pub use audit::{AuditDayCount, AuditEvent, AuditId, AuditQuery, AuditRecord, Outcome};
 pub use code::{CodeAttempt, CodeId, IssuedCode, NewCode};
 pub use crypto::{Cipher, EncryptionKey, aad};
-pub use enrollment::{Enrollment, EnrollmentState, NewEnrollment};
+pub use enrollment::{EnrolledMethod, Enrollment, EnrollmentState, NewEnrollment};
 pub use error::{KeyError, Result, StoreError};
 pub use flow::{Flow, FlowId, FlowLifetime, FlowToken, FlowUpdate, NewFlow};
 pub use gateway::{ClaimedJob, FinishOutcome, Gateway, Job, JobState, NewJob};

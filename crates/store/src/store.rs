@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use crate::audit::{AuditDayCount, AuditEvent, AuditId, AuditQuery, AuditRecord};
 use crate::code::{CodeAttempt, CodeId, IssuedCode, NewCode};
-use crate::enrollment::{Enrollment, EnrollmentState, NewEnrollment};
+use crate::enrollment::{EnrolledMethod, Enrollment, EnrollmentState, NewEnrollment};
 use crate::error::StoreError;
 use crate::flow::{Flow, FlowId, FlowToken, FlowUpdate, NewFlow};
 use crate::gateway::{ClaimedJob, FinishOutcome, Gateway, Job, NewJob};
@@ -168,6 +168,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// All enrollments of a user (active and pending), ordered by method then state.
     fn enrollments<'a>(&'a self, subject: &'a ObjectId) -> StoreFuture<'a, Vec<Enrollment>>;
+
+    /// The methods (active and pending) of every one of `subjects`, without their data or
+    /// secrets (nothing is decrypted): what reports count, a few queries for a whole batch
+    /// (backends split long lists). Ordered by subject, method, state.
+    fn enrolled_methods<'a>(
+        &'a self,
+        subjects: &'a [ObjectId],
+    ) -> StoreFuture<'a, Vec<EnrolledMethod>>;
 
     /// Removes a method (active and pending); returns how many rows went.
     fn remove_enrollment<'a>(

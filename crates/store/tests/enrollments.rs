@@ -203,8 +203,49 @@ async fn a_totp_step_is_never_accepted_twice(store: Arc<dyn Store>) {
     assert!(store.mark_used(&who, "email", None, t0()).await.unwrap());
 }
 
+async fn methods_of_many_users_come_in_one_call_without_secrets(store: Arc<dyn Store>) {
+    let (a, b, nobody) = (user(), user(), user());
+    store
+        .stage_enrollment(email(a, "a@x.example"), t0())
+        .await
+        .unwrap();
+    store.activate_enrollment(&a, "email", t0()).await.unwrap();
+    store
+        .stage_enrollment(totp(a, b"seed-one-20-bytes!!!"), t0())
+        .await
+        .unwrap();
+    store
+        .stage_enrollment(email(b, "b@x.example"), t0())
+        .await
+        .unwrap();
+    store.activate_enrollment(&b, "email", t0()).await.unwrap();
+    store
+        .stage_enrollment(email(b, "b2@x.example"), t0() + mins(1))
+        .await
+        .unwrap();
+    // Many more subjects than one query takes, most of them without methods.
+    let mut subjects: Vec<ObjectId> = (0..1200).map(|_| user()).collect();
+    subjects.extend([nobody, b, a]);
+    let got = store.enrolled_methods(&subjects).await.unwrap();
+    let mut expected = vec![
+        (a, "email", EnrollmentState::Active, Some(t0())),
+        (a, "totp", EnrollmentState::Pending, None),
+        (b, "email", EnrollmentState::Active, Some(t0())),
+        (b, "email", EnrollmentState::Pending, None),
+    ];
+    expected.sort_by(|x, y| (x.0, x.1, x.2.as_str()).cmp(&(y.0, y.1, y.2.as_str())));
+    assert_eq!(
+        got.iter()
+            .map(|m| (m.subject, m.method.as_str(), m.state, m.confirmed_at))
+            .collect::<Vec<_>>(),
+        expected
+    );
+    assert!(store.enrolled_methods(&[]).await.unwrap().is_empty());
+}
+
 backend_tests!(
     a_staged_method_counts_only_after_activation,
     a_new_destination_replaces_the_old_one_only_when_confirmed,
     a_totp_step_is_never_accepted_twice,
+    methods_of_many_users_come_in_one_call_without_secrets,
 );

@@ -8,11 +8,13 @@ use time::OffsetDateTime;
 
 use super::PostgresStore;
 use crate::crypto::aad;
-use crate::enrollment::{Enrollment, EnrollmentState, NewEnrollment};
+use crate::enrollment::{EnrolledMethod, Enrollment, EnrollmentState, NewEnrollment};
 use crate::error::{Result, StoreError};
 use crate::sqlite::{from_ms, json, ms, object_id, opt_from_ms};
 
 const T: &str = "enrollments";
+/// Subjects per query of [`PostgresStore::enrolled_methods_impl`].
+const SUBJECTS_PER_QUERY: usize = 1000;
 const WHAT: &str = "enrollment secret";
 
 macro_rules! enrollment_cols {
@@ -174,6 +176,46 @@ impl PostgresStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|r| self.enrollment_from_row(r)).collect()
+    }
+
+    pub(super) async fn enrolled_methods_impl(
+        &self,
+        subjects: &[ObjectId],
+    ) -> Result<Vec<EnrolledMethod>> {
+        let mut out = Vec::new();
+        // One array parameter per query; chunks keep each statement small.
+        for chunk in subjects.chunks(SUBJECTS_PER_QUERY) {
+            let ids: Vec<String> = chunk.iter().map(ToString::to_string).collect();
+            let rows = sqlx::query(
+                "SELECT subject, method, state, confirmed_at_ms FROM enrollments \
+                 WHERE subject = ANY($1)",
+            )
+            .bind(ids)
+            .fetch_all(&self.pool)
+            .await?;
+            for row in &rows {
+                out.push(EnrolledMethod {
+                    subject: object_id(&row.try_get::<String, _>("subject")?, T, "subject")?,
+                    method: row.try_get("method")?,
+                    state: EnrollmentState::parse(&row.try_get::<String, _>("state")?).ok_or(
+                        StoreError::Corrupt {
+                            table: T,
+                            column: "state",
+                        },
+                    )?,
+                    confirmed_at: opt_from_ms(
+                        row.try_get("confirmed_at_ms")?,
+                        T,
+                        "confirmed_at_ms",
+                    )?,
+                });
+            }
+        }
+        // Byte order, as SQLite sorts (see enrollments_impl).
+        out.sort_by(|a, b| {
+            (a.subject, &a.method, a.state.as_str()).cmp(&(b.subject, &b.method, b.state.as_str()))
+        });
+        Ok(out)
     }
 
     pub(super) async fn remove_enrollment_impl(

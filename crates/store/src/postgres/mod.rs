@@ -40,7 +40,7 @@ use time::OffsetDateTime;
 use crate::audit::{AuditDayCount, AuditEvent, AuditId, AuditQuery, AuditRecord};
 use crate::code::{CodeAttempt, CodeId, IssuedCode, NewCode};
 use crate::crypto::Cipher;
-use crate::enrollment::{Enrollment, EnrollmentState, NewEnrollment};
+use crate::enrollment::{EnrolledMethod, Enrollment, EnrollmentState, NewEnrollment};
 use crate::error::Result;
 use crate::flow::{Flow, FlowId, FlowToken, FlowUpdate, NewFlow};
 use crate::gateway::{ClaimedJob, FinishOutcome, Gateway, Job, NewJob};
@@ -283,6 +283,12 @@ impl Store for PostgresStore {
     }
     fn enrollments<'a>(&'a self, subject: &'a ObjectId) -> StoreFuture<'a, Vec<Enrollment>> {
         Box::pin(self.enrollments_impl(subject))
+    }
+    fn enrolled_methods<'a>(
+        &'a self,
+        subjects: &'a [ObjectId],
+    ) -> StoreFuture<'a, Vec<EnrolledMethod>> {
+        Box::pin(self.enrolled_methods_impl(subjects))
     }
     fn remove_enrollment<'a>(
         &'a self,

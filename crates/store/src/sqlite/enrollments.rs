@@ -2,17 +2,19 @@
 //! associated data naming (table, subject, method): see [`crate::crypto::aad`].
 
 use latchkey_types::ObjectId;
-use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite};
 use time::OffsetDateTime;
 
 use super::{SqliteStore, from_ms, json, ms, object_id, opt_from_ms};
 use crate::crypto::aad;
-use crate::enrollment::{Enrollment, EnrollmentState, NewEnrollment};
+use crate::enrollment::{EnrolledMethod, Enrollment, EnrollmentState, NewEnrollment};
 use crate::error::{Result, StoreError};
 
 const T: &str = "enrollments";
 const WHAT: &str = "enrollment secret";
+/// Subjects per query of [`SqliteStore::enrolled_methods_impl`].
+const SUBJECTS_PER_QUERY: usize = 500;
 
 macro_rules! enrollment_cols {
     () => {
@@ -168,6 +170,46 @@ impl SqliteStore {
         .fetch_all(&self.read)
         .await?;
         rows.iter().map(|r| self.enrollment_from_row(r)).collect()
+    }
+
+    pub(super) async fn enrolled_methods_impl(
+        &self,
+        subjects: &[ObjectId],
+    ) -> Result<Vec<EnrolledMethod>> {
+        let mut out = Vec::new();
+        // Well under SQLite's limit of bound variables per statement.
+        for chunk in subjects.chunks(SUBJECTS_PER_QUERY) {
+            let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "SELECT subject, method, state, confirmed_at_ms FROM enrollments WHERE subject IN (",
+            );
+            let mut list = b.separated(", ");
+            for s in chunk {
+                list.push_bind(s.to_string());
+            }
+            b.push(")");
+            let rows = b.build().fetch_all(&self.read).await?;
+            for row in &rows {
+                out.push(EnrolledMethod {
+                    subject: object_id(&row.try_get::<String, _>("subject")?, T, "subject")?,
+                    method: row.try_get("method")?,
+                    state: EnrollmentState::parse(&row.try_get::<String, _>("state")?).ok_or(
+                        StoreError::Corrupt {
+                            table: T,
+                            column: "state",
+                        },
+                    )?,
+                    confirmed_at: opt_from_ms(
+                        row.try_get("confirmed_at_ms")?,
+                        T,
+                        "confirmed_at_ms",
+                    )?,
+                });
+            }
+        }
+        out.sort_by(|a, b| {
+            (a.subject, &a.method, a.state.as_str()).cmp(&(b.subject, &b.method, b.state.as_str()))
+        });
+        Ok(out)
     }
 
     pub(super) async fn remove_enrollment_impl(

@@ -11,8 +11,9 @@
 //! Graph page at a time (`transitiveMembers/microsoft.graph.user`, `$select` of five fields);
 //! only a small record per candidate is kept (id, UPN, name, flags, group indices), never Graph's
 //! user objects, and at most [`MAX_USERS`] of them (the page then says the numbers are partial).
-//! Each enabled candidate costs one Graph request (its memberships) and one store read, at most
-//! [`PARALLEL`] at a time. Disabled accounts are counted but not evaluated.
+//! Each enabled candidate costs one Graph request (its memberships), at most [`PARALLEL`] at a
+//! time; their enrolled methods come from the store in a few batched queries that read no
+//! secret. Disabled accounts are counted but not evaluated.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -188,21 +189,34 @@ pub async fn compute(
         }
     }
 
-    // Evaluate the enabled accounts, at most PARALLEL at a time.
-    let mut assessed: HashMap<ObjectId, Assessed> = HashMap::with_capacity(candidates.len());
-    let mut todo = candidates
+    // Active methods of the enabled accounts: a few store queries for all of them, no secret
+    // decrypted.
+    let enabled_ids: Vec<ObjectId> = candidates
         .values()
         .filter(|c| c.summary.account_enabled != Some(false))
-        .map(|c| c.summary.id);
+        .map(|c| c.summary.id)
+        .collect();
+    let mut kinds_of: HashMap<ObjectId, Vec<MethodKind>> = HashMap::new();
+    for m in store.enrolled_methods(&enabled_ids).await? {
+        if m.state == EnrollmentState::Active
+            && let Ok(kind) = m.method.parse::<MethodKind>()
+        {
+            kinds_of.entry(m.subject).or_default().push(kind);
+        }
+    }
+
+    // Evaluate the enabled accounts, at most PARALLEL at a time.
+    let mut assessed: HashMap<ObjectId, Assessed> = HashMap::with_capacity(enabled_ids.len());
+    let mut todo = enabled_ids.into_iter();
     let mut running: JoinSet<Result<(ObjectId, Assessed), CoverageError>> = JoinSet::new();
     loop {
         while running.len() < PARALLEL {
             let Some(id) = todo.next() else { break };
-            let (directory, store, set) =
-                (Arc::clone(&directory), Arc::clone(&store), Arc::clone(&set));
+            let (directory, set) = (Arc::clone(&directory), Arc::clone(&set));
+            let kinds = kinds_of.remove(&id).unwrap_or_default();
             running.spawn(async move {
-                let assessed = assess(directory.as_ref(), store.as_ref(), &set, &id).await?;
-                Ok((id, assessed))
+                let policy = policy_of(directory.as_ref(), &set, &id).await?;
+                Ok((id, Assessed { policy, kinds }))
             });
         }
         match running.join_next().await {
@@ -299,13 +313,12 @@ pub async fn compute(
     Ok(out)
 }
 
-/// One user's policy and active methods, the way identification decides them.
-async fn assess(
+/// The index of the policy that applies to the user, decided as at identification.
+async fn policy_of(
     directory: &dyn Directory,
-    store: &dyn Store,
     set: &PolicySet,
     id: &ObjectId,
-) -> Result<Assessed, CoverageError> {
+) -> Result<Option<usize>, CoverageError> {
     let memberships = directory.memberships(id).await?;
     let groups: HashSet<ObjectId> = memberships.groups.iter().map(|g| g.id).collect();
     let evaluation = evaluate(
@@ -315,18 +328,9 @@ async fn assess(
             privileged: !memberships.roles.is_empty(),
         },
     );
-    let policy = evaluation
+    Ok(evaluation
         .policy
-        .and_then(|p| set.policies().iter().position(|q| q.priority == p.priority));
-    let mut kinds: Vec<MethodKind> = store
-        .enrollments(id)
-        .await?
-        .iter()
-        .filter(|e| e.state == EnrollmentState::Active)
-        .filter_map(|e| e.method.parse().ok())
-        .collect();
-    kinds.dedup();
-    Ok(Assessed { policy, kinds })
+        .and_then(|p| set.policies().iter().position(|q| q.priority == p.priority)))
 }
 
 fn row(name: String, id: Option<String>, methods: &[MethodKind]) -> CoverageRow {

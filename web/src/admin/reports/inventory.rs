@@ -3,13 +3,14 @@
 //! holds for them (the "asset view").
 //!
 //! **Bounded work.** Users are read one Graph page at a time (999, `$select` of five fields) and
-//! written out before the next page is read; per user, one request for memberships and one for
+//! written out before the next page is read; per page, one batched store read of enrolled
+//! methods (no secret decrypted); per user, one request for memberships and one for
 //! `authentication/methods`, at most [`super::coverage::PARALLEL`] at a time. Memory holds one
 //! page of users and the CSV chunks not yet sent. When the app lacks
 //! `UserAuthenticationMethod.Read.All` (403), the column says so and no further method requests
 //! are made.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use latchkey_graph::AuthMethod;
@@ -59,6 +60,24 @@ pub async fn produce(
                 return csv::fail(&sink, "directory unavailable").await;
             }
         };
+        // The page's enrolled methods in one batch (no secret read).
+        let ids: Vec<ObjectId> = page.items.iter().map(|u| u.id).collect();
+        let mut methods_of: HashMap<ObjectId, Vec<String>> = HashMap::new();
+        match store.enrolled_methods(&ids).await {
+            Ok(list) => {
+                for m in list {
+                    let label = match m.state {
+                        EnrollmentState::Active => m.method,
+                        EnrollmentState::Pending => format!("{} (pending)", m.method),
+                    };
+                    methods_of.entry(m.subject).or_default().push(label);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "inventory: cannot read enrollments");
+                return csv::fail(&sink, "store unavailable").await;
+            }
+        }
         // One page at a time, rows in the directory's order.
         let mut rows: Vec<Option<Vec<String>>> = vec![None; page.items.len()];
         let mut users = page.items.into_iter().enumerate();
@@ -66,13 +85,13 @@ pub async fn produce(
         loop {
             while running.len() < PARALLEL {
                 let Some((i, u)) = users.next() else { break };
-                let (directory, store, set) =
-                    (Arc::clone(&directory), Arc::clone(&store), Arc::clone(&set));
+                let (directory, set) = (Arc::clone(&directory), Arc::clone(&set));
                 let ask_methods = methods_allowed;
+                let latchkey = methods_of.remove(&u.id).unwrap_or_default();
                 running.spawn(async move {
                     (
                         i,
-                        row(directory.as_ref(), store.as_ref(), &set, u, ask_methods).await,
+                        row(directory.as_ref(), &set, u, latchkey, ask_methods).await,
                     )
                 });
             }
@@ -109,9 +128,9 @@ type RowResult = Result<(Vec<String>, bool), String>;
 /// One user's cells, and whether reading methods was permitted.
 async fn row(
     directory: &dyn Directory,
-    store: &dyn Store,
     set: &PolicySet,
     u: UserSummary,
+    latchkey: Vec<String>,
     ask_methods: bool,
 ) -> RowResult {
     let memberships = directory
@@ -145,16 +164,6 @@ async fn row(
         .map(|p| p.name.clone())
         .unwrap_or_default()
     };
-    let latchkey: Vec<String> = store
-        .enrollments(&u.id)
-        .await
-        .map_err(|e| e.to_string())?
-        .iter()
-        .map(|e| match e.state {
-            EnrollmentState::Active => e.method.clone(),
-            EnrollmentState::Pending => format!("{} (pending)", e.method),
-        })
-        .collect();
     let (entra, permitted) = if !ask_methods {
         (NOT_PERMITTED.to_string(), false)
     } else {
