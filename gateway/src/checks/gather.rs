@@ -299,8 +299,9 @@ async fn gather_with(dir: &mut Directory, config: &CheckConfig) -> Result<Snapsh
     )
     .await?;
 
-    // Accounts in protected groups (transitively), found by the DC's in-chain matching rule.
-    let protected_members = protected_group_members(dir, &domain_dn, &base_dn, &domain_sid).await?;
+    // The protected groups and the groups nested in them (a user is protected when its memberOf
+    // names one).
+    let protected_groups = protected_groups(dir, &domain_dn, &domain_sid).await?;
 
     // Every user in scope, judged as it arrives.
     let mut users = UserScan::default();
@@ -311,7 +312,12 @@ async fn gather_with(dir: &mut Directory, config: &CheckConfig) -> Result<Snapsh
         &base_dn,
         Scope::Subtree,
         USER_FILTER,
-        &["sAMAccountName", "adminCount", "nTSecurityDescriptor"],
+        &[
+            "sAMAccountName",
+            "adminCount",
+            "memberOf",
+            "nTSecurityDescriptor",
+        ],
         Some(SdFlags::DACL_ONLY),
         |e| {
             users.users += 1;
@@ -333,7 +339,10 @@ async fn gather_with(dir: &mut Directory, config: &CheckConfig) -> Result<Snapsh
                 .map(|r| rights::check_object(&principal, &sd, r.right))
                 .collect();
             let admin_count = e.i64("adminCount") == Some(1);
-            let in_group = protected_members.contains(&e.dn.to_ascii_lowercase());
+            let in_group = e
+                .strs("memberOf")
+                .iter()
+                .any(|g| protected_groups.contains(&g.to_ascii_lowercase()));
             if admin_count || in_group || sd.dacl_protected() {
                 let mut held = [false; 4];
                 for (h, d) in held.iter_mut().zip(&decisions) {
@@ -477,10 +486,14 @@ async fn find_connector(
     })
 }
 
-async fn protected_group_members(
+/// The protected groups (AdminSDHolder's list) and every group nested in them, as lower-case DNs.
+/// A user is then protected when its `memberOf` names one of them. Groups are few, so the DC's
+/// in-chain matching rule is asked about groups only: asking it about every user (one transitive
+/// evaluation per user and group) cost seconds per thousand users on Samba and dominated the
+/// check on big domains (issue 5 benchmark).
+async fn protected_groups(
     dir: &mut Directory,
     domain_dn: &str,
-    base_dn: &str,
     domain_sid: &Sid,
 ) -> Result<HashSet<String>, GatherError> {
     let mut sids: Vec<Sid> = PROTECTED_DOMAIN_RIDS
@@ -492,7 +505,7 @@ async fn protected_group_members(
         .iter()
         .map(|s| format!("(objectSid={})", s.to_ldap_filter_value()))
         .collect();
-    let mut groups = Vec::new();
+    let mut groups = HashSet::new();
     dir.search_paged(
         domain_dn,
         Scope::Subtree,
@@ -500,14 +513,13 @@ async fn protected_group_members(
         &["cn"],
         None,
         |e| {
-            groups.push(e.dn);
+            groups.insert(e.dn.to_ascii_lowercase());
             Ok(())
         },
     )
     .await?;
-    let mut members = HashSet::new();
     if groups.is_empty() {
-        return Ok(members);
+        return Ok(groups);
     }
     let chain: String = groups
         .iter()
@@ -518,19 +530,21 @@ async fn protected_group_members(
             )
         })
         .collect();
+    let mut nested = Vec::new();
     dir.search_paged(
-        base_dn,
+        domain_dn,
         Scope::Subtree,
-        &format!("(&{USER_FILTER}(|{chain}))"),
-        &["sAMAccountName"],
+        &format!("(&(objectClass=group)(|{chain}))"),
+        &["cn"],
         None,
         |e| {
-            members.insert(e.dn.to_ascii_lowercase());
+            nested.push(e.dn.to_ascii_lowercase());
             Ok(())
         },
     )
     .await?;
-    Ok(members)
+    groups.extend(nested);
+    Ok(groups)
 }
 
 /// The parent of a DN, honouring `\,` escapes.

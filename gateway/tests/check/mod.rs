@@ -270,3 +270,27 @@ async fn a_wrong_password_cannot_check() {
         "{msg}"
     );
 }
+
+#[tokio::test]
+async fn a_member_of_a_group_nested_in_domain_admins_is_protected() {
+    let mut s = Scenario::new("nest").await;
+    let ou = s.ou.clone();
+    let member = s.user("ivan", &ou).await;
+    s.user("judy", &ou).await;
+    let (group, _) = s.group("ops").await;
+    let domain_admins = format!("CN=Domain Admins,CN=Users,{}", s.lab.base_dn);
+    s.add_member(&domain_admins, &group).await;
+    s.add_member(&group, &member).await;
+    let aces = Scenario::writeback_aces(&s.connector_sid, &[]);
+    s.add_aces(&ou, &aces).await;
+    let (_, r) = s.check_json(&[]);
+    // Leave Domain Admins as it was, whatever the assertions say.
+    s.admin
+        .modify_values(&domain_admins, false, "member", &[group.as_bytes()])
+        .await
+        .unwrap();
+    assert_eq!(status(&r, "protected_accounts"), "warn");
+    let ev = evidence(&r, "protected_accounts");
+    assert!(ev.contains(&member), "{ev}");
+    assert!(!ev.contains("CN=judy"), "{ev}");
+}
