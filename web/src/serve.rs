@@ -99,14 +99,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
             settings.store.key_file.display()
         )
     })?;
-    let db_password = match &settings.store.password_file {
-        Some(f) => Some(latchkey_notify::secret_from_file(f).context("key `store.password_file`")?),
-        None => None,
-    };
-    let store =
-        latchkey_store::open_with(&settings.store.database_url, db_password, Cipher::new(&key))
-            .await
-            .context("key `store.database_url`")?;
+    let store = open_store(settings, &key).await?;
     let policies = latchkey_policy::load_dir(&settings.policies.dir).map_err(|errors| {
         let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
         anyhow::anyhow!("policies are invalid:\n  {}", lines.join("\n  "))
@@ -208,4 +201,20 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
         portal.link_lifetime = std::time::Duration::from_secs(minutes * 60);
     }
     Ok(portal)
+}
+
+/// The configured store (`[store]`): SQLite, or PostgreSQL with the password from
+/// `password_file` when it is not in the URL. `latchkey serve` and the commands that work on the
+/// portal's state (`latchkey gateway ...`) open it the same way, with the same key.
+pub async fn open_store(
+    settings: &Settings,
+    key: &EncryptionKey,
+) -> anyhow::Result<Arc<dyn latchkey_store::Store>> {
+    let password = match &settings.store.password_file {
+        Some(f) => Some(latchkey_notify::secret_from_file(f).context("key `store.password_file`")?),
+        None => None,
+    };
+    latchkey_store::open_with(&settings.store.database_url, password, Cipher::new(key))
+        .await
+        .context("key `store.database_url`")
 }

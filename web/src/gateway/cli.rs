@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use latchkey_store::{AuditEvent, Cipher, EncryptionKey, Outcome, Store};
+use latchkey_store::{AuditEvent, EncryptionKey, Outcome, Store};
 
 use crate::config::Settings;
 
@@ -19,10 +19,8 @@ async fn open(config: &Path) -> anyhow::Result<Arc<dyn Store>> {
             settings.store.key_file.display()
         )
     })?;
-    // The same database and key as `latchkey serve` (a PostgreSQL password from the URL or PG*).
-    latchkey_store::open(&settings.store.database_url, Cipher::new(&key))
-        .await
-        .context("key `store.database_url`")
+    // The same database and key as `latchkey serve`.
+    crate::serve::open_store(&settings, &key).await
 }
 
 async fn audit(store: &dyn Store, event_type: &str, name: &str) -> anyhow::Result<()> {
