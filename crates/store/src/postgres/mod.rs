@@ -5,20 +5,27 @@
 //! The [`Store`] contract asks for check-and-record in one step. PostgreSQL runs each statement at
 //! READ COMMITTED here, and the operations are written so that this level is enough:
 //! - **Single conditional statements** (`take_code_attempt`, `consume_code`,
-//!   `record_verification`, `mark_used`, `flow`, `update_flow`): an `UPDATE ... WHERE <condition>
-//!   RETURNING`. Two concurrent updates of one row queue on its row lock; the second re-evaluates
-//!   its WHERE clause against the row the first committed (PostgreSQL's "EvalPlanQual" recheck),
-//!   so a rotated token, a consumed code, a spent try or an accepted TOTP step no longer matches.
-//! - **Multi-statement decisions** (`hit`, `issue_code`, `activate_enrollment`): a transaction that
-//!   first takes a lock naming exactly what it decides about (a transaction-scoped advisory lock
-//!   on the throttle key or on (subject, method), or `SELECT ... FOR UPDATE` on the pending row).
-//!   Under READ COMMITTED each later statement takes a fresh snapshot, so it sees everything the
-//!   previous lock holder committed. The lock goes with the transaction (commit, rollback or a
-//!   dropped connection), so a crashed instance never leaves a key locked. Advisory locks work
-//!   through PgBouncer in transaction mode; session-level ones would not, and are not used.
+//!   `record_verification`, `mark_used`, `flow`, `update_flow`, `finish_job`): an
+//!   `UPDATE ... WHERE <condition> RETURNING`. Two concurrent updates of one row queue on its row
+//!   lock; the second re-evaluates its WHERE clause against the row the first committed
+//!   (PostgreSQL's "EvalPlanQual" recheck), so a rotated token, a consumed code, a spent try or an
+//!   accepted TOTP step no longer matches.
+//! - **Decisions over several rows** (`hit`, `issue_code`, `activate_enrollment`): first a lock
+//!   naming exactly what is decided about (a transaction-scoped advisory lock on the throttle key
+//!   or on (subject, method), or `SELECT ... FOR UPDATE` on the pending row), then the reads and
+//!   writes. Under READ COMMITTED each later statement takes a fresh snapshot, so it sees
+//!   everything the previous lock holder committed. `hit` does this inside the `throttle_hit`
+//!   function of the migration, so it costs one round trip. The lock goes with the transaction
+//!   (commit, rollback or a dropped connection), so a crashed instance never leaves a key locked.
+//! - **Queues** (`claim_job`): `FOR UPDATE SKIP LOCKED`, so concurrent claimants take different
+//!   jobs and each job is handed out once.
 //!
 //! SERIALIZABLE would also be correct but makes callers retry on serialization failures under
 //! exactly the load (many guesses at one key) where the store must stay fast.
+//!
+//! Only transaction-scoped advisory locks are used, which work through PgBouncer in transaction
+//! mode (sqlx prepares its statements: that needs PgBouncer 1.21 or newer with
+//! `max_prepared_statements` set).
 
 mod audit;
 mod codes;
