@@ -2,6 +2,7 @@
 //! The harness (browser, axe, SMTP sink, in-process portal) is `latchkey_e2e`, in src/.
 
 mod admin;
+mod admin_reports;
 mod harness;
 mod helpdesk;
 mod portal;
