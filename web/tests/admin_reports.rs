@@ -987,3 +987,32 @@ async fn a_policy_group_deleted_from_the_directory_counts_as_empty_and_is_flagge
     assert!(cell(&page.body, &format!("data-policy=\"{POLICY}\""), "total") > 0);
     demo.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn coverage_stops_at_its_user_limit_and_says_so() {
+    use latchkey::admin::reports::coverage;
+    let (demo, _clock) = demo_with_clock().await;
+    let s = &demo.services;
+    let all = coverage::compute(
+        std::sync::Arc::clone(&s.directory),
+        std::sync::Arc::clone(&s.store),
+        s.policies(),
+    )
+    .await
+    .unwrap();
+    assert!(!all.truncated);
+    let members = fixture_members(&Fixture::demo(), SCOPE_GROUP).len();
+    assert_eq!(all.users + all.disabled, members);
+    let limit = members - 3;
+    let some = coverage::compute_at_most(
+        std::sync::Arc::clone(&s.directory),
+        std::sync::Arc::clone(&s.store),
+        s.policies(),
+        limit,
+    )
+    .await
+    .unwrap();
+    assert!(some.truncated);
+    assert_eq!(some.users + some.disabled, limit);
+    demo.stop().await;
+}

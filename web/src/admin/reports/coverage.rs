@@ -98,7 +98,7 @@ pub struct Coverage {
     pub users: usize,
     /// Disabled accounts among the candidates (not evaluated: they cannot reset anyway).
     pub disabled: usize,
-    /// More than [`MAX_USERS`] candidates: the numbers cover the first ones only.
+    /// More candidates than the limit ([`MAX_USERS`]): the numbers cover the first ones only.
     pub truncated: bool,
 }
 
@@ -113,11 +113,22 @@ struct Assessed {
     kinds: Vec<MethodKind>,
 }
 
-/// Computes the coverage against the directory and the store.
+/// Computes the coverage against the directory and the store, for at most [`MAX_USERS`] users.
 pub async fn compute(
     directory: Arc<dyn Directory>,
     store: Arc<dyn Store>,
     set: Arc<PolicySet>,
+) -> Result<Coverage, CoverageError> {
+    compute_at_most(directory, store, set, MAX_USERS).await
+}
+
+/// [`compute`] for at most `max_users` users (the first ones met, in group order, then as Graph
+/// lists them); more set [`Coverage::truncated`].
+pub async fn compute_at_most(
+    directory: Arc<dyn Directory>,
+    store: Arc<dyn Store>,
+    set: Arc<PolicySet>,
+    max_users: usize,
 ) -> Result<Coverage, CoverageError> {
     let policies = set.policies();
     let enabled: Vec<usize> = (0..policies.len())
@@ -170,7 +181,7 @@ pub async fn compute(
                     if !c.groups.contains(&gi) {
                         c.groups.push(gi);
                     }
-                } else if candidates.len() < MAX_USERS {
+                } else if candidates.len() < max_users {
                     candidates.insert(
                         u.id,
                         Candidate {
