@@ -548,3 +548,36 @@ async fn looking_a_flow_up_writes_only_when_its_idle_deadline_moved_by_seconds()
     store.close().await;
     schema.drop_now().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pending_method_is_activated_once_across_instances() {
+    let (schema, a, b) = two_instances("activate-2").await;
+    let who = user();
+    a.stage_enrollment(
+        NewEnrollment {
+            subject: who,
+            method: "sms".into(),
+            data: serde_json::json!({ "phone": "+41446681800" }),
+            secret: None,
+        },
+        t0(),
+    )
+    .await
+    .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            store.activate_enrollment(&who, "sms", t0()).await.unwrap()
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        wins += usize::from(t.await.unwrap());
+    }
+    assert_eq!(wins, 1);
+    let all = b.enrollments(&who).await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].state, EnrollmentState::Active);
+    schema.drop_now().await;
+}
