@@ -277,6 +277,14 @@ impl Hasher {
             rng,
         };
         inner.dummy = inner.hash(&dummy_secret)?;
+        // Give the dummy run's block buffer back: a portal whose policies never ask security
+        // questions would otherwise hold memory_kib (19 MiB) for nothing. Hashes allocate their
+        // buffer again on first use (at most one per permit, then pooled).
+        inner
+            .buffers
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
         Ok(Self {
             inner: Arc::new(inner),
         })
