@@ -14,6 +14,11 @@
 //!   64 concurrent clients for `LATCHKEY_BENCH_SECS` (default 8) seconds each;
 //! - runs everything twice: with the demo's 400 ms identify deadline (what users get; production
 //!   defaults to 600 ms) and with no deadline (the server's own cost);
+//! - run Q, security questions: the demo policy also lists `questions`, every generated user has
+//!   three answers enrolled, and each flow answers them (3 argon2id checks through the portal's
+//!   bounded hasher) before email + authenticator, at 1, 2, 4 and 6 clients; beside it the argon2
+//!   bound: the same answer check alone, 1 and 2 at a time, before and after the load (the
+//!   higher figure counts). Target: completed flows/s >= 80% of that bound;
 //! - prints flows/s, p50/p99 per step, Graph requests per completed flow (from the simulator's
 //!   request log), peak RSS, where the CPU went (per thread group), the CPU bound of the
 //!   verification work alone, argon2id hashes/s, and the "HTTP cost" ratio against
@@ -32,10 +37,11 @@ use std::time::{Duration, Instant};
 use latchkey::demo::{Demo, DemoEnrollment, DemoOptions};
 use latchkey_entra_sim::Fixture;
 use latchkey_notify::{BoxFuture, Channels, DeliveryError, EmailTransport, RenderedEmail};
+use latchkey_store::NewEnrollment;
 use latchkey_types::{EmailAddress, FlowId, ObjectId, Secret};
 use latchkey_verify::{
     AuthenticatorApp, CodeBinding, CodeConfig, CodeIssuer, CodeKey, CodePurpose, Destination,
-    Hasher, HasherConfig, MethodKind, TotpConfig, TotpEnrollment,
+    Hasher, HasherConfig, MethodKind, QuestionId, QuestionOutcome, TotpConfig, TotpEnrollment,
 };
 use time::OffsetDateTime;
 
@@ -54,6 +60,20 @@ const STEP_REQUESTS: [&str; 5] = [
     "POST /verify/email",
     "GET /verify + POST /verify/totp/start + POST /verify/totp",
     "GET /action + GET /reset + POST /reset",
+];
+/// The security-questions scenario adds this step after identify.
+const QUESTIONS_STEP: &str = "questions";
+const QUESTIONS_REQUESTS: &str =
+    "GET /verify + POST /verify/questions/start + POST /verify/questions (3 argon2id checks)";
+/// Concurrency levels of the security-questions scenario: the hasher runs one hash per CPU and
+/// a request waits at most 200 ms for one (then 503), so a few clients already saturate it.
+const QUESTIONS_LEVELS: [usize; 4] = [1, 2, 4, 6];
+/// Security-questions answers of every generated user (the same three for all: one argon2 run
+/// set at setup instead of thousands; the stored hashes are still bound to each user).
+const ANSWERS: [(&str, &str); 3] = [
+    ("q1", "Springfield Elementary"),
+    ("q2", "Ginger the cat"),
+    ("q3", "Blue Corolla"),
 ];
 const HEALTHZ_CLIENTS: usize = 64;
 const HEALTHZ_RUN: Duration = Duration::from_secs(3);
@@ -111,9 +131,12 @@ fn parent() {
     for (s, r) in STEPS.iter().zip(STEP_REQUESTS) {
         println!("  {s:<12} {r}");
     }
+    println!(
+        "  (run Q, security questions: {QUESTIONS_STEP} after identify: {QUESTIONS_REQUESTS})"
+    );
     let exe = std::env::current_exe().expect("own path");
     let mut summaries = Vec::new();
-    for part in ["deadline", "no-deadline", "cpu"] {
+    for part in ["deadline", "no-deadline", "questions", "cpu"] {
         let mut child = std::process::Command::new(&exe)
             .env(PART, part)
             .stdout(std::process::Stdio::piped())
@@ -149,6 +172,7 @@ async fn child(part: &str) {
                 latchkey::demo::DEMO_DEADLINE,
                 users,
                 level_run,
+                false,
             )
             .await;
         }
@@ -158,6 +182,18 @@ async fn child(part: &str) {
                 Duration::ZERO,
                 users,
                 level_run,
+                false,
+            )
+            .await;
+        }
+        "questions" => {
+            // Flows are argon2-bound (tens a second): fewer users are enough.
+            run(
+                "Q: security questions (argon2id m=19 MiB t=2 p=1) + email + authenticator, deadline 0",
+                Duration::ZERO,
+                users.min(1500),
+                level_run,
+                true,
             )
             .await;
         }
@@ -226,7 +262,7 @@ impl EmailTransport for InboxTransport {
 }
 
 /// One run (one deadline): a fresh demo, warm-up, the concurrency levels, the healthz baseline.
-async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration) {
+async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration, questions: bool) {
     println!();
     println!("== Run {label} ==");
     println!("Memory at start: {}", memory());
@@ -268,7 +304,7 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration)
     let inbox = Arc::new(Inbox::default());
     let threads_before = threads();
     let setup = Instant::now();
-    let demo = latchkey::demo::start_with(
+    let demo = latchkey::demo::start_with_methods(
         SocketAddr::from(([127, 0, 0, 1], 0)),
         DemoOptions {
             fixture,
@@ -280,9 +316,15 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration)
                 sms: None,
             }),
         },
+        if questions { &["questions"] } else { &[] },
     )
     .await
     .expect("demo starts");
+    let mut questions_bound = if questions {
+        Some(enroll_questions(&demo, &upns).await)
+    } else {
+        None
+    };
     assert!(
         demo.totp_seed(&upns[0]).is_some(),
         "generated users are enrolled"
@@ -301,6 +343,7 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration)
         upns,
         next_user: AtomicUsize::new(0),
         next_address: AtomicUsize::new(1),
+        questions,
     });
 
     // Warm-up (not reported): connections, the app token, SQLite pages, allocator.
@@ -330,50 +373,48 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration)
     let hwm_before = memory();
     println!("Memory before the load: {hwm_before}");
     println!();
+    let names = step_names(questions);
+    let (mut head, mut unit) = (String::new(), String::new());
+    for n in &names {
+        head.push_str(&format!(" {n:>15}"));
+        unit.push_str(&format!(" {:>15}", "p50/p99 ms"));
+    }
     println!(
-        "{:>7} {:>7} {:>8} | {:>15} {:>15} {:>15} {:>15} {:>15} | {:>6} {:>6} | {:>9}",
-        "clients",
-        "flows",
-        "flows/s",
-        "identify",
-        "send code",
-        "verify code",
-        "verify TOTP",
-        "reset",
-        "graph",
-        "token",
-        "VmHWM MB"
+        "{:>7} {:>7} {:>8} |{head} | {:>6} {:>6} | {:>9}",
+        "clients", "flows", "flows/s", "graph", "token", "VmHWM MB"
     );
     println!(
-        "{:>7} {:>7} {:>8} | {:>15} {:>15} {:>15} {:>15} {:>15} | {:>6} {:>6} | {:>9}",
-        "",
-        "(fail)",
-        "",
-        "p50/p99 ms",
-        "p50/p99 ms",
-        "p50/p99 ms",
-        "p50/p99 ms",
-        "p50/p99 ms",
-        "/flow",
-        "/flow",
-        ""
+        "{:>7} {:>7} {:>8} |{unit} | {:>6} {:>6} | {:>9}",
+        "", "(fail)", "", "/flow", "/flow", ""
     );
     let mut results = Vec::new();
     let mut log_mb = 0.0;
-    for clients in LEVELS {
+    let levels: &[usize] = if questions {
+        &QUESTIONS_LEVELS
+    } else {
+        &LEVELS
+    };
+    for &clients in levels {
         ctx.demo.sim.clear_requests();
-        let cpu_before = groups.sample();
+        let cpu_before = threads();
         let machine_before = machine_busy_ticks();
         let r = level(&ctx, clients, level_run, usize::MAX).await;
-        let mut cpu = groups.sample().since(&cpu_before);
+        let mut cpu = groups.since(&cpu_before);
         cpu.machine = machine_busy_ticks().saturating_sub(machine_before) as f64 / 100.0;
+        // Only counts are kept (the log itself is dropped and cleared at once: this process's
+        // peak RSS is the portal's figure, the benchmark should add as little as it can).
         let requests = ctx.demo.sim.requests();
+        ctx.demo.sim.clear_requests();
         let per_flow = |n: usize| n as f64 / r.completed.max(1) as f64;
         let tokens = requests.iter().filter(|q| is_token(q)).count();
         let graph = requests
             .iter()
             .filter(|q| q.path.starts_with("/v1.0"))
             .count();
+        let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
+        for q in &requests {
+            *kinds.entry(request_kind(q)).or_default() += 1;
+        }
         let mut cols = String::new();
         for s in &r.steps {
             cols.push_str(&format!(
@@ -409,7 +450,13 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration)
                 .sum();
             log_mb = bytes as f64 / 1048576.0;
         }
-        results.push((clients, r, cpu, requests));
+        let log = RequestLog {
+            total: requests.len(),
+            graph,
+            kinds,
+        };
+        drop(requests);
+        results.push((clients, r, cpu, log));
     }
 
     // Details: errors, which Graph requests, where the CPU went, the verification CPU bound.
@@ -425,18 +472,14 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration)
             println!("  {clients} clients: ran out of enrolled users before the time was up");
         }
     }
-    if let Some((_, r, _, requests)) = results.last() {
+    if let Some((clients, r, _, log)) = results.last() {
         println!();
         println!(
-            "Graph requests per completed flow at 64 clients, by kind ({} flows):",
+            "Graph requests per completed flow at {clients} clients, by kind ({} flows):",
             r.completed
         );
-        let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
-        for q in requests {
-            *kinds.entry(request_kind(q)).or_default() += 1;
-        }
-        for (k, n) in kinds {
-            println!("  {:>5.2}  {k}", n as f64 / r.completed.max(1) as f64);
+        for (k, n) in &log.kinds {
+            println!("  {:>5.2}  {k}", *n as f64 / r.completed.max(1) as f64);
         }
     }
     println!();
@@ -478,6 +521,7 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration)
     println!(
         "   tenant's workers; load+notify = this benchmark's clients and the notification queue;"
     );
+    println!("   other = threads of none of these, e.g. the argon2 blocking pool in run Q;");
     println!("   other processes = the rest of the machine (other engineers' builds) meanwhile;");
     println!("   portal ms/flow = (portal + SQLite) CPU per completed flow)");
 
@@ -497,14 +541,55 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration)
         );
     }
 
+    let mut summary = format!("{SUMMARY}Run {label}:");
+    if let Some(before) = questions_bound.take() {
+        // Measured again after the load and the higher figure kept: other processes on the
+        // machine slow the reference too, and a low bound would flatter the ratio.
+        println!();
+        let after = argon2_bound(&ctx.demo.services.questions).await;
+        questions_bound = Some(before.max(after));
+    }
+    if let Some(bound) = questions_bound {
+        let (best_clients, best) = results
+            .iter()
+            .map(|(c, r, ..)| (*c, r.completed as f64 / r.wall.as_secs_f64()))
+            .fold((0, 0.0), |a, b| if b.1 > a.1 { b } else { a });
+        println!();
+        for (clients, r, _, _) in &results {
+            println!(
+                "  {clients:>2} clients: {} flows, {} answer submissions refused as busy (503, \
+                 retried after 50 ms)",
+                r.completed, r.busy
+            );
+        }
+        let share = 100.0 * best / bound.max(1e-9);
+        println!(
+            "Security questions: best {best:.1} completed flows/s (at {best_clients} clients) = \
+             {share:.0}% of the argon2 bound {bound:.1} flows/s measured before the load \
+             (target >= 80%)"
+        );
+        summary.push_str(&format!(
+            " best {best:.1} flows/s at {best_clients} clients = {share:.0}% of the argon2 bound \
+             {bound:.1} flows/s (target >= 80%); peak RSS {:.1} MB (before the load {:.1} MB)",
+            hwm_mb(),
+            hwm_before_mb(&hwm_before),
+        ));
+    }
+
     // HTTP cost: a flow's requests against GET /healthz at the same concurrency.
-    let healthz = healthz_baseline(&ctx).await;
     let flow64 = results
         .iter()
         .find(|(c, ..)| *c == HEALTHZ_CLIENTS)
         .map(|(_, r, ..)| r);
+    let healthz = if flow64.is_some() {
+        healthz_baseline(&ctx).await
+    } else {
+        Healthz {
+            avg: Duration::ZERO,
+            per_second: 0.0,
+        }
+    };
     println!();
-    let mut summary = format!("{SUMMARY}Run {label}:");
     if let Some(r) = flow64 {
         let flow_avg = avg(&r.requests);
         let posts_no_start = avg(&r.requests_without_start);
@@ -528,10 +613,7 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration)
             .fold(0.0, f64::max);
         let graph = results
             .last()
-            .map(|(_, r, _, q)| {
-                q.iter().filter(|x| x.path.starts_with("/v1.0")).count() as f64
-                    / r.completed.max(1) as f64
-            })
+            .map(|(_, r, _, q)| q.graph as f64 / r.completed.max(1) as f64)
             .unwrap_or_default();
         summary.push_str(&format!(
             " best {best:.1} flows/s; HTTP cost ratio {:.1}x at {HEALTHZ_CLIENTS} clients; \
@@ -541,11 +623,14 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration)
             hwm_before_mb(&hwm_before),
         ));
     }
-    println!(
-        "The simulator's request log (kept in memory, cleared before each level) held {} requests, \
-         about {log_mb:.1} MB of strings, at the end of the {HEALTHZ_CLIENTS}-client level",
-        results.last().map_or(0, |(.., q)| q.len())
-    );
+    if flow64.is_some() {
+        println!(
+            "The simulator's request log (kept in memory, cleared before each level) held {} \
+             requests, about {log_mb:.1} MB of strings, at the end of the {HEALTHZ_CLIENTS}-client \
+             level",
+            results.last().map_or(0, |(.., q)| q.total)
+        );
+    }
     let ctx = Arc::try_unwrap(ctx).unwrap_or_else(|_| panic!("clients finished"));
     println!(
         "Emails delivered by the notification queue: {}",
@@ -556,8 +641,19 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration)
     println!("{summary}");
 }
 
+/// What the simulator's request log of one level held, counted.
+struct RequestLog {
+    total: usize,
+    /// Requests to Graph (`/v1.0/...`).
+    graph: usize,
+    /// By `request_kind`.
+    kinds: BTreeMap<String, usize>,
+}
+
 struct Ctx {
     demo: Demo,
+    /// Run Q: every flow also answers the security questions.
+    questions: bool,
     base: String,
     inbox: Arc<Inbox>,
     totp: AuthenticatorApp,
@@ -573,7 +669,10 @@ struct LevelResult {
     failed: usize,
     exhausted: bool,
     wall: Duration,
-    steps: [Vec<Duration>; 5],
+    /// Per step (in `step_names` order), every completed flow's time.
+    steps: Vec<Vec<Duration>>,
+    /// Security-questions answers refused as busy (503) and sent again.
+    busy: usize,
     /// Every HTTP request of completed flows.
     requests: Vec<Duration>,
     requests_without_start: Vec<Duration>,
@@ -614,6 +713,8 @@ async fn level(ctx: &Arc<Ctx>, clients: usize, run: Duration, max_flows: usize) 
             match f {
                 Ok(f) => {
                     r.completed += 1;
+                    r.busy += f.busy;
+                    r.steps.resize(f.steps.len().max(r.steps.len()), Vec::new());
                     for (s, d) in r.steps.iter_mut().zip(f.steps) {
                         s.push(d);
                     }
@@ -642,7 +743,8 @@ async fn level(ctx: &Arc<Ctx>, clients: usize, run: Duration, max_flows: usize) 
 }
 
 struct FlowTimes {
-    steps: [Duration; 5],
+    steps: Vec<Duration>,
+    busy: usize,
     requests: Vec<(&'static str, Duration)>,
 }
 
@@ -754,7 +856,8 @@ async fn flow(ctx: &Ctx, http: &reqwest::Client, upn: &str, i: usize) -> Result<
         jar: BTreeMap::new(),
         requests: Vec::with_capacity(11),
     };
-    let mut steps = [Duration::ZERO; 5];
+    let mut steps = Vec::with_capacity(6);
+    let mut busy = 0;
 
     // 1. identify
     let t = Instant::now();
@@ -769,7 +872,45 @@ async fn flow(ctx: &Ctx, http: &reqwest::Client, upn: &str, i: usize) -> Result<
         )
         .await?;
     expect(&started, "POST /start", 303, Some("/verify"))?;
-    steps[0] = t.elapsed();
+    steps.push(t.elapsed());
+
+    // 1b. security questions (run Q): an additional method, never one of the two required.
+    if ctx.questions {
+        let t = Instant::now();
+        let choose = b.send("GET /verify", "/verify", None).await?;
+        expect(&choose, "GET /verify (questions)", 200, None)?;
+        let csrf = choose.csrf()?;
+        let page = b
+            .send(
+                "POST /verify/questions/start",
+                "/verify/questions/start",
+                Some(&[("csrf", &csrf)]),
+            )
+            .await?;
+        expect(&page, "POST /verify/questions/start", 200, None)?;
+        let csrf = page.csrf()?;
+        let form = [
+            ("csrf", csrf.as_str()),
+            ("answer_1", ANSWERS[0].1),
+            ("answer_2", ANSWERS[1].1),
+            ("answer_3", ANSWERS[2].1),
+        ];
+        loop {
+            let answered = b
+                .send("POST /verify/questions", "/verify/questions", Some(&form))
+                .await?;
+            // Every hashing thread busy for longer than the portal lets a request wait: the
+            // page says "try again"; a person would, a little later.
+            if answered.status == 503 && busy < 40 {
+                busy += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+            expect(&answered, "POST /verify/questions", 303, Some("/verify"))?;
+            break;
+        }
+        steps.push(t.elapsed());
+    }
 
     // 2. send an email code
     let t = Instant::now();
@@ -784,7 +925,7 @@ async fn flow(ctx: &Ctx, http: &reqwest::Client, upn: &str, i: usize) -> Result<
         )
         .await?;
     expect(&sent, "POST /verify/email/start", 200, None)?;
-    steps[1] = t.elapsed();
+    steps.push(t.elapsed());
     let csrf = sent.csrf()?;
 
     // (the user reads the email: not part of any step)
@@ -804,7 +945,7 @@ async fn flow(ctx: &Ctx, http: &reqwest::Client, upn: &str, i: usize) -> Result<
         )
         .await?;
     expect(&verified, "POST /verify/email", 303, Some("/verify"))?;
-    steps[2] = t.elapsed();
+    steps.push(t.elapsed());
 
     // 4. authenticator app
     let t = Instant::now();
@@ -836,7 +977,7 @@ async fn flow(ctx: &Ctx, http: &reqwest::Client, upn: &str, i: usize) -> Result<
         )
         .await?;
     expect(&verified, "POST /verify/totp", 303, Some("/action"))?;
-    steps[3] = t.elapsed();
+    steps.push(t.elapsed());
 
     // 5. new password
     let t = Instant::now();
@@ -858,12 +999,128 @@ async fn flow(ctx: &Ctx, http: &reqwest::Client, upn: &str, i: usize) -> Result<
         )
         .await?;
     expect(&done, "POST /reset", 200, None)?;
-    steps[4] = t.elapsed();
+    steps.push(t.elapsed());
 
     Ok(FlowTimes {
         steps,
+        busy,
         requests: b.requests,
     })
+}
+
+/// The step columns of a run.
+fn step_names(questions: bool) -> Vec<&'static str> {
+    let mut names = STEPS.to_vec();
+    if questions {
+        names.insert(1, QUESTIONS_STEP);
+    }
+    names
+}
+
+/// Enrolls [`ANSWERS`] for every generated user (stored as the portal's enrollment page stores
+/// them: question ids in the data, the argon2id PHC strings sealed as the secret), then measures
+/// the argon2 bound ([`argon2_bound`]) before the load.
+async fn enroll_questions(demo: &Demo, upns: &[String]) -> f64 {
+    let method = &demo.services.questions;
+    let answers: Vec<(QuestionId, Secret<String>)> = ANSWERS
+        .iter()
+        .map(|(q, a)| {
+            (
+                QuestionId::new(q).expect("id"),
+                Secret::new((*a).to_string()),
+            )
+        })
+        .collect();
+    let enrolled = method.enroll(&answers).await.expect("answers hash");
+    let data = serde_json::json!({
+        "questions": enrolled.iter().map(|a| a.question.as_str()).collect::<Vec<_>>(),
+    });
+    let hashes: Vec<&str> = enrolled.iter().map(|a| a.hash.as_str()).collect();
+    let secret = serde_json::to_vec(&hashes).expect("json");
+    let now = OffsetDateTime::now_utc();
+    for upn in upns {
+        let Some(id) = demo
+            .sim
+            .tenant()
+            .user_id(upn)
+            .and_then(|i| i.parse::<ObjectId>().ok())
+        else {
+            continue;
+        };
+        demo.store
+            .stage_enrollment(
+                NewEnrollment {
+                    subject: id,
+                    method: "questions".into(),
+                    data: data.clone(),
+                    secret: Some(Secret::new(secret.clone())),
+                },
+                now,
+            )
+            .await
+            .expect("stage");
+        demo.store
+            .activate_enrollment(&id, "questions", now)
+            .await
+            .expect("activate");
+    }
+    argon2_bound(method).await
+}
+
+/// The portal's own answer check (3 argon2id runs through its bounded hasher) with [`ANSWERS`],
+/// 1 and then as many at once as the hasher has permits, for [`ARGON2_RUN`] each: the best
+/// checks per second, i.e. the most flows per second the argon2 work alone allows.
+async fn argon2_bound(method: &latchkey_verify::SecurityQuestions) -> f64 {
+    let answers: Vec<(QuestionId, Secret<String>)> = ANSWERS
+        .iter()
+        .map(|(q, a)| {
+            (
+                QuestionId::new(q).expect("id"),
+                Secret::new((*a).to_string()),
+            )
+        })
+        .collect();
+    let enrolled = method.enroll(&answers).await.expect("answers hash");
+    let mut bound: f64 = 0.0;
+    // The portal's hasher has one permit per CPU (HasherConfig::default).
+    let permits = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for tasks in [1, permits] {
+        let start = Instant::now();
+        let mut running = Vec::new();
+        for _ in 0..tasks {
+            let method = method.clone();
+            let given: Vec<(QuestionId, Secret<String>)> = answers
+                .iter()
+                .map(|(q, a)| (q.clone(), Secret::new(a.expose().clone())))
+                .collect();
+            let enrolled = enrolled.clone();
+            running.push(tokio::spawn(async move {
+                let mut n = 0u64;
+                while start.elapsed() < ARGON2_RUN {
+                    let given = given
+                        .iter()
+                        .map(|(q, a)| (q.clone(), Secret::new(a.expose().clone())))
+                        .collect();
+                    let ok = method.check(Some(&enrolled), given).await.expect("check");
+                    assert_eq!(ok, QuestionOutcome::Ok, "benchmark answers are right");
+                    n += 1;
+                }
+                n
+            }));
+        }
+        let mut n = 0;
+        for t in running {
+            n += t.await.expect("argon2 task");
+        }
+        let per_second = n as f64 / start.elapsed().as_secs_f64();
+        println!(
+            "argon2 bound: the portal's answer check (3 x argon2id m=19456 KiB t=2 p=1), {tasks} at \
+             a time: {per_second:.1} checks/s = flows/s"
+        );
+        bound = bound.max(per_second);
+    }
+    println!("Memory after the argon2 reference: {}", memory());
+    bound
 }
 
 struct Healthz {
@@ -1155,19 +1412,6 @@ struct Cpu {
     other: f64,
 }
 
-impl Cpu {
-    fn since(&self, before: &Cpu) -> Cpu {
-        Cpu {
-            machine: self.machine,
-            portal: self.portal - before.portal,
-            sqlite: self.sqlite - before.sqlite,
-            sim: self.sim - before.sim,
-            load: self.load - before.load,
-            other: self.other - before.other,
-        }
-    }
-}
-
 /// Which threads belong to whom. The demo starts the simulator's HTTP workers before the
 /// portal's, so of the actix workers created by `start_with` the older half is the simulator's.
 struct ThreadGroups {
@@ -1189,11 +1433,15 @@ impl ThreadGroups {
         }
     }
 
-    fn sample(&self) -> Cpu {
+    /// CPU time per group since `before` (a [`threads`] snapshot), thread by thread: threads
+    /// that ended meanwhile (idle blocking-pool threads) drop out instead of making a group's
+    /// time negative.
+    fn since(&self, before: &BTreeMap<u32, (String, u64)>) -> Cpu {
         let mut c = Cpu::default();
         for (tid, (name, ticks)) in threads() {
+            let earlier = before.get(&tid).map_or(0, |(_, t)| *t);
             // USER_HZ is 100 on every Linux this runs on.
-            let s = ticks as f64 / 100.0;
+            let s = ticks.saturating_sub(earlier) as f64 / 100.0;
             if self.portal.contains(&tid) {
                 c.portal += s;
             } else if self.sim.contains(&tid) {
