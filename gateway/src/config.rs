@@ -110,6 +110,8 @@ pub struct CheckConfig {
     pub base_dn: Option<String>,
     pub connector_account: Option<String>,
     pub entra_configured: bool,
+    /// The `[entra]` table's app credential and hosts (an error when the table is unusable).
+    pub entra: Option<Result<crate::checks::entra::EntraSettings, String>>,
     /// AD FS hosts (`[federation] adfs`), probed over HTTPS.
     pub adfs_hosts: Vec<String>,
     /// Trust for the AD FS certificates (`[federation] ca_file`, else the system store).
@@ -170,6 +172,10 @@ pub fn load(path: &Path, o: &Overrides) -> Result<CheckConfig, ConfigError> {
         base_dn: o.base_dn.clone().or(ad.base_dn),
         connector_account: o.connector_account.clone().or(ad.connector_account),
         entra_configured: cfg.entra.is_some(),
+        entra: cfg
+            .entra
+            .as_ref()
+            .map(|t| crate::checks::entra::EntraSettings::from_table(t, dir)),
         adfs_hosts: cfg.federation.adfs,
         adfs_trust: cfg
             .federation

@@ -7,4 +7,5 @@
 
 mod adfs;
 mod check;
+mod entra;
 mod support;

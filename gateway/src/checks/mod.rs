@@ -4,6 +4,7 @@
 
 pub mod adfs;
 pub mod certificate;
+pub mod entra;
 pub mod gather;
 pub mod policy;
 pub mod protected;
@@ -120,6 +121,10 @@ pub async fn run(config: &CheckConfig) -> Result<Report, GatherError> {
     if let Some(slot) = report.checks.iter_mut().find(|c| c.id == "adfs_endpoints") {
         *slot = adfs;
     }
+    let entra = entra::check(config.entra.as_ref()).await;
+    if let Some(slot) = report.checks.iter_mut().find(|c| c.id == "entra_writeback") {
+        *slot = entra;
+    }
     Ok(report)
 }
 
@@ -164,9 +169,7 @@ fn entra_writeback(config: &CheckConfig) -> Check {
         Status::Skip,
     );
     c.evidence.push(if config.entra_configured {
-        "not checked by this version of the gateway: run `latchkey check --config` on the portal, \
-         which reads onPremisesSynchronization"
-            .into()
+        "checked against Graph when the check runs".into()
     } else {
         "not checked: no [entra] table in the configuration".into()
     });
