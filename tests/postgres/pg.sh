@@ -63,13 +63,19 @@ up)
   as_owner "$BIN/initdb" -D "$D/data" -U "$ROLE" --pwfile="$D/password" \
     --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$D/initdb.log" 2>&1 ||
     { tail -20 "$D/initdb.log" >&2; exit 1; }
-  PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  echo "$PORT" > "$D/port"
   FAST="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
   [ "${PG_DURABLE:-0}" = 1 ] && FAST=""
-  as_owner "$BIN/pg_ctl" -D "$D/data" -l "$D/server.log" -w -t 60 start -o \
-    "-c listen_addresses=127.0.0.1 -p $PORT -k $D/sock -c max_connections=400 $FAST" >/dev/null ||
-    { tail -30 "$D/server.log" >&2; exit 1; }
+  # A free port, asked of the kernel; another process may take it before the server binds, so a
+  # failed start is retried on a new one.
+  for try in 1 2 3; do
+    PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    echo "$PORT" > "$D/port"
+    if as_owner "$BIN/pg_ctl" -D "$D/data" -l "$D/server.log" -w -t 60 start -o \
+      "-c listen_addresses=127.0.0.1 -p $PORT -k $D/sock -c max_connections=400 $FAST" >/dev/null; then
+      break
+    fi
+    [ "$try" = 3 ] && { tail -30 "$D/server.log" >&2; exit 1; }
+  done
   psql -X -q -h "$D/sock" -p "$PORT" -U "$ROLE" -d postgres -v ON_ERROR_STOP=1 \
     -c "CREATE DATABASE $DB" >/dev/null
   echo "postgres up: 127.0.0.1:$PORT (dir $D, running as $U)"
