@@ -695,3 +695,42 @@ async fn a_wrong_or_revoked_gateway_credential_is_refused_and_audited() {
     assert_eq!(last, 429);
     demo.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_not_done_in_time_is_reported_as_in_progress() {
+    let demo = portal_for("nobody-polls").await;
+    // A gateway that polled a moment ago (so it counts as connected) but takes nothing now.
+    let _ = register(&demo, "stalled").await;
+    let g = demo.store.gateways().await.unwrap().remove(0);
+    demo.store
+        .gateway_seen(
+            &g.id,
+            &["unlock".to_string()],
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let page = carla_unlocks(&demo).await;
+    assert!(
+        page.body.contains("has not confirmed it yet"),
+        "{}",
+        page.body
+    );
+    // The page waited for the result, but only a bounded time.
+    let waited = started.elapsed();
+    assert!(
+        waited >= latchkey::gateway::RESULT_WAIT && waited < latchkey::gateway::RESULT_WAIT * 2,
+        "{waited:?}"
+    );
+    let unlock = audit(&demo, "unlock").await;
+    assert!(
+        unlock[0]
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("no result within the wait"),
+        "{unlock:?}"
+    );
+    demo.stop().await;
+}
