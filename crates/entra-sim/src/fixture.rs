@@ -95,6 +95,10 @@ pub struct DomainFixture {
     pub is_default: bool,
     #[serde(default = "yes")]
     pub is_verified: bool,
+    /// Federated domains: the IdP's passive sign-in URL (AD FS: `https://sts.contoso.com/adfs/ls/`),
+    /// served by `/domains/{id}/federationConfiguration`.
+    #[serde(default)]
+    pub passive_sign_in_uri: Option<String>,
 }
 
 fn managed() -> String {

@@ -96,14 +96,91 @@ fn reason(e: &reqwest::Error) -> String {
     s.chars().take(200).collect()
 }
 
-/// The `adfs_endpoints` check from configured hosts (probed now).
-pub async fn check(hosts: &[String], trust: &TrustSource) -> Check {
+/// The federated domains of the tenant and their AD FS host (from `passiveSignInUri`), read with
+/// the app's credential: `GET /domains` (authenticationType Federated), then
+/// `GET /domains/{id}/federationConfiguration` for each (both `Domain.Read.All`).
+pub async fn federated_hosts(
+    entra: &super::entra::EntraSettings,
+) -> Result<Vec<(String, String)>, String> {
+    let graph = entra.client().map_err(|e| e.to_string())?;
+    let domains = graph.list_domains().await.map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for d in domains
+        .iter()
+        .filter(|d| d.authentication_type == latchkey_graph::DomainAuthenticationType::Federated)
+    {
+        let configs = graph
+            .federation_configuration(&d.id)
+            .await
+            .map_err(|e| format!("{}: {e}", d.id))?;
+        for f in configs {
+            let host = f
+                .passive_sign_in_uri
+                .as_deref()
+                .and_then(|u| u.strip_prefix("https://"))
+                .and_then(|rest| rest.split('/').next())
+                .filter(|h| !h.is_empty());
+            if let Some(h) = host {
+                out.push((d.id.clone(), h.to_string()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The `adfs_endpoints` check: the configured hosts and, when `[entra]` is configured, the hosts
+/// of the tenant's federated domains (`from_graph`), probed now.
+pub async fn check(
+    configured: &[String],
+    from_graph: Option<Result<Vec<(String, String)>, String>>,
+    trust: &TrustSource,
+) -> Check {
     let mut c = Check::new(
         "adfs_endpoints",
         "AD FS endpoints for federated domains",
         Status::Pass,
     );
+    let mut hosts: Vec<String> = configured.to_vec();
+    let mut graph_warning = false;
+    let graph_read = matches!(from_graph, Some(Ok(_)));
+    match from_graph {
+        None => {}
+        Some(Ok(found)) => {
+            if found.is_empty() {
+                c.evidence
+                    .push("Entra: no federated domains (all domains are managed)".into());
+            }
+            for (domain, host) in found {
+                c.evidence
+                    .push(format!("Entra: {domain} is federated with {host}"));
+                if !hosts
+                    .iter()
+                    .any(|h| base_url(h).ok() == base_url(&host).ok())
+                {
+                    hosts.push(host);
+                }
+            }
+        }
+        Some(Err(why)) => {
+            graph_warning = true;
+            c.evidence.push(format!(
+                "cannot read the federated domains from Entra (needs Domain.Read.All): {why}"
+            ));
+        }
+    }
     if hosts.is_empty() {
+        if graph_warning {
+            c.status = Status::Warn;
+            c.fix = Some(
+                "grant the app Domain.Read.All, or list the AD FS hosts in [federation] adfs"
+                    .into(),
+            );
+            return c;
+        }
+        if graph_read {
+            // Entra says every domain is managed: no AD FS is involved in a password change.
+            return c;
+        }
         c.status = Status::Skip;
         c.evidence.push(
             "not checked: no AD FS hosts configured ([federation] adfs = [\"sts.contoso.com\"]); \
@@ -112,7 +189,10 @@ pub async fn check(hosts: &[String], trust: &TrustSource) -> Check {
         );
         return c;
     }
-    let probed = match probe(hosts, trust).await {
+    if graph_warning {
+        c.status = Status::Warn;
+    }
+    let probed = match probe(&hosts, trust).await {
         Ok(p) => p,
         Err(why) => {
             c.status = Status::Fail;

@@ -67,7 +67,7 @@ impl EntraSettings {
         })
     }
 
-    fn client(&self) -> Result<GraphClient, GraphError> {
+    pub(crate) fn client(&self) -> Result<GraphClient, GraphError> {
         let credential = match (&self.certificate, &self.client_secret) {
             (Some((cert, key)), _) => {
                 Credential::Certificate(ClientCertificate::from_pem_files(cert, key)?)

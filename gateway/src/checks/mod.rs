@@ -117,7 +117,11 @@ pub async fn run(config: &CheckConfig) -> Result<Report, GatherError> {
     let snapshot = gather::gather(config).await?;
     let mut report = judge(&snapshot, config);
     // The AD FS probes are I/O too: they replace the placeholder judge() puts in their slot.
-    let adfs = adfs::check(&config.adfs_hosts, &config.adfs_trust).await;
+    let from_graph = match &config.entra {
+        Some(Ok(entra)) => Some(adfs::federated_hosts(entra).await),
+        _ => None,
+    };
+    let adfs = adfs::check(&config.adfs_hosts, from_graph, &config.adfs_trust).await;
     if let Some(slot) = report.checks.iter_mut().find(|c| c.id == "adfs_endpoints") {
         *slot = adfs;
     }

@@ -150,3 +150,60 @@ async fn adfs_endpoints_are_reported_enabled_disabled_or_unreachable() {
     assert_eq!(c["status"], "fail", "{c:#}");
     assert!(c["evidence"].to_string().contains("unreachable"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn federated_domains_and_their_adfs_host_come_from_entra() {
+    use latchkey_ad::ldap::TrustSource;
+    use latchkey_gateway::checks::Status;
+    use latchkey_gateway::checks::adfs;
+    use latchkey_gateway::checks::entra::EntraSettings;
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let lab = crate::support::Lab::from_env();
+    let port = fake_adfs(lab.ca_file.parent().unwrap(), &[]);
+    let mut fixture = latchkey_entra_sim::Fixture::test();
+    let fabrikam = fixture
+        .domains
+        .iter_mut()
+        .find(|d| d.authentication_type == "Federated")
+        .expect("the test tenant has a federated domain");
+    let domain = fabrikam.name.clone();
+    fabrikam.passive_sign_in_uri = Some(format!("https://127.0.0.1:{port}/adfs/ls/"));
+    let sim = latchkey_entra_sim::Sim::start(fixture).await.unwrap();
+    let entra = EntraSettings {
+        tenant_id: sim.tenant_id(),
+        client_id: "11111111-1111-1111-1111-111111111111".into(),
+        client_secret: Some(latchkey_types::Secret::new("test-secret-value".into())),
+        certificate: None,
+        authority_host: Some(sim.base_url()),
+        graph_base_url: Some(sim.graph_base_url()),
+    };
+    let found = adfs::federated_hosts(&entra).await.unwrap();
+    assert_eq!(found, vec![(domain.clone(), format!("127.0.0.1:{port}"))]);
+    assert!(
+        sim.requests().iter().any(|r| r
+            .path
+            .ends_with(&format!("/domains/{domain}/federationConfiguration"))),
+        "asked Graph for the federation configuration"
+    );
+    let c = adfs::check(
+        &[],
+        Some(Ok(found)),
+        &TrustSource::CaFile(lab.ca_file.clone()),
+    )
+    .await;
+    let evidence = c.evidence.join("\n");
+    assert_eq!(c.status, Status::Pass, "{evidence}");
+    assert!(evidence.contains(&format!(
+        "Entra: {domain} is federated with 127.0.0.1:{port}"
+    )));
+    assert!(
+        evidence.contains("/adfs/portal/updatepassword/: enabled"),
+        "{evidence}"
+    );
+    // Entra unreadable and nothing configured: a warning that says what to grant.
+    let c = adfs::check(&[], Some(Err("403".into())), &TrustSource::System).await;
+    assert_eq!(c.status, Status::Warn);
+    assert!(c.fix.unwrap().contains("Domain.Read.All"));
+    sim.stop().await;
+}

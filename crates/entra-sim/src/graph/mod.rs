@@ -117,6 +117,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/identityProtection/riskyUsers/{id}", get().to(risk::get))
             .route("/domains", get().to(tenant::list_domains))
             .route("/domains/{name}", get().to(tenant::get_domain))
+            .route(
+                "/domains/{name}/federationConfiguration",
+                get().to(tenant::list_federation_configuration),
+            )
             .route("/organization", get().to(tenant::list_organization))
             .route("/organization/{id}", get().to(tenant::get_organization))
             .route(

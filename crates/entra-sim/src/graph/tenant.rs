@@ -133,6 +133,67 @@ pub async fn get_domain(
     Ok(HttpResponse::Ok().json(body))
 }
 
+/// `GET /domains/{id}/federationConfiguration` (v1.0, `Domain.Read.All`): the domain's
+/// `internalDomainFederation` (one object for a federated domain, none for a managed one).
+pub async fn list_federation_configuration(
+    shared: Data<Shared>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> GraphResult {
+    caller.require(DOMAIN_READ)?;
+    let state = shared.state();
+    let known = domains(&state).into_iter().any(|d| {
+        d["id"]
+            .as_str()
+            .is_some_and(|n| n.eq_ignore_ascii_case(&path))
+    });
+    if !known {
+        return Err(GraphError::not_found(&path));
+    }
+    let values: Vec<Value> = state
+        .domains
+        .iter()
+        .filter(|d| d.name.eq_ignore_ascii_case(&path))
+        .filter(|d| d.authentication_type.eq_ignore_ascii_case("Federated"))
+        .map(|d| {
+            let passive = d
+                .passive_sign_in_uri
+                .clone()
+                .unwrap_or_else(|| format!("https://sts.{}/adfs/ls/", d.name));
+            let base = passive
+                .split("/adfs/")
+                .next()
+                .unwrap_or(&passive)
+                .to_string();
+            let host = base.trim_start_matches("https://").to_string();
+            json!({
+                "@odata.type": "#microsoft.graph.internalDomainFederation",
+                "id": format!("{}-federation", d.name),
+                "displayName": format!("{} AD FS", d.name),
+                "issuerUri": format!("http://{host}/adfs/services/trust"),
+                "metadataExchangeUri": format!("{base}/adfs/services/trust/mex"),
+                "signingCertificate": null,
+                "passiveSignInUri": passive,
+                "preferredAuthenticationProtocol": "wsFed",
+                "activeSignInUri": format!("{base}/adfs/services/trust/2005/usernamemixed"),
+                "signOutUri": format!("{base}/adfs/ls/?wa=wsignout1.0"),
+                "promptLoginBehavior": "nativeSupport",
+                "isSignedAuthenticationRequestRequired": true,
+                "nextSigningCertificate": null,
+                "federatedIdpMfaBehavior": "rejectMfaByFederatedIdp",
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "@odata.context": format!(
+            "{}#domains('{}')/federationConfiguration",
+            shared.metadata(),
+            path.as_str()
+        ),
+        "value": values,
+    })))
+}
+
 fn organization(state: &State) -> Map<String, Value> {
     let verified: Vec<Value> = domains(state)
         .into_iter()

@@ -10,4 +10,5 @@ mod tenant;
 mod users;
 
 pub use pages::{MAX_PAGE_SIZE, NextPage, Page};
+pub use tenant::InternalDomainFederation;
 pub use users::odata_string;

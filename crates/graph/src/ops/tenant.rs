@@ -8,6 +8,25 @@ use crate::error::GraphError;
 use crate::http::{Endpoint, Request};
 use crate::model::{DOMAIN_SELECT, Domain, ORGANIZATION_SELECT, OnPremisesSync, Organization};
 
+/// A federated domain's configuration (`internalDomainFederation`): where its IdP signs users in.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InternalDomainFederation {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub issuer_uri: Option<String>,
+    /// AD FS: `https://sts.contoso.com/adfs/ls/`.
+    #[serde(default)]
+    pub passive_sign_in_uri: Option<String>,
+    #[serde(default)]
+    pub active_sign_in_uri: Option<String>,
+    #[serde(default)]
+    pub preferred_authentication_protocol: Option<String>,
+}
+
 #[derive(Deserialize)]
 struct Collection<T> {
     #[serde(default = "Vec::new")]
@@ -40,6 +59,23 @@ impl GraphClient {
         }
         let url = self.url_with_query(&["domains", name], &[("$select", DOMAIN_SELECT)]);
         self.get_json(url).await
+    }
+
+    /// `GET /domains/{name}/federationConfiguration` (`Domain.Read.All`): the domain's
+    /// federation with its IdP (AD FS), one object for a federated domain, none for a managed one.
+    pub async fn federation_configuration(
+        &self,
+        name: &str,
+    ) -> Result<Vec<InternalDomainFederation>, GraphError> {
+        let name = name.trim();
+        if !valid_domain_name(name) {
+            return Err(GraphError::InvalidInput("not a domain name".into()));
+        }
+        let url = self.url(&["domains", name, "federationConfiguration"]);
+        Ok(self
+            .get_json::<Collection<InternalDomainFederation>>(url)
+            .await?
+            .value)
     }
 
     /// `GET /organization` → the tenant.
