@@ -34,9 +34,7 @@ impl std::fmt::Display for TrustSource {
 
 /// The rustls client configuration for `trust` (`None`: insecure, nothing verified). Also used
 /// by the gateway's HTTPS client towards the portal.
-pub fn client_config(
-    trust: &TrustSource,
-) -> Result<Option<Arc<rustls::ClientConfig>>, LdapError> {
+pub fn client_config(trust: &TrustSource) -> Result<Option<Arc<rustls::ClientConfig>>, LdapError> {
     let mut roots = RootCertStore::empty();
     match trust {
         TrustSource::Insecure => return Ok(None),
