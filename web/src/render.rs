@@ -63,6 +63,9 @@ impl Default for Brand {
 pub struct Templates {
     tera: tera::Tera,
     catalogs: Catalogs,
+    /// Each language's catalog as a template value, built once: converting the whole catalog
+    /// on every page was a good part of a page's cost (tera values share it by reference count).
+    catalog_values: Vec<(Lang, tera::Value)>,
 }
 
 /// Every template, by name. Adding a page = one line here.
@@ -160,9 +163,15 @@ impl Templates {
         let mut tera = tera::Tera::new();
         tera.add_raw_templates(TEMPLATES.iter().copied())
             .map_err(|e| format!("templates: {e}"))?;
+        let catalogs = Catalogs::load()?;
+        let catalog_values = Lang::ALL
+            .iter()
+            .map(|&lang| (lang, tera::Value::from_serializable(catalogs.catalog(lang))))
+            .collect();
         Ok(Self {
             tera,
-            catalogs: Catalogs::load()?,
+            catalogs,
+            catalog_values,
         })
     }
 
@@ -182,7 +191,10 @@ impl Templates {
         let mut ctx =
             tera::Context::from_serialize(extra).map_err(|e| format!("{name}: context: {e}"))?;
         ctx.insert("lang", lang.tag());
-        ctx.insert("t", self.catalogs.catalog(lang));
+        match self.catalog_values.iter().find(|(l, _)| *l == lang) {
+            Some((_, t)) => ctx.insert_value("t", t.clone()),
+            None => ctx.insert("t", self.catalogs.catalog(lang)),
+        }
         ctx.insert("brand", brand);
         ctx.insert("nonce", nonce);
         self.tera
