@@ -536,6 +536,24 @@ async fn submit_questions(
             StatusCode::BAD_REQUEST,
         );
     }
+    let busy = || {
+        let mut r = portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_busy");
+        r.headers_mut().insert(
+            actix_web::http::header::RETRY_AFTER,
+            actix_web::http::header::HeaderValue::from_static("5"),
+        );
+        r
+    };
+    // A hashing permit first: when every hashing thread is taken the answer is "busy, try
+    // again" and the attempt is not charged (a loaded server must not throttle its users).
+    let reservation = match method.reserve().await {
+        Ok(r) => r,
+        Err(HashError::Busy) => return busy(),
+        Err(e) => {
+            tracing::error!(error = %e, "security questions");
+            return step.unavailable(&portal, &req);
+        }
+    };
     let failures = format!("fail:{kind}");
     if let Err(msg) =
         flow::charge_attempt(&portal, &req, &failures, &step.data.throttle_key, lang).await
@@ -563,17 +581,12 @@ async fn submit_questions(
         .cloned()
         .zip(typed.into_iter().map(Secret::new))
         .collect();
-    let outcome = match method.check(enrolled.as_deref(), given).await {
+    let outcome = match method
+        .check_reserved(reservation, enrolled.as_deref(), given)
+        .await
+    {
         Ok(o) => o,
-        Err(HashError::Busy) => {
-            let mut r =
-                portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_busy");
-            r.headers_mut().insert(
-                actix_web::http::header::RETRY_AFTER,
-                actix_web::http::header::HeaderValue::from_static("5"),
-            );
-            return r;
-        }
+        Err(HashError::Busy) => return busy(),
         Err(e) => {
             tracing::error!(error = %e, "security questions");
             return step.unavailable(&portal, &req);

@@ -221,6 +221,16 @@ impl Inner {
     }
 }
 
+/// One of the hasher's permits, held from [`Hasher::reserve`] until the hashing it was taken
+/// for has run (or until dropped).
+pub struct Reservation(tokio::sync::OwnedSemaphorePermit);
+
+impl fmt::Debug for Reservation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Reservation")
+    }
+}
+
 /// argon2id hashing and verification off the async runtime, behind a permit limit. Cheap to
 /// clone (shared state).
 #[derive(Clone)]
@@ -338,18 +348,48 @@ impl Hasher {
         .await
     }
 
+    /// Takes a permit now (waiting up to `max_wait`; [`HashError::Busy`] otherwise) for a later
+    /// [`Hasher::verify_all_reserved`]. Lets a caller learn that the server is too busy *before*
+    /// it charges an attempt to a user's throttle, so a busy server never counts against them.
+    pub async fn reserve(&self) -> Result<Reservation, HashError> {
+        let acquire = self.inner.permits.clone().acquire_owned();
+        match tokio::time::timeout(self.inner.max_wait, acquire).await {
+            Ok(Ok(permit)) => Ok(Reservation(permit)),
+            Ok(Err(_closed)) => Err(HashError::Internal),
+            Err(_elapsed) => Err(HashError::Busy),
+        }
+    }
+
+    /// [`Hasher::verify_all`] under a permit taken earlier with [`Hasher::reserve`].
+    pub async fn verify_all_reserved(
+        &self,
+        reservation: Reservation,
+        pairs: Vec<(Secret<String>, Option<PhcHash>)>,
+    ) -> Result<Vec<bool>, HashError> {
+        self.run_with(reservation, move |inner| {
+            pairs
+                .iter()
+                .map(|(s, phc)| inner.verify(s.expose().as_bytes(), phc.as_ref()))
+                .collect()
+        })
+        .await
+    }
+
     /// Runs `work` on the blocking pool once a permit is held; [`HashError::Busy`] if none frees
     /// up within `max_wait`.
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Inner) -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        let acquire = self.inner.permits.clone().acquire_owned();
-        let permit = match tokio::time::timeout(self.inner.max_wait, acquire).await {
-            Ok(Ok(permit)) => permit,
-            Ok(Err(_closed)) => return Err(HashError::Internal),
-            Err(_elapsed) => return Err(HashError::Busy),
-        };
+        let reservation = self.reserve().await?;
+        self.run_with(reservation, work).await
+    }
+
+    async fn run_with<T: Send + 'static>(
+        &self,
+        Reservation(permit): Reservation,
+        work: impl FnOnce(&Inner) -> T + Send + 'static,
+    ) -> Result<T, HashError> {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
             // Held until the computation ends, even if the caller stopped waiting.
@@ -452,5 +492,32 @@ mod tests {
         // Once the permit is back, work is accepted again.
         assert_eq!(h.available_permits(), 1);
         assert!(!h.verify(s("y"), None).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_reservation_holds_its_permit_until_the_work_ran() {
+        let h = Hasher::new(HasherConfig {
+            max_concurrent: 1,
+            max_wait: Duration::from_millis(5),
+            ..HasherConfig::default()
+        })
+        .unwrap();
+        let held = h.reserve().await.unwrap();
+        assert_eq!(h.available_permits(), 0);
+        // Nobody else gets to hash meanwhile, and a second reservation is refused as busy.
+        assert_eq!(h.reserve().await.err(), Some(HashError::Busy));
+        assert_eq!(h.verify(s("y"), None).await, Err(HashError::Busy));
+        let phc = h.hash(s("z")).await;
+        assert_eq!(phc, Err(HashError::Busy));
+        // The reserved work runs under the held permit, which comes back afterwards.
+        let out = h
+            .verify_all_reserved(held, vec![(s("x"), None), (s("x"), None)])
+            .await
+            .unwrap();
+        assert_eq!(out, vec![false, false]);
+        assert_eq!(h.available_permits(), 1);
+        // Dropping an unused reservation gives the permit back too.
+        drop(h.reserve().await.unwrap());
+        assert_eq!(h.available_permits(), 1);
     }
 }

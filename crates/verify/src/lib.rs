@@ -65,7 +65,7 @@ pub use code::{
     CodeBinding, CodeConfig, CodeError, CodeHash, CodeIssuer, CodeKey, CodeOutcome, CodePurpose,
     Destination, EmailCode, IssuedCode, SentCode, SmsCode, normalize_typed_code,
 };
-pub use hasher::{HashError, Hasher, HasherConfig, PhcHash};
+pub use hasher::{HashError, Hasher, HasherConfig, PhcHash, Reservation};
 pub use method::{Channel, Method, MethodKind, Outcome, Subject, requirement_met};
 pub use questions::{
     EnrolledAnswer, QuestionError, QuestionId, QuestionOutcome, QuestionsConfig, SecurityQuestions,

@@ -25,7 +25,7 @@ use latchkey_types::Secret;
 use time::OffsetDateTime;
 use unicode_normalization::UnicodeNormalization;
 
-use crate::hasher::{HashError, Hasher, PhcHash};
+use crate::hasher::{HashError, Hasher, PhcHash, Reservation};
 use crate::method::{Method, MethodKind, Outcome, Subject};
 
 /// The shortest accepted answer, in characters after normalisation.
@@ -302,6 +302,23 @@ impl SecurityQuestions {
         enrolled: Option<&[EnrolledAnswer]>,
         given: Vec<(QuestionId, Secret<String>)>,
     ) -> Result<QuestionOutcome, HashError> {
+        let reservation = self.hasher.reserve().await?;
+        self.check_reserved(reservation, enrolled, given).await
+    }
+
+    /// A hashing permit for a later [`SecurityQuestions::check_reserved`]: [`HashError::Busy`]
+    /// now, before the caller charges the attempt, rather than after.
+    pub async fn reserve(&self) -> Result<Reservation, HashError> {
+        self.hasher.reserve().await
+    }
+
+    /// [`SecurityQuestions::check`] under a permit taken with [`SecurityQuestions::reserve`].
+    pub async fn check_reserved(
+        &self,
+        reservation: Reservation,
+        enrolled: Option<&[EnrolledAnswer]>,
+        given: Vec<(QuestionId, Secret<String>)>,
+    ) -> Result<QuestionOutcome, HashError> {
         let ask = self.config.ask_count;
         let distinct: BTreeSet<&QuestionId> = given.iter().map(|(q, _)| q).collect();
         let well_formed = given.len() == ask && distinct.len() == ask;
@@ -319,7 +336,7 @@ impl SecurityQuestions {
         while pairs.len() < ask {
             pairs.push((Secret::new(String::new()), None));
         }
-        let results = self.hasher.verify_all(pairs).await?;
+        let results = self.hasher.verify_all_reserved(reservation, pairs).await?;
         let all_right = results.iter().fold(true, |acc, ok| acc & ok);
         Ok(if well_formed && all_enrolled && all_right {
             QuestionOutcome::Ok
