@@ -208,7 +208,7 @@ pub async fn start_with_methods(
     options: DemoOptions,
     extra_methods: &[&str],
 ) -> anyhow::Result<Demo> {
-    start_full(listen, options, extra_methods, Arc::new(SystemClock)).await
+    start_full(listen, options, extra_methods, Arc::new(SystemClock), true).await
 }
 
 /// [`start_with`] with the portal's time from `clock` (tests move a
@@ -219,7 +219,16 @@ pub async fn start_with_clock(
     options: DemoOptions,
     clock: Arc<dyn latchkey_verify::Clock>,
 ) -> anyhow::Result<Demo> {
-    start_full(listen, options, &[], clock).await
+    start_full(listen, options, &[], clock, true).await
+}
+
+/// [`start_with`] for a portal without the delegated writeback credential (as before `latchkey
+/// delegate` ran): synced users then reset only through an on-premises gateway (tests).
+pub async fn start_without_writeback(
+    listen: SocketAddr,
+    options: DemoOptions,
+) -> anyhow::Result<Demo> {
+    start_full(listen, options, &[], Arc::new(SystemClock), false).await
 }
 
 async fn start_full(
@@ -227,6 +236,7 @@ async fn start_full(
     options: DemoOptions,
     extra_methods: &[&str],
     clock: Arc<dyn latchkey_verify::Clock>,
+    with_writeback: bool,
 ) -> anyhow::Result<Demo> {
     let DemoOptions {
         fixture,
@@ -358,7 +368,8 @@ async fn start_full(
     let services = Services {
         store: Arc::clone(&store),
         directory: Arc::new(graph),
-        writeback: Some(Arc::new(writeback)),
+        writeback: with_writeback
+            .then(|| Arc::new(writeback) as Arc<dyn crate::directory::Directory>),
         policies: RwLock::new(Arc::new(policies)),
         codes: Arc::new(CodeIssuer::new(
             CodeKey::from_bytes(&Secret::new(random_key()?))?,

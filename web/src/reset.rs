@@ -218,6 +218,12 @@ async fn submit(
         match &portal.services.writeback {
             Some(w) => Some(Arc::clone(w)),
             None => {
+                // No delegated credential: a connected gateway that may reset does it in AD.
+                if let Some(r) =
+                    crate::gateway::reset::submit(&portal, &req, &step, &form.password).await
+                {
+                    return r;
+                }
                 let _ = step
                     .audit(
                         &portal,

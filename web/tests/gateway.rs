@@ -182,6 +182,29 @@ async fn portal_for(sam: &str) -> Demo {
     .expect("demo starts")
 }
 
+/// [`portal_for`] without the delegated writeback credential: synced users reset through a
+/// gateway or not at all.
+async fn portal_without_writeback_for(sam: &str) -> Demo {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut fixture = Fixture::demo();
+    let carla = fixture
+        .users
+        .iter_mut()
+        .find(|u| u.upn == CARLA)
+        .expect("Carla is in the demo tenant");
+    carla.on_premises_sam_account_name = Some(sam.to_string());
+    carla.on_premises_domain_name = Some(realm());
+    demo::start_without_writeback(
+        "127.0.0.1:0".parse().unwrap(),
+        DemoOptions {
+            fixture,
+            ..DemoOptions::default()
+        },
+    )
+    .await
+    .expect("demo starts")
+}
+
 /// Registers a gateway in the portal's store; returns its credential.
 async fn register(demo: &Demo, name: &str) -> Secret<String> {
     let issued = latchkey::gateway::credential::generate().unwrap();
@@ -253,8 +276,8 @@ async fn until_connected(demo: &Demo) {
     panic!("the agent never polled the portal");
 }
 
-/// Carla verified (email + text), then "Unlock my account" posted: the result page.
-async fn carla_unlocks(demo: &Demo) -> crate::portal::Page {
+/// Carla verified (email + text): the browser on the action page.
+async fn carla_verified(demo: &Demo) -> Browser {
     let mut b = Browser::new(demo);
     assert_eq!(b.identify(CARLA).await.status, 303);
     b.ask_code("email").await;
@@ -275,8 +298,29 @@ async fn carla_unlocks(demo: &Demo) -> crate::portal::Page {
             .as_deref(),
         Some("/action")
     );
+    b
+}
+
+/// Carla verified, then "Unlock my account" posted: the result page.
+async fn carla_unlocks(demo: &Demo) -> crate::portal::Page {
+    let mut b = carla_verified(demo).await;
     let csrf = b.get("/action").await.csrf();
     b.post("/unlock", &[("csrf", &csrf)]).await
+}
+
+/// Carla verified, then a new password submitted: the result page.
+async fn carla_resets(demo: &Demo, password: &str) -> crate::portal::Page {
+    let mut b = carla_verified(demo).await;
+    let csrf = b.get("/reset").await.csrf();
+    b.post(
+        "/reset",
+        &[
+            ("csrf", &csrf),
+            ("password", password),
+            ("confirm", password),
+        ],
+    )
+    .await
 }
 
 async fn audit(demo: &Demo, event_type: &str) -> Vec<latchkey_store::AuditEvent> {
@@ -733,4 +777,70 @@ async fn a_job_not_done_in_time_is_reported_as_in_progress() {
         "{unlock:?}"
     );
     demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_delegated_writeback_a_synced_user_resets_through_the_gateway() {
+    let user = AdUser::create("prs").await;
+    user.lock().await;
+    let demo = portal_without_writeback_for(&user.sam).await;
+    let agent = Agent::start(agent_config(
+        &demo,
+        register(&demo, "site-reset").await,
+        None,
+    ));
+    until_connected(&demo).await;
+    let new = "Quartz-Meadow-Lantern-93";
+    let page = carla_resets(&demo, new).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("has been set in your organisation"),
+        "{}",
+        page.body
+    );
+    user.bind(new)
+        .await
+        .expect("the chosen password works in AD");
+    assert_eq!(user.lockout_time().await, 0);
+    let reset = audit(&demo, "reset").await;
+    assert_eq!(reset[0].outcome, latchkey_store::Outcome::Success);
+    assert!(
+        reset[0]
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("gateway")
+    );
+    let everything = demo
+        .store
+        .audit_events(&latchkey_store::AuditQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        !format!("{everything:?}").contains(new),
+        "no password in the audit trail"
+    );
+    agent.stop().await;
+    demo.stop().await;
+    user.remove().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gateway_that_may_only_unlock_does_not_reset() {
+    let user = AdUser::create("nrs").await;
+    let demo = portal_without_writeback_for(&user.sam).await;
+    let mut cfg = agent_config(&demo, register(&demo, "unlock-only").await, None);
+    cfg.reset = false;
+    let agent = Agent::start(cfg);
+    until_connected(&demo).await;
+    let page = carla_resets(&demo, "Quartz-Meadow-Lantern-94").await;
+    assert_eq!(page.status, 409, "{}", page.body);
+    assert!(page.body.contains("not available"), "{}", page.body);
+    user.bind(PASSWORD).await.expect("unchanged");
+    agent.stop().await;
+    demo.stop().await;
+    user.remove().await;
 }

@@ -7,6 +7,8 @@
 //!   and waiting a bounded time for its result.
 //! - [`credential`]: issuing and checking gateway credentials (`lkgw_<id>.<secret>`; the store
 //!   keeps SHA-256 of the secret only).
+//! - [`reset`]: a synced user's reset through a gateway, when the portal has no delegated
+//!   writeback credential.
 //! - [`cli`]: `latchkey gateway register|list|revoke`, run on the portal host. The admin console
 //!   page for this is a later step; the CLI is the way to issue a credential today.
 
@@ -14,6 +16,7 @@ pub mod api;
 pub mod cli;
 pub mod credential;
 pub mod jobs;
+pub mod reset;
 
 use std::time::Duration;
 
