@@ -844,3 +844,53 @@ async fn a_gateway_that_may_only_unlock_does_not_reset() {
     demo.stop().await;
     user.remove().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_registers_lists_and_revokes_gateways() {
+    use crate::helpers::{TempDir, config_for, latchkey, sim, stderr, stdout};
+    let sim = sim(Fixture::test()).await;
+    let dir = TempDir::new();
+    std::fs::create_dir_all(dir.0.join("policies")).unwrap();
+    let config = config_for(
+        &sim,
+        &dir,
+        "[store]\ndatabase_url = \"sqlite://gw.db\"\nkey_file = \"gw.key\"\n[policies]\ndir = \"policies\"\n",
+    );
+    let config = config.to_str().unwrap();
+    let out = latchkey(&["gateway", "register", "site-a", "--config", config], &[]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let credential = stdout(&out).trim().to_string();
+    assert!(credential.starts_with("lkgw_"), "{credential}");
+    assert!(
+        !stderr(&out).contains(&credential),
+        "printed once, on stdout only"
+    );
+    let again = latchkey(&["gateway", "register", "site-a", "--config", config], &[]).await;
+    assert!(
+        !again.status.success(),
+        "a live name cannot be registered twice"
+    );
+    let list = latchkey(&["gateway", "list", "--config", config], &[]).await;
+    let text = stdout(&list);
+    assert!(
+        text.contains("site-a") && text.contains("not connected"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(&credential),
+        "the list never shows a credential"
+    );
+    let revoke = latchkey(&["gateway", "revoke", "site-a", "--config", config], &[]).await;
+    assert!(revoke.status.success(), "{}", stderr(&revoke));
+    let list = latchkey(&["gateway", "list", "--config", config], &[]).await;
+    assert!(stdout(&list).contains("revoked"), "{}", stdout(&list));
+    let twice = latchkey(&["gateway", "revoke", "site-a", "--config", config], &[]).await;
+    assert_eq!(twice.status.code(), Some(1));
+    // The store keeps only the hash: the credential's secret is nowhere in the database file.
+    let (_, secret) = credential.rsplit_once('.').unwrap();
+    for entry in std::fs::read_dir(&dir.0).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap_or_default();
+        assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()));
+    }
+    sim.stop().await;
+}
