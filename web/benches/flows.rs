@@ -336,6 +336,10 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration,
         memory()
     );
     let ctx = Arc::new(Ctx {
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
         base: demo.portal_url().to_string(),
         demo,
         inbox,
@@ -652,6 +656,10 @@ struct RequestLog {
 
 struct Ctx {
     demo: Demo,
+    /// One HTTP client (one connection pool) for every simulated browser: cookies are kept per
+    /// flow by hand, and a client per task cost this process a TLS root store each (about
+    /// 0.3 MB per client; it showed as the portal's RSS growing with concurrency).
+    http: reqwest::Client,
     /// Run Q: every flow also answers the security questions.
     questions: bool,
     base: String,
@@ -690,11 +698,8 @@ async fn level(ctx: &Arc<Ctx>, clients: usize, run: Duration, max_flows: usize) 
         let ctx = Arc::clone(ctx);
         let started = Arc::clone(&started);
         let exhausted = Arc::clone(&exhausted);
+        let http = ctx.http.clone();
         tasks.push(tokio::spawn(async move {
-            let http = reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("client");
             let mut out = Vec::new();
             while start.elapsed() < run && started.fetch_add(1, Ordering::Relaxed) < max_flows {
                 let i = ctx.next_user.fetch_add(1, Ordering::Relaxed);
@@ -1134,11 +1139,8 @@ async fn healthz_baseline(ctx: &Arc<Ctx>) -> Healthz {
     let mut tasks = Vec::new();
     for c in 0..HEALTHZ_CLIENTS {
         let base = ctx.base.clone();
+        let http = ctx.http.clone();
         tasks.push(tokio::spawn(async move {
-            let http = reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("client");
             let url = format!("{base}/healthz");
             let mut times = Vec::new();
             while start.elapsed() < HEALTHZ_RUN {
