@@ -192,7 +192,16 @@ async fn gather_with(dir: &mut Directory, config: &CheckConfig) -> Result<Snapsh
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
     let certificate = dir.peer_certificate().map(describe_certificate);
+    // Step timings at debug level (LATCHKEY_LOG=latchkey_gateway=debug): where a slow DC spends.
+    let started = std::time::Instant::now();
+    let step = |name: &str| {
+        tracing::debug!(
+            ms = started.elapsed().as_millis() as u64,
+            "gathered: {name}"
+        )
+    };
     let dse = dir.root_dse().await?;
+    step("rootDSE");
     let domain_dn = dse
         .default_naming_context
         .clone()
@@ -234,6 +243,7 @@ async fn gather_with(dir: &mut Directory, config: &CheckConfig) -> Result<Snapsh
         lockout_observation_window: domain.i64("lockOutObservationWindow"),
     };
     let domain_sd = sd_of(&domain);
+    step("domain object");
 
     if dir.read(&base_dn, &["objectClass"], None).await?.is_none() {
         return Err(GatherError::Setup(format!(
@@ -266,6 +276,7 @@ async fn gather_with(dir: &mut Directory, config: &CheckConfig) -> Result<Snapsh
     };
 
     let connector = find_connector(dir, config, &domain_dn).await?;
+    step("connector and its groups");
 
     let user_default = match &dse.schema_naming_context {
         Some(schema) => dir
@@ -281,6 +292,7 @@ async fn gather_with(dir: &mut Directory, config: &CheckConfig) -> Result<Snapsh
         None => None,
     };
 
+    step("schema defaults");
     // OUs in scope, with their DACLs.
     let mut containers = Vec::new();
     dir.search_paged(
@@ -298,10 +310,12 @@ async fn gather_with(dir: &mut Directory, config: &CheckConfig) -> Result<Snapsh
         },
     )
     .await?;
+    step("OUs");
 
     // The protected groups and the groups nested in them (a user is protected when its memberOf
     // names one).
     let protected_groups = protected_groups(dir, &domain_dn, &domain_sid).await?;
+    step("protected groups");
 
     // Every user in scope, judged as it arrives.
     let mut users = UserScan::default();
@@ -373,6 +387,7 @@ async fn gather_with(dir: &mut Directory, config: &CheckConfig) -> Result<Snapsh
         },
     )
     .await?;
+    step("users");
 
     // Containers that hold users but are not OUs (CN=Users, the domain root...).
     let known: HashSet<String> = containers
@@ -487,10 +502,10 @@ async fn find_connector(
 }
 
 /// The protected groups (AdminSDHolder's list) and every group nested in them, as lower-case DNs.
-/// A user is then protected when its `memberOf` names one of them. Groups are few, so the DC's
-/// in-chain matching rule is asked about groups only: asking it about every user (one transitive
-/// evaluation per user and group) cost seconds per thousand users on Samba and dominated the
-/// check on big domains (issue 5 benchmark).
+/// A user is then protected when its `memberOf` names one of them. The nesting is followed level
+/// by level with plain (indexed) `memberOf` equality on groups: the DC's in-chain matching rule
+/// costs a transitive evaluation per object, which on Samba was the biggest fixed cost of the
+/// check (issue 5 benchmark), and asked once per user it took seconds per thousand users.
 async fn protected_groups(
     dir: &mut Directory,
     domain_dn: &str,
@@ -505,7 +520,8 @@ async fn protected_groups(
         .iter()
         .map(|s| format!("(objectSid={})", s.to_ldap_filter_value()))
         .collect();
-    let mut groups = HashSet::new();
+    let mut groups: HashSet<String> = HashSet::new();
+    let mut frontier: Vec<String> = Vec::new();
     dir.search_paged(
         domain_dn,
         Scope::Subtree,
@@ -513,37 +529,40 @@ async fn protected_groups(
         &["cn"],
         None,
         |e| {
+            frontier.push(e.dn.clone());
             groups.insert(e.dn.to_ascii_lowercase());
             Ok(())
         },
     )
     .await?;
-    if groups.is_empty() {
-        return Ok(groups);
-    }
-    let chain: String = groups
-        .iter()
-        .map(|g| {
-            format!(
-                "(memberOf:1.2.840.113556.1.4.1941:={})",
-                escape_filter_value(g)
+    // Nesting deeper than this is a loop AD would not allow anyway; stop rather than spin.
+    for _level in 0..32 {
+        if frontier.is_empty() {
+            break;
+        }
+        let mut next = Vec::new();
+        for chunk in frontier.chunks(50) {
+            let any: String = chunk
+                .iter()
+                .map(|g| format!("(memberOf={})", escape_filter_value(g)))
+                .collect();
+            dir.search_paged(
+                domain_dn,
+                Scope::Subtree,
+                &format!("(&(objectClass=group)(|{any}))"),
+                &["cn"],
+                None,
+                |e| {
+                    if groups.insert(e.dn.to_ascii_lowercase()) {
+                        next.push(e.dn);
+                    }
+                    Ok(())
+                },
             )
-        })
-        .collect();
-    let mut nested = Vec::new();
-    dir.search_paged(
-        domain_dn,
-        Scope::Subtree,
-        &format!("(&(objectClass=group)(|{chain}))"),
-        &["cn"],
-        None,
-        |e| {
-            nested.push(e.dn.to_ascii_lowercase());
-            Ok(())
-        },
-    )
-    .await?;
-    groups.extend(nested);
+            .await?;
+        }
+        frontier = next;
+    }
     Ok(groups)
 }
 
