@@ -70,9 +70,6 @@ fn migrator() -> Migrator {
     )
 }
 
-/// Bytes of the database file each connection maps (SQLite's `mmap_size`).
-const MMAP_SIZE: u64 = 256 * 1024 * 1024;
-
 /// Where the database lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SqliteLocation {
@@ -138,10 +135,7 @@ impl SqliteStore {
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(options.busy_timeout)
-                    .foreign_keys(true)
-                    // Pages are read through the OS page cache's mapping instead of copied into
-                    // each connection's own cache.
-                    .pragma("mmap_size", MMAP_SIZE.to_string());
+                    .foreign_keys(true);
                 let writer = SqlitePoolOptions::new()
                     .max_connections(1)
                     .connect_with(connect.clone())
