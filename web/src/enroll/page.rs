@@ -1,0 +1,359 @@
+//! The overview page at `GET /enroll`, which every enrollment answer comes back to (with the
+//! previous POST's problems, or the one-time message after a change). Kept apart from the
+//! handlers so they only say *what* went wrong ([`Problems`]) and this module alone decides how
+//! the page shows it: the enrolled and pending methods, the forms the policy allows, the
+//! "enrollment required" and "still yours?" notices and the error summary linked to fields.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use latchkey_policy::Policy;
+use latchkey_store::{Enrollment, EnrollmentState, FlowUpdate};
+use latchkey_types::MethodKind;
+use latchkey_verify::QuestionsConfig;
+use serde::Serialize;
+
+use super::{Ctx, PAGE_KINDS, context};
+use crate::app::Portal;
+use crate::flow;
+use crate::i18n::Lang;
+use crate::identify::FieldError;
+use crate::services::QUESTION_IDS;
+use crate::signin;
+
+fn label(portal: &Portal, lang: Lang, kind: MethodKind) -> String {
+    let key = match kind {
+        MethodKind::Email => "enroll_method_email",
+        MethodKind::Sms => "enroll_method_sms",
+        MethodKind::Questions => "enroll_method_questions",
+        _ => "enroll_method_totp",
+    };
+    portal.templates.catalogs().get(lang, key).to_string()
+}
+
+#[derive(Serialize)]
+struct MethodRow {
+    kind: &'static str,
+    label: String,
+    detail: String,
+    confirmed: String,
+    remove: String,
+}
+
+#[derive(Serialize)]
+struct PendingRow {
+    kind: &'static str,
+    title: String,
+    intro: String,
+    resend: bool,
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct EnrollPage {
+    csrf: String,
+    signed_in_as: String,
+    flash: Option<String>,
+    required_notice: Option<String>,
+    reconfirm: Option<String>,
+    methods: Vec<MethodRow>,
+    pending: Vec<PendingRow>,
+    allow_email: bool,
+    allow_sms: bool,
+    allow_totp: bool,
+    allow_questions: bool,
+    question_options: Vec<QuestionOption>,
+    question_fields: Vec<QuestionField>,
+    questions_error: Option<String>,
+    address: String,
+    address_error: Option<String>,
+    phone: String,
+    phone_error: Option<String>,
+    errors: Vec<FieldError>,
+}
+
+#[derive(Serialize)]
+struct QuestionOption {
+    id: &'static str,
+    text: String,
+}
+
+/// One question/answer pair of the enrollment form (`question_N` / `answer_N`).
+#[derive(Serialize)]
+struct QuestionField {
+    n: usize,
+    question_label: String,
+    answer_label: String,
+    selected: String,
+}
+
+/// What went wrong on the previous POST, to show on the page.
+#[derive(Default)]
+pub(super) struct Problems {
+    pub(super) address: Option<(String, String)>,
+    pub(super) phone: Option<(String, String)>,
+    /// The chosen question ids and the message (answers are never shown back).
+    pub(super) questions: Option<(Vec<String>, String)>,
+    pub(super) code: Option<(MethodKind, String)>,
+}
+
+fn detail(e: &Enrollment) -> String {
+    match e.method.as_str() {
+        "email" => e.data["address"].as_str().unwrap_or_default().to_string(),
+        "sms" => e.data["phone"].as_str().unwrap_or_default().to_string(),
+        _ => String::new(),
+    }
+}
+
+fn date(t: time::OffsetDateTime) -> String {
+    let f = time::macros::format_description!("[year]-[month]-[day]");
+    t.format(&f).unwrap_or_default()
+}
+
+/// The active enrollments (of methods this page manages) whose confirmation is older than the
+/// policy's re-confirmation period.
+fn stale(policy: &Policy, active: &[&Enrollment], now: time::OffsetDateTime) -> bool {
+    let days = policy.enrollment.reconfirm_after_days;
+    days > 0
+        && active.iter().any(|e| {
+            e.confirmed_at
+                .is_none_or(|c| now - c > time::Duration::days(i64::from(days)))
+        })
+}
+
+pub(super) async fn render(
+    portal: &Portal,
+    req: &HttpRequest,
+    ctx: &Ctx,
+    problems: Problems,
+    flash: Option<String>,
+    status: StatusCode,
+) -> HttpResponse {
+    let s = &portal.services;
+    let lang = ctx.lang;
+    let catalogs = portal.templates.catalogs();
+    let all = match s.store.enrollments(&ctx.flow.subject).await {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::error!(error = %e, "enroll: cannot read enrollments");
+            return portal.error_page(req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+        }
+    };
+    let of_kind = |e: &&Enrollment| {
+        e.method
+            .parse::<MethodKind>()
+            .ok()
+            .and_then(|k| PAGE_KINDS.contains(&k).then_some(k))
+    };
+    let active: Vec<&Enrollment> = all
+        .iter()
+        .filter(|e| e.state == EnrollmentState::Active && of_kind(e).is_some())
+        .collect();
+    let methods = active
+        .iter()
+        .filter_map(|e| {
+            let kind = of_kind(e)?;
+            let l = label(portal, lang, kind);
+            Some(MethodRow {
+                kind: kind.as_str(),
+                detail: detail(e),
+                confirmed: e
+                    .confirmed_at
+                    .map(|c| {
+                        catalogs
+                            .get(lang, "enroll_confirmed_on")
+                            .replace("{date}", &date(c))
+                    })
+                    .unwrap_or_default(),
+                remove: catalogs.get(lang, "enroll_remove").replace("{method}", &l),
+                label: l,
+            })
+        })
+        .collect();
+    let mut errors = Vec::new();
+    let pending = all
+        .iter()
+        .filter(|e| e.state == EnrollmentState::Pending)
+        .filter_map(|e| {
+            let kind = of_kind(&e)?;
+            let l = label(portal, lang, kind);
+            let key = match kind {
+                MethodKind::Email => "enroll_pending_email",
+                MethodKind::Sms => "enroll_pending_sms",
+                _ => "enroll_pending_totp",
+            };
+            let error = problems
+                .code
+                .as_ref()
+                .filter(|(k, _)| *k == kind)
+                .map(|(_, m)| m.clone());
+            if let Some(m) = &error {
+                errors.push(FieldError {
+                    field: match kind {
+                        MethodKind::Email => "email-code",
+                        MethodKind::Sms => "sms-code",
+                        _ => "totp-code",
+                    },
+                    message: m.clone(),
+                });
+            }
+            Some(PendingRow {
+                kind: kind.as_str(),
+                title: catalogs
+                    .get(lang, "enroll_pending_title")
+                    .replace("{method}", &l),
+                intro: catalogs.get(lang, key).replace("{destination}", &detail(e)),
+                resend: kind != MethodKind::Totp,
+                error,
+            })
+        })
+        .collect();
+    if let Some((_, m)) = &problems.address {
+        errors.push(FieldError {
+            field: "address",
+            message: m.clone(),
+        });
+    }
+    if let Some((_, m)) = &problems.phone {
+        errors.push(FieldError {
+            field: "phone",
+            message: m.clone(),
+        });
+    }
+    if let Some((_, m)) = &problems.questions {
+        errors.push(FieldError {
+            field: "question_1",
+            message: m.clone(),
+        });
+    }
+    let chosen = problems
+        .questions
+        .as_ref()
+        .map(|(q, _)| q.clone())
+        .unwrap_or_default();
+    let question_fields = (1..=QuestionsConfig::default().enroll_count)
+        .map(|n| QuestionField {
+            n,
+            question_label: catalogs
+                .get(lang, "enroll_questions_question")
+                .replace("{n}", &n.to_string()),
+            answer_label: catalogs
+                .get(lang, "enroll_questions_answer")
+                .replace("{n}", &n.to_string()),
+            selected: chosen.get(n - 1).cloned().unwrap_or_default(),
+        })
+        .collect();
+    let question_options = QUESTION_IDS
+        .iter()
+        .map(|id| QuestionOption {
+            id,
+            text: catalogs.get(lang, &format!("question_{id}")).to_string(),
+        })
+        .collect();
+    let enrolled: Vec<MethodKind> = active
+        .iter()
+        .filter_map(of_kind)
+        .filter(|k| ctx.policy.methods.contains(k))
+        .collect();
+    let required_notice = (ctx.policy.enrollment.required
+        && !latchkey_verify::requirement_met(ctx.policy.methods_required, &enrolled))
+    .then(|| {
+        catalogs
+            .get(lang, "enroll_required")
+            .replace("{required}", &ctx.policy.methods_required.to_string())
+            .replace("{count}", &enrolled.len().to_string())
+    });
+    let reconfirm = stale(&ctx.policy, &active, s.clock.now()).then(|| {
+        catalogs.get(lang, "enroll_reconfirm_body").replace(
+            "{days}",
+            &ctx.policy.enrollment.reconfirm_after_days.to_string(),
+        )
+    });
+    let name = ctx.session.display_name.clone().map_or_else(
+        || ctx.session.upn.clone(),
+        |n| format!("{n} ({})", ctx.session.upn),
+    );
+    let page = EnrollPage {
+        csrf: s.csrf.token(&ctx.flow.id.to_string()),
+        signed_in_as: catalogs
+            .get(lang, "enroll_signed_in_as")
+            .replace("{name}", &name),
+        flash,
+        required_notice,
+        reconfirm,
+        methods,
+        pending,
+        allow_email: ctx.allows(MethodKind::Email),
+        allow_sms: ctx.allows(MethodKind::Sms),
+        allow_totp: ctx.allows(MethodKind::Totp),
+        allow_questions: ctx.policy.methods.contains(&MethodKind::Questions),
+        question_options,
+        question_fields,
+        questions_error: problems.questions.map(|(_, m)| m),
+        address: problems
+            .address
+            .as_ref()
+            .map(|(v, _)| v.clone())
+            .unwrap_or_default(),
+        address_error: problems.address.map(|(_, m)| m),
+        phone: problems
+            .phone
+            .as_ref()
+            .map(|(v, _)| v.clone())
+            .unwrap_or_default(),
+        phone_error: problems.phone.map(|(_, m)| m),
+        errors,
+    };
+    let mut r = portal.render_in(req, lang, "enroll.html", &page);
+    *r.status_mut() = status;
+    r
+}
+
+pub(super) async fn index(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
+    let Some(signin) = portal.signin.clone() else {
+        let lang = flow::lang(&req, None);
+        return portal.error_page(&req, lang, StatusCode::NOT_FOUND, "enroll_not_configured");
+    };
+    if signin::load_session(&portal, &req).await.is_none() {
+        return signin::begin(&portal, &req, &signin).await;
+    }
+    let ctx = match context(&portal, &req).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let flash = match ctx.session.flash.clone() {
+        Some((key, kind, notified)) => {
+            let mut session = ctx.session.clone();
+            session.flash = None;
+            let update = FlowUpdate {
+                step: None,
+                data: serde_json::to_value(&session).ok(),
+            };
+            let _ = portal
+                .services
+                .store
+                .update_flow(&ctx.token, update, portal.services.clock.now())
+                .await;
+            let method = kind
+                .and_then(|k| k.parse::<MethodKind>().ok())
+                .map(|k| label(&portal, ctx.lang, k))
+                .unwrap_or_default();
+            let catalogs = portal.templates.catalogs();
+            let mut text = catalogs.get(ctx.lang, &key).replace("{method}", &method);
+            if notified {
+                text.push(' ');
+                text.push_str(catalogs.get(ctx.lang, "enroll_flash_notified"));
+            }
+            Some(text)
+        }
+        None => None,
+    };
+    render(
+        &portal,
+        &req,
+        &ctx,
+        Problems::default(),
+        flash,
+        StatusCode::OK,
+    )
+    .await
+}
