@@ -380,6 +380,7 @@ async fn start_full(
         attributes: crate::attribute::method()?,
         notifier,
         csrf: Csrf::new(&random_key()?, &url),
+        cipher: Cipher::new(&key),
         proxies: TrustedProxies(trusted_proxies),
         clock,
         cookies: CookiePolicy { secure: false },

@@ -165,6 +165,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
         attributes: crate::attribute::method()?,
         notifier,
         csrf: Csrf::new(&key.derive(b"latchkey/csrf"), &origin),
+        cipher: Cipher::new(&key),
         proxies: TrustedProxies(settings.portal.trusted_proxies.clone()),
         clock: Arc::new(SystemClock),
         cookies: CookiePolicy { secure: https },

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use latchkey_notify::Notifier;
 use latchkey_policy::PolicySet;
-use latchkey_store::Store;
+use latchkey_store::{Cipher, Store};
 use latchkey_types::MethodKind;
 use latchkey_verify::{
     AuthenticatorApp, Clock, CodeIssuer, Hasher, HasherConfig, QuestionId, QuestionsConfig,
@@ -51,6 +51,9 @@ pub struct Services {
     pub attributes: latchkey_verify::DirectoryAttributes,
     pub notifier: Notifier,
     pub csrf: Csrf,
+    /// The at-rest key's AEAD, for what the web layer must keep in a flow although it is secret
+    /// (a sign-in attempt's state, nonce and PKCE verifier: [`crate::signin::attempt`]).
+    pub cipher: Cipher,
     pub proxies: TrustedProxies,
     pub clock: Arc<dyn Clock>,
     pub cookies: CookiePolicy,

@@ -19,8 +19,11 @@
 //! on the next hop, the callback answers with a small page that moves on to `/enroll` from our
 //! own origin (a zero-delay refresh plus a link) instead of a redirect.
 //!
-//! What stays server-side in the sign-in flow (`state`, `nonce`, PKCE verifier) is useless once
-//! the flow ends: the authorization code is bound to the verifier and is single use.
+//! What stays server-side in the sign-in flow (`state`, `nonce`, PKCE verifier) is sealed with
+//! the at-rest key ([`attempt`], shared with the consoles) and useless once the flow ends: the
+//! authorization code is bound to the verifier and is single use.
+
+pub mod attempt;
 
 use std::time::Duration;
 
@@ -28,10 +31,12 @@ use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use latchkey_graph::GraphConfig;
-use latchkey_graph::delegated::{self, Pkce};
+use latchkey_graph::delegated;
 use latchkey_graph::oidc::OidcProvider;
 use latchkey_store::{Flow, FlowLifetime, FlowToken, NewFlow, Outcome};
 use latchkey_types::{ObjectId, Secret};
+
+use self::attempt::Attempt;
 use serde::{Deserialize, Serialize};
 
 use crate::app::Portal;
@@ -66,7 +71,11 @@ impl SignIn {
     }
 
     /// The same client with another redirect path (the consoles use `/console/callback`).
-    pub fn with_callback(config: GraphConfig, public_url: &str, path: &str) -> anyhow::Result<Self> {
+    pub fn with_callback(
+        config: GraphConfig,
+        public_url: &str,
+        path: &str,
+    ) -> anyhow::Result<Self> {
         let redirect_uri = format!("{}{path}", public_url.trim_end_matches('/'));
         let provider = OidcProvider::new(config).map_err(|e| anyhow::anyhow!("[entra]: {e}"))?;
         Ok(Self {
@@ -83,15 +92,6 @@ impl SignIn {
     pub fn provider(&self) -> &OidcProvider {
         &self.provider
     }
-}
-
-/// A sign-in attempt, kept in the store (never in the browser).
-#[derive(Serialize, Deserialize, Default)]
-struct Attempt {
-    state: String,
-    nonce: String,
-    verifier: String,
-    correlation_id: String,
 }
 
 /// An enrollment session's data (the subject, the signed-in user, is the flow's subject).
@@ -232,18 +232,13 @@ pub async fn begin(portal: &Portal, req: &HttpRequest, signin: &SignIn) -> HttpR
         return r;
     }
     let scopes: Vec<String> = SCOPES.iter().map(|s| s.to_string()).collect();
-    let pkce = Pkce::generate();
-    let attempt = Attempt {
-        state: delegated::new_state(),
-        nonce: delegated::new_nonce(),
-        verifier: pkce.verifier().expose().clone(),
-        correlation_id: ObjectId::new_random().to_string(),
-    };
+    // The enrollment attempt keeps nothing besides its secrets and correlation id.
+    let attempt = Attempt::new(());
     let url = match delegated::authorize_url(
         signin.provider.config(),
         &signin.redirect_uri,
         &scopes,
-        &pkce,
+        &attempt.pkce,
         &attempt.state,
         &attempt.nonce,
     ) {
@@ -253,20 +248,8 @@ pub async fn begin(portal: &Portal, req: &HttpRequest, signin: &SignIn) -> HttpR
             return portal.error_page(req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
         }
     };
-    let new = NewFlow {
-        // Nobody is known yet: a placeholder subject that matches no user.
-        subject: ObjectId::new_random(),
-        purpose: PURPOSE.into(),
-        step: "authorize".into(),
-        data: serde_json::to_value(&attempt).unwrap_or_default(),
-        lifetime: FlowLifetime {
-            absolute: SIGNIN_LIFETIME,
-            idle: SIGNIN_LIFETIME,
-        },
-    };
-    let now = portal.services.clock.now();
-    let token = match portal.services.store.create_flow(new, now).await {
-        Ok((t, _)) => t,
+    let token = match attempt.store(portal, PURPOSE, SIGNIN_LIFETIME).await {
+        Ok(t) => t,
         Err(e) => {
             tracing::error!(error = %e, "enroll: cannot store the sign-in attempt");
             return portal.error_page(req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
@@ -286,11 +269,6 @@ pub struct CallbackQuery {
     error: Option<String>,
 }
 
-fn ct_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 async fn callback(
     req: HttpRequest,
     portal: web::Data<Portal>,
@@ -306,20 +284,7 @@ async fn callback(
     let token = req
         .cookie(&s.cookies.name("latchkey-signin"))
         .and_then(|c| FlowToken::parse(c.value()));
-    let mut attempt_flow = None;
-    if let Some(t) = &token {
-        attempt_flow = s
-            .store
-            .flow(t, now)
-            .await
-            .ok()
-            .flatten()
-            .filter(|f| f.purpose == PURPOSE);
-        let _ = s.store.end_flow(t).await;
-    }
-    let attempt: Option<Attempt> = attempt_flow
-        .as_ref()
-        .and_then(|f| serde_json::from_value(f.data.clone()).ok());
+    let attempt: Option<Attempt<()>> = Attempt::take(&portal, token.as_ref(), PURPOSE).await;
     let correlation_id = attempt.as_ref().map_or_else(
         || ObjectId::new_random().to_string(),
         |a| a.correlation_id.clone(),
@@ -358,11 +323,7 @@ async fn callback(
             .collect();
         return fail(format!("identity platform answered {code}"), None).await;
     }
-    if !query
-        .state
-        .as_deref()
-        .is_some_and(|st| ct_eq(st, &attempt.state))
-    {
+    if !attempt.state_matches(query.state.as_deref()) {
         return fail("state does not match".into(), None).await;
     }
     let Some(code) = query.code.as_deref().filter(|c| !c.is_empty()) else {
@@ -373,7 +334,7 @@ async fn callback(
         signin.provider.config(),
         &Secret::new(code.to_string()),
         &signin.redirect_uri,
-        &Secret::new(attempt.verifier.clone()),
+        attempt.verifier(),
         &scopes,
     )
     .await

@@ -17,6 +17,7 @@ mod postgres;
 mod questions;
 mod security;
 mod serve;
+mod signin_at_rest;
 mod tap;
 mod user_show;
 mod writeback;

@@ -4,7 +4,7 @@
 use actix_web::cookie::SameSite;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use latchkey_graph::delegated::{self, Pkce};
+use latchkey_graph::delegated;
 use latchkey_store::{AuditEvent, FlowLifetime, FlowToken, NewFlow, Outcome};
 use latchkey_types::{ObjectId, Secret};
 use serde::{Deserialize, Serialize};
@@ -15,14 +15,12 @@ use super::{
 };
 use crate::app::Portal;
 use crate::flow::{self, limits};
+use crate::signin::attempt::Attempt;
 
+/// What a console's attempt keeps besides its sealed secrets (nothing secret).
 #[derive(Serialize, Deserialize)]
-struct Attempt {
+struct Target {
     console: Console,
-    state: String,
-    nonce: String,
-    verifier: String,
-    correlation_id: String,
     /// Set when an admin started the delegated-credential set-up from the connection page
     /// (their object id): the callback stores a refresh token instead of starting a session.
     #[serde(default)]
@@ -89,15 +87,10 @@ async fn begin_attempt(
         *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
         return r;
     }
-    let pkce = Pkce::generate();
-    let attempt = Attempt {
+    let attempt = Attempt::new(Target {
         console,
-        state: delegated::new_state(),
-        nonce: delegated::new_nonce(),
-        verifier: pkce.verifier().expose().clone(),
-        correlation_id: ObjectId::new_random().to_string(),
         delegated_by: delegated_by.map(|a| a.to_string()),
-    };
+    });
     let requested = if delegated_by.is_some() {
         crate::delegate::scopes()
     } else {
@@ -107,7 +100,7 @@ async fn begin_attempt(
         consoles.signin.provider().config(),
         consoles.signin.redirect_uri(),
         &requested,
-        &pkce,
+        &attempt.pkce,
         &attempt.state,
         &attempt.nonce,
     ) {
@@ -117,20 +110,8 @@ async fn begin_attempt(
             return portal.error_page(req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
         }
     };
-    let new = NewFlow {
-        // Nobody is known yet: a placeholder subject that matches no user.
-        subject: ObjectId::new_random(),
-        purpose: SIGNIN_PURPOSE.into(),
-        step: "authorize".into(),
-        data: serde_json::to_value(&attempt).unwrap_or_default(),
-        lifetime: FlowLifetime {
-            absolute: SIGNIN_LIFETIME,
-            idle: SIGNIN_LIFETIME,
-        },
-    };
-    let now = portal.services.clock.now();
-    let token = match portal.services.store.create_flow(new, now).await {
-        Ok((t, _)) => t,
+    let token = match attempt.store(portal, SIGNIN_PURPOSE, SIGNIN_LIFETIME).await {
+        Ok(t) => t,
         Err(e) => {
             tracing::error!(error = %e, "console: cannot store the sign-in attempt");
             return portal.error_page(req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
@@ -166,11 +147,6 @@ struct CallbackQuery {
     error: Option<String>,
 }
 
-fn ct_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 async fn callback(
     req: HttpRequest,
     portal: web::Data<Portal>,
@@ -186,26 +162,14 @@ async fn callback(
     let token = req
         .cookie(&s.cookies.name(SIGNIN_COOKIE))
         .and_then(|c| FlowToken::parse(c.value()));
-    let mut attempt_flow = None;
-    if let Some(t) = &token {
-        attempt_flow = s
-            .store
-            .flow(t, now)
-            .await
-            .ok()
-            .flatten()
-            .filter(|f| f.purpose == SIGNIN_PURPOSE);
-        let _ = s.store.end_flow(t).await;
-    }
-    let attempt: Option<Attempt> = attempt_flow
-        .as_ref()
-        .and_then(|f| serde_json::from_value(f.data.clone()).ok());
+    let attempt: Option<Attempt<Target>> =
+        Attempt::take(&portal, token.as_ref(), SIGNIN_PURPOSE).await;
     let correlation_id = attempt.as_ref().map_or_else(
         || ObjectId::new_random().to_string(),
         |a| a.correlation_id.clone(),
     );
     let event_type = attempt.as_ref().map_or("console.signin".to_string(), |a| {
-        format!("{}.signin", a.console.purpose())
+        format!("{}.signin", a.public.console.purpose())
     });
     let audit = async |outcome: Outcome, subject: Option<ObjectId>, reason: Option<&str>| {
         let event = AuditEvent {
@@ -247,17 +211,13 @@ async fn callback(
             .collect();
         return fail(format!("identity platform answered {code}"), None).await;
     }
-    if !query
-        .state
-        .as_deref()
-        .is_some_and(|st| ct_eq(st, &attempt.state))
-    {
+    if !attempt.state_matches(query.state.as_deref()) {
         return fail("state does not match".into(), None).await;
     }
     let Some(code) = query.code.as_deref().filter(|c| !c.is_empty()) else {
         return fail("no authorization code".into(), None).await;
     };
-    if let Some(admin) = attempt.delegated_by.as_deref() {
+    if let Some(admin) = attempt.public.delegated_by.as_deref() {
         let Ok(admin) = admin.parse::<ObjectId>() else {
             return fail("bad attempt".into(), None).await;
         };
@@ -266,7 +226,7 @@ async fn callback(
             &req,
             consoles.signin.provider().config(),
             consoles.signin.redirect_uri(),
-            &Secret::new(attempt.verifier.clone()),
+            attempt.verifier(),
             &Secret::new(code.to_string()),
             admin,
             &correlation_id,
@@ -279,7 +239,7 @@ async fn callback(
         consoles.signin.provider().config(),
         &Secret::new(code.to_string()),
         consoles.signin.redirect_uri(),
-        &Secret::new(attempt.verifier.clone()),
+        attempt.verifier(),
         &scopes(),
     )
     .await
@@ -312,7 +272,7 @@ async fn callback(
         display_name: user.display_name.clone().or(claims.name.clone()),
         preferred_language: user.preferred_language.clone(),
     };
-    let console = attempt.console;
+    let console = attempt.public.console;
     let new = NewFlow {
         subject: claims.oid,
         purpose: console.purpose().into(),
