@@ -3,7 +3,8 @@
 //! **Sign-in.** The same OpenID Connect client as `/enroll` ([`crate::signin::SignIn`]:
 //! authorization code + PKCE, ID token validated against the tenant's keys), with ONE redirect
 //! URI for both consoles: `{public_url}/console/callback`. The server-side attempt (a short-lived
-//! store flow, purpose [`SIGNIN_PURPOSE`]) records which console started it, so the callback
+//! store flow, purpose [`SIGNIN_PURPOSE`], its state, nonce and PKCE verifier sealed with the
+//! at-rest key: [`crate::signin::attempt`]) records which console started it, so the callback
 //! knows where the user is going; nothing in the browser can change that. A successful sign-in
 //! starts a console session: a store flow with the console's purpose (`admin`, `helpdesk`),
 //! subject = the user's `oid`, [`SESSION_IDLE`] idle and [`SESSION_ABSOLUTE`] absolute lifetime,
