@@ -120,12 +120,18 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/helpdesk_approvals.html"),
     ),
     ("outbox.html", include_str!("../templates/outbox.html")),
-    ("admin_base.html", include_str!("../templates/admin_base.html")),
+    (
+        "admin_base.html",
+        include_str!("../templates/admin_base.html"),
+    ),
     (
         "admin_signed_in.html",
         include_str!("../templates/admin_signed_in.html"),
     ),
-    ("admin_index.html", include_str!("../templates/admin_index.html")),
+    (
+        "admin_index.html",
+        include_str!("../templates/admin_index.html"),
+    ),
     (
         "admin_policies.html",
         include_str!("../templates/admin_policies.html"),
@@ -146,7 +152,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "admin_reports.html",
         include_str!("../templates/admin_reports.html"),
     ),
-    ("admin_audit.html", include_str!("../templates/admin_audit.html")),
+    (
+        "admin_audit.html",
+        include_str!("../templates/admin_audit.html"),
+    ),
     ("enroll.html", include_str!("../templates/enroll.html")),
     (
         "enroll_totp.html",

@@ -2,8 +2,8 @@
 //! One test binary for the crate (each extra file in tests/ would be another full link).
 
 mod admin;
-mod admin_reports;
 mod admin_console;
+mod admin_reports;
 mod attribute;
 mod check;
 mod config;
