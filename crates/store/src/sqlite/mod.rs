@@ -70,6 +70,13 @@ fn migrator() -> Migrator {
     )
 }
 
+/// Write connections of a file database. Writes are single statements (or short IMMEDIATE
+/// transactions), so the lock is held only while one runs; a connection, though, stays taken
+/// until its caller's task has been polled again, which under load takes longer than the
+/// statement. A second connection writes meanwhile; more would mostly collide in the busy
+/// handler.
+pub const WRITERS: u32 = 2;
+
 /// Where the database lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SqliteLocation {
@@ -84,10 +91,10 @@ pub enum SqliteLocation {
 pub struct SqliteOptions {
     pub location: SqliteLocation,
     /// Read connections of a file database (readers run in parallel under WAL). Writes go
-    /// through one more connection of their own: SQLite allows one writer at a time, and queueing
-    /// writers in the pool (fair, async) is much cheaper than letting several connections fight
-    /// for the lock in SQLite's busy handler, which sleeps. Ignored for memory, which always
-    /// uses one connection.
+    /// through a small pool of their own ([`WRITERS`]): SQLite allows one writer at a time, and
+    /// queueing writers in the pool (fair, async) is much cheaper than letting many connections
+    /// fight for the lock in SQLite's busy handler, which sleeps. Ignored for memory, which
+    /// always uses one connection.
     pub max_connections: u32,
     /// How long a writer waits for the lock before failing with "database is locked".
     pub busy_timeout: Duration,
@@ -137,7 +144,7 @@ impl SqliteStore {
                     .busy_timeout(options.busy_timeout)
                     .foreign_keys(true);
                 let writer = SqlitePoolOptions::new()
-                    .max_connections(1)
+                    .max_connections(WRITERS)
                     .connect_with(connect.clone())
                     .await?;
                 // Migrations first: the readers open a database that has its tables.
