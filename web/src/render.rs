@@ -149,6 +149,18 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/admin_connection.html"),
     ),
     (
+        "admin_gateways.html",
+        include_str!("../templates/admin_gateways.html"),
+    ),
+    (
+        "admin_gateway_issued.html",
+        include_str!("../templates/admin_gateway_issued.html"),
+    ),
+    (
+        "admin_gateway_revoke.html",
+        include_str!("../templates/admin_gateway_revoke.html"),
+    ),
+    (
         "admin_reports.html",
         include_str!("../templates/admin_reports.html"),
     ),

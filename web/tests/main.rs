@@ -3,6 +3,7 @@
 
 mod admin;
 mod admin_console;
+mod admin_gateways;
 mod admin_reports;
 mod attribute;
 mod check;

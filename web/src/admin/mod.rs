@@ -18,6 +18,7 @@ use crate::console::{self, Console, ConsoleUser};
 
 pub mod audit;
 pub mod connection;
+pub mod gateways;
 pub mod policies;
 pub mod policy_file;
 pub mod reports;
@@ -59,6 +60,7 @@ impl Admin {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin", web::get().to(index))
         .configure(connection::configure)
+        .configure(gateways::configure)
         .configure(policies::configure)
         .configure(simulate::configure)
         .configure(reports::configure)

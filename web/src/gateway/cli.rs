@@ -48,12 +48,9 @@ fn uuid_v4() -> String {
 /// Registers a gateway and prints its credential (once).
 pub async fn register(config: &Path, name: &str) -> anyhow::Result<ExitCode> {
     let store = open(config).await?;
-    let issued = super::credential::generate()?;
-    let g = store
-        .register_gateway(name, &issued.hash, time::OffsetDateTime::now_utc())
-        .await?;
+    let (g, text) =
+        super::credential::register(store.as_ref(), name, time::OffsetDateTime::now_utc()).await?;
     audit(store.as_ref(), "gateway.registered", &g.name).await?;
-    let text = super::credential::format(&g.id, &issued.secret);
     eprintln!(
         "Registered gateway {:?}. Its credential is shown once; put it in the gateway host's\n\
          credential file (chmod 600) named by [portal] credential_file:",

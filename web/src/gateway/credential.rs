@@ -35,6 +35,62 @@ pub fn format(gateway_id: &str, secret: &Secret<Vec<u8>>) -> Secret<String> {
     ))
 }
 
+/// Why a gateway name is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("a gateway name has 1 to 64 characters")]
+    Length,
+    #[error("a gateway name has letters, digits, spaces, dots, dashes and underscores only")]
+    Characters,
+}
+
+/// The longest gateway name.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Checks a gateway name (trimmed): 1 to [`MAX_NAME_LEN`] characters, letters, digits, space,
+/// `.`, `-`, `_` (it is shown in lists and audit events, so nothing that could pass for markup
+/// or a control sequence).
+pub fn validate_name(name: &str) -> Result<&str, NameError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_LEN {
+        return Err(NameError::Length);
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_alphanumeric() || matches!(c, ' ' | '.' | '-' | '_'))
+    {
+        return Err(NameError::Characters);
+    }
+    Ok(name)
+}
+
+/// Registers a gateway named `name` (validated) with a fresh credential; returns the row and
+/// the credential text, to be shown once (only its hash is stored). Shared by the CLI and the
+/// admin console.
+pub async fn register(
+    store: &dyn latchkey_store::Store,
+    name: &str,
+    now: time::OffsetDateTime,
+) -> Result<(latchkey_store::Gateway, Secret<String>), RegisterError> {
+    let name = validate_name(name)?;
+    let issued = generate().map_err(|_| RegisterError::Randomness)?;
+    let g = store.register_gateway(name, &issued.hash, now).await?;
+    let text = format(&g.id, &issued.secret);
+    Ok((g, text))
+}
+
+/// Why a registration failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    #[error(transparent)]
+    Name(#[from] NameError),
+    #[error("no system randomness")]
+    Randomness,
+    /// Includes a taken name ([`latchkey_store::StoreError::Invalid`]).
+    #[error(transparent)]
+    Store(#[from] latchkey_store::StoreError),
+}
+
 fn digest(secret: &[u8]) -> [u8; 32] {
     let d = ring::digest::digest(&ring::digest::SHA256, secret);
     let mut out = [0u8; 32];
@@ -68,5 +124,14 @@ mod tests {
         assert!(parse("lkgw_abc123.short").is_none());
         assert!(parse("Bearer something").is_none());
         assert!(parse("lkgw_a b.AAAA").is_none());
+    }
+
+    #[test]
+    fn gateway_names_are_checked() {
+        assert_eq!(validate_name("  site-a.hq_1 "), Ok("site-a.hq_1"));
+        assert_eq!(validate_name(" "), Err(NameError::Length));
+        assert_eq!(validate_name(&"a".repeat(65)), Err(NameError::Length));
+        assert_eq!(validate_name("a<b>"), Err(NameError::Characters));
+        assert_eq!(validate_name("a\nb"), Err(NameError::Characters));
     }
 }

@@ -9,8 +9,8 @@
 //!   keeps SHA-256 of the secret only).
 //! - [`reset`]: a synced user's reset through a gateway, when the portal has no delegated
 //!   writeback credential.
-//! - [`cli`]: `latchkey gateway register|list|revoke`, run on the portal host. The admin console
-//!   page for this is a later step; the CLI is the way to issue a credential today.
+//! - [`cli`]: `latchkey gateway register|list|revoke`, run on the portal host; the admin console's
+//!   Gateways page (`crate::admin::gateways`) does the same through [`credential::register`].
 
 pub mod api;
 pub mod cli;

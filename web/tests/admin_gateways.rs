@@ -1,0 +1,241 @@
+//! The admin console's Gateways page against the demo: registering shows the credential once
+//! (no-store) and the gateway API accepts it, revoking (after confirmation) makes the API
+//! refuse it, CSRF and membership are enforced, and every change is audited without the secret.
+
+use latchkey::demo::Demo;
+
+use crate::admin::{BEN, EVA, demo_with_clock, sign_in};
+use crate::portal::{Browser, Page};
+
+/// `GET /gateway/v1/jobs/next?wait=0` with `credential` as the bearer: the status.
+async fn poll(demo: &Demo, credential: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!("{}/gateway/v1/jobs/next?wait=0", demo.portal_url()))
+        .header("authorization", format!("Bearer {credential}"))
+        .header(latchkey_jobs::CAPABILITIES_HEADER, "unlock")
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// The credential shown on the "registered" page.
+fn credential_of(page: &Page) -> String {
+    page.body
+        .split("id=\"credential\"")
+        .nth(1)
+        .and_then(|r| r.split_once('>'))
+        .and_then(|(_, r)| r.split('<').next())
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+async fn events(demo: &Demo, kind: &str) -> Vec<latchkey_store::AuditEvent> {
+    demo.store
+        .audit_events(&latchkey_store::AuditQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .filter(|e| e.event_type == kind)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_registered_gateway_works_until_it_is_revoked() {
+    let (demo, _clock) = demo_with_clock().await;
+    let mut eva = Browser::new(&demo);
+    sign_in(&demo, &mut eva, "/admin", EVA).await;
+    let list = eva.get("/admin/gateways").await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert!(list.body.contains("No gateway is registered."));
+    assert!(
+        eva.get("/admin")
+            .await
+            .body
+            .contains("href=\"/admin/gateways\"")
+    );
+
+    // Register: the credential is on the answer only, never cached.
+    let csrf = list.csrf();
+    let issued = eva
+        .post(
+            "/admin/gateways/register",
+            &[("csrf", csrf.as_str()), ("name", "site-hq")],
+        )
+        .await;
+    assert_eq!(issued.status, 200, "{}", issued.body);
+    assert_eq!(issued.headers["cache-control"], "no-store");
+    let credential = credential_of(&issued);
+    assert!(credential.starts_with("lkgw_"), "{credential}");
+    let list = eva.get("/admin/gateways").await;
+    assert!(list.body.contains("site-hq"));
+    assert!(!list.body.contains(&credential), "shown once only");
+    assert!(list.body.contains("not connected"));
+
+    // The agent API takes it, and the page then says connected.
+    assert_eq!(poll(&demo, &credential).await, 204);
+    let list = eva.get("/admin/gateways").await;
+    assert!(
+        list.body.contains("<span class=\"ok\">connected</span>"),
+        "{}",
+        list.body
+    );
+    assert!(list.body.contains("unlock"));
+
+    // Only the hash is kept; the audit trail names the gateway, never the credential.
+    let registered = events(&demo, "admin.gateway.register").await;
+    assert_eq!(registered.len(), 1);
+    assert_eq!(registered[0].details["gateway"], "site-hq");
+    assert_eq!(
+        registered[0].actor,
+        demo.sim.tenant().user_id(EVA.0).unwrap()
+    );
+    let secret = credential.rsplit('.').next().unwrap();
+    let all = demo
+        .store
+        .audit_events(&latchkey_store::AuditQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        all.iter()
+            .all(|e| !e.event.details.to_string().contains(secret)
+                && !e.event.reason.as_deref().unwrap_or("").contains(secret))
+    );
+
+    // The same name again is refused with a clear error, nothing registered.
+    let dup = eva
+        .post(
+            "/admin/gateways/register",
+            &[("csrf", csrf.as_str()), ("name", "site-hq")],
+        )
+        .await;
+    assert_eq!(dup.status, 422, "{}", dup.body);
+    assert!(dup.body.contains("A gateway with this name is registered."));
+    let bad = eva
+        .post(
+            "/admin/gateways/register",
+            &[("csrf", csrf.as_str()), ("name", "<script>")],
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.body.contains("aria-invalid=\"true\""));
+    assert_eq!(demo.store.gateways().await.unwrap().len(), 1);
+
+    // Revoke: a confirmation page, then the POST; the API refuses the credential at once.
+    let confirm = eva.get("/admin/gateways/revoke?name=site-hq").await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    assert!(confirm.body.contains("Revoke gateway &quot;site-hq&quot;?"));
+    // Without the confirmation field nothing happens.
+    let unconfirmed = eva
+        .post(
+            "/admin/gateways/revoke",
+            &[("csrf", csrf.as_str()), ("name", "site-hq")],
+        )
+        .await;
+    assert_eq!(unconfirmed.status, 400);
+    assert_eq!(poll(&demo, &credential).await, 204);
+    let done = eva
+        .post(
+            "/admin/gateways/revoke",
+            &[
+                ("csrf", confirm.csrf().as_str()),
+                ("name", "site-hq"),
+                ("confirm", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(poll(&demo, &credential).await, 401);
+    let to = done.location.clone().unwrap();
+    assert_eq!(to, "/admin/gateways?revoked=site-hq");
+    let list = eva.get(&to).await;
+    assert!(
+        list.body.contains("site-hq&quot; is revoked.") && list.body.contains("revoked 20"),
+        "{}",
+        list.body
+    );
+    let revoked = events(&demo, "admin.gateway.revoke").await;
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(revoked[0].details["gateway"], "site-hq");
+    demo.stop().await;
+}
+
+#[tokio::test]
+async fn gateway_posts_need_csrf_and_an_admin() {
+    let (demo, _clock) = demo_with_clock().await;
+    let mut eva = Browser::new(&demo);
+    sign_in(&demo, &mut eva, "/admin", EVA).await;
+    let page = eva.get("/admin/gateways").await;
+    let csrf = page.csrf();
+
+    // No or a wrong CSRF token: refused, nothing registered.
+    for token in ["", "not-the-token"] {
+        let r = eva
+            .post(
+                "/admin/gateways/register",
+                &[("csrf", token), ("name", "site-x")],
+            )
+            .await;
+        assert_eq!(r.status, 403);
+        assert!(!r.body.contains("lkgw_"));
+    }
+    assert!(demo.store.gateways().await.unwrap().is_empty());
+    assert!(events(&demo, "admin.gateway.register").await.is_empty());
+
+    // A live gateway survives a revoke without CSRF.
+    let issued = eva
+        .post(
+            "/admin/gateways/register",
+            &[("csrf", csrf.as_str()), ("name", "site-x")],
+        )
+        .await;
+    let credential = credential_of(&issued);
+    let r = eva
+        .post(
+            "/admin/gateways/revoke",
+            &[("name", "site-x"), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(poll(&demo, &credential).await, 204);
+
+    // A signed-in non-member gets 403 on every gateway route and changes nothing.
+    let mut ben = Browser::new(&demo);
+    sign_in(&demo, &mut ben, "/admin", BEN).await;
+    assert_eq!(ben.get("/admin/gateways").await.status, 403);
+    assert_eq!(
+        ben.get("/admin/gateways/revoke?name=site-x").await.status,
+        403
+    );
+    let r = ben
+        .post(
+            "/admin/gateways/revoke",
+            &[
+                ("csrf", csrf.as_str()),
+                ("name", "site-x"),
+                ("confirm", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    let r = ben
+        .post(
+            "/admin/gateways/register",
+            &[("csrf", csrf.as_str()), ("name", "site-y")],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(poll(&demo, &credential).await, 204);
+    assert_eq!(demo.store.gateways().await.unwrap().len(), 1);
+    assert!(events(&demo, "admin.gateway.revoke").await.is_empty());
+    demo.stop().await;
+}
