@@ -151,12 +151,24 @@ impl TokenFile {
     }
 }
 
-/// The delegated Graph client of this configuration (`None` without `[delegated]`). Rotated
-/// refresh tokens replace the stored one.
+/// The delegated Graph client of this configuration: `None` without `[delegated]`, and `None`
+/// while its token file does not exist yet (nobody has signed in for it; said once at WARN).
+/// Rotated refresh tokens replace the stored one. `latchkey serve` and the admin console's
+/// delegated sign-in both build it here.
 pub fn client(settings: &Settings) -> anyhow::Result<Option<GraphClient>> {
     let Some(file) = TokenFile::of(settings)? else {
         return Ok(None);
     };
+    // Only a file known to be absent is "not set up"; any other error surfaces from `load`.
+    if matches!(file.path().try_exists(), Ok(false)) {
+        tracing::warn!(
+            file = %file.path().display(),
+            "the delegated credential is not set up yet: synced users cannot reset until an admin \
+             signs in for it on the admin console's connection page (/admin/connection) or runs \
+             `latchkey delegate --config FILE`"
+        );
+        return Ok(None);
+    }
     let refresh_token = file.load()?;
     let file = Arc::new(file);
     let hook: RotateHook = Arc::new(move |rt: Secret<String>| {

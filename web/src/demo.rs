@@ -368,8 +368,9 @@ async fn start_full(
     let services = Services {
         store: Arc::clone(&store),
         directory: Arc::new(graph),
-        writeback: with_writeback
-            .then(|| Arc::new(writeback) as Arc<dyn crate::directory::Directory>),
+        writeback: RwLock::new(
+            with_writeback.then(|| Arc::new(writeback) as Arc<dyn crate::directory::Directory>),
+        ),
         policies: RwLock::new(Arc::new(policies)),
         codes: Arc::new(CodeIssuer::new(
             CodeKey::from_bytes(&Secret::new(random_key()?))?,
@@ -428,7 +429,7 @@ async fn start_full(
     portal.admin = Some(Arc::new(crate::admin::Admin::new(
         admin_settings,
         admin_graph.0,
-        Some(admin_graph.1),
+        with_writeback.then_some(admin_graph.1),
     )));
     let services = Arc::clone(&portal.services);
     let running = crate::app::start(portal, listener)?;

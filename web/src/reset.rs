@@ -5,7 +5,6 @@
 //! the user is voided and the user is told on every channel known before the change.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -215,8 +214,8 @@ async fn submit(
     // Graph refuses passwordProfile for on-premises-mastered users: they go through the
     // delegated resetPassword (written back to AD), when the portal holds that credential.
     let writeback = if data.synced {
-        match &portal.services.writeback {
-            Some(w) => Some(Arc::clone(w)),
+        match portal.services.writeback() {
+            Some(w) => Some(w),
             None => {
                 // No delegated credential: a connected gateway that may reset does it in AD.
                 if let Some(r) =

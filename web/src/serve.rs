@@ -88,7 +88,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
     // The admin console keeps clones (same token cache and debug switch) for its pages.
     let admin_graph = (graph.clone(), delegated.clone());
     let writeback = delegated.map(|c| Arc::new(c) as Arc<dyn crate::directory::Directory>);
-    if writeback.is_none() {
+    if settings.delegated.is_none() {
         tracing::warn!(
             "no [delegated] table: synced users cannot reset here (see `latchkey delegate`)"
         );
@@ -154,7 +154,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
     let services = Services {
         store,
         directory: Arc::new(graph),
-        writeback,
+        writeback: RwLock::new(writeback),
         policies: RwLock::new(Arc::new(policies)),
         codes: Arc::new(CodeIssuer::new(
             CodeKey::from_bytes(&Secret::new(key.derive(b"latchkey/codes").to_vec()))?,
@@ -187,19 +187,19 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
         tracing::info!(redirect_uri = %consoles.redirect_uri(), "consoles enabled");
         portal.consoles = Some(Arc::new(consoles));
     }
-    if settings.admin.is_some() {
-        portal.admin = Some(Arc::new(crate::admin::Admin::new(
-            settings.clone(),
-            admin_graph.0,
-            admin_graph.1,
-        )));
-    }
     if let Some(minutes) = settings
         .helpdesk
         .as_ref()
         .and_then(|h| h.link_lifetime_minutes)
     {
         portal.link_lifetime = std::time::Duration::from_secs(minutes * 60);
+    }
+    if settings.admin.is_some() {
+        portal.admin = Some(Arc::new(crate::admin::Admin::new(
+            settings.clone(),
+            admin_graph.0,
+            admin_graph.1,
+        )));
     }
     Ok(portal)
 }

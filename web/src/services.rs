@@ -39,8 +39,10 @@ pub struct Services {
     pub store: Arc<dyn Store>,
     pub directory: Arc<dyn Directory>,
     /// A delegated client (an Authentication Administrator's refresh token, `latchkey delegate`)
-    /// for `resetPassword` with writeback; synced users cannot reset without it.
-    pub writeback: Option<Arc<dyn Directory>>,
+    /// for `resetPassword` with writeback; synced users cannot reset without it. Behind a lock
+    /// because the admin console's connection page installs a new one at run time: read it
+    /// with [`Services::writeback`].
+    pub writeback: RwLock<Option<Arc<dyn Directory>>>,
     /// The running policy set; replaced whole on a valid reload, never edited in place.
     pub policies: RwLock<Arc<PolicySet>>,
     pub codes: Arc<CodeIssuer>,
@@ -71,6 +73,20 @@ impl Services {
             // A panic while holding the lock cannot leave a half-written set (we swap whole Arcs).
             Err(poisoned) => Arc::clone(&poisoned.into_inner()),
         }
+    }
+
+    /// The delegated writeback client in force now, if any (cheap: one Arc clone).
+    pub fn writeback(&self) -> Option<Arc<dyn Directory>> {
+        match self.writeback.read() {
+            Ok(w) => w.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Puts `client` in force for every reset that starts from now on (flows already holding
+    /// the previous one finish with it).
+    pub fn set_writeback(&self, client: Arc<dyn Directory>) {
+        *self.writeback.write().unwrap_or_else(|p| p.into_inner()) = Some(client);
     }
 
     /// The methods offered on the "prove it's you" page: the same list for everybody (what a given

@@ -4,7 +4,7 @@
 use latchkey::demo::{self, Demo};
 use latchkey_entra_sim::SignInOutcome;
 
-use crate::portal::{Browser, code_for};
+use crate::portal::Browser;
 
 const CARLA: &str = "carla.mendes@contoso.com";
 const CARLA_MAIL: &str = "carla.mendes@outlook.example";
@@ -18,27 +18,45 @@ async fn demo() -> Demo {
         .expect("demo starts")
 }
 
-async fn sms_code(demo: &Demo) -> String {
-    for to in ["+351912345678", "+351 912345678"] {
-        if let Some(c) = code_for(demo, to).await {
-            return c;
+const CARLA_PHONES: [&str; 2] = ["+351912345678", "+351 912345678"];
+
+/// The code in a message to one of `to` that arrived after the outbox held `seen` messages (a
+/// test may verify Carla twice; the earlier codes are used up).
+async fn fresh_code(demo: &Demo, to: &[&str], seen: usize) -> String {
+    for _ in 0..100 {
+        let all = demo.outbox.messages(); // newest first
+        let new = all.len().saturating_sub(seen);
+        if let Some(m) = all
+            .iter()
+            .take(new)
+            .find(|m| to.contains(&m.to.as_str()) && m.body.contains("code"))
+        {
+            return m
+                .body
+                .split(|c: char| !c.is_ascii_digit())
+                .find(|s| s.len() >= 6)
+                .unwrap_or_default()
+                .to_string();
         }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    panic!("no text message code: {:?}", demo.outbox.messages());
+    panic!("no new code to {to:?}: {:?}", demo.outbox.messages());
 }
 
 /// Carla (synced, enrolled email + text) verified, then the new password submitted.
 async fn carla_resets(demo: &Demo) -> crate::portal::Page {
     let mut b = Browser::new(demo);
     assert_eq!(b.identify(CARLA).await.status, 303);
+    let seen = demo.outbox.messages().len();
     b.ask_code("email").await;
-    let code = code_for(demo, CARLA_MAIL).await.unwrap();
+    let code = fresh_code(demo, &[CARLA_MAIL], seen).await;
     assert_eq!(
         b.submit_code("email", &code).await.location.as_deref(),
         Some("/verify")
     );
+    let seen = demo.outbox.messages().len();
     b.ask_code("sms").await;
-    let code = sms_code(demo).await;
+    let code = fresh_code(demo, &CARLA_PHONES, seen).await;
     assert_eq!(
         b.submit_code("sms", &code).await.location.as_deref(),
         Some("/action")
@@ -274,4 +292,87 @@ async fn stored_token_from_fresh_sign_in(
         .unwrap()
         .load()
         .unwrap()
+}
+
+/// A portal whose `[delegated]` token file does not exist yet runs without writeback (synced
+/// users are refused); an admin's delegated sign-in on the console's connection page stores the
+/// credential and puts it in force at once: the next synced reset goes through the delegated
+/// `resetPassword`, without a restart.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_delegated_sign_in_enables_writeback_without_a_restart() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let demo = demo::start_without_writeback("127.0.0.1:0".parse().unwrap(), Default::default())
+        .await
+        .expect("demo starts");
+    let token_file = demo.config_path.parent().unwrap().join("delegated.token");
+    assert!(!token_file.exists());
+
+    // Not set up: Carla's reset is refused and nothing reaches the directory.
+    demo.sim.clear_requests();
+    let refused = carla_resets(&demo).await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(
+        !demo
+            .sim
+            .requests()
+            .iter()
+            .any(|r| r.path.ends_with("/resetPassword")),
+        "no resetPassword without the delegated credential"
+    );
+    assert!(
+        audit_reasons(&demo)
+            .await
+            .iter()
+            .any(|r| r.contains("no writeback path")),
+        "the refusal is audited"
+    );
+    assert_eq!(demo.sim.sign_in(CARLA, CARLA_OLD), SignInOutcome::Success);
+
+    // The admin sees "not set up" and signs the Authentication Administrator in.
+    let mut admin = Browser::new(&demo);
+    crate::admin::sign_in(&demo, &mut admin, "/admin", crate::admin::EVA).await;
+    let page = admin.get("/admin/connection").await;
+    assert!(page.body.contains("Not set up"), "{}", page.body);
+    let start = admin
+        .post("/admin/connection/delegate", &[("csrf", &page.csrf())])
+        .await;
+    assert_eq!(start.status, 303, "{}", start.body);
+    let authorize = url::Url::parse(start.location.as_deref().unwrap()).unwrap();
+    let back = crate::admin::idp_sign_in(&authorize, crate::admin::FARID).await;
+    let done = admin.get(&back).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(
+        done.body.contains("synced users can reset"),
+        "{}",
+        done.body
+    );
+    assert!(token_file.exists());
+    let page = admin.get("/admin/connection").await;
+    assert!(!page.body.contains("Not set up"), "{}", page.body);
+
+    // Same process, no restart: the reset now goes through the delegated resetPassword.
+    demo.sim.clear_requests();
+    let changed = carla_resets(&demo).await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    assert!(
+        changed.body.contains("written back to your organisation"),
+        "{}",
+        changed.body
+    );
+    assert!(
+        demo.sim
+            .requests()
+            .iter()
+            .any(|r| r.method == "POST" && r.path.ends_with("/resetPassword") && r.status == 202),
+        "resetPassword was not called"
+    );
+    assert_eq!(demo.sim.sign_in(CARLA, NEW), SignInOutcome::Success);
+    assert!(
+        audit_reasons(&demo)
+            .await
+            .iter()
+            .any(|r| r.contains("delegated resetPassword")),
+        "the path used is audited"
+    );
+    demo.stop().await;
 }

@@ -53,6 +53,20 @@ pub struct ConnectionState {
     pub last_test: Mutex<Option<TestRun>>,
     /// The last delegated-credential set-up from this page: (user, when).
     pub delegated_setup: Mutex<Option<(String, String)>>,
+    /// The delegated client that set-up put in force (replaces [`Admin::delegated`], which is
+    /// the one the portal started with).
+    pub installed: Mutex<Option<latchkey_graph::GraphClient>>,
+}
+
+/// The delegated client in force: the one set up from this page, else the start-up one.
+fn delegated(admin: &Admin) -> Option<latchkey_graph::GraphClient> {
+    let installed = admin
+        .connection
+        .installed
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    installed.or_else(|| admin.delegated.clone())
 }
 
 fn date(t: OffsetDateTime) -> String {
@@ -177,7 +191,7 @@ async fn show(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
             "authority_host": s.entra.authority_host.clone().unwrap_or_else(|| "https://login.microsoftonline.com".into()),
             "graph_base_url": s.entra.graph_base_url.clone().unwrap_or_else(|| "https://graph.microsoft.com/v1.0".into()),
             "credential": credential,
-            "delegated": admin.delegated.is_some(),
+            "delegated": delegated(&admin).is_some(),
             "delegated_file": delegated_file,
             "delegated_setup": setup,
             "debug_on": debug_on,
@@ -213,7 +227,7 @@ async fn test(req: HttpRequest, portal: web::Data<Portal>, body: web::Bytes) -> 
             );
         }
     };
-    let (delegated_user, delegated_error) = match &admin.delegated {
+    let (delegated_user, delegated_error) = match &delegated(&admin) {
         None => (None, None),
         Some(d) => match d.token_claims().await {
             Ok(c) => (c.upn.or(c.oid), None),
@@ -343,8 +357,9 @@ async fn delegate(req: HttpRequest, portal: web::Data<Portal>, body: web::Bytes)
 }
 
 /// The callback's end of the delegated set-up: redeems the code, checks the grant, stores the
-/// refresh token encrypted in `[delegated] token_file` (as `latchkey delegate`), audits. The
-/// running portal keeps the credential it started with until it is restarted (the page says so).
+/// refresh token encrypted in `[delegated] token_file` (as `latchkey delegate`), builds the
+/// delegated client from that file the way `latchkey serve` does ([`crate::delegate::client`])
+/// and puts it in force for resets at once (no restart), audits.
 #[allow(clippy::too_many_arguments)]
 pub async fn finish_delegated(
     portal: &Portal,
@@ -428,6 +443,19 @@ pub async fn finish_delegated(
     if let Err(e) = file.save(&refresh_token) {
         return fail(format!("cannot write the token file: {e:#}")).await;
     }
+    let client = match crate::delegate::client(&admin.settings) {
+        Ok(Some(c)) => c,
+        Ok(None) => return fail("the token file vanished after it was written".into()).await,
+        Err(e) => return fail(format!("cannot build the delegated client: {e:#}")).await,
+    };
+    portal
+        .services
+        .set_writeback(std::sync::Arc::new(client.clone()));
+    *admin
+        .connection
+        .installed
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = Some(client);
     let at = date_time(portal.services.clock.now());
     *admin
         .connection
@@ -437,7 +465,11 @@ pub async fn finish_delegated(
     if audit(
         Outcome::Success,
         None,
-        serde_json::json!({ "delegated_user": who, "file": file.path().display().to_string() }),
+        serde_json::json!({
+            "delegated_user": who,
+            "file": file.path().display().to_string(),
+            "in_force": true,
+        }),
     )
     .await
     .is_err()
