@@ -1,14 +1,17 @@
 //! The directory-attribute method: the user types facts the directory holds about them (employee
 //! id and hire date), compared in constant time. Off unless a policy lists `attribute`. Decoy and
 //! out-of-policy flows compare against nothing, so they always answer "wrong" after the same work.
+//! The directory values wait in the flow sealed with the at-rest key ([`seal`]), never in clear.
 
 use std::collections::BTreeMap;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use latchkey_graph::User;
-use latchkey_store::Outcome;
-use latchkey_types::{MethodKind, Secret};
+use latchkey_store::{Flow, Outcome, StoreError, aad};
+use latchkey_types::{MethodKind, ObjectId, Secret};
 use latchkey_verify::{
     AttributeKind, AttributeSpec, AttributeValue, DirectoryAttributes, Outcome as _,
 };
@@ -16,9 +19,15 @@ use serde::{Deserialize, Serialize};
 use time::macros::format_description;
 
 use crate::app::Portal;
-use crate::flow::{self, Step};
+use crate::flow::{self, FlowData, Step};
 use crate::identify::FieldError;
+use crate::services::Services;
 use crate::verification::{csrf_token, succeed};
+
+/// What kind of secret the cipher's errors name.
+const WHAT: &str = "directory attributes";
+/// The "table" part of the associated data (the sign-in attempt uses `flows.signin`).
+const TABLE: &str = "flows.attributes";
 
 const EMPLOYEE_ID: &str = "employeeId";
 const HIRE_DATE: &str = "employeeHireDate";
@@ -51,6 +60,42 @@ pub fn directory_values(user: &User) -> BTreeMap<String, String> {
         );
     }
     out
+}
+
+/// Seals `values` for a reset flow of `subject` (the user's object id, or a decoy's random
+/// placeholder): the expected answers of a knowledge check are secrets at rest (security.md), so
+/// only the at-rest key's ciphertext goes into the flow's data. The associated data names the
+/// subject and the self-service purpose, so a sealed value copied into another flow's row does
+/// not open. Every flow seals (decoys an empty map) so identify does the same work for all.
+/// Empty (never matches) if sealing fails.
+pub fn seal(services: &Services, subject: &ObjectId, values: &BTreeMap<String, String>) -> String {
+    let sealed = serde_json::to_vec(values)
+        .map(Secret::new)
+        .map_err(|_| StoreError::Encrypt { what: WHAT })
+        .and_then(|plain| {
+            services
+                .cipher
+                .seal(plain.expose(), &aad(TABLE, subject, flow::PURPOSE), WHAT)
+        });
+    match sealed {
+        Ok(blob) => STANDARD.encode(blob),
+        Err(e) => {
+            tracing::error!(error = %e, "attribute: cannot seal the directory values");
+            String::new()
+        }
+    }
+}
+
+/// The values [`seal`] sealed into `flow`'s data; empty if they do not open (tampered, moved
+/// from another row, another key), so the check fails closed.
+fn open(services: &Services, flow: &Flow, data: &FlowData) -> BTreeMap<String, String> {
+    let aad = aad(TABLE, &flow.subject, &flow.purpose);
+    STANDARD
+        .decode(data.attributes_sealed.as_bytes())
+        .ok()
+        .and_then(|blob| services.cipher.open(&blob, &aad, WHAT).ok())
+        .and_then(|plain| serde_json::from_slice(plain.expose()).ok())
+        .unwrap_or_default()
 }
 
 fn expected(values: &BTreeMap<String, String>) -> BTreeMap<String, AttributeValue> {
@@ -153,10 +198,12 @@ pub async fn submit(
             StatusCode::TOO_MANY_REQUESTS,
         );
     }
-    // Decoys and flows whose policy does not allow the method compare against nothing.
+    // Decoys and flows whose policy does not allow the method compare against nothing (after
+    // opening their sealed empty map: the same work as a real flow).
     let allowed = !step.data.decoy && step.data.methods.contains(&kind);
+    let values = open(&portal.services, &step.flow, &step.data);
     let want = if allowed {
-        expected(&step.data.attributes)
+        expected(&values)
     } else {
         BTreeMap::new()
     };

@@ -45,10 +45,11 @@ pub struct FlowData {
     pub names: Vec<String>,
     /// The directory mail address: told about a change even when not enrolled.
     pub mail: Option<String>,
-    /// Directory values for the attribute method (`employeeId`, `employeeHireDate` as
-    /// YYYY-MM-DD), kept only when the policy allows that method.
+    /// Directory values for the attribute method (the answers to a knowledge check), sealed
+    /// with the at-rest key and bound to this flow's subject ([`crate::attribute::seal`]); an
+    /// empty map for decoys and policies without the method, sealed the same way.
     #[serde(default)]
-    pub attributes: std::collections::BTreeMap<String, String>,
+    pub attributes_sealed: String,
     /// The directory's preferredLanguage; used only after the first verification succeeded.
     pub preferred_language: Option<String>,
     /// Password mastered on-premises (Entra Connect).

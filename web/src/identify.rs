@@ -215,15 +215,18 @@ pub(crate) async fn plan(
     let s = &portal.services;
     let correlation_id = ObjectId::new_random().to_string();
     let decoy = |reason: String| {
+        let subject = ObjectId::new_random();
         let data = FlowData {
             decoy: true,
             account: login.to_string(),
             throttle_key: format!("login:{login}"),
             required: 2,
+            // Sealed like a real flow's values: the same work whoever typed the account.
+            attributes_sealed: crate::attribute::seal(s, &subject, &Default::default()),
             correlation_id: correlation_id.clone(),
             ..FlowData::default()
         };
-        Ok((data, ObjectId::new_random(), Some(reason)))
+        Ok((data, subject, Some(reason)))
     };
     let Some(user) = s.directory.find_user(login).await? else {
         return decoy("no single account matches".into());
@@ -294,11 +297,15 @@ pub(crate) async fn plan(
         .flatten()
         .collect(),
         mail: user.mail.as_ref().map(ToString::to_string),
-        attributes: if policy.methods.contains(&MethodKind::Attribute) {
-            crate::attribute::directory_values(&user)
-        } else {
-            Default::default()
-        },
+        attributes_sealed: crate::attribute::seal(
+            s,
+            &user.id,
+            &if policy.methods.contains(&MethodKind::Attribute) {
+                crate::attribute::directory_values(&user)
+            } else {
+                Default::default()
+            },
+        ),
         preferred_language: user.preferred_language.clone(),
         synced: user.on_premises_sync_enabled == Some(true),
         correlation_id,

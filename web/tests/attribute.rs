@@ -1,7 +1,13 @@
 //! The directory-attribute method (employee id + hire date): off unless a policy lists it; right
-//! values verify, wrong ones and decoy flows never do.
+//! values verify, wrong ones and decoy flows never do. The expected values wait in the flow
+//! sealed with the at-rest key: the raw SQLite row does not hold them, and a sealed copy moved
+//! into another user's flow does not open.
+
+use std::str::FromStr;
 
 use latchkey::demo::{self, DemoOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sqlx::{Connection, Row};
 
 use crate::portal::{Browser, code_for};
 
@@ -87,4 +93,111 @@ async fn unknown_accounts_never_pass_and_the_method_is_off_by_default() {
     );
     assert_eq!(submit(&mut b, "E1001", "2021-09-01").await.status, 404);
     plain.stop().await;
+}
+
+async fn connect(demo: &demo::Demo) -> SqliteConnection {
+    let path = demo.config_path.parent().unwrap().join("latchkey.db");
+    let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+        .unwrap()
+        .busy_timeout(std::time::Duration::from_secs(5));
+    SqliteConnection::connect_with(&options).await.unwrap()
+}
+
+/// The newest self-service flow's id and its raw text columns (what a copy of the database shows).
+async fn newest_flow(db: &mut SqliteConnection) -> (String, String) {
+    let row = sqlx::query(
+        "SELECT id, subject, purpose, step, verified, data FROM flows \
+         WHERE purpose = 'self-service' ORDER BY created_at_ms DESC, rowid DESC LIMIT 1",
+    )
+    .fetch_one(db)
+    .await
+    .unwrap();
+    let cols: Vec<String> = (0..6).map(|i| row.get::<String, _>(i)).collect();
+    (cols[0].clone(), cols.join("\n"))
+}
+
+async fn sealed_of(db: &mut SqliteConnection, id: &str) -> String {
+    sqlx::query("SELECT json_extract(data, '$.attributes_sealed') FROM flows WHERE id = ?")
+        .bind(id)
+        .fetch_one(db)
+        .await
+        .unwrap()
+        .get::<String, _>(0)
+}
+
+async fn put_sealed(db: &mut SqliteConnection, id: &str, sealed: &str) {
+    let done = sqlx::query(
+        "UPDATE flows SET data = json_set(data, '$.attributes_sealed', ?) WHERE id = ?",
+    )
+    .bind(sealed)
+    .bind(id)
+    .execute(db)
+    .await
+    .unwrap();
+    assert_eq!(done.rows_affected(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn directory_values_are_sealed_at_rest_and_bound_to_the_flows_user() {
+    let demo = demo_with_attribute().await;
+    let mut db = connect(&demo).await;
+    let mut adele = Browser::new(&demo);
+    adele.identify("adele.vance@contoso.com").await;
+    let (adele_flow, raw) = newest_flow(&mut db).await;
+    let lower = raw.to_lowercase();
+    for value in ["e1001", "2021-09-01", "2021", "1001"] {
+        assert!(
+            !lower.contains(value),
+            "{value} in clear in the flow row: {raw}"
+        );
+    }
+    let sealed = sealed_of(&mut db, &adele_flow).await;
+    assert!(sealed.len() > 40, "nothing sealed: {raw}");
+
+    // Another real (not decoy) user's flow carrying Adele's sealed values: they do not open
+    // there, so Adele's answers do not verify it.
+    let mut anna = Browser::new(&demo);
+    anna.identify("anna.jensen@contoso.com").await;
+    let (anna_flow, anna_raw) = newest_flow(&mut db).await;
+    assert_ne!(anna_flow, adele_flow);
+    assert!(anna_raw.contains("\"decoy\":false"), "{anna_raw}");
+    assert!(
+        anna_raw.contains("\"attribute\""),
+        "policy without the method: {anna_raw}"
+    );
+    put_sealed(&mut db, &anna_flow, &sealed).await;
+    let csrf = anna.get("/verify").await.csrf();
+    anna.post("/verify/attribute/start", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(submit(&mut anna, "E1001", "2021-09-01").await.status, 400);
+
+    // A second flow of Adele's own (same subject) opens the copy: the binding, not the copy
+    // itself, is what stopped Anna's.
+    let mut again = Browser::new(&demo);
+    again.identify("adele.vance@contoso.com").await;
+    let (again_flow, _) = newest_flow(&mut db).await;
+    put_sealed(&mut db, &again_flow, &sealed).await;
+    let csrf = again.get("/verify").await.csrf();
+    again
+        .post("/verify/attribute/start", &[("csrf", &csrf)])
+        .await;
+    let ok = submit(&mut again, "E1001", "2021-09-01").await;
+    assert_eq!(ok.location.as_deref(), Some("/verify"), "{}", ok.body);
+    // Tampered: does not open, fails closed.
+    let mut tampered = Browser::new(&demo);
+    tampered.identify("adele.vance@contoso.com").await;
+    let (tampered_flow, _) = newest_flow(&mut db).await;
+    let mut bad = sealed.clone().into_bytes();
+    let mid = bad.len() / 2;
+    bad[mid] = if bad[mid] == b'A' { b'B' } else { b'A' };
+    put_sealed(&mut db, &tampered_flow, &String::from_utf8(bad).unwrap()).await;
+    let csrf = tampered.get("/verify").await.csrf();
+    tampered
+        .post("/verify/attribute/start", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(
+        submit(&mut tampered, "E1001", "2021-09-01").await.status,
+        400
+    );
+    demo.stop().await;
 }

@@ -11,7 +11,8 @@
 //! `YYYY-MM-DD` (what an HTML date input sends). Graph's `employeeHireDate` is a timestamp: the
 //! caller passes its UTC date.
 //!
-//! Nothing is stored: the "stored" side is the directory, read at verification time.
+//! Nothing is stored here: the "stored" side is what the caller read from the directory (the
+//! portal keeps it in the reset flow sealed with its at-rest key, never in clear).
 
 use std::collections::{BTreeMap, BTreeSet};
 
