@@ -22,12 +22,12 @@ async fn admin(demo: &Demo) -> Browser {
     b
 }
 
-fn policies_dir(demo: &Demo) -> PathBuf {
+pub(crate) fn policies_dir(demo: &Demo) -> PathBuf {
     demo.config_path.parent().unwrap().join("policies")
 }
 
 /// Every policy file's bytes, sorted by name.
-fn snapshot(demo: &Demo) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn snapshot(demo: &Demo) -> Vec<(String, Vec<u8>)> {
     let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(policies_dir(demo))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -43,7 +43,7 @@ fn snapshot(demo: &Demo) -> Vec<(String, Vec<u8>)> {
 }
 
 /// The edit form of `name` as name/value pairs, as a browser would submit it unchanged.
-fn form_of(page: &Page) -> Vec<(String, String)> {
+pub(crate) fn form_of(page: &Page) -> Vec<(String, String)> {
     let body = &page.body;
     let form = body
         .split("<form method=\"post\" action=\"/admin/policies/save\"")
@@ -89,17 +89,17 @@ fn unescape(s: &str) -> String {
         .replace("&amp;", "&")
 }
 
-fn set(form: &mut Vec<(String, String)>, name: &str, value: &str) {
+pub(crate) fn set(form: &mut Vec<(String, String)>, name: &str, value: &str) {
     form.retain(|(n, _)| n != name);
     form.push((name.into(), value.into()));
 }
 
-async fn post(b: &mut Browser, path: &str, form: &[(String, String)]) -> Page {
+pub(crate) async fn post(b: &mut Browser, path: &str, form: &[(String, String)]) -> Page {
     let pairs: Vec<(&str, &str)> = form.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
     b.post(path, &pairs).await
 }
 
-async fn staff_form(b: &mut Browser) -> Vec<(String, String)> {
+pub(crate) async fn staff_form(b: &mut Browser) -> Vec<(String, String)> {
     let page = b.get("/admin/policies/edit?name=Staff").await;
     assert_eq!(page.status, 200, "{}", page.body);
     form_of(&page)

@@ -4,6 +4,7 @@
 mod admin;
 mod admin_console;
 mod admin_gateways;
+mod admin_policy_versions;
 mod admin_reports;
 mod attribute;
 mod check;

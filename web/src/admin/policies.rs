@@ -72,6 +72,17 @@ fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     result
 }
 
+/// The version an edit form carries: SHA-256 (hex) of the policy file's text when the form was
+/// rendered. A save whose file no longer has this version is refused (another admin, or an
+/// edit on disk, changed it meanwhile), so nobody overwrites a change they never saw.
+pub(crate) fn version_of(text: &str) -> String {
+    ring::digest::digest(&ring::digest::SHA256, text.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 fn groups_label(groups: &[latchkey_policy::GroupRef]) -> Vec<String> {
     groups.iter().map(|g| g.label()).collect()
 }
@@ -153,9 +164,16 @@ async fn edit(
         Err(r) => return r,
     };
     let set = portal.services.policies();
-    let (draft, original) = match query.name.as_deref().filter(|n| !n.is_empty()) {
+    let (draft, original, version) = match query.name.as_deref().filter(|n| !n.is_empty()) {
         Some(name) => match set.get(name) {
-            Some(p) => (Draft::from_policy(p), Some(p.name.clone())),
+            Some(p) => (
+                Draft::from_policy(p),
+                Some(p.name.clone()),
+                // Unreadable now: an empty version, which no save matches (refused, not lost).
+                std::fs::read_to_string(&p.file)
+                    .map(|t| version_of(&t))
+                    .unwrap_or_default(),
+            ),
             None => {
                 return portal.error_page(
                     &req,
@@ -165,16 +183,13 @@ async fn edit(
                 );
             }
         },
-        None => (Draft::new_policy(), None),
+        None => (Draft::new_policy(), None, String::new()),
     };
-    render_form(
-        &portal,
-        &req,
-        &user,
-        &draft,
-        original.as_deref(),
-        Preview::default(),
-    )
+    let preview = Preview {
+        version,
+        ..Preview::default()
+    };
+    render_form(&portal, &req, &user, &draft, original.as_deref(), preview)
 }
 
 /// What a preview or a refused save adds to the form.
@@ -186,6 +201,10 @@ struct Preview {
     diff: Option<String>,
     simulate_user: String,
     warnings: Vec<String>,
+    /// The file version the form is based on ([`version_of`]).
+    version: String,
+    /// The file changed since the form was rendered: the save was refused (409).
+    conflict: bool,
 }
 
 fn render_form(
@@ -224,9 +243,13 @@ fn render_form(
             "diff": preview.diff,
             "warnings": preview.warnings,
             "simulate_user": preview.simulate_user,
+            "version": preview.version,
+            "conflict": preview.conflict,
         }),
     );
-    if !preview.errors.is_empty() {
+    if preview.conflict {
+        *r.status_mut() = StatusCode::CONFLICT;
+    } else if !preview.errors.is_empty() {
         *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
     }
     r
@@ -465,6 +488,7 @@ async fn save(req: HttpRequest, portal: web::Data<Portal>, body: web::Bytes) -> 
     let original = Some(field(&pairs, "original").trim()).filter(|o| !o.is_empty());
     let preview_only = field(&pairs, "op") != "save";
     let simulate_user = field(&pairs, "simulate_user").trim().to_string();
+    let version = field(&pairs, "version").trim().to_string();
     // Every group must exist in the tenant (a well-formed but wrong id would match nobody,
     // silently); names left out are filled in from the directory.
     let mut group_errors = Vec::new();
@@ -501,12 +525,38 @@ async fn save(req: HttpRequest, portal: web::Data<Portal>, body: web::Bytes) -> 
             let preview = Preview {
                 errors,
                 simulate_user,
+                version,
                 ..Preview::default()
             };
             return render_form(&portal, &req, &user, &draft, original, preview);
         }
     };
     let diff = policy_file::diff(&c.old_text, &c.text);
+    // Checked under the write lock, against the text the save would replace.
+    if !preview_only && original.is_some() && version_of(&c.old_text) != version {
+        let _ = user
+            .audit(
+                &portal,
+                "admin.policy.save",
+                None,
+                Outcome::Failure,
+                Some("the policy file changed since the form was opened: nothing written"),
+                serde_json::json!({ "policy": draft.name }),
+            )
+            .await;
+        // The form keeps the admin's draft; it now carries the current version, so saving
+        // again (after reading what changed) is a deliberate choice. The diff shows what that
+        // save would do to the file as it is now.
+        let preview = Preview {
+            errors: vec![(None, msg(&portal, &user, "admin_policy_conflict"))],
+            diff: Some(diff),
+            simulate_user,
+            version: version_of(&c.old_text),
+            conflict: true,
+            ..Preview::default()
+        };
+        return render_form(&portal, &req, &user, &draft, original, preview);
+    }
     if preview_only {
         let current = portal.services.policies();
         let blast = super::simulate::blast_radius(&admin.graph, &current, &c.set).await;
@@ -542,6 +592,7 @@ async fn save(req: HttpRequest, portal: web::Data<Portal>, body: web::Bytes) -> 
                 .map(|p| loosened(&portal, &user, p))
                 .unwrap_or_default(),
             simulate_user,
+            version,
             ..Preview::default()
         };
         return render_form(&portal, &req, &user, &draft, original, preview);
