@@ -8,6 +8,7 @@ pub mod ids;
 pub mod methods;
 pub mod reset;
 pub mod risk;
+pub mod sessions;
 pub mod tenant;
 pub mod users;
 
@@ -63,6 +64,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(
                 "/users/{id}/checkMemberGroups",
                 post().to(groups::check_member_groups),
+            )
+            .route(
+                "/users/{id}/revokeSignInSessions",
+                post().to(sessions::revoke_sign_in_sessions),
             )
             .route(
                 "/users/{id}/checkMemberObjects",

@@ -150,6 +150,10 @@ pub fn user_properties(u: &User, initial_domain: &str) -> Map<String, Value> {
         "lastPasswordChangeDateTime",
         json!(fmt::graph(u.last_password_change)),
     );
+    put(
+        "signInSessionsValidFromDateTime",
+        json!(fmt::graph(u.sign_in_sessions_valid_from)),
+    );
     put("mailNickname", json!(u.mail_nickname));
     put("otherMails", json!(u.other_mails));
     put("proxyAddresses", json!(u.proxy_addresses));

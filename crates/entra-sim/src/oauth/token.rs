@@ -361,6 +361,7 @@ fn delegated_response(
                 user_id,
                 scopes: requested.raw.clone(),
                 expires: now + Duration::days(REFRESH_LIFETIME_DAYS),
+                issued: now,
             },
         );
         body["refresh_token"] = json!(rt);
@@ -495,6 +496,25 @@ fn refresh_token(
             "invalid_grant",
             70008,
             "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.",
+        ));
+    }
+    // revokeSignInSessions moves the user's
+    // signInSessionsValidFromDateTime; older refresh tokens are refused with AADSTS50173
+    // (FreshTokenNeeded). The description follows Microsoft's error-code table; the
+    // timestamps use the STS format.
+    let valid_from = state
+        .user_by_id(grant.user_id)
+        .map(|u| u.sign_in_sessions_valid_from);
+    if let Some(valid_from) = valid_from.filter(|v| grant.issued < *v) {
+        return Err(StsError::new(
+            400,
+            "invalid_grant",
+            50173,
+            format!(
+                "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password. The grant was issued on '{}' and the TokensValidFrom date (before which tokens are not valid) for this user is '{}'.",
+                crate::clock::fmt::graph(grant.issued),
+                crate::clock::fmt::graph(valid_from),
+            ),
         ));
     }
     // Refresh tokens are not bound to the scopes first asked for: any consented scope may be

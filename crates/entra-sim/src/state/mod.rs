@@ -83,6 +83,8 @@ pub struct User {
     pub password: Secret<String>,
     pub last_password_change: OffsetDateTime,
     pub force_change_password_next_sign_in: bool,
+    /// `signInSessionsValidFromDateTime`: refresh tokens issued before it are refused.
+    pub sign_in_sessions_valid_from: OffsetDateTime,
     /// Directory role template ids.
     pub roles: BTreeSet<String>,
     pub risk: Option<Risk>,
@@ -166,6 +168,8 @@ pub struct RefreshGrant {
     pub user_id: Uuid,
     pub scopes: Vec<String>,
     pub expires: OffsetDateTime,
+    /// When it was issued (compared with the user's `signInSessionsValidFromDateTime`).
+    pub issued: OffsetDateTime,
 }
 
 /// A `resetPassword` long-running operation.
@@ -527,6 +531,7 @@ pub fn build_user(u: &UserFixture, tenant_created: OffsetDateTime) -> Result<Use
         password: Secret::new(u.password.clone()),
         last_password_change: last_pw,
         force_change_password_next_sign_in: false,
+        sign_in_sessions_valid_from: created,
         roles: u
             .directory_roles
             .iter()

@@ -5,6 +5,7 @@ mod methods;
 mod pages;
 mod reset;
 mod risk;
+mod sessions;
 mod tap;
 mod tenant;
 mod users;

@@ -9,6 +9,7 @@ mod methods;
 mod paging;
 mod reset;
 mod risk_tap;
+mod sessions;
 mod tenant;
 mod tokens;
 mod users;
