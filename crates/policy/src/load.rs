@@ -74,6 +74,8 @@ struct RawPolicy {
     password: RawPassword,
     #[serde(default)]
     allow_privileged: bool,
+    #[serde(default = "yes")]
+    revoke_sessions: bool,
 }
 
 #[derive(Deserialize)]
@@ -317,6 +319,7 @@ pub fn parse_sources(sources: &[(PathBuf, String)]) -> Result<PolicySet, Vec<Pol
                     forbid_user_names: raw.password.forbid_user_names,
                 },
                 allow_privileged: raw.allow_privileged,
+                revoke_sessions: raw.revoke_sessions,
                 file: file.clone(),
                 line,
             });
@@ -427,6 +430,15 @@ password = { min_length = 16, banned_words = ["Contoso"] }
         assert!(!p.allow_privileged);
         assert_eq!(p.applies_to[0].label(), "All employees");
         assert_eq!(p.line, 2);
+    }
+
+    #[test]
+    fn sessions_are_revoked_after_a_change_unless_turned_off() {
+        assert!(parse(STAFF).unwrap().policies()[0].revoke_sessions);
+        let off = format!("{STAFF}revoke_sessions = false\n");
+        assert!(!parse(&off).unwrap().policies()[0].revoke_sessions);
+        let e = one_error(&format!("{STAFF}revoke_sessions = \"no\"\n"));
+        assert!(e.message.contains("bool"), "{e}");
     }
 
     #[test]

@@ -83,6 +83,9 @@ pub struct Policy {
     pub password: PasswordRules,
     /// Privileged accounts (directory roles, on-premises adminCount=1) match only when true.
     pub allow_privileged: bool,
+    /// After a password change through the portal, sign the user out of every app and browser
+    /// (Graph `revokeSignInSessions`). On unless the policy turns it off (security.md, 8).
+    pub revoke_sessions: bool,
     /// Where it was defined, for messages.
     pub file: PathBuf,
     pub line: usize,
