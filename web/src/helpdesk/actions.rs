@@ -141,12 +141,8 @@ async fn acting(
     policy_action: Action,
     action: &str,
 ) -> Result<(ConsoleUser, Target, Option<String>), HttpResponse> {
-    let m = member_post(portal, req, csrf)?;
-    let t = target(portal, req, &m, q).await?;
     let event = format!("helpdesk.{}", action.split(':').next().unwrap_or(action));
-    if let Some(r) = super::refuse_self(portal, req, &m, &t, &event).await {
-        return Err(r);
-    }
+    let (m, t) = super::member_acting_on(portal, req, csrf, q, &event).await?;
     let deny = async |key: &str, reason: &str, status: StatusCode| {
         let _ = m
             .audit(
@@ -466,12 +462,8 @@ async fn request_approval(
     portal: web::Data<Portal>,
     form: web::Form<RequestForm>,
 ) -> HttpResponse {
-    let m = match member_post(&portal, &req, &form.csrf) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    let t = match target(&portal, &req, &m, &form.q).await {
-        Ok(t) => t,
+    let (m, t) = match super::member_target(&portal, &req, &form.csrf, &form.q).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let known = form.action == "tap"

@@ -21,7 +21,7 @@ use latchkey_types::{MethodKind, ObjectId, Secret};
 use latchkey_verify::CodePurpose;
 use serde::{Deserialize, Serialize};
 
-use super::{Target, member_post, see_other, target, user_path};
+use super::{Target, see_other, user_path};
 use crate::app::Portal;
 use crate::codes;
 use crate::console::ConsoleUser;
@@ -166,17 +166,18 @@ async fn start(
     portal: web::Data<Portal>,
     form: web::Form<StartForm>,
 ) -> HttpResponse {
-    let m = match member_post(&portal, &req, &form.csrf) {
-        Ok(m) => m,
+    let (m, t) = match super::member_acting_on(
+        &portal,
+        &req,
+        &form.csrf,
+        &form.q,
+        "helpdesk.caller.code_sent",
+    )
+    .await
+    {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    let t = match target(&portal, &req, &m, &form.q).await {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    if let Some(r) = super::refuse_self(&portal, &req, &m, &t, "helpdesk.caller.code_sent").await {
-        return r;
-    }
     let user = t.user.id;
     let kind = form
         .channel
@@ -308,12 +309,8 @@ async fn submit(
     portal: web::Data<Portal>,
     form: web::Form<CodeForm>,
 ) -> HttpResponse {
-    let m = match member_post(&portal, &req, &form.csrf) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    let t = match target(&portal, &req, &m, &form.q).await {
-        Ok(t) => t,
+    let (m, t) = match super::member_target(&portal, &req, &form.csrf, &form.q).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let user = t.user.id;

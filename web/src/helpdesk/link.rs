@@ -22,7 +22,7 @@ use latchkey_store::{
 use latchkey_types::{EmailAddress, MethodKind, ObjectId, Secret};
 use serde::{Deserialize, Serialize};
 
-use super::{Target, member_post, page, target};
+use super::{Target, page};
 use crate::app::Portal;
 use crate::flow::{self, PURPOSE, STEP_VERIFY, limits};
 use crate::guard::with_deadline;
@@ -84,17 +84,13 @@ async fn issue_link(
     portal: web::Data<Portal>,
     form: web::Form<IssueForm>,
 ) -> HttpResponse {
-    let m = match member_post(&portal, &req, &form.csrf) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    let t = match target(&portal, &req, &m, &form.q).await {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    if let Some(r) = super::refuse_self(&portal, &req, &m, &t, "helpdesk.link.issued").await {
-        return r;
-    }
+    let (m, t) =
+        match super::member_acting_on(&portal, &req, &form.csrf, &form.q, "helpdesk.link.issued")
+            .await
+        {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
     let by_email = match form.delivery.as_str() {
         "email" => true,
         "copy" => false,

@@ -153,6 +153,37 @@ pub async fn target(
     }
 }
 
+/// The preamble of every POST about one user: the member (gate and CSRF) and the user they
+/// may serve, or the response to send. One place so every handler checks both, in this order.
+#[allow(clippy::result_large_err)]
+pub async fn member_target(
+    portal: &Portal,
+    req: &HttpRequest,
+    csrf: &str,
+    query: &str,
+) -> Result<(ConsoleUser, Target), HttpResponse> {
+    let m = member_post(portal, req, csrf)?;
+    let t = target(portal, req, &m, query).await?;
+    Ok((m, t))
+}
+
+/// [`member_target`] for a POST that acts on the account: the member's own account is refused
+/// and audited as `event` ([`refuse_self`]).
+#[allow(clippy::result_large_err)]
+pub async fn member_acting_on(
+    portal: &Portal,
+    req: &HttpRequest,
+    csrf: &str,
+    query: &str,
+    event: &str,
+) -> Result<(ConsoleUser, Target), HttpResponse> {
+    let (m, t) = member_target(portal, req, csrf, query).await?;
+    if let Some(r) = refuse_self(portal, req, &m, &t, event).await {
+        return Err(r);
+    }
+    Ok((m, t))
+}
+
 /// Members never act on their own account through the console (that would be self-service with
 /// the helpdesk's powers): the page says so, the attempt is audited.
 pub async fn refuse_self(
