@@ -24,6 +24,7 @@
 //! authorization code is bound to the verifier and is single use.
 
 pub mod attempt;
+pub mod callback;
 
 use std::time::Duration;
 
@@ -34,9 +35,10 @@ use latchkey_graph::GraphConfig;
 use latchkey_graph::delegated;
 use latchkey_graph::oidc::OidcProvider;
 use latchkey_store::{Flow, FlowLifetime, FlowToken, NewFlow, Outcome};
-use latchkey_types::{ObjectId, Secret};
+use latchkey_types::ObjectId;
 
 use self::attempt::Attempt;
+use self::callback::CallbackQuery;
 use serde::{Deserialize, Serialize};
 
 use crate::app::Portal;
@@ -262,13 +264,6 @@ pub async fn begin(portal: &Portal, req: &HttpRequest, signin: &SignIn) -> HttpR
     r
 }
 
-#[derive(Deserialize)]
-pub struct CallbackQuery {
-    code: Option<String>,
-    state: Option<String>,
-    error: Option<String>,
-}
-
 async fn callback(
     req: HttpRequest,
     portal: web::Data<Portal>,
@@ -314,51 +309,17 @@ async fn callback(
     let Some(attempt) = attempt else {
         return fail("no sign-in in progress".into(), None).await;
     };
-    if let Some(error) = &query.error {
-        // Only the error code, as a short token: it came through the browser.
-        let code: String = error
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .take(64)
-            .collect();
-        return fail(format!("identity platform answered {code}"), None).await;
-    }
-    if !attempt.state_matches(query.state.as_deref()) {
-        return fail("state does not match".into(), None).await;
-    }
-    let Some(code) = query.code.as_deref().filter(|c| !c.is_empty()) else {
-        return fail("no authorization code".into(), None).await;
-    };
-    let scopes: Vec<String> = SCOPES.iter().map(|s| s.to_string()).collect();
-    let tokens = match delegated::redeem_code(
-        signin.provider.config(),
-        &Secret::new(code.to_string()),
-        &signin.redirect_uri,
-        attempt.verifier(),
-        &scopes,
-    )
-    .await
-    {
-        Ok(t) => t,
-        Err(e) => return fail(format!("code redemption failed: {e}"), None).await,
-    };
-    let Some(id_token) = tokens.id_token else {
-        return fail("no ID token".into(), None).await;
-    };
-    let claims = match signin
-        .provider
-        .validate(id_token.expose(), &attempt.nonce, now)
-        .await
-    {
-        Ok(c) => c,
-        Err(e) => return fail(format!("ID token refused: {e}"), None).await,
-    };
-    let user = match s.directory.user(&claims.oid).await {
-        Ok(u) => u,
-        Err(e) => {
-            tracing::error!(error = %e, "enroll: cannot read the signed-in user");
-            return fail("directory unavailable".into(), Some(claims.oid)).await;
+    let signed_in = match query.code(&attempt) {
+        Ok(code) => {
+            signin
+                .signed_in(&portal, &attempt, code, now, "enroll")
+                .await
         }
+        Err(r) => Err(r),
+    };
+    let (claims, user) = match signed_in {
+        Ok(x) => x,
+        Err(r) => return fail(r.reason, r.subject).await,
     };
     let session = Session {
         correlation_id: correlation_id.clone(),

@@ -16,6 +16,7 @@ use super::{
 use crate::app::Portal;
 use crate::flow::{self, limits};
 use crate::signin::attempt::Attempt;
+use crate::signin::callback::CallbackQuery;
 
 /// What a console's attempt keeps besides its sealed secrets (nothing secret).
 #[derive(Serialize, Deserialize)]
@@ -140,13 +141,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/helpdesk/signout", web::post().to(signout_helpdesk));
 }
 
-#[derive(Deserialize)]
-struct CallbackQuery {
-    code: Option<String>,
-    state: Option<String>,
-    error: Option<String>,
-}
-
 async fn callback(
     req: HttpRequest,
     portal: web::Data<Portal>,
@@ -203,19 +197,9 @@ async fn callback(
     let Some(attempt) = attempt else {
         return fail("no sign-in in progress".into(), None).await;
     };
-    if let Some(error) = &query.error {
-        let code: String = error
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .take(64)
-            .collect();
-        return fail(format!("identity platform answered {code}"), None).await;
-    }
-    if !attempt.state_matches(query.state.as_deref()) {
-        return fail("state does not match".into(), None).await;
-    }
-    let Some(code) = query.code.as_deref().filter(|c| !c.is_empty()) else {
-        return fail("no authorization code".into(), None).await;
+    let code = match query.code(&attempt) {
+        Ok(code) => code,
+        Err(r) => return fail(r.reason, r.subject).await,
     };
     if let Some(admin) = attempt.public.delegated_by.as_deref() {
         let Ok(admin) = admin.parse::<ObjectId>() else {
@@ -235,36 +219,13 @@ async fn callback(
         let _ = r.add_cookie(&clear_attempt);
         return r;
     }
-    let tokens = match delegated::redeem_code(
-        consoles.signin.provider().config(),
-        &Secret::new(code.to_string()),
-        consoles.signin.redirect_uri(),
-        attempt.verifier(),
-        &scopes(),
-    )
-    .await
-    {
-        Ok(t) => t,
-        Err(e) => return fail(format!("code redemption failed: {e}"), None).await,
-    };
-    let Some(id_token) = tokens.id_token else {
-        return fail("no ID token".into(), None).await;
-    };
-    let claims = match consoles
+    let (claims, user) = match consoles
         .signin
-        .provider()
-        .validate(id_token.expose(), &attempt.nonce, now)
+        .signed_in(&portal, &attempt, code, now, "console")
         .await
     {
-        Ok(c) => c,
-        Err(e) => return fail(format!("ID token refused: {e}"), None).await,
-    };
-    let user = match s.directory.user(&claims.oid).await {
-        Ok(u) => u,
-        Err(e) => {
-            tracing::error!(error = %e, "console: cannot read the signed-in user");
-            return fail("directory unavailable".into(), Some(claims.oid)).await;
-        }
+        Ok(x) => x,
+        Err(r) => return fail(r.reason, r.subject).await,
     };
     let session = Session {
         correlation_id: correlation_id.clone(),
