@@ -5,17 +5,13 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use latchkey_notify::ChangeKind;
 use latchkey_policy::Action;
 use latchkey_store::{EnrollmentState, Outcome};
 use latchkey_types::{MethodKind, Secret};
 use latchkey_verify::{CodePurpose, TotpSeed};
 
 use super::page::{Problems, render};
-use super::{
-    CodeForm, announce, channels_before, parse_kind, post_context, see_other, set_flash,
-    unavailable,
-};
+use super::{CodeForm, activated, channels_before, parse_kind, post_context, unavailable};
 use crate::app::Portal;
 use crate::codes;
 use crate::flow;
@@ -147,32 +143,5 @@ pub(super) async fn confirm(
             .await;
     }
     flow::reset_throttle(&portal, &failures, &subject.to_string()).await;
-    let change = if had_active {
-        ChangeKind::Changed
-    } else {
-        ChangeKind::Added
-    };
-    let reason = if had_active { "changed" } else { "added" };
-    if ctx
-        .audit(
-            &portal,
-            "enroll.activate",
-            Some(kind),
-            Outcome::Success,
-            Some(reason),
-        )
-        .await
-        .is_err()
-    {
-        return ctx.unavailable(&portal, &req);
-    }
-    let notified = !channels.is_empty();
-    announce(&portal, &ctx, channels, kind, change).await;
-    let key = if had_active {
-        "enroll_flash_changed"
-    } else {
-        "enroll_flash_added"
-    };
-    set_flash(&portal, &ctx, key, Some(kind), notified).await;
-    see_other("/enroll")
+    activated(&portal, &req, &ctx, kind, had_active, channels).await
 }

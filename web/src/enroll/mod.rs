@@ -308,6 +308,52 @@ async fn announce(
     }
 }
 
+/// The end of every successful change of a method: the audit event (written before answering),
+/// then, where `told` says so, the notice to the channels known before and the overview's flash
+/// message; back to the overview. One place so every change is audited, told and shown alike.
+async fn changed(
+    portal: &Portal,
+    req: &HttpRequest,
+    ctx: &Ctx,
+    kind: MethodKind,
+    event: &str,
+    reason: &str,
+    told: Option<(Vec<Recipient>, ChangeKind, &str)>,
+) -> HttpResponse {
+    if ctx
+        .audit(portal, event, Some(kind), Outcome::Success, Some(reason))
+        .await
+        .is_err()
+    {
+        return ctx.unavailable(portal, req);
+    }
+    if let Some((channels, change, flash)) = told {
+        let notified = !channels.is_empty();
+        announce(portal, ctx, channels, kind, change).await;
+        set_flash(portal, ctx, flash, Some(kind), notified).await;
+    }
+    see_other("/enroll")
+}
+
+/// A method became active (a confirmed code or saved questions): `enroll.activate`, "added" or
+/// "changed" after whether one was active before, told and shown like every change.
+async fn activated(
+    portal: &Portal,
+    req: &HttpRequest,
+    ctx: &Ctx,
+    kind: MethodKind,
+    had_active: bool,
+    channels: Vec<Recipient>,
+) -> HttpResponse {
+    let (change, reason, flash) = if had_active {
+        (ChangeKind::Changed, "changed", "enroll_flash_changed")
+    } else {
+        (ChangeKind::Added, "added", "enroll_flash_added")
+    };
+    let told = Some((channels, change, flash));
+    changed(portal, req, ctx, kind, "enroll.activate", reason, told).await
+}
+
 /// Every channel the user had before a change: active email and phone, and the directory mail.
 async fn channels_before(portal: &Portal, ctx: &Ctx) -> Vec<Recipient> {
     let mail = ctx
@@ -357,25 +403,8 @@ async fn remove(
         return see_other("/enroll");
     }
     let reason = if had_active { "active" } else { "pending only" };
-    if ctx
-        .audit(
-            &portal,
-            "enroll.remove",
-            Some(kind),
-            Outcome::Success,
-            Some(reason),
-        )
-        .await
-        .is_err()
-    {
-        return ctx.unavailable(&portal, &req);
-    }
-    if had_active {
-        let notified = !channels.is_empty();
-        announce(&portal, &ctx, channels, kind, ChangeKind::Removed).await;
-        set_flash(&portal, &ctx, "enroll_flash_removed", Some(kind), notified).await;
-    }
-    see_other("/enroll")
+    let told = had_active.then_some((channels, ChangeKind::Removed, "enroll_flash_removed"));
+    changed(&portal, &req, &ctx, kind, "enroll.remove", reason, told).await
 }
 
 /// `POST /enroll/reconfirm`: "yes, these are still mine" for every active method.

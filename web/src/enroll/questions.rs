@@ -7,14 +7,13 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
-use latchkey_notify::ChangeKind;
 use latchkey_policy::Action;
-use latchkey_store::{EnrollmentState, NewEnrollment, Outcome};
+use latchkey_store::{EnrollmentState, NewEnrollment};
 use latchkey_types::{MethodKind, Secret};
 use latchkey_verify::{HashError, QuestionError, QuestionId};
 
 use super::page::{Problems, render};
-use super::{AddForm, Ctx, announce, channels_before, see_other, set_flash, unavailable};
+use super::{AddForm, Ctx, activated, channels_before, unavailable};
 use crate::app::Portal;
 use crate::reset::current_policy;
 use crate::services::QUESTION_IDS;
@@ -132,26 +131,5 @@ pub(super) async fn add_questions(
         tracing::error!("enroll: cannot store security questions");
         return ctx.unavailable(portal, req);
     }
-    let (change, reason, key) = if had_active {
-        (ChangeKind::Changed, "changed", "enroll_flash_changed")
-    } else {
-        (ChangeKind::Added, "added", "enroll_flash_added")
-    };
-    if ctx
-        .audit(
-            portal,
-            "enroll.activate",
-            Some(kind),
-            Outcome::Success,
-            Some(reason),
-        )
-        .await
-        .is_err()
-    {
-        return ctx.unavailable(portal, req);
-    }
-    let notified = !channels.is_empty();
-    announce(portal, ctx, channels, kind, change).await;
-    set_flash(portal, ctx, key, Some(kind), notified).await;
-    see_other("/enroll")
+    activated(portal, req, ctx, kind, had_active, channels).await
 }
