@@ -149,6 +149,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/admin_connection.html"),
     ),
     (
+        "admin_policy_delete.html",
+        include_str!("../templates/admin_policy_delete.html"),
+    ),
+    (
         "admin_gateways.html",
         include_str!("../templates/admin_gateways.html"),
     ),

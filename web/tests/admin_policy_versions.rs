@@ -99,3 +99,145 @@ async fn a_save_based_on_an_old_version_is_refused_and_the_first_edit_kept() {
     assert!(on_disk(&demo).contains("Edited by Lena second"));
     demo.stop().await;
 }
+
+/// The hidden fields of the delete confirmation form.
+fn delete_form(page: &crate::portal::Page) -> Vec<(String, String)> {
+    let form = page
+        .body
+        .split("<form method=\"post\" action=\"/admin/policies/delete\">")
+        .nth(1)
+        .expect("a confirmation form")
+        .split("</form>")
+        .next()
+        .unwrap();
+    form.split("<input ")
+        .skip(1)
+        .map(|tag| {
+            let attr = |a: &str| {
+                tag.split(&format!("{a}=\""))
+                    .nth(1)
+                    .and_then(|r| r.split('"').next())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            (attr("name"), attr("value"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn deleting_a_policy_is_confirmed_validated_versioned_and_audited() {
+    let (demo, _clock) = demo_with_clock().await;
+    let mut eva = Browser::new(&demo);
+    sign_in(&demo, &mut eva, "/admin", EVA).await;
+    let demo_file = policies_dir(&demo).join("demo.toml");
+
+    let edit = eva.get("/admin/policies/edit?name=Staff").await;
+    assert!(
+        edit.body
+            .contains("href=\"/admin/policies/delete?name=Staff\"")
+    );
+    let confirm = eva.get("/admin/policies/delete?name=Staff").await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    assert!(confirm.body.contains("No other policy is in demo.toml"));
+    assert!(
+        confirm.body.contains("-name = &quot;Staff&quot;"),
+        "{}",
+        confirm.body
+    );
+    let form = delete_form(&confirm);
+
+    // Without CSRF, or without the confirmation field: nothing changes.
+    let before = snapshot(&demo);
+    let mut no_csrf = form.clone();
+    set(&mut no_csrf, "csrf", "");
+    assert_eq!(
+        post(&mut eva, "/admin/policies/delete", &no_csrf)
+            .await
+            .status,
+        403
+    );
+    let mut unconfirmed = form.clone();
+    unconfirmed.retain(|(n, _)| n != "confirm");
+    assert_eq!(
+        post(&mut eva, "/admin/policies/delete", &unconfirmed)
+            .await
+            .status,
+        400
+    );
+    assert_eq!(snapshot(&demo), before);
+
+    // The file changed after the confirmation was shown: refused, the file kept.
+    let mut text = std::fs::read_to_string(&demo_file).unwrap();
+    text.push_str("# edited on disk\n");
+    std::fs::write(&demo_file, &text).unwrap();
+    let stale = post(&mut eva, "/admin/policies/delete", &form).await;
+    assert_eq!(stale.status, 409, "{}", stale.body);
+    assert!(stale.body.contains("changed by someone else"));
+    assert_eq!(std::fs::read_to_string(&demo_file).unwrap(), text);
+    assert!(demo.services.policies().get("Staff").is_some());
+
+    // Confirmed against the current version: the block (here the whole file) goes, the set
+    // in force follows, and the audit event has the diff.
+    let done = post(&mut eva, "/admin/policies/delete", &delete_form(&stale)).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(
+        done.location.as_deref(),
+        Some("/admin/policies?deleted=Staff")
+    );
+    assert!(!demo_file.exists());
+    assert!(demo.services.policies().get("Staff").is_none());
+    assert!(demo.services.policies().get("Default").is_some());
+    let list = eva.get("/admin/policies?deleted=Staff").await;
+    assert!(list.body.contains("Policy &quot;Staff&quot; deleted"));
+    let events = demo
+        .store
+        .audit_events(&latchkey_store::AuditQuery {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let deleted: Vec<_> = events
+        .iter()
+        .filter(|e| e.event.event_type == "admin.policy.delete")
+        .collect();
+    assert!(
+        deleted
+            .iter()
+            .any(|e| e.event.outcome == latchkey_store::Outcome::Failure)
+    );
+    let ok = deleted
+        .iter()
+        .find(|e| e.event.outcome == latchkey_store::Outcome::Success)
+        .expect("audited");
+    assert!(
+        ok.event.details["diff"]
+            .as_str()
+            .unwrap()
+            .contains("name = \"Staff\"")
+    );
+    assert_eq!(ok.event.details["file_removed"], true);
+
+    // The last policy cannot go: the set would refuse everyone.
+    let before = snapshot(&demo);
+    let last = eva.get("/admin/policies/delete?name=Default").await;
+    assert_eq!(last.status, 422);
+    assert!(last.body.contains("This is the only policy"));
+    assert!(!last.body.contains("action=\"/admin/policies/delete\""));
+    let forced = post(
+        &mut eva,
+        "/admin/policies/delete",
+        &[
+            ("csrf".into(), last.csrf()),
+            ("name".into(), "Default".into()),
+            ("version".into(), String::new()),
+            ("confirm".into(), "yes".into()),
+        ],
+    )
+    .await;
+    assert_eq!(forced.status, 422);
+    assert_eq!(snapshot(&demo), before);
+    assert!(demo.services.policies().get("Default").is_some());
+    demo.stop().await;
+}

@@ -20,6 +20,7 @@ pub mod audit;
 pub mod connection;
 pub mod gateways;
 pub mod policies;
+pub mod policy_delete;
 pub mod policy_file;
 pub mod reports;
 pub mod simulate;
@@ -62,6 +63,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(connection::configure)
         .configure(gateways::configure)
         .configure(policies::configure)
+        .configure(policy_delete::configure)
         .configure(simulate::configure)
         .configure(reports::configure)
         .configure(audit::configure);

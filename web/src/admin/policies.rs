@@ -31,7 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Every `*.toml` file of the folder with its text, sorted (what `load_dir` reads).
-fn read_sources(dir: &Path) -> std::io::Result<Vec<(PathBuf, String)>> {
+pub(super) fn read_sources(dir: &Path) -> std::io::Result<Vec<(PathBuf, String)>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
@@ -45,7 +45,7 @@ fn read_sources(dir: &Path) -> std::io::Result<Vec<(PathBuf, String)>> {
 
 /// Writes `text` to `path` atomically: a temporary file beside it (not `*.toml`, so the reload
 /// never reads it half-written), fsync, rename over the target.
-fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+pub(super) fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
@@ -90,6 +90,7 @@ fn groups_label(groups: &[latchkey_policy::GroupRef]) -> Vec<String> {
 #[derive(Deserialize)]
 struct ListQuery {
     saved: Option<String>,
+    deleted: Option<String>,
 }
 
 async fn list(
@@ -144,6 +145,7 @@ async fn list(
             "policies": rows,
             "disk_errors": disk_errors,
             "saved": query.saved,
+            "deleted": query.deleted,
             "dir": admin.policies_dir.display().to_string(),
         }),
     )
@@ -244,6 +246,10 @@ fn render_form(
             "warnings": preview.warnings,
             "simulate_user": preview.simulate_user,
             "version": preview.version,
+            "delete_url": original.map(|o| format!(
+                "/admin/policies/delete?name={}",
+                url::form_urlencoded::byte_serialize(o.as_bytes()).collect::<String>()
+            )),
             "conflict": preview.conflict,
         }),
     );

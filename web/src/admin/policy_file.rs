@@ -302,6 +302,23 @@ pub fn replace_block(text: &str, line: usize, block: &str) -> Option<String> {
     Some(out)
 }
 
+/// `text` without the policy defined at `line` (its own comments go, the comments that close it
+/// stay, as in [`replace_block`]). `None` when no block contains that line.
+pub fn remove_block(text: &str, line: usize) -> Option<String> {
+    let range = block_at(text, line)?;
+    let end = content_end(text, &range);
+    let mut out = String::with_capacity(text.len());
+    out.push_str(&text[..range.start]);
+    out.push_str(text[end..range.end].trim_start_matches('\n'));
+    out.push_str(&text[range.end..]);
+    Some(out)
+}
+
+/// Whether `text` still defines a policy (a file without one is removed, not left empty).
+pub fn has_policies(text: &str) -> bool {
+    !blocks(text).is_empty()
+}
+
 /// `text` with a new block appended.
 pub fn append_block(text: &str, block: &str) -> String {
     let mut out = text.to_string();
@@ -447,6 +464,18 @@ mod tests {
         assert!(out.contains("# about A") && out.contains("name = \"B2\""));
         assert!(out.ends_with("# trailing example\n# [[policy]]\n"), "{out}");
         assert!(!out.contains("min_length"));
+    }
+
+    #[test]
+    fn removing_a_block_keeps_the_others() {
+        let out = remove_block(FILE, 14).unwrap();
+        assert!(out.contains("name = \"A\"") && !out.contains("name = \"B\""));
+        assert!(!out.contains("min_length"), "its sub-table goes too");
+        assert!(out.ends_with("# trailing example\n# [[policy]]\n"), "{out}");
+        assert!(has_policies(&out));
+        let out = remove_block(&out, 3).unwrap();
+        assert!(!has_policies(&out), "{out}");
+        assert!(remove_block("# nothing\n", 1).is_none());
     }
 
     #[test]
