@@ -183,6 +183,16 @@ const REQUIREMENTS: &[Requirement] = &[
         why: "feature `manage_methods` (helpdesk)",
     },
     Requirement {
+        id: "sessions.revoke",
+        operation: "Sign users out everywhere after a reset (revokeSignInSessions)",
+        feature: None,
+        permissions: &["User.RevokeSessions.All"],
+        roles: &[],
+        // A write: not probed, so the check stays read-only.
+        probe: Probe::None,
+        why: "policies revoke sign-in sessions after a password reset unless `revoke_sessions = false`",
+    },
+    Requirement {
         id: "domains.read",
         operation: "Read domains (managed / federated)",
         feature: Some(|f| f.hybrid),

@@ -45,6 +45,8 @@ pub trait Directory: Send + Sync + 'static {
     /// Whether Identity Protection currently considers the user at risk.
     fn is_at_risk<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, bool>;
     fn dismiss_risk<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, ()>;
+    /// Signs the user out of every app and browser (`revokeSignInSessions`, app-only).
+    fn revoke_sign_in_sessions<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, ()>;
     /// Issues a Temporary Access Pass (replacing a valid one, Graph's rule). The pass is in the
     /// answer only this once.
     fn create_temporary_access_pass<'a>(
@@ -163,6 +165,10 @@ impl Directory for GraphClient {
 
     fn dismiss_risk<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, ()> {
         Box::pin(async move { self.dismiss_risky_users(std::slice::from_ref(id)).await })
+    }
+
+    fn revoke_sign_in_sessions<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, ()> {
+        Box::pin(GraphClient::revoke_sign_in_sessions(self, id))
     }
 
     fn create_temporary_access_pass<'a>(

@@ -30,6 +30,7 @@ pub mod security;
 pub mod serve;
 pub mod services;
 pub mod signin;
+pub mod signout;
 pub mod tap;
 pub mod unlock;
 pub mod user_show;

@@ -314,7 +314,7 @@ async fn submit(
         tracing::error!("reset: password changed but the audit event could not be written");
     }
     let notified = !channels.is_empty();
-    after_change(&portal, flow, data, channels).await;
+    let sign_out = after_change(&portal, flow, data, channels, policy.revoke_sessions).await;
     let mut paragraphs = vec![
         catalogs
             .get(lang, "done_next_cloud")
@@ -324,6 +324,7 @@ async fn submit(
     if writeback.is_some() {
         paragraphs.push(catalogs.get(lang, "done_next_hybrid").to_string());
     }
+    paragraphs.extend(sign_out.paragraph(&portal, lang));
     if notified {
         paragraphs.push(catalogs.get(lang, "done_notified").to_string());
     }
@@ -392,8 +393,15 @@ pub async fn known_channels(
     out
 }
 
-/// After a password change: void every open flow and code of the user, notify every channel.
-pub async fn after_change(portal: &Portal, flow: &Flow, data: &FlowData, channels: Vec<Recipient>) {
+/// After a password change: void every open flow and code of the user, notify every channel, and
+/// sign the user out everywhere when `revoke_sessions` (the policy's setting) is on.
+pub async fn after_change(
+    portal: &Portal,
+    flow: &Flow,
+    data: &FlowData,
+    channels: Vec<Recipient>,
+    revoke_sessions: bool,
+) -> crate::signout::SignOut {
     let s = &portal.services;
     let now = s.clock.now();
     if let Err(e) = s.store.void_codes_of(&flow.subject, now).await {
@@ -414,4 +422,5 @@ pub async fn after_change(portal: &Portal, flow: &Flow, data: &FlowData, channel
             tracing::error!(error = %e, "cannot queue a change notice");
         }
     }
+    crate::signout::after_change(portal, flow, data, revoke_sessions).await
 }

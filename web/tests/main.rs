@@ -20,6 +20,7 @@ mod questions;
 mod security;
 mod serve;
 mod signin_at_rest;
+mod signout;
 mod tap;
 mod user_show;
 mod writeback;

@@ -91,11 +91,19 @@ pub async fn submit(
                 tracing::error!("reset: password changed but the audit event could not be written");
             }
             let notified = !channels.is_empty();
-            crate::reset::after_change(portal, flow, data, channels).await;
+            // The policy that allowed this reset (matched at the start, re-checked by the caller);
+            // if it has since vanished from the set, the safe default: sign out everywhere.
+            let revoke = data
+                .policy
+                .as_deref()
+                .and_then(|n| portal.services.policies().get(n).map(|p| p.revoke_sessions))
+                .unwrap_or(true);
+            let sign_out = crate::reset::after_change(portal, flow, data, channels, revoke).await;
             let mut paragraphs = vec![
                 catalogs.get(lang, "reset_onprem_done").to_string(),
                 catalogs.get(lang, "done_next_windows").to_string(),
             ];
+            paragraphs.extend(sign_out.paragraph(portal, lang));
             if notified {
                 paragraphs.push(catalogs.get(lang, "done_notified").to_string());
             }
