@@ -25,6 +25,7 @@
 
 pub mod attempt;
 pub mod callback;
+pub mod start;
 
 use std::time::Duration;
 
@@ -32,7 +33,6 @@ use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use latchkey_graph::GraphConfig;
-use latchkey_graph::delegated;
 use latchkey_graph::oidc::OidcProvider;
 use latchkey_store::{Flow, FlowLifetime, FlowToken, NewFlow, Outcome};
 use latchkey_types::ObjectId;
@@ -42,7 +42,7 @@ use self::callback::CallbackQuery;
 use serde::{Deserialize, Serialize};
 
 use crate::app::Portal;
-use crate::flow::{self, limits};
+use crate::flow;
 use crate::i18n::{Lang, negotiate};
 
 /// Purpose of the short-lived flow that carries a sign-in attempt.
@@ -216,46 +216,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// Starts a sign-in: stores the attempt, sets its cookie, redirects to the authorize endpoint.
 pub async fn begin(portal: &Portal, req: &HttpRequest, signin: &SignIn) -> HttpResponse {
     let lang = flow::lang(req, None);
-    let client = portal
-        .services
-        .proxies
-        .client_ip(req)
-        .map(|ip| ip.to_string())
-        .unwrap_or_default();
-    if let Err(wait) = flow::hit(portal, "signin:client", &client, limits::STARTS_PER_CLIENT).await
-    {
-        let mut r = portal.render_in(
-            req,
-            lang,
-            "error.html",
-            &serde_json::json!({ "message": flow::throttled_message(portal, lang, wait) }),
-        );
-        *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    if let Some(r) = start::throttled(portal, req, lang).await {
         return r;
     }
     let scopes: Vec<String> = SCOPES.iter().map(|s| s.to_string()).collect();
     // The enrollment attempt keeps nothing besides its secrets and correlation id.
     let attempt = Attempt::new(());
-    let url = match delegated::authorize_url(
-        signin.provider.config(),
-        &signin.redirect_uri,
-        &scopes,
-        &attempt.pkce,
-        &attempt.state,
-        &attempt.nonce,
-    ) {
-        Ok(u) => u,
-        Err(e) => {
-            tracing::error!(error = %e, "enroll: cannot build the authorize URL");
-            return portal.error_page(req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
-        }
-    };
-    let token = match attempt.store(portal, PURPOSE, SIGNIN_LIFETIME).await {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::error!(error = %e, "enroll: cannot store the sign-in attempt");
-            return portal.error_page(req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
-        }
+    let started = signin
+        .authorize(
+            portal,
+            &attempt,
+            &scopes,
+            PURPOSE,
+            SIGNIN_LIFETIME,
+            "enroll",
+        )
+        .await;
+    let Some((url, token)) = started else {
+        return portal.error_page(req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
     };
     let mut r = HttpResponse::SeeOther()
         .insert_header(("Location", url.to_string()))

@@ -4,7 +4,6 @@
 use actix_web::cookie::SameSite;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use latchkey_graph::delegated;
 use latchkey_store::{AuditEvent, FlowLifetime, FlowToken, NewFlow, Outcome};
 use latchkey_types::{ObjectId, Secret};
 use serde::{Deserialize, Serialize};
@@ -14,7 +13,6 @@ use super::{
     SIGNIN_LIFETIME, SIGNIN_PURPOSE, Session, cookie, lang_of, removal, require, session_cookie,
 };
 use crate::app::Portal;
-use crate::flow::{self, limits};
 use crate::signin::attempt::Attempt;
 use crate::signin::callback::CallbackQuery;
 
@@ -71,21 +69,7 @@ async fn begin_attempt(
     delegated_by: Option<ObjectId>,
 ) -> HttpResponse {
     let lang = lang_of(req, None);
-    let client = portal
-        .services
-        .proxies
-        .client_ip(req)
-        .map(|ip| ip.to_string())
-        .unwrap_or_default();
-    if let Err(wait) = flow::hit(portal, "signin:client", &client, limits::STARTS_PER_CLIENT).await
-    {
-        let mut r = portal.render_in(
-            req,
-            lang,
-            "error.html",
-            &serde_json::json!({ "message": flow::throttled_message(portal, lang, wait) }),
-        );
-        *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    if let Some(r) = crate::signin::start::throttled(portal, req, lang).await {
         return r;
     }
     let attempt = Attempt::new(Target {
@@ -97,26 +81,19 @@ async fn begin_attempt(
     } else {
         scopes()
     };
-    let url = match delegated::authorize_url(
-        consoles.signin.provider().config(),
-        consoles.signin.redirect_uri(),
-        &requested,
-        &attempt.pkce,
-        &attempt.state,
-        &attempt.nonce,
-    ) {
-        Ok(u) => u,
-        Err(e) => {
-            tracing::error!(error = %e, "console: cannot build the authorize URL");
-            return portal.error_page(req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
-        }
-    };
-    let token = match attempt.store(portal, SIGNIN_PURPOSE, SIGNIN_LIFETIME).await {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::error!(error = %e, "console: cannot store the sign-in attempt");
-            return portal.error_page(req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
-        }
+    let started = consoles
+        .signin
+        .authorize(
+            portal,
+            &attempt,
+            &requested,
+            SIGNIN_PURPOSE,
+            SIGNIN_LIFETIME,
+            "console",
+        )
+        .await;
+    let Some((url, token)) = started else {
+        return portal.error_page(req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
     };
     let mut c = cookie(
         portal,

@@ -1,0 +1,72 @@
+//! The start of an OpenID Connect sign-in that the enrollment sign-in ([`crate::signin`]) and the
+//! consoles' ([`crate::console`]) share: the per-client limit on starts, the authorize URL and the
+//! stored attempt. One piece of code so both count starts and keep attempts the same way.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
+use latchkey_graph::delegated;
+use latchkey_store::FlowToken;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use super::SignIn;
+use super::attempt::Attempt;
+use crate::app::Portal;
+use crate::flow::{self, limits};
+use crate::i18n::Lang;
+
+/// The "too many sign-in starts" page (429) when this client is over its limit, else `None`.
+pub async fn throttled(portal: &Portal, req: &HttpRequest, lang: Lang) -> Option<HttpResponse> {
+    let client = portal
+        .services
+        .proxies
+        .client_ip(req)
+        .map(|ip| ip.to_string())
+        .unwrap_or_default();
+    let wait = flow::hit(portal, "signin:client", &client, limits::STARTS_PER_CLIENT)
+        .await
+        .err()?;
+    let mut r = portal.render_in(
+        req,
+        lang,
+        "error.html",
+        &serde_json::json!({ "message": flow::throttled_message(portal, lang, wait) }),
+    );
+    *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    Some(r)
+}
+
+impl SignIn {
+    /// The authorize URL for `attempt` (asking for `scopes`) and the token of the flow that now
+    /// keeps the attempt (`purpose`, living `lifetime`); `None` when either fails (logged under
+    /// `who`): the caller answers "unavailable".
+    pub async fn authorize<P: Serialize + DeserializeOwned>(
+        &self,
+        portal: &Portal,
+        attempt: &Attempt<P>,
+        scopes: &[String],
+        purpose: &str,
+        lifetime: Duration,
+        who: &str,
+    ) -> Option<(Url, FlowToken)> {
+        let url = delegated::authorize_url(
+            self.provider().config(),
+            self.redirect_uri(),
+            scopes,
+            &attempt.pkce,
+            &attempt.state,
+            &attempt.nonce,
+        )
+        .inspect_err(|e| tracing::error!(error = %e, "{who}: cannot build the authorize URL"))
+        .ok()?;
+        let token = attempt
+            .store(portal, purpose, lifetime)
+            .await
+            .inspect_err(|e| tracing::error!(error = %e, "{who}: cannot store the sign-in attempt"))
+            .ok()?;
+        Some((url, token))
+    }
+}
