@@ -110,13 +110,7 @@ pub(super) async fn confirm(
     }
     // Known before the change: these hear about it.
     let channels = channels_before(&portal, &ctx).await;
-    let had_active = s
-        .store
-        .enrollment(&subject, kind.as_str(), EnrollmentState::Active)
-        .await
-        .ok()
-        .flatten()
-        .is_some();
+    let had_active = ctx.has_active(&portal, kind).await;
     // Policy again, right before the write (fresh membership; fails closed).
     if current_policy(&portal, &subject, Action::Enroll)
         .await

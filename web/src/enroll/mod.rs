@@ -71,6 +71,19 @@ struct Ctx {
 }
 
 impl Ctx {
+    /// Whether the user has `kind` active right now (before a change: it decides "added" or
+    /// "changed"/"removed"); a store error counts as no.
+    async fn has_active(&self, portal: &Portal, kind: MethodKind) -> bool {
+        portal
+            .services
+            .store
+            .enrollment(&self.flow.subject, kind.as_str(), EnrollmentState::Active)
+            .await
+            .ok()
+            .flatten()
+            .is_some()
+    }
+
     fn allows(&self, kind: MethodKind) -> bool {
         self.policy.methods.contains(&kind) && KINDS.contains(&kind)
     }
@@ -384,13 +397,7 @@ async fn remove(
     };
     let s = &portal.services;
     let subject = ctx.flow.subject;
-    let had_active = s
-        .store
-        .enrollment(&subject, kind.as_str(), EnrollmentState::Active)
-        .await
-        .ok()
-        .flatten()
-        .is_some();
+    let had_active = ctx.has_active(&portal, kind).await;
     let channels = channels_before(&portal, &ctx).await;
     let removed = match s.store.remove_enrollment(&subject, kind.as_str()).await {
         Ok(n) => n,

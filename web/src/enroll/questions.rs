@@ -8,7 +8,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use latchkey_policy::Action;
-use latchkey_store::{EnrollmentState, NewEnrollment};
+use latchkey_store::NewEnrollment;
 use latchkey_types::{MethodKind, Secret};
 use latchkey_verify::{HashError, QuestionError, QuestionId};
 
@@ -98,13 +98,7 @@ pub(super) async fn add_questions(
         return ctx.unavailable(portal, req);
     };
     let channels = channels_before(portal, ctx).await;
-    let had_active = s
-        .store
-        .enrollment(&subject, kind.as_str(), EnrollmentState::Active)
-        .await
-        .ok()
-        .flatten()
-        .is_some();
+    let had_active = ctx.has_active(portal, kind).await;
     // Policy again, right before the write (fresh membership; fails closed).
     if current_policy(portal, &subject, Action::Enroll)
         .await
