@@ -7,6 +7,9 @@ use std::sync::Arc;
 
 use latchkey::demo::{self, Demo, DemoOptions};
 use latchkey_entra_sim::{Fixture, SignInOutcome};
+use latchkey_graph::delegated::PendingAuthorization;
+use latchkey_graph::{Credential, GraphClient, GraphConfig, GraphError};
+use latchkey_types::Secret;
 
 use crate::portal::{Browser, code_for, totp_for};
 
@@ -63,6 +66,66 @@ async fn reset(demo: &Demo) -> String {
     done.body
 }
 
+const DEMO_APP: &str = "22222222-2222-2222-2222-222222222222";
+const DEMO_SECRET: &str = "demo-secret-value";
+const REDIRECT: &str = "http://localhost/";
+
+fn app_config(demo: &Demo) -> GraphConfig {
+    let mut c = GraphConfig::new(
+        Fixture::demo().tenant.id,
+        DEMO_APP,
+        Credential::ClientSecret(Secret::new(DEMO_SECRET.into())),
+    );
+    c.authority_host = demo.sim.base_url();
+    c.graph_base_url = demo.sim.graph_base_url();
+    c
+}
+
+fn scopes() -> Vec<String> {
+    vec!["openid".into(), "offline_access".into(), "User.Read".into()]
+}
+
+/// Adele signs in to an app at the simulator's sign-in page (as a browser would) and the app
+/// keeps her refresh token: one of the sessions a reset should end.
+async fn adele_refresh_token(demo: &Demo, password: &str) -> Secret<String> {
+    let cfg = app_config(demo);
+    let pending = PendingAuthorization::new(REDIRECT, scopes());
+    let url = pending.authorize_url(&cfg).unwrap();
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut form: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    form.push(("username".into(), ADELE.into()));
+    form.push(("password".into(), password.into()));
+    let mut post = url.clone();
+    post.set_query(None);
+    let resp = browser.post(post).form(&form).send().await.unwrap();
+    assert!(resp.status().is_redirection(), "sign-in: {}", resp.status());
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    let code = url::Url::parse(&location)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| panic!("no code in {location}"));
+    pending
+        .redeem(&cfg, &Secret::new(code))
+        .await
+        .unwrap()
+        .refresh_token
+        .expect("offline_access gives a refresh token")
+}
+
+/// Redeems `rt` for a new access token.
+async fn redeem(demo: &Demo, rt: Secret<String>) -> Result<(), GraphError> {
+    GraphClient::with_delegated(app_config(demo), rt, scopes(), None)
+        .unwrap()
+        .token_claims()
+        .await
+        .map(|_| ())
+}
+
 fn revocations(demo: &Demo) -> Vec<latchkey_entra_sim::RecordedRequest> {
     demo.sim
         .requests()
@@ -89,6 +152,10 @@ async fn revoke_events(demo: &Demo) -> Vec<(String, Option<String>)> {
 #[tokio::test(flavor = "multi_thread")]
 async fn principle_8_a_reset_signs_the_user_out_everywhere_by_default() {
     let demo = start(Fixture::demo()).await;
+    let before = adele_refresh_token(&demo, "Adele-Demo-2024!").await;
+    redeem(&demo, before.clone())
+        .await
+        .expect("good before the reset");
     let body = reset(&demo).await;
     let adele = demo.sim.tenant().user_id(ADELE).unwrap();
     let calls = revocations(&demo);
@@ -103,6 +170,14 @@ async fn principle_8_a_reset_signs_the_user_out_everywhere_by_default() {
     let events = revoke_events(&demo).await;
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0].0, "Success", "{events:?}");
+    // The app holding Adele's old refresh token can no longer use it; a new sign-in works.
+    let e = redeem(&demo, before).await.unwrap_err();
+    match e.root() {
+        GraphError::Token(t) => assert!(t.has_code(50173), "{t:?}"),
+        other => panic!("expected a token error, got {other:?}"),
+    }
+    let after = adele_refresh_token(&demo, NEW).await;
+    redeem(&demo, after).await.expect("a fresh sign-in works");
     demo.stop().await;
 }
 
