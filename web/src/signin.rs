@@ -253,15 +253,8 @@ async fn callback(
     };
     let s = &portal.services;
     let now = s.clock.now();
-    // The attempt is single use: it ends here whatever the outcome.
-    let token = req
-        .cookie(&s.cookies.name("latchkey-signin"))
-        .and_then(|c| FlowToken::parse(c.value()));
-    let attempt: Option<Attempt<()>> = Attempt::take(&portal, token.as_ref(), PURPOSE).await;
-    let correlation_id = attempt.as_ref().map_or_else(
-        || ObjectId::new_random().to_string(),
-        |a| a.correlation_id.clone(),
-    );
+    let (attempt, correlation_id): (Option<Attempt<()>>, _) =
+        Attempt::take_for_callback(&portal, &req, "latchkey-signin", PURPOSE).await;
     let fail = async |reason: String, subject: Option<ObjectId>| -> HttpResponse {
         let status = if flow::audit(
             &portal,

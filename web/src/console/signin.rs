@@ -129,16 +129,8 @@ async fn callback(
     };
     let s = &portal.services;
     let now = s.clock.now();
-    // The attempt is single use: it ends here whatever the outcome.
-    let token = req
-        .cookie(&s.cookies.name(SIGNIN_COOKIE))
-        .and_then(|c| FlowToken::parse(c.value()));
-    let attempt: Option<Attempt<Target>> =
-        Attempt::take(&portal, token.as_ref(), SIGNIN_PURPOSE).await;
-    let correlation_id = attempt.as_ref().map_or_else(
-        || ObjectId::new_random().to_string(),
-        |a| a.correlation_id.clone(),
-    );
+    let (attempt, correlation_id): (Option<Attempt<Target>>, _) =
+        Attempt::take_for_callback(&portal, &req, SIGNIN_COOKIE, SIGNIN_PURPOSE).await;
     let event_type = attempt.as_ref().map_or("console.signin".to_string(), |a| {
         format!("{}.signin", a.public.console.purpose())
     });

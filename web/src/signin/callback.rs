@@ -3,9 +3,11 @@
 //! redemption and the ID token's validation, and reading the signed-in user. One piece of code so
 //! both check the same things in the same order; each caller audits a [`Refused`] its own way.
 
+use actix_web::HttpRequest;
 use latchkey_graph::User;
 use latchkey_graph::delegated;
 use latchkey_graph::oidc::IdTokenClaims;
+use latchkey_store::FlowToken;
 use latchkey_types::{ObjectId, Secret};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -36,6 +38,28 @@ impl Refused {
             reason: reason.into(),
             subject: None,
         }
+    }
+}
+
+impl<P: Serialize + DeserializeOwned> Attempt<P> {
+    /// The attempt of the flow named in the sign-in cookie `cookie` (taken: it is single use and
+    /// ends here whatever the outcome) and the correlation id the callback audits under: the
+    /// attempt's, or a fresh one when there is none.
+    pub async fn take_for_callback(
+        portal: &Portal,
+        req: &HttpRequest,
+        cookie: &'static str,
+        purpose: &str,
+    ) -> (Option<Self>, String) {
+        let token = req
+            .cookie(&portal.services.cookies.name(cookie))
+            .and_then(|c| FlowToken::parse(c.value()));
+        let attempt = Self::take(portal, token.as_ref(), purpose).await;
+        let correlation_id = attempt.as_ref().map_or_else(
+            || ObjectId::new_random().to_string(),
+            |a| a.correlation_id.clone(),
+        );
+        (attempt, correlation_id)
     }
 }
 
