@@ -23,6 +23,8 @@ pub struct Draft {
     pub methods: Vec<String>,
     pub methods_required: String,
     pub allow_privileged: bool,
+    /// Sign the user out everywhere after a reset (security.md 8; on by default).
+    pub revoke_sessions: bool,
     pub enrollment_required: bool,
     pub reconfirm_after_days: String,
     pub min_length: String,
@@ -58,6 +60,7 @@ impl Draft {
             reconfirm_after_days: "180".into(),
             min_length: latchkey_policy::model::DEFAULT_MIN_PASSWORD_LENGTH.to_string(),
             forbid_user_names: true,
+            revoke_sessions: true,
             ..Self::default()
         }
     }
@@ -78,6 +81,7 @@ impl Draft {
             methods: p.methods.iter().map(|m| m.as_str().to_string()).collect(),
             methods_required: p.methods_required.to_string(),
             allow_privileged: p.allow_privileged,
+            revoke_sessions: p.revoke_sessions,
             enrollment_required: p.enrollment.required,
             reconfirm_after_days: p.enrollment.reconfirm_after_days.to_string(),
             min_length: p.password.min_length.to_string(),
@@ -119,6 +123,7 @@ impl Draft {
             methods: many("methods"),
             methods_required: one("methods_required"),
             allow_privileged: on("allow_privileged"),
+            revoke_sessions: on("revoke_sessions"),
             enrollment_required: on("enrollment_required"),
             reconfirm_after_days: one("reconfirm_after_days"),
             min_length: one("min_length"),
@@ -172,6 +177,7 @@ impl Draft {
         out.push_str(&format!("methods = [{}]\n", list(&self.methods)));
         out.push_str(&format!("methods_required = {required}\n"));
         out.push_str(&format!("allow_privileged = {}\n", self.allow_privileged));
+        out.push_str(&format!("revoke_sessions = {}\n", self.revoke_sessions));
         out.push_str("\n[policy.enrollment]\n");
         out.push_str(&format!("required = {}\n", self.enrollment_required));
         out.push_str(&format!("reconfirm_after_days = {reconfirm}\n"));
@@ -502,6 +508,17 @@ mod tests {
         assert_eq!(p.name, "Quote \" and \\ back");
         assert_eq!(p.applies_to[0].name.as_deref(), Some("Pilot \"Wave\" 1"));
         assert_eq!(Draft::from_policy(p).priority, "7");
+        assert!(p.revoke_sessions, "a new policy signs users out after a reset");
+        // Every setting survives an edit: a draft made from the policy writes the same policy.
+        let mut off = Draft::from_policy(p);
+        off.revoke_sessions = false;
+        off.allow_privileged = true;
+        let again = latchkey_policy::parse_sources(&[("x.toml".into(), off.to_toml().unwrap())])
+            .unwrap();
+        assert!(!again.policies()[0].revoke_sessions);
+        assert!(again.policies()[0].allow_privileged);
+        let form = [("name".to_string(), "n".to_string())];
+        assert!(!Draft::from_form(&form).revoke_sessions, "an unticked box is off");
         let mut bad = d.clone();
         bad.priority = "-1".into();
         bad.min_length = "x".into();
