@@ -508,17 +508,23 @@ mod tests {
         assert_eq!(p.name, "Quote \" and \\ back");
         assert_eq!(p.applies_to[0].name.as_deref(), Some("Pilot \"Wave\" 1"));
         assert_eq!(Draft::from_policy(p).priority, "7");
-        assert!(p.revoke_sessions, "a new policy signs users out after a reset");
+        assert!(
+            p.revoke_sessions,
+            "a new policy signs users out after a reset"
+        );
         // Every setting survives an edit: a draft made from the policy writes the same policy.
         let mut off = Draft::from_policy(p);
         off.revoke_sessions = false;
         off.allow_privileged = true;
-        let again = latchkey_policy::parse_sources(&[("x.toml".into(), off.to_toml().unwrap())])
-            .unwrap();
+        let again =
+            latchkey_policy::parse_sources(&[("x.toml".into(), off.to_toml().unwrap())]).unwrap();
         assert!(!again.policies()[0].revoke_sessions);
         assert!(again.policies()[0].allow_privileged);
         let form = [("name".to_string(), "n".to_string())];
-        assert!(!Draft::from_form(&form).revoke_sessions, "an unticked box is off");
+        assert!(
+            !Draft::from_form(&form).revoke_sessions,
+            "an unticked box is off"
+        );
         let mut bad = d.clone();
         bad.priority = "-1".into();
         bad.min_length = "x".into();
