@@ -80,17 +80,6 @@ impl PostgresStore {
         if let Some(c) = &q.correlation_id {
             b.push(" AND correlation_id = ").push_bind(c.clone());
         }
-        if !q.actors.is_empty() {
-            b.push(" AND actor = ANY(")
-                .push_bind(q.actors.clone())
-                .push(")");
-        }
-        if let Some(o) = q.outcome {
-            b.push(" AND outcome = ").push_bind(o.as_str());
-        }
-        if let Some(c) = &q.correlation_id {
-            b.push(" AND correlation_id = ").push_bind(c.clone());
-        }
         if let Some(t) = q.since {
             b.push(" AND at_ms >= ").push_bind(ms(t));
         }
@@ -99,9 +88,6 @@ impl PostgresStore {
         }
         if let Some(id) = q.before {
             b.push(" AND id < ").push_bind(id.0);
-        }
-        if let Some(id) = q.after {
-            b.push(" AND id > ").push_bind(id.0);
         }
         if let Some(id) = q.after {
             b.push(" AND id > ").push_bind(id.0);
