@@ -77,6 +77,10 @@ enum GatewayCommand {
     Register {
         /// A name for the gateway, e.g. the site or host it runs on.
         name: String,
+        /// Also allow `reset` jobs (they carry users' new passwords); without it the gateway
+        /// only unlocks, whatever it asks for.
+        #[arg(long = "allow", value_name = "KIND", value_parser = ["unlock", "reset"])]
+        allow: Vec<String>,
         #[arg(long, short)]
         config: PathBuf,
     },
@@ -151,8 +155,13 @@ fn main() -> ExitCode {
                 command: PolicyCommand::Explain { user, config },
             } => policy_cli::explain(&config, &user).await,
             Command::Gateway { command } => match command {
-                GatewayCommand::Register { name, config } => {
-                    gateway::cli::register(&config, &name).await
+                GatewayCommand::Register {
+                    name,
+                    allow,
+                    config,
+                } => {
+                    let allow_reset = allow.iter().any(|k| k == "reset");
+                    gateway::cli::register(&config, &name, allow_reset).await
                 }
                 GatewayCommand::List { config } => gateway::cli::list(&config).await,
                 GatewayCommand::Revoke { name, config } => {

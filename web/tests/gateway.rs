@@ -205,12 +205,19 @@ async fn portal_without_writeback_for(sam: &str) -> Demo {
     .expect("demo starts")
 }
 
-/// Registers a gateway in the portal's store; returns its credential.
+/// Registers a gateway in the portal's store, allowed to unlock and reset; returns its
+/// credential.
 async fn register(demo: &Demo, name: &str) -> Secret<String> {
     let issued = latchkey::gateway::credential::generate().unwrap();
+    let allowed = ["unlock".to_string(), "reset".to_string()];
     let g = demo
         .store
-        .register_gateway(name, &issued.hash, time::OffsetDateTime::now_utc())
+        .register_gateway(
+            name,
+            &issued.hash,
+            &allowed,
+            time::OffsetDateTime::now_utc(),
+        )
         .await
         .unwrap();
     latchkey::gateway::credential::format(&g.id, &issued.secret)

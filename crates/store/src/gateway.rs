@@ -17,8 +17,12 @@ pub struct Gateway {
     pub created_at: OffsetDateTime,
     /// Last time it polled for jobs.
     pub last_seen_at: Option<OffsetDateTime>,
-    /// Job kinds it declared at its last poll (`unlock`, `reset`).
+    /// Job kinds it declared at its last poll (`unlock`, `reset`). Only narrows
+    /// [`Gateway::allowed_kinds`]: a gateway never gets a job it was not allowed.
     pub capabilities: Vec<String>,
+    /// Job kinds the operator allowed it at registration (unlock only unless reset was granted):
+    /// the portal hands it no other job, whatever its poll declares.
+    pub allowed_kinds: Vec<String>,
     pub revoked_at: Option<OffsetDateTime>,
 }
 
@@ -27,6 +31,27 @@ impl Gateway {
     pub fn is_connected(&self, now: OffsetDateTime, window: std::time::Duration) -> bool {
         self.revoked_at.is_none() && self.last_seen_at.is_some_and(|t| now - t <= window)
     }
+
+    /// Allowed to run jobs of `kind` AND declared it at its last poll: it would be handed such
+    /// a job.
+    pub fn serves(&self, kind: &str) -> bool {
+        self.allowed_kinds.iter().any(|k| k == kind) && self.capabilities.iter().any(|k| k == kind)
+    }
+}
+
+/// The job kinds a gateway can be allowed.
+pub const JOB_KINDS: &[&str] = &["unlock", "reset"];
+
+/// `kinds` when each is a known job kind (duplicates dropped, in [`JOB_KINDS`] order).
+pub(crate) fn checked_kinds(kinds: &[String]) -> crate::error::Result<Vec<String>> {
+    if let Some(_unknown) = kinds.iter().find(|k| !JOB_KINDS.contains(&k.as_str())) {
+        return Err(crate::error::StoreError::Invalid("unknown job kind"));
+    }
+    Ok(JOB_KINDS
+        .iter()
+        .filter(|k| kinds.iter().any(|x| x == *k))
+        .map(|k| k.to_string())
+        .collect())
 }
 
 /// A job to queue.

@@ -216,11 +216,14 @@ pub trait Store: Send + Sync + 'static {
     // ---- on-premises gateways and their jobs -----------------------------------------------
 
     /// Registers a gateway under `name` (unique among live gateways) with the SHA-256 of its
-    /// credential's secret. Refused ([`StoreError::Invalid`]) when the name is taken.
+    /// credential's secret, allowed to run jobs of `allowed_kinds` only (see
+    /// [`crate::gateway::JOB_KINDS`]). Refused ([`StoreError::Invalid`]) when the name is taken
+    /// or a kind is unknown.
     fn register_gateway<'a>(
         &'a self,
         name: &'a str,
         credential_hash: &'a [u8],
+        allowed_kinds: &'a [String],
         now: OffsetDateTime,
     ) -> StoreFuture<'a, Gateway>;
 
@@ -249,7 +252,8 @@ pub trait Store: Send + Sync + 'static {
     /// Queues a job; its secret (if any) is sealed with the store key.
     fn enqueue_job(&self, new: NewJob, now: OffsetDateTime) -> StoreFuture<'_, Job>;
 
-    /// Hands the oldest queued, unexpired job of one of `kinds` to `gateway_id`, atomically: of
+    /// Hands the oldest queued, unexpired job of one of `kinds` that the gateway is also allowed
+    /// ([`Gateway::allowed_kinds`]; the store enforces it) to `gateway_id`, atomically: of
     /// concurrent claimants exactly one gets a given job, and a job is handed out once. The
     /// secret is returned here and deleted from the store.
     fn claim_job<'a>(

@@ -31,12 +31,12 @@ fn kinds(k: &[&str]) -> Vec<String> {
 
 async fn a_credential_authenticates_only_its_gateway_until_revoked(store: Arc<dyn Store>) {
     let g = store
-        .register_gateway("dc-site-a", &hash(1), t0())
+        .register_gateway("dc-site-a", &hash(1), &kinds(&["unlock", "reset"]), t0())
         .await
         .unwrap();
     assert!(
         store
-            .register_gateway("dc-site-a", &hash(2), t0())
+            .register_gateway("dc-site-a", &hash(2), &kinds(&["unlock", "reset"]), t0())
             .await
             .is_err()
     );
@@ -81,13 +81,16 @@ async fn a_credential_authenticates_only_its_gateway_until_revoked(store: Arc<dy
     );
     // The name is free again.
     store
-        .register_gateway("dc-site-a", &hash(3), t0())
+        .register_gateway("dc-site-a", &hash(3), &kinds(&["unlock", "reset"]), t0())
         .await
         .unwrap();
 }
 
 async fn a_job_is_claimed_once_with_its_secret_which_then_leaves_the_store(store: Arc<dyn Store>) {
-    let g = store.register_gateway("gw", &hash(1), t0()).await.unwrap();
+    let g = store
+        .register_gateway("gw", &hash(1), &kinds(&["unlock", "reset"]), t0())
+        .await
+        .unwrap();
     let queued = store
         .enqueue_job(job("reset", Some("Amber-Lantern-58")), t0())
         .await
@@ -125,8 +128,14 @@ async fn a_job_is_claimed_once_with_its_secret_which_then_leaves_the_store(store
 }
 
 async fn concurrent_claims_hand_each_job_to_exactly_one_gateway(store: Arc<dyn Store>) {
-    let a = store.register_gateway("a", &hash(1), t0()).await.unwrap();
-    let b = store.register_gateway("b", &hash(2), t0()).await.unwrap();
+    let a = store
+        .register_gateway("a", &hash(1), &kinds(&["unlock", "reset"]), t0())
+        .await
+        .unwrap();
+    let b = store
+        .register_gateway("b", &hash(2), &kinds(&["unlock", "reset"]), t0())
+        .await
+        .unwrap();
     for _ in 0..10 {
         store.enqueue_job(job("unlock", None), t0()).await.unwrap();
     }
@@ -154,7 +163,10 @@ async fn concurrent_claims_hand_each_job_to_exactly_one_gateway(store: Arc<dyn S
 #[tokio::test]
 async fn the_secret_is_sealed_at_rest_and_gone_after_the_claim() {
     let (dir, store) = file_store("gw-seal").await;
-    let g = store.register_gateway("gw", &hash(1), t0()).await.unwrap();
+    let g = store
+        .register_gateway("gw", &hash(1), &kinds(&["unlock", "reset"]), t0())
+        .await
+        .unwrap();
     store
         .enqueue_job(job("reset", Some("Plaintext-Canary-9913")), t0())
         .await
@@ -190,7 +202,10 @@ async fn the_secret_is_sealed_at_rest_and_gone_after_the_claim() {
 }
 
 async fn jobs_expire_and_are_then_never_handed_out(store: Arc<dyn Store>) {
-    let g = store.register_gateway("gw", &hash(1), t0()).await.unwrap();
+    let g = store
+        .register_gateway("gw", &hash(1), &kinds(&["unlock", "reset"]), t0())
+        .await
+        .unwrap();
     let j = store
         .enqueue_job(job("reset", Some("x-Secret-1")), t0())
         .await
@@ -219,8 +234,14 @@ async fn jobs_expire_and_are_then_never_handed_out(store: Arc<dyn Store>) {
 }
 
 async fn reports_are_idempotent_and_bound_to_the_claiming_gateway(store: Arc<dyn Store>) {
-    let a = store.register_gateway("a", &hash(1), t0()).await.unwrap();
-    let b = store.register_gateway("b", &hash(2), t0()).await.unwrap();
+    let a = store
+        .register_gateway("a", &hash(1), &kinds(&["unlock", "reset"]), t0())
+        .await
+        .unwrap();
+    let b = store
+        .register_gateway("b", &hash(2), &kinds(&["unlock", "reset"]), t0())
+        .await
+        .unwrap();
     let j = store.enqueue_job(job("unlock", None), t0()).await.unwrap();
     let ok = json!({ "outcome": { "status": "succeeded" } });
     // Not claimed yet: nobody may report it.
@@ -270,7 +291,65 @@ async fn reports_are_idempotent_and_bound_to_the_claiming_gateway(store: Arc<dyn
     assert_eq!(done.result, Some(ok));
 }
 
+async fn a_gateway_allowed_only_unlock_never_claims_a_reset_job(store: Arc<dyn Store>) {
+    let g = store
+        .register_gateway("unlock-only", &hash(1), &kinds(&["unlock"]), t0())
+        .await
+        .unwrap();
+    assert_eq!(g.allowed_kinds, kinds(&["unlock"]));
+    // Unknown kinds are refused at registration.
+    assert!(
+        store
+            .register_gateway("odd", &hash(2), &kinds(&["format-c"]), t0())
+            .await
+            .is_err()
+    );
+    let reset = store
+        .enqueue_job(job("reset", Some("Amber-Lantern-58")), t0())
+        .await
+        .unwrap();
+    // It asks for resets (its own header), the store still does not hand one out.
+    for k in [kinds(&["reset"]), kinds(&["unlock", "reset"])] {
+        assert!(
+            store
+                .claim_job(&g.id, &k, t0() + secs(1))
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+    // The reset job is untouched, its secret still there for an allowed gateway.
+    let stored = store.job(&reset.id, t0() + secs(1)).await.unwrap().unwrap();
+    assert_eq!(stored.state, JobState::Queued);
+    // An unlock job queued behind it is still served to this gateway.
+    let unlock = store
+        .enqueue_job(job("unlock", None), t0() + secs(2))
+        .await
+        .unwrap();
+    let claimed = store
+        .claim_job(&g.id, &kinds(&["unlock", "reset"]), t0() + secs(3))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claimed.job.id, unlock.id);
+    // What it may do is what it was registered with, as read back from the store.
+    let listed = store.gateways().await.unwrap();
+    assert_eq!(listed[0].allowed_kinds, kinds(&["unlock"]));
+    let both = store
+        .register_gateway("both", &hash(3), &kinds(&["reset", "unlock"]), t0())
+        .await
+        .unwrap();
+    let claimed = store
+        .claim_job(&both.id, &kinds(&["reset"]), t0() + secs(4))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claimed.job.id, reset.id);
+    assert_eq!(claimed.secret.unwrap().expose(), "Amber-Lantern-58");
+}
+
 backend_tests!(
+    a_gateway_allowed_only_unlock_never_claims_a_reset_job,
     concurrent_claims_hand_each_job_to_exactly_one_gateway,
     a_credential_authenticates_only_its_gateway_until_revoked,
     a_job_is_claimed_once_with_its_secret_which_then_leaves_the_store,

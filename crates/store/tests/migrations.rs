@@ -51,7 +51,7 @@ async fn migrations_create_the_schema_and_pragmas_are_set() {
         .await
         .unwrap()
         .get("n");
-    assert_eq!(applied, 3);
+    assert_eq!(applied, 4);
 
     // WAL is a property of the file: it persists after the store closed.
     let mode: String = sqlx::query("PRAGMA journal_mode")

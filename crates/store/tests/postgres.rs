@@ -400,8 +400,14 @@ async fn a_flow_token_rotates_once_and_a_totp_step_is_accepted_once_across_insta
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_claimants_on_two_instances_each_get_a_different_job() {
     let (schema, a, b) = two_instances("jobs-2").await;
-    let gw1 = a.register_gateway("site-a", &[1; 32], t0()).await.unwrap();
-    let gw2 = b.register_gateway("site-b", &[2; 32], t0()).await.unwrap();
+    let gw1 = a
+        .register_gateway("site-a", &[1; 32], &["unlock".to_string()], t0())
+        .await
+        .unwrap();
+    let gw2 = b
+        .register_gateway("site-b", &[2; 32], &["unlock".to_string()], t0())
+        .await
+        .unwrap();
     for _ in 0..10 {
         a.enqueue_job(
             NewJob {

@@ -87,6 +87,7 @@ async fn render_list(
                 "revoked_at": g.revoked_at.map(when),
                 "state": state,
                 "capabilities": g.capabilities.join(", "),
+                "allowed": g.allowed_kinds.join(", "),
                 "revoke_url": format!(
                     "/admin/gateways/revoke?name={}",
                     url::form_urlencoded::byte_serialize(g.name.as_bytes()).collect::<String>()
@@ -120,9 +121,11 @@ async fn register(req: HttpRequest, portal: web::Data<Portal>, body: web::Bytes)
         return portal.error_page(&req, user.lang, StatusCode::FORBIDDEN, "error_csrf");
     }
     let name = field(&pairs, "name").trim().to_string();
+    // Reset jobs carry users' new passwords: granted only by ticking the box.
+    let allow_reset = field(&pairs, "allow_reset") == "1";
     let now = portal.services.clock.now();
     let (gateway, secret) =
-        match credential::register(portal.services.store.as_ref(), &name, now).await {
+        match credential::register(portal.services.store.as_ref(), &name, allow_reset, now).await {
             Ok(x) => x,
             Err(e) => {
                 let key = match &e {
@@ -173,7 +176,11 @@ async fn register(req: HttpRequest, portal: web::Data<Portal>, body: web::Bytes)
             None,
             Outcome::Success,
             None,
-            serde_json::json!({ "gateway": gateway.name, "gateway_id": gateway.id }),
+            serde_json::json!({
+                "gateway": gateway.name,
+                "gateway_id": gateway.id,
+                "allowed": gateway.allowed_kinds,
+            }),
         )
         .await
         .is_err()

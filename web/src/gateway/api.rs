@@ -160,7 +160,13 @@ async fn next(
         .and_then(|v| v.to_str().ok())
         .map(JobKind::parse_list)
         .unwrap_or_default();
-    let kinds: Vec<String> = kinds.iter().map(|k| k.as_str().to_string()).collect();
+    // The header only narrows what the operator allowed at registration (the store enforces it
+    // again when claiming): a gateway cannot grant itself reset jobs.
+    let kinds: Vec<String> = kinds
+        .iter()
+        .map(|k| k.as_str().to_string())
+        .filter(|k| gateway.allowed_kinds.contains(k))
+        .collect();
     let s = &portal.services;
     let start = s.clock.now();
     if let Err(e) = s.store.gateway_seen(&gateway.id, &kinds, start).await {

@@ -45,22 +45,29 @@ fn uuid_v4() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// Registers a gateway and prints its credential (once).
-pub async fn register(config: &Path, name: &str) -> anyhow::Result<ExitCode> {
+/// Registers a gateway and prints its credential (once); it may unlock, and reset only when
+/// `allow_reset` (`--allow reset`).
+pub async fn register(config: &Path, name: &str, allow_reset: bool) -> anyhow::Result<ExitCode> {
     let store = open(config).await?;
-    let (g, text) =
-        super::credential::register(store.as_ref(), name, time::OffsetDateTime::now_utc()).await?;
+    let (g, text) = super::credential::register(
+        store.as_ref(),
+        name,
+        allow_reset,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await?;
     audit(store.as_ref(), "gateway.registered", &g.name).await?;
     eprintln!(
-        "Registered gateway {:?}. Its credential is shown once; put it in the gateway host's\n\
-         credential file (chmod 600) named by [portal] credential_file:",
-        g.name
+        "Registered gateway {:?}, allowed: {}. Its credential is shown once; put it in the\n\
+         gateway host's credential file (chmod 600) named by [portal] credential_file:",
+        g.name,
+        g.allowed_kinds.join(", ")
     );
     println!("{}", text.expose());
     Ok(ExitCode::SUCCESS)
 }
 
-/// Lists gateways: name, last poll, capabilities, revoked.
+/// Lists gateways: name, last poll, what they may do (allowed) and declared (can), revoked.
 pub async fn list(config: &Path) -> anyhow::Result<ExitCode> {
     let store = open(config).await?;
     let now = time::OffsetDateTime::now_utc();
@@ -81,10 +88,11 @@ pub async fn list(config: &Path) -> anyhow::Result<ExitCode> {
             |t| format!("{} s ago", (now - t).whole_seconds()),
         );
         println!(
-            "{:<24} {:<14} last poll: {:<12} can: {}",
+            "{:<24} {:<14} last poll: {:<12} allowed: {:<14} can: {}",
             g.name,
             state,
             seen,
+            g.allowed_kinds.join(", "),
             if g.capabilities.is_empty() {
                 "-".to_string()
             } else {

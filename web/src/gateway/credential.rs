@@ -4,7 +4,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use latchkey_jobs::CREDENTIAL_PREFIX;
+use latchkey_jobs::{CREDENTIAL_PREFIX, JobKind};
 use latchkey_types::Secret;
 use ring::rand::{SecureRandom, SystemRandom};
 
@@ -66,15 +66,23 @@ pub fn validate_name(name: &str) -> Result<&str, NameError> {
 
 /// Registers a gateway named `name` (validated) with a fresh credential; returns the row and
 /// the credential text, to be shown once (only its hash is stored). Shared by the CLI and the
-/// admin console.
+/// admin console. The gateway may unlock; it gets reset jobs (which carry users' new
+/// passwords) only when `allow_reset`, an operator's explicit decision.
 pub async fn register(
     store: &dyn latchkey_store::Store,
     name: &str,
+    allow_reset: bool,
     now: time::OffsetDateTime,
 ) -> Result<(latchkey_store::Gateway, Secret<String>), RegisterError> {
     let name = validate_name(name)?;
     let issued = generate().map_err(|_| RegisterError::Randomness)?;
-    let g = store.register_gateway(name, &issued.hash, now).await?;
+    let mut allowed = vec![JobKind::Unlock.as_str().to_string()];
+    if allow_reset {
+        allowed.push(JobKind::Reset.as_str().to_string());
+    }
+    let g = store
+        .register_gateway(name, &issued.hash, &allowed, now)
+        .await?;
     let text = format(&g.id, &issued.secret);
     Ok((g, text))
 }

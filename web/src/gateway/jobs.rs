@@ -27,7 +27,9 @@ pub enum Waited {
 pub async fn connected(portal: &Portal, kind: JobKind) -> Result<bool, StoreError> {
     let now = portal.services.clock.now();
     Ok(portal.services.store.gateways().await?.iter().any(|g| {
-        g.is_connected(now, CONNECTED_WINDOW) && g.capabilities.iter().any(|c| c == kind.as_str())
+        // Allowed by the operator and declared at the last poll: what the gateway says of
+        // itself alone never routes a job to it.
+        g.is_connected(now, CONNECTED_WINDOW) && g.serves(kind.as_str())
     }))
 }
 

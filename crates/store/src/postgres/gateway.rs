@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use super::PostgresStore;
 use crate::crypto::aad;
 use crate::error::{Result, StoreError};
-use crate::gateway::{ClaimedJob, FinishOutcome, Gateway, Job, JobState, NewJob};
+use crate::gateway::{ClaimedJob, FinishOutcome, Gateway, Job, JobState, NewJob, checked_kinds};
 use crate::sqlite::{from_ms, json, ms, object_id, opt_from_ms};
 
 const G: &str = "gateways";
@@ -24,7 +24,7 @@ const CLAIM_GRACE_MS: i64 = 10 * 60 * 1000;
 macro_rules! gateway_cols {
     () => {
         "id, name, credential_hash, created_at_ms, last_seen_at_ms, \
-         capabilities::text AS capabilities, revoked_at_ms"
+         capabilities::text AS capabilities, allowed_kinds::text AS allowed_kinds, revoked_at_ms"
     };
 }
 
@@ -66,6 +66,7 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 
 fn gateway_from_row(row: &PgRow) -> Result<Gateway> {
     let caps: String = row.try_get("capabilities")?;
+    let allowed: String = row.try_get("allowed_kinds")?;
     Ok(Gateway {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
@@ -74,6 +75,10 @@ fn gateway_from_row(row: &PgRow) -> Result<Gateway> {
         capabilities: serde_json::from_str(&caps).map_err(|_| StoreError::Corrupt {
             table: G,
             column: "capabilities",
+        })?,
+        allowed_kinds: serde_json::from_str(&allowed).map_err(|_| StoreError::Corrupt {
+            table: G,
+            column: "allowed_kinds",
         })?,
         revoked_at: opt_from_ms(row.try_get("revoked_at_ms")?, G, "revoked_at_ms")?,
     })
@@ -113,8 +118,12 @@ impl PostgresStore {
         &self,
         name: &str,
         credential_hash: &[u8],
+        allowed_kinds: &[String],
         now: OffsetDateTime,
     ) -> Result<Gateway> {
+        let allowed = checked_kinds(allowed_kinds)?;
+        let allowed_json =
+            serde_json::to_string(&allowed).map_err(|_| StoreError::Invalid("job kinds"))?;
         let name = name.trim();
         if name.is_empty() || name.len() > 64 {
             return Err(StoreError::Invalid(
@@ -127,14 +136,15 @@ impl PostgresStore {
         let id = uuid::Uuid::new_v4().simple().to_string();
         // The partial unique index decides between concurrent registrations of one name.
         let inserted = sqlx::query(
-            "INSERT INTO gateways (id, name, credential_hash, created_at_ms) \
-             VALUES ($1, $2, $3, $4) \
+            "INSERT INTO gateways (id, name, credential_hash, created_at_ms, allowed_kinds) \
+             VALUES ($1, $2, $3, $4, $5::jsonb) \
              ON CONFLICT (name) WHERE revoked_at_ms IS NULL DO NOTHING",
         )
         .bind(&id)
         .bind(name)
         .bind(credential_hash)
         .bind(ms(now))
+        .bind(allowed_json)
         .execute(&self.pool)
         .await?
         .rows_affected();
@@ -149,6 +159,7 @@ impl PostgresStore {
             created_at: now,
             last_seen_at: None,
             capabilities: vec![],
+            allowed_kinds: allowed,
             revoked_at: None,
         })
     }
@@ -281,6 +292,8 @@ impl PostgresStore {
         let row = sqlx::query(concat!(
             "WITH pick AS (SELECT id, secret FROM gateway_jobs \
                  WHERE state = 'queued' AND expires_at_ms > $3 AND kind = ANY($4) \
+                   AND kind IN (SELECT jsonb_array_elements_text(allowed_kinds) \
+                                FROM gateways WHERE id = $1) \
                  ORDER BY created_at_ms, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
              UPDATE gateway_jobs j SET state = 'claimed', gateway_id = $1, claim_token = $2, \
                  claimed_at_ms = $3, secret = NULL \

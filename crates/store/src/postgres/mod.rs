@@ -74,6 +74,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "gateway",
         include_str!("../../migrations/postgres/0003_gateway.sql"),
     ),
+    (
+        4,
+        "gateway_allowed_kinds",
+        include_str!("../../migrations/postgres/0004_gateway_allowed_kinds.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
@@ -333,9 +338,10 @@ impl Store for PostgresStore {
         &'a self,
         name: &'a str,
         credential_hash: &'a [u8],
+        allowed_kinds: &'a [String],
         now: OffsetDateTime,
     ) -> StoreFuture<'a, Gateway> {
-        Box::pin(self.register_gateway_impl(name, credential_hash, now))
+        Box::pin(self.register_gateway_impl(name, credential_hash, allowed_kinds, now))
     }
     fn authenticate_gateway<'a>(
         &'a self,

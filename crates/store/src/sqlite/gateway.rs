@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use super::{SqliteStore, from_ms, json, ms, object_id, opt_from_ms};
 use crate::crypto::aad;
 use crate::error::{Result, StoreError};
-use crate::gateway::{ClaimedJob, FinishOutcome, Gateway, Job, JobState, NewJob};
+use crate::gateway::{ClaimedJob, FinishOutcome, Gateway, Job, JobState, NewJob, checked_kinds};
 
 const G: &str = "gateways";
 const J: &str = "gateway_jobs";
@@ -33,6 +33,7 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 
 fn gateway_from_row(row: &SqliteRow) -> Result<Gateway> {
     let caps: String = row.try_get("capabilities")?;
+    let allowed: String = row.try_get("allowed_kinds")?;
     Ok(Gateway {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
@@ -41,6 +42,10 @@ fn gateway_from_row(row: &SqliteRow) -> Result<Gateway> {
         capabilities: serde_json::from_str(&caps).map_err(|_| StoreError::Corrupt {
             table: G,
             column: "capabilities",
+        })?,
+        allowed_kinds: serde_json::from_str(&allowed).map_err(|_| StoreError::Corrupt {
+            table: G,
+            column: "allowed_kinds",
         })?,
         revoked_at: opt_from_ms(row.try_get("revoked_at_ms")?, G, "revoked_at_ms")?,
     })
@@ -80,8 +85,12 @@ impl SqliteStore {
         &self,
         name: &str,
         credential_hash: &[u8],
+        allowed_kinds: &[String],
         now: OffsetDateTime,
     ) -> Result<Gateway> {
+        let allowed = checked_kinds(allowed_kinds)?;
+        let allowed_json =
+            serde_json::to_string(&allowed).map_err(|_| StoreError::Invalid("job kinds"))?;
         let name = name.trim();
         if name.is_empty() || name.len() > 64 {
             return Err(StoreError::Invalid(
@@ -93,14 +102,15 @@ impl SqliteStore {
         }
         let id = uuid::Uuid::new_v4().simple().to_string();
         let inserted = sqlx::query(
-            "INSERT INTO gateways (id, name, credential_hash, created_at_ms) \
-             SELECT ?1, ?2, ?3, ?4 \
+            "INSERT INTO gateways (id, name, credential_hash, created_at_ms, allowed_kinds) \
+             SELECT ?1, ?2, ?3, ?4, ?5 \
              WHERE NOT EXISTS (SELECT 1 FROM gateways WHERE name = ?2 AND revoked_at_ms IS NULL)",
         )
         .bind(&id)
         .bind(name)
         .bind(credential_hash)
         .bind(ms(now))
+        .bind(allowed_json)
         .execute(&self.pool)
         .await?
         .rows_affected();
@@ -115,6 +125,7 @@ impl SqliteStore {
             created_at: now,
             last_seen_at: None,
             capabilities: vec![],
+            allowed_kinds: allowed,
             revoked_at: None,
         })
     }
@@ -244,6 +255,8 @@ impl SqliteStore {
              claimed_at_ms = ?3 \
              WHERE id = (SELECT id FROM gateway_jobs WHERE state = 'queued' AND expires_at_ms > ?3 \
                          AND kind IN (SELECT value FROM json_each(?4)) \
+                         AND kind IN (SELECT value FROM gateways, json_each(gateways.allowed_kinds) \
+                                      WHERE gateways.id = ?1) \
                          ORDER BY created_at_ms, id LIMIT 1) \
                AND state = 'queued' \
                AND EXISTS (SELECT 1 FROM gateways WHERE id = ?1 AND revoked_at_ms IS NULL)",

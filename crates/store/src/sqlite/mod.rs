@@ -50,6 +50,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "gateway",
         include_str!("../../migrations/sqlite/0003_gateway.sql"),
     ),
+    (
+        4,
+        "gateway_allowed_kinds",
+        include_str!("../../migrations/sqlite/0004_gateway_allowed_kinds.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
@@ -363,9 +368,10 @@ impl Store for SqliteStore {
         &'a self,
         name: &'a str,
         credential_hash: &'a [u8],
+        allowed_kinds: &'a [String],
         now: OffsetDateTime,
     ) -> StoreFuture<'a, Gateway> {
-        Box::pin(self.register_gateway_impl(name, credential_hash, now))
+        Box::pin(self.register_gateway_impl(name, credential_hash, allowed_kinds, now))
     }
     fn authenticate_gateway<'a>(
         &'a self,
