@@ -11,7 +11,8 @@
 //!   the self-service identify step ([`link`]).
 //! - **Verified caller**: acting on the account needs a code the caller read back ([`caller`]),
 //!   kept server-side for a few minutes and bound to this member, session and user.
-//! - **Four eyes** for privileged targets (directory roles): a second member approves
+//! - **Four eyes** for privileged targets (directory roles, or members of the admin or helpdesk
+//!   group): a second member approves
 //!   ([`actions`]).
 //! - Every action is audited with the member as actor (`helpdesk.*` events).
 //!
@@ -44,12 +45,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub struct Target {
     pub user: User,
     pub memberships: Memberships,
+    /// A (transitive) member of the `[admin] group` or `[helpdesk] group`: the consoles'
+    /// own people, as powerful over the portal as a directory role is over the tenant.
+    pub console_member: bool,
 }
 
 impl Target {
-    /// Holds a directory role: actions need a second member's approval.
+    /// Holds a directory role or is in a console group: actions need a second member's approval.
     pub fn privileged(&self) -> bool {
-        !self.memberships.roles.is_empty()
+        self.memberships.has_any_role() || self.console_member
     }
 
     /// The policy that applies now and allows `action` (fresh membership: this request's).
@@ -64,7 +68,9 @@ impl Target {
             &set,
             Subject {
                 groups: &groups,
-                privileged: self.privileged(),
+                // The policy's notion of privileged is the one self-service uses (directory
+                // roles), so the helpdesk never applies a different policy than the user gets.
+                privileged: self.memberships.has_any_role(),
             },
         );
         evaluation.policy.filter(|p| p.allows(action)).cloned()
@@ -92,15 +98,22 @@ pub async fn find(portal: &Portal, query: &str) -> Result<Option<Target>, GraphE
         return Ok(None);
     };
     let memberships = dir.memberships(&user.id).await?;
-    let serves = portal
-        .consoles
-        .as_ref()
-        .map(|c| c.serves.clone())
-        .unwrap_or_default();
-    if !serves.iter().any(|g| memberships.is_member_of(g)) {
+    let Some(consoles) = portal.consoles.as_ref() else {
+        return Ok(None);
+    };
+    if !consoles.serves.iter().any(|g| memberships.is_member_of(g)) {
         return Ok(None);
     }
-    Ok(Some(Target { user, memberships }))
+    // `memberships` is the transitive list, so nested console groups count too.
+    let console_member = [Console::Admin, Console::Helpdesk]
+        .into_iter()
+        .filter_map(|c| consoles.group(c))
+        .any(|g| memberships.is_member_of(&g));
+    Ok(Some(Target {
+        user,
+        memberships,
+        console_member,
+    }))
 }
 
 /// The gate's helpdesk user, or the response to send.
