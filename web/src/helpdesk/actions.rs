@@ -619,6 +619,26 @@ async fn approve(
         .await;
         return portal.error_page(&req, m.lang, StatusCode::FORBIDDEN, "helpdesk_approval_own");
     }
+    // Nor for the approver's own account: a privileged member must not wave through a pass
+    // (or a method delete) issued to themselves, whoever asked for it.
+    if subject == m.oid {
+        let _ = audit_as(
+            &portal,
+            &m,
+            request,
+            "helpdesk.approval.refused",
+            subject,
+            Outcome::Denied,
+            serde_json::json!({ "reason": "own account" }),
+        )
+        .await;
+        return portal.error_page(
+            &req,
+            m.lang,
+            StatusCode::FORBIDDEN,
+            "helpdesk_approval_own_account",
+        );
+    }
     // The approver must be allowed to serve the user too.
     if let Err(r) = target(&portal, &req, &m, &subject.to_string()).await {
         return r;
