@@ -12,13 +12,13 @@ use latchkey_types::ObjectId;
 use crate::admin::{BEN, FARID, demo_with_clock, sign_in};
 use crate::portal::{Browser, Page, code_for, totp_for};
 
-const ADELE: &str = "adele.vance@contoso.com";
+pub(crate) const ADELE: &str = "adele.vance@contoso.com";
 const ADELE_MAIL: &str = "adele.vance@outlook.example";
 const LENA: &str = "lena.novak@contoso.com";
-const KOFI: (&str, &str) = ("kofi.mensah@contoso.com", "Kofi-Demo-2024!");
+pub(crate) const KOFI: (&str, &str) = ("kofi.mensah@contoso.com", "Kofi-Demo-2024!");
 
 /// The demo's "Staff" policy with `actions`, privileged accounts allowed.
-fn set_policy(demo: &Demo, actions: &str) {
+pub(crate) fn set_policy(demo: &Demo, actions: &str) {
     let group = demo.sim.tenant().group_id("SSPR Enabled").unwrap();
     let text = format!(
         "[[policy]]\nname = \"Staff\"\npriority = 10\n\
@@ -30,11 +30,11 @@ fn set_policy(demo: &Demo, actions: &str) {
     *demo.services.policies.write().unwrap() = Arc::new(set);
 }
 
-fn oid(demo: &Demo, upn: &str) -> String {
+pub(crate) fn oid(demo: &Demo, upn: &str) -> String {
     demo.sim.tenant().user_id(upn).unwrap()
 }
 
-async fn farid(demo: &Demo) -> Browser {
+pub(crate) async fn farid(demo: &Demo) -> Browser {
     let mut b = Browser::new(demo);
     sign_in(demo, &mut b, "/helpdesk", FARID).await;
     b
@@ -63,7 +63,7 @@ async fn caller_code(demo: &Demo, to: &str) -> String {
 }
 
 /// Farid verifies the caller of `upn` by the email channel.
-async fn verify_caller(demo: &Demo, b: &mut Browser, upn: &str, to: &str) {
+pub(crate) async fn verify_caller(demo: &Demo, b: &mut Browser, upn: &str, to: &str) {
     let id = oid(demo, upn);
     let page = b.get(&format!("/helpdesk/user?q={id}")).await;
     assert_eq!(page.status, 200, "{}", page.body);
@@ -91,7 +91,7 @@ async fn verify_caller(demo: &Demo, b: &mut Browser, upn: &str, to: &str) {
     );
 }
 
-fn count(demo: &Demo, method: &str, suffix: &str) -> usize {
+pub(crate) fn count(demo: &Demo, method: &str, suffix: &str) -> usize {
     demo.sim
         .requests()
         .iter()
@@ -99,7 +99,7 @@ fn count(demo: &Demo, method: &str, suffix: &str) -> usize {
         .count()
 }
 
-async fn events(demo: &Demo, event_type: &str) -> Vec<latchkey_store::AuditRecord> {
+pub(crate) async fn events(demo: &Demo, event_type: &str) -> Vec<latchkey_store::AuditRecord> {
     demo.store
         .audit_events(&AuditQuery {
             event_type: Some(event_type.into()),
@@ -199,7 +199,7 @@ async fn out_of_scope_users_look_exactly_like_unknown_ones() {
 }
 
 /// Farid issues a link for Adele by `delivery`; returns the path `/link/...` (copy only).
-async fn issue_link(demo: &Demo, b: &mut Browser, delivery: &str) -> Page {
+pub(crate) async fn issue_link(demo: &Demo, b: &mut Browser, delivery: &str) -> Page {
     let page = b.get(&format!("/helpdesk/user?q={ADELE}")).await;
     let csrf = page.csrf();
     let r = b

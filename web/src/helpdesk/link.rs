@@ -78,6 +78,12 @@ async fn known_address(portal: &Portal, t: &Target) -> Option<EmailAddress> {
     e.data["address"].as_str().and_then(|a| a.parse().ok())
 }
 
+/// Reset links emailed to one user, by all members together.
+const EMAILED_LINKS_PER_USER: &[latchkey_store::Limit] = &[latchkey_store::Limit::new(
+    5,
+    std::time::Duration::from_secs(3600),
+)];
+
 /// `POST /helpdesk/link`: issues a link for a user the member may serve.
 async fn issue_link(
     req: HttpRequest,
@@ -126,6 +132,39 @@ async fn issue_link(
     } else {
         None
     };
+    // Emailed links land in the user's mailbox: cap them per user, whichever member sends them,
+    // so the console cannot be used to flood someone's inbox.
+    if by_email
+        && crate::flow::hit(
+            &portal,
+            "helpdesk-link-email",
+            &t.user.id.to_string(),
+            EMAILED_LINKS_PER_USER,
+        )
+        .await
+        .is_err()
+    {
+        let _ = m
+            .audit(
+                &portal,
+                "helpdesk.link.issued",
+                Some(t.user.id),
+                Outcome::Denied,
+                Some("too many emailed links for this user"),
+                serde_json::json!({ "delivery": "email" }),
+            )
+            .await;
+        let msg = super::message(&portal, &m, "helpdesk_error_link_throttled", &[]);
+        return super::lookup::render_user(
+            &portal,
+            &req,
+            &m,
+            &t,
+            Some(msg),
+            StatusCode::TOO_MANY_REQUESTS,
+        )
+        .await;
+    }
     let s = &portal.services;
     let now = s.clock.now();
     let lifetime = portal.link_lifetime.min(MAX_LINK_LIFETIME);
