@@ -3,6 +3,7 @@
 //! refuse it, CSRF and membership are enforced, and every change is audited without the secret.
 
 use latchkey::demo::Demo;
+use latchkey_verify::Clock;
 
 use crate::admin::{BEN, EVA, demo_with_clock, sign_in};
 use crate::portal::{Browser, Page};
@@ -238,4 +239,121 @@ async fn gateway_posts_need_csrf_and_an_admin() {
     assert_eq!(demo.store.gateways().await.unwrap().len(), 1);
     assert!(events(&demo, "admin.gateway.revoke").await.is_empty());
     demo.stop().await;
+}
+
+/// `GET /gateway/v1/jobs/next?wait=0` declaring `capabilities`: the status and the offered job
+/// kind, if any.
+async fn poll_for(demo: &Demo, credential: &str, capabilities: &str) -> (u16, Option<String>) {
+    let r = reqwest::Client::new()
+        .get(format!("{}/gateway/v1/jobs/next?wait=0", demo.portal_url()))
+        .header("authorization", format!("Bearer {credential}"))
+        .header(latchkey_jobs::CAPABILITIES_HEADER, capabilities)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let kind = if status == 200 {
+        let offer: serde_json::Value = r.json().await.unwrap();
+        offer["kind"].as_str().map(str::to_string)
+    } else {
+        None
+    };
+    (status, kind)
+}
+
+#[tokio::test]
+async fn an_unlock_only_gateway_asking_for_resets_gets_none() {
+    let (demo, clock) = demo_with_clock().await;
+    let mut eva = Browser::new(&demo);
+    sign_in(&demo, &mut eva, "/admin", EVA).await;
+    let list = eva.get("/admin/gateways").await;
+    assert!(list.body.contains("name=\"allow_reset\""), "{}", list.body);
+
+    // Registered without the box ticked: unlock only.
+    let csrf = list.csrf();
+    let issued = eva
+        .post(
+            "/admin/gateways/register",
+            &[("csrf", csrf.as_str()), ("name", "site-unlock")],
+        )
+        .await;
+    assert_eq!(issued.status, 200, "{}", issued.body);
+    let unlock_only = credential_of(&issued);
+
+    // A reset job waits (as the reset flow queues it, new password sealed).
+    let now = clock.now();
+    let reset = demo
+        .store
+        .enqueue_job(
+            latchkey_store::NewJob {
+                kind: "reset".into(),
+                subject: latchkey_types::ObjectId::new_random(),
+                target: serde_json::json!({ "sam_account_name": "cmendes", "must_change": false }),
+                secret: Some(latchkey_types::Secret::new("Amber-Lantern-58".to_string())),
+                correlation_id: "corr-m1".into(),
+                expires_at: now + time::Duration::minutes(2),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+
+    // The gateway declares reset in its header: no job, and it is not taken as able to reset.
+    assert_eq!(
+        poll_for(&demo, &unlock_only, "unlock,reset").await,
+        (204, None)
+    );
+    let job = demo.store.job(&reset.id, now).await.unwrap().unwrap();
+    assert_eq!(job.state, latchkey_store::JobState::Queued);
+    let gateways = demo.store.gateways().await.unwrap();
+    let g = gateways.iter().find(|g| g.name == "site-unlock").unwrap();
+    assert_eq!(g.allowed_kinds, ["unlock"]);
+    assert!(g.serves("unlock"));
+    // What `jobs::connected(Reset)` asks: no gateway would take a reset, so resets do not go
+    // through the gateway.
+    assert!(!gateways.iter().any(|g| {
+        g.is_connected(clock.now(), latchkey::gateway::CONNECTED_WINDOW) && g.serves("reset")
+    }));
+    let page = eva.get("/admin/gateways").await;
+    assert!(page.body.contains("<td>unlock</td>"), "{}", page.body);
+
+    // Reset granted explicitly (the box): that gateway gets the job and its password.
+    let csrf = page.csrf();
+    let issued = eva
+        .post(
+            "/admin/gateways/register",
+            &[
+                ("csrf", csrf.as_str()),
+                ("name", "site-reset"),
+                ("allow_reset", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(issued.status, 200, "{}", issued.body);
+    let both = credential_of(&issued);
+    assert_eq!(
+        poll_for(&demo, &both, "unlock,reset").await,
+        (200, Some("reset".to_string()))
+    );
+    let page = eva.get("/admin/gateways").await;
+    assert!(
+        page.body.contains("<td>unlock, reset</td>"),
+        "{}",
+        page.body
+    );
+    let allowed = |name: &str, events: &[latchkey_store::AuditEvent]| {
+        events
+            .iter()
+            .find(|e| e.details["gateway"] == name)
+            .map(|e| e.details["allowed"].clone())
+    };
+    let registered = events(&demo, "admin.gateway.register").await;
+    assert_eq!(
+        allowed("site-reset", &registered),
+        Some(serde_json::json!(["unlock", "reset"]))
+    );
+    assert_eq!(
+        allowed("site-unlock", &registered),
+        Some(serde_json::json!(["unlock"]))
+    );
 }
