@@ -877,12 +877,33 @@ async fn the_cli_registers_lists_and_revokes_gateways() {
         !again.status.success(),
         "a live name cannot be registered twice"
     );
+    // Resets (new passwords) only when granted: `--allow reset`; site-a may only unlock.
+    let reset = latchkey(
+        &[
+            "gateway", "register", "site-b", "--allow", "reset", "--config", config,
+        ],
+        &[],
+    )
+    .await;
+    assert!(reset.status.success(), "{}", stderr(&reset));
+    let bad = latchkey(
+        &[
+            "gateway", "register", "site-c", "--allow", "all", "--config", config,
+        ],
+        &[],
+    )
+    .await;
+    assert!(!bad.status.success(), "an unknown kind is refused");
     let list = latchkey(&["gateway", "list", "--config", config], &[]).await;
     let text = stdout(&list);
     assert!(
         text.contains("site-a") && text.contains("not connected"),
         "{text}"
     );
+    let line = |name: &str| text.lines().find(|l| l.starts_with(name)).unwrap_or("");
+    assert!(line("site-a").contains("allowed: unlock "), "{text}");
+    assert!(line("site-b").contains("allowed: unlock, reset"), "{text}");
+    assert!(!text.contains("site-c"), "{text}");
     assert!(
         !text.contains(&credential),
         "the list never shows a credential"
