@@ -402,25 +402,46 @@ pub async fn after_change(
     channels: Vec<Recipient>,
     revoke_sessions: bool,
 ) -> crate::signout::SignOut {
+    after_change_of(
+        portal,
+        &flow.subject,
+        &data.correlation_id,
+        data.preferred_language.clone(),
+        channels,
+        revoke_sessions,
+    )
+    .await
+}
+
+/// [`after_change`] without a flow at hand: for a change the on-premises gateway reported after
+/// the page had stopped waiting (the job carries the subject, correlation id and what to do).
+pub async fn after_change_of(
+    portal: &Portal,
+    subject: &ObjectId,
+    correlation_id: &str,
+    lang: Option<String>,
+    channels: Vec<Recipient>,
+    revoke_sessions: bool,
+) -> crate::signout::SignOut {
     let s = &portal.services;
     let now = s.clock.now();
-    if let Err(e) = s.store.void_codes_of(&flow.subject, now).await {
+    if let Err(e) = s.store.void_codes_of(subject, now).await {
         tracing::error!(error = %e, "cannot void codes after a change");
     }
-    if let Err(e) = s.store.end_flows_of(&flow.subject).await {
+    if let Err(e) = s.store.end_flows_of(subject).await {
         tracing::error!(error = %e, "cannot end flows after a change");
     }
     for recipient in channels {
         let n = Notification {
             recipient,
             notice: Notice::PasswordChanged { at: now },
-            lang: data.preferred_language.clone(),
-            correlation_id: data.correlation_id.clone(),
-            subject: Some(flow.subject),
+            lang: lang.clone(),
+            correlation_id: correlation_id.to_string(),
+            subject: Some(*subject),
         };
         if let Err(e) = s.notifier.enqueue(n) {
             tracing::error!(error = %e, "cannot queue a change notice");
         }
     }
-    crate::signout::after_change(portal, flow, data, revoke_sessions).await
+    crate::signout::revoke(portal, subject, correlation_id, revoke_sessions).await
 }

@@ -6,6 +6,7 @@
 //! tells the user that other sessions could not be signed out.
 
 use latchkey_store::{Flow, Outcome};
+use latchkey_types::ObjectId;
 
 use crate::app::Portal;
 use crate::flow::{self, FlowData};
@@ -39,13 +40,23 @@ impl SignOut {
 
 /// Revokes the subject's sign-in sessions when `wanted`; audits the outcome either way it ran.
 pub async fn after_change(portal: &Portal, flow: &Flow, data: &FlowData, wanted: bool) -> SignOut {
+    revoke(portal, &flow.subject, &data.correlation_id, wanted).await
+}
+
+/// [`after_change`] by subject and correlation id (a change reported later by the gateway).
+pub async fn revoke(
+    portal: &Portal,
+    subject: &ObjectId,
+    correlation_id: &str,
+    wanted: bool,
+) -> SignOut {
     if !wanted {
         return SignOut::Skipped;
     }
     let result = portal
         .services
         .directory
-        .revoke_sign_in_sessions(&flow.subject)
+        .revoke_sign_in_sessions(subject)
         .await;
     let (outcome, reason, sign_out) = match &result {
         Ok(()) => (
@@ -73,8 +84,8 @@ pub async fn after_change(portal: &Portal, flow: &Flow, data: &FlowData, wanted:
     };
     if flow::audit(
         portal,
-        &data.correlation_id,
-        Some(flow.subject),
+        correlation_id,
+        Some(*subject),
         EVENT,
         None,
         outcome,

@@ -311,6 +311,10 @@ async fn report(
             if !audited {
                 return plain(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
             }
+            if let (true, Some(job)) = (succeeded, job.as_ref()) {
+                // The steps after a password change, unless the waiting page ran them.
+                super::reset::reported(&portal, job).await;
+            }
             HttpResponse::Ok().json(Ack { id, recorded: true })
         }
         FinishOutcome::AlreadyRecorded => HttpResponse::Ok().json(Ack {

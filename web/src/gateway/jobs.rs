@@ -46,11 +46,24 @@ pub struct Request {
 /// Queues the job and waits up to [`RESULT_WAIT`] for its result. Returns the job id too (for
 /// the audit trail).
 pub async fn run(portal: &Portal, request: Request) -> Result<(String, Waited), StoreError> {
+    run_with(portal, request, serde_json::Map::new()).await
+}
+
+/// [`run`], with `extra` (non-secret) fields stored in the job target beside the account, for
+/// the portal's own use when the result arrives after the page stopped waiting.
+pub async fn run_with(
+    portal: &Portal,
+    request: Request,
+    extra: serde_json::Map<String, serde_json::Value>,
+) -> Result<(String, Waited), StoreError> {
     let s = &portal.services;
     let now = s.clock.now();
     let mut target =
         serde_json::to_value(&request.target).map_err(|_| StoreError::Invalid("job target"))?;
     target["must_change"] = serde_json::Value::Bool(request.must_change);
+    for (k, v) in extra {
+        target[k] = v;
+    }
     let job = s
         .store
         .enqueue_job(

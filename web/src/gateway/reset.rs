@@ -7,9 +7,11 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use latchkey_jobs::{FailureReason, JobKind, Target};
-use latchkey_store::Outcome;
+use latchkey_notify::Recipient;
+use latchkey_store::{Job, Limit, Outcome, ThrottleKey};
 use latchkey_types::{EmailAddress, Secret};
 
+use super::JOB_TTL;
 use super::jobs::{self, Waited};
 use crate::app::Portal;
 use crate::flow::{self, Step};
@@ -57,6 +59,13 @@ pub async fn submit(
         .as_deref()
         .and_then(|m| m.parse::<EmailAddress>().ok());
     let channels = crate::reset::known_channels(portal, &flow.subject, mail.as_ref()).await;
+    // The policy that allowed this reset (matched at the start, re-checked by the caller); if it
+    // has since vanished from the set, the safe default: sign out everywhere.
+    let revoke = data
+        .policy
+        .as_deref()
+        .and_then(|n| portal.services.policies().get(n).map(|p| p.revoke_sessions))
+        .unwrap_or(true);
     let request = jobs::Request {
         kind: JobKind::Reset,
         subject: flow.subject,
@@ -68,7 +77,17 @@ pub async fn submit(
         must_change: false,
         correlation_id: data.correlation_id.clone(),
     };
-    let (job, waited) = match jobs::run(portal, request).await {
+    let extra = After {
+        revoke_sessions: revoke,
+        lang: data.preferred_language.clone(),
+        notify: channels.iter().map(channel_string).collect(),
+    };
+    let mut fields = serde_json::Map::new();
+    fields.insert(
+        AFTER.to_string(),
+        serde_json::to_value(&extra).unwrap_or_default(),
+    );
+    let (job, waited) = match jobs::run_with(portal, request, fields).await {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, "reset: cannot queue the gateway job");
@@ -91,19 +110,18 @@ pub async fn submit(
                 tracing::error!("reset: password changed but the audit event could not be written");
             }
             let notified = !channels.is_empty();
-            // The policy that allowed this reset (matched at the start, re-checked by the caller);
-            // if it has since vanished from the set, the safe default: sign out everywhere.
-            let revoke = data
-                .policy
-                .as_deref()
-                .and_then(|n| portal.services.policies().get(n).map(|p| p.revoke_sessions))
-                .unwrap_or(true);
-            let sign_out = crate::reset::after_change(portal, flow, data, channels, revoke).await;
+            // Exactly once per job: the result handler may have run the steps already (the
+            // result arrived just as this page looked).
+            let sign_out = if take_after_change(portal, &job).await {
+                Some(crate::reset::after_change(portal, flow, data, channels, revoke).await)
+            } else {
+                None
+            };
             let mut paragraphs = vec![
                 catalogs.get(lang, "reset_onprem_done").to_string(),
                 catalogs.get(lang, "done_next_windows").to_string(),
             ];
-            paragraphs.extend(sign_out.paragraph(portal, lang));
+            paragraphs.extend(sign_out.and_then(|s| s.paragraph(portal, lang)));
             if notified {
                 paragraphs.push(catalogs.get(lang, "done_notified").to_string());
             }
@@ -138,13 +156,26 @@ pub async fn submit(
             }
         }
         Waited::InProgress => {
-            let _ = audit(
-                Outcome::Success,
-                format!("on-premises gateway job {job}: queued, no result within the wait"),
-            )
-            .await;
+            // Not the reset's own event: that is written once, when the result arrives
+            // (`reported`), with the steps after the change.
+            let _ = step
+                .audit(
+                    portal,
+                    PENDING_EVENT,
+                    None,
+                    Outcome::Success,
+                    Some(&format!(
+                        "on-premises gateway job {job}: queued, no result within the wait"
+                    )),
+                )
+                .await;
+            // The flow ends here: the user is told to check back; a later success is finished
+            // by the result handler, and no further reset can be queued from this flow.
+            if let Err(e) = portal.services.store.end_flow(&step.token).await {
+                tracing::error!(error = %e, "reset: cannot end the flow of a pending reset");
+            }
             let paragraphs = vec![catalogs.get(lang, "reset_onprem_pending").to_string()];
-            portal.render_in(
+            let mut r = portal.render_in(
                 req,
                 lang,
                 "result.html",
@@ -152,7 +183,9 @@ pub async fn submit(
                     "title": catalogs.get(lang, "reset_onprem_pending_title"),
                     "paragraphs": paragraphs
                 }),
-            )
+            );
+            let _ = r.add_cookie(&flow::clear_flow_cookie(portal));
+            r
         }
         Waited::Expired => {
             let _ = audit(
@@ -163,4 +196,110 @@ pub async fn submit(
             fail(StatusCode::BAD_GATEWAY, "reset_onprem_failed")
         }
     })
+}
+
+/// Audit event of a reset whose gateway job outlived the page's wait.
+pub const PENDING_EVENT: &str = "reset.pending";
+/// Key in a reset job's target of what to do after the change ([`After`]).
+const AFTER: &str = "after_change";
+/// Throttle scope used as a once-only marker per job: the first to take it runs the steps.
+const ONCE_SCOPE: &str = "gateway-reset-after-change";
+
+/// What the steps after the change need when the gateway reports after the page stopped
+/// waiting. Non-secret: the policy's sign-out setting, the language, the channels to tell.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct After {
+    revoke_sessions: bool,
+    lang: Option<String>,
+    /// `email:addr` or `sms:+number`, known before the change.
+    notify: Vec<String>,
+}
+
+fn channel_string(r: &Recipient) -> String {
+    match r {
+        Recipient::Email(e) => format!("email:{}", e.as_str()),
+        Recipient::Sms(p) => format!("sms:{p}"),
+    }
+}
+
+fn parse_channel(s: &str) -> Option<Recipient> {
+    if let Some(e) = s.strip_prefix("email:") {
+        return e.parse().ok().map(Recipient::Email);
+    }
+    s.strip_prefix("sms:")
+        .and_then(|p| p.parse().ok())
+        .map(Recipient::Sms)
+}
+
+/// Whether this caller is the one to run the steps after the change of `job`: an atomic
+/// insert-if-absent in the store (a one-hit throttle per job), so the waiting page and the
+/// result handler never both run them. On a store error: nobody runs them twice, so `false`.
+async fn take_after_change(portal: &Portal, job: &str) -> bool {
+    let s = &portal.services;
+    let once = Limit::new(1, JOB_TTL * 10);
+    match s
+        .store
+        .hit(&ThrottleKey::new(ONCE_SCOPE, job), &[once], s.clock.now())
+        .await
+    {
+        Ok(d) => d.is_allowed(),
+        Err(e) => {
+            tracing::error!(error = %e, "reset: cannot mark the after-change steps of a job");
+            false
+        }
+    }
+}
+
+/// Called by the gateway API when a reset job's success is recorded: unless the waiting page
+/// already did, void codes and flows, notify the channels known before the change, sign out
+/// per policy, and write the reset's audit event.
+pub async fn reported(portal: &Portal, job: &Job) {
+    if job.kind != JobKind::Reset.as_str() {
+        return;
+    }
+    // Let a page that is still waiting see the result first: it can tell the user directly.
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    if !take_after_change(portal, &job.id).await {
+        return;
+    }
+    let after: Option<After> = job
+        .target
+        .get(AFTER)
+        .and_then(|v| serde_json::from_value(v.clone()).ok());
+    // A job without the record (queued by an older portal): the safe defaults.
+    let after = after.unwrap_or(After {
+        revoke_sessions: true,
+        lang: None,
+        notify: Vec::new(),
+    });
+    let channels = after
+        .notify
+        .iter()
+        .filter_map(|c| parse_channel(c))
+        .collect();
+    let audited = crate::flow::audit(
+        portal,
+        &job.correlation_id,
+        Some(job.subject),
+        "reset",
+        None,
+        Outcome::Success,
+        Some(&format!(
+            "on-premises gateway job {}: password set in AD (reported after the page stopped waiting)",
+            job.id
+        )),
+    )
+    .await;
+    if audited.is_err() {
+        tracing::error!("reset: password changed but the audit event could not be written");
+    }
+    crate::reset::after_change_of(
+        portal,
+        &job.subject,
+        &job.correlation_id,
+        after.lang,
+        channels,
+        after.revoke_sessions,
+    )
+    .await;
 }

@@ -1,0 +1,211 @@
+//! A gateway reset that outlives the page's wait (no Samba: a fake agent drives the gateway API
+//! over HTTP). The page ends the flow and says "in progress"; when the agent later reports
+//! success, the portal runs the steps after a password change once: open flows and codes void,
+//! the notice on the channels known before the change, sign-out everywhere per policy, and one
+//! `reset` audit success.
+
+use std::time::Duration;
+
+use latchkey::demo::{self, Demo, DemoOptions};
+use latchkey_entra_sim::Fixture;
+use latchkey_jobs::{Ack, CAPABILITIES_HEADER, JobOffer, JobOutcome, JobReport, NEXT_PATH};
+use latchkey_types::Secret;
+
+use crate::portal::{Browser, code_for};
+
+const CARLA: &str = "carla.mendes@contoso.com";
+const CARLA_MAIL: &str = "carla.mendes@outlook.example";
+
+async fn portal() -> Demo {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut fixture = Fixture::demo();
+    let carla = fixture
+        .users
+        .iter_mut()
+        .find(|u| u.upn == CARLA)
+        .expect("Carla is in the demo tenant");
+    carla.on_premises_sam_account_name = Some("carla.late".to_string());
+    carla.on_premises_domain_name = Some("corp.contoso.example".to_string());
+    demo::start_without_writeback(
+        "127.0.0.1:0".parse().unwrap(),
+        DemoOptions {
+            fixture,
+            ..DemoOptions::default()
+        },
+    )
+    .await
+    .expect("demo starts")
+}
+
+/// Registers a gateway allowed to reset and marks it as having just polled; its credential.
+async fn connected_gateway(demo: &Demo) -> Secret<String> {
+    let issued = latchkey::gateway::credential::generate().unwrap();
+    let allowed = ["reset".to_string()];
+    let now = time::OffsetDateTime::now_utc();
+    let g = demo
+        .store
+        .register_gateway("late", &issued.hash, &allowed, now)
+        .await
+        .unwrap();
+    demo.store.gateway_seen(&g.id, &allowed, now).await.unwrap();
+    latchkey::gateway::credential::format(&g.id, &issued.secret)
+}
+
+/// Carla identified and verified by email and text: the browser on the action page.
+async fn carla_verified(demo: &Demo) -> Browser {
+    let mut b = Browser::new(demo);
+    assert_eq!(b.identify(CARLA).await.status, 303);
+    b.ask_code("email").await;
+    let code = code_for(demo, CARLA_MAIL).await.unwrap();
+    assert_eq!(
+        b.submit_code("email", &code).await.location.as_deref(),
+        Some("/verify")
+    );
+    b.ask_code("sms").await;
+    let mut sms = None;
+    for to in ["+351912345678", "+351 912345678"] {
+        sms = sms.or(code_for(demo, to).await);
+    }
+    assert_eq!(
+        b.submit_code("sms", &sms.expect("a text message code"))
+            .await
+            .location
+            .as_deref(),
+        Some("/action")
+    );
+    b
+}
+
+async fn events(demo: &Demo, event_type: &str) -> Vec<latchkey_store::AuditEvent> {
+    demo.store
+        .audit_events(&latchkey_store::AuditQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.event)
+        .filter(|e| e.event_type == event_type)
+        .collect()
+}
+
+fn password_notices(demo: &Demo) -> usize {
+    demo.outbox
+        .messages()
+        .into_iter()
+        .filter(|m| {
+            m.subject.contains("password was changed")
+                || (m.channel == "sms" && m.body.contains("password") && !m.body.contains("code"))
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reset_reported_after_the_page_gave_up_still_ends_flows_notifies_and_signs_out() {
+    let demo = portal().await;
+    let credential = connected_gateway(&demo).await;
+    let new = "Quartz-Meadow-Lantern-93";
+    let mut b = carla_verified(&demo).await;
+    let csrf = b.get("/reset").await.csrf();
+    let page = b
+        .post(
+            "/reset",
+            &[("csrf", &csrf), ("password", new), ("confirm", new)],
+        )
+        .await;
+    assert!(
+        page.body.contains("has not confirmed it yet"),
+        "{}",
+        page.body
+    );
+    let pending = events(&demo, "reset.pending").await;
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    // The flow ended with the page: no second reset job can be queued from it.
+    assert_eq!(b.get("/reset").await.location.as_deref(), Some("/"));
+    assert!(events(&demo, "reset").await.is_empty());
+
+    // Another flow of Carla's, opened while the job waits, with a code sent.
+    let mut other = Browser::new(&demo);
+    assert_eq!(other.identify(CARLA).await.status, 303);
+    other.ask_code("email").await;
+    let notices_before = password_notices(&demo);
+    let revocations_before = revocations(&demo);
+
+    // The agent takes the job late and reports success.
+    let http = reqwest::Client::new();
+    let auth = format!("Bearer {}", credential.expose());
+    let offer: JobOffer = http
+        .get(format!("{}{NEXT_PATH}?wait=5", demo.portal_url()))
+        .header("authorization", &auth)
+        .header(CAPABILITIES_HEADER, "reset")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .expect("the queued reset job is offered");
+    assert_eq!(offer.new_password.as_deref(), Some(new));
+    let report = JobReport {
+        outcome: JobOutcome::Succeeded,
+        object_dn: Some("CN=Carla,OU=Lab,DC=corp,DC=contoso,DC=example".into()),
+    };
+    let url = format!("{}/gateway/v1/jobs/{}/result", demo.portal_url(), offer.id);
+    let ack: Ack = http
+        .post(&url)
+        .header("authorization", &auth)
+        .json(&report)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(ack.recorded);
+    // A repeated report changes nothing (the steps run once).
+    let again: Ack = http
+        .post(&url)
+        .header("authorization", &auth)
+        .json(&report)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!again.recorded);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // The other flow is gone.
+    assert_eq!(other.get("/verify").await.location.as_deref(), Some("/"));
+    // Told on the channels known before the change, once each: the directory mail, the
+    // enrolled email and the enrolled phone.
+    assert_eq!(
+        password_notices(&demo) - notices_before,
+        3,
+        "{:?}",
+        demo.outbox
+            .messages()
+            .iter()
+            .map(|m| (&m.channel, &m.to, &m.subject))
+            .collect::<Vec<_>>()
+    );
+    // Signed out everywhere (the demo policy's default).
+    assert_eq!(revocations(&demo) - revocations_before, 1);
+    let reset = events(&demo, "reset").await;
+    assert_eq!(reset.len(), 1, "{reset:?}");
+    assert_eq!(reset[0].outcome, latchkey_store::Outcome::Success);
+    assert_eq!(reset[0].correlation_id, pending[0].correlation_id);
+    assert_eq!(events(&demo, "sessions.revoke").await.len(), 1);
+    let everything = format!("{:?}", events(&demo, "reset").await);
+    assert!(!everything.contains(new), "no password in the audit trail");
+    demo.stop().await;
+}
+
+fn revocations(demo: &Demo) -> usize {
+    demo.sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/revokeSignInSessions"))
+        .count()
+}
