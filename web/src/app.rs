@@ -179,6 +179,8 @@ pub fn start(portal: Portal, listener: std::net::TcpListener) -> anyhow::Result<
             .app_data(web::Data::new(portal.clone()))
             // Forms are small; anything bigger is refused before a handler runs (security.md).
             .app_data(web::FormConfig::default().limit(16 * 1024))
+            // The admin POSTs parse their forms from raw `web::Bytes` (repeated fields): same cap.
+            .app_data(web::PayloadConfig::new(16 * 1024))
             .app_data(web::JsonConfig::default().limit(64 * 1024))
             // Inner to the headers: console refusals get the security headers too.
             .wrap(from_fn(crate::console::gate))

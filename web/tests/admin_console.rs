@@ -652,3 +652,44 @@ async fn the_delegated_credential_is_set_up_from_the_connection_page() {
     assert_eq!(again.status, 400);
     demo.stop().await;
 }
+
+#[tokio::test]
+async fn an_oversized_admin_post_gets_413_and_changes_nothing() {
+    // The admin POSTs read raw bytes (repeated fields), so the 16 KiB form cap must hold for
+    // them too, not actix's 256 KiB payload default.
+    let (demo, _clock) = demo_with_clock().await;
+    let mut b = admin(&demo).await;
+    let before = snapshot(&demo);
+    let mut form = staff_form(&mut b).await;
+    let csrf = form.iter().find(|(n, _)| n == "csrf").unwrap().1.clone();
+    set(&mut form, "description", &"x".repeat(20 * 1024));
+    set(&mut form, "op", "save");
+    let saved = post(&mut b, "/admin/policies/save", &form).await;
+    assert_eq!(saved.status, 413, "{}", saved.body);
+    let big = "x".repeat(20 * 1024);
+    for path in [
+        "/admin/policies/toggle",
+        "/admin/policies/delete",
+        "/admin/connection/debug",
+    ] {
+        let r = b
+            .post(
+                path,
+                &[
+                    ("csrf", csrf.as_str()),
+                    ("name", "Staff"),
+                    ("enabled", "false"),
+                    ("confirm", "yes"),
+                    ("pad", big.as_str()),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 413, "{path}");
+    }
+    assert_eq!(snapshot(&demo), before, "an oversized POST writes nothing");
+    // The same form at its normal size still saves: the cap does not get in the way.
+    set(&mut form, "description", "Staff accounts");
+    let ok = post(&mut b, "/admin/policies/save", &form).await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    demo.stop().await;
+}
