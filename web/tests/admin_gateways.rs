@@ -341,10 +341,30 @@ async fn an_unlock_only_gateway_asking_for_resets_gets_none() {
         "{}",
         page.body
     );
+    // A refused registration shows the form again as it was sent, the box still ticked.
+    let csrf = page.csrf();
+    let dup = eva
+        .post(
+            "/admin/gateways/register",
+            &[
+                ("csrf", csrf.as_str()),
+                ("name", "site-reset"),
+                ("allow_reset", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(dup.status, 422, "{}", dup.body);
+    assert!(
+        dup.body.contains(
+            "name=\"allow_reset\" value=\"1\" aria-describedby=\"h-allow-reset\" checked>"
+        ),
+        "{}",
+        dup.body
+    );
     let allowed = |name: &str, events: &[latchkey_store::AuditEvent]| {
         events
             .iter()
-            .find(|e| e.details["gateway"] == name)
+            .find(|e| e.details["gateway"] == name && e.outcome == latchkey_store::Outcome::Success)
             .map(|e| e.details["allowed"].clone())
     };
     let registered = events(&demo, "admin.gateway.register").await;

@@ -45,15 +45,25 @@ async fn list(
         Ok(x) => x,
         Err(r) => return r,
     };
-    render_list(&portal, &req, &user, "", None, query.revoked.as_deref()).await
+    let form = RegisterForm {
+        name: "",
+        allow_reset: false,
+    };
+    render_list(&portal, &req, &user, form, None, query.revoked.as_deref()).await
 }
 
-/// The list page, with the register form holding `name` and its error, if any.
+/// What the register form holds when the page is shown (again, after an error).
+struct RegisterForm<'a> {
+    name: &'a str,
+    allow_reset: bool,
+}
+
+/// The list page, with the register form holding `form` and its error, if any.
 async fn render_list(
     portal: &Portal,
     req: &HttpRequest,
     user: &ConsoleUser,
-    name: &str,
+    form: RegisterForm<'_>,
     error: Option<String>,
     revoked: Option<&str>,
 ) -> HttpResponse {
@@ -103,7 +113,8 @@ async fn render_list(
         "gateways",
         serde_json::json!({
             "gateways": rows,
-            "name": name,
+            "name": form.name,
+            "allow_reset": form.allow_reset,
             "error": error,
             "revoked": revoked,
             "window": CONNECTED_WINDOW.as_secs().to_string(),
@@ -152,11 +163,15 @@ async fn register(req: HttpRequest, portal: web::Data<Portal>, body: web::Bytes)
                         serde_json::json!({ "gateway": name }),
                     )
                     .await;
+                let form = RegisterForm {
+                    name: &name,
+                    allow_reset,
+                };
                 let mut r = render_list(
                     &portal,
                     &req,
                     &user,
-                    &name,
+                    form,
                     Some(msg(&portal, &user, key)),
                     None,
                 )
