@@ -117,6 +117,7 @@ async fn on_premises(portal: &Portal, step: &Step) -> Option<(&'static str, Outc
         target: Target {
             sam_account_name: sam,
             domain: user.on_premises_domain_name,
+            allow_privileged: crate::gateway::reset::allow_privileged(portal, &step.data),
         },
         new_password: None,
         must_change: false,

@@ -78,6 +78,10 @@ pub struct Target {
     pub sam_account_name: String,
     /// DNS name of the account's domain, e.g. `corp.contoso.com`.
     pub domain: Option<String>,
+    /// Whether the portal's policy that matched the user allows privileged accounts. The gateway
+    /// refuses an account with `adminCount=1` unless this is set (absent: refused).
+    #[serde(default)]
+    pub allow_privileged: bool,
 }
 
 /// A job handed to the gateway.
@@ -134,7 +138,8 @@ pub enum FailureReason {
     PasswordPolicy,
     /// The job arrived after its deadline and was not started.
     Expired,
-    /// This gateway is not configured for this kind of job.
+    /// This gateway is not configured for this kind of job, or the account is privileged
+    /// (`adminCount=1`) and the policy does not allow privileged accounts.
     NotAllowed,
     /// The DC could not be reached or refused the bind.
     DirectoryUnavailable,
@@ -218,6 +223,7 @@ mod tests {
             target: Target {
                 sam_account_name: "cmendes".into(),
                 domain: Some("corp.contoso.com".into()),
+                allow_privileged: false,
             },
             not_after_ms: 1,
             new_password: Some("Sup3r-Secret!".into()),

@@ -100,8 +100,9 @@ async fn run(cfg: &AgentConfig, dir: &mut Directory, offer: &JobOffer) -> Result
         escape_filter_value(sam)
     );
     let mut found = Vec::new();
-    dir.search_paged(&base, Scope::Subtree, &filter, &["1.1"], None, |e| {
-        found.push(e.dn);
+    dir.search_paged(&base, Scope::Subtree, &filter, &["adminCount"], None, |e| {
+        let admin_count = e.i64("adminCount");
+        found.push((e.dn, admin_count));
         Ok(())
     })
     .await
@@ -123,6 +124,10 @@ async fn run(cfg: &AgentConfig, dir: &mut Directory, offer: &JobOffer) -> Result
             ));
         }
     };
+    let (dn, admin_count) = dn;
+    if let Some(refused) = privileged_refusal(admin_count, offer.target.allow_privileged) {
+        return Err((FailureReason::NotAllowed, refused.into(), Some(dn)));
+    }
     let with_dn = |e: LdapError| classify(&e, Some(dn.clone()));
     match offer.kind {
         JobKind::Unlock => {
@@ -148,6 +153,19 @@ async fn run(cfg: &AgentConfig, dir: &mut Directory, offer: &JobOffer) -> Result
         }
     }
     Ok(dn)
+}
+
+/// Why a job on this account is refused, if it is: AD marks members of protected groups
+/// (Domain Admins, ...) with `adminCount=1`; self-service must not reset or unlock them unless the
+/// matched policy explicitly allows privileged accounts (security.md: privileged accounts are
+/// excluded by default).
+pub fn privileged_refusal(
+    admin_count: Option<i64>,
+    allow_privileged: bool,
+) -> Option<&'static str> {
+    (admin_count == Some(1) && !allow_privileged).then_some(
+        "privileged account (adminCount=1), and the policy does not allow privileged accounts",
+    )
 }
 
 /// `"password"` with its quotes, UTF-16LE: what AD wants in `unicodePwd`.
@@ -206,6 +224,15 @@ pub fn classify(e: &LdapError, dn: Option<String>) -> Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn privileged_accounts_are_refused_unless_the_policy_allows_them() {
+        assert!(privileged_refusal(Some(1), false).is_some());
+        assert_eq!(privileged_refusal(Some(1), true), None);
+        // adminCount absent or cleared (0): an ordinary account.
+        assert_eq!(privileged_refusal(None, false), None);
+        assert_eq!(privileged_refusal(Some(0), false), None);
+    }
 
     fn op(code: u32, text: &str) -> LdapError {
         LdapError::Operation {

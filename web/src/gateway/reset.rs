@@ -72,6 +72,7 @@ pub async fn submit(
         target: Target {
             sam_account_name: sam,
             domain: user.on_premises_domain_name,
+            allow_privileged: allow_privileged(portal, data),
         },
         new_password: Some(Secret::new(password.to_string())),
         must_change: false,
@@ -302,4 +303,19 @@ pub async fn reported(portal: &Portal, job: &Job) {
         after.revoke_sessions,
     )
     .await;
+}
+
+/// Whether the policy that matched this flow allows privileged accounts; the gateway refuses an
+/// `adminCount=1` account otherwise. A policy gone from the set: not allowed.
+pub fn allow_privileged(portal: &Portal, data: &crate::flow::FlowData) -> bool {
+    data.policy
+        .as_deref()
+        .and_then(|n| {
+            portal
+                .services
+                .policies()
+                .get(n)
+                .map(|p| p.allow_privileged)
+        })
+        .unwrap_or(false)
 }
