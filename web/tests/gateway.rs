@@ -352,6 +352,17 @@ async fn run_job(
     sam: &str,
     password: Option<&str>,
 ) -> latchkey_store::Job {
+    let target = serde_json::json!({ "sam_account_name": sam, "domain": realm() });
+    run_job_on(demo, kind, target, password).await
+}
+
+/// [`run_job`] with the job target as given.
+async fn run_job_on(
+    demo: &Demo,
+    kind: &str,
+    target: serde_json::Value,
+    password: Option<&str>,
+) -> latchkey_store::Job {
     let now = time::OffsetDateTime::now_utc();
     let job = demo
         .store
@@ -359,7 +370,7 @@ async fn run_job(
             NewJob {
                 kind: kind.into(),
                 subject: latchkey_types::ObjectId::new_random(),
-                target: serde_json::json!({ "sam_account_name": sam, "domain": realm() }),
+                target,
                 secret: password.map(|p| Secret::new(p.to_string())),
                 correlation_id: "test".into(),
                 expires_at: now + Duration::from_secs(60),
@@ -921,4 +932,45 @@ async fn the_cli_registers_lists_and_revokes_gateways() {
         assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()));
     }
     sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_privileged_account_is_refused_unless_the_policy_allows_it() {
+    let user = AdUser::create("adm").await;
+    // What SDProp stamps on members of protected groups; the DACL is left as is, so only the
+    // gateway's own check can refuse (the connector has the right).
+    let mut admin = AdUser::admin().await;
+    admin.replace(&user.dn, "adminCount", &["1"]).await.unwrap();
+    admin.unbind().await;
+    let demo = portal_for(&user.sam).await;
+    let agent = Agent::start(agent_config(&demo, register(&demo, "site-p").await, None));
+    let new = "Privileged-Refused-77";
+    let refused = run_job(&demo, "reset", &user.sam, Some(new)).await;
+    assert_eq!(refused.state, JobState::Failed);
+    match report(&refused).outcome {
+        JobOutcome::Failed { reason, detail } => {
+            assert_eq!(reason, FailureReason::NotAllowed, "{detail}");
+            assert!(detail.contains("adminCount"), "{detail}");
+        }
+        o => panic!("refused expected: {o:?}"),
+    }
+    assert!(
+        user.bind(new).await.is_err(),
+        "the password was not changed"
+    );
+    user.bind(PASSWORD)
+        .await
+        .expect("the old password still works");
+    // A policy that names privileged accounts: the same job goes through.
+    let target = serde_json::json!({
+        "sam_account_name": user.sam,
+        "domain": realm(),
+        "allow_privileged": true,
+    });
+    let allowed = run_job_on(&demo, "reset", target, Some(new)).await;
+    assert_eq!(allowed.state, JobState::Succeeded, "{:?}", allowed.result);
+    user.bind(new).await.expect("the new password works");
+    agent.stop().await;
+    demo.stop().await;
+    user.remove().await;
 }
