@@ -146,6 +146,17 @@ async fn a_reset_reported_after_the_page_gave_up_still_ends_flows_notifies_and_s
         .await
         .expect("the queued reset job is offered");
     assert_eq!(offer.new_password.as_deref(), Some(new));
+    // The demo policy does not name privileged accounts: the gateway must refuse adminCount=1.
+    assert!(!offer.target.allow_privileged);
+    // The record for the steps after the change is in the job, the password is not.
+    let stored = demo
+        .store
+        .job(&offer.id, time::OffsetDateTime::now_utc())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.target["after_change"]["revoke_sessions"], true);
+    assert!(!stored.target.to_string().contains(new));
     let report = JobReport {
         outcome: JobOutcome::Succeeded,
         object_dn: Some("CN=Carla,OU=Lab,DC=corp,DC=contoso,DC=example".into()),
