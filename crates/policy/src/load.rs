@@ -10,7 +10,7 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use latchkey_types::{MethodKind, ObjectId};
+use latchkey_types::{EmailAddress, MethodKind, ObjectId};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -76,6 +76,14 @@ struct RawPolicy {
     allow_privileged: bool,
     #[serde(default = "yes")]
     revoke_sessions: bool,
+    #[serde(default)]
+    notifications: RawNotifications,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawNotifications {
+    security_contacts: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Deserialize)]
@@ -291,6 +299,12 @@ pub fn parse_sources(sources: &[(PathBuf, String)]) -> Result<PolicySet, Vec<Pol
                     format!("must be at most {MAX_RECONFIRM_DAYS} (0 = never)"),
                 ));
             }
+            let security_contacts = contacts(
+                &at,
+                raw.notifications.security_contacts.as_ref(),
+                &format!("policy[{i}].notifications.security_contacts"),
+                &mut errors,
+            );
             if errors.len() > before {
                 continue;
             }
@@ -320,6 +334,7 @@ pub fn parse_sources(sources: &[(PathBuf, String)]) -> Result<PolicySet, Vec<Pol
                 },
                 allow_privileged: raw.allow_privileged,
                 revoke_sessions: raw.revoke_sessions,
+                notifications: Notifications { security_contacts },
                 file: file.clone(),
                 line,
             });
@@ -350,6 +365,41 @@ fn groups(
                 Some(g.id.span()),
                 Some(format!("{field}[{j}].id")),
                 format!("'{}' is not a group object id (a GUID)", g.id.get_ref()),
+            )),
+        }
+    }
+    out
+}
+
+fn contacts(
+    at: &Locator<'_>,
+    raw: Option<&Spanned<Vec<Spanned<String>>>>,
+    field: &str,
+    errors: &mut Vec<PolicyError>,
+) -> Vec<EmailAddress> {
+    let Some(raw) = raw else {
+        return Vec::new();
+    };
+    if raw.get_ref().len() > MAX_SECURITY_CONTACTS {
+        errors.push(at.error(
+            Some(raw.span()),
+            Some(field.to_string()),
+            format!("lists more than {MAX_SECURITY_CONTACTS} addresses"),
+        ));
+    }
+    let mut out: Vec<EmailAddress> = Vec::new();
+    for (j, a) in raw.get_ref().iter().enumerate() {
+        match a.get_ref().trim().parse::<EmailAddress>() {
+            Ok(e) if out.contains(&e) => errors.push(at.error(
+                Some(a.span()),
+                Some(format!("{field}[{j}]")),
+                format!("'{e}' is listed twice"),
+            )),
+            Ok(e) => out.push(e),
+            Err(_) => errors.push(at.error(
+                Some(a.span()),
+                Some(format!("{field}[{j}]")),
+                format!("'{}' is not an email address", a.get_ref()),
             )),
         }
     }
@@ -439,6 +489,49 @@ password = { min_length = 16, banned_words = ["Contoso"] }
         assert!(!parse(&off).unwrap().policies()[0].revoke_sessions);
         let e = one_error(&format!("{STAFF}revoke_sessions = \"no\"\n"));
         assert!(e.message.contains("bool"), "{e}");
+    }
+
+    #[test]
+    fn security_contacts_are_optional_and_validated() {
+        assert!(
+            parse(STAFF).unwrap().policies()[0]
+                .notifications
+                .security_contacts
+                .is_empty()
+        );
+        let with = format!(
+            "{STAFF}\n[policy.notifications]\nsecurity_contacts = [\"SecOps@contoso.com\", \"it@contoso.com\"]\n"
+        );
+        let p = parse(&with).unwrap().policies()[0].clone();
+        let got: Vec<&str> = p
+            .notifications
+            .security_contacts
+            .iter()
+            .map(|e| e.as_str())
+            .collect();
+        assert_eq!(got, vec!["secops@contoso.com", "it@contoso.com"]);
+        // Line 15, column 44: the second address of the list.
+        let bad = format!(
+            "{STAFF}\n[policy.notifications]\nsecurity_contacts = [\"secops@contoso.com\", \"not-an-address\"]\n"
+        );
+        let e = one_error(&bad);
+        assert_eq!(
+            e.field.as_deref(),
+            Some("policy[0].notifications.security_contacts[1]")
+        );
+        assert_eq!((e.line, e.column), (15, 44), "{e}");
+        assert!(e.message.contains("not-an-address"), "{e}");
+        assert!(e.to_string().starts_with("policies/test.toml:15:44"), "{e}");
+        let twice = with.replace("it@contoso.com", "secops@contoso.com");
+        assert!(one_error(&twice).message.contains("twice"));
+        let many: Vec<String> = (0..21).map(|n| format!("\"a{n}@contoso.com\"")).collect();
+        let e = one_error(&format!(
+            "{STAFF}\n[policy.notifications]\nsecurity_contacts = [{}]\n",
+            many.join(", ")
+        ));
+        assert!(e.message.contains("more than 20"), "{e}");
+        let e = one_error(&format!("{STAFF}\n[policy.notifications]\ncc = []\n"));
+        assert!(e.message.contains("cc"), "{e}");
     }
 
     #[test]

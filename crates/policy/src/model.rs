@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use latchkey_types::{MethodKind, ObjectId};
+use latchkey_types::{EmailAddress, MethodKind, ObjectId};
 
 /// What a policy lets a user do.
 #[derive(
@@ -55,6 +55,17 @@ pub struct PasswordRules {
     pub forbid_user_names: bool,
 }
 
+/// Extra recipients of a short notice after each completed reset, unlock or Temporary Access Pass
+/// under the policy (who, what, when, outcome, correlation id; never a password or code).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Notifications {
+    /// E.g. a security operations mailbox; at most [`MAX_SECURITY_CONTACTS`], no duplicates.
+    pub security_contacts: Vec<EmailAddress>,
+}
+
+/// Most security contacts a policy may name: a notice list, not a mailing list.
+pub const MAX_SECURITY_CONTACTS: usize = 20;
+
 /// Smallest minimum length an admin may configure (NIST SP 800-63B floor).
 pub const MIN_PASSWORD_LENGTH_FLOOR: usize = 8;
 /// Default minimum length (security.md).
@@ -86,6 +97,9 @@ pub struct Policy {
     /// After a password change through the portal, sign the user out of every app and browser
     /// (Graph `revokeSignInSessions`). On unless the policy turns it off (security.md, 8).
     pub revoke_sessions: bool,
+    /// Who else hears about completed actions. The user is always told on every known channel
+    /// (security.md, 8); this only adds recipients, it never replaces that.
+    pub notifications: Notifications,
     /// Where it was defined, for messages.
     pub file: PathBuf,
     pub line: usize,

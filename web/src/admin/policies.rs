@@ -367,7 +367,8 @@ fn field_of(e: &PolicyError, target: &Path, text: &str) -> Option<String> {
     };
     let key = raw
         .trim_start_matches("password.")
-        .trim_start_matches("enrollment.");
+        .trim_start_matches("enrollment.")
+        .trim_start_matches("notifications.");
     let key = key.split(['[', '.']).next().unwrap_or(key);
     let known = [
         "name",
@@ -382,6 +383,7 @@ fn field_of(e: &PolicyError, target: &Path, text: &str) -> Option<String> {
         "reconfirm_after_days",
         "min_length",
         "banned_words",
+        "security_contacts",
     ];
     known.contains(&key).then(|| key.to_string())
 }

@@ -31,6 +31,8 @@ pub struct Draft {
     /// Comma-separated.
     pub banned_words: String,
     pub forbid_user_names: bool,
+    /// Security contacts told after each completed action, one address per line (commas too).
+    pub security_contacts: String,
 }
 
 /// Every action and method the form offers, in the order policy files list them.
@@ -87,6 +89,13 @@ impl Draft {
             min_length: p.password.min_length.to_string(),
             banned_words: p.password.banned_words.join(", "),
             forbid_user_names: p.password.forbid_user_names,
+            security_contacts: p
+                .notifications
+                .security_contacts
+                .iter()
+                .map(|e| e.as_str())
+                .collect::<Vec<_>>()
+                .join("\n"),
         }
     }
 
@@ -129,6 +138,7 @@ impl Draft {
             min_length: one("min_length"),
             banned_words: one("banned_words"),
             forbid_user_names: on("forbid_user_names"),
+            security_contacts: one("security_contacts"),
         }
     }
 
@@ -185,6 +195,17 @@ impl Draft {
         out.push_str(&format!("min_length = {min_length}\n"));
         out.push_str(&format!("banned_words = [{}]\n", list(&words)));
         out.push_str(&format!("forbid_user_names = {}\n", self.forbid_user_names));
+        // Written as typed: the policy crate says which entry is not an address.
+        let contacts: Vec<String> = self
+            .security_contacts
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|a| !a.is_empty())
+            .map(str::to_string)
+            .collect();
+        if !contacts.is_empty() {
+            out.push_str("\n[policy.notifications]\n");
+            out.push_str(&format!("security_contacts = [{}]\n", list(&contacts)));
+        }
         Ok(out)
     }
 }
@@ -520,6 +541,46 @@ mod tests {
             latchkey_policy::parse_sources(&[("x.toml".into(), off.to_toml().unwrap())]).unwrap();
         assert!(!again.policies()[0].revoke_sessions);
         assert!(again.policies()[0].allow_privileged);
+        assert!(
+            again.policies()[0]
+                .notifications
+                .security_contacts
+                .is_empty()
+        );
+        // Security contacts: one per line (or comma-separated) in the form, a list in the file.
+        let mut told = Draft::from_policy(&again.policies()[0]);
+        told.security_contacts = "SecOps@contoso.com\n it@contoso.com, \n".into();
+        let told_set =
+            latchkey_policy::parse_sources(&[("x.toml".into(), told.to_toml().unwrap())]).unwrap();
+        let contacts: Vec<&str> = told_set.policies()[0]
+            .notifications
+            .security_contacts
+            .iter()
+            .map(|e| e.as_str())
+            .collect();
+        assert_eq!(contacts, ["secops@contoso.com", "it@contoso.com"]);
+        let back = Draft::from_policy(&told_set.policies()[0]);
+        assert_eq!(back.security_contacts, "secops@contoso.com\nit@contoso.com");
+        assert_eq!(
+            back.to_toml().unwrap(),
+            told.to_toml().unwrap().replace("SecOps", "secops")
+        );
+        let form = [(
+            "security_contacts".to_string(),
+            "a@contoso.com\r\nb@contoso.com".to_string(),
+        )];
+        assert_eq!(
+            Draft::from_form(&form).security_contacts,
+            "a@contoso.com\r\nb@contoso.com"
+        );
+        let mut wrong = told.clone();
+        wrong.security_contacts = "secops@contoso.com\nnot-an-address".into();
+        let errs = latchkey_policy::parse_sources(&[("x.toml".into(), wrong.to_toml().unwrap())])
+            .unwrap_err();
+        assert_eq!(
+            errs[0].field.as_deref(),
+            Some("policy[0].notifications.security_contacts[1]")
+        );
         let form = [("name".to_string(), "n".to_string())];
         assert!(
             !Draft::from_form(&form).revoke_sessions,
