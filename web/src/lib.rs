@@ -27,6 +27,7 @@ pub mod reload;
 pub mod render;
 pub mod reset;
 pub mod security;
+pub mod security_contacts;
 pub mod serve;
 pub mod services;
 pub mod signin;

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use latchkey_notify::{Notice, Notification, Recipient};
+use latchkey_notify::{ContactAction, Notice, Notification, Recipient};
 use latchkey_policy::{Action, Policy, Subject, evaluate};
 use latchkey_store::{EnrollmentState, Flow, Outcome};
 use latchkey_types::{EmailAddress, MethodKind, ObjectId, Secret};
@@ -315,6 +315,13 @@ async fn submit(
     }
     let notified = !channels.is_empty();
     let sign_out = after_change(&portal, flow, data, channels, policy.revoke_sessions).await;
+    crate::security_contacts::tell(
+        &portal,
+        &policy,
+        ContactAction::PasswordReset,
+        &flow.subject,
+        data,
+    );
     let mut paragraphs = vec![
         catalogs
             .get(lang, "done_next_cloud")

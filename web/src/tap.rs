@@ -133,7 +133,7 @@ async fn submit(
     portal: web::Data<Portal>,
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
-    let (step, _policy) =
+    let (step, policy) =
         match acting_step(&portal, &req, &form.csrf, Action::TemporaryAccessPass).await {
             Ok(s) => s,
             Err(response) => return response,
@@ -184,6 +184,13 @@ async fn submit(
         channels,
         step.data.preferred_language.clone(),
         &step.data.correlation_id,
+    );
+    crate::security_contacts::tell(
+        &portal,
+        &policy,
+        latchkey_notify::ContactAction::TemporaryAccessPass,
+        &user,
+        &step.data,
     );
     // The flow is done: its token and codes go.
     if let Err(e) = portal.services.store.end_flow(&step.token).await {

@@ -27,7 +27,7 @@ async fn unlock(
     portal: web::Data<Portal>,
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
-    let (step, _policy) = match acting_step(&portal, &req, &form.csrf, Action::Unlock).await {
+    let (step, policy) = match acting_step(&portal, &req, &form.csrf, Action::Unlock).await {
         Ok(s) => s,
         Err(response) => return response,
     };
@@ -68,6 +68,15 @@ async fn unlock(
         .is_err()
     {
         return step.unavailable(&portal, &req);
+    }
+    if outcome == Outcome::Success {
+        crate::security_contacts::tell(
+            &portal,
+            &policy,
+            latchkey_notify::ContactAction::AccountUnlock,
+            &subject,
+            &step.data,
+        );
     }
     let title = catalogs.get(lang, "unlock_title");
     portal.render_in(

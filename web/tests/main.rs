@@ -20,6 +20,7 @@ mod portal;
 mod postgres;
 mod questions;
 mod security;
+mod security_contacts;
 mod serve;
 mod signin_at_rest;
 mod signout;

@@ -15,9 +15,9 @@ use crate::portal::{Browser, code_for, totp_for};
 
 const ADELE: &str = "adele.vance@contoso.com";
 const ADELE_MAIL: &str = "adele.vance@outlook.example";
-const NEW: &str = "Quiet-Maple-Harbour-77";
+pub const NEW: &str = "Quiet-Maple-Harbour-77";
 
-async fn start(fixture: Fixture) -> Demo {
+pub async fn start(fixture: Fixture) -> Demo {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let options = DemoOptions {
         fixture,
@@ -29,7 +29,7 @@ async fn start(fixture: Fixture) -> Demo {
 }
 
 /// Replaces the running policy set: the demo's "Staff" policy plus `extra` lines.
-fn set_policy(demo: &Demo, extra: &str) {
+pub fn set_policy(demo: &Demo, extra: &str) {
     let group = demo.sim.tenant().group_id("SSPR Enabled").unwrap();
     let text = format!(
         "[[policy]]\nname = \"Staff\"\npriority = 10\n\
@@ -42,7 +42,7 @@ fn set_policy(demo: &Demo, extra: &str) {
 }
 
 /// Adele verifies with email + TOTP and sets a new password; returns the result page's body.
-async fn reset(demo: &Demo) -> String {
+pub async fn reset(demo: &Demo) -> String {
     let mut b = Browser::new(demo);
     assert_eq!(b.identify(ADELE).await.status, 303);
     b.ask_code("email").await;

@@ -35,5 +35,5 @@ pub use sms::{
     WebhookProvider,
 };
 pub use templates::{
-    Branding, ChangeKind, LANGUAGES, MethodChange, Notice, RenderedEmail, Renderer,
+    Branding, ChangeKind, ContactAction, LANGUAGES, MethodChange, Notice, RenderedEmail, Renderer,
 };

@@ -47,6 +47,10 @@ macro_rules! lang_templates {
             lang_templates!(@one $lang, "reset_link_issued.txt"),
             lang_templates!(@one $lang, "reset_link_issued.html"),
             lang_templates!(@one $lang, "reset_link_issued.sms.txt"),
+            lang_templates!(@one $lang, "security_contact.subject.txt"),
+            lang_templates!(@one $lang, "security_contact.txt"),
+            lang_templates!(@one $lang, "security_contact.html"),
+            lang_templates!(@one $lang, "security_contact.sms.txt"),
         ]
     };
     (@one $lang:literal, $file:literal) => {
@@ -92,6 +96,15 @@ pub struct MethodChange {
     pub change: ChangeKind,
 }
 
+/// A completed self-service action a policy's security contacts hear about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContactAction {
+    PasswordReset,
+    AccountUnlock,
+    TemporaryAccessPass,
+}
+
 /// What to tell the user. Each has an email (subject, text, HTML) and an SMS template.
 #[derive(Clone, Debug)]
 pub enum Notice {
@@ -122,6 +135,18 @@ pub enum Notice {
     },
     /// Sent to the user's channels when the helpdesk issues a reset link (without the link).
     ResetLinkIssued { at: OffsetDateTime },
+    /// To a policy's security contacts (not the user) after a completed action: who, what, when,
+    /// outcome and correlation id. Never a password, code or pass.
+    SecurityContact {
+        action: ContactAction,
+        /// The user's display name (or the account as typed when the directory has none).
+        user: String,
+        /// The user's object id: unambiguous where display names are not.
+        user_id: String,
+        at: OffsetDateTime,
+        /// Finds the action in the audit log.
+        correlation_id: String,
+    },
 }
 
 impl Notice {
@@ -135,6 +160,7 @@ impl Notice {
             Notice::TemporaryAccessPassIssued { .. } => "tap_issued",
             Notice::ResetLink { .. } => "reset_link",
             Notice::ResetLinkIssued { .. } => "reset_link_issued",
+            Notice::SecurityContact { .. } => "security_contact",
         }
     }
 }
@@ -242,6 +268,19 @@ impl Renderer {
             Notice::ResetLink { link, valid_for } => {
                 ctx.insert("link", link.expose());
                 ctx.insert("minutes", &valid_for.as_secs().div_ceil(60));
+            }
+            Notice::SecurityContact {
+                action,
+                user,
+                user_id,
+                at,
+                correlation_id,
+            } => {
+                ctx.insert("action", action);
+                ctx.insert("user", user);
+                ctx.insert("user_id", user_id);
+                ctx.insert("at", &format_utc(*at));
+                ctx.insert("correlation_id", correlation_id);
             }
         }
         ctx

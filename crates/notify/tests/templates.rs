@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use latchkey_notify::{Branding, ChangeKind, MethodChange, Notice, Renderer};
+use latchkey_notify::{Branding, ChangeKind, ContactAction, MethodChange, Notice, Renderer};
 use latchkey_types::Secret;
 use time::macros::datetime;
 
@@ -203,5 +203,58 @@ fn helpdesk_and_tap_notices_render_in_every_language() {
                 .expose()
                 .contains("the IT service desk (+41 44 668 18 00)")
         );
+    }
+}
+
+#[test]
+fn security_contact_notices_say_who_what_when_and_never_a_secret() {
+    let r = renderer();
+    for action in [
+        ContactAction::PasswordReset,
+        ContactAction::AccountUnlock,
+        ContactAction::TemporaryAccessPass,
+    ] {
+        let n = Notice::SecurityContact {
+            action,
+            user: "Megan <Bowen>".into(),
+            user_id: "c0000000-0000-4000-8000-000000000001".into(),
+            at: datetime!(2027-01-15 08:00 UTC),
+            correlation_id: "corr-4711".into(),
+        };
+        for lang in latchkey_notify::LANGUAGES {
+            let e = r.email(&n, Some(lang)).unwrap();
+            assert!(e.subject.contains("Megan <Bowen>"), "{}", e.subject);
+            for body in [e.text.expose(), e.html.expose()] {
+                assert!(body.contains("2027-01-15 08:00 UTC"), "{lang} {action:?}");
+                assert!(
+                    body.contains("corr-4711")
+                        && body.contains("c0000000-0000-4000-8000-000000000001")
+                );
+            }
+            assert!(e.text.expose().contains("Megan <Bowen>"));
+            assert!(
+                e.html.expose().contains("Megan &lt;Bowen&gt;"),
+                "directory data is escaped in HTML"
+            );
+            let sms = r.sms(&n, Some(lang)).unwrap();
+            assert!(
+                sms.expose().chars().count() <= 160,
+                "{lang}: {}",
+                sms.expose()
+            );
+        }
+        let en = r.email(&n, Some("en")).unwrap();
+        let what = match action {
+            ContactAction::PasswordReset => "password reset",
+            ContactAction::AccountUnlock => "account unlock",
+            ContactAction::TemporaryAccessPass => "Temporary Access Pass issued",
+        };
+        assert!(
+            en.text.expose().contains(&format!("Action: {what}")),
+            "{}",
+            en.text.expose()
+        );
+        assert!(en.text.expose().contains("Outcome: succeeded"));
+        assert_eq!(n.kind(), "security_contact");
     }
 }

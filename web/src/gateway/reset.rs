@@ -114,7 +114,18 @@ pub async fn submit(
             // Exactly once per job: the result handler may have run the steps already (the
             // result arrived just as this page looked).
             let sign_out = if take_after_change(portal, &job).await {
-                Some(crate::reset::after_change(portal, flow, data, channels, revoke).await)
+                let s = crate::reset::after_change(portal, flow, data, channels, revoke).await;
+                let set = portal.services.policies();
+                if let Some(p) = data.policy.as_deref().and_then(|n| set.get(n)) {
+                    crate::security_contacts::tell(
+                        portal,
+                        p,
+                        latchkey_notify::ContactAction::PasswordReset,
+                        &flow.subject,
+                        data,
+                    );
+                }
+                Some(s)
             } else {
                 None
             };
