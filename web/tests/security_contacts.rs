@@ -9,6 +9,7 @@ use latchkey::outbox::Message;
 use latchkey_entra_sim::Fixture;
 
 use crate::signout::{NEW, reset, set_policy, start};
+use crate::tap::verified;
 
 const SECOPS: &str = "secops@contoso.com";
 
@@ -100,5 +101,66 @@ async fn a_policy_without_security_contacts_sends_no_contact_notice() {
         !all.iter().any(|m| m.body.contains("security contact")),
         "{all:#?}"
     );
+    demo.stop().await;
+}
+
+/// The one notice to the contact, once delivered.
+async fn contact_notice(demo: &Demo) -> Message {
+    for _ in 0..100 {
+        if let Some(m) = demo.outbox.messages().into_iter().find(|m| m.to == SECOPS) {
+            return m;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("no notice to {SECOPS}: {:#?}", demo.outbox.messages());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_security_contact_hears_of_an_unlock_and_a_pass_but_never_sees_the_pass() {
+    let demo = start(Fixture::demo()).await;
+    set_policy(
+        &demo,
+        "\n[policy.notifications]\nsecurity_contacts = [\"secops@contoso.com\"]\n",
+    );
+    let mut b = verified(&demo).await;
+    let csrf = b.get("/action").await.csrf();
+    let done = b.post("/unlock", &[("csrf", &csrf)]).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let m = contact_notice(&demo).await;
+    assert!(m.body.contains("Action: account unlock"), "{}", m.body);
+    assert!(m.body.contains("User: Adele Vance"), "{}", m.body);
+
+    let demo = {
+        demo.stop().await;
+        start(Fixture::demo()).await
+    };
+    let group = demo.sim.tenant().group_id("SSPR Enabled").unwrap();
+    let text = format!(
+        "[[policy]]\nname = \"Staff\"\npriority = 10\n\
+         applies_to = [{{ id = \"{group}\" }}]\n\
+         actions = [\"temporary_access_pass\"]\nmethods = [\"email\", \"totp\"]\n\
+         methods_required = 2\n[policy.notifications]\nsecurity_contacts = [\"{SECOPS}\"]\n"
+    );
+    let set = latchkey_policy::parse_sources(&[("t.toml".into(), text)]).unwrap();
+    *demo.services.policies.write().unwrap() = std::sync::Arc::new(set);
+    let mut b = verified(&demo).await;
+    let csrf = b.get("/action").await.csrf();
+    let page = b.post("/tap", &[("csrf", &csrf)]).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let pass = page
+        .body
+        .split("id=\"tap-pass\">")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .unwrap()
+        .to_string();
+    assert!(pass.len() >= 8);
+    let m = contact_notice(&demo).await;
+    assert!(
+        m.body.contains("Action: Temporary Access Pass issued"),
+        "{}",
+        m.body
+    );
+    assert!(!m.body.contains(&pass) && !m.subject.contains(&pass));
     demo.stop().await;
 }

@@ -31,7 +31,7 @@ pub fn set_actions(demo: &Demo, actions: &str) {
 }
 
 /// Adele through email + TOTP: the browser at /action.
-async fn verified(demo: &Demo) -> Browser {
+pub async fn verified(demo: &Demo) -> Browser {
     let mut b = Browser::new(demo);
     assert_eq!(b.identify(ADELE).await.status, 303);
     b.ask_code("email").await;
