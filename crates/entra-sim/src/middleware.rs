@@ -51,6 +51,7 @@ pub async fn record_and_fault(
         .app_data::<Data<Shared>>()
         .cloned()
         .expect("Shared is registered");
+    let summary = shared.recorder.summary_only();
     // Buffer the body so it can be both recorded and handed on.
     let body: Bytes = req.extract::<Bytes>().await.unwrap_or_default();
     req.set_payload(actix_web::dev::Payload::from(body.clone()));
@@ -58,17 +59,24 @@ pub async fn record_and_fault(
         method: req.method().to_string(),
         path: req.uri().path().to_owned(),
         query: req.query_string().to_owned(),
-        headers: req
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_ascii_lowercase(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
-        body: String::from_utf8_lossy(&body).into_owned(),
+        headers: if summary {
+            Vec::new()
+        } else {
+            req.headers()
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_ascii_lowercase(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect()
+        },
+        body: if summary {
+            String::new()
+        } else {
+            String::from_utf8_lossy(&body).into_owned()
+        },
         status: 0,
     });
 

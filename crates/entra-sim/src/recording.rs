@@ -5,6 +5,7 @@
 //! written to tracing output.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 
@@ -49,11 +50,18 @@ impl RecordedRequest {
 #[derive(Debug, Default)]
 pub struct Recorder {
     entries: Mutex<Vec<RecordedRequest>>,
+    /// Keep only method, path, query and status: a load run counts requests by kind, and every
+    /// request's headers (a bearer token alone is ~1.5 KB) would otherwise pile up in memory.
+    summary_only: AtomicBool,
 }
 
 impl Recorder {
     /// Records a request on arrival; returns its index for [`Recorder::set_status`].
-    pub fn push(&self, r: RecordedRequest) -> usize {
+    pub fn push(&self, mut r: RecordedRequest) -> usize {
+        if self.summary_only.load(Ordering::Relaxed) {
+            r.headers = Vec::new();
+            r.body = String::new();
+        }
         let mut e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         e.push(r);
         e.len() - 1
@@ -74,10 +82,57 @@ impl Recorder {
             .clone()
     }
 
+    /// Whether only the summary is kept (callers can skip collecting headers and body).
+    pub fn summary_only(&self) -> bool {
+        self.summary_only.load(Ordering::Relaxed)
+    }
+
+    /// `true`: from now on record only method, path, query and status (no headers, no body).
+    pub fn set_summary_only(&self, on: bool) {
+        self.summary_only.store(on, Ordering::Relaxed);
+    }
+
     pub fn clear(&self) {
         self.entries
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> RecordedRequest {
+        RecordedRequest {
+            method: "GET".into(),
+            path: "/v1.0/users".into(),
+            query: "$select=id".into(),
+            headers: vec![("authorization".into(), "Bearer secret".into())],
+            body: "x".into(),
+            status: 0,
+        }
+    }
+
+    #[test]
+    fn summary_mode_keeps_what_requests_are_counted_by_and_drops_the_rest() {
+        let r = Recorder::default();
+        r.push(request());
+        r.set_summary_only(true);
+        let i = r.push(request());
+        r.set_status(i, 200);
+        let all = r.all();
+        assert_eq!(all[0], request(), "full record before");
+        assert_eq!(
+            (
+                all[1].method.as_str(),
+                all[1].path.as_str(),
+                all[1].query.as_str()
+            ),
+            ("GET", "/v1.0/users", "$select=id")
+        );
+        assert_eq!(all[1].status, 200);
+        assert!(all[1].headers.is_empty() && all[1].body.is_empty());
     }
 }

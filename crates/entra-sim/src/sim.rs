@@ -106,6 +106,12 @@ impl Sim {
         self.shared.recorder.clear();
     }
 
+    /// `true`: record only method, path, query and status of later requests (load runs that
+    /// count requests by kind); `false` (the default): headers and bodies too.
+    pub fn record_summary_only(&self, on: bool) {
+        self.shared.recorder.set_summary_only(on);
+    }
+
     pub fn add_fault(&self, fault: Fault) {
         self.shared.faults.add(fault);
     }

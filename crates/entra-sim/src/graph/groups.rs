@@ -163,15 +163,16 @@ fn select(obj: Map<String, Value>, sel: Option<&[String]>) -> Map<String, Value>
 struct JsonRecord<'a>(&'a Map<String, Value>);
 
 impl Record for JsonRecord<'_> {
-    fn get(&self, p: &str) -> Option<filter::Value> {
+    fn get(&self, p: &str) -> Option<filter::Value<'_>> {
         let v = self.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(p))?.1;
         Some(match v {
-            Value::String(s) => filter::Value::Str(Some(s.clone())),
+            Value::String(s) => filter::Value::Str(Some(s.as_str().into())),
             Value::Bool(b) => filter::Value::Bool(Some(*b)),
             Value::Array(a) => filter::Value::List(
                 a.iter()
                     .filter_map(|x| x.as_str().map(str::to_owned))
-                    .collect(),
+                    .collect::<Vec<_>>()
+                    .into(),
             ),
             _ => filter::Value::Str(None),
         })

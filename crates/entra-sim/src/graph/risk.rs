@@ -119,10 +119,10 @@ pub async fn get(shared: Data<Shared>, caller: Caller, path: web::Path<String>) 
 struct JsonRecord<'a>(&'a Map<String, Value>);
 
 impl Record for JsonRecord<'_> {
-    fn get(&self, p: &str) -> Option<filter::Value> {
+    fn get(&self, p: &str) -> Option<filter::Value<'_>> {
         let v = self.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(p))?.1;
         Some(match v {
-            Value::String(s) => filter::Value::Str(Some(s.clone())),
+            Value::String(s) => filter::Value::Str(Some(s.as_str().into())),
             Value::Bool(b) => filter::Value::Bool(Some(*b)),
             _ => filter::Value::Str(None),
         })

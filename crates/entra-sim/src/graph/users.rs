@@ -415,37 +415,45 @@ fn check_filter(e: &Expr, lambda_var: Option<&str>) -> GraphResult<bool> {
 struct UserRecord<'a>(&'a User);
 
 impl Record for UserRecord<'_> {
-    fn get(&self, property: &str) -> Option<filter::Value> {
+    fn get(&self, property: &str) -> Option<filter::Value<'_>> {
         use filter::Value as V;
+        use std::borrow::Cow;
         let u = self.0;
         let (name, _, _) = filterable(property)?;
         Some(match name {
-            "id" => V::Str(Some(u.id.to_string())),
-            "userPrincipalName" => V::Str(Some(u.upn.clone())),
-            "mail" => V::Str(u.mail.clone()),
-            "displayName" => V::Str(Some(u.display_name.clone())),
-            "givenName" => V::Str(u.given_name.clone()),
-            "surname" => V::Str(u.surname.clone()),
-            "jobTitle" => V::Str(u.job_title.clone()),
-            "mailNickname" => V::Str(u.mail_nickname.clone()),
-            "employeeId" => V::Str(u.employee_id.clone()),
-            "userType" => V::Str(Some(u.user_type.clone())),
-            "usageLocation" => V::Str(u.usage_location.clone()),
-            "preferredLanguage" => V::Str(u.preferred_language.clone()),
-            "onPremisesImmutableId" => V::Str(u.on_premises_immutable_id.clone()),
+            "id" => V::Str(Some(Cow::Owned(u.id.to_string()))),
+            "userPrincipalName" => V::Str(Some(Cow::Borrowed(&u.upn))),
+            "mail" => opt(&u.mail),
+            "displayName" => V::Str(Some(Cow::Borrowed(&u.display_name))),
+            "givenName" => opt(&u.given_name),
+            "surname" => opt(&u.surname),
+            "jobTitle" => opt(&u.job_title),
+            "mailNickname" => opt(&u.mail_nickname),
+            "employeeId" => opt(&u.employee_id),
+            "userType" => V::Str(Some(Cow::Borrowed(&u.user_type))),
+            "usageLocation" => opt(&u.usage_location),
+            "preferredLanguage" => opt(&u.preferred_language),
+            "onPremisesImmutableId" => opt(&u.on_premises_immutable_id),
             "accountEnabled" => V::Bool(Some(u.account_enabled)),
             "onPremisesSyncEnabled" => V::Bool(u.on_premises_sync_enabled),
-            "otherMails" => V::List(u.other_mails.clone()),
-            "proxyAddresses" => V::List(u.proxy_addresses.clone()),
-            "businessPhones" => V::List(u.business_phones.clone()),
-            "mobilePhone" => V::Str(u.mobile_phone.clone()),
-            "onPremisesSamAccountName" => V::Str(u.on_premises_sam_account_name.clone()),
-            "employeeHireDate" => V::Date(u.employee_hire_date.map(fmt::graph)),
-            "createdDateTime" => V::Date(Some(fmt::graph(u.created))),
-            "lastPasswordChangeDateTime" => V::Date(Some(fmt::graph(u.last_password_change))),
+            "otherMails" => V::List(Cow::Borrowed(&u.other_mails)),
+            "proxyAddresses" => V::List(Cow::Borrowed(&u.proxy_addresses)),
+            "businessPhones" => V::List(Cow::Borrowed(&u.business_phones)),
+            "mobilePhone" => opt(&u.mobile_phone),
+            "onPremisesSamAccountName" => opt(&u.on_premises_sam_account_name),
+            "employeeHireDate" => V::Date(u.employee_hire_date.map(|d| Cow::Owned(fmt::graph(d)))),
+            "createdDateTime" => V::Date(Some(Cow::Owned(fmt::graph(u.created)))),
+            "lastPasswordChangeDateTime" => {
+                V::Date(Some(Cow::Owned(fmt::graph(u.last_password_change))))
+            }
             _ => return None,
         })
     }
+}
+
+/// A borrowed optional text property.
+fn opt(v: &Option<String>) -> filter::Value<'_> {
+    filter::Value::Str(v.as_deref().map(std::borrow::Cow::Borrowed))
 }
 
 /// `$search="displayName:adele" AND "mail:contoso"`: each clause matches a word prefix of the

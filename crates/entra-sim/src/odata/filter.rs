@@ -7,6 +7,7 @@
 //! The parser rejects anything else ("Invalid filter clause"), so an injection such as
 //! `userPrincipalName eq 'x' or 1 eq 1'` is a syntax error, never a broader match.
 
+use std::borrow::Cow;
 use std::fmt;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -344,20 +345,21 @@ pub fn parse(s: &str) -> Result<Expr, FilterError> {
     Ok(e)
 }
 
-/// A property value as the evaluator sees it.
+/// A property value as the evaluator sees it, borrowed from the record where it can be: the
+/// evaluator runs once per object of a list, so copying every property would dominate a lookup.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    Str(Option<String>),
+pub enum Value<'a> {
+    Str(Option<Cow<'a, str>>),
     Bool(Option<bool>),
     /// Comparable text (ISO dates compare lexically).
-    Date(Option<String>),
-    List(Vec<String>),
+    Date(Option<Cow<'a, str>>),
+    List(Cow<'a, [String]>),
 }
 
 /// Something a filter can be evaluated against.
 pub trait Record {
     /// `None` for an unknown property.
-    fn get(&self, property: &str) -> Option<Value>;
+    fn get(&self, property: &str) -> Option<Value<'_>>;
 }
 
 impl Expr {
@@ -379,9 +381,9 @@ impl Expr {
     }
 
     fn eval_in(&self, r: &dyn Record, element: Option<(&str, &str)>) -> bool {
-        let lookup = |p: &str| -> Value {
+        let lookup = |p: &str| -> Value<'_> {
             match element {
-                Some((var, v)) if var == p => Value::Str(Some(v.to_owned())),
+                Some((var, v)) if var == p => Value::Str(Some(Cow::Borrowed(v))),
                 _ => r.get(p).unwrap_or(Value::Str(None)),
             }
         };
@@ -417,9 +419,11 @@ fn compare(v: &Value, op: CmpOp, lit: &Literal) -> bool {
             Some(Ordering::Equal)
         }
         (_, Literal::Null) => None,
-        (Value::Str(Some(s)), Literal::Str(l)) => Some(s.to_lowercase().cmp(&l.to_lowercase())),
+        (Value::Str(Some(s)), Literal::Str(l)) => Some(cmp_ignore_case(s, l)),
         (Value::Bool(Some(b)), Literal::Bool(l)) => Some(b.cmp(l)),
-        (Value::Date(Some(d)), Literal::Raw(l) | Literal::Str(l)) => Some(d.as_str().cmp(l)),
+        (Value::Date(Some(d)), Literal::Raw(l) | Literal::Str(l)) => {
+            Some(d.as_ref().cmp(l.as_str()))
+        }
         _ => None,
     };
     match (op, ord) {
@@ -434,17 +438,31 @@ fn compare(v: &Value, op: CmpOp, lit: &Literal) -> bool {
     }
 }
 
+/// Graph compares strings case-insensitively; this orders them the way comparing the lowercased
+/// texts would, without allocating both.
+fn cmp_ignore_case(a: &str, b: &str) -> std::cmp::Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        return a
+            .bytes()
+            .map(|c| c.to_ascii_lowercase())
+            .cmp(b.bytes().map(|c| c.to_ascii_lowercase()));
+    }
+    a.chars()
+        .flat_map(char::to_lowercase)
+        .cmp(b.chars().flat_map(char::to_lowercase))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     struct R;
     impl Record for R {
-        fn get(&self, p: &str) -> Option<Value> {
+        fn get(&self, p: &str) -> Option<Value<'_>> {
             match p {
                 "userPrincipalName" => Some(Value::Str(Some("o'brien@contoso.com".into()))),
                 "mail" => Some(Value::Str(Some("Pat.OBrien@contoso.com".into()))),
-                "otherMails" => Some(Value::List(vec!["pat@gmail.com".into()])),
+                "otherMails" => Some(Value::List(vec!["pat@gmail.com".to_owned()].into())),
                 "accountEnabled" => Some(Value::Bool(Some(true))),
                 "mobilePhone" => Some(Value::Str(None)),
                 _ => None,
@@ -468,6 +486,23 @@ mod tests {
         assert!(eval("mail eq 'nobody' or (not (accountEnabled eq false))"));
         assert!(eval("mail ne 'nobody'"));
         assert!(!eval("riskLevel eq microsoft.graph.riskLevel'high'"));
+    }
+
+    #[test]
+    fn comparison_ignores_case_beyond_ascii_without_changing_order() {
+        use std::cmp::Ordering;
+        assert_eq!(
+            cmp_ignore_case("JÜRGEN@x.de", "jürgen@X.DE"),
+            Ordering::Equal
+        );
+        assert_eq!(cmp_ignore_case("ÄBC", "äbd"), Ordering::Less);
+        for (a, b) in [("Adele", "alex"), ("zoë", "ZOE"), ("b", "Ä"), ("", "a")] {
+            assert_eq!(
+                cmp_ignore_case(a, b),
+                a.to_lowercase().cmp(&b.to_lowercase()),
+                "{a} vs {b}"
+            );
+        }
     }
 
     #[test]
