@@ -3,11 +3,8 @@
 //! sealed with the at-rest key: the raw SQLite row does not hold them, and a sealed copy moved
 //! into another user's flow does not open.
 
-use std::str::FromStr;
-
 use latchkey::demo::{self, DemoOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
-use sqlx::{Connection, Row};
+use rusqlite::Connection;
 
 use crate::portal::{Browser, code_for};
 
@@ -95,46 +92,43 @@ async fn unknown_accounts_never_pass_and_the_method_is_off_by_default() {
     plain.stop().await;
 }
 
-async fn connect(demo: &demo::Demo) -> SqliteConnection {
+async fn connect(demo: &demo::Demo) -> Connection {
     let path = demo.config_path.parent().unwrap().join("latchkey.db");
-    let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
-        .unwrap()
-        .busy_timeout(std::time::Duration::from_secs(5));
-    SqliteConnection::connect_with(&options).await.unwrap()
+    let db = Connection::open(path).unwrap();
+    db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+    db
 }
 
 /// The newest self-service flow's id and its raw text columns (what a copy of the database shows).
-async fn newest_flow(db: &mut SqliteConnection) -> (String, String) {
-    let row = sqlx::query(
-        "SELECT id, subject, purpose, step, verified, data FROM flows \
-         WHERE purpose = 'self-service' ORDER BY created_at_ms DESC, rowid DESC LIMIT 1",
-    )
-    .fetch_one(db)
-    .await
-    .unwrap();
-    let cols: Vec<String> = (0..6).map(|i| row.get::<String, _>(i)).collect();
+async fn newest_flow(db: &mut Connection) -> (String, String) {
+    let cols: Vec<String> = db
+        .query_row(
+            "SELECT id, subject, purpose, step, verified, data FROM flows \
+             WHERE purpose = 'self-service' ORDER BY created_at_ms DESC, rowid DESC LIMIT 1",
+            [],
+            |row| (0..6).map(|i| row.get::<_, String>(i)).collect(),
+        )
+        .unwrap();
     (cols[0].clone(), cols.join("\n"))
 }
 
-async fn sealed_of(db: &mut SqliteConnection, id: &str) -> String {
-    sqlx::query("SELECT json_extract(data, '$.attributes_sealed') FROM flows WHERE id = ?")
-        .bind(id)
-        .fetch_one(db)
-        .await
-        .unwrap()
-        .get::<String, _>(0)
+async fn sealed_of(db: &mut Connection, id: &str) -> String {
+    db.query_row(
+        "SELECT json_extract(data, '$.attributes_sealed') FROM flows WHERE id = ?",
+        [id],
+        |row| row.get::<_, String>(0),
+    )
+    .unwrap()
 }
 
-async fn put_sealed(db: &mut SqliteConnection, id: &str, sealed: &str) {
-    let done = sqlx::query(
-        "UPDATE flows SET data = json_set(data, '$.attributes_sealed', ?) WHERE id = ?",
-    )
-    .bind(sealed)
-    .bind(id)
-    .execute(db)
-    .await
-    .unwrap();
-    assert_eq!(done.rows_affected(), 1);
+async fn put_sealed(db: &mut Connection, id: &str, sealed: &str) {
+    let done = db
+        .execute(
+            "UPDATE flows SET data = json_set(data, '$.attributes_sealed', ?) WHERE id = ?",
+            [sealed, id],
+        )
+        .unwrap();
+    assert_eq!(done, 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -5,14 +5,12 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::str::FromStr;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use latchkey::demo::{self, Demo};
 use latchkey_graph::delegated::Pkce;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
-use sqlx::{Connection, Row};
+use rusqlite::Connection;
 use url::Url;
 
 use crate::portal::Browser;
@@ -32,11 +30,10 @@ fn database(demo: &Demo) -> PathBuf {
     demo.config_path.parent().unwrap().join("latchkey.db")
 }
 
-async fn connect(demo: &Demo) -> SqliteConnection {
-    let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", database(demo).display()))
-        .unwrap()
-        .busy_timeout(std::time::Duration::from_secs(5));
-    SqliteConnection::connect_with(&options).await.unwrap()
+async fn connect(demo: &Demo) -> Connection {
+    let db = Connection::open(database(demo)).unwrap();
+    db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+    db
 }
 
 /// One raw `flows` row: its id and every text column joined (what a copy of the database shows).
@@ -48,25 +45,26 @@ struct RawFlow {
 
 /// The raw rows of the flows of `purpose`, oldest first.
 async fn raw_flows(demo: &Demo, purpose: &str) -> Vec<RawFlow> {
-    let mut db = connect(demo).await;
-    let rows = sqlx::query(
-        "SELECT id, subject, purpose, step, verified, data FROM flows \
-         WHERE purpose = ? ORDER BY created_at_ms, rowid",
-    )
-    .bind(purpose)
-    .fetch_all(&mut db)
-    .await
-    .unwrap();
-    rows.iter()
-        .map(|r| {
-            let cols: Vec<String> = (0..6).map(|i| r.get::<String, _>(i)).collect();
-            RawFlow {
-                id: cols[0].clone(),
-                data: cols[5].clone(),
-                text: cols.join("\n"),
-            }
+    let db = connect(demo).await;
+    let mut stmt = db
+        .prepare(
+            "SELECT id, subject, purpose, step, verified, data FROM flows \
+             WHERE purpose = ? ORDER BY created_at_ms, rowid",
+        )
+        .unwrap();
+    stmt.query_map([purpose], |r| {
+        let cols: Vec<String> = (0..6)
+            .map(|i| r.get::<_, String>(i))
+            .collect::<Result<_, _>>()?;
+        Ok(RawFlow {
+            id: cols[0].clone(),
+            data: cols[5].clone(),
+            text: cols.join("\n"),
         })
-        .collect()
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
 }
 
 /// Whether `text` holds a PKCE verifier whose S256 challenge is `challenge`: every run of the
@@ -170,14 +168,14 @@ async fn a_sealed_attempt_copied_to_another_row_does_not_open() {
     assert_eq!(rows.len(), 2);
     let b_row = rows.iter().find(|r| r.id != a_id).unwrap();
 
-    let mut db = connect(&demo).await;
-    let copied = sqlx::query("UPDATE flows SET data = ? WHERE id = ?")
-        .bind(&b_row.data)
-        .bind(&a_id)
-        .execute(&mut db)
-        .await
+    let db = connect(&demo).await;
+    let copied = db
+        .execute(
+            "UPDATE flows SET data = ? WHERE id = ?",
+            [&b_row.data, &a_id],
+        )
         .unwrap();
-    assert_eq!(copied.rows_affected(), 1);
+    assert_eq!(copied, 1);
 
     let back = idp_sign_in(&authorize, EVA).await;
     let refused = a.get(&back).await;

@@ -8,10 +8,14 @@ use std::path::PathBuf;
 pub enum StoreError {
     /// The database answered with an error or could not be reached.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
-    /// Applying the embedded migrations failed (or the database is newer than this program).
+    Database(#[source] DatabaseError),
+    /// Applying the embedded PostgreSQL migrations failed (or the database is newer than this
+    /// program).
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The SQLite database's migration record does not fit this program's migrations.
+    #[error("database migration failed: {0}")]
+    SqliteMigration(#[from] SqliteMigrationError),
     /// A ciphertext did not authenticate: wrong key, tampered data, or a row copied to another
     /// user or method (the associated data no longer matches).
     #[error("cannot decrypt {what}: wrong key, tampered data or a row moved to another user")]
@@ -36,6 +40,55 @@ pub enum StoreError {
     /// The caller passed a value the store refuses (e.g. a limit of zero, a negative duration).
     #[error("invalid argument: {0}")]
     Invalid(&'static str),
+}
+
+/// The driver's error, per backend. Neither driver puts bound values (secrets, codes) into its
+/// messages: they name the statement's failure (constraint, lock, I/O), not the data.
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseError {
+    /// PostgreSQL, through sqlx.
+    #[error(transparent)]
+    Postgres(#[from] sqlx::Error),
+    /// SQLite, through rusqlite.
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    /// The store was closed ([`crate::SqliteStore::close`]); it takes no more statements.
+    #[error("the store is closed")]
+    Closed,
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Database(DatabaseError::Postgres(e))
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Database(DatabaseError::Sqlite(e))
+    }
+}
+
+/// Why the SQLite migrations could not be applied. The wording follows sqlx's migrator, which
+/// kept the same bookkeeping table (`_sqlx_migrations`) before this runner.
+#[derive(Debug, thiserror::Error)]
+pub enum SqliteMigrationError {
+    /// A recorded migration's checksum differs from the SQL embedded in this program.
+    #[error("migration {0} was previously applied but has been modified")]
+    Modified(i64),
+    /// The database records a migration this program does not know (it is newer).
+    #[error("migration {0} was previously applied but is missing in the resolved migrations")]
+    Unknown(i64),
+    /// A migration is recorded as failed (`success = false`).
+    #[error("migration {0} is partially applied; fix and remove row from `_sqlx_migrations` table")]
+    Dirty(i64),
+    /// Running a migration's SQL failed.
+    #[error("while executing migration {version}: {source}")]
+    Execute {
+        version: i64,
+        #[source]
+        source: rusqlite::Error,
+    },
 }
 
 /// Why the at-rest encryption key could not be had.

@@ -7,8 +7,8 @@
 //!
 //! - [`Store`]: the trait the flows program against (dyn-compatible: hold an `Arc<dyn Store>`).
 //!   Its documentation states the contract every backend keeps (atomicity, bound state, secrets).
-//! - [`SqliteStore`]: the SQLite backend (WAL, busy timeout, foreign keys, embedded migrations
-//!   from `migrations/sqlite/`), the single-instance default.
+//! - [`SqliteStore`]: the SQLite backend through rusqlite (WAL, busy timeout, foreign keys,
+//!   embedded migrations from `migrations/sqlite/`), the single-instance default.
 //! - [`PostgresStore`]: the PostgreSQL backend (migrations from `migrations/postgres/`) for several
 //!   portal instances sharing one database. [`open`] picks the backend from the URL; the flows
 //!   never know which one they have.
@@ -37,7 +37,7 @@ pub use audit::{AuditDayCount, AuditEvent, AuditId, AuditQuery, AuditRecord, Out
 pub use code::{CodeAttempt, CodeId, IssuedCode, NewCode};
 pub use crypto::{Cipher, EncryptionKey, aad};
 pub use enrollment::{EnrolledMethod, Enrollment, EnrollmentState, NewEnrollment};
-pub use error::{KeyError, Result, StoreError};
+pub use error::{DatabaseError, KeyError, Result, SqliteMigrationError, StoreError};
 pub use flow::{Flow, FlowId, FlowLifetime, FlowToken, FlowUpdate, NewFlow};
 pub use gateway::{ClaimedJob, FinishOutcome, Gateway, JOB_KINDS, Job, JobState, NewJob};
 pub use postgres::{PostgresOptions, PostgresStore};

@@ -3,7 +3,6 @@ use std::sync::Arc;
 use latchkey_store::{AuditEvent, AuditQuery, Outcome, SqliteOptions, SqliteStore, Store};
 use latchkey_types::ObjectId;
 use serde_json::json;
-use sqlx::sqlite::SqlitePoolOptions;
 
 use crate::backends::backend_tests;
 use crate::support::{TempDir, cipher, mins, t0, user};
@@ -111,17 +110,12 @@ async fn the_audit_table_refuses_updates_and_deletes() {
         .await
         .unwrap();
 
-    let raw = SqlitePoolOptions::new()
-        .connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
-    let upd = sqlx::query("UPDATE audit_events SET outcome = 'failure'")
-        .execute(&raw)
-        .await;
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let upd = raw.execute("UPDATE audit_events SET outcome = 'failure'", []);
     assert!(upd.unwrap_err().to_string().contains("append-only"));
-    let del = sqlx::query("DELETE FROM audit_events").execute(&raw).await;
+    let del = raw.execute("DELETE FROM audit_events", []);
     assert!(del.unwrap_err().to_string().contains("append-only"));
-    raw.close().await;
+    drop(raw);
     assert_eq!(
         store
             .audit_events(&AuditQuery::default())

@@ -3,7 +3,6 @@ use latchkey_store::{
     Store, StoreError, aad,
 };
 use latchkey_types::{ObjectId, Secret};
-use sqlx::sqlite::SqlitePoolOptions;
 
 use crate::support::{TempDir, t0, user};
 
@@ -79,26 +78,20 @@ async fn a_secret_moved_to_another_users_row_does_not_decrypt() {
     }
 
     // Someone with write access to the database copies the victim's seed into their own row.
-    let raw = SqlitePoolOptions::new()
-        .connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
-    sqlx::query(
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute(
         "UPDATE enrollments SET secret = (SELECT secret FROM enrollments WHERE subject = ?1) \
          WHERE subject = ?2",
+        [victim.to_string(), attacker.to_string()],
     )
-    .bind(victim.to_string())
-    .bind(attacker.to_string())
-    .execute(&raw)
-    .await
     .unwrap();
     // ... or renames the victim's TOTP row into an SMS row.
-    sqlx::query("UPDATE enrollments SET method = 'sms' WHERE subject = ?1")
-        .bind(victim.to_string())
-        .execute(&raw)
-        .await
-        .unwrap();
-    raw.close().await;
+    raw.execute(
+        "UPDATE enrollments SET method = 'sms' WHERE subject = ?1",
+        [victim.to_string()],
+    )
+    .unwrap();
+    drop(raw);
 
     let err = store
         .enrollment(&attacker, "totp", EnrollmentState::Active)

@@ -11,5 +11,6 @@ mod flows;
 mod gateway;
 mod migrations;
 mod postgres;
+mod sqlite;
 mod support;
 mod throttle;

@@ -1,6 +1,4 @@
 use latchkey_store::{Cipher, EncryptionKey, SqliteOptions, SqliteStore, StoreError};
-use sqlx::Row;
-use sqlx::sqlite::SqlitePoolOptions;
 
 use crate::support::{TempDir, cipher};
 
@@ -19,20 +17,17 @@ async fn migrations_create_the_schema_and_pragmas_are_set() {
         .unwrap();
     store.close().await;
 
-    let pool = SqlitePoolOptions::new()
-        .connect(&format!("sqlite://{}", path.display()))
-        .await
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let tables: Vec<String> = raw
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+             AND name NOT LIKE '_sqlx%' ORDER BY name",
+        )
+        .unwrap()
+        .query_map([], |r| r.get::<_, String>("name"))
+        .unwrap()
+        .collect::<Result<_, _>>()
         .unwrap();
-    let tables: Vec<String> = sqlx::query(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
-         AND name NOT LIKE '_sqlx%' ORDER BY name",
-    )
-    .fetch_all(&pool)
-    .await
-    .unwrap()
-    .iter()
-    .map(|r| r.get::<String, _>("name"))
-    .collect();
     assert_eq!(
         tables,
         [
@@ -46,21 +41,20 @@ async fn migrations_create_the_schema_and_pragmas_are_set() {
         ]
     );
 
-    let applied: i64 = sqlx::query("SELECT COUNT(*) AS n FROM _sqlx_migrations WHERE success = 1")
-        .fetch_one(&pool)
-        .await
-        .unwrap()
-        .get("n");
+    let applied: i64 = raw
+        .query_row(
+            "SELECT COUNT(*) AS n FROM _sqlx_migrations WHERE success = 1",
+            [],
+            |r| r.get("n"),
+        )
+        .unwrap();
     assert_eq!(applied, 4);
 
     // WAL is a property of the file: it persists after the store closed.
-    let mode: String = sqlx::query("PRAGMA journal_mode")
-        .fetch_one(&pool)
-        .await
-        .unwrap()
-        .get(0);
+    let mode: String = raw
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(mode, "wal");
-    pool.close().await;
 }
 
 #[tokio::test]

@@ -93,28 +93,25 @@ async fn migrations_match_sqlites_and_apply_once() {
         .unwrap()
         .close()
         .await;
-    let mut lite = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-        .await
+    let lite = rusqlite::Connection::open(&path).unwrap();
+    let lite_versions: Vec<i64> = lite
+        .prepare("SELECT version FROM _sqlx_migrations WHERE success = 1 ORDER BY version")
+        .unwrap()
+        .query_map([], |r| r.get("version"))
+        .unwrap()
+        .collect::<Result<_, _>>()
         .unwrap();
-    let lite_versions: Vec<i64> =
-        sqlx::query("SELECT version FROM _sqlx_migrations WHERE success = 1 ORDER BY version")
-            .fetch_all(&mut lite)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get("version"))
-            .collect();
-    let lite_tables: Vec<String> = sqlx::query(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
-         AND name NOT LIKE '_sqlx%' ORDER BY name",
-    )
-    .fetch_all(&mut lite)
-    .await
-    .unwrap()
-    .iter()
-    .map(|r| r.get("name"))
-    .collect();
-    lite.close().await.unwrap();
+    let lite_tables: Vec<String> = lite
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+             AND name NOT LIKE '_sqlx%' ORDER BY name",
+        )
+        .unwrap()
+        .query_map([], |r| r.get("name"))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    drop(lite);
     assert_eq!(pg_versions, lite_versions);
     assert_eq!(tables, lite_tables);
     schema.drop_now().await;

@@ -1,7 +1,7 @@
 //! Audit events on SQLite. The table refuses UPDATE and DELETE (triggers in the migration).
 
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use rusqlite::types::Value;
+use rusqlite::{Row, params, params_from_iter};
 
 use super::{SqliteStore, from_ms, json, ms, object_id};
 use time::OffsetDateTime;
@@ -11,86 +11,119 @@ use crate::error::{Result, StoreError};
 
 const T: &str = "audit_events";
 
-fn record_from_row(row: &SqliteRow) -> Result<AuditRecord> {
-    let subject: Option<String> = row.try_get("subject")?;
+fn record_from_row(row: &Row<'_>) -> Result<AuditRecord> {
+    let subject: Option<String> = row.get("subject")?;
     Ok(AuditRecord {
-        id: AuditId(row.try_get("id")?),
+        id: AuditId(row.get("id")?),
         event: AuditEvent {
-            at: from_ms(row.try_get("at_ms")?, T, "at_ms")?,
-            correlation_id: row.try_get("correlation_id")?,
-            actor: row.try_get("actor")?,
+            at: from_ms(row.get("at_ms")?, T, "at_ms")?,
+            correlation_id: row.get("correlation_id")?,
+            actor: row.get("actor")?,
             subject: subject.map(|s| object_id(&s, T, "subject")).transpose()?,
-            event_type: row.try_get("event_type")?,
-            method: row.try_get("method")?,
-            outcome: Outcome::parse(&row.try_get::<String, _>("outcome")?).ok_or(
+            event_type: row.get("event_type")?,
+            method: row.get("method")?,
+            outcome: Outcome::parse(&row.get::<_, String>("outcome")?).ok_or(
                 StoreError::Corrupt {
                     table: T,
                     column: "outcome",
                 },
             )?,
-            reason: row.try_get("reason")?,
-            details: json(&row.try_get::<String, _>("details")?, T, "details")?,
+            reason: row.get("reason")?,
+            details: json(&row.get::<_, String>("details")?, T, "details")?,
         },
     })
 }
 
+/// A statement assembled from fixed SQL fragments, every value bound (never spliced in).
+struct Query {
+    sql: String,
+    values: Vec<Value>,
+}
+
+impl Query {
+    fn new(sql: &str) -> Self {
+        Self {
+            sql: sql.to_string(),
+            values: Vec::new(),
+        }
+    }
+    /// Appends `fragment` followed by a placeholder for `value`.
+    fn push_bind(&mut self, fragment: &str, value: impl Into<Value>) {
+        self.sql.push_str(fragment);
+        self.sql.push('?');
+        self.values.push(value.into());
+    }
+    /// Appends `fragment (?, ?, ...)`, one placeholder per value.
+    fn push_list(&mut self, fragment: &str, values: impl IntoIterator<Item = Value>) {
+        self.sql.push_str(fragment);
+        self.sql.push('(');
+        for (i, v) in values.into_iter().enumerate() {
+            self.sql.push_str(if i == 0 { "?" } else { ", ?" });
+            self.values.push(v);
+        }
+        self.sql.push(')');
+    }
+}
+
 impl SqliteStore {
     pub(super) async fn append_audit_impl(&self, e: &AuditEvent) -> Result<AuditId> {
-        let row = sqlx::query(
-            "INSERT INTO audit_events (at_ms, correlation_id, actor, subject, event_type, method, \
-             outcome, reason, details) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
-        )
-        .bind(ms(e.at))
-        .bind(&e.correlation_id)
-        .bind(&e.actor)
-        .bind(e.subject.map(|s| s.to_string()))
-        .bind(&e.event_type)
-        .bind(&e.method)
-        .bind(e.outcome.as_str())
-        .bind(&e.reason)
-        .bind(e.details.to_string())
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(AuditId(row.try_get("id")?))
+        self.write(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "INSERT INTO audit_events (at_ms, correlation_id, actor, subject, event_type, method, \
+                 outcome, reason, details) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
+            )?;
+            let mut rows = stmt.query(params![
+                ms(e.at),
+                e.correlation_id,
+                e.actor,
+                e.subject.map(|s| s.to_string()),
+                e.event_type,
+                e.method,
+                e.outcome.as_str(),
+                e.reason,
+                e.details.to_string(),
+            ])?;
+            let row = rows.next()?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+            Ok(AuditId(row.get("id")?))
+        })
     }
 
+    /// Searches run on a read connection (under WAL it sees every committed event), so a long
+    /// search never holds up the writer.
     pub(super) async fn audit_events_impl(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>> {
-        // Only fixed SQL fragments are pushed; every value goes through push_bind.
-        let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(
+        let mut b = Query::new(
             "SELECT id, at_ms, correlation_id, actor, subject, event_type, method, outcome, \
              reason, details FROM audit_events WHERE 1 = 1",
         );
         if let Some(s) = &q.subject {
-            b.push(" AND subject = ").push_bind(s.to_string());
+            b.push_bind(" AND subject = ", s.to_string());
         }
         if let Some(t) = &q.event_type {
-            b.push(" AND event_type = ").push_bind(t.clone());
+            b.push_bind(" AND event_type = ", t.clone());
         }
         if !q.actors.is_empty() {
-            b.push(" AND actor IN (");
-            let mut list = b.separated(", ");
-            for a in &q.actors {
-                list.push_bind(a.clone());
-            }
-            b.push(")");
+            b.push_list(
+                " AND actor IN ",
+                q.actors.iter().map(|a| Value::Text(a.clone())),
+            );
         }
         if let Some(o) = q.outcome {
-            b.push(" AND outcome = ").push_bind(o.as_str());
+            b.push_bind(" AND outcome = ", o.as_str().to_string());
         }
         if let Some(c) = &q.correlation_id {
-            b.push(" AND correlation_id = ").push_bind(c.clone());
+            b.push_bind(" AND correlation_id = ", c.clone());
         }
         if let Some(t) = q.since {
-            b.push(" AND at_ms >= ").push_bind(ms(t));
+            b.push_bind(" AND at_ms >= ", ms(t));
         }
         if let Some(t) = q.until {
-            b.push(" AND at_ms < ").push_bind(ms(t));
+            b.push_bind(" AND at_ms < ", ms(t));
         }
         if let Some(id) = q.before {
-            b.push(" AND id < ").push_bind(id.0);
+            b.push_bind(" AND id < ", id.0);
         }
         if let Some(id) = q.after {
-            b.push(" AND id > ").push_bind(id.0);
+            b.push_bind(" AND id > ", id.0);
         }
         let limit = match q.limit {
             0 => AuditQuery::MAX_LIMIT,
@@ -99,17 +132,23 @@ impl SqliteStore {
         // Paging back (`after` alone) takes the oldest `limit` rows above the bound, then
         // shows them newest first like every other page.
         let ascending = q.after.is_some() && q.before.is_none();
-        b.push(if ascending {
-            " ORDER BY id ASC LIMIT "
-        } else {
-            " ORDER BY id DESC LIMIT "
-        })
-        .push_bind(i64::from(limit));
-        let rows = b.build().fetch_all(&self.pool).await?;
-        let mut out = rows
-            .iter()
-            .map(record_from_row)
-            .collect::<Result<Vec<_>>>()?;
+        b.push_bind(
+            if ascending {
+                " ORDER BY id ASC LIMIT "
+            } else {
+                " ORDER BY id DESC LIMIT "
+            },
+            i64::from(limit),
+        );
+        let mut out = self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&b.sql)?;
+            let mut rows = stmt.query(params_from_iter(b.values.iter()))?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(record_from_row(row)?);
+            }
+            Ok(out)
+        })?;
         if ascending {
             out.reverse();
         }
@@ -124,39 +163,40 @@ impl SqliteStore {
     ) -> Result<Vec<AuditDayCount>> {
         // Integer division by a day of milliseconds: the UTC day number since the epoch. The
         // range predicate uses the at_ms index; only the grouped counts leave the database.
-        let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(
+        let mut b = Query::new(
             "SELECT at_ms / 86400000 AS day, event_type, outcome, COUNT(*) AS n \
              FROM audit_events WHERE at_ms >= ",
         );
-        b.push_bind(ms(since))
-            .push(" AND at_ms < ")
-            .push_bind(ms(until));
+        b.push_bind("", ms(since));
+        b.push_bind(" AND at_ms < ", ms(until));
         if !event_types.is_empty() {
-            b.push(" AND event_type IN (");
-            let mut list = b.separated(", ");
-            for t in event_types {
-                list.push_bind((*t).to_string());
-            }
-            b.push(")");
+            b.push_list(
+                " AND event_type IN ",
+                event_types.iter().map(|t| Value::Text((*t).to_string())),
+            );
         }
-        b.push(" GROUP BY day, event_type, outcome ORDER BY day, event_type, outcome");
-        let rows = b.build().fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|row| {
-                let day: i64 = row.try_get("day")?;
-                Ok(AuditDayCount {
+        b.sql
+            .push_str(" GROUP BY day, event_type, outcome ORDER BY day, event_type, outcome");
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&b.sql)?;
+            let mut rows = stmt.query(params_from_iter(b.values.iter()))?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                let day: i64 = row.get("day")?;
+                out.push(AuditDayCount {
                     day: day_from_number(day)?,
-                    event_type: row.try_get("event_type")?,
-                    outcome: Outcome::parse(&row.try_get::<String, _>("outcome")?).ok_or(
+                    event_type: row.get("event_type")?,
+                    outcome: Outcome::parse(&row.get::<_, String>("outcome")?).ok_or(
                         StoreError::Corrupt {
                             table: T,
                             column: "outcome",
                         },
                     )?,
-                    count: u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0),
-                })
-            })
-            .collect()
+                    count: u64::try_from(row.get::<_, i64>("n")?).unwrap_or(0),
+                });
+            }
+            Ok(out)
+        })
     }
 }
 

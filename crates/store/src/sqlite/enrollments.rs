@@ -2,8 +2,8 @@
 //! associated data naming (table, subject, method): see [`crate::crypto::aad`].
 
 use latchkey_types::ObjectId;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use rusqlite::types::Value;
+use rusqlite::{Row, TransactionBehavior, params};
 use time::OffsetDateTime;
 
 use super::{SqliteStore, from_ms, json, ms, object_id, opt_from_ms};
@@ -24,26 +24,25 @@ macro_rules! enrollment_cols {
 }
 
 impl SqliteStore {
-    fn enrollment_from_row(&self, row: &SqliteRow) -> Result<Enrollment> {
-        let subject = object_id(&row.try_get::<String, _>("subject")?, T, "subject")?;
-        let method: String = row.try_get("method")?;
-        let state = EnrollmentState::parse(&row.try_get::<String, _>("state")?).ok_or(
-            StoreError::Corrupt {
+    fn enrollment_from_row(&self, row: &Row<'_>) -> Result<Enrollment> {
+        let subject = object_id(&row.get::<_, String>("subject")?, T, "subject")?;
+        let method: String = row.get("method")?;
+        let state =
+            EnrollmentState::parse(&row.get::<_, String>("state")?).ok_or(StoreError::Corrupt {
                 table: T,
                 column: "state",
-            },
-        )?;
+            })?;
         let secret = row
-            .try_get::<Option<Vec<u8>>, _>("secret")?
-            .map(|blob| self.cipher.open(&blob, &aad(T, &subject, &method), WHAT))
+            .get::<_, Option<Vec<u8>>>("secret")?
+            .map(|blob| self.cipher().open(&blob, &aad(T, &subject, &method), WHAT))
             .transpose()?;
         Ok(Enrollment {
-            data: json(&row.try_get::<String, _>("data")?, T, "data")?,
-            created_at: from_ms(row.try_get("created_at_ms")?, T, "created_at_ms")?,
-            updated_at: from_ms(row.try_get("updated_at_ms")?, T, "updated_at_ms")?,
-            confirmed_at: opt_from_ms(row.try_get("confirmed_at_ms")?, T, "confirmed_at_ms")?,
-            last_used_at: opt_from_ms(row.try_get("last_used_at_ms")?, T, "last_used_at_ms")?,
-            last_used_step: row.try_get("last_used_step")?,
+            data: json(&row.get::<_, String>("data")?, T, "data")?,
+            created_at: from_ms(row.get("created_at_ms")?, T, "created_at_ms")?,
+            updated_at: from_ms(row.get("updated_at_ms")?, T, "updated_at_ms")?,
+            confirmed_at: opt_from_ms(row.get("confirmed_at_ms")?, T, "confirmed_at_ms")?,
+            last_used_at: opt_from_ms(row.get("last_used_at_ms")?, T, "last_used_at_ms")?,
+            last_used_step: row.get("last_used_step")?,
             subject,
             method,
             state,
@@ -60,26 +59,28 @@ impl SqliteStore {
             .secret
             .as_ref()
             .map(|s| {
-                self.cipher
+                self.cipher()
                     .seal(s.expose(), &aad(T, &new.subject, &new.method), WHAT)
             })
             .transpose()?;
-        sqlx::query(
-            "INSERT INTO enrollments (subject, method, state, data, secret, created_at_ms, updated_at_ms) \
-             VALUES (?1, ?2, 'pending', ?3, ?4, ?5, ?5) \
-             ON CONFLICT (subject, method, state) DO UPDATE SET data = excluded.data, \
-             secret = excluded.secret, created_at_ms = excluded.created_at_ms, \
-             updated_at_ms = excluded.updated_at_ms, confirmed_at_ms = NULL, \
-             last_used_at_ms = NULL, last_used_step = NULL",
-        )
-        .bind(new.subject.to_string())
-        .bind(&new.method)
-        .bind(new.data.to_string())
-        .bind(secret)
-        .bind(ms(now))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.write(|conn| {
+            conn.prepare_cached(
+                "INSERT INTO enrollments (subject, method, state, data, secret, created_at_ms, updated_at_ms) \
+                 VALUES (?1, ?2, 'pending', ?3, ?4, ?5, ?5) \
+                 ON CONFLICT (subject, method, state) DO UPDATE SET data = excluded.data, \
+                 secret = excluded.secret, created_at_ms = excluded.created_at_ms, \
+                 updated_at_ms = excluded.updated_at_ms, confirmed_at_ms = NULL, \
+                 last_used_at_ms = NULL, last_used_step = NULL",
+            )?
+            .execute(params![
+                new.subject.to_string(),
+                new.method,
+                new.data.to_string(),
+                secret,
+                ms(now),
+            ])?;
+            Ok(())
+        })
     }
 
     pub(super) async fn activate_enrollment_impl(
@@ -89,36 +90,29 @@ impl SqliteStore {
         now: OffsetDateTime,
     ) -> Result<bool> {
         let subject = subject.to_string();
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let pending = sqlx::query(
-            "SELECT 1 FROM enrollments WHERE subject = ?1 AND method = ?2 AND state = 'pending'",
-        )
-        .bind(&subject)
-        .bind(method)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if pending.is_none() {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        sqlx::query(
-            "DELETE FROM enrollments WHERE subject = ?1 AND method = ?2 AND state = 'active'",
-        )
-        .bind(&subject)
-        .bind(method)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE enrollments SET state = 'active', confirmed_at_ms = ?3, updated_at_ms = ?3 \
-             WHERE subject = ?1 AND method = ?2 AND state = 'pending'",
-        )
-        .bind(&subject)
-        .bind(method)
-        .bind(ms(now))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(true)
+        self.write(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let pending = tx
+                .prepare_cached(
+                    "SELECT 1 FROM enrollments WHERE subject = ?1 AND method = ?2 AND state = 'pending'",
+                )?
+                .exists(params![subject, method])?;
+            if !pending {
+                tx.rollback()?;
+                return Ok(false);
+            }
+            tx.prepare_cached(
+                "DELETE FROM enrollments WHERE subject = ?1 AND method = ?2 AND state = 'active'",
+            )?
+            .execute(params![subject, method])?;
+            tx.prepare_cached(
+                "UPDATE enrollments SET state = 'active', confirmed_at_ms = ?3, updated_at_ms = ?3 \
+                 WHERE subject = ?1 AND method = ?2 AND state = 'pending'",
+            )?
+            .execute(params![subject, method, ms(now)])?;
+            tx.commit()?;
+            Ok(true)
+        })
     }
 
     pub(super) async fn reconfirm_enrollment_impl(
@@ -127,16 +121,15 @@ impl SqliteStore {
         method: &str,
         now: OffsetDateTime,
     ) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE enrollments SET confirmed_at_ms = ?3, updated_at_ms = ?3 \
-             WHERE subject = ?1 AND method = ?2 AND state = 'active'",
-        )
-        .bind(subject.to_string())
-        .bind(method)
-        .bind(ms(now))
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let done = self.write(|conn| {
+            Ok(conn
+                .prepare_cached(
+                    "UPDATE enrollments SET confirmed_at_ms = ?3, updated_at_ms = ?3 \
+                     WHERE subject = ?1 AND method = ?2 AND state = 'active'",
+                )?
+                .execute(params![subject.to_string(), method, ms(now)])?)
+        })?;
+        Ok(done == 1)
     }
 
     pub(super) async fn enrollment_impl(
@@ -145,31 +138,33 @@ impl SqliteStore {
         method: &str,
         state: EnrollmentState,
     ) -> Result<Option<Enrollment>> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            enrollment_cols!(),
-            " FROM enrollments WHERE subject = ?1 AND method = ?2 AND state = ?3"
-        ))
-        .bind(subject.to_string())
-        .bind(method)
-        .bind(state.as_str())
-        .fetch_optional(&self.read)
-        .await?;
-        row.as_ref()
-            .map(|r| self.enrollment_from_row(r))
-            .transpose()
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(concat!(
+                "SELECT ",
+                enrollment_cols!(),
+                " FROM enrollments WHERE subject = ?1 AND method = ?2 AND state = ?3"
+            ))?;
+            let mut rows = stmt.query(params![subject.to_string(), method, state.as_str()])?;
+            rows.next()?
+                .map(|r| self.enrollment_from_row(r))
+                .transpose()
+        })
     }
 
     pub(super) async fn enrollments_impl(&self, subject: &ObjectId) -> Result<Vec<Enrollment>> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            enrollment_cols!(),
-            " FROM enrollments WHERE subject = ?1 ORDER BY method, state"
-        ))
-        .bind(subject.to_string())
-        .fetch_all(&self.read)
-        .await?;
-        rows.iter().map(|r| self.enrollment_from_row(r)).collect()
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(concat!(
+                "SELECT ",
+                enrollment_cols!(),
+                " FROM enrollments WHERE subject = ?1 ORDER BY method, state"
+            ))?;
+            let mut rows = stmt.query([subject.to_string()])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(self.enrollment_from_row(row)?);
+            }
+            Ok(out)
+        })
     }
 
     pub(super) async fn enrolled_methods_impl(
@@ -179,32 +174,37 @@ impl SqliteStore {
         let mut out = Vec::new();
         // Well under SQLite's limit of bound variables per statement.
         for chunk in subjects.chunks(SUBJECTS_PER_QUERY) {
-            let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(
+            // Only placeholders are generated; every subject is bound.
+            let mut sql = String::from(
                 "SELECT subject, method, state, confirmed_at_ms FROM enrollments WHERE subject IN (",
             );
-            let mut list = b.separated(", ");
-            for s in chunk {
-                list.push_bind(s.to_string());
+            for i in 0..chunk.len() {
+                sql.push_str(if i == 0 { "?" } else { ", ?" });
             }
-            b.push(")");
-            let rows = b.build().fetch_all(&self.read).await?;
-            for row in &rows {
-                out.push(EnrolledMethod {
-                    subject: object_id(&row.try_get::<String, _>("subject")?, T, "subject")?,
-                    method: row.try_get("method")?,
-                    state: EnrollmentState::parse(&row.try_get::<String, _>("state")?).ok_or(
-                        StoreError::Corrupt {
-                            table: T,
-                            column: "state",
-                        },
-                    )?,
-                    confirmed_at: opt_from_ms(
-                        row.try_get("confirmed_at_ms")?,
-                        T,
-                        "confirmed_at_ms",
-                    )?,
-                });
-            }
+            sql.push(')');
+            let values: Vec<Value> = chunk.iter().map(|s| Value::Text(s.to_string())).collect();
+            self.read(|conn| {
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let mut rows = stmt.query(rusqlite::params_from_iter(values.iter()))?;
+                while let Some(row) = rows.next()? {
+                    out.push(EnrolledMethod {
+                        subject: object_id(&row.get::<_, String>("subject")?, T, "subject")?,
+                        method: row.get("method")?,
+                        state: EnrollmentState::parse(&row.get::<_, String>("state")?).ok_or(
+                            StoreError::Corrupt {
+                                table: T,
+                                column: "state",
+                            },
+                        )?,
+                        confirmed_at: opt_from_ms(
+                            row.get("confirmed_at_ms")?,
+                            T,
+                            "confirmed_at_ms",
+                        )?,
+                    });
+                }
+                Ok(())
+            })?;
         }
         out.sort_by(|a, b| {
             (a.subject, &a.method, a.state.as_str()).cmp(&(b.subject, &b.method, b.state.as_str()))
@@ -217,12 +217,12 @@ impl SqliteStore {
         subject: &ObjectId,
         method: &str,
     ) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM enrollments WHERE subject = ?1 AND method = ?2")
-            .bind(subject.to_string())
-            .bind(method)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+        let done = self.write(|conn| {
+            Ok(conn
+                .prepare_cached("DELETE FROM enrollments WHERE subject = ?1 AND method = ?2")?
+                .execute(params![subject.to_string(), method])?)
+        })?;
+        Ok(done as u64)
     }
 
     pub(super) async fn mark_used_impl(
@@ -234,18 +234,16 @@ impl SqliteStore {
     ) -> Result<bool> {
         // With a step: one conditional UPDATE, so two concurrent uses of the same TOTP code
         // cannot both pass the replay guard.
-        let done = sqlx::query(
-            "UPDATE enrollments SET last_used_at_ms = ?3, \
-             last_used_step = COALESCE(?4, last_used_step) \
-             WHERE subject = ?1 AND method = ?2 AND state = 'active' \
-             AND (?4 IS NULL OR last_used_step IS NULL OR last_used_step < ?4)",
-        )
-        .bind(subject.to_string())
-        .bind(method)
-        .bind(ms(now))
-        .bind(step)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let done = self.write(|conn| {
+            Ok(conn
+                .prepare_cached(
+                    "UPDATE enrollments SET last_used_at_ms = ?3, \
+                     last_used_step = COALESCE(?4, last_used_step) \
+                     WHERE subject = ?1 AND method = ?2 AND state = 'active' \
+                     AND (?4 IS NULL OR last_used_step IS NULL OR last_used_step < ?4)",
+                )?
+                .execute(params![subject.to_string(), method, ms(now), step])?)
+        })?;
+        Ok(done == 1)
     }
 }

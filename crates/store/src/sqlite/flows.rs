@@ -2,8 +2,7 @@
 //! expired row is as good as absent even before `purge_expired` removes it.
 
 use latchkey_types::ObjectId;
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use rusqlite::{Row, params};
 use time::OffsetDateTime;
 
 use super::{SqliteStore, dur_ms, from_ms, json, ms, object_id};
@@ -37,28 +36,28 @@ const T: &str = "flows";
 /// [`Store::flow`]: crate::Store::flow
 const TOUCH_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
 
-fn flow_from_row(row: &SqliteRow) -> Result<Flow> {
-    let id: String = row.try_get("id")?;
-    let subject: String = row.try_get("subject")?;
-    let verified: String = row.try_get("verified")?;
-    let data: String = row.try_get("data")?;
-    let idle_ms: i64 = row.try_get("idle_ms")?;
+fn flow_from_row(row: &Row<'_>) -> Result<Flow> {
+    let id: String = row.get("id")?;
+    let subject: String = row.get("subject")?;
+    let verified: String = row.get("verified")?;
+    let data: String = row.get("data")?;
+    let idle_ms: i64 = row.get("idle_ms")?;
     Ok(Flow {
         id: FlowId::from(uuid::Uuid::parse_str(&id).map_err(|_| StoreError::Corrupt {
             table: T,
             column: "id",
         })?),
         subject: object_id(&subject, T, "subject")?,
-        purpose: row.try_get("purpose")?,
-        step: row.try_get("step")?,
+        purpose: row.get("purpose")?,
+        step: row.get("step")?,
         verified: serde_json::from_str(&verified).map_err(|_| StoreError::Corrupt {
             table: T,
             column: "verified",
         })?,
         data: json(&data, T, "data")?,
-        created_at: from_ms(row.try_get("created_at_ms")?, T, "created_at_ms")?,
-        last_seen_at: from_ms(row.try_get("last_seen_at_ms")?, T, "last_seen_at_ms")?,
-        expires_at: from_ms(row.try_get("expires_at_ms")?, T, "expires_at_ms")?,
+        created_at: from_ms(row.get("created_at_ms")?, T, "created_at_ms")?,
+        last_seen_at: from_ms(row.get("last_seen_at_ms")?, T, "last_seen_at_ms")?,
+        expires_at: from_ms(row.get("expires_at_ms")?, T, "expires_at_ms")?,
         idle_timeout: std::time::Duration::from_millis(u64::try_from(idle_ms).map_err(|_| {
             StoreError::Corrupt {
                 table: T,
@@ -80,24 +79,28 @@ impl SqliteStore {
         let token = FlowToken::generate()?;
         let id = FlowId::new_random();
         let now_ms = ms(now);
-        let row = sqlx::query(concat!(
-            "INSERT INTO flows (id, token_hash, subject, purpose, step, verified, data, \
-             created_at_ms, last_seen_at_ms, expires_at_ms, idle_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5, '[]', ?6, ?7, ?7, ?8, ?9) RETURNING ",
-            flow_cols!()
-        ))
-        .bind(id.to_string())
-        .bind(token.hash())
-        .bind(new.subject.to_string())
-        .bind(&new.purpose)
-        .bind(&new.step)
-        .bind(new.data.to_string())
-        .bind(now_ms)
-        .bind(now_ms.saturating_add(dur_ms(new.lifetime.absolute)))
-        .bind(dur_ms(new.lifetime.idle))
-        .fetch_one(&self.pool)
-        .await?;
-        Ok((token, flow_from_row(&row)?))
+        let flow = self.write(|conn| {
+            let mut stmt = conn.prepare_cached(concat!(
+                "INSERT INTO flows (id, token_hash, subject, purpose, step, verified, data, \
+                 created_at_ms, last_seen_at_ms, expires_at_ms, idle_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, '[]', ?6, ?7, ?7, ?8, ?9) RETURNING ",
+                flow_cols!()
+            ))?;
+            let mut rows = stmt.query(params![
+                id.to_string(),
+                token.hash(),
+                new.subject.to_string(),
+                new.purpose,
+                new.step,
+                new.data.to_string(),
+                now_ms,
+                now_ms.saturating_add(dur_ms(new.lifetime.absolute)),
+                dur_ms(new.lifetime.idle),
+            ])?;
+            let row = rows.next()?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+            flow_from_row(row)
+        })?;
+        Ok((token, flow))
     }
 
     pub(super) async fn flow_impl(
@@ -109,30 +112,30 @@ impl SqliteStore {
         // A lookup on a read connection; the idle deadline is written only when it moved by
         // more than TOUCH_AFTER, so the pages of a flow (a few requests a second apart) do not
         // each queue for the one write connection.
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            flow_cols!(),
-            " FROM flows WHERE token_hash = ?2 AND ",
-            live!(1)
-        ))
-        .bind(now_ms)
-        .bind(token.hash())
-        .fetch_optional(&self.read)
-        .await?;
-        let Some(mut flow) = row.as_ref().map(flow_from_row).transpose()? else {
+        let found = self.read(|conn| {
+            let mut stmt = conn.prepare_cached(concat!(
+                "SELECT ",
+                flow_cols!(),
+                " FROM flows WHERE token_hash = ?2 AND ",
+                live!(1)
+            ))?;
+            let mut rows = stmt.query(params![now_ms, token.hash()])?;
+            rows.next()?.map(flow_from_row).transpose()
+        })?;
+        let Some(mut flow) = found else {
             return Ok(None);
         };
         if now > flow.last_seen_at + TOUCH_AFTER {
-            let touched = sqlx::query(concat!(
-                "UPDATE flows SET last_seen_at_ms = MAX(last_seen_at_ms, ?1) \
-                 WHERE id = ?2 AND ",
-                live!(1)
-            ))
-            .bind(now_ms)
-            .bind(flow.id.to_string())
-            .execute(&self.pool)
-            .await?;
-            if touched.rows_affected() == 0 {
+            let touched = self.write(|conn| {
+                Ok(conn
+                    .prepare_cached(concat!(
+                        "UPDATE flows SET last_seen_at_ms = MAX(last_seen_at_ms, ?1) \
+                         WHERE id = ?2 AND ",
+                        live!(1)
+                    ))?
+                    .execute(params![now_ms, flow.id.to_string()])?)
+            })?;
+            if touched == 0 {
                 // Ended (or rotated and ended) between the lookup and now.
                 return Ok(None);
             }
@@ -149,21 +152,23 @@ impl SqliteStore {
         update: FlowUpdate,
         now: OffsetDateTime,
     ) -> Result<Option<Flow>> {
-        let row = sqlx::query(concat!(
-            "UPDATE flows SET last_seen_at_ms = MAX(last_seen_at_ms, ?1), \
-             step = COALESCE(?3, step), data = COALESCE(?4, data) \
-             WHERE token_hash = ?2 AND ",
-            live!(1),
-            " RETURNING ",
-            flow_cols!()
-        ))
-        .bind(ms(now))
-        .bind(token.hash())
-        .bind(update.step)
-        .bind(update.data.map(|d| d.to_string()))
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(flow_from_row).transpose()
+        self.write(|conn| {
+            let mut stmt = conn.prepare_cached(concat!(
+                "UPDATE flows SET last_seen_at_ms = MAX(last_seen_at_ms, ?1), \
+                 step = COALESCE(?3, step), data = COALESCE(?4, data) \
+                 WHERE token_hash = ?2 AND ",
+                live!(1),
+                " RETURNING ",
+                flow_cols!()
+            ))?;
+            let mut rows = stmt.query(params![
+                ms(now),
+                token.hash(),
+                update.step,
+                update.data.map(|d| d.to_string()),
+            ])?;
+            rows.next()?.map(flow_from_row).transpose()
+        })
     }
 
     pub(super) async fn record_verification_impl(
@@ -176,42 +181,44 @@ impl SqliteStore {
         let new_token = FlowToken::generate()?;
         // One statement: SQLite takes the write lock before evaluating it, so two requests with
         // the same token cannot both match `token_hash = ?2`.
-        let row = sqlx::query(concat!(
-            "UPDATE flows SET token_hash = ?3, step = ?4, \
-             verified = CASE WHEN EXISTS (SELECT 1 FROM json_each(flows.verified) WHERE value = ?5) \
-                        THEN verified ELSE json_insert(verified, '$[#]', ?5) END, \
-             last_seen_at_ms = MAX(last_seen_at_ms, ?1) \
-             WHERE token_hash = ?2 AND ",
-            live!(1),
-            " RETURNING ",
-            flow_cols!()
-        ))
-        .bind(ms(now))
-        .bind(token.hash())
-        .bind(new_token.hash())
-        .bind(next_step)
-        .bind(method)
-        .fetch_optional(&self.pool)
-        .await?;
-        match row {
-            Some(row) => Ok(Some((new_token, flow_from_row(&row)?))),
-            None => Ok(None),
-        }
+        let flow = self.write(|conn| {
+            let mut stmt = conn.prepare_cached(concat!(
+                "UPDATE flows SET token_hash = ?3, step = ?4, \
+                 verified = CASE WHEN EXISTS (SELECT 1 FROM json_each(flows.verified) WHERE value = ?5) \
+                            THEN verified ELSE json_insert(verified, '$[#]', ?5) END, \
+                 last_seen_at_ms = MAX(last_seen_at_ms, ?1) \
+                 WHERE token_hash = ?2 AND ",
+                live!(1),
+                " RETURNING ",
+                flow_cols!()
+            ))?;
+            let mut rows = stmt.query(params![
+                ms(now),
+                token.hash(),
+                new_token.hash(),
+                next_step,
+                method,
+            ])?;
+            rows.next()?.map(flow_from_row).transpose()
+        })?;
+        Ok(flow.map(|flow| (new_token, flow)))
     }
 
     pub(super) async fn end_flow_impl(&self, token: &FlowToken) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM flows WHERE token_hash = ?1")
-            .bind(token.hash())
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() > 0)
+        let done = self.write(|conn| {
+            Ok(conn
+                .prepare_cached("DELETE FROM flows WHERE token_hash = ?1")?
+                .execute([token.hash()])?)
+        })?;
+        Ok(done > 0)
     }
 
     pub(super) async fn end_flows_of_impl(&self, subject: &ObjectId) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM flows WHERE subject = ?1")
-            .bind(subject.to_string())
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+        let done = self.write(|conn| {
+            Ok(conn
+                .prepare_cached("DELETE FROM flows WHERE subject = ?1")?
+                .execute([subject.to_string()])?)
+        })?;
+        Ok(done as u64)
     }
 }

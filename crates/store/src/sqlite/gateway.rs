@@ -3,8 +3,7 @@
 //! token and deletes the sealed secret.
 
 use latchkey_types::Secret;
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use rusqlite::{Row, params};
 use time::OffsetDateTime;
 
 use super::{SqliteStore, from_ms, json, ms, object_id, opt_from_ms};
@@ -31,14 +30,14 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn gateway_from_row(row: &SqliteRow) -> Result<Gateway> {
-    let caps: String = row.try_get("capabilities")?;
-    let allowed: String = row.try_get("allowed_kinds")?;
+fn gateway_from_row(row: &Row<'_>) -> Result<Gateway> {
+    let caps: String = row.get("capabilities")?;
+    let allowed: String = row.get("allowed_kinds")?;
     Ok(Gateway {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        created_at: from_ms(row.try_get("created_at_ms")?, G, "created_at_ms")?,
-        last_seen_at: opt_from_ms(row.try_get("last_seen_at_ms")?, G, "last_seen_at_ms")?,
+        id: row.get("id")?,
+        name: row.get("name")?,
+        created_at: from_ms(row.get("created_at_ms")?, G, "created_at_ms")?,
+        last_seen_at: opt_from_ms(row.get("last_seen_at_ms")?, G, "last_seen_at_ms")?,
         capabilities: serde_json::from_str(&caps).map_err(|_| StoreError::Corrupt {
             table: G,
             column: "capabilities",
@@ -47,34 +46,34 @@ fn gateway_from_row(row: &SqliteRow) -> Result<Gateway> {
             table: G,
             column: "allowed_kinds",
         })?,
-        revoked_at: opt_from_ms(row.try_get("revoked_at_ms")?, G, "revoked_at_ms")?,
+        revoked_at: opt_from_ms(row.get("revoked_at_ms")?, G, "revoked_at_ms")?,
     })
 }
 
-fn job_from_row(row: &SqliteRow, now: OffsetDateTime) -> Result<Job> {
+fn job_from_row(row: &Row<'_>, now: OffsetDateTime) -> Result<Job> {
     let mut state =
-        JobState::parse(&row.try_get::<String, _>("state")?).ok_or(StoreError::Corrupt {
+        JobState::parse(&row.get::<_, String>("state")?).ok_or(StoreError::Corrupt {
             table: J,
             column: "state",
         })?;
-    let expires_at = from_ms(row.try_get("expires_at_ms")?, J, "expires_at_ms")?;
+    let expires_at = from_ms(row.get("expires_at_ms")?, J, "expires_at_ms")?;
     if state == JobState::Queued && expires_at <= now {
         state = JobState::Expired;
     }
     Ok(Job {
-        id: row.try_get("id")?,
-        kind: row.try_get("kind")?,
-        subject: object_id(&row.try_get::<String, _>("subject")?, J, "subject")?,
-        target: json(&row.try_get::<String, _>("target")?, J, "target")?,
-        correlation_id: row.try_get("correlation_id")?,
+        id: row.get("id")?,
+        kind: row.get("kind")?,
+        subject: object_id(&row.get::<_, String>("subject")?, J, "subject")?,
+        target: json(&row.get::<_, String>("target")?, J, "target")?,
+        correlation_id: row.get("correlation_id")?,
         state,
-        gateway_id: row.try_get("gateway_id")?,
-        created_at: from_ms(row.try_get("created_at_ms")?, J, "created_at_ms")?,
+        gateway_id: row.get("gateway_id")?,
+        created_at: from_ms(row.get("created_at_ms")?, J, "created_at_ms")?,
         expires_at,
-        claimed_at: opt_from_ms(row.try_get("claimed_at_ms")?, J, "claimed_at_ms")?,
-        finished_at: opt_from_ms(row.try_get("finished_at_ms")?, J, "finished_at_ms")?,
+        claimed_at: opt_from_ms(row.get("claimed_at_ms")?, J, "claimed_at_ms")?,
+        finished_at: opt_from_ms(row.get("finished_at_ms")?, J, "finished_at_ms")?,
         result: row
-            .try_get::<Option<String>, _>("result")?
+            .get::<_, Option<String>>("result")?
             .map(|s| json(&s, J, "result"))
             .transpose()?,
     })
@@ -101,19 +100,15 @@ impl SqliteStore {
             return Err(StoreError::Invalid("credential hash must be 32 bytes"));
         }
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let inserted = sqlx::query(
-            "INSERT INTO gateways (id, name, credential_hash, created_at_ms, allowed_kinds) \
-             SELECT ?1, ?2, ?3, ?4, ?5 \
-             WHERE NOT EXISTS (SELECT 1 FROM gateways WHERE name = ?2 AND revoked_at_ms IS NULL)",
-        )
-        .bind(&id)
-        .bind(name)
-        .bind(credential_hash)
-        .bind(ms(now))
-        .bind(allowed_json)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
+        let inserted = self.write(|conn| {
+            Ok(conn
+                .prepare_cached(
+                    "INSERT INTO gateways (id, name, credential_hash, created_at_ms, allowed_kinds) \
+                     SELECT ?1, ?2, ?3, ?4, ?5 \
+                     WHERE NOT EXISTS (SELECT 1 FROM gateways WHERE name = ?2 AND revoked_at_ms IS NULL)",
+                )?
+                .execute(params![id, name, credential_hash, ms(now), allowed_json])?)
+        })?;
         if inserted == 0 {
             return Err(StoreError::Invalid(
                 "a gateway with this name is registered (revoke it first)",
@@ -135,26 +130,33 @@ impl SqliteStore {
         id: &str,
         credential_hash: &[u8],
     ) -> Result<Option<Gateway>> {
-        let row = sqlx::query("SELECT * FROM gateways WHERE id = ?1 AND revoked_at_ms IS NULL")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        let stored: Vec<u8> = row.try_get("credential_hash")?;
-        // Constant-time comparison of the hashes.
-        if !same_bytes(&stored, credential_hash) {
-            return Ok(None);
-        }
-        gateway_from_row(&row).map(Some)
+        self.write(|conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT * FROM gateways WHERE id = ?1 AND revoked_at_ms IS NULL")?;
+            let mut rows = stmt.query([id])?;
+            let Some(row) = rows.next()? else {
+                return Ok(None);
+            };
+            let stored: Vec<u8> = row.get("credential_hash")?;
+            // Constant-time comparison of the hashes.
+            if !same_bytes(&stored, credential_hash) {
+                return Ok(None);
+            }
+            gateway_from_row(row).map(Some)
+        })
     }
 
     pub(super) async fn gateways_impl(&self) -> Result<Vec<Gateway>> {
-        sqlx::query("SELECT * FROM gateways ORDER BY name, created_at_ms")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(gateway_from_row)
-            .collect()
+        self.write(|conn| {
+            let mut stmt =
+                conn.prepare_cached("SELECT * FROM gateways ORDER BY name, created_at_ms")?;
+            let mut rows = stmt.query([])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(gateway_from_row(row)?);
+            }
+            Ok(out)
+        })
     }
 
     pub(super) async fn revoke_gateway_impl(
@@ -162,14 +164,13 @@ impl SqliteStore {
         name: &str,
         now: OffsetDateTime,
     ) -> Result<bool> {
-        let n = sqlx::query(
-            "UPDATE gateways SET revoked_at_ms = ?2 WHERE name = ?1 AND revoked_at_ms IS NULL",
-        )
-        .bind(name.trim())
-        .bind(ms(now))
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
+        let n = self.write(|conn| {
+            Ok(conn
+                .prepare_cached(
+                    "UPDATE gateways SET revoked_at_ms = ?2 WHERE name = ?1 AND revoked_at_ms IS NULL",
+                )?
+                .execute(params![name.trim(), ms(now)])?)
+        })?;
         Ok(n > 0)
     }
 
@@ -181,16 +182,14 @@ impl SqliteStore {
     ) -> Result<()> {
         let caps =
             serde_json::to_string(capabilities).map_err(|_| StoreError::Invalid("capabilities"))?;
-        sqlx::query(
-            "UPDATE gateways SET last_seen_at_ms = ?2, capabilities = ?3 \
-             WHERE id = ?1 AND revoked_at_ms IS NULL",
-        )
-        .bind(id)
-        .bind(ms(now))
-        .bind(caps)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.write(|conn| {
+            conn.prepare_cached(
+                "UPDATE gateways SET last_seen_at_ms = ?2, capabilities = ?3 \
+                 WHERE id = ?1 AND revoked_at_ms IS NULL",
+            )?
+            .execute(params![id, ms(now), caps])?;
+            Ok(())
+        })
     }
 
     pub(super) async fn enqueue_job_impl(&self, new: NewJob, now: OffsetDateTime) -> Result<Job> {
@@ -202,25 +201,28 @@ impl SqliteStore {
             .secret
             .as_ref()
             .map(|s| {
-                self.cipher
+                self.cipher()
                     .seal(s.expose().as_bytes(), &aad(J, &new.subject, &id), WHAT)
             })
             .transpose()?;
         let target = new.target.to_string();
-        sqlx::query(
-            "INSERT INTO gateway_jobs (id, kind, subject, target, secret, correlation_id, state, \
-             created_at_ms, expires_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8)",
-        )
-        .bind(&id)
-        .bind(&new.kind)
-        .bind(new.subject.to_string())
-        .bind(&target)
-        .bind(secret)
-        .bind(&new.correlation_id)
-        .bind(ms(now))
-        .bind(ms(new.expires_at))
-        .execute(&self.pool)
-        .await?;
+        self.write(|conn| {
+            conn.prepare_cached(
+                "INSERT INTO gateway_jobs (id, kind, subject, target, secret, correlation_id, state, \
+                 created_at_ms, expires_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8)",
+            )?
+            .execute(params![
+                id,
+                new.kind,
+                new.subject.to_string(),
+                target,
+                secret,
+                new.correlation_id,
+                ms(now),
+                ms(new.expires_at),
+            ])?;
+            Ok(())
+        })?;
         Ok(Job {
             id,
             kind: new.kind,
@@ -249,59 +251,58 @@ impl SqliteStore {
         let kinds_json =
             serde_json::to_string(kinds).map_err(|_| StoreError::Invalid("job kinds"))?;
         let token = uuid::Uuid::new_v4().simple().to_string();
-        // One statement decides: of two concurrent claimants only one matches state = 'queued'.
-        let claimed = sqlx::query(
-            "UPDATE gateway_jobs SET state = 'claimed', gateway_id = ?1, claim_token = ?2, \
-             claimed_at_ms = ?3 \
-             WHERE id = (SELECT id FROM gateway_jobs WHERE state = 'queued' AND expires_at_ms > ?3 \
-                         AND kind IN (SELECT value FROM json_each(?4)) \
-                         AND kind IN (SELECT value FROM gateways, json_each(gateways.allowed_kinds) \
-                                      WHERE gateways.id = ?1) \
-                         ORDER BY created_at_ms, id LIMIT 1) \
-               AND state = 'queued' \
-               AND EXISTS (SELECT 1 FROM gateways WHERE id = ?1 AND revoked_at_ms IS NULL)",
-        )
-        .bind(gateway_id)
-        .bind(&token)
-        .bind(ms(now))
-        .bind(kinds_json)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        if claimed == 0 {
-            return Ok(None);
-        }
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            job_cols!(),
-            ", secret FROM gateway_jobs WHERE claim_token = ?1"
-        ))
-        .bind(&token)
-        .fetch_one(&self.pool)
-        .await?;
-        let job = job_from_row(&row, now)?;
-        let secret = row
-            .try_get::<Option<Vec<u8>>, _>("secret")?
-            .map(|blob| {
-                self.cipher
-                    .open(&blob, &aad(J, &job.subject, &job.id), WHAT)
-            })
-            .transpose()?
-            .map(|bytes| {
-                String::from_utf8(bytes.expose().clone())
-                    .map(Secret::new)
-                    .map_err(|_| StoreError::Corrupt {
-                        table: J,
-                        column: "secret",
-                    })
-            })
-            .transpose()?;
-        // Taken: the sealed copy goes now (an expired-jobs sweep removes it too if this fails).
-        sqlx::query("UPDATE gateway_jobs SET secret = NULL WHERE id = ?1")
-            .bind(&job.id)
-            .execute(&self.pool)
-            .await?;
-        Ok(Some(ClaimedJob { job, secret }))
+        self.write(|conn| {
+            // One statement decides: of two concurrent claimants only one matches
+            // state = 'queued'.
+            let claimed = conn
+                .prepare_cached(
+                    "UPDATE gateway_jobs SET state = 'claimed', gateway_id = ?1, claim_token = ?2, \
+                     claimed_at_ms = ?3 \
+                     WHERE id = (SELECT id FROM gateway_jobs WHERE state = 'queued' AND expires_at_ms > ?3 \
+                                 AND kind IN (SELECT value FROM json_each(?4)) \
+                                 AND kind IN (SELECT value FROM gateways, json_each(gateways.allowed_kinds) \
+                                              WHERE gateways.id = ?1) \
+                                 ORDER BY created_at_ms, id LIMIT 1) \
+                       AND state = 'queued' \
+                       AND EXISTS (SELECT 1 FROM gateways WHERE id = ?1 AND revoked_at_ms IS NULL)",
+                )?
+                .execute(params![gateway_id, token, ms(now), kinds_json])?;
+            if claimed == 0 {
+                return Ok(None);
+            }
+            let (job, secret) = {
+                let mut stmt = conn.prepare_cached(concat!(
+                    "SELECT ",
+                    job_cols!(),
+                    ", secret FROM gateway_jobs WHERE claim_token = ?1"
+                ))?;
+                let mut rows = stmt.query([&token])?;
+                let row = rows.next()?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+                let job = job_from_row(row, now)?;
+                let secret: Option<Vec<u8>> = row.get("secret")?;
+                (job, secret)
+            };
+            let secret = secret
+                .map(|blob| {
+                    self.cipher()
+                        .open(&blob, &aad(J, &job.subject, &job.id), WHAT)
+                })
+                .transpose()?
+                .map(|bytes| {
+                    String::from_utf8(bytes.expose().clone())
+                        .map(Secret::new)
+                        .map_err(|_| StoreError::Corrupt {
+                            table: J,
+                            column: "secret",
+                        })
+                })
+                .transpose()?;
+            // Taken: the sealed copy goes now (an expired-jobs sweep removes it too if this
+            // fails).
+            conn.prepare_cached("UPDATE gateway_jobs SET secret = NULL WHERE id = ?1")?
+                .execute([&job.id])?;
+            Ok(Some(ClaimedJob { job, secret }))
+        })
     }
 
     pub(super) async fn finish_job_impl(
@@ -314,77 +315,69 @@ impl SqliteStore {
     ) -> Result<FinishOutcome> {
         let state = if succeeded { "succeeded" } else { "failed" };
         let text = result.to_string();
-        // A late report of a claimed job that was given up is still the truth about AD: recorded.
-        let n = sqlx::query(
-            "UPDATE gateway_jobs SET state = ?3, result = ?4, finished_at_ms = ?5, secret = NULL \
-             WHERE id = ?1 AND gateway_id = ?2 AND state IN ('claimed', 'expired') \
-               AND finished_at_ms IS NULL",
-        )
-        .bind(id)
-        .bind(gateway_id)
-        .bind(state)
-        .bind(&text)
-        .bind(ms(now))
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        if n > 0 {
-            return Ok(FinishOutcome::Recorded);
-        }
-        let row =
-            sqlx::query("SELECT state, result FROM gateway_jobs WHERE id = ?1 AND gateway_id = ?2")
-                .bind(id)
-                .bind(gateway_id)
-                .fetch_optional(&self.pool)
-                .await?;
-        let Some(row) = row else {
-            return Ok(FinishOutcome::NotFound);
-        };
-        let old_state: String = row.try_get("state")?;
-        let old_result: Option<String> = row.try_get("result")?;
-        let same = old_state == state
-            && old_result
-                .as_deref()
-                .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
-                .is_some_and(|r| &r == result);
-        Ok(if same {
-            FinishOutcome::AlreadyRecorded
-        } else {
-            FinishOutcome::Conflict
+        self.write(|conn| {
+            // A late report of a claimed job that was given up is still the truth about AD:
+            // recorded.
+            let n = conn
+                .prepare_cached(
+                    "UPDATE gateway_jobs SET state = ?3, result = ?4, finished_at_ms = ?5, secret = NULL \
+                     WHERE id = ?1 AND gateway_id = ?2 AND state IN ('claimed', 'expired') \
+                       AND finished_at_ms IS NULL",
+                )?
+                .execute(params![id, gateway_id, state, text, ms(now)])?;
+            if n > 0 {
+                return Ok(FinishOutcome::Recorded);
+            }
+            let mut stmt = conn.prepare_cached(
+                "SELECT state, result FROM gateway_jobs WHERE id = ?1 AND gateway_id = ?2",
+            )?;
+            let mut rows = stmt.query([id, gateway_id])?;
+            let Some(row) = rows.next()? else {
+                return Ok(FinishOutcome::NotFound);
+            };
+            let old_state: String = row.get("state")?;
+            let old_result: Option<String> = row.get("result")?;
+            let same = old_state == state
+                && old_result
+                    .as_deref()
+                    .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
+                    .is_some_and(|r| &r == result);
+            Ok(if same {
+                FinishOutcome::AlreadyRecorded
+            } else {
+                FinishOutcome::Conflict
+            })
         })
     }
 
     pub(super) async fn job_impl(&self, id: &str, now: OffsetDateTime) -> Result<Option<Job>> {
-        sqlx::query(concat!(
-            "SELECT ",
-            job_cols!(),
-            " FROM gateway_jobs WHERE id = ?1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .map(|r| job_from_row(&r, now))
-        .transpose()
+        self.write(|conn| {
+            let mut stmt = conn.prepare_cached(concat!(
+                "SELECT ",
+                job_cols!(),
+                " FROM gateway_jobs WHERE id = ?1"
+            ))?;
+            let mut rows = stmt.query([id])?;
+            rows.next()?.map(|r| job_from_row(r, now)).transpose()
+        })
     }
 
     pub(super) async fn expire_jobs_impl(&self, now: OffsetDateTime) -> Result<u64> {
         let now = ms(now);
-        let n = sqlx::query(
-            "UPDATE gateway_jobs SET state = 'expired', secret = NULL \
-             WHERE (state = 'queued' AND expires_at_ms <= ?1) \
-                OR (state = 'claimed' AND expires_at_ms + ?2 <= ?1)",
-        )
-        .bind(now)
-        .bind(CLAIM_GRACE_MS)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        // Belt and braces: no secret outlives its job's queue time.
-        sqlx::query(
-            "UPDATE gateway_jobs SET secret = NULL WHERE secret IS NOT NULL AND state <> 'queued'",
-        )
-        .execute(&self.pool)
-        .await?;
-        Ok(n)
+        self.write(|conn| {
+            let n = conn
+                .prepare_cached(
+                    "UPDATE gateway_jobs SET state = 'expired', secret = NULL \
+                     WHERE (state = 'queued' AND expires_at_ms <= ?1) \
+                        OR (state = 'claimed' AND expires_at_ms + ?2 <= ?1)",
+                )?
+                .execute([now, CLAIM_GRACE_MS])?;
+            // Belt and braces: no secret outlives its job's queue time.
+            conn.prepare_cached(
+                "UPDATE gateway_jobs SET secret = NULL WHERE secret IS NOT NULL AND state <> 'queued'",
+            )?
+            .execute([])?;
+            Ok(n as u64)
+        })
     }
 }

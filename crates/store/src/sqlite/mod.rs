@@ -1,39 +1,48 @@
-//! The SQLite backend: one file in WAL mode (or an in-memory database for tests and demos).
+//! The SQLite backend: one file in WAL mode (or an in-memory database for tests and demos),
+//! through rusqlite.
+//!
+//! Statements run on the calling thread, synchronously, inside the async fns: they are point
+//! statements of a few microseconds, and handing each one to a worker thread and back (what
+//! sqlx-sqlite does) cost more than the statement itself (two thread wake-ups per statement;
+//! see issue 3, "Benchmark"). No lock is held across an `.await`: there is none while a
+//! connection is borrowed.
+//!
+//! A file database has ONE writer connection behind a mutex (SQLite allows one writer at a time;
+//! queueing in-process is cheaper than SQLite's busy handler, which sleeps) and a few read-only
+//! connections for plain lookups (readers run in parallel under WAL). The busy timeout stays for
+//! other processes writing the same file (e.g. `latchkey gateway register`).
 
 mod audit;
 mod codes;
 mod enrollments;
 mod flows;
 mod gateway;
+mod migrate;
 mod throttle;
 
 pub(crate) use audit::day_from_number;
 
-use std::borrow::Cow;
 use std::path::PathBuf;
-use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::Duration;
 
 use latchkey_types::ObjectId;
-use sqlx::SqlStr;
-use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use rusqlite::{Connection, OpenFlags};
 use time::OffsetDateTime;
 
 use crate::audit::{AuditDayCount, AuditEvent, AuditId, AuditQuery, AuditRecord};
 use crate::code::{CodeAttempt, CodeId, IssuedCode, NewCode};
 use crate::crypto::Cipher;
 use crate::enrollment::{EnrolledMethod, Enrollment, EnrollmentState, NewEnrollment};
-use crate::error::{Result, StoreError};
+use crate::error::{DatabaseError, Result, StoreError};
 use crate::flow::{Flow, FlowId, FlowToken, FlowUpdate, NewFlow};
 use crate::gateway::{ClaimedJob, FinishOutcome, Gateway, Job, NewJob};
 use crate::store::{PurgeReport, Store, StoreFuture};
 use crate::throttle::{Limit, ThrottleDecision, ThrottleKey};
 
 /// The embedded SQLite migrations, in order. Add a file under `migrations/sqlite/` and a line
-/// here (and the matching PostgreSQL file once that backend exists).
+/// here (and the matching PostgreSQL file).
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (
         1,
@@ -57,30 +66,10 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
 ];
 
-fn migrator() -> Migrator {
-    Migrator::with_migrations(
-        MIGRATIONS
-            .iter()
-            .map(|&(version, name, sql)| {
-                Migration::new(
-                    version,
-                    Cow::Borrowed(name),
-                    MigrationType::Simple,
-                    // Static text compiled into the binary, not built from input.
-                    SqlStr::from_static(sql),
-                    false,
-                )
-            })
-            .collect(),
-    )
-}
-
-/// Write connections of a file database. Writes are single statements (or short IMMEDIATE
-/// transactions), so the lock is held only while one runs; a connection, though, stays taken
-/// until its caller's task has been polled again, which under load takes longer than the
-/// statement. A second connection writes meanwhile; more would mostly collide in the busy
-/// handler.
-pub const WRITERS: u32 = 2;
+/// Prepared statements kept per connection. The backend has about 40 fixed statements plus a few
+/// whose text varies (throttle limits, audit filters, subject lists); rusqlite's default of 16
+/// would re-parse the hot ones on every flow.
+const STATEMENT_CACHE: usize = 256;
 
 /// Where the database lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,13 +84,14 @@ pub enum SqliteLocation {
 #[derive(Clone, Debug)]
 pub struct SqliteOptions {
     pub location: SqliteLocation,
-    /// Read connections of a file database (readers run in parallel under WAL). Writes go
-    /// through a small pool of their own ([`WRITERS`]): SQLite allows one writer at a time, and
-    /// queueing writers in the pool (fair, async) is much cheaper than letting many connections
-    /// fight for the lock in SQLite's busy handler, which sleeps. Ignored for memory, which
-    /// always uses one connection.
+    /// Read-only connections of a file database (readers run in parallel under WAL). Writes go
+    /// through one connection of their own: SQLite allows one writer at a time, and queueing
+    /// writers on an in-process lock is much cheaper than letting several connections fight for
+    /// the database lock in SQLite's busy handler, which sleeps. Ignored for memory, which always
+    /// uses one connection.
     pub max_connections: u32,
-    /// How long a writer waits for the lock before failing with "database is locked".
+    /// How long a connection waits for another process's lock before failing with "database is
+    /// locked".
     pub busy_timeout: Duration,
 }
 
@@ -124,68 +114,154 @@ impl SqliteOptions {
     }
 }
 
-/// [`Store`] on SQLite through sqlx.
-#[derive(Clone, Debug)]
+/// One connection, `None` once the store is closed.
+type Slot = Mutex<Option<Connection>>;
+
+/// [`Store`] on SQLite through rusqlite. Cloning shares the connections.
+#[derive(Clone)]
 pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     /// The one connection that writes (every statement that changes something, and reads that
     /// must see the state a write is about to change, run here).
-    pool: SqlitePool,
-    /// Read-only connections for plain lookups (a file database; for memory the same pool).
-    read: SqlitePool,
+    writer: Slot,
+    /// Read-only connections for plain lookups (a file database; empty for memory, whose reads
+    /// use the writer).
+    readers: Vec<Slot>,
+    /// Where the next read starts looking for a free reader.
+    next_reader: AtomicUsize,
     cipher: Cipher,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("readers", &self.inner.readers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Sets what every connection needs: the busy timeout, foreign keys, `synchronous=NORMAL` (safe
+/// in WAL: a power cut may lose the last commits, never corrupt) and the statement cache.
+fn configure(conn: &Connection, busy_timeout: Duration) -> rusqlite::Result<()> {
+    conn.busy_timeout(busy_timeout)?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(())
+}
+
+/// A poisoned lock only means a caller panicked while holding the connection; rusqlite rolled
+/// back any transaction it had open when the panic dropped it, so the connection is usable.
+fn unpoison<T>(r: std::result::Result<T, PoisonError<T>>) -> T {
+    r.unwrap_or_else(PoisonError::into_inner)
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the database, sets WAL, `synchronous=NORMAL`, the busy timeout
     /// and foreign keys on every connection, and applies pending migrations.
     pub async fn open(options: &SqliteOptions, cipher: Cipher) -> Result<Self> {
-        let (pool, read) = match &options.location {
+        let (writer, readers) = match &options.location {
             SqliteLocation::File(path) => {
-                let connect = SqliteConnectOptions::new()
-                    .filename(path)
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .busy_timeout(options.busy_timeout)
-                    .foreign_keys(true);
-                let writer = SqlitePoolOptions::new()
-                    .max_connections(WRITERS)
-                    .connect_with(connect.clone())
-                    .await?;
+                // No SQLITE_OPEN_URI: the path is a file name, never interpreted as a URI.
+                let mut writer = Connection::open_with_flags(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_WRITE
+                        | OpenFlags::SQLITE_OPEN_CREATE
+                        | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                configure(&writer, options.busy_timeout)?;
+                // WAL is a property of the file; the pragma answers with the mode now in force.
+                let mode: String =
+                    writer.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+                if !mode.eq_ignore_ascii_case("wal") {
+                    tracing::warn!(mode, "SQLite did not switch the database to WAL");
+                }
                 // Migrations first: the readers open a database that has its tables.
-                migrator().run(&writer).await?;
-                let readers = SqlitePoolOptions::new()
-                    .max_connections(options.max_connections.max(1))
-                    .connect_with(connect.create_if_missing(false).read_only(true))
-                    .await?;
+                migrate::run(&mut writer, MIGRATIONS)?;
+                let mut readers = Vec::new();
+                for _ in 0..options.max_connections.max(1) {
+                    let reader = Connection::open_with_flags(
+                        path,
+                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    )?;
+                    configure(&reader, options.busy_timeout)?;
+                    readers.push(Mutex::new(Some(reader)));
+                }
                 (writer, readers)
             }
             SqliteLocation::Memory => {
-                // "sqlite::memory:" gives every pool a uniquely named shared-cache database.
-                // One connection that never idles out: shared-cache locking reports
-                // SQLITE_LOCKED (which the busy timeout does not cover), and closing the last
-                // connection would drop the database.
-                let connect = SqliteConnectOptions::from_str("sqlite::memory:")?
-                    .busy_timeout(options.busy_timeout)
-                    .foreign_keys(true);
-                let pool = SqlitePoolOptions::new()
-                    .max_connections(1)
-                    .min_connections(1)
-                    .idle_timeout(None)
-                    .max_lifetime(None)
-                    .connect_with(connect)
-                    .await?;
-                migrator().run(&pool).await?;
-                (pool.clone(), pool)
+                // A private database of this one connection: it lives as long as the store.
+                let mut conn = Connection::open_in_memory()?;
+                configure(&conn, options.busy_timeout)?;
+                migrate::run(&mut conn, MIGRATIONS)?;
+                (conn, Vec::new())
             }
         };
-        Ok(Self { pool, read, cipher })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                writer: Mutex::new(Some(writer)),
+                readers,
+                next_reader: AtomicUsize::new(0),
+                cipher,
+            }),
+        })
     }
 
-    /// Closes every connection (waits for running queries).
+    /// Closes every connection (waits for a running statement); later calls fail with
+    /// [`DatabaseError::Closed`].
     pub async fn close(&self) {
-        self.read.close().await;
-        self.pool.close().await;
+        for slot in self.inner.readers.iter().chain([&self.inner.writer]) {
+            drop(unpoison(slot.lock()).take());
+        }
+    }
+
+    pub(crate) fn cipher(&self) -> &Cipher {
+        &self.inner.cipher
+    }
+
+    /// Runs `f` on the writer connection, on this thread. `f` must not block on anything but
+    /// SQLite (it holds the only writer).
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let mut guard = unpoison(self.inner.writer.lock());
+        let conn = guard
+            .as_mut()
+            .ok_or(StoreError::Database(DatabaseError::Closed))?;
+        f(conn)
+    }
+
+    /// Runs `f` on a read-only connection (the writer for a memory database): the first free
+    /// one from a rotating start, else waits for one.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let readers = &self.inner.readers;
+        if readers.is_empty() {
+            return self.write(|conn| f(conn));
+        }
+        let start = self.inner.next_reader.fetch_add(1, Ordering::Relaxed);
+        let mut taken: Option<MutexGuard<'_, Option<Connection>>> = None;
+        for i in 0..readers.len() {
+            match readers[(start + i) % readers.len()].try_lock() {
+                Ok(guard) => {
+                    taken = Some(guard);
+                    break;
+                }
+                Err(TryLockError::Poisoned(p)) => {
+                    taken = Some(p.into_inner());
+                    break;
+                }
+                Err(TryLockError::WouldBlock) => {}
+            }
+        }
+        let guard = match taken {
+            Some(guard) => guard,
+            None => unpoison(readers[start % readers.len()].lock()),
+        };
+        let conn = guard
+            .as_ref()
+            .ok_or(StoreError::Database(DatabaseError::Closed))?;
+        f(conn)
     }
 }
 
@@ -430,27 +506,23 @@ impl Store for SqliteStore {
 impl SqliteStore {
     async fn purge_expired_impl(&self, now: OffsetDateTime) -> Result<PurgeReport> {
         let now = ms(now);
-        let flows = sqlx::query(
-            "DELETE FROM flows WHERE expires_at_ms <= ?1 OR last_seen_at_ms + idle_ms <= ?1",
-        )
-        .bind(now)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        let codes = sqlx::query("DELETE FROM codes WHERE expires_at_ms <= ?1")
-            .bind(now)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        let throttle_hits = sqlx::query("DELETE FROM throttle_hits WHERE expires_at_ms <= ?1")
-            .bind(now)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        Ok(PurgeReport {
-            flows,
-            codes,
-            throttle_hits,
+        self.write(|conn| {
+            let flows = conn
+                .prepare_cached(
+                    "DELETE FROM flows WHERE expires_at_ms <= ?1 OR last_seen_at_ms + idle_ms <= ?1",
+                )?
+                .execute([now])?;
+            let codes = conn
+                .prepare_cached("DELETE FROM codes WHERE expires_at_ms <= ?1")?
+                .execute([now])?;
+            let throttle_hits = conn
+                .prepare_cached("DELETE FROM throttle_hits WHERE expires_at_ms <= ?1")?
+                .execute([now])?;
+            Ok(PurgeReport {
+                flows: flows as u64,
+                codes: codes as u64,
+                throttle_hits: throttle_hits as u64,
+            })
         })
     }
 }

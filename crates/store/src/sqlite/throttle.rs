@@ -3,11 +3,12 @@
 //! runs a statement atomically under the database's write lock (a connection whose snapshot
 //! went stale meanwhile gets SQLITE_BUSY instead of writing), so two concurrent `hit`s can never
 //! both pass a check only one of them should pass. One statement also means one round trip
-//! holding the write connection instead of five.
+//! on the write connection instead of five.
 
 use std::time::Duration;
 
-use sqlx::Row;
+use rusqlite::params;
+use rusqlite::types::Value;
 use time::OffsetDateTime;
 
 use super::{SqliteStore, dur_ms, ms};
@@ -54,59 +55,58 @@ impl SqliteStore {
             }
             sql.push_str(&count(i));
         }
-        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&key.scope)
-            .bind(&key.key)
-            .bind(now_ms)
-            .bind(now_ms.saturating_add(longest));
+        let mut values = vec![
+            Value::Text(key.scope.clone()),
+            Value::Text(key.key.clone()),
+            Value::Integer(now_ms),
+            Value::Integer(now_ms.saturating_add(longest)),
+        ];
         for limit in limits {
-            insert = insert
-                .bind(now_ms.saturating_sub(dur_ms(limit.window)))
-                .bind(i64::from(limit.max));
+            values.push(Value::Integer(now_ms.saturating_sub(dur_ms(limit.window))));
+            values.push(Value::Integer(i64::from(limit.max)));
         }
-        if let Some(row) = insert.fetch_optional(&self.pool).await? {
-            let mut remaining = u32::MAX;
-            for (i, limit) in limits.iter().enumerate() {
-                let after: i64 = row.try_get(i)?;
-                remaining = remaining.min(u32::try_from(i64::from(limit.max) - after).unwrap_or(0));
+        self.write(|conn| {
+            let mut insert = conn.prepare_cached(&sql)?;
+            let mut rows = insert.query(rusqlite::params_from_iter(values.iter()))?;
+            if let Some(row) = rows.next()? {
+                let mut remaining = u32::MAX;
+                for (i, limit) in limits.iter().enumerate() {
+                    let after: i64 = row.get(i)?;
+                    remaining =
+                        remaining.min(u32::try_from(i64::from(limit.max) - after).unwrap_or(0));
+                }
+                return Ok(ThrottleDecision::Allowed { remaining });
             }
-            return Ok(ThrottleDecision::Allowed { remaining });
-        }
+            drop(rows);
 
-        // Denied (nothing was recorded): how long until every full window has room again.
-        let mut retry_after_ms: i64 = 0;
-        for limit in limits {
-            let window = dur_ms(limit.window);
-            let since = now_ms.saturating_sub(window);
-            let max = i64::from(limit.max);
-            // The attempt that must leave the window before one more fits: the max-th newest.
-            let boundary: Option<i64> = sqlx::query(
+            // Denied (nothing was recorded): how long until every full window has room again.
+            let mut boundary_of = conn.prepare_cached(
                 "SELECT at_ms FROM throttle_hits WHERE scope = ?1 AND key = ?2 AND at_ms > ?3 \
                  ORDER BY at_ms DESC LIMIT 1 OFFSET ?4",
-            )
-            .bind(&key.scope)
-            .bind(&key.key)
-            .bind(since)
-            .bind(max - 1)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|r| r.try_get("at_ms"))
-            .transpose()?;
-            if let Some(boundary) = boundary {
-                retry_after_ms = retry_after_ms.max(boundary.saturating_add(window) - now_ms);
+            )?;
+            let mut retry_after_ms: i64 = 0;
+            for limit in limits {
+                let window = dur_ms(limit.window);
+                let since = now_ms.saturating_sub(window);
+                let max = i64::from(limit.max);
+                // The attempt that must leave the window before one more fits: the max-th newest.
+                let mut rows = boundary_of.query(params![key.scope, key.key, since, max - 1])?;
+                if let Some(row) = rows.next()? {
+                    let boundary: i64 = row.get("at_ms")?;
+                    retry_after_ms = retry_after_ms.max(boundary.saturating_add(window) - now_ms);
+                }
             }
-        }
-        Ok(ThrottleDecision::Denied {
-            retry_after: Duration::from_millis(u64::try_from(retry_after_ms).unwrap_or(0)),
+            Ok(ThrottleDecision::Denied {
+                retry_after: Duration::from_millis(u64::try_from(retry_after_ms).unwrap_or(0)),
+            })
         })
     }
 
     pub(super) async fn reset_impl(&self, key: &ThrottleKey) -> Result<()> {
-        sqlx::query("DELETE FROM throttle_hits WHERE scope = ?1 AND key = ?2")
-            .bind(&key.scope)
-            .bind(&key.key)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        self.write(|conn| {
+            conn.prepare_cached("DELETE FROM throttle_hits WHERE scope = ?1 AND key = ?2")?
+                .execute(params![key.scope, key.key])?;
+            Ok(())
+        })
     }
 }
