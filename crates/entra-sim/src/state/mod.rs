@@ -289,6 +289,12 @@ impl State {
             .iter()
             .map(build_app)
             .collect::<Result<_, _>>()?;
+        // Generated tenants (load runs) grow these by doubling; the spare half would stay
+        // resident for the life of the simulator.
+        users.shrink_to_fit();
+        for g in &mut groups {
+            g.members.shrink_to_fit();
+        }
         Ok(State {
             tenant: fixture.tenant.clone(),
             domains: fixture.domains.clone(),
