@@ -144,14 +144,22 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 /// Sets what every connection needs: the busy timeout, foreign keys, `synchronous=NORMAL` (safe
-/// in WAL: a power cut may lose the last commits, never corrupt) and the statement cache.
+/// in WAL: a power cut may lose the last commits, never corrupt), the page cache and the
+/// statement cache.
 fn configure(conn: &Connection, busy_timeout: Duration) -> rusqlite::Result<()> {
     conn.busy_timeout(busy_timeout)?;
     conn.pragma_update(None, "foreign_keys", true)?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // 1 MiB of private page cache per connection instead of SQLite's 2 MiB: the hot set (open
+    // flows, codes, throttles, index pages) is small, and the operating system caches the file
+    // anyway, so the larger private copy mostly duplicates it in the portal's RSS.
+    conn.pragma_update(None, "cache_size", PAGE_CACHE_KIB)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(())
 }
+
+/// SQLite's `cache_size` in its negative-means-KiB form.
+const PAGE_CACHE_KIB: i64 = -1024;
 
 /// A poisoned lock only means a caller panicked while holding the connection; rusqlite rolled
 /// back any transaction it had open when the panic dropped it, so the connection is usable.
