@@ -595,17 +595,19 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration,
     let flow64 = results
         .iter()
         .find(|(c, ..)| *c == HEALTHZ_CLIENTS)
-        .map(|(_, r, ..)| r);
+        .map(|(_, r, cpu, _)| (r, cpu));
     let healthz = if flow64.is_some() {
-        healthz_baseline(&ctx).await
+        healthz_baseline(&ctx, &groups).await
     } else {
         Healthz {
             avg: Duration::ZERO,
             per_second: 0.0,
+            count: 0,
+            cpu: Cpu::default(),
         }
     };
     println!();
-    if let Some(r) = flow64 {
+    if let Some((r, flow_cpu)) = flow64 {
         let flow_avg = avg(&r.requests);
         let posts_no_start = avg(&r.requests_without_start);
         println!(
@@ -621,6 +623,21 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration,
             "  without POST /start (the deadline step): {:.2} ms -> ratio {:.1}x",
             ms(posts_no_start),
             posts_no_start.as_secs_f64() / healthz.avg.as_secs_f64().max(1e-9)
+        );
+        // The same comparison in thread CPU time, split by who spends it: in production the
+        // simulator's share runs on Microsoft's servers and the load generator's in browsers.
+        let per = |s: f64, n: usize| 1e6 * s / n.max(1) as f64;
+        let (n_flow, n_health) = (r.requests.len(), healthz.count as usize);
+        println!(
+            "  CPU per request (thread time): flow request: portal {:.0} us + simulator {:.0} us + \
+             load generator {:.0} us; GET /healthz: portal {:.0} us + load generator {:.0} us -> \
+             the portal's own cost ratio {:.1}x",
+            per(flow_cpu.portal, n_flow),
+            per(flow_cpu.sim, n_flow),
+            per(flow_cpu.load, n_flow),
+            per(healthz.cpu.portal, n_health),
+            per(healthz.cpu.load, n_health),
+            per(flow_cpu.portal, n_flow) / per(healthz.cpu.portal, n_health).max(1e-9)
         );
         let best = results
             .iter()
@@ -1142,10 +1159,15 @@ async fn argon2_bound(method: &latchkey_verify::SecurityQuestions) -> f64 {
 struct Healthz {
     avg: Duration,
     per_second: f64,
+    /// Requests answered.
+    count: u32,
+    /// Thread CPU time over the run, by group.
+    cpu: Cpu,
 }
 
 /// `HEALTHZ_CLIENTS` clients send `GET /healthz` back to back (same client setup as the flows).
-async fn healthz_baseline(ctx: &Arc<Ctx>) -> Healthz {
+async fn healthz_baseline(ctx: &Arc<Ctx>, groups: &ThreadGroups) -> Healthz {
+    let cpu_before = threads();
     let start = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..HEALTHZ_CLIENTS {
@@ -1185,6 +1207,8 @@ async fn healthz_baseline(ctx: &Arc<Ctx>) -> Healthz {
     Healthz {
         avg: total / count.max(1),
         per_second: f64::from(count) / wall,
+        count,
+        cpu: groups.since(&cpu_before),
     }
 }
 
