@@ -380,6 +380,29 @@ impl Expr {
         self.eval_in(r, None)
     }
 
+    /// `(property, text)` pairs one of which every match must hold (`property eq 'text'`, or an
+    /// element equal to it for `property/any(x: x eq 'text')`), so a list can skip objects
+    /// without evaluating the whole expression; `None` when a match needs no such equality.
+    pub fn required_equalities(&self) -> Option<Vec<(&str, &str)>> {
+        match self {
+            Expr::Cmp(p, CmpOp::Eq, Literal::Str(l)) => Some(vec![(p.as_str(), l.as_str())]),
+            Expr::Any(p, var, body) => {
+                let inner = body.required_equalities()?;
+                inner
+                    .iter()
+                    .all(|(q, _)| q == var)
+                    .then(|| inner.into_iter().map(|(_, l)| (p.as_str(), l)).collect())
+            }
+            Expr::Or(a, b) => {
+                let mut v = a.required_equalities()?;
+                v.extend(b.required_equalities()?);
+                Some(v)
+            }
+            Expr::And(a, b) => a.required_equalities().or_else(|| b.required_equalities()),
+            _ => None,
+        }
+    }
+
     fn eval_in(&self, r: &dyn Record, element: Option<(&str, &str)>) -> bool {
         let lookup = |p: &str| -> Value<'_> {
             match element {
@@ -436,6 +459,14 @@ fn compare(v: &Value, op: CmpOp, lit: &Literal) -> bool {
         (CmpOp::Le, Some(o)) => o != Ordering::Greater,
         _ => false,
     }
+}
+
+/// Case-insensitive equality, as `eq` compares strings.
+pub fn eq_ignore_case(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        return a.eq_ignore_ascii_case(b);
+    }
+    cmp_ignore_case(a, b) == std::cmp::Ordering::Equal
 }
 
 /// Graph compares strings case-insensitively; this orders them the way comparing the lowercased
@@ -503,6 +534,34 @@ mod tests {
                 "{a} vs {b}"
             );
         }
+    }
+
+    #[test]
+    fn required_equalities_name_what_every_match_must_hold() {
+        let eqs = |f: &str| {
+            parse(f).unwrap().required_equalities().map(|v| {
+                v.into_iter()
+                    .map(|(p, l)| format!("{p}={l}"))
+                    .collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(
+            eqs("userPrincipalName eq 'a@b' or mail eq 'a@b' or otherMails/any(x:x eq 'a@b')"),
+            Some(vec![
+                "userPrincipalName=a@b".into(),
+                "mail=a@b".into(),
+                "otherMails=a@b".into()
+            ])
+        );
+        assert_eq!(
+            eqs("accountEnabled eq true and mail eq 'x'"),
+            Some(vec!["mail=x".into()])
+        );
+        // Any branch without an equality means any object may match.
+        assert_eq!(eqs("mail eq 'x' or startsWith(mail,'y')"), None);
+        assert_eq!(eqs("mail ne 'x'"), None);
+        assert_eq!(eqs("not (mail eq 'x')"), None);
+        assert_eq!(eqs("otherMails/any(x:startsWith(x,'a'))"), None);
     }
 
     #[test]
