@@ -287,4 +287,17 @@ pub trait Store: Send + Sync + 'static {
     /// than their longest window. Correctness never depends on it (every read checks expiry);
     /// it keeps the database small. Run it every few minutes.
     fn purge_expired(&self, now: OffsetDateTime) -> StoreFuture<'_, PurgeReport>;
+
+    // ---- gateways, continued ---------------------------------------------------------------
+
+    /// Replaces the allowed job kinds of the live (not revoked) gateway `name`, atomically;
+    /// its credential stays the same and the next claim already follows the new kinds. Returns
+    /// the kinds it had before, `None` when there is no live gateway of that name (a revoked one
+    /// cannot be changed). Refused ([`StoreError::Invalid`]) when a kind is unknown or none is
+    /// given. Which kinds must stay allowed (unlock) is the caller's policy, not the store's.
+    fn set_gateway_kinds<'a>(
+        &'a self,
+        name: &'a str,
+        allowed_kinds: &'a [String],
+    ) -> StoreFuture<'a, Option<Vec<String>>>;
 }

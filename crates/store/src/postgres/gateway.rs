@@ -416,4 +416,37 @@ impl PostgresStore {
         .await?;
         Ok(n)
     }
+
+    pub(super) async fn set_gateway_kinds_impl(
+        &self,
+        name: &str,
+        allowed_kinds: &[String],
+    ) -> Result<Option<Vec<String>>> {
+        let allowed = checked_kinds(allowed_kinds)?;
+        if allowed.is_empty() {
+            return Err(StoreError::Invalid("a gateway needs at least one job kind"));
+        }
+        let allowed_json =
+            serde_json::to_string(&allowed).map_err(|_| StoreError::Invalid("job kinds"))?;
+        // One statement: the locked row's old kinds are returned with the update, so "before"
+        // is exactly what was replaced even with concurrent changes.
+        let row = sqlx::query(
+            "UPDATE gateways g SET allowed_kinds = $2::jsonb \
+             FROM (SELECT id, allowed_kinds::text AS before FROM gateways \
+                   WHERE name = $1 AND revoked_at_ms IS NULL FOR UPDATE) old \
+             WHERE g.id = old.id RETURNING old.before",
+        )
+        .bind(name.trim())
+        .bind(allowed_json)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let before: String = row.try_get("before")?;
+        serde_json::from_str(&before)
+            .map(Some)
+            .map_err(|_| StoreError::Corrupt {
+                table: G,
+                column: "allowed_kinds",
+            })
+    }
 }

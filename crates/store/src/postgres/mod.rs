@@ -395,6 +395,14 @@ impl Store for PostgresStore {
     fn purge_expired(&self, now: OffsetDateTime) -> StoreFuture<'_, PurgeReport> {
         Box::pin(self.purge_expired_impl(now))
     }
+
+    fn set_gateway_kinds<'a>(
+        &'a self,
+        name: &'a str,
+        allowed_kinds: &'a [String],
+    ) -> StoreFuture<'a, Option<Vec<String>>> {
+        Box::pin(self.set_gateway_kinds_impl(name, allowed_kinds))
+    }
 }
 
 impl PostgresStore {

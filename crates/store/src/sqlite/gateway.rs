@@ -380,4 +380,47 @@ impl SqliteStore {
             Ok(n as u64)
         })
     }
+
+    pub(super) async fn set_gateway_kinds_impl(
+        &self,
+        name: &str,
+        allowed_kinds: &[String],
+    ) -> Result<Option<Vec<String>>> {
+        let allowed = checked_kinds(allowed_kinds)?;
+        if allowed.is_empty() {
+            return Err(StoreError::Invalid("a gateway needs at least one job kind"));
+        }
+        let allowed_json =
+            serde_json::to_string(&allowed).map_err(|_| StoreError::Invalid("job kinds"))?;
+        let name = name.trim().to_string();
+        self.write(move |conn| {
+            // IMMEDIATE: the kinds read as "before" are the ones replaced, also against another
+            // process (the CLI) writing the same file.
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let before: Option<String> = {
+                let mut stmt = tx.prepare_cached(
+                    "SELECT allowed_kinds FROM gateways WHERE name = ?1 AND revoked_at_ms IS NULL",
+                )?;
+                let mut rows = stmt.query([&name])?;
+                match rows.next()? {
+                    Some(row) => Some(row.get(0)?),
+                    None => None,
+                }
+            };
+            let Some(before) = before else {
+                return Ok(None);
+            };
+            let before: Vec<String> =
+                serde_json::from_str(&before).map_err(|_| StoreError::Corrupt {
+                    table: G,
+                    column: "allowed_kinds",
+                })?;
+            tx.prepare_cached(
+                "UPDATE gateways SET allowed_kinds = ?2 WHERE name = ?1 AND revoked_at_ms IS NULL",
+            )?
+            .execute(params![name, allowed_json])?;
+            tx.commit()?;
+            Ok(Some(before))
+        })
+    }
 }

@@ -187,6 +187,7 @@ impl SqliteStore {
                 if !mode.eq_ignore_ascii_case("wal") {
                     tracing::warn!(mode, "SQLite did not switch the database to WAL");
                 }
+                writer.pragma_update(None, "wal_autocheckpoint", 10_000)?;
                 // Migrations first: the readers open a database that has its tables.
                 migrate::run(&mut writer, MIGRATIONS)?;
                 let mut readers = Vec::new();
@@ -508,6 +509,14 @@ impl Store for SqliteStore {
 
     fn purge_expired(&self, now: OffsetDateTime) -> StoreFuture<'_, PurgeReport> {
         Box::pin(self.purge_expired_impl(now))
+    }
+
+    fn set_gateway_kinds<'a>(
+        &'a self,
+        name: &'a str,
+        allowed_kinds: &'a [String],
+    ) -> StoreFuture<'a, Option<Vec<String>>> {
+        Box::pin(self.set_gateway_kinds_impl(name, allowed_kinds))
     }
 }
 
