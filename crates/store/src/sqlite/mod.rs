@@ -187,7 +187,6 @@ impl SqliteStore {
                 if !mode.eq_ignore_ascii_case("wal") {
                     tracing::warn!(mode, "SQLite did not switch the database to WAL");
                 }
-                writer.pragma_update(None, "wal_autocheckpoint", 10_000)?;
                 // Migrations first: the readers open a database that has its tables.
                 migrate::run(&mut writer, MIGRATIONS)?;
                 let mut readers = Vec::new();
