@@ -1,5 +1,6 @@
 //! A policy's security contacts hear about each completed reset, unlock or Temporary Access Pass
-//! under that policy (`[policy.notifications] security_contacts`). This only adds recipients: the
+//! under that policy (`[policy.notifications] security_contacts`), self-service or issued by
+//! the helpdesk (then naming the member). This only adds recipients: the
 //! user is always told on every known channel (security.md, 8), whatever the policy says.
 
 use latchkey_notify::{ContactAction, Notice, Notification, Recipient};
@@ -18,30 +19,58 @@ pub fn tell(
     subject: &ObjectId,
     data: &FlowData,
 ) {
-    let contacts = &policy.notifications.security_contacts;
-    if contacts.is_empty() {
-        return;
-    }
     let user = data
         .display_name
         .clone()
         .filter(|n| !n.trim().is_empty())
         .unwrap_or_else(|| data.account.clone());
+    tell_about(
+        portal,
+        policy,
+        Told {
+            action,
+            subject,
+            user: &user,
+            correlation_id: &data.correlation_id,
+            by: None,
+        },
+    );
+}
+
+/// What a contact is told: the action, the user, where to find it in the audit log, and who
+/// acted when it was not the user.
+pub struct Told<'a> {
+    pub action: ContactAction,
+    pub subject: &'a ObjectId,
+    /// The user's display name (or the account when the directory has none).
+    pub user: &'a str,
+    pub correlation_id: &'a str,
+    /// The helpdesk member who acted (display name and UPN); `None` for self-service.
+    pub by: Option<String>,
+}
+
+/// [`tell`] for actions that do not come from a self-service flow (the helpdesk's).
+pub fn tell_about(portal: &Portal, policy: &Policy, told: Told<'_>) {
+    let contacts = &policy.notifications.security_contacts;
+    if contacts.is_empty() {
+        return;
+    }
     let at = portal.services.clock.now();
     for address in contacts {
         let n = Notification {
             recipient: Recipient::Email(address.clone()),
             notice: Notice::SecurityContact {
-                action,
-                user: user.clone(),
-                user_id: subject.to_string(),
+                action: told.action,
+                user: told.user.to_string(),
+                user_id: told.subject.to_string(),
                 at,
-                correlation_id: data.correlation_id.clone(),
+                correlation_id: told.correlation_id.to_string(),
+                by: told.by.clone(),
             },
             // Contacts are not the user: the user's language says nothing about theirs.
             lang: None,
-            correlation_id: data.correlation_id.clone(),
-            subject: Some(*subject),
+            correlation_id: told.correlation_id.to_string(),
+            subject: Some(*told.subject),
         };
         if let Err(e) = portal.services.notifier.enqueue(n) {
             tracing::error!(error = %e, "cannot queue a security contact notice");

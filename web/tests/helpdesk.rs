@@ -776,3 +776,81 @@ async fn a_link_lifetime_beyond_24_hours_is_refused_at_start() {
     );
     sim.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pass_the_helpdesk_issues_is_told_to_the_policy_security_contacts_without_the_pass() {
+    const SECOPS: &str = "secops@contoso.com";
+    let (demo, _clock) = demo_with_clock().await;
+    let group = demo.sim.tenant().group_id("SSPR Enabled").unwrap();
+    let text = format!(
+        "[[policy]]\nname = \"Staff\"\npriority = 10\n\
+         applies_to = [{{ id = \"{group}\", name = \"SSPR Enabled\" }}]\n\
+         actions = [\"temporary_access_pass\"]\nmethods = [\"email\", \"totp\", \"sms\"]\n\
+         methods_required = 2\nallow_privileged = true\n\
+         [policy.notifications]\nsecurity_contacts = [\"{SECOPS}\"]\n"
+    );
+    let set = latchkey_policy::parse_sources(&[(PathBuf::from("test.toml"), text)]).unwrap();
+    *demo.services.policies.write().unwrap() = Arc::new(set);
+    let mut b = farid(&demo).await;
+    verify_caller(&demo, &mut b, ADELE, ADELE_MAIL).await;
+    let id = oid(&demo, ADELE);
+    let csrf = b.get(&format!("/helpdesk/user?q={id}")).await.csrf();
+    // Verifying the caller told the contact nothing.
+    assert!(!demo.outbox.messages().iter().any(|m| m.to == SECOPS));
+    let tap = b
+        .post("/helpdesk/tap", &[("csrf", &csrf), ("q", &id)])
+        .await;
+    assert_eq!(tap.status, 200, "{}", tap.body);
+    let pass = tap
+        .body
+        .split("id=\"tap-pass\">")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .unwrap()
+        .to_string();
+    assert!(pass.len() >= 8, "{pass}");
+    for _ in 0..100 {
+        if demo.outbox.messages().iter().any(|m| m.to == SECOPS) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Anything queued behind the first notice has had time to arrive too.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let told: Vec<_> = demo
+        .outbox
+        .messages()
+        .into_iter()
+        .filter(|m| m.to == SECOPS)
+        .collect();
+    assert_eq!(told.len(), 1, "{told:#?}");
+    let m = &told[0];
+    assert!(m.body.contains("User: Adele Vance"), "{}", m.body);
+    assert!(m.body.contains(&format!("object id {id}")), "{}", m.body);
+    assert!(
+        m.body.contains("Action: Temporary Access Pass issued"),
+        "{}",
+        m.body
+    );
+    assert!(
+        m.body
+            .contains("By: Farid Haddad (helpdesk@contoso.com) (helpdesk)"),
+        "{}",
+        m.body
+    );
+    let audited = events(&demo, "helpdesk.tap").await;
+    assert!(
+        m.body.contains(&audited[0].event.correlation_id),
+        "the notice leads to the audit event: {}",
+        m.body
+    );
+    assert!(!m.body.contains(&pass) && !m.subject.contains(&pass));
+    // The user is still told on her own channels.
+    assert!(
+        demo.outbox
+            .messages()
+            .iter()
+            .any(|m| m.to != SECOPS && m.body.contains("Temporary Access Pass")),
+    );
+    demo.stop().await;
+}

@@ -96,7 +96,7 @@ pub struct MethodChange {
     pub change: ChangeKind,
 }
 
-/// A completed self-service action a policy's security contacts hear about.
+/// A completed action (self-service or by the helpdesk) a policy's security contacts hear about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ContactAction {
@@ -146,6 +146,9 @@ pub enum Notice {
         at: OffsetDateTime,
         /// Finds the action in the audit log.
         correlation_id: String,
+        /// Who acted when it was not the user: the helpdesk member (display name and UPN).
+        /// `None`: the user did it themselves (self-service).
+        by: Option<String>,
     },
 }
 
@@ -275,7 +278,9 @@ impl Renderer {
                 user_id,
                 at,
                 correlation_id,
+                by,
             } => {
+                ctx.insert("by", by);
                 ctx.insert("action", action);
                 ctx.insert("user", user);
                 ctx.insert("user_id", user_id);

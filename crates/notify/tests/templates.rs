@@ -220,6 +220,7 @@ fn security_contact_notices_say_who_what_when_and_never_a_secret() {
             user_id: "c0000000-0000-4000-8000-000000000001".into(),
             at: datetime!(2027-01-15 08:00 UTC),
             correlation_id: "corr-4711".into(),
+            by: None,
         };
         for lang in latchkey_notify::LANGUAGES {
             let e = r.email(&n, Some(lang)).unwrap();
@@ -255,6 +256,44 @@ fn security_contact_notices_say_who_what_when_and_never_a_secret() {
             en.text.expose()
         );
         assert!(en.text.expose().contains("Outcome: succeeded"));
+        assert!(en.text.expose().contains("By: the user (self-service)"));
         assert_eq!(n.kind(), "security_contact");
+    }
+}
+
+#[test]
+fn a_security_contact_notice_names_the_helpdesk_member_who_acted() {
+    let r = renderer();
+    let n = Notice::SecurityContact {
+        action: ContactAction::TemporaryAccessPass,
+        user: "Adele Vance".into(),
+        user_id: "c0000000-0000-4000-8000-000000000001".into(),
+        at: datetime!(2027-01-15 08:00 UTC),
+        correlation_id: "corr-4712".into(),
+        by: Some("Farid <Helpdesk> (farid@contoso.com)".into()),
+    };
+    let en = r.email(&n, Some("en")).unwrap();
+    assert!(
+        en.text
+            .expose()
+            .contains("By: Farid <Helpdesk> (farid@contoso.com) (helpdesk)"),
+        "{}",
+        en.text.expose()
+    );
+    assert!(!en.text.expose().contains("self-service)"));
+    assert!(
+        en.html
+            .expose()
+            .contains("Farid &lt;Helpdesk&gt; (farid@contoso.com) (helpdesk)"),
+        "escaped in HTML"
+    );
+    let de = r.email(&n, Some("de")).unwrap();
+    assert!(
+        de.text
+            .expose()
+            .contains("Durch: Farid <Helpdesk> (farid@contoso.com) (Helpdesk)")
+    );
+    for lang in latchkey_notify::LANGUAGES {
+        assert!(r.sms(&n, Some(lang)).unwrap().expose().chars().count() <= 160);
     }
 }

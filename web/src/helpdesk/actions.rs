@@ -273,6 +273,7 @@ async fn issue_tap(
         t.user.preferred_language.clone(),
         &m.correlation_id,
     );
+    tell_contacts_of_tap(&portal, &m, &t);
     page(
         &portal,
         &req,
@@ -281,6 +282,36 @@ async fn issue_tap(
         serde_json::json!({ "target": super::lookup::identity(&t), "tap": view }),
         StatusCode::OK,
     )
+}
+
+/// The security contacts of the user's policy hear of a pass the helpdesk issued, as of a
+/// self-service one, naming the member who issued it (never the pass). The policy is the one
+/// that allowed the action in [`acting`], evaluated again on this request's memberships.
+fn tell_contacts_of_tap(portal: &Portal, m: &ConsoleUser, t: &Target) {
+    let Some(policy) = t.policy_allowing(portal, Action::TemporaryAccessPass) else {
+        return;
+    };
+    let user = t
+        .user
+        .display_name
+        .clone()
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| t.user.user_principal_name.to_string());
+    let by = match m.display_name.as_deref().filter(|n| !n.trim().is_empty()) {
+        Some(name) => format!("{name} ({})", m.upn),
+        None => m.upn.clone(),
+    };
+    crate::security_contacts::tell_about(
+        portal,
+        &policy,
+        crate::security_contacts::Told {
+            action: latchkey_notify::ContactAction::TemporaryAccessPass,
+            subject: &t.user.id,
+            user: &user,
+            correlation_id: &m.correlation_id,
+            by: Some(by),
+        },
+    );
 }
 
 #[derive(Deserialize)]
