@@ -42,6 +42,13 @@ impl Gateway {
 /// The job kinds a gateway can be allowed.
 pub const JOB_KINDS: &[&str] = &["unlock", "reset"];
 
+/// How long a finished or given-up job stays in the store before
+/// [`crate::Store::purge_expired`] deletes it. The job row is only the queue: the audit trail
+/// keeps the record of what was asked and what AD answered (`gateway.job.result`, `reset`,
+/// `unlock`), so nothing is lost; 30 days leave room to look at a recent job's row when an
+/// operator investigates, without the table growing forever.
+pub const JOB_RETENTION: time::Duration = time::Duration::days(30);
+
 /// `kinds` when each is a known job kind (duplicates dropped, in [`JOB_KINDS`] order).
 pub(crate) fn checked_kinds(kinds: &[String]) -> crate::error::Result<Vec<String>> {
     if let Some(_unknown) = kinds.iter().find(|k| !JOB_KINDS.contains(&k.as_str())) {

@@ -39,7 +39,9 @@ pub use crypto::{Cipher, EncryptionKey, aad};
 pub use enrollment::{EnrolledMethod, Enrollment, EnrollmentState, NewEnrollment};
 pub use error::{DatabaseError, KeyError, Result, SqliteMigrationError, StoreError};
 pub use flow::{Flow, FlowId, FlowLifetime, FlowToken, FlowUpdate, NewFlow};
-pub use gateway::{ClaimedJob, FinishOutcome, Gateway, JOB_KINDS, Job, JobState, NewJob};
+pub use gateway::{
+    ClaimedJob, FinishOutcome, Gateway, JOB_KINDS, JOB_RETENTION, Job, JobState, NewJob,
+};
 pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteLocation, SqliteOptions, SqliteStore};
 pub use store::{PurgeReport, Store, StoreFuture};

@@ -23,6 +23,8 @@ pub struct PurgeReport {
     pub flows: u64,
     pub codes: u64,
     pub throttle_hits: u64,
+    /// Gateway jobs that ended more than [`crate::JOB_RETENTION`] ago.
+    pub jobs: u64,
 }
 
 /// Server-side state of the portal: flows, issued codes, throttles, enrollments, audit.
@@ -281,11 +283,18 @@ pub trait Store: Send + Sync + 'static {
     /// their secrets; returns how many changed.
     fn expire_jobs(&self, now: OffsetDateTime) -> StoreFuture<'_, u64>;
 
+    /// Claims the steps after a succeeded job's change (a reset: void codes and flows, notify,
+    /// sign out, audit) for the caller: one conditional update that marks the job, `true` only
+    /// for the caller whose update marked it. Of concurrent claimants exactly one gets `true`;
+    /// an unknown or not succeeded job, or one already claimed: `false`.
+    fn claim_after_change<'a>(&'a self, id: &'a str, now: OffsetDateTime) -> StoreFuture<'a, bool>;
+
     // ---- housekeeping ----------------------------------------------------------------------
 
-    /// Deletes expired flows (with their codes), codes past expiry, and throttle attempts older
-    /// than their longest window. Correctness never depends on it (every read checks expiry);
-    /// it keeps the database small. Run it every few minutes.
+    /// Deletes expired flows (with their codes), codes past expiry, throttle attempts older
+    /// than their longest window, and gateway jobs that ended (finished, or past their deadline
+    /// unfinished) more than [`crate::JOB_RETENTION`] ago. Correctness never depends on it
+    /// (every read checks expiry); it keeps the database small. Run it every few minutes.
     fn purge_expired(&self, now: OffsetDateTime) -> StoreFuture<'_, PurgeReport>;
 
     // ---- gateways, continued ---------------------------------------------------------------

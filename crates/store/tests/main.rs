@@ -9,6 +9,7 @@ mod crypto;
 mod enrollments;
 mod flows;
 mod gateway;
+mod gateway_jobs;
 mod gateway_kinds;
 mod migrations;
 mod postgres;

@@ -48,7 +48,7 @@ async fn migrations_create_the_schema_and_pragmas_are_set() {
             |r| r.get("n"),
         )
         .unwrap();
-    assert_eq!(applied, 4);
+    assert_eq!(applied, 5);
 
     // WAL is a property of the file: it persists after the store closed.
     let mode: String = raw

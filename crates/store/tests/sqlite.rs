@@ -32,6 +32,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "gateway_allowed_kinds",
         include_str!("../migrations/sqlite/0004_gateway_allowed_kinds.sql"),
     ),
+    (
+        5,
+        "gateway_job_after_change",
+        include_str!("../migrations/sqlite/0005_gateway_job_after_change.sql"),
+    ),
 ];
 
 fn sha384(sql: &str) -> Vec<u8> {
@@ -214,8 +219,8 @@ async fn a_partial_database_gets_the_missing_migrations() {
     let rows = migration_rows(&path);
     assert_eq!(
         rows.iter().map(|r| r.0).collect::<Vec<_>>(),
-        [1, 2, 3, 4],
-        "3 and 4 applied"
+        [1, 2, 3, 4, 5],
+        "3 to 5 applied"
     );
     assert_eq!(rows[3].3, sha384(MIGRATIONS[3].2));
 }

@@ -11,7 +11,9 @@ use time::OffsetDateTime;
 use super::PostgresStore;
 use crate::crypto::aad;
 use crate::error::{Result, StoreError};
-use crate::gateway::{ClaimedJob, FinishOutcome, Gateway, Job, JobState, NewJob, checked_kinds};
+use crate::gateway::{
+    ClaimedJob, FinishOutcome, Gateway, JOB_RETENTION, Job, JobState, NewJob, checked_kinds,
+};
 use crate::sqlite::{from_ms, json, ms, object_id, opt_from_ms};
 
 const G: &str = "gateways";
@@ -415,6 +417,38 @@ impl PostgresStore {
         .execute(&self.pool)
         .await?;
         Ok(n)
+    }
+
+    pub(super) async fn claim_after_change_impl(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool> {
+        // One statement decides: concurrent claimants queue on the row lock and the second
+        // re-checks `after_change_at_ms IS NULL`, so only one updates the row.
+        let n = sqlx::query(
+            "UPDATE gateway_jobs SET after_change_at_ms = $2 \
+             WHERE id = $1 AND state = 'succeeded' AND after_change_at_ms IS NULL",
+        )
+        .bind(id)
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n > 0)
+    }
+
+    /// Deletes jobs that ended (finished, or past their deadline unfinished) before
+    /// `now - JOB_RETENTION`; part of `purge_expired`.
+    pub(super) async fn purge_old_jobs(&self, now: OffsetDateTime) -> Result<u64> {
+        let cutoff = ms(now - JOB_RETENTION);
+        Ok(sqlx::query(
+            "DELETE FROM gateway_jobs WHERE COALESCE(finished_at_ms, expires_at_ms) <= $1",
+        )
+        .bind(cutoff)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
     }
 
     pub(super) async fn set_gateway_kinds_impl(

@@ -79,6 +79,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "gateway_allowed_kinds",
         include_str!("../../migrations/postgres/0004_gateway_allowed_kinds.sql"),
     ),
+    (
+        5,
+        "gateway_job_after_change",
+        include_str!("../../migrations/postgres/0005_gateway_job_after_change.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
@@ -391,6 +396,9 @@ impl Store for PostgresStore {
     fn expire_jobs(&self, now: OffsetDateTime) -> StoreFuture<'_, u64> {
         Box::pin(self.expire_jobs_impl(now))
     }
+    fn claim_after_change<'a>(&'a self, id: &'a str, now: OffsetDateTime) -> StoreFuture<'a, bool> {
+        Box::pin(self.claim_after_change_impl(id, now))
+    }
 
     fn purge_expired(&self, now: OffsetDateTime) -> StoreFuture<'_, PurgeReport> {
         Box::pin(self.purge_expired_impl(now))
@@ -407,6 +415,7 @@ impl Store for PostgresStore {
 
 impl PostgresStore {
     async fn purge_expired_impl(&self, now: OffsetDateTime) -> Result<PurgeReport> {
+        let jobs = self.purge_old_jobs(now).await?;
         let now = ms(now);
         let flows = sqlx::query(
             "DELETE FROM flows WHERE expires_at_ms <= $1 OR last_seen_at_ms + idle_ms <= $1",
@@ -429,6 +438,7 @@ impl PostgresStore {
             flows,
             codes,
             throttle_hits,
+            jobs,
         })
     }
 }

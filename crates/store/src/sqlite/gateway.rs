@@ -9,7 +9,9 @@ use time::OffsetDateTime;
 use super::{SqliteStore, from_ms, json, ms, object_id, opt_from_ms};
 use crate::crypto::aad;
 use crate::error::{Result, StoreError};
-use crate::gateway::{ClaimedJob, FinishOutcome, Gateway, Job, JobState, NewJob, checked_kinds};
+use crate::gateway::{
+    ClaimedJob, FinishOutcome, Gateway, JOB_RETENTION, Job, JobState, NewJob, checked_kinds,
+};
 
 const G: &str = "gateways";
 const J: &str = "gateway_jobs";
@@ -379,6 +381,35 @@ impl SqliteStore {
             .execute([])?;
             Ok(n as u64)
         })
+    }
+
+    pub(super) async fn claim_after_change_impl(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool> {
+        self.write(|conn| {
+            // One statement decides: of concurrent claimants only one finds the column NULL.
+            let n = conn
+                .prepare_cached(
+                    "UPDATE gateway_jobs SET after_change_at_ms = ?2 \
+                     WHERE id = ?1 AND state = 'succeeded' AND after_change_at_ms IS NULL",
+                )?
+                .execute(params![id, ms(now)])?;
+            Ok(n > 0)
+        })
+    }
+
+    /// Deletes jobs that ended (finished, or past their deadline unfinished) before
+    /// `now - JOB_RETENTION`; part of `purge_expired`.
+    pub(super) fn purge_old_jobs(conn: &rusqlite::Connection, now: OffsetDateTime) -> Result<u64> {
+        let cutoff = ms(now - JOB_RETENTION);
+        let n = conn
+            .prepare_cached(
+                "DELETE FROM gateway_jobs WHERE COALESCE(finished_at_ms, expires_at_ms) <= ?1",
+            )?
+            .execute([cutoff])?;
+        Ok(n as u64)
     }
 
     pub(super) async fn set_gateway_kinds_impl(

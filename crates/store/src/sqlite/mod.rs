@@ -64,6 +64,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "gateway_allowed_kinds",
         include_str!("../../migrations/sqlite/0004_gateway_allowed_kinds.sql"),
     ),
+    (
+        5,
+        "gateway_job_after_change",
+        include_str!("../../migrations/sqlite/0005_gateway_job_after_change.sql"),
+    ),
 ];
 
 /// Prepared statements kept per connection. The backend has about 40 fixed statements plus a few
@@ -505,6 +510,9 @@ impl Store for SqliteStore {
     fn expire_jobs(&self, now: OffsetDateTime) -> StoreFuture<'_, u64> {
         Box::pin(self.expire_jobs_impl(now))
     }
+    fn claim_after_change<'a>(&'a self, id: &'a str, now: OffsetDateTime) -> StoreFuture<'a, bool> {
+        Box::pin(self.claim_after_change_impl(id, now))
+    }
 
     fn purge_expired(&self, now: OffsetDateTime) -> StoreFuture<'_, PurgeReport> {
         Box::pin(self.purge_expired_impl(now))
@@ -521,6 +529,7 @@ impl Store for SqliteStore {
 
 impl SqliteStore {
     async fn purge_expired_impl(&self, now: OffsetDateTime) -> Result<PurgeReport> {
+        let at = now;
         let now = ms(now);
         self.write(|conn| {
             let flows = conn
@@ -534,10 +543,12 @@ impl SqliteStore {
             let throttle_hits = conn
                 .prepare_cached("DELETE FROM throttle_hits WHERE expires_at_ms <= ?1")?
                 .execute([now])?;
+            let jobs = Self::purge_old_jobs(conn, at)?;
             Ok(PurgeReport {
                 flows: flows as u64,
                 codes: codes as u64,
                 throttle_hits: throttle_hits as u64,
+                jobs,
             })
         })
     }
