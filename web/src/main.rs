@@ -64,7 +64,7 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
-    /// On-premises gateways (`latchkey-gateway run`): issue, list and revoke their credentials.
+    /// On-premises gateways (`latchkey-gateway run`): issue, list, change and revoke them.
     Gateway {
         #[command(subcommand)]
         command: GatewayCommand,
@@ -86,6 +86,18 @@ enum GatewayCommand {
     },
     /// List gateways: connected or not, last poll, what they may do.
     List {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Change what a live gateway may do, keeping its credential: unlock always; reset only
+    /// when listed (`--allow unlock` takes reset away, `--allow unlock,reset` grants it).
+    Allow {
+        name: String,
+        /// The kinds it may run from now on (repeat or comma-separate): `unlock`, `reset`.
+        /// Unlock stays allowed either way: a gateway that should do nothing is revoked.
+        #[arg(long = "allow", value_name = "KIND", value_parser = ["unlock", "reset"],
+              value_delimiter = ',', required = true)]
+        allow: Vec<String>,
         #[arg(long, short)]
         config: PathBuf,
     },
@@ -164,6 +176,14 @@ fn main() -> ExitCode {
                     gateway::cli::register(&config, &name, allow_reset).await
                 }
                 GatewayCommand::List { config } => gateway::cli::list(&config).await,
+                GatewayCommand::Allow {
+                    name,
+                    allow,
+                    config,
+                } => {
+                    let allow_reset = allow.iter().any(|k| k == "reset");
+                    gateway::cli::allow(&config, &name, allow_reset).await
+                }
                 GatewayCommand::Revoke { name, config } => {
                     gateway::cli::revoke(&config, &name).await
                 }

@@ -165,6 +165,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/admin_gateway_revoke.html"),
     ),
     (
+        "admin_gateway_kinds.html",
+        include_str!("../templates/admin_gateway_kinds.html"),
+    ),
+    (
         "admin_reports.html",
         include_str!("../templates/admin_reports.html"),
     ),

@@ -377,3 +377,382 @@ async fn an_unlock_only_gateway_asking_for_resets_gets_none() {
         Some(serde_json::json!(["unlock"]))
     );
 }
+
+/// Queues a reset job (new password sealed) as the reset flow does; its id.
+async fn queue_reset(demo: &Demo, now: time::OffsetDateTime, correlation_id: &str) -> String {
+    demo.store
+        .enqueue_job(
+            latchkey_store::NewJob {
+                kind: "reset".into(),
+                subject: latchkey_types::ObjectId::new_random(),
+                target: serde_json::json!({ "sam_account_name": "cmendes", "must_change": false }),
+                secret: Some(latchkey_types::Secret::new("Amber-Lantern-58".to_string())),
+                correlation_id: correlation_id.into(),
+                expires_at: now + time::Duration::minutes(2),
+            },
+            now,
+        )
+        .await
+        .unwrap()
+        .id
+}
+
+async fn allowed_kinds(demo: &Demo, name: &str) -> Vec<String> {
+    demo.store
+        .gateways()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|g| g.name == name && g.revoked_at.is_none())
+        .map(|g| g.allowed_kinds)
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn an_admin_grants_and_takes_back_reset_and_the_gateway_follows_at_once() {
+    let (demo, clock) = demo_with_clock().await;
+    let mut eva = Browser::new(&demo);
+    sign_in(&demo, &mut eva, "/admin", EVA).await;
+    let csrf = eva.get("/admin/gateways").await.csrf();
+    let issued = eva
+        .post(
+            "/admin/gateways/register",
+            &[("csrf", csrf.as_str()), ("name", "site-k")],
+        )
+        .await;
+    let credential = credential_of(&issued);
+    let first = queue_reset(&demo, clock.now(), "corr-k1").await;
+    assert_eq!(
+        poll_for(&demo, &credential, "unlock,reset").await,
+        (204, None)
+    );
+
+    // The list links each live gateway's change page; it says what granting reset means.
+    let list = eva.get("/admin/gateways").await;
+    assert!(
+        list.body
+            .contains("href=\"/admin/gateways/kinds?name=site-k\" aria-label=\"Change: site-k\""),
+        "{}",
+        list.body
+    );
+    let form = eva.get("/admin/gateways/kinds?name=site-k").await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    assert!(form.body.contains("may now: unlock."), "{}", form.body);
+    assert!(
+        form.body
+            .contains("Reset jobs carry users&#39; new passwords to this gateway&#39;s host."),
+        "{}",
+        form.body
+    );
+    assert!(
+        form.body
+            .contains("name=\"allow_reset\" value=\"1\" aria-describedby=\"h-allow-reset\">"),
+        "not ticked: {}",
+        form.body
+    );
+
+    // Granted: same credential, the next poll gets the waiting reset job and its password.
+    let done = eva
+        .post(
+            "/admin/gateways/kinds",
+            &[
+                ("csrf", form.csrf().as_str()),
+                ("name", "site-k"),
+                ("allow_reset", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let to = done.location.clone().unwrap();
+    assert_eq!(to, "/admin/gateways?changed=site-k");
+    let list = eva.get(&to).await;
+    assert!(
+        list.body
+            .contains("Gateway &quot;site-k&quot; may now: unlock, reset."),
+        "{}",
+        list.body
+    );
+    assert_eq!(allowed_kinds(&demo, "site-k").await, ["unlock", "reset"]);
+    assert_eq!(
+        poll_for(&demo, &credential, "unlock,reset").await,
+        (200, Some("reset".to_string()))
+    );
+    let job = demo.store.job(&first, clock.now()).await.unwrap().unwrap();
+    assert_eq!(job.state, latchkey_store::JobState::Claimed);
+
+    // The page shows it ticked now; unticking takes reset away: the next reset job waits.
+    let form = eva.get("/admin/gateways/kinds?name=site-k").await;
+    assert!(
+        form.body.contains(
+            "name=\"allow_reset\" value=\"1\" aria-describedby=\"h-allow-reset\" checked>"
+        ),
+        "{}",
+        form.body
+    );
+    let done = eva
+        .post(
+            "/admin/gateways/kinds",
+            &[("csrf", form.csrf().as_str()), ("name", "site-k")],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(allowed_kinds(&demo, "site-k").await, ["unlock"]);
+    let second = queue_reset(&demo, clock.now(), "corr-k2").await;
+    assert_eq!(
+        poll_for(&demo, &credential, "unlock,reset").await,
+        (204, None)
+    );
+    let job = demo.store.job(&second, clock.now()).await.unwrap().unwrap();
+    assert_eq!(job.state, latchkey_store::JobState::Queued);
+
+    // Both changes audited with the admin and the kinds before and after.
+    let changes = events(&demo, "admin.gateway.kinds").await;
+    assert_eq!(changes.len(), 2, "{changes:#?}");
+    let eva_id = demo.sim.tenant().user_id(EVA.0).unwrap();
+    let granted = changes
+        .iter()
+        .find(|e| e.details["grants_reset"] == true)
+        .unwrap();
+    assert_eq!(granted.actor, eva_id);
+    assert_eq!(granted.outcome, latchkey_store::Outcome::Success);
+    assert_eq!(granted.details["gateway"], "site-k");
+    assert_eq!(granted.details["before"], serde_json::json!(["unlock"]));
+    assert_eq!(
+        granted.details["after"],
+        serde_json::json!(["unlock", "reset"])
+    );
+    let removed = changes
+        .iter()
+        .find(|e| e.details["grants_reset"] == false)
+        .unwrap();
+    assert_eq!(removed.actor, eva_id);
+    assert_eq!(
+        removed.details["before"],
+        serde_json::json!(["unlock", "reset"])
+    );
+    assert_eq!(removed.details["after"], serde_json::json!(["unlock"]));
+
+    // A revoked gateway cannot be changed: no page, the POST changes nothing and is audited.
+    let confirm = eva.get("/admin/gateways/revoke?name=site-k").await;
+    let revoked = eva
+        .post(
+            "/admin/gateways/revoke",
+            &[
+                ("csrf", confirm.csrf().as_str()),
+                ("name", "site-k"),
+                ("confirm", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(revoked.status, 303);
+    assert_eq!(
+        eva.get("/admin/gateways/kinds?name=site-k").await.status,
+        404
+    );
+    let list = eva.get("/admin/gateways").await;
+    assert!(!list.body.contains("/admin/gateways/kinds?name=site-k"));
+    let refused = eva
+        .post(
+            "/admin/gateways/kinds",
+            &[
+                ("csrf", list.csrf().as_str()),
+                ("name", "site-k"),
+                ("allow_reset", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 404, "{}", refused.body);
+    let g = demo.store.gateways().await.unwrap();
+    assert_eq!(
+        g[0].allowed_kinds,
+        ["unlock"],
+        "the revoked row is untouched"
+    );
+    let changes = events(&demo, "admin.gateway.kinds").await;
+    assert_eq!(changes.len(), 3);
+    assert!(
+        changes
+            .iter()
+            .any(|e| e.outcome == latchkey_store::Outcome::Failure
+                && e.details["gateway"] == "site-k")
+    );
+    demo.stop().await;
+}
+
+#[tokio::test]
+async fn changing_a_gateways_kinds_needs_csrf_and_an_admin() {
+    let (demo, _clock) = demo_with_clock().await;
+    let mut eva = Browser::new(&demo);
+    sign_in(&demo, &mut eva, "/admin", EVA).await;
+    let csrf = eva.get("/admin/gateways").await.csrf();
+    let issued = eva
+        .post(
+            "/admin/gateways/register",
+            &[("csrf", csrf.as_str()), ("name", "site-u")],
+        )
+        .await;
+    assert_eq!(issued.status, 200);
+
+    // No or a wrong CSRF token: refused, reset not granted, nothing audited.
+    for token in ["", "not-the-token"] {
+        let r = eva
+            .post(
+                "/admin/gateways/kinds",
+                &[("csrf", token), ("name", "site-u"), ("allow_reset", "1")],
+            )
+            .await;
+        assert_eq!(r.status, 403);
+    }
+    let r = eva
+        .post(
+            "/admin/gateways/kinds",
+            &[("name", "site-u"), ("allow_reset", "1")],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(allowed_kinds(&demo, "site-u").await, ["unlock"]);
+    assert!(events(&demo, "admin.gateway.kinds").await.is_empty());
+
+    // A signed-in non-member: 403 on the page and the POST (with a valid token of another
+    // session), nothing changed.
+    let mut ben = Browser::new(&demo);
+    sign_in(&demo, &mut ben, "/admin", BEN).await;
+    assert_eq!(
+        ben.get("/admin/gateways/kinds?name=site-u").await.status,
+        403
+    );
+    let r = ben
+        .post(
+            "/admin/gateways/kinds",
+            &[
+                ("csrf", csrf.as_str()),
+                ("name", "site-u"),
+                ("allow_reset", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(allowed_kinds(&demo, "site-u").await, ["unlock"]);
+    assert!(events(&demo, "admin.gateway.kinds").await.is_empty());
+    // Anonymous: no session, no change.
+    let mut anon = Browser::new(&demo);
+    let r = anon
+        .post(
+            "/admin/gateways/kinds",
+            &[
+                ("csrf", csrf.as_str()),
+                ("name", "site-u"),
+                ("allow_reset", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    assert_eq!(allowed_kinds(&demo, "site-u").await, ["unlock"]);
+    demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_changes_a_gateways_kinds_and_keeps_its_credential() {
+    use crate::helpers::{TempDir, config_for, latchkey, sim, stderr, stdout};
+    let sim = sim(latchkey_entra_sim::Fixture::test()).await;
+    let dir = TempDir::new();
+    std::fs::create_dir_all(dir.0.join("policies")).unwrap();
+    let config = config_for(
+        &sim,
+        &dir,
+        "[store]\ndatabase_url = \"sqlite://gw.db\"\nkey_file = \"gw.key\"\n[policies]\ndir = \"policies\"\n",
+    );
+    let config = config.to_str().unwrap();
+    let out = latchkey(&["gateway", "register", "site-a", "--config", config], &[]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let credential = stdout(&out).trim().to_string();
+    let allow = async |name: &str, kinds: &[&str]| {
+        let mut args = vec!["gateway", "allow", name];
+        for k in kinds {
+            args.extend(["--allow", k]);
+        }
+        args.extend(["--config", config]);
+        latchkey(&args, &[]).await
+    };
+    let line = async || {
+        let list = latchkey(&["gateway", "list", "--config", config], &[]).await;
+        stdout(&list)
+            .lines()
+            .find(|l| l.starts_with("site-a"))
+            .unwrap_or("")
+            .to_string()
+    };
+
+    // Granted (comma-separated like the flag's help says), with what it means on stderr.
+    let out = allow("site-a", &["unlock,reset"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("may now: unlock, reset (was: unlock)"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stderr(&out).contains("new passwords"), "{}", stderr(&out));
+    assert!(line().await.contains("allowed: unlock, reset"));
+    // `--allow reset` alone keeps unlock; `--allow unlock` takes reset away.
+    let out = allow("site-a", &["reset"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(line().await.contains("allowed: unlock, reset"));
+    let out = allow("site-a", &["unlock"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("may now: unlock (was: unlock, reset)"),
+        "{}",
+        stdout(&out)
+    );
+    let l = line().await;
+    assert!(
+        l.contains("allowed: unlock ") && !l.contains("reset"),
+        "{l}"
+    );
+
+    // Refused: no kind given, an unknown kind, an unknown gateway; nothing changes.
+    assert!(!allow("site-a", &[]).await.status.success());
+    assert!(!allow("site-a", &["all"]).await.status.success());
+    assert_eq!(allow("nobody", &["unlock"]).await.status.code(), Some(1));
+    assert!(line().await.contains("allowed: unlock "));
+
+    // A revoked gateway cannot be changed.
+    let revoke = latchkey(&["gateway", "revoke", "site-a", "--config", config], &[]).await;
+    assert!(revoke.status.success());
+    let out = allow("site-a", &["unlock,reset"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("revoked"), "{}", stderr(&out));
+
+    // The store: the credential stayed the one issued (until the revoke), the revoked row kept
+    // its last kinds, and each change is audited with the kinds before and after.
+    let settings = latchkey::config::Settings::load(std::path::Path::new(config)).unwrap();
+    let key = latchkey_store::EncryptionKey::load_or_create(&settings.store.key_file).unwrap();
+    let store = latchkey::serve::open_store(&settings, &key).await.unwrap();
+    let (id, _) = latchkey::gateway::credential::parse(&credential).unwrap();
+    let rows = store.gateways().await.unwrap();
+    assert_eq!(rows.len(), 1, "changed in place, never registered anew");
+    assert_eq!(rows[0].id, id);
+    assert_eq!(rows[0].allowed_kinds, ["unlock"]);
+    let changes: Vec<_> = store
+        .audit_events(&latchkey_store::AuditQuery {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.event)
+        .filter(|e| e.event_type == "gateway.kinds_changed")
+        .collect();
+    assert_eq!(changes.len(), 3, "{changes:#?}");
+    assert!(changes.iter().all(|e| e.actor == "admin:cli"));
+    assert!(changes.iter().any(|e| {
+        e.details["before"] == serde_json::json!(["unlock"])
+            && e.details["after"] == serde_json::json!(["unlock", "reset"])
+    }));
+    assert!(changes.iter().any(|e| {
+        e.details["before"] == serde_json::json!(["unlock", "reset"])
+            && e.details["after"] == serde_json::json!(["unlock"])
+    }));
+    sim.stop().await;
+}

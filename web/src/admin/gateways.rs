@@ -2,8 +2,10 @@
 //! their state (connected by the same rule the self-service flows use, [`CONNECTED_WINDOW`]),
 //! registering one (its credential shown once, on the answer to the POST, never stored, logged
 //! or audited: the store keeps its SHA-256 only, see [`crate::gateway::credential`]), and
-//! revoking one after a confirmation page. Every POST is CSRF-checked and audited before the
-//! answer; the CLI (`latchkey gateway ...`) does the same through the same code.
+//! revoking one after a confirmation page, and changing what a live one may do (reset or not) on
+//! its own page, which says plainly that reset jobs carry users' new passwords to that host.
+//! Every POST is CSRF-checked and audited before the answer; the CLI (`latchkey gateway ...`)
+//! does the same through the same code.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, PRAGMA};
@@ -16,12 +18,15 @@ use crate::app::Portal;
 use crate::console::ConsoleUser;
 use crate::gateway::CONNECTED_WINDOW;
 use crate::gateway::credential::{self, NameError, RegisterError};
+use crate::gateway::kinds;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/gateways", web::get().to(list))
         .route("/admin/gateways/register", web::post().to(register))
         .route("/admin/gateways/revoke", web::get().to(confirm_revoke))
-        .route("/admin/gateways/revoke", web::post().to(revoke));
+        .route("/admin/gateways/revoke", web::post().to(revoke))
+        .route("/admin/gateways/kinds", web::get().to(edit_kinds))
+        .route("/admin/gateways/kinds", web::post().to(set_kinds));
 }
 
 fn when(t: time::OffsetDateTime) -> String {
@@ -34,6 +39,8 @@ fn when(t: time::OffsetDateTime) -> String {
 #[derive(Deserialize)]
 struct ListQuery {
     revoked: Option<String>,
+    /// A gateway whose allowed kinds were just changed.
+    changed: Option<String>,
 }
 
 async fn list(
@@ -49,13 +56,24 @@ async fn list(
         name: "",
         allow_reset: false,
     };
-    render_list(&portal, &req, &user, form, None, query.revoked.as_deref()).await
+    let notice = Notice {
+        revoked: query.revoked.as_deref(),
+        changed: query.changed.as_deref(),
+    };
+    render_list(&portal, &req, &user, form, None, notice).await
 }
 
 /// What the register form holds when the page is shown (again, after an error).
 struct RegisterForm<'a> {
     name: &'a str,
     allow_reset: bool,
+}
+
+/// What the list page confirms after a redirect (a name from the query: shown escaped).
+#[derive(Default)]
+struct Notice<'a> {
+    revoked: Option<&'a str>,
+    changed: Option<&'a str>,
 }
 
 /// The list page, with the register form holding `form` and its error, if any.
@@ -65,7 +83,7 @@ async fn render_list(
     user: &ConsoleUser,
     form: RegisterForm<'_>,
     error: Option<String>,
-    revoked: Option<&str>,
+    notice: Notice<'_>,
 ) -> HttpResponse {
     let gateways = match portal.services.store.gateways().await {
         Ok(g) => g,
@@ -98,13 +116,18 @@ async fn render_list(
                 "state": state,
                 "capabilities": g.capabilities.join(", "),
                 "allowed": g.allowed_kinds.join(", "),
-                "revoke_url": format!(
-                    "/admin/gateways/revoke?name={}",
-                    url::form_urlencoded::byte_serialize(g.name.as_bytes()).collect::<String>()
-                ),
+                "revoke_url": format!("/admin/gateways/revoke?name={}", query_value(&g.name)),
+                "kinds_url": format!("/admin/gateways/kinds?name={}", query_value(&g.name)),
             })
         })
         .collect();
+    // The kinds the changed gateway has now, as the store says (not as the query says).
+    let changed = notice.changed.and_then(|name| {
+        gateways
+            .iter()
+            .find(|g| g.name == name && g.revoked_at.is_none())
+            .map(|g| serde_json::json!({ "name": g.name, "allowed": g.allowed_kinds.join(", ") }))
+    });
     page(
         portal,
         req,
@@ -116,7 +139,8 @@ async fn render_list(
             "name": form.name,
             "allow_reset": form.allow_reset,
             "error": error,
-            "revoked": revoked,
+            "revoked": notice.revoked,
+            "changed": changed,
             "window": CONNECTED_WINDOW.as_secs().to_string(),
         }),
     )
@@ -173,7 +197,7 @@ async fn register(req: HttpRequest, portal: web::Data<Portal>, body: web::Bytes)
                     &user,
                     form,
                     Some(msg(&portal, &user, key)),
-                    None,
+                    Notice::default(),
                 )
                 .await;
                 if r.status() == StatusCode::OK {
@@ -350,11 +374,147 @@ async fn revoke(req: HttpRequest, portal: web::Data<Portal>, body: web::Bytes) -
             "admin_gateways_not_found",
         );
     }
-    let to = format!(
-        "/admin/gateways?revoked={}",
-        url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>()
-    );
+    let to = format!("/admin/gateways?revoked={}", query_value(&name));
     HttpResponse::SeeOther()
         .insert_header(("Location", to))
+        .finish()
+}
+
+/// `value` encoded for a query string.
+fn query_value(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+#[derive(Deserialize)]
+struct KindsQuery {
+    name: Option<String>,
+}
+
+/// The page that changes what a live gateway may do: one checkbox (reset or not; unlock always),
+/// with what granting reset means, ticked as the gateway is now.
+async fn edit_kinds(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    query: web::Query<KindsQuery>,
+) -> HttpResponse {
+    let (user, _admin) = match admin_of(&portal, &req) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let name = query.name.as_deref().unwrap_or("").trim();
+    let gateway = match portal.services.store.gateways().await {
+        Ok(g) => g
+            .into_iter()
+            .find(|g| g.name == name && g.revoked_at.is_none()),
+        Err(e) => {
+            tracing::error!(error = %e, "admin: cannot list gateways");
+            return portal.error_page(
+                &req,
+                user.lang,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "error_generic",
+            );
+        }
+    };
+    let Some(gateway) = gateway else {
+        return portal.error_page(
+            &req,
+            user.lang,
+            StatusCode::NOT_FOUND,
+            "admin_gateways_not_found",
+        );
+    };
+    page(
+        &portal,
+        &req,
+        &user,
+        "admin_gateway_kinds.html",
+        "gateways",
+        serde_json::json!({
+            "gateway": gateway.name,
+            "allowed": gateway.allowed_kinds.join(", "),
+            "allow_reset": gateway.allowed_kinds.iter().any(|k| k == "reset"),
+        }),
+    )
+}
+
+/// `POST /admin/gateways/kinds`: sets the live gateway's kinds to unlock plus reset when the box
+/// is ticked. Audited (`admin.gateway.kinds`: the admin as actor, the kinds before and after)
+/// before the answer; if the trail cannot take the event the change is undone.
+async fn set_kinds(req: HttpRequest, portal: web::Data<Portal>, body: web::Bytes) -> HttpResponse {
+    let (user, _admin) = match admin_of(&portal, &req) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let pairs = form_pairs(&body);
+    if !user.check_csrf(&portal, &req, field(&pairs, "csrf")) {
+        return portal.error_page(&req, user.lang, StatusCode::FORBIDDEN, "error_csrf");
+    }
+    let name = field(&pairs, "name").trim().to_string();
+    // An unticked box sends nothing: reset is taken away unless it is explicitly ticked.
+    let allow_reset = field(&pairs, "allow_reset") == "1";
+    let store = portal.services.store.as_ref();
+    let changed = match kinds::set(store, &name, allow_reset).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "admin: cannot change a gateway's kinds");
+            return portal.error_page(
+                &req,
+                user.lang,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "error_generic",
+            );
+        }
+    };
+    let Some(change) = changed else {
+        let _ = user
+            .audit(
+                &portal,
+                "admin.gateway.kinds",
+                None,
+                Outcome::Failure,
+                Some("no live gateway with this name"),
+                serde_json::json!({ "gateway": name, "after": kinds::allowed(allow_reset) }),
+            )
+            .await;
+        return portal.error_page(
+            &req,
+            user.lang,
+            StatusCode::NOT_FOUND,
+            "admin_gateways_not_found",
+        );
+    };
+    let audited = user
+        .audit(
+            &portal,
+            "admin.gateway.kinds",
+            None,
+            Outcome::Success,
+            None,
+            serde_json::json!({
+                "gateway": name,
+                "before": change.before,
+                "after": change.after,
+                "grants_reset": change.grants_reset(),
+            }),
+        )
+        .await;
+    if audited.is_err() {
+        // Unrecorded, the change does not stand (best effort: the gateway may have polled).
+        if let Err(e) = store.set_gateway_kinds(&name, &change.before).await {
+            tracing::error!(error = %e, "admin: cannot undo an unaudited gateway kinds change");
+        }
+        return portal.error_page(
+            &req,
+            user.lang,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "error_generic",
+        );
+    }
+    HttpResponse::SeeOther()
+        .insert_header((
+            "Location",
+            format!("/admin/gateways?changed={}", query_value(&name)),
+        ))
         .finish()
 }

@@ -1,4 +1,5 @@
-//! `latchkey gateway register NAME | list | revoke NAME --config FILE`: run on the portal host
+//! `latchkey gateway register NAME | list | allow NAME --allow KIND | revoke NAME --config FILE`:
+//! run on the portal host
 //! (it opens the portal's store with its key). `register` prints the credential once; only its
 //! hash is kept, so a lost credential is replaced by revoking and registering again.
 
@@ -24,6 +25,14 @@ async fn open(config: &Path) -> anyhow::Result<Arc<dyn Store>> {
 }
 
 async fn audit(store: &dyn Store, event_type: &str, name: &str) -> anyhow::Result<()> {
+    audit_details(store, event_type, serde_json::json!({ "gateway": name })).await
+}
+
+async fn audit_details(
+    store: &dyn Store,
+    event_type: &str,
+    details: serde_json::Value,
+) -> anyhow::Result<()> {
     let event = AuditEvent {
         at: time::OffsetDateTime::now_utc(),
         correlation_id: format!("cli-{}", uuid_v4()),
@@ -33,7 +42,7 @@ async fn audit(store: &dyn Store, event_type: &str, name: &str) -> anyhow::Resul
         method: None,
         outcome: Outcome::Success,
         reason: None,
-        details: serde_json::json!({ "gateway": name }),
+        details,
     };
     store.append_audit(&event).await?;
     Ok(())
@@ -117,4 +126,38 @@ pub async fn revoke(config: &Path, name: &str) -> anyhow::Result<ExitCode> {
         eprintln!("no live gateway named {name:?}");
         Ok(ExitCode::from(1))
     }
+}
+
+/// Sets what the live gateway `name` may do, keeping its credential: unlock always, reset only
+/// when `allow_reset` (`--allow unlock` takes reset away, `--allow reset` grants it). Audited
+/// (`gateway.kinds_changed`, with the kinds before and after) before it reports success.
+pub async fn allow(config: &Path, name: &str, allow_reset: bool) -> anyhow::Result<ExitCode> {
+    let store = open(config).await?;
+    let Some(change) = super::kinds::set(store.as_ref(), name, allow_reset).await? else {
+        eprintln!("no live gateway named {name:?} (a revoked gateway cannot be changed)");
+        return Ok(ExitCode::from(1));
+    };
+    let name = name.trim();
+    audit_details(
+        store.as_ref(),
+        "gateway.kinds_changed",
+        serde_json::json!({
+            "gateway": name,
+            "before": change.before,
+            "after": change.after,
+        }),
+    )
+    .await?;
+    println!(
+        "gateway {name:?} may now: {} (was: {})",
+        change.after.join(", "),
+        change.before.join(", ")
+    );
+    if change.grants_reset() {
+        eprintln!(
+            "Reset granted: reset jobs carry users' new passwords to that gateway's host. Its \
+             credential is unchanged; the next poll already gets reset jobs."
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

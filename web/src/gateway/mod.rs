@@ -9,13 +9,16 @@
 //!   keeps SHA-256 of the secret only).
 //! - [`reset`]: a synced user's reset through a gateway, when the portal has no delegated
 //!   writeback credential.
-//! - [`cli`]: `latchkey gateway register|list|revoke`, run on the portal host; the admin console's
-//!   Gateways page (`crate::admin::gateways`) does the same through [`credential::register`].
+//! - [`cli`]: `latchkey gateway register|list|allow|revoke`, run on the portal host; the admin
+//!   console's Gateways page (`crate::admin::gateways`) does the same through
+//!   [`credential::register`] and [`kinds::set`].
+//! - [`kinds`]: changing a live gateway's allowed job kinds (unlock always, reset on request).
 
 pub mod api;
 pub mod cli;
 pub mod credential;
 pub mod jobs;
+pub mod kinds;
 pub mod reset;
 
 use std::time::Duration;
