@@ -2,7 +2,8 @@
 //! over HTTP). The page ends the flow and says "in progress"; when the agent later reports
 //! success, the portal runs the steps after a password change once: open flows and codes void,
 //! the notice on the channels known before the change, sign-out everywhere per policy, and one
-//! `reset` audit success.
+//! `reset` audit success, and the policy's security contacts are told. A result that arrives
+//! while the page still waits gets the same steps, once, whichever side claims them.
 
 use std::time::Duration;
 
@@ -12,9 +13,45 @@ use latchkey_jobs::{Ack, CAPABILITIES_HEADER, JobOffer, JobOutcome, JobReport, N
 use latchkey_types::Secret;
 
 use crate::portal::{Browser, code_for};
+use crate::signout::set_policy;
 
 const CARLA: &str = "carla.mendes@contoso.com";
 const CARLA_MAIL: &str = "carla.mendes@outlook.example";
+const SECOPS: &str = "secops@contoso.com";
+
+/// The demo policy's rules (email, TOTP, text; two of them) with a security contact.
+fn with_security_contact(demo: &Demo) {
+    set_policy(
+        demo,
+        "\n[policy.notifications]\nsecurity_contacts = [\"SecOps@Contoso.com\"]\n",
+    );
+}
+
+/// The security contact's notices; each checked to name Carla and carry no password.
+fn contact_notices(demo: &Demo, password: &str) -> usize {
+    let carla = demo.sim.tenant().user_id(CARLA).unwrap().to_string();
+    let to_contact: Vec<_> = demo
+        .outbox
+        .messages()
+        .into_iter()
+        .filter(|m| m.to == SECOPS)
+        .collect();
+    for m in &to_contact {
+        assert!(
+            m.subject.contains("password reset for Carla Mendes"),
+            "{}",
+            m.subject
+        );
+        assert!(m.body.contains("User: Carla Mendes"), "{}", m.body);
+        assert!(m.body.contains(&carla), "{}", m.body);
+        assert!(m.body.contains("Outcome: succeeded"), "{}", m.body);
+        assert!(
+            !m.body.contains(password) && !m.subject.contains(password),
+            "never the password"
+        );
+    }
+    to_contact.len()
+}
 
 async fn portal() -> Demo {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -104,6 +141,7 @@ fn password_notices(demo: &Demo) -> usize {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reset_reported_after_the_page_gave_up_still_ends_flows_notifies_and_signs_out() {
     let demo = portal().await;
+    with_security_contact(&demo);
     let credential = connected_gateway(&demo).await;
     let new = "Quartz-Meadow-Lantern-93";
     let mut b = carla_verified(&demo).await;
@@ -124,6 +162,8 @@ async fn a_reset_reported_after_the_page_gave_up_still_ends_flows_notifies_and_s
     // The flow ended with the page: no second reset job can be queued from it.
     assert_eq!(b.get("/reset").await.location.as_deref(), Some("/"));
     assert!(events(&demo, "reset").await.is_empty());
+    // Nobody is told of a change that has not happened.
+    assert_eq!(contact_notices(&demo, new), 0);
 
     // Another flow of Carla's, opened while the job waits, with a code sent.
     let mut other = Browser::new(&demo);
@@ -201,7 +241,9 @@ async fn a_reset_reported_after_the_page_gave_up_still_ends_flows_notifies_and_s
             .map(|m| (&m.channel, &m.to, &m.subject))
             .collect::<Vec<_>>()
     );
-    // Signed out everywhere (the demo policy's default).
+    // The policy's security contact hears of it once, as after any reset.
+    assert_eq!(contact_notices(&demo, new), 1);
+    // Signed out everywhere (the policy's default).
     assert_eq!(revocations(&demo) - revocations_before, 1);
     let reset = events(&demo, "reset").await;
     assert_eq!(reset.len(), 1, "{reset:?}");
@@ -210,6 +252,82 @@ async fn a_reset_reported_after_the_page_gave_up_still_ends_flows_notifies_and_s
     assert_eq!(events(&demo, "sessions.revoke").await.len(), 1);
     let everything = format!("{:?}", events(&demo, "reset").await);
     assert!(!everything.contains(new), "no password in the audit trail");
+    demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reset_reported_while_the_page_waits_runs_the_steps_once() {
+    let demo = portal().await;
+    with_security_contact(&demo);
+    let credential = connected_gateway(&demo).await;
+    let new = "Birch-Lantern-Quartz-41";
+    let mut b = carla_verified(&demo).await;
+    let csrf = b.get("/reset").await.csrf();
+    let revocations_before = revocations(&demo);
+    let notices_before = password_notices(&demo);
+
+    // The agent takes the job while the page waits and reports success at once: the result
+    // handler and the waiting page both reach for the steps after the change.
+    let http = reqwest::Client::new();
+    let auth = format!("Bearer {}", credential.expose());
+    let agent = async {
+        let offer: JobOffer = http
+            .get(format!("{}{NEXT_PATH}?wait=10", demo.portal_url()))
+            .header("authorization", &auth)
+            .header(CAPABILITIES_HEADER, "reset")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .expect("the queued reset job is offered");
+        assert_eq!(offer.new_password.as_deref(), Some(new));
+        let report = JobReport {
+            outcome: JobOutcome::Succeeded,
+            object_dn: Some("CN=Carla,OU=Lab,DC=corp,DC=contoso,DC=example".into()),
+        };
+        let ack: Ack = http
+            .post(format!(
+                "{}/gateway/v1/jobs/{}/result",
+                demo.portal_url(),
+                offer.id
+            ))
+            .header("authorization", &auth)
+            .json(&report)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(ack.recorded);
+    };
+    let form = [("csrf", csrf.as_str()), ("password", new), ("confirm", new)];
+    let page = b.post("/reset", &form);
+    let (page, ()) = tokio::join!(page, agent);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("has been set in your organisation"),
+        "{}",
+        page.body
+    );
+    // The page was there to see it: it ran the steps and says how the sign-out went.
+    assert!(
+        page.body.contains("You have been signed out"),
+        "{}",
+        page.body
+    );
+    assert!(events(&demo, "reset.pending").await.is_empty());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Once: one audit event, one notice per channel, one sign-out, one contact notice.
+    let reset = events(&demo, "reset").await;
+    assert_eq!(reset.len(), 1, "{reset:?}");
+    assert_eq!(reset[0].outcome, latchkey_store::Outcome::Success);
+    assert_eq!(password_notices(&demo) - notices_before, 3);
+    assert_eq!(revocations(&demo) - revocations_before, 1);
+    assert_eq!(events(&demo, "sessions.revoke").await.len(), 1);
+    assert_eq!(contact_notices(&demo, new), 1);
     demo.stop().await;
 }
 

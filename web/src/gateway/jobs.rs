@@ -23,6 +23,10 @@ pub enum Waited {
     Expired,
 }
 
+/// How often a waiting page re-reads its job. A result recorded while a page waits is seen by
+/// that page within one period (plus one store read).
+pub const POLL_EVERY: std::time::Duration = std::time::Duration::from_millis(150);
+
 /// Whether a gateway that declared `kind` polled recently.
 pub async fn connected(portal: &Portal, kind: JobKind) -> Result<bool, StoreError> {
     let now = portal.services.clock.now();
@@ -80,7 +84,7 @@ pub async fn run_with(
         .await?;
     let deadline = tokio::time::Instant::now() + RESULT_WAIT;
     loop {
-        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        tokio::time::sleep(POLL_EVERY).await;
         let current = s.store.job(&job.id, s.clock.now()).await?;
         let Some(current) = current else {
             return Ok((job.id, Waited::Expired));

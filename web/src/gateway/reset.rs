@@ -7,12 +7,13 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use latchkey_jobs::{FailureReason, JobKind, Target};
+use latchkey_notify::ContactAction;
 use latchkey_notify::Recipient;
-use latchkey_store::{Job, Limit, Outcome, ThrottleKey};
+use latchkey_store::{Job, Outcome};
 use latchkey_types::{EmailAddress, Secret};
 
-use super::JOB_TTL;
-use super::jobs::{self, Waited};
+use super::RESULT_WAIT;
+use super::jobs::{self, POLL_EVERY, Waited};
 use crate::app::Portal;
 use crate::flow::{self, Step};
 
@@ -82,6 +83,8 @@ pub async fn submit(
         revoke_sessions: revoke,
         lang: data.preferred_language.clone(),
         notify: channels.iter().map(channel_string).collect(),
+        policy: data.policy.clone(),
+        user: Some(contact_name(data)),
     };
     let mut fields = serde_json::Map::new();
     fields.insert(
@@ -102,25 +105,28 @@ pub async fn submit(
     let catalogs = portal.templates.catalogs();
     Some(match waited {
         Waited::Succeeded => {
-            let audited = audit(
-                Outcome::Success,
-                format!("on-premises gateway job {job}: password set in AD"),
-            )
-            .await;
-            if audited.is_err() {
-                tracing::error!("reset: password changed but the audit event could not be written");
-            }
             let notified = !channels.is_empty();
-            // Exactly once per job: the result handler may have run the steps already (the
-            // result arrived just as this page looked).
-            let sign_out = if take_after_change(portal, &job).await {
+            // Exactly once per job: the result handler may have claimed the steps already (the
+            // result arrived just as this page looked, and its grace ran out). Then it wrote the
+            // reset's audit event and told everyone; this page only shows the result.
+            let sign_out = if claim_after_change(portal, &job).await {
+                let audited = audit(
+                    Outcome::Success,
+                    format!("on-premises gateway job {job}: password set in AD"),
+                )
+                .await;
+                if audited.is_err() {
+                    tracing::error!(
+                        "reset: password changed but the audit event could not be written"
+                    );
+                }
                 let s = crate::reset::after_change(portal, flow, data, channels, revoke).await;
                 let set = portal.services.policies();
                 if let Some(p) = data.policy.as_deref().and_then(|n| set.get(n)) {
                     crate::security_contacts::tell(
                         portal,
                         p,
-                        latchkey_notify::ContactAction::PasswordReset,
+                        ContactAction::PasswordReset,
                         &flow.subject,
                         data,
                     );
@@ -214,8 +220,11 @@ pub async fn submit(
 pub const PENDING_EVENT: &str = "reset.pending";
 /// Key in a reset job's target of what to do after the change ([`After`]).
 const AFTER: &str = "after_change";
-/// Throttle scope used as a once-only marker per job: the first to take it runs the steps.
-const ONCE_SCOPE: &str = "gateway-reset-after-change";
+/// How long the result handler leaves the steps after the change to a page that may still be
+/// waiting: that page sees the recorded result within one poll, and only the side that runs the
+/// steps knows how the sign-out went, so the page can then say it to the user itself. Three
+/// polls: one full period, the page's store read, and slack for a busy machine.
+const PAGE_GRACE: std::time::Duration = POLL_EVERY.saturating_mul(3);
 
 /// What the steps after the change need when the gateway reports after the page stopped
 /// waiting. Non-secret: the policy's sign-out setting, the language, the channels to tell.
@@ -225,6 +234,21 @@ struct After {
     lang: Option<String>,
     /// `email:addr` or `sms:+number`, known before the change.
     notify: Vec<String>,
+    /// The policy that allowed the reset: whose security contacts are told. Absent in jobs
+    /// queued by an older portal (nobody to tell then).
+    #[serde(default)]
+    policy: Option<String>,
+    /// How the security contacts' notice names the user (display name, else the account).
+    #[serde(default)]
+    user: Option<String>,
+}
+
+/// The user's name in a security contact's notice, as [`crate::security_contacts::tell`] has it.
+fn contact_name(data: &crate::flow::FlowData) -> String {
+    data.display_name
+        .clone()
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| data.account.clone())
 }
 
 fn channel_string(r: &Recipient) -> String {
@@ -243,20 +267,16 @@ fn parse_channel(s: &str) -> Option<Recipient> {
         .map(Recipient::Sms)
 }
 
-/// Whether this caller is the one to run the steps after the change of `job`: an atomic
-/// insert-if-absent in the store (a one-hit throttle per job), so the waiting page and the
-/// result handler never both run them. On a store error: nobody runs them twice, so `false`.
-async fn take_after_change(portal: &Portal, job: &str) -> bool {
+/// Whether this caller is the one to run the steps after the change of `job`: the store's
+/// one conditional update that marks the job ([`latchkey_store::Store::claim_after_change`]),
+/// so the waiting page and the result handler (of any portal instance) never both run them. On
+/// a store error: nobody runs them twice, so `false`.
+async fn claim_after_change(portal: &Portal, job: &str) -> bool {
     let s = &portal.services;
-    let once = Limit::new(1, JOB_TTL * 10);
-    match s
-        .store
-        .hit(&ThrottleKey::new(ONCE_SCOPE, job), &[once], s.clock.now())
-        .await
-    {
-        Ok(d) => d.is_allowed(),
+    match s.store.claim_after_change(job, s.clock.now()).await {
+        Ok(won) => won,
         Err(e) => {
-            tracing::error!(error = %e, "reset: cannot mark the after-change steps of a job");
+            tracing::error!(error = %e, "reset: cannot claim the after-change steps of a job");
             false
         }
     }
@@ -264,14 +284,23 @@ async fn take_after_change(portal: &Portal, job: &str) -> bool {
 
 /// Called by the gateway API when a reset job's success is recorded: unless the waiting page
 /// already did, void codes and flows, notify the channels known before the change, sign out
-/// per policy, and write the reset's audit event.
+/// per policy, tell the policy's security contacts, and write the reset's audit event.
 pub async fn reported(portal: &Portal, job: &Job) {
     if job.kind != JobKind::Reset.as_str() {
         return;
     }
-    // Let a page that is still waiting see the result first: it can tell the user directly.
-    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-    if !take_after_change(portal, &job.id).await {
+    // Who runs the steps is decided by the claim alone; this wait only decides who is likely to
+    // win it. A page still waiting on this job (its wait, RESULT_WAIT from the queueing, is not
+    // over) sees the result within one poll and, if it claims first, tells the user the whole
+    // outcome, sign-out included; when the page wins we find the job claimed and stop. A page
+    // that already said "in progress" is not waiting: no pause then. If the page is slower than
+    // the grace, it loses the claim and shows the result without the sign-out sentence; the
+    // steps still ran once, here.
+    let now = portal.services.clock.now();
+    if now < job.created_at + RESULT_WAIT + POLL_EVERY {
+        tokio::time::sleep(PAGE_GRACE).await;
+    }
+    if !claim_after_change(portal, &job.id).await {
         return;
     }
     let after: Option<After> = job
@@ -283,6 +312,8 @@ pub async fn reported(portal: &Portal, job: &Job) {
         revoke_sessions: true,
         lang: None,
         notify: Vec::new(),
+        policy: None,
+        user: None,
     });
     let channels = after
         .notify
@@ -297,7 +328,7 @@ pub async fn reported(portal: &Portal, job: &Job) {
         None,
         Outcome::Success,
         Some(&format!(
-            "on-premises gateway job {}: password set in AD (reported after the page stopped waiting)",
+            "on-premises gateway job {}: password set in AD (finished on the gateway's report, not by the page)",
             job.id
         )),
     )
@@ -314,6 +345,32 @@ pub async fn reported(portal: &Portal, job: &Job) {
         after.revoke_sessions,
     )
     .await;
+    // The policy's security contacts hear of it as after any reset (the policy as it is now: a
+    // contact added or removed since the job was queued is honoured).
+    let Some(name) = after.policy else { return };
+    let set = portal.services.policies();
+    let Some(policy) = set.get(&name) else {
+        tracing::warn!(
+            policy = %name,
+            "reset: the policy of a late gateway reset is gone; its security contacts are not told"
+        );
+        return;
+    };
+    let user = after
+        .user
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| job.subject.to_string());
+    crate::security_contacts::tell_about(
+        portal,
+        policy,
+        crate::security_contacts::Told {
+            action: ContactAction::PasswordReset,
+            subject: &job.subject,
+            user: &user,
+            correlation_id: &job.correlation_id,
+            by: None,
+        },
+    );
 }
 
 /// Whether the policy that matched this flow allows privileged accounts; the gateway refuses an
