@@ -28,6 +28,7 @@ pub fn spawn(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> tokio::task::JoinH
                     flows = r.flows,
                     codes = r.codes,
                     throttle_hits = r.throttle_hits,
+                    jobs = r.jobs,
                     "purged expired rows"
                 ),
                 Err(e) => tracing::warn!(error = %e, "could not purge expired rows"),
