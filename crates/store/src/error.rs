@@ -55,6 +55,9 @@ pub enum DatabaseError {
     /// The store was closed ([`crate::SqliteStore::close`]); it takes no more statements.
     #[error("the store is closed")]
     Closed,
+    /// The SQLite background checkpoint thread could not be started.
+    #[error("cannot start the SQLite checkpoint thread: {0}")]
+    CheckpointThread(#[source] std::io::Error),
 }
 
 impl From<sqlx::Error> for StoreError {

@@ -286,3 +286,34 @@ async fn a_closed_store_refuses_further_calls() {
         "{err}"
     );
 }
+
+/// Checkpoints run on the store's own thread: committed pages reach the database file although
+/// no request's commit comes near the writer's auto-checkpoint bound (10,000 pages; these
+/// writes log a few thousand).
+#[tokio::test]
+async fn committed_pages_reach_the_database_file_without_a_request_checkpointing() {
+    let dir = TempDir::new("sqlite-checkpoint");
+    let path = dir.path().join("db.sqlite");
+    let store = SqliteStore::open(&SqliteOptions::file(&path), cipher())
+        .await
+        .unwrap();
+    let size = || std::fs::metadata(&path).unwrap().len();
+    // Let the migrations' pages settle into the file first.
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let before = size();
+    let limits = [Limit::new(1_000_000, std::time::Duration::from_secs(3600))];
+    for i in 0..1000u32 {
+        let key = ThrottleKey::new("start:address", format!("10.0.{}.{}", i / 256, i % 256));
+        assert!(store.hit(&key, &limits, t0()).await.unwrap().is_allowed());
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while size() <= before && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        size() > before + 16 * 4096,
+        "database file {before} -> {} bytes: the logged pages were not checkpointed",
+        size()
+    );
+    store.close().await;
+}

@@ -13,6 +13,7 @@
 //! other processes writing the same file (e.g. `latchkey gateway register`).
 
 mod audit;
+mod checkpoint;
 mod codes;
 mod enrollments;
 mod flows;
@@ -31,6 +32,7 @@ use latchkey_types::ObjectId;
 use rusqlite::{Connection, OpenFlags};
 use time::OffsetDateTime;
 
+use self::checkpoint::Checkpointer;
 use crate::audit::{AuditDayCount, AuditEvent, AuditId, AuditQuery, AuditRecord};
 use crate::code::{CodeAttempt, CodeId, IssuedCode, NewCode};
 use crate::crypto::Cipher;
@@ -137,6 +139,8 @@ struct Inner {
     readers: Vec<Slot>,
     /// Where the next read starts looking for a free reader.
     next_reader: AtomicUsize,
+    /// WAL checkpoints off the request path (a file database; `None` for memory or closed).
+    checkpointer: Mutex<Option<Checkpointer>>,
     cipher: Cipher,
 }
 
@@ -176,7 +180,7 @@ impl SqliteStore {
     /// Opens (creating if needed) the database, sets WAL, `synchronous=NORMAL`, the busy timeout
     /// and foreign keys on every connection, and applies pending migrations.
     pub async fn open(options: &SqliteOptions, cipher: Cipher) -> Result<Self> {
-        let (writer, readers) = match &options.location {
+        let (writer, readers, checkpointer) = match &options.location {
             SqliteLocation::File(path) => {
                 // No SQLITE_OPEN_URI: the path is a file name, never interpreted as a URI.
                 let mut writer = Connection::open_with_flags(
@@ -192,6 +196,8 @@ impl SqliteStore {
                 if !mode.eq_ignore_ascii_case("wal") {
                     tracing::warn!(mode, "SQLite did not switch the database to WAL");
                 }
+                // Checkpoints run on their own thread (checkpoint.rs); this is only the bound.
+                writer.pragma_update(None, "wal_autocheckpoint", checkpoint::BACKSTOP_PAGES)?;
                 // Migrations first: the readers open a database that has its tables.
                 migrate::run(&mut writer, MIGRATIONS)?;
                 let mut readers = Vec::new();
@@ -203,14 +209,15 @@ impl SqliteStore {
                     configure(&reader, options.busy_timeout)?;
                     readers.push(Mutex::new(Some(reader)));
                 }
-                (writer, readers)
+                let checkpointer = Checkpointer::start(path, options.busy_timeout)?;
+                (writer, readers, Some(checkpointer))
             }
             SqliteLocation::Memory => {
                 // A private database of this one connection: it lives as long as the store.
                 let mut conn = Connection::open_in_memory()?;
                 configure(&conn, options.busy_timeout)?;
                 migrate::run(&mut conn, MIGRATIONS)?;
-                (conn, Vec::new())
+                (conn, Vec::new(), None)
             }
         };
         Ok(Self {
@@ -218,6 +225,7 @@ impl SqliteStore {
                 writer: Mutex::new(Some(writer)),
                 readers,
                 next_reader: AtomicUsize::new(0),
+                checkpointer: Mutex::new(checkpointer),
                 cipher,
             }),
         })
@@ -226,6 +234,9 @@ impl SqliteStore {
     /// Closes every connection (waits for a running statement); later calls fail with
     /// [`DatabaseError::Closed`].
     pub async fn close(&self) {
+        if let Some(mut c) = unpoison(self.inner.checkpointer.lock()).take() {
+            c.stop();
+        }
         for slot in self.inner.readers.iter().chain([&self.inner.writer]) {
             drop(unpoison(slot.lock()).take());
         }
