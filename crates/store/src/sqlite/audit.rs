@@ -3,7 +3,7 @@
 use rusqlite::types::Value;
 use rusqlite::{Row, params, params_from_iter};
 
-use super::{SqliteStore, from_ms, json, ms, object_id};
+use super::{SqliteStore, from_ms, json, ms, object_id, returning};
 use time::OffsetDateTime;
 
 use crate::audit::{AuditDayCount, AuditEvent, AuditId, AuditQuery, AuditRecord, Outcome};
@@ -72,7 +72,7 @@ impl SqliteStore {
                 "INSERT INTO audit_events (at_ms, correlation_id, actor, subject, event_type, method, \
                  outcome, reason, details) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
             )?;
-            let mut rows = stmt.query(params![
+            let rows = stmt.query(params![
                 ms(e.at),
                 e.correlation_id,
                 e.actor,
@@ -83,8 +83,9 @@ impl SqliteStore {
                 e.reason,
                 e.details.to_string(),
             ])?;
-            let row = rows.next()?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
-            Ok(AuditId(row.get("id")?))
+            let id = returning(rows, |row| Ok(row.get::<_, i64>("id")?))?
+                .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+            Ok(AuditId(id))
         })
     }
 

@@ -4,7 +4,7 @@ use latchkey_types::ObjectId;
 use rusqlite::{TransactionBehavior, params};
 use time::OffsetDateTime;
 
-use super::{SqliteStore, dur_ms, from_ms, ms};
+use super::{SqliteStore, dur_ms, from_ms, ms, returning};
 use crate::code::{CodeAttempt, CodeId, IssuedCode, NewCode};
 use crate::error::{Result, StoreError};
 use crate::flow::FlowId;
@@ -82,22 +82,21 @@ impl SqliteStore {
                  AND expires_at_ms > ?3 AND tries_left > 0 \
                  RETURNING id, seq, code_hash, binding, tries_left, expires_at_ms",
             )?;
-            let mut rows = stmt.query(params![flow.to_string(), method, ms(now)])?;
-            let Some(row) = rows.next()? else {
-                return Ok(None);
-            };
-            let tries: i64 = row.get("tries_left")?;
-            Ok(Some(CodeAttempt {
-                id: CodeId(row.get("id")?),
-                seq: row.get("seq")?,
-                code_hash: row.get("code_hash")?,
-                binding: row.get("binding")?,
-                tries_left: u32::try_from(tries).map_err(|_| StoreError::Corrupt {
-                    table: T,
-                    column: "tries_left",
-                })?,
-                expires_at: from_ms(row.get("expires_at_ms")?, T, "expires_at_ms")?,
-            }))
+            let rows = stmt.query(params![flow.to_string(), method, ms(now)])?;
+            returning(rows, |row| {
+                let tries: i64 = row.get("tries_left")?;
+                Ok(CodeAttempt {
+                    id: CodeId(row.get("id")?),
+                    seq: row.get("seq")?,
+                    code_hash: row.get("code_hash")?,
+                    binding: row.get("binding")?,
+                    tries_left: u32::try_from(tries).map_err(|_| StoreError::Corrupt {
+                        table: T,
+                        column: "tries_left",
+                    })?,
+                    expires_at: from_ms(row.get("expires_at_ms")?, T, "expires_at_ms")?,
+                })
+            })
         })
     }
 

@@ -5,7 +5,7 @@ use latchkey_types::ObjectId;
 use rusqlite::{Row, params};
 use time::OffsetDateTime;
 
-use super::{SqliteStore, dur_ms, from_ms, json, ms, object_id};
+use super::{SqliteStore, dur_ms, from_ms, json, ms, object_id, returning};
 use crate::error::{Result, StoreError};
 use crate::flow::{Flow, FlowId, FlowToken, FlowUpdate, NewFlow};
 
@@ -86,7 +86,7 @@ impl SqliteStore {
                  VALUES (?1, ?2, ?3, ?4, ?5, '[]', ?6, ?7, ?7, ?8, ?9) RETURNING ",
                 flow_cols!()
             ))?;
-            let mut rows = stmt.query(params![
+            let rows = stmt.query(params![
                 id.to_string(),
                 token.hash(),
                 new.subject.to_string(),
@@ -97,8 +97,7 @@ impl SqliteStore {
                 now_ms.saturating_add(dur_ms(new.lifetime.absolute)),
                 dur_ms(new.lifetime.idle),
             ])?;
-            let row = rows.next()?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
-            flow_from_row(row)
+            Ok(returning(rows, flow_from_row)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?)
         })?;
         Ok((token, flow))
     }
@@ -161,13 +160,13 @@ impl SqliteStore {
                 " RETURNING ",
                 flow_cols!()
             ))?;
-            let mut rows = stmt.query(params![
+            let rows = stmt.query(params![
                 ms(now),
                 token.hash(),
                 update.step,
                 update.data.map(|d| d.to_string()),
             ])?;
-            rows.next()?.map(flow_from_row).transpose()
+            returning(rows, flow_from_row)
         })
     }
 
@@ -192,14 +191,14 @@ impl SqliteStore {
                 " RETURNING ",
                 flow_cols!()
             ))?;
-            let mut rows = stmt.query(params![
+            let rows = stmt.query(params![
                 ms(now),
                 token.hash(),
                 new_token.hash(),
                 next_step,
                 method,
             ])?;
-            rows.next()?.map(flow_from_row).transpose()
+            returning(rows, flow_from_row)
         })?;
         Ok(flow.map(|flow| (new_token, flow)))
     }

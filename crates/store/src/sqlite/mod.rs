@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::Duration;
 
 use latchkey_types::ObjectId;
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, Row, Rows};
 use time::OffsetDateTime;
 
 use self::checkpoint::Checkpointer;
@@ -287,6 +287,23 @@ impl SqliteStore {
             .ok_or(StoreError::Database(DatabaseError::Closed))?;
         f(conn)
     }
+}
+
+/// Maps the first row of a changing statement (`INSERT/UPDATE … RETURNING`), then steps the
+/// statement to its end. Outside an explicit transaction SQLite commits such a statement only
+/// when it finishes; left to itself, rusqlite finishes it when `Rows` is dropped and ignores any
+/// error there, so a failed commit (disk full, I/O error) would come back as success: an audit
+/// id for an event that is not stored, a throttle hit or code try that did not count.
+pub(crate) fn returning<T>(
+    mut rows: Rows<'_>,
+    map: impl FnOnce(&Row<'_>) -> Result<T>,
+) -> Result<Option<T>> {
+    let first = match rows.next()? {
+        Some(row) => Some(map(row)?),
+        None => None,
+    };
+    while rows.next()?.is_some() {}
+    Ok(first)
 }
 
 // ---- value conversions shared by the submodules ------------------------------------------------

@@ -11,7 +11,7 @@ use rusqlite::params;
 use rusqlite::types::Value;
 use time::OffsetDateTime;
 
-use super::{SqliteStore, dur_ms, ms};
+use super::{SqliteStore, dur_ms, ms, returning};
 use crate::error::{Result, StoreError};
 use crate::throttle::{Limit, ThrottleDecision, ThrottleKey};
 
@@ -67,17 +67,19 @@ impl SqliteStore {
         }
         self.write(|conn| {
             let mut insert = conn.prepare_cached(&sql)?;
-            let mut rows = insert.query(rusqlite::params_from_iter(values.iter()))?;
-            if let Some(row) = rows.next()? {
+            let rows = insert.query(rusqlite::params_from_iter(values.iter()))?;
+            let allowed = returning(rows, |row| {
                 let mut remaining = u32::MAX;
                 for (i, limit) in limits.iter().enumerate() {
                     let after: i64 = row.get(i)?;
                     remaining =
                         remaining.min(u32::try_from(i64::from(limit.max) - after).unwrap_or(0));
                 }
+                Ok(remaining)
+            })?;
+            if let Some(remaining) = allowed {
                 return Ok(ThrottleDecision::Allowed { remaining });
             }
-            drop(rows);
 
             // Denied (nothing was recorded): how long until every full window has room again.
             let mut boundary_of = conn.prepare_cached(
