@@ -338,3 +338,85 @@ fn revocations(demo: &Demo) -> usize {
         .filter(|r| r.path.ends_with("/revokeSignInSessions"))
         .count()
 }
+
+/// A first report that was recorded but never reached the steps after the change (its audit or
+/// job read failed, or the agent hung up): the agent's repeated report runs them, once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_repeated_report_runs_the_steps_the_first_one_never_reached() {
+    let demo = portal().await;
+    let credential = connected_gateway(&demo).await;
+    let new = "Harbor-Quill-Saffron-58";
+    let mut b = carla_verified(&demo).await;
+    let csrf = b.get("/reset").await.csrf();
+    let page = b
+        .post(
+            "/reset",
+            &[("csrf", &csrf), ("password", new), ("confirm", new)],
+        )
+        .await;
+    assert!(
+        page.body.contains("has not confirmed it yet"),
+        "{}",
+        page.body
+    );
+    let http = reqwest::Client::new();
+    let auth = format!("Bearer {}", credential.expose());
+    let offer: JobOffer = http
+        .get(format!("{}{NEXT_PATH}?wait=5", demo.portal_url()))
+        .header("authorization", &auth)
+        .header(CAPABILITIES_HEADER, "reset")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .expect("the queued reset job is offered");
+    let notices_before = password_notices(&demo);
+    let revocations_before = revocations(&demo);
+    let report = JobReport {
+        outcome: JobOutcome::Succeeded,
+        object_dn: Some("CN=Carla,OU=Lab,DC=corp,DC=contoso,DC=example".into()),
+    };
+    // The first report, recorded in the store and nothing more.
+    let gateway_id = credential
+        .expose()
+        .trim_start_matches("lkgw_")
+        .split('.')
+        .next()
+        .unwrap()
+        .to_string();
+    let recorded = demo
+        .store
+        .finish_job(
+            &offer.id,
+            &gateway_id,
+            true,
+            &serde_json::to_value(&report).unwrap(),
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(recorded, latchkey_store::FinishOutcome::Recorded);
+    assert!(events(&demo, "reset").await.is_empty());
+
+    let url = format!("{}/gateway/v1/jobs/{}/result", demo.portal_url(), offer.id);
+    for _ in 0..2 {
+        let again: Ack = http
+            .post(&url)
+            .header("authorization", &auth)
+            .json(&report)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(!again.recorded);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let reset = events(&demo, "reset").await;
+    assert_eq!(reset.len(), 1, "{reset:?}");
+    assert_eq!(password_notices(&demo) - notices_before, 3);
+    assert_eq!(revocations(&demo) - revocations_before, 1);
+    demo.stop().await;
+}

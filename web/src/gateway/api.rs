@@ -311,17 +311,35 @@ async fn report(
             if !audited {
                 return plain(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
             }
-            if let (true, Some(job)) = (succeeded, job.as_ref()) {
-                // The steps after a password change, unless the waiting page ran them.
-                super::reset::reported(&portal, job).await;
+            if let (true, Some(job)) = (succeeded, job) {
+                after_success(&portal, job).await;
             }
             HttpResponse::Ok().json(Ack { id, recorded: true })
         }
-        FinishOutcome::AlreadyRecorded => HttpResponse::Ok().json(Ack {
-            id,
-            recorded: false,
-        }),
+        FinishOutcome::AlreadyRecorded => {
+            // A repeated report: the first one may have stopped before the steps after the
+            // change (its audit or job read failed, or the agent hung up meanwhile). Offer them
+            // again; the store's claim lets them run only once.
+            if succeeded && let Ok(Some(job)) = s.store.job(&id, now).await {
+                after_success(&portal, job).await;
+            }
+            HttpResponse::Ok().json(Ack {
+                id,
+                recorded: false,
+            })
+        }
         FinishOutcome::Conflict => plain(StatusCode::CONFLICT, "job already finished"),
         FinishOutcome::NotFound => plain(StatusCode::NOT_FOUND, "no such job"),
+    }
+}
+
+/// The steps after a password change done by a gateway, unless the waiting page ran them. On a
+/// task of their own: an agent hanging up mid-request must not cancel them halfway (the claim
+/// would be taken and the rest never done); the reply still waits for them.
+async fn after_success(portal: &web::Data<Portal>, job: latchkey_store::Job) {
+    let portal = portal.clone();
+    let steps = actix_web::rt::spawn(async move { super::reset::reported(&portal, &job).await });
+    if steps.await.is_err() {
+        tracing::error!("gateway API: the steps after a reset stopped unexpectedly");
     }
 }

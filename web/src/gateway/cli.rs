@@ -138,7 +138,7 @@ pub async fn allow(config: &Path, name: &str, allow_reset: bool) -> anyhow::Resu
         return Ok(ExitCode::from(1));
     };
     let name = name.trim();
-    audit_details(
+    let audited = audit_details(
         store.as_ref(),
         "gateway.kinds_changed",
         serde_json::json!({
@@ -147,7 +147,14 @@ pub async fn allow(config: &Path, name: &str, allow_reset: bool) -> anyhow::Resu
             "after": change.after,
         }),
     )
-    .await?;
+    .await;
+    if let Err(e) = audited {
+        // Unrecorded, the change does not stand (as on the admin page).
+        if let Err(undo) = store.set_gateway_kinds(name, &change.before).await {
+            eprintln!("could not undo the change either: {undo}");
+        }
+        return Err(e);
+    }
     println!(
         "gateway {name:?} may now: {} (was: {})",
         change.after.join(", "),
