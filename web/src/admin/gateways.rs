@@ -10,7 +10,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, PRAGMA};
 use actix_web::{HttpRequest, HttpResponse, web};
-use latchkey_store::{Outcome, StoreError};
+use latchkey_store::{Gateway, Outcome, StoreError};
 use serde::Deserialize;
 
 use super::{admin_of, field, form_pairs, msg, page};
@@ -19,6 +19,7 @@ use crate::console::ConsoleUser;
 use crate::gateway::CONNECTED_WINDOW;
 use crate::gateway::credential::{self, NameError, RegisterError};
 use crate::gateway::kinds;
+use crate::i18n::Lang;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/gateways", web::get().to(list))
@@ -259,6 +260,33 @@ async fn register(req: HttpRequest, portal: web::Data<Portal>, body: web::Bytes)
     r
 }
 
+/// The live (not revoked) gateway named `name`, or the page to answer instead: 404 when there is
+/// none, 503 when the store cannot list them.
+async fn live_gateway(
+    portal: &Portal,
+    req: &HttpRequest,
+    lang: Lang,
+    name: &str,
+) -> Result<Gateway, HttpResponse> {
+    let found = match portal.services.store.gateways().await {
+        Ok(g) => g
+            .into_iter()
+            .find(|g| g.name == name && g.revoked_at.is_none()),
+        Err(e) => {
+            tracing::error!(error = %e, "admin: cannot list gateways");
+            return Err(portal.error_page(
+                req,
+                lang,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "error_generic",
+            ));
+        }
+    };
+    found.ok_or_else(|| {
+        portal.error_page(req, lang, StatusCode::NOT_FOUND, "admin_gateways_not_found")
+    })
+}
+
 #[derive(Deserialize)]
 struct RevokeQuery {
     name: Option<String>,
@@ -275,27 +303,8 @@ async fn confirm_revoke(
         Err(r) => return r,
     };
     let name = query.name.as_deref().unwrap_or("").trim();
-    let live = match portal.services.store.gateways().await {
-        Ok(g) => g
-            .into_iter()
-            .any(|g| g.name == name && g.revoked_at.is_none()),
-        Err(e) => {
-            tracing::error!(error = %e, "admin: cannot list gateways");
-            return portal.error_page(
-                &req,
-                user.lang,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "error_generic",
-            );
-        }
-    };
-    if !live {
-        return portal.error_page(
-            &req,
-            user.lang,
-            StatusCode::NOT_FOUND,
-            "admin_gateways_not_found",
-        );
+    if let Err(r) = live_gateway(&portal, &req, user.lang, name).await {
+        return r;
     }
     page(
         &portal,
@@ -402,27 +411,9 @@ async fn edit_kinds(
         Err(r) => return r,
     };
     let name = query.name.as_deref().unwrap_or("").trim();
-    let gateway = match portal.services.store.gateways().await {
-        Ok(g) => g
-            .into_iter()
-            .find(|g| g.name == name && g.revoked_at.is_none()),
-        Err(e) => {
-            tracing::error!(error = %e, "admin: cannot list gateways");
-            return portal.error_page(
-                &req,
-                user.lang,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "error_generic",
-            );
-        }
-    };
-    let Some(gateway) = gateway else {
-        return portal.error_page(
-            &req,
-            user.lang,
-            StatusCode::NOT_FOUND,
-            "admin_gateways_not_found",
-        );
+    let gateway = match live_gateway(&portal, &req, user.lang, name).await {
+        Ok(g) => g,
+        Err(r) => return r,
     };
     page(
         &portal,
