@@ -12,7 +12,7 @@
 use std::path::Path;
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
 
@@ -21,6 +21,9 @@ use crate::error::{DatabaseError, Result, StoreError};
 /// How often the log is copied back. Short enough that the log stays small at the load bench's
 /// write rate (~45,000 pages a second at 300 resets a second), long enough to cost nothing idle.
 const EVERY: Duration = Duration::from_millis(100);
+
+/// At most one warning this often while checkpoints keep failing.
+const WARN_EVERY: Duration = Duration::from_secs(60);
 
 /// The writer's own auto-checkpoint, only reached when this thread falls behind (pages).
 pub(super) const BACKSTOP_PAGES: i64 = 10_000;
@@ -44,12 +47,18 @@ impl Checkpointer {
         let thread = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || {
+                // A failing checkpoint (disk full, I/O) fails ten times a second: say so once a
+                // minute, not every time.
+                let mut warned: Option<Instant> = None;
                 // Ends on a stop message or when the store (the sender) is gone.
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(EVERY) {
                     let done = conn
                         .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(0));
-                    if let Err(e) = done {
+                    if let Err(e) = done
+                        && warned.is_none_or(|at| at.elapsed() >= WARN_EVERY)
+                    {
                         tracing::warn!(error = %e, "SQLite WAL checkpoint failed");
+                        warned = Some(Instant::now());
                     }
                 }
             })
