@@ -10,6 +10,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, PRAGMA};
 use actix_web::{HttpRequest, HttpResponse, web};
+use latchkey_jobs::JobKind;
 use latchkey_store::{Gateway, Outcome, StoreError};
 use serde::Deserialize;
 
@@ -287,8 +288,9 @@ async fn live_gateway(
     })
 }
 
+/// `?name=` of the pages about one gateway.
 #[derive(Deserialize)]
-struct RevokeQuery {
+struct NameQuery {
     name: Option<String>,
 }
 
@@ -296,7 +298,7 @@ struct RevokeQuery {
 async fn confirm_revoke(
     req: HttpRequest,
     portal: web::Data<Portal>,
-    query: web::Query<RevokeQuery>,
+    query: web::Query<NameQuery>,
 ) -> HttpResponse {
     let (user, _admin) = match admin_of(&portal, &req) {
         Ok(x) => x,
@@ -394,17 +396,12 @@ fn query_value(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
-#[derive(Deserialize)]
-struct KindsQuery {
-    name: Option<String>,
-}
-
 /// The page that changes what a live gateway may do: one checkbox (reset or not; unlock always),
 /// with what granting reset means, ticked as the gateway is now.
 async fn edit_kinds(
     req: HttpRequest,
     portal: web::Data<Portal>,
-    query: web::Query<KindsQuery>,
+    query: web::Query<NameQuery>,
 ) -> HttpResponse {
     let (user, _admin) = match admin_of(&portal, &req) {
         Ok(x) => x,
@@ -424,7 +421,7 @@ async fn edit_kinds(
         serde_json::json!({
             "gateway": gateway.name,
             "allowed": gateway.allowed_kinds.join(", "),
-            "allow_reset": gateway.allowed_kinds.iter().any(|k| k == "reset"),
+            "allow_reset": gateway.allowed_kinds.iter().any(|k| k == JobKind::Reset.as_str()),
         }),
     )
 }
@@ -491,8 +488,7 @@ async fn set_kinds(req: HttpRequest, portal: web::Data<Portal>, body: web::Bytes
         )
         .await;
     if audited.is_err() {
-        // Unrecorded, the change does not stand (best effort: the gateway may have polled).
-        if let Err(e) = store.set_gateway_kinds(&name, &change.before).await {
+        if let Err(e) = change.undo(store, &name).await {
             tracing::error!(error = %e, "admin: cannot undo an unaudited gateway kinds change");
         }
         return portal.error_page(

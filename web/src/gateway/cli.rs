@@ -149,8 +149,7 @@ pub async fn allow(config: &Path, name: &str, allow_reset: bool) -> anyhow::Resu
     )
     .await;
     if let Err(e) = audited {
-        // Unrecorded, the change does not stand (as on the admin page).
-        if let Err(undo) = store.set_gateway_kinds(name, &change.before).await {
+        if let Err(undo) = change.undo(store.as_ref(), name).await {
             eprintln!("could not undo the change either: {undo}");
         }
         return Err(e);

@@ -31,6 +31,15 @@ impl Change {
     }
 }
 
+impl Change {
+    /// Puts the kinds back as they were: a change the audit trail could not record does not
+    /// stand (best effort: the gateway may have polled meanwhile).
+    pub async fn undo(&self, store: &dyn Store, name: &str) -> Result<(), StoreError> {
+        store.set_gateway_kinds(name.trim(), &self.before).await?;
+        Ok(())
+    }
+}
+
 /// Sets the live gateway `name`'s kinds to [`allowed`]`(allow_reset)`; the next claim already
 /// follows them. `None` when there is no live gateway of that name (revoked ones stay as they
 /// were).
