@@ -178,9 +178,10 @@ pub async fn submit(
         return portal.error_page(&req, step.lang, StatusCode::NOT_FOUND, "error_not_found");
     }
     let failures = format!("fail:{kind}");
-    if let Err(msg) =
-        flow::charge_attempt(&portal, &req, &failures, &step.data.throttle_key, step.lang).await
+    if let Err(refusal) =
+        flow::charge_attempt(&portal, &req, &failures, &step.data.throttle_key).await
     {
+        let msg = refusal.message(&portal, step.lang);
         let _ = step
             .audit(
                 &portal,
@@ -190,13 +191,7 @@ pub async fn submit(
                 None,
             )
             .await;
-        return page(
-            &portal,
-            &req,
-            &step,
-            Some(msg),
-            StatusCode::TOO_MANY_REQUESTS,
-        );
+        return page(&portal, &req, &step, Some(msg), refusal.status());
     }
     // Decoys and flows whose policy does not allow the method compare against nothing (after
     // opening their sealed empty map: the same work as a real flow).

@@ -11,7 +11,10 @@ use std::time::Duration;
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
-use latchkey_store::{AuditEvent, Flow, FlowToken, Limit, Outcome, ThrottleDecision, ThrottleKey};
+use latchkey_store::{
+    AuditEvent, Flow, FlowStep, FlowToken, Limit, Outcome, StoreError, ThrottleDecision,
+    ThrottleKey,
+};
 use latchkey_types::{MethodKind, ObjectId};
 use serde::{Deserialize, Serialize};
 
@@ -20,9 +23,9 @@ use crate::i18n::{Lang, negotiate};
 
 /// Purpose stored with self-service flows.
 pub const PURPOSE: &str = "self-service";
-/// Flow steps.
-pub const STEP_VERIFY: &str = "verify";
-pub const STEP_VERIFIED: &str = "verified";
+/// Flow steps (the state machine is [`FlowStep`]'s, docs/architecture.md).
+pub const STEP_VERIFY: FlowStep = FlowStep::Verify;
+pub const STEP_VERIFIED: FlowStep = FlowStep::Verified;
 
 /// Flow state kept in the store (JSON), never in the browser.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -54,6 +57,10 @@ pub struct FlowData {
     pub preferred_language: Option<String>,
     /// Password mastered on-premises (Entra Connect).
     pub synced: bool,
+    /// `lastPasswordChangeDateTime` when the flow started: after a password write whose answer
+    /// never came, a later value shows the write was applied.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub password_changed_at: Option<time::OffsetDateTime>,
     /// Correlates every audit event and message of this flow.
     pub correlation_id: String,
 }
@@ -118,22 +125,36 @@ pub fn token(portal: &Portal, req: &HttpRequest) -> Option<FlowToken> {
         .and_then(|c| FlowToken::parse(c.value()))
 }
 
-/// The live flow of this request, with its data.
-pub async fn load(portal: &Portal, req: &HttpRequest) -> Option<(FlowToken, Flow, FlowData)> {
-    let token = token(portal, req)?;
+/// The live flow of this request, with its data; `Ok(None)` when there is none. A store error
+/// is an error, never "no flow": the user keeps the cookie and their place
+/// ([`store_unavailable`]).
+pub async fn load(
+    portal: &Portal,
+    req: &HttpRequest,
+) -> Result<Option<(FlowToken, Flow, FlowData)>, StoreError> {
+    let Some(token) = token(portal, req) else {
+        return Ok(None);
+    };
     let now = portal.services.clock.now();
-    let flow = portal
-        .services
-        .store
-        .flow(&token, now)
-        .await
-        .ok()
-        .flatten()?;
+    let Some(flow) = portal.services.store.flow(&token, now).await? else {
+        return Ok(None);
+    };
     if flow.purpose != PURPOSE {
-        return None;
+        return Ok(None);
     }
     let data = FlowData::from_flow(&flow);
-    Some((token, flow, data))
+    Ok(Some((token, flow, data)))
+}
+
+/// The page for a store outage: 503 "try again in a moment", the flow cookie untouched.
+pub fn store_unavailable(
+    portal: &Portal,
+    req: &HttpRequest,
+    lang: Lang,
+    e: &StoreError,
+) -> HttpResponse {
+    tracing::error!(error = %e, "store unavailable");
+    portal.error_page(req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_store")
 }
 
 /// A 303 to `path` (a local path: redirects never go elsewhere).
@@ -145,9 +166,16 @@ pub fn see_other(path: &'static str) -> HttpResponse {
 
 /// Where to go when a step is requested without a live flow: back to the start.
 pub fn expired(portal: &Portal) -> HttpResponse {
-    let mut r = see_other("/");
-    let _ = r.add_cookie(&clear_flow_cookie(portal));
-    r
+    with_cleared_cookie(portal, see_other("/"))
+}
+
+/// `response` with the flow cookie removed (the flow ended server-side).
+pub fn with_cleared_cookie(portal: &Portal, mut response: HttpResponse) -> HttpResponse {
+    if let Err(e) = response.add_cookie(&clear_flow_cookie(portal)) {
+        // Only an invalid header value fails here; the flow is gone server-side anyway.
+        tracing::error!(error = %e, "cannot clear the flow cookie");
+    }
+    response
 }
 
 /// A POST to a step of a live flow, CSRF-checked.
@@ -166,8 +194,10 @@ impl Step {
         req: &HttpRequest,
         csrf: &str,
     ) -> Result<Step, HttpResponse> {
-        let Some((token, flow, data)) = load(portal, req).await else {
-            return Err(expired(portal));
+        let (token, flow, data) = match load(portal, req).await {
+            Ok(Some(loaded)) => loaded,
+            Ok(None) => return Err(expired(portal)),
+            Err(e) => return Err(store_unavailable(portal, req, lang(req, None), &e)),
         };
         let lang = lang(req, Some((&flow, &data)));
         if !portal.services.csrf.check(req, &flow.id.to_string(), csrf) {
@@ -261,14 +291,41 @@ pub mod limits {
     ];
 }
 
-/// Checks and records one attempt against `limits` for `(scope, key)`. Store errors deny (fail
-/// closed) with a one-minute wait.
-pub async fn hit(
-    portal: &Portal,
-    scope: &str,
-    key: &str,
-    limits: &[Limit],
-) -> Result<(), Duration> {
+/// Why a throttled attempt may not go on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Too many attempts: wait this long.
+    Throttled(Duration),
+    /// The store could not count the attempt: denied (fail closed), but it is an outage, not
+    /// the user's fault, and is said so.
+    Unavailable,
+}
+
+impl Refusal {
+    /// 429 for a throttle, 503 for an outage.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Refusal::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+            Refusal::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// What the user reads, in the page's language.
+    pub fn message(self, portal: &Portal, lang: Lang) -> String {
+        match self {
+            Refusal::Throttled(wait) => throttled_message(portal, lang, wait),
+            Refusal::Unavailable => portal
+                .templates
+                .catalogs()
+                .get(lang, "error_store")
+                .to_string(),
+        }
+    }
+}
+
+/// Checks and records one attempt against `limits` for `(scope, key)`. A store error denies
+/// (fail closed) as [`Refusal::Unavailable`].
+pub async fn hit(portal: &Portal, scope: &str, key: &str, limits: &[Limit]) -> Result<(), Refusal> {
     let k = ThrottleKey::new(scope, key);
     match portal
         .services
@@ -277,24 +334,23 @@ pub async fn hit(
         .await
     {
         Ok(ThrottleDecision::Allowed { .. }) => Ok(()),
-        Ok(ThrottleDecision::Denied { retry_after }) => Err(retry_after),
+        Ok(ThrottleDecision::Denied { retry_after }) => Err(Refusal::Throttled(retry_after)),
         Err(e) => {
             tracing::error!(error = %e, scope, "throttle check failed; denying");
-            Err(Duration::from_secs(60))
+            Err(Refusal::Unavailable)
         }
     }
 }
 
 /// Charges one verification attempt *before* the answer is checked, so a guess costs an attempt
 /// whatever its result: per client address, and per account under `failure_scope` (reset after a
-/// success). `Err` is the localized "too many attempts" message.
+/// success). `Err` says why not: too many attempts, or the store could not count it.
 pub async fn charge_attempt(
     portal: &Portal,
     req: &HttpRequest,
     failure_scope: &str,
     account_key: &str,
-    lang: Lang,
-) -> Result<(), String> {
+) -> Result<(), Refusal> {
     let client = portal
         .services
         .proxies
@@ -318,9 +374,9 @@ pub async fn charge_attempt(
             )
             .await
         }
-        Err(wait) => Err(wait),
+        Err(refusal) => Err(refusal),
     };
-    charged.map_err(|wait| throttled_message(portal, lang, wait))
+    charged
 }
 
 /// Forgets the attempts of `(scope, key)` (after a success).
@@ -335,12 +391,14 @@ pub async fn reset_throttle(portal: &Portal, scope: &str, key: &str) {
     }
 }
 
-/// "Too many attempts, wait N minutes" in the page's language.
-pub fn throttled_message(portal: &Portal, lang: Lang, wait: Duration) -> String {
+/// "Too many attempts, wait N minutes" in the page's language ("a minute" for one).
+fn throttled_message(portal: &Portal, lang: Lang, wait: Duration) -> String {
     let minutes = wait.as_secs().div_ceil(60).max(1);
-    portal
-        .templates
-        .catalogs()
+    let catalogs = portal.templates.catalogs();
+    if minutes == 1 {
+        return catalogs.get(lang, "error_throttled_one").to_string();
+    }
+    catalogs
         .get(lang, "error_throttled")
         .replace("{minutes}", &minutes.to_string())
 }

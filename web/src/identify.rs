@@ -125,10 +125,7 @@ async fn start(
     };
     if let Err(wait) = flow::hit(&portal, "start:client", &client, limits::STARTS_PER_CLIENT).await
     {
-        return retry(
-            flow::throttled_message(&portal, lang, wait),
-            actix_web::http::StatusCode::TOO_MANY_REQUESTS,
-        );
+        return retry(wait.message(&portal, lang), wait.status());
     }
     let login = form.login.trim();
     if login.parse::<Upn>().is_err() {
@@ -144,7 +141,7 @@ async fn start(
     let (data, subject, reason) = match planned {
         Ok(p) => p,
         Err(e) => {
-            tracing::error!(error = %e, "identify: directory unavailable");
+            tracing::error!(error = %e, "identify: cannot plan the flow");
             return portal.error_page(
                 &req,
                 lang,
@@ -159,7 +156,7 @@ async fn start(
     let new = NewFlow {
         subject,
         purpose: PURPOSE.into(),
-        step: STEP_VERIFY.into(),
+        step: STEP_VERIFY,
         data: serde_json::to_value(&data).unwrap_or_default(),
         lifetime: FlowLifetime::default(),
     };
@@ -205,13 +202,23 @@ async fn start(
     resp
 }
 
+/// Why an account could not be planned: a fault, never a decoy (a decoy would tell the user
+/// "we sent a code" and send nothing).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PlanError {
+    #[error("directory: {0}")]
+    Directory(#[from] latchkey_graph::GraphError),
+    #[error("store: {0}")]
+    Store(#[from] latchkey_store::StoreError),
+}
+
 /// Resolves the account and decides, returning the flow data, its subject and (for the audit
 /// trail only) why a flow is a decoy. Every branch does its Graph calls before deciding, so the
 /// deadline hides the rest.
 pub(crate) async fn plan(
     portal: &Portal,
     login: &str,
-) -> Result<(FlowData, ObjectId, Option<String>), latchkey_graph::GraphError> {
+) -> Result<(FlowData, ObjectId, Option<String>), PlanError> {
     let s = &portal.services;
     let correlation_id = ObjectId::new_random().to_string();
     let decoy = |reason: String| {
@@ -256,18 +263,17 @@ pub(crate) async fn plan(
             user.id, policy.name
         ));
     }
-    let enrolled: Vec<MethodKind> = match s.store.enrollments(&user.id).await {
-        Ok(list) => list
-            .iter()
-            .filter(|e| e.state == EnrollmentState::Active)
-            .filter_map(|e| e.method.parse::<MethodKind>().ok())
-            .filter(|m| policy.methods.contains(m))
-            .collect(),
-        Err(e) => {
-            tracing::error!(error = %e, "identify: cannot read enrollments");
-            Vec::new()
-        }
-    };
+    // A store error fails closed with an honest 503: treating it as "nothing enrolled" would
+    // give a decoy flow that says "we sent a code" and sends nothing.
+    let enrolled: Vec<MethodKind> = s
+        .store
+        .enrollments(&user.id)
+        .await?
+        .iter()
+        .filter(|e| e.state == EnrollmentState::Active)
+        .filter_map(|e| e.method.parse::<MethodKind>().ok())
+        .filter(|m| policy.methods.contains(m))
+        .collect();
     if !latchkey_verify::requirement_met(policy.methods_required, &enrolled) {
         return decoy(format!(
             "account {}: not enough enrolled methods for policy '{}'",
@@ -308,6 +314,7 @@ pub(crate) async fn plan(
         ),
         preferred_language: user.preferred_language.clone(),
         synced: user.on_premises_sync_enabled == Some(true),
+        password_changed_at: user.last_password_change_date_time,
         correlation_id,
     };
     Ok((data, user.id, Some(evaluation.explain())))

@@ -1,6 +1,7 @@
 //! The Latchkey portal as a library: the binary (`main.rs`) parses the command line and calls in
 //! here; end-to-end tests and benchmarks start the same app in-process.
 
+pub mod act;
 pub mod admin;
 pub mod app;
 pub mod attribute;

@@ -4,18 +4,17 @@
 //! any error fails closed (security.md principle 7). After the change every open flow and code of
 //! the user is voided and the user is told on every channel known before the change.
 
-use std::collections::HashSet;
-
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use latchkey_notify::{ContactAction, Notice, Notification, Recipient};
-use latchkey_policy::{Action, Policy, Subject, evaluate};
+use latchkey_policy::{Action, Policy};
 use latchkey_store::{EnrollmentState, Flow, Outcome};
 use latchkey_types::{EmailAddress, MethodKind, ObjectId, Secret};
 use serde::{Deserialize, Serialize};
 
+use crate::act::{self, Acting};
 use crate::app::Portal;
-use crate::flow::{self, FlowData, Step};
+use crate::flow::{self, FlowData};
 use crate::i18n::Lang;
 use crate::identify::FieldError;
 use crate::password;
@@ -27,73 +26,33 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/reset", web::post().to(submit));
 }
 
-/// The live, fully verified flow of this request; otherwise where to send the browser: back to
-/// the methods while the flow is still being verified, to the start when there is none.
+/// The live, fully verified flow of this request that may still act; otherwise where to send
+/// the browser: back to the methods while the flow is still being verified, to the start when
+/// there is none, a 409 when its one change was already claimed.
 pub async fn verified_flow(
     portal: &Portal,
     req: &HttpRequest,
 ) -> Result<(Flow, FlowData), HttpResponse> {
-    let Some((_, flow, data)) = flow::load(portal, req).await else {
-        return Err(flow::expired(portal));
+    let (flow, data) = match flow::load(portal, req).await {
+        Ok(Some((_, flow, data))) => (flow, data),
+        Ok(None) => return Err(flow::expired(portal)),
+        Err(e) => {
+            return Err(flow::store_unavailable(
+                portal,
+                req,
+                flow::lang(req, None),
+                &e,
+            ));
+        }
     };
-    if flow::is_complete(&flow, &data) {
-        Ok((flow, data))
-    } else {
-        Err(flow::see_other("/verify"))
-    }
-}
-
-/// The policy that applies *now*, with fresh membership; `None` on any error or mismatch.
-pub async fn current_policy(portal: &Portal, user: &ObjectId, action: Action) -> Option<Policy> {
-    let memberships = portal.services.directory.memberships(user).await.ok()?;
-    let groups: HashSet<ObjectId> = memberships.groups.iter().map(|g| g.id).collect();
-    let set = portal.services.policies();
-    let evaluation = evaluate(
-        &set,
-        Subject {
-            groups: &groups,
-            privileged: !memberships.roles.is_empty(),
-        },
-    );
-    evaluation.policy.filter(|p| p.allows(action)).cloned()
-}
-
-/// A POST that acts on the account: the flow must be fully verified, the form's CSRF token right,
-/// and the policy must still allow `action` with fresh membership (fail closed, audited).
-pub async fn acting_step(
-    portal: &Portal,
-    req: &HttpRequest,
-    csrf: &str,
-    action: Action,
-) -> Result<(Step, Policy), HttpResponse> {
-    let step = Step::post(portal, req, csrf).await?;
-    if !flow::is_complete(&step.flow, &step.data) {
+    if !flow::is_complete(&flow, &data) {
         return Err(flow::see_other("/verify"));
     }
-    match current_policy(portal, &step.flow.subject, action).await {
-        Some(policy) => Ok((step, policy)),
-        None => {
-            let _ = step
-                .audit(
-                    portal,
-                    action_name(action),
-                    None,
-                    Outcome::Denied,
-                    Some("policy no longer allows it"),
-                )
-                .await;
-            Err(portal.error_page(req, step.lang, StatusCode::FORBIDDEN, "unavailable_body"))
-        }
+    if !flow.may_act() {
+        let lang = flow::lang(req, Some((&flow, &data)));
+        return Err(portal.error_page(req, lang, StatusCode::CONFLICT, "error_claimed"));
     }
-}
-
-fn action_name(action: Action) -> &'static str {
-    match action {
-        Action::Reset => "reset",
-        Action::Unlock => "unlock",
-        Action::TemporaryAccessPass => "temporary_access_pass",
-        Action::Enroll => "enroll",
-    }
+    Ok((flow, data))
 }
 
 #[derive(Serialize)]
@@ -175,175 +134,286 @@ async fn submit(
     portal: web::Data<Portal>,
     form: web::Form<ResetForm>,
 ) -> HttpResponse {
-    let (step, policy) = match acting_step(&portal, &req, &form.csrf, Action::Reset).await {
-        Ok(s) => s,
+    let acting = match act::claim(&portal, &req, &form.csrf, Action::Reset).await {
+        Ok(a) => a,
         Err(response) => return response,
     };
-    let (flow, data, lang) = (&step.flow, &step.data, step.lang);
-    let catalogs = portal.templates.catalogs();
-    let rejected = |message: String, on_confirm: bool| {
-        let page = ResetPage {
-            csrf: csrf_token(&portal, flow),
-            upn: data.account.clone(),
-            min_length: policy.password.min_length,
-            password_error: (!on_confirm).then(|| message.clone()),
-            confirm_error: on_confirm.then(|| message.clone()),
-            errors: vec![FieldError {
-                field: if on_confirm { "confirm" } else { "password" },
-                message,
-            }],
-        };
-        let mut r = portal.render_in(&req, lang, "reset.html", &page);
-        *r.status_mut() = StatusCode::BAD_REQUEST;
-        r
-    };
-    let names: Vec<&str> = data.names.iter().map(String::as_str).collect();
-    if let Err(why) = password::check(&form.password, &form.confirm, &policy.password, &names) {
-        let _ = step
-            .audit(
-                &portal,
-                "reset",
-                None,
-                Outcome::Failure,
-                Some(why.message_key()),
-            )
+    let ResetForm {
+        password, confirm, ..
+    } = form.into_inner();
+    let names: Vec<&str> = acting.step.data.names.iter().map(String::as_str).collect();
+    if let Err(why) = password::check(&password, &confirm, &acting.policy.password, &names) {
+        let audited = acting
+            .audit(&portal, "reset", Outcome::Failure, why.message_key())
             .await;
-        let text = rejection_text(&portal, lang, &why, &policy);
-        return rejected(text, matches!(why, password::Rejection::Mismatch));
-    }
-    // Graph refuses passwordProfile for on-premises-mastered users: they go through the
-    // delegated resetPassword (written back to AD), when the portal holds that credential.
-    let writeback = if data.synced {
-        match portal.services.writeback() {
-            Some(w) => Some(w),
-            None => {
-                // No delegated credential: a connected gateway that may reset does it in AD.
-                if let Some(r) =
-                    crate::gateway::reset::submit(&portal, &req, &step, &form.password).await
-                {
-                    return r;
-                }
-                let _ = step
-                    .audit(
-                        &portal,
-                        "reset",
-                        None,
-                        Outcome::Denied,
-                        Some("synced user: no writeback path configured"),
-                    )
-                    .await;
-                return portal.error_page(
-                    &req,
-                    lang,
-                    StatusCode::CONFLICT,
-                    "unlock_onprem_unavailable",
-                );
-            }
+        if audited.is_err() {
+            return acting.retry_page(&portal, &req, audited).await;
         }
+        let text = rejection_text(&portal, acting.step.lang, &why, &acting.policy);
+        let page = rejected(
+            &portal,
+            &req,
+            &acting,
+            text,
+            matches!(why, password::Rejection::Mismatch),
+        );
+        acting.retry(&portal).await;
+        return page;
+    }
+    let secret = Secret::new(password);
+    // Graph refuses passwordProfile for on-premises-mastered users: they go through the
+    // delegated resetPassword (written back to AD) when the portal holds that credential, else
+    // through a connected gateway that may reset.
+    let path = if !acting.step.data.synced {
+        WritePath::AppOnly
+    } else if let Some(w) = portal.services.writeback() {
+        WritePath::Writeback(w)
     } else {
-        None
+        return crate::gateway::reset::submit(&portal, &req, acting, &secret).await;
     };
-    let path = if writeback.is_some() {
-        "delegated resetPassword (writeback)"
-    } else {
-        "app-only passwordProfile"
+    change(&portal, &req, acting, path, secret).await
+}
+
+/// How a cloud password change is written.
+enum WritePath {
+    /// `PATCH /users/{id}` passwordProfile with the app's own permission.
+    AppOnly,
+    /// The delegated `resetPassword`, which Entra writes back to on-premises AD.
+    Writeback(std::sync::Arc<dyn crate::directory::Directory>),
+}
+
+impl WritePath {
+    fn label(&self) -> &'static str {
+        match self {
+            WritePath::AppOnly => "app-only passwordProfile",
+            WritePath::Writeback(_) => "delegated resetPassword (writeback)",
+        }
+    }
+}
+
+/// The reset form again, 400, with `message` on the password or confirmation field.
+fn rejected(
+    portal: &Portal,
+    req: &HttpRequest,
+    acting: &Acting,
+    message: String,
+    on_confirm: bool,
+) -> HttpResponse {
+    let page = ResetPage {
+        csrf: csrf_token(portal, &acting.step.flow),
+        upn: acting.step.data.account.clone(),
+        min_length: acting.policy.password.min_length,
+        password_error: (!on_confirm).then(|| message.clone()),
+        confirm_error: on_confirm.then(|| message.clone()),
+        errors: vec![FieldError {
+            field: if on_confirm { "confirm" } else { "password" },
+            message,
+        }],
     };
+    let mut r = portal.render_in(req, acting.step.lang, "reset.html", &page);
+    *r.status_mut() = StatusCode::BAD_REQUEST;
+    r
+}
+
+/// Writes the new password. The intent is on record before the write (an audit event that
+/// outlives a crash or an outage midway), the write is never repeated blindly, and an answer
+/// that never came is resolved by reading the user back.
+async fn change(
+    portal: &Portal,
+    req: &HttpRequest,
+    acting: Acting,
+    path: WritePath,
+    secret: Secret<String>,
+) -> HttpResponse {
+    let subject = acting.step.flow.subject;
     // Channels known before the change, to tell the user afterwards.
-    let mail = data
+    let mail = acting
+        .step
+        .data
         .mail
         .as_deref()
         .and_then(|m| m.parse::<EmailAddress>().ok());
-    let channels = known_channels(&portal, &flow.subject, mail.as_ref()).await;
-    let secret = Secret::new(form.into_inner().password);
-    let result = match &writeback {
-        Some(w) => w.reset_password_writeback(&flow.subject, &secret).await,
-        None => {
+    let channels = known_channels(portal, &subject, mail.as_ref()).await;
+    let started = acting
+        .audit(portal, "reset", Outcome::Started, path.label())
+        .await;
+    if started.is_err() {
+        return acting.retry_page(portal, req, started).await;
+    }
+    let result = match &path {
+        WritePath::Writeback(w) => w.reset_password_writeback(&subject, &secret).await,
+        WritePath::AppOnly => {
             portal
                 .services
                 .directory
-                .set_password(&flow.subject, &secret)
+                .set_password(&subject, &secret)
                 .await
         }
     };
-    if let Err(e) = result {
-        if let latchkey_graph::GraphError::ResetFailed { status_detail, .. } = e.root() {
-            // The directory refused the writeback (e.g. writeback off, or the on-premises
-            // password policy): the detail goes to the audit trail, the user gets a clear page.
-            let detail: String = status_detail
-                .as_deref()
-                .unwrap_or("no detail")
-                .chars()
-                .filter(|c| !c.is_control())
-                .take(300)
-                .collect();
-            let _ = step
-                .audit(
-                    &portal,
-                    "reset",
-                    None,
-                    Outcome::Failure,
-                    Some(&format!("{path}: operation failed: {detail}")),
-                )
-                .await;
-            tracing::warn!("reset: resetPassword operation failed");
-            return portal.error_page(
-                &req,
-                lang,
-                StatusCode::BAD_GATEWAY,
-                "reset_writeback_failed",
-            );
-        }
-        let reason = format!("{path}: {}", e.code().unwrap_or("graph error"));
-        let _ = step
-            .audit(&portal, "reset", None, Outcome::Error, Some(&reason))
-            .await;
-        if e.status() == Some(400) {
-            return rejected(
-                catalogs.get(lang, "error_password_directory").to_string(),
-                false,
-            );
-        }
-        tracing::error!(error = %e, "reset: Graph refused the password change");
-        return step.unavailable(&portal, &req);
-    }
-    if step
-        .audit(&portal, "reset", None, Outcome::Success, Some(path))
+    drop(secret);
+    let reason = match result {
+        Ok(()) => path.label().to_string(),
+        Err(e) if e.outcome_unknown() => match applied_after_all(portal, &acting).await {
+            Some(true) => format!("{}: confirmed by a read after no answer", path.label()),
+            _ => return unknown_outcome(portal, req, acting, &path, &e).await,
+        },
+        Err(e) => return write_failed(portal, req, acting, &path, &e).await,
+    };
+    let writeback = matches!(path, WritePath::Writeback(_));
+    succeeded(portal, req, acting, channels, &reason, writeback).await
+}
+
+/// After a write whose answer never came: whether the user's `lastPasswordChangeDateTime` moved
+/// past the value seen when the flow started. `None` when that cannot be told.
+async fn applied_after_all(portal: &Portal, acting: &Acting) -> Option<bool> {
+    let before = acting.step.data.password_changed_at?;
+    let user = portal
+        .services
+        .directory
+        .user(&acting.step.flow.subject)
         .await
-        .is_err()
-    {
-        tracing::error!("reset: password changed but the audit event could not be written");
+        .ok()?;
+    Some(user.last_password_change_date_time? > before)
+}
+
+/// The write may or may not have been applied, and a read could not confirm it: said plainly,
+/// recorded as unknown, and the flow ends (a second write could be a second change).
+async fn unknown_outcome(
+    portal: &Portal,
+    req: &HttpRequest,
+    acting: Acting,
+    path: &WritePath,
+    e: &latchkey_graph::GraphError,
+) -> HttpResponse {
+    tracing::error!(error = %e, "reset: no answer to the password write; outcome unknown");
+    let reason = format!(
+        "{}: outcome unknown (no answer from the directory)",
+        path.label()
+    );
+    // The `started` event already records the attempt if this one cannot be written.
+    if let Err(audit_error) = acting.audit(portal, "reset", Outcome::Error, &reason).await {
+        tracing::error!(error = %audit_error, "reset: cannot audit an unknown outcome");
     }
+    let lang = acting.step.lang;
+    let reference = acting.step.data.correlation_id.clone();
+    acting.finish(portal).await;
+    let message = portal
+        .templates
+        .catalogs()
+        .get(lang, "reset_unknown")
+        .replace("{reference}", &reference);
+    let mut r = portal.render_in(
+        req,
+        lang,
+        "error.html",
+        &serde_json::json!({ "message": message }),
+    );
+    *r.status_mut() = StatusCode::ACCEPTED;
+    flow::with_cleared_cookie(portal, r)
+}
+
+/// The directory answered with an error: nothing was changed.
+async fn write_failed(
+    portal: &Portal,
+    req: &HttpRequest,
+    acting: Acting,
+    path: &WritePath,
+    e: &latchkey_graph::GraphError,
+) -> HttpResponse {
+    let lang = acting.step.lang;
+    if let latchkey_graph::GraphError::ResetFailed { status_detail, .. } = e.root() {
+        // The directory refused the writeback (e.g. writeback off, or the on-premises password
+        // policy): the detail goes to the audit trail, the user gets a clear page.
+        let detail: String = status_detail
+            .as_deref()
+            .unwrap_or("no detail")
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(300)
+            .collect();
+        let reason = format!("{}: operation failed: {detail}", path.label());
+        let audited = acting
+            .audit(portal, "reset", Outcome::Failure, &reason)
+            .await;
+        tracing::warn!("reset: resetPassword operation failed");
+        if audited.is_err() {
+            return acting.retry_page(portal, req, audited).await;
+        }
+        acting.retry(portal).await;
+        return portal.error_page(req, lang, StatusCode::BAD_GATEWAY, "reset_writeback_failed");
+    }
+    let reason = format!("{}: {}", path.label(), e.code().unwrap_or("graph error"));
+    let audited = acting.audit(portal, "reset", Outcome::Error, &reason).await;
+    if audited.is_err() || e.is_transient() {
+        tracing::warn!(error = %e, "reset: the directory could not take the password now");
+        return acting.retry_page(portal, req, audited).await;
+    }
+    if e.status() == Some(400) {
+        let text = portal
+            .templates
+            .catalogs()
+            .get(lang, "error_password_directory")
+            .to_string();
+        let page = rejected(portal, req, &acting, text, false);
+        acting.retry(portal).await;
+        return page;
+    }
+    tracing::error!(error = %e, "reset: Graph refused the password change");
+    acting.finish(portal).await;
+    portal.error_page(req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic")
+}
+
+/// The password is changed: audited, then the one after-change step, then the result page.
+async fn succeeded(
+    portal: &Portal,
+    req: &HttpRequest,
+    acting: Acting,
+    channels: Vec<Recipient>,
+    reason: &str,
+    writeback: bool,
+) -> HttpResponse {
+    if let Err(e) = acting
+        .audit(portal, "reset", Outcome::Success, reason)
+        .await
+    {
+        // The `started` event is on record; the change cannot be undone, so go on.
+        tracing::error!(error = %e, "reset: password changed but the success event could not be written");
+    }
+    let lang = acting.step.lang;
     let notified = !channels.is_empty();
-    let sign_out = after_change(&portal, flow, data, channels, policy.revoke_sessions).await;
+    let (flow, data) = (&acting.step.flow, &acting.step.data);
+    let sign_out = after_change(portal, flow, data, channels, acting.policy.revoke_sessions).await;
     crate::security_contacts::tell(
-        &portal,
-        &policy,
+        portal,
+        &acting.policy,
         ContactAction::PasswordReset,
         &flow.subject,
         data,
     );
+    // after_change ended every flow of the user, this one included.
+    acting.finish(portal).await;
+    let catalogs = portal.templates.catalogs();
     let mut paragraphs = vec![
         catalogs
             .get(lang, "done_next_cloud")
             .replace("{signin}", &portal.services.signin_url),
         catalogs.get(lang, "done_next_windows").to_string(),
     ];
-    if writeback.is_some() {
+    if writeback {
         paragraphs.push(catalogs.get(lang, "done_next_hybrid").to_string());
     }
-    paragraphs.extend(sign_out.paragraph(&portal, lang));
+    paragraphs.extend(sign_out.paragraph(portal, lang));
     if notified {
         paragraphs.push(catalogs.get(lang, "done_notified").to_string());
     }
     let title = catalogs.get(lang, "done_title");
-    let mut r = portal.render_in(
-        &req,
+    let r = portal.render_in(
+        req,
         lang,
         "result.html",
         &serde_json::json!({ "title": title, "paragraphs": paragraphs }),
     );
-    let _ = r.add_cookie(&flow::clear_flow_cookie(&portal));
-    r
+    flow::with_cleared_cookie(portal, r)
 }
 
 /// The localized reason a password was refused, with its numbers filled in.

@@ -303,7 +303,7 @@ async fn callback(
     let new = NewFlow {
         subject: claims.oid,
         purpose: SESSION_PURPOSE.into(),
-        step: "manage".into(),
+        step: latchkey_store::FlowStep::Manage,
         data: serde_json::to_value(&session).unwrap_or_default(),
         lifetime: FlowLifetime::default(),
     };

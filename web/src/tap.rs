@@ -16,10 +16,11 @@ use latchkey_store::Outcome;
 use latchkey_types::{EmailAddress, ObjectId};
 use serde::Serialize;
 
+use crate::act;
 use crate::app::Portal;
 use crate::flow;
 use crate::i18n::Lang;
-use crate::reset::{acting_step, known_channels};
+use crate::reset::known_channels;
 use crate::verification::CsrfForm;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -133,75 +134,75 @@ async fn submit(
     portal: web::Data<Portal>,
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
-    let (step, policy) =
-        match acting_step(&portal, &req, &form.csrf, Action::TemporaryAccessPass).await {
-            Ok(s) => s,
-            Err(response) => return response,
-        };
-    let (user, lang) = (step.flow.subject, step.lang);
-    let mail = step
+    const EVENT: &str = "temporary_access_pass";
+    let acting = match act::claim(&portal, &req, &form.csrf, Action::TemporaryAccessPass).await {
+        Ok(a) => a,
+        Err(response) => return response,
+    };
+    let (user, lang) = (acting.step.flow.subject, acting.step.lang);
+    let mail = acting
+        .step
         .data
         .mail
         .as_deref()
         .and_then(|m| m.parse::<EmailAddress>().ok());
     let channels = known_channels(&portal, &user, mail.as_ref()).await;
+    let started = acting
+        .audit(&portal, EVENT, Outcome::Started, "one-time pass requested")
+        .await;
+    if started.is_err() {
+        return acting.retry_page(&portal, &req, started).await;
+    }
     let tap = match issue(&portal, &user).await {
         Ok(t) => t,
         Err(e) => {
             if !matches!(e, TapError::Refused(_)) {
                 tracing::error!(error = %e, "self-service TAP");
             }
-            let _ = step
-                .audit(
-                    &portal,
-                    "temporary_access_pass",
-                    None,
-                    Outcome::Error,
-                    Some(&e.reason()),
-                )
+            let audited = acting
+                .audit(&portal, EVENT, Outcome::Error, &e.reason())
                 .await;
-            return failure_page(&portal, &req, lang, &e);
+            return match e {
+                // A new pass replaces one Graph may have made without answering: trying again
+                // leaves at most one valid pass, the one the user sees.
+                TapError::Unavailable(_) => acting.retry_page(&portal, &req, audited).await,
+                TapError::Refused(_) => {
+                    acting.finish(&portal).await;
+                    failure_page(&portal, &req, lang, &e)
+                }
+            };
         }
     };
     let view = TapView::of(&tap, portal.services.clock.now());
     let reason = format!("one-time, {} minutes", view.minutes);
-    if step
-        .audit(
-            &portal,
-            "temporary_access_pass",
-            None,
-            Outcome::Success,
-            Some(&reason),
-        )
+    if let Err(e) = acting
+        .audit(&portal, EVENT, Outcome::Success, &reason)
         .await
-        .is_err()
     {
-        tracing::error!("TAP issued but the audit event could not be written");
+        // The `started` event is on record; the pass exists, so the user gets it.
+        tracing::error!(error = %e, "TAP issued but the success event could not be written");
     }
     notify(
         &portal,
         &user,
         channels,
-        step.data.preferred_language.clone(),
-        &step.data.correlation_id,
+        acting.step.data.preferred_language.clone(),
+        &acting.step.data.correlation_id,
     );
     crate::security_contacts::tell(
         &portal,
-        &policy,
+        &acting.policy,
         latchkey_notify::ContactAction::TemporaryAccessPass,
         &user,
-        &step.data,
+        &acting.step.data,
     );
     // The flow is done: its token and codes go.
-    if let Err(e) = portal.services.store.end_flow(&step.token).await {
-        tracing::warn!(error = %e, "cannot end a flow after a TAP");
-    }
-    let mut r = portal.render_in(
+    acting.finish(&portal).await;
+    let r = portal.render_in(
         &req,
         lang,
         "tap.html",
         &serde_json::json!({ "tap": view, "signin": portal.services.signin_url }),
     );
-    let _ = r.add_cookie(&flow::clear_flow_cookie(&portal));
-    r
+    flow::with_cleared_cookie(&portal, r)
 }

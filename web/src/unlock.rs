@@ -7,15 +7,16 @@
 //! the gateway with its service account), waits a bounded time and reports the real outcome;
 //! when none is connected it says so plainly.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use latchkey_jobs::{FailureReason, JobKind, Target};
 use latchkey_policy::Action;
 use latchkey_store::Outcome;
 
+use crate::act;
 use crate::app::Portal;
 use crate::flow::Step;
 use crate::gateway::jobs::{self, Waited};
-use crate::reset::acting_step;
 use crate::verification::CsrfForm;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -27,11 +28,11 @@ async fn unlock(
     portal: web::Data<Portal>,
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
-    let (step, policy) = match acting_step(&portal, &req, &form.csrf, Action::Unlock).await {
-        Ok(s) => s,
+    let acting = match act::claim(&portal, &req, &form.csrf, Action::Unlock).await {
+        Ok(a) => a,
         Err(response) => return response,
     };
-    let (lang, subject) = (step.lang, step.flow.subject);
+    let (lang, subject) = (acting.step.lang, acting.step.flow.subject);
     let catalogs = portal.templates.catalogs();
     let dir = &portal.services.directory;
     let cleared = match dir.is_at_risk(&subject).await {
@@ -43,10 +44,21 @@ async fn unlock(
     if cleared {
         paragraphs.push(catalogs.get(lang, "unlock_risk_cleared").to_string());
     }
-    let (message_key, outcome, reason) = if step.data.synced {
-        match on_premises(&portal, &step).await {
-            Some(r) => r,
-            None => return step.unavailable(&portal, &req),
+    let (message_key, outcome, reason) = if acting.step.data.synced {
+        match on_premises(&portal, &acting.step).await {
+            OnPremises::Answer(key, outcome, reason) => (key, outcome, reason),
+            // Nothing was queued: the user may try again without verifying again.
+            OnPremises::NotQueued => return acting.retry_page(&portal, &req, Ok(())).await,
+            // A job may exist: this verification is spent.
+            OnPremises::Unknown => {
+                acting.finish(&portal).await;
+                return portal.error_page(
+                    &req,
+                    lang,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "error_generic",
+                );
+            }
         }
     } else if cleared {
         (
@@ -62,46 +74,55 @@ async fn unlock(
         )
     };
     paragraphs.push(catalogs.get(lang, message_key).to_string());
-    if step
-        .audit(&portal, "unlock", None, outcome, Some(&reason))
-        .await
-        .is_err()
-    {
-        return step.unavailable(&portal, &req);
-    }
+    let audited = acting.audit(&portal, "unlock", outcome, &reason).await;
     if outcome == Outcome::Success {
         crate::security_contacts::tell(
             &portal,
-            &policy,
+            &acting.policy,
             latchkey_notify::ContactAction::AccountUnlock,
             &subject,
-            &step.data,
+            &acting.step.data,
         );
     }
+    // One verification, one change: the flow ends whatever the outcome.
+    acting.finish(&portal).await;
+    if let Err(e) = audited {
+        return crate::flow::store_unavailable(&portal, &req, lang, &e);
+    }
     let title = catalogs.get(lang, "unlock_title");
-    portal.render_in(
+    let r = portal.render_in(
         &req,
         lang,
         "result.html",
         &serde_json::json!({ "title": title, "paragraphs": paragraphs }),
-    )
+    );
+    crate::flow::with_cleared_cookie(&portal, r)
 }
 
-/// Unlock in on-premises AD through the gateway: (message key, audit outcome, audit reason);
-/// `None` when the store failed (the caller shows the unavailable page).
-async fn on_premises(portal: &Portal, step: &Step) -> Option<(&'static str, Outcome, String)> {
+/// What the on-premises unlock came to.
+enum OnPremises {
+    /// (message key, audit outcome, audit reason).
+    Answer(&'static str, Outcome, String),
+    /// A fault before any job was queued: nothing happened.
+    NotQueued,
+    /// A fault after the job may have been queued.
+    Unknown,
+}
+
+/// Unlock in on-premises AD through the gateway.
+async fn on_premises(portal: &Portal, step: &Step) -> OnPremises {
     match jobs::connected(portal, JobKind::Unlock).await {
         Ok(true) => {}
         Ok(false) => {
-            return Some((
+            return OnPremises::Answer(
                 "unlock_onprem_unavailable",
                 Outcome::Denied,
                 "on-premises unlock needs the gateway: none connected".into(),
-            ));
+            );
         }
         Err(e) => {
             tracing::error!(error = %e, "unlock: cannot read the gateways");
-            return None;
+            return OnPremises::NotQueued;
         }
     }
     // The on-premises account as Entra Connect synced it, read now (not from the flow), so a
@@ -110,15 +131,15 @@ async fn on_premises(portal: &Portal, step: &Step) -> Option<(&'static str, Outc
         Ok(u) => u,
         Err(e) => {
             tracing::error!(error = %e, "unlock: cannot read the user");
-            return None;
+            return OnPremises::NotQueued;
         }
     };
     let Some(sam) = user.on_premises_sam_account_name.filter(|s| !s.is_empty()) else {
-        return Some((
+        return OnPremises::Answer(
             "unlock_onprem_failed",
             Outcome::Error,
             "synced user without onPremisesSamAccountName".into(),
-        ));
+        );
     };
     let request = jobs::Request {
         kind: JobKind::Unlock,
@@ -136,10 +157,10 @@ async fn on_premises(portal: &Portal, step: &Step) -> Option<(&'static str, Outc
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, "unlock: cannot queue the gateway job");
-            return None;
+            return OnPremises::Unknown;
         }
     };
-    Some(match waited {
+    let (key, outcome, reason) = match waited {
         Waited::Succeeded => (
             "unlock_onprem_done",
             Outcome::Success,
@@ -169,5 +190,6 @@ async fn on_premises(portal: &Portal, step: &Step) -> Option<(&'static str, Outc
             Outcome::Error,
             format!("gateway job {job}: no gateway took it in time"),
         ),
-    })
+    };
+    OnPremises::Answer(key, outcome, reason)
 }

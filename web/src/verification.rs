@@ -97,8 +97,10 @@ fn step_numbers(flow: &Flow, data: &FlowData) -> (String, String) {
 }
 
 async fn choose(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
-    let Some((_, flow, data)) = flow::load(&portal, &req).await else {
-        return flow::expired(&portal);
+    let (flow, data) = match flow::load(&portal, &req).await {
+        Ok(Some((_, flow, data))) => (flow, data),
+        Ok(None) => return flow::expired(&portal),
+        Err(e) => return flow::store_unavailable(&portal, &req, flow::lang(&req, None), &e),
     };
     if flow::is_complete(&flow, &data) {
         return flow::see_other("/action");
@@ -192,15 +194,8 @@ async fn begin(
     )
     .await
     {
-        let msg = flow::throttled_message(&portal, step.lang, wait);
-        return code_page(
-            &portal,
-            &req,
-            &step,
-            kind,
-            Some(msg),
-            StatusCode::TOO_MANY_REQUESTS,
-        );
+        let msg = wait.message(&portal, step.lang);
+        return code_page(&portal, &req, &step, kind, Some(msg), wait.status());
     }
     let (dest, deliver) = destination(&portal, flow, data, kind).await;
     let lang = data.preferred_language.clone();
@@ -307,9 +302,10 @@ async fn submit(
         );
     }
     let failures = format!("fail:{kind}");
-    if let Err(msg) =
-        flow::charge_attempt(&portal, &req, &failures, &step.data.throttle_key, lang).await
+    if let Err(refusal) =
+        flow::charge_attempt(&portal, &req, &failures, &step.data.throttle_key).await
     {
+        let msg = refusal.message(&portal, lang);
         let _ = step
             .audit(
                 &portal,
@@ -319,14 +315,7 @@ async fn submit(
                 None,
             )
             .await;
-        return code_page(
-            &portal,
-            &req,
-            &step,
-            kind,
-            Some(msg),
-            StatusCode::TOO_MANY_REQUESTS,
-        );
+        return code_page(&portal, &req, &step, kind, Some(msg), refusal.status());
     }
     let accepted = match kind {
         MethodKind::Totp => check_totp(&portal, &step.flow, &step.data, &typed).await,
@@ -555,9 +544,10 @@ async fn submit_questions(
         }
     };
     let failures = format!("fail:{kind}");
-    if let Err(msg) =
-        flow::charge_attempt(&portal, &req, &failures, &step.data.throttle_key, lang).await
+    if let Err(refusal) =
+        flow::charge_attempt(&portal, &req, &failures, &step.data.throttle_key).await
     {
+        let msg = refusal.message(&portal, lang);
         let _ = step
             .audit(
                 &portal,
@@ -567,14 +557,7 @@ async fn submit_questions(
                 None,
             )
             .await;
-        return questions_page(
-            &portal,
-            &req,
-            &step,
-            &asked,
-            Some(msg),
-            StatusCode::TOO_MANY_REQUESTS,
-        );
+        return questions_page(&portal, &req, &step, &asked, Some(msg), refusal.status());
     }
     let given = asked
         .iter()
@@ -636,9 +619,12 @@ pub(crate) async fn succeed(
         .store
         .record_verification(&step.token, kind.as_str(), next, now)
         .await;
-    let Ok(Some((new_token, _))) = rotated else {
-        // Someone else used this token first (a replayed request): start over.
-        return flow::expired(portal);
+    let new_token = match rotated {
+        Ok(Some((new_token, _))) => new_token,
+        // Someone else used this token first (a replayed request), or the flow is acting on
+        // its one change: start over.
+        Ok(None) => return flow::expired(portal),
+        Err(e) => return flow::store_unavailable(portal, req, step.lang, &e),
     };
     flow::reset_throttle(portal, &format!("fail:{kind}"), &step.data.throttle_key).await;
     if step

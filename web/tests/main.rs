@@ -7,6 +7,7 @@ mod admin_gateways;
 mod admin_policy_versions;
 mod admin_reports;
 mod attribute;
+mod burst;
 mod check;
 mod config;
 mod enroll;

@@ -50,7 +50,7 @@ impl Browser {
         }
     }
 
-    fn cookie_header(&self) -> String {
+    pub fn cookie_header(&self) -> String {
         self.jar
             .iter()
             .map(|(k, v)| format!("{k}={v}"))

@@ -21,6 +21,9 @@ pub enum FaultKind {
     Latency(Duration),
     /// Close the TCP connection without sending a response.
     DropConnection,
+    /// Carry the request out, then close the connection without sending the response: a write
+    /// that was applied although the client never heard so (a gateway timeout, a reset link).
+    DropResponse,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,7 +110,7 @@ pub fn throttled_body(date: &str, request_id: &str) -> serde_json::Value {
 /// JSON form used by the `/_sim/faults` control endpoint and the standalone binary:
 /// `{"method":"GET","path_contains":"/users","times":1,"kind":{"type":"too_many_requests","retry_after":"1"}}`;
 /// kinds: `too_many_requests` (`retry_after`), `status` (`status`), `latency` (`millis`),
-/// `drop_connection`.
+/// `drop_connection`, `drop_response`.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct FaultWire {
     #[serde(default)]
@@ -137,6 +140,7 @@ pub enum FaultKindWire {
         millis: u64,
     },
     DropConnection,
+    DropResponse,
 }
 
 impl TryFrom<FaultWire> for Fault {
@@ -159,6 +163,7 @@ impl TryFrom<FaultWire> for Fault {
             FaultKindWire::Status { status } => return Err(format!("bad status {status}")),
             FaultKindWire::Latency { millis } => FaultKind::Latency(Duration::from_millis(millis)),
             FaultKindWire::DropConnection => FaultKind::DropConnection,
+            FaultKindWire::DropResponse => FaultKind::DropResponse,
         };
         Ok(Fault {
             method,

@@ -95,6 +95,15 @@ pub async fn record_and_fault(
             let resp = HttpResponse::InternalServerError().finish();
             return Ok(req.into_response(resp));
         }
+        Some(FaultKind::DropResponse) => {
+            let served = next.call(req).await?;
+            if let Some(ConnSocket(Some(sock))) = served.request().conn_data::<ConnSocket>() {
+                let _ = sock.shutdown(std::net::Shutdown::Both);
+            }
+            // Carried out, but nothing reaches the client; the status stays 0 in the record.
+            let resp = HttpResponse::InternalServerError().finish();
+            return Ok(served.into_response(resp).map_into_boxed_body());
+        }
         Some(FaultKind::TooManyRequests { retry_after }) => {
             let now = shared.clock.now();
             let request_id = uuid::Uuid::new_v4().to_string();

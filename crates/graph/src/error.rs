@@ -271,6 +271,30 @@ impl GraphError {
         self.status() == Some(429)
     }
 
+    /// Whether a failed *write* may nevertheless have been carried out: no answer came (timeout,
+    /// connection dropped after sending), a gateway timed out (504), or a long-running operation
+    /// was still running at the deadline. Only a read of the result can tell; never retry blindly.
+    pub fn outcome_unknown(&self) -> bool {
+        match self.root() {
+            GraphError::Transport { kind, .. } => *kind != TransportKind::Connect,
+            GraphError::Api(e) => e.status == 504,
+            GraphError::OperationTimedOut { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// A fault that may pass by itself: throttling, a server or network failure. The user is
+    /// told to try again shortly; it is never a refusal.
+    pub fn is_transient(&self) -> bool {
+        match self.root() {
+            GraphError::Transport { .. } | GraphError::OperationTimedOut { .. } => true,
+            GraphError::Api(e) => e.status == 429 || e.status >= 500,
+            GraphError::Token(e) => e.status == 429 || e.status >= 500,
+            GraphError::UnexpectedResponse { status, .. } => *status >= 500,
+            _ => false,
+        }
+    }
+
     /// The error Graph gives when a property of a synced (on-premises mastered) user is changed.
     pub fn is_on_premises_mastered(&self) -> bool {
         matches!(self.root(), GraphError::Api(e)

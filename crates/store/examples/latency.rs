@@ -58,7 +58,7 @@ async fn measure(name: &str, store: &Arc<dyn Store>, n: usize) {
                 NewFlow {
                     subject: who,
                     purpose: "reset".into(),
-                    step: "verify".into(),
+                    step: latchkey_store::FlowStep::Verify,
                     data: serde_json::json!({"lang": "en"}),
                     lifetime: FlowLifetime::default(),
                 },
@@ -75,7 +75,7 @@ async fn measure(name: &str, store: &Arc<dyn Store>, n: usize) {
             .update_flow(
                 &token,
                 FlowUpdate {
-                    step: Some("code".into()),
+                    step: Some(latchkey_store::FlowStep::Verified),
                     data: None,
                 },
                 now,

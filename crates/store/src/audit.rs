@@ -14,15 +14,20 @@ pub enum Outcome {
     Denied,
     /// Our side or a dependency failed.
     Error,
+    /// A change is about to be made (written before the write, so it is durable first): the
+    /// event with its outcome follows under the same correlation id. A `started` event with no
+    /// follower is a change whose outcome is unknown (the process or the store failed midway).
+    Started,
 }
 
 impl Outcome {
     /// Every outcome, in the order reports show them.
-    pub const ALL: [Outcome; 4] = [
+    pub const ALL: [Outcome; 5] = [
         Outcome::Success,
         Outcome::Failure,
         Outcome::Denied,
         Outcome::Error,
+        Outcome::Started,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -31,6 +36,7 @@ impl Outcome {
             Self::Failure => "failure",
             Self::Denied => "denied",
             Self::Error => "error",
+            Self::Started => "started",
         }
     }
     /// The inverse of [`Outcome::as_str`].
@@ -40,6 +46,7 @@ impl Outcome {
             "failure" => Self::Failure,
             "denied" => Self::Denied,
             "error" => Self::Error,
+            "started" => Self::Started,
             _ => return None,
         })
     }

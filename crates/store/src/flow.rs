@@ -81,7 +81,105 @@ impl Default for FlowLifetime {
     }
 }
 
-/// What [`crate::Store::create_flow`] needs. `purpose`, `step` and `data` are the flow code's
+/// Where a flow stands. Stored as text (the names below); a row with any other value is corrupt.
+///
+/// The self-service steps form the state machine that makes one verification authorize exactly
+/// one change (docs/architecture.md, "The flow state machine"):
+///
+/// ```text
+/// Verify --(enough methods proven)--> Verified --claim_flow--> Acting --+--> done (flow ended)
+///                                        ^                              +--> failed (flow ended)
+///                                        +------- Retry <--release_flow-+   (nothing changed)
+/// ```
+///
+/// Only [`crate::Store::claim_flow`] enters `Acting`, in one conditional update: of concurrent
+/// claims of one flow exactly one wins. No other method moves a flow out of `Acting`, except
+/// [`crate::Store::release_flow`] to `Retry` (the change certainly did not happen) and ending it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FlowStep {
+    /// Self-service: proving methods.
+    Verify,
+    /// Self-service: enough methods proven; one change may be claimed.
+    Verified,
+    /// Claimed for one change, which is under way.
+    Acting,
+    /// The claimed change failed before anything changed (a transient fault): the verification
+    /// still holds, so the user may try once more without verifying again while the flow lives.
+    Retry,
+    /// An Entra sign-in (authorization code + PKCE) in progress: enrollment and consoles.
+    Authorize,
+    /// A signed-in enrollment session.
+    Manage,
+    /// A signed-in console session (admin, helpdesk).
+    Console,
+    /// Helpdesk: a pre-filled reset link issued, not opened yet.
+    Issued,
+    /// Helpdesk: a verification code sent to a caller.
+    CodeSent,
+}
+
+impl FlowStep {
+    const ALL: [FlowStep; 9] = [
+        FlowStep::Verify,
+        FlowStep::Verified,
+        FlowStep::Acting,
+        FlowStep::Retry,
+        FlowStep::Authorize,
+        FlowStep::Manage,
+        FlowStep::Console,
+        FlowStep::Issued,
+        FlowStep::CodeSent,
+    ];
+
+    /// The stored name (unchanged from the text values earlier versions wrote).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlowStep::Verify => "verify",
+            FlowStep::Verified => "verified",
+            FlowStep::Acting => "acting",
+            FlowStep::Retry => "retry",
+            FlowStep::Authorize => "authorize",
+            FlowStep::Manage => "manage",
+            FlowStep::Console => "console",
+            FlowStep::Issued => "issued",
+            FlowStep::CodeSent => "code-sent",
+        }
+    }
+
+    /// Parses a stored name; `None` for anything else.
+    pub fn parse(s: &str) -> Option<FlowStep> {
+        Self::ALL.into_iter().find(|step| step.as_str() == s)
+    }
+
+    /// Whether a change may be claimed from this step.
+    pub fn may_act(self) -> bool {
+        matches!(self, FlowStep::Verified | FlowStep::Retry)
+    }
+}
+
+/// A stored step, or the table's corrupt-row error (shared by both backends' row decoding).
+pub(crate) fn stored_step(s: &str) -> Result<FlowStep, StoreError> {
+    FlowStep::parse(s).ok_or(StoreError::Corrupt {
+        table: "flows",
+        column: "step",
+    })
+}
+
+/// Refuses [`FlowStep::Acting`] where only a claim may enter it.
+pub(crate) fn not_acting(step: FlowStep) -> Result<FlowStep, StoreError> {
+    if step == FlowStep::Acting {
+        return Err(StoreError::Invalid("only a claim enters the acting step"));
+    }
+    Ok(step)
+}
+
+impl fmt::Display for FlowStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What [`crate::Store::create_flow`] needs. `purpose` and `data` are the flow code's
 /// vocabulary; the store only keeps them.
 #[derive(Clone, Debug)]
 pub struct NewFlow {
@@ -89,8 +187,8 @@ pub struct NewFlow {
     pub subject: ObjectId,
     /// E.g. `"reset"`, `"unlock"`, `"enroll"`.
     pub purpose: String,
-    /// The first step, e.g. `"choose-method"`.
-    pub step: String,
+    /// The first step. [`FlowStep::Acting`] is refused: only a claim enters it.
+    pub step: FlowStep,
     /// Flow-defined JSON object (language, chosen method, ...). Never secrets.
     pub data: serde_json::Value,
     pub lifetime: FlowLifetime,
@@ -102,7 +200,7 @@ pub struct Flow {
     pub id: FlowId,
     pub subject: ObjectId,
     pub purpose: String,
-    pub step: String,
+    pub step: FlowStep,
     /// Methods verified in this flow, in the order they were verified, without repeats.
     pub verified: Vec<String>,
     pub data: serde_json::Value,
@@ -114,6 +212,11 @@ pub struct Flow {
 }
 
 impl Flow {
+    /// Whether a change may be claimed from this flow's step.
+    pub fn may_act(&self) -> bool {
+        self.step.may_act()
+    }
+
     /// When the flow dies if no request touches it before.
     pub fn idle_deadline(&self) -> OffsetDateTime {
         (self.last_seen_at + self.idle_timeout).min(self.expires_at)
@@ -123,6 +226,8 @@ impl Flow {
 /// A change to a flow that is not a verification (no token rotation). `None` keeps a field.
 #[derive(Clone, Debug, Default)]
 pub struct FlowUpdate {
-    pub step: Option<String>,
+    /// A new step. An acting flow's step never changes this way, and [`FlowStep::Acting`] is
+    /// refused: only [`crate::Store::claim_flow`] enters it.
+    pub step: Option<FlowStep>,
     pub data: Option<serde_json::Value>,
 }

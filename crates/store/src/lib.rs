@@ -38,7 +38,7 @@ pub use code::{CodeAttempt, CodeId, IssuedCode, NewCode};
 pub use crypto::{Cipher, EncryptionKey, aad};
 pub use enrollment::{EnrolledMethod, Enrollment, EnrollmentState, NewEnrollment};
 pub use error::{DatabaseError, KeyError, Result, SqliteMigrationError, StoreError};
-pub use flow::{Flow, FlowId, FlowLifetime, FlowToken, FlowUpdate, NewFlow};
+pub use flow::{Flow, FlowId, FlowLifetime, FlowStep, FlowToken, FlowUpdate, NewFlow};
 pub use gateway::{
     ClaimedJob, FinishOutcome, Gateway, JOB_KINDS, JOB_RETENTION, Job, JobState, NewJob,
 };

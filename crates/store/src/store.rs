@@ -10,7 +10,7 @@ use crate::audit::{AuditDayCount, AuditEvent, AuditId, AuditQuery, AuditRecord};
 use crate::code::{CodeAttempt, CodeId, IssuedCode, NewCode};
 use crate::enrollment::{EnrolledMethod, Enrollment, EnrollmentState, NewEnrollment};
 use crate::error::StoreError;
-use crate::flow::{Flow, FlowId, FlowToken, FlowUpdate, NewFlow};
+use crate::flow::{Flow, FlowId, FlowStep, FlowToken, FlowUpdate, NewFlow};
 use crate::gateway::{ClaimedJob, FinishOutcome, Gateway, Job, NewJob};
 use crate::throttle::{Limit, ThrottleDecision, ThrottleKey};
 
@@ -76,14 +76,37 @@ pub trait Store: Send + Sync + 'static {
     /// Marks `method` verified, moves to `next_step` and replaces the token, in one atomic step:
     /// the old token stops working, and of two concurrent calls with the same token only one
     /// succeeds. Returns the new token, or `None` when the flow is not live (or the token was
-    /// already rotated).
+    /// already rotated), or is [`FlowStep::Acting`] (a verification never re-opens a claimed
+    /// flow). `next_step` [`FlowStep::Acting`] is refused ([`StoreError::Invalid`]).
     fn record_verification<'a>(
         &'a self,
         token: &'a FlowToken,
         method: &'a str,
-        next_step: &'a str,
+        next_step: FlowStep,
         now: OffsetDateTime,
     ) -> StoreFuture<'a, Option<(FlowToken, Flow)>>;
+
+    /// Claims a live flow for one change: its step goes from [`FlowStep::Verified`] or
+    /// [`FlowStep::Retry`] to [`FlowStep::Acting`] in one conditional update. Of concurrent
+    /// claims of one flow (from any instance) exactly one gets the flow; the others, and any
+    /// claim of a flow that is not in a step that may act, get `None`. Call it before anything
+    /// changes; afterwards end the flow (done, or failed) or, only when the change certainly did
+    /// not happen, [`Store::release_flow`] it.
+    fn claim_flow<'a>(
+        &'a self,
+        token: &'a FlowToken,
+        now: OffsetDateTime,
+    ) -> StoreFuture<'a, Option<Flow>>;
+
+    /// Gives a claimed flow back after a change that certainly did not happen (a transient
+    /// fault, a refused password): [`FlowStep::Acting`] to [`FlowStep::Retry`], so the user may
+    /// try again without verifying again while the flow lives. `false` when the flow is not live
+    /// or not acting.
+    fn release_flow<'a>(
+        &'a self,
+        token: &'a FlowToken,
+        now: OffsetDateTime,
+    ) -> StoreFuture<'a, bool>;
 
     /// Ends a flow (finished or abandoned); its codes go with it. `true` if it existed.
     fn end_flow<'a>(&'a self, token: &'a FlowToken) -> StoreFuture<'a, bool>;

@@ -10,7 +10,7 @@ async fn flow(store: &dyn Store, who: ObjectId) -> Flow {
     let new = NewFlow {
         subject: who,
         purpose: "reset".into(),
-        step: "verify".into(),
+        step: latchkey_store::FlowStep::Verify,
         data: serde_json::json!({}),
         lifetime: FlowLifetime::default(),
     };

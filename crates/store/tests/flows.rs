@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use latchkey_store::{FlowLifetime, FlowToken, FlowUpdate, NewFlow, Store};
+use latchkey_store::{FlowLifetime, FlowStep, FlowToken, FlowUpdate, NewFlow, Store, StoreError};
 use serde_json::json;
 
 use crate::backends::backend_tests;
@@ -10,7 +10,7 @@ fn new_flow(subject: latchkey_types::ObjectId) -> NewFlow {
     NewFlow {
         subject,
         purpose: "reset".into(),
-        step: "choose-method".into(),
+        step: FlowStep::Verify,
         data: json!({"lang": "en"}),
         lifetime: FlowLifetime::default(),
     }
@@ -73,7 +73,7 @@ async fn flows_expire_fifteen_minutes_after_creation_however_active(store: Arc<d
     );
     assert!(
         store
-            .record_verification(&token, "email", "x", t0() + mins(16))
+            .record_verification(&token, "email", FlowStep::Verified, t0() + mins(16))
             .await
             .unwrap()
             .is_none()
@@ -84,34 +84,34 @@ async fn a_verified_step_rotates_the_token_and_records_the_method_once(store: Ar
     let who = user();
     let (t1, flow) = store.create_flow(new_flow(who), t0()).await.unwrap();
     let (t2, after) = store
-        .record_verification(&t1, "email", "second-method", t0() + secs(30))
+        .record_verification(&t1, "email", FlowStep::Verify, t0() + secs(30))
         .await
         .unwrap()
         .unwrap();
     assert_ne!(t1, t2);
     assert_eq!(after.id, flow.id, "the internal id is stable");
     assert_eq!(after.subject, who);
-    assert_eq!(after.step, "second-method");
+    assert_eq!(after.step, FlowStep::Verify);
     assert_eq!(after.verified, ["email"]);
 
     // The old token is dead: a replayed cookie finds nothing and cannot verify again.
     assert!(store.flow(&t1, t0() + secs(31)).await.unwrap().is_none());
     assert!(
         store
-            .record_verification(&t1, "totp", "done", t0() + secs(31))
+            .record_verification(&t1, "totp", FlowStep::Verified, t0() + secs(31))
             .await
             .unwrap()
             .is_none()
     );
 
     let (t3, after) = store
-        .record_verification(&t2, "totp", "act", t0() + secs(40))
+        .record_verification(&t2, "totp", FlowStep::Verified, t0() + secs(40))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(after.verified, ["email", "totp"]);
     let (_, after) = store
-        .record_verification(&t3, "totp", "act", t0() + secs(50))
+        .record_verification(&t3, "totp", FlowStep::Verified, t0() + secs(50))
         .await
         .unwrap()
         .unwrap();
@@ -125,7 +125,7 @@ async fn concurrent_verifications_with_one_token_succeed_once(store: Arc<dyn Sto
         let (store, token) = (store.clone(), token.clone());
         tasks.push(tokio::spawn(async move {
             store
-                .record_verification(&token, "email", "next", t0() + secs(1))
+                .record_verification(&token, "email", FlowStep::Verified, t0() + secs(1))
                 .await
                 .unwrap()
         }));
@@ -144,7 +144,7 @@ async fn update_changes_step_and_data_but_never_the_subject(store: Arc<dyn Store
         .update_flow(
             &token,
             FlowUpdate {
-                step: Some("verify-email".into()),
+                step: Some(FlowStep::Verified),
                 data: None,
             },
             t0(),
@@ -153,8 +153,8 @@ async fn update_changes_step_and_data_but_never_the_subject(store: Arc<dyn Store
         .unwrap()
         .unwrap();
     assert_eq!(
-        (f.step.as_str(), f.data.clone()),
-        ("verify-email", json!({"lang": "en"}))
+        (f.step, f.data.clone()),
+        (FlowStep::Verified, json!({"lang": "en"}))
     );
     let f = store
         .update_flow(
@@ -169,10 +169,174 @@ async fn update_changes_step_and_data_but_never_the_subject(store: Arc<dyn Store
         .unwrap()
         .unwrap();
     assert_eq!(
-        (f.step.as_str(), f.data.clone()),
-        ("verify-email", json!({"lang": "de"}))
+        (f.step, f.data.clone()),
+        (FlowStep::Verified, json!({"lang": "de"}))
     );
     assert_eq!(f.subject, who);
+}
+
+/// A flow proven far enough to act (one verification to `Verified`) and its current token.
+async fn verified_flow(store: &Arc<dyn Store>) -> FlowToken {
+    let (token, _) = store.create_flow(new_flow(user()), t0()).await.unwrap();
+    let (token, flow) = store
+        .record_verification(&token, "email", FlowStep::Verified, t0() + secs(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(flow.may_act());
+    token
+}
+
+async fn concurrent_claims_of_one_verified_flow_give_exactly_one_winner(store: Arc<dyn Store>) {
+    let token = verified_flow(&store).await;
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (store, token) = (store.clone(), token.clone());
+        tasks.push(tokio::spawn(async move {
+            store.claim_flow(&token, t0() + secs(2)).await.unwrap()
+        }));
+    }
+    let mut winners = Vec::new();
+    for t in tasks {
+        winners.extend(t.await.unwrap());
+    }
+    assert_eq!(winners.len(), 1, "one verification, one change");
+    assert_eq!(winners[0].step, FlowStep::Acting);
+    // The flow is still live (pages can say "in progress") but can never be claimed again.
+    let seen = store.flow(&token, t0() + secs(3)).await.unwrap().unwrap();
+    assert_eq!(seen.step, FlowStep::Acting);
+    assert!(
+        store
+            .claim_flow(&token, t0() + secs(3))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn only_a_flow_that_may_act_can_be_claimed(store: Arc<dyn Store>) {
+    // Still verifying: nothing to claim.
+    let (token, _) = store.create_flow(new_flow(user()), t0()).await.unwrap();
+    assert!(store.claim_flow(&token, t0()).await.unwrap().is_none());
+    // Ended (done): nothing to claim.
+    let token = verified_flow(&store).await;
+    assert!(
+        store
+            .claim_flow(&token, t0() + secs(2))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(store.end_flow(&token).await.unwrap());
+    assert!(
+        store
+            .claim_flow(&token, t0() + secs(3))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Expired: nothing to claim.
+    let token = verified_flow(&store).await;
+    assert!(
+        store
+            .claim_flow(&token, t0() + mins(16))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn a_released_flow_may_act_once_more_and_only_an_acting_flow_is_released(
+    store: Arc<dyn Store>,
+) {
+    let token = verified_flow(&store).await;
+    assert!(
+        !store.release_flow(&token, t0() + secs(2)).await.unwrap(),
+        "not acting: nothing to release"
+    );
+    assert!(
+        store
+            .claim_flow(&token, t0() + secs(2))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(store.release_flow(&token, t0() + secs(3)).await.unwrap());
+    let f = store.flow(&token, t0() + secs(3)).await.unwrap().unwrap();
+    assert_eq!(f.step, FlowStep::Retry);
+    assert!(!store.release_flow(&token, t0() + secs(3)).await.unwrap());
+    let again = store.claim_flow(&token, t0() + secs(4)).await.unwrap();
+    assert_eq!(again.map(|f| f.step), Some(FlowStep::Acting));
+}
+
+async fn nothing_but_a_claim_enters_or_leaves_the_acting_step(store: Arc<dyn Store>) {
+    let token = verified_flow(&store).await;
+    assert!(
+        store
+            .claim_flow(&token, t0() + secs(2))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // A verification racing the change cannot re-open the flow ...
+    assert!(
+        store
+            .record_verification(&token, "totp", FlowStep::Verified, t0() + secs(3))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // ... nor can an update move it out of Acting.
+    let f = store
+        .update_flow(
+            &token,
+            FlowUpdate {
+                step: Some(FlowStep::Verified),
+                data: None,
+            },
+            t0() + secs(3),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(f.step, FlowStep::Acting);
+    assert!(
+        store
+            .claim_flow(&token, t0() + secs(4))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // And nothing enters it but a claim.
+    let (other, _) = store.create_flow(new_flow(user()), t0()).await.unwrap();
+    let refused = store
+        .update_flow(
+            &other,
+            FlowUpdate {
+                step: Some(FlowStep::Acting),
+                data: None,
+            },
+            t0(),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Invalid(_))),
+        "{refused:?}"
+    );
+    let refused = store
+        .record_verification(&other, "email", FlowStep::Acting, t0())
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Invalid(_))),
+        "{refused:?}"
+    );
+    let mut acting = new_flow(user());
+    acting.step = FlowStep::Acting;
+    let refused = store.create_flow(acting, t0()).await;
+    assert!(
+        matches!(refused, Err(StoreError::Invalid(_))),
+        "{refused:?}"
+    );
 }
 
 async fn ending_flows_one_by_one_or_per_user(store: Arc<dyn Store>) {
@@ -216,4 +380,8 @@ backend_tests!(
     update_changes_step_and_data_but_never_the_subject,
     ending_flows_one_by_one_or_per_user,
     purge_removes_expired_flows_only,
+    concurrent_claims_of_one_verified_flow_give_exactly_one_winner,
+    only_a_flow_that_may_act_can_be_claimed,
+    a_released_flow_may_act_once_more_and_only_an_acting_flow_is_released,
+    nothing_but_a_claim_enters_or_leaves_the_acting_step,
 );

@@ -31,7 +31,7 @@ async fn new_flow(store: &dyn Store) -> latchkey_store::Flow {
             NewFlow {
                 subject: user(),
                 purpose: "reset".into(),
-                step: "verify".into(),
+                step: latchkey_store::FlowStep::Verify,
                 data: serde_json::json!({}),
                 lifetime: FlowLifetime::default(),
             },
@@ -337,7 +337,7 @@ async fn a_flow_token_rotates_once_and_a_totp_step_is_accepted_once_across_insta
             NewFlow {
                 subject: user(),
                 purpose: "reset".into(),
-                step: "verify".into(),
+                step: latchkey_store::FlowStep::Verify,
                 data: serde_json::json!({}),
                 lifetime: FlowLifetime::default(),
             },
@@ -351,7 +351,12 @@ async fn a_flow_token_rotates_once_and_a_totp_step_is_accepted_once_across_insta
         let token = token.clone();
         tasks.push(tokio::spawn(async move {
             store
-                .record_verification(&token, "email", "choose-second", t0() + mins(1))
+                .record_verification(
+                    &token,
+                    "email",
+                    latchkey_store::FlowStep::Verify,
+                    t0() + mins(1),
+                )
                 .await
                 .unwrap()
                 .is_some()
@@ -391,6 +396,45 @@ async fn a_flow_token_rotates_once_and_a_totp_step_is_accepted_once_across_insta
         wins += usize::from(t.await.unwrap());
     }
     assert_eq!(wins, 1, "one TOTP step, accepted once");
+    schema.drop_now().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_verified_flow_is_claimed_once_across_instances() {
+    let (schema, a, b) = two_instances("flow-claim-2").await;
+    let (token, _) = a
+        .create_flow(
+            NewFlow {
+                subject: user(),
+                purpose: "self-service".into(),
+                step: latchkey_store::FlowStep::Verified,
+                data: serde_json::json!({}),
+                lifetime: FlowLifetime::default(),
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let token = token.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .claim_flow(&token, t0() + mins(1))
+                .await
+                .unwrap()
+                .is_some()
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        wins += usize::from(t.await.unwrap());
+    }
+    assert_eq!(
+        wins, 1,
+        "one verification, one change, whichever instance asks"
+    );
     schema.drop_now().await;
 }
 
@@ -515,7 +559,7 @@ async fn looking_a_flow_up_writes_only_when_its_idle_deadline_moved_by_seconds()
             NewFlow {
                 subject: user(),
                 purpose: "reset".into(),
-                step: "verify".into(),
+                step: latchkey_store::FlowStep::Verify,
                 data: serde_json::json!({}),
                 lifetime: FlowLifetime::default(),
             },

@@ -206,7 +206,7 @@ async fn callback(
     let new = NewFlow {
         subject: claims.oid,
         purpose: console.purpose().into(),
-        step: "console".into(),
+        step: latchkey_store::FlowStep::Console,
         data: serde_json::to_value(&session).unwrap_or_default(),
         lifetime: FlowLifetime {
             absolute: SESSION_ABSOLUTE,

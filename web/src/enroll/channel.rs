@@ -51,9 +51,7 @@ async fn send_code(
                 Some("throttled"),
             )
             .await;
-        return Err(SendError::Throttled(flow::throttled_message(
-            portal, ctx.lang, wait,
-        )));
+        return Err(SendError::Throttled(wait.message(portal, ctx.lang)));
     }
     let lang = ctx.session.preferred_language.clone();
     let purpose = CodePurpose::EnrollmentConfirmation;

@@ -12,10 +12,10 @@ use latchkey_verify::{CodePurpose, TotpSeed};
 
 use super::page::{Problems, render};
 use super::{CodeForm, activated, channels_before, parse_kind, post_context, unavailable};
+use crate::act::current_policy;
 use crate::app::Portal;
 use crate::codes;
 use crate::flow;
-use crate::reset::current_policy;
 
 /// `POST /enroll/{kind}/confirm`: the code that makes a pending method active.
 pub(super) async fn confirm(
@@ -51,7 +51,8 @@ pub(super) async fn confirm(
     }
     let failures = format!("enroll-fail:{kind}");
     let account = subject.to_string();
-    if let Err(message) = flow::charge_attempt(&portal, &req, &failures, &account, ctx.lang).await {
+    if let Err(refusal) = flow::charge_attempt(&portal, &req, &failures, &account).await {
+        let message = refusal.message(&portal, ctx.lang);
         let _ = ctx
             .audit(
                 &portal,
@@ -61,7 +62,7 @@ pub(super) async fn confirm(
                 Some("throttled"),
             )
             .await;
-        return with_error(Err(message), StatusCode::TOO_MANY_REQUESTS).await;
+        return with_error(Err(message), refusal.status()).await;
     }
     let now = s.clock.now();
     let pending = s
@@ -114,6 +115,8 @@ pub(super) async fn confirm(
     // Policy again, right before the write (fresh membership; fails closed).
     if current_policy(&portal, &subject, Action::Enroll)
         .await
+        .ok()
+        .flatten()
         .is_none_or(|p| !p.methods.contains(&kind))
     {
         return unavailable(&portal, &req, &ctx.token, &ctx.flow, &ctx.session).await;

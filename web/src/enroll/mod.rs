@@ -35,10 +35,11 @@ use latchkey_store::{EnrollmentState, Flow, FlowToken, FlowUpdate, Outcome};
 use latchkey_types::{EmailAddress, MethodKind};
 use serde::Deserialize;
 
+use crate::act::current_policy;
 use crate::app::Portal;
 use crate::flow;
 use crate::i18n::Lang;
-use crate::reset::{current_policy, known_channels};
+use crate::reset::known_channels;
 use crate::signin::{self, Session};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -172,7 +173,12 @@ async fn context(portal: &Portal, req: &HttpRequest) -> Result<Ctx, HttpResponse
         return Err(r);
     };
     let lang = session.lang(req);
-    match current_policy(portal, &flow.subject, Action::Enroll).await {
+    // A directory fault shows the same page as a refusal here: enrollment changes nothing yet.
+    match current_policy(portal, &flow.subject, Action::Enroll)
+        .await
+        .ok()
+        .flatten()
+    {
         Some(policy) => Ok(Ctx {
             token,
             flow,

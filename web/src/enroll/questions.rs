@@ -14,8 +14,8 @@ use latchkey_verify::{HashError, QuestionError, QuestionId};
 
 use super::page::{Problems, render};
 use super::{AddForm, Ctx, activated, channels_before, unavailable};
+use crate::act::current_policy;
 use crate::app::Portal;
-use crate::reset::current_policy;
 use crate::services::QUESTION_IDS;
 
 /// `POST /enroll/questions`: checks, hashes (argon2id, bounded pool) and stores a full set of
@@ -102,6 +102,8 @@ pub(super) async fn add_questions(
     // Policy again, right before the write (fresh membership; fails closed).
     if current_policy(portal, &subject, Action::Enroll)
         .await
+        .ok()
+        .flatten()
         .is_none_or(|p| !p.methods.contains(&kind))
     {
         return unavailable(portal, req, &ctx.token, &ctx.flow, &ctx.session).await;

@@ -14,68 +14,99 @@ use latchkey_types::{EmailAddress, Secret};
 
 use super::RESULT_WAIT;
 use super::jobs::{self, POLL_EVERY, Waited};
+use crate::act::Acting;
 use crate::app::Portal;
-use crate::flow::{self, Step};
+use crate::flow;
 
-/// The response for this reset when a reset-capable gateway is connected; `None` when none is
-/// (the caller then says that synced users cannot reset here).
+/// The response for a synced user's reset without the delegated writeback credential: through
+/// a connected gateway that may reset, or a plain "not possible here" when none is connected.
+/// Settles the claim: given back when nothing reached AD, ended otherwise.
 pub async fn submit(
     portal: &Portal,
     req: &HttpRequest,
-    step: &Step,
-    password: &str,
-) -> Option<HttpResponse> {
+    acting: Acting,
+    password: &Secret<String>,
+) -> HttpResponse {
+    let lang = acting.step.lang;
+    let fail = |status: StatusCode, key: &str| portal.error_page(req, lang, status, key);
     match jobs::connected(portal, JobKind::Reset).await {
         Ok(true) => {}
-        Ok(false) => return None,
+        Ok(false) => {
+            let audited = acting
+                .audit(
+                    portal,
+                    "reset",
+                    Outcome::Denied,
+                    "synced user: no writeback path configured",
+                )
+                .await;
+            acting.finish(portal).await;
+            return match audited {
+                Ok(()) => fail(StatusCode::CONFLICT, "unlock_onprem_unavailable"),
+                Err(e) => flow::store_unavailable(portal, req, lang, &e),
+            };
+        }
         Err(e) => {
             tracing::error!(error = %e, "reset: cannot read the gateways");
-            return Some(step.unavailable(portal, req));
+            return acting.retry_page(portal, req, Ok(())).await;
         }
     }
-    let (flow, data, lang) = (&step.flow, &step.data, step.lang);
-    let fail = |status: StatusCode, key: &str| portal.error_page(req, lang, status, key);
-    let user = match portal.services.directory.user(&flow.subject).await {
+    let user = match portal
+        .services
+        .directory
+        .user(&acting.step.flow.subject)
+        .await
+    {
         Ok(u) => u,
         Err(e) => {
             tracing::error!(error = %e, "reset: cannot read the user");
-            return Some(step.unavailable(portal, req));
+            return acting.retry_page(portal, req, Ok(())).await;
         }
     };
     let Some(sam) = user.on_premises_sam_account_name.filter(|s| !s.is_empty()) else {
-        let _ = step
+        let audited = acting
             .audit(
                 portal,
                 "reset",
-                None,
                 Outcome::Error,
-                Some("synced user without onPremisesSamAccountName"),
+                "synced user without onPremisesSamAccountName",
             )
             .await;
-        return Some(fail(StatusCode::BAD_GATEWAY, "reset_onprem_failed"));
+        acting.finish(portal).await;
+        return match audited {
+            Ok(()) => fail(StatusCode::BAD_GATEWAY, "reset_onprem_failed"),
+            Err(e) => flow::store_unavailable(portal, req, lang, &e),
+        };
     };
+    let target = Target {
+        sam_account_name: sam,
+        domain: user.on_premises_domain_name,
+        allow_privileged: allow_privileged(portal, &acting.step.data),
+    };
+    queue_and_wait(portal, req, acting, target, password).await
+}
+
+/// Queues the reset job (its intent audited first) and reports what the wait came to.
+async fn queue_and_wait(
+    portal: &Portal,
+    req: &HttpRequest,
+    acting: Acting,
+    target: Target,
+    password: &Secret<String>,
+) -> HttpResponse {
+    let (flow, data, lang) = (&acting.step.flow, &acting.step.data, acting.step.lang);
     // Channels known before the change, to tell the user afterwards.
     let mail = data
         .mail
         .as_deref()
         .and_then(|m| m.parse::<EmailAddress>().ok());
     let channels = crate::reset::known_channels(portal, &flow.subject, mail.as_ref()).await;
-    // The policy that allowed this reset (matched at the start, re-checked by the caller); if it
-    // has since vanished from the set, the safe default: sign out everywhere.
-    let revoke = data
-        .policy
-        .as_deref()
-        .and_then(|n| portal.services.policies().get(n).map(|p| p.revoke_sessions))
-        .unwrap_or(true);
+    let revoke = acting.policy.revoke_sessions;
     let request = jobs::Request {
         kind: JobKind::Reset,
         subject: flow.subject,
-        target: Target {
-            sam_account_name: sam,
-            domain: user.on_premises_domain_name,
-            allow_privileged: allow_privileged(portal, data),
-        },
-        new_password: Some(Secret::new(password.to_string())),
+        target,
+        new_password: Some(password.clone()),
         must_change: false,
         correlation_id: data.correlation_id.clone(),
     };
@@ -91,129 +122,147 @@ pub async fn submit(
         AFTER.to_string(),
         serde_json::to_value(&extra).unwrap_or_default(),
     );
+    let started = acting
+        .audit(portal, "reset", Outcome::Started, "on-premises gateway job")
+        .await;
+    if started.is_err() {
+        return acting.retry_page(portal, req, started).await;
+    }
     let (job, waited) = match jobs::run_with(portal, request, fields).await {
         Ok(r) => r,
         Err(e) => {
+            // The job may be queued: this verification is spent.
             tracing::error!(error = %e, "reset: cannot queue the gateway job");
-            return Some(step.unavailable(portal, req));
+            acting.finish(portal).await;
+            return portal.error_page(req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
         }
     };
-    let audit = |outcome: Outcome, reason: String| async move {
-        step.audit(portal, "reset", None, outcome, Some(&reason))
-            .await
+    match waited {
+        Waited::Succeeded => succeeded(portal, req, acting, &job, channels).await,
+        Waited::Failed { reason, detail } => {
+            let outcome = if reason == FailureReason::DirectoryUnavailable {
+                Outcome::Error
+            } else {
+                Outcome::Failure
+            };
+            let why = format!(
+                "on-premises gateway job {job}: {}: {detail}",
+                reason.as_str()
+            );
+            let audited = acting.audit(portal, "reset", outcome, &why).await;
+            if reason == FailureReason::PasswordPolicy {
+                // AD refused this password and changed nothing: another one may be tried.
+                acting.retry(portal).await;
+            } else {
+                acting.finish(portal).await;
+            }
+            match (audited, reason) {
+                (Err(e), _) => flow::store_unavailable(portal, req, lang, &e),
+                (Ok(()), FailureReason::PasswordPolicy) => {
+                    portal.error_page(req, lang, StatusCode::BAD_REQUEST, "reset_onprem_policy")
+                }
+                (Ok(()), _) => {
+                    portal.error_page(req, lang, StatusCode::BAD_GATEWAY, "reset_onprem_failed")
+                }
+            }
+        }
+        Waited::InProgress => pending(portal, req, acting, &job).await,
+        Waited::Expired => {
+            // No gateway took it: nothing reached AD, the user may try again.
+            let why = format!("on-premises gateway job {job}: no gateway took it in time");
+            let audited = acting.audit(portal, "reset", Outcome::Error, &why).await;
+            let lang = acting.step.lang;
+            acting.retry(portal).await;
+            match audited {
+                Ok(()) => {
+                    portal.error_page(req, lang, StatusCode::BAD_GATEWAY, "reset_onprem_failed")
+                }
+                Err(e) => flow::store_unavailable(portal, req, lang, &e),
+            }
+        }
+    }
+}
+
+/// The gateway reported success while the page waited.
+async fn succeeded(
+    portal: &Portal,
+    req: &HttpRequest,
+    acting: Acting,
+    job: &str,
+    channels: Vec<Recipient>,
+) -> HttpResponse {
+    let (flow, data, lang) = (&acting.step.flow, &acting.step.data, acting.step.lang);
+    let notified = !channels.is_empty();
+    // Exactly once per job: the result handler may have claimed the steps already (the result
+    // arrived just as this page looked, and its grace ran out). Then it wrote the reset's audit
+    // event and told everyone; this page only shows the result.
+    let sign_out = if claim_after_change(portal, job).await {
+        let why = format!("on-premises gateway job {job}: password set in AD");
+        if let Err(e) = acting.audit(portal, "reset", Outcome::Success, &why).await {
+            // The `started` event is on record; the change is made, so go on.
+            tracing::error!(error = %e, "reset: password changed but the audit event could not be written");
+        }
+        let s =
+            crate::reset::after_change(portal, flow, data, channels, acting.policy.revoke_sessions)
+                .await;
+        crate::security_contacts::tell(
+            portal,
+            &acting.policy,
+            ContactAction::PasswordReset,
+            &flow.subject,
+            data,
+        );
+        Some(s)
+    } else {
+        None
     };
     let catalogs = portal.templates.catalogs();
-    Some(match waited {
-        Waited::Succeeded => {
-            let notified = !channels.is_empty();
-            // Exactly once per job: the result handler may have claimed the steps already (the
-            // result arrived just as this page looked, and its grace ran out). Then it wrote the
-            // reset's audit event and told everyone; this page only shows the result.
-            let sign_out = if claim_after_change(portal, &job).await {
-                let audited = audit(
-                    Outcome::Success,
-                    format!("on-premises gateway job {job}: password set in AD"),
-                )
-                .await;
-                if audited.is_err() {
-                    tracing::error!(
-                        "reset: password changed but the audit event could not be written"
-                    );
-                }
-                let s = crate::reset::after_change(portal, flow, data, channels, revoke).await;
-                let set = portal.services.policies();
-                if let Some(p) = data.policy.as_deref().and_then(|n| set.get(n)) {
-                    crate::security_contacts::tell(
-                        portal,
-                        p,
-                        ContactAction::PasswordReset,
-                        &flow.subject,
-                        data,
-                    );
-                }
-                Some(s)
-            } else {
-                None
-            };
-            let mut paragraphs = vec![
-                catalogs.get(lang, "reset_onprem_done").to_string(),
-                catalogs.get(lang, "done_next_windows").to_string(),
-            ];
-            paragraphs.extend(sign_out.and_then(|s| s.paragraph(portal, lang)));
-            if notified {
-                paragraphs.push(catalogs.get(lang, "done_notified").to_string());
-            }
-            let title = catalogs.get(lang, "done_title");
-            let mut r = portal.render_in(
-                req,
-                lang,
-                "result.html",
-                &serde_json::json!({ "title": title, "paragraphs": paragraphs }),
-            );
-            let _ = r.add_cookie(&flow::clear_flow_cookie(portal));
-            r
-        }
-        Waited::Failed { reason, detail } => {
-            let _ = audit(
-                if reason == FailureReason::DirectoryUnavailable {
-                    Outcome::Error
-                } else {
-                    Outcome::Failure
-                },
-                format!(
-                    "on-premises gateway job {job}: {}: {detail}",
-                    reason.as_str()
-                ),
-            )
-            .await;
-            match reason {
-                FailureReason::PasswordPolicy => {
-                    fail(StatusCode::BAD_REQUEST, "reset_onprem_policy")
-                }
-                _ => fail(StatusCode::BAD_GATEWAY, "reset_onprem_failed"),
-            }
-        }
-        Waited::InProgress => {
-            // Not the reset's own event: that is written once, when the result arrives
-            // (`reported`), with the steps after the change.
-            let _ = step
-                .audit(
-                    portal,
-                    PENDING_EVENT,
-                    None,
-                    Outcome::Success,
-                    Some(&format!(
-                        "on-premises gateway job {job}: queued, no result within the wait"
-                    )),
-                )
-                .await;
-            // The flow ends here: the user is told to check back; a later success is finished
-            // by the result handler, and no further reset can be queued from this flow.
-            if let Err(e) = portal.services.store.end_flow(&step.token).await {
-                tracing::error!(error = %e, "reset: cannot end the flow of a pending reset");
-            }
-            let paragraphs = vec![catalogs.get(lang, "reset_onprem_pending").to_string()];
-            let mut r = portal.render_in(
-                req,
-                lang,
-                "result.html",
-                &serde_json::json!({
-                    "title": catalogs.get(lang, "reset_onprem_pending_title"),
-                    "paragraphs": paragraphs
-                }),
-            );
-            let _ = r.add_cookie(&flow::clear_flow_cookie(portal));
-            r
-        }
-        Waited::Expired => {
-            let _ = audit(
-                Outcome::Error,
-                format!("on-premises gateway job {job}: no gateway took it in time"),
-            )
-            .await;
-            fail(StatusCode::BAD_GATEWAY, "reset_onprem_failed")
-        }
-    })
+    let mut paragraphs = vec![
+        catalogs.get(lang, "reset_onprem_done").to_string(),
+        catalogs.get(lang, "done_next_windows").to_string(),
+    ];
+    paragraphs.extend(sign_out.and_then(|s| s.paragraph(portal, lang)));
+    if notified {
+        paragraphs.push(catalogs.get(lang, "done_notified").to_string());
+    }
+    acting.finish(portal).await;
+    let title = catalogs.get(lang, "done_title");
+    let r = portal.render_in(
+        req,
+        lang,
+        "result.html",
+        &serde_json::json!({ "title": title, "paragraphs": paragraphs }),
+    );
+    flow::with_cleared_cookie(portal, r)
+}
+
+/// The job outlived the page's wait: the flow ends here and the user is told to check back; a
+/// later success is finished by the result handler ([`reported`]).
+async fn pending(portal: &Portal, req: &HttpRequest, acting: Acting, job: &str) -> HttpResponse {
+    let lang = acting.step.lang;
+    // Not the reset's own event: that is written once, when the result arrives (`reported`),
+    // with the steps after the change.
+    let why = format!("on-premises gateway job {job}: queued, no result within the wait");
+    if let Err(e) = acting
+        .audit(portal, PENDING_EVENT, Outcome::Success, &why)
+        .await
+    {
+        // The `started` event names the attempt; the job's own record names the rest.
+        tracing::error!(error = %e, "reset: cannot audit a pending gateway reset");
+    }
+    acting.finish(portal).await;
+    let catalogs = portal.templates.catalogs();
+    let paragraphs = vec![catalogs.get(lang, "reset_onprem_pending").to_string()];
+    let r = portal.render_in(
+        req,
+        lang,
+        "result.html",
+        &serde_json::json!({
+            "title": catalogs.get(lang, "reset_onprem_pending_title"),
+            "paragraphs": paragraphs
+        }),
+    );
+    flow::with_cleared_cookie(portal, r)
 }
 
 /// Audit event of a reset whose gateway job outlived the page's wait.

@@ -217,16 +217,8 @@ async fn start(
     )
     .await
     {
-        let msg = flow::throttled_message(&portal, m.lang, wait);
-        return super::lookup::render_user(
-            &portal,
-            &req,
-            &m,
-            &t,
-            Some(msg),
-            StatusCode::TOO_MANY_REQUESTS,
-        )
-        .await;
+        let msg = wait.message(&portal, m.lang);
+        return super::lookup::render_user(&portal, &req, &m, &t, Some(msg), wait.status()).await;
     }
     let shown = match &destination {
         latchkey_verify::Destination::Email(a) => mask(a.as_str()),
@@ -246,7 +238,7 @@ async fn start(
             NewFlow {
                 subject: user,
                 purpose: CASE_PURPOSE.into(),
-                step: "code-sent".into(),
+                step: latchkey_store::FlowStep::CodeSent,
                 data: serde_json::to_value(&data).unwrap_or_default(),
                 lifetime: FlowLifetime {
                     absolute: CASE_LIFETIME,
@@ -328,15 +320,10 @@ async fn submit(
         return render_error(&portal, &req, &m, &t, msg, StatusCode::BAD_REQUEST).await;
     }
     // Charged before the check: per client address and per user, like self-service attempts.
-    if let Err(msg) = flow::charge_attempt(
-        &portal,
-        &req,
-        "fail:helpdesk-caller",
-        &user.to_string(),
-        m.lang,
-    )
-    .await
+    if let Err(refusal) =
+        flow::charge_attempt(&portal, &req, "fail:helpdesk-caller", &user.to_string()).await
     {
+        let msg = refusal.message(&portal, m.lang);
         let _ = m
             .audit(
                 &portal,
@@ -347,7 +334,7 @@ async fn submit(
                 serde_json::Value::Null,
             )
             .await;
-        return render_error(&portal, &req, &m, &t, msg, StatusCode::TOO_MANY_REQUESTS).await;
+        return render_error(&portal, &req, &m, &t, msg, refusal.status()).await;
     }
     let kind = case
         .data
@@ -384,7 +371,12 @@ async fn submit(
     let rotated = portal
         .services
         .store
-        .record_verification(&case.token, VERIFIED, "verified", now)
+        .record_verification(
+            &case.token,
+            VERIFIED,
+            latchkey_store::FlowStep::Verified,
+            now,
+        )
         .await;
     let Ok(Some((token, _))) = rotated else {
         return see_other(user_path(&user));

@@ -180,7 +180,7 @@ async fn issue_link(
             NewFlow {
                 subject: t.user.id,
                 purpose: LINK_PURPOSE.into(),
-                step: "issued".into(),
+                step: latchkey_store::FlowStep::Issued,
                 data: serde_json::to_value(&data).unwrap_or_default(),
                 lifetime: FlowLifetime {
                     absolute: lifetime,
@@ -351,9 +351,9 @@ async fn continue_with(
             &req,
             lang,
             "error.html",
-            &serde_json::json!({ "message": flow::throttled_message(&portal, lang, wait) }),
+            &serde_json::json!({ "message": wait.message(&portal, lang) }),
         );
-        *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        *r.status_mut() = wait.status();
         return r;
     }
     // Single use: only the one request that ends the link goes on.
@@ -393,7 +393,7 @@ async fn continue_with(
             NewFlow {
                 subject,
                 purpose: PURPOSE.into(),
-                step: STEP_VERIFY.into(),
+                step: STEP_VERIFY,
                 data: serde_json::to_value(&flow_data).unwrap_or_default(),
                 lifetime: FlowLifetime::default(),
             },

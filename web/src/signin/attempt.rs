@@ -109,7 +109,7 @@ impl<P: Serialize + DeserializeOwned> Attempt<P> {
         let new = NewFlow {
             subject,
             purpose: purpose.into(),
-            step: "authorize".into(),
+            step: latchkey_store::FlowStep::Authorize,
             data: serde_json::to_value(&stored).map_err(|_| StoreError::Encrypt { what: WHAT })?,
             lifetime: FlowLifetime {
                 absolute: lifetime,

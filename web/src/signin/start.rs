@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use latchkey_graph::delegated;
 use latchkey_store::FlowToken;
@@ -33,9 +32,9 @@ pub async fn throttled(portal: &Portal, req: &HttpRequest, lang: Lang) -> Option
         req,
         lang,
         "error.html",
-        &serde_json::json!({ "message": flow::throttled_message(portal, lang, wait) }),
+        &serde_json::json!({ "message": wait.message(portal, lang) }),
     );
-    *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    *r.status_mut() = wait.status();
     Some(r)
 }
 

@@ -107,9 +107,15 @@ impl GraphClient {
             return Err(GraphError::InvalidInput("nothing to update".into()));
         }
         let id = id.to_string();
+        // A password change is not repeated after a timeout or a dropped connection: the
+        // directory may have applied it, and a second write would be a second change (password
+        // history, notices) reported as one. The caller resolves an unknown outcome by reading
+        // the user ([`GraphError::outcome_unknown`]). 429/503 (not processed) are still retried.
+        let idempotent = update.password_profile.is_none();
         self.send(
             Request::new(Method::PATCH, self.url(&["users", &id]), Endpoint::Graph)
-                .json(update.to_json()),
+                .json(update.to_json())
+                .idempotent(idempotent),
         )
         .await?;
         Ok(())

@@ -10,7 +10,9 @@ use time::OffsetDateTime;
 
 use super::PostgresStore;
 use crate::error::{Result, StoreError};
-use crate::flow::{Flow, FlowId, FlowToken, FlowUpdate, NewFlow};
+use crate::flow::{
+    Flow, FlowId, FlowStep, FlowToken, FlowUpdate, NewFlow, not_acting, stored_step,
+};
 use crate::sqlite::{dur_ms, from_ms, json, ms, object_id};
 
 /// The columns every flow query returns, in `flow_from_row` order. JSONB comes back as text and
@@ -48,7 +50,7 @@ fn flow_from_row(row: &PgRow) -> Result<Flow> {
         })?),
         subject: object_id(&subject, T, "subject")?,
         purpose: row.try_get("purpose")?,
-        step: row.try_get("step")?,
+        step: stored_step(&row.try_get::<String, _>("step")?)?,
         verified: serde_json::from_str(&verified).map_err(|_| StoreError::Corrupt {
             table: T,
             column: "verified",
@@ -75,6 +77,7 @@ impl PostgresStore {
         if new.lifetime.absolute.is_zero() || new.lifetime.idle.is_zero() {
             return Err(StoreError::Invalid("flow lifetimes must be positive"));
         }
+        let step = not_acting(new.step)?;
         let token = FlowToken::generate()?;
         let id = FlowId::new_random();
         let now_ms = ms(now);
@@ -88,7 +91,7 @@ impl PostgresStore {
         .bind(token.hash())
         .bind(new.subject.to_string())
         .bind(&new.purpose)
-        .bind(&new.step)
+        .bind(step.as_str())
         .bind(new.data.to_string())
         .bind(now_ms)
         .bind(now_ms.saturating_add(dur_ms(new.lifetime.absolute)))
@@ -133,9 +136,12 @@ impl PostgresStore {
         update: FlowUpdate,
         now: OffsetDateTime,
     ) -> Result<Option<Flow>> {
+        let step = update.step.map(not_acting).transpose()?;
+        // An acting flow keeps its step: only its claim's outcome moves it on.
         let row = sqlx::query(concat!(
             "UPDATE flows SET last_seen_at_ms = GREATEST(last_seen_at_ms, $1), \
-             step = COALESCE($3, step), data = COALESCE($4::jsonb, data) \
+             step = CASE WHEN step = 'acting' THEN step ELSE COALESCE($3, step) END, \
+             data = COALESCE($4::jsonb, data) \
              WHERE token_hash = $2 AND ",
             live!(),
             " RETURNING ",
@@ -143,7 +149,7 @@ impl PostgresStore {
         ))
         .bind(ms(now))
         .bind(token.hash())
-        .bind(update.step)
+        .bind(step.map(FlowStep::as_str))
         .bind(update.data.map(|d| d.to_string()))
         .fetch_optional(&self.pool)
         .await?;
@@ -154,9 +160,10 @@ impl PostgresStore {
         &self,
         token: &FlowToken,
         method: &str,
-        next_step: &str,
+        next_step: FlowStep,
         now: OffsetDateTime,
     ) -> Result<Option<(FlowToken, Flow)>> {
+        let next_step = not_acting(next_step)?;
         let new_token = FlowToken::generate()?;
         // One statement. A second request with the same token waits for the first one's row
         // lock, then re-checks `token_hash = $2` on the committed row: the token has rotated, so
@@ -166,7 +173,7 @@ impl PostgresStore {
              verified = CASE WHEN verified ? $5 THEN verified \
                         ELSE verified || jsonb_build_array($5::text) END, \
              last_seen_at_ms = GREATEST(last_seen_at_ms, $1) \
-             WHERE token_hash = $2 AND ",
+             WHERE token_hash = $2 AND step <> 'acting' AND ",
             live!(),
             " RETURNING ",
             flow_cols!()
@@ -174,7 +181,7 @@ impl PostgresStore {
         .bind(ms(now))
         .bind(token.hash())
         .bind(new_token.hash())
-        .bind(next_step)
+        .bind(next_step.as_str())
         .bind(method)
         .fetch_optional(&self.pool)
         .await?;
@@ -182,6 +189,44 @@ impl PostgresStore {
             Some(row) => Ok(Some((new_token, flow_from_row(&row)?))),
             None => Ok(None),
         }
+    }
+
+    pub(super) async fn claim_flow_impl(
+        &self,
+        token: &FlowToken,
+        now: OffsetDateTime,
+    ) -> Result<Option<Flow>> {
+        // One statement: a second claim waits for the first one's row lock, then re-checks the
+        // step on the committed row (no longer one that may act) and updates nothing.
+        let row = sqlx::query(concat!(
+            "UPDATE flows SET step = 'acting', last_seen_at_ms = GREATEST(last_seen_at_ms, $1) \
+             WHERE token_hash = $2 AND step IN ('verified', 'retry') AND ",
+            live!(),
+            " RETURNING ",
+            flow_cols!()
+        ))
+        .bind(ms(now))
+        .bind(token.hash())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(flow_from_row).transpose()
+    }
+
+    pub(super) async fn release_flow_impl(
+        &self,
+        token: &FlowToken,
+        now: OffsetDateTime,
+    ) -> Result<bool> {
+        let done = sqlx::query(concat!(
+            "UPDATE flows SET step = 'retry', last_seen_at_ms = GREATEST(last_seen_at_ms, $1) \
+             WHERE token_hash = $2 AND step = 'acting' AND ",
+            live!()
+        ))
+        .bind(ms(now))
+        .bind(token.hash())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     pub(super) async fn end_flow_impl(&self, token: &FlowToken) -> Result<bool> {

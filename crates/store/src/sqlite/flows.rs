@@ -7,7 +7,9 @@ use time::OffsetDateTime;
 
 use super::{SqliteStore, dur_ms, from_ms, json, ms, object_id, returning};
 use crate::error::{Result, StoreError};
-use crate::flow::{Flow, FlowId, FlowToken, FlowUpdate, NewFlow};
+use crate::flow::{
+    Flow, FlowId, FlowStep, FlowToken, FlowUpdate, NewFlow, not_acting, stored_step,
+};
 
 /// The columns every flow query returns, in `flow_from_row` order.
 macro_rules! flow_cols {
@@ -49,7 +51,7 @@ fn flow_from_row(row: &Row<'_>) -> Result<Flow> {
         })?),
         subject: object_id(&subject, T, "subject")?,
         purpose: row.get("purpose")?,
-        step: row.get("step")?,
+        step: stored_step(&row.get::<_, String>("step")?)?,
         verified: serde_json::from_str(&verified).map_err(|_| StoreError::Corrupt {
             table: T,
             column: "verified",
@@ -76,6 +78,7 @@ impl SqliteStore {
         if new.lifetime.absolute.is_zero() || new.lifetime.idle.is_zero() {
             return Err(StoreError::Invalid("flow lifetimes must be positive"));
         }
+        let step = not_acting(new.step)?;
         let token = FlowToken::generate()?;
         let id = FlowId::new_random();
         let now_ms = ms(now);
@@ -91,7 +94,7 @@ impl SqliteStore {
                 token.hash(),
                 new.subject.to_string(),
                 new.purpose,
-                new.step,
+                step.as_str(),
                 new.data.to_string(),
                 now_ms,
                 now_ms.saturating_add(dur_ms(new.lifetime.absolute)),
@@ -151,10 +154,13 @@ impl SqliteStore {
         update: FlowUpdate,
         now: OffsetDateTime,
     ) -> Result<Option<Flow>> {
+        let step = update.step.map(not_acting).transpose()?;
         self.write(|conn| {
+            // An acting flow keeps its step: only its claim's outcome moves it on.
             let mut stmt = conn.prepare_cached(concat!(
                 "UPDATE flows SET last_seen_at_ms = MAX(last_seen_at_ms, ?1), \
-                 step = COALESCE(?3, step), data = COALESCE(?4, data) \
+                 step = CASE WHEN step = 'acting' THEN step ELSE COALESCE(?3, step) END, \
+                 data = COALESCE(?4, data) \
                  WHERE token_hash = ?2 AND ",
                 live!(1),
                 " RETURNING ",
@@ -163,7 +169,7 @@ impl SqliteStore {
             let rows = stmt.query(params![
                 ms(now),
                 token.hash(),
-                update.step,
+                step.map(FlowStep::as_str),
                 update.data.map(|d| d.to_string()),
             ])?;
             returning(rows, flow_from_row)
@@ -174,9 +180,10 @@ impl SqliteStore {
         &self,
         token: &FlowToken,
         method: &str,
-        next_step: &str,
+        next_step: FlowStep,
         now: OffsetDateTime,
     ) -> Result<Option<(FlowToken, Flow)>> {
+        let next_step = not_acting(next_step)?;
         let new_token = FlowToken::generate()?;
         // One statement: SQLite takes the write lock before evaluating it, so two requests with
         // the same token cannot both match `token_hash = ?2`.
@@ -186,7 +193,7 @@ impl SqliteStore {
                  verified = CASE WHEN EXISTS (SELECT 1 FROM json_each(flows.verified) WHERE value = ?5) \
                             THEN verified ELSE json_insert(verified, '$[#]', ?5) END, \
                  last_seen_at_ms = MAX(last_seen_at_ms, ?1) \
-                 WHERE token_hash = ?2 AND ",
+                 WHERE token_hash = ?2 AND step <> 'acting' AND ",
                 live!(1),
                 " RETURNING ",
                 flow_cols!()
@@ -195,12 +202,49 @@ impl SqliteStore {
                 ms(now),
                 token.hash(),
                 new_token.hash(),
-                next_step,
+                next_step.as_str(),
                 method,
             ])?;
             returning(rows, flow_from_row)
         })?;
         Ok(flow.map(|flow| (new_token, flow)))
+    }
+
+    pub(super) async fn claim_flow_impl(
+        &self,
+        token: &FlowToken,
+        now: OffsetDateTime,
+    ) -> Result<Option<Flow>> {
+        // One statement: SQLite takes the write lock before evaluating it, so of two claims of
+        // one flow only the first still finds it in a step that may act.
+        self.write(|conn| {
+            let mut stmt = conn.prepare_cached(concat!(
+                "UPDATE flows SET step = 'acting', last_seen_at_ms = MAX(last_seen_at_ms, ?1) \
+                 WHERE token_hash = ?2 AND step IN ('verified', 'retry') AND ",
+                live!(1),
+                " RETURNING ",
+                flow_cols!()
+            ))?;
+            let rows = stmt.query(params![ms(now), token.hash()])?;
+            returning(rows, flow_from_row)
+        })
+    }
+
+    pub(super) async fn release_flow_impl(
+        &self,
+        token: &FlowToken,
+        now: OffsetDateTime,
+    ) -> Result<bool> {
+        let done = self.write(|conn| {
+            Ok(conn
+                .prepare_cached(concat!(
+                    "UPDATE flows SET step = 'retry', last_seen_at_ms = MAX(last_seen_at_ms, ?1) \
+                     WHERE token_hash = ?2 AND step = 'acting' AND ",
+                    live!(1)
+                ))?
+                .execute(params![ms(now), token.hash()])?)
+        })?;
+        Ok(done > 0)
     }
 
     pub(super) async fn end_flow_impl(&self, token: &FlowToken) -> Result<bool> {

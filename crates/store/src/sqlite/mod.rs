@@ -38,7 +38,7 @@ use crate::code::{CodeAttempt, CodeId, IssuedCode, NewCode};
 use crate::crypto::Cipher;
 use crate::enrollment::{EnrolledMethod, Enrollment, EnrollmentState, NewEnrollment};
 use crate::error::{DatabaseError, Result, StoreError};
-use crate::flow::{Flow, FlowId, FlowToken, FlowUpdate, NewFlow};
+use crate::flow::{Flow, FlowId, FlowStep, FlowToken, FlowUpdate, NewFlow};
 use crate::gateway::{ClaimedJob, FinishOutcome, Gateway, Job, NewJob};
 use crate::store::{PurgeReport, Store, StoreFuture};
 use crate::throttle::{Limit, ThrottleDecision, ThrottleKey};
@@ -367,10 +367,24 @@ impl Store for SqliteStore {
         &'a self,
         token: &'a FlowToken,
         method: &'a str,
-        next_step: &'a str,
+        next_step: FlowStep,
         now: OffsetDateTime,
     ) -> StoreFuture<'a, Option<(FlowToken, Flow)>> {
         Box::pin(self.record_verification_impl(token, method, next_step, now))
+    }
+    fn claim_flow<'a>(
+        &'a self,
+        token: &'a FlowToken,
+        now: OffsetDateTime,
+    ) -> StoreFuture<'a, Option<Flow>> {
+        Box::pin(self.claim_flow_impl(token, now))
+    }
+    fn release_flow<'a>(
+        &'a self,
+        token: &'a FlowToken,
+        now: OffsetDateTime,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(self.release_flow_impl(token, now))
     }
     fn end_flow<'a>(&'a self, token: &'a FlowToken) -> StoreFuture<'a, bool> {
         Box::pin(self.end_flow_impl(token))

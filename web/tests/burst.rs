@@ -1,0 +1,202 @@
+//! One verification authorizes exactly one change, even under concurrent requests: a
+//! synchronized burst of the same POST (same flow cookie, same CSRF token) — every request sent
+//! but its last byte, then all last bytes at once — gives one change, one audit success, one set
+//! of notices, and a clear 409 for the others. Against reset, unlock and TAP on SQLite here; on
+//! PostgreSQL with two instances in `postgres.rs`.
+
+use std::time::Duration;
+
+use latchkey::demo::{self, Demo, DemoOptions};
+use latchkey_store::{AuditQuery, Outcome};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::portal::Browser;
+use crate::tap::{set_actions, verified};
+
+const ADELE_MAIL: &str = "adele.vance@outlook.example";
+const BURST: usize = 8;
+
+/// What one request of a burst got.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub text: String,
+}
+
+/// Sends the same form POST to `path` once per base URL in `bases` (repeat a base for several
+/// requests to one instance), with `browser`'s cookies and Origin: every request but its last
+/// byte first, then all the last bytes together, then reads every answer.
+pub async fn burst(bases: &[String], browser: &Browser, path: &str, form: &str) -> Vec<Answer> {
+    let mut streams = Vec::new();
+    for base in bases {
+        let host = base.trim_start_matches("http://").trim_end_matches('/');
+        let origin = browser.origin.clone().unwrap_or_default();
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {host}\r\nCookie: {}\r\nOrigin: {origin}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{form}",
+            browser.cookie_header(),
+            form.len()
+        );
+        let bytes = request.into_bytes();
+        let mut stream = TcpStream::connect(host).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        stream.write_all(&bytes[..bytes.len() - 1]).await.unwrap();
+        stream.flush().await.unwrap();
+        streams.push((stream, bytes[bytes.len() - 1]));
+    }
+    // Let the server read every request up to its last byte.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for (stream, last) in &mut streams {
+        stream.write_all(&[*last]).await.unwrap();
+    }
+    let mut answers = Vec::new();
+    for (mut stream, _) in streams {
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await.unwrap();
+        let text = String::from_utf8_lossy(&raw).to_string();
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        answers.push(Answer { status, text });
+    }
+    answers
+}
+
+/// A form body with the CSRF token (and more fields).
+pub fn form(csrf: &str, more: &[(&str, &str)]) -> String {
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    s.append_pair("csrf", csrf);
+    for (k, v) in more {
+        s.append_pair(k, v);
+    }
+    s.finish()
+}
+
+/// How many audit events of `event_type` ended with `outcome`.
+pub async fn audited(
+    store: &dyn latchkey_store::Store,
+    event_type: &str,
+    outcome: Outcome,
+) -> usize {
+    store
+        .audit_events(&AuditQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.event.event_type == event_type && r.event.outcome == outcome)
+        .count()
+}
+
+/// Exactly one request got `ok` (with `marker` in its page), every other one the 409 that
+/// says the verification was used.
+pub fn one_winner(answers: &[Answer], marker: &str) {
+    let won: Vec<&Answer> = answers.iter().filter(|a| a.status == 200).collect();
+    assert_eq!(won.len(), 1, "{answers:#?}");
+    assert!(won[0].text.contains(marker), "{}", won[0].text);
+    for a in answers.iter().filter(|a| a.status != 200) {
+        assert_eq!(a.status, 409, "{a:#?}");
+        assert!(a.text.contains("already been used"), "{}", a.text);
+    }
+}
+
+async fn start() -> Demo {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    demo::start_with("127.0.0.1:0".parse().unwrap(), DemoOptions::default())
+        .await
+        .expect("demo starts")
+}
+
+fn graph_writes(demo: &Demo, method: &str, path_end: &str) -> usize {
+    demo.sim
+        .requests()
+        .iter()
+        .filter(|r| r.method == method && r.path.ends_with(path_end))
+        .count()
+}
+
+/// Messages to Adele's mail whose subject or body contains `text` (after the send queue ran).
+async fn notices(demo: &Demo, text: &str) -> usize {
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    demo.outbox
+        .messages()
+        .iter()
+        .filter(|m| m.to == ADELE_MAIL && (m.subject.contains(text) || m.body.contains(text)))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_of_resets_on_one_verification_changes_the_password_once() {
+    let demo = start().await;
+    let adele = demo
+        .sim
+        .tenant()
+        .user_id("adele.vance@contoso.com")
+        .unwrap();
+    let mut b = verified(&demo).await;
+    let csrf = b.get("/reset").await.csrf();
+    let new = "Quiet-Maple-Harbour-77";
+    let bases = vec![demo.portal_url().to_string(); BURST];
+    let body = form(&csrf, &[("password", new), ("confirm", new)]);
+    let answers = burst(&bases, &b, "/reset", &body).await;
+    one_winner(&answers, "Your password has been changed");
+    assert_eq!(graph_writes(&demo, "PATCH", &format!("/users/{adele}")), 1);
+    assert_eq!(audited(&*demo.store, "reset", Outcome::Success).await, 1);
+    assert_eq!(audited(&*demo.store, "reset", Outcome::Started).await, 1);
+    assert_eq!(
+        audited(&*demo.store, "reset", Outcome::Denied).await,
+        BURST - 1
+    );
+    assert_eq!(notices(&demo, "password was changed").await, 1);
+    demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_of_unlocks_on_one_verification_unlocks_once_and_spends_it() {
+    let demo = start().await;
+    set_actions(&demo, "\"reset\", \"unlock\"");
+    let mut b = verified(&demo).await;
+    let csrf = b.get("/action").await.csrf();
+    let bases = vec![demo.portal_url().to_string(); BURST];
+    let answers = burst(&bases, &b, "/unlock", &form(&csrf, &[])).await;
+    one_winner(&answers, "unlock");
+    assert_eq!(audited(&*demo.store, "unlock", Outcome::Success).await, 1);
+    // The verification is spent: no reset (nor another unlock) from the same flow afterwards.
+    let new = "Quiet-Maple-Harbour-77";
+    let after = b
+        .post(
+            "/reset",
+            &[("csrf", &csrf), ("password", new), ("confirm", new)],
+        )
+        .await;
+    assert_ne!(after.status, 200, "{}", after.body);
+    assert_eq!(audited(&*demo.store, "reset", Outcome::Success).await, 0);
+    demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_of_pass_requests_on_one_verification_issues_one_pass() {
+    let demo = start().await;
+    set_actions(&demo, "\"reset\", \"temporary_access_pass\"");
+    let mut b = verified(&demo).await;
+    let csrf = b.get("/action").await.csrf();
+    let bases = vec![demo.portal_url().to_string(); BURST];
+    let answers = burst(&bases, &b, "/tap", &form(&csrf, &[])).await;
+    one_winner(&answers, "id=\"tap-pass\"");
+    assert_eq!(
+        graph_writes(&demo, "POST", "/temporaryAccessPassMethods"),
+        1
+    );
+    assert_eq!(
+        audited(&*demo.store, "temporary_access_pass", Outcome::Success).await,
+        1
+    );
+    assert_eq!(notices(&demo, "Temporary Access Pass").await, 1);
+    demo.stop().await;
+}
