@@ -26,7 +26,9 @@ use crate::app::Portal;
 use crate::flow::{self, Step};
 
 /// A claimed flow: its one change is under way, allowed by `policy` (evaluated with fresh
-/// membership right after the claim).
+/// membership right after the claim). Settle it with [`Acting::finish`] or [`Acting::retry`];
+/// one dropped unsettled stays `Acting` until it expires (fails closed, but the user waits).
+#[must_use = "a claim is settled with finish() or retry()"]
 pub struct Acting {
     pub step: Step,
     pub policy: Policy,
@@ -111,7 +113,7 @@ pub async fn claim(
             let lang = step.lang;
             Err(match audited {
                 Ok(()) => portal.error_page(req, lang, StatusCode::FORBIDDEN, "unavailable_body"),
-                Err(e) => flow::store_unavailable(portal, req, lang, &e),
+                Err(e) => flow::ended_unavailable(portal, req, lang, &e),
             })
         }
         Err(e) => {
@@ -187,6 +189,22 @@ impl Acting {
         audited: Result<(), StoreError>,
     ) -> HttpResponse {
         retry_page(portal, req, &self.step, audited).await
+    }
+}
+
+/// Runs a handler that may change something on a task of its own, so that a client hanging up
+/// (actix drops the request's future) cannot stop it between the change and the steps after it
+/// (audit, notices, sign-out, ending the flow).
+pub async fn to_completion<F>(handler: F) -> HttpResponse
+where
+    F: std::future::Future<Output = HttpResponse> + 'static,
+{
+    match actix_web::rt::spawn(handler).await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::error!(error = %e, "a change handler panicked");
+            HttpResponse::InternalServerError().finish()
+        }
     }
 }
 

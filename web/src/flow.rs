@@ -169,6 +169,19 @@ pub fn expired(portal: &Portal) -> HttpResponse {
     with_cleared_cookie(portal, see_other("/"))
 }
 
+/// The page for a store error after the flow ended (its one change was made or refused): 503,
+/// the cookie cleared (nothing is kept to come back to).
+pub fn ended_unavailable(
+    portal: &Portal,
+    req: &HttpRequest,
+    lang: Lang,
+    e: &StoreError,
+) -> HttpResponse {
+    tracing::error!(error = %e, "store unavailable after a flow ended");
+    let page = portal.error_page(req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+    with_cleared_cookie(portal, page)
+}
+
 /// `response` with the flow cookie removed (the flow ended server-side).
 pub fn with_cleared_cookie(portal: &Portal, mut response: HttpResponse) -> HttpResponse {
     if let Err(e) = response.add_cookie(&clear_flow_cookie(portal)) {
@@ -357,26 +370,20 @@ pub async fn charge_attempt(
         .client_ip(req)
         .map(|ip| ip.to_string())
         .unwrap_or_default();
-    let charged = match hit(
+    hit(
         portal,
         "verify:client",
         &client,
         limits::VERIFICATIONS_PER_CLIENT,
     )
+    .await?;
+    hit(
+        portal,
+        failure_scope,
+        account_key,
+        limits::FAILURES_PER_ACCOUNT,
+    )
     .await
-    {
-        Ok(()) => {
-            hit(
-                portal,
-                failure_scope,
-                account_key,
-                limits::FAILURES_PER_ACCOUNT,
-            )
-            .await
-        }
-        Err(refusal) => Err(refusal),
-    };
-    charged
 }
 
 /// Forgets the attempts of `(scope, key)` (after a success).

@@ -134,13 +134,17 @@ async fn submit(
     portal: web::Data<Portal>,
     form: web::Form<ResetForm>,
 ) -> HttpResponse {
+    act::to_completion(submit_now(req, portal, form.into_inner())).await
+}
+
+async fn submit_now(req: HttpRequest, portal: web::Data<Portal>, form: ResetForm) -> HttpResponse {
     let acting = match act::claim(&portal, &req, &form.csrf, Action::Reset).await {
         Ok(a) => a,
         Err(response) => return response,
     };
     let ResetForm {
         password, confirm, ..
-    } = form.into_inner();
+    } = form;
     let names: Vec<&str> = acting.step.data.names.iter().map(String::as_str).collect();
     if let Err(why) = password::check(&password, &confirm, &acting.policy.password, &names) {
         let audited = acting

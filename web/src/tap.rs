@@ -134,6 +134,10 @@ async fn submit(
     portal: web::Data<Portal>,
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
+    act::to_completion(submit_now(req, portal, form.into_inner())).await
+}
+
+async fn submit_now(req: HttpRequest, portal: web::Data<Portal>, form: CsrfForm) -> HttpResponse {
     const EVENT: &str = "temporary_access_pass";
     let acting = match act::claim(&portal, &req, &form.csrf, Action::TemporaryAccessPass).await {
         Ok(a) => a,
@@ -163,12 +167,16 @@ async fn submit(
                 .audit(&portal, EVENT, Outcome::Error, &e.reason())
                 .await;
             return match e {
-                // A new pass replaces one Graph may have made without answering: trying again
-                // leaves at most one valid pass, the one the user sees.
-                TapError::Unavailable(_) => acting.retry_page(&portal, &req, audited).await,
-                TapError::Refused(_) => {
+                // Graph said it made no pass (throttled, unavailable, never reached): the user
+                // may try again without verifying again.
+                TapError::Unavailable(ref g) if g.not_applied() => {
+                    acting.retry_page(&portal, &req, audited).await
+                }
+                // No answer: a pass may exist that nobody saw. This verification is spent (a
+                // retry could become a different change); the attempt is on record.
+                TapError::Unavailable(_) | TapError::Refused(_) => {
                     acting.finish(&portal).await;
-                    failure_page(&portal, &req, lang, &e)
+                    flow::with_cleared_cookie(&portal, failure_page(&portal, &req, lang, &e))
                 }
             };
         }

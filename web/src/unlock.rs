@@ -28,11 +28,54 @@ async fn unlock(
     portal: web::Data<Portal>,
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
+    act::to_completion(unlock_now(req, portal, form.into_inner())).await
+}
+
+async fn unlock_now(req: HttpRequest, portal: web::Data<Portal>, form: CsrfForm) -> HttpResponse {
     let acting = match act::claim(&portal, &req, &form.csrf, Action::Unlock).await {
         Ok(a) => a,
         Err(response) => return response,
     };
     let (lang, subject) = (acting.step.lang, acting.step.flow.subject);
+    let started = acting
+        .audit(&portal, "unlock", Outcome::Started, "unlock requested")
+        .await;
+    if started.is_err() {
+        return acting.retry_page(&portal, &req, started).await;
+    }
+    // On-premises first: when nothing could be queued, nothing has changed yet (not even the
+    // risk flag below), so the verification may be used again.
+    let on_premises = if acting.step.data.synced {
+        match on_premises(&portal, &acting.step).await {
+            OnPremises::Answer(key, outcome, reason) => Some((key, outcome, reason)),
+            OnPremises::NotQueued => {
+                let audited = acting
+                    .audit(&portal, "unlock", Outcome::Error, "gateway: nothing queued")
+                    .await;
+                return acting.retry_page(&portal, &req, audited).await;
+            }
+            // A job may exist: this verification is spent.
+            OnPremises::Unknown => {
+                if let Err(e) = acting
+                    .audit(
+                        &portal,
+                        "unlock",
+                        Outcome::Error,
+                        "gateway job: state unknown",
+                    )
+                    .await
+                {
+                    tracing::error!(error = %e, "unlock: cannot audit an unknown job state");
+                }
+                acting.finish(&portal).await;
+                let page =
+                    portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+                return crate::flow::with_cleared_cookie(&portal, page);
+            }
+        }
+    } else {
+        None
+    };
     let catalogs = portal.templates.catalogs();
     let dir = &portal.services.directory;
     let cleared = match dir.is_at_risk(&subject).await {
@@ -44,34 +87,18 @@ async fn unlock(
     if cleared {
         paragraphs.push(catalogs.get(lang, "unlock_risk_cleared").to_string());
     }
-    let (message_key, outcome, reason) = if acting.step.data.synced {
-        match on_premises(&portal, &acting.step).await {
-            OnPremises::Answer(key, outcome, reason) => (key, outcome, reason),
-            // Nothing was queued: the user may try again without verifying again.
-            OnPremises::NotQueued => return acting.retry_page(&portal, &req, Ok(())).await,
-            // A job may exist: this verification is spent.
-            OnPremises::Unknown => {
-                acting.finish(&portal).await;
-                return portal.error_page(
-                    &req,
-                    lang,
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "error_generic",
-                );
-            }
-        }
-    } else if cleared {
-        (
+    let (message_key, outcome, reason) = match on_premises {
+        Some(answer) => answer,
+        None if cleared => (
             "unlock_cloud",
             Outcome::Success,
             "risk dismissed".to_string(),
-        )
-    } else {
-        (
+        ),
+        None => (
             "unlock_cloud",
             Outcome::Success,
             "cloud lockout clears by itself".to_string(),
-        )
+        ),
     };
     paragraphs.push(catalogs.get(lang, message_key).to_string());
     let audited = acting.audit(&portal, "unlock", outcome, &reason).await;
@@ -87,7 +114,7 @@ async fn unlock(
     // One verification, one change: the flow ends whatever the outcome.
     acting.finish(&portal).await;
     if let Err(e) = audited {
-        return crate::flow::store_unavailable(&portal, &req, lang, &e);
+        return crate::flow::ended_unavailable(&portal, &req, lang, &e);
     }
     let title = catalogs.get(lang, "unlock_title");
     let r = portal.render_in(

@@ -124,6 +124,8 @@ async fn events(demo: &Demo, event_type: &str) -> Vec<latchkey_store::AuditEvent
         .into_iter()
         .map(|r| r.event)
         .filter(|e| e.event_type == event_type)
+        // The `started` record written before a change is not an outcome.
+        .filter(|e| e.outcome != latchkey_store::Outcome::Started)
         .collect()
 }
 

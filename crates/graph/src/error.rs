@@ -158,6 +158,9 @@ pub enum GraphError {
         operation_id: Option<String>,
         client_request_id: String,
     },
+    /// A long-running operation was accepted, but following it failed (its outcome is unknown).
+    #[error("lost track of an accepted operation: {0}")]
+    OperationLost(Box<GraphError>),
     /// A long-running operation did not finish before the configured deadline.
     #[error(
         "operation still {last_status} after {waited:?}; giving up [client-request-id {client_request_id}]"
@@ -271,23 +274,43 @@ impl GraphError {
         self.status() == Some(429)
     }
 
-    /// Whether a failed *write* may nevertheless have been carried out: no answer came (timeout,
-    /// connection dropped after sending), a gateway timed out (504), or a long-running operation
-    /// was still running at the deadline. Only a read of the result can tell; never retry blindly.
-    pub fn outcome_unknown(&self) -> bool {
+    /// Whether a failed *write* certainly was not carried out: it never left (configuration,
+    /// credential, token, input, no connection), or Graph answered that it did not do it (429
+    /// and 503 mean "not processed"; any 4xx is a refusal), or the operation itself reported
+    /// `failed`. Everything else (timeout, dropped connection, 500/502/504, an answer that could
+    /// not be read, a lost long-running operation) may have been applied.
+    pub fn not_applied(&self) -> bool {
         match self.root() {
-            GraphError::Transport { kind, .. } => *kind != TransportKind::Connect,
-            GraphError::Api(e) => e.status == 504,
-            GraphError::OperationTimedOut { .. } => true,
+            GraphError::Config(_)
+            | GraphError::Credential(_)
+            | GraphError::InvalidInput(_)
+            | GraphError::Token(_)
+            | GraphError::NotFound { .. }
+            | GraphError::Ambiguous { .. }
+            | GraphError::ForeignLink { .. }
+            | GraphError::MethodNotDeletable { .. }
+            | GraphError::ResetFailed { .. } => true,
+            GraphError::Transport { kind, .. } => *kind == TransportKind::Connect,
+            GraphError::Api(e) => {
+                e.status == 429 || e.status == 503 || (400..500).contains(&e.status)
+            }
             _ => false,
         }
+    }
+
+    /// The opposite of [`GraphError::not_applied`]: only a read of the result can tell whether
+    /// the write happened; never retry it blindly.
+    pub fn outcome_unknown(&self) -> bool {
+        !self.not_applied()
     }
 
     /// A fault that may pass by itself: throttling, a server or network failure. The user is
     /// told to try again shortly; it is never a refusal.
     pub fn is_transient(&self) -> bool {
         match self.root() {
-            GraphError::Transport { .. } | GraphError::OperationTimedOut { .. } => true,
+            GraphError::Transport { .. }
+            | GraphError::OperationTimedOut { .. }
+            | GraphError::OperationLost(_) => true,
             GraphError::Api(e) => e.status == 429 || e.status >= 500,
             GraphError::Token(e) => e.status == 429 || e.status >= 500,
             GraphError::UnexpectedResponse { status, .. } => *status >= 500,

@@ -113,7 +113,7 @@ async fn measure(name: &str, store: &Arc<dyn Store>, n: usize) {
         ops[5].1.0.push(t.elapsed());
         let t = Instant::now();
         store
-            .record_verification(&token, "email", "choose", now)
+            .record_verification(&token, "email", latchkey_store::FlowStep::Verify, now)
             .await
             .unwrap()
             .unwrap();

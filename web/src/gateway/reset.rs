@@ -43,12 +43,12 @@ pub async fn submit(
             acting.finish(portal).await;
             return match audited {
                 Ok(()) => fail(StatusCode::CONFLICT, "unlock_onprem_unavailable"),
-                Err(e) => flow::store_unavailable(portal, req, lang, &e),
+                Err(e) => flow::ended_unavailable(portal, req, lang, &e),
             };
         }
         Err(e) => {
             tracing::error!(error = %e, "reset: cannot read the gateways");
-            return acting.retry_page(portal, req, Ok(())).await;
+            return acting.retry_page(portal, req, Err(e)).await;
         }
     }
     let user = match portal
@@ -60,7 +60,9 @@ pub async fn submit(
         Ok(u) => u,
         Err(e) => {
             tracing::error!(error = %e, "reset: cannot read the user");
-            return acting.retry_page(portal, req, Ok(())).await;
+            let reason = format!("directory: {}", e.code().unwrap_or("no answer"));
+            let audited = acting.audit(portal, "reset", Outcome::Error, &reason).await;
+            return acting.retry_page(portal, req, audited).await;
         }
     };
     let Some(sam) = user.on_premises_sam_account_name.filter(|s| !s.is_empty()) else {
@@ -75,7 +77,7 @@ pub async fn submit(
         acting.finish(portal).await;
         return match audited {
             Ok(()) => fail(StatusCode::BAD_GATEWAY, "reset_onprem_failed"),
-            Err(e) => flow::store_unavailable(portal, req, lang, &e),
+            Err(e) => flow::ended_unavailable(portal, req, lang, &e),
         };
     };
     let target = Target {
@@ -157,7 +159,7 @@ async fn queue_and_wait(
                 acting.finish(portal).await;
             }
             match (audited, reason) {
-                (Err(e), _) => flow::store_unavailable(portal, req, lang, &e),
+                (Err(e), _) => flow::ended_unavailable(portal, req, lang, &e),
                 (Ok(()), FailureReason::PasswordPolicy) => {
                     portal.error_page(req, lang, StatusCode::BAD_REQUEST, "reset_onprem_policy")
                 }
@@ -168,16 +170,17 @@ async fn queue_and_wait(
         }
         Waited::InProgress => pending(portal, req, acting, &job).await,
         Waited::Expired => {
-            // No gateway took it: nothing reached AD, the user may try again.
+            // Past its deadline: most likely never taken, but a job claimed and then expired may
+            // still be reported, so this verification is spent.
             let why = format!("on-premises gateway job {job}: no gateway took it in time");
             let audited = acting.audit(portal, "reset", Outcome::Error, &why).await;
             let lang = acting.step.lang;
-            acting.retry(portal).await;
+            acting.finish(portal).await;
             match audited {
                 Ok(()) => {
                     portal.error_page(req, lang, StatusCode::BAD_GATEWAY, "reset_onprem_failed")
                 }
-                Err(e) => flow::store_unavailable(portal, req, lang, &e),
+                Err(e) => flow::ended_unavailable(portal, req, lang, &e),
             }
         }
     }

@@ -89,13 +89,20 @@ impl GraphClient {
                 message: "Location is not a valid URL".into(),
                 client_request_id: resp.client_request_id.clone(),
             })?;
-        self.check_link(&location)?;
+        // From here the operation runs in the directory: a failure to follow it says nothing
+        // about its outcome (only its own `failed` status does).
+        self.check_link(&location)
+            .map_err(|e| GraphError::OperationLost(Box::new(e)))?;
         let first_wait = resp
             .header("retry-after")
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
         let op = self
             .poll_operation(location, first_wait, resp.client_request_id.clone())
-            .await?;
+            .await
+            .map_err(|e| match e {
+                e @ (GraphError::ResetFailed { .. } | GraphError::OperationTimedOut { .. }) => e,
+                other => GraphError::OperationLost(Box::new(other)),
+            })?;
         Ok(ResetOutcome {
             new_password: generated,
             operation_id: op.id,
