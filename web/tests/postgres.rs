@@ -140,109 +140,177 @@ async fn wait_healthy(port: u16) {
     panic!("latchkey serve on port {port} did not come up");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_reset_completes_across_two_instances_sharing_one_postgres_store() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    // The demo tenant (Adele, the SSPR Enabled group), with the test app registered beside the
-    // demo's own (config_for signs in as the test app).
-    let mut fixture = Fixture::demo();
-    let mut app = fixture.apps[0].clone();
-    app.client_id = TEST_CLIENT_ID.into();
-    app.client_secrets = vec![TEST_SECRET.into()];
-    app.service_principal_id = None;
-    fixture.apps.push(app);
-    let sim = sim(fixture).await;
-    let dir = TempDir::new();
+/// Two `latchkey serve` instances behind one public URL, sharing a PostgreSQL schema of their
+/// own; Adele has a phone enrolled and the "Staff" policy allows `actions` with one text code.
+struct TwoInstances {
+    sim: latchkey_entra_sim::Sim,
+    hook: SmsHook,
+    seed: std::sync::Arc<dyn latchkey_store::Store>,
+    adele: ObjectId,
+    public: String,
+    ports: (u16, u16),
+    admin: sqlx::PgConnection,
+    schema: String,
+    instances: Vec<Instance>,
+    _dir: TempDir,
+}
 
-    // A schema of our own in the test database; the portal reaches it through `search_path`.
-    let base = postgres_url();
-    let schema = format!(
-        "web_{}",
-        ObjectId::new_random().to_string().replace('-', "")
-    );
-    let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(&mut admin)
+impl TwoInstances {
+    async fn start(actions: &str) -> TwoInstances {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        // The demo tenant (Adele, the SSPR Enabled group), with the test app registered beside the
+        // demo's own (config_for signs in as the test app).
+        let mut fixture = Fixture::demo();
+        let mut app = fixture.apps[0].clone();
+        app.client_id = TEST_CLIENT_ID.into();
+        app.client_secrets = vec![TEST_SECRET.into()];
+        app.service_principal_id = None;
+        fixture.apps.push(app);
+        let sim = sim(fixture).await;
+        let dir = TempDir::new();
+
+        // A schema of our own in the test database; the portal reaches it through `search_path`.
+        let base = postgres_url();
+        let schema = format!(
+            "web_{}",
+            ObjectId::new_random().to_string().replace('-', "")
+        );
+        let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        // The password goes in a file (`store.password_file`), not in the URL of the config.
+        let mut url = url::Url::parse(&base).unwrap();
+        let password = url.password().expect("test URL has a password").to_string();
+        url.set_password(None).unwrap();
+        url.query_pairs_mut()
+            .append_pair("options[search_path]", &schema);
+        dir.write("db-password", &format!("{password}\n"));
+
+        // Adele has a phone enrolled: seeded straight into the shared database with the portal's key.
+        let key = EncryptionKey::load_or_create(&dir.0.join("latchkey.key")).unwrap();
+        let seed = latchkey_store::open_with(
+            url.as_str(),
+            Some(latchkey_types::Secret::new(password.clone())),
+            Cipher::new(&key),
+        )
         .await
         .unwrap();
-    // The password goes in a file (`store.password_file`), not in the URL of the config.
-    let mut url = url::Url::parse(&base).unwrap();
-    let password = url.password().expect("test URL has a password").to_string();
-    url.set_password(None).unwrap();
-    url.query_pairs_mut()
-        .append_pair("options[search_path]", &schema);
-    dir.write("db-password", &format!("{password}\n"));
+        let adele: ObjectId = sim.tenant().user_id(ADELE).unwrap().parse().unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        seed.stage_enrollment(
+            NewEnrollment {
+                subject: adele,
+                method: "sms".into(),
+                data: serde_json::json!({ "phone": ADELE_PHONE }),
+                secret: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+        assert!(seed.activate_enrollment(&adele, "sms", now).await.unwrap());
 
-    // Adele has a phone enrolled: seeded straight into the shared database with the portal's key.
-    let key = EncryptionKey::load_or_create(&dir.0.join("latchkey.key")).unwrap();
-    let seed = latchkey_store::open_with(
-        url.as_str(),
-        Some(latchkey_types::Secret::new(password.clone())),
-        Cipher::new(&key),
-    )
-    .await
-    .unwrap();
-    let adele: ObjectId = sim.tenant().user_id(ADELE).unwrap().parse().unwrap();
-    let now = time::OffsetDateTime::now_utc();
-    seed.stage_enrollment(
-        NewEnrollment {
-            subject: adele,
-            method: "sms".into(),
-            data: serde_json::json!({ "phone": ADELE_PHONE }),
-            secret: None,
-        },
-        now,
-    )
-    .await
-    .unwrap();
-    assert!(seed.activate_enrollment(&adele, "sms", now).await.unwrap());
-
-    let group = sim.tenant().group_id("SSPR Enabled").unwrap();
-    std::fs::create_dir_all(dir.0.join("policies")).unwrap();
-    dir.write(
-        "policies/staff.toml",
-        &format!(
-            "[[policy]]\nname = \"Staff\"\npriority = 10\n\
-             applies_to = [{{ id = \"{group}\", name = \"SSPR Enabled\" }}]\n\
-             actions = [\"reset\"]\nmethods = [\"sms\"]\nmethods_required = 1\n"
-        ),
-    );
-    dir.write("hook-token", "hook-token\n");
-    let hook = SmsHook::start().await;
-
-    // Two instances, one public URL (the load balancer's), one database, one key.
-    let (port_a, port_b) = (free_port(), free_port());
-    let public = format!("http://127.0.0.1:{port_a}");
-    let mut instances = Vec::new();
-    for port in [port_a, port_b] {
-        let cfg = config_for(
-            &sim,
-            &dir,
+        let group = sim.tenant().group_id("SSPR Enabled").unwrap();
+        std::fs::create_dir_all(dir.0.join("policies")).unwrap();
+        dir.write(
+            "policies/staff.toml",
             &format!(
-                "[server]\nlisten = \"127.0.0.1:{port}\"\n\
-                 [portal]\npublic_url = \"{public}\"\nresponse_deadline_ms = 50\n\
-                 [store]\ndatabase_url = \"{url}\"\npassword_file = \"db-password\"\n\
-                 key_file = \"latchkey.key\"\n\
-                 [policies]\ndir = \"policies\"\n\
-                 [sms]\nprovider = \"webhook\"\nurl = \"{}\"\nsecret_file = \"hook-token\"\n",
-                hook.url
+                "[[policy]]\nname = \"Staff\"\npriority = 10\n\
+                 applies_to = [{{ id = \"{group}\", name = \"SSPR Enabled\" }}]\n\
+                 actions = [{actions}]\nmethods = [\"sms\"]\nmethods_required = 1\n"
             ),
         );
-        let cfg = std::fs::rename(&cfg, dir.0.join(format!("latchkey-{port}.toml")))
-            .map(|()| dir.0.join(format!("latchkey-{port}.toml")))
-            .unwrap();
-        instances.push(Instance(
-            Command::new(env!("CARGO_BIN_EXE_latchkey"))
-                .args(["serve", "--config", cfg.to_str().unwrap()])
-                .env_remove("LATCHKEY_LOG")
-                .env_remove("PGPASSWORD")
-                .spawn()
-                .unwrap(),
-        ));
+        dir.write("hook-token", "hook-token\n");
+        let hook = SmsHook::start().await;
+
+        // Two instances, one public URL (the load balancer's), one database, one key.
+        let (port_a, port_b) = (free_port(), free_port());
+        let public = format!("http://127.0.0.1:{port_a}");
+        let mut instances = Vec::new();
+        for port in [port_a, port_b] {
+            let cfg = config_for(
+                &sim,
+                &dir,
+                &format!(
+                    "[server]\nlisten = \"127.0.0.1:{port}\"\n\
+                     [portal]\npublic_url = \"{public}\"\nresponse_deadline_ms = 50\n\
+                     [store]\ndatabase_url = \"{url}\"\npassword_file = \"db-password\"\n\
+                     key_file = \"latchkey.key\"\n\
+                     [policies]\ndir = \"policies\"\n\
+                     [sms]\nprovider = \"webhook\"\nurl = \"{}\"\nsecret_file = \"hook-token\"\n",
+                    hook.url
+                ),
+            );
+            let cfg = std::fs::rename(&cfg, dir.0.join(format!("latchkey-{port}.toml")))
+                .map(|()| dir.0.join(format!("latchkey-{port}.toml")))
+                .unwrap();
+            instances.push(Instance(
+                Command::new(env!("CARGO_BIN_EXE_latchkey"))
+                    .args(["serve", "--config", cfg.to_str().unwrap()])
+                    .env_remove("LATCHKEY_LOG")
+                    .env_remove("PGPASSWORD")
+                    .spawn()
+                    .unwrap(),
+            ));
+        }
+        wait_healthy(port_a).await;
+        wait_healthy(port_b).await;
+        TwoInstances {
+            sim,
+            hook,
+            seed,
+            adele,
+            public,
+            ports: (port_a, port_b),
+            admin,
+            schema,
+            instances,
+            _dir: dir,
+        }
     }
-    wait_healthy(port_a).await;
-    wait_healthy(port_b).await;
-    let at = |port: u16| format!("http://127.0.0.1:{port}");
+
+    fn at(&self, port: u16) -> String {
+        format!("http://127.0.0.1:{port}")
+    }
+
+    /// Adele verified with a text code (asked on A, answered on B): the browser at /action.
+    async fn verified(&self) -> Browser {
+        let mut b = Browser::at(&self.public);
+        b.base = self.at(self.ports.0);
+        assert_eq!(b.identify(ADELE).await.status, 303);
+        b.base = self.at(self.ports.1);
+        let asked = b.ask_code("sms").await;
+        assert!(asked.status < 400, "{} {}", asked.status, asked.body);
+        let code = self.hook.code_for("+41446681800").await;
+        assert_eq!(
+            b.submit_code("sms", &code).await.location.as_deref(),
+            Some("/action")
+        );
+        b
+    }
+
+    async fn stop(mut self) {
+        self.instances.clear();
+        drop(self.seed);
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP SCHEMA {} CASCADE",
+            self.schema
+        )))
+        .execute(&mut self.admin)
+        .await
+        .unwrap();
+        self.admin.close().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reset_completes_across_two_instances_sharing_one_postgres_store() {
+    let p = TwoInstances::start("\"reset\"").await;
+    let (sim, hook, seed, adele, public) = (&p.sim, &p.hook, &p.seed, p.adele, &p.public);
+    let (port_a, port_b) = p.ports;
+    let at = |port: u16| p.at(port);
 
     let mut b = Browser::at(&public);
     // Identify on A ...
@@ -306,13 +374,7 @@ async fn a_reset_completes_across_two_instances_sharing_one_postgres_store() {
             .map(|r| &r.event.event_type)
             .collect::<Vec<_>>()
     );
-    drop(instances);
-    drop(seed);
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    admin.close().await.unwrap();
+    p.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -332,4 +394,57 @@ async fn a_password_file_without_a_postgres_url_is_a_named_configuration_error()
         err.contains("latchkey.toml") && err.contains("store.password_file"),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_verification_makes_one_change_across_two_instances_under_a_burst() {
+    use crate::burst::{audited, burst, form, one_winner};
+    let p = TwoInstances::start("\"reset\", \"unlock\", \"temporary_access_pass\"").await;
+    let (a, b) = (p.at(p.ports.0), p.at(p.ports.1));
+    // Half the burst to each instance: the claim is in the shared database.
+    let bases: Vec<String> = (0..8)
+        .map(|i| if i % 2 == 0 { a.clone() } else { b.clone() })
+        .collect();
+    let writes = |method: &str, end: &str| {
+        p.sim
+            .requests()
+            .iter()
+            .filter(|r| r.method == method && r.path.ends_with(end))
+            .count()
+    };
+
+    // Reset.
+    let mut browser = p.verified().await;
+    let csrf = browser.get("/reset").await.csrf();
+    let new = "Quiet-Maple-Harbour-77";
+    let answers = burst(
+        &bases,
+        &browser,
+        "/reset",
+        &form(&csrf, &[("password", new), ("confirm", new)]),
+    )
+    .await;
+    one_winner(&answers, "Your password has been changed");
+    assert_eq!(writes("PATCH", &format!("/users/{}", p.adele)), 1);
+    assert_eq!(audited(&*p.seed, "reset", Outcome::Success).await, 1);
+    assert_eq!(p.sim.sign_in(ADELE, new), SignInOutcome::Success);
+
+    // Unlock.
+    let mut browser = p.verified().await;
+    let csrf = browser.get("/action").await.csrf();
+    let answers = burst(&bases, &browser, "/unlock", &form(&csrf, &[])).await;
+    one_winner(&answers, "unlock");
+    assert_eq!(audited(&*p.seed, "unlock", Outcome::Success).await, 1);
+
+    // Temporary Access Pass.
+    let mut browser = p.verified().await;
+    let csrf = browser.get("/action").await.csrf();
+    let answers = burst(&bases, &browser, "/tap", &form(&csrf, &[])).await;
+    one_winner(&answers, "id=\"tap-pass\"");
+    assert_eq!(writes("POST", "/temporaryAccessPassMethods"), 1);
+    assert_eq!(
+        audited(&*p.seed, "temporary_access_pass", Outcome::Success).await,
+        1
+    );
+    p.stop().await;
 }
