@@ -182,6 +182,25 @@ pub fn ended_unavailable(
     with_cleared_cookie(portal, page)
 }
 
+/// The page that ends a flow: `result.html` with the title of `title_key` and `paragraphs`, the
+/// flow cookie removed.
+pub fn result_page(
+    portal: &Portal,
+    req: &HttpRequest,
+    lang: Lang,
+    title_key: &str,
+    paragraphs: &[String],
+) -> HttpResponse {
+    let title = portal.templates.catalogs().get(lang, title_key);
+    let page = portal.render_in(
+        req,
+        lang,
+        "result.html",
+        &serde_json::json!({ "title": title, "paragraphs": paragraphs }),
+    );
+    with_cleared_cookie(portal, page)
+}
+
 /// `response` with the flow cookie removed (the flow ended server-side).
 pub fn with_cleared_cookie(portal: &Portal, mut response: HttpResponse) -> HttpResponse {
     if let Err(e) = response.add_cookie(&clear_flow_cookie(portal)) {

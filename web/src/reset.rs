@@ -410,14 +410,7 @@ async fn succeeded(
     if notified {
         paragraphs.push(catalogs.get(lang, "done_notified").to_string());
     }
-    let title = catalogs.get(lang, "done_title");
-    let r = portal.render_in(
-        req,
-        lang,
-        "result.html",
-        &serde_json::json!({ "title": title, "paragraphs": paragraphs }),
-    );
-    flow::with_cleared_cookie(portal, r)
+    flow::result_page(portal, req, lang, "done_title", &paragraphs)
 }
 
 /// The localized reason a password was refused, with its numbers filled in.

@@ -116,14 +116,7 @@ async fn unlock_now(req: HttpRequest, portal: web::Data<Portal>, form: CsrfForm)
     if let Err(e) = audited {
         return crate::flow::ended_unavailable(&portal, &req, lang, &e);
     }
-    let title = catalogs.get(lang, "unlock_title");
-    let r = portal.render_in(
-        &req,
-        lang,
-        "result.html",
-        &serde_json::json!({ "title": title, "paragraphs": paragraphs }),
-    );
-    crate::flow::with_cleared_cookie(&portal, r)
+    crate::flow::result_page(&portal, &req, lang, "unlock_title", &paragraphs)
 }
 
 /// What the on-premises unlock came to.

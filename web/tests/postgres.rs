@@ -312,7 +312,7 @@ async fn a_reset_completes_across_two_instances_sharing_one_postgres_store() {
     let (port_a, port_b) = p.ports;
     let at = |port: u16| p.at(port);
 
-    let mut b = Browser::at(&public);
+    let mut b = Browser::at(public);
     // Identify on A ...
     b.base = at(port_a);
     assert_eq!(b.identify(ADELE).await.status, 303);

@@ -229,14 +229,7 @@ async fn succeeded(
         paragraphs.push(catalogs.get(lang, "done_notified").to_string());
     }
     acting.finish(portal).await;
-    let title = catalogs.get(lang, "done_title");
-    let r = portal.render_in(
-        req,
-        lang,
-        "result.html",
-        &serde_json::json!({ "title": title, "paragraphs": paragraphs }),
-    );
-    flow::with_cleared_cookie(portal, r)
+    flow::result_page(portal, req, lang, "done_title", &paragraphs)
 }
 
 /// The job outlived the page's wait: the flow ends here and the user is told to check back; a
@@ -256,16 +249,7 @@ async fn pending(portal: &Portal, req: &HttpRequest, acting: Acting, job: &str) 
     acting.finish(portal).await;
     let catalogs = portal.templates.catalogs();
     let paragraphs = vec![catalogs.get(lang, "reset_onprem_pending").to_string()];
-    let r = portal.render_in(
-        req,
-        lang,
-        "result.html",
-        &serde_json::json!({
-            "title": catalogs.get(lang, "reset_onprem_pending_title"),
-            "paragraphs": paragraphs
-        }),
-    );
-    flow::with_cleared_cookie(portal, r)
+    flow::result_page(portal, req, lang, "reset_onprem_pending_title", &paragraphs)
 }
 
 /// Audit event of a reset whose gateway job outlived the page's wait.
