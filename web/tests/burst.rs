@@ -157,9 +157,11 @@ async fn a_burst_of_resets_on_one_verification_changes_the_password_once() {
     assert_eq!(graph_writes(&demo, "PATCH", &format!("/users/{adele}")), 1);
     assert_eq!(audited(&*demo.store, "reset", Outcome::Success).await, 1);
     assert_eq!(audited(&*demo.store, "reset", Outcome::Started).await, 1);
+    // Every request that found the flow claimed is on record as refused.
+    let refused = answers.iter().filter(|a| a.status == 409).count();
     assert_eq!(
         audited(&*demo.store, "reset", Outcome::Denied).await,
-        BURST - 1
+        refused
     );
     assert_eq!(notices(&demo, "password was changed").await, 1);
     demo.stop().await;
