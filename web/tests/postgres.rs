@@ -448,3 +448,106 @@ async fn one_verification_makes_one_change_across_two_instances_under_a_burst() 
     );
     p.stop().await;
 }
+
+impl TwoInstances {
+    /// Makes every statement on `table` fail (renamed away), as an outage of that part of the
+    /// database would; [`TwoInstances::repair`] puts it back.
+    async fn break_table(&mut self, table: &str) {
+        let sql = format!("ALTER TABLE {}.{table} RENAME TO {table}_down", self.schema);
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut self.admin)
+            .await
+            .unwrap();
+    }
+
+    async fn repair(&mut self, table: &str) {
+        let sql = format!("ALTER TABLE {}.{table}_down RENAME TO {table}", self.schema);
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut self.admin)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_outage_is_a_503_that_keeps_the_users_place_and_never_pretends() {
+    let mut p = TwoInstances::start("\"reset\"").await;
+    let a = p.at(p.ports.0);
+    let unavailable = "briefly unavailable";
+
+    // Loading the flow fails: 503, the cookie stays, and the flow goes on once the store is back.
+    let mut b = Browser::at(&p.public);
+    b.base = a.clone();
+    assert_eq!(b.identify(ADELE).await.status, 303);
+    p.break_table("flows").await;
+    let down = b.get("/verify").await;
+    p.repair("flows").await;
+    assert_eq!(down.status, 503, "{}", down.body);
+    assert!(down.body.contains(unavailable), "{}", down.body);
+    assert!(b.has_cookie("latchkey-flow"), "the user's place is kept");
+    assert_eq!(b.get("/verify").await.status, 200);
+
+    // The throttle cannot count: an outage, not "too many attempts".
+    let mut c = Browser::at(&p.public);
+    c.base = a.clone();
+    p.break_table("throttle_hits").await;
+    let refused = c.identify(ADELE).await;
+    p.repair("throttle_hits").await;
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert!(refused.body.contains(unavailable), "{}", refused.body);
+    assert!(
+        !refused.body.contains("Too many attempts"),
+        "{}",
+        refused.body
+    );
+
+    // Enrollments cannot be read: an honest error, never a decoy flow that "sent a code".
+    let mut d = Browser::at(&p.public);
+    d.base = a.clone();
+    p.break_table("enrollments").await;
+    let refused = d.identify(ADELE).await;
+    p.repair("enrollments").await;
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert!(!d.has_cookie("latchkey-flow"), "no flow was made");
+
+    // The audit trail goes down during the password write: the change is made and said, and the
+    // `started` record written before the write is there (its outcome unknown to the trail).
+    let mut e = p.verified().await;
+    let csrf = e.get("/reset").await.csrf();
+    p.sim.add_fault(latchkey_entra_sim::Fault {
+        method: Some(latchkey_entra_sim::Method::PATCH),
+        path_contains: format!("/users/{}", p.adele),
+        kind: latchkey_entra_sim::FaultKind::Latency(Duration::from_millis(1500)),
+        times: 1,
+    });
+    let new = "Quiet-Maple-Harbour-77";
+    let post = tokio::spawn(async move {
+        e.post(
+            "/reset",
+            &[("csrf", &csrf), ("password", new), ("confirm", new)],
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    p.break_table("audit_events").await;
+    let done = post.await.unwrap();
+    p.repair("audit_events").await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("Your password has been changed"));
+    assert_eq!(p.sim.sign_in(ADELE, new), SignInOutcome::Success);
+    let trail = p
+        .seed
+        .audit_events(&AuditQuery {
+            subject: Some(p.adele),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    let reset: Vec<Outcome> = trail
+        .iter()
+        .filter(|r| r.event.event_type == "reset")
+        .map(|r| r.event.outcome)
+        .collect();
+    assert_eq!(reset, [Outcome::Started], "{reset:?}");
+    p.stop().await;
+}
