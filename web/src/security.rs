@@ -1,5 +1,5 @@
-//! Response hardening for every page (security.md principle 6): a per-request CSP nonce, framing
-//! forbidden, no referrer, no caching of flow pages, HSTS when served over HTTPS.
+//! Response hardening for every page: a per-request CSP nonce, framing forbidden, no referrer,
+//! no caching of flow pages, HSTS when the public URL is HTTPS.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -22,12 +22,14 @@ impl CspNonce {
     }
 }
 
-fn fresh_nonce() -> String {
+/// A fresh nonce; an error when the system has no randomness (never a predictable value).
+fn fresh_nonce() -> Result<String, Error> {
     let mut bytes = [0u8; 18];
-    // SystemRandom only fails if the OS has no randomness; a zero nonce still blocks injected
-    // markup that lacks it, so degrade rather than fail the page.
-    let _ = SystemRandom::new().fill(&mut bytes);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    SystemRandom::new().fill(&mut bytes).map_err(|_| {
+        tracing::error!("no system randomness for a CSP nonce");
+        actix_web::error::ErrorInternalServerError("no system randomness")
+    })?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// Middleware: sets the nonce before the handler runs and the headers after.
@@ -35,9 +37,14 @@ pub async fn headers(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let nonce = fresh_nonce();
+    let nonce = fresh_nonce()?;
     req.extensions_mut().insert(CspNonce(nonce.clone()));
-    let https = req.connection_info().scheme() == "https";
+    // HTTPS is what the operator configured as the public URL, never what a request claims: a
+    // client-supplied `X-Forwarded-Proto` (which `connection_info().scheme()` believes from
+    // anyone) must not decide a security header.
+    let https = req
+        .app_data::<actix_web::web::Data<crate::app::Portal>>()
+        .is_some_and(|p| p.services.cookies.secure);
     let mut res = next.call(req).await?;
     let h = res.headers_mut();
     let csp = format!(

@@ -253,6 +253,14 @@ async fn a_link_prefills_once_never_verifies_and_is_audited_with_the_member() {
     assert!(open.body.contains(ADELE));
     let open_again = user.get(&path).await;
     assert_eq!(open_again.status, 200);
+    // HEAD answers as GET does (scanners probe with it), and changes nothing either.
+    let head = reqwest::Client::new()
+        .head(format!("{}{path}", demo.portal_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status().as_u16(), 200);
+    assert_eq!(user.get(&path).await.status, 200);
     let csrf = open.csrf();
     let token = path.trim_start_matches("/link/");
     // CSRF is checked.

@@ -450,3 +450,23 @@ async fn one_method_is_not_enough_when_the_policy_requires_two() {
     );
     demo.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_cannot_claim_https_with_a_forwarded_header() {
+    // The demo's public URL is plain http on loopback: no HSTS, whatever a client says.
+    let demo = demo().await;
+    let page = reqwest::Client::new()
+        .get(format!("{}/", demo.portal_url()))
+        .header("x-forwarded-proto", "https")
+        .header("forwarded", "proto=https")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(
+        page.headers().get("strict-transport-security").is_none(),
+        "{:?}",
+        page.headers()
+    );
+    demo.stop().await;
+}

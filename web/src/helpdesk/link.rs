@@ -37,6 +37,8 @@ pub const MAX_LINK_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/helpdesk/link", web::post().to(issue_link))
         .route("/link/{token}", web::get().to(open))
+        // HEAD as GET (mail scanners probe links with it); opening changes nothing.
+        .route("/link/{token}", web::head().to(open))
         .route("/link", web::post().to(continue_with));
 }
 
