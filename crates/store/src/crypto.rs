@@ -250,6 +250,18 @@ pub fn aad(table: &str, subject: &ObjectId, method: &str) -> Vec<u8> {
     out
 }
 
+/// Associated data for a value sealed into the row `id` of `table` (no subject or method): the
+/// blob fails to open anywhere else.
+pub(crate) fn row_aad(table: &str, id: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(32 + table.len() + id.len());
+    out.extend_from_slice(b"latchkey-row-aad-v1");
+    for part in [table, id] {
+        out.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        out.extend_from_slice(part.as_bytes());
+    }
+    out
+}
+
 impl EncryptionKey {
     /// A 256-bit subkey for another purpose (`b"csrf"`, `b"codes"`): HMAC-SHA256(key, label).
     /// One key file then serves every secret the portal needs across restarts and instances,

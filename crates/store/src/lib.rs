@@ -24,6 +24,7 @@ mod enrollment;
 mod error;
 mod flow;
 mod gateway;
+mod outbox;
 mod postgres;
 mod sqlite;
 mod store;
@@ -42,6 +43,7 @@ pub use flow::{Flow, FlowId, FlowLifetime, FlowStep, FlowToken, FlowUpdate, NewF
 pub use gateway::{
     ClaimedJob, FinishOutcome, Gateway, JOB_KINDS, JOB_RETENTION, Job, JobState, NewJob,
 };
+pub use outbox::{NewNotice, NoticeOutcome, QueuedNotice};
 pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteLocation, SqliteOptions, SqliteStore};
 pub use store::{PurgeReport, Store, StoreFuture};

@@ -12,6 +12,7 @@ use crate::enrollment::{EnrolledMethod, Enrollment, EnrollmentState, NewEnrollme
 use crate::error::StoreError;
 use crate::flow::{Flow, FlowId, FlowStep, FlowToken, FlowUpdate, NewFlow};
 use crate::gateway::{ClaimedJob, FinishOutcome, Gateway, Job, NewJob};
+use crate::outbox::{NewNotice, NoticeOutcome, QueuedNotice};
 use crate::throttle::{Limit, ThrottleDecision, ThrottleKey};
 
 /// The future every [`Store`] method returns: boxed, `Send`, borrowing its arguments.
@@ -319,6 +320,25 @@ pub trait Store: Send + Sync + 'static {
     /// unfinished) more than [`crate::JOB_RETENTION`] ago. Correctness never depends on it
     /// (every read checks expiry); it keeps the database small. Run it every few minutes.
     fn purge_expired(&self, now: OffsetDateTime) -> StoreFuture<'_, PurgeReport>;
+
+    // ---- the notice outbox (crate::outbox) -------------------------------------------------
+
+    /// Stores a notice for delivery, due at once; its payload is sealed. Returns its id.
+    fn enqueue_notice(&self, new: NewNotice, now: OffsetDateTime) -> StoreFuture<'_, String>;
+
+    /// Claims up to `max` due notices (oldest first) for `lease`: they are not handed out again
+    /// before the lease ends, unless finished. Of concurrent claimants (any instance) each gets
+    /// different notices. A notice whose lease ran out (its deliverer died) is due again.
+    fn claim_notices(
+        &self,
+        now: OffsetDateTime,
+        lease: std::time::Duration,
+        max: u32,
+    ) -> StoreFuture<'_, Vec<QueuedNotice>>;
+
+    /// Ends a claimed notice's delivery: [`NoticeOutcome::Done`] deletes it, `RetryAt` makes it
+    /// due again then. `false` when there is no such notice (already finished).
+    fn finish_notice<'a>(&'a self, id: &'a str, outcome: NoticeOutcome) -> StoreFuture<'a, bool>;
 
     // ---- gateways, continued ---------------------------------------------------------------
 

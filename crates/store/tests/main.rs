@@ -12,6 +12,7 @@ mod gateway;
 mod gateway_jobs;
 mod gateway_kinds;
 mod migrations;
+mod outbox;
 mod postgres;
 mod sqlite;
 mod support;

@@ -37,6 +37,7 @@ async fn migrations_create_the_schema_and_pragmas_are_set() {
             "flows",
             "gateway_jobs",
             "gateways",
+            "notice_outbox",
             "throttle_hits"
         ]
     );
@@ -48,7 +49,7 @@ async fn migrations_create_the_schema_and_pragmas_are_set() {
             |r| r.get("n"),
         )
         .unwrap();
-    assert_eq!(applied, 5);
+    assert_eq!(applied, 6);
 
     // WAL is a property of the file: it persists after the store closed.
     let mode: String = raw

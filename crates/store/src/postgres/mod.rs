@@ -32,6 +32,7 @@ mod codes;
 mod enrollments;
 mod flows;
 mod gateway;
+mod outbox;
 mod throttle;
 
 use std::borrow::Cow;
@@ -51,6 +52,7 @@ use crate::enrollment::{EnrolledMethod, Enrollment, EnrollmentState, NewEnrollme
 use crate::error::Result;
 use crate::flow::{Flow, FlowId, FlowStep, FlowToken, FlowUpdate, NewFlow};
 use crate::gateway::{ClaimedJob, FinishOutcome, Gateway, Job, NewJob};
+use crate::outbox::{NewNotice, NoticeOutcome, QueuedNotice};
 // The value conversions (Unix milliseconds, object ids, JSON text) are the SQLite backend's: one
 // definition, so both backends store the same values.
 use crate::sqlite::ms;
@@ -83,6 +85,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "gateway_job_after_change",
         include_str!("../../migrations/postgres/0005_gateway_job_after_change.sql"),
+    ),
+    (
+        6,
+        "notice_outbox",
+        include_str!("../../migrations/postgres/0006_notice_outbox.sql"),
     ),
 ];
 
@@ -418,6 +425,20 @@ impl Store for PostgresStore {
         Box::pin(self.purge_expired_impl(now))
     }
 
+    fn enqueue_notice(&self, new: NewNotice, now: OffsetDateTime) -> StoreFuture<'_, String> {
+        Box::pin(self.enqueue_notice_impl(new, now))
+    }
+    fn claim_notices(
+        &self,
+        now: OffsetDateTime,
+        lease: std::time::Duration,
+        max: u32,
+    ) -> StoreFuture<'_, Vec<QueuedNotice>> {
+        Box::pin(self.claim_notices_impl(now, lease, max))
+    }
+    fn finish_notice<'a>(&'a self, id: &'a str, outcome: NoticeOutcome) -> StoreFuture<'a, bool> {
+        Box::pin(self.finish_notice_impl(id, outcome))
+    }
     fn set_gateway_kinds<'a>(
         &'a self,
         name: &'a str,

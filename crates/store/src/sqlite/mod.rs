@@ -19,6 +19,7 @@ mod enrollments;
 mod flows;
 mod gateway;
 mod migrate;
+mod outbox;
 mod throttle;
 
 pub(crate) use audit::day_from_number;
@@ -40,6 +41,7 @@ use crate::enrollment::{EnrolledMethod, Enrollment, EnrollmentState, NewEnrollme
 use crate::error::{DatabaseError, Result, StoreError};
 use crate::flow::{Flow, FlowId, FlowStep, FlowToken, FlowUpdate, NewFlow};
 use crate::gateway::{ClaimedJob, FinishOutcome, Gateway, Job, NewJob};
+use crate::outbox::{NewNotice, NoticeOutcome, QueuedNotice};
 use crate::store::{PurgeReport, Store, StoreFuture};
 use crate::throttle::{Limit, ThrottleDecision, ThrottleKey};
 
@@ -70,6 +72,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "gateway_job_after_change",
         include_str!("../../migrations/sqlite/0005_gateway_job_after_change.sql"),
+    ),
+    (
+        6,
+        "notice_outbox",
+        include_str!("../../migrations/sqlite/0006_notice_outbox.sql"),
     ),
 ];
 
@@ -560,6 +567,20 @@ impl Store for SqliteStore {
         Box::pin(self.purge_expired_impl(now))
     }
 
+    fn enqueue_notice(&self, new: NewNotice, now: OffsetDateTime) -> StoreFuture<'_, String> {
+        Box::pin(self.enqueue_notice_impl(new, now))
+    }
+    fn claim_notices(
+        &self,
+        now: OffsetDateTime,
+        lease: std::time::Duration,
+        max: u32,
+    ) -> StoreFuture<'_, Vec<QueuedNotice>> {
+        Box::pin(self.claim_notices_impl(now, lease, max))
+    }
+    fn finish_notice<'a>(&'a self, id: &'a str, outcome: NoticeOutcome) -> StoreFuture<'a, bool> {
+        Box::pin(self.finish_notice_impl(id, outcome))
+    }
     fn set_gateway_kinds<'a>(
         &'a self,
         name: &'a str,
