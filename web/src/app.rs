@@ -150,6 +150,8 @@ pub struct RunningPortal {
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     /// Deletes expired store rows while the portal runs.
     housekeeping: tokio::task::JoinHandle<()>,
+    /// Delivers the stored notices ([`crate::notices`]).
+    notices: tokio::task::JoinHandle<()>,
 }
 
 impl RunningPortal {
@@ -163,6 +165,7 @@ impl RunningPortal {
         self.handle.stop(true).await;
         let _ = self.task.await;
         self.housekeeping.abort();
+        self.notices.abort();
     }
 }
 
@@ -170,6 +173,7 @@ impl RunningPortal {
 /// handling: the caller decides when to [`RunningPortal::stop`].
 pub fn start(portal: Portal, listener: std::net::TcpListener) -> anyhow::Result<RunningPortal> {
     let url = format!("http://{}", listener.local_addr()?);
+    let notices = portal.services.outbox.spawn();
     let housekeeping = crate::housekeeping::spawn(
         Arc::clone(&portal.services.store),
         Arc::clone(&portal.services.clock),
@@ -197,6 +201,7 @@ pub fn start(portal: Portal, listener: std::net::TcpListener) -> anyhow::Result<
         handle,
         task: tokio::spawn(server),
         housekeeping,
+        notices,
     })
 }
 

@@ -106,6 +106,9 @@ pub struct PortalSettings {
     pub signin_url: String,
     /// Minimum time of every answer before the first verification (enumeration safety).
     pub response_deadline_ms: u64,
+    /// How long an instance may take to deliver a stored notice it claimed before another
+    /// instance sends it (after a crash). Longer than the send queue's retries (~30 s).
+    pub notice_lease_seconds: u64,
 }
 
 impl Default for PortalSettings {
@@ -115,6 +118,7 @@ impl Default for PortalSettings {
             trusted_proxies: Vec::new(),
             signin_url: "https://myaccount.microsoft.com".into(),
             response_deadline_ms: 600,
+            notice_lease_seconds: crate::notices::DEFAULT_LEASE.as_secs(),
         }
     }
 }

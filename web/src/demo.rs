@@ -299,7 +299,7 @@ async fn start_full(
 
     let outbox = Arc::new(Outbox::default());
     let url = format!("http://{listen}");
-    let (notifier, _queue) = start_notifier(
+    let (notifier, _queue, notices) = start_notifier(
         Arc::clone(&store),
         Branding {
             product_name: "Latchkey demo".into(),
@@ -310,6 +310,8 @@ async fn start_full(
             email: Some(Arc::new(OutboxTransport(Arc::clone(&outbox)))),
             sms: Some(Arc::new(OutboxTransport(Arc::clone(&outbox)))),
         }),
+        Arc::clone(&clock),
+        crate::notices::DEFAULT_LEASE,
     )?;
     let totp = AuthenticatorApp::new(TotpConfig::new("Latchkey demo"))?;
     let now = time::OffsetDateTime::now_utc();
@@ -380,6 +382,7 @@ async fn start_full(
         questions: crate::services::security_questions()?,
         attributes: crate::attribute::method()?,
         notifier,
+        outbox: notices,
         csrf: Csrf::new(&random_key()?, &url),
         cipher: Cipher::new(&key),
         proxies: TrustedProxies(trusted_proxies),

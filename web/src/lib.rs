@@ -21,6 +21,7 @@ pub mod helpdesk;
 pub mod housekeeping;
 pub mod i18n;
 pub mod identify;
+pub mod notices;
 pub mod outbox;
 pub mod password;
 pub mod policy_cli;

@@ -393,7 +393,8 @@ async fn succeeded(
         ContactAction::PasswordReset,
         &flow.subject,
         data,
-    );
+    )
+    .await;
     // after_change ended every flow of the user, this one included.
     acting.finish(portal).await;
     let catalogs = portal.templates.catalogs();
@@ -513,9 +514,8 @@ pub async fn after_change_of(
             correlation_id: correlation_id.to_string(),
             subject: Some(*subject),
         };
-        if let Err(e) = s.notifier.enqueue(n) {
-            tracing::error!(error = %e, "cannot queue a change notice");
-        }
+        // Stored before the page says "changed": a crash now loses no notice.
+        s.outbox.send(n).await;
     }
     crate::signout::revoke(portal, subject, correlation_id, revoke_sessions).await
 }

@@ -12,7 +12,7 @@ use crate::flow::FlowData;
 
 /// Queues the notice for every security contact of `policy` (none: nothing happens). The notice
 /// names the user and carries the time and correlation id; never a password, code or pass.
-pub fn tell(
+pub async fn tell(
     portal: &Portal,
     policy: &Policy,
     action: ContactAction,
@@ -34,7 +34,8 @@ pub fn tell(
             correlation_id: &data.correlation_id,
             by: None,
         },
-    );
+    )
+    .await;
 }
 
 /// What a contact is told: the action, the user, where to find it in the audit log, and who
@@ -50,7 +51,7 @@ pub struct Told<'a> {
 }
 
 /// [`tell`] for actions that do not come from a self-service flow (the helpdesk's).
-pub fn tell_about(portal: &Portal, policy: &Policy, told: Told<'_>) {
+pub async fn tell_about(portal: &Portal, policy: &Policy, told: Told<'_>) {
     let contacts = &policy.notifications.security_contacts;
     if contacts.is_empty() {
         return;
@@ -72,8 +73,6 @@ pub fn tell_about(portal: &Portal, policy: &Policy, told: Told<'_>) {
             correlation_id: told.correlation_id.to_string(),
             subject: Some(*told.subject),
         };
-        if let Err(e) = portal.services.notifier.enqueue(n) {
-            tracing::error!(error = %e, "cannot queue a security contact notice");
-        }
+        portal.services.outbox.send(n).await;
     }
 }

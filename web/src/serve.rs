@@ -139,7 +139,8 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
     brand
         .validate()
         .map_err(|e| anyhow::anyhow!("[branding]: {e}"))?;
-    let (notifier, _queue) = start_notifier(
+    let clock: Arc<dyn latchkey_verify::Clock> = Arc::new(SystemClock);
+    let (notifier, _queue, outbox) = start_notifier(
         Arc::clone(&store),
         Branding {
             product_name: brand.name.clone(),
@@ -150,6 +151,8 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
             email,
             sms: sms_provider(settings)?,
         },
+        Arc::clone(&clock),
+        Duration::from_secs(settings.portal.notice_lease_seconds.max(1)),
     )?;
     let services = Services {
         store,
@@ -164,10 +167,11 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
         questions: crate::services::security_questions()?,
         attributes: crate::attribute::method()?,
         notifier,
+        outbox,
         csrf: Csrf::new(&key.derive(b"latchkey/csrf"), &origin),
         cipher: Cipher::new(&key),
         proxies: TrustedProxies(settings.portal.trusted_proxies.clone()),
-        clock: Arc::new(SystemClock),
+        clock,
         cookies: CookiePolicy { secure: https },
         deadline: Duration::from_millis(settings.portal.response_deadline_ms.max(100)),
         signin_url: settings.portal.signin_url.clone(),

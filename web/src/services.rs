@@ -52,6 +52,8 @@ pub struct Services {
     /// The directory-attribute check (offered only where a policy lists `attribute`).
     pub attributes: latchkey_verify::DirectoryAttributes,
     pub notifier: Notifier,
+    /// Notices that security depends on go through here (stored, then delivered).
+    pub outbox: Arc<crate::notices::Outbox>,
     pub csrf: Csrf,
     /// The at-rest key's AEAD, for what the web layer must keep in a flow although it is secret
     /// (a sign-in attempt's state, nonce and PKCE verifier: [`crate::signin::attempt`]).
@@ -139,8 +141,12 @@ impl Services {
     }
 }
 
-/// Writes every delivery outcome to the audit trail (security.md principle 10: "send" events).
-pub struct AuditObserver(pub Arc<dyn Store>);
+/// Writes every delivery outcome to the audit trail ("send" events), and finishes the stored
+/// notice a delivery was for ([`crate::notices`]).
+pub struct AuditObserver {
+    pub store: Arc<dyn Store>,
+    pub pending: Arc<crate::notices::Pending>,
+}
 
 impl latchkey_notify::DeliveryObserver for AuditObserver {
     fn report(
@@ -172,7 +178,11 @@ impl latchkey_notify::DeliveryObserver for AuditObserver {
                 // Masked recipient only: full addresses stay out of the audit trail.
                 details: serde_json::json!({ "to": report.recipient_masked, "attempts": report.attempts }),
             };
-            if let Err(e) = self.0.append_audit(&event).await {
+            let audited = self.store.append_audit(&event).await;
+            self.pending
+                .delivered(&*self.store, report.id, &report.outcome, event.at)
+                .await;
+            if let Err(e) = audited {
                 tracing::error!(error = %e, "cannot audit a delivery");
             }
         })
@@ -180,18 +190,31 @@ impl latchkey_notify::DeliveryObserver for AuditObserver {
 }
 
 /// Starts the notification queue with the given transports, auditing every delivery.
+/// The send queue and the outbox in front of it (its deliverer starts with the portal).
 pub fn start_notifier(
     store: Arc<dyn Store>,
     branding: latchkey_notify::Branding,
     channels: latchkey_notify::Channels,
-) -> anyhow::Result<(Notifier, latchkey_notify::NotifierHandle)> {
+    clock: Arc<dyn Clock>,
+    lease: Duration,
+) -> anyhow::Result<(
+    Notifier,
+    latchkey_notify::NotifierHandle,
+    Arc<crate::notices::Outbox>,
+)> {
     let renderer = latchkey_notify::Renderer::new(branding)?;
-    Ok(Notifier::start(
+    let pending = Arc::new(crate::notices::Pending::default());
+    let (notifier, handle) = Notifier::start(
         renderer,
         channels,
-        Arc::new(AuditObserver(store)),
+        Arc::new(AuditObserver {
+            store: Arc::clone(&store),
+            pending: Arc::clone(&pending),
+        }),
         latchkey_notify::QueueConfig::default(),
-    ))
+    );
+    let outbox = crate::notices::Outbox::new(store, notifier.clone(), pending, clock, lease);
+    Ok((notifier, handle, outbox))
 }
 
 /// A fresh 256-bit key (CSRF, code hashing) for a process that keeps no state across restarts.

@@ -69,8 +69,8 @@ pub async fn issue(portal: &Portal, user: &ObjectId) -> Result<TemporaryAccessPa
     }
 }
 
-/// Tells every channel in `channels` that a pass was issued.
-pub fn notify(
+/// Tells every channel in `channels` that a pass was issued (stored first: see crate::notices).
+pub async fn notify(
     portal: &Portal,
     user: &ObjectId,
     channels: Vec<Recipient>,
@@ -86,9 +86,7 @@ pub fn notify(
             correlation_id: correlation_id.to_string(),
             subject: Some(*user),
         };
-        if let Err(e) = portal.services.notifier.enqueue(n) {
-            tracing::error!(error = %e, "cannot queue a TAP notice");
-        }
+        portal.services.outbox.send(n).await;
     }
 }
 
@@ -196,14 +194,16 @@ async fn submit_now(req: HttpRequest, portal: web::Data<Portal>, form: CsrfForm)
         channels,
         acting.step.data.preferred_language.clone(),
         &acting.step.data.correlation_id,
-    );
+    )
+    .await;
     crate::security_contacts::tell(
         &portal,
         &acting.policy,
         latchkey_notify::ContactAction::TemporaryAccessPass,
         &user,
         &acting.step.data,
-    );
+    )
+    .await;
     // The flow is done: its token and codes go.
     acting.finish(&portal).await;
     let r = portal.render_in(

@@ -109,7 +109,8 @@ async fn unlock_now(req: HttpRequest, portal: web::Data<Portal>, form: CsrfForm)
             latchkey_notify::ContactAction::AccountUnlock,
             &subject,
             &acting.step.data,
-        );
+        )
+        .await;
     }
     // One verification, one change: the flow ends whatever the outcome.
     acting.finish(&portal).await;

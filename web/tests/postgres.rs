@@ -34,6 +34,8 @@ fn postgres_url() -> String {
 struct SmsHook {
     url: String,
     bodies: Arc<Mutex<Vec<serde_json::Value>>>,
+    /// While set, every text is refused (503) and not kept: a provider outage.
+    refuse: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl SmsHook {
@@ -41,10 +43,13 @@ impl SmsHook {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/sms", listener.local_addr().unwrap());
         let bodies = Arc::new(Mutex::new(Vec::new()));
+        let refuse = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let keep = Arc::clone(&bodies);
+        let refusing = Arc::clone(&refuse);
         tokio::spawn(async move {
             while let Ok((mut conn, _)) = listener.accept().await {
                 let keep = Arc::clone(&keep);
+                let refusing = Arc::clone(&refusing);
                 tokio::spawn(async move {
                     let mut buf = Vec::new();
                     let mut chunk = [0u8; 4096];
@@ -70,6 +75,14 @@ impl SmsHook {
                             }
                         }
                     };
+                    if refusing.load(std::sync::atomic::Ordering::SeqCst) {
+                        let _ = conn
+                            .write_all(
+                                b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                            )
+                            .await;
+                        return;
+                    }
                     if let Ok(v) = serde_json::from_str(&body) {
                         keep.lock().unwrap().push(v);
                     }
@@ -81,24 +94,42 @@ impl SmsHook {
                 });
             }
         });
-        SmsHook { url, bodies }
+        SmsHook {
+            url,
+            bodies,
+            refuse,
+        }
+    }
+
+    /// How many texts arrived so far.
+    fn count(&self) -> usize {
+        self.bodies.lock().unwrap().len()
     }
 
     /// The code in the newest text to `to` (sends are queued: waits a little).
     async fn code_for(&self, to: &str) -> String {
+        self.code_after(to, 0).await
+    }
+
+    /// The code in the newest text to `to` among those after the first `seen` (a code asked for
+    /// now, not an earlier one; notices in between carry no code).
+    async fn code_after(&self, to: &str, seen: usize) -> String {
         for _ in 0..100 {
-            let found = self.bodies.lock().unwrap().iter().rev().find_map(|m| {
-                (m["to"] == to).then(|| {
-                    m["body"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .split(|c: char| !c.is_ascii_digit())
-                        .find(|s| s.len() >= 6)
-                        .unwrap_or_default()
-                        .to_string()
-                })
+            let bodies = self.bodies.lock().unwrap().clone();
+            let found = bodies.iter().skip(seen).rev().find_map(|m| {
+                (m["to"] == to)
+                    .then(|| {
+                        m["body"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .split(|c: char| !c.is_ascii_digit())
+                            .find(|s| s.len() >= 6)
+                            .unwrap_or_default()
+                            .to_string()
+                    })
+                    .filter(|c| !c.is_empty())
             });
-            if let Some(code) = found.filter(|c| !c.is_empty()) {
+            if let Some(code) = found {
                 return code;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -236,6 +267,7 @@ impl TwoInstances {
                 &format!(
                     "[server]\nlisten = \"127.0.0.1:{port}\"\n\
                      [portal]\npublic_url = \"{public}\"\nresponse_deadline_ms = 50\n\
+                 notice_lease_seconds = 2\n\
                      [store]\ndatabase_url = \"{url}\"\npassword_file = \"db-password\"\n\
                      key_file = \"latchkey.key\"\n\
                      [policies]\ndir = \"policies\"\n\
@@ -281,9 +313,10 @@ impl TwoInstances {
         b.base = self.at(self.ports.0);
         assert_eq!(b.identify(ADELE).await.status, 303);
         b.base = self.at(self.ports.1);
+        let seen = self.hook.count();
         let asked = b.ask_code("sms").await;
         assert!(asked.status < 400, "{} {}", asked.status, asked.body);
-        let code = self.hook.code_for("+41446681800").await;
+        let code = self.hook.code_after("+41446681800", seen).await;
         assert_eq!(
             b.submit_code("sms", &code).await.location.as_deref(),
             Some("/action")
@@ -549,5 +582,53 @@ async fn a_store_outage_is_a_503_that_keeps_the_users_place_and_never_pretends()
         .map(|r| r.event.outcome)
         .collect();
     assert_eq!(reset, [Outcome::Started], "{reset:?}");
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_change_notice_survives_the_instance_that_made_the_change_being_killed() {
+    let mut p = TwoInstances::start("\"reset\"").await;
+    let mut b = p.verified().await;
+    // The text provider is down when the password changes on A ...
+    p.hook
+        .refuse
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    b.base = p.at(p.ports.0);
+    let csrf = b.get("/reset").await.csrf();
+    let new = "Quiet-Maple-Harbour-77";
+    let done = b
+        .post(
+            "/reset",
+            &[("csrf", &csrf), ("password", new), ("confirm", new)],
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    // ... and A is killed (SIGKILL: no shutdown, no drain) while its send queue retries.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(p.instances.remove(0));
+    let told = |bodies: &[serde_json::Value]| {
+        bodies.iter().any(|m| {
+            m["body"]
+                .as_str()
+                .is_some_and(|t| t.contains("password was changed"))
+        })
+    };
+    assert!(
+        !told(&p.hook.bodies.lock().unwrap()),
+        "not delivered before the kill"
+    );
+    // Once the provider is back, the surviving instance delivers the stored notice.
+    p.hook
+        .refuse
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let mut delivered = false;
+    for _ in 0..100 {
+        if told(&p.hook.bodies.lock().unwrap()) {
+            delivered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(delivered, "the notice was lost with the instance");
     p.stop().await;
 }

@@ -321,9 +321,7 @@ async fn announce(
             correlation_id: ctx.session.correlation_id.clone(),
             subject: Some(ctx.flow.subject),
         };
-        if let Err(e) = portal.services.notifier.enqueue(n) {
-            tracing::error!(error = %e, "enroll: cannot queue a change notice");
-        }
+        portal.services.outbox.send(n).await;
     }
 }
 

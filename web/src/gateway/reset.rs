@@ -214,7 +214,8 @@ async fn succeeded(
             ContactAction::PasswordReset,
             &flow.subject,
             data,
-        );
+        )
+        .await;
         Some(s)
     } else {
         None
@@ -406,7 +407,8 @@ pub async fn reported(portal: &Portal, job: &Job) {
             correlation_id: &job.correlation_id,
             by: None,
         },
-    );
+    )
+    .await;
 }
 
 /// Whether the policy that matched this flow allows privileged accounts; the gateway refuses an

@@ -272,8 +272,9 @@ async fn issue_tap(
         channels,
         t.user.preferred_language.clone(),
         &m.correlation_id,
-    );
-    tell_contacts_of_tap(&portal, &m, &t);
+    )
+    .await;
+    tell_contacts_of_tap(&portal, &m, &t).await;
     page(
         &portal,
         &req,
@@ -287,7 +288,7 @@ async fn issue_tap(
 /// The security contacts of the user's policy hear of a pass the helpdesk issued, as of a
 /// self-service one, naming the member who issued it (never the pass). The policy is the one
 /// that allowed the action in [`acting`], evaluated again on this request's memberships.
-fn tell_contacts_of_tap(portal: &Portal, m: &ConsoleUser, t: &Target) {
+async fn tell_contacts_of_tap(portal: &Portal, m: &ConsoleUser, t: &Target) {
     let Some(policy) = t.policy_allowing(portal, Action::TemporaryAccessPass) else {
         return;
     };
@@ -311,7 +312,8 @@ fn tell_contacts_of_tap(portal: &Portal, m: &ConsoleUser, t: &Target) {
             correlation_id: &m.correlation_id,
             by: Some(by),
         },
-    );
+    )
+    .await;
 }
 
 #[derive(Deserialize)]
@@ -323,7 +325,13 @@ pub struct DeleteForm {
     id: String,
 }
 
-fn tell_removed(portal: &Portal, t: &Target, channels: Vec<Recipient>, method: &str, cid: &str) {
+async fn tell_removed(
+    portal: &Portal,
+    t: &Target,
+    channels: Vec<Recipient>,
+    method: &str,
+    cid: &str,
+) {
     let now = portal.services.clock.now();
     for recipient in channels {
         let n = Notification {
@@ -339,9 +347,7 @@ fn tell_removed(portal: &Portal, t: &Target, channels: Vec<Recipient>, method: &
             correlation_id: cid.to_string(),
             subject: Some(t.user.id),
         };
-        if let Err(e) = portal.services.notifier.enqueue(n) {
-            tracing::error!(error = %e, "cannot queue a methods notice");
-        }
+        portal.services.outbox.send(n).await;
     }
 }
 
@@ -416,7 +422,7 @@ async fn delete_method(
     {
         return super::caller::unavailable(&portal, &req, &m);
     }
-    tell_removed(&portal, &t, channels, &form.segment, &m.correlation_id);
+    tell_removed(&portal, &t, channels, &form.segment, &m.correlation_id).await;
     see_other(user_path(&user))
 }
 
@@ -474,7 +480,7 @@ async fn reenroll(
         return super::caller::unavailable(&portal, &req, &m);
     }
     for method in &removed {
-        tell_removed(&portal, &t, channels.clone(), method, &m.correlation_id);
+        tell_removed(&portal, &t, channels.clone(), method, &m.correlation_id).await;
     }
     see_other(user_path(&user))
 }

@@ -245,9 +245,7 @@ async fn issue_link(
             correlation_id: data.correlation_id.clone(),
             subject: Some(t.user.id),
         };
-        if let Err(e) = s.notifier.enqueue(n) {
-            tracing::error!(error = %e, "cannot queue a link notice");
-        }
+        s.outbox.send(n).await;
     }
     let minutes = (lifetime.as_secs() / 60).to_string();
     page(

@@ -1,0 +1,374 @@
+//! Notices that security depends on go through the store's outbox (`latchkey_store`'s
+//! `notice_outbox`): "your password was changed", "a Temporary Access Pass was issued", "your
+//! methods changed", "a reset link was issued", and the security contacts' notices. They are
+//! written to the store before the user is told the action succeeded, and delivered from there
+//! by whichever portal instance claims them first, so a crash, a `kill -9` or a restart between
+//! the action and the send loses none (delivered at least once).
+//!
+//! Codes, caller codes and reset links are not stored: they are secrets, useful only for minutes,
+//! and go straight to the in-memory send queue.
+//!
+//! The deliverer ([`Outbox::spawn`]) claims due notices for a lease and hands them to the
+//! in-memory queue (which retries); the queue's delivery report ([`Outbox::delivered`]) deletes
+//! the row, or gives it back when the queue stopped. A lease that lapses (the instance died)
+//! makes the notice due again for any instance.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use latchkey_notify::{
+    ChangeKind, ContactAction, DeliveryOutcome, MessageId, MethodChange, Notice, Notification,
+    Notifier, NotifyError, Recipient,
+};
+use latchkey_store::{NewNotice, NoticeOutcome, QueuedNotice, Store};
+use latchkey_types::{EmailAddress, PhoneNumber};
+use latchkey_verify::Clock;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// How long a claimed notice is left to its deliverer before another instance may take it.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(120);
+/// How often the deliverer looks for due notices when nobody woke it.
+const POLL: Duration = Duration::from_millis(500);
+/// When a notice the queue could not take is due again.
+const RETRY_AFTER: Duration = Duration::from_secs(15);
+/// Notices claimed at once.
+const BATCH: u32 = 32;
+
+/// A recipient as stored: typed, never a `"email:…"` string.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "channel", content = "to", rename_all = "snake_case")]
+enum StoredRecipient {
+    Email(String),
+    Sms(String),
+}
+
+/// The notices that are stored (none of them carries a secret).
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "notice", rename_all = "snake_case")]
+enum StoredNotice {
+    PasswordChanged {
+        #[serde(with = "time::serde::rfc3339")]
+        at: OffsetDateTime,
+    },
+    TemporaryAccessPassIssued {
+        #[serde(with = "time::serde::rfc3339")]
+        at: OffsetDateTime,
+    },
+    ResetLinkIssued {
+        #[serde(with = "time::serde::rfc3339")]
+        at: OffsetDateTime,
+    },
+    MethodsChanged {
+        #[serde(with = "time::serde::rfc3339")]
+        at: OffsetDateTime,
+        /// (method, "added" | "removed" | "changed").
+        changes: Vec<(String, String)>,
+    },
+    SecurityContact {
+        action: String,
+        user: String,
+        user_id: String,
+        #[serde(with = "time::serde::rfc3339")]
+        at: OffsetDateTime,
+        correlation_id: String,
+        by: Option<String>,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    recipient: StoredRecipient,
+    notice: StoredNotice,
+    lang: Option<String>,
+}
+
+impl Stored {
+    /// The stored form of `n`; `None` for notices that are never stored (codes, links).
+    fn of(n: &Notification) -> Option<Stored> {
+        let notice = match &n.notice {
+            Notice::PasswordChanged { at } => StoredNotice::PasswordChanged { at: *at },
+            Notice::TemporaryAccessPassIssued { at } => {
+                StoredNotice::TemporaryAccessPassIssued { at: *at }
+            }
+            Notice::ResetLinkIssued { at } => StoredNotice::ResetLinkIssued { at: *at },
+            Notice::MethodsChanged { at, changes } => StoredNotice::MethodsChanged {
+                at: *at,
+                changes: changes
+                    .iter()
+                    .map(|c| (c.method.clone(), change_name(c.change).to_string()))
+                    .collect(),
+            },
+            Notice::SecurityContact {
+                action,
+                user,
+                user_id,
+                at,
+                correlation_id,
+                by,
+            } => StoredNotice::SecurityContact {
+                action: action_name(*action).to_string(),
+                user: user.clone(),
+                user_id: user_id.clone(),
+                at: *at,
+                correlation_id: correlation_id.clone(),
+                by: by.clone(),
+            },
+            Notice::Code { .. } | Notice::CallerCode { .. } | Notice::ResetLink { .. } => {
+                return None;
+            }
+        };
+        let recipient = match &n.recipient {
+            Recipient::Email(e) => StoredRecipient::Email(e.as_str().to_string()),
+            Recipient::Sms(p) => StoredRecipient::Sms(p.to_string()),
+        };
+        Some(Stored {
+            recipient,
+            notice,
+            lang: n.lang.clone(),
+        })
+    }
+
+    /// Back to a notification; `None` for a row this version cannot read (it is dropped and
+    /// logged: retrying would not help).
+    fn into_notification(self, q: &QueuedNotice) -> Option<Notification> {
+        let recipient = match self.recipient {
+            StoredRecipient::Email(e) => Recipient::Email(e.parse::<EmailAddress>().ok()?),
+            StoredRecipient::Sms(p) => Recipient::Sms(p.parse::<PhoneNumber>().ok()?),
+        };
+        let notice = match self.notice {
+            StoredNotice::PasswordChanged { at } => Notice::PasswordChanged { at },
+            StoredNotice::TemporaryAccessPassIssued { at } => {
+                Notice::TemporaryAccessPassIssued { at }
+            }
+            StoredNotice::ResetLinkIssued { at } => Notice::ResetLinkIssued { at },
+            StoredNotice::MethodsChanged { at, changes } => Notice::MethodsChanged {
+                at,
+                changes: changes
+                    .into_iter()
+                    .map(|(method, change)| {
+                        Some(MethodChange {
+                            method,
+                            change: parse_change(&change)?,
+                        })
+                    })
+                    .collect::<Option<Vec<_>>>()?,
+            },
+            StoredNotice::SecurityContact {
+                action,
+                user,
+                user_id,
+                at,
+                correlation_id,
+                by,
+            } => Notice::SecurityContact {
+                action: parse_action(&action)?,
+                user,
+                user_id,
+                at,
+                correlation_id,
+                by,
+            },
+        };
+        Some(Notification {
+            recipient,
+            notice,
+            lang: self.lang,
+            correlation_id: q.correlation_id.clone(),
+            subject: q.subject,
+        })
+    }
+}
+
+fn change_name(c: ChangeKind) -> &'static str {
+    match c {
+        ChangeKind::Added => "added",
+        ChangeKind::Removed => "removed",
+        ChangeKind::Changed => "changed",
+    }
+}
+
+fn parse_change(s: &str) -> Option<ChangeKind> {
+    [ChangeKind::Added, ChangeKind::Removed, ChangeKind::Changed]
+        .into_iter()
+        .find(|c| change_name(*c) == s)
+}
+
+fn action_name(a: ContactAction) -> &'static str {
+    match a {
+        ContactAction::PasswordReset => "password_reset",
+        ContactAction::AccountUnlock => "account_unlock",
+        ContactAction::TemporaryAccessPass => "temporary_access_pass",
+    }
+}
+
+fn parse_action(s: &str) -> Option<ContactAction> {
+    [
+        ContactAction::PasswordReset,
+        ContactAction::AccountUnlock,
+        ContactAction::TemporaryAccessPass,
+    ]
+    .into_iter()
+    .find(|a| action_name(*a) == s)
+}
+
+/// Stored notices handed to the in-memory queue, by its message id: what a delivery report
+/// finishes. Shared by the deliverer and the queue's delivery observer.
+#[derive(Default)]
+pub struct Pending(Mutex<HashMap<MessageId, String>>);
+
+impl Pending {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<MessageId, String>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Called with every delivery report: finishes the stored notice it delivered, if any.
+    pub async fn delivered(
+        &self,
+        store: &dyn Store,
+        id: MessageId,
+        outcome: &DeliveryOutcome,
+        now: OffsetDateTime,
+    ) {
+        let Some(row) = self.lock().remove(&id) else {
+            return;
+        };
+        let finish = match outcome {
+            // Failed for good (bad address, retries spent): the report is audited; retrying
+            // the row would only repeat it.
+            DeliveryOutcome::Delivered | DeliveryOutcome::Failed { .. } => NoticeOutcome::Done,
+            DeliveryOutcome::Abandoned => NoticeOutcome::RetryAt(now),
+        };
+        if let Err(e) = store.finish_notice(&row, finish).await {
+            // The lease lapses and the notice goes out again: at least once.
+            tracing::error!(error = %e, "cannot finish a stored notice");
+        }
+    }
+}
+
+/// The outbox as the portal uses it.
+pub struct Outbox {
+    store: Arc<dyn Store>,
+    notifier: Notifier,
+    pending: Arc<Pending>,
+    clock: Arc<dyn Clock>,
+    lease: Duration,
+    kick: tokio::sync::Notify,
+}
+
+impl Outbox {
+    pub fn new(
+        store: Arc<dyn Store>,
+        notifier: Notifier,
+        pending: Arc<Pending>,
+        clock: Arc<dyn Clock>,
+        lease: Duration,
+    ) -> Arc<Outbox> {
+        Arc::new(Outbox {
+            store,
+            notifier,
+            pending,
+            clock,
+            lease,
+            kick: tokio::sync::Notify::new(),
+        })
+    }
+
+    /// Sends `n`: stored first when it is a notice security depends on (then delivered from
+    /// the store, at least once), straight to the send queue otherwise. A store that cannot
+    /// take it falls back to the send queue, logged: the notice still goes if this process
+    /// lives.
+    pub async fn send(&self, n: Notification) {
+        if let Some(stored) = Stored::of(&n) {
+            let payload = match serde_json::to_value(&stored) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot encode a notice");
+                    return self.send_now(n);
+                }
+            };
+            let new = NewNotice {
+                subject: n.subject,
+                correlation_id: n.correlation_id.clone(),
+                kind: n.notice.kind().to_string(),
+                payload,
+            };
+            match self.store.enqueue_notice(new, self.clock.now()).await {
+                Ok(_) => {
+                    self.kick.notify_one();
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot store a notice; sending it from memory");
+                }
+            }
+        }
+        self.send_now(n);
+    }
+
+    fn send_now(&self, n: Notification) {
+        if let Err(e) = self.notifier.enqueue(n) {
+            tracing::error!(error = %e, "cannot queue a notice");
+        }
+    }
+
+    /// Runs the deliverer until the process ends.
+    pub fn spawn(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let me = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                let _ = tokio::time::timeout(POLL, me.kick.notified()).await;
+                me.deliver_due().await;
+            }
+        })
+    }
+
+    /// Claims what is due and hands it to the send queue.
+    async fn deliver_due(&self) {
+        let now = self.clock.now();
+        let due = match self.store.claim_notices(now, self.lease, BATCH).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the notice outbox; trying again shortly");
+                return;
+            }
+        };
+        for q in due {
+            let stored = serde_json::from_value::<Stored>(q.payload.clone()).ok();
+            let Some(n) = stored.and_then(|s| s.into_notification(&q)) else {
+                tracing::error!(id = %q.id, kind = %q.kind, "a stored notice cannot be read; dropped");
+                self.finish(&q.id, NoticeOutcome::Done).await;
+                continue;
+            };
+            // The lock is held across the hand-over, so a report that comes back at once finds
+            // the id.
+            let handed = {
+                let mut pending = self.pending.lock();
+                self.notifier
+                    .enqueue(n)
+                    .map(|id| pending.insert(id, q.id.clone()))
+            };
+            match handed {
+                Ok(_) => {}
+                // Busy or stopping: due again shortly, here or on another instance.
+                Err(e @ (NotifyError::QueueFull | NotifyError::Stopped)) => {
+                    tracing::warn!(error = %e, "the send queue cannot take a stored notice now");
+                    let again = now + RETRY_AFTER;
+                    self.finish(&q.id, NoticeOutcome::RetryAt(again)).await;
+                }
+                // No such channel configured, or a template that cannot render: no retry helps.
+                Err(e) => {
+                    tracing::error!(error = %e, kind = %q.kind, "a stored notice cannot be sent; dropped");
+                    self.finish(&q.id, NoticeOutcome::Done).await;
+                }
+            }
+        }
+    }
+
+    async fn finish(&self, id: &str, outcome: NoticeOutcome) {
+        if let Err(e) = self.store.finish_notice(id, outcome).await {
+            tracing::error!(error = %e, "cannot finish a stored notice");
+        }
+    }
+}
