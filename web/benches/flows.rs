@@ -319,6 +319,7 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration,
                 email: Some(Arc::new(InboxTransport(Arc::clone(&inbox)))),
                 sms: None,
             }),
+            ..DemoOptions::default()
         },
         if questions { &["questions"] } else { &[] },
     )

@@ -199,7 +199,9 @@ pub async fn to_completion<F>(handler: F) -> HttpResponse
 where
     F: std::future::Future<Output = HttpResponse> + 'static,
 {
-    match actix_web::rt::spawn(handler).await {
+    // The request's Graph budget goes along to the task.
+    let deadline = latchkey_graph::deadline::current();
+    match actix_web::rt::spawn(latchkey_graph::deadline::carry(deadline, handler)).await {
         Ok(response) => response,
         Err(e) => {
             tracing::error!(error = %e, "a change handler panicked");

@@ -187,6 +187,7 @@ pub fn start(portal: Portal, listener: std::net::TcpListener) -> anyhow::Result<
             .app_data(web::PayloadConfig::new(16 * 1024))
             .app_data(web::JsonConfig::default().limit(64 * 1024))
             // Inner to the headers: console refusals get the security headers too.
+            .wrap(from_fn(crate::guard::graph_budget))
             .wrap(from_fn(crate::console::gate))
             .wrap(from_fn(security::headers))
             .configure(configure)

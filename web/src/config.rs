@@ -234,6 +234,10 @@ pub struct GraphSettings {
     pub timeout_seconds: u64,
     /// Attempts per request when Graph throttles (429) or is unavailable (503/504).
     pub max_attempts: u32,
+    /// One budget for all the Graph requests of one self-service page request (token, requests,
+    /// retries, waits, writeback polling): the page answers within about this long however slow
+    /// Graph is.
+    pub request_budget_seconds: u64,
 }
 
 impl Default for GraphSettings {
@@ -243,6 +247,7 @@ impl Default for GraphSettings {
             assertion_algorithm: AssertionAlgorithm::Ps256,
             timeout_seconds: 30,
             max_attempts: 4,
+            request_budget_seconds: 20,
         }
     }
 }

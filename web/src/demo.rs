@@ -90,6 +90,8 @@ pub struct DemoOptions {
     /// Where emails and texts go. `None`: the in-memory outbox shown at `/demo/outbox`, which keeps
     /// every message (a benchmark plugs in a transport that keeps only what it needs).
     pub channels: Option<Channels>,
+    /// The Graph time budget of one self-service request (`[graph] request_budget_seconds`).
+    pub graph_budget: Duration,
 }
 
 /// One pre-enrolled demo user.
@@ -120,6 +122,7 @@ impl Default for DemoOptions {
                 })
                 .collect(),
             channels: None,
+            graph_budget: Duration::from_secs(20),
         }
     }
 }
@@ -244,6 +247,7 @@ async fn start_full(
         trusted_proxies,
         enroll,
         channels,
+        graph_budget,
     } = options;
     let listener = std::net::TcpListener::bind(listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
@@ -389,6 +393,7 @@ async fn start_full(
         clock,
         cookies: CookiePolicy { secure: false },
         deadline,
+        graph_budget,
         signin_url: "https://myaccount.microsoft.com".into(),
     };
     let mut portal = Portal::new(

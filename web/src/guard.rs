@@ -91,6 +91,26 @@ impl TrustedProxies {
     }
 }
 
+/// Middleware: every self-service request's Graph calls share one time budget
+/// ([`latchkey_graph::deadline`]). The consoles (admin reports page through whole tenants) and
+/// the gateway API (no Graph calls, long polls) are left to the per-request limits.
+pub async fn graph_budget(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let path = req.path();
+    let console = ["/admin", "/helpdesk", "/gateway/"]
+        .iter()
+        .any(|p| path.starts_with(p));
+    let budget = req
+        .app_data::<actix_web::web::Data<crate::app::Portal>>()
+        .map(|p| p.services.graph_budget);
+    match budget {
+        Some(budget) if !console => latchkey_graph::deadline::within(budget, next.call(req)).await,
+        _ => next.call(req).await,
+    }
+}
+
 /// Runs `work`, then waits until `deadline` has passed since the start, so every outcome (user
 /// found or not, enrolled or not) takes the same time. Work that overruns is not cut short; the
 /// deadline is chosen well above the slow path (a few Graph calls).

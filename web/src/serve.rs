@@ -174,6 +174,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
         clock,
         cookies: CookiePolicy { secure: https },
         deadline: Duration::from_millis(settings.portal.response_deadline_ms.max(100)),
+        graph_budget: Duration::from_secs(settings.graph.request_budget_seconds.max(1)),
         signin_url: settings.portal.signin_url.clone(),
     };
     let mut portal = Portal::new(brand, services)?;

@@ -63,6 +63,8 @@ pub struct Services {
     pub cookies: CookiePolicy,
     /// Every answer before the first verification takes at least this long (enumeration safety).
     pub deadline: Duration,
+    /// The Graph time budget of one self-service request ([`latchkey_graph::deadline`]).
+    pub graph_budget: Duration,
     /// Where users sign in after a reset (shown on the result page).
     pub signin_url: String,
 }

@@ -398,3 +398,41 @@ async fn only_a_write_the_directory_did_not_process_is_tried_again_on_the_same_v
     assert_eq!(r.writes(), 1);
     r.demo.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_directory_cannot_hold_a_page_longer_than_the_requests_budget() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let demo = demo::start_with(
+        "127.0.0.1:0".parse().unwrap(),
+        DemoOptions {
+            graph_budget: Duration::from_secs(2),
+            ..DemoOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut b = verified(&demo).await;
+    let csrf = b.get("/reset").await.csrf();
+    // Every group read now takes 10 s (the per-attempt timeout is 30 s, with retries).
+    demo.sim.add_fault(Fault {
+        method: None,
+        path_contains: "transitiveMemberOf".into(),
+        kind: FaultKind::Latency(Duration::from_secs(10)),
+        times: 0,
+    });
+    let new = "Quiet-Maple-Harbour-77";
+    let started = std::time::Instant::now();
+    let page = b
+        .post(
+            "/reset",
+            &[("csrf", &csrf), ("password", new), ("confirm", new)],
+        )
+        .await;
+    let took = started.elapsed();
+    demo.sim.clear_faults();
+    // The page says "try again" when the 2-second budget is spent, not after the directory.
+    assert_eq!(page.status, 503, "{}", page.body);
+    assert!(page.body.contains("nothing was changed"), "{}", page.body);
+    assert!(took < Duration::from_secs(8), "{took:?}");
+    demo.stop().await;
+}

@@ -158,6 +158,9 @@ pub enum GraphError {
         operation_id: Option<String>,
         client_request_id: String,
     },
+    /// The work's time budget ([`crate::deadline`]) ran out before this request was sent.
+    #[error("the time budget for directory requests ran out")]
+    BudgetExhausted,
     /// A long-running operation was accepted, but following it failed (its outcome is unknown).
     #[error("lost track of an accepted operation: {0}")]
     OperationLost(Box<GraphError>),
@@ -289,6 +292,7 @@ impl GraphError {
             | GraphError::Ambiguous { .. }
             | GraphError::ForeignLink { .. }
             | GraphError::MethodNotDeletable { .. }
+            | GraphError::BudgetExhausted
             | GraphError::ResetFailed { .. } => true,
             GraphError::Transport { kind, .. } => *kind == TransportKind::Connect,
             GraphError::Api(e) => {
@@ -310,7 +314,8 @@ impl GraphError {
         match self.root() {
             GraphError::Transport { .. }
             | GraphError::OperationTimedOut { .. }
-            | GraphError::OperationLost(_) => true,
+            | GraphError::OperationLost(_)
+            | GraphError::BudgetExhausted => true,
             GraphError::Api(e) => e.status == 429 || e.status >= 500,
             GraphError::Token(e) => e.status == 429 || e.status >= 500,
             GraphError::UnexpectedResponse { status, .. } => *status >= 500,

@@ -174,6 +174,10 @@ impl Http {
         let mut waited = Duration::ZERO;
         loop {
             attempt += 1;
+            // The work's shared budget: nothing is sent once it is spent.
+            if crate::deadline::left().is_some_and(|left| left.is_zero()) {
+                return Err(GraphError::BudgetExhausted);
+            }
             let (err, retryable, server_wait) = match self.send_once(req, attempt).await {
                 Ok(resp) if resp.status.is_success() => return Ok(resp),
                 Ok(resp) => {
@@ -203,7 +207,11 @@ impl Http {
                 return Err(err);
             }
             let delay = server_wait.unwrap_or_else(|| backoff(&self.retry, attempt));
-            if attempt >= self.retry.max_attempts || waited + delay > self.retry.max_total_wait {
+            let past_budget = crate::deadline::left().is_some_and(|left| delay >= left);
+            if attempt >= self.retry.max_attempts
+                || waited + delay > self.retry.max_total_wait
+                || past_budget
+            {
                 tracing::warn!(
                     target: "latchkey_graph",
                     method = %req.method, path = %redact::redact_path(req.url.path()), attempts = attempt,
@@ -233,7 +241,12 @@ impl Http {
         let mut rb = self
             .client
             .request(req.method.clone(), req.url.clone())
-            .timeout(self.timeouts.request)
+            // The attempt's own timeout, or what is left of the work's budget if less.
+            .timeout(
+                crate::deadline::left().map_or(self.timeouts.request, |left| {
+                    left.min(self.timeouts.request)
+                }),
+            )
             .header("client-request-id", &crid)
             .header("return-client-request-id", "true");
         for (k, v) in &req.headers {

@@ -19,6 +19,7 @@
 mod assertion;
 mod client;
 mod config;
+pub mod deadline;
 pub mod delegated;
 mod error;
 mod http;

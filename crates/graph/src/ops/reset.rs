@@ -119,6 +119,9 @@ impl GraphClient {
         let t = self.timeouts();
         let (interval, deadline_len) = (t.lro_poll_interval, t.lro_deadline);
         let started = Instant::now();
+        // The configured operation deadline, or the work's budget if it ends sooner.
+        let deadline_len =
+            crate::deadline::left().map_or(deadline_len, |left| left.min(deadline_len));
         let deadline = started + deadline_len;
         let mut wait = first_wait.unwrap_or(interval);
         let mut last_status = "notStarted".to_string();
