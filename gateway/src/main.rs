@@ -1,5 +1,6 @@
 //! `latchkey-gateway`: the on-premises agent. `check` is the AD writeback preflight; `run` takes
 //! unlock/reset jobs from the portal (in the foreground, or as a Windows service).
+#![cfg_attr(test, allow(clippy::disallowed_methods))] // unit tests read the system clock and randomness directly
 
 use std::io::IsTerminal;
 use std::path::PathBuf;

@@ -4,6 +4,7 @@
 //!
 //! The tests share one domain and run in parallel, so each builds its own OU and its own
 //! connector account (unique names) and checks only its OU (`base_dn`).
+#![allow(clippy::disallowed_methods)] // tests read the system clock and randomness directly
 
 mod adfs;
 mod check;

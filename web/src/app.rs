@@ -181,7 +181,7 @@ pub fn start(portal: Portal, listener: std::net::TcpListener) -> anyhow::Result<
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(portal.clone()))
-            // Forms are small; anything bigger is refused before a handler runs (security.md).
+            // Forms are small; anything bigger is refused before a handler runs (docs/security.md).
             .app_data(web::FormConfig::default().limit(16 * 1024))
             // The admin POSTs parse their forms from raw `web::Bytes` (repeated fields): same cap.
             .app_data(web::PayloadConfig::new(16 * 1024))
@@ -239,4 +239,31 @@ pub async fn serve(config: &Path) -> anyhow::Result<ExitCode> {
     tracing::info!(listen = %settings.server.listen, public_url = %settings.portal.public_url, "portal listening");
     run_server(portal, &settings.server.listen).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `response` with `cookie` set. Setting a cookie fails only for a value that is not a valid
+/// header; that is a bug, logged, and the response goes out without it.
+pub fn with_cookie(
+    mut response: HttpResponse,
+    cookie: &actix_web::cookie::Cookie<'_>,
+) -> HttpResponse {
+    if let Err(e) = response.add_cookie(cookie) {
+        tracing::error!(error = %e, cookie = cookie.name(), "cannot set a cookie");
+    }
+    response
+}
+
+/// For the result of recording something that changes nothing if it is lost: the audit event of
+/// a refusal or a failure (the refusal stands either way), or a clean-up the next request
+/// repeats. Never dropped silently: a failure is logged loudly.
+pub trait Unrecorded {
+    fn or_log(self);
+}
+
+impl<T> Unrecorded for Result<T, latchkey_store::StoreError> {
+    fn or_log(self) {
+        if let Err(e) = self {
+            tracing::error!(error = %e, "could not record an event of a refused or failed request");
+        }
+    }
 }

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use time::macros::format_description;
 
 use crate::app::Portal;
+use crate::app::Unrecorded as _;
 use crate::flow::{self, FlowData, Step};
 use crate::identify::FieldError;
 use crate::services::Services;
@@ -63,7 +64,7 @@ pub fn directory_values(user: &User) -> BTreeMap<String, String> {
 }
 
 /// Seals `values` for a reset flow of `subject` (the user's object id, or a decoy's random
-/// placeholder): the expected answers of a knowledge check are secrets at rest (security.md), so
+/// placeholder): the expected answers of a knowledge check are secrets at rest (docs/security.md), so
 /// only the at-rest key's ciphertext goes into the flow's data. The associated data names the
 /// subject and the self-service purpose, so a sealed value copied into another flow's row does
 /// not open. Every flow seals (decoys an empty map) so identify does the same work for all.
@@ -182,15 +183,15 @@ pub async fn submit(
         flow::charge_attempt(&portal, &req, &failures, &step.data.throttle_key).await
     {
         let msg = refusal.message(&portal, step.lang);
-        let _ = step
-            .audit(
-                &portal,
-                "verify.throttled",
-                Some(kind),
-                Outcome::Denied,
-                None,
-            )
-            .await;
+        step.audit(
+            &portal,
+            "verify.throttled",
+            Some(kind),
+            Outcome::Denied,
+            None,
+        )
+        .await
+        .or_log();
         return page(&portal, &req, &step, Some(msg), refusal.status());
     }
     // Decoys and flows whose policy does not allow the method compare against nothing (after

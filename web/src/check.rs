@@ -379,7 +379,10 @@ impl ProbeResult {
 
 async fn probe(client: &GraphClient, probe: Probe) -> ProbeResult {
     // A random id exists nowhere: Graph checks the permission first, then answers 404.
-    let nobody = ObjectId::new_random();
+    let nobody = match ObjectId::random() {
+        Ok(id) => id,
+        Err(e) => return ProbeResult::Failed(e.to_string()),
+    };
     let outcome: Result<(), GraphError> = match probe {
         Probe::None => return ProbeResult::NotApplicable,
         Probe::FindUser => client

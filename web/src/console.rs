@@ -459,7 +459,7 @@ async fn admit(
             return Err(begin(portal, req, &consoles, console).await);
         }
         let mut r = portal.error_page(req, lang, StatusCode::UNAUTHORIZED, "console_signed_out");
-        let _ = r.add_cookie(&removal(session_cookie(portal, console, String::new())));
+        r = crate::app::with_cookie(r, &removal(session_cookie(portal, console, String::new())));
         return Err(r);
     };
     let session: Session = serde_json::from_value(flow.data.clone()).unwrap_or_default();

@@ -199,7 +199,7 @@ pub async fn obtain(
     let listener = TcpListener::bind(("127.0.0.1", port))
         .with_context(|| format!("cannot listen on 127.0.0.1:{port}"))?;
     let port = listener.local_addr()?.port();
-    let pending = PendingAuthorization::new(format!("http://localhost:{port}/"), scopes());
+    let pending = PendingAuthorization::new(format!("http://localhost:{port}/"), scopes())?;
     let url = pending
         .authorize_url(&config)
         .map_err(|e| anyhow::anyhow!("[entra]: {e}"))?;

@@ -318,7 +318,7 @@ async fn start_full(
         crate::notices::DEFAULT_LEASE,
     )?;
     let totp = AuthenticatorApp::new(TotpConfig::new("Latchkey demo"))?;
-    let now = time::OffsetDateTime::now_utc();
+    let now = clock.now();
     let mut seeds = HashMap::new();
     for DemoEnrollment {
         upn,
@@ -467,7 +467,7 @@ async fn demo_delegated_client(
     let pending = latchkey_graph::delegated::PendingAuthorization::new(
         "http://localhost/auth/callback",
         crate::delegate::scopes(),
-    );
+    )?;
     let url = pending
         .authorize_url(&config)
         .map_err(|e| anyhow::anyhow!("demo delegated sign-in: {e}"))?;

@@ -1,7 +1,7 @@
 //! What every step of the self-service flow shares: the server-side flow record and its cookie,
 //! the page context, audit events and throttles.
 //!
-//! The flow is fixed to one directory object at identification (security.md principle 4): its
+//! The flow is fixed to one directory object at identification (docs/security.md, principle 4): its
 //! subject never changes, and every later step reads the user from here, never from the request.
 //! Unknown, disabled, unenrolled and out-of-scope accounts get a *decoy* flow that looks the same
 //! from outside and can never be verified.
@@ -301,7 +301,7 @@ pub async fn audit(
     portal.services.store.append_audit(&event).await.map(|_| ())
 }
 
-/// Throttle limits (security.md "Numbers").
+/// Throttle limits (docs/security.md "Numbers").
 pub mod limits {
     use super::*;
 

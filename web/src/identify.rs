@@ -1,5 +1,5 @@
 //! Step 1 of self-service: the user says who they are. Whatever they type, the answer is the same
-//! redirect after the same time (security.md principle 1); the decision whether this account may
+//! redirect after the same time (docs/security.md, principle 1); the decision whether this account may
 //! use self-service is made here, recorded in the server-side flow, and revealed only after a
 //! verification succeeds.
 
@@ -11,7 +11,6 @@ use base64::Engine;
 use latchkey_policy::{Action, Subject, evaluate};
 use latchkey_store::{EnrollmentState, FlowLifetime, NewFlow, Outcome};
 use latchkey_types::{MethodKind, ObjectId, Upn};
-use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 
 use crate::app::Portal;
@@ -47,7 +46,19 @@ pub struct FieldError {
 async fn index(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
     let (pre, fresh) = match req.cookie(&pre_cookie_name(&portal)) {
         Some(c) if c.value().len() >= 22 => (c.value().to_string(), false),
-        _ => (random_id(), true),
+        _ => match random_id() {
+            Ok(id) => (id, true),
+            Err(e) => {
+                tracing::error!(error = %e, "no randomness for the form's anchor");
+                let lang = flow::lang(&req, None);
+                return portal.error_page(
+                    &req,
+                    lang,
+                    actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "error_generic",
+                );
+            }
+        },
     };
     let page = IndexPage {
         enabled: true,
@@ -57,7 +68,7 @@ async fn index(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
     let lang = flow::lang(&req, None);
     let mut resp = portal.render_in(&req, lang, "index.html", &page);
     if fresh {
-        let _ = resp.add_cookie(&pre_cookie(&portal, pre));
+        resp = crate::app::with_cookie(resp, &pre_cookie(&portal, pre));
     }
     resp
 }
@@ -71,11 +82,10 @@ fn pre_cookie(portal: &Portal, value: String) -> Cookie<'static> {
     c
 }
 
-fn random_id() -> String {
-    let mut b = [0u8; 32];
-    // Without OS randomness nothing else works either; an all-zero id only weakens CSRF.
-    let _ = SystemRandom::new().fill(&mut b);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+/// The anchor of the identify form's CSRF token (256 random bits); never a predictable value.
+fn random_id() -> Result<String, latchkey_types::random::NoRandomness> {
+    let b = latchkey_types::random::bytes::<32>()?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b))
 }
 
 #[derive(Deserialize)]
@@ -198,7 +208,7 @@ async fn start(
         );
     }
     let mut resp = flow::see_other("/verify");
-    let _ = resp.add_cookie(&flow::flow_cookie(&portal, &token));
+    resp = crate::app::with_cookie(resp, &flow::flow_cookie(&portal, &token));
     resp
 }
 
@@ -210,6 +220,8 @@ pub(crate) enum PlanError {
     Directory(#[from] latchkey_graph::GraphError),
     #[error("store: {0}")]
     Store(#[from] latchkey_store::StoreError),
+    #[error("{0}")]
+    NoRandomness(#[from] latchkey_types::random::NoRandomness),
 }
 
 /// Resolves the account and decides, returning the flow data, its subject and (for the audit
@@ -220,9 +232,11 @@ pub(crate) async fn plan(
     login: &str,
 ) -> Result<(FlowData, ObjectId, Option<String>), PlanError> {
     let s = &portal.services;
-    let correlation_id = ObjectId::new_random().to_string();
+    let correlation_id = ObjectId::random()?.to_string();
+    // A decoy's subject is random: it matches no user, and each decoy flow has its own.
+    let decoy_subject = ObjectId::random()?;
     let decoy = |reason: String| {
-        let subject = ObjectId::new_random();
+        let subject = decoy_subject;
         let data = FlowData {
             decoy: true,
             account: login.to_string(),

@@ -2,6 +2,7 @@
 //!
 //! Each subcommand lives in its own module of the library; this file only parses arguments and
 //! dispatches.
+#![cfg_attr(test, allow(clippy::disallowed_methods))] // unit tests read the system clock and randomness directly
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -54,7 +54,7 @@ impl Outbox {
     }
 
     fn now_text() -> String {
-        time::OffsetDateTime::now_utc()
+        latchkey_verify::Clock::now(&latchkey_verify::SystemClock)
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default()
     }

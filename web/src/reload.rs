@@ -96,9 +96,16 @@ pub fn spawn(
 }
 
 async fn audit(services: &Services, outcome: latchkey_store::Outcome, reason: String) {
+    let correlation_id = match latchkey_types::ObjectId::random() {
+        Ok(id) => id.to_string(),
+        Err(e) => {
+            tracing::error!(error = %e, "policy reload: cannot audit");
+            return;
+        }
+    };
     let event = latchkey_store::AuditEvent {
         at: services.clock.now(),
-        correlation_id: latchkey_types::ObjectId::new_random().to_string(),
+        correlation_id,
         actor: "system".into(),
         subject: None,
         event_type: "policy.reload".into(),

@@ -1,7 +1,7 @@
 //! Step 3 of self-service, for a fully verified flow: choose what to do, then set a new password.
 //!
 //! The policy is evaluated again right before the write with fresh, fully paged group membership;
-//! any error fails closed (security.md principle 7). After the change every open flow and code of
+//! any error fails closed (docs/security.md, principle 7). After the change every open flow and code of
 //! the user is voided and the user is told on every channel known before the change.
 
 use actix_web::http::StatusCode;

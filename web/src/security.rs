@@ -7,7 +7,6 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpRequest};
 use base64::Engine;
-use ring::rand::{SecureRandom, SystemRandom};
 
 /// The CSP nonce of the current request; templates put it on their `<style>`/`<script>` tags.
 #[derive(Debug, Clone)]
@@ -24,9 +23,8 @@ impl CspNonce {
 
 /// A fresh nonce; an error when the system has no randomness (never a predictable value).
 fn fresh_nonce() -> Result<String, Error> {
-    let mut bytes = [0u8; 18];
-    SystemRandom::new().fill(&mut bytes).map_err(|_| {
-        tracing::error!("no system randomness for a CSP nonce");
+    let bytes = latchkey_types::random::bytes::<18>().map_err(|e| {
+        tracing::error!(error = %e, "no randomness for a CSP nonce");
         actix_web::error::ErrorInternalServerError("no system randomness")
     })?;
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))

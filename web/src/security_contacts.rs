@@ -1,7 +1,7 @@
 //! A policy's security contacts hear about each completed reset, unlock or Temporary Access Pass
 //! under that policy (`[policy.notifications] security_contacts`), self-service or issued by
 //! the helpdesk (then naming the member). This only adds recipients: the
-//! user is always told on every known channel (security.md, 8), whatever the policy says.
+//! user is always told on every known channel (docs/security.md, 8), whatever the policy says.
 
 use latchkey_notify::{ContactAction, Notice, Notification, Recipient};
 use latchkey_policy::Policy;

@@ -148,6 +148,7 @@ impl Services {
 pub struct AuditObserver {
     pub store: Arc<dyn Store>,
     pub pending: Arc<crate::notices::Pending>,
+    pub clock: Arc<dyn Clock>,
 }
 
 impl latchkey_notify::DeliveryObserver for AuditObserver {
@@ -169,7 +170,7 @@ impl latchkey_notify::DeliveryObserver for AuditObserver {
                 ),
             };
             let event = latchkey_store::AuditEvent {
-                at: time::OffsetDateTime::now_utc(),
+                at: self.clock.now(),
                 correlation_id: report.correlation_id.clone(),
                 actor: "system".into(),
                 subject: report.subject,
@@ -212,6 +213,7 @@ pub fn start_notifier(
         Arc::new(AuditObserver {
             store: Arc::clone(&store),
             pending: Arc::clone(&pending),
+            clock: Arc::clone(&clock),
         }),
         latchkey_notify::QueueConfig::default(),
     );
@@ -221,10 +223,5 @@ pub fn start_notifier(
 
 /// A fresh 256-bit key (CSRF, code hashing) for a process that keeps no state across restarts.
 pub fn random_key() -> anyhow::Result<Vec<u8>> {
-    use ring::rand::SecureRandom;
-    let mut k = vec![0u8; 32];
-    ring::rand::SystemRandom::new()
-        .fill(&mut k)
-        .map_err(|_| anyhow::anyhow!("no system randomness"))?;
-    Ok(k)
+    Ok(latchkey_types::random::bytes::<32>()?.to_vec())
 }

@@ -221,7 +221,10 @@ pub async fn begin(portal: &Portal, req: &HttpRequest, signin: &SignIn) -> HttpR
     }
     let scopes: Vec<String> = SCOPES.iter().map(|s| s.to_string()).collect();
     // The enrollment attempt keeps nothing besides its secrets and correlation id.
-    let attempt = Attempt::new(());
+    let Ok(attempt) = Attempt::new(()) else {
+        tracing::error!("enroll sign-in: no system randomness");
+        return portal.error_page(req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+    };
     let started = signin
         .authorize(
             portal,
@@ -238,7 +241,7 @@ pub async fn begin(portal: &Portal, req: &HttpRequest, signin: &SignIn) -> HttpR
     let mut r = HttpResponse::SeeOther()
         .insert_header(("Location", url.to_string()))
         .finish();
-    let _ = r.add_cookie(&attempt_cookie(portal, &token));
+    r = crate::app::with_cookie(r, &attempt_cookie(portal, &token));
     r
 }
 
@@ -274,7 +277,7 @@ async fn callback(
         };
         tracing::warn!(reason = %reason, "enroll: sign-in refused");
         let mut r = portal.error_page(&req, lang, status, "enroll_signin_failed");
-        let _ = r.add_cookie(&clear_attempt_cookie(&portal));
+        r = crate::app::with_cookie(r, &clear_attempt_cookie(&portal));
         r
     };
     let Some(attempt) = attempt else {
@@ -331,8 +334,8 @@ async fn callback(
     }
     let lang = session.lang(&req);
     let mut r = portal.render_in(&req, lang, "enroll_signed_in.html", &serde_json::json!({}));
-    let _ = r.add_cookie(&clear_attempt_cookie(&portal));
-    let _ = r.add_cookie(&session_cookie(&portal, &session_token));
+    r = crate::app::with_cookie(r, &clear_attempt_cookie(&portal));
+    r = crate::app::with_cookie(r, &session_cookie(&portal, &session_token));
     r
 }
 
@@ -351,7 +354,7 @@ async fn signout(
         let mut r = HttpResponse::SeeOther()
             .insert_header(("Location", "/"))
             .finish();
-        let _ = r.add_cookie(&clear_session_cookie(&portal));
+        r = crate::app::with_cookie(r, &clear_session_cookie(&portal));
         return r;
     };
     let lang = session.lang(&req);
@@ -387,6 +390,6 @@ async fn signout(
             "paragraphs": [catalogs.get(lang, "enroll_signed_out_body")],
         }),
     );
-    let _ = r.add_cookie(&clear_session_cookie(&portal));
+    r = crate::app::with_cookie(r, &clear_session_cookie(&portal));
     r
 }

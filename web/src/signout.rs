@@ -1,5 +1,5 @@
 //! After a password change: sign the user out of every app and browser (Graph
-//! `revokeSignInSessions`) when the policy says so (security.md principle 8, on by default).
+//! `revokeSignInSessions`) when the policy says so (docs/security.md, principle 8, on by default).
 //!
 //! A failure here never undoes the reset: the password is already changed. It is audited as its
 //! own event (`sessions.revoke`, outcome failure with the reason), logged, and the result page

@@ -3,7 +3,7 @@
 //!
 //! The pass is shown once (the page is `no-store`, like every page), never logged, never stored,
 //! never sent: Graph returns it only at creation. The policy is evaluated again with fresh
-//! membership right before the write (security.md principle 7). The pass is one-time use, with
+//! membership right before the write (docs/security.md, principle 7). The pass is one-time use, with
 //! the tenant policy's default lifetime; a new pass replaces a valid one (Graph's rule). Every
 //! channel known before is told a pass was issued, and the flow ends.
 

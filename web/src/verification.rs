@@ -25,6 +25,7 @@ use latchkey_verify::{
 use serde::{Deserialize, Serialize};
 
 use crate::app::Portal;
+use crate::app::Unrecorded as _;
 use crate::codes;
 use crate::flow::{self, FlowData, STEP_VERIFIED, STEP_VERIFY, Step, limits};
 use crate::identify::FieldError;
@@ -306,15 +307,15 @@ async fn submit(
         flow::charge_attempt(&portal, &req, &failures, &step.data.throttle_key).await
     {
         let msg = refusal.message(&portal, lang);
-        let _ = step
-            .audit(
-                &portal,
-                "verify.throttled",
-                Some(kind),
-                Outcome::Denied,
-                None,
-            )
-            .await;
+        step.audit(
+            &portal,
+            "verify.throttled",
+            Some(kind),
+            Outcome::Denied,
+            None,
+        )
+        .await
+        .or_log();
         return code_page(&portal, &req, &step, kind, Some(msg), refusal.status());
     }
     let accepted = match kind {
@@ -548,15 +549,15 @@ async fn submit_questions(
         flow::charge_attempt(&portal, &req, &failures, &step.data.throttle_key).await
     {
         let msg = refusal.message(&portal, lang);
-        let _ = step
-            .audit(
-                &portal,
-                "verify.throttled",
-                Some(kind),
-                Outcome::Denied,
-                None,
-            )
-            .await;
+        step.audit(
+            &portal,
+            "verify.throttled",
+            Some(kind),
+            Outcome::Denied,
+            None,
+        )
+        .await
+        .or_log();
         return questions_page(&portal, &req, &step, &asked, Some(msg), refusal.status());
     }
     let given = asked
@@ -635,7 +636,7 @@ pub(crate) async fn succeed(
         return step.unavailable(portal, req);
     }
     let mut resp = flow::see_other(if complete { "/action" } else { "/verify" });
-    let _ = resp.add_cookie(&flow::flow_cookie(portal, &new_token));
+    resp = crate::app::with_cookie(resp, &flow::flow_cookie(portal, &new_token));
     resp
 }
 

@@ -330,7 +330,26 @@ async fn carla_resets(demo: &Demo, password: &str) -> crate::portal::Page {
     .await
 }
 
+/// The audit events of `event_type` that record an outcome (not the `started` record a change
+/// writes before it is made: [`started`]).
 async fn audit(demo: &Demo, event_type: &str) -> Vec<latchkey_store::AuditEvent> {
+    all_audit(demo, event_type)
+        .await
+        .into_iter()
+        .filter(|e| e.outcome != latchkey_store::Outcome::Started)
+        .collect()
+}
+
+/// The `started` records of `event_type`.
+async fn started(demo: &Demo, event_type: &str) -> Vec<latchkey_store::AuditEvent> {
+    all_audit(demo, event_type)
+        .await
+        .into_iter()
+        .filter(|e| e.outcome == latchkey_store::Outcome::Started)
+        .collect()
+}
+
+async fn all_audit(demo: &Demo, event_type: &str) -> Vec<latchkey_store::AuditEvent> {
     let query = latchkey_store::AuditQuery {
         limit: 1000,
         ..Default::default()
@@ -421,6 +440,10 @@ async fn a_locked_synced_user_is_unlocked_through_the_portal_and_can_bind_again(
     let unlock = audit(&demo, "unlock").await;
     assert_eq!(unlock.len(), 1);
     assert_eq!(unlock[0].outcome, latchkey_store::Outcome::Success);
+    // Recorded as started before the job was queued, under the same correlation id.
+    let begun = started(&demo, "unlock").await;
+    assert_eq!(begun.len(), 1);
+    assert_eq!(begun[0].correlation_id, unlock[0].correlation_id);
     let claimed = audit(&demo, "gateway.job.claimed").await;
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].actor, "gateway:site-a");

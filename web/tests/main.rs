@@ -1,5 +1,6 @@
 //! End-to-end tests of the `latchkey` binary against the in-process Entra simulator.
 //! One test binary for the crate (each extra file in tests/ would be another full link).
+#![allow(clippy::disallowed_methods)] // tests read the system clock and randomness directly
 
 mod admin;
 mod admin_console;

@@ -1,4 +1,4 @@
-//! The security principles of shared/security.md, each attacked over HTTP against the real portal
+//! The security principles of docs/security.md, each attacked over HTTP against the real portal
 //! (demo mode: simulated tenant, SQLite store, outbox). Each test names its principle.
 
 use std::time::{Duration, Instant};

@@ -1,4 +1,4 @@
-//! Secrets at rest (security.md): an OpenID Connect sign-in attempt's `state`, `nonce` and PKCE
+//! Secrets at rest (docs/security.md): an OpenID Connect sign-in attempt's `state`, `nonce` and PKCE
 //! verifier wait server-side in a store flow, sealed with the at-rest key, never in `flows.data`
 //! in clear; a sealed attempt copied into another flow's row does not open. Read from the raw
 //! SQLite file the demo portal writes, for the enrollment sign-in and the console sign-in.
@@ -103,12 +103,12 @@ async fn idp_sign_in(authorize: &Url, who: (&str, &str)) -> String {
 #[test]
 fn the_verifier_detector_finds_a_verifier_in_clear() {
     // Guards the test below against passing vacuously: the old layout is caught.
-    let pkce = Pkce::generate();
+    let pkce = Pkce::generate().unwrap();
     let old = serde_json::json!({ "state": "s", "verifier": pkce.verifier().expose() });
     assert!(holds_verifier(&old.to_string(), pkce.challenge()));
     assert!(!holds_verifier(
         &old.to_string(),
-        Pkce::generate().challenge()
+        Pkce::generate().unwrap().challenge()
     ));
 }
 

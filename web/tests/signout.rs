@@ -1,4 +1,4 @@
-//! security.md principle 8, "After a change": a password reset signs the user out everywhere
+//! docs/security.md, principle 8, "After a change": a password reset signs the user out everywhere
 //! (Graph `revokeSignInSessions`) unless the policy turns it off; a refusal is audited and shown,
 //! but the reset stands.
 
@@ -89,7 +89,7 @@ fn scopes() -> Vec<String> {
 /// keeps her refresh token: one of the sessions a reset should end.
 async fn adele_refresh_token(demo: &Demo, password: &str) -> Secret<String> {
     let cfg = app_config(demo);
-    let pending = PendingAuthorization::new(REDIRECT, scopes());
+    let pending = PendingAuthorization::new(REDIRECT, scopes()).unwrap();
     let url = pending.authorize_url(&cfg).unwrap();
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -1,5 +1,6 @@
 //! Integration tests of the simulated Entra tenant, over real HTTP with reqwest.
 //! One binary; each area is a module in its own folder.
+#![allow(clippy::disallowed_methods)] // tests read the system clock and randomness directly
 
 mod support;
 

@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ring::rand::SystemRandom;
 use ring::signature::{RSA_PKCS1_SHA256, RSA_PSS_SHA256, RsaKeyPair};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -135,7 +134,9 @@ impl ClientCertificate {
             "aud": audience,
             "iss": client_id,
             "sub": client_id,
-            "jti": uuid::Uuid::new_v4().to_string(),
+            "jti": latchkey_types::random::uuid()
+                .map_err(|_| GraphError::Credential("no system randomness for the assertion".into()))?
+                .to_string(),
             "nbf": now,
             "iat": now,
             "exp": now + ASSERTION_LIFETIME_SECS,
@@ -153,7 +154,7 @@ impl ClientCertificate {
         self.key
             .sign(
                 alg,
-                &SystemRandom::new(),
+                &latchkey_types::random::generator(),
                 signing_input.as_bytes(),
                 &mut sig,
             )

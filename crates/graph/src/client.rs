@@ -72,6 +72,7 @@ impl GraphClient {
             config.retry.clone(),
             config.timeouts.clone(),
             config.http_debug,
+            config.clock.clone(),
         )?;
         Ok(GraphClient {
             inner: Arc::new(Inner {
@@ -125,6 +126,11 @@ impl GraphClient {
     pub(crate) async fn access_token(&self) -> Result<Secret<String>, GraphError> {
         let i = &self.inner;
         i.tokens.token(&i.http, &i.config, &i.endpoints).await
+    }
+
+    /// Now, by the configured clock, as `SystemTime` (for HTTP dates).
+    pub(crate) fn wall_now(&self) -> std::time::SystemTime {
+        self.inner.http.wall_now()
     }
 
     pub(crate) fn timeouts(&self) -> &crate::config::Timeouts {

@@ -13,7 +13,6 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ring::rand::{SecureRandom, SystemRandom};
 use time::OffsetDateTime;
 use url::Url;
 
@@ -22,14 +21,11 @@ use crate::error::GraphError;
 use crate::http::Http;
 use crate::token::{client_auth_fields, request_token};
 use latchkey_types::Secret;
+use latchkey_types::random::NoRandomness;
 
 /// 32 random bytes, base64url (43 characters, 256 bits).
-fn random_token() -> String {
-    let mut b = [0u8; 32];
-    SystemRandom::new()
-        .fill(&mut b)
-        .expect("the system random generator failed");
-    URL_SAFE_NO_PAD.encode(b)
+fn random_token() -> Result<String, NoRandomness> {
+    Ok(URL_SAFE_NO_PAD.encode(latchkey_types::random::bytes::<32>()?))
 }
 
 /// A PKCE verifier and its S256 challenge.
@@ -49,8 +45,8 @@ impl std::fmt::Debug for Pkce {
 
 impl Pkce {
     /// A fresh verifier (43 characters from the unreserved set, 256 bits).
-    pub fn generate() -> Self {
-        Self::from_verifier(Secret::new(random_token()))
+    pub fn generate() -> Result<Self, NoRandomness> {
+        Ok(Self::from_verifier(Secret::new(random_token()?)))
     }
 
     /// Rebuilds the pair from a stored verifier.
@@ -73,12 +69,12 @@ impl Pkce {
 }
 
 /// A fresh `state` value (256 random bits, base64url).
-pub fn new_state() -> String {
+pub fn new_state() -> Result<String, NoRandomness> {
     random_token()
 }
 
 /// A fresh OpenID Connect `nonce` (256 random bits, base64url).
-pub fn new_nonce() -> String {
+pub fn new_nonce() -> Result<String, NoRandomness> {
     random_token()
 }
 
@@ -136,14 +132,14 @@ pub struct PendingAuthorization {
 
 impl PendingAuthorization {
     /// Fresh state, nonce and PKCE verifier.
-    pub fn new(redirect_uri: impl Into<String>, scopes: Vec<String>) -> Self {
-        Self {
-            state: new_state(),
-            nonce: new_nonce(),
-            pkce: Pkce::generate(),
+    pub fn new(redirect_uri: impl Into<String>, scopes: Vec<String>) -> Result<Self, NoRandomness> {
+        Ok(Self {
+            state: new_state()?,
+            nonce: new_nonce()?,
+            pkce: Pkce::generate()?,
             redirect_uri: redirect_uri.into(),
             scopes,
-        }
+        })
     }
 
     pub fn authorize_url(&self, config: &GraphConfig) -> Result<Url, GraphError> {
@@ -219,6 +215,7 @@ pub async fn redeem_code(
         config.retry.clone(),
         config.timeouts.clone(),
         config.http_debug,
+        config.clock.clone(),
     )?;
     let mut fields = client_auth_fields(config, &endpoints)?;
     fields.push(("grant_type", Secret::new("authorization_code".into())));
@@ -249,9 +246,12 @@ mod tests {
             "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk".into(),
         ));
         assert_eq!(p.challenge(), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
-        let g = Pkce::generate();
+        let g = Pkce::generate().unwrap();
         assert_eq!(g.verifier().expose().len(), 43);
-        assert_ne!(g.verifier().expose(), Pkce::generate().verifier().expose());
+        assert_ne!(
+            g.verifier().expose(),
+            Pkce::generate().unwrap().verifier().expose()
+        );
         assert!(!format!("{g:?}").contains(g.verifier().expose()));
     }
 
@@ -268,7 +268,8 @@ mod tests {
                 "offline_access".into(),
                 "https://graph.microsoft.com/UserAuthenticationMethod.ReadWrite.All".into(),
             ],
-        );
+        )
+        .unwrap();
         let url = pending.authorize_url(&cfg).unwrap();
         assert!(url.as_str().starts_with(
             "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/authorize?"

@@ -123,10 +123,17 @@ pub(crate) struct Http {
     /// The redacted HTTP debug log; switched at run time (the admin console's time-boxed toggle).
     debug: AtomicBool,
     sent: AtomicU64,
+    /// The wall clock an HTTP-date `Retry-After` is measured against.
+    clock: crate::config::Clock,
 }
 
 impl Http {
-    pub fn new(retry: RetryPolicy, timeouts: Timeouts, debug: bool) -> Result<Self, GraphError> {
+    pub fn new(
+        retry: RetryPolicy,
+        timeouts: Timeouts,
+        debug: bool,
+        clock: crate::config::Clock,
+    ) -> Result<Self, GraphError> {
         if rustls::crypto::CryptoProvider::get_default().is_none() {
             return Err(GraphError::Config(
                 "no rustls crypto provider installed: call \
@@ -147,6 +154,7 @@ impl Http {
             timeouts,
             debug: AtomicBool::new(debug),
             sent: AtomicU64::new(0),
+            clock,
         })
     }
 
@@ -162,6 +170,11 @@ impl Http {
 
     pub fn debug(&self) -> bool {
         self.debug.load(Ordering::Relaxed)
+    }
+
+    /// Now, by the client's clock, as `SystemTime` (for HTTP dates).
+    pub fn wall_now(&self) -> SystemTime {
+        SystemTime::from(self.clock.now())
     }
 
     pub fn timeouts(&self) -> &Timeouts {
@@ -184,7 +197,7 @@ impl Http {
                     let status = resp.status.as_u16();
                     let retry_after = resp
                         .header("retry-after")
-                        .and_then(|v| parse_retry_after(v, SystemTime::now()));
+                        .and_then(|v| parse_retry_after(v, self.wall_now()));
                     let retryable =
                         status == 429 || status == 503 || (status == 504 && req.idempotent);
                     (
@@ -237,7 +250,9 @@ impl Http {
     }
 
     async fn send_once(&self, req: &Request, attempt: u32) -> Result<Response, GraphError> {
-        let crid = uuid::Uuid::new_v4().to_string();
+        let crid = latchkey_types::random::uuid()
+            .map_err(|_| GraphError::Config("no system randomness for a client-request-id".into()))?
+            .to_string();
         let mut rb = self
             .client
             .request(req.method.clone(), req.url.clone())
@@ -622,8 +637,9 @@ pub fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
         .saturating_mul(factor)
         .min(policy.max_delay);
     let half = step / 2;
-    let mut b = [0u8; 4];
-    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);
+    // Jitter only spreads retries out; without randomness every client waits three quarters
+    // of the step, which is still a valid wait.
+    let b = latchkey_types::random::bytes::<4>().unwrap_or([0xff, 0xff, 0xff, 0x7f]);
     let frac = f64::from(u32::from_le_bytes(b)) / f64::from(u32::MAX);
     half + half.mul_f64(frac)
 }

@@ -15,6 +15,7 @@
 //!
 //! The process must have a rustls crypto provider installed before a client is built
 //! (`rustls::crypto::ring::default_provider().install_default()`).
+#![cfg_attr(test, allow(clippy::disallowed_methods))] // unit tests read the system clock and randomness directly
 
 mod assertion;
 mod client;

@@ -303,6 +303,7 @@ impl OidcProvider {
             config.retry.clone(),
             config.timeouts.clone(),
             config.http_debug,
+            config.clock.clone(),
         )?;
         Ok(Self {
             config,

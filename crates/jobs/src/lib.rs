@@ -12,6 +12,7 @@
 //! while a gateway polled recently. A job is handed out once (atomically claimed); a claimed job
 //! that is never reported ends as expired, so a job never runs twice. Reset jobs carry the new
 //! password only in the offer (TLS), never in a report.
+#![cfg_attr(test, allow(clippy::disallowed_methods))] // unit tests read the system clock and randomness directly
 
 use serde::{Deserialize, Serialize};
 

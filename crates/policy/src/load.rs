@@ -240,7 +240,7 @@ pub fn parse_sources(sources: &[(PathBuf, String)]) -> Result<PolicySet, Vec<Pol
             }
             let required = *raw.methods_required.get_ref();
             let req_span = Some(raw.methods_required.span());
-            // Security questions are never one of two required methods (security.md), so they do
+            // Security questions are never one of two required methods (docs/security.md), so they do
             // not count towards what a 2-method policy can offer.
             let strong = distinct
                 .iter()

@@ -47,7 +47,7 @@ pub struct Enrollment {
 /// Rules a new password must meet, on top of Entra's own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PasswordRules {
-    /// Default 15 (security.md); never below 8.
+    /// Default 15 (docs/security.md); never below 8.
     pub min_length: usize,
     /// Words that may not appear in the password (case-insensitive).
     pub banned_words: Vec<String>,
@@ -68,7 +68,7 @@ pub const MAX_SECURITY_CONTACTS: usize = 20;
 
 /// Smallest minimum length an admin may configure (NIST SP 800-63B floor).
 pub const MIN_PASSWORD_LENGTH_FLOOR: usize = 8;
-/// Default minimum length (security.md).
+/// Default minimum length (docs/security.md).
 pub const DEFAULT_MIN_PASSWORD_LENGTH: usize = 15;
 /// Entra accepts at most 256 characters.
 pub const MAX_PASSWORD_LENGTH: usize = 256;
@@ -95,10 +95,10 @@ pub struct Policy {
     /// Privileged accounts (directory roles, on-premises adminCount=1) match only when true.
     pub allow_privileged: bool,
     /// After a password change through the portal, sign the user out of every app and browser
-    /// (Graph `revokeSignInSessions`). On unless the policy turns it off (security.md, 8).
+    /// (Graph `revokeSignInSessions`). On unless the policy turns it off (docs/security.md, 8).
     pub revoke_sessions: bool,
     /// Who else hears about completed actions. The user is always told on every known channel
-    /// (security.md, 8); this only adds recipients, it never replaces that.
+    /// (docs/security.md, 8); this only adds recipients, it never replaces that.
     pub notifications: Notifications,
     /// Where it was defined, for messages.
     pub file: PathBuf,

@@ -8,6 +8,7 @@
 //! SQLite runs on a file in the temp folder (WAL, as `latchkey serve` uses it). PostgreSQL runs
 //! in a fresh schema of `LATCHKEY_TEST_POSTGRES_URL`, dropped at the end; without the variable
 //! only SQLite is measured. Not part of the test suite: it prints figures, it asserts nothing.
+#![allow(clippy::disallowed_methods)] // tests read the system clock and randomness directly
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -38,10 +38,7 @@ impl fmt::Debug for EncryptionKey {
 impl EncryptionKey {
     /// A fresh random key.
     pub fn generate() -> Result<Self, KeyError> {
-        let mut k = [0u8; 32];
-        SystemRandom::new()
-            .fill(&mut k)
-            .map_err(|_| KeyError::Random)?;
+        let k = latchkey_types::random::bytes::<32>().map_err(|_| KeyError::Random)?;
         Ok(Self(k))
     }
 
@@ -101,9 +98,7 @@ impl EncryptionKey {
     }
 
     fn write_new(&self, path: &Path) -> std::io::Result<()> {
-        let mut suffix = [0u8; 8];
-        SystemRandom::new()
-            .fill(&mut suffix)
+        let suffix = latchkey_types::random::bytes::<8>()
             .map_err(|_| std::io::Error::other("no system randomness"))?;
         let tmp = tmp_path(path, u64::from_le_bytes(suffix));
         let result = (|| {
@@ -185,7 +180,7 @@ impl Cipher {
     pub fn new(key: &EncryptionKey) -> Self {
         Self {
             aead: XChaCha20Poly1305::new(&key.0.into()),
-            rng: SystemRandom::new(),
+            rng: latchkey_types::random::generator(),
         }
     }
 

@@ -40,6 +40,9 @@ pub enum StoreError {
     /// The caller passed a value the store refuses (e.g. a limit of zero, a negative duration).
     #[error("invalid argument: {0}")]
     Invalid(&'static str),
+    /// The system's random number generator failed: no id, token or nonce was made.
+    #[error("{0}")]
+    NoRandomness(#[from] latchkey_types::random::NoRandomness),
 }
 
 /// The driver's error, per backend. Neither driver puts bound values (secrets, codes) into its

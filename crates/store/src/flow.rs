@@ -6,7 +6,6 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use latchkey_types::ObjectId;
-use ring::rand::{SecureRandom, SystemRandom};
 use time::OffsetDateTime;
 
 use crate::error::StoreError;
@@ -23,10 +22,7 @@ impl FlowToken {
     const TEXT_LEN: usize = 43;
 
     pub(crate) fn generate() -> Result<Self, StoreError> {
-        let mut raw = [0u8; Self::RAW_LEN];
-        SystemRandom::new()
-            .fill(&mut raw)
-            .map_err(|_| StoreError::Invalid("no system randomness"))?;
+        let raw = latchkey_types::random::bytes::<{ Self::RAW_LEN }>()?;
         Ok(Self(URL_SAFE_NO_PAD.encode(raw)))
     }
 

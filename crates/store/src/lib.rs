@@ -16,6 +16,7 @@
 //!   an environment variable) and XChaCha20-Poly1305 sealing bound to (table, user, method).
 //!
 //! Time is always a parameter (`now`); nothing here reads the clock, so tests control it.
+#![cfg_attr(test, allow(clippy::disallowed_methods))] // unit tests read the system clock and randomness directly
 
 mod audit;
 mod code;

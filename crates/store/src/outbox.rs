@@ -94,7 +94,7 @@ impl NoticeRow {
 
 /// A new row's id and sealed payload.
 pub(crate) fn seal(cipher: &crate::Cipher, new: &NewNotice) -> crate::Result<(String, Vec<u8>)> {
-    let id = uuid::Uuid::new_v4().simple().to_string();
+    let id = latchkey_types::random::uuid()?.simple().to_string();
     let blob = cipher.seal(
         new.payload.to_string().as_bytes(),
         &crate::crypto::row_aad(TABLE, &id),

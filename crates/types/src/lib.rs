@@ -1,11 +1,14 @@
 //! Latchkey's domain vocabulary. Every identifier that crosses a crate boundary is one of these
 //! types, parsed once where it enters the program (HTTP form, config file, Graph response), so the
 //! rest of the code never handles an unchecked string.
+#![cfg_attr(test, allow(clippy::disallowed_methods))] // unit tests read the system clock and randomness directly
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+pub mod random;
 
 /// Why a value could not be parsed into a domain type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -32,7 +35,15 @@ pub enum ParseError {
 pub struct ObjectId(uuid::Uuid);
 
 impl ObjectId {
-    /// A fresh random id (simulator and tests; Entra assigns real ones).
+    /// A fresh random id, for what only looks like a directory object (a decoy flow's subject,
+    /// a correlation id). Entra assigns the real ones.
+    pub fn random() -> Result<Self, random::NoRandomness> {
+        random::uuid().map(Self)
+    }
+
+    /// [`ObjectId::random`] for tests and the simulator: panics when the system has no
+    /// randomness (product code uses `random` and handles that).
+    #[allow(clippy::disallowed_methods)] // tests and the simulator
     pub fn new_random() -> Self {
         Self(uuid::Uuid::new_v4())
     }
@@ -82,6 +93,12 @@ pub struct FlowId(uuid::Uuid);
 
 impl FlowId {
     /// A fresh random id for a new flow.
+    pub fn random() -> Result<Self, random::NoRandomness> {
+        random::uuid().map(Self)
+    }
+
+    /// [`FlowId::random`] for tests: panics when the system has no randomness.
+    #[allow(clippy::disallowed_methods)] // tests
     pub fn new_random() -> Self {
         Self(uuid::Uuid::new_v4())
     }
@@ -258,7 +275,7 @@ impl MethodKind {
     }
 
     /// Whether a success may count toward the number of methods a policy requires. Security
-    /// questions never do (security.md): answers are guessable and often public.
+    /// questions never do (docs/security.md): answers are guessable and often public.
     pub fn counts_toward_required(self) -> bool {
         !matches!(self, Self::Questions)
     }

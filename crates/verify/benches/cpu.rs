@@ -3,6 +3,7 @@
 //! completed flows per second against these figures.
 //!
 //! `cargo bench -p latchkey-verify` (release profile). Prints one line per figure.
+#![allow(clippy::disallowed_methods)] // tests read the system clock and randomness directly
 
 use std::hint::black_box;
 use std::sync::Arc;

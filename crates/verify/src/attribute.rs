@@ -17,7 +17,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use latchkey_types::Secret;
-use ring::rand::SystemRandom;
 use time::{Date, OffsetDateTime};
 use unicode_normalization::UnicodeNormalization;
 
@@ -130,7 +129,7 @@ impl DirectoryAttributes {
         }
         Ok(Self {
             specs,
-            ct: CtEq::new(&SystemRandom::new())?,
+            ct: CtEq::new(&latchkey_types::random::generator())?,
         })
     }
 

@@ -19,6 +19,7 @@ pub trait Clock: Send + Sync {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    #[allow(clippy::disallowed_methods)] // the clock seam
     fn now(&self) -> OffsetDateTime {
         OffsetDateTime::now_utc()
     }

@@ -1,6 +1,6 @@
 //! One-time codes sent by email or SMS.
 //!
-//! Rules (`security.md`): CSPRNG, 8 digits by default (at least 6), stored only as a keyed hash,
+//! Rules (`docs/security.md`): CSPRNG, 8 digits by default (at least 6), stored only as a keyed hash,
 //! 10 minutes at most, 5 wrong tries then the code is void, single use, and a new code voids the
 //! older ones. Each code is bound to flow, user, method, purpose and destination.
 //!
@@ -27,7 +27,7 @@
 //!   submissions succeed once.
 //! - When the user is unknown or has no such destination, the flow issues a code exactly the same
 //!   way (bound to the flow's placeholder user) and simply does not send it: every later step then
-//!   behaves identically, in content and timing (`security.md`, principle 1).
+//!   behaves identically, in content and timing (`docs/security.md`, principle 1).
 
 use std::fmt;
 use std::sync::Arc;
@@ -40,11 +40,11 @@ use time::{Duration, OffsetDateTime};
 use crate::method::{Method, MethodKind, Outcome, Subject};
 use crate::rng::{self, RngError};
 
-/// The longest lifetime a code may have (`security.md`).
+/// The longest lifetime a code may have (`docs/security.md`).
 pub const MAX_LIFETIME: Duration = Duration::minutes(10);
-/// The most wrong tries a code may allow (`security.md`).
+/// The most wrong tries a code may allow (`docs/security.md`).
 pub const MAX_TRIES: u8 = 5;
-/// The fewest digits a code may have (`security.md`).
+/// The fewest digits a code may have (`docs/security.md`).
 pub const MIN_DIGITS: u8 = 6;
 /// The most digits a code may have (longer codes are hard to type and add nothing).
 pub const MAX_DIGITS: u8 = 10;
@@ -74,7 +74,7 @@ pub enum CodeError {
     Rng(#[from] RngError),
 }
 
-/// How codes look and live. [`Default`] is the `security.md` default.
+/// How codes look and live. [`Default`] is the `docs/security.md` default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CodeConfig {
     /// Number of decimal digits ([`MIN_DIGITS`]..=[`MAX_DIGITS`], default 8).
@@ -96,7 +96,7 @@ impl Default for CodeConfig {
 }
 
 impl CodeConfig {
-    /// Checks the configuration against the `security.md` ceilings.
+    /// Checks the configuration against the `docs/security.md` ceilings.
     pub fn validate(&self) -> Result<(), CodeError> {
         if !(MIN_DIGITS..=MAX_DIGITS).contains(&self.digits) {
             return Err(CodeError::Config("digits must be between 6 and 10"));
@@ -129,7 +129,7 @@ impl CodeKey {
     /// A fresh random key (tests, demo mode; production keys are generated once and kept).
     pub fn generate() -> Result<Self, CodeError> {
         let mut bytes = vec![0u8; MIN_KEY_BYTES];
-        rng::fill(&SystemRandom::new(), &mut bytes)?;
+        rng::fill(&latchkey_types::random::generator(), &mut bytes)?;
         Self::from_bytes(&Secret::new(bytes))
     }
 }
@@ -338,13 +338,13 @@ pub struct CodeIssuer {
 }
 
 impl CodeIssuer {
-    /// An issuer; fails if `config` breaks a `security.md` rule.
+    /// An issuer; fails if `config` breaks a `docs/security.md` rule.
     pub fn new(key: CodeKey, config: CodeConfig) -> Result<Self, CodeError> {
         config.validate()?;
         Ok(Self {
             key,
             config,
-            rng: SystemRandom::new(),
+            rng: latchkey_types::random::generator(),
         })
     }
 

@@ -1,6 +1,6 @@
 //! argon2id on a bounded blocking pool.
 //!
-//! An argon2id hash with the `security.md` parameters (m = 19 MiB, t = 2, p = 1) costs about
+//! An argon2id hash with the `docs/security.md` parameters (m = 19 MiB, t = 2, p = 1) costs about
 //! 16 ms of CPU and 19 MiB of memory. Run on the async runtime it would stall every other request
 //! on that worker; run without a limit, a burst of requests would queue hashes without bound and
 //! take the server's memory with them. So:
@@ -18,7 +18,7 @@
 //!
 //! Unknown users and missing enrollments are verified against a dummy hash made with the same
 //! parameters at start-up ([`Hasher::verify`] with `None`), so the time taken does not reveal
-//! whether anything was enrolled (`security.md`, principle 1).
+//! whether anything was enrolled (`docs/security.md`, principle 1).
 
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -33,7 +33,7 @@ use tokio::sync::Semaphore;
 use crate::ct::CtEq;
 use crate::rng::{self, RngError};
 
-/// The smallest memory cost accepted, in KiB (19 MiB, `security.md`).
+/// The smallest memory cost accepted, in KiB (19 MiB, `docs/security.md`).
 pub const MIN_MEMORY_KIB: u32 = 19 * 1024;
 /// The smallest number of passes accepted.
 pub const MIN_ITERATIONS: u32 = 2;
@@ -272,7 +272,7 @@ impl Hasher {
         )
         .map_err(|_| HashError::Config("argon2 parameters out of range"))?;
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
-        let rng = SystemRandom::new();
+        let rng = latchkey_types::random::generator();
         let mut dummy_secret = [0u8; 16];
         rng::fill(&rng, &mut dummy_secret)?;
         let ct = CtEq::new(&rng)?;

@@ -15,7 +15,7 @@
 //! | [`hasher`] | argon2id on a bounded blocking pool that answers [`HashError::Busy`] when saturated |
 //! | [`clock`] | the [`Clock`] trait: time is always a parameter, never read inside the logic |
 //!
-//! Security rules implemented here come from `shared/security.md`; each module says which.
+//! Security rules implemented here come from `docs/security.md`; each module says which.
 //!
 //! ## Using a method in a flow
 //! For each attempt: charge the throttles first (the store's atomic `hit`, per account and method and
@@ -25,7 +25,7 @@
 //!
 //! ## No enumeration
 //! Before the first successful verification, an unknown, unenrolled or out-of-scope user must
-//! look the same as a real one (`security.md`, principle 1). Every method has a decoy path that
+//! look the same as a real one (`docs/security.md`, principle 1). Every method has a decoy path that
 //! does the same work and answers "wrong":
 //! - codes: issue a code bound to the flow's placeholder user and do not send it;
 //! - TOTP: verify against [`AuthenticatorApp::decoy_enrollment`];
@@ -33,7 +33,7 @@
 //! - directory attributes: pass an empty map of directory values.
 //!
 //! No error or `Debug` output in this crate contains a code, an answer, a seed or a key.
-
+#![cfg_attr(test, allow(clippy::disallowed_methods))] // unit tests read the system clock and randomness directly
 #![forbid(unsafe_code)]
 #![cfg_attr(
     not(test),

@@ -11,7 +11,7 @@
 //! attributes), so each type offers its own enrollment functions.
 //!
 //! ## The "two methods" rule
-//! `security.md`: a reset needs 2 methods from different channels by default (a policy may say 1),
+//! `docs/security.md`: a reset needs 2 methods from different channels by default (a policy may say 1),
 //! and security questions are never one of the required methods. [`requirement_met`] is that rule;
 //! the flow calls it with the kinds verified so far in this flow.
 
@@ -24,7 +24,7 @@ use time::OffsetDateTime;
 pub use latchkey_types::{Channel, MethodKind};
 
 /// Who is being verified, in which flow. Both come from server-side flow state fixed at
-/// identification, never from the request (`security.md`, principle 4).
+/// identification, never from the request (`docs/security.md`, principle 4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Subject {
     /// The flow's stable id (not the rotating session id).

@@ -1,6 +1,6 @@
 //! Security questions.
 //!
-//! Rules (`security.md`): off by default, never one of the required methods (see
+//! Rules (`docs/security.md`): off by default, never one of the required methods (see
 //! [`MethodKind::counts_toward_required`]), answers normalised before hashing, argon2id
 //! (m ≥ 19 MiB, t = 2, p = 1) with a salt per answer, hashing on the bounded pool ([`Hasher`]).
 //! Enrollment also refuses answers shorter than 3 characters and the same answer given to two

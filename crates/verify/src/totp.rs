@@ -1,6 +1,6 @@
 //! Authenticator apps: time-based one-time passwords (RFC 6238).
 //!
-//! Rules (`security.md`): SHA-1, 6 digits, 30-second steps (what every authenticator app
+//! Rules (`docs/security.md`): SHA-1, 6 digits, 30-second steps (what every authenticator app
 //! supports), a clock skew of at most one step either way, a seed of at least 160 bits from a
 //! CSPRNG, and a used step never accepted again.
 //!
@@ -71,7 +71,7 @@ pub enum TotpError {
     Rng(#[from] RngError),
 }
 
-/// TOTP settings. Digits, algorithm and step are fixed by `security.md`; only the issuer
+/// TOTP settings. Digits, algorithm and step are fixed by `docs/security.md`; only the issuer
 /// (the brand shown in the app) and the skew (0 or 1) are configurable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TotpConfig {
@@ -203,7 +203,7 @@ impl AuthenticatorApp {
         config.validate()?;
         Ok(Self {
             config,
-            rng: SystemRandom::new(),
+            rng: latchkey_types::random::generator(),
         })
     }
 

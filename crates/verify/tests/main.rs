@@ -1,6 +1,7 @@
 //! The crate as a flow uses it: methods driven through the `Method` trait and the "two methods
 //! from different channels" rule at the end. Throttling lives in the store (`Store::hit`), which
 //! the portal charges before each attempt; its tests are in crates/store and web/tests/security.rs.
+#![allow(clippy::disallowed_methods)] // tests read the system clock and randomness directly
 
 use std::sync::Arc;
 

@@ -157,7 +157,7 @@ async fn run(cfg: &AgentConfig, dir: &mut Directory, offer: &JobOffer) -> Result
 
 /// Why a job on this account is refused, if it is: AD marks members of protected groups
 /// (Domain Admins, ...) with `adminCount=1`; self-service must not reset or unlock them unless the
-/// matched policy explicitly allows privileged accounts (security.md: privileged accounts are
+/// matched policy explicitly allows privileged accounts (docs/security.md: privileged accounts are
 /// excluded by default).
 pub fn privileged_refusal(
     admin_count: Option<i64>,

@@ -32,6 +32,31 @@ pub enum AgentError {
     Config(String),
 }
 
+/// Why one exchange with the portal failed. Only [`ExchangeError::Unauthorized`] stops the agent;
+/// the others are retried with backoff.
+#[derive(Debug, Error)]
+enum ExchangeError {
+    /// 401/403: the credential is revoked or wrong.
+    #[error("the portal refused the credential")]
+    Unauthorized,
+    /// No answer (connect, TLS, timeout), or an answer that could not be read.
+    #[error("{step}: {message}")]
+    Transport { step: &'static str, message: String },
+    /// An answer the protocol does not expect.
+    #[error("{step}: the portal answered {status}")]
+    Status { step: &'static str, status: u16 },
+}
+
+impl ExchangeError {
+    /// A transport error, without the URL (it names the portal; the message is cut short).
+    fn transport(step: &'static str, e: &reqwest::Error) -> ExchangeError {
+        ExchangeError::Transport {
+            step,
+            message: e.to_string().chars().take(300).collect(),
+        }
+    }
+}
+
 /// The portal client: base URL, credential, capabilities.
 pub struct Portal {
     http: reqwest::Client,
@@ -79,7 +104,7 @@ impl Portal {
         })
     }
 
-    async fn next(&self) -> Result<Poll, String> {
+    async fn next(&self) -> Result<Poll, ExchangeError> {
         let resp = self
             .http
             .get(format!(
@@ -91,21 +116,24 @@ impl Portal {
             .timeout(Duration::from_secs(self.poll_seconds + 20))
             .send()
             .await
-            .map_err(|e| format!("poll: {}", without_url(&e)))?;
+            .map_err(|e| ExchangeError::transport("poll", &e))?;
         match resp.status().as_u16() {
             200 => resp
                 .json::<JobOffer>()
                 .await
                 .map(|o| Poll::Job(Box::new(o)))
-                .map_err(|e| format!("poll: unreadable job: {}", without_url(&e))),
+                .map_err(|e| ExchangeError::transport("poll: unreadable job", &e)),
             204 => Ok(Poll::Nothing),
-            401 | 403 => Err("unauthorized".into()),
+            401 | 403 => Err(ExchangeError::Unauthorized),
             429 => Ok(Poll::RetryAfter(retry_after(&resp))),
-            s => Err(format!("poll: the portal answered {s}")),
+            status => Err(ExchangeError::Status {
+                step: "poll",
+                status,
+            }),
         }
     }
 
-    async fn report(&self, id: &str, report: &JobReport) -> Result<Ack, String> {
+    async fn report(&self, id: &str, report: &JobReport) -> Result<Ack, ExchangeError> {
         let resp = self
             .http
             .post(format!("{}{}", self.base, latchkey_jobs::result_path(id)))
@@ -114,20 +142,19 @@ impl Portal {
             .timeout(Duration::from_secs(30))
             .send()
             .await
-            .map_err(|e| format!("report: {}", without_url(&e)))?;
+            .map_err(|e| ExchangeError::transport("report", &e))?;
         match resp.status().as_u16() {
             200 => resp
                 .json::<Ack>()
                 .await
-                .map_err(|e| format!("report: {}", without_url(&e))),
-            s => Err(format!("report: the portal answered {s}")),
+                .map_err(|e| ExchangeError::transport("report", &e)),
+            401 | 403 => Err(ExchangeError::Unauthorized),
+            status => Err(ExchangeError::Status {
+                step: "report",
+                status,
+            }),
         }
     }
-}
-
-fn without_url(e: &reqwest::Error) -> String {
-    let e = format!("{}", e);
-    e.chars().take(300).collect()
 }
 
 fn retry_after(resp: &reqwest::Response) -> Duration {
@@ -140,6 +167,8 @@ fn retry_after(resp: &reqwest::Response) -> Duration {
         })
 }
 
+/// The agent's one clock: job offers carry deadlines in wall-clock milliseconds.
+#[allow(clippy::disallowed_methods)] // the agent's clock seam
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -171,7 +200,7 @@ pub async fn run(cfg: AgentConfig, stop: impl Future<Output = ()>) -> Result<(),
                     () = tokio::time::sleep(wait) => {}
                 }
             }
-            Err(e) if e == "unauthorized" => {
+            Err(ExchangeError::Unauthorized) => {
                 tracing::error!("{}", AgentError::Unauthorized);
                 return Err(AgentError::Unauthorized);
             }

@@ -187,10 +187,16 @@ pub async fn gather(config: &CheckConfig) -> Result<Snapshot, GatherError> {
     result
 }
 
-async fn gather_with(dir: &mut Directory, config: &CheckConfig) -> Result<Snapshot, GatherError> {
-    let now = SystemTime::now()
+/// Now, in Unix seconds: what the certificate and password-age checks compare with.
+#[allow(clippy::disallowed_methods)] // the check's clock seam
+fn unix_now() -> i64 {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+async fn gather_with(dir: &mut Directory, config: &CheckConfig) -> Result<Snapshot, GatherError> {
+    let now = unix_now();
     let certificate = dir.peer_certificate().map(describe_certificate);
     // Step timings at debug level (LATCHKEY_LOG=latchkey_gateway=debug): where a slow DC spends.
     let started = std::time::Instant::now();

@@ -32,6 +32,7 @@
 //! `CHROMIUM` (/usr/bin/chromium), `CHROMEDRIVER` (/usr/bin/chromedriver), `LATCHKEY_AXE_JS`
 //! (tests/e2e/node_modules/axe-core/axe.min.js), `LATCHKEY_PYTHON` (python3). A missing tool is a
 //! test failure that says how to install it, never a skip.
+#![allow(clippy::disallowed_methods)] // the browser-test harness: test code
 
 mod axe;
 mod browser;

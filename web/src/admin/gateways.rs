@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 use super::{admin_of, field, form_pairs, msg, page};
 use crate::app::Portal;
+use crate::app::Unrecorded as _;
 use crate::console::ConsoleUser;
 use crate::gateway::CONNECTED_WINDOW;
 use crate::gateway::credential::{self, NameError, RegisterError};
@@ -179,16 +180,16 @@ async fn register(req: HttpRequest, portal: web::Data<Portal>, body: web::Bytes)
                         );
                     }
                 };
-                let _ = user
-                    .audit(
-                        &portal,
-                        "admin.gateway.register",
-                        None,
-                        Outcome::Failure,
-                        Some(&e.to_string()),
-                        serde_json::json!({ "gateway": name }),
-                    )
-                    .await;
+                user.audit(
+                    &portal,
+                    "admin.gateway.register",
+                    None,
+                    Outcome::Failure,
+                    Some(&e.to_string()),
+                    serde_json::json!({ "gateway": name }),
+                )
+                .await
+                .or_log();
                 let form = RegisterForm {
                     name: &name,
                     allow_reset,
@@ -455,16 +456,16 @@ async fn set_kinds(req: HttpRequest, portal: web::Data<Portal>, body: web::Bytes
         }
     };
     let Some(change) = changed else {
-        let _ = user
-            .audit(
-                &portal,
-                "admin.gateway.kinds",
-                None,
-                Outcome::Failure,
-                Some("no live gateway with this name"),
-                serde_json::json!({ "gateway": name, "after": kinds::allowed(allow_reset) }),
-            )
-            .await;
+        user.audit(
+            &portal,
+            "admin.gateway.kinds",
+            None,
+            Outcome::Failure,
+            Some("no live gateway with this name"),
+            serde_json::json!({ "gateway": name, "after": kinds::allowed(allow_reset) }),
+        )
+        .await
+        .or_log();
         return portal.error_page(
             &req,
             user.lang,

@@ -21,6 +21,7 @@ use serde::Deserialize;
 use super::policy_file::{self, ACTIONS, Draft, METHODS};
 use super::{Admin, admin_of, field, form_pairs, msg, page};
 use crate::app::Portal;
+use crate::app::Unrecorded as _;
 use crate::console::ConsoleUser;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -52,10 +53,8 @@ pub(super) fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("policy");
-    let tmp = dir.join(format!(
-        ".{name}.{}.tmp",
-        latchkey_types::ObjectId::new_random()
-    ));
+    let suffix = latchkey_types::random::uuid().map_err(std::io::Error::other)?;
+    let tmp = dir.join(format!(".{name}.{}.tmp", suffix.simple()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(text.as_bytes())?;
@@ -261,7 +260,7 @@ fn render_form(
     r
 }
 
-/// Where a policy is looser than the shipped security bar (security.md: such a setting needs a
+/// Where a policy is looser than the shipped security bar (docs/security.md: such a setting needs a
 /// visible warning and an audit event): fewer than 2 methods, a minimum password length under
 /// the default, privileged accounts in scope.
 fn loosened(portal: &Portal, user: &ConsoleUser, p: &latchkey_policy::Policy) -> Vec<String> {
@@ -519,16 +518,16 @@ async fn save(req: HttpRequest, portal: web::Data<Portal>, body: web::Bytes) -> 
         Ok(c) => c,
         Err(errors) => {
             if !preview_only {
-                let _ = user
-                    .audit(
-                        &portal,
-                        "admin.policy.save",
-                        None,
-                        Outcome::Failure,
-                        Some("invalid draft: nothing written"),
-                        serde_json::json!({ "policy": draft.name }),
-                    )
-                    .await;
+                user.audit(
+                    &portal,
+                    "admin.policy.save",
+                    None,
+                    Outcome::Failure,
+                    Some("invalid draft: nothing written"),
+                    serde_json::json!({ "policy": draft.name }),
+                )
+                .await
+                .or_log();
             }
             let preview = Preview {
                 errors,
@@ -542,16 +541,16 @@ async fn save(req: HttpRequest, portal: web::Data<Portal>, body: web::Bytes) -> 
     let diff = policy_file::diff(&c.old_text, &c.text);
     // Checked under the write lock, against the text the save would replace.
     if !preview_only && original.is_some() && version_of(&c.old_text) != version {
-        let _ = user
-            .audit(
-                &portal,
-                "admin.policy.save",
-                None,
-                Outcome::Failure,
-                Some("the policy file changed since the form was opened: nothing written"),
-                serde_json::json!({ "policy": draft.name }),
-            )
-            .await;
+        user.audit(
+            &portal,
+            "admin.policy.save",
+            None,
+            Outcome::Failure,
+            Some("the policy file changed since the form was opened: nothing written"),
+            serde_json::json!({ "policy": draft.name }),
+        )
+        .await
+        .or_log();
         // The form keeps the admin's draft; it now carries the current version, so saving
         // again (after reading what changed) is a deliberate choice. The diff shows what that
         // save would do to the file as it is now.
@@ -647,16 +646,16 @@ async fn write_and_apply(
         .unwrap_or_default();
     if let Err(e) = write_atomically(&c.file, &c.text) {
         tracing::error!(error = %e, file = %c.file.display(), "admin: cannot write a policy file");
-        let _ = user
-            .audit(
-                portal,
-                event,
-                None,
-                Outcome::Error,
-                Some(&format!("cannot write {file}: {e}")),
-                serde_json::json!({ "policy": policy, "file": file }),
-            )
-            .await;
+        user.audit(
+            portal,
+            event,
+            None,
+            Outcome::Error,
+            Some(&format!("cannot write {file}: {e}")),
+            serde_json::json!({ "policy": policy, "file": file }),
+        )
+        .await
+        .or_log();
         return portal.error_page(
             req,
             user.lang,
@@ -756,16 +755,16 @@ async fn toggle(req: HttpRequest, portal: web::Data<Portal>, body: web::Bytes) -
     let c = match result {
         Ok(c) => c,
         Err(reason) => {
-            let _ = user
-                .audit(
-                    &portal,
-                    "admin.policy.toggle",
-                    None,
-                    Outcome::Failure,
-                    Some(&reason),
-                    serde_json::json!({ "policy": name }),
-                )
-                .await;
+            user.audit(
+                &portal,
+                "admin.policy.toggle",
+                None,
+                Outcome::Failure,
+                Some(&reason),
+                serde_json::json!({ "policy": name }),
+            )
+            .await
+            .or_log();
             let mut r = portal.render_in(
                 &req,
                 user.lang,

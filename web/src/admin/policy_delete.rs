@@ -18,6 +18,7 @@ use serde::Deserialize;
 use super::policies::{read_sources, version_of, write_atomically};
 use super::{Admin, admin_of, field, form_pairs, msg, page};
 use crate::app::Portal;
+use crate::app::Unrecorded as _;
 use crate::console::ConsoleUser;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -176,16 +177,16 @@ async fn delete(req: HttpRequest, portal: web::Data<Portal>, body: web::Bytes) -
     let refuse = |reason: String| {
         let (portal, user, name) = (&portal, &user, &name);
         async move {
-            let _ = user
-                .audit(
-                    portal,
-                    "admin.policy.delete",
-                    None,
-                    Outcome::Failure,
-                    Some(&reason),
-                    serde_json::json!({ "policy": name }),
-                )
-                .await;
+            user.audit(
+                portal,
+                "admin.policy.delete",
+                None,
+                Outcome::Failure,
+                Some(&reason),
+                serde_json::json!({ "policy": name }),
+            )
+            .await
+            .or_log();
         }
     };
     let p = match plan(&portal, &user, &admin, &name) {

@@ -23,7 +23,7 @@ pub struct Draft {
     pub methods: Vec<String>,
     pub methods_required: String,
     pub allow_privileged: bool,
-    /// Sign the user out everywhere after a reset (security.md 8; on by default).
+    /// Sign the user out everywhere after a reset (docs/security.md 8; on by default).
     pub revoke_sessions: bool,
     pub enrollment_required: bool,
     pub reconfirm_after_days: String,

@@ -72,10 +72,13 @@ async fn begin_attempt(
     if let Some(r) = crate::signin::start::throttled(portal, req, lang).await {
         return r;
     }
-    let attempt = Attempt::new(Target {
+    let Ok(attempt) = Attempt::new(Target {
         console,
         delegated_by: delegated_by.map(|a| a.to_string()),
-    });
+    }) else {
+        tracing::error!("console sign-in: no system randomness");
+        return portal.error_page(req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+    };
     let requested = if delegated_by.is_some() {
         crate::delegate::scopes()
     } else {
@@ -107,7 +110,7 @@ async fn begin_attempt(
     let mut r = HttpResponse::SeeOther()
         .insert_header(("Location", url.to_string()))
         .finish();
-    let _ = r.add_cookie(&c);
+    r = crate::app::with_cookie(r, &c);
     r
 }
 
@@ -160,7 +163,7 @@ async fn callback(
         };
         tracing::warn!(reason = %reason, "console: sign-in refused");
         let mut r = portal.error_page(&req, lang, status, "console_signin_failed");
-        let _ = r.add_cookie(&clear_attempt);
+        r = crate::app::with_cookie(r, &clear_attempt);
         r
     };
     let Some(attempt) = attempt else {
@@ -185,7 +188,7 @@ async fn callback(
             &correlation_id,
         )
         .await;
-        let _ = r.add_cookie(&clear_attempt);
+        r = crate::app::with_cookie(r, &clear_attempt);
         return r;
     }
     let (claims, user) = match consoles
@@ -238,12 +241,11 @@ async fn callback(
         "admin_signed_in.html",
         &serde_json::json!({ "home": console.home() }),
     );
-    let _ = r.add_cookie(&clear_attempt);
-    let _ = r.add_cookie(&session_cookie(
-        &portal,
-        console,
-        session_token.expose().to_string(),
-    ));
+    r = crate::app::with_cookie(r, &clear_attempt);
+    r = crate::app::with_cookie(
+        r,
+        &session_cookie(&portal, console, session_token.expose().to_string()),
+    );
     r
 }
 
@@ -318,6 +320,6 @@ async fn signout(
             "paragraphs": [catalogs.get(user.lang, "console_signed_out_body")],
         }),
     );
-    let _ = r.add_cookie(&removal(session_cookie(&portal, console, String::new())));
+    r = crate::app::with_cookie(r, &removal(session_cookie(&portal, console, String::new())));
     r
 }

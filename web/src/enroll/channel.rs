@@ -14,6 +14,7 @@ use latchkey_verify::{CodePurpose, Destination};
 use super::page::{Problems, render};
 use super::{AddForm, CsrfForm, Ctx, parse_kind, post_context, see_other};
 use crate::app::Portal;
+use crate::app::Unrecorded as _;
 use crate::codes;
 use crate::flow::{self, limits};
 
@@ -42,15 +43,15 @@ async fn send_code(
     )
     .await
     {
-        let _ = ctx
-            .audit(
-                portal,
-                "enroll.code.send",
-                Some(kind),
-                Outcome::Denied,
-                Some("throttled"),
-            )
-            .await;
+        ctx.audit(
+            portal,
+            "enroll.code.send",
+            Some(kind),
+            Outcome::Denied,
+            Some("throttled"),
+        )
+        .await
+        .or_log();
         return Err(SendError::Throttled(wait.message(portal, ctx.lang)));
     }
     let lang = ctx.session.preferred_language.clone();

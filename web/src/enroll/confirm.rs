@@ -14,6 +14,7 @@ use super::page::{Problems, render};
 use super::{CodeForm, activated, channels_before, parse_kind, post_context, unavailable};
 use crate::act::current_policy;
 use crate::app::Portal;
+use crate::app::Unrecorded as _;
 use crate::codes;
 use crate::flow;
 
@@ -53,15 +54,15 @@ pub(super) async fn confirm(
     let account = subject.to_string();
     if let Err(refusal) = flow::charge_attempt(&portal, &req, &failures, &account).await {
         let message = refusal.message(&portal, ctx.lang);
-        let _ = ctx
-            .audit(
-                &portal,
-                "enroll.confirm",
-                Some(kind),
-                Outcome::Denied,
-                Some("throttled"),
-            )
-            .await;
+        ctx.audit(
+            &portal,
+            "enroll.confirm",
+            Some(kind),
+            Outcome::Denied,
+            Some("throttled"),
+        )
+        .await
+        .or_log();
         return with_error(Err(message), refusal.status()).await;
     }
     let now = s.clock.now();

@@ -160,7 +160,7 @@ async fn unavailable(
         }),
     );
     *r.status_mut() = StatusCode::FORBIDDEN;
-    let _ = r.add_cookie(&signin::clear_session_cookie(portal));
+    r = crate::app::with_cookie(r, &signin::clear_session_cookie(portal));
     r
 }
 
@@ -169,7 +169,7 @@ async fn context(portal: &Portal, req: &HttpRequest) -> Result<Ctx, HttpResponse
     let Some((token, flow, session)) = signin::load_session(portal, req).await else {
         // Signed out (or expired): start over at the page, which signs in again.
         let mut r = see_other("/enroll");
-        let _ = r.add_cookie(&signin::clear_session_cookie(portal));
+        r = crate::app::with_cookie(r, &signin::clear_session_cookie(portal));
         return Err(r);
     };
     let lang = session.lang(req);

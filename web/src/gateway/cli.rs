@@ -34,8 +34,8 @@ async fn audit_details(
     details: serde_json::Value,
 ) -> anyhow::Result<()> {
     let event = AuditEvent {
-        at: time::OffsetDateTime::now_utc(),
-        correlation_id: format!("cli-{}", uuid_v4()),
+        at: now(),
+        correlation_id: format!("cli-{}", latchkey_types::random::uuid()?.simple()),
         actor: "admin:cli".into(),
         subject: None,
         event_type: event_type.into(),
@@ -48,23 +48,16 @@ async fn audit_details(
     Ok(())
 }
 
-fn uuid_v4() -> String {
-    let mut b = [0u8; 16];
-    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
+/// The CLI's time: the system clock, through the one clock seam.
+fn now() -> time::OffsetDateTime {
+    latchkey_verify::Clock::now(&latchkey_verify::SystemClock)
 }
 
 /// Registers a gateway and prints its credential (once); it may unlock, and reset only when
 /// `allow_reset` (`--allow reset`).
 pub async fn register(config: &Path, name: &str, allow_reset: bool) -> anyhow::Result<ExitCode> {
     let store = open(config).await?;
-    let (g, text) = super::credential::register(
-        store.as_ref(),
-        name,
-        allow_reset,
-        time::OffsetDateTime::now_utc(),
-    )
-    .await?;
+    let (g, text) = super::credential::register(store.as_ref(), name, allow_reset, now()).await?;
     audit(store.as_ref(), "gateway.registered", &g.name).await?;
     eprintln!(
         "Registered gateway {:?}, allowed: {}. Its credential is shown once; put it in the\n\
@@ -79,7 +72,7 @@ pub async fn register(config: &Path, name: &str, allow_reset: bool) -> anyhow::R
 /// Lists gateways: name, last poll, what they may do (allowed) and declared (can), revoked.
 pub async fn list(config: &Path) -> anyhow::Result<ExitCode> {
     let store = open(config).await?;
-    let now = time::OffsetDateTime::now_utc();
+    let now = now();
     let rows = store.gateways().await?;
     if rows.is_empty() {
         println!("no gateways registered (latchkey gateway register NAME)");
@@ -115,10 +108,7 @@ pub async fn list(config: &Path) -> anyhow::Result<ExitCode> {
 /// Revokes a gateway's credential (its polls are refused from now on).
 pub async fn revoke(config: &Path, name: &str) -> anyhow::Result<ExitCode> {
     let store = open(config).await?;
-    if store
-        .revoke_gateway(name, time::OffsetDateTime::now_utc())
-        .await?
-    {
+    if store.revoke_gateway(name, now()).await? {
         audit(store.as_ref(), "gateway.revoked", name).await?;
         println!("revoked gateway {name:?}");
         Ok(ExitCode::SUCCESS)

@@ -6,7 +6,6 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use latchkey_jobs::{CREDENTIAL_PREFIX, JobKind};
 use latchkey_types::Secret;
-use ring::rand::{SecureRandom, SystemRandom};
 
 /// A freshly generated credential: what to print once, and the hash to store.
 pub struct Issued {
@@ -16,10 +15,7 @@ pub struct Issued {
 
 /// 256 random bits.
 pub fn generate() -> anyhow::Result<Issued> {
-    let mut s = vec![0u8; 32];
-    SystemRandom::new()
-        .fill(&mut s)
-        .map_err(|_| anyhow::anyhow!("no system randomness"))?;
+    let s = latchkey_types::random::bytes::<32>()?.to_vec();
     let hash = digest(&s);
     Ok(Issued {
         secret: Secret::new(s),

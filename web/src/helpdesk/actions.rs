@@ -26,6 +26,7 @@ use serde::Deserialize;
 
 use super::{Target, member, member_post, page, see_other, target, user_path};
 use crate::app::Portal;
+use crate::app::Unrecorded as _;
 use crate::console::ConsoleUser;
 use crate::tap;
 
@@ -144,16 +145,16 @@ async fn acting(
     let event = format!("helpdesk.{}", action.split(':').next().unwrap_or(action));
     let (m, t) = super::member_acting_on(portal, req, csrf, q, &event).await?;
     let deny = async |key: &str, reason: &str, status: StatusCode| {
-        let _ = m
-            .audit(
-                portal,
-                &format!("helpdesk.{}", action.split(':').next().unwrap_or(action)),
-                Some(t.user.id),
-                Outcome::Denied,
-                Some(reason),
-                serde_json::json!({ "action": action }),
-            )
-            .await;
+        m.audit(
+            portal,
+            &format!("helpdesk.{}", action.split(':').next().unwrap_or(action)),
+            Some(t.user.id),
+            Outcome::Denied,
+            Some(reason),
+            serde_json::json!({ "action": action }),
+        )
+        .await
+        .or_log();
         let msg = super::message(portal, &m, key, &[]);
         super::lookup::render_user(portal, req, &m, &t, Some(msg), status).await
     };
@@ -180,16 +181,16 @@ async fn acting(
         match use_approval(portal, &m, &t.user.id, action).await {
             Some(id) => Some(id),
             None => {
-                let _ = m
-                    .audit(
-                        portal,
-                        "helpdesk.approval.needed",
-                        Some(t.user.id),
-                        Outcome::Denied,
-                        Some("privileged target"),
-                        serde_json::json!({ "action": action }),
-                    )
-                    .await;
+                m.audit(
+                    portal,
+                    "helpdesk.approval.needed",
+                    Some(t.user.id),
+                    Outcome::Denied,
+                    Some("privileged target"),
+                    serde_json::json!({ "action": action }),
+                )
+                .await
+                .or_log();
                 return Err(page(
                     portal,
                     req,
@@ -239,16 +240,16 @@ async fn issue_tap(
     let tap = match tap::issue(&portal, &user).await {
         Ok(tap) => tap,
         Err(e) => {
-            let _ = m
-                .audit(
-                    &portal,
-                    "helpdesk.tap",
-                    Some(user),
-                    Outcome::Error,
-                    Some(&e.reason()),
-                    serde_json::json!({ "approval": approval }),
-                )
-                .await;
+            m.audit(
+                &portal,
+                "helpdesk.tap",
+                Some(user),
+                Outcome::Error,
+                Some(&e.reason()),
+                serde_json::json!({ "approval": approval }),
+            )
+            .await
+            .or_log();
             return tap::failure_page(&portal, &req, m.lang, &e);
         }
     };
@@ -391,16 +392,16 @@ async fn delete_method(
     });
     if let Err(e) = dir.delete_auth_method(&user, &method).await {
         let code = e.code().unwrap_or("error").to_string();
-        let _ = m
-            .audit(
-                &portal,
-                "helpdesk.method.delete",
-                Some(user),
-                Outcome::Failure,
-                Some(&code),
-                details,
-            )
-            .await;
+        m.audit(
+            &portal,
+            "helpdesk.method.delete",
+            Some(user),
+            Outcome::Failure,
+            Some(&code),
+            details,
+        )
+        .await
+        .or_log();
         let msg = super::message(&portal, &m, "helpdesk_error_delete", &[("code", &code)]);
         let status = if e.status() == Some(400) {
             StatusCode::CONFLICT
@@ -465,7 +466,7 @@ async fn reenroll(
     let now = s.clock.now();
     let _ = s.store.void_codes_of(&user, now).await;
     // Ends the user's flows, links and this caller case: a fresh start for everyone.
-    let _ = s.store.end_flows_of(&user).await;
+    s.store.end_flows_of(&user).await.or_log();
     if m.audit(
         &portal,
         "helpdesk.reenroll",
@@ -517,7 +518,18 @@ async fn request_approval(
         return super::lookup::render_user(&portal, &req, &m, &t, Some(msg), StatusCode::FORBIDDEN)
             .await;
     }
-    let request = ObjectId::new_random().to_string();
+    let request = match ObjectId::random() {
+        Ok(id) => id.to_string(),
+        Err(e) => {
+            tracing::error!(error = %e, "helpdesk: no randomness for a request id");
+            return portal.error_page(
+                &req,
+                m.lang,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "error_generic",
+            );
+        }
+    };
     if audit_as(
         &portal,
         &m,

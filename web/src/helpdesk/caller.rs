@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Target, see_other, user_path};
 use crate::app::Portal;
+use crate::app::Unrecorded as _;
 use crate::codes;
 use crate::console::ConsoleUser;
 use crate::flow;
@@ -285,7 +286,7 @@ async fn start(
         return unavailable(&portal, &req, &m);
     }
     let mut r = see_other(user_path(&user));
-    let _ = r.add_cookie(&cookie(&portal, token.expose().to_string()));
+    r = crate::app::with_cookie(r, &cookie(&portal, token.expose().to_string()));
     r
 }
 
@@ -324,16 +325,16 @@ async fn submit(
         flow::charge_attempt(&portal, &req, "fail:helpdesk-caller", &user.to_string()).await
     {
         let msg = refusal.message(&portal, m.lang);
-        let _ = m
-            .audit(
-                &portal,
-                "helpdesk.caller.throttled",
-                Some(user),
-                Outcome::Denied,
-                None,
-                serde_json::Value::Null,
-            )
-            .await;
+        m.audit(
+            &portal,
+            "helpdesk.caller.throttled",
+            Some(user),
+            Outcome::Denied,
+            None,
+            serde_json::Value::Null,
+        )
+        .await
+        .or_log();
         return render_error(&portal, &req, &m, &t, msg, refusal.status()).await;
     }
     let kind = case
@@ -396,7 +397,7 @@ async fn submit(
         return unavailable(&portal, &req, &m);
     }
     let mut r = see_other(user_path(&user));
-    let _ = r.add_cookie(&cookie(&portal, token.expose().to_string()));
+    r = crate::app::with_cookie(r, &cookie(&portal, token.expose().to_string()));
     r
 }
 

@@ -3,7 +3,7 @@
 //! A link is `{public_url}/link/{token}`: the token is a store flow's bearer token (256 random
 //! bits, only its SHA-256 stored) of purpose [`LINK_PURPOSE`], subject = the user, data = the
 //! member who made it, living `[helpdesk] link_lifetime_minutes` (default
-//! [`DEFAULT_LINK_LIFETIME`]: security.md says 60 minutes by default, 24 hours at most). It is bound to the user and to the member, and single use: opening the
+//! [`DEFAULT_LINK_LIFETIME`]: docs/security.md says 60 minutes by default, 24 hours at most). It is bound to the user and to the member, and single use: opening the
 //! page (`GET`, which mail scanners also do) changes nothing; continuing (`POST /link`) ends
 //! the link flow first, atomically (of two concurrent uses only one ends it), then starts a
 //! self-service flow for that user exactly as the identify step would (same decision, same
@@ -24,14 +24,15 @@ use serde::{Deserialize, Serialize};
 
 use super::{Target, page};
 use crate::app::Portal;
+use crate::app::Unrecorded as _;
 use crate::flow::{self, PURPOSE, STEP_VERIFY, limits};
 use crate::guard::with_deadline;
 
 /// Purpose of a helpdesk link's flow.
 pub const LINK_PURPOSE: &str = "helpdesk-link";
-/// How long a link works (security.md: 60 minutes by default).
+/// How long a link works (docs/security.md: 60 minutes by default).
 pub const DEFAULT_LINK_LIFETIME: Duration = Duration::from_secs(60 * 60);
-/// The ceiling (security.md: 24 hours at most).
+/// The ceiling (docs/security.md: 24 hours at most).
 pub const MAX_LINK_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -146,16 +147,16 @@ async fn issue_link(
         .await
         .is_err()
     {
-        let _ = m
-            .audit(
-                &portal,
-                "helpdesk.link.issued",
-                Some(t.user.id),
-                Outcome::Denied,
-                Some("too many emailed links for this user"),
-                serde_json::json!({ "delivery": "email" }),
-            )
-            .await;
+        m.audit(
+            &portal,
+            "helpdesk.link.issued",
+            Some(t.user.id),
+            Outcome::Denied,
+            Some("too many emailed links for this user"),
+            serde_json::json!({ "delivery": "email" }),
+        )
+        .await
+        .or_log();
         let msg = super::message(&portal, &m, "helpdesk_error_link_throttled", &[]);
         return super::lookup::render_user(
             &portal,
@@ -170,11 +171,20 @@ async fn issue_link(
     let s = &portal.services;
     let now = s.clock.now();
     let lifetime = portal.link_lifetime.min(MAX_LINK_LIFETIME);
+    let Ok(correlation_id) = ObjectId::random() else {
+        tracing::error!("link: no system randomness");
+        return portal.error_page(
+            &req,
+            m.lang,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "error_generic",
+        );
+    };
     let data = LinkData {
         member: m.oid.to_string(),
         member_upn: m.upn.clone(),
         login: t.user.user_principal_name.as_str().to_ascii_lowercase(),
-        correlation_id: ObjectId::new_random().to_string(),
+        correlation_id: correlation_id.to_string(),
     };
     let created = s
         .store
@@ -381,7 +391,18 @@ async fn continue_with(
     if !flow_data.decoy && subject != link_flow.subject {
         flow_data.decoy = true;
         flow_data.throttle_key = format!("login:{}", data.login);
-        subject = ObjectId::new_random();
+        subject = match ObjectId::random() {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::error!(error = %e, "link: no system randomness");
+                return portal.error_page(
+                    &req,
+                    lang,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "error_generic",
+                );
+            }
+        };
     }
     let now = portal.services.clock.now();
     let correlation_id = flow_data.correlation_id.clone();
@@ -431,6 +452,6 @@ async fn continue_with(
         return portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
     }
     let mut resp = flow::see_other("/verify");
-    let _ = resp.add_cookie(&flow::flow_cookie(&portal, &token));
+    resp = crate::app::with_cookie(resp, &flow::flow_cookie(&portal, &token));
     resp
 }

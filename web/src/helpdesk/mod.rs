@@ -32,6 +32,7 @@ use latchkey_policy::{Action, Subject, evaluate};
 use latchkey_types::ObjectId;
 
 use crate::app::Portal;
+use crate::app::Unrecorded as _;
 use crate::console::{self, Console, ConsoleUser};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -209,16 +210,16 @@ pub async fn refuse_self(
     if t.user.id != m.oid {
         return None;
     }
-    let _ = m
-        .audit(
-            portal,
-            what,
-            Some(t.user.id),
-            latchkey_store::Outcome::Denied,
-            Some("own account"),
-            serde_json::Value::Null,
-        )
-        .await;
+    m.audit(
+        portal,
+        what,
+        Some(t.user.id),
+        latchkey_store::Outcome::Denied,
+        Some("own account"),
+        serde_json::Value::Null,
+    )
+    .await
+    .or_log();
     let msg = message(portal, m, "helpdesk_error_self", &[]);
     Some(lookup::render_user(portal, req, m, t, Some(msg), StatusCode::FORBIDDEN).await)
 }

@@ -16,6 +16,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use latchkey_graph::delegated::{self, Pkce};
 use latchkey_store::{Flow, FlowLifetime, FlowToken, NewFlow, StoreError, aad};
+use latchkey_types::random::NoRandomness;
 use latchkey_types::{ObjectId, Secret};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -58,14 +59,14 @@ pub struct Attempt<P> {
 
 impl<P: Serialize + DeserializeOwned> Attempt<P> {
     /// A new attempt with fresh `state`, `nonce`, PKCE verifier and correlation id.
-    pub fn new(public: P) -> Self {
-        Self {
-            state: delegated::new_state(),
-            nonce: delegated::new_nonce(),
-            pkce: Pkce::generate(),
-            correlation_id: ObjectId::new_random().to_string(),
+    pub fn new(public: P) -> Result<Self, NoRandomness> {
+        Ok(Self {
+            state: delegated::new_state()?,
+            nonce: delegated::new_nonce()?,
+            pkce: Pkce::generate()?,
+            correlation_id: ObjectId::random()?.to_string(),
             public,
-        }
+        })
     }
 
     /// The PKCE verifier the code is redeemed with.
@@ -87,7 +88,7 @@ impl<P: Serialize + DeserializeOwned> Attempt<P> {
         lifetime: Duration,
     ) -> Result<FlowToken, StoreError> {
         // Nobody is known yet: a placeholder subject that matches no user and names this attempt.
-        let subject = ObjectId::new_random();
+        let subject = ObjectId::random()?;
         let secrets = Sealed {
             state: self.state.clone(),
             nonce: self.nonce.clone(),

@@ -55,8 +55,10 @@ impl<P: Serialize + DeserializeOwned> Attempt<P> {
             .cookie(&portal.services.cookies.name(cookie))
             .and_then(|c| FlowToken::parse(c.value()));
         let attempt = Self::take(portal, token.as_ref(), purpose).await;
+        // Without an attempt there is nothing to correlate with; a fresh id names this request
+        // (or, without randomness, a fixed one that says so).
         let correlation_id = attempt.as_ref().map_or_else(
-            || ObjectId::new_random().to_string(),
+            || ObjectId::random().map_or_else(|_| "no-randomness".into(), |id| id.to_string()),
             |a| a.correlation_id.clone(),
         );
         (attempt, correlation_id)

@@ -1,6 +1,6 @@
 //! `resetPassword` (delegated only) and its long-running operation.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde::Deserialize;
@@ -95,7 +95,7 @@ impl GraphClient {
             .map_err(|e| GraphError::OperationLost(Box::new(e)))?;
         let first_wait = resp
             .header("retry-after")
-            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+            .and_then(|v| parse_retry_after(v, self.wall_now()));
         let op = self
             .poll_operation(location, first_wait, resp.client_request_id.clone())
             .await
@@ -160,7 +160,7 @@ impl GraphClient {
             }
             wait = resp
                 .header("retry-after")
-                .and_then(|v| parse_retry_after(v, SystemTime::now()))
+                .and_then(|v| parse_retry_after(v, self.wall_now()))
                 .unwrap_or(interval);
         }
     }

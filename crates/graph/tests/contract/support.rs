@@ -314,7 +314,8 @@ pub async fn sign_in(
 ) {
     let cfg = config(sim, f, secret());
     let pending =
-        latchkey_graph::delegated::PendingAuthorization::new(REDIRECT_URI, delegated_scopes());
+        latchkey_graph::delegated::PendingAuthorization::new(REDIRECT_URI, delegated_scopes())
+            .unwrap();
     let url = pending.authorize_url(&cfg).unwrap();
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

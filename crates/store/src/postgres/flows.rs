@@ -79,7 +79,7 @@ impl PostgresStore {
         }
         let step = not_acting(new.step)?;
         let token = FlowToken::generate()?;
-        let id = FlowId::new_random();
+        let id = FlowId::random()?;
         let now_ms = ms(now);
         let row = sqlx::query(concat!(
             "INSERT INTO flows (id, token_hash, subject, purpose, step, verified, data, \

@@ -135,7 +135,7 @@ impl PostgresStore {
         if credential_hash.len() != 32 {
             return Err(StoreError::Invalid("credential hash must be 32 bytes"));
         }
-        let id = uuid::Uuid::new_v4().simple().to_string();
+        let id = latchkey_types::random::uuid()?.simple().to_string();
         // The partial unique index decides between concurrent registrations of one name.
         let inserted = sqlx::query(
             "INSERT INTO gateways (id, name, credential_hash, created_at_ms, allowed_kinds) \
@@ -240,7 +240,7 @@ impl PostgresStore {
         if new.expires_at <= now {
             return Err(StoreError::Invalid("a job must expire in the future"));
         }
-        let id = uuid::Uuid::new_v4().simple().to_string();
+        let id = latchkey_types::random::uuid()?.simple().to_string();
         let secret = new
             .secret
             .as_ref()
@@ -288,7 +288,7 @@ impl PostgresStore {
         if kinds.is_empty() {
             return Ok(None);
         }
-        let token = uuid::Uuid::new_v4().simple().to_string();
+        let token = latchkey_types::random::uuid()?.simple().to_string();
         // `pick` locks one queued job no other transaction holds (SKIP LOCKED), the UPDATE claims
         // it and clears its secret; RETURNING hands back the sealed secret as it was before.
         let row = sqlx::query(concat!(

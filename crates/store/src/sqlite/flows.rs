@@ -80,7 +80,7 @@ impl SqliteStore {
         }
         let step = not_acting(new.step)?;
         let token = FlowToken::generate()?;
-        let id = FlowId::new_random();
+        let id = FlowId::random()?;
         let now_ms = ms(now);
         let flow = self.write(|conn| {
             let mut stmt = conn.prepare_cached(concat!(

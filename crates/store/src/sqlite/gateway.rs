@@ -101,7 +101,7 @@ impl SqliteStore {
         if credential_hash.len() != 32 {
             return Err(StoreError::Invalid("credential hash must be 32 bytes"));
         }
-        let id = uuid::Uuid::new_v4().simple().to_string();
+        let id = latchkey_types::random::uuid()?.simple().to_string();
         let inserted = self.write(|conn| {
             Ok(conn
                 .prepare_cached(
@@ -198,7 +198,7 @@ impl SqliteStore {
         if new.expires_at <= now {
             return Err(StoreError::Invalid("a job must expire in the future"));
         }
-        let id = uuid::Uuid::new_v4().simple().to_string();
+        let id = latchkey_types::random::uuid()?.simple().to_string();
         let secret = new
             .secret
             .as_ref()
@@ -252,7 +252,7 @@ impl SqliteStore {
         }
         let kinds_json =
             serde_json::to_string(kinds).map_err(|_| StoreError::Invalid("job kinds"))?;
-        let token = uuid::Uuid::new_v4().simple().to_string();
+        let token = latchkey_types::random::uuid()?.simple().to_string();
         self.write(|conn| {
             // One statement decides: of two concurrent claimants only one matches
             // state = 'queued'.
