@@ -167,14 +167,21 @@ async fn a_burst_of_resets_on_one_verification_changes_the_password_once() {
     demo.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_burst_of_unlocks_on_one_verification_unlocks_once_and_spends_it() {
+/// A demo whose policy allows `actions`, Adele verified at /action, and a burst of the action
+/// page's form (`path`) on that one verification: the browser, its CSRF token and the answers.
+async fn burst_from_action(actions: &str, path: &str) -> (Demo, Browser, String, Vec<Answer>) {
     let demo = start().await;
-    set_actions(&demo, "\"reset\", \"unlock\"");
+    set_actions(&demo, actions);
     let mut b = verified(&demo).await;
     let csrf = b.get("/action").await.csrf();
     let bases = vec![demo.portal_url().to_string(); BURST];
-    let answers = burst(&bases, &b, "/unlock", &form(&csrf, &[])).await;
+    let answers = burst(&bases, &b, path, &form(&csrf, &[])).await;
+    (demo, b, csrf, answers)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_of_unlocks_on_one_verification_unlocks_once_and_spends_it() {
+    let (demo, mut b, csrf, answers) = burst_from_action("\"reset\", \"unlock\"", "/unlock").await;
     one_winner(&answers, "unlock");
     assert_eq!(audited(&*demo.store, "unlock", Outcome::Success).await, 1);
     // The verification is spent: no reset (nor another unlock) from the same flow afterwards.
@@ -192,12 +199,8 @@ async fn a_burst_of_unlocks_on_one_verification_unlocks_once_and_spends_it() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_burst_of_pass_requests_on_one_verification_issues_one_pass() {
-    let demo = start().await;
-    set_actions(&demo, "\"reset\", \"temporary_access_pass\"");
-    let mut b = verified(&demo).await;
-    let csrf = b.get("/action").await.csrf();
-    let bases = vec![demo.portal_url().to_string(); BURST];
-    let answers = burst(&bases, &b, "/tap", &form(&csrf, &[])).await;
+    let (demo, _, _, answers) =
+        burst_from_action("\"reset\", \"temporary_access_pass\"", "/tap").await;
     one_winner(&answers, "id=\"tap-pass\"");
     assert_eq!(
         graph_writes(&demo, "POST", "/temporaryAccessPassMethods"),
