@@ -107,7 +107,8 @@ pub struct PortalSettings {
     /// Minimum time of every answer before the first verification (enumeration safety).
     pub response_deadline_ms: u64,
     /// How long an instance may take to deliver a stored notice it claimed before another
-    /// instance sends it (after a crash). Longer than the send queue's retries (~30 s).
+    /// instance sends it (after a crash). An instance renews the lease of notices it is still
+    /// sending.
     pub notice_lease_seconds: u64,
 }
 

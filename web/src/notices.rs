@@ -33,8 +33,16 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(120);
 const POLL: Duration = Duration::from_millis(500);
 /// When a notice the queue could not take is due again.
 const RETRY_AFTER: Duration = Duration::from_secs(15);
+/// When a notice whose sends all failed for a temporary reason (provider down) is due again.
+const RESEND_AFTER: Duration = Duration::from_secs(300);
+/// Claims of one notice before a temporary failure is taken as final (about an hour of
+/// outage at [`RESEND_AFTER`]); the delivery reports in the audit trail say why.
+const MAX_CLAIMS: u32 = 12;
 /// Notices claimed at once.
 const BATCH: u32 = 32;
+/// Stored notices handed to the send queue and not yet reported: no more are claimed while
+/// this many are in flight, so an outage cannot fill the queue that codes go through too.
+const MAX_IN_FLIGHT: usize = 64;
 
 /// A recipient as stored: typed, never a `"email:…"` string.
 #[derive(Serialize, Deserialize)]
@@ -213,13 +221,19 @@ fn parse_action(s: &str) -> Option<ContactAction> {
     .find(|a| action_name(*a) == s)
 }
 
+/// A stored notice in the send queue: its row and how often it was claimed.
+struct InFlight {
+    row: String,
+    claims: u32,
+}
+
 /// Stored notices handed to the in-memory queue, by its message id: what a delivery report
 /// finishes. Shared by the deliverer and the queue's delivery observer.
 #[derive(Default)]
-pub struct Pending(Mutex<HashMap<MessageId, String>>);
+pub struct Pending(Mutex<HashMap<MessageId, InFlight>>);
 
 impl Pending {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<MessageId, String>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<MessageId, InFlight>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -231,13 +245,22 @@ impl Pending {
         outcome: &DeliveryOutcome,
         now: OffsetDateTime,
     ) {
-        let Some(row) = self.lock().remove(&id) else {
+        let Some(InFlight { row, claims }) = self.lock().remove(&id) else {
             return;
         };
         let finish = match outcome {
-            // Failed for good (bad address, retries spent): the report is audited; retrying
-            // the row would only repeat it.
-            DeliveryOutcome::Delivered | DeliveryOutcome::Failed { .. } => NoticeOutcome::Done,
+            DeliveryOutcome::Delivered => NoticeOutcome::Done,
+            // The provider was down for all of the queue's retries: again in a while, from
+            // any instance, until MAX_CLAIMS.
+            DeliveryOutcome::Failed {
+                retryable: true, ..
+            } if claims < MAX_CLAIMS => NoticeOutcome::RetryAt(now + RESEND_AFTER),
+            // Refused for good (bad address), or an outage longer than MAX_CLAIMS allow: the
+            // delivery reports in the audit trail say so.
+            DeliveryOutcome::Failed { .. } => {
+                tracing::error!(row = %row, claims, "a stored notice could not be delivered; given up");
+                NoticeOutcome::Done
+            }
             DeliveryOutcome::Abandoned => NoticeOutcome::RetryAt(now),
         };
         if let Err(e) = store.finish_notice(&row, finish).await {
@@ -326,6 +349,9 @@ impl Outbox {
 
     /// Claims what is due and hands it to the send queue.
     async fn deliver_due(&self) {
+        if self.pending.lock().len() >= MAX_IN_FLIGHT {
+            return;
+        }
         let now = self.clock.now();
         let due = match self.store.claim_notices(now, self.lease, BATCH).await {
             Ok(d) => d,
@@ -335,6 +361,11 @@ impl Outbox {
             }
         };
         for q in due {
+            // Still in this instance's send queue (retrying): the claim just renewed its lease;
+            // a second copy is not queued.
+            if self.pending.lock().values().any(|f| f.row == q.id) {
+                continue;
+            }
             let stored = serde_json::from_value::<Stored>(q.payload.clone()).ok();
             let Some(n) = stored.and_then(|s| s.into_notification(&q)) else {
                 tracing::error!(id = %q.id, kind = %q.kind, "a stored notice cannot be read; dropped");
@@ -345,9 +376,13 @@ impl Outbox {
             // the id.
             let handed = {
                 let mut pending = self.pending.lock();
-                self.notifier
-                    .enqueue(n)
-                    .map(|id| pending.insert(id, q.id.clone()))
+                self.notifier.enqueue(n).map(|id| {
+                    let f = InFlight {
+                        row: q.id.clone(),
+                        claims: q.attempts,
+                    };
+                    pending.insert(id, f)
+                })
             };
             match handed {
                 Ok(_) => {}

@@ -173,9 +173,14 @@ async fn submit_now(req: HttpRequest, portal: web::Data<Portal>, form: ResetForm
     } else if let Some(w) = portal.services.writeback() {
         WritePath::Writeback(w)
     } else {
-        return crate::gateway::reset::submit(&portal, &req, acting, &secret).await;
+        let through_gateway = crate::gateway::reset::submit(&portal, &req, acting, &secret);
+        return latchkey_graph::deadline::fresh(portal.services.graph_budget, through_gateway)
+            .await;
     };
-    change(&portal, &req, acting, path, secret).await
+    // Once the password passed every check, the write, reading back its outcome and the steps
+    // after it get a Graph budget of their own: what the checks spent must not cut them short.
+    let write = change(&portal, &req, acting, path, secret);
+    latchkey_graph::deadline::fresh(portal.services.graph_budget, write).await
 }
 
 /// How a cloud password change is written.
@@ -386,7 +391,7 @@ async fn succeeded(
     let lang = acting.step.lang;
     let notified = !channels.is_empty();
     let (flow, data) = (&acting.step.flow, &acting.step.data);
-    let sign_out = after_change(portal, flow, data, channels, acting.policy.revoke_sessions).await;
+    // Every notice is stored before the sign-out's Graph call, so none waits on it.
     crate::security_contacts::tell(
         portal,
         &acting.policy,
@@ -395,6 +400,7 @@ async fn succeeded(
         data,
     )
     .await;
+    let sign_out = after_change(portal, flow, data, channels, acting.policy.revoke_sessions).await;
     // after_change ended every flow of the user, this one included.
     acting.finish(portal).await;
     let catalogs = portal.templates.catalogs();

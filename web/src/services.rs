@@ -161,7 +161,7 @@ impl latchkey_notify::DeliveryObserver for AuditObserver {
                 latchkey_notify::DeliveryOutcome::Delivered => {
                     (latchkey_store::Outcome::Success, None)
                 }
-                latchkey_notify::DeliveryOutcome::Failed { reason } => {
+                latchkey_notify::DeliveryOutcome::Failed { reason, .. } => {
                     (latchkey_store::Outcome::Error, Some(reason.clone()))
                 }
                 latchkey_notify::DeliveryOutcome::Abandoned => (

@@ -23,6 +23,9 @@ use crate::i18n::Lang;
 use crate::reset::known_channels;
 use crate::verification::CsrfForm;
 
+/// The audit event of a self-service pass.
+const EVENT: &str = "temporary_access_pass";
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/tap", web::post().to(submit));
 }
@@ -136,11 +139,18 @@ async fn submit(
 }
 
 async fn submit_now(req: HttpRequest, portal: web::Data<Portal>, form: CsrfForm) -> HttpResponse {
-    const EVENT: &str = "temporary_access_pass";
     let acting = match act::claim(&portal, &req, &form.csrf, Action::TemporaryAccessPass).await {
         Ok(a) => a,
         Err(response) => return response,
     };
+    // Once claimed, the change and the steps after it get a Graph budget of their own: they
+    // must not be cut short by what the checks before them spent.
+    let budget = portal.services.graph_budget;
+    latchkey_graph::deadline::fresh(budget, issue_claimed(&portal, &req, acting)).await
+}
+
+/// [`submit_now`] once the flow is claimed.
+async fn issue_claimed(portal: &Portal, req: &HttpRequest, acting: act::Acting) -> HttpResponse {
     let (user, lang) = (acting.step.flow.subject, acting.step.lang);
     let mail = acting
         .step
@@ -148,48 +158,45 @@ async fn submit_now(req: HttpRequest, portal: web::Data<Portal>, form: CsrfForm)
         .mail
         .as_deref()
         .and_then(|m| m.parse::<EmailAddress>().ok());
-    let channels = known_channels(&portal, &user, mail.as_ref()).await;
+    let channels = known_channels(portal, &user, mail.as_ref()).await;
     let started = acting
-        .audit(&portal, EVENT, Outcome::Started, "one-time pass requested")
+        .audit(portal, EVENT, Outcome::Started, "one-time pass requested")
         .await;
     if started.is_err() {
-        return acting.retry_page(&portal, &req, started).await;
+        return acting.retry_page(portal, req, started).await;
     }
-    let tap = match issue(&portal, &user).await {
+    let tap = match issue(portal, &user).await {
         Ok(t) => t,
         Err(e) => {
             if !matches!(e, TapError::Refused(_)) {
                 tracing::error!(error = %e, "self-service TAP");
             }
             let audited = acting
-                .audit(&portal, EVENT, Outcome::Error, &e.reason())
+                .audit(portal, EVENT, Outcome::Error, &e.reason())
                 .await;
             return match e {
                 // Graph said it made no pass (throttled, unavailable, never reached): the user
                 // may try again without verifying again.
                 TapError::Unavailable(ref g) if g.not_applied() => {
-                    acting.retry_page(&portal, &req, audited).await
+                    acting.retry_page(portal, req, audited).await
                 }
                 // No answer: a pass may exist that nobody saw. This verification is spent (a
                 // retry could become a different change); the attempt is on record.
                 TapError::Unavailable(_) | TapError::Refused(_) => {
-                    acting.finish(&portal).await;
-                    flow::with_cleared_cookie(&portal, failure_page(&portal, &req, lang, &e))
+                    acting.finish(portal).await;
+                    flow::with_cleared_cookie(portal, failure_page(portal, req, lang, &e))
                 }
             };
         }
     };
     let view = TapView::of(&tap, portal.services.clock.now());
     let reason = format!("one-time, {} minutes", view.minutes);
-    if let Err(e) = acting
-        .audit(&portal, EVENT, Outcome::Success, &reason)
-        .await
-    {
+    if let Err(e) = acting.audit(portal, EVENT, Outcome::Success, &reason).await {
         // The `started` event is on record; the pass exists, so the user gets it.
         tracing::error!(error = %e, "TAP issued but the success event could not be written");
     }
     notify(
-        &portal,
+        portal,
         &user,
         channels,
         acting.step.data.preferred_language.clone(),
@@ -197,7 +204,7 @@ async fn submit_now(req: HttpRequest, portal: web::Data<Portal>, form: CsrfForm)
     )
     .await;
     crate::security_contacts::tell(
-        &portal,
+        portal,
         &acting.policy,
         latchkey_notify::ContactAction::TemporaryAccessPass,
         &user,
@@ -205,12 +212,12 @@ async fn submit_now(req: HttpRequest, portal: web::Data<Portal>, form: CsrfForm)
     )
     .await;
     // The flow is done: its token and codes go.
-    acting.finish(&portal).await;
+    acting.finish(portal).await;
     let r = portal.render_in(
-        &req,
+        req,
         lang,
         "tap.html",
         &serde_json::json!({ "tap": view, "signin": portal.services.signin_url }),
     );
-    flow::with_cleared_cookie(&portal, r)
+    flow::with_cleared_cookie(portal, r)
 }

@@ -36,29 +36,37 @@ async fn unlock_now(req: HttpRequest, portal: web::Data<Portal>, form: CsrfForm)
         Ok(a) => a,
         Err(response) => return response,
     };
+    // Once claimed, the change and the steps after it get a Graph budget of their own: they
+    // must not be cut short by what the checks before them spent.
+    let budget = portal.services.graph_budget;
+    latchkey_graph::deadline::fresh(budget, unlock_claimed(&portal, &req, acting)).await
+}
+
+/// [`unlock_now`] once the flow is claimed.
+async fn unlock_claimed(portal: &Portal, req: &HttpRequest, acting: act::Acting) -> HttpResponse {
     let (lang, subject) = (acting.step.lang, acting.step.flow.subject);
     let started = acting
-        .audit(&portal, "unlock", Outcome::Started, "unlock requested")
+        .audit(portal, "unlock", Outcome::Started, "unlock requested")
         .await;
     if started.is_err() {
-        return acting.retry_page(&portal, &req, started).await;
+        return acting.retry_page(portal, req, started).await;
     }
     // On-premises first: when nothing could be queued, nothing has changed yet (not even the
     // risk flag below), so the verification may be used again.
     let on_premises = if acting.step.data.synced {
-        match on_premises(&portal, &acting.step).await {
+        match on_premises(portal, &acting.step).await {
             OnPremises::Answer(key, outcome, reason) => Some((key, outcome, reason)),
             OnPremises::NotQueued => {
                 let audited = acting
-                    .audit(&portal, "unlock", Outcome::Error, "gateway: nothing queued")
+                    .audit(portal, "unlock", Outcome::Error, "gateway: nothing queued")
                     .await;
-                return acting.retry_page(&portal, &req, audited).await;
+                return acting.retry_page(portal, req, audited).await;
             }
             // A job may exist: this verification is spent.
             OnPremises::Unknown => {
                 if let Err(e) = acting
                     .audit(
-                        &portal,
+                        portal,
                         "unlock",
                         Outcome::Error,
                         "gateway job: state unknown",
@@ -67,10 +75,10 @@ async fn unlock_now(req: HttpRequest, portal: web::Data<Portal>, form: CsrfForm)
                 {
                     tracing::error!(error = %e, "unlock: cannot audit an unknown job state");
                 }
-                acting.finish(&portal).await;
+                acting.finish(portal).await;
                 let page =
-                    portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
-                return crate::flow::with_cleared_cookie(&portal, page);
+                    portal.error_page(req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
+                return crate::flow::with_cleared_cookie(portal, page);
             }
         }
     } else {
@@ -78,11 +86,16 @@ async fn unlock_now(req: HttpRequest, portal: web::Data<Portal>, form: CsrfForm)
     };
     let catalogs = portal.templates.catalogs();
     let dir = &portal.services.directory;
-    let cleared = match dir.is_at_risk(&subject).await {
-        Ok(true) => dir.dismiss_risk(&subject).await.is_ok(),
-        // Identity Protection needs Entra ID P2 and is throttled hard; not knowing is not fatal.
-        Ok(false) | Err(_) => false,
+    // A budget of its own: the gateway's wait above may have taken most of the claim's.
+    let dismissal = async {
+        match dir.is_at_risk(&subject).await {
+            Ok(true) => dir.dismiss_risk(&subject).await.is_ok(),
+            // Identity Protection needs Entra ID P2 and is throttled hard; not knowing is not
+            // fatal.
+            Ok(false) | Err(_) => false,
+        }
     };
+    let cleared = latchkey_graph::deadline::fresh(portal.services.graph_budget, dismissal).await;
     let mut paragraphs = Vec::new();
     if cleared {
         paragraphs.push(catalogs.get(lang, "unlock_risk_cleared").to_string());
@@ -101,10 +114,10 @@ async fn unlock_now(req: HttpRequest, portal: web::Data<Portal>, form: CsrfForm)
         ),
     };
     paragraphs.push(catalogs.get(lang, message_key).to_string());
-    let audited = acting.audit(&portal, "unlock", outcome, &reason).await;
+    let audited = acting.audit(portal, "unlock", outcome, &reason).await;
     if outcome == Outcome::Success {
         crate::security_contacts::tell(
-            &portal,
+            portal,
             &acting.policy,
             latchkey_notify::ContactAction::AccountUnlock,
             &subject,
@@ -113,11 +126,11 @@ async fn unlock_now(req: HttpRequest, portal: web::Data<Portal>, form: CsrfForm)
         .await;
     }
     // One verification, one change: the flow ends whatever the outcome.
-    acting.finish(&portal).await;
+    acting.finish(portal).await;
     if let Err(e) = audited {
-        return crate::flow::ended_unavailable(&portal, &req, lang, &e);
+        return crate::flow::ended_unavailable(portal, req, lang, &e);
     }
-    crate::flow::result_page(&portal, &req, lang, "unlock_title", &paragraphs)
+    crate::flow::result_page(portal, req, lang, "unlock_title", &paragraphs)
 }
 
 /// What the on-premises unlock came to.

@@ -129,14 +129,24 @@ fn graph_writes(demo: &Demo, method: &str, path_end: &str) -> usize {
         .count()
 }
 
-/// Messages to Adele's mail whose subject or body contains `text` (after the send queue ran).
+/// Messages to Adele's mail whose subject or body contains `text`: waits (up to 10 s) for the
+/// first one to come through the outbox and the send queue, then a little more for any copy.
 async fn notices(demo: &Demo, text: &str) -> usize {
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    demo.outbox
-        .messages()
-        .iter()
-        .filter(|m| m.to == ADELE_MAIL && (m.subject.contains(text) || m.body.contains(text)))
-        .count()
+    let count = || {
+        demo.outbox
+            .messages()
+            .iter()
+            .filter(|m| m.to == ADELE_MAIL && (m.subject.contains(text) || m.body.contains(text)))
+            .count()
+    };
+    for _ in 0..200 {
+        if count() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    count()
 }
 
 #[tokio::test(flavor = "multi_thread")]

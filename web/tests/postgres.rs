@@ -561,7 +561,28 @@ async fn a_store_outage_is_a_503_that_keeps_the_users_place_and_never_pretends()
         )
         .await
     });
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Once the `started` record is in (the PATCH is then under way, held 1.5 s), the audit
+    // trail goes down.
+    let mut begun = false;
+    for _ in 0..100 {
+        let trail = p
+            .seed
+            .audit_events(&AuditQuery {
+                subject: Some(p.adele),
+                ..AuditQuery::default()
+            })
+            .await
+            .unwrap();
+        if trail
+            .iter()
+            .any(|r| r.event.event_type == "reset" && r.event.outcome == Outcome::Started)
+        {
+            begun = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(begun, "the change never started");
     p.break_table("audit_events").await;
     let done = post.await.unwrap();
     p.repair("audit_events").await;

@@ -24,6 +24,13 @@ pub async fn within<F: Future>(budget: Duration, work: F) -> F::Output {
     DEADLINE.scope(deadline, work).await
 }
 
+/// Runs `work` with a budget of its own, whatever is left of an enclosing one: for what must
+/// not be cut short once a change is under way (the write, reading back its outcome, the steps
+/// after it).
+pub async fn fresh<F: Future>(budget: Duration, work: F) -> F::Output {
+    DEADLINE.scope(Instant::now() + budget, work).await
+}
+
 /// The deadline of the current task, if one was set.
 pub fn current() -> Option<Instant> {
     DEADLINE.try_with(|d| *d).ok()
@@ -36,6 +43,10 @@ pub async fn carry<F: Future>(deadline: Option<Instant>, work: F) -> F::Output {
         None => work.await,
     }
 }
+
+/// Less than this left and no write is started: it would be cut off mid-flight and its outcome
+/// be unknown, where not sending it is known.
+pub const MIN_FOR_A_WRITE: Duration = Duration::from_secs(2);
 
 /// Time left before the current deadline; `None` without one.
 pub fn left() -> Option<Duration> {

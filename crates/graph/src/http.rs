@@ -187,8 +187,14 @@ impl Http {
         let mut waited = Duration::ZERO;
         loop {
             attempt += 1;
-            // The work's shared budget: nothing is sent once it is spent.
-            if crate::deadline::left().is_some_and(|left| left.is_zero()) {
+            // The work's shared budget: nothing is sent once it is spent, and no write with so
+            // little left that it would be cut off mid-flight.
+            let floor = if req.idempotent {
+                Duration::ZERO
+            } else {
+                crate::deadline::MIN_FOR_A_WRITE
+            };
+            if crate::deadline::left().is_some_and(|left| left.is_zero() || left < floor) {
                 return Err(GraphError::BudgetExhausted);
             }
             let (err, retryable, server_wait) = match self.send_once(req, attempt).await {

@@ -88,6 +88,8 @@ pub enum DeliveryOutcome {
     /// Permanent failure, or retries exhausted. `reason` is safe to log and audit.
     Failed {
         reason: String,
+        /// The last failure was temporary (the retries ran out): worth trying again later.
+        retryable: bool,
     },
     /// Not delivered because the notifier shut down before it could finish.
     Abandoned,
@@ -354,7 +356,10 @@ impl Worker {
             match result {
                 Ok(()) => break DeliveryOutcome::Delivered,
                 Err(e) if !e.retryable || attempts >= self.retry.max_attempts => {
-                    break DeliveryOutcome::Failed { reason: e.reason };
+                    break DeliveryOutcome::Failed {
+                        reason: e.reason,
+                        retryable: e.retryable,
+                    };
                 }
                 Err(e) => {
                     let wait = self.retry.backoff(attempts);
@@ -403,7 +408,7 @@ impl Worker {
                 kind = r.kind, to = %r.recipient_masked, attempts = r.attempts,
                 "notification delivered"
             ),
-            DeliveryOutcome::Failed { reason } => tracing::warn!(
+            DeliveryOutcome::Failed { reason, .. } => tracing::warn!(
                 id = r.id.0, correlation_id = %r.correlation_id, channel = r.channel.as_str(),
                 kind = r.kind, to = %r.recipient_masked, attempts = r.attempts, reason = %reason,
                 "notification failed"

@@ -138,7 +138,8 @@ async fn temporary_failures_are_retried_and_permanent_ones_are_not() {
     assert_eq!(
         r.outcome,
         DeliveryOutcome::Failed {
-            reason: "twilio: HTTP 400 (error 21211)".into()
+            reason: "twilio: HTTP 400 (error 21211)".into(),
+            retryable: false,
         }
     );
     handle.shutdown(Duration::from_secs(1)).await;
@@ -154,7 +155,8 @@ async fn retries_stop_at_the_attempt_limit() {
     assert_eq!(
         r.outcome,
         DeliveryOutcome::Failed {
-            reason: "twilio: HTTP 503".into()
+            reason: "twilio: HTTP 503".into(),
+            retryable: true,
         }
     );
     assert_eq!(server.requests().len(), 3);

@@ -70,11 +70,13 @@ impl NoticeRow {
             table: TABLE,
             column,
         };
-        let plain = cipher.open(
-            &self.payload,
-            &crate::crypto::row_aad(TABLE, &self.id),
-            WHAT,
-        )?;
+        let bound = binding(
+            &self.id,
+            self.subject.as_deref(),
+            &self.kind,
+            &self.correlation_id,
+        );
+        let plain = cipher.open(&self.payload, &crate::crypto::row_aad(TABLE, &bound), WHAT)?;
         let payload = serde_json::from_slice(plain.expose()).map_err(|_| corrupt("payload"))?;
         let subject = self
             .subject
@@ -92,13 +94,42 @@ impl NoticeRow {
     }
 }
 
+/// What a sealed payload is bound to: its row and the columns the audit record of its delivery
+/// takes (so a row edited in the database fails to open rather than misattributing a notice).
+fn binding(id: &str, subject: Option<&str>, kind: &str, correlation_id: &str) -> String {
+    format!("{id}\0{}\0{kind}\0{correlation_id}", subject.unwrap_or(""))
+}
+
 /// A new row's id and sealed payload.
 pub(crate) fn seal(cipher: &crate::Cipher, new: &NewNotice) -> crate::Result<(String, Vec<u8>)> {
     let id = latchkey_types::random::uuid()?.simple().to_string();
+    let subject = new.subject.map(|s| s.to_string());
+    let bound = binding(&id, subject.as_deref(), &new.kind, &new.correlation_id);
     let blob = cipher.seal(
         new.payload.to_string().as_bytes(),
-        &crate::crypto::row_aad(TABLE, &id),
+        &crate::crypto::row_aad(TABLE, &bound),
         WHAT,
     )?;
     Ok((id, blob))
+}
+
+/// Opens claimed rows one by one: a row that cannot be read (edited, or sealed with another
+/// key) is logged and its id returned for deletion, and never holds up the others.
+pub(crate) fn open_claimed(
+    cipher: &crate::Cipher,
+    rows: Vec<NoticeRow>,
+) -> (Vec<QueuedNotice>, Vec<String>) {
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
+    for row in rows {
+        let id = row.id.clone();
+        match row.open(cipher) {
+            Ok(n) => good.push(n),
+            Err(e) => {
+                tracing::error!(error = %e, id = %id, "a queued notice cannot be read; dropped");
+                bad.push(id);
+            }
+        }
+    }
+    (good, bad)
 }

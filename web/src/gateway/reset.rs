@@ -140,7 +140,12 @@ async fn queue_and_wait(
         }
     };
     match waited {
-        Waited::Succeeded => succeeded(portal, req, acting, &job, channels).await,
+        Waited::Succeeded => {
+            // The steps after the change (sign-out above all) get a Graph budget of their own:
+            // the wait for the gateway may have used up the request's.
+            let steps = succeeded(portal, req, acting, &job, channels);
+            latchkey_graph::deadline::fresh(portal.services.graph_budget, steps).await
+        }
         Waited::Failed { reason, detail } => {
             let outcome = if reason == FailureReason::DirectoryUnavailable {
                 Outcome::Error

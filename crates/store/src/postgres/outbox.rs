@@ -9,7 +9,9 @@ use time::OffsetDateTime;
 
 use super::PostgresStore;
 use crate::error::Result;
-use crate::outbox::{COLUMNS, NewNotice, NoticeOutcome, NoticeRow, QueuedNotice, seal};
+use crate::outbox::{
+    COLUMNS, NewNotice, NoticeOutcome, NoticeRow, QueuedNotice, open_claimed, seal,
+};
 use crate::sqlite::{dur_ms, ms};
 
 fn row(r: &PgRow) -> Result<NoticeRow> {
@@ -70,7 +72,12 @@ impl PostgresStore {
             .bind(i64::from(max))
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(|r| row(r)?.open(&self.cipher)).collect()
+        let rows = rows.iter().map(row).collect::<Result<Vec<_>>>()?;
+        let (good, bad) = open_claimed(&self.cipher, rows);
+        for id in bad {
+            self.finish_notice_impl(&id, NoticeOutcome::Done).await?;
+        }
+        Ok(good)
     }
 
     pub(super) async fn finish_notice_impl(

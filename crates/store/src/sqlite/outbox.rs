@@ -8,7 +8,9 @@ use time::OffsetDateTime;
 
 use super::{SqliteStore, dur_ms, ms};
 use crate::error::Result;
-use crate::outbox::{COLUMNS, NewNotice, NoticeOutcome, NoticeRow, QueuedNotice, seal};
+use crate::outbox::{
+    COLUMNS, NewNotice, NoticeOutcome, NoticeRow, QueuedNotice, open_claimed, seal,
+};
 
 fn row(r: &Row<'_>) -> Result<NoticeRow> {
     Ok(NoticeRow {
@@ -68,7 +70,11 @@ impl SqliteStore {
             }
             Ok(out)
         })?;
-        rows.into_iter().map(|r| r.open(self.cipher())).collect()
+        let (good, bad) = open_claimed(self.cipher(), rows);
+        for id in bad {
+            self.finish_notice_impl(&id, NoticeOutcome::Done).await?;
+        }
+        Ok(good)
     }
 
     pub(super) async fn finish_notice_impl(
