@@ -47,8 +47,20 @@ pub use gateway::{
 pub use outbox::{NewNotice, NoticeOutcome, QueuedNotice};
 pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteLocation, SqliteOptions, SqliteStore};
-pub use store::{PurgeReport, Store, StoreFuture};
+pub use store::{
+    AuditStore, CodeStore, EnrollmentStore, FlowStore, GatewayStore, NoticeStore, PurgeReport,
+    Store, StoreFuture, ThrottleStore,
+};
 pub use throttle::{Limit, ThrottleDecision, ThrottleKey};
+
+/// The store's role traits, for code that holds a concrete backend (`SqliteStore`,
+/// `PostgresStore`) rather than `dyn Store`: `use latchkey_store::prelude::*;`.
+pub mod prelude {
+    pub use crate::store::{
+        AuditStore, CodeStore, EnrollmentStore, FlowStore, GatewayStore, NoticeStore, Store,
+        ThrottleStore,
+    };
+}
 
 /// Opens the store named by a database URL, as configuration gives it:
 /// `sqlite:///var/lib/latchkey/latchkey.db` (or `sqlite:relative/path.db`, resolved against the

@@ -49,9 +49,18 @@ pub struct PurgeReport {
 /// - **Secrets**: enrollment secrets are encrypted before they reach the database and bound to
 ///   (table, subject, method); a row moved to another user or method fails to decrypt.
 /// - **Append-only audit**: there is no method to change or delete an audit event.
-pub trait Store: Send + Sync + 'static {
-    // ---- flows -----------------------------------------------------------------------------
+pub trait Store:
+    FlowStore + CodeStore + ThrottleStore + EnrollmentStore + AuditStore + GatewayStore + NoticeStore
+{
+    /// Deletes expired flows (with their codes), codes past expiry, throttle attempts older
+    /// than their longest window, and gateway jobs that ended (finished, or past their deadline
+    /// unfinished) more than [`crate::JOB_RETENTION`] ago. Correctness never depends on it
+    /// (every read checks expiry); it keeps the database small. Run it every few minutes.
+    fn purge_expired(&self, now: OffsetDateTime) -> StoreFuture<'_, PurgeReport>;
+}
 
+/// Self-service flows and their one-change claim (crate::flow). A role of [`Store`]; see its contract.
+pub trait FlowStore: Send + Sync + 'static {
     /// Creates a flow for `new.subject` and returns its first bearer token.
     fn create_flow(&self, new: NewFlow, now: OffsetDateTime) -> StoreFuture<'_, (FlowToken, Flow)>;
 
@@ -114,9 +123,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Ends every flow of `subject` (after a password or method change); returns how many.
     fn end_flows_of<'a>(&'a self, subject: &'a ObjectId) -> StoreFuture<'a, u64>;
+}
 
-    // ---- codes -----------------------------------------------------------------------------
-
+/// Issued one-time codes. A role of [`Store`]; see its contract.
+pub trait CodeStore: Send + Sync + 'static {
     /// Stores a newly issued code and voids every older open code of the same subject and
     /// method (newest only), atomically.
     fn issue_code(&self, new: NewCode, now: OffsetDateTime) -> StoreFuture<'_, IssuedCode>;
@@ -142,9 +152,10 @@ pub trait Store: Send + Sync + 'static {
         subject: &'a ObjectId,
         now: OffsetDateTime,
     ) -> StoreFuture<'a, u64>;
+}
 
-    // ---- throttles -------------------------------------------------------------------------
-
+/// Throttle counters. A role of [`Store`]; see its contract.
+pub trait ThrottleStore: Send + Sync + 'static {
     /// Checks every limit for `key` and, when all allow one more attempt, records it — one
     /// atomic step. Each limit is a sliding window: allowed when fewer than `max` attempts were
     /// recorded in `(now - window, now]`. Denied attempts are not recorded. `retry_after` is the
@@ -160,9 +171,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Forgets every recorded attempt for `key` (e.g. a failure streak after a success).
     fn reset<'a>(&'a self, key: &'a ThrottleKey) -> StoreFuture<'a, ()>;
+}
 
-    // ---- enrollments -----------------------------------------------------------------------
-
+/// Enrolled verification methods (secrets sealed). A role of [`Store`]; see its contract.
+pub trait EnrollmentStore: Send + Sync + 'static {
     /// Stores a pending enrollment (replacing an earlier pending one of the same method). The
     /// active enrollment, if any, is untouched until [`Store::activate_enrollment`].
     fn stage_enrollment(&self, new: NewEnrollment, now: OffsetDateTime) -> StoreFuture<'_, ()>;
@@ -220,9 +232,10 @@ pub trait Store: Send + Sync + 'static {
         step: Option<i64>,
         now: OffsetDateTime,
     ) -> StoreFuture<'a, bool>;
+}
 
-    // ---- audit -----------------------------------------------------------------------------
-
+/// The append-only audit trail. A role of [`Store`]; see its contract.
+pub trait AuditStore: Send + Sync + 'static {
     /// Appends an event. Call it before sending the response that the event is about.
     fn append_audit<'a>(&'a self, event: &'a AuditEvent) -> StoreFuture<'a, AuditId>;
 
@@ -238,9 +251,10 @@ pub trait Store: Send + Sync + 'static {
         until: OffsetDateTime,
         event_types: &'a [&'a str],
     ) -> StoreFuture<'a, Vec<AuditDayCount>>;
+}
 
-    // ---- on-premises gateways and their jobs -----------------------------------------------
-
+/// On-premises gateways and their job queue. A role of [`Store`]; see its contract.
+pub trait GatewayStore: Send + Sync + 'static {
     /// Registers a gateway under `name` (unique among live gateways) with the SHA-256 of its
     /// credential's secret, allowed to run jobs of `allowed_kinds` only (see
     /// [`crate::gateway::JOB_KINDS`]). Refused ([`StoreError::Invalid`]) when the name is taken
@@ -313,16 +327,20 @@ pub trait Store: Send + Sync + 'static {
     /// an unknown or not succeeded job, or one already claimed: `false`.
     fn claim_after_change<'a>(&'a self, id: &'a str, now: OffsetDateTime) -> StoreFuture<'a, bool>;
 
-    // ---- housekeeping ----------------------------------------------------------------------
+    /// Replaces the allowed job kinds of the live (not revoked) gateway `name`, atomically;
+    /// its credential stays the same and the next claim already follows the new kinds. Returns
+    /// the kinds it had before, `None` when there is no live gateway of that name (a revoked one
+    /// cannot be changed). Refused ([`StoreError::Invalid`]) when a kind is unknown or none is
+    /// given. Which kinds must stay allowed (unlock) is the caller's policy, not the store's.
+    fn set_gateway_kinds<'a>(
+        &'a self,
+        name: &'a str,
+        allowed_kinds: &'a [String],
+    ) -> StoreFuture<'a, Option<Vec<String>>>;
+}
 
-    /// Deletes expired flows (with their codes), codes past expiry, throttle attempts older
-    /// than their longest window, and gateway jobs that ended (finished, or past their deadline
-    /// unfinished) more than [`crate::JOB_RETENTION`] ago. Correctness never depends on it
-    /// (every read checks expiry); it keeps the database small. Run it every few minutes.
-    fn purge_expired(&self, now: OffsetDateTime) -> StoreFuture<'_, PurgeReport>;
-
-    // ---- the notice outbox (crate::outbox) -------------------------------------------------
-
+/// The notice outbox (crate::outbox). A role of [`Store`]; see its contract.
+pub trait NoticeStore: Send + Sync + 'static {
     /// Stores a notice for delivery, due at once; its payload is sealed. Returns its id.
     fn enqueue_notice(&self, new: NewNotice, now: OffsetDateTime) -> StoreFuture<'_, String>;
 
@@ -339,17 +357,4 @@ pub trait Store: Send + Sync + 'static {
     /// Ends a claimed notice's delivery: [`NoticeOutcome::Done`] deletes it, `RetryAt` makes it
     /// due again then. `false` when there is no such notice (already finished).
     fn finish_notice<'a>(&'a self, id: &'a str, outcome: NoticeOutcome) -> StoreFuture<'a, bool>;
-
-    // ---- gateways, continued ---------------------------------------------------------------
-
-    /// Replaces the allowed job kinds of the live (not revoked) gateway `name`, atomically;
-    /// its credential stays the same and the next claim already follows the new kinds. Returns
-    /// the kinds it had before, `None` when there is no live gateway of that name (a revoked one
-    /// cannot be changed). Refused ([`StoreError::Invalid`]) when a kind is unknown or none is
-    /// given. Which kinds must stay allowed (unlock) is the caller's policy, not the store's.
-    fn set_gateway_kinds<'a>(
-        &'a self,
-        name: &'a str,
-        allowed_kinds: &'a [String],
-    ) -> StoreFuture<'a, Option<Vec<String>>>;
 }

@@ -1,5 +1,6 @@
 use std::sync::Arc;
 
+use latchkey_store::prelude::*;
 use latchkey_store::{AuditEvent, AuditQuery, Outcome, SqliteOptions, SqliteStore, Store};
 use latchkey_types::ObjectId;
 use serde_json::json;

@@ -1,6 +1,7 @@
+use latchkey_store::prelude::*;
 use latchkey_store::{
     Cipher, EncryptionKey, EnrollmentState, KeyError, NewEnrollment, SqliteOptions, SqliteStore,
-    Store, StoreError, aad,
+    StoreError, aad,
 };
 use latchkey_types::{ObjectId, Secret};
 

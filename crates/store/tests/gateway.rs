@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use latchkey_store::prelude::*;
 use latchkey_store::{FinishOutcome, JobState, NewJob, Store};
 use latchkey_types::Secret;
 use serde_json::json;

@@ -62,7 +62,7 @@ async fn migrations_create_the_schema_and_pragmas_are_set() {
 async fn store_connections_enforce_foreign_keys() {
     // A code for a flow that does not exist must be refused by the database itself.
     let store = crate::support::memory_store().await;
-    let err = latchkey_store::Store::issue_code(
+    let err = latchkey_store::CodeStore::issue_code(
         &store,
         latchkey_store::NewCode {
             flow: latchkey_store::FlowId::new_random(),

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use latchkey_store::prelude::*;
 use latchkey_store::{
     AuditEvent, AuditQuery, Cipher, EncryptionKey, EnrollmentState, FlowLifetime, Limit, NewCode,
     NewEnrollment, NewFlow, NewJob, Outcome, PostgresOptions, SqliteOptions, SqliteStore, Store,

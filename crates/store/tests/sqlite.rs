@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use latchkey_store::prelude::*;
 use latchkey_store::{
     DatabaseError, Limit, SqliteMigrationError, SqliteOptions, SqliteStore, Store, StoreError,
     ThrottleKey,

@@ -56,7 +56,10 @@ use crate::outbox::{NewNotice, NoticeOutcome, QueuedNotice};
 // The value conversions (Unix milliseconds, object ids, JSON text) are the SQLite backend's: one
 // definition, so both backends store the same values.
 use crate::sqlite::ms;
-use crate::store::{PurgeReport, Store, StoreFuture};
+use crate::store::{
+    AuditStore, CodeStore, EnrollmentStore, FlowStore, GatewayStore, NoticeStore, PurgeReport,
+    Store, StoreFuture, ThrottleStore,
+};
 use crate::throttle::{Limit, ThrottleDecision, ThrottleKey};
 
 /// The embedded PostgreSQL migrations: the same versions and meaning as the SQLite set.
@@ -210,6 +213,12 @@ impl PostgresStore {
 // ---- the trait, delegating to the inherent async fns in the submodules -------------------------
 
 impl Store for PostgresStore {
+    fn purge_expired(&self, now: OffsetDateTime) -> StoreFuture<'_, PurgeReport> {
+        Box::pin(self.purge_expired_impl(now))
+    }
+}
+
+impl FlowStore for PostgresStore {
     fn create_flow(&self, new: NewFlow, now: OffsetDateTime) -> StoreFuture<'_, (FlowToken, Flow)> {
         Box::pin(self.create_flow_impl(new, now))
     }
@@ -257,7 +266,9 @@ impl Store for PostgresStore {
     fn end_flows_of<'a>(&'a self, subject: &'a ObjectId) -> StoreFuture<'a, u64> {
         Box::pin(self.end_flows_of_impl(subject))
     }
+}
 
+impl CodeStore for PostgresStore {
     fn issue_code(&self, new: NewCode, now: OffsetDateTime) -> StoreFuture<'_, IssuedCode> {
         Box::pin(self.issue_code_impl(new, now))
     }
@@ -279,7 +290,9 @@ impl Store for PostgresStore {
     ) -> StoreFuture<'a, u64> {
         Box::pin(self.void_codes_of_impl(subject, now))
     }
+}
 
+impl ThrottleStore for PostgresStore {
     fn hit<'a>(
         &'a self,
         key: &'a ThrottleKey,
@@ -291,7 +304,9 @@ impl Store for PostgresStore {
     fn reset<'a>(&'a self, key: &'a ThrottleKey) -> StoreFuture<'a, ()> {
         Box::pin(self.reset_impl(key))
     }
+}
 
+impl EnrollmentStore for PostgresStore {
     fn stage_enrollment(&self, new: NewEnrollment, now: OffsetDateTime) -> StoreFuture<'_, ()> {
         Box::pin(self.stage_enrollment_impl(new, now))
     }
@@ -344,7 +359,9 @@ impl Store for PostgresStore {
     ) -> StoreFuture<'a, bool> {
         Box::pin(self.mark_used_impl(subject, method, step, now))
     }
+}
 
+impl AuditStore for PostgresStore {
     fn append_audit<'a>(&'a self, event: &'a AuditEvent) -> StoreFuture<'a, AuditId> {
         Box::pin(self.append_audit_impl(event))
     }
@@ -359,7 +376,9 @@ impl Store for PostgresStore {
     ) -> StoreFuture<'a, Vec<AuditDayCount>> {
         Box::pin(self.audit_daily_counts_impl(since, until, event_types))
     }
+}
 
+impl GatewayStore for PostgresStore {
     fn register_gateway<'a>(
         &'a self,
         name: &'a str,
@@ -420,11 +439,16 @@ impl Store for PostgresStore {
     fn claim_after_change<'a>(&'a self, id: &'a str, now: OffsetDateTime) -> StoreFuture<'a, bool> {
         Box::pin(self.claim_after_change_impl(id, now))
     }
-
-    fn purge_expired(&self, now: OffsetDateTime) -> StoreFuture<'_, PurgeReport> {
-        Box::pin(self.purge_expired_impl(now))
+    fn set_gateway_kinds<'a>(
+        &'a self,
+        name: &'a str,
+        allowed_kinds: &'a [String],
+    ) -> StoreFuture<'a, Option<Vec<String>>> {
+        Box::pin(self.set_gateway_kinds_impl(name, allowed_kinds))
     }
+}
 
+impl NoticeStore for PostgresStore {
     fn enqueue_notice(&self, new: NewNotice, now: OffsetDateTime) -> StoreFuture<'_, String> {
         Box::pin(self.enqueue_notice_impl(new, now))
     }
@@ -438,13 +462,6 @@ impl Store for PostgresStore {
     }
     fn finish_notice<'a>(&'a self, id: &'a str, outcome: NoticeOutcome) -> StoreFuture<'a, bool> {
         Box::pin(self.finish_notice_impl(id, outcome))
-    }
-    fn set_gateway_kinds<'a>(
-        &'a self,
-        name: &'a str,
-        allowed_kinds: &'a [String],
-    ) -> StoreFuture<'a, Option<Vec<String>>> {
-        Box::pin(self.set_gateway_kinds_impl(name, allowed_kinds))
     }
 }
 

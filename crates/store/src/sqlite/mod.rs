@@ -42,7 +42,10 @@ use crate::error::{DatabaseError, Result, StoreError};
 use crate::flow::{Flow, FlowId, FlowStep, FlowToken, FlowUpdate, NewFlow};
 use crate::gateway::{ClaimedJob, FinishOutcome, Gateway, Job, NewJob};
 use crate::outbox::{NewNotice, NoticeOutcome, QueuedNotice};
-use crate::store::{PurgeReport, Store, StoreFuture};
+use crate::store::{
+    AuditStore, CodeStore, EnrollmentStore, FlowStore, GatewayStore, NoticeStore, PurgeReport,
+    Store, StoreFuture, ThrottleStore,
+};
 use crate::throttle::{Limit, ThrottleDecision, ThrottleKey};
 
 /// The embedded SQLite migrations, in order. Add a file under `migrations/sqlite/` and a line
@@ -352,6 +355,12 @@ pub(crate) fn json(
 // ---- the trait, delegating to the inherent async fns in the submodules -------------------------
 
 impl Store for SqliteStore {
+    fn purge_expired(&self, now: OffsetDateTime) -> StoreFuture<'_, PurgeReport> {
+        Box::pin(self.purge_expired_impl(now))
+    }
+}
+
+impl FlowStore for SqliteStore {
     fn create_flow(&self, new: NewFlow, now: OffsetDateTime) -> StoreFuture<'_, (FlowToken, Flow)> {
         Box::pin(self.create_flow_impl(new, now))
     }
@@ -399,7 +408,9 @@ impl Store for SqliteStore {
     fn end_flows_of<'a>(&'a self, subject: &'a ObjectId) -> StoreFuture<'a, u64> {
         Box::pin(self.end_flows_of_impl(subject))
     }
+}
 
+impl CodeStore for SqliteStore {
     fn issue_code(&self, new: NewCode, now: OffsetDateTime) -> StoreFuture<'_, IssuedCode> {
         Box::pin(self.issue_code_impl(new, now))
     }
@@ -421,7 +432,9 @@ impl Store for SqliteStore {
     ) -> StoreFuture<'a, u64> {
         Box::pin(self.void_codes_of_impl(subject, now))
     }
+}
 
+impl ThrottleStore for SqliteStore {
     fn hit<'a>(
         &'a self,
         key: &'a ThrottleKey,
@@ -433,7 +446,9 @@ impl Store for SqliteStore {
     fn reset<'a>(&'a self, key: &'a ThrottleKey) -> StoreFuture<'a, ()> {
         Box::pin(self.reset_impl(key))
     }
+}
 
+impl EnrollmentStore for SqliteStore {
     fn stage_enrollment(&self, new: NewEnrollment, now: OffsetDateTime) -> StoreFuture<'_, ()> {
         Box::pin(self.stage_enrollment_impl(new, now))
     }
@@ -486,7 +501,9 @@ impl Store for SqliteStore {
     ) -> StoreFuture<'a, bool> {
         Box::pin(self.mark_used_impl(subject, method, step, now))
     }
+}
 
+impl AuditStore for SqliteStore {
     fn append_audit<'a>(&'a self, event: &'a AuditEvent) -> StoreFuture<'a, AuditId> {
         Box::pin(self.append_audit_impl(event))
     }
@@ -501,7 +518,9 @@ impl Store for SqliteStore {
     ) -> StoreFuture<'a, Vec<AuditDayCount>> {
         Box::pin(self.audit_daily_counts_impl(since, until, event_types))
     }
+}
 
+impl GatewayStore for SqliteStore {
     fn register_gateway<'a>(
         &'a self,
         name: &'a str,
@@ -562,11 +581,16 @@ impl Store for SqliteStore {
     fn claim_after_change<'a>(&'a self, id: &'a str, now: OffsetDateTime) -> StoreFuture<'a, bool> {
         Box::pin(self.claim_after_change_impl(id, now))
     }
-
-    fn purge_expired(&self, now: OffsetDateTime) -> StoreFuture<'_, PurgeReport> {
-        Box::pin(self.purge_expired_impl(now))
+    fn set_gateway_kinds<'a>(
+        &'a self,
+        name: &'a str,
+        allowed_kinds: &'a [String],
+    ) -> StoreFuture<'a, Option<Vec<String>>> {
+        Box::pin(self.set_gateway_kinds_impl(name, allowed_kinds))
     }
+}
 
+impl NoticeStore for SqliteStore {
     fn enqueue_notice(&self, new: NewNotice, now: OffsetDateTime) -> StoreFuture<'_, String> {
         Box::pin(self.enqueue_notice_impl(new, now))
     }
@@ -580,13 +604,6 @@ impl Store for SqliteStore {
     }
     fn finish_notice<'a>(&'a self, id: &'a str, outcome: NoticeOutcome) -> StoreFuture<'a, bool> {
         Box::pin(self.finish_notice_impl(id, outcome))
-    }
-    fn set_gateway_kinds<'a>(
-        &'a self,
-        name: &'a str,
-        allowed_kinds: &'a [String],
-    ) -> StoreFuture<'a, Option<Vec<String>>> {
-        Box::pin(self.set_gateway_kinds_impl(name, allowed_kinds))
     }
 }
 
