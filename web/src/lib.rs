@@ -4,6 +4,7 @@
 
 pub mod act;
 pub mod admin;
+pub mod after_change;
 pub mod app;
 pub mod attribute;
 pub mod check;

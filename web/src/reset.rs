@@ -1,18 +1,19 @@
 //! Step 3 of self-service, for a fully verified flow: choose what to do, then set a new password.
 //!
-//! The policy is evaluated again right before the write with fresh, fully paged group membership;
-//! any error fails closed (docs/security.md, principle 7). After the change every open flow and code of
-//! the user is voided and the user is told on every channel known before the change.
+//! The flow is claimed for this one change and the policy evaluated again with fresh, fully
+//! paged group membership (`act.rs`; docs/security.md, principle 7). After the change the one
+//! after-change step runs (`after_change.rs`).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use latchkey_notify::{ContactAction, Notice, Notification, Recipient};
+use latchkey_notify::{ContactAction, Recipient};
 use latchkey_policy::{Action, Policy};
-use latchkey_store::{EnrollmentState, Flow, Outcome};
-use latchkey_types::{EmailAddress, MethodKind, ObjectId, Secret};
+use latchkey_store::{Flow, Outcome};
+use latchkey_types::{EmailAddress, Secret};
 use serde::{Deserialize, Serialize};
 
 use crate::act::{self, Acting};
+use crate::after_change::{after_change, known_channels};
 use crate::app::Portal;
 use crate::flow::{self, FlowData};
 use crate::i18n::Lang;
@@ -444,84 +445,4 @@ fn rejection_text(
         .replace("{hint}", hint)
         .trim()
         .to_string()
-}
-
-/// Every address the user had before the change: enrolled email and phone, and the directory mail.
-pub async fn known_channels(
-    portal: &Portal,
-    user: &ObjectId,
-    mail: Option<&EmailAddress>,
-) -> Vec<Recipient> {
-    let mut out: Vec<Recipient> = Vec::new();
-    if let Some(m) = mail {
-        out.push(Recipient::Email(m.clone()));
-    }
-    if let Ok(list) = portal.services.store.enrollments(user).await {
-        for e in list.iter().filter(|e| e.state == EnrollmentState::Active) {
-            let r = e
-                .method
-                .parse::<MethodKind>()
-                .ok()
-                .and_then(|kind| crate::codes::enrolled_destination(kind, &e.data))
-                .map(|d| crate::codes::recipient(&d));
-            if let Some(r) = r
-                && !out.contains(&r)
-            {
-                out.push(r);
-            }
-        }
-    }
-    out
-}
-
-/// After a password change: void every open flow and code of the user, notify every channel, and
-/// sign the user out everywhere when `revoke_sessions` (the policy's setting) is on.
-pub async fn after_change(
-    portal: &Portal,
-    flow: &Flow,
-    data: &FlowData,
-    channels: Vec<Recipient>,
-    revoke_sessions: bool,
-) -> crate::signout::SignOut {
-    after_change_of(
-        portal,
-        &flow.subject,
-        &data.correlation_id,
-        data.preferred_language.clone(),
-        channels,
-        revoke_sessions,
-    )
-    .await
-}
-
-/// [`after_change`] without a flow at hand: for a change the on-premises gateway reported after
-/// the page had stopped waiting (the job carries the subject, correlation id and what to do).
-pub async fn after_change_of(
-    portal: &Portal,
-    subject: &ObjectId,
-    correlation_id: &str,
-    lang: Option<String>,
-    channels: Vec<Recipient>,
-    revoke_sessions: bool,
-) -> crate::signout::SignOut {
-    let s = &portal.services;
-    let now = s.clock.now();
-    if let Err(e) = s.store.void_codes_of(subject, now).await {
-        tracing::error!(error = %e, "cannot void codes after a change");
-    }
-    if let Err(e) = s.store.end_flows_of(subject).await {
-        tracing::error!(error = %e, "cannot end flows after a change");
-    }
-    for recipient in channels {
-        let n = Notification {
-            recipient,
-            notice: Notice::PasswordChanged { at: now },
-            lang: lang.clone(),
-            correlation_id: correlation_id.to_string(),
-            subject: Some(*subject),
-        };
-        // Stored before the page says "changed": a crash now loses no notice.
-        s.outbox.send(n).await;
-    }
-    crate::signout::revoke(portal, subject, correlation_id, revoke_sessions).await
 }

@@ -17,10 +17,10 @@ use latchkey_types::{EmailAddress, ObjectId};
 use serde::Serialize;
 
 use crate::act;
+use crate::after_change::known_channels;
 use crate::app::Portal;
 use crate::flow;
 use crate::i18n::Lang;
-use crate::reset::known_channels;
 use crate::verification::CsrfForm;
 
 /// The audit event of a self-service pass.

@@ -36,10 +36,10 @@ use latchkey_types::{EmailAddress, MethodKind};
 use serde::Deserialize;
 
 use crate::act::current_policy;
+use crate::after_change::known_channels;
 use crate::app::Portal;
 use crate::flow;
 use crate::i18n::Lang;
-use crate::reset::known_channels;
 use crate::signin::{self, Session};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

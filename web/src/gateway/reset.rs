@@ -102,7 +102,7 @@ async fn queue_and_wait(
         .mail
         .as_deref()
         .and_then(|m| m.parse::<EmailAddress>().ok());
-    let channels = crate::reset::known_channels(portal, &flow.subject, mail.as_ref()).await;
+    let channels = crate::after_change::known_channels(portal, &flow.subject, mail.as_ref()).await;
     let revoke = acting.policy.revoke_sessions;
     let request = jobs::Request {
         kind: JobKind::Reset,
@@ -210,9 +210,14 @@ async fn succeeded(
             // The `started` event is on record; the change is made, so go on.
             tracing::error!(error = %e, "reset: password changed but the audit event could not be written");
         }
-        let s =
-            crate::reset::after_change(portal, flow, data, channels, acting.policy.revoke_sessions)
-                .await;
+        let s = crate::after_change::after_change(
+            portal,
+            flow,
+            data,
+            channels,
+            acting.policy.revoke_sessions,
+        )
+        .await;
         crate::security_contacts::tell(
             portal,
             &acting.policy,
@@ -378,7 +383,7 @@ pub async fn reported(portal: &Portal, job: &Job) {
     if audited.is_err() {
         tracing::error!("reset: password changed but the audit event could not be written");
     }
-    crate::reset::after_change_of(
+    crate::after_change::after_change_of(
         portal,
         &job.subject,
         &job.correlation_id,

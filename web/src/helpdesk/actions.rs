@@ -236,7 +236,7 @@ async fn issue_tap(
         Err(r) => return r,
     };
     let user = t.user.id;
-    let channels = crate::reset::known_channels(&portal, &user, t.user.mail.as_ref()).await;
+    let channels = crate::after_change::known_channels(&portal, &user, t.user.mail.as_ref()).await;
     let tap = match tap::issue(&portal, &user).await {
         Ok(tap) => tap,
         Err(e) => {
@@ -384,7 +384,7 @@ async fn delete_method(
         return super::lookup::render_user(&portal, &req, &m, &t, Some(msg), StatusCode::NOT_FOUND)
             .await;
     };
-    let channels = crate::reset::known_channels(&portal, &user, t.user.mail.as_ref()).await;
+    let channels = crate::after_change::known_channels(&portal, &user, t.user.mail.as_ref()).await;
     let details = serde_json::json!({
         "type": method.odata_type(),
         "method_id": form.id,
@@ -450,7 +450,7 @@ async fn reenroll(
     };
     let user = t.user.id;
     let s = &portal.services;
-    let channels = crate::reset::known_channels(&portal, &user, t.user.mail.as_ref()).await;
+    let channels = crate::after_change::known_channels(&portal, &user, t.user.mail.as_ref()).await;
     let mut removed: Vec<String> = Vec::new();
     for e in s.store.enrollments(&user).await.unwrap_or_default() {
         if !removed.contains(&e.method) {

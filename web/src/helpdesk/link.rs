@@ -230,7 +230,8 @@ async fn issue_link(
         return super::caller::unavailable(&portal, &req, &m);
     }
     // The user hears of it on every channel known (the link itself only goes to the address).
-    let mut told = crate::reset::known_channels(&portal, &t.user.id, t.user.mail.as_ref()).await;
+    let mut told =
+        crate::after_change::known_channels(&portal, &t.user.id, t.user.mail.as_ref()).await;
     if let Some(a) = &address {
         let n = Notification {
             recipient: Recipient::Email(a.clone()),
