@@ -23,6 +23,7 @@ use latchkey_store::{Outcome, StoreError};
 use latchkey_types::{MethodKind, ObjectId};
 
 use crate::app::Portal;
+use crate::app::Unrecorded as _;
 use crate::flow::{self, Step};
 
 /// A claimed flow: its one change is under way, allowed by `policy` (evaluated with fresh
@@ -85,14 +86,10 @@ pub async fn claim(
         Ok(None) => {
             // Another request already acts on (or acted on) this verification. Recorded, so a
             // replayed or duplicated request shows in the audit trail; it changes nothing.
-            audit_or_log(
-                &step,
-                portal,
-                event,
-                Outcome::Denied,
-                "verification already used",
-            )
-            .await;
+            let reason = Some("verification already used");
+            step.audit(portal, event, None, Outcome::Denied, reason)
+                .await
+                .or_log();
             return Err(portal.error_page(req, step.lang, StatusCode::CONFLICT, "error_claimed"));
         }
         Err(e) => return Err(flow::store_unavailable(portal, req, step.lang, &e)),
@@ -112,7 +109,10 @@ pub async fn claim(
             end_claim(portal, &step).await;
             let lang = step.lang;
             Err(match audited {
-                Ok(()) => portal.error_page(req, lang, StatusCode::FORBIDDEN, "unavailable_body"),
+                Ok(()) => flow::with_cleared_cookie(
+                    portal,
+                    portal.error_page(req, lang, StatusCode::FORBIDDEN, "unavailable_body"),
+                ),
                 Err(e) => flow::ended_unavailable(portal, req, lang, &e),
             })
         }
@@ -128,14 +128,6 @@ pub async fn claim(
                 .await;
             Err(retry_page(portal, req, &step, audited).await)
         }
-    }
-}
-
-/// Writes an audit event of a request that is refused anyway: a failure to write it is logged
-/// (the refusal stands; there is nothing to undo).
-async fn audit_or_log(step: &Step, portal: &Portal, event: &str, outcome: Outcome, reason: &str) {
-    if let Err(e) = step.audit(portal, event, None, outcome, Some(reason)).await {
-        tracing::error!(error = %e, event, "cannot audit a refused change");
     }
 }
 
