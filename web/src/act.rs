@@ -55,16 +55,6 @@ pub async fn current_policy(
     Ok(evaluation.policy.filter(|p| p.allows(action)).cloned())
 }
 
-/// The audit event type of an action.
-pub fn action_name(action: Action) -> &'static str {
-    match action {
-        Action::Reset => "reset",
-        Action::Unlock => "unlock",
-        Action::TemporaryAccessPass => "temporary_access_pass",
-        Action::Enroll => "enroll",
-    }
-}
-
 /// A POST that acts on the account: the form's CSRF token right, the flow fully verified and
 /// claimed for this one change, and the policy still allowing `action` with fresh membership.
 /// The error is the response to send; every refusal after the claim is audited, and the claim
@@ -79,7 +69,7 @@ pub async fn claim(
     if !flow::is_complete(&step.flow, &step.data) {
         return Err(flow::see_other("/verify"));
     }
-    let event = action_name(action);
+    let event = action.as_str();
     let now = portal.services.clock.now();
     match portal.services.store.claim_flow(&step.token, now).await {
         Ok(Some(_)) => {}

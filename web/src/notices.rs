@@ -18,8 +18,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use latchkey_notify::{
-    ChangeKind, ContactAction, DeliveryOutcome, MessageId, MethodChange, Notice, Notification,
-    Notifier, NotifyError, Recipient,
+    ContactAction, DeliveryOutcome, MessageId, MethodChange, Notice, Notification, Notifier,
+    NotifyError, Recipient,
 };
 use latchkey_store::{NewNotice, NoticeOutcome, QueuedNotice, Store};
 use latchkey_types::{EmailAddress, PhoneNumber};
@@ -71,11 +71,10 @@ enum StoredNotice {
     MethodsChanged {
         #[serde(with = "time::serde::rfc3339")]
         at: OffsetDateTime,
-        /// (method, "added" | "removed" | "changed").
-        changes: Vec<(String, String)>,
+        changes: Vec<MethodChange>,
     },
     SecurityContact {
-        action: String,
+        action: ContactAction,
         user: String,
         user_id: String,
         #[serde(with = "time::serde::rfc3339")]
@@ -103,10 +102,7 @@ impl Stored {
             Notice::ResetLinkIssued { at } => StoredNotice::ResetLinkIssued { at: *at },
             Notice::MethodsChanged { at, changes } => StoredNotice::MethodsChanged {
                 at: *at,
-                changes: changes
-                    .iter()
-                    .map(|c| (c.method.clone(), change_name(c.change).to_string()))
-                    .collect(),
+                changes: changes.clone(),
             },
             Notice::SecurityContact {
                 action,
@@ -116,7 +112,7 @@ impl Stored {
                 correlation_id,
                 by,
             } => StoredNotice::SecurityContact {
-                action: action_name(*action).to_string(),
+                action: *action,
                 user: user.clone(),
                 user_id: user_id.clone(),
                 at: *at,
@@ -151,18 +147,7 @@ impl Stored {
                 Notice::TemporaryAccessPassIssued { at }
             }
             StoredNotice::ResetLinkIssued { at } => Notice::ResetLinkIssued { at },
-            StoredNotice::MethodsChanged { at, changes } => Notice::MethodsChanged {
-                at,
-                changes: changes
-                    .into_iter()
-                    .map(|(method, change)| {
-                        Some(MethodChange {
-                            method,
-                            change: parse_change(&change)?,
-                        })
-                    })
-                    .collect::<Option<Vec<_>>>()?,
-            },
+            StoredNotice::MethodsChanged { at, changes } => Notice::MethodsChanged { at, changes },
             StoredNotice::SecurityContact {
                 action,
                 user,
@@ -171,7 +156,7 @@ impl Stored {
                 correlation_id,
                 by,
             } => Notice::SecurityContact {
-                action: parse_action(&action)?,
+                action,
                 user,
                 user_id,
                 at,
@@ -187,38 +172,6 @@ impl Stored {
             subject: q.subject,
         })
     }
-}
-
-fn change_name(c: ChangeKind) -> &'static str {
-    match c {
-        ChangeKind::Added => "added",
-        ChangeKind::Removed => "removed",
-        ChangeKind::Changed => "changed",
-    }
-}
-
-fn parse_change(s: &str) -> Option<ChangeKind> {
-    [ChangeKind::Added, ChangeKind::Removed, ChangeKind::Changed]
-        .into_iter()
-        .find(|c| change_name(*c) == s)
-}
-
-fn action_name(a: ContactAction) -> &'static str {
-    match a {
-        ContactAction::PasswordReset => "password_reset",
-        ContactAction::AccountUnlock => "account_unlock",
-        ContactAction::TemporaryAccessPass => "temporary_access_pass",
-    }
-}
-
-fn parse_action(s: &str) -> Option<ContactAction> {
-    [
-        ContactAction::PasswordReset,
-        ContactAction::AccountUnlock,
-        ContactAction::TemporaryAccessPass,
-    ]
-    .into_iter()
-    .find(|a| action_name(*a) == s)
 }
 
 /// A stored notice in the send queue: its row and how often it was claimed.
@@ -404,6 +357,87 @@ impl Outbox {
     async fn finish(&self, id: &str, outcome: NoticeOutcome) {
         if let Err(e) = self.store.finish_notice(id, outcome).await {
             tracing::error!(error = %e, "cannot finish a stored notice");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use latchkey_notify::ChangeKind;
+
+    fn notification(notice: Notice, recipient: Recipient) -> Notification {
+        Notification {
+            recipient,
+            notice,
+            lang: Some("de".into()),
+            correlation_id: "corr-1".into(),
+            subject: Some(latchkey_types::ObjectId::new_random()),
+        }
+    }
+
+    /// What is stored comes back as the same notification (the delivery sends what the action
+    /// queued), and the notices that carry secrets are never stored.
+    #[test]
+    fn every_stored_notice_comes_back_as_it_was_and_secrets_are_never_stored() {
+        let at = time::macros::datetime!(2026-12-06 10:00 UTC);
+        let email = Recipient::Email("a.vance@contoso.com".parse().unwrap());
+        let sms = Recipient::Sms("+41446681800".parse().unwrap());
+        let stored = [
+            Notice::PasswordChanged { at },
+            Notice::TemporaryAccessPassIssued { at },
+            Notice::ResetLinkIssued { at },
+            Notice::MethodsChanged {
+                at,
+                changes: vec![MethodChange {
+                    method: "sms".into(),
+                    change: ChangeKind::Removed,
+                }],
+            },
+            Notice::SecurityContact {
+                action: ContactAction::TemporaryAccessPass,
+                user: "Adele Vance".into(),
+                user_id: "00000000-0000-0000-0000-000000000001".into(),
+                at,
+                correlation_id: "corr-1".into(),
+                by: Some("Farid (helpdesk@contoso.com)".into()),
+            },
+        ];
+        for (notice, to) in stored.into_iter().zip([&email, &sms].into_iter().cycle()) {
+            let n = notification(notice, to.clone());
+            let payload = serde_json::to_value(Stored::of(&n).expect("stored")).unwrap();
+            let q = QueuedNotice {
+                id: "row".into(),
+                subject: n.subject,
+                correlation_id: n.correlation_id.clone(),
+                kind: n.notice.kind().into(),
+                payload,
+                attempts: 1,
+                created_at: at,
+            };
+            let back = serde_json::from_value::<Stored>(q.payload.clone())
+                .unwrap()
+                .into_notification(&q)
+                .expect("readable");
+            assert_eq!(format!("{back:?}"), format!("{n:?}"));
+        }
+        let secret = latchkey_types::Secret::new("12345678".to_string());
+        let valid_for = Duration::from_secs(600);
+        for notice in [
+            Notice::Code {
+                code: secret.clone(),
+                valid_for,
+            },
+            Notice::CallerCode {
+                code: secret.clone(),
+                valid_for,
+            },
+            Notice::ResetLink {
+                link: secret.clone(),
+                valid_for,
+            },
+        ] {
+            assert!(Stored::of(&notification(notice, email.clone())).is_none());
         }
     }
 }

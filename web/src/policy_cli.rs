@@ -75,13 +75,7 @@ pub struct Granted {
 
 /// The lower-case action name used in policy files.
 pub fn action_name(a: &latchkey_policy::Action) -> String {
-    match a {
-        latchkey_policy::Action::Reset => "reset",
-        latchkey_policy::Action::Unlock => "unlock",
-        latchkey_policy::Action::TemporaryAccessPass => "temporary_access_pass",
-        latchkey_policy::Action::Enroll => "enroll",
-    }
-    .to_string()
+    a.as_str().to_string()
 }
 
 /// Resolves `who` (UPN, mail or object id) in the tenant and evaluates `set` for them with their

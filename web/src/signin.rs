@@ -42,6 +42,7 @@ use self::callback::CallbackQuery;
 use serde::{Deserialize, Serialize};
 
 use crate::app::Portal;
+use crate::app::Unrecorded as _;
 use crate::flow;
 use crate::i18n::{Lang, negotiate};
 
@@ -329,7 +330,7 @@ async fn callback(
     .await
     .is_err()
     {
-        let _ = s.store.end_flow(&session_token).await;
+        s.store.end_flow(&session_token).await.or_log();
         return portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
     }
     let lang = session.lang(&req);
@@ -365,7 +366,7 @@ async fn signout(
     {
         return portal.error_page(&req, lang, StatusCode::FORBIDDEN, "error_csrf");
     }
-    let _ = portal.services.store.end_flow(&token).await;
+    portal.services.store.end_flow(&token).await.or_log();
     if flow::audit(
         &portal,
         &session.correlation_id,

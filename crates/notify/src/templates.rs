@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use latchkey_types::Secret;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tera::{Context, Tera};
 use time::OffsetDateTime;
 use time::macros::format_description;
@@ -80,7 +80,7 @@ pub struct Branding {
 }
 
 /// What a verification method change was.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ChangeKind {
     Added,
@@ -90,14 +90,14 @@ pub enum ChangeKind {
 
 /// One line of a "methods changed" notice. `method` is the method kind (`email`, `sms`, `totp`,
 /// `questions`; others are shown as given).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MethodChange {
     pub method: String,
     pub change: ChangeKind,
 }
 
 /// A completed action (self-service or by the helpdesk) a policy's security contacts hear about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ContactAction {
     PasswordReset,

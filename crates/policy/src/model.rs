@@ -21,6 +21,18 @@ pub enum Action {
     Enroll,
 }
 
+impl Action {
+    /// The name in policy files, the admin console and the audit trail.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Reset => "reset",
+            Action::Unlock => "unlock",
+            Action::TemporaryAccessPass => "temporary_access_pass",
+            Action::Enroll => "enroll",
+        }
+    }
+}
+
 /// A group by object id, with the display name kept for humans (ids are what counts).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupRef {

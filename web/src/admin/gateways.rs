@@ -227,11 +227,12 @@ async fn register(req: HttpRequest, portal: web::Data<Portal>, body: web::Bytes)
         .await
         .is_err()
     {
-        let _ = portal
+        portal
             .services
             .store
             .revoke_gateway(&gateway.name, portal.services.clock.now())
-            .await;
+            .await
+            .or_log();
         return portal.error_page(
             &req,
             user.lang,

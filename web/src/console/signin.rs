@@ -13,6 +13,7 @@ use super::{
     SIGNIN_LIFETIME, SIGNIN_PURPOSE, Session, cookie, lang_of, removal, require, session_cookie,
 };
 use crate::app::Portal;
+use crate::app::Unrecorded as _;
 use crate::signin::attempt::Attempt;
 use crate::signin::callback::CallbackQuery;
 
@@ -229,7 +230,7 @@ async fn callback(
         .await
         .is_err()
     {
-        let _ = s.store.end_flow(&session_token).await;
+        s.store.end_flow(&session_token).await.or_log();
         return portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
     }
     let lang = lang_of(&req, session.preferred_language.as_deref());
@@ -288,7 +289,7 @@ async fn signout(
         .cookie(&portal.services.cookies.name(console.cookie()))
         .and_then(|c| FlowToken::parse(c.value()))
     {
-        let _ = portal.services.store.end_flow(&t).await;
+        portal.services.store.end_flow(&t).await.or_log();
     }
     let event = format!("{}.signout", console.purpose());
     if user

@@ -135,10 +135,10 @@ pub(super) async fn confirm(
         }
     }
     if let Some(step) = step.and_then(|st| i64::try_from(st).ok()) {
-        let _ = s
-            .store
+        s.store
             .mark_used(&subject, kind.as_str(), Some(step), now)
-            .await;
+            .await
+            .or_log();
     }
     flow::reset_throttle(&portal, &failures, &subject.to_string()).await;
     activated(&portal, &req, &ctx, kind, had_active, channels).await

@@ -38,6 +38,7 @@ use serde::Deserialize;
 use crate::act::current_policy;
 use crate::after_change::known_channels;
 use crate::app::Portal;
+use crate::app::Unrecorded as _;
 use crate::flow;
 use crate::i18n::Lang;
 use crate::signin::{self, Session};
@@ -138,7 +139,7 @@ async fn unavailable(
     session: &Session,
 ) -> HttpResponse {
     let lang = session.lang(req);
-    let _ = flow::audit(
+    flow::audit(
         portal,
         &session.correlation_id,
         Some(flow.subject),
@@ -147,8 +148,9 @@ async fn unavailable(
         Outcome::Denied,
         Some("no policy allows enrollment"),
     )
-    .await;
-    let _ = portal.services.store.end_flow(token).await;
+    .await
+    .or_log();
+    portal.services.store.end_flow(token).await.or_log();
     let catalogs = portal.templates.catalogs();
     let mut r = portal.render_in(
         req,

@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use super::{Ctx, PAGE_KINDS, context};
 use crate::app::Portal;
+use crate::app::Unrecorded as _;
 use crate::flow;
 use crate::i18n::Lang;
 use crate::identify::FieldError;
@@ -328,11 +329,12 @@ pub(super) async fn index(req: HttpRequest, portal: web::Data<Portal>) -> HttpRe
                 step: None,
                 data: serde_json::to_value(&session).ok(),
             };
-            let _ = portal
+            portal
                 .services
                 .store
                 .update_flow(&ctx.token, update, portal.services.clock.now())
-                .await;
+                .await
+                .or_log();
             let method = kind
                 .and_then(|k| k.parse::<MethodKind>().ok())
                 .map(|k| label(&portal, ctx.lang, k))

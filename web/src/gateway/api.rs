@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 use super::credential;
 use crate::app::Portal;
+use crate::app::Unrecorded as _;
 
 /// Every gateway API request from one address (a gateway polls about twice a minute).
 const API_LIMIT: Limit = Limit::new(240, Duration::from_secs(600));
@@ -110,6 +111,7 @@ async fn authenticate(portal: &Portal, req: &HttpRequest) -> Result<Gateway, Htt
         return Ok(g);
     }
     // Nothing of the presented credential is logged or audited, only the address.
+    // Refused whether or not this is recorded (`audit` logs a failure to write it).
     let _ = audit(
         portal,
         "gateway.auth",
@@ -173,7 +175,7 @@ async fn next(
         tracing::error!(error = %e, "gateway API: cannot record the poll");
         return plain(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
     }
-    let _ = s.store.expire_jobs(start).await;
+    s.store.expire_jobs(start).await.or_log();
     let wait = Duration::from_secs(
         query
             .wait

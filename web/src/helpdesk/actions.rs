@@ -464,7 +464,7 @@ async fn reenroll(
         }
     }
     let now = s.clock.now();
-    let _ = s.store.void_codes_of(&user, now).await;
+    s.store.void_codes_of(&user, now).await.or_log();
     // Ends the user's flows, links and this caller case: a fresh start for everyone.
     s.store.end_flows_of(&user).await.or_log();
     if m.audit(
@@ -656,7 +656,7 @@ async fn approve(
         );
     };
     if e.actor == m.oid.to_string() {
-        let _ = audit_as(
+        audit_as(
             &portal,
             &m,
             request,
@@ -665,13 +665,14 @@ async fn approve(
             Outcome::Denied,
             serde_json::json!({ "reason": "own request" }),
         )
-        .await;
+        .await
+        .or_log();
         return portal.error_page(&req, m.lang, StatusCode::FORBIDDEN, "helpdesk_approval_own");
     }
     // Nor for the approver's own account: a privileged member must not wave through a pass
     // (or a method delete) issued to themselves, whoever asked for it.
     if subject == m.oid {
-        let _ = audit_as(
+        audit_as(
             &portal,
             &m,
             request,
@@ -680,7 +681,8 @@ async fn approve(
             Outcome::Denied,
             serde_json::json!({ "reason": "own account" }),
         )
-        .await;
+        .await
+        .or_log();
         return portal.error_page(
             &req,
             m.lang,

@@ -226,7 +226,7 @@ async fn issue_link(
     .await
     .is_err()
     {
-        let _ = s.store.end_flow(&token).await;
+        s.store.end_flow(&token).await.or_log();
         return super::caller::unavailable(&portal, &req, &m);
     }
     // The user hears of it on every channel known (the link itself only goes to the address).

@@ -22,6 +22,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::app::Portal;
+use crate::app::Unrecorded as _;
 
 /// What kind of secret the cipher's errors name.
 const WHAT: &str = "sign-in attempt";
@@ -132,7 +133,7 @@ impl<P: Serialize + DeserializeOwned> Attempt<P> {
         let token = token?;
         let s = &portal.services;
         let flow = s.store.flow(token, s.clock.now()).await.ok().flatten();
-        let _ = s.store.end_flow(token).await;
+        s.store.end_flow(token).await.or_log();
         let flow = flow.filter(|f| f.purpose == purpose)?;
         let attempt = Self::open(portal, &flow);
         if attempt.is_none() {
