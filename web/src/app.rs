@@ -252,18 +252,3 @@ pub fn with_cookie(
     }
     response
 }
-
-/// For the result of recording something that changes nothing if it is lost: the audit event of
-/// a refusal or a failure (the refusal stands either way), or a clean-up the next request
-/// repeats. Never dropped silently: a failure is logged loudly.
-pub trait Unrecorded {
-    fn or_log(self);
-}
-
-impl<T> Unrecorded for Result<T, latchkey_store::StoreError> {
-    fn or_log(self) {
-        if let Err(e) = self {
-            tracing::error!(error = %e, "could not record an event of a refused or failed request");
-        }
-    }
-}

@@ -119,7 +119,7 @@ impl Default for PortalSettings {
             trusted_proxies: Vec::new(),
             signin_url: "https://myaccount.microsoft.com".into(),
             response_deadline_ms: 600,
-            notice_lease_seconds: crate::notices::DEFAULT_LEASE.as_secs(),
+            notice_lease_seconds: latchkey_selfservice::notices::DEFAULT_LEASE.as_secs(),
         }
     }
 }

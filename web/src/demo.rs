@@ -20,7 +20,10 @@ use crate::app::{Portal, RunningPortal};
 use crate::guard::{Csrf, TrustedProxies};
 use crate::outbox::{Outbox, OutboxTransport};
 use crate::render::Brand;
-use crate::services::{CookiePolicy, Services, random_key, start_notifier};
+use crate::services::{CookiePolicy, Services, random_key};
+use latchkey_selfservice::directory::Directory;
+use latchkey_selfservice::notices::start_notifier;
+use latchkey_selfservice::{DecoyKey, SelfService};
 
 /// Client id and secret of the demo tenant's app registration (`crates/entra-sim/fixtures/demo.toml`).
 const DEMO_CLIENT_ID: &str = "22222222-2222-2222-2222-222222222222";
@@ -315,7 +318,7 @@ async fn start_full(
             sms: Some(Arc::new(OutboxTransport(Arc::clone(&outbox)))),
         }),
         Arc::clone(&clock),
-        crate::notices::DEFAULT_LEASE,
+        latchkey_selfservice::notices::DEFAULT_LEASE,
     )?;
     let totp = AuthenticatorApp::new(TotpConfig::new("Latchkey demo"))?;
     let now = clock.now();
@@ -371,29 +374,34 @@ async fn start_full(
         }
     }
 
+    let form_key = random_key()?;
     let services = Services {
-        store: Arc::clone(&store),
-        directory: Arc::new(graph),
-        writeback: RwLock::new(
-            with_writeback.then(|| Arc::new(writeback) as Arc<dyn crate::directory::Directory>),
-        ),
-        policies: RwLock::new(Arc::new(policies)),
-        codes: Arc::new(CodeIssuer::new(
-            CodeKey::from_bytes(&Secret::new(random_key()?))?,
-            CodeConfig::default(),
-        )?),
-        totp,
-        questions: crate::services::security_questions()?,
-        attributes: crate::attribute::method()?,
-        notifier,
-        outbox: notices,
-        csrf: Csrf::new(&random_key()?, &url),
-        cipher: Cipher::new(&key),
+        core: SelfService {
+            store: Arc::clone(&store),
+            directory: Arc::new(graph),
+            writeback: RwLock::new(
+                with_writeback.then(|| Arc::new(writeback) as Arc<dyn Directory>),
+            ),
+            policies: RwLock::new(Arc::new(policies)),
+            codes: Arc::new(CodeIssuer::new(
+                CodeKey::from_bytes(&Secret::new(random_key()?))?,
+                CodeConfig::default(),
+            )?),
+            totp,
+            questions: crate::services::security_questions()?,
+            attributes: latchkey_selfservice::attribute::method()?,
+            notifier,
+            outbox: notices,
+            cipher: Cipher::new(&key),
+            clock,
+            decoy_key: DecoyKey::new(&form_key),
+            deadline,
+            graph_budget,
+            gateway_wait: latchkey_selfservice::gateway::RESULT_WAIT,
+        },
+        csrf: Csrf::new(&form_key, &url),
         proxies: TrustedProxies(trusted_proxies),
-        clock,
         cookies: CookiePolicy { secure: false },
-        deadline,
-        graph_budget,
         signin_url: "https://myaccount.microsoft.com".into(),
     };
     let mut portal = Portal::new(

@@ -18,7 +18,9 @@ use crate::app::Portal;
 use crate::config::Settings;
 use crate::guard::{Csrf, TrustedProxies};
 use crate::render::Brand;
-use crate::services::{CookiePolicy, Services, start_notifier};
+use crate::services::{CookiePolicy, Services};
+use latchkey_selfservice::notices::start_notifier;
+use latchkey_selfservice::{DecoyKey, SelfService};
 
 /// The configured SMS provider, if any.
 fn sms_provider(settings: &Settings) -> anyhow::Result<Option<Arc<dyn SmsProvider>>> {
@@ -87,7 +89,8 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
     let delegated = crate::delegate::client(settings)?;
     // The admin console keeps clones (same token cache and debug switch) for its pages.
     let admin_graph = (graph.clone(), delegated.clone());
-    let writeback = delegated.map(|c| Arc::new(c) as Arc<dyn crate::directory::Directory>);
+    let writeback =
+        delegated.map(|c| Arc::new(c) as Arc<dyn latchkey_selfservice::directory::Directory>);
     if settings.delegated.is_none() {
         tracing::warn!(
             "no [delegated] table: synced users cannot reset here (see `latchkey delegate`)"
@@ -154,27 +157,32 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
         Arc::clone(&clock),
         Duration::from_secs(settings.portal.notice_lease_seconds.max(1)),
     )?;
+    let csrf_key = key.derive(b"latchkey/csrf");
     let services = Services {
-        store,
-        directory: Arc::new(graph),
-        writeback: RwLock::new(writeback),
-        policies: RwLock::new(Arc::new(policies)),
-        codes: Arc::new(CodeIssuer::new(
-            CodeKey::from_bytes(&Secret::new(key.derive(b"latchkey/codes").to_vec()))?,
-            CodeConfig::default(),
-        )?),
-        totp: AuthenticatorApp::new(TotpConfig::new(&brand.name))?,
-        questions: crate::services::security_questions()?,
-        attributes: crate::attribute::method()?,
-        notifier,
-        outbox,
-        csrf: Csrf::new(&key.derive(b"latchkey/csrf"), &origin),
-        cipher: Cipher::new(&key),
+        core: SelfService {
+            store,
+            directory: Arc::new(graph),
+            writeback: RwLock::new(writeback),
+            policies: RwLock::new(Arc::new(policies)),
+            codes: Arc::new(CodeIssuer::new(
+                CodeKey::from_bytes(&Secret::new(key.derive(b"latchkey/codes").to_vec()))?,
+                CodeConfig::default(),
+            )?),
+            totp: AuthenticatorApp::new(TotpConfig::new(&brand.name))?,
+            questions: crate::services::security_questions()?,
+            attributes: latchkey_selfservice::attribute::method()?,
+            notifier,
+            outbox,
+            cipher: Cipher::new(&key),
+            clock,
+            decoy_key: DecoyKey::new(&csrf_key),
+            deadline: Duration::from_millis(settings.portal.response_deadline_ms.max(100)),
+            graph_budget: Duration::from_secs(settings.graph.request_budget_seconds.max(1)),
+            gateway_wait: latchkey_selfservice::gateway::RESULT_WAIT,
+        },
+        csrf: Csrf::new(&csrf_key, &origin),
         proxies: TrustedProxies(settings.portal.trusted_proxies.clone()),
-        clock,
         cookies: CookiePolicy { secure: https },
-        deadline: Duration::from_millis(settings.portal.response_deadline_ms.max(100)),
-        graph_budget: Duration::from_secs(settings.graph.request_budget_seconds.max(1)),
         signin_url: settings.portal.signin_url.clone(),
     };
     let mut portal = Portal::new(brand, services)?;

@@ -42,9 +42,9 @@ use self::callback::CallbackQuery;
 use serde::{Deserialize, Serialize};
 
 use crate::app::Portal;
-use crate::app::Unrecorded as _;
 use crate::flow;
 use crate::i18n::{Lang, negotiate};
+use latchkey_selfservice::flow::Unrecorded as _;
 
 /// Purpose of the short-lived flow that carries a sign-in attempt.
 pub const PURPOSE: &str = "signin";
@@ -260,8 +260,8 @@ async fn callback(
     let (attempt, correlation_id): (Option<Attempt<()>>, _) =
         Attempt::take_for_callback(&portal, &req, "latchkey-signin", PURPOSE).await;
     let fail = async |reason: String, subject: Option<ObjectId>| -> HttpResponse {
-        let status = if flow::audit(
-            &portal,
+        let status = if latchkey_selfservice::flow::audit(
+            &portal.services,
             &correlation_id,
             subject,
             "enroll.signin",
@@ -318,8 +318,8 @@ async fn callback(
             return portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
         }
     };
-    if flow::audit(
-        &portal,
+    if latchkey_selfservice::flow::audit(
+        &portal.services,
         &correlation_id,
         Some(claims.oid),
         "enroll.signin",
@@ -367,8 +367,8 @@ async fn signout(
         return portal.error_page(&req, lang, StatusCode::FORBIDDEN, "error_csrf");
     }
     portal.services.store.end_flow(&token).await.or_log();
-    if flow::audit(
-        &portal,
+    if latchkey_selfservice::flow::audit(
+        &portal.services,
         &session.correlation_id,
         Some(flow.subject),
         "enroll.signout",

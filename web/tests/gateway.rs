@@ -805,7 +805,8 @@ async fn a_job_not_done_in_time_is_reported_as_in_progress() {
     // The page waited for the result, but only a bounded time.
     let waited = started.elapsed();
     assert!(
-        waited >= latchkey::gateway::RESULT_WAIT && waited < latchkey::gateway::RESULT_WAIT * 2,
+        waited >= latchkey_selfservice::gateway::RESULT_WAIT
+            && waited < latchkey_selfservice::gateway::RESULT_WAIT * 2,
         "{waited:?}"
     );
     let unlock = audit(&demo, "unlock").await;

@@ -16,12 +16,12 @@ use serde::Deserialize;
 
 use super::{admin_of, field, form_pairs, msg, page};
 use crate::app::Portal;
-use crate::app::Unrecorded as _;
 use crate::console::ConsoleUser;
 use crate::gateway::CONNECTED_WINDOW;
 use crate::gateway::credential::{self, NameError, RegisterError};
 use crate::gateway::kinds;
 use crate::i18n::Lang;
+use latchkey_selfservice::flow::Unrecorded as _;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/gateways", web::get().to(list))

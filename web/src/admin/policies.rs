@@ -21,8 +21,8 @@ use serde::Deserialize;
 use super::policy_file::{self, ACTIONS, Draft, METHODS};
 use super::{Admin, admin_of, field, form_pairs, msg, page};
 use crate::app::Portal;
-use crate::app::Unrecorded as _;
 use crate::console::ConsoleUser;
+use latchkey_selfservice::flow::Unrecorded as _;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/policies", web::get().to(list))

@@ -18,8 +18,8 @@ use serde::Deserialize;
 use super::policies::{read_sources, version_of, write_atomically};
 use super::{Admin, admin_of, field, form_pairs, msg, page};
 use crate::app::Portal;
-use crate::app::Unrecorded as _;
 use crate::console::ConsoleUser;
+use latchkey_selfservice::flow::Unrecorded as _;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/policies/delete", web::get().to(confirm))

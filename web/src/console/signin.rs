@@ -13,9 +13,9 @@ use super::{
     SIGNIN_LIFETIME, SIGNIN_PURPOSE, Session, cookie, lang_of, removal, require, session_cookie,
 };
 use crate::app::Portal;
-use crate::app::Unrecorded as _;
 use crate::signin::attempt::Attempt;
 use crate::signin::callback::CallbackQuery;
+use latchkey_selfservice::flow::Unrecorded as _;
 
 /// What a console's attempt keeps besides its sealed secrets (nothing secret).
 #[derive(Serialize, Deserialize)]

@@ -14,9 +14,10 @@ use latchkey_verify::{CodePurpose, Destination};
 use super::page::{Problems, render};
 use super::{AddForm, CsrfForm, Ctx, parse_kind, post_context, see_other};
 use crate::app::Portal;
-use crate::app::Unrecorded as _;
-use crate::codes;
-use crate::flow::{self, limits};
+use crate::flow::RefusalPage as _;
+use latchkey_selfservice::codes;
+use latchkey_selfservice::flow::Unrecorded as _;
+use latchkey_selfservice::flow::limits;
 
 /// Why a code was not sent.
 enum SendError {
@@ -35,8 +36,8 @@ async fn send_code(
     dest: &Destination,
 ) -> Result<(), SendError> {
     let subject = ctx.flow.subject;
-    if let Err(wait) = flow::hit(
-        portal,
+    if let Err(wait) = latchkey_selfservice::flow::hit(
+        &portal.services,
         &format!("send:{kind}"),
         &subject.to_string(),
         limits::SENDS_PER_ACCOUNT,
@@ -57,7 +58,7 @@ async fn send_code(
     let lang = ctx.session.preferred_language.clone();
     let purpose = CodePurpose::EnrollmentConfirmation;
     if let Err(e) = codes::issue(
-        portal,
+        &portal.services,
         &ctx.flow,
         kind,
         purpose,

@@ -12,11 +12,12 @@ use latchkey_verify::{CodePurpose, TotpSeed};
 
 use super::page::{Problems, render};
 use super::{CodeForm, activated, channels_before, parse_kind, post_context, unavailable};
-use crate::act::current_policy;
 use crate::app::Portal;
-use crate::app::Unrecorded as _;
-use crate::codes;
 use crate::flow;
+use crate::flow::RefusalPage as _;
+use latchkey_selfservice::act::current_policy;
+use latchkey_selfservice::codes;
+use latchkey_selfservice::flow::Unrecorded as _;
 
 /// `POST /enroll/{kind}/confirm`: the code that makes a pending method active.
 pub(super) async fn confirm(
@@ -52,7 +53,7 @@ pub(super) async fn confirm(
     }
     let failures = format!("enroll-fail:{kind}");
     let account = subject.to_string();
-    if let Err(refusal) = flow::charge_attempt(&portal, &req, &failures, &account).await {
+    if let Err(refusal) = flow::charge(&portal, &req, &failures, &account).await {
         let message = refusal.message(&portal, ctx.lang);
         ctx.audit(
             &portal,
@@ -89,7 +90,15 @@ pub(super) async fn confirm(
         (Some(p), _) => match codes::enrolled_destination(kind, &p.data) {
             Some(expected) => {
                 let purpose = CodePurpose::EnrollmentConfirmation;
-                codes::check(&portal, &ctx.flow, kind, purpose, Some(&expected), &typed).await
+                codes::check(
+                    &portal.services,
+                    &ctx.flow,
+                    kind,
+                    purpose,
+                    Some(&expected),
+                    &typed,
+                )
+                .await
             }
             None => false,
         },
@@ -114,7 +123,7 @@ pub(super) async fn confirm(
     let channels = channels_before(&portal, &ctx).await;
     let had_active = ctx.has_active(&portal, kind).await;
     // Policy again, right before the write (fresh membership; fails closed).
-    if current_policy(&portal, &subject, Action::Enroll)
+    if current_policy(&portal.services, &subject, Action::Enroll)
         .await
         .ok()
         .flatten()
@@ -140,6 +149,7 @@ pub(super) async fn confirm(
             .await
             .or_log();
     }
-    flow::reset_throttle(&portal, &failures, &subject.to_string()).await;
+    latchkey_selfservice::flow::reset_throttle(&portal.services, &failures, &subject.to_string())
+        .await;
     activated(&portal, &req, &ctx, kind, had_active, channels).await
 }

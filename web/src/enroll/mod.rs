@@ -35,13 +35,12 @@ use latchkey_store::{EnrollmentState, Flow, FlowToken, FlowUpdate, Outcome};
 use latchkey_types::{EmailAddress, MethodKind};
 use serde::Deserialize;
 
-use crate::act::current_policy;
-use crate::after_change::known_channels;
 use crate::app::Portal;
-use crate::app::Unrecorded as _;
-use crate::flow;
 use crate::i18n::Lang;
 use crate::signin::{self, Session};
+use latchkey_selfservice::act::current_policy;
+use latchkey_selfservice::after_change::known_channels;
+use latchkey_selfservice::flow::Unrecorded as _;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(signin::configure)
@@ -100,8 +99,8 @@ impl Ctx {
         reason: Option<&str>,
     ) -> Result<(), latchkey_store::StoreError> {
         let (correlation, subject) = (&self.session.correlation_id, Some(self.flow.subject));
-        flow::audit(
-            portal,
+        latchkey_selfservice::flow::audit(
+            &portal.services,
             correlation,
             subject,
             event_type,
@@ -139,8 +138,8 @@ async fn unavailable(
     session: &Session,
 ) -> HttpResponse {
     let lang = session.lang(req);
-    flow::audit(
-        portal,
+    latchkey_selfservice::flow::audit(
+        &portal.services,
         &session.correlation_id,
         Some(flow.subject),
         "enroll.denied",
@@ -176,7 +175,7 @@ async fn context(portal: &Portal, req: &HttpRequest) -> Result<Ctx, HttpResponse
     };
     let lang = session.lang(req);
     // A directory fault shows the same page as a refusal here: enrollment changes nothing yet.
-    match current_policy(portal, &flow.subject, Action::Enroll)
+    match current_policy(&portal.services, &flow.subject, Action::Enroll)
         .await
         .ok()
         .flatten()
@@ -380,7 +379,7 @@ async fn channels_before(portal: &Portal, ctx: &Ctx) -> Vec<Recipient> {
         .mail
         .as_deref()
         .and_then(|m| m.parse::<EmailAddress>().ok());
-    known_channels(portal, &ctx.flow.subject, mail.as_ref()).await
+    known_channels(&portal.services, &ctx.flow.subject, mail.as_ref()).await
 }
 
 /// `POST /enroll/{kind}/remove`: removes the method (active and pending).

@@ -14,12 +14,12 @@ use serde::Serialize;
 
 use super::{Ctx, PAGE_KINDS, context};
 use crate::app::Portal;
-use crate::app::Unrecorded as _;
 use crate::flow;
 use crate::i18n::Lang;
 use crate::identify::FieldError;
-use crate::services::QUESTION_IDS;
 use crate::signin;
+use latchkey_selfservice::QUESTION_IDS;
+use latchkey_selfservice::flow::Unrecorded as _;
 
 fn label(portal: &Portal, lang: Lang, kind: MethodKind) -> String {
     let key = match kind {

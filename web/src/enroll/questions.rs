@@ -14,9 +14,9 @@ use latchkey_verify::{HashError, QuestionError, QuestionId};
 
 use super::page::{Problems, render};
 use super::{AddForm, Ctx, activated, channels_before, unavailable};
-use crate::act::current_policy;
 use crate::app::Portal;
-use crate::services::QUESTION_IDS;
+use latchkey_selfservice::QUESTION_IDS;
+use latchkey_selfservice::act::current_policy;
 
 /// `POST /enroll/questions`: checks, hashes (argon2id, bounded pool) and stores a full set of
 /// answers, replacing any earlier set; audited, announced to the earlier channels.
@@ -100,7 +100,7 @@ pub(super) async fn add_questions(
     let channels = channels_before(portal, ctx).await;
     let had_active = ctx.has_active(portal, kind).await;
     // Policy again, right before the write (fresh membership; fails closed).
-    if current_policy(portal, &subject, Action::Enroll)
+    if current_policy(&portal.services, &subject, Action::Enroll)
         .await
         .ok()
         .flatten()

@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use super::credential;
 use crate::app::Portal;
-use crate::app::Unrecorded as _;
+use latchkey_selfservice::flow::Unrecorded as _;
 
 /// Every gateway API request from one address (a gateway polls about twice a minute).
 const API_LIMIT: Limit = Limit::new(240, Duration::from_secs(600));
@@ -340,7 +340,9 @@ async fn report(
 /// would be taken and the rest never done); the reply still waits for them.
 async fn after_success(portal: &web::Data<Portal>, job: latchkey_store::Job) {
     let portal = portal.clone();
-    let steps = actix_web::rt::spawn(async move { super::reset::reported(&portal, &job).await });
+    let steps = actix_web::rt::spawn(async move {
+        latchkey_selfservice::gateway::reported(&portal.services, &job).await
+    });
     if steps.await.is_err() {
         tracing::error!("gateway API: the steps after a reset stopped unexpectedly");
     }

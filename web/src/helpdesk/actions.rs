@@ -26,9 +26,9 @@ use serde::Deserialize;
 
 use super::{Target, member, member_post, page, see_other, target, user_path};
 use crate::app::Portal;
-use crate::app::Unrecorded as _;
 use crate::console::ConsoleUser;
 use crate::tap;
+use latchkey_selfservice::flow::Unrecorded as _;
 
 /// How long an approval request (and a grant) stays usable.
 pub const APPROVAL_WINDOW: Duration = Duration::from_secs(30 * 60);
@@ -236,8 +236,13 @@ async fn issue_tap(
         Err(r) => return r,
     };
     let user = t.user.id;
-    let channels = crate::after_change::known_channels(&portal, &user, t.user.mail.as_ref()).await;
-    let tap = match tap::issue(&portal, &user).await {
+    let channels = latchkey_selfservice::after_change::known_channels(
+        &portal.services,
+        &user,
+        t.user.mail.as_ref(),
+    )
+    .await;
+    let tap = match latchkey_selfservice::tap::issue(&portal.services, &user).await {
         Ok(tap) => tap,
         Err(e) => {
             m.audit(
@@ -267,8 +272,8 @@ async fn issue_tap(
     {
         tracing::error!("helpdesk: TAP issued but the audit event could not be written");
     }
-    tap::notify(
-        &portal,
+    latchkey_selfservice::tap::notify(
+        &portal.services,
         &user,
         channels,
         t.user.preferred_language.clone(),
@@ -303,10 +308,10 @@ async fn tell_contacts_of_tap(portal: &Portal, m: &ConsoleUser, t: &Target) {
         Some(name) => format!("{name} ({})", m.upn),
         None => m.upn.clone(),
     };
-    crate::security_contacts::tell_about(
-        portal,
+    latchkey_selfservice::security_contacts::tell_about(
+        &portal.services,
         &policy,
-        crate::security_contacts::Told {
+        latchkey_selfservice::security_contacts::Told {
             action: latchkey_notify::ContactAction::TemporaryAccessPass,
             subject: &t.user.id,
             user: &user,
@@ -384,7 +389,12 @@ async fn delete_method(
         return super::lookup::render_user(&portal, &req, &m, &t, Some(msg), StatusCode::NOT_FOUND)
             .await;
     };
-    let channels = crate::after_change::known_channels(&portal, &user, t.user.mail.as_ref()).await;
+    let channels = latchkey_selfservice::after_change::known_channels(
+        &portal.services,
+        &user,
+        t.user.mail.as_ref(),
+    )
+    .await;
     let details = serde_json::json!({
         "type": method.odata_type(),
         "method_id": form.id,
@@ -450,7 +460,12 @@ async fn reenroll(
     };
     let user = t.user.id;
     let s = &portal.services;
-    let channels = crate::after_change::known_channels(&portal, &user, t.user.mail.as_ref()).await;
+    let channels = latchkey_selfservice::after_change::known_channels(
+        &portal.services,
+        &user,
+        t.user.mail.as_ref(),
+    )
+    .await;
     let mut removed: Vec<String> = Vec::new();
     for e in s.store.enrollments(&user).await.unwrap_or_default() {
         if !removed.contains(&e.method) {

@@ -23,10 +23,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{Target, see_other, user_path};
 use crate::app::Portal;
-use crate::app::Unrecorded as _;
-use crate::codes;
 use crate::console::ConsoleUser;
 use crate::flow;
+use crate::flow::RefusalPage as _;
+use latchkey_selfservice::codes;
+use latchkey_selfservice::flow::Unrecorded as _;
 
 /// Purpose of a caller-verification case.
 pub const CASE_PURPOSE: &str = "helpdesk-case";
@@ -210,11 +211,11 @@ async fn start(
         .await;
     };
     let scope = format!("helpdesk-send:{kind}");
-    if let Err(wait) = flow::hit(
-        &portal,
+    if let Err(wait) = latchkey_selfservice::flow::hit(
+        &portal.services,
         &scope,
         &user.to_string(),
-        flow::limits::SENDS_PER_ACCOUNT,
+        latchkey_selfservice::flow::limits::SENDS_PER_ACCOUNT,
     )
     .await
     {
@@ -257,7 +258,7 @@ async fn start(
         }
     };
     let issued = codes::issue_as(
-        &portal,
+        &portal.services,
         &case_flow,
         kind,
         CodePurpose::HelpdeskCaller,
@@ -322,7 +323,7 @@ async fn submit(
     }
     // Charged before the check: per client address and per user, like self-service attempts.
     if let Err(refusal) =
-        flow::charge_attempt(&portal, &req, "fail:helpdesk-caller", &user.to_string()).await
+        flow::charge(&portal, &req, "fail:helpdesk-caller", &user.to_string()).await
     {
         let msg = refusal.message(&portal, m.lang);
         m.audit(
@@ -343,7 +344,7 @@ async fn submit(
         .parse::<MethodKind>()
         .unwrap_or(MethodKind::Email);
     let accepted = codes::check(
-        &portal,
+        &portal.services,
         &case.flow,
         kind,
         CodePurpose::HelpdeskCaller,
@@ -382,7 +383,12 @@ async fn submit(
     let Ok(Some((token, _))) = rotated else {
         return see_other(user_path(&user));
     };
-    flow::reset_throttle(&portal, "fail:helpdesk-caller", &user.to_string()).await;
+    latchkey_selfservice::flow::reset_throttle(
+        &portal.services,
+        "fail:helpdesk-caller",
+        &user.to_string(),
+    )
+    .await;
     if m.audit(
         &portal,
         "helpdesk.caller.verify",

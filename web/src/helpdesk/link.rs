@@ -16,17 +16,17 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use latchkey_notify::{Notice, Notification, Recipient};
-use latchkey_store::{
-    AuditEvent, EnrollmentState, Flow, FlowLifetime, FlowToken, NewFlow, Outcome,
-};
+use latchkey_store::{EnrollmentState, Flow, FlowLifetime, FlowToken, NewFlow, Outcome};
 use latchkey_types::{EmailAddress, MethodKind, ObjectId, Secret};
 use serde::{Deserialize, Serialize};
 
 use super::{Target, page};
 use crate::app::Portal;
-use crate::app::Unrecorded as _;
-use crate::flow::{self, PURPOSE, STEP_VERIFY, limits};
-use crate::guard::with_deadline;
+use crate::flow;
+use crate::flow::RefusalPage as _;
+use latchkey_selfservice::flow::Unrecorded as _;
+use latchkey_selfservice::flow::limits;
+use latchkey_selfservice::identify;
 
 /// Purpose of a helpdesk link's flow.
 pub const LINK_PURPOSE: &str = "helpdesk-link";
@@ -138,8 +138,8 @@ async fn issue_link(
     // Emailed links land in the user's mailbox: cap them per user, whichever member sends them,
     // so the console cannot be used to flood someone's inbox.
     if by_email
-        && crate::flow::hit(
-            &portal,
+        && latchkey_selfservice::flow::hit(
+            &portal.services,
             "helpdesk-link-email",
             &t.user.id.to_string(),
             EMAILED_LINKS_PER_USER,
@@ -230,8 +230,12 @@ async fn issue_link(
         return super::caller::unavailable(&portal, &req, &m);
     }
     // The user hears of it on every channel known (the link itself only goes to the address).
-    let mut told =
-        crate::after_change::known_channels(&portal, &t.user.id, t.user.mail.as_ref()).await;
+    let mut told = latchkey_selfservice::after_change::known_channels(
+        &portal.services,
+        &t.user.id,
+        t.user.mail.as_ref(),
+    )
+    .await;
     if let Some(a) = &address {
         let n = Notification {
             recipient: Recipient::Email(a.clone()),
@@ -350,13 +354,8 @@ async fn continue_with(
     {
         return portal.error_page(&req, lang, StatusCode::FORBIDDEN, "error_csrf");
     }
-    let client = portal
-        .services
-        .proxies
-        .client_ip(&req)
-        .map(|ip| ip.to_string())
-        .unwrap_or_default();
-    if let Err(wait) = flow::hit(&portal, "start:client", &client, limits::STARTS_PER_CLIENT).await
+    if let Err(wait) =
+        flow::hit_client(&portal, &req, "start:client", limits::STARTS_PER_CLIENT).await
     {
         let mut r = portal.render_in(
             &req,
@@ -376,82 +375,31 @@ async fn continue_with(
             return portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
         }
     }
-    let planned = with_deadline(
-        portal.services.deadline,
-        crate::identify::plan(&portal, &data.login),
-    )
-    .await;
-    let (mut flow_data, mut subject, reason) = match planned {
+    let s = &portal.services;
+    // The same decision as the identify step, within the same deadline; bound to the user: a
+    // UPN now naming someone else (renamed accounts) gets a decoy flow.
+    let planned = identify::within_deadline(s, identify::plan(s, &data.login)).await;
+    let plan = match planned.and_then(|p| p.bind_to(&link_flow.subject)) {
         Ok(p) => p,
         Err(e) => {
             tracing::error!(error = %e, "link: directory unavailable");
             return portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
         }
     };
-    // Bound to the user: a UPN now naming someone else (renamed accounts) gets a decoy flow.
-    if !flow_data.decoy && subject != link_flow.subject {
-        flow_data.decoy = true;
-        flow_data.throttle_key = format!("login:{}", data.login);
-        subject = match ObjectId::random() {
-            Ok(id) => id,
-            Err(e) => {
-                tracing::error!(error = %e, "link: no system randomness");
-                return portal.error_page(
-                    &req,
-                    lang,
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "error_generic",
-                );
-            }
-        };
-    }
-    let now = portal.services.clock.now();
-    let correlation_id = flow_data.correlation_id.clone();
-    let decoy = flow_data.decoy;
-    let created = portal
-        .services
-        .store
-        .create_flow(
-            NewFlow {
-                subject,
-                purpose: PURPOSE.into(),
-                step: STEP_VERIFY,
-                data: serde_json::to_value(&flow_data).unwrap_or_default(),
-                lifetime: FlowLifetime::default(),
-            },
-            now,
-        )
-        .await;
-    let token = match created {
-        Ok((t, _)) => t,
+    let details = serde_json::json!({
+        "link": link_flow.id.to_string(),
+        "issued_by": data.member,
+        "issued_by_upn": data.member_upn,
+        "link_correlation_id": data.correlation_id,
+    });
+    let event = "helpdesk.link.used";
+    let token = match identify::create(s, plan, event, details, Some(link_flow.subject)).await {
+        Ok(token) => token,
         Err(e) => {
-            tracing::error!(error = %e, "link: cannot create flow");
+            tracing::error!(error = %e, "link: cannot create the flow");
             return portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
         }
     };
-    let event = AuditEvent {
-        at: now,
-        correlation_id,
-        actor: "self".into(),
-        subject: Some(link_flow.subject),
-        event_type: "helpdesk.link.used".into(),
-        method: None,
-        outcome: if decoy {
-            Outcome::Denied
-        } else {
-            Outcome::Success
-        },
-        reason,
-        details: serde_json::json!({
-            "link": link_flow.id.to_string(),
-            "issued_by": data.member,
-            "issued_by_upn": data.member_upn,
-            "link_correlation_id": data.correlation_id,
-        }),
-    };
-    if portal.services.store.append_audit(&event).await.is_err() {
-        return portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
-    }
     let mut resp = flow::see_other("/verify");
     resp = crate::app::with_cookie(resp, &flow::flow_cookie(&portal, &token));
     resp

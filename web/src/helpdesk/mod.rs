@@ -32,8 +32,8 @@ use latchkey_policy::{Action, Subject, evaluate};
 use latchkey_types::ObjectId;
 
 use crate::app::Portal;
-use crate::app::Unrecorded as _;
 use crate::console::{self, Console, ConsoleUser};
+use latchkey_selfservice::flow::Unrecorded as _;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     lookup::configure(cfg);

@@ -22,7 +22,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::app::Portal;
-use crate::app::Unrecorded as _;
+use latchkey_selfservice::flow::Unrecorded as _;
 
 /// What kind of secret the cipher's errors name.
 const WHAT: &str = "sign-in attempt";

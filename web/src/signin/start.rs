@@ -14,8 +14,9 @@ use url::Url;
 use super::SignIn;
 use super::attempt::Attempt;
 use crate::app::Portal;
-use crate::flow::{self, limits};
+use crate::flow::RefusalPage as _;
 use crate::i18n::Lang;
+use latchkey_selfservice::flow::limits;
 
 /// The "too many sign-in starts" page (429) when this client is over its limit, else `None`.
 pub async fn throttled(portal: &Portal, req: &HttpRequest, lang: Lang) -> Option<HttpResponse> {
@@ -25,9 +26,14 @@ pub async fn throttled(portal: &Portal, req: &HttpRequest, lang: Lang) -> Option
         .client_ip(req)
         .map(|ip| ip.to_string())
         .unwrap_or_default();
-    let wait = flow::hit(portal, "signin:client", &client, limits::STARTS_PER_CLIENT)
-        .await
-        .err()?;
+    let wait = latchkey_selfservice::flow::hit(
+        &portal.services,
+        "signin:client",
+        &client,
+        limits::STARTS_PER_CLIENT,
+    )
+    .await
+    .err()?;
     let mut r = portal.render_in(
         req,
         lang,

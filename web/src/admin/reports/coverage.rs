@@ -25,7 +25,7 @@ use latchkey_types::{MethodKind, ObjectId};
 use serde::Serialize;
 use tokio::task::JoinSet;
 
-use crate::directory::{Directory, UserSummary};
+use latchkey_selfservice::directory::{Directory, UserSummary};
 
 /// Most users one report evaluates.
 pub const MAX_USERS: usize = 50_000;

@@ -21,7 +21,7 @@ use tokio::task::JoinSet;
 
 use super::coverage::PARALLEL;
 use super::csv::{self, Sink};
-use crate::directory::{Directory, UserSummary};
+use latchkey_selfservice::directory::{Directory, UserSummary};
 
 /// The header row.
 pub const COLUMNS: [&str; 10] = [

@@ -7,7 +7,7 @@ use latchkey_store::{Flow, NewCode};
 use latchkey_types::{MethodKind, Secret};
 use latchkey_verify::{CodeBinding, CodeHash, CodeOutcome, CodePurpose, Destination, IssuedCode};
 
-use crate::app::Portal;
+use crate::SelfService;
 
 fn binding(
     flow: &Flow,
@@ -86,7 +86,7 @@ pub enum IssueError {
 /// same work and send nothing).
 #[allow(clippy::too_many_arguments)]
 pub async fn issue(
-    portal: &Portal,
+    s: &SelfService,
     flow: &Flow,
     kind: MethodKind,
     purpose: CodePurpose,
@@ -96,7 +96,7 @@ pub async fn issue(
     correlation_id: &str,
 ) -> Result<(), IssueError> {
     issue_as(
-        portal,
+        s,
         flow,
         kind,
         purpose,
@@ -113,7 +113,7 @@ pub async fn issue(
 /// caller check sends a code the user may read out, with other words than a self-service code).
 #[allow(clippy::too_many_arguments)]
 pub async fn issue_as(
-    portal: &Portal,
+    s: &SelfService,
     flow: &Flow,
     kind: MethodKind,
     purpose: CodePurpose,
@@ -123,7 +123,6 @@ pub async fn issue_as(
     correlation_id: &str,
     notice: impl FnOnce(Secret<String>, std::time::Duration) -> Notice,
 ) -> Result<(), IssueError> {
-    let s = &portal.services;
     let now = s.clock.now();
     let (code, record) = s.codes.issue(
         &binding(flow, kind, purpose, destination.clone()),
@@ -160,14 +159,13 @@ pub async fn issue_as(
 /// One try of `typed` against the newest open code of `flow`/`kind`. With `expected`, the code
 /// must also have been sent there (enrollment: the pending address). A match consumes the code.
 pub async fn check(
-    portal: &Portal,
+    s: &SelfService,
     flow: &Flow,
     kind: MethodKind,
     purpose: CodePurpose,
     expected: Option<&Destination>,
     typed: &Secret<String>,
 ) -> bool {
-    let s = &portal.services;
     let now = s.clock.now();
     let Ok(Some(attempt)) = s
         .store

@@ -7,12 +7,12 @@ use latchkey_notify::{Notice, Notification, Recipient};
 use latchkey_store::{EnrollmentState, Flow};
 use latchkey_types::{EmailAddress, MethodKind, ObjectId};
 
-use crate::app::Portal;
+use crate::SelfService;
 use crate::flow::FlowData;
 
 /// Every address the user had before the change: enrolled email and phone, and the directory mail.
 pub async fn known_channels(
-    portal: &Portal,
+    s: &SelfService,
     user: &ObjectId,
     mail: Option<&EmailAddress>,
 ) -> Vec<Recipient> {
@@ -20,7 +20,7 @@ pub async fn known_channels(
     if let Some(m) = mail {
         out.push(Recipient::Email(m.clone()));
     }
-    if let Ok(list) = portal.services.store.enrollments(user).await {
+    if let Ok(list) = s.store.enrollments(user).await {
         for e in list.iter().filter(|e| e.state == EnrollmentState::Active) {
             let r = e
                 .method
@@ -41,14 +41,14 @@ pub async fn known_channels(
 /// After a password change: void every open flow and code of the user, notify every channel, and
 /// sign the user out everywhere when `revoke_sessions` (the policy's setting) is on.
 pub async fn after_change(
-    portal: &Portal,
+    s: &SelfService,
     flow: &Flow,
     data: &FlowData,
     channels: Vec<Recipient>,
     revoke_sessions: bool,
 ) -> crate::signout::SignOut {
     after_change_of(
-        portal,
+        s,
         &flow.subject,
         &data.correlation_id,
         data.preferred_language.clone(),
@@ -61,14 +61,13 @@ pub async fn after_change(
 /// [`after_change`] without a flow at hand: for a change the on-premises gateway reported after
 /// the page had stopped waiting (the job carries the subject, correlation id and what to do).
 pub async fn after_change_of(
-    portal: &Portal,
+    s: &SelfService,
     subject: &ObjectId,
     correlation_id: &str,
     lang: Option<String>,
     channels: Vec<Recipient>,
     revoke_sessions: bool,
 ) -> crate::signout::SignOut {
-    let s = &portal.services;
     let now = s.clock.now();
     if let Err(e) = s.store.void_codes_of(subject, now).await {
         tracing::error!(error = %e, "cannot void codes after a change");
@@ -87,5 +86,5 @@ pub async fn after_change_of(
         // Stored before the page says "changed": a crash now loses no notice.
         s.outbox.send(n).await;
     }
-    crate::signout::revoke(portal, subject, correlation_id, revoke_sessions).await
+    crate::signout::revoke(s, subject, correlation_id, revoke_sessions).await
 }

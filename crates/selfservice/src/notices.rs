@@ -361,6 +361,79 @@ impl Outbox {
     }
 }
 
+/// Writes every delivery outcome to the audit trail ("send" events), and finishes the stored
+/// notice a delivery was for ([`crate::notices`]).
+pub struct AuditObserver {
+    pub store: Arc<dyn Store>,
+    pub pending: Arc<Pending>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl latchkey_notify::DeliveryObserver for AuditObserver {
+    fn report(
+        &self,
+        report: latchkey_notify::DeliveryReport,
+    ) -> latchkey_notify::BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let (outcome, reason) = match &report.outcome {
+                latchkey_notify::DeliveryOutcome::Delivered => {
+                    (latchkey_store::Outcome::Success, None)
+                }
+                latchkey_notify::DeliveryOutcome::Failed { reason, .. } => {
+                    (latchkey_store::Outcome::Error, Some(reason.clone()))
+                }
+                latchkey_notify::DeliveryOutcome::Abandoned => (
+                    latchkey_store::Outcome::Error,
+                    Some("abandoned at shutdown".into()),
+                ),
+            };
+            let event = latchkey_store::AuditEvent {
+                at: self.clock.now(),
+                correlation_id: report.correlation_id.clone(),
+                actor: "system".into(),
+                subject: report.subject,
+                event_type: format!("notify.{}", report.kind),
+                method: Some(report.channel.as_str().to_string()),
+                outcome,
+                reason,
+                // Masked recipient only: full addresses stay out of the audit trail.
+                details: serde_json::json!({ "to": report.recipient_masked, "attempts": report.attempts }),
+            };
+            let audited = self.store.append_audit(&event).await;
+            self.pending
+                .delivered(&*self.store, report.id, &report.outcome, event.at)
+                .await;
+            if let Err(e) = audited {
+                tracing::error!(error = %e, "cannot audit a delivery");
+            }
+        })
+    }
+}
+
+/// Starts the notification queue with the given transports, auditing every delivery: the send queue and the outbox in front of it (its deliverer starts with the portal).
+pub fn start_notifier(
+    store: Arc<dyn Store>,
+    branding: latchkey_notify::Branding,
+    channels: latchkey_notify::Channels,
+    clock: Arc<dyn Clock>,
+    lease: Duration,
+) -> Result<(Notifier, latchkey_notify::NotifierHandle, Arc<Outbox>), NotifyError> {
+    let renderer = latchkey_notify::Renderer::new(branding)?;
+    let pending = Arc::new(Pending::default());
+    let (notifier, handle) = Notifier::start(
+        renderer,
+        channels,
+        Arc::new(AuditObserver {
+            store: Arc::clone(&store),
+            pending: Arc::clone(&pending),
+            clock: Arc::clone(&clock),
+        }),
+        latchkey_notify::QueueConfig::default(),
+    );
+    let outbox = Outbox::new(store, notifier.clone(), pending, clock, lease);
+    Ok((notifier, handle, outbox))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

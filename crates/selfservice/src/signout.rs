@@ -8,9 +8,8 @@
 use latchkey_store::{Flow, Outcome};
 use latchkey_types::ObjectId;
 
-use crate::app::Portal;
+use crate::SelfService;
 use crate::flow::{self, FlowData};
-use crate::i18n::Lang;
 
 /// Audit event type of the revocation.
 pub const EVENT: &str = "sessions.revoke";
@@ -26,26 +25,14 @@ pub enum SignOut {
     Failed,
 }
 
-impl SignOut {
-    /// The result page's sentence about other sessions, if there is one to say.
-    pub fn paragraph(self, portal: &Portal, lang: Lang) -> Option<String> {
-        let key = match self {
-            SignOut::Revoked => "done_sessions_revoked",
-            SignOut::Failed => "done_sessions_not_revoked",
-            SignOut::Skipped => return None,
-        };
-        Some(portal.templates.catalogs().get(lang, key).to_string())
-    }
-}
-
 /// Revokes the subject's sign-in sessions when `wanted`; audits the outcome either way it ran.
-pub async fn after_change(portal: &Portal, flow: &Flow, data: &FlowData, wanted: bool) -> SignOut {
-    revoke(portal, &flow.subject, &data.correlation_id, wanted).await
+pub async fn after_change(s: &SelfService, flow: &Flow, data: &FlowData, wanted: bool) -> SignOut {
+    revoke(s, &flow.subject, &data.correlation_id, wanted).await
 }
 
 /// [`after_change`] by subject and correlation id (a change reported later by the gateway).
 pub async fn revoke(
-    portal: &Portal,
+    s: &SelfService,
     subject: &ObjectId,
     correlation_id: &str,
     wanted: bool,
@@ -53,11 +40,7 @@ pub async fn revoke(
     if !wanted {
         return SignOut::Skipped;
     }
-    let result = portal
-        .services
-        .directory
-        .revoke_sign_in_sessions(subject)
-        .await;
+    let result = s.directory.revoke_sign_in_sessions(subject).await;
     let (outcome, reason, sign_out) = match &result {
         Ok(()) => (
             Outcome::Success,
@@ -83,7 +66,7 @@ pub async fn revoke(
         }
     };
     if flow::audit(
-        portal,
+        s,
         correlation_id,
         Some(*subject),
         EVENT,

@@ -7,13 +7,13 @@ use latchkey_notify::{ContactAction, Notice, Notification, Recipient};
 use latchkey_policy::Policy;
 use latchkey_types::ObjectId;
 
-use crate::app::Portal;
+use crate::SelfService;
 use crate::flow::FlowData;
 
 /// Queues the notice for every security contact of `policy` (none: nothing happens). The notice
 /// names the user and carries the time and correlation id; never a password, code or pass.
 pub async fn tell(
-    portal: &Portal,
+    s: &SelfService,
     policy: &Policy,
     action: ContactAction,
     subject: &ObjectId,
@@ -25,7 +25,7 @@ pub async fn tell(
         .filter(|n| !n.trim().is_empty())
         .unwrap_or_else(|| data.account.clone());
     tell_about(
-        portal,
+        s,
         policy,
         Told {
             action,
@@ -51,12 +51,12 @@ pub struct Told<'a> {
 }
 
 /// [`tell`] for actions that do not come from a self-service flow (the helpdesk's).
-pub async fn tell_about(portal: &Portal, policy: &Policy, told: Told<'_>) {
+pub async fn tell_about(s: &SelfService, policy: &Policy, told: Told<'_>) {
     let contacts = &policy.notifications.security_contacts;
     if contacts.is_empty() {
         return;
     }
-    let at = portal.services.clock.now();
+    let at = s.clock.now();
     for address in contacts {
         let n = Notification {
             recipient: Recipient::Email(address.clone()),
@@ -73,6 +73,6 @@ pub async fn tell_about(portal: &Portal, policy: &Policy, told: Told<'_>) {
             correlation_id: told.correlation_id.to_string(),
             subject: Some(*told.subject),
         };
-        portal.services.outbox.send(n).await;
+        s.outbox.send(n).await;
     }
 }

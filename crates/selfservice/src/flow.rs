@@ -1,0 +1,247 @@
+//! The self-service flow as the store keeps it: the server-side record bound to one directory
+//! object, its typed data, audit events and throttles.
+//!
+//! The flow is fixed to one directory object at identification (docs/security.md, principle 4): its
+//! subject never changes, and every later step reads the user from here, never from the request.
+//! Unknown, disabled, unenrolled and out-of-scope accounts get a *decoy* flow that looks the same
+//! from outside and can never be verified.
+
+use std::time::Duration;
+
+use latchkey_store::{
+    AuditEvent, Flow, FlowToken, Limit, Outcome, StoreError, ThrottleDecision, ThrottleKey,
+};
+use latchkey_types::{MethodKind, ObjectId};
+use serde::{Deserialize, Serialize};
+
+use crate::SelfService;
+
+/// Purpose stored with self-service flows.
+pub const PURPOSE: &str = "self-service";
+
+/// Flow state kept in the store (JSON), never in the browser.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FlowData {
+    /// This flow can never be verified (no such account, or not eligible). Looks like any other.
+    pub decoy: bool,
+    /// What the user typed, to show back ("if alex@contoso.com has ..."). Not a directory value.
+    pub account: String,
+    /// Throttle key for per-account limits: the object id, or for decoys the typed account, so
+    /// that an unknown account is throttled exactly like a real one.
+    pub throttle_key: String,
+    pub policy: Option<String>,
+    pub required: usize,
+    /// Methods the matched policy allows.
+    pub methods: Vec<MethodKind>,
+    pub display_name: Option<String>,
+    /// The user's names as the directory has them (display, given, surname, UPN local part,
+    /// on-premises account): a new password may not contain them. Kept here so the reset step
+    /// needs no second read of the user.
+    pub names: Vec<String>,
+    /// The directory mail address: told about a change even when not enrolled.
+    pub mail: Option<String>,
+    /// Directory values for the attribute method (the answers to a knowledge check), sealed
+    /// with the at-rest key and bound to this flow's subject ([`crate::attribute::seal`]); an
+    /// empty map for decoys and policies without the method, sealed the same way.
+    #[serde(default)]
+    pub attributes_sealed: String,
+    /// The directory's preferredLanguage; used only after the first verification succeeded.
+    pub preferred_language: Option<String>,
+    /// Password mastered on-premises (Entra Connect).
+    pub synced: bool,
+    /// `lastPasswordChangeDateTime` when the flow started: after a password write whose answer
+    /// never came, a later value shows the write was applied.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub password_changed_at: Option<time::OffsetDateTime>,
+    /// Correlates every audit event and message of this flow.
+    pub correlation_id: String,
+}
+
+impl FlowData {
+    pub fn from_flow(flow: &Flow) -> FlowData {
+        serde_json::from_value(flow.data.clone()).unwrap_or_default()
+    }
+
+    /// The name a contact or a page calls the user by: the directory's display name, else what
+    /// they typed.
+    pub fn user_name(&self) -> String {
+        self.display_name
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| self.account.clone())
+    }
+}
+
+/// A live self-service flow: the token the browser holds, the stored record and its data.
+pub struct Current {
+    pub token: FlowToken,
+    pub flow: Flow,
+    pub data: FlowData,
+}
+
+impl Current {
+    /// The live self-service flow of `token`; `Ok(None)` when there is none (expired, ended, or
+    /// a flow of another purpose). A store error is an error, never "no flow".
+    pub async fn load(s: &SelfService, token: FlowToken) -> Result<Option<Current>, StoreError> {
+        let now = s.clock.now();
+        let Some(flow) = s.store.flow(&token, now).await? else {
+            return Ok(None);
+        };
+        if flow.purpose != PURPOSE {
+            return Ok(None);
+        }
+        let data = FlowData::from_flow(&flow);
+        Ok(Some(Current { token, flow, data }))
+    }
+
+    /// The methods proven so far.
+    pub fn verified(&self) -> Vec<MethodKind> {
+        verified_kinds(&self.flow)
+    }
+
+    /// Whether enough methods are proven for the flow's policy (never for a decoy).
+    pub fn is_complete(&self) -> bool {
+        is_complete(&self.flow, &self.data)
+    }
+
+    /// Audits an event of this flow (decoy flows are recorded without a subject: it is random).
+    pub async fn audit(
+        &self,
+        s: &SelfService,
+        event_type: &str,
+        method: Option<MethodKind>,
+        outcome: Outcome,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let subject = (!self.data.decoy).then_some(self.flow.subject);
+        audit(
+            s,
+            &self.data.correlation_id,
+            subject,
+            event_type,
+            method,
+            outcome,
+            reason,
+        )
+        .await
+    }
+}
+
+/// The verified methods of a flow, as kinds.
+pub fn verified_kinds(flow: &Flow) -> Vec<MethodKind> {
+    flow.verified
+        .iter()
+        .filter_map(|m| m.parse().ok())
+        .collect()
+}
+
+/// Whether the flow has proven enough methods for its policy.
+pub fn is_complete(flow: &Flow, data: &FlowData) -> bool {
+    !data.decoy && latchkey_verify::requirement_met(data.required, &verified_kinds(flow))
+}
+
+/// Records an audit event of the user's own flow (`actor` "self"). Called before the answer is
+/// given; a failure to record fails the step (an unaudited change must not happen).
+pub async fn audit(
+    s: &SelfService,
+    correlation_id: &str,
+    subject: Option<ObjectId>,
+    event_type: &str,
+    method: Option<MethodKind>,
+    outcome: Outcome,
+    reason: Option<&str>,
+) -> Result<(), StoreError> {
+    let event = AuditEvent {
+        at: s.clock.now(),
+        correlation_id: correlation_id.to_string(),
+        actor: "self".into(),
+        subject,
+        event_type: event_type.to_string(),
+        method: method.map(|m| m.as_str().to_string()),
+        outcome,
+        reason: reason.map(str::to_string),
+        details: serde_json::Value::Null,
+    };
+    s.store.append_audit(&event).await.map(|_| ())
+}
+
+/// For the result of recording something that changes nothing if it is lost: the audit event of
+/// a refusal or a failure (the refusal stands either way), or a clean-up the next request
+/// repeats. Never dropped silently: a failure is logged loudly.
+pub trait Unrecorded {
+    fn or_log(self);
+}
+
+impl<T> Unrecorded for Result<T, StoreError> {
+    fn or_log(self) {
+        if let Err(e) = self {
+            tracing::error!(error = %e, "could not record an event of a refused or failed request");
+        }
+    }
+}
+
+/// Throttle limits (docs/security.md "Numbers").
+pub mod limits {
+    use super::*;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    /// Flow starts per client address.
+    pub const STARTS_PER_CLIENT: &[Limit] = &[Limit::new(20, Duration::from_secs(600))];
+    /// Verification attempts per client address.
+    pub const VERIFICATIONS_PER_CLIENT: &[Limit] = &[Limit::new(60, HOUR)];
+    /// Codes sent per account and channel.
+    pub const SENDS_PER_ACCOUNT: &[Limit] = &[Limit::new(5, HOUR), Limit::new(10, DAY)];
+    /// Failed verifications per account and method since the last success: a short burst, 5 an
+    /// hour, and 100 in a row (about ten years' window: only a success or the helpdesk resets it).
+    pub const FAILURES_PER_ACCOUNT: &[Limit] = &[
+        Limit::new(3, Duration::from_secs(5 * 60)),
+        Limit::new(5, HOUR),
+        Limit::new(100, Duration::from_secs(3650 * 86_400)),
+    ];
+}
+
+/// Why a throttled attempt may not go on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Too many attempts: wait this long.
+    Throttled(Duration),
+    /// The store could not count the attempt: denied (fail closed), but it is an outage, not
+    /// the user's fault, and is said so.
+    Unavailable,
+}
+
+/// Checks and records one attempt against `limits` for `(scope, key)`. A store error denies
+/// (fail closed) as [`Refusal::Unavailable`].
+pub async fn hit(s: &SelfService, scope: &str, key: &str, limits: &[Limit]) -> Result<(), Refusal> {
+    let k = ThrottleKey::new(scope, key);
+    match s.store.hit(&k, limits, s.clock.now()).await {
+        Ok(ThrottleDecision::Allowed { .. }) => Ok(()),
+        Ok(ThrottleDecision::Denied { retry_after }) => Err(Refusal::Throttled(retry_after)),
+        Err(e) => {
+            tracing::error!(error = %e, scope, "throttle check failed; denying");
+            Err(Refusal::Unavailable)
+        }
+    }
+}
+
+/// Charges one verification attempt *before* the answer is checked, so a guess costs an attempt
+/// whatever its result: per client address, and per account under `failure_scope` (reset after a
+/// success). `Err` says why not: too many attempts, or the store could not count it.
+pub async fn charge_attempt(
+    s: &SelfService,
+    client: &str,
+    failure_scope: &str,
+    account_key: &str,
+) -> Result<(), Refusal> {
+    hit(s, "verify:client", client, limits::VERIFICATIONS_PER_CLIENT).await?;
+    hit(s, failure_scope, account_key, limits::FAILURES_PER_ACCOUNT).await
+}
+
+/// Forgets the attempts of `(scope, key)` (after a success).
+pub async fn reset_throttle(s: &SelfService, scope: &str, key: &str) {
+    if let Err(e) = s.store.reset(&ThrottleKey::new(scope, key)).await {
+        tracing::warn!(error = %e, scope, "could not reset a throttle");
+    }
+}

@@ -1,0 +1,443 @@
+//! What the self-service flows ask of the on-premises gateway: is one connected that can do
+//! this, "do this, and tell me within a bounded time what happened", a synced user's reset
+//! through it, and finishing a reset whose result arrived after the page stopped waiting.
+//!
+//! The password of a reset job lives in the store only sealed, until the gateway takes it; it is
+//! never logged or audited. Who runs the steps after a gateway's change is decided by one job
+//! state transition (the store's `claim_after_change`): the waiting page and the result handler
+//! of any portal instance never both run them.
+
+use std::time::Duration;
+
+use latchkey_jobs::{FailureReason, JobKind, JobOutcome, JobReport, Target};
+use latchkey_notify::{ContactAction, Recipient};
+use latchkey_store::{Job, JobState, NewJob, Outcome, StoreError};
+use latchkey_types::{ObjectId, Secret};
+use serde::{Deserialize, Serialize};
+
+use crate::SelfService;
+use crate::act::Acting;
+use crate::after_change::{after_change_of, known_channels};
+use crate::flow::FlowData;
+use crate::reset::{ResetOutcome, WritePath};
+use crate::security_contacts::{self, Told};
+
+/// A gateway that polled within this window counts as connected (it polls at least every
+/// [`latchkey_jobs::MAX_WAIT_SECONDS`] seconds).
+pub const CONNECTED_WINDOW: Duration = Duration::from_secs(90);
+/// A job not claimed within this time is not handed out any more.
+pub const JOB_TTL: Duration = Duration::from_secs(120);
+/// How long the user's page waits for the gateway's result before saying it is in progress (the
+/// default of [`SelfService::gateway_wait`]).
+pub const RESULT_WAIT: Duration = Duration::from_secs(20);
+/// How often a waiting page re-reads its job. A result recorded while a page waits is seen by
+/// that page within one period (plus one store read).
+pub const POLL_EVERY: Duration = Duration::from_millis(150);
+/// Audit event of a reset whose gateway job outlived the page's wait.
+pub const PENDING_EVENT: &str = "reset.pending";
+
+/// How the wait for a job ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Waited {
+    Succeeded,
+    Failed {
+        reason: FailureReason,
+        detail: String,
+    },
+    /// Not finished within the wait: it may still happen (claimed, or claimable until its
+    /// deadline).
+    InProgress,
+    /// No gateway took it before its deadline: it will not happen.
+    Expired,
+}
+
+/// Whether a gateway that declared `kind` polled recently.
+pub async fn connected(s: &SelfService, kind: JobKind) -> Result<bool, StoreError> {
+    let now = s.clock.now();
+    Ok(s.store.gateways().await?.iter().any(|g| {
+        // Allowed by the operator and declared at the last poll: what the gateway says of
+        // itself alone never routes a job to it.
+        g.is_connected(now, CONNECTED_WINDOW) && g.serves(kind.as_str())
+    }))
+}
+
+/// A job to run.
+pub struct Request {
+    pub kind: JobKind,
+    pub subject: ObjectId,
+    pub target: Target,
+    pub new_password: Option<Secret<String>>,
+    pub must_change: bool,
+    pub correlation_id: String,
+    /// For a reset: what the portal does once the gateway reports success.
+    pub after: Option<After>,
+}
+
+/// What the steps after a gateway's password change need when the gateway reports after the
+/// page stopped waiting. Non-secret: the policy's sign-out setting, the language, the channels
+/// to tell. Kept in the job's target under [`AFTER`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct After {
+    pub revoke_sessions: bool,
+    pub lang: Option<String>,
+    /// Known before the change.
+    pub notify: Vec<Channel>,
+    /// The policy that allowed the reset: whose security contacts are told. Absent in jobs
+    /// queued by an older portal (nobody to tell then).
+    #[serde(default)]
+    pub policy: Option<String>,
+    /// How the security contacts' notice names the user (display name, else the account).
+    #[serde(default)]
+    pub user: Option<String>,
+}
+
+/// Key in a reset job's target of [`After`].
+const AFTER: &str = "after_change";
+
+/// A channel to tell, stored as `email:addr` or `sms:+number` (the format earlier versions
+/// wrote, so a job queued before an upgrade is still finished).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Channel(pub Recipient);
+
+impl Serialize for Channel {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let text = match &self.0 {
+            Recipient::Email(e) => format!("email:{}", e.as_str()),
+            Recipient::Sms(p) => format!("sms:{p}"),
+        };
+        ser.serialize_str(&text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Channel {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(de)?;
+        let parsed = if let Some(e) = text.strip_prefix("email:") {
+            e.parse().ok().map(Recipient::Email)
+        } else {
+            text.strip_prefix("sms:")
+                .and_then(|p| p.parse().ok())
+                .map(Recipient::Sms)
+        };
+        parsed
+            .map(Channel)
+            .ok_or_else(|| serde::de::Error::custom("not a channel"))
+    }
+}
+
+/// Queues the job and waits up to [`SelfService::gateway_wait`] for its result. Returns the job id too (for
+/// the audit trail).
+pub async fn run(s: &SelfService, request: Request) -> Result<(String, Waited), StoreError> {
+    let now = s.clock.now();
+    let mut target =
+        serde_json::to_value(&request.target).map_err(|_| StoreError::Invalid("job target"))?;
+    target["must_change"] = serde_json::Value::Bool(request.must_change);
+    if let Some(after) = &request.after {
+        target[AFTER] =
+            serde_json::to_value(after).map_err(|_| StoreError::Invalid("job target"))?;
+    }
+    let job = s
+        .store
+        .enqueue_job(
+            NewJob {
+                kind: request.kind.as_str().to_string(),
+                subject: request.subject,
+                target,
+                secret: request.new_password,
+                correlation_id: request.correlation_id,
+                expires_at: now + JOB_TTL,
+            },
+            now,
+        )
+        .await?;
+    let deadline = tokio::time::Instant::now() + s.gateway_wait;
+    loop {
+        tokio::time::sleep(POLL_EVERY).await;
+        let current = s.store.job(&job.id, s.clock.now()).await?;
+        let Some(current) = current else {
+            return Ok((job.id, Waited::Expired));
+        };
+        match current.state {
+            JobState::Succeeded => return Ok((job.id, Waited::Succeeded)),
+            JobState::Failed => {
+                let report: Option<JobReport> =
+                    current.result.and_then(|r| serde_json::from_value(r).ok());
+                let (reason, detail) = match report.map(|r| r.outcome) {
+                    Some(JobOutcome::Failed { reason, detail }) => (reason, detail),
+                    _ => (FailureReason::Other, String::new()),
+                };
+                return Ok((job.id, Waited::Failed { reason, detail }));
+            }
+            JobState::Expired => return Ok((job.id, Waited::Expired)),
+            JobState::Queued | JobState::Claimed => {}
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok((job.id, Waited::InProgress));
+        }
+    }
+}
+
+/// Whether the policy that matched this flow allows privileged accounts; the gateway refuses an
+/// `adminCount=1` account otherwise. A policy gone from the set: not allowed.
+pub fn allow_privileged(s: &SelfService, data: &FlowData) -> bool {
+    data.policy
+        .as_deref()
+        .and_then(|n| s.policies().get(n).map(|p| p.allow_privileged))
+        .unwrap_or(false)
+}
+
+/// A synced user's reset without the delegated writeback credential: through a connected
+/// gateway that may reset, or [`ResetOutcome::NoPath`] when none is connected. Settles the
+/// claim: given back when nothing reached AD, ended otherwise.
+pub(crate) async fn reset(
+    s: &SelfService,
+    acting: Acting,
+    password: Secret<String>,
+) -> ResetOutcome {
+    match connected(s, JobKind::Reset).await {
+        Ok(true) => {}
+        Ok(false) => {
+            let reason = "synced user: no writeback path configured";
+            let recorded = acting.audit(s, Outcome::Denied, reason).await;
+            acting.finish(s).await;
+            return ResetOutcome::NoPath(recorded);
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "reset: cannot read the gateways");
+            return ResetOutcome::TryAgain(acting.try_again(s, Err(e)).await);
+        }
+    }
+    let user = match s.directory.user(&acting.subject()).await {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::error!(error = %e, "reset: cannot read the user");
+            let reason = format!("directory: {}", e.code().unwrap_or("no answer"));
+            let recorded = acting.audit(s, Outcome::Error, &reason).await;
+            return ResetOutcome::TryAgain(acting.try_again(s, recorded).await);
+        }
+    };
+    let Some(sam) = user.on_premises_sam_account_name.filter(|n| !n.is_empty()) else {
+        let reason = "synced user without onPremisesSamAccountName";
+        let recorded = acting.audit(s, Outcome::Error, reason).await;
+        acting.finish(s).await;
+        return ResetOutcome::OnPremisesFailed(recorded);
+    };
+    let target = Target {
+        sam_account_name: sam,
+        domain: user.on_premises_domain_name,
+        allow_privileged: allow_privileged(s, &acting.current.data),
+    };
+    queue_and_wait(s, acting, target, password).await
+}
+
+/// Queues the reset job (its intent audited first) and settles the claim by what the wait came
+/// to.
+async fn queue_and_wait(
+    s: &SelfService,
+    acting: Acting,
+    target: Target,
+    password: Secret<String>,
+) -> ResetOutcome {
+    let data = &acting.current.data;
+    // Channels known before the change, to tell the user afterwards.
+    let channels = known_channels(s, &acting.subject(), acting.mail().as_ref()).await;
+    let request = Request {
+        kind: JobKind::Reset,
+        subject: acting.subject(),
+        target,
+        new_password: Some(password),
+        must_change: false,
+        correlation_id: data.correlation_id.clone(),
+        after: Some(After {
+            revoke_sessions: acting.policy.revoke_sessions,
+            lang: data.preferred_language.clone(),
+            notify: channels.iter().cloned().map(Channel).collect(),
+            policy: data.policy.clone(),
+            user: Some(data.user_name()),
+        }),
+    };
+    let label = WritePath::Gateway.label();
+    let started = acting.audit(s, Outcome::Started, label).await;
+    if started.is_err() {
+        return ResetOutcome::TryAgain(acting.try_again(s, started).await);
+    }
+    let (job, waited) = match run(s, request).await {
+        Ok(r) => r,
+        Err(e) => {
+            // The job may be queued: this verification is spent.
+            tracing::error!(error = %e, "reset: cannot queue the gateway job");
+            acting.finish(s).await;
+            return ResetOutcome::Failed(Ok(()));
+        }
+    };
+    match waited {
+        Waited::Succeeded => {
+            // The steps after the change (sign-out above all) get a Graph budget of their own:
+            // the wait for the gateway may have used up the request's.
+            let steps = succeeded(s, acting, &job, channels);
+            latchkey_graph::deadline::fresh(s.graph_budget, steps).await
+        }
+        Waited::Failed { reason, detail } => {
+            let outcome = if reason == FailureReason::DirectoryUnavailable {
+                Outcome::Error
+            } else {
+                Outcome::Failure
+            };
+            let why = format!("{label} {job}: {}: {detail}", reason.as_str());
+            let recorded = acting.audit(s, outcome, &why).await;
+            if reason == FailureReason::PasswordPolicy && recorded.is_ok() {
+                // AD refused this password and changed nothing: another one may be tried.
+                acting.release(s).await;
+                return ResetOutcome::OnPremisesPolicy;
+            }
+            acting.finish(s).await;
+            ResetOutcome::OnPremisesFailed(recorded)
+        }
+        Waited::InProgress => {
+            // Not the reset's own event: that is written once, when the result arrives
+            // ([`reported`]), with the steps after the change.
+            let why = format!("{label} {job}: queued, no result within the wait");
+            let recorded = acting
+                .audit_as(s, PENDING_EVENT, None, Outcome::Success, &why)
+                .await;
+            if let Err(e) = recorded {
+                // The `started` event names the attempt; the job's own record names the rest.
+                tracing::error!(error = %e, "reset: cannot audit a pending gateway reset");
+            }
+            acting.finish(s).await;
+            ResetOutcome::Pending
+        }
+        Waited::Expired => {
+            // Past its deadline: most likely never taken, but a job claimed and then expired may
+            // still be reported, so this verification is spent.
+            let why = format!("{label} {job}: no gateway took it in time");
+            let recorded = acting.audit(s, Outcome::Error, &why).await;
+            acting.finish(s).await;
+            ResetOutcome::OnPremisesFailed(recorded)
+        }
+    }
+}
+
+/// The gateway reported success while the page waited: the steps after the change run here
+/// unless the result handler claimed them first (then it wrote the reset's audit event and told
+/// everyone; the page only shows the result).
+async fn succeeded(
+    s: &SelfService,
+    acting: Acting,
+    job: &str,
+    channels: Vec<Recipient>,
+) -> ResetOutcome {
+    if claim_after_change(s, job).await {
+        let why = format!("on-premises gateway job {job}: password set in AD");
+        return crate::reset::succeeded(s, acting, channels, WritePath::Gateway, &why).await;
+    }
+    let notified = !channels.is_empty();
+    acting.finish(s).await;
+    ResetOutcome::Changed {
+        path: WritePath::Gateway,
+        sign_out: None,
+        notified,
+    }
+}
+
+/// Whether this caller is the one to run the steps after the change of `job`: the store's
+/// one conditional update that marks the job ([`latchkey_store::Store::claim_after_change`]),
+/// so the waiting page and the result handler (of any portal instance) never both run them. On
+/// a store error: nobody runs them twice, so `false`.
+async fn claim_after_change(s: &SelfService, job: &str) -> bool {
+    match s.store.claim_after_change(job, s.clock.now()).await {
+        Ok(won) => won,
+        Err(e) => {
+            tracing::error!(error = %e, "reset: cannot claim the after-change steps of a job");
+            false
+        }
+    }
+}
+
+/// How long the result handler leaves the steps after the change to a page that may still be
+/// waiting: that page sees the recorded result within one poll, and only the side that runs the
+/// steps knows how the sign-out went, so the page can then say it to the user itself. Three
+/// polls: one full period, the page's store read, and slack for a busy machine. This only
+/// decides who is *likely* to win; the claim alone decides who runs the steps.
+const PAGE_GRACE: Duration = POLL_EVERY.saturating_mul(3);
+
+/// Called when a reset job's success is recorded: unless the waiting page already did, void
+/// codes and flows, notify the channels known before the change, sign out per policy, tell the
+/// policy's security contacts, and write the reset's audit event.
+pub async fn reported(s: &SelfService, job: &Job) {
+    if job.kind != JobKind::Reset.as_str() {
+        return;
+    }
+    // A page still waiting on this job (its wait, `gateway_wait` from the queueing, is not over)
+    // sees the result within one poll and, if it claims first, tells the user the whole
+    // outcome, sign-out included. A page that already said "in progress" is not waiting: no
+    // pause then.
+    if s.clock.now() < job.created_at + s.gateway_wait + POLL_EVERY {
+        tokio::time::sleep(PAGE_GRACE).await;
+    }
+    if !claim_after_change(s, &job.id).await {
+        return;
+    }
+    // A job without the record (queued by an older portal): the safe defaults.
+    let after: After = job
+        .target
+        .get(AFTER)
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or(After {
+            revoke_sessions: true,
+            lang: None,
+            notify: Vec::new(),
+            policy: None,
+            user: None,
+        });
+    let reason = format!(
+        "on-premises gateway job {}: password set in AD (finished on the gateway's report, not by the page)",
+        job.id
+    );
+    let audited = crate::flow::audit(
+        s,
+        &job.correlation_id,
+        Some(job.subject),
+        "reset",
+        None,
+        Outcome::Success,
+        Some(&reason),
+    )
+    .await;
+    if audited.is_err() {
+        tracing::error!("reset: password changed but the audit event could not be written");
+    }
+    let channels = after.notify.into_iter().map(|c| c.0).collect();
+    after_change_of(
+        s,
+        &job.subject,
+        &job.correlation_id,
+        after.lang,
+        channels,
+        after.revoke_sessions,
+    )
+    .await;
+    // The policy's security contacts hear of it as after any reset (the policy as it is now: a
+    // contact added or removed since the job was queued is honoured).
+    let Some(name) = after.policy else { return };
+    let set = s.policies();
+    let Some(policy) = set.get(&name) else {
+        tracing::warn!(
+            policy = %name,
+            "reset: the policy of a late gateway reset is gone; its security contacts are not told"
+        );
+        return;
+    };
+    let user = after
+        .user
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| job.subject.to_string());
+    let told = Told {
+        action: ContactAction::PasswordReset,
+        subject: &job.subject,
+        user: &user,
+        correlation_id: &job.correlation_id,
+        by: None,
+    };
+    security_contacts::tell_about(s, policy, told).await;
+}

@@ -1,0 +1,251 @@
+//! Step 1 of self-service: the user says who they are. Whatever they type, the outcome is the
+//! same after the same time (docs/security.md, principle 1); the decision whether this account
+//! may use self-service is made here, recorded in the server-side flow, and revealed only after
+//! a verification succeeds.
+
+use std::collections::HashSet;
+
+use latchkey_policy::{Action, Subject, evaluate};
+use latchkey_store::{
+    EnrollmentState, FlowLifetime, FlowStep, FlowToken, NewFlow, Outcome, StoreError,
+};
+use latchkey_types::{MethodKind, ObjectId, Upn};
+
+use crate::SelfService;
+use crate::flow::{self, FlowData, PURPOSE, Refusal, limits};
+
+/// A flow as identification decided it, before it is stored.
+#[derive(Debug)]
+pub struct Plan {
+    pub data: FlowData,
+    /// The user, or for a decoy a random id that matches nobody.
+    pub subject: ObjectId,
+    /// For the audit trail only: which policy matched, or why the flow is a decoy.
+    pub reason: Option<String>,
+}
+
+/// Why an account could not be planned: a fault, never a decoy (a decoy would tell the user
+/// "we sent a code" and send nothing).
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("directory: {0}")]
+    Directory(#[from] latchkey_graph::GraphError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    NoRandomness(#[from] latchkey_types::random::NoRandomness),
+}
+
+/// A started flow: the token for the browser's cookie.
+#[derive(Debug)]
+pub struct Started {
+    pub token: FlowToken,
+}
+
+/// Why no flow was started.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Too many starts from this client, or the store could not count it.
+    #[error("refused by a throttle")]
+    Refused(Refusal),
+    /// What was typed is not an account name (user@domain).
+    #[error("not an account name")]
+    InvalidLogin,
+    /// The directory or the store could not be asked; nothing was started.
+    #[error("{0}")]
+    Plan(#[from] PlanError),
+}
+
+/// Starts a self-service flow for what the user typed: throttled per client address, planned
+/// within the enumeration deadline, stored and audited. Known and unknown accounts get the same
+/// outcome.
+pub async fn start(s: &SelfService, login: &str, client: &str) -> Result<Started, StartError> {
+    flow::hit(s, "start:client", client, limits::STARTS_PER_CLIENT)
+        .await
+        .map_err(StartError::Refused)?;
+    let login = login.trim();
+    if login.parse::<Upn>().is_err() {
+        return Err(StartError::InvalidLogin);
+    }
+    let login = login.to_ascii_lowercase();
+    let plan = within_deadline(s, plan(s, &login)).await?;
+    let token = create(s, plan, "flow.start", serde_json::Value::Null, None).await?;
+    Ok(Started { token })
+}
+
+/// Runs `work`, then waits until the enumeration deadline has passed since the start, so every
+/// outcome (user found or not, enrolled or not) takes the same time. Work that overruns is not
+/// cut short; the deadline is chosen well above the slow path (a few Graph calls).
+pub async fn within_deadline<T>(s: &SelfService, work: impl std::future::Future<Output = T>) -> T {
+    let start = tokio::time::Instant::now();
+    let out = work.await;
+    tokio::time::sleep_until(start + s.deadline).await;
+    out
+}
+
+/// Stores the planned flow and audits its start as `event` (success for a real flow, denied for
+/// a decoy, with the plan's reason). `audit_subject` overrides who the event names (a helpdesk
+/// link names the user it was issued for, even when the flow became a decoy).
+pub async fn create(
+    s: &SelfService,
+    plan: Plan,
+    event: &str,
+    details: serde_json::Value,
+    audit_subject: Option<ObjectId>,
+) -> Result<FlowToken, PlanError> {
+    let now = s.clock.now();
+    let Plan {
+        data,
+        subject,
+        reason,
+    } = plan;
+    let new = NewFlow {
+        subject,
+        purpose: PURPOSE.into(),
+        step: FlowStep::Verify,
+        data: serde_json::to_value(&data).unwrap_or_default(),
+        lifetime: FlowLifetime::default(),
+    };
+    let (token, _) = s.store.create_flow(new, now).await?;
+    let outcome = if data.decoy {
+        Outcome::Denied
+    } else {
+        Outcome::Success
+    };
+    let event = latchkey_store::AuditEvent {
+        at: now,
+        correlation_id: data.correlation_id.clone(),
+        actor: "self".into(),
+        subject: audit_subject.or((!data.decoy).then_some(subject)),
+        event_type: event.to_string(),
+        method: None,
+        outcome,
+        reason,
+        details,
+    };
+    s.store.append_audit(&event).await?;
+    Ok(token)
+}
+
+/// Resolves the account and decides. Every branch does its Graph calls before deciding, so the
+/// deadline hides the rest.
+pub async fn plan(s: &SelfService, login: &str) -> Result<Plan, PlanError> {
+    let correlation_id = ObjectId::random()?.to_string();
+    // A decoy's subject is random: it matches no user, and each decoy flow has its own.
+    let decoy_subject = ObjectId::random()?;
+    let decoy = |reason: String| {
+        let subject = decoy_subject;
+        let data = FlowData {
+            decoy: true,
+            account: login.to_string(),
+            throttle_key: format!("login:{login}"),
+            required: 2,
+            // Sealed like a real flow's values: the same work whoever typed the account.
+            attributes_sealed: crate::attribute::seal(s, &subject, &Default::default()),
+            correlation_id: correlation_id.clone(),
+            ..FlowData::default()
+        };
+        Ok(Plan {
+            data,
+            subject,
+            reason: Some(reason),
+        })
+    };
+    let Some(user) = s.directory.find_user(login).await? else {
+        return decoy("no single account matches".into());
+    };
+    if user.account_enabled == Some(false) {
+        return decoy(format!("account {} is disabled", user.id));
+    }
+    let memberships = s.directory.memberships(&user.id).await?;
+    let groups: HashSet<ObjectId> = memberships.groups.iter().map(|g| g.id).collect();
+    let set = s.policies();
+    let evaluation = evaluate(
+        &set,
+        Subject {
+            groups: &groups,
+            privileged: !memberships.roles.is_empty(),
+        },
+    );
+    let Some(policy) = evaluation.policy else {
+        return decoy(format!("account {}: {}", user.id, evaluation.explain()));
+    };
+    if !policy.allows(Action::Reset)
+        && !policy.allows(Action::Unlock)
+        && !policy.allows(Action::TemporaryAccessPass)
+    {
+        return decoy(format!(
+            "account {}: policy '{}' allows no self-service action",
+            user.id, policy.name
+        ));
+    }
+    // A store error fails closed with an honest error: treating it as "nothing enrolled" would
+    // give a decoy flow that says "we sent a code" and sends nothing.
+    let enrolled: Vec<MethodKind> = s
+        .store
+        .enrollments(&user.id)
+        .await?
+        .iter()
+        .filter(|e| e.state == EnrollmentState::Active)
+        .filter_map(|e| e.method.parse::<MethodKind>().ok())
+        .filter(|m| policy.methods.contains(m))
+        .collect();
+    if !latchkey_verify::requirement_met(policy.methods_required, &enrolled) {
+        return decoy(format!(
+            "account {}: not enough enrolled methods for policy '{}'",
+            user.id, policy.name
+        ));
+    }
+    let attributes = if policy.methods.contains(&MethodKind::Attribute) {
+        crate::attribute::directory_values(&user)
+    } else {
+        Default::default()
+    };
+    let data = FlowData {
+        decoy: false,
+        account: login.to_string(),
+        throttle_key: user.id.to_string(),
+        policy: Some(policy.name.clone()),
+        required: policy.methods_required,
+        methods: policy.methods.clone(),
+        display_name: user.display_name.clone(),
+        names: [
+            user.display_name.clone(),
+            user.given_name.clone(),
+            user.surname.clone(),
+            user.user_principal_name
+                .as_str()
+                .split('@')
+                .next()
+                .map(str::to_string),
+            user.on_premises_sam_account_name.clone(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+        mail: user.mail.as_ref().map(ToString::to_string),
+        attributes_sealed: crate::attribute::seal(s, &user.id, &attributes),
+        preferred_language: user.preferred_language.clone(),
+        synced: user.on_premises_sync_enabled == Some(true),
+        password_changed_at: user.last_password_change_date_time,
+        correlation_id,
+    };
+    Ok(Plan {
+        data,
+        subject: user.id,
+        reason: Some(evaluation.explain()),
+    })
+}
+
+impl Plan {
+    /// Makes this plan a decoy unless it is for `user` (a helpdesk link bound to a user whose
+    /// account name now names someone else gets a flow that can never be verified).
+    pub fn bind_to(mut self, user: &ObjectId) -> Result<Plan, PlanError> {
+        if !self.data.decoy && self.subject != *user {
+            self.data.decoy = true;
+            self.data.throttle_key = format!("login:{}", self.data.account);
+            self.subject = ObjectId::random()?;
+        }
+        Ok(self)
+    }
+}

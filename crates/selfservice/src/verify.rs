@@ -1,0 +1,389 @@
+//! Step 2 of self-service: the user proves who they are with the methods they enrolled.
+//!
+//! Every answer here is the same for real and decoy flows until a code or TOTP is accepted: the
+//! same outcomes, the same throttles (keyed on the object id, or on the typed account for
+//! decoys), the same work (a decoy gets a code issued to nowhere and a TOTP check against a seed
+//! nobody holds). Codes are bound to flow, user, method and destination, single use, newest only;
+//! TOTP steps are never accepted twice.
+//!
+//! Security questions (when a policy lists them) are only ever an additional method: they never
+//! count toward the methods required ([`MethodKind::counts_toward_required`], enforced by
+//! [`latchkey_verify::requirement_met`]), so answering them never completes a flow on its own.
+//! Before a verification succeeds nothing reveals whether the account has questions enrolled:
+//! decoys and accounts without an enrollment are asked questions chosen from the catalogue by a
+//! keyed HMAC of the typed account (always the same ones for that account) and are checked
+//! against the hasher's dummy hash, so the questions and the time taken are the same.
+
+use latchkey_store::{EnrollmentState, FlowStep, FlowToken, Outcome, StoreError};
+use latchkey_types::{MethodKind, Secret};
+use latchkey_verify::{
+    CodePurpose, Destination, EnrolledAnswer, HashError, PhcHash, QuestionId, QuestionOutcome,
+    TotpEnrollment, TotpOutcome, TotpSeed,
+};
+
+use crate::SelfService;
+use crate::attribute::AttributeAnswers;
+use crate::codes;
+use crate::flow::{self, Current, Refusal, Unrecorded as _, limits};
+
+/// A method proven: the flow's new token (the old one stopped working) and whether the flow is
+/// now verified enough to act.
+#[derive(Debug)]
+pub struct Verified {
+    pub token: FlowToken,
+    pub complete: bool,
+}
+
+/// Why a step of verification did not succeed. Each is audited where it says so.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// Nothing was typed: not charged, not audited.
+    #[error("nothing typed")]
+    Missing,
+    /// Too many attempts, or the store could not count this one (audited as throttled).
+    #[error("refused by a throttle")]
+    Refused(Refusal),
+    /// Wrong or expired (audited as a failure).
+    #[error("wrong or expired")]
+    Wrong,
+    /// Every hashing thread is busy: try again in a few seconds (not charged).
+    #[error("busy")]
+    Busy,
+    /// The flow's token was used by another request first, or the flow is acting on its one
+    /// change: start over.
+    #[error("the flow moved on")]
+    Gone,
+    /// The store failed (the flow is kept: try again shortly).
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// Something else failed (logged; nothing was proven).
+    #[error("{0}")]
+    Fault(String),
+}
+
+/// Parses a method name the portal offers; `None` for anything else.
+pub fn offered(s: &SelfService, raw: &str) -> Option<MethodKind> {
+    raw.parse::<MethodKind>()
+        .ok()
+        .filter(|k| s.offered_methods().contains(k))
+}
+
+/// Where a code for `kind` goes for this flow: the enrolled, confirmed address — or, for decoys
+/// and for methods the account has not enrolled or its policy does not allow, nowhere (the code
+/// is issued and never sent, so the work and the answer are the same).
+async fn destination(s: &SelfService, current: &Current, kind: MethodKind) -> (Destination, bool) {
+    let (flow, data) = (&current.flow, &current.data);
+    let enrolled = if data.decoy || !data.methods.contains(&kind) {
+        None
+    } else {
+        s.store
+            .enrollment(&flow.subject, kind.as_str(), EnrollmentState::Active)
+            .await
+            .ok()
+            .flatten()
+    };
+    match enrolled.and_then(|e| codes::enrolled_destination(kind, &e.data)) {
+        Some(d) => (d, true),
+        None => (codes::nowhere(kind), false),
+    }
+}
+
+/// Sends a code for `kind` (email or text) to the enrolled destination, or to nowhere after the
+/// same work. Throttled per account and channel.
+pub async fn send_code(
+    s: &SelfService,
+    current: &Current,
+    kind: MethodKind,
+) -> Result<(), VerifyError> {
+    let data = &current.data;
+    let scope = format!("send:{kind}");
+    flow::hit(s, &scope, &data.throttle_key, limits::SENDS_PER_ACCOUNT)
+        .await
+        .map_err(VerifyError::Refused)?;
+    let (dest, deliver) = destination(s, current, kind).await;
+    let issued = codes::issue(
+        s,
+        &current.flow,
+        kind,
+        CodePurpose::Verification,
+        &dest,
+        deliver,
+        data.preferred_language.clone(),
+        &data.correlation_id,
+    )
+    .await;
+    if let Err(e) = issued {
+        tracing::error!(error = %e, "verification code");
+        return Err(VerifyError::Fault("cannot issue a code".into()));
+    }
+    let (outcome, reason) = if deliver {
+        (Outcome::Success, None)
+    } else {
+        (Outcome::Denied, Some("no enrolled destination"))
+    };
+    current
+        .audit(s, "code.send", Some(kind), outcome, reason)
+        .await?;
+    Ok(())
+}
+
+/// One try of a typed code (email, text) or authenticator code (`totp`), charged before it is
+/// checked.
+pub async fn check_code(
+    s: &SelfService,
+    current: &Current,
+    kind: MethodKind,
+    typed: &Secret<String>,
+    client: &str,
+) -> Result<Verified, VerifyError> {
+    if latchkey_verify::normalize_typed_code(typed.expose()).is_empty() {
+        return Err(VerifyError::Missing);
+    }
+    charge(s, current, kind, client).await?;
+    let accepted = match kind {
+        MethodKind::Totp => check_totp(s, current, typed).await,
+        _ => {
+            codes::check(
+                s,
+                &current.flow,
+                kind,
+                CodePurpose::Verification,
+                None,
+                typed,
+            )
+            .await
+        }
+    };
+    if !accepted {
+        return Err(failed(s, current, kind, "wrong or expired").await);
+    }
+    succeed(s, current, kind).await
+}
+
+/// The questions this flow is asked and, for an account with an active enrollment its policy
+/// allows, the stored answers. Everybody else (decoys, no enrollment, questions not allowed)
+/// gets the account's HMAC-chosen questions and `None` (checked against the dummy hash).
+pub async fn asked_questions(
+    s: &SelfService,
+    current: &Current,
+) -> (Vec<QuestionId>, Option<Vec<EnrolledAnswer>>) {
+    let (flow, data) = (&current.flow, &current.data);
+    let ask = s.questions.config().ask_count;
+    if !data.decoy && data.methods.contains(&MethodKind::Questions) {
+        let enrolled = s
+            .store
+            .enrollment(
+                &flow.subject,
+                MethodKind::Questions.as_str(),
+                EnrollmentState::Active,
+            )
+            .await
+            .ok()
+            .flatten()
+            .and_then(|e| {
+                let ids: Vec<QuestionId> = e.data["questions"]
+                    .as_array()?
+                    .iter()
+                    .filter_map(|v| v.as_str().and_then(|id| QuestionId::new(id).ok()))
+                    .collect();
+                let secret = e.secret?;
+                let hashes: Vec<String> = serde_json::from_slice(secret.expose()).ok()?;
+                let answers: Vec<EnrolledAnswer> = ids
+                    .iter()
+                    .zip(&hashes)
+                    .filter_map(|(question, h)| {
+                        Some(EnrolledAnswer {
+                            question: question.clone(),
+                            hash: PhcHash::parse(h.as_str()).ok()?,
+                        })
+                    })
+                    .collect();
+                (answers.len() == hashes.len() && answers.len() >= ask).then_some(answers)
+            });
+        if let Some(answers) = enrolled {
+            let asked = answers
+                .iter()
+                .take(ask)
+                .map(|a| a.question.clone())
+                .collect();
+            return (asked, Some(answers));
+        }
+    }
+    (s.decoy_questions(&data.account, ask), None)
+}
+
+/// Checks the answers to the asked questions, in order (always `ask_count` argon2 runs, against
+/// the enrolled hashes or the dummy). Success records an additional method; it never completes
+/// the flow by itself.
+pub async fn check_questions(
+    s: &SelfService,
+    current: &Current,
+    answers: &[&str],
+    client: &str,
+) -> Result<Verified, VerifyError> {
+    let kind = MethodKind::Questions;
+    let method = &s.questions;
+    let (asked, enrolled) = asked_questions(s, current).await;
+    let typed: Vec<String> = answers
+        .iter()
+        .take(asked.len())
+        .map(|a| a.chars().take(256).collect())
+        .collect();
+    if typed.len() < asked.len() || typed.iter().any(|a| a.trim().is_empty()) {
+        return Err(VerifyError::Missing);
+    }
+    // A hashing permit first: when every hashing thread is taken the answer is "busy, try
+    // again" and the attempt is not charged (a loaded server must not throttle its users).
+    let reservation = method.reserve().await.map_err(hash_error)?;
+    charge(s, current, kind, client).await?;
+    let given = asked
+        .iter()
+        .cloned()
+        .zip(typed.into_iter().map(Secret::new))
+        .collect();
+    let outcome = method
+        .check_reserved(reservation, enrolled.as_deref(), given)
+        .await
+        .map_err(hash_error)?;
+    if outcome != QuestionOutcome::Ok {
+        return Err(failed(s, current, kind, "wrong").await);
+    }
+    succeed(s, current, kind).await
+}
+
+/// Checks the directory attributes the user typed against the flow's sealed values.
+pub async fn check_attribute(
+    s: &SelfService,
+    current: &Current,
+    given: AttributeAnswers,
+    client: &str,
+) -> Result<Verified, VerifyError> {
+    let kind = MethodKind::Attribute;
+    charge(s, current, kind, client).await?;
+    if let Err(reason) = crate::attribute::check(s, current, given) {
+        return Err(failed(s, current, kind, reason).await);
+    }
+    succeed(s, current, kind).await
+}
+
+fn hash_error(e: HashError) -> VerifyError {
+    match e {
+        HashError::Busy => VerifyError::Busy,
+        e => {
+            tracing::error!(error = %e, "security questions");
+            VerifyError::Fault("security questions".into())
+        }
+    }
+}
+
+/// Charges one attempt of `kind` (per client and per account) before the answer is checked; a
+/// refusal is audited.
+async fn charge(
+    s: &SelfService,
+    current: &Current,
+    kind: MethodKind,
+    client: &str,
+) -> Result<(), VerifyError> {
+    let failures = format!("fail:{kind}");
+    if let Err(refusal) =
+        flow::charge_attempt(s, client, &failures, &current.data.throttle_key).await
+    {
+        current
+            .audit(s, "verify.throttled", Some(kind), Outcome::Denied, None)
+            .await
+            .or_log();
+        return Err(VerifyError::Refused(refusal));
+    }
+    Ok(())
+}
+
+/// A wrong answer, audited: [`VerifyError::Wrong`], or the store's error when even that record
+/// failed.
+async fn failed(s: &SelfService, current: &Current, kind: MethodKind, reason: &str) -> VerifyError {
+    match current
+        .audit(s, "verify", Some(kind), Outcome::Failure, Some(reason))
+        .await
+    {
+        Ok(()) => VerifyError::Wrong,
+        Err(e) => VerifyError::Store(e),
+    }
+}
+
+/// Records a verified method: rotates the flow token, resets the failure streak, audits.
+pub(crate) async fn succeed(
+    s: &SelfService,
+    current: &Current,
+    kind: MethodKind,
+) -> Result<Verified, VerifyError> {
+    let mut verified = current.verified();
+    verified.push(kind);
+    let complete = latchkey_verify::requirement_met(current.data.required, &verified);
+    let next = if complete {
+        FlowStep::Verified
+    } else {
+        FlowStep::Verify
+    };
+    let now = s.clock.now();
+    let rotated = s
+        .store
+        .record_verification(&current.token, kind.as_str(), next, now)
+        .await?;
+    // Someone else used this token first (a replayed request), or the flow is acting on its
+    // one change.
+    let Some((token, _)) = rotated else {
+        return Err(VerifyError::Gone);
+    };
+    flow::reset_throttle(s, &format!("fail:{kind}"), &current.data.throttle_key).await;
+    current
+        .audit(s, "verify", Some(kind), Outcome::Success, None)
+        .await?;
+    Ok(Verified { token, complete })
+}
+
+/// A TOTP check against the enrolled seed (or, for decoys, a seed nobody holds), with the replay
+/// guard applied atomically by the store.
+async fn check_totp(s: &SelfService, current: &Current, typed: &Secret<String>) -> bool {
+    let (flow, data) = (&current.flow, &current.data);
+    let now = s.clock.now();
+    let enrolled = if data.decoy || !data.methods.contains(&MethodKind::Totp) {
+        None
+    } else {
+        s.store
+            .enrollment(
+                &flow.subject,
+                MethodKind::Totp.as_str(),
+                EnrollmentState::Active,
+            )
+            .await
+            .ok()
+            .flatten()
+    };
+    let seed = enrolled
+        .as_ref()
+        .and_then(|e| e.secret.clone())
+        .and_then(|b| TotpSeed::from_bytes(b).ok());
+    let real = seed.is_some();
+    let mut enrollment = match seed {
+        Some(seed) => TotpEnrollment {
+            seed,
+            last_step: enrolled
+                .as_ref()
+                .and_then(|e| e.last_used_step)
+                .and_then(|s| u64::try_from(s).ok()),
+        },
+        None => match s.totp.decoy_enrollment() {
+            Ok(d) => d,
+            Err(_) => return false,
+        },
+    };
+    match s.totp.check(&mut enrollment, typed, now) {
+        Ok(TotpOutcome::Ok { step }) if real => {
+            let step = i64::try_from(step).unwrap_or(i64::MAX);
+            s.store
+                .mark_used(&flow.subject, MethodKind::Totp.as_str(), Some(step), now)
+                .await
+                .unwrap_or(false)
+        }
+        _ => false,
+    }
+}
