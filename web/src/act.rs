@@ -11,9 +11,9 @@ use actix_web::{HttpRequest, HttpResponse};
 use latchkey_policy::Action;
 use latchkey_selfservice::act::{self, Acting, ClaimError, Recorded};
 
-use crate::app::Portal;
 use crate::flow::{self, Step};
 use crate::i18n::Lang;
+use crate::portal::Portal;
 
 /// A POST that acts on the account: the form's CSRF token right, the flow fully verified and
 /// claimed for this one change, and the policy still allowing `action` with fresh membership.

@@ -1,111 +1,16 @@
-//! The portal's HTTP server: shared state, middleware, and every module's routes.
+//! The portal's HTTP server: every module's routes, the middleware, starting and stopping. The
+//! state every handler shares is [`crate::portal::Portal`].
 
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-
-use actix_web::http::StatusCode;
+use actix_web::{App, HttpResponse, HttpServer, web};
 
 use crate::config::Settings;
-use crate::i18n::{Lang, negotiate};
-use crate::render::{Brand, Templates};
-use crate::security::{self, CspNonce};
-use crate::services::Services;
-
-/// What every handler may need. Built once at start-up; cheap to clone (Arcs inside).
-#[derive(Clone)]
-pub struct Portal {
-    pub templates: Arc<Templates>,
-    pub brand: Arc<Brand>,
-    pub services: Arc<Services>,
-    /// Demo mode only: where "sent" messages go, shown at `/demo/outbox`.
-    pub outbox: Option<Arc<crate::outbox::Outbox>>,
-    /// OpenID Connect sign-in for `/enroll`; `None`: enrollment is not offered.
-    pub signin: Option<Arc<crate::signin::SignIn>>,
-    /// Sign-in and access control of `/admin` and `/helpdesk`; `None`: no console is served.
-    pub consoles: Option<Arc<crate::console::Consoles>>,
-    /// The admin console's context (configuration, Graph client, policy folder).
-    pub admin: Option<Arc<crate::admin::Admin>>,
-    /// How long a helpdesk reset link works (`[helpdesk] link_lifetime_minutes`).
-    pub link_lifetime: std::time::Duration,
-}
-
-impl Portal {
-    pub fn new(brand: Brand, services: Services) -> anyhow::Result<Self> {
-        let templates = Templates::load().map_err(|e| anyhow::anyhow!(e))?;
-        Ok(Self {
-            templates: Arc::new(templates),
-            brand: Arc::new(brand),
-            services: Arc::new(services),
-            outbox: None,
-            signin: None,
-            consoles: None,
-            admin: None,
-            link_lifetime: crate::helpdesk::link::DEFAULT_LINK_LIFETIME,
-        })
-    }
-
-    /// Renders a page in the browser's language (pages before a flow exists).
-    pub fn render(
-        &self,
-        req: &HttpRequest,
-        name: &str,
-        extra: &impl serde::Serialize,
-    ) -> HttpResponse {
-        let accept = req
-            .headers()
-            .get("accept-language")
-            .and_then(|v| v.to_str().ok());
-        self.render_in(req, negotiate(None, accept), name, extra)
-    }
-
-    /// Renders a page in `lang` with the request's CSP nonce.
-    pub fn render_in(
-        &self,
-        req: &HttpRequest,
-        lang: Lang,
-        name: &str,
-        extra: &impl serde::Serialize,
-    ) -> HttpResponse {
-        match self
-            .templates
-            .page(name, lang, &self.brand, &CspNonce::of(req), extra)
-        {
-            Ok(html) => HttpResponse::Ok()
-                .content_type("text/html; charset=utf-8")
-                .insert_header(("Content-Language", lang.tag()))
-                .body(html),
-            Err(e) => {
-                tracing::error!(error = %e, "template rendering failed");
-                HttpResponse::InternalServerError()
-                    .content_type("text/plain; charset=utf-8")
-                    .body("internal error")
-            }
-        }
-    }
-
-    /// The error page with one localized message, and the given status.
-    pub fn error_page(
-        &self,
-        req: &HttpRequest,
-        lang: Lang,
-        status: StatusCode,
-        message_key: &str,
-    ) -> HttpResponse {
-        let message = self.templates.catalogs().get(lang, message_key).to_string();
-        let mut r = self.render_in(
-            req,
-            lang,
-            "error.html",
-            &serde_json::json!({ "message": message }),
-        );
-        *r.status_mut() = status;
-        r
-    }
-}
+use crate::portal::Portal;
+use crate::security;
 
 /// Registers the routes every portal instance has.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -186,8 +91,10 @@ pub fn start(portal: Portal, listener: std::net::TcpListener) -> anyhow::Result<
             // The admin POSTs parse their forms from raw `web::Bytes` (repeated fields): same cap.
             .app_data(web::PayloadConfig::new(16 * 1024))
             .app_data(web::JsonConfig::default().limit(64 * 1024))
+            // Innermost: error pages are rendered before the headers (CSP nonce) go on.
+            .wrap(from_fn(crate::error::render))
             // Inner to the headers: console refusals get the security headers too.
-            .wrap(from_fn(crate::guard::graph_budget))
+            .wrap(from_fn(graph_budget))
             .wrap(from_fn(crate::console::gate))
             .wrap(from_fn(security::headers))
             .configure(configure)
@@ -241,14 +148,22 @@ pub async fn serve(config: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `response` with `cookie` set. Setting a cookie fails only for a value that is not a valid
-/// header; that is a bug, logged, and the response goes out without it.
-pub fn with_cookie(
-    mut response: HttpResponse,
-    cookie: &actix_web::cookie::Cookie<'_>,
-) -> HttpResponse {
-    if let Err(e) = response.add_cookie(cookie) {
-        tracing::error!(error = %e, cookie = cookie.name(), "cannot set a cookie");
+/// Middleware: every self-service request's Graph calls share one time budget
+/// ([`latchkey_graph::deadline`]). The consoles (admin reports page through whole tenants) and
+/// the gateway API (no Graph calls, long polls) are left to the per-request limits.
+pub async fn graph_budget(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let path = req.path();
+    let console = ["/admin", "/helpdesk", "/gateway/"]
+        .iter()
+        .any(|p| path.starts_with(p));
+    let budget = req
+        .app_data::<actix_web::web::Data<crate::portal::Portal>>()
+        .map(|p| p.services.graph_budget);
+    match budget {
+        Some(budget) if !console => latchkey_graph::deadline::within(budget, next.call(req)).await,
+        _ => next.call(req).await,
     }
-    response
 }

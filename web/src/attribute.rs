@@ -10,10 +10,10 @@ use latchkey_selfservice::verify;
 use latchkey_types::MethodKind;
 use serde::{Deserialize, Serialize};
 
-use crate::app::Portal;
 use crate::flow::{self, Step};
-use crate::identify::FieldError;
-use crate::verification::{csrf_token, not_verified, verified};
+use crate::flow::{csrf_token, not_verified, verified};
+use crate::portal::Portal;
+use crate::render::FieldError;
 
 #[derive(Serialize)]
 struct AttributePage {

@@ -420,7 +420,7 @@ impl Settings {
                 bail!("key `admin.group` is not a group object id (GUID)");
             }
             if let Some(d) = &a.secret_expires
-                && crate::console::parse_date(d).is_none()
+                && parse_date(d).is_none()
             {
                 bail!("key `admin.secret_expires` is not a date (YYYY-MM-DD)");
             }
@@ -511,6 +511,12 @@ fn explain(e: config::ConfigError) -> String {
         return format!("missing key `{table}{field}`");
     }
     text
+}
+
+/// Parses `YYYY-MM-DD` (dates in the configuration and in console forms).
+pub fn parse_date(s: &str) -> Option<time::Date> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(s.trim(), format).ok()
 }
 
 #[cfg(test)]

@@ -43,8 +43,8 @@ use latchkey_types::ObjectId;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::app::Portal;
 use crate::i18n::{Lang, negotiate};
+use crate::portal::Portal;
 use crate::signin::SignIn;
 
 mod signin;
@@ -120,12 +120,6 @@ pub struct Consoles {
     cache: Mutex<HashMap<(ObjectId, Console), (OffsetDateTime, bool)>>,
 }
 
-/// Parses `YYYY-MM-DD`.
-pub fn parse_date(s: &str) -> Option<time::Date> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(s.trim(), format).ok()
-}
-
 impl Consoles {
     /// `public_url` is the portal's public URL: the redirect URI is
     /// `{public_url}/console/callback`. A console without a group is not served.
@@ -157,7 +151,7 @@ impl Consoles {
                 .unwrap_or_default(),
             secret_expires: admin
                 .and_then(|a| a.secret_expires.as_deref())
-                .and_then(parse_date),
+                .and_then(crate::config::parse_date),
             cache: Mutex::new(HashMap::new()),
         })
     }
@@ -433,7 +427,7 @@ async fn admit(
     console: Console,
 ) -> Result<ConsoleUser, HttpResponse> {
     let lang = lang_of(req, None);
-    let Some(consoles) = portal.consoles.clone() else {
+    let Some(consoles) = portal.part::<Consoles>() else {
         return Err(portal.error_page(req, lang, StatusCode::NOT_FOUND, "console_not_configured"));
     };
     if consoles.group(console).is_none() {
@@ -459,7 +453,7 @@ async fn admit(
             return Err(begin(portal, req, &consoles, console).await);
         }
         let mut r = portal.error_page(req, lang, StatusCode::UNAUTHORIZED, "console_signed_out");
-        r = crate::app::with_cookie(r, &removal(session_cookie(portal, console, String::new())));
+        r = crate::portal::with_cookie(r, &removal(session_cookie(portal, console, String::new())));
         return Err(r);
     };
     let session: Session = serde_json::from_value(flow.data.clone()).unwrap_or_default();

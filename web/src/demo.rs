@@ -16,9 +16,10 @@ use latchkey_verify::{
     AuthenticatorApp, CodeConfig, CodeIssuer, CodeKey, SystemClock, TotpConfig, TotpSeed,
 };
 
-use crate::app::{Portal, RunningPortal};
+use crate::app::RunningPortal;
 use crate::guard::{Csrf, TrustedProxies};
 use crate::outbox::{Outbox, OutboxTransport};
+use crate::portal::Portal;
 use crate::render::Brand;
 use crate::services::{CookiePolicy, Services, random_key};
 use latchkey_selfservice::directory::Directory;
@@ -411,8 +412,8 @@ async fn start_full(
         },
         services,
     )?;
-    portal.outbox = Some(Arc::clone(&outbox));
-    portal.signin = Some(Arc::new(crate::signin::SignIn::new(
+    portal.parts.insert(Arc::clone(&outbox));
+    portal.parts.insert(Arc::new(crate::signin::SignIn::new(
         crate::entra::graph_config(&settings)?,
         &url,
     )?));
@@ -428,7 +429,7 @@ async fn start_full(
         serves: group("SSPR Enabled").into_iter().collect(),
         link_lifetime_minutes: None,
     });
-    portal.consoles = Some(Arc::new(crate::console::Consoles::new(
+    portal.parts.insert(Arc::new(crate::console::Consoles::new(
         crate::entra::graph_config(&settings)?,
         &url,
         admin.as_ref(),
@@ -442,7 +443,7 @@ async fn start_full(
     admin_settings.delegated = Some(crate::config::DelegatedSettings {
         token_file: dir.join("delegated.token"),
     });
-    portal.admin = Some(Arc::new(crate::admin::Admin::new(
+    portal.parts.insert(Arc::new(crate::admin::Admin::new(
         admin_settings,
         admin_graph.0,
         with_writeback.then_some(admin_graph.1),

@@ -9,11 +9,13 @@ use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use latchkey_selfservice::flow::{Current, FlowData, Refusal};
+use latchkey_selfservice::verify::{Verified, VerifyError};
 use latchkey_store::{Flow, FlowToken, Outcome, StoreError};
 use latchkey_types::MethodKind;
+use serde::Deserialize;
 
-use crate::app::Portal;
 use crate::i18n::{Lang, negotiate};
+use crate::portal::Portal;
 
 /// The language of a page: before any verification only the browser's wish, afterwards the
 /// directory's preference (using it earlier would reveal that the account exists).
@@ -296,4 +298,58 @@ pub async fn charge(
         account_key,
     )
     .await
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    pub csrf: String,
+}
+
+/// The CSRF token of a flow: bound to its stable id, so it survives token rotation.
+pub fn csrf_token(portal: &Portal, flow: &Flow) -> String {
+    portal.services.csrf.token(&flow.id.to_string())
+}
+
+/// The answer to a method that did not succeed: the method's page again with the reason (a
+/// throttle, a wrong answer, nothing typed), or the page for what went wrong around it.
+pub fn not_verified(
+    portal: &Portal,
+    req: &HttpRequest,
+    step: &Step,
+    e: VerifyError,
+    again: impl FnOnce(String, StatusCode) -> HttpResponse,
+    wrong_key: &str,
+    missing_key: &str,
+) -> HttpResponse {
+    let catalogs = portal.templates.catalogs();
+    let lang = step.lang;
+    match e {
+        VerifyError::Missing => again(
+            catalogs.get(lang, missing_key).to_string(),
+            StatusCode::BAD_REQUEST,
+        ),
+        VerifyError::Refused(refusal) => again(refusal.message(portal, lang), refusal.status()),
+        VerifyError::Wrong => again(
+            catalogs.get(lang, wrong_key).to_string(),
+            StatusCode::BAD_REQUEST,
+        ),
+        VerifyError::Busy => {
+            let mut r = portal.error_page(req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_busy");
+            r.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from_static("5"),
+            );
+            r
+        }
+        VerifyError::Gone => expired(portal),
+        VerifyError::Store(e) => store_unavailable(portal, req, lang, &e),
+        VerifyError::Fault(_) => step.unavailable(portal, req),
+    }
+}
+
+/// Where a method that succeeded leads: the next method, or the actions once verified enough;
+/// with the flow's new token.
+pub fn verified(portal: &Portal, v: Verified) -> HttpResponse {
+    let resp = see_other(if v.complete { "/action" } else { "/verify" });
+    crate::portal::with_cookie(resp, &flow_cookie(portal, &v.token))
 }

@@ -3,7 +3,6 @@
 //! whether an account exists.
 
 use std::net::IpAddr;
-use std::time::Duration;
 
 use actix_web::HttpRequest;
 use base64::Engine;
@@ -91,36 +90,6 @@ impl TrustedProxies {
     }
 }
 
-/// Middleware: every self-service request's Graph calls share one time budget
-/// ([`latchkey_graph::deadline`]). The consoles (admin reports page through whole tenants) and
-/// the gateway API (no Graph calls, long polls) are left to the per-request limits.
-pub async fn graph_budget(
-    req: actix_web::dev::ServiceRequest,
-    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
-) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
-    let path = req.path();
-    let console = ["/admin", "/helpdesk", "/gateway/"]
-        .iter()
-        .any(|p| path.starts_with(p));
-    let budget = req
-        .app_data::<actix_web::web::Data<crate::app::Portal>>()
-        .map(|p| p.services.graph_budget);
-    match budget {
-        Some(budget) if !console => latchkey_graph::deadline::within(budget, next.call(req)).await,
-        _ => next.call(req).await,
-    }
-}
-
-/// Runs `work`, then waits until `deadline` has passed since the start, so every outcome (user
-/// found or not, enrolled or not) takes the same time. Work that overruns is not cut short; the
-/// deadline is chosen well above the slow path (a few Graph calls).
-pub async fn with_deadline<T>(deadline: Duration, work: impl std::future::Future<Output = T>) -> T {
-    let start = tokio::time::Instant::now();
-    let out = work.await;
-    tokio::time::sleep_until(start + deadline).await;
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use actix_web::test::TestRequest;
@@ -184,19 +153,5 @@ mod tests {
             .insert_header(("x-forwarded-for", "198.51.100.1, 203.0.113.9, 10.0.0.1"))
             .to_http_request();
         assert_eq!(tp.client_ip(&via), Some("203.0.113.9".parse().unwrap()));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn the_deadline_evens_out_fast_and_slow_paths() {
-        let start = tokio::time::Instant::now();
-        with_deadline(Duration::from_millis(500), async {}).await;
-        assert_eq!(start.elapsed(), Duration::from_millis(500));
-        let start = tokio::time::Instant::now();
-        with_deadline(
-            Duration::from_millis(500),
-            tokio::time::sleep(Duration::from_millis(200)),
-        )
-        .await;
-        assert_eq!(start.elapsed(), Duration::from_millis(500));
     }
 }

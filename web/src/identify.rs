@@ -9,8 +9,9 @@ use base64::Engine;
 use latchkey_selfservice::identify::{self, StartError};
 use serde::{Deserialize, Serialize};
 
-use crate::app::Portal;
 use crate::flow::{self, RefusalPage as _};
+use crate::portal::Portal;
+use crate::render::FieldError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(index))
@@ -29,13 +30,6 @@ struct IndexPage {
     login: String,
     login_error: Option<String>,
     errors: Vec<FieldError>,
-}
-
-/// An entry of a page's error summary, linked to its field.
-#[derive(Serialize)]
-pub struct FieldError {
-    pub field: &'static str,
-    pub message: String,
 }
 
 async fn index(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
@@ -63,7 +57,7 @@ async fn index(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
     let lang = flow::lang(&req, None);
     let mut resp = portal.render_in(&req, lang, "index.html", &page);
     if fresh {
-        resp = crate::app::with_cookie(resp, &pre_cookie(&portal, pre));
+        resp = crate::portal::with_cookie(resp, &pre_cookie(&portal, pre));
     }
     resp
 }
@@ -121,7 +115,7 @@ async fn start(
     match identify::start(&portal.services, &form.login, &client).await {
         Ok(started) => {
             let resp = flow::see_other("/verify");
-            crate::app::with_cookie(resp, &flow::flow_cookie(&portal, &started.token))
+            crate::portal::with_cookie(resp, &flow::flow_cookie(&portal, &started.token))
         }
         Err(StartError::Refused(refusal)) => {
             retry(refusal.message(&portal, lang), refusal.status())

@@ -12,7 +12,7 @@ use latchkey_types::{EmailAddress, Secret};
 use latchkey_verify::TotpSeed;
 use serde::Serialize;
 
-use crate::app::Portal;
+use crate::portal::Portal;
 
 /// One delivered message.
 #[derive(Debug, Clone, Serialize)]
@@ -112,7 +112,7 @@ struct Code {
 }
 
 async fn page(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
-    let Some(outbox) = portal.outbox.as_ref() else {
+    let Some(outbox) = portal.part::<Outbox>() else {
         return portal.error_page(
             &req,
             crate::flow::lang(&req, None),

@@ -232,6 +232,13 @@ impl Templates {
     }
 }
 
+/// An entry of a page's error summary, linked to its field.
+#[derive(Serialize)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,11 +13,11 @@ use latchkey_types::Secret;
 use serde::{Deserialize, Serialize};
 
 use crate::act;
-use crate::app::Portal;
 use crate::flow;
+use crate::flow::csrf_token;
 use crate::i18n::Lang;
-use crate::identify::FieldError;
-use crate::verification::csrf_token;
+use crate::portal::Portal;
+use crate::render::FieldError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/action", web::get().to(action))

@@ -5,21 +5,10 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage, HttpRequest};
+use actix_web::{Error, HttpMessage};
+
+pub use crate::portal::CspNonce;
 use base64::Engine;
-
-/// The CSP nonce of the current request; templates put it on their `<style>`/`<script>` tags.
-#[derive(Debug, Clone)]
-pub struct CspNonce(pub String);
-
-impl CspNonce {
-    /// The nonce set by [`headers`], or a fixed never-matching value if the middleware is absent.
-    pub fn of(req: &HttpRequest) -> String {
-        req.extensions()
-            .get::<CspNonce>()
-            .map_or_else(|| "missing".into(), |n| n.0.clone())
-    }
-}
 
 /// A fresh nonce; an error when the system has no randomness (never a predictable value).
 fn fresh_nonce() -> Result<String, Error> {
@@ -41,7 +30,7 @@ pub async fn headers(
     // client-supplied `X-Forwarded-Proto` (which `connection_info().scheme()` believes from
     // anyone) must not decide a security header.
     let https = req
-        .app_data::<actix_web::web::Data<crate::app::Portal>>()
+        .app_data::<actix_web::web::Data<crate::portal::Portal>>()
         .is_some_and(|p| p.services.cookies.secure);
     let mut res = next.call(req).await?;
     let h = res.headers_mut();

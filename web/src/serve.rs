@@ -14,9 +14,9 @@ use latchkey_store::{Cipher, EncryptionKey};
 use latchkey_types::Secret;
 use latchkey_verify::{AuthenticatorApp, CodeConfig, CodeIssuer, CodeKey, SystemClock, TotpConfig};
 
-use crate::app::Portal;
 use crate::config::Settings;
 use crate::guard::{Csrf, TrustedProxies};
+use crate::portal::Portal;
 use crate::render::Brand;
 use crate::services::{CookiePolicy, Services};
 use latchkey_selfservice::notices::start_notifier;
@@ -186,7 +186,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
         signin_url: settings.portal.signin_url.clone(),
     };
     let mut portal = Portal::new(brand, services)?;
-    portal.signin = Some(Arc::new(crate::signin::SignIn::new(
+    portal.parts.insert(Arc::new(crate::signin::SignIn::new(
         crate::entra::graph_config(settings)?,
         &settings.portal.public_url,
     )?));
@@ -198,17 +198,21 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
             settings.helpdesk.as_ref(),
         )?;
         tracing::info!(redirect_uri = %consoles.redirect_uri(), "consoles enabled");
-        portal.consoles = Some(Arc::new(consoles));
+        portal.parts.insert(Arc::new(consoles));
     }
     if let Some(minutes) = settings
         .helpdesk
         .as_ref()
         .and_then(|h| h.link_lifetime_minutes)
     {
-        portal.link_lifetime = std::time::Duration::from_secs(minutes * 60);
+        portal
+            .parts
+            .insert(Arc::new(crate::helpdesk::link::LinkLifetime(
+                std::time::Duration::from_secs(minutes * 60),
+            )));
     }
     if settings.admin.is_some() {
-        portal.admin = Some(Arc::new(crate::admin::Admin::new(
+        portal.parts.insert(Arc::new(crate::admin::Admin::new(
             settings.clone(),
             admin_graph.0,
             admin_graph.1,

@@ -41,9 +41,9 @@ use self::attempt::Attempt;
 use self::callback::CallbackQuery;
 use serde::{Deserialize, Serialize};
 
-use crate::app::Portal;
 use crate::flow;
 use crate::i18n::{Lang, negotiate};
+use crate::portal::Portal;
 use latchkey_selfservice::flow::Unrecorded as _;
 
 /// Purpose of the short-lived flow that carries a sign-in attempt.
@@ -242,7 +242,7 @@ pub async fn begin(portal: &Portal, req: &HttpRequest, signin: &SignIn) -> HttpR
     let mut r = HttpResponse::SeeOther()
         .insert_header(("Location", url.to_string()))
         .finish();
-    r = crate::app::with_cookie(r, &attempt_cookie(portal, &token));
+    r = crate::portal::with_cookie(r, &attempt_cookie(portal, &token));
     r
 }
 
@@ -252,7 +252,7 @@ async fn callback(
     query: web::Query<CallbackQuery>,
 ) -> HttpResponse {
     let lang = flow::lang(&req, None);
-    let Some(signin) = portal.signin.clone() else {
+    let Some(signin) = portal.part::<crate::signin::SignIn>() else {
         return portal.error_page(&req, lang, StatusCode::NOT_FOUND, "enroll_not_configured");
     };
     let s = &portal.services;
@@ -278,7 +278,7 @@ async fn callback(
         };
         tracing::warn!(reason = %reason, "enroll: sign-in refused");
         let mut r = portal.error_page(&req, lang, status, "enroll_signin_failed");
-        r = crate::app::with_cookie(r, &clear_attempt_cookie(&portal));
+        r = crate::portal::with_cookie(r, &clear_attempt_cookie(&portal));
         r
     };
     let Some(attempt) = attempt else {
@@ -335,8 +335,8 @@ async fn callback(
     }
     let lang = session.lang(&req);
     let mut r = portal.render_in(&req, lang, "enroll_signed_in.html", &serde_json::json!({}));
-    r = crate::app::with_cookie(r, &clear_attempt_cookie(&portal));
-    r = crate::app::with_cookie(r, &session_cookie(&portal, &session_token));
+    r = crate::portal::with_cookie(r, &clear_attempt_cookie(&portal));
+    r = crate::portal::with_cookie(r, &session_cookie(&portal, &session_token));
     r
 }
 
@@ -355,7 +355,7 @@ async fn signout(
         let mut r = HttpResponse::SeeOther()
             .insert_header(("Location", "/"))
             .finish();
-        r = crate::app::with_cookie(r, &clear_session_cookie(&portal));
+        r = crate::portal::with_cookie(r, &clear_session_cookie(&portal));
         return r;
     };
     let lang = session.lang(&req);
@@ -391,6 +391,6 @@ async fn signout(
             "paragraphs": [catalogs.get(lang, "enroll_signed_out_body")],
         }),
     );
-    r = crate::app::with_cookie(r, &clear_session_cookie(&portal));
+    r = crate::portal::with_cookie(r, &clear_session_cookie(&portal));
     r
 }

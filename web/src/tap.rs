@@ -16,10 +16,10 @@ use latchkey_selfservice::tap::{self, TapError, TapOutcome};
 use serde::Serialize;
 
 use crate::act;
-use crate::app::Portal;
 use crate::flow;
+use crate::flow::CsrfForm;
 use crate::i18n::Lang;
-use crate::verification::CsrfForm;
+use crate::portal::Portal;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/tap", web::post().to(submit));

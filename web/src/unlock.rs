@@ -14,9 +14,9 @@ use latchkey_policy::Action;
 use latchkey_selfservice::unlock::{self, UnlockOutcome, UnlockResult};
 
 use crate::act;
-use crate::app::Portal;
 use crate::flow;
-use crate::verification::CsrfForm;
+use crate::flow::CsrfForm;
+use crate::portal::Portal;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/unlock", web::post().to(submit));

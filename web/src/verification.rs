@@ -5,15 +5,15 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use latchkey_selfservice::flow::{Current, FlowData};
-use latchkey_selfservice::verify::{self, Verified, VerifyError};
+use latchkey_selfservice::verify::{self, VerifyError};
 use latchkey_store::Flow;
 use latchkey_types::{MethodKind, Secret};
 use latchkey_verify::QuestionId;
 use serde::{Deserialize, Serialize};
 
-use crate::app::Portal;
-use crate::flow::{self, RefusalPage as _, Step};
-use crate::identify::FieldError;
+use crate::flow::{self, CsrfForm, RefusalPage as _, Step, csrf_token, not_verified, verified};
+use crate::portal::Portal;
+use crate::render::FieldError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/verify", web::get().to(choose))
@@ -25,11 +25,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(crate::attribute::submit),
         )
         .route("/verify/{kind}", web::post().to(submit));
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    pub csrf: String,
 }
 
 #[derive(Deserialize)]
@@ -63,11 +58,6 @@ struct CodePage {
     total: String,
     code_error: Option<String>,
     errors: Vec<FieldError>,
-}
-
-/// The CSRF token of a flow: bound to its stable id, so it survives token rotation.
-pub fn csrf_token(portal: &Portal, flow: &Flow) -> String {
-    portal.services.csrf.token(&flow.id.to_string())
 }
 
 /// "Step N of M", but only once the first method succeeded: before that, M would reveal which
@@ -117,50 +107,6 @@ async fn choose(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
 /// Parses the `{kind}` path segment into a method the portal offers.
 fn offered_kind(portal: &Portal, raw: &str) -> Option<MethodKind> {
     verify::offered(&portal.services, raw)
-}
-
-/// The answer to a method that did not succeed: the method's page again with the reason (a
-/// throttle, a wrong answer, nothing typed), or the page for what went wrong around it.
-pub(crate) fn not_verified(
-    portal: &Portal,
-    req: &HttpRequest,
-    step: &Step,
-    e: VerifyError,
-    again: impl FnOnce(String, StatusCode) -> HttpResponse,
-    wrong_key: &str,
-    missing_key: &str,
-) -> HttpResponse {
-    let catalogs = portal.templates.catalogs();
-    let lang = step.lang;
-    match e {
-        VerifyError::Missing => again(
-            catalogs.get(lang, missing_key).to_string(),
-            StatusCode::BAD_REQUEST,
-        ),
-        VerifyError::Refused(refusal) => again(refusal.message(portal, lang), refusal.status()),
-        VerifyError::Wrong => again(
-            catalogs.get(lang, wrong_key).to_string(),
-            StatusCode::BAD_REQUEST,
-        ),
-        VerifyError::Busy => {
-            let mut r = portal.error_page(req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_busy");
-            r.headers_mut().insert(
-                actix_web::http::header::RETRY_AFTER,
-                actix_web::http::header::HeaderValue::from_static("5"),
-            );
-            r
-        }
-        VerifyError::Gone => flow::expired(portal),
-        VerifyError::Store(e) => flow::store_unavailable(portal, req, lang, &e),
-        VerifyError::Fault(_) => step.unavailable(portal, req),
-    }
-}
-
-/// Where a method that succeeded leads: the next method, or the actions once verified enough;
-/// with the flow's new token.
-pub(crate) fn verified(portal: &Portal, v: Verified) -> HttpResponse {
-    let resp = flow::see_other(if v.complete { "/action" } else { "/verify" });
-    crate::app::with_cookie(resp, &flow::flow_cookie(portal, &v.token))
 }
 
 async fn begin(

@@ -4,6 +4,7 @@
 //! a verification succeeds.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use latchkey_policy::{Action, Subject, evaluate};
 use latchkey_store::{
@@ -68,7 +69,7 @@ pub async fn start(s: &SelfService, login: &str, client: &str) -> Result<Started
         return Err(StartError::InvalidLogin);
     }
     let login = login.to_ascii_lowercase();
-    let plan = within_deadline(s, plan(s, &login)).await?;
+    let plan = within_deadline(s.deadline, plan(s, &login)).await?;
     let token = create(s, plan, "flow.start", serde_json::Value::Null, None).await?;
     Ok(Started { token })
 }
@@ -76,10 +77,13 @@ pub async fn start(s: &SelfService, login: &str, client: &str) -> Result<Started
 /// Runs `work`, then waits until the enumeration deadline has passed since the start, so every
 /// outcome (user found or not, enrolled or not) takes the same time. Work that overruns is not
 /// cut short; the deadline is chosen well above the slow path (a few Graph calls).
-pub async fn within_deadline<T>(s: &SelfService, work: impl std::future::Future<Output = T>) -> T {
+pub async fn within_deadline<T>(
+    deadline: Duration,
+    work: impl std::future::Future<Output = T>,
+) -> T {
     let start = tokio::time::Instant::now();
     let out = work.await;
-    tokio::time::sleep_until(start + s.deadline).await;
+    tokio::time::sleep_until(start + deadline).await;
     out
 }
 
@@ -247,5 +251,24 @@ impl Plan {
             self.subject = ObjectId::random()?;
         }
         Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_deadline_evens_out_fast_and_slow_paths() {
+        let start = tokio::time::Instant::now();
+        within_deadline(Duration::from_millis(500), async {}).await;
+        assert_eq!(start.elapsed(), Duration::from_millis(500));
+        let start = tokio::time::Instant::now();
+        within_deadline(
+            Duration::from_millis(500),
+            tokio::time::sleep(Duration::from_millis(200)),
+        )
+        .await;
+        assert_eq!(start.elapsed(), Duration::from_millis(500));
     }
 }

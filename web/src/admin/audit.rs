@@ -14,12 +14,13 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use latchkey_store::{AuditId, AuditQuery, AuditRecord, Outcome};
 use latchkey_types::ObjectId;
 use serde::{Deserialize, Serialize};
-use time::{Date, Duration, Time};
+use time::{Duration, Time};
 
 use super::reports::csv;
-use crate::app::Portal;
+use crate::config::parse_date;
 use crate::console::{self, Console};
-use crate::identify::FieldError;
+use crate::portal::Portal;
+use crate::render::FieldError;
 
 /// Events per page.
 pub const PAGE: u32 = 50;
@@ -133,15 +134,6 @@ impl SearchForm {
         }
         q.finish()
     }
-}
-
-/// `YYYY-MM-DD`.
-fn parse_date(s: &str) -> Option<Date> {
-    Date::parse(
-        s.trim(),
-        time::macros::format_description!("[year]-[month]-[day]"),
-    )
-    .ok()
 }
 
 fn plain(s: &str, max: usize, extra: &[u8]) -> bool {

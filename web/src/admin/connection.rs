@@ -22,7 +22,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::{Admin, admin_of, field, form_pairs, page};
-use crate::app::Portal;
+use crate::portal::Portal;
 
 /// How long the HTTP debug log stays on after the admin switches it on.
 pub const DEBUG_WINDOW: Duration = Duration::from_secs(15 * 60);
@@ -147,7 +147,7 @@ async fn show(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
             .admin
             .as_ref()
             .and_then(|a| a.secret_expires.as_deref())
-            .and_then(crate::console::parse_date)
+            .and_then(crate::config::parse_date)
             .map(|d| expiry(d.midnight().assume_utc(), now));
         serde_json::json!({
             "kind": "secret",
@@ -391,7 +391,7 @@ pub async fn finish_delegated(
         };
         portal.services.store.append_audit(&event).await.map(|_| ())
     };
-    let Some(admin) = portal.admin.clone() else {
+    let Some(admin) = portal.part::<Admin>() else {
         return portal.error_page(req, lang, StatusCode::NOT_FOUND, "console_not_configured");
     };
     let fail = async |reason: String| {

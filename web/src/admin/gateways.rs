@@ -15,12 +15,12 @@ use latchkey_store::{Gateway, Outcome, StoreError};
 use serde::Deserialize;
 
 use super::{admin_of, field, form_pairs, msg, page};
-use crate::app::Portal;
 use crate::console::ConsoleUser;
 use crate::gateway::CONNECTED_WINDOW;
 use crate::gateway::credential::{self, NameError, RegisterError};
 use crate::gateway::kinds;
 use crate::i18n::Lang;
+use crate::portal::Portal;
 use latchkey_selfservice::flow::Unrecorded as _;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

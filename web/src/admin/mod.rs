@@ -12,9 +12,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use latchkey_graph::GraphClient;
 use time::OffsetDateTime;
 
-use crate::app::Portal;
 use crate::config::Settings;
 use crate::console::{self, Console, ConsoleUser};
+use crate::portal::Portal;
 
 pub mod audit;
 pub mod connection;
@@ -96,7 +96,7 @@ pub(crate) fn admin_of(
     req: &HttpRequest,
 ) -> Result<(ConsoleUser, std::sync::Arc<Admin>), HttpResponse> {
     let user = console::require(req, Console::Admin)?;
-    match portal.admin.clone() {
+    match portal.part::<Admin>() {
         Some(a) => Ok((user, a)),
         None => Err(portal.error_page(
             req,

@@ -20,8 +20,8 @@ use serde::Deserialize;
 
 use super::policy_file::{self, ACTIONS, Draft, METHODS};
 use super::{Admin, admin_of, field, form_pairs, msg, page};
-use crate::app::Portal;
 use crate::console::ConsoleUser;
+use crate::portal::Portal;
 use latchkey_selfservice::flow::Unrecorded as _;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -17,8 +17,8 @@ use serde::Deserialize;
 
 use super::policies::{read_sources, version_of, write_atomically};
 use super::{Admin, admin_of, field, form_pairs, msg, page};
-use crate::app::Portal;
 use crate::console::ConsoleUser;
+use crate::portal::Portal;
 use latchkey_selfservice::flow::Unrecorded as _;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

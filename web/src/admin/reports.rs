@@ -20,8 +20,8 @@ use latchkey_store::{AuditDayCount, Outcome};
 use serde::{Deserialize, Serialize};
 use time::{Date, Duration, OffsetDateTime, Time};
 
-use crate::app::Portal;
 use crate::console::{self, Console, ConsoleUser};
+use crate::portal::Portal;
 
 /// The periods the activity table offers, in days.
 pub const PERIODS: [u32; 3] = [7, 30, 90];

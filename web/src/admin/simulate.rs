@@ -22,8 +22,8 @@ use latchkey_types::ObjectId;
 use serde::{Deserialize, Serialize};
 
 use super::{admin_of, msg, page};
-use crate::app::Portal;
 use crate::console::ConsoleUser;
+use crate::portal::Portal;
 
 /// Most users the blast radius reads from Graph.
 pub const MAX_USERS: usize = 20_000;

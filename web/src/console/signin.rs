@@ -12,7 +12,7 @@ use super::{
     CALLBACK_PATH, Console, Consoles, SESSION_ABSOLUTE, SESSION_IDLE, SIGNIN_COOKIE,
     SIGNIN_LIFETIME, SIGNIN_PURPOSE, Session, cookie, lang_of, removal, require, session_cookie,
 };
-use crate::app::Portal;
+use crate::portal::Portal;
 use crate::signin::attempt::Attempt;
 use crate::signin::callback::CallbackQuery;
 use latchkey_selfservice::flow::Unrecorded as _;
@@ -51,7 +51,7 @@ pub async fn begin_delegated(
     req: &HttpRequest,
     admin: &crate::console::ConsoleUser,
 ) -> HttpResponse {
-    let Some(consoles) = portal.consoles.clone() else {
+    let Some(consoles) = portal.part::<super::Consoles>() else {
         return portal.error_page(
             req,
             admin.lang,
@@ -111,7 +111,7 @@ async fn begin_attempt(
     let mut r = HttpResponse::SeeOther()
         .insert_header(("Location", url.to_string()))
         .finish();
-    r = crate::app::with_cookie(r, &c);
+    r = crate::portal::with_cookie(r, &c);
     r
 }
 
@@ -128,7 +128,7 @@ async fn callback(
     query: web::Query<CallbackQuery>,
 ) -> HttpResponse {
     let lang = lang_of(&req, None);
-    let Some(consoles) = portal.consoles.clone() else {
+    let Some(consoles) = portal.part::<super::Consoles>() else {
         return portal.error_page(&req, lang, StatusCode::NOT_FOUND, "console_not_configured");
     };
     let s = &portal.services;
@@ -164,7 +164,7 @@ async fn callback(
         };
         tracing::warn!(reason = %reason, "console: sign-in refused");
         let mut r = portal.error_page(&req, lang, status, "console_signin_failed");
-        r = crate::app::with_cookie(r, &clear_attempt);
+        r = crate::portal::with_cookie(r, &clear_attempt);
         r
     };
     let Some(attempt) = attempt else {
@@ -189,7 +189,7 @@ async fn callback(
             &correlation_id,
         )
         .await;
-        r = crate::app::with_cookie(r, &clear_attempt);
+        r = crate::portal::with_cookie(r, &clear_attempt);
         return r;
     }
     let (claims, user) = match consoles
@@ -242,8 +242,8 @@ async fn callback(
         "admin_signed_in.html",
         &serde_json::json!({ "home": console.home() }),
     );
-    r = crate::app::with_cookie(r, &clear_attempt);
-    r = crate::app::with_cookie(
+    r = crate::portal::with_cookie(r, &clear_attempt);
+    r = crate::portal::with_cookie(
         r,
         &session_cookie(&portal, console, session_token.expose().to_string()),
     );
@@ -321,6 +321,6 @@ async fn signout(
             "paragraphs": [catalogs.get(user.lang, "console_signed_out_body")],
         }),
     );
-    r = crate::app::with_cookie(r, &removal(session_cookie(&portal, console, String::new())));
+    r = crate::portal::with_cookie(r, &removal(session_cookie(&portal, console, String::new())));
     r
 }

@@ -10,7 +10,7 @@ use latchkey_types::{MethodKind, Secret, Upn};
 use serde::Serialize;
 
 use super::Ctx;
-use crate::app::Portal;
+use crate::portal::Portal;
 
 #[derive(Serialize)]
 struct TotpPage {

@@ -13,8 +13,8 @@ use latchkey_verify::{CodePurpose, Destination};
 
 use super::page::{Problems, render};
 use super::{AddForm, CsrfForm, Ctx, parse_kind, post_context, see_other};
-use crate::app::Portal;
 use crate::flow::RefusalPage as _;
+use crate::portal::Portal;
 use latchkey_selfservice::codes;
 use latchkey_selfservice::flow::Unrecorded as _;
 use latchkey_selfservice::flow::limits;

@@ -12,9 +12,9 @@ use latchkey_verify::{CodePurpose, TotpSeed};
 
 use super::page::{Problems, render};
 use super::{CodeForm, activated, channels_before, parse_kind, post_context, unavailable};
-use crate::app::Portal;
 use crate::flow;
 use crate::flow::RefusalPage as _;
+use crate::portal::Portal;
 use latchkey_selfservice::act::current_policy;
 use latchkey_selfservice::codes;
 use latchkey_selfservice::flow::Unrecorded as _;

@@ -35,8 +35,8 @@ use latchkey_store::{EnrollmentState, Flow, FlowToken, FlowUpdate, Outcome};
 use latchkey_types::{EmailAddress, MethodKind};
 use serde::Deserialize;
 
-use crate::app::Portal;
 use crate::i18n::Lang;
+use crate::portal::Portal;
 use crate::signin::{self, Session};
 use latchkey_selfservice::act::current_policy;
 use latchkey_selfservice::after_change::known_channels;
@@ -161,7 +161,7 @@ async fn unavailable(
         }),
     );
     *r.status_mut() = StatusCode::FORBIDDEN;
-    r = crate::app::with_cookie(r, &signin::clear_session_cookie(portal));
+    r = crate::portal::with_cookie(r, &signin::clear_session_cookie(portal));
     r
 }
 
@@ -170,7 +170,7 @@ async fn context(portal: &Portal, req: &HttpRequest) -> Result<Ctx, HttpResponse
     let Some((token, flow, session)) = signin::load_session(portal, req).await else {
         // Signed out (or expired): start over at the page, which signs in again.
         let mut r = see_other("/enroll");
-        r = crate::app::with_cookie(r, &signin::clear_session_cookie(portal));
+        r = crate::portal::with_cookie(r, &signin::clear_session_cookie(portal));
         return Err(r);
     };
     let lang = session.lang(req);

@@ -13,10 +13,10 @@ use latchkey_verify::QuestionsConfig;
 use serde::Serialize;
 
 use super::{Ctx, PAGE_KINDS, context};
-use crate::app::Portal;
 use crate::flow;
 use crate::i18n::Lang;
-use crate::identify::FieldError;
+use crate::portal::Portal;
+use crate::render::FieldError;
 use crate::signin;
 use latchkey_selfservice::QUESTION_IDS;
 use latchkey_selfservice::flow::Unrecorded as _;
@@ -310,7 +310,7 @@ pub(super) async fn render(
 }
 
 pub(super) async fn index(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
-    let Some(signin) = portal.signin.clone() else {
+    let Some(signin) = portal.part::<crate::signin::SignIn>() else {
         let lang = flow::lang(&req, None);
         return portal.error_page(&req, lang, StatusCode::NOT_FOUND, "enroll_not_configured");
     };

@@ -14,7 +14,7 @@ use latchkey_verify::{HashError, QuestionError, QuestionId};
 
 use super::page::{Problems, render};
 use super::{AddForm, Ctx, activated, channels_before, unavailable};
-use crate::app::Portal;
+use crate::portal::Portal;
 use latchkey_selfservice::QUESTION_IDS;
 use latchkey_selfservice::act::current_policy;
 

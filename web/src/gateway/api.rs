@@ -15,7 +15,7 @@ use latchkey_store::{AuditEvent, FinishOutcome, Gateway, Limit, Outcome, Throttl
 use serde::Deserialize;
 
 use super::credential;
-use crate::app::Portal;
+use crate::portal::Portal;
 use latchkey_selfservice::flow::Unrecorded as _;
 
 /// Every gateway API request from one address (a gateway polls about twice a minute).

@@ -25,8 +25,8 @@ use latchkey_types::ObjectId;
 use serde::Deserialize;
 
 use super::{Target, member, member_post, page, see_other, target, user_path};
-use crate::app::Portal;
 use crate::console::ConsoleUser;
+use crate::portal::Portal;
 use crate::tap;
 use latchkey_selfservice::flow::Unrecorded as _;
 
@@ -158,7 +158,7 @@ async fn acting(
         let msg = super::message(portal, &m, key, &[]);
         super::lookup::render_user(portal, req, &m, &t, Some(msg), status).await
     };
-    if super::caller::verified(portal, req, &m, &t.user.id)
+    if super::case::verified(portal, req, &m, &t.user.id)
         .await
         .is_none()
     {
@@ -378,7 +378,7 @@ async fn delete_method(
         Ok(list) => list,
         Err(e) => {
             tracing::error!(error = %e, "helpdesk: cannot list methods");
-            return super::caller::unavailable(&portal, &req, &m);
+            return super::case::unavailable(&portal, &req, &m);
         }
     };
     let Some(method) = methods
@@ -431,7 +431,7 @@ async fn delete_method(
     .await
     .is_err()
     {
-        return super::caller::unavailable(&portal, &req, &m);
+        return super::case::unavailable(&portal, &req, &m);
     }
     tell_removed(&portal, &t, channels, &form.segment, &m.correlation_id).await;
     see_other(user_path(&user))
@@ -475,7 +475,7 @@ async fn reenroll(
     for method in &removed {
         if let Err(e) = s.store.remove_enrollment(&user, method).await {
             tracing::error!(error = %e, "helpdesk: cannot remove an enrollment");
-            return super::caller::unavailable(&portal, &req, &m);
+            return super::case::unavailable(&portal, &req, &m);
         }
     }
     let now = s.clock.now();
@@ -493,7 +493,7 @@ async fn reenroll(
     .await
     .is_err()
     {
-        return super::caller::unavailable(&portal, &req, &m);
+        return super::case::unavailable(&portal, &req, &m);
     }
     for method in &removed {
         tell_removed(&portal, &t, channels.clone(), method, &m.correlation_id).await;
@@ -525,7 +525,7 @@ async fn request_approval(
     if !known || form.action.len() > 200 {
         return portal.error_page(&req, m.lang, StatusCode::BAD_REQUEST, "error_generic");
     }
-    if super::caller::verified(&portal, &req, &m, &t.user.id)
+    if super::case::verified(&portal, &req, &m, &t.user.id)
         .await
         .is_none()
     {
@@ -557,7 +557,7 @@ async fn request_approval(
     .await
     .is_err()
     {
-        return super::caller::unavailable(&portal, &req, &m);
+        return super::case::unavailable(&portal, &req, &m);
     }
     page(
         &portal,
@@ -733,7 +733,7 @@ async fn approve(
     .await
     .is_err()
     {
-        return super::caller::unavailable(&portal, &req, &m);
+        return super::case::unavailable(&portal, &req, &m);
     }
     see_other("/helpdesk/approvals".to_string())
 }

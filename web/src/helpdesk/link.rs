@@ -21,9 +21,9 @@ use latchkey_types::{EmailAddress, MethodKind, ObjectId, Secret};
 use serde::{Deserialize, Serialize};
 
 use super::{Target, page};
-use crate::app::Portal;
 use crate::flow;
 use crate::flow::RefusalPage as _;
+use crate::portal::Portal;
 use latchkey_selfservice::flow::Unrecorded as _;
 use latchkey_selfservice::flow::limits;
 use latchkey_selfservice::identify;
@@ -32,6 +32,10 @@ use latchkey_selfservice::identify;
 pub const LINK_PURPOSE: &str = "helpdesk-link";
 /// How long a link works (docs/security.md: 60 minutes by default).
 pub const DEFAULT_LINK_LIFETIME: Duration = Duration::from_secs(60 * 60);
+
+/// How long a reset link works here (`[helpdesk] link_lifetime_minutes`), a part of the portal
+/// ([`crate::portal::Portal::part`]); [`DEFAULT_LINK_LIFETIME`] when not set.
+pub struct LinkLifetime(pub Duration);
 /// The ceiling (docs/security.md: 24 hours at most).
 pub const MAX_LINK_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 
@@ -170,7 +174,10 @@ async fn issue_link(
     }
     let s = &portal.services;
     let now = s.clock.now();
-    let lifetime = portal.link_lifetime.min(MAX_LINK_LIFETIME);
+    let lifetime = portal
+        .part::<LinkLifetime>()
+        .map_or(DEFAULT_LINK_LIFETIME, |l| l.0)
+        .min(MAX_LINK_LIFETIME);
     let Ok(correlation_id) = ObjectId::random() else {
         tracing::error!("link: no system randomness");
         return portal.error_page(
@@ -206,7 +213,7 @@ async fn issue_link(
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "helpdesk: cannot store a link");
-            return super::caller::unavailable(&portal, &req, &m);
+            return super::case::unavailable(&portal, &req, &m);
         }
     };
     let url = Secret::new(format!("{}/link/{}", s.csrf.origin(), token.expose()));
@@ -227,7 +234,7 @@ async fn issue_link(
     .is_err()
     {
         s.store.end_flow(&token).await.or_log();
-        return super::caller::unavailable(&portal, &req, &m);
+        return super::case::unavailable(&portal, &req, &m);
     }
     // The user hears of it on every channel known (the link itself only goes to the address).
     let mut told = latchkey_selfservice::after_change::known_channels(
@@ -271,7 +278,7 @@ async fn issue_link(
         serde_json::json!({
             "target": super::lookup::identity(&t),
             "link": if by_email { None } else { Some(url.expose().clone()) },
-            "emailed_to": address.map(|a| super::caller::mask(a.as_str())),
+            "emailed_to": address.map(|a| super::case::mask(a.as_str())),
             "minutes": minutes,
         }),
         StatusCode::OK,
@@ -378,7 +385,7 @@ async fn continue_with(
     let s = &portal.services;
     // The same decision as the identify step, within the same deadline; bound to the user: a
     // UPN now naming someone else (renamed accounts) gets a decoy flow.
-    let planned = identify::within_deadline(s, identify::plan(s, &data.login)).await;
+    let planned = identify::within_deadline(s.deadline, identify::plan(s, &data.login)).await;
     let plan = match planned.and_then(|p| p.bind_to(&link_flow.subject)) {
         Ok(p) => p,
         Err(e) => {
@@ -401,6 +408,6 @@ async fn continue_with(
         }
     };
     let mut resp = flow::see_other("/verify");
-    resp = crate::app::with_cookie(resp, &flow::flow_cookie(&portal, &token));
+    resp = crate::portal::with_cookie(resp, &flow::flow_cookie(&portal, &token));
     resp
 }

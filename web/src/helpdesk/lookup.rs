@@ -9,8 +9,8 @@ use latchkey_store::{AuditQuery, EnrollmentState};
 use serde::{Deserialize, Serialize};
 
 use super::{Target, member, page, target};
-use crate::app::Portal;
 use crate::console::ConsoleUser;
+use crate::portal::Portal;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/helpdesk", web::get().to(home))
@@ -80,7 +80,7 @@ async fn user(
     .await
     .is_err()
     {
-        return super::caller::unavailable(&portal, &req, &m);
+        return super::case::unavailable(&portal, &req, &m);
     }
     render_user(&portal, &req, &m, &t, None, StatusCode::OK).await
 }
@@ -116,13 +116,13 @@ pub fn method_rows(methods: &[AuthMethod]) -> Vec<serde_json::Value> {
                     "phone",
                     format!(
                         "{} ({})",
-                        super::caller::mask(&p.phone_number),
+                        super::case::mask(&p.phone_number),
                         p.phone_type
                             .map(|t| format!("{t:?}").to_lowercase())
                             .unwrap_or_default()
                     ),
                 ),
-                AuthMethod::Email(e) => ("email", super::caller::mask(&e.email_address)),
+                AuthMethod::Email(e) => ("email", super::case::mask(&e.email_address)),
                 AuthMethod::MicrosoftAuthenticator(a) => (
                     "microsoftAuthenticator",
                     a.display_name.clone().unwrap_or_default(),
@@ -246,9 +246,9 @@ pub async fn render_user(
             })
         })
         .collect();
-    let case = super::caller::load(portal, req, m, &u.id).await;
-    let verified = case.as_ref().is_some_and(super::caller::Case::verified);
-    let channels: Vec<serde_json::Value> = super::caller::channels(portal, &u.id)
+    let case = super::case::load(portal, req, m, &u.id).await;
+    let verified = case.as_ref().is_some_and(super::case::Case::verified);
+    let channels: Vec<serde_json::Value> = super::case::channels(portal, &u.id)
         .await
         .into_iter()
         .map(|(k, to)| serde_json::json!({ "kind": k.as_str(), "to": to }))

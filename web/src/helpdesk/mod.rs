@@ -20,6 +20,7 @@
 
 pub mod actions;
 pub mod caller;
+pub mod case;
 pub mod link;
 pub mod lookup;
 
@@ -31,8 +32,8 @@ use latchkey_graph::{GraphError, Memberships, User};
 use latchkey_policy::{Action, Subject, evaluate};
 use latchkey_types::ObjectId;
 
-use crate::app::Portal;
 use crate::console::{self, Console, ConsoleUser};
+use crate::portal::Portal;
 use latchkey_selfservice::flow::Unrecorded as _;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -99,7 +100,7 @@ pub async fn find(portal: &Portal, query: &str) -> Result<Option<Target>, GraphE
         return Ok(None);
     };
     let memberships = dir.memberships(&user.id).await?;
-    let Some(consoles) = portal.consoles.as_ref() else {
+    let Some(consoles) = portal.part::<crate::console::Consoles>() else {
         return Ok(None);
     };
     if !consoles.serves.iter().any(|g| memberships.is_member_of(g)) {

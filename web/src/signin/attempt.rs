@@ -21,7 +21,7 @@ use latchkey_types::{ObjectId, Secret};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::app::Portal;
+use crate::portal::Portal;
 use latchkey_selfservice::flow::Unrecorded as _;
 
 /// What kind of secret the cipher's errors name.

@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 use super::SignIn;
 use super::attempt::Attempt;
-use crate::app::Portal;
+use crate::portal::Portal;
 
 /// The identity platform's answer on the redirect URI.
 #[derive(Deserialize)]

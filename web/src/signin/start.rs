@@ -13,9 +13,9 @@ use url::Url;
 
 use super::SignIn;
 use super::attempt::Attempt;
-use crate::app::Portal;
 use crate::flow::RefusalPage as _;
 use crate::i18n::Lang;
+use crate::portal::Portal;
 use latchkey_selfservice::flow::limits;
 
 /// The "too many sign-in starts" page (429) when this client is over its limit, else `None`.
