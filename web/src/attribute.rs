@@ -10,6 +10,8 @@ use latchkey_selfservice::verify;
 use latchkey_types::MethodKind;
 use serde::{Deserialize, Serialize};
 
+use crate::error::WebError;
+use crate::extract::Posted;
 use crate::flow::{self, Step};
 use crate::flow::{csrf_token, not_verified, verified};
 use crate::portal::Portal;
@@ -57,6 +59,8 @@ pub fn page(
     r
 }
 
+crate::with_csrf!(AttributeForm);
+
 #[derive(Deserialize)]
 pub struct AttributeForm {
     csrf: String,
@@ -70,24 +74,28 @@ pub struct AttributeForm {
 pub async fn submit(
     req: HttpRequest,
     portal: web::Data<Portal>,
-    form: web::Form<AttributeForm>,
-) -> HttpResponse {
-    let step = match Step::post(&portal, &req, &form.csrf).await {
-        Ok(s) => s,
-        Err(response) => return response,
-    };
-    let kind = MethodKind::Attribute;
-    if !portal.services.offered_methods().contains(&kind) {
-        return portal.error_page(&req, step.lang, StatusCode::NOT_FOUND, "error_not_found");
+    posted: Posted<AttributeForm>,
+) -> Result<HttpResponse, WebError> {
+    let Posted { step, form } = posted;
+    if !portal
+        .services
+        .offered_methods()
+        .contains(&MethodKind::Attribute)
+    {
+        return Err(WebError::page(
+            StatusCode::NOT_FOUND,
+            "error_not_found",
+            step.lang,
+        ));
     }
     let client = flow::client(&portal, &req);
     let given = AttributeAnswers::new(&form.employee_id, &form.hire_date);
     match verify::check_attribute(&portal.services, &step, given, &client).await {
-        Ok(v) => verified(&portal, v),
+        Ok(v) => Ok(verified(&portal, v)),
         Err(e) => {
             let again = |msg, status| page(&portal, &req, &step, Some(msg), status);
-            let (wrong, missing) = ("error_attribute_wrong", "error_attribute_wrong");
-            not_verified(&portal, &req, &step, e, again, wrong, missing)
+            let wrong = "error_attribute_wrong";
+            not_verified(&portal, &step, e, again, wrong, wrong)
         }
     }
 }

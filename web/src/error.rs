@@ -70,6 +70,21 @@ impl WebError {
         }
     }
 
+    /// The same error for a flow that ended: its cookie is cleared with the answer.
+    pub fn ending(self) -> Self {
+        match self {
+            WebError::Page {
+                status, key, lang, ..
+            } => WebError::Page {
+                status,
+                key,
+                lang,
+                ended: true,
+            },
+            other => other,
+        }
+    }
+
     /// 503 "something went wrong, try again later" (logged where it happened).
     pub fn unavailable(lang: Lang) -> Self {
         Self::page(StatusCode::SERVICE_UNAVAILABLE, "error_generic", lang)

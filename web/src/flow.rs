@@ -14,6 +14,7 @@ use latchkey_store::{Flow, FlowToken, Outcome, StoreError};
 use latchkey_types::MethodKind;
 use serde::Deserialize;
 
+use crate::error::WebError;
 use crate::i18n::{Lang, negotiate};
 use crate::portal::Portal;
 
@@ -68,6 +69,16 @@ pub async fn load(portal: &Portal, req: &HttpRequest) -> Result<Option<Current>,
     }
 }
 
+/// The live flow of this request: [`WebError::Expired`] when there is none, the store's outage
+/// page (the cookie kept) when it cannot be read.
+pub async fn live(portal: &Portal, req: &HttpRequest) -> Result<Current, WebError> {
+    match load(portal, req).await {
+        Ok(Some(current)) => Ok(current),
+        Ok(None) => Err(WebError::Expired),
+        Err(e) => Err(WebError::Store(lang(req, None), e)),
+    }
+}
+
 /// The client address as the throttles count it (the empty string when it cannot be told).
 pub fn client(portal: &Portal, req: &HttpRequest) -> String {
     portal
@@ -78,40 +89,11 @@ pub fn client(portal: &Portal, req: &HttpRequest) -> String {
         .unwrap_or_default()
 }
 
-/// The page for a store outage: 503 "try again in a moment", the flow cookie untouched.
-pub fn store_unavailable(
-    portal: &Portal,
-    req: &HttpRequest,
-    lang: Lang,
-    e: &StoreError,
-) -> HttpResponse {
-    tracing::error!(error = %e, "store unavailable");
-    portal.error_page(req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_store")
-}
-
 /// A 303 to `path` (a local path: redirects never go elsewhere).
 pub fn see_other(path: &'static str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header(("Location", path))
         .finish()
-}
-
-/// Where to go when a step is requested without a live flow: back to the start.
-pub fn expired(portal: &Portal) -> HttpResponse {
-    with_cleared_cookie(portal, see_other("/"))
-}
-
-/// The page for a store error after the flow ended (its one change was made or refused): 503,
-/// the cookie cleared (nothing is kept to come back to).
-pub fn ended_unavailable(
-    portal: &Portal,
-    req: &HttpRequest,
-    lang: Lang,
-    e: &StoreError,
-) -> HttpResponse {
-    tracing::error!(error = %e, "store unavailable after a flow ended");
-    let page = portal.error_page(req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
-    with_cleared_cookie(portal, page)
 }
 
 /// The page that ends a flow: `result.html` with the title of `title_key` and `paragraphs`, the
@@ -157,25 +139,18 @@ impl std::ops::Deref for Step {
 }
 
 impl Step {
-    /// Loads the flow of this request and checks the form's CSRF token against it. The error is
-    /// the response to send: back to the start when the flow is gone, 403 on a bad token.
-    pub async fn post(
-        portal: &Portal,
-        req: &HttpRequest,
-        csrf: &str,
-    ) -> Result<Step, HttpResponse> {
-        let current = match load(portal, req).await {
-            Ok(Some(loaded)) => loaded,
-            Ok(None) => return Err(expired(portal)),
-            Err(e) => return Err(store_unavailable(portal, req, lang(req, None), &e)),
-        };
+    /// Loads the flow of this request and checks the form's CSRF token against it (handlers get
+    /// this through the [`crate::extract::Posted`] extractor): back to the start when the flow
+    /// is gone, 403 on a bad token, 503 when the store fails.
+    pub async fn post(portal: &Portal, req: &HttpRequest, csrf: &str) -> Result<Step, WebError> {
+        let current = live(portal, req).await?;
         let lang = lang(req, Some((&current.flow, &current.data)));
         if !portal
             .services
             .csrf
             .check(req, &current.flow.id.to_string(), csrf)
         {
-            return Err(portal.error_page(req, lang, StatusCode::FORBIDDEN, "error_csrf"));
+            return Err(WebError::Csrf(lang));
         }
         Ok(Step { current, lang })
     }
@@ -192,16 +167,6 @@ impl Step {
         self.current
             .audit(&portal.services, event_type, method, outcome, reason)
             .await
-    }
-
-    /// The service-unavailable page in this flow's language.
-    pub fn unavailable(&self, portal: &Portal, req: &HttpRequest) -> HttpResponse {
-        portal.error_page(
-            req,
-            self.lang,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "error_generic",
-        )
     }
 }
 
@@ -300,10 +265,13 @@ pub async fn charge(
     .await
 }
 
+/// A form with nothing but its CSRF token.
 #[derive(Deserialize)]
 pub struct CsrfForm {
     pub csrf: String,
 }
+
+crate::with_csrf!(CsrfForm);
 
 /// The CSRF token of a flow: bound to its stable id, so it survives token rotation.
 pub fn csrf_token(portal: &Portal, flow: &Flow) -> String {
@@ -311,19 +279,18 @@ pub fn csrf_token(portal: &Portal, flow: &Flow) -> String {
 }
 
 /// The answer to a method that did not succeed: the method's page again with the reason (a
-/// throttle, a wrong answer, nothing typed), or the page for what went wrong around it.
+/// throttle, a wrong answer, nothing typed), or the error for what went wrong around it.
 pub fn not_verified(
     portal: &Portal,
-    req: &HttpRequest,
     step: &Step,
     e: VerifyError,
     again: impl FnOnce(String, StatusCode) -> HttpResponse,
     wrong_key: &str,
     missing_key: &str,
-) -> HttpResponse {
+) -> Result<HttpResponse, WebError> {
     let catalogs = portal.templates.catalogs();
     let lang = step.lang;
-    match e {
+    Ok(match e {
         VerifyError::Missing => again(
             catalogs.get(lang, missing_key).to_string(),
             StatusCode::BAD_REQUEST,
@@ -333,18 +300,11 @@ pub fn not_verified(
             catalogs.get(lang, wrong_key).to_string(),
             StatusCode::BAD_REQUEST,
         ),
-        VerifyError::Busy => {
-            let mut r = portal.error_page(req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_busy");
-            r.headers_mut().insert(
-                actix_web::http::header::RETRY_AFTER,
-                actix_web::http::header::HeaderValue::from_static("5"),
-            );
-            r
-        }
-        VerifyError::Gone => expired(portal),
-        VerifyError::Store(e) => store_unavailable(portal, req, lang, &e),
-        VerifyError::Fault(_) => step.unavailable(portal, req),
-    }
+        VerifyError::Busy => return Err(WebError::Busy(lang)),
+        VerifyError::Gone => return Err(WebError::Expired),
+        VerifyError::Store(e) => return Err(WebError::Store(lang, e)),
+        VerifyError::Fault(_) => return Err(WebError::unavailable(lang)),
+    })
 }
 
 /// Where a method that succeeded leads: the next method, or the actions once verified enough;

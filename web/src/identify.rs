@@ -9,6 +9,7 @@ use base64::Engine;
 use latchkey_selfservice::identify::{self, StartError};
 use serde::{Deserialize, Serialize};
 
+use crate::error::WebError;
 use crate::flow::{self, RefusalPage as _};
 use crate::portal::Portal;
 use crate::render::FieldError;
@@ -87,14 +88,14 @@ async fn start(
     req: HttpRequest,
     portal: web::Data<Portal>,
     form: web::Form<StartForm>,
-) -> HttpResponse {
+) -> Result<HttpResponse, WebError> {
     let lang = flow::lang(&req, None);
     let pre = req
         .cookie(&pre_cookie_name(&portal))
         .map(|c| c.value().to_string())
         .unwrap_or_default();
     if pre.is_empty() || !portal.services.csrf.check(&req, &pre, &form.csrf) {
-        return portal.error_page(&req, lang, StatusCode::FORBIDDEN, "error_csrf");
+        return Err(WebError::Csrf(lang));
     }
     let retry = |message: String, status| {
         let page = IndexPage {
@@ -112,22 +113,24 @@ async fn start(
         r
     };
     let client = flow::client(&portal, &req);
-    match identify::start(&portal.services, &form.login, &client).await {
-        Ok(started) => {
-            let resp = flow::see_other("/verify");
-            crate::portal::with_cookie(resp, &flow::flow_cookie(&portal, &started.token))
-        }
-        Err(StartError::Refused(refusal)) => {
-            retry(refusal.message(&portal, lang), refusal.status())
-        }
-        Err(StartError::InvalidLogin) => {
-            let catalogs = portal.templates.catalogs();
-            let message = catalogs.get(lang, "error_login_invalid").to_string();
-            retry(message, StatusCode::BAD_REQUEST)
-        }
-        Err(StartError::Plan(e)) => {
-            tracing::error!(error = %e, "identify: cannot start the flow");
-            portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic")
-        }
-    }
+    Ok(
+        match identify::start(&portal.services, &form.login, &client).await {
+            Ok(started) => {
+                let resp = flow::see_other("/verify");
+                crate::portal::with_cookie(resp, &flow::flow_cookie(&portal, &started.token))
+            }
+            Err(StartError::Refused(refusal)) => {
+                retry(refusal.message(&portal, lang), refusal.status())
+            }
+            Err(StartError::InvalidLogin) => {
+                let catalogs = portal.templates.catalogs();
+                let message = catalogs.get(lang, "error_login_invalid").to_string();
+                retry(message, StatusCode::BAD_REQUEST)
+            }
+            Err(StartError::Plan(e)) => {
+                tracing::error!(error = %e, "identify: cannot start the flow");
+                return Err(WebError::unavailable(lang));
+            }
+        },
+    )
 }

@@ -14,6 +14,7 @@ pub mod demo;
 pub mod enroll;
 pub mod entra;
 pub mod error;
+pub mod extract;
 pub mod flow;
 pub mod gateway;
 pub mod guard;

@@ -13,6 +13,8 @@ use latchkey_types::Secret;
 use serde::{Deserialize, Serialize};
 
 use crate::act;
+use crate::error::WebError;
+use crate::extract::Posted;
 use crate::flow;
 use crate::flow::csrf_token;
 use crate::i18n::Lang;
@@ -28,25 +30,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// The live, fully verified flow of this request that may still act; otherwise where to send
 /// the browser: back to the methods while the flow is still being verified, to the start when
 /// there is none, a 409 when its one change was already claimed.
-pub async fn verified_flow(portal: &Portal, req: &HttpRequest) -> Result<Current, HttpResponse> {
-    let current = match flow::load(portal, req).await {
-        Ok(Some(current)) => current,
-        Ok(None) => return Err(flow::expired(portal)),
-        Err(e) => {
-            return Err(flow::store_unavailable(
-                portal,
-                req,
-                flow::lang(req, None),
-                &e,
-            ));
-        }
-    };
+pub async fn verified_flow(portal: &Portal, req: &HttpRequest) -> Result<Current, WebError> {
+    let current = flow::live(portal, req).await?;
     if !current.is_complete() {
-        return Err(flow::see_other("/verify"));
+        return Err(WebError::SeeOther("/verify"));
     }
     if !current.flow.may_act() {
         let lang = flow::lang(req, Some((&current.flow, &current.data)));
-        return Err(portal.error_page(req, lang, StatusCode::CONFLICT, "error_claimed"));
+        return Err(WebError::page(StatusCode::CONFLICT, "error_claimed", lang));
     }
     Ok(current)
 }
@@ -60,11 +51,8 @@ struct ActionPage {
     can_tap: bool,
 }
 
-async fn action(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
-    let Current { flow, data, .. } = match verified_flow(&portal, &req).await {
-        Ok(f) => f,
-        Err(response) => return response,
-    };
+async fn action(req: HttpRequest, portal: web::Data<Portal>) -> Result<HttpResponse, WebError> {
+    let Current { flow, data, .. } = verified_flow(&portal, &req).await?;
     let lang = flow::lang(&req, Some((&flow, &data)));
     let set = portal.services.policies();
     let policy = data.policy.as_deref().and_then(|n| set.get(n));
@@ -78,7 +66,7 @@ async fn action(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
         can_unlock: policy.is_some_and(|p| p.allows(Action::Unlock)),
         can_tap: policy.is_some_and(|p| p.allows(Action::TemporaryAccessPass)),
     };
-    portal.render_in(&req, lang, "action.html", &page)
+    Ok(portal.render_in(&req, lang, "action.html", &page))
 }
 
 #[derive(Serialize)]
@@ -101,11 +89,8 @@ fn min_length(portal: &Portal, data: &FlowData) -> usize {
         })
 }
 
-async fn form(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
-    let Current { flow, data, .. } = match verified_flow(&portal, &req).await {
-        Ok(f) => f,
-        Err(response) => return response,
-    };
+async fn form(req: HttpRequest, portal: web::Data<Portal>) -> Result<HttpResponse, WebError> {
+    let Current { flow, data, .. } = verified_flow(&portal, &req).await?;
     let lang = flow::lang(&req, Some((&flow, &data)));
     let page = ResetPage {
         csrf: csrf_token(&portal, &flow),
@@ -115,7 +100,7 @@ async fn form(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
         confirm_error: None,
         errors: vec![],
     };
-    portal.render_in(&req, lang, "reset.html", &page)
+    Ok(portal.render_in(&req, lang, "reset.html", &page))
 }
 
 #[derive(Deserialize)]
@@ -125,19 +110,23 @@ pub struct ResetForm {
     confirm: String,
 }
 
+crate::with_csrf!(ResetForm);
+
 async fn submit(
     req: HttpRequest,
     portal: web::Data<Portal>,
-    form: web::Form<ResetForm>,
-) -> HttpResponse {
-    act::to_completion(submit_now(req, portal, form.into_inner())).await
+    posted: Posted<ResetForm>,
+) -> Result<HttpResponse, WebError> {
+    act::to_completion(submit_now(req, portal, posted)).await
 }
 
-async fn submit_now(req: HttpRequest, portal: web::Data<Portal>, form: ResetForm) -> HttpResponse {
-    let (acting, lang) = match act::claim(&portal, &req, &form.csrf, Action::Reset).await {
-        Ok(claimed) => claimed,
-        Err(response) => return response,
-    };
+async fn submit_now(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    posted: Posted<ResetForm>,
+) -> Result<HttpResponse, WebError> {
+    let Posted { step, form } = posted;
+    let (acting, lang) = act::claim(&portal, step, Action::Reset).await?;
     let ResetForm {
         password, confirm, ..
     } = form;
@@ -148,47 +137,52 @@ async fn submit_now(req: HttpRequest, portal: web::Data<Portal>, form: ResetForm
         policy: acting.policy.clone(),
     };
     let outcome = reset::reset(&portal.services, acting, Secret::new(password), &confirm).await;
-    let (status, key) = match outcome {
+    let catalogs = portal.templates.catalogs();
+    Ok(match outcome {
         ResetOutcome::Changed {
             path,
             sign_out,
             notified,
-        } => return changed(&portal, &req, lang, path, sign_out, notified),
+        } => changed(&portal, &req, lang, path, sign_out, notified),
         ResetOutcome::Rejected(why) => {
             let text = rejection_text(&portal, lang, &why, &again.policy);
             let on_confirm = matches!(why, Rejection::Mismatch);
-            return rejected(&portal, &req, lang, &again, text, on_confirm);
+            rejected(&portal, &req, lang, &again, text, on_confirm)
         }
         ResetOutcome::DirectoryRejected => {
-            let catalogs = portal.templates.catalogs();
             let text = catalogs.get(lang, "error_password_directory").to_string();
-            return rejected(&portal, &req, lang, &again, text, false);
+            rejected(&portal, &req, lang, &again, text, false)
         }
-        ResetOutcome::WritebackFailed => (StatusCode::BAD_GATEWAY, "reset_writeback_failed"),
-        ResetOutcome::OnPremisesPolicy => (StatusCode::BAD_REQUEST, "reset_onprem_policy"),
-        ResetOutcome::TryAgain(recorded) => return act::try_again(&portal, &req, lang, recorded),
-        ResetOutcome::Unknown { reference } => return unknown(&portal, &req, lang, &reference),
+        ResetOutcome::Unknown { reference } => unknown(&portal, &req, lang, &reference),
         ResetOutcome::Pending => {
-            let catalogs = portal.templates.catalogs();
             let paragraphs = vec![catalogs.get(lang, "reset_onprem_pending").to_string()];
             let title = "reset_onprem_pending_title";
-            return flow::result_page(&portal, &req, lang, title, &paragraphs);
+            flow::result_page(&portal, &req, lang, title, &paragraphs)
         }
-        ResetOutcome::NoPath(recorded) => {
-            let (status, key) = (StatusCode::CONFLICT, "unlock_onprem_unavailable");
-            return act::ended(&portal, &req, lang, recorded, status, key);
-        }
-        ResetOutcome::OnPremisesFailed(recorded) => {
-            let (status, key) = (StatusCode::BAD_GATEWAY, "reset_onprem_failed");
-            return act::ended(&portal, &req, lang, recorded, status, key);
-        }
-        ResetOutcome::Failed(recorded) => {
-            let (status, key) = (StatusCode::SERVICE_UNAVAILABLE, "error_generic");
-            return act::ended(&portal, &req, lang, recorded, status, key);
-        }
+        refused => return Err(refusal(refused, lang)),
+    })
+}
+
+/// The error for a reset that did not change the password and shows no form again.
+fn refusal(outcome: ResetOutcome, lang: Lang) -> WebError {
+    let (status, key) = match &outcome {
+        ResetOutcome::WritebackFailed => (StatusCode::BAD_GATEWAY, "reset_writeback_failed"),
+        ResetOutcome::OnPremisesPolicy => (StatusCode::BAD_REQUEST, "reset_onprem_policy"),
+        ResetOutcome::NoPath(_) => (StatusCode::CONFLICT, "unlock_onprem_unavailable"),
+        ResetOutcome::OnPremisesFailed(_) => (StatusCode::BAD_GATEWAY, "reset_onprem_failed"),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "error_generic"),
     };
-    // Refusals that gave the claim back: the user may try again, the cookie stays.
-    portal.error_page(&req, lang, status, key)
+    match outcome {
+        // Released: the user may try again; the cookie stays.
+        ResetOutcome::WritebackFailed | ResetOutcome::OnPremisesPolicy => {
+            WebError::page(status, key, lang)
+        }
+        ResetOutcome::TryAgain(recorded) => WebError::try_again(lang, recorded),
+        ResetOutcome::NoPath(recorded)
+        | ResetOutcome::OnPremisesFailed(recorded)
+        | ResetOutcome::Failed(recorded) => WebError::ended_recorded(recorded, status, key, lang),
+        _ => WebError::ended(status, key, lang),
+    }
 }
 
 /// What the reset form needs to be shown again after a refusal.

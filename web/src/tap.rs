@@ -16,8 +16,9 @@ use latchkey_selfservice::tap::{self, TapError, TapOutcome};
 use serde::Serialize;
 
 use crate::act;
-use crate::flow;
-use crate::flow::CsrfForm;
+use crate::error::WebError;
+use crate::extract::Posted;
+use crate::flow::{self, CsrfForm, Step};
 use crate::i18n::Lang;
 use crate::portal::Portal;
 
@@ -51,13 +52,11 @@ impl TapView {
     }
 }
 
-/// The localized error page for a pass that could not be issued.
-pub fn failure_page(portal: &Portal, req: &HttpRequest, lang: Lang, e: &TapError) -> HttpResponse {
+/// The answer for a pass that could not be issued.
+pub fn failure(e: &TapError, lang: Lang) -> WebError {
     match e {
-        TapError::Refused(_) => portal.error_page(req, lang, StatusCode::CONFLICT, "tap_refused"),
-        TapError::Unavailable(_) => {
-            portal.error_page(req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic")
-        }
+        TapError::Refused(_) => WebError::page(StatusCode::CONFLICT, "tap_refused", lang),
+        TapError::Unavailable(_) => WebError::unavailable(lang),
     }
 }
 
@@ -65,24 +64,21 @@ pub fn failure_page(portal: &Portal, req: &HttpRequest, lang: Lang, e: &TapError
 async fn submit(
     req: HttpRequest,
     portal: web::Data<Portal>,
-    form: web::Form<CsrfForm>,
-) -> HttpResponse {
-    act::to_completion(submit_now(req, portal, form.into_inner())).await
+    posted: Posted<CsrfForm>,
+) -> Result<HttpResponse, WebError> {
+    act::to_completion(submit_now(req, portal, posted.step)).await
 }
 
-async fn submit_now(req: HttpRequest, portal: web::Data<Portal>, form: CsrfForm) -> HttpResponse {
-    let action = Action::TemporaryAccessPass;
-    let (acting, lang) = match act::claim(&portal, &req, &form.csrf, action).await {
-        Ok(claimed) => claimed,
-        Err(response) => return response,
-    };
+async fn submit_now(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    step: Step,
+) -> Result<HttpResponse, WebError> {
+    let (acting, lang) = act::claim(&portal, step, Action::TemporaryAccessPass).await?;
     let tap = match tap::tap(&portal.services, acting).await {
         TapOutcome::Issued(tap) => tap,
-        TapOutcome::TryAgain(recorded) => return act::try_again(&portal, &req, lang, recorded),
-        TapOutcome::Failed(e) => {
-            let page = failure_page(&portal, &req, lang, &e);
-            return flow::with_cleared_cookie(&portal, page);
-        }
+        TapOutcome::TryAgain(recorded) => return Err(WebError::try_again(lang, recorded)),
+        TapOutcome::Failed(e) => return Err(failure(&e, lang).ending()),
     };
     let view = TapView::of(&tap, portal.services.clock.now());
     let r = portal.render_in(
@@ -91,5 +87,5 @@ async fn submit_now(req: HttpRequest, portal: web::Data<Portal>, form: CsrfForm)
         "tap.html",
         &serde_json::json!({ "tap": view, "signin": portal.services.signin_url }),
     );
-    flow::with_cleared_cookie(&portal, r)
+    Ok(flow::with_cleared_cookie(&portal, r))
 }

@@ -14,8 +14,9 @@ use latchkey_policy::Action;
 use latchkey_selfservice::unlock::{self, UnlockOutcome, UnlockResult};
 
 use crate::act;
-use crate::flow;
-use crate::flow::CsrfForm;
+use crate::error::WebError;
+use crate::extract::Posted;
+use crate::flow::{self, CsrfForm, Step};
 use crate::portal::Portal;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -25,16 +26,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 async fn submit(
     req: HttpRequest,
     portal: web::Data<Portal>,
-    form: web::Form<CsrfForm>,
-) -> HttpResponse {
-    act::to_completion(submit_now(req, portal, form.into_inner())).await
+    posted: Posted<CsrfForm>,
+) -> Result<HttpResponse, WebError> {
+    act::to_completion(submit_now(req, portal, posted.step)).await
 }
 
-async fn submit_now(req: HttpRequest, portal: web::Data<Portal>, form: CsrfForm) -> HttpResponse {
-    let (acting, lang) = match act::claim(&portal, &req, &form.csrf, Action::Unlock).await {
-        Ok(claimed) => claimed,
-        Err(response) => return response,
-    };
+async fn submit_now(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    step: Step,
+) -> Result<HttpResponse, WebError> {
+    let (acting, lang) = act::claim(&portal, step, Action::Unlock).await?;
     let (result, risk_cleared) = match unlock::unlock(&portal.services, acting).await {
         UnlockOutcome::Done {
             result,
@@ -43,12 +45,14 @@ async fn submit_now(req: HttpRequest, portal: web::Data<Portal>, form: CsrfForm)
         } => (result, risk_cleared),
         UnlockOutcome::Done {
             recorded: Err(e), ..
-        } => return flow::ended_unavailable(&portal, &req, lang, &e),
-        UnlockOutcome::TryAgain(recorded) => return act::try_again(&portal, &req, lang, recorded),
+        } => return Err(WebError::ended_store(lang, &e)),
+        UnlockOutcome::TryAgain(recorded) => return Err(WebError::try_again(lang, recorded)),
         UnlockOutcome::Unknown => {
-            let page =
-                portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
-            return flow::with_cleared_cookie(&portal, page);
+            return Err(WebError::ended(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "error_generic",
+                lang,
+            ));
         }
     };
     let catalogs = portal.templates.catalogs();
@@ -65,5 +69,11 @@ async fn submit_now(req: HttpRequest, portal: web::Data<Portal>, form: CsrfForm)
         UnlockResult::OnPremisesNotPermitted => "unlock_onprem_not_permitted",
     };
     paragraphs.push(catalogs.get(lang, key).to_string());
-    flow::result_page(&portal, &req, lang, "unlock_title", &paragraphs)
+    Ok(flow::result_page(
+        &portal,
+        &req,
+        lang,
+        "unlock_title",
+        &paragraphs,
+    ))
 }

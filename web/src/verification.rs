@@ -11,7 +11,10 @@ use latchkey_types::{MethodKind, Secret};
 use latchkey_verify::QuestionId;
 use serde::{Deserialize, Serialize};
 
+use crate::error::WebError;
+use crate::extract::Posted;
 use crate::flow::{self, CsrfForm, RefusalPage as _, Step, csrf_token, not_verified, verified};
+use crate::i18n::Lang;
 use crate::portal::Portal;
 use crate::render::FieldError;
 
@@ -32,6 +35,8 @@ pub struct CodeForm {
     csrf: String,
     code: String,
 }
+
+crate::with_csrf!(CodeForm, AnswersForm);
 
 #[derive(Serialize)]
 struct MethodButton {
@@ -72,14 +77,10 @@ fn step_numbers(flow: &Flow, data: &FlowData) -> (String, String) {
     ((done + 1).to_string(), total)
 }
 
-async fn choose(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
-    let Current { flow, data, .. } = match flow::load(&portal, &req).await {
-        Ok(Some(current)) => current,
-        Ok(None) => return flow::expired(&portal),
-        Err(e) => return flow::store_unavailable(&portal, &req, flow::lang(&req, None), &e),
-    };
+async fn choose(req: HttpRequest, portal: web::Data<Portal>) -> Result<HttpResponse, WebError> {
+    let Current { flow, data, .. } = flow::live(&portal, &req).await?;
     if latchkey_selfservice::flow::is_complete(&flow, &data) {
-        return flow::see_other("/action");
+        return Err(WebError::SeeOther("/action"));
     }
     let lang = flow::lang(&req, Some((&flow, &data)));
     let done = latchkey_selfservice::flow::verified_kinds(&flow);
@@ -101,46 +102,42 @@ async fn choose(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
         total,
         errors: vec![],
     };
-    portal.render_in(&req, lang, "verify_choose.html", &page)
+    Ok(portal.render_in(&req, lang, "verify_choose.html", &page))
 }
 
-/// Parses the `{kind}` path segment into a method the portal offers.
-fn offered_kind(portal: &Portal, raw: &str) -> Option<MethodKind> {
+/// Parses the `{kind}` path segment into a method the portal offers; 404 otherwise.
+fn offered_kind(portal: &Portal, raw: &str, lang: Lang) -> Result<MethodKind, WebError> {
     verify::offered(&portal.services, raw)
+        .ok_or_else(|| WebError::page(StatusCode::NOT_FOUND, "error_not_found", lang))
 }
 
 async fn begin(
     req: HttpRequest,
     portal: web::Data<Portal>,
     path: web::Path<String>,
-    form: web::Form<CsrfForm>,
-) -> HttpResponse {
-    let step = match Step::post(&portal, &req, &form.csrf).await {
-        Ok(s) => s,
-        Err(response) => return response,
-    };
-    let Some(kind) = offered_kind(&portal, &path) else {
-        return portal.error_page(&req, step.lang, StatusCode::NOT_FOUND, "error_not_found");
-    };
-    if kind == MethodKind::Totp {
-        return code_page(&portal, &req, &step, kind, None, StatusCode::OK);
-    }
-    if kind == MethodKind::Attribute {
-        return crate::attribute::page(&portal, &req, &step, None, StatusCode::OK);
-    }
-    if kind == MethodKind::Questions {
-        let (asked, _) = verify::asked_questions(&portal.services, &step).await;
-        return questions_page(&portal, &req, &step, &asked, None, StatusCode::OK);
-    }
-    match verify::send_code(&portal.services, &step, kind).await {
-        Ok(()) => code_page(&portal, &req, &step, kind, None, StatusCode::OK),
-        Err(VerifyError::Refused(wait)) => {
-            let msg = wait.message(&portal, step.lang);
-            code_page(&portal, &req, &step, kind, Some(msg), wait.status())
+    posted: Posted<CsrfForm>,
+) -> Result<HttpResponse, WebError> {
+    let step = posted.step;
+    let kind = offered_kind(&portal, &path, step.lang)?;
+    let page = |error, status| code_page(&portal, &req, &step, kind, error, status);
+    Ok(match kind {
+        MethodKind::Totp => page(None, StatusCode::OK),
+        MethodKind::Attribute => crate::attribute::page(&portal, &req, &step, None, StatusCode::OK),
+        MethodKind::Questions => {
+            let (asked, _) = verify::asked_questions(&portal.services, &step).await;
+            questions_page(&portal, &req, &step, &asked, None, StatusCode::OK)
         }
-        Err(VerifyError::Store(e)) => flow::store_unavailable(&portal, &req, step.lang, &e),
-        Err(_) => step.unavailable(&portal, &req),
-    }
+        MethodKind::Email | MethodKind::Sms => {
+            match verify::send_code(&portal.services, &step, kind).await {
+                Ok(()) => page(None, StatusCode::OK),
+                Err(VerifyError::Refused(wait)) => {
+                    page(Some(wait.message(&portal, step.lang)), wait.status())
+                }
+                Err(VerifyError::Store(e)) => return Err(WebError::Store(step.lang, e)),
+                Err(_) => return Err(WebError::unavailable(step.lang)),
+            }
+        }
+    })
 }
 
 /// The page where the user types a code (or reads where one went).
@@ -189,24 +186,18 @@ async fn submit(
     req: HttpRequest,
     portal: web::Data<Portal>,
     path: web::Path<String>,
-    form: web::Form<CodeForm>,
-) -> HttpResponse {
-    let step = match Step::post(&portal, &req, &form.csrf).await {
-        Ok(s) => s,
-        Err(response) => return response,
-    };
-    let lang = step.lang;
-    let Some(kind) = offered_kind(&portal, &path) else {
-        return portal.error_page(&req, lang, StatusCode::NOT_FOUND, "error_not_found");
-    };
+    posted: Posted<CodeForm>,
+) -> Result<HttpResponse, WebError> {
+    let Posted { step, form } = posted;
+    let kind = offered_kind(&portal, &path, step.lang)?;
     let typed = Secret::new(form.code.chars().take(64).collect::<String>());
     let client = flow::client(&portal, &req);
     match verify::check_code(&portal.services, &step, kind, &typed, &client).await {
-        Ok(v) => verified(&portal, v),
+        Ok(v) => Ok(verified(&portal, v)),
         Err(e) => {
             let again = |msg, status| code_page(&portal, &req, &step, kind, Some(msg), status);
             let (wrong, missing) = ("error_code_wrong", "error_code_missing");
-            not_verified(&portal, &req, &step, e, again, wrong, missing)
+            not_verified(&portal, &step, e, again, wrong, missing)
         }
     }
 }
@@ -291,26 +282,20 @@ fn questions_page(
 async fn submit_questions(
     req: HttpRequest,
     portal: web::Data<Portal>,
-    form: web::Form<AnswersForm>,
-) -> HttpResponse {
-    let step = match Step::post(&portal, &req, &form.csrf).await {
-        Ok(s) => s,
-        Err(response) => return response,
-    };
-    let lang = step.lang;
-    if offered_kind(&portal, MethodKind::Questions.as_str()).is_none() {
-        return portal.error_page(&req, lang, StatusCode::NOT_FOUND, "error_not_found");
-    }
+    posted: Posted<AnswersForm>,
+) -> Result<HttpResponse, WebError> {
+    let Posted { step, form } = posted;
+    offered_kind(&portal, MethodKind::Questions.as_str(), step.lang)?;
     let client = flow::client(&portal, &req);
     let answers = [&*form.answer_1, &*form.answer_2, &*form.answer_3];
     match verify::check_questions(&portal.services, &step, &answers, &client).await {
-        Ok(v) => verified(&portal, v),
+        Ok(v) => Ok(verified(&portal, v)),
         Err(e) => {
             let (asked, _) = verify::asked_questions(&portal.services, &step).await;
             let again =
                 |msg, status| questions_page(&portal, &req, &step, &asked, Some(msg), status);
             let (wrong, missing) = ("error_answers_wrong", "error_answers_missing");
-            not_verified(&portal, &req, &step, e, again, wrong, missing)
+            not_verified(&portal, &step, e, again, wrong, missing)
         }
     }
 }

@@ -26,6 +26,7 @@ use serde::Deserialize;
 
 use super::{Target, member, member_post, page, see_other, target, user_path};
 use crate::console::ConsoleUser;
+use crate::error::WebError;
 use crate::portal::Portal;
 use crate::tap;
 use latchkey_selfservice::flow::Unrecorded as _;
@@ -221,7 +222,7 @@ async fn issue_tap(
     req: HttpRequest,
     portal: web::Data<Portal>,
     form: web::Form<TargetForm>,
-) -> HttpResponse {
+) -> Result<HttpResponse, WebError> {
     let (m, t, approval) = match acting(
         &portal,
         &req,
@@ -233,7 +234,7 @@ async fn issue_tap(
     .await
     {
         Ok(x) => x,
-        Err(r) => return r,
+        Err(r) => return Ok(r),
     };
     let user = t.user.id;
     let channels = latchkey_selfservice::after_change::known_channels(
@@ -255,7 +256,7 @@ async fn issue_tap(
             )
             .await
             .or_log();
-            return tap::failure_page(&portal, &req, m.lang, &e);
+            return Err(tap::failure(&e, m.lang));
         }
     };
     let view = tap::TapView::of(&tap, portal.services.clock.now());
@@ -281,14 +282,14 @@ async fn issue_tap(
     )
     .await;
     tell_contacts_of_tap(&portal, &m, &t).await;
-    page(
+    Ok(page(
         &portal,
         &req,
         &m,
         "helpdesk_tap.html",
         serde_json::json!({ "target": super::lookup::identity(&t), "tap": view }),
         StatusCode::OK,
-    )
+    ))
 }
 
 /// The security contacts of the user's policy hear of a pass the helpdesk issued, as of a
