@@ -162,6 +162,12 @@ impl ResponseError for WebError {
             r.headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from_static("5"));
         }
+        if matches!(self, WebError::Forbidden) {
+            // Deny by default, in as few words as possible: no page, no language.
+            return HttpResponse::Forbidden()
+                .content_type("text/plain; charset=utf-8")
+                .body("forbidden");
+        }
         r
     }
 }

@@ -72,15 +72,15 @@ pub trait ConsoleKind {
 }
 
 /// The admin console's routes.
-pub struct Admin;
+pub struct AdminConsole;
 /// The helpdesk console's routes.
-pub struct Helpdesk;
+pub struct HelpdeskConsole;
 
-impl ConsoleKind for Admin {
+impl ConsoleKind for AdminConsole {
     const CONSOLE: Console = Console::Admin;
 }
 
-impl ConsoleKind for Helpdesk {
+impl ConsoleKind for HelpdeskConsole {
     const CONSOLE: Console = Console::Helpdesk;
 }
 

@@ -58,10 +58,6 @@ pub struct FlowData {
 }
 
 impl FlowData {
-    pub fn from_flow(flow: &Flow) -> FlowData {
-        serde_json::from_value(flow.data.clone()).unwrap_or_default()
-    }
-
     /// The name a contact or a page calls the user by: the directory's display name, else what
     /// they typed.
     pub fn user_name(&self) -> String {
@@ -90,7 +86,15 @@ impl Current {
         if flow.purpose != PURPOSE {
             return Ok(None);
         }
-        let data = FlowData::from_flow(&flow);
+        // Data that does not read back (a row from an incompatible version, or corrupted) is no
+        // flow at all: never a flow with default values standing in for the ones it had.
+        let data = match serde_json::from_value(flow.data.clone()) {
+            Ok(data) => data,
+            Err(e) => {
+                tracing::error!(error = %e, "a self-service flow's data does not read back; treated as ended");
+                return Ok(None);
+            }
+        };
         Ok(Some(Current { token, flow, data }))
     }
 

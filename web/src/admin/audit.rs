@@ -18,7 +18,8 @@ use time::{Duration, Time};
 
 use super::reports::csv;
 use crate::config::parse_date;
-use crate::console::{self, Console};
+use crate::extract::{AdminConsole, Member};
+
 use crate::portal::Portal;
 use crate::render::FieldError;
 
@@ -334,11 +335,8 @@ async fn search(
     req: HttpRequest,
     portal: web::Data<Portal>,
     form: web::Query<SearchForm>,
+    user: Member<AdminConsole>,
 ) -> HttpResponse {
-    let user = match console::require(&req, Console::Admin) {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
     let form = form.into_inner();
     let base = form.query_string();
     let catalogs = portal.templates.catalogs();
@@ -445,11 +443,8 @@ async fn export(
     req: HttpRequest,
     portal: web::Data<Portal>,
     form: web::Query<SearchForm>,
+    user: Member<AdminConsole>,
 ) -> HttpResponse {
-    let user = match console::require(&req, Console::Admin) {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
     let mut form = form.into_inner();
     // The export is the whole search, not one page of it.
     form.before = None;

@@ -21,7 +21,7 @@ use latchkey_store::Outcome;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::{Admin, admin_of, field, form_pairs, page};
+use super::{Admin, AdminPage, AdminPost, field, page};
 use crate::portal::Portal;
 
 /// How long the HTTP debug log stays on after the admin switches it on.
@@ -125,11 +125,11 @@ fn debug_state(admin: &Admin, now: OffsetDateTime) -> (bool, Option<String>) {
     (admin.graph.http_debug(), until.map(date_time))
 }
 
-async fn show(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
-    let (user, admin) = match admin_of(&portal, &req) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+async fn show(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    AdminPage { user, admin }: AdminPage,
+) -> HttpResponse {
     let now = portal.services.clock.now();
     let s = &admin.settings;
     let credential = if let Some(cert) = &s.entra.certificate_file {
@@ -203,15 +203,11 @@ async fn show(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
     )
 }
 
-async fn test(req: HttpRequest, portal: web::Data<Portal>, body: web::Bytes) -> HttpResponse {
-    let (user, admin) = match admin_of(&portal, &req) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let pairs = form_pairs(&body);
-    if !user.check_csrf(&portal, &req, field(&pairs, "csrf")) {
-        return portal.error_page(&req, user.lang, StatusCode::FORBIDDEN, "error_csrf");
-    }
+async fn test(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    AdminPost { user, admin, .. }: AdminPost,
+) -> HttpResponse {
     let report = match crate::entra::client(&admin.settings) {
         Ok(client) => {
             client.set_http_debug(admin.graph.http_debug());
@@ -282,15 +278,11 @@ async fn test(req: HttpRequest, portal: web::Data<Portal>, body: web::Bytes) -> 
         .finish()
 }
 
-async fn debug(req: HttpRequest, portal: web::Data<Portal>, body: web::Bytes) -> HttpResponse {
-    let (user, admin) = match admin_of(&portal, &req) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let pairs = form_pairs(&body);
-    if !user.check_csrf(&portal, &req, field(&pairs, "csrf")) {
-        return portal.error_page(&req, user.lang, StatusCode::FORBIDDEN, "error_csrf");
-    }
+async fn debug(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    AdminPost { user, admin, pairs }: AdminPost,
+) -> HttpResponse {
     let on = field(&pairs, "enable") == "true";
     let now = portal.services.clock.now();
     let until = now + DEBUG_WINDOW;
@@ -336,15 +328,11 @@ async fn debug(req: HttpRequest, portal: web::Data<Portal>, body: web::Bytes) ->
 
 /// Starts the delegated-credential sign-in (`offline_access` + `UserAuthenticationMethod.ReadWrite.All`,
 /// as `latchkey delegate` does) through the consoles' callback.
-async fn delegate(req: HttpRequest, portal: web::Data<Portal>, body: web::Bytes) -> HttpResponse {
-    let (user, admin) = match admin_of(&portal, &req) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let pairs = form_pairs(&body);
-    if !user.check_csrf(&portal, &req, field(&pairs, "csrf")) {
-        return portal.error_page(&req, user.lang, StatusCode::FORBIDDEN, "error_csrf");
-    }
+async fn delegate(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    AdminPost { user, admin, .. }: AdminPost,
+) -> HttpResponse {
     if admin.settings.delegated.is_none() {
         return portal.error_page(
             &req,

@@ -14,7 +14,7 @@ use latchkey_jobs::JobKind;
 use latchkey_store::{Gateway, Outcome, StoreError};
 use serde::Deserialize;
 
-use super::{admin_of, field, form_pairs, msg, page};
+use super::{AdminPage, AdminPost, field, msg, page};
 use crate::console::ConsoleUser;
 use crate::gateway::CONNECTED_WINDOW;
 use crate::gateway::credential::{self, NameError, RegisterError};
@@ -50,11 +50,8 @@ async fn list(
     req: HttpRequest,
     portal: web::Data<Portal>,
     query: web::Query<ListQuery>,
+    AdminPage { user, .. }: AdminPage,
 ) -> HttpResponse {
-    let (user, _admin) = match admin_of(&portal, &req) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     let form = RegisterForm {
         name: "",
         allow_reset: false,
@@ -149,15 +146,11 @@ async fn render_list(
     )
 }
 
-async fn register(req: HttpRequest, portal: web::Data<Portal>, body: web::Bytes) -> HttpResponse {
-    let (user, _admin) = match admin_of(&portal, &req) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let pairs = form_pairs(&body);
-    if !user.check_csrf(&portal, &req, field(&pairs, "csrf")) {
-        return portal.error_page(&req, user.lang, StatusCode::FORBIDDEN, "error_csrf");
-    }
+async fn register(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    AdminPost { user, pairs, .. }: AdminPost,
+) -> HttpResponse {
     let name = field(&pairs, "name").trim().to_string();
     // Reset jobs carry users' new passwords: granted only by ticking the box.
     let allow_reset = field(&pairs, "allow_reset") == "1";
@@ -301,11 +294,8 @@ async fn confirm_revoke(
     req: HttpRequest,
     portal: web::Data<Portal>,
     query: web::Query<NameQuery>,
+    AdminPage { user, .. }: AdminPage,
 ) -> HttpResponse {
-    let (user, _admin) = match admin_of(&portal, &req) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     let name = query.name.as_deref().unwrap_or("").trim();
     if let Err(r) = live_gateway(&portal, &req, user.lang, name).await {
         return r;
@@ -320,15 +310,11 @@ async fn confirm_revoke(
     )
 }
 
-async fn revoke(req: HttpRequest, portal: web::Data<Portal>, body: web::Bytes) -> HttpResponse {
-    let (user, _admin) = match admin_of(&portal, &req) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let pairs = form_pairs(&body);
-    if !user.check_csrf(&portal, &req, field(&pairs, "csrf")) {
-        return portal.error_page(&req, user.lang, StatusCode::FORBIDDEN, "error_csrf");
-    }
+async fn revoke(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    AdminPost { user, pairs, .. }: AdminPost,
+) -> HttpResponse {
     let name = field(&pairs, "name").trim().to_string();
     // Only the confirmation page's form carries this.
     if field(&pairs, "confirm") != "yes" {
@@ -404,11 +390,8 @@ async fn edit_kinds(
     req: HttpRequest,
     portal: web::Data<Portal>,
     query: web::Query<NameQuery>,
+    AdminPage { user, .. }: AdminPage,
 ) -> HttpResponse {
-    let (user, _admin) = match admin_of(&portal, &req) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     let name = query.name.as_deref().unwrap_or("").trim();
     let gateway = match live_gateway(&portal, &req, user.lang, name).await {
         Ok(g) => g,
@@ -431,15 +414,11 @@ async fn edit_kinds(
 /// `POST /admin/gateways/kinds`: sets the live gateway's kinds to unlock plus reset when the box
 /// is ticked. Audited (`admin.gateway.kinds`: the admin as actor, the kinds before and after)
 /// before the answer; if the trail cannot take the event the change is undone.
-async fn set_kinds(req: HttpRequest, portal: web::Data<Portal>, body: web::Bytes) -> HttpResponse {
-    let (user, _admin) = match admin_of(&portal, &req) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let pairs = form_pairs(&body);
-    if !user.check_csrf(&portal, &req, field(&pairs, "csrf")) {
-        return portal.error_page(&req, user.lang, StatusCode::FORBIDDEN, "error_csrf");
-    }
+async fn set_kinds(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    AdminPost { user, pairs, .. }: AdminPost,
+) -> HttpResponse {
     let name = field(&pairs, "name").trim().to_string();
     // An unticked box sends nothing: reset is taken away unless it is explicitly ticked.
     let allow_reset = field(&pairs, "allow_reset") == "1";

@@ -4,16 +4,21 @@
 //! each handler still asks for the admitted user with [`crate::console::require`], so a route
 //! that somehow escaped the gate would refuse (deny by default).
 
+use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 
+use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use latchkey_graph::GraphClient;
 use time::OffsetDateTime;
 
 use crate::config::Settings;
-use crate::console::{self, Console, ConsoleUser};
+use crate::console::ConsoleUser;
+use crate::error::WebError;
+use crate::extract::{AdminConsole, Member};
 use crate::portal::Portal;
 
 pub mod audit;
@@ -89,21 +94,67 @@ pub fn page(
     portal.render_in(req, user.lang, template, &ctx)
 }
 
-/// The admin user and the admin context, or the response that refuses.
-#[allow(clippy::result_large_err)] // as console::require
-pub(crate) fn admin_of(
-    portal: &Portal,
-    req: &HttpRequest,
-) -> Result<(ConsoleUser, std::sync::Arc<Admin>), HttpResponse> {
-    let user = console::require(req, Console::Admin)?;
-    match portal.part::<Admin>() {
-        Some(a) => Ok((user, a)),
-        None => Err(portal.error_page(
-            req,
-            user.lang,
-            StatusCode::NOT_FOUND,
-            "console_not_configured",
-        )),
+/// The admin user the gate admitted and the admin console's context, for a handler
+/// (`FromRequest`): refused with 403 outside the admin gate, 404 when this portal serves no admin
+/// console.
+pub(crate) struct AdminPage {
+    pub user: ConsoleUser,
+    pub admin: Arc<Admin>,
+}
+
+impl FromRequest for AdminPage {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let page = Member::<AdminConsole>::from_request(req, payload)
+            .into_inner()
+            .and_then(|member| {
+                let user = member.user;
+                let admin = req
+                    .app_data::<web::Data<Portal>>()
+                    .and_then(|p| p.part::<Admin>())
+                    .ok_or_else(|| {
+                        let status = StatusCode::NOT_FOUND;
+                        actix_web::Error::from(WebError::page(
+                            status,
+                            "console_not_configured",
+                            user.lang,
+                        ))
+                    })?;
+                Ok(AdminPage { user, admin })
+            });
+        std::future::ready(page)
+    }
+}
+
+/// An admin POST (`FromRequest`): [`AdminPage`] and the form as name/value pairs (repeated
+/// names kept: checkboxes of one group), its CSRF token checked against the admin's session.
+pub(crate) struct AdminPost {
+    pub user: ConsoleUser,
+    pub admin: Arc<Admin>,
+    pub pairs: Vec<(String, String)>,
+}
+
+impl FromRequest for AdminPost {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let page = AdminPage::from_request(req, payload).into_inner();
+        let body = web::Bytes::from_request(req, payload);
+        let req = req.clone();
+        Box::pin(async move {
+            let AdminPage { user, admin } = page?;
+            let pairs = form_pairs(&body.await?);
+            let portal = req
+                .app_data::<web::Data<Portal>>()
+                .ok_or(WebError::Forbidden)?;
+            if !user.check_csrf(portal, &req, field(&pairs, "csrf")) {
+                return Err(WebError::Csrf(user.lang).into());
+            }
+            Ok(AdminPost { user, admin, pairs })
+        })
     }
 }
 
@@ -125,11 +176,11 @@ pub(crate) fn field<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
         .map_or("", |(_, v)| v.as_str())
 }
 
-async fn index(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
-    let user = match console::require(&req, Console::Admin) {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
+async fn index(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    user: Member<AdminConsole>,
+) -> HttpResponse {
     let set = portal.services.policies();
     let enabled = set.policies().iter().filter(|p| p.enabled).count();
     page(

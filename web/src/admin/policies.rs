@@ -19,7 +19,7 @@ use latchkey_store::Outcome;
 use serde::Deserialize;
 
 use super::policy_file::{self, ACTIONS, Draft, METHODS};
-use super::{Admin, admin_of, field, form_pairs, msg, page};
+use super::{Admin, AdminPage, AdminPost, field, msg, page};
 use crate::console::ConsoleUser;
 use crate::portal::Portal;
 use latchkey_selfservice::flow::Unrecorded as _;
@@ -96,11 +96,8 @@ async fn list(
     req: HttpRequest,
     portal: web::Data<Portal>,
     query: web::Query<ListQuery>,
+    AdminPage { user, admin }: AdminPage,
 ) -> HttpResponse {
-    let (user, admin) = match admin_of(&portal, &req) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     let set = portal.services.policies();
     let rows: Vec<serde_json::Value> = set
         .policies()
@@ -159,11 +156,8 @@ async fn edit(
     req: HttpRequest,
     portal: web::Data<Portal>,
     query: web::Query<EditQuery>,
+    AdminPage { user, .. }: AdminPage,
 ) -> HttpResponse {
-    let (user, _admin) = match admin_of(&portal, &req) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     let set = portal.services.policies();
     let (draft, original, version) = match query.name.as_deref().filter(|n| !n.is_empty()) {
         Some(name) => match set.get(name) {
@@ -482,15 +476,11 @@ fn candidate(
     })
 }
 
-async fn save(req: HttpRequest, portal: web::Data<Portal>, body: web::Bytes) -> HttpResponse {
-    let (user, admin) = match admin_of(&portal, &req) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let pairs = form_pairs(&body);
-    if !user.check_csrf(&portal, &req, field(&pairs, "csrf")) {
-        return portal.error_page(&req, user.lang, StatusCode::FORBIDDEN, "error_csrf");
-    }
+async fn save(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    AdminPost { user, admin, pairs }: AdminPost,
+) -> HttpResponse {
     let mut draft = Draft::from_form(&pairs);
     let original = Some(field(&pairs, "original").trim()).filter(|o| !o.is_empty());
     let preview_only = field(&pairs, "op") != "save";
@@ -699,15 +689,11 @@ async fn write_and_apply(
         .finish()
 }
 
-async fn toggle(req: HttpRequest, portal: web::Data<Portal>, body: web::Bytes) -> HttpResponse {
-    let (user, admin) = match admin_of(&portal, &req) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let pairs = form_pairs(&body);
-    if !user.check_csrf(&portal, &req, field(&pairs, "csrf")) {
-        return portal.error_page(&req, user.lang, StatusCode::FORBIDDEN, "error_csrf");
-    }
+async fn toggle(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    AdminPost { user, admin, pairs }: AdminPost,
+) -> HttpResponse {
     let name = field(&pairs, "name").to_string();
     let enable = field(&pairs, "enabled") == "true";
     let _write = admin.write.lock().await;

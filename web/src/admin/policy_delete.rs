@@ -16,7 +16,7 @@ use latchkey_store::Outcome;
 use serde::Deserialize;
 
 use super::policies::{read_sources, version_of, write_atomically};
-use super::{Admin, admin_of, field, form_pairs, msg, page};
+use super::{Admin, AdminPage, AdminPost, field, msg, page};
 use crate::console::ConsoleUser;
 use crate::portal::Portal;
 use latchkey_selfservice::flow::Unrecorded as _;
@@ -88,11 +88,8 @@ async fn confirm(
     req: HttpRequest,
     portal: web::Data<Portal>,
     q: web::Query<Query>,
+    AdminPage { user, admin }: AdminPage,
 ) -> HttpResponse {
-    let (user, admin) = match admin_of(&portal, &req) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     let name = q.name.as_deref().unwrap_or("").trim().to_string();
     let planned = plan(&portal, &user, &admin, &name);
     render(&portal, &req, &user, &admin, &name, planned, None).await
@@ -154,15 +151,11 @@ async fn render(
     r
 }
 
-async fn delete(req: HttpRequest, portal: web::Data<Portal>, body: web::Bytes) -> HttpResponse {
-    let (user, admin) = match admin_of(&portal, &req) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let pairs = form_pairs(&body);
-    if !user.check_csrf(&portal, &req, field(&pairs, "csrf")) {
-        return portal.error_page(&req, user.lang, StatusCode::FORBIDDEN, "error_csrf");
-    }
+async fn delete(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    AdminPost { user, admin, pairs }: AdminPost,
+) -> HttpResponse {
     let name = field(&pairs, "name").trim().to_string();
     if field(&pairs, "confirm") != "yes" {
         return portal.error_page(

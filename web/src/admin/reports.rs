@@ -20,7 +20,8 @@ use latchkey_store::{AuditDayCount, Outcome};
 use serde::{Deserialize, Serialize};
 use time::{Date, Duration, OffsetDateTime, Time};
 
-use crate::console::{self, Console, ConsoleUser};
+use crate::console::ConsoleUser;
+use crate::extract::{AdminConsole, Member};
 use crate::portal::Portal;
 
 /// The periods the activity table offers, in days.
@@ -101,11 +102,8 @@ async fn page(
     req: HttpRequest,
     portal: web::Data<Portal>,
     query: web::Query<PageQuery>,
+    user: Member<AdminConsole>,
 ) -> HttpResponse {
-    let user = match console::require(&req, Console::Admin) {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
     let days = query
         .days
         .as_deref()
@@ -214,11 +212,11 @@ pub const UNABLE_COLUMNS: [&str; 6] = [
     "methods_enrolled",
 ];
 
-async fn unable_csv(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
-    let user = match console::require(&req, Console::Admin) {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
+async fn unable_csv(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    user: Member<AdminConsole>,
+) -> HttpResponse {
     let s = &portal.services;
     let coverage =
         match coverage::compute(Arc::clone(&s.directory), Arc::clone(&s.store), s.policies()).await
@@ -261,11 +259,11 @@ async fn unable_csv(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse
         .body(body)
 }
 
-async fn inventory_csv(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
-    let user = match console::require(&req, Console::Admin) {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
+async fn inventory_csv(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    user: Member<AdminConsole>,
+) -> HttpResponse {
     if let Err(r) = audit_export(&portal, &req, &user, "inventory").await {
         return r;
     }

@@ -21,7 +21,7 @@ use latchkey_policy::{Action, PolicySet, Subject, evaluate};
 use latchkey_types::ObjectId;
 use serde::{Deserialize, Serialize};
 
-use super::{admin_of, msg, page};
+use super::{AdminPage, msg, page};
 use crate::console::ConsoleUser;
 use crate::portal::Portal;
 
@@ -238,11 +238,8 @@ async fn simulate(
     req: HttpRequest,
     portal: web::Data<Portal>,
     query: web::Query<SimulateQuery>,
+    AdminPage { user, admin }: AdminPage,
 ) -> HttpResponse {
-    let (user, admin) = match admin_of(&portal, &req) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     let who = query.user.as_deref().unwrap_or("").trim().to_string();
     let mut result = serde_json::Value::Null;
     if !who.is_empty() {

@@ -24,9 +24,10 @@ use latchkey_store::{
 use latchkey_types::ObjectId;
 use serde::Deserialize;
 
-use super::{Target, member, member_post, page, see_other, target, user_path};
+use super::{Target, page, see_other, target, user_path};
 use crate::console::ConsoleUser;
 use crate::error::WebError;
+use crate::extract::{HelpdeskConsole, Member, MemberForm};
 use crate::portal::Portal;
 use crate::tap;
 use latchkey_selfservice::flow::Unrecorded as _;
@@ -604,11 +605,11 @@ async fn open_requests(portal: &Portal) -> Vec<AuditRecord> {
 }
 
 /// `GET /helpdesk/approvals`: requests waiting for a second member.
-async fn approvals(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
-    let m = match member(&req) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+async fn approvals(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    m: Member<HelpdeskConsole>,
+) -> HttpResponse {
     let rows: Vec<serde_json::Value> = open_requests(&portal)
         .await
         .into_iter()
@@ -633,6 +634,8 @@ async fn approvals(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse 
     )
 }
 
+crate::with_csrf!(ApproveForm);
+
 #[derive(Deserialize)]
 pub struct ApproveForm {
     csrf: String,
@@ -643,12 +646,9 @@ pub struct ApproveForm {
 async fn approve(
     req: HttpRequest,
     portal: web::Data<Portal>,
-    form: web::Form<ApproveForm>,
+    posted: MemberForm<HelpdeskConsole, ApproveForm>,
 ) -> HttpResponse {
-    let m = match member_post(&portal, &req, &form.csrf) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let MemberForm { member: m, form } = posted;
     let request = form.request.trim();
     let Some(found) = open_requests(&portal)
         .await

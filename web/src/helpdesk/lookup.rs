@@ -8,8 +8,9 @@ use latchkey_policy::{Action, Subject, evaluate};
 use latchkey_store::{AuditQuery, EnrollmentState};
 use serde::{Deserialize, Serialize};
 
-use super::{Target, member, page, target};
+use super::{Target, page, target};
 use crate::console::ConsoleUser;
+use crate::extract::{HelpdeskConsole, Member};
 use crate::portal::Portal;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -17,11 +18,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/helpdesk/user", web::get().to(user));
 }
 
-async fn home(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
-    let m = match member(&req) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+async fn home(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    m: Member<HelpdeskConsole>,
+) -> HttpResponse {
     page(
         &portal,
         &req,
@@ -60,11 +61,8 @@ async fn user(
     req: HttpRequest,
     portal: web::Data<Portal>,
     query: web::Query<UserQuery>,
+    m: Member<HelpdeskConsole>,
 ) -> HttpResponse {
-    let m = match member(&req) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
     let t = match target(&portal, &req, &m, &query.q).await {
         Ok(t) => t,
         Err(r) => return r,
