@@ -38,7 +38,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpRequest, HttpResponse, web};
-use latchkey_store::{AuditEvent, FlowToken, Outcome};
+use latchkey_store::{AuditEvent, FlowPurpose, FlowToken, Outcome};
 use latchkey_types::ObjectId;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -52,7 +52,7 @@ use signin::begin;
 pub use signin::{begin_delegated, configure};
 
 /// Purpose of the short-lived flow that carries a console sign-in attempt.
-pub const SIGNIN_PURPOSE: &str = "console-signin";
+pub const SIGNIN_PURPOSE: FlowPurpose = FlowPurpose::ConsoleSignIn;
 /// The one redirect URI path of both consoles.
 pub const CALLBACK_PATH: &str = "/console/callback";
 /// How long a membership answer is trusted before Graph is asked again.
@@ -79,6 +79,14 @@ impl Console {
         match self {
             Console::Admin => "admin",
             Console::Helpdesk => "helpdesk",
+        }
+    }
+
+    /// The purpose of this console's session flows.
+    pub fn session_purpose(self) -> FlowPurpose {
+        match self {
+            Console::Admin => FlowPurpose::AdminSession,
+            Console::Helpdesk => FlowPurpose::HelpdeskSession,
         }
     }
 
@@ -445,7 +453,7 @@ async fn admit(
             .await
             .ok()
             .flatten()
-            .filter(|f| f.purpose == console.purpose()),
+            .filter(|f| f.purpose == console.session_purpose()),
         None => None,
     };
     let Some(flow) = flow else {

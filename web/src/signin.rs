@@ -34,7 +34,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use latchkey_graph::GraphConfig;
 use latchkey_graph::oidc::OidcProvider;
-use latchkey_store::{Flow, FlowLifetime, FlowToken, NewFlow, Outcome};
+use latchkey_store::{Flow, FlowLifetime, FlowPurpose, FlowToken, NewFlow, Outcome};
 use latchkey_types::ObjectId;
 
 use self::attempt::Attempt;
@@ -47,9 +47,9 @@ use crate::portal::Portal;
 use latchkey_selfservice::flow::Unrecorded as _;
 
 /// Purpose of the short-lived flow that carries a sign-in attempt.
-pub const PURPOSE: &str = "signin";
+pub const PURPOSE: FlowPurpose = FlowPurpose::EnrollSignIn;
 /// Purpose of an enrollment session.
-pub const SESSION_PURPOSE: &str = "enroll";
+pub const SESSION_PURPOSE: FlowPurpose = FlowPurpose::Enrollment;
 /// Scopes requested: an ID token with the user's names; nothing else.
 const SCOPES: [&str; 2] = ["openid", "profile"];
 /// How long a user may take at the identity platform's sign-in page.
@@ -306,7 +306,7 @@ async fn callback(
     };
     let new = NewFlow {
         subject: claims.oid,
-        purpose: SESSION_PURPOSE.into(),
+        purpose: SESSION_PURPOSE,
         step: latchkey_store::FlowStep::Manage,
         data: serde_json::to_value(&session).unwrap_or_default(),
         lifetime: FlowLifetime::default(),

@@ -286,9 +286,12 @@ async fn an_unlock_only_gateway_asking_for_resets_gets_none() {
         .store
         .enqueue_job(
             latchkey_store::NewJob {
-                kind: "reset".into(),
+                kind: latchkey_store::JobKind::Reset,
                 subject: latchkey_types::ObjectId::new_random(),
-                target: serde_json::json!({ "sam_account_name": "cmendes", "must_change": false }),
+                target: serde_json::from_value(
+                    serde_json::json!({ "sam_account_name": "cmendes", "must_change": false }),
+                )
+                .unwrap(),
                 secret: Some(latchkey_types::Secret::new("Amber-Lantern-58".to_string())),
                 correlation_id: "corr-m1".into(),
                 expires_at: now + time::Duration::minutes(2),
@@ -383,9 +386,12 @@ async fn queue_reset(demo: &Demo, now: time::OffsetDateTime, correlation_id: &st
     demo.store
         .enqueue_job(
             latchkey_store::NewJob {
-                kind: "reset".into(),
+                kind: latchkey_store::JobKind::Reset,
                 subject: latchkey_types::ObjectId::new_random(),
-                target: serde_json::json!({ "sam_account_name": "cmendes", "must_change": false }),
+                target: serde_json::from_value(
+                    serde_json::json!({ "sam_account_name": "cmendes", "must_change": false }),
+                )
+                .unwrap(),
                 secret: Some(latchkey_types::Secret::new("Amber-Lantern-58".to_string())),
                 correlation_id: correlation_id.into(),
                 expires_at: now + time::Duration::minutes(2),

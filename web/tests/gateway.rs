@@ -387,9 +387,10 @@ async fn run_job_on(
         .store
         .enqueue_job(
             NewJob {
-                kind: kind.into(),
+                kind: latchkey_store::JobKind::parse(kind).unwrap(),
                 subject: latchkey_types::ObjectId::new_random(),
-                target,
+                // The stored layout, as a portal writes it.
+                target: serde_json::from_value(target).unwrap(),
                 secret: password.map(|p| Secret::new(p.to_string())),
                 correlation_id: "test".into(),
                 expires_at: now + Duration::from_secs(60),
@@ -590,9 +591,12 @@ async fn an_expired_job_is_never_run() {
         .store
         .enqueue_job(
             NewJob {
-                kind: "unlock".into(),
+                kind: latchkey_store::JobKind::Unlock,
                 subject: latchkey_types::ObjectId::new_random(),
-                target: serde_json::json!({ "sam_account_name": user.sam, "domain": realm() }),
+                target: serde_json::from_value(
+                    serde_json::json!({ "sam_account_name": user.sam, "domain": realm() }),
+                )
+                .unwrap(),
                 secret: None,
                 correlation_id: "test-expiry".into(),
                 expires_at: now + Duration::from_millis(300),

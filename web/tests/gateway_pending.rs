@@ -197,8 +197,9 @@ async fn a_reset_reported_after_the_page_gave_up_still_ends_flows_notifies_and_s
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(stored.target["after_change"]["revoke_sessions"], true);
-    assert!(!stored.target.to_string().contains(new));
+    let stored_target = serde_json::to_value(&stored.target).unwrap();
+    assert_eq!(stored_target["after_change"]["revoke_sessions"], true);
+    assert!(!stored_target.to_string().contains(new));
     let report = JobReport {
         outcome: JobOutcome::Succeeded,
         object_dn: Some("CN=Carla,OU=Lab,DC=corp,DC=contoso,DC=example".into()),

@@ -22,6 +22,8 @@ use crate::flow::{self, FlowData};
 const WHAT: &str = "directory attributes";
 /// The "table" part of the associated data (the sign-in attempt uses `flows.signin`).
 const TABLE: &str = "flows.attributes";
+/// The flow purpose the sealed values are bound to.
+const PURPOSE: &str = latchkey_store::FlowPurpose::SelfService.as_str();
 
 pub(crate) const EMPLOYEE_ID: &str = "employeeId";
 pub(crate) const HIRE_DATE: &str = "employeeHireDate";
@@ -68,7 +70,7 @@ pub fn seal(s: &SelfService, subject: &ObjectId, values: &BTreeMap<String, Strin
         .map_err(|_| StoreError::Encrypt { what: WHAT })
         .and_then(|plain| {
             s.cipher
-                .seal(plain.expose(), &aad(TABLE, subject, flow::PURPOSE), WHAT)
+                .seal(plain.expose(), &aad(TABLE, subject, PURPOSE), WHAT)
         });
     match sealed {
         Ok(blob) => STANDARD.encode(blob),
@@ -82,7 +84,7 @@ pub fn seal(s: &SelfService, subject: &ObjectId, values: &BTreeMap<String, Strin
 /// The values [`seal`] sealed into `flow`'s data; empty if they do not open (tampered, moved
 /// from another row, another key), so the check fails closed.
 pub(crate) fn open(s: &SelfService, flow: &Flow, data: &FlowData) -> BTreeMap<String, String> {
-    let aad = aad(TABLE, &flow.subject, &flow.purpose);
+    let aad = aad(TABLE, &flow.subject, flow.purpose.as_str());
     STANDARD
         .decode(data.attributes_sealed.as_bytes())
         .ok()

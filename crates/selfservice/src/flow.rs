@@ -9,15 +9,13 @@
 use std::time::Duration;
 
 use latchkey_store::{
-    AuditEvent, Flow, FlowToken, Limit, Outcome, StoreError, ThrottleDecision, ThrottleKey,
+    AuditEvent, Flow, FlowPurpose, FlowToken, Limit, Outcome, StoreError, ThrottleDecision,
+    ThrottleKey, Verification,
 };
 use latchkey_types::{MethodKind, ObjectId};
 use serde::{Deserialize, Serialize};
 
 use crate::SelfService;
-
-/// Purpose stored with self-service flows.
-pub const PURPOSE: &str = "self-service";
 
 /// Flow state kept in the store (JSON), never in the browser.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -83,7 +81,7 @@ impl Current {
         let Some(flow) = s.store.flow(&token, now).await? else {
             return Ok(None);
         };
-        if flow.purpose != PURPOSE {
+        if flow.purpose != FlowPurpose::SelfService {
             return Ok(None);
         }
         // Data that does not read back (a row from an incompatible version, or corrupted) is no
@@ -135,7 +133,10 @@ impl Current {
 pub fn verified_kinds(flow: &Flow) -> Vec<MethodKind> {
     flow.verified
         .iter()
-        .filter_map(|m| m.parse().ok())
+        .filter_map(|v| match v {
+            Verification::Method(kind) => Some(*kind),
+            Verification::Caller => None,
+        })
         .collect()
 }
 

@@ -9,11 +9,10 @@
 
 use std::time::Duration;
 
-use latchkey_jobs::{FailureReason, JobKind, JobOutcome, JobReport, Target};
+use latchkey_jobs::{FailureReason, JobKind, JobOutcome, JobReport};
 use latchkey_notify::{ContactAction, Recipient};
-use latchkey_store::{Job, JobState, NewJob, Outcome, StoreError};
+use latchkey_store::{AfterChange, Channel, Job, JobState, JobTarget, NewJob, Outcome, StoreError};
 use latchkey_types::{ObjectId, Secret};
-use serde::{Deserialize, Serialize};
 
 use crate::SelfService;
 use crate::after_change::after_change_of;
@@ -63,84 +62,37 @@ pub async fn connected(s: &SelfService, kind: JobKind) -> Result<bool, StoreErro
 pub struct Request {
     pub kind: JobKind,
     pub subject: ObjectId,
-    pub target: Target,
+    pub target: JobTarget,
     pub new_password: Option<Secret<String>>,
-    pub must_change: bool,
     pub correlation_id: String,
-    /// For a reset: what the portal does once the gateway reports success.
-    pub after: Option<After>,
 }
 
-/// What the steps after a gateway's password change need when the gateway reports after the
-/// page stopped waiting. Non-secret: the policy's sign-out setting, the language, the channels
-/// to tell. Kept in the job's target under [`AFTER`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct After {
-    pub revoke_sessions: bool,
-    pub lang: Option<String>,
-    /// Known before the change.
-    pub notify: Vec<Channel>,
-    /// The policy that allowed the reset: whose security contacts are told. Absent in jobs
-    /// queued by an older portal (nobody to tell then).
-    #[serde(default)]
-    pub policy: Option<String>,
-    /// How the security contacts' notice names the user (display name, else the account).
-    #[serde(default)]
-    pub user: Option<String>,
-}
-
-/// Key in a reset job's target of [`After`].
-const AFTER: &str = "after_change";
-
-/// A channel to tell, stored as `email:addr` or `sms:+number` (the format earlier versions
-/// wrote, so a job queued before an upgrade is still finished).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Channel(pub Recipient);
-
-impl Serialize for Channel {
-    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-        let text = match &self.0 {
-            Recipient::Email(e) => format!("email:{}", e.as_str()),
-            Recipient::Sms(p) => format!("sms:{p}"),
-        };
-        ser.serialize_str(&text)
+/// The channel a notice goes to, as a job keeps it.
+pub(crate) fn channel(r: &Recipient) -> Channel {
+    match r {
+        Recipient::Email(e) => Channel::Email(e.clone()),
+        Recipient::Sms(p) => Channel::Sms(p.clone()),
     }
 }
 
-impl<'de> Deserialize<'de> for Channel {
-    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(de)?;
-        let parsed = if let Some(e) = text.strip_prefix("email:") {
-            e.parse().ok().map(Recipient::Email)
-        } else {
-            text.strip_prefix("sms:")
-                .and_then(|p| p.parse().ok())
-                .map(Recipient::Sms)
-        };
-        parsed
-            .map(Channel)
-            .ok_or_else(|| serde::de::Error::custom("not a channel"))
+fn recipient(c: Channel) -> Recipient {
+    match c {
+        Channel::Email(e) => Recipient::Email(e),
+        Channel::Sms(p) => Recipient::Sms(p),
     }
 }
 
-/// Queues the job and waits up to [`SelfService::gateway_wait`] for its result. Returns the job id too (for
-/// the audit trail).
+/// Queues the job and waits up to [`SelfService::gateway_wait`] for its result. Returns the job
+/// id too (for the audit trail).
 pub async fn run(s: &SelfService, request: Request) -> Result<(String, Waited), StoreError> {
     let now = s.clock.now();
-    let mut target =
-        serde_json::to_value(&request.target).map_err(|_| StoreError::Invalid("job target"))?;
-    target["must_change"] = serde_json::Value::Bool(request.must_change);
-    if let Some(after) = &request.after {
-        target[AFTER] =
-            serde_json::to_value(after).map_err(|_| StoreError::Invalid("job target"))?;
-    }
     let job = s
         .store
         .enqueue_job(
             NewJob {
-                kind: request.kind.as_str().to_string(),
+                kind: request.kind,
                 subject: request.subject,
-                target,
+                target: request.target,
                 secret: request.new_password,
                 correlation_id: request.correlation_id,
                 expires_at: now + JOB_TTL,
@@ -209,7 +161,7 @@ const PAGE_GRACE: Duration = POLL_EVERY.saturating_mul(3);
 /// codes and flows, notify the channels known before the change, sign out per policy, tell the
 /// policy's security contacts, and write the reset's audit event.
 pub async fn reported(s: &SelfService, job: &Job) {
-    if job.kind != JobKind::Reset.as_str() {
+    if job.kind != JobKind::Reset {
         return;
     }
     // A page still waiting on this job (its wait, `gateway_wait` from the queueing, is not over)
@@ -223,17 +175,13 @@ pub async fn reported(s: &SelfService, job: &Job) {
         return;
     }
     // A job without the record (queued by an older portal): the safe defaults.
-    let after: After = job
-        .target
-        .get(AFTER)
-        .and_then(|v| serde_json::from_value(v.clone()).ok())
-        .unwrap_or(After {
-            revoke_sessions: true,
-            lang: None,
-            notify: Vec::new(),
-            policy: None,
-            user: None,
-        });
+    let after = job.target.after_change.clone().unwrap_or(AfterChange {
+        revoke_sessions: true,
+        lang: None,
+        notify: Vec::new(),
+        policy: None,
+        user: None,
+    });
     let reason = format!(
         "on-premises gateway job {}: password set in AD (finished on the gateway's report, not by the page)",
         job.id
@@ -251,7 +199,7 @@ pub async fn reported(s: &SelfService, job: &Job) {
     if audited.is_err() {
         tracing::error!("reset: password changed but the audit event could not be written");
     }
-    let channels = after.notify.into_iter().map(|c| c.0).collect();
+    let channels = after.notify.into_iter().map(recipient).collect();
     after_change_of(
         s,
         &job.subject,

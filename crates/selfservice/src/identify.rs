@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use latchkey_policy::{Action, Subject, evaluate};
 use latchkey_store::{
-    EnrollmentState, FlowLifetime, FlowStep, FlowToken, NewFlow, Outcome, StoreError,
+    EnrollmentState, FlowLifetime, FlowPurpose, FlowStep, FlowToken, NewFlow, Outcome, StoreError,
 };
 use latchkey_types::{MethodKind, ObjectId, Upn};
 
 use crate::SelfService;
-use crate::flow::{self, FlowData, PURPOSE, Refusal, limits};
+use crate::flow::{self, FlowData, Refusal, limits};
 
 /// A flow as identification decided it, before it is stored.
 #[derive(Debug)]
@@ -105,7 +105,7 @@ pub async fn create(
     } = plan;
     let new = NewFlow {
         subject,
-        purpose: PURPOSE.into(),
+        purpose: FlowPurpose::SelfService,
         step: FlowStep::Verify,
         data: serde_json::to_value(&data).unwrap_or_default(),
         lifetime: FlowLifetime::default(),

@@ -4,7 +4,7 @@
 
 use latchkey_jobs::{FailureReason, JobKind, Target};
 use latchkey_notify::ContactAction;
-use latchkey_store::Outcome;
+use latchkey_store::{JobTarget, Outcome};
 
 use crate::SelfService;
 use crate::act::{Acting, Recorded};
@@ -168,15 +168,17 @@ async fn on_premises(s: &SelfService, acting: &Acting) -> OnPremises {
     let request = gateway::Request {
         kind: JobKind::Unlock,
         subject: acting.subject(),
-        target: Target {
-            sam_account_name: sam,
-            domain: user.on_premises_domain_name,
-            allow_privileged: gateway::allow_privileged(s, &acting.current.data),
+        target: JobTarget {
+            account: Target {
+                sam_account_name: sam,
+                domain: user.on_premises_domain_name,
+                allow_privileged: gateway::allow_privileged(s, &acting.current.data),
+            },
+            must_change: false,
+            after_change: None,
         },
         new_password: None,
-        must_change: false,
         correlation_id: acting.current.data.correlation_id.clone(),
-        after: None,
     };
     let (job, waited) = match gateway::run(s, request).await {
         Ok(r) => r,

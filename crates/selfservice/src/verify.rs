@@ -14,7 +14,7 @@
 //! keyed HMAC of the typed account (always the same ones for that account) and are checked
 //! against the hasher's dummy hash, so the questions and the time taken are the same.
 
-use latchkey_store::{EnrollmentState, FlowStep, FlowToken, Outcome, StoreError};
+use latchkey_store::{EnrollmentState, FlowStep, FlowToken, Outcome, StoreError, Verification};
 use latchkey_types::{MethodKind, Secret};
 use latchkey_verify::{
     CodePurpose, Destination, EnrolledAnswer, HashError, PhcHash, QuestionId, QuestionOutcome,
@@ -326,7 +326,7 @@ pub(crate) async fn succeed(
     let now = s.clock.now();
     let rotated = s
         .store
-        .record_verification(&current.token, kind.as_str(), next, now)
+        .record_verification(&current.token, Verification::Method(kind), next, now)
         .await?;
     // Someone else used this token first (a replayed request), or the flow is acting on its
     // one change.

@@ -58,7 +58,7 @@ async fn measure(name: &str, store: &Arc<dyn Store>, n: usize) {
             .create_flow(
                 NewFlow {
                     subject: who,
-                    purpose: "reset".into(),
+                    purpose: latchkey_store::FlowPurpose::SelfService,
                     step: latchkey_store::FlowStep::Verify,
                     data: serde_json::json!({"lang": "en"}),
                     lifetime: FlowLifetime::default(),
@@ -114,7 +114,12 @@ async fn measure(name: &str, store: &Arc<dyn Store>, n: usize) {
         ops[5].1.0.push(t.elapsed());
         let t = Instant::now();
         store
-            .record_verification(&token, "email", latchkey_store::FlowStep::Verify, now)
+            .record_verification(
+                &token,
+                latchkey_store::Verification::Method(latchkey_types::MethodKind::Email),
+                latchkey_store::FlowStep::Verify,
+                now,
+            )
             .await
             .unwrap()
             .unwrap();

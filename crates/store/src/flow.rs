@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use latchkey_types::ObjectId;
+use latchkey_types::{MethodKind, ObjectId};
 use time::OffsetDateTime;
 
 use crate::error::StoreError;
@@ -153,14 +153,6 @@ impl FlowStep {
     }
 }
 
-/// A stored step, or the table's corrupt-row error (shared by both backends' row decoding).
-pub(crate) fn stored_step(s: &str) -> Result<FlowStep, StoreError> {
-    FlowStep::parse(s).ok_or(StoreError::Corrupt {
-        table: "flows",
-        column: "step",
-    })
-}
-
 /// Refuses [`FlowStep::Acting`] where only a claim may enter it.
 pub(crate) fn not_acting(step: FlowStep) -> Result<FlowStep, StoreError> {
     if step == FlowStep::Acting {
@@ -175,14 +167,101 @@ impl fmt::Display for FlowStep {
     }
 }
 
-/// What [`crate::Store::create_flow`] needs. `purpose` and `data` are the flow code's
-/// vocabulary; the store only keeps them.
+/// What a flow is for. Stored as text (the names below, unchanged from the text values earlier
+/// versions wrote); a row with any other value is corrupt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FlowPurpose {
+    /// Self-service: identify, verify, one change.
+    SelfService,
+    /// An Entra sign-in (authorization code + PKCE) on its way to an enrollment session.
+    EnrollSignIn,
+    /// A signed-in enrollment session.
+    Enrollment,
+    /// An Entra sign-in on its way to a console session.
+    ConsoleSignIn,
+    /// A signed-in admin console session.
+    AdminSession,
+    /// A signed-in helpdesk console session.
+    HelpdeskSession,
+    /// The helpdesk verifying a caller.
+    HelpdeskCase,
+    /// A pre-filled reset link the helpdesk issued.
+    HelpdeskLink,
+}
+
+impl FlowPurpose {
+    const ALL: [FlowPurpose; 8] = [
+        FlowPurpose::SelfService,
+        FlowPurpose::EnrollSignIn,
+        FlowPurpose::Enrollment,
+        FlowPurpose::ConsoleSignIn,
+        FlowPurpose::AdminSession,
+        FlowPurpose::HelpdeskSession,
+        FlowPurpose::HelpdeskCase,
+        FlowPurpose::HelpdeskLink,
+    ];
+
+    /// The stored name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FlowPurpose::SelfService => "self-service",
+            FlowPurpose::EnrollSignIn => "signin",
+            FlowPurpose::Enrollment => "enroll",
+            FlowPurpose::ConsoleSignIn => "console-signin",
+            FlowPurpose::AdminSession => "admin",
+            FlowPurpose::HelpdeskSession => "helpdesk",
+            FlowPurpose::HelpdeskCase => "helpdesk-case",
+            FlowPurpose::HelpdeskLink => "helpdesk-link",
+        }
+    }
+
+    /// Parses a stored name; `None` for anything else.
+    pub fn parse(s: &str) -> Option<FlowPurpose> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+impl fmt::Display for FlowPurpose {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One proof a flow has recorded ([`crate::Store::record_verification`]). Stored as text: the
+/// method's name, or `caller`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Verification {
+    /// The user proved a method (self-service).
+    Method(MethodKind),
+    /// The helpdesk verified a caller (the code they read back).
+    Caller,
+}
+
+impl Verification {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verification::Method(kind) => kind.as_str(),
+            Verification::Caller => "caller",
+        }
+    }
+
+    /// Parses a stored name; `None` for anything else.
+    pub fn parse(s: &str) -> Option<Verification> {
+        match s {
+            "caller" => Some(Verification::Caller),
+            other => other.parse().ok().map(Verification::Method),
+        }
+    }
+}
+
+/// What [`crate::Store::create_flow`] needs. `data` is the flow code's vocabulary; the store only
+/// keeps it.
 #[derive(Clone, Debug)]
 pub struct NewFlow {
     /// The user being verified, fixed for the flow's whole life.
     pub subject: ObjectId,
-    /// E.g. `"reset"`, `"unlock"`, `"enroll"`.
-    pub purpose: String,
+    pub purpose: FlowPurpose,
     /// The first step. [`FlowStep::Acting`] is refused: only a claim enters it.
     pub step: FlowStep,
     /// Flow-defined JSON object (language, chosen method, ...). Never secrets.
@@ -195,10 +274,10 @@ pub struct NewFlow {
 pub struct Flow {
     pub id: FlowId,
     pub subject: ObjectId,
-    pub purpose: String,
+    pub purpose: FlowPurpose,
     pub step: FlowStep,
-    /// Methods verified in this flow, in the order they were verified, without repeats.
-    pub verified: Vec<String>,
+    /// What this flow has proven, in the order it was proven, without repeats.
+    pub verified: Vec<Verification>,
     pub data: serde_json::Value,
     pub created_at: OffsetDateTime,
     pub last_seen_at: OffsetDateTime,

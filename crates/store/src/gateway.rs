@@ -6,7 +6,9 @@
 //! job's new password is sealed with the store key while it waits and deleted when the job is
 //! claimed or expires.
 
-use latchkey_types::{ObjectId, Secret};
+pub use latchkey_jobs::{JobKind, Target};
+use latchkey_types::{EmailAddress, ObjectId, PhoneNumber, Secret};
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 /// A registered gateway (never its credential).
@@ -61,15 +63,78 @@ pub(crate) fn checked_kinds(kinds: &[String]) -> crate::error::Result<Vec<String
         .collect())
 }
 
+/// What a job is about: the on-premises account (what the gateway gets) and what the portal
+/// keeps for itself. Stored as one JSON object (the account's fields, `must_change`,
+/// `after_change`), the layout earlier versions wrote.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobTarget {
+    /// Where the gateway finds the account.
+    #[serde(flatten)]
+    pub account: Target,
+    /// Reset jobs: the user must change the password at next logon.
+    #[serde(default)]
+    pub must_change: bool,
+    /// Reset jobs: what the portal does once the gateway reports success, when the page that
+    /// queued the job is no longer waiting. Never sent to the gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_change: Option<AfterChange>,
+}
+
+/// The steps after a gateway's password change, as the page that queued the job decided them.
+/// Non-secret: the policy's sign-out setting, the language, the channels to tell.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AfterChange {
+    pub revoke_sessions: bool,
+    pub lang: Option<String>,
+    /// Known before the change.
+    pub notify: Vec<Channel>,
+    /// The policy that allowed the reset: whose security contacts are told. Absent in jobs
+    /// queued by an older portal (nobody to tell then).
+    #[serde(default)]
+    pub policy: Option<String>,
+    /// How the security contacts' notice names the user (display name, else the account).
+    #[serde(default)]
+    pub user: Option<String>,
+}
+
+/// A channel to tell after a change, stored as `email:addr` or `sms:+number`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Channel {
+    Email(EmailAddress),
+    Sms(PhoneNumber),
+}
+
+impl Serialize for Channel {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> std::result::Result<S::Ok, S::Error> {
+        let text = match self {
+            Channel::Email(e) => format!("email:{}", e.as_str()),
+            Channel::Sms(p) => format!("sms:{p}"),
+        };
+        ser.serialize_str(&text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Channel {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> std::result::Result<Self, D::Error> {
+        let text = String::deserialize(de)?;
+        let parsed = if let Some(e) = text.strip_prefix("email:") {
+            e.parse().ok().map(Channel::Email)
+        } else {
+            text.strip_prefix("sms:")
+                .and_then(|p| p.parse().ok())
+                .map(Channel::Sms)
+        };
+        parsed.ok_or_else(|| serde::de::Error::custom("not a channel"))
+    }
+}
+
 /// A job to queue.
 #[derive(Debug)]
 pub struct NewJob {
-    /// `unlock` or `reset`.
-    pub kind: String,
+    pub kind: JobKind,
     /// The directory user (Entra object id) the job is about.
     pub subject: ObjectId,
-    /// Where the gateway finds the account (JSON owned by the job protocol).
-    pub target: serde_json::Value,
+    pub target: JobTarget,
     /// Reset jobs: the new password; sealed at rest, deleted when claimed.
     pub secret: Option<Secret<String>>,
     pub correlation_id: String,
@@ -118,9 +183,9 @@ impl JobState {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Job {
     pub id: String,
-    pub kind: String,
+    pub kind: JobKind,
     pub subject: ObjectId,
-    pub target: serde_json::Value,
+    pub target: JobTarget,
     pub correlation_id: String,
     /// The effective state: a queued job past its deadline reads as [`JobState::Expired`].
     pub state: JobState,

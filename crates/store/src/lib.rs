@@ -27,6 +27,7 @@ mod flow;
 mod gateway;
 mod outbox;
 mod postgres;
+mod rows;
 mod sqlite;
 mod store;
 mod throttle;
@@ -40,9 +41,12 @@ pub use code::{CodeAttempt, CodeId, IssuedCode, NewCode};
 pub use crypto::{Cipher, EncryptionKey, aad};
 pub use enrollment::{EnrolledMethod, Enrollment, EnrollmentState, NewEnrollment};
 pub use error::{DatabaseError, KeyError, Result, SqliteMigrationError, StoreError};
-pub use flow::{Flow, FlowId, FlowLifetime, FlowStep, FlowToken, FlowUpdate, NewFlow};
+pub use flow::{
+    Flow, FlowId, FlowLifetime, FlowPurpose, FlowStep, FlowToken, FlowUpdate, NewFlow, Verification,
+};
 pub use gateway::{
-    ClaimedJob, FinishOutcome, Gateway, JOB_KINDS, JOB_RETENTION, Job, JobState, NewJob,
+    AfterChange, Channel, ClaimedJob, FinishOutcome, Gateway, JOB_KINDS, JOB_RETENTION, Job,
+    JobKind, JobState, JobTarget, NewJob, Target,
 };
 pub use outbox::{NewNotice, NoticeOutcome, QueuedNotice};
 pub use postgres::{PostgresOptions, PostgresStore};

@@ -10,7 +10,7 @@ use crate::audit::{AuditDayCount, AuditEvent, AuditId, AuditQuery, AuditRecord};
 use crate::code::{CodeAttempt, CodeId, IssuedCode, NewCode};
 use crate::enrollment::{EnrolledMethod, Enrollment, EnrollmentState, NewEnrollment};
 use crate::error::StoreError;
-use crate::flow::{Flow, FlowId, FlowStep, FlowToken, FlowUpdate, NewFlow};
+use crate::flow::{Flow, FlowId, FlowStep, FlowToken, FlowUpdate, NewFlow, Verification};
 use crate::gateway::{ClaimedJob, FinishOutcome, Gateway, Job, NewJob};
 use crate::outbox::{NewNotice, NoticeOutcome, QueuedNotice};
 use crate::throttle::{Limit, ThrottleDecision, ThrottleKey};
@@ -83,7 +83,7 @@ pub trait FlowStore: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> StoreFuture<'a, Option<Flow>>;
 
-    /// Marks `method` verified, moves to `next_step` and replaces the token, in one atomic step:
+    /// Records `proof`, moves to `next_step` and replaces the token, in one atomic step:
     /// the old token stops working, and of two concurrent calls with the same token only one
     /// succeeds. Returns the new token, or `None` when the flow is not live (or the token was
     /// already rotated), or is [`FlowStep::Acting`] (a verification never re-opens a claimed
@@ -91,7 +91,7 @@ pub trait FlowStore: Send + Sync + 'static {
     fn record_verification<'a>(
         &'a self,
         token: &'a FlowToken,
-        method: &'a str,
+        proof: Verification,
         next_step: FlowStep,
         now: OffsetDateTime,
     ) -> StoreFuture<'a, Option<(FlowToken, Flow)>>;

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use latchkey_store::{Flow, FlowLifetime, NewCode, NewFlow, Store};
+use latchkey_store::{Flow, FlowLifetime, FlowPurpose, NewCode, NewFlow, Store};
 use latchkey_types::ObjectId;
 
 use crate::backends::backend_tests;
@@ -9,7 +9,7 @@ use crate::support::{mins, secs, t0, user};
 async fn flow(store: &dyn Store, who: ObjectId) -> Flow {
     let new = NewFlow {
         subject: who,
-        purpose: "reset".into(),
+        purpose: FlowPurpose::SelfService,
         step: latchkey_store::FlowStep::Verify,
         data: serde_json::json!({}),
         lifetime: FlowLifetime::default(),

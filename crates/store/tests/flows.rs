@@ -1,6 +1,10 @@
 use std::sync::Arc;
 
-use latchkey_store::{FlowLifetime, FlowStep, FlowToken, FlowUpdate, NewFlow, Store, StoreError};
+use latchkey_store::{
+    FlowLifetime, FlowPurpose, FlowStep, FlowToken, FlowUpdate, NewFlow, Store, StoreError,
+    Verification,
+};
+use latchkey_types::MethodKind;
 use serde_json::json;
 
 use crate::backends::backend_tests;
@@ -9,7 +13,7 @@ use crate::support::{mins, secs, t0, user};
 fn new_flow(subject: latchkey_types::ObjectId) -> NewFlow {
     NewFlow {
         subject,
-        purpose: "reset".into(),
+        purpose: FlowPurpose::SelfService,
         step: FlowStep::Verify,
         data: json!({"lang": "en"}),
         lifetime: FlowLifetime::default(),
@@ -21,7 +25,7 @@ async fn a_flow_is_found_by_its_token_and_bound_to_its_subject(store: Arc<dyn St
     let (token, flow) = store.create_flow(new_flow(who), t0()).await.unwrap();
     assert_eq!(token.expose().len(), 43, "256-bit token, base64url");
     assert_eq!(flow.subject, who);
-    assert_eq!(flow.verified, Vec::<String>::new());
+    assert_eq!(flow.verified, Vec::<Verification>::new());
     assert_eq!(flow.expires_at, t0() + mins(15));
     assert!(format!("{token:?}").contains("redacted"));
 
@@ -73,7 +77,12 @@ async fn flows_expire_fifteen_minutes_after_creation_however_active(store: Arc<d
     );
     assert!(
         store
-            .record_verification(&token, "email", FlowStep::Verified, t0() + mins(16))
+            .record_verification(
+                &token,
+                Verification::Method(MethodKind::Email),
+                FlowStep::Verified,
+                t0() + mins(16)
+            )
             .await
             .unwrap()
             .is_none()
@@ -84,7 +93,12 @@ async fn a_verified_step_rotates_the_token_and_records_the_method_once(store: Ar
     let who = user();
     let (t1, flow) = store.create_flow(new_flow(who), t0()).await.unwrap();
     let (t2, after) = store
-        .record_verification(&t1, "email", FlowStep::Verify, t0() + secs(30))
+        .record_verification(
+            &t1,
+            Verification::Method(MethodKind::Email),
+            FlowStep::Verify,
+            t0() + secs(30),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -92,30 +106,58 @@ async fn a_verified_step_rotates_the_token_and_records_the_method_once(store: Ar
     assert_eq!(after.id, flow.id, "the internal id is stable");
     assert_eq!(after.subject, who);
     assert_eq!(after.step, FlowStep::Verify);
-    assert_eq!(after.verified, ["email"]);
+    assert_eq!(after.verified, [Verification::Method(MethodKind::Email)]);
 
     // The old token is dead: a replayed cookie finds nothing and cannot verify again.
     assert!(store.flow(&t1, t0() + secs(31)).await.unwrap().is_none());
     assert!(
         store
-            .record_verification(&t1, "totp", FlowStep::Verified, t0() + secs(31))
+            .record_verification(
+                &t1,
+                Verification::Method(MethodKind::Totp),
+                FlowStep::Verified,
+                t0() + secs(31)
+            )
             .await
             .unwrap()
             .is_none()
     );
 
     let (t3, after) = store
-        .record_verification(&t2, "totp", FlowStep::Verified, t0() + secs(40))
+        .record_verification(
+            &t2,
+            Verification::Method(MethodKind::Totp),
+            FlowStep::Verified,
+            t0() + secs(40),
+        )
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(after.verified, ["email", "totp"]);
+    assert_eq!(
+        after.verified,
+        [
+            Verification::Method(MethodKind::Email),
+            Verification::Method(MethodKind::Totp)
+        ]
+    );
     let (_, after) = store
-        .record_verification(&t3, "totp", FlowStep::Verified, t0() + secs(50))
+        .record_verification(
+            &t3,
+            Verification::Method(MethodKind::Totp),
+            FlowStep::Verified,
+            t0() + secs(50),
+        )
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(after.verified, ["email", "totp"], "no duplicates");
+    assert_eq!(
+        after.verified,
+        [
+            Verification::Method(MethodKind::Email),
+            Verification::Method(MethodKind::Totp)
+        ],
+        "no duplicates"
+    );
 }
 
 async fn concurrent_verifications_with_one_token_succeed_once(store: Arc<dyn Store>) {
@@ -125,7 +167,12 @@ async fn concurrent_verifications_with_one_token_succeed_once(store: Arc<dyn Sto
         let (store, token) = (store.clone(), token.clone());
         tasks.push(tokio::spawn(async move {
             store
-                .record_verification(&token, "email", FlowStep::Verified, t0() + secs(1))
+                .record_verification(
+                    &token,
+                    Verification::Method(MethodKind::Email),
+                    FlowStep::Verified,
+                    t0() + secs(1),
+                )
                 .await
                 .unwrap()
         }));
@@ -179,7 +226,12 @@ async fn update_changes_step_and_data_but_never_the_subject(store: Arc<dyn Store
 async fn verified_flow(store: &Arc<dyn Store>) -> FlowToken {
     let (token, _) = store.create_flow(new_flow(user()), t0()).await.unwrap();
     let (token, flow) = store
-        .record_verification(&token, "email", FlowStep::Verified, t0() + secs(1))
+        .record_verification(
+            &token,
+            Verification::Method(MethodKind::Email),
+            FlowStep::Verified,
+            t0() + secs(1),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -281,7 +333,12 @@ async fn nothing_but_a_claim_enters_or_leaves_the_acting_step(store: Arc<dyn Sto
     // A verification racing the change cannot re-open the flow ...
     assert!(
         store
-            .record_verification(&token, "totp", FlowStep::Verified, t0() + secs(3))
+            .record_verification(
+                &token,
+                Verification::Method(MethodKind::Totp),
+                FlowStep::Verified,
+                t0() + secs(3)
+            )
             .await
             .unwrap()
             .is_none()
@@ -324,7 +381,12 @@ async fn nothing_but_a_claim_enters_or_leaves_the_acting_step(store: Arc<dyn Sto
         "{refused:?}"
     );
     let refused = store
-        .record_verification(&other, "email", FlowStep::Acting, t0())
+        .record_verification(
+            &other,
+            Verification::Method(MethodKind::Email),
+            FlowStep::Acting,
+            t0(),
+        )
         .await;
     assert!(
         matches!(refused, Err(StoreError::Invalid(_))),

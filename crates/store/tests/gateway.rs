@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use latchkey_store::prelude::*;
-use latchkey_store::{FinishOutcome, JobState, NewJob, Store};
+use latchkey_store::{FinishOutcome, JobKind, JobState, NewJob, Store};
 use latchkey_types::Secret;
 use serde_json::json;
 
@@ -17,9 +17,9 @@ fn hash(b: u8) -> Vec<u8> {
 
 fn job(kind: &str, secret: Option<&str>) -> NewJob {
     NewJob {
-        kind: kind.into(),
+        kind: JobKind::parse(kind).unwrap(),
         subject: user(),
-        target: json!({ "sam_account_name": "cmendes" }),
+        target: crate::support::target(),
         secret: secret.map(|s| Secret::new(s.to_string())),
         correlation_id: "corr-1".into(),
         expires_at: t0() + mins(2),

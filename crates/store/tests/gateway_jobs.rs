@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use latchkey_store::{JOB_RETENTION, JobState, NewJob, Store};
+use latchkey_store::{JOB_RETENTION, JobKind, JobState, NewJob, Store};
 use latchkey_types::Secret;
 use serde_json::json;
 
@@ -17,9 +17,9 @@ fn kinds(k: &[&str]) -> Vec<String> {
 
 fn reset_job(expires_in: Duration) -> NewJob {
     NewJob {
-        kind: "reset".into(),
+        kind: JobKind::Reset,
         subject: user(),
-        target: json!({ "sam_account_name": "cmendes" }),
+        target: crate::support::target(),
         secret: Some(Secret::new("Amber-Lantern-58".to_string())),
         correlation_id: "corr-after".into(),
         expires_at: t0() + expires_in,
@@ -139,7 +139,7 @@ async fn purge_deletes_jobs_that_ended_long_ago_and_keeps_recent_and_open_ones(
     let recent = store
         .enqueue_job(
             NewJob {
-                kind: "unlock".into(),
+                kind: JobKind::Unlock,
                 secret: None,
                 expires_at: later + mins(2),
                 ..reset_job(mins(2))

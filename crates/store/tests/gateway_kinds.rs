@@ -4,9 +4,8 @@
 
 use std::sync::Arc;
 
-use latchkey_store::{NewJob, Store};
+use latchkey_store::{JobKind, NewJob, Store};
 use latchkey_types::Secret;
-use serde_json::json;
 
 use crate::backends::backend_tests;
 use crate::support::{mins, secs, t0, user};
@@ -17,9 +16,9 @@ fn kinds(k: &[&str]) -> Vec<String> {
 
 fn reset_job() -> NewJob {
     NewJob {
-        kind: "reset".into(),
+        kind: JobKind::Reset,
         subject: user(),
-        target: json!({ "sam_account_name": "cmendes" }),
+        target: crate::support::target(),
         secret: Some(Secret::new("Amber-Lantern-58".to_string())),
         correlation_id: "corr-k1".into(),
         expires_at: t0() + mins(2),

@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use latchkey_store::prelude::*;
 use latchkey_store::{
-    AuditEvent, AuditQuery, Cipher, EncryptionKey, EnrollmentState, FlowLifetime, Limit, NewCode,
-    NewEnrollment, NewFlow, NewJob, Outcome, PostgresOptions, SqliteOptions, SqliteStore, Store,
-    StoreError, ThrottleKey,
+    AuditEvent, AuditQuery, Cipher, EncryptionKey, EnrollmentState, FlowLifetime, FlowPurpose,
+    JobKind, Limit, NewCode, NewEnrollment, NewFlow, NewJob, Outcome, PostgresOptions,
+    SqliteOptions, SqliteStore, Store, StoreError, ThrottleKey, Verification,
 };
-use latchkey_types::Secret;
+use latchkey_types::{MethodKind, Secret};
 use sqlx::{Connection, Row};
 
 use crate::backends::{PgSchema, postgres_url};
@@ -31,7 +31,7 @@ async fn new_flow(store: &dyn Store) -> latchkey_store::Flow {
         .create_flow(
             NewFlow {
                 subject: user(),
-                purpose: "reset".into(),
+                purpose: FlowPurpose::SelfService,
                 step: latchkey_store::FlowStep::Verify,
                 data: serde_json::json!({}),
                 lifetime: FlowLifetime::default(),
@@ -337,7 +337,7 @@ async fn a_flow_token_rotates_once_and_a_totp_step_is_accepted_once_across_insta
         .create_flow(
             NewFlow {
                 subject: user(),
-                purpose: "reset".into(),
+                purpose: FlowPurpose::SelfService,
                 step: latchkey_store::FlowStep::Verify,
                 data: serde_json::json!({}),
                 lifetime: FlowLifetime::default(),
@@ -354,7 +354,7 @@ async fn a_flow_token_rotates_once_and_a_totp_step_is_accepted_once_across_insta
             store
                 .record_verification(
                     &token,
-                    "email",
+                    Verification::Method(MethodKind::Email),
                     latchkey_store::FlowStep::Verify,
                     t0() + mins(1),
                 )
@@ -407,7 +407,7 @@ async fn a_verified_flow_is_claimed_once_across_instances() {
         .create_flow(
             NewFlow {
                 subject: user(),
-                purpose: "self-service".into(),
+                purpose: FlowPurpose::SelfService,
                 step: latchkey_store::FlowStep::Verified,
                 data: serde_json::json!({}),
                 lifetime: FlowLifetime::default(),
@@ -453,9 +453,9 @@ async fn concurrent_claimants_on_two_instances_each_get_a_different_job() {
     for _ in 0..10 {
         a.enqueue_job(
             NewJob {
-                kind: "unlock".into(),
+                kind: JobKind::Unlock,
                 subject: user(),
-                target: serde_json::json!({}),
+                target: crate::support::target(),
                 secret: None,
                 correlation_id: "c".into(),
                 expires_at: t0() + mins(5),
@@ -559,7 +559,7 @@ async fn looking_a_flow_up_writes_only_when_its_idle_deadline_moved_by_seconds()
         .create_flow(
             NewFlow {
                 subject: user(),
-                purpose: "reset".into(),
+                purpose: FlowPurpose::SelfService,
                 step: latchkey_store::FlowStep::Verify,
                 data: serde_json::json!({}),
                 lifetime: FlowLifetime::default(),

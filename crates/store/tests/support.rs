@@ -70,3 +70,16 @@ pub fn mins(n: u64) -> Duration {
 pub fn user() -> ObjectId {
     ObjectId::new_random()
 }
+
+/// A job's target: an on-premises account, nothing for the portal to do afterwards.
+pub fn target() -> latchkey_store::JobTarget {
+    latchkey_store::JobTarget {
+        account: latchkey_store::Target {
+            sam_account_name: "cmendes".into(),
+            domain: None,
+            allow_privileged: false,
+        },
+        must_change: false,
+        after_change: None,
+    }
+}

@@ -209,7 +209,7 @@ async fn callback(
     let console = attempt.public.console;
     let new = NewFlow {
         subject: claims.oid,
-        purpose: console.purpose().into(),
+        purpose: console.session_purpose(),
         step: latchkey_store::FlowStep::Console,
         data: serde_json::to_value(&session).unwrap_or_default(),
         lifetime: FlowLifetime {

@@ -9,7 +9,7 @@ use actix_web::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use actix_web::{HttpRequest, HttpResponse, web};
 use latchkey_jobs::{
     Ack, CAPABILITIES_HEADER, JobKind, JobOffer, JobOutcome, JobReport, MAX_DETAIL,
-    MAX_WAIT_SECONDS, NEXT_PATH, Target,
+    MAX_WAIT_SECONDS, NEXT_PATH,
 };
 use latchkey_store::{AuditEvent, FinishOutcome, Gateway, Limit, Outcome, ThrottleKey};
 use serde::Deserialize;
@@ -53,7 +53,7 @@ async fn audit(
         actor,
         subject: job.map(|j| j.subject),
         event_type: event_type.to_string(),
-        method: job.map(|j| j.kind.clone()),
+        method: job.map(|j| j.kind.as_str().to_string()),
         outcome,
         reason,
         details,
@@ -206,13 +206,6 @@ async fn offer(
     claimed: latchkey_store::ClaimedJob,
 ) -> HttpResponse {
     let job = &claimed.job;
-    let kind = JobKind::parse(&job.kind);
-    let target: Option<Target> = serde_json::from_value(job.target.clone()).ok();
-    let (Some(kind), Some(target)) = (kind, target) else {
-        tracing::error!(job = %job.id, "gateway API: a stored job is unreadable");
-        return plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
-    };
-    let must_change = job.target["must_change"].as_bool().unwrap_or(false);
     let audited = audit(
         portal,
         "gateway.job.claimed",
@@ -227,15 +220,16 @@ async fn offer(
         // The job is claimed and its secret gone; without an audit record it must not run.
         return plain(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
     }
-    tracing::info!(job = %job.id, kind = %job.kind, gateway = %gateway.name, "gateway took a job");
+    tracing::info!(job = %job.id, kind = job.kind.as_str(), gateway = %gateway.name, "gateway took a job");
     let offer = JobOffer {
         id: job.id.clone(),
-        kind,
-        target,
+        kind: job.kind,
+        // The account only: what the portal keeps for after the change never leaves it.
+        target: job.target.account.clone(),
         not_after_ms: i64::try_from(job.expires_at.unix_timestamp_nanos() / 1_000_000)
             .unwrap_or(i64::MAX),
         new_password: claimed.secret.map(|s| s.expose().clone()),
-        must_change,
+        must_change: job.target.must_change,
         correlation_id: job.correlation_id.clone(),
     };
     HttpResponse::Ok().json(offer)

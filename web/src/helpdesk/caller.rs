@@ -117,7 +117,7 @@ async fn start(
         .create_flow(
             NewFlow {
                 subject: user,
-                purpose: CASE_PURPOSE.into(),
+                purpose: CASE_PURPOSE,
                 step: latchkey_store::FlowStep::CodeSent,
                 data: serde_json::to_value(&data).unwrap_or_default(),
                 lifetime: FlowLifetime {

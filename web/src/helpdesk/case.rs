@@ -10,7 +10,7 @@ use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use latchkey_selfservice::codes;
-use latchkey_store::{EnrollmentState, Flow, FlowToken};
+use latchkey_store::{EnrollmentState, Flow, FlowPurpose, FlowToken, Verification};
 use latchkey_types::{MethodKind, ObjectId};
 use serde::{Deserialize, Serialize};
 
@@ -18,12 +18,12 @@ use crate::console::ConsoleUser;
 use crate::portal::Portal;
 
 /// Purpose of a caller-verification case.
-pub const CASE_PURPOSE: &str = "helpdesk-case";
+pub const CASE_PURPOSE: FlowPurpose = FlowPurpose::HelpdeskCase;
 /// How long a case lives (code sent → verified → acted): a few minutes, never extended.
 pub const CASE_LIFETIME: Duration = Duration::from_secs(10 * 60);
 pub(super) const CASE_COOKIE: &str = "latchkey-helpdesk-case";
 /// The verification recorded on a case.
-pub(super) const VERIFIED: &str = "caller";
+pub(super) const VERIFIED: Verification = Verification::Caller;
 
 /// What a case keeps (the user is the flow's subject).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -48,7 +48,7 @@ pub struct Case {
 impl Case {
     /// The caller read back the right code.
     pub fn verified(&self) -> bool {
-        self.flow.verified.iter().any(|v| v == VERIFIED)
+        self.flow.verified.contains(&VERIFIED)
     }
 }
 

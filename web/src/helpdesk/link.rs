@@ -16,7 +16,9 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use latchkey_notify::{Notice, Notification, Recipient};
-use latchkey_store::{EnrollmentState, Flow, FlowLifetime, FlowToken, NewFlow, Outcome};
+use latchkey_store::{
+    EnrollmentState, Flow, FlowLifetime, FlowPurpose, FlowToken, NewFlow, Outcome,
+};
 use latchkey_types::{EmailAddress, MethodKind, ObjectId, Secret};
 use serde::{Deserialize, Serialize};
 
@@ -29,7 +31,7 @@ use latchkey_selfservice::flow::limits;
 use latchkey_selfservice::identify;
 
 /// Purpose of a helpdesk link's flow.
-pub const LINK_PURPOSE: &str = "helpdesk-link";
+pub const LINK_PURPOSE: FlowPurpose = FlowPurpose::HelpdeskLink;
 /// How long a link works (docs/security.md: 60 minutes by default).
 pub const DEFAULT_LINK_LIFETIME: Duration = Duration::from_secs(60 * 60);
 
@@ -198,7 +200,7 @@ async fn issue_link(
         .create_flow(
             NewFlow {
                 subject: t.user.id,
-                purpose: LINK_PURPOSE.into(),
+                purpose: LINK_PURPOSE,
                 step: latchkey_store::FlowStep::Issued,
                 data: serde_json::to_value(&data).unwrap_or_default(),
                 lifetime: FlowLifetime {

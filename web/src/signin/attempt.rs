@@ -15,7 +15,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use latchkey_graph::delegated::{self, Pkce};
-use latchkey_store::{Flow, FlowLifetime, FlowToken, NewFlow, StoreError, aad};
+use latchkey_store::{Flow, FlowLifetime, FlowPurpose, FlowToken, NewFlow, StoreError, aad};
 use latchkey_types::random::NoRandomness;
 use latchkey_types::{ObjectId, Secret};
 use serde::de::DeserializeOwned;
@@ -85,7 +85,7 @@ impl<P: Serialize + DeserializeOwned> Attempt<P> {
     pub async fn store(
         &self,
         portal: &Portal,
-        purpose: &str,
+        purpose: FlowPurpose,
         lifetime: Duration,
     ) -> Result<FlowToken, StoreError> {
         // Nobody is known yet: a placeholder subject that matches no user and names this attempt.
@@ -98,11 +98,11 @@ impl<P: Serialize + DeserializeOwned> Attempt<P> {
         let plain = Secret::new(
             serde_json::to_vec(&secrets).map_err(|_| StoreError::Encrypt { what: WHAT })?,
         );
-        let blob =
-            portal
-                .services
-                .cipher
-                .seal(plain.expose(), &aad(TABLE, &subject, purpose), WHAT)?;
+        let blob = portal.services.cipher.seal(
+            plain.expose(),
+            &aad(TABLE, &subject, purpose.as_str()),
+            WHAT,
+        )?;
         let stored = Stored {
             correlation_id: self.correlation_id.clone(),
             sealed: STANDARD.encode(blob),
@@ -110,7 +110,7 @@ impl<P: Serialize + DeserializeOwned> Attempt<P> {
         };
         let new = NewFlow {
             subject,
-            purpose: purpose.into(),
+            purpose,
             step: latchkey_store::FlowStep::Authorize,
             data: serde_json::to_value(&stored).map_err(|_| StoreError::Encrypt { what: WHAT })?,
             lifetime: FlowLifetime {
@@ -129,7 +129,11 @@ impl<P: Serialize + DeserializeOwned> Attempt<P> {
     /// The attempt of `token`'s flow if it is a live flow of `purpose`. The flow ends here
     /// whatever the outcome: an attempt is single use. `None` for no token, no such flow, another
     /// purpose, or data that does not open (tampered, moved from another row, another key).
-    pub async fn take(portal: &Portal, token: Option<&FlowToken>, purpose: &str) -> Option<Self> {
+    pub async fn take(
+        portal: &Portal,
+        token: Option<&FlowToken>,
+        purpose: FlowPurpose,
+    ) -> Option<Self> {
         let token = token?;
         let s = &portal.services;
         let flow = s.store.flow(token, s.clock.now()).await.ok().flatten();
@@ -148,7 +152,11 @@ impl<P: Serialize + DeserializeOwned> Attempt<P> {
         let plain = portal
             .services
             .cipher
-            .open(&blob, &aad(TABLE, &flow.subject, &flow.purpose), WHAT)
+            .open(
+                &blob,
+                &aad(TABLE, &flow.subject, flow.purpose.as_str()),
+                WHAT,
+            )
             .ok()?;
         let secrets: Sealed = serde_json::from_slice(plain.expose()).ok()?;
         Some(Self {

@@ -7,7 +7,7 @@ use actix_web::HttpRequest;
 use latchkey_graph::User;
 use latchkey_graph::delegated;
 use latchkey_graph::oidc::IdTokenClaims;
-use latchkey_store::FlowToken;
+use latchkey_store::{FlowPurpose, FlowToken};
 use latchkey_types::{ObjectId, Secret};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -49,7 +49,7 @@ impl<P: Serialize + DeserializeOwned> Attempt<P> {
         portal: &Portal,
         req: &HttpRequest,
         cookie: &'static str,
-        purpose: &str,
+        purpose: FlowPurpose,
     ) -> (Option<Self>, String) {
         let token = req
             .cookie(&portal.services.cookies.name(cookie))

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse};
 use latchkey_graph::delegated;
-use latchkey_store::FlowToken;
+use latchkey_store::{FlowPurpose, FlowToken};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use url::Url;
@@ -53,7 +53,7 @@ impl SignIn {
         portal: &Portal,
         attempt: &Attempt<P>,
         scopes: &[String],
-        purpose: &str,
+        purpose: FlowPurpose,
         lifetime: Duration,
         who: &str,
     ) -> Option<(Url, FlowToken)> {

@@ -6,7 +6,7 @@
 
 use latchkey_jobs::{FailureReason, JobKind, Target};
 use latchkey_notify::Recipient;
-use latchkey_store::Outcome;
+use latchkey_store::{AfterChange, JobTarget, Outcome};
 use latchkey_types::Secret;
 
 use super::changed;
@@ -15,8 +15,7 @@ use crate::SelfService;
 use crate::act::Acting;
 use crate::after_change::known_channels;
 use crate::gateway::{
-    After, Channel, PENDING_EVENT, Request, Waited, allow_privileged, claim_after_change,
-    connected, run,
+    PENDING_EVENT, Request, Waited, allow_privileged, channel, claim_after_change, connected, run,
 };
 
 /// A synced user's reset without the delegated writeback credential: through a connected
@@ -68,7 +67,7 @@ pub(super) async fn reset(
 async fn queue_and_wait(
     s: &SelfService,
     acting: Acting,
-    target: Target,
+    account: Target,
     password: Secret<String>,
 ) -> ResetOutcome {
     let data = &acting.current.data;
@@ -77,17 +76,19 @@ async fn queue_and_wait(
     let request = Request {
         kind: JobKind::Reset,
         subject: acting.subject(),
-        target,
+        target: JobTarget {
+            account,
+            must_change: false,
+            after_change: Some(AfterChange {
+                revoke_sessions: acting.policy.revoke_sessions,
+                lang: data.preferred_language.clone(),
+                notify: channels.iter().map(channel).collect(),
+                policy: data.policy.clone(),
+                user: Some(data.user_name()),
+            }),
+        },
         new_password: Some(password),
-        must_change: false,
         correlation_id: data.correlation_id.clone(),
-        after: Some(After {
-            revoke_sessions: acting.policy.revoke_sessions,
-            lang: data.preferred_language.clone(),
-            notify: channels.iter().cloned().map(Channel).collect(),
-            policy: data.policy.clone(),
-            user: Some(data.user_name()),
-        }),
     };
     let label = WritePath::Gateway.label();
     let started = acting.audit(s, Outcome::Started, label).await;

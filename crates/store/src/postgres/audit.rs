@@ -1,7 +1,6 @@
 //! Audit events on PostgreSQL. The table refuses UPDATE, DELETE and TRUNCATE (trigger in the
 //! migration).
 
-use sqlx::postgres::PgRow;
 use sqlx::{Postgres, QueryBuilder, Row};
 
 use super::PostgresStore;
@@ -9,32 +8,9 @@ use time::OffsetDateTime;
 
 use crate::audit::{AuditDayCount, AuditEvent, AuditId, AuditQuery, AuditRecord, Outcome};
 use crate::error::{Result, StoreError};
-use crate::sqlite::{day_from_number, from_ms, json, ms, object_id};
+use crate::sqlite::{day_from_number, ms};
 
 const T: &str = "audit_events";
-
-fn record_from_row(row: &PgRow) -> Result<AuditRecord> {
-    let subject: Option<String> = row.try_get("subject")?;
-    Ok(AuditRecord {
-        id: AuditId(row.try_get("id")?),
-        event: AuditEvent {
-            at: from_ms(row.try_get("at_ms")?, T, "at_ms")?,
-            correlation_id: row.try_get("correlation_id")?,
-            actor: row.try_get("actor")?,
-            subject: subject.map(|s| object_id(&s, T, "subject")).transpose()?,
-            event_type: row.try_get("event_type")?,
-            method: row.try_get("method")?,
-            outcome: Outcome::parse(&row.try_get::<String, _>("outcome")?).ok_or(
-                StoreError::Corrupt {
-                    table: T,
-                    column: "outcome",
-                },
-            )?,
-            reason: row.try_get("reason")?,
-            details: json(&row.try_get::<String, _>("details")?, T, "details")?,
-        },
-    })
-}
 
 impl PostgresStore {
     pub(super) async fn append_audit_impl(&self, e: &AuditEvent) -> Result<AuditId> {
@@ -108,7 +84,7 @@ impl PostgresStore {
         let rows = b.build().fetch_all(&self.pool).await?;
         let mut out = rows
             .iter()
-            .map(record_from_row)
+            .map(crate::rows::audit_record)
             .collect::<Result<Vec<_>>>()?;
         if ascending {
             out.reverse();

@@ -3,14 +3,13 @@
 
 use latchkey_types::ObjectId;
 use sqlx::Row;
-use sqlx::postgres::PgRow;
 use time::OffsetDateTime;
 
 use super::PostgresStore;
 use crate::crypto::aad;
 use crate::enrollment::{EnrolledMethod, Enrollment, EnrollmentState, NewEnrollment};
 use crate::error::{Result, StoreError};
-use crate::sqlite::{from_ms, json, ms, object_id, opt_from_ms};
+use crate::sqlite::{ms, object_id, opt_from_ms};
 
 const T: &str = "enrollments";
 /// Subjects per query of [`PostgresStore::enrolled_methods_impl`].
@@ -25,33 +24,6 @@ macro_rules! enrollment_cols {
 }
 
 impl PostgresStore {
-    fn enrollment_from_row(&self, row: &PgRow) -> Result<Enrollment> {
-        let subject = object_id(&row.try_get::<String, _>("subject")?, T, "subject")?;
-        let method: String = row.try_get("method")?;
-        let state = EnrollmentState::parse(&row.try_get::<String, _>("state")?).ok_or(
-            StoreError::Corrupt {
-                table: T,
-                column: "state",
-            },
-        )?;
-        let secret = row
-            .try_get::<Option<Vec<u8>>, _>("secret")?
-            .map(|blob| self.cipher.open(&blob, &aad(T, &subject, &method), WHAT))
-            .transpose()?;
-        Ok(Enrollment {
-            data: json(&row.try_get::<String, _>("data")?, T, "data")?,
-            created_at: from_ms(row.try_get("created_at_ms")?, T, "created_at_ms")?,
-            updated_at: from_ms(row.try_get("updated_at_ms")?, T, "updated_at_ms")?,
-            confirmed_at: opt_from_ms(row.try_get("confirmed_at_ms")?, T, "confirmed_at_ms")?,
-            last_used_at: opt_from_ms(row.try_get("last_used_at_ms")?, T, "last_used_at_ms")?,
-            last_used_step: row.try_get("last_used_step")?,
-            subject,
-            method,
-            state,
-            secret,
-        })
-    }
-
     pub(super) async fn stage_enrollment_impl(
         &self,
         new: NewEnrollment,
@@ -161,7 +133,7 @@ impl PostgresStore {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref()
-            .map(|r| self.enrollment_from_row(r))
+            .map(|r| crate::rows::enrollment(r, &self.cipher))
             .transpose()
     }
 
@@ -175,7 +147,9 @@ impl PostgresStore {
         .bind(subject.to_string())
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(|r| self.enrollment_from_row(r)).collect()
+        rows.iter()
+            .map(|r| crate::rows::enrollment(r, &self.cipher))
+            .collect()
     }
 
     pub(super) async fn enrolled_methods_impl(

@@ -4,18 +4,16 @@
 //! re-checks the WHERE clause (token, liveness) against what the earlier one committed.
 
 use latchkey_types::ObjectId;
-use sqlx::Row;
-use sqlx::postgres::PgRow;
 use time::OffsetDateTime;
 
 use super::PostgresStore;
 use crate::error::{Result, StoreError};
 use crate::flow::{
-    Flow, FlowId, FlowStep, FlowToken, FlowUpdate, NewFlow, not_acting, stored_step,
+    Flow, FlowId, FlowStep, FlowToken, FlowUpdate, NewFlow, Verification, not_acting,
 };
-use crate::sqlite::{dur_ms, from_ms, json, ms, object_id};
+use crate::sqlite::{dur_ms, ms};
 
-/// The columns every flow query returns, in `flow_from_row` order. JSONB comes back as text and
+/// The columns every flow query returns, in `crate::rows::flow` order. JSONB comes back as text and
 /// is parsed here (no sqlx `json` feature needed).
 macro_rules! flow_cols {
     () => {
@@ -31,42 +29,9 @@ macro_rules! live {
     };
 }
 
-const T: &str = "flows";
-
 /// A flow seen less than this long ago is not rewritten by [`crate::Store::flow`]: its idle
 /// deadline may come this much early, never late (as on SQLite).
 const TOUCH_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
-
-fn flow_from_row(row: &PgRow) -> Result<Flow> {
-    let id: String = row.try_get("id")?;
-    let subject: String = row.try_get("subject")?;
-    let verified: String = row.try_get("verified")?;
-    let data: String = row.try_get("data")?;
-    let idle_ms: i64 = row.try_get("idle_ms")?;
-    Ok(Flow {
-        id: FlowId::from(uuid::Uuid::parse_str(&id).map_err(|_| StoreError::Corrupt {
-            table: T,
-            column: "id",
-        })?),
-        subject: object_id(&subject, T, "subject")?,
-        purpose: row.try_get("purpose")?,
-        step: stored_step(&row.try_get::<String, _>("step")?)?,
-        verified: serde_json::from_str(&verified).map_err(|_| StoreError::Corrupt {
-            table: T,
-            column: "verified",
-        })?,
-        data: json(&data, T, "data")?,
-        created_at: from_ms(row.try_get("created_at_ms")?, T, "created_at_ms")?,
-        last_seen_at: from_ms(row.try_get("last_seen_at_ms")?, T, "last_seen_at_ms")?,
-        expires_at: from_ms(row.try_get("expires_at_ms")?, T, "expires_at_ms")?,
-        idle_timeout: std::time::Duration::from_millis(u64::try_from(idle_ms).map_err(|_| {
-            StoreError::Corrupt {
-                table: T,
-                column: "idle_ms",
-            }
-        })?),
-    })
-}
 
 impl PostgresStore {
     pub(super) async fn create_flow_impl(
@@ -90,7 +55,7 @@ impl PostgresStore {
         .bind(id.to_string())
         .bind(token.hash())
         .bind(new.subject.to_string())
-        .bind(&new.purpose)
+        .bind(new.purpose.as_str())
         .bind(step.as_str())
         .bind(new.data.to_string())
         .bind(now_ms)
@@ -98,7 +63,7 @@ impl PostgresStore {
         .bind(dur_ms(new.lifetime.idle))
         .fetch_one(&self.pool)
         .await?;
-        Ok((token, flow_from_row(&row)?))
+        Ok((token, crate::rows::flow(&row)?))
     }
 
     pub(super) async fn flow_impl(
@@ -127,7 +92,7 @@ impl PostgresStore {
         .bind(dur_ms(TOUCH_AFTER))
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(flow_from_row).transpose()
+        row.as_ref().map(crate::rows::flow).transpose()
     }
 
     pub(super) async fn update_flow_impl(
@@ -153,13 +118,13 @@ impl PostgresStore {
         .bind(update.data.map(|d| d.to_string()))
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(flow_from_row).transpose()
+        row.as_ref().map(crate::rows::flow).transpose()
     }
 
     pub(super) async fn record_verification_impl(
         &self,
         token: &FlowToken,
-        method: &str,
+        proof: Verification,
         next_step: FlowStep,
         now: OffsetDateTime,
     ) -> Result<Option<(FlowToken, Flow)>> {
@@ -182,11 +147,11 @@ impl PostgresStore {
         .bind(token.hash())
         .bind(new_token.hash())
         .bind(next_step.as_str())
-        .bind(method)
+        .bind(proof.as_str())
         .fetch_optional(&self.pool)
         .await?;
         match row {
-            Some(row) => Ok(Some((new_token, flow_from_row(&row)?))),
+            Some(row) => Ok(Some((new_token, crate::rows::flow(&row)?))),
             None => Ok(None),
         }
     }
@@ -209,7 +174,7 @@ impl PostgresStore {
         .bind(token.hash())
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(flow_from_row).transpose()
+        row.as_ref().map(crate::rows::flow).transpose()
     }
 
     pub(super) async fn release_flow_impl(

@@ -5,7 +5,6 @@
 
 use latchkey_types::Secret;
 use sqlx::Row;
-use sqlx::postgres::PgRow;
 use time::OffsetDateTime;
 
 use super::PostgresStore;
@@ -14,7 +13,7 @@ use crate::error::{Result, StoreError};
 use crate::gateway::{
     ClaimedJob, FinishOutcome, Gateway, JOB_RETENTION, Job, JobState, NewJob, checked_kinds,
 };
-use crate::sqlite::{from_ms, json, ms, object_id, opt_from_ms};
+use crate::sqlite::ms;
 
 const G: &str = "gateways";
 const J: &str = "gateway_jobs";
@@ -64,55 +63,6 @@ macro_rules! job_cols {
 /// Equality of two byte strings in time independent of where they differ.
 fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-fn gateway_from_row(row: &PgRow) -> Result<Gateway> {
-    let caps: String = row.try_get("capabilities")?;
-    let allowed: String = row.try_get("allowed_kinds")?;
-    Ok(Gateway {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        created_at: from_ms(row.try_get("created_at_ms")?, G, "created_at_ms")?,
-        last_seen_at: opt_from_ms(row.try_get("last_seen_at_ms")?, G, "last_seen_at_ms")?,
-        capabilities: serde_json::from_str(&caps).map_err(|_| StoreError::Corrupt {
-            table: G,
-            column: "capabilities",
-        })?,
-        allowed_kinds: serde_json::from_str(&allowed).map_err(|_| StoreError::Corrupt {
-            table: G,
-            column: "allowed_kinds",
-        })?,
-        revoked_at: opt_from_ms(row.try_get("revoked_at_ms")?, G, "revoked_at_ms")?,
-    })
-}
-
-fn job_from_row(row: &PgRow, now: OffsetDateTime) -> Result<Job> {
-    let mut state =
-        JobState::parse(&row.try_get::<String, _>("state")?).ok_or(StoreError::Corrupt {
-            table: J,
-            column: "state",
-        })?;
-    let expires_at = from_ms(row.try_get("expires_at_ms")?, J, "expires_at_ms")?;
-    if state == JobState::Queued && expires_at <= now {
-        state = JobState::Expired;
-    }
-    Ok(Job {
-        id: row.try_get("id")?,
-        kind: row.try_get("kind")?,
-        subject: object_id(&row.try_get::<String, _>("subject")?, J, "subject")?,
-        target: json(&row.try_get::<String, _>("target")?, J, "target")?,
-        correlation_id: row.try_get("correlation_id")?,
-        state,
-        gateway_id: row.try_get("gateway_id")?,
-        created_at: from_ms(row.try_get("created_at_ms")?, J, "created_at_ms")?,
-        expires_at,
-        claimed_at: opt_from_ms(row.try_get("claimed_at_ms")?, J, "claimed_at_ms")?,
-        finished_at: opt_from_ms(row.try_get("finished_at_ms")?, J, "finished_at_ms")?,
-        result: row
-            .try_get::<Option<String>, _>("result")?
-            .map(|s| json(&s, J, "result"))
-            .transpose()?,
-    })
 }
 
 impl PostgresStore {
@@ -184,7 +134,7 @@ impl PostgresStore {
         if !same_bytes(&stored, credential_hash) {
             return Ok(None);
         }
-        gateway_from_row(&row).map(Some)
+        crate::rows::gateway(&row).map(Some)
     }
 
     pub(super) async fn gateways_impl(&self) -> Result<Vec<Gateway>> {
@@ -196,7 +146,7 @@ impl PostgresStore {
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(gateway_from_row)
+        .map(crate::rows::gateway)
         .collect()
     }
 
@@ -249,14 +199,16 @@ impl PostgresStore {
                     .seal(s.expose().as_bytes(), &aad(J, &new.subject, &id), WHAT)
             })
             .transpose()?;
+        let target_json =
+            serde_json::to_string(&new.target).map_err(|_| StoreError::Invalid("job target"))?;
         sqlx::query(
             "INSERT INTO gateway_jobs (id, kind, subject, target, secret, correlation_id, state, \
              created_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4::jsonb, $5, $6, 'queued', $7, $8)",
         )
         .bind(&id)
-        .bind(&new.kind)
+        .bind(new.kind.as_str())
         .bind(new.subject.to_string())
-        .bind(new.target.to_string())
+        .bind(target_json)
         .bind(secret)
         .bind(&new.correlation_id)
         .bind(ms(now))
@@ -312,7 +264,7 @@ impl PostgresStore {
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let job = job_from_row(&row, now)?;
+        let job = crate::rows::job(&row, now)?;
         let secret = row
             .try_get::<Option<Vec<u8>>, _>("secret")?
             .map(|blob| {
@@ -394,7 +346,7 @@ impl PostgresStore {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?
-        .map(|r| job_from_row(&r, now))
+        .map(|r| crate::rows::job(&r, now))
         .transpose()
     }
 

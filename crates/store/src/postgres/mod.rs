@@ -50,7 +50,7 @@ use crate::code::{CodeAttempt, CodeId, IssuedCode, NewCode};
 use crate::crypto::Cipher;
 use crate::enrollment::{EnrolledMethod, Enrollment, EnrollmentState, NewEnrollment};
 use crate::error::Result;
-use crate::flow::{Flow, FlowId, FlowStep, FlowToken, FlowUpdate, NewFlow};
+use crate::flow::{Flow, FlowId, FlowStep, FlowToken, FlowUpdate, NewFlow, Verification};
 use crate::gateway::{ClaimedJob, FinishOutcome, Gateway, Job, NewJob};
 use crate::outbox::{NewNotice, NoticeOutcome, QueuedNotice};
 // The value conversions (Unix milliseconds, object ids, JSON text) are the SQLite backend's: one
@@ -240,11 +240,11 @@ impl FlowStore for PostgresStore {
     fn record_verification<'a>(
         &'a self,
         token: &'a FlowToken,
-        method: &'a str,
+        proof: Verification,
         next_step: FlowStep,
         now: OffsetDateTime,
     ) -> StoreFuture<'a, Option<(FlowToken, Flow)>> {
-        Box::pin(self.record_verification_impl(token, method, next_step, now))
+        Box::pin(self.record_verification_impl(token, proof, next_step, now))
     }
     fn claim_flow<'a>(
         &'a self,

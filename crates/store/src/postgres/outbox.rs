@@ -3,28 +3,12 @@
 
 use std::time::Duration;
 
-use sqlx::Row;
-use sqlx::postgres::PgRow;
 use time::OffsetDateTime;
 
 use super::PostgresStore;
 use crate::error::Result;
-use crate::outbox::{
-    COLUMNS, NewNotice, NoticeOutcome, NoticeRow, QueuedNotice, open_claimed, seal,
-};
+use crate::outbox::{COLUMNS, NewNotice, NoticeOutcome, QueuedNotice, open_claimed, seal};
 use crate::sqlite::{dur_ms, ms};
-
-fn row(r: &PgRow) -> Result<NoticeRow> {
-    Ok(NoticeRow {
-        id: r.try_get("id")?,
-        subject: r.try_get("subject")?,
-        correlation_id: r.try_get("correlation_id")?,
-        kind: r.try_get("kind")?,
-        payload: r.try_get("payload")?,
-        attempts: i64::from(r.try_get::<i32, _>("attempts")?),
-        created_at_ms: r.try_get("created_at_ms")?,
-    })
-}
 
 impl PostgresStore {
     pub(super) async fn enqueue_notice_impl(
@@ -72,7 +56,10 @@ impl PostgresStore {
             .bind(i64::from(max))
             .fetch_all(&self.pool)
             .await?;
-        let rows = rows.iter().map(row).collect::<Result<Vec<_>>>()?;
+        let rows = rows
+            .iter()
+            .map(crate::rows::notice)
+            .collect::<Result<Vec<_>>>()?;
         let (good, bad) = open_claimed(&self.cipher, rows);
         for id in bad {
             self.finish_notice_impl(&id, NoticeOutcome::Done).await?;

@@ -1,38 +1,15 @@
 //! Audit events on SQLite. The table refuses UPDATE and DELETE (triggers in the migration).
 
 use rusqlite::types::Value;
-use rusqlite::{Row, params, params_from_iter};
+use rusqlite::{params, params_from_iter};
 
-use super::{SqliteStore, from_ms, json, ms, object_id, returning};
+use super::{SqliteStore, ms, returning};
 use time::OffsetDateTime;
 
 use crate::audit::{AuditDayCount, AuditEvent, AuditId, AuditQuery, AuditRecord, Outcome};
 use crate::error::{Result, StoreError};
 
 const T: &str = "audit_events";
-
-fn record_from_row(row: &Row<'_>) -> Result<AuditRecord> {
-    let subject: Option<String> = row.get("subject")?;
-    Ok(AuditRecord {
-        id: AuditId(row.get("id")?),
-        event: AuditEvent {
-            at: from_ms(row.get("at_ms")?, T, "at_ms")?,
-            correlation_id: row.get("correlation_id")?,
-            actor: row.get("actor")?,
-            subject: subject.map(|s| object_id(&s, T, "subject")).transpose()?,
-            event_type: row.get("event_type")?,
-            method: row.get("method")?,
-            outcome: Outcome::parse(&row.get::<_, String>("outcome")?).ok_or(
-                StoreError::Corrupt {
-                    table: T,
-                    column: "outcome",
-                },
-            )?,
-            reason: row.get("reason")?,
-            details: json(&row.get::<_, String>("details")?, T, "details")?,
-        },
-    })
-}
 
 /// A statement assembled from fixed SQL fragments, every value bound (never spliced in).
 struct Query {
@@ -146,7 +123,7 @@ impl SqliteStore {
             let mut rows = stmt.query(params_from_iter(b.values.iter()))?;
             let mut out = Vec::new();
             while let Some(row) = rows.next()? {
-                out.push(record_from_row(row)?);
+                out.push(crate::rows::audit_record(row)?);
             }
             Ok(out)
         })?;

@@ -3,10 +3,10 @@
 
 use latchkey_types::ObjectId;
 use rusqlite::types::Value;
-use rusqlite::{Row, TransactionBehavior, params};
+use rusqlite::{TransactionBehavior, params};
 use time::OffsetDateTime;
 
-use super::{SqliteStore, from_ms, json, ms, object_id, opt_from_ms};
+use super::{SqliteStore, ms, object_id, opt_from_ms};
 use crate::crypto::aad;
 use crate::enrollment::{EnrolledMethod, Enrollment, EnrollmentState, NewEnrollment};
 use crate::error::{Result, StoreError};
@@ -24,32 +24,6 @@ macro_rules! enrollment_cols {
 }
 
 impl SqliteStore {
-    fn enrollment_from_row(&self, row: &Row<'_>) -> Result<Enrollment> {
-        let subject = object_id(&row.get::<_, String>("subject")?, T, "subject")?;
-        let method: String = row.get("method")?;
-        let state =
-            EnrollmentState::parse(&row.get::<_, String>("state")?).ok_or(StoreError::Corrupt {
-                table: T,
-                column: "state",
-            })?;
-        let secret = row
-            .get::<_, Option<Vec<u8>>>("secret")?
-            .map(|blob| self.cipher().open(&blob, &aad(T, &subject, &method), WHAT))
-            .transpose()?;
-        Ok(Enrollment {
-            data: json(&row.get::<_, String>("data")?, T, "data")?,
-            created_at: from_ms(row.get("created_at_ms")?, T, "created_at_ms")?,
-            updated_at: from_ms(row.get("updated_at_ms")?, T, "updated_at_ms")?,
-            confirmed_at: opt_from_ms(row.get("confirmed_at_ms")?, T, "confirmed_at_ms")?,
-            last_used_at: opt_from_ms(row.get("last_used_at_ms")?, T, "last_used_at_ms")?,
-            last_used_step: row.get("last_used_step")?,
-            subject,
-            method,
-            state,
-            secret,
-        })
-    }
-
     pub(super) async fn stage_enrollment_impl(
         &self,
         new: NewEnrollment,
@@ -146,7 +120,7 @@ impl SqliteStore {
             ))?;
             let mut rows = stmt.query(params![subject.to_string(), method, state.as_str()])?;
             rows.next()?
-                .map(|r| self.enrollment_from_row(r))
+                .map(|r| crate::rows::enrollment(r, self.cipher()))
                 .transpose()
         })
     }
@@ -161,7 +135,7 @@ impl SqliteStore {
             let mut rows = stmt.query([subject.to_string()])?;
             let mut out = Vec::new();
             while let Some(row) = rows.next()? {
-                out.push(self.enrollment_from_row(row)?);
+                out.push(crate::rows::enrollment(row, self.cipher())?);
             }
             Ok(out)
         })

@@ -2,16 +2,16 @@
 //! expired row is as good as absent even before `purge_expired` removes it.
 
 use latchkey_types::ObjectId;
-use rusqlite::{Row, params};
+use rusqlite::params;
 use time::OffsetDateTime;
 
-use super::{SqliteStore, dur_ms, from_ms, json, ms, object_id, returning};
+use super::{SqliteStore, dur_ms, from_ms, ms, returning};
 use crate::error::{Result, StoreError};
 use crate::flow::{
-    Flow, FlowId, FlowStep, FlowToken, FlowUpdate, NewFlow, not_acting, stored_step,
+    Flow, FlowId, FlowStep, FlowToken, FlowUpdate, NewFlow, Verification, not_acting,
 };
 
-/// The columns every flow query returns, in `flow_from_row` order.
+/// The columns every flow query returns, in `crate::rows::flow` order.
 macro_rules! flow_cols {
     () => {
         "id, subject, purpose, step, verified, data, created_at_ms, last_seen_at_ms, expires_at_ms, idle_ms"
@@ -38,37 +38,6 @@ const T: &str = "flows";
 /// [`Store::flow`]: crate::Store::flow
 const TOUCH_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
 
-fn flow_from_row(row: &Row<'_>) -> Result<Flow> {
-    let id: String = row.get("id")?;
-    let subject: String = row.get("subject")?;
-    let verified: String = row.get("verified")?;
-    let data: String = row.get("data")?;
-    let idle_ms: i64 = row.get("idle_ms")?;
-    Ok(Flow {
-        id: FlowId::from(uuid::Uuid::parse_str(&id).map_err(|_| StoreError::Corrupt {
-            table: T,
-            column: "id",
-        })?),
-        subject: object_id(&subject, T, "subject")?,
-        purpose: row.get("purpose")?,
-        step: stored_step(&row.get::<_, String>("step")?)?,
-        verified: serde_json::from_str(&verified).map_err(|_| StoreError::Corrupt {
-            table: T,
-            column: "verified",
-        })?,
-        data: json(&data, T, "data")?,
-        created_at: from_ms(row.get("created_at_ms")?, T, "created_at_ms")?,
-        last_seen_at: from_ms(row.get("last_seen_at_ms")?, T, "last_seen_at_ms")?,
-        expires_at: from_ms(row.get("expires_at_ms")?, T, "expires_at_ms")?,
-        idle_timeout: std::time::Duration::from_millis(u64::try_from(idle_ms).map_err(|_| {
-            StoreError::Corrupt {
-                table: T,
-                column: "idle_ms",
-            }
-        })?),
-    })
-}
-
 impl SqliteStore {
     pub(super) async fn create_flow_impl(
         &self,
@@ -93,14 +62,15 @@ impl SqliteStore {
                 id.to_string(),
                 token.hash(),
                 new.subject.to_string(),
-                new.purpose,
+                new.purpose.as_str(),
                 step.as_str(),
                 new.data.to_string(),
                 now_ms,
                 now_ms.saturating_add(dur_ms(new.lifetime.absolute)),
                 dur_ms(new.lifetime.idle),
             ])?;
-            Ok(returning(rows, flow_from_row)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?)
+            Ok(returning(rows, |r| crate::rows::flow(r))?
+                .ok_or(rusqlite::Error::QueryReturnedNoRows)?)
         })?;
         Ok((token, flow))
     }
@@ -122,7 +92,7 @@ impl SqliteStore {
                 live!(1)
             ))?;
             let mut rows = stmt.query(params![now_ms, token.hash()])?;
-            rows.next()?.map(flow_from_row).transpose()
+            rows.next()?.map(crate::rows::flow).transpose()
         })?;
         let Some(mut flow) = found else {
             return Ok(None);
@@ -172,14 +142,14 @@ impl SqliteStore {
                 step.map(FlowStep::as_str),
                 update.data.map(|d| d.to_string()),
             ])?;
-            returning(rows, flow_from_row)
+            returning(rows, |r| crate::rows::flow(r))
         })
     }
 
     pub(super) async fn record_verification_impl(
         &self,
         token: &FlowToken,
-        method: &str,
+        proof: Verification,
         next_step: FlowStep,
         now: OffsetDateTime,
     ) -> Result<Option<(FlowToken, Flow)>> {
@@ -203,9 +173,9 @@ impl SqliteStore {
                 token.hash(),
                 new_token.hash(),
                 next_step.as_str(),
-                method,
+                proof.as_str(),
             ])?;
-            returning(rows, flow_from_row)
+            returning(rows, |r| crate::rows::flow(r))
         })?;
         Ok(flow.map(|flow| (new_token, flow)))
     }
@@ -226,7 +196,7 @@ impl SqliteStore {
                 flow_cols!()
             ))?;
             let rows = stmt.query(params![ms(now), token.hash()])?;
-            returning(rows, flow_from_row)
+            returning(rows, |r| crate::rows::flow(r))
         })
     }
 

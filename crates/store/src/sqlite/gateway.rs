@@ -3,10 +3,10 @@
 //! token and deletes the sealed secret.
 
 use latchkey_types::Secret;
-use rusqlite::{Row, params};
+use rusqlite::params;
 use time::OffsetDateTime;
 
-use super::{SqliteStore, from_ms, json, ms, object_id, opt_from_ms};
+use super::{SqliteStore, ms};
 use crate::crypto::aad;
 use crate::error::{Result, StoreError};
 use crate::gateway::{
@@ -30,55 +30,6 @@ macro_rules! job_cols {
 /// Equality of two byte strings in time independent of where they differ.
 fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-fn gateway_from_row(row: &Row<'_>) -> Result<Gateway> {
-    let caps: String = row.get("capabilities")?;
-    let allowed: String = row.get("allowed_kinds")?;
-    Ok(Gateway {
-        id: row.get("id")?,
-        name: row.get("name")?,
-        created_at: from_ms(row.get("created_at_ms")?, G, "created_at_ms")?,
-        last_seen_at: opt_from_ms(row.get("last_seen_at_ms")?, G, "last_seen_at_ms")?,
-        capabilities: serde_json::from_str(&caps).map_err(|_| StoreError::Corrupt {
-            table: G,
-            column: "capabilities",
-        })?,
-        allowed_kinds: serde_json::from_str(&allowed).map_err(|_| StoreError::Corrupt {
-            table: G,
-            column: "allowed_kinds",
-        })?,
-        revoked_at: opt_from_ms(row.get("revoked_at_ms")?, G, "revoked_at_ms")?,
-    })
-}
-
-fn job_from_row(row: &Row<'_>, now: OffsetDateTime) -> Result<Job> {
-    let mut state =
-        JobState::parse(&row.get::<_, String>("state")?).ok_or(StoreError::Corrupt {
-            table: J,
-            column: "state",
-        })?;
-    let expires_at = from_ms(row.get("expires_at_ms")?, J, "expires_at_ms")?;
-    if state == JobState::Queued && expires_at <= now {
-        state = JobState::Expired;
-    }
-    Ok(Job {
-        id: row.get("id")?,
-        kind: row.get("kind")?,
-        subject: object_id(&row.get::<_, String>("subject")?, J, "subject")?,
-        target: json(&row.get::<_, String>("target")?, J, "target")?,
-        correlation_id: row.get("correlation_id")?,
-        state,
-        gateway_id: row.get("gateway_id")?,
-        created_at: from_ms(row.get("created_at_ms")?, J, "created_at_ms")?,
-        expires_at,
-        claimed_at: opt_from_ms(row.get("claimed_at_ms")?, J, "claimed_at_ms")?,
-        finished_at: opt_from_ms(row.get("finished_at_ms")?, J, "finished_at_ms")?,
-        result: row
-            .get::<_, Option<String>>("result")?
-            .map(|s| json(&s, J, "result"))
-            .transpose()?,
-    })
 }
 
 impl SqliteStore {
@@ -144,7 +95,7 @@ impl SqliteStore {
             if !same_bytes(&stored, credential_hash) {
                 return Ok(None);
             }
-            gateway_from_row(row).map(Some)
+            crate::rows::gateway(row).map(Some)
         })
     }
 
@@ -155,7 +106,7 @@ impl SqliteStore {
             let mut rows = stmt.query([])?;
             let mut out = Vec::new();
             while let Some(row) = rows.next()? {
-                out.push(gateway_from_row(row)?);
+                out.push(crate::rows::gateway(row)?);
             }
             Ok(out)
         })
@@ -207,7 +158,8 @@ impl SqliteStore {
                     .seal(s.expose().as_bytes(), &aad(J, &new.subject, &id), WHAT)
             })
             .transpose()?;
-        let target = new.target.to_string();
+        let target =
+            serde_json::to_string(&new.target).map_err(|_| StoreError::Invalid("job target"))?;
         self.write(|conn| {
             conn.prepare_cached(
                 "INSERT INTO gateway_jobs (id, kind, subject, target, secret, correlation_id, state, \
@@ -215,7 +167,7 @@ impl SqliteStore {
             )?
             .execute(params![
                 id,
-                new.kind,
+                new.kind.as_str(),
                 new.subject.to_string(),
                 target,
                 secret,
@@ -280,7 +232,7 @@ impl SqliteStore {
                 ))?;
                 let mut rows = stmt.query([&token])?;
                 let row = rows.next()?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
-                let job = job_from_row(row, now)?;
+                let job = crate::rows::job(row, now)?;
                 let secret: Option<Vec<u8>> = row.get("secret")?;
                 (job, secret)
             };
@@ -360,7 +312,7 @@ impl SqliteStore {
                 " FROM gateway_jobs WHERE id = ?1"
             ))?;
             let mut rows = stmt.query([id])?;
-            rows.next()?.map(|r| job_from_row(r, now)).transpose()
+            rows.next()?.map(|r| crate::rows::job(r, now)).transpose()
         })
     }
 

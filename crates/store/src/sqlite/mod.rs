@@ -39,7 +39,7 @@ use crate::code::{CodeAttempt, CodeId, IssuedCode, NewCode};
 use crate::crypto::Cipher;
 use crate::enrollment::{EnrolledMethod, Enrollment, EnrollmentState, NewEnrollment};
 use crate::error::{DatabaseError, Result, StoreError};
-use crate::flow::{Flow, FlowId, FlowStep, FlowToken, FlowUpdate, NewFlow};
+use crate::flow::{Flow, FlowId, FlowStep, FlowToken, FlowUpdate, NewFlow, Verification};
 use crate::gateway::{ClaimedJob, FinishOutcome, Gateway, Job, NewJob};
 use crate::outbox::{NewNotice, NoticeOutcome, QueuedNotice};
 use crate::store::{
@@ -318,39 +318,7 @@ pub(crate) fn returning<T>(
 
 // ---- value conversions shared by the submodules ------------------------------------------------
 
-/// Unix milliseconds, the unit of every `_ms` column.
-pub(crate) fn ms(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
-pub(crate) fn dur_ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-pub(crate) fn from_ms(v: i64, table: &'static str, column: &'static str) -> Result<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(v) * 1_000_000)
-        .map_err(|_| StoreError::Corrupt { table, column })
-}
-
-pub(crate) fn opt_from_ms(
-    v: Option<i64>,
-    table: &'static str,
-    column: &'static str,
-) -> Result<Option<OffsetDateTime>> {
-    v.map(|v| from_ms(v, table, column)).transpose()
-}
-
-pub(crate) fn object_id(s: &str, table: &'static str, column: &'static str) -> Result<ObjectId> {
-    s.parse().map_err(|_| StoreError::Corrupt { table, column })
-}
-
-pub(crate) fn json(
-    s: &str,
-    table: &'static str,
-    column: &'static str,
-) -> Result<serde_json::Value> {
-    serde_json::from_str(s).map_err(|_| StoreError::Corrupt { table, column })
-}
+pub(crate) use crate::rows::{dur_ms, from_ms, ms, object_id, opt_from_ms};
 
 // ---- the trait, delegating to the inherent async fns in the submodules -------------------------
 
@@ -382,11 +350,11 @@ impl FlowStore for SqliteStore {
     fn record_verification<'a>(
         &'a self,
         token: &'a FlowToken,
-        method: &'a str,
+        proof: Verification,
         next_step: FlowStep,
         now: OffsetDateTime,
     ) -> StoreFuture<'a, Option<(FlowToken, Flow)>> {
-        Box::pin(self.record_verification_impl(token, method, next_step, now))
+        Box::pin(self.record_verification_impl(token, proof, next_step, now))
     }
     fn claim_flow<'a>(
         &'a self,

@@ -3,26 +3,12 @@
 
 use std::time::Duration;
 
-use rusqlite::{Row, params};
+use rusqlite::params;
 use time::OffsetDateTime;
 
 use super::{SqliteStore, dur_ms, ms};
 use crate::error::Result;
-use crate::outbox::{
-    COLUMNS, NewNotice, NoticeOutcome, NoticeRow, QueuedNotice, open_claimed, seal,
-};
-
-fn row(r: &Row<'_>) -> Result<NoticeRow> {
-    Ok(NoticeRow {
-        id: r.get("id")?,
-        subject: r.get("subject")?,
-        correlation_id: r.get("correlation_id")?,
-        kind: r.get("kind")?,
-        payload: r.get("payload")?,
-        attempts: r.get("attempts")?,
-        created_at_ms: r.get("created_at_ms")?,
-    })
-}
+use crate::outbox::{COLUMNS, NewNotice, NoticeOutcome, QueuedNotice, open_claimed, seal};
 
 impl SqliteStore {
     pub(super) async fn enqueue_notice_impl(
@@ -66,7 +52,7 @@ impl SqliteStore {
             let mut rows = stmt.query(params![ms(now), dur_ms(lease), i64::from(max)])?;
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {
-                out.push(row(r)?);
+                out.push(crate::rows::notice(r)?);
             }
             Ok(out)
         })?;
