@@ -95,7 +95,13 @@ fn init_tracing(default: &str) {
 
 fn main() -> ExitCode {
     // One process-wide crypto provider (ring), for any TLS config built without an explicit one.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    if rustls::crypto::ring::default_provider()
+        .install_default()
+        .is_err()
+    {
+        // Only one can be installed; one already is (the same, in a single binary).
+        tracing::debug!("a crypto provider was already installed");
+    }
     match Cli::parse().command {
         Command::Check(args) => {
             init_tracing("warn");
@@ -164,7 +170,9 @@ async fn shutdown_signal() {
             return;
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        tracing::error!(error = %e, "cannot wait for Ctrl+C");
+    }
 }
 
 fn check(args: CheckArgs) -> ExitCode {

@@ -28,7 +28,17 @@
 //! Each run (and the argon2 reference) is a fresh child process of this binary, so each peak RSS
 //! (VmHWM) is that run's own. Nothing is asserted: this is a report. The simulator and the load generator share the
 //! process (and the 2 CPUs) with the portal; the CPU table says how much each took.
-#![allow(clippy::disallowed_methods)] // tests read the system clock and randomness directly
+#![allow(clippy::disallowed_methods)]
+// tests read the system clock and randomness directly
+// Test code: a failing test stops right there (unwrap, expect, panic), and what a test drops it
+// does not need.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::let_underscore_must_use,
+    clippy::let_underscore_future
+)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

@@ -68,7 +68,9 @@ impl RunningPortal {
     /// Stops gracefully (in-flight requests finish) and waits until the server has stopped.
     pub async fn stop(self) {
         self.handle.stop(true).await;
-        let _ = self.task.await;
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, "the server task ended abnormally");
+        }
         self.housekeeping.abort();
         self.notices.abort();
     }
@@ -120,7 +122,9 @@ pub async fn shutdown_signal() {
         let Ok(mut term) =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         else {
-            let _ = tokio::signal::ctrl_c().await;
+            if let Err(e) = tokio::signal::ctrl_c().await {
+                tracing::error!(error = %e, "cannot wait for Ctrl+C");
+            }
             return;
         };
         tokio::select! {

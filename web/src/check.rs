@@ -473,23 +473,21 @@ fn token_fix(e: &GraphError, settings: &Settings) -> String {
 
 /// The human-readable table.
 pub fn render(report: &Report) -> String {
-    use std::fmt::Write;
+    use crate::render::Lines as _;
     let mut out = String::new();
-    let _ = writeln!(out, "Tenant      {}", report.tenant);
-    let _ = writeln!(
-        out,
+    out.line(format_args!("Tenant      {}", report.tenant));
+    out.line(format_args!(
         "App         {} ({})",
         report.client_id, report.credential
-    );
+    ));
     match &report.token {
         Err(e) => {
-            let _ = writeln!(out, "Token       FAILED: {e}");
-            let _ = writeln!(out, "\nRequests made: {}", report.requests);
+            out.line(format_args!("Token       FAILED: {e}"));
+            out.line(format_args!("\nRequests made: {}", report.requests));
             return out;
         }
         Ok(t) => {
-            let _ = writeln!(
-                out,
+            out.line(format_args!(
                 "Token       acquired: {} application permission(s), directory role(s): {}",
                 t.application_permissions.len(),
                 if t.directory_roles.is_empty() {
@@ -497,15 +495,14 @@ pub fn render(report: &Report) -> String {
                 } else {
                     t.directory_roles.join(", ")
                 }
-            );
+            ));
         }
     }
-    let _ = writeln!(out);
-    let _ = writeln!(
-        out,
+    out.line(format_args!(""));
+    out.line(format_args!(
         "{:<8} {:<46} {:<60} GRANTED",
         "STATUS", "OPERATION", "NEEDED (any of)"
-    );
+    ));
     for row in &report.checks {
         let status = match (row.status, row.required) {
             ("ok", _) => "ok",
@@ -530,28 +527,24 @@ pub fn render(report: &Report) -> String {
         } else {
             format!("{} (optional)", row.operation)
         };
-        let _ = writeln!(
-            out,
+        out.line(format_args!(
             "{status:<8} {operation:<46} {needed:<60} {granted}; {}",
             row.probe
-        );
+        ));
         if let (Some(fix), true) = (&row.fix, row.required) {
-            let _ = writeln!(out, "         fix: {fix}");
+            out.line(format_args!("         fix: {fix}"));
         }
     }
-    let _ = writeln!(
-        out,
-        "\nDelegated credential (resetPassword with writeback for synced users): not configured in this version."
-    );
-    let _ = writeln!(out, "Requests made: {}", report.requests);
-    let _ = writeln!(
-        out,
+    out.line(format_args!("\nDelegated credential (resetPassword with writeback for synced users): not configured in this version."
+    ));
+    out.line(format_args!("Requests made: {}", report.requests));
+    out.line(format_args!(
         "{}",
         if report.ok {
             "Result: everything required is granted."
         } else {
             "Result: something required is missing (see fix above)."
         }
-    );
+    ));
     out
 }

@@ -100,7 +100,12 @@ impl TokenFile {
         let tmp = self
             .path
             .with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-        let _ = std::fs::remove_file(&tmp);
+        // A leftover of an earlier attempt by this process id; usually there is none.
+        if let Err(e) = std::fs::remove_file(&tmp)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::debug!(error = %e, "cannot remove a leftover temporary token file");
+        }
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -115,7 +120,9 @@ impl TokenFile {
             std::fs::rename(&tmp, &self.path)
         };
         write().map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
+            if let Err(cleanup) = std::fs::remove_file(&tmp) {
+                tracing::debug!(error = %cleanup, "cannot remove a temporary token file");
+            }
             anyhow::anyhow!(
                 "key `delegated.token_file`: cannot write {}: {e}",
                 self.path.display()
@@ -318,12 +325,16 @@ fn respond(stream: &mut std::net::TcpStream, status: u16, text: &str) {
         404 => "Not Found",
         _ => "Bad Request",
     };
-    let _ = write!(
+    let written = write!(
         stream,
         "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{text}",
         text.len()
-    );
-    let _ = stream.flush();
+    )
+    .and_then(|()| stream.flush());
+    // The browser that made the redirect may have gone; the command goes on either way.
+    if let Err(e) = written {
+        tracing::debug!(error = %e, "cannot answer the sign-in redirect");
+    }
 }
 
 /// `latchkey delegate --config FILE [--port PORT]`.

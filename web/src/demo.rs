@@ -181,7 +181,9 @@ impl Demo {
     pub async fn stop(self) {
         self.portal.stop().await;
         self.sim.stop().await;
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if let Err(e) = std::fs::remove_dir_all(&self.dir) {
+            tracing::warn!(error = %e, dir = %self.dir.display(), "cannot remove the demo's folder");
+        }
     }
 }
 

@@ -140,7 +140,13 @@ enum UserCommand {
 fn main() -> ExitCode {
     init_tracing();
     // One TLS stack: rustls with ring, installed before anything builds a TLS client.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    if rustls::crypto::ring::default_provider()
+        .install_default()
+        .is_err()
+    {
+        // Only one can be installed; one already is (the same, in a single binary).
+        tracing::debug!("a crypto provider was already installed");
+    }
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -206,8 +212,12 @@ fn init_tracing() {
     // or the admin console's time-boxed toggle is on, so the default filter lets it through.
     let filter = EnvFilter::try_from_env("LATCHKEY_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,latchkey_graph::http=debug"));
-    let _ = tracing_subscriber::fmt()
+    if let Err(e) = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .try_init();
+        .try_init()
+    {
+        // Only when a logger is already set (tests that run main's code twice): keep that one.
+        eprintln!("latchkey: logging was already set up: {e}");
+    }
 }

@@ -153,6 +153,6 @@ mod tests {
             matches!(w.poll(), Ok(None)),
             "the same broken state is reported once"
         );
-        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -239,6 +239,30 @@ pub struct FieldError {
     pub message: String,
 }
 
+/// Text reports (`latchkey check`, `latchkey user show`) built line by line. Writing to a
+/// `String` cannot fail, so there is no result to drop.
+pub trait Lines {
+    /// Appends the formatted text and a newline.
+    fn line(&mut self, args: std::fmt::Arguments<'_>);
+    /// Appends the formatted text.
+    fn text(&mut self, args: std::fmt::Arguments<'_>);
+}
+
+impl Lines for String {
+    fn line(&mut self, args: std::fmt::Arguments<'_>) {
+        self.text(args);
+        self.push('\n');
+    }
+
+    fn text(&mut self, args: std::fmt::Arguments<'_>) {
+        use std::fmt::Write as _;
+        // `fmt::Write` for `String` never returns an error.
+        if self.write_fmt(args).is_err() {
+            tracing::error!("formatting into a string failed");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

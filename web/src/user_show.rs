@@ -161,23 +161,22 @@ fn method_view(m: &AuthMethod) -> MethodView {
 
 /// The human-readable form.
 pub fn render(v: &UserView) -> String {
-    use std::fmt::Write;
+    use crate::render::Lines as _;
     let mut out = String::new();
     let dash = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
-    let _ = writeln!(
-        out,
+    out.line(format_args!(
         "User                  {} <{}>",
         dash(&v.display_name),
         v.user_principal_name
-    );
-    let _ = writeln!(out, "Object id             {}", v.id);
+    ));
+    out.line(format_args!("Object id             {}", v.id));
     let enabled = match v.account_enabled {
         Some(true) => "yes",
         Some(false) => "NO (disabled)",
         None => "unknown",
     };
-    let _ = writeln!(out, "Enabled               {enabled}");
-    let _ = writeln!(out, "Type                  {}", dash(&v.user_type));
+    out.line(format_args!("Enabled               {enabled}"));
+    out.line(format_args!("Type                  {}", dash(&v.user_type)));
     let source = match (v.source, &v.on_premises_account) {
         ("synced", Some(acct)) => {
             format!("synced from on-premises AD ({acct}); password changes need writeback")
@@ -185,44 +184,46 @@ pub fn render(v: &UserView) -> String {
         ("synced", None) => "synced from on-premises AD; password changes need writeback".into(),
         _ => "cloud-only".into(),
     };
-    let _ = writeln!(out, "Source                {source}");
-    let _ = writeln!(out, "Mail                  {}", dash(&v.mail));
+    out.line(format_args!("Source                {source}"));
+    out.line(format_args!("Mail                  {}", dash(&v.mail)));
     if !v.other_mails.is_empty() {
-        let _ = writeln!(out, "Other mails           {}", v.other_mails.join(", "));
+        out.line(format_args!(
+            "Other mails           {}",
+            v.other_mails.join(", ")
+        ));
     }
-    let _ = writeln!(out, "Preferred language    {}", dash(&v.preferred_language));
-    let _ = writeln!(
-        out,
+    out.line(format_args!(
+        "Preferred language    {}",
+        dash(&v.preferred_language)
+    ));
+    out.line(format_args!(
         "Last password change  {}",
         dash(&v.last_password_change)
-    );
+    ));
     let roles = if v.directory_roles.is_empty() {
         "none".to_string()
     } else {
         v.directory_roles.join(", ")
     };
-    let _ = writeln!(out, "Directory roles       {roles}");
-    let _ = writeln!(out, "Groups ({})", v.groups.len());
+    out.line(format_args!("Directory roles       {roles}"));
+    out.line(format_args!("Groups ({})", v.groups.len()));
     for g in &v.groups {
-        let _ = writeln!(
-            out,
+        out.line(format_args!(
             "  {}  {}",
             g.id,
             g.display_name.as_deref().unwrap_or("-")
-        );
+        ));
     }
-    let _ = writeln!(
-        out,
+    out.line(format_args!(
         "Authentication methods ({})",
         v.authentication_methods.len()
-    );
+    ));
     for m in &v.authentication_methods {
-        let _ = writeln!(
-            out,
+        out.line(format_args!(
             "  {:<44} {}",
             m.kind,
             m.detail.as_deref().unwrap_or("")
-        );
+        ));
     }
     out
 }

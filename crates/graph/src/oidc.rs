@@ -627,7 +627,9 @@ mod tests {
 
     #[tokio::test]
     async fn the_provider_reads_the_simulated_tenants_keys() {
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        rustls::crypto::ring::default_provider()
+            .install_default()
+            .ok();
         let sim = latchkey_entra_sim::Sim::start(latchkey_entra_sim::Fixture::demo())
             .await
             .unwrap();

@@ -118,8 +118,9 @@ pub trait DeliveryObserver: Send + Sync + 'static {
 /// Reports go into a channel (tests, or a portal task that audits them).
 impl DeliveryObserver for mpsc::UnboundedSender<DeliveryReport> {
     fn report(&self, report: DeliveryReport) -> BoxFuture<'_, ()> {
-        // A closed receiver only means nobody listens any more.
-        let _ = self.send(report);
+        if self.send(report).is_err() {
+            tracing::debug!("a delivery report was not taken: nobody listens any more");
+        }
         Box::pin(std::future::ready(()))
     }
 }
@@ -287,9 +288,14 @@ impl NotifierHandle {
     /// Stops taking new notifications, delivers what is queued (with retries) for at most
     /// `grace`, then abandons the rest (reported as [`DeliveryOutcome::Abandoned`]) and returns.
     pub async fn shutdown(self, grace: Duration) {
-        // The worker reacts to the first change: it closes the intake and drains.
-        let _ = self.deadline.send(Some(Instant::now() + grace));
-        let _ = self.task.await;
+        // The worker reacts to the first change: it closes the intake and drains. Neither fails
+        // unless the worker has already stopped, which is what this waits for anyway.
+        if self.deadline.send(Some(Instant::now() + grace)).is_err() {
+            tracing::debug!("the send queue had stopped before its shutdown");
+        }
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, "the send queue stopped abnormally");
+        }
     }
 }
 

@@ -294,7 +294,14 @@ impl Outbox {
         let me = Arc::clone(self);
         tokio::spawn(async move {
             loop {
-                let _ = tokio::time::timeout(POLL, me.kick.notified()).await;
+                // Woken by a new notice, or every POLL to catch what other instances queued or
+                // what is due again: both end the wait the same way.
+                if tokio::time::timeout(POLL, me.kick.notified())
+                    .await
+                    .is_err()
+                {
+                    tracing::trace!("outbox poll");
+                }
                 me.deliver_due().await;
             }
         })

@@ -8,7 +8,17 @@
 //! SQLite runs on a file in the temp folder (WAL, as `latchkey serve` uses it). PostgreSQL runs
 //! in a fresh schema of `LATCHKEY_TEST_POSTGRES_URL`, dropped at the end; without the variable
 //! only SQLite is measured. Not part of the test suite: it prints figures, it asserts nothing.
-#![allow(clippy::disallowed_methods)] // tests read the system clock and randomness directly
+#![allow(clippy::disallowed_methods)]
+// tests read the system clock and randomness directly
+// Test code: a failing test stops right there (unwrap, expect, panic), and what a test drops it
+// does not need.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::let_underscore_must_use,
+    clippy::let_underscore_future
+)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

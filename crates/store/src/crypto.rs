@@ -108,7 +108,12 @@ impl EncryptionKey {
             f.sync_all()?;
             std::fs::hard_link(&tmp, path)
         })();
-        let _ = std::fs::remove_file(&tmp);
+        // The temporary name is gone after a successful link; left over only after a failure.
+        if let Err(e) = std::fs::remove_file(&tmp)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(error = %e, file = %tmp.display(), "cannot remove a temporary key file");
+        }
         result
     }
 }

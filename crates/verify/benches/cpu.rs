@@ -3,7 +3,17 @@
 //! completed flows per second against these figures.
 //!
 //! `cargo bench -p latchkey-verify` (release profile). Prints one line per figure.
-#![allow(clippy::disallowed_methods)] // tests read the system clock and randomness directly
+#![allow(clippy::disallowed_methods)]
+// tests read the system clock and randomness directly
+// Test code: a failing test stops right there (unwrap, expect, panic), and what a test drops it
+// does not need.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::let_underscore_must_use,
+    clippy::let_underscore_future
+)]
 
 use std::hint::black_box;
 use std::sync::Arc;

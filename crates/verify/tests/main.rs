@@ -1,7 +1,17 @@
 //! The crate as a flow uses it: methods driven through the `Method` trait and the "two methods
 //! from different channels" rule at the end. Throttling lives in the store (`Store::hit`), which
 //! the portal charges before each attempt; its tests are in crates/store and web/tests/security.rs.
-#![allow(clippy::disallowed_methods)] // tests read the system clock and randomness directly
+#![allow(clippy::disallowed_methods)]
+// tests read the system clock and randomness directly
+// Test code: a failing test stops right there (unwrap, expect, panic), and what a test drops it
+// does not need.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::let_underscore_must_use,
+    clippy::let_underscore_future
+)]
 
 use std::sync::Arc;
 

@@ -32,7 +32,17 @@
 //! `CHROMIUM` (/usr/bin/chromium), `CHROMEDRIVER` (/usr/bin/chromedriver), `LATCHKEY_AXE_JS`
 //! (tests/e2e/node_modules/axe-core/axe.min.js), `LATCHKEY_PYTHON` (python3). A missing tool is a
 //! test failure that says how to install it, never a skip.
-#![allow(clippy::disallowed_methods)] // the browser-test harness: test code
+#![allow(clippy::disallowed_methods)]
+// the browser-test harness: test code
+// Test code: a failing test stops right there (unwrap, expect, panic), and what a test drops it
+// does not need.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::let_underscore_must_use,
+    clippy::let_underscore_future
+)]
 
 mod axe;
 mod browser;

@@ -60,13 +60,18 @@ pub(super) fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
         f.write_all(text.as_bytes())?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)?;
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
+        // The folder's entry is made durable where the platform allows; the file already is.
+        if let Ok(d) = std::fs::File::open(dir)
+            && let Err(e) = d.sync_all()
+        {
+            tracing::debug!(error = %e, "cannot sync the policy folder");
         }
         Ok(())
     })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    if result.is_err()
+        && let Err(e) = std::fs::remove_file(&tmp)
+    {
+        tracing::warn!(error = %e, file = %tmp.display(), "cannot remove a temporary policy file");
     }
     result
 }

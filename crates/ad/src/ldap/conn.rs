@@ -440,7 +440,10 @@ impl Directory {
     }
 
     pub async fn unbind(mut self) {
-        let _ = self.ldap.with_timeout(self.timeout).unbind().await;
+        // The connection closes either way; a failed unbind only means the server went first.
+        if let Err(e) = self.ldap.with_timeout(self.timeout).unbind().await {
+            tracing::debug!(error = %e, "LDAP unbind failed");
+        }
     }
 
     fn timeout_or(&self, op: &str, e: ldap3::LdapError) -> LdapError {

@@ -49,7 +49,9 @@ pub fn client_config(trust: &TrustSource) -> Result<Option<Arc<rustls::ClientCon
             let found = rustls_native_certs::load_native_certs();
             for cert in found.certs {
                 // Individual unparsable system certificates are skipped, as browsers do.
-                let _ = roots.add(cert);
+                if let Err(e) = roots.add(cert) {
+                    tracing::debug!(error = %e, "a system CA certificate is skipped");
+                }
             }
             if roots.is_empty() {
                 return Err(LdapError::Config(

@@ -168,8 +168,9 @@ impl PostgresOptions {
 pub(crate) fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut u) => {
-            if u.password().is_some() {
-                let _ = u.set_password(Some("redacted"));
+            // A URL that cannot take the placeholder is not shown at all: never its password.
+            if u.password().is_some() && u.set_password(Some("redacted")).is_err() {
+                return "(URL with a password)".into();
             }
             u.query_pairs()
                 .any(|(k, _)| k == "password")

@@ -72,8 +72,10 @@ impl Checkpointer {
     /// Stops the thread and waits for a running checkpoint to finish.
     pub(super) fn stop(&mut self) {
         drop(self.stop.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        if let Some(t) = self.thread.take()
+            && t.join().is_err()
+        {
+            tracing::error!("the SQLite checkpoint thread panicked");
         }
     }
 }

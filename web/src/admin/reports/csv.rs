@@ -107,7 +107,13 @@ pub async fn flush(sink: &Sink, chunk: &mut String) -> bool {
 
 /// Ends the download with an error (the client sees a broken transfer, not a short file).
 pub async fn fail(sink: &Sink, why: &str) {
-    let _ = sink.send(Err(std::io::Error::other(why.to_string()))).await;
+    if sink
+        .send(Err(std::io::Error::other(why.to_string())))
+        .await
+        .is_err()
+    {
+        tracing::debug!("a failed download's client had already gone");
+    }
 }
 
 #[cfg(test)]
