@@ -222,13 +222,18 @@ pub async fn render(
     let status = e.status_code();
     let clears = e.clears_flow();
     let page = e.shown();
+    let retry_after = res.response().headers().get(RETRY_AFTER).cloned();
     let (req, res) = res.into_parts();
     let mut out = match page {
         Some((lang, key, _)) => portal.error_page(&req, lang, status, key),
         None => res.map_into_boxed_body(),
     };
+    // What the bare answer said about when to come back stays on the page.
+    if let Some(v) = retry_after {
+        out.headers_mut().insert(RETRY_AFTER, v);
+    }
     if clears {
-        out = crate::flow::with_cleared_cookie(&portal, out);
+        out = crate::flow_cookie::with_cleared_cookie(&portal, out);
     }
     Ok(ServiceResponse::new(req, out).map_into_right_body())
 }

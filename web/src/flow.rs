@@ -5,16 +5,16 @@
 
 use std::time::Duration;
 
-use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use latchkey_selfservice::flow::{Current, FlowData, Refusal};
 use latchkey_selfservice::verify::{Verified, VerifyError};
-use latchkey_store::{Flow, FlowToken, Outcome, StoreError};
+use latchkey_store::{Flow, Outcome, StoreError};
 use latchkey_types::MethodKind;
 use serde::Deserialize;
 
 use crate::error::WebError;
+use crate::flow_cookie::{flow_cookie, token, with_cleared_cookie};
 use crate::i18n::{Lang, negotiate};
 use crate::portal::Portal;
 
@@ -29,34 +29,6 @@ pub fn lang(req: &HttpRequest, flow: Option<(&Flow, &FlowData)>) -> Lang {
         .filter(|(f, _)| !f.verified.is_empty())
         .and_then(|(_, d)| d.preferred_language.as_deref());
     negotiate(preferred, accept)
-}
-
-/// The flow cookie: HttpOnly, SameSite=Strict, Secure and `__Host-` behind HTTPS, no Max-Age
-/// (the server decides when a flow ends).
-pub fn flow_cookie(portal: &Portal, token: &FlowToken) -> Cookie<'static> {
-    base_cookie(portal, token.expose().to_string())
-}
-
-/// A cookie that removes the flow cookie.
-pub fn clear_flow_cookie(portal: &Portal) -> Cookie<'static> {
-    let mut c = base_cookie(portal, String::new());
-    c.make_removal();
-    c
-}
-
-fn base_cookie(portal: &Portal, value: String) -> Cookie<'static> {
-    let mut c = Cookie::new(portal.services.cookies.name("latchkey-flow"), value);
-    c.set_path("/");
-    c.set_http_only(true);
-    c.set_secure(portal.services.cookies.secure);
-    c.set_same_site(SameSite::Strict);
-    c
-}
-
-/// The flow token from the request's cookie, if well-formed.
-pub fn token(portal: &Portal, req: &HttpRequest) -> Option<FlowToken> {
-    req.cookie(&portal.services.cookies.name("latchkey-flow"))
-        .and_then(|c| FlowToken::parse(c.value()))
 }
 
 /// The live flow of this request, with its data; `Ok(None)` when there is none. A store error
@@ -113,15 +85,6 @@ pub fn result_page(
         &serde_json::json!({ "title": title, "paragraphs": paragraphs }),
     );
     with_cleared_cookie(portal, page)
-}
-
-/// `response` with the flow cookie removed (the flow ended server-side).
-pub fn with_cleared_cookie(portal: &Portal, mut response: HttpResponse) -> HttpResponse {
-    if let Err(e) = response.add_cookie(&clear_flow_cookie(portal)) {
-        // Only an invalid header value fails here; the flow is gone server-side anyway.
-        tracing::error!(error = %e, "cannot clear the flow cookie");
-    }
-    response
 }
 
 /// A POST to a step of a live flow, CSRF-checked, with the page's language.

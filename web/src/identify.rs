@@ -117,7 +117,10 @@ async fn start(
         match identify::start(&portal.services, &form.login, &client).await {
             Ok(started) => {
                 let resp = flow::see_other("/verify");
-                crate::portal::with_cookie(resp, &flow::flow_cookie(&portal, &started.token))
+                crate::portal::with_cookie(
+                    resp,
+                    &crate::flow_cookie::flow_cookie(&portal, &started.token),
+                )
             }
             Err(StartError::Refused(refusal)) => {
                 retry(refusal.message(&portal, lang), refusal.status())

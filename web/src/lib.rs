@@ -16,6 +16,7 @@ pub mod entra;
 pub mod error;
 pub mod extract;
 pub mod flow;
+pub mod flow_cookie;
 pub mod gateway;
 pub mod guard;
 pub mod helpdesk;

@@ -231,7 +231,7 @@ fn unknown(portal: &Portal, req: &HttpRequest, lang: Lang, reference: &str) -> H
         &serde_json::json!({ "message": message }),
     );
     *r.status_mut() = StatusCode::ACCEPTED;
-    flow::with_cleared_cookie(portal, r)
+    crate::flow_cookie::with_cleared_cookie(portal, r)
 }
 
 /// The result page of a changed password: how to sign in next, what happened to other sessions,

@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::act;
 use crate::error::WebError;
 use crate::extract::Posted;
-use crate::flow::{self, CsrfForm, Step};
+use crate::flow::{CsrfForm, Step};
 use crate::i18n::Lang;
 use crate::portal::Portal;
 
@@ -87,5 +87,5 @@ async fn submit_now(
         "tap.html",
         &serde_json::json!({ "tap": view, "signin": portal.services.signin_url }),
     );
-    Ok(flow::with_cleared_cookie(&portal, r))
+    Ok(crate::flow_cookie::with_cleared_cookie(&portal, r))
 }

@@ -124,8 +124,8 @@ async fn begin(
         MethodKind::Totp => page(None, StatusCode::OK),
         MethodKind::Attribute => crate::attribute::page(&portal, &req, &step, None, StatusCode::OK),
         MethodKind::Questions => {
-            let (asked, _) = verify::asked_questions(&portal.services, &step).await;
-            questions_page(&portal, &req, &step, &asked, None, StatusCode::OK)
+            let asked = verify::asked_questions(&portal.services, &step).await;
+            questions_page(&portal, &req, &step, &asked.questions, None, StatusCode::OK)
         }
         MethodKind::Email | MethodKind::Sms => {
             match verify::send_code(&portal.services, &step, kind).await {
@@ -288,12 +288,13 @@ async fn submit_questions(
     offered_kind(&portal, MethodKind::Questions.as_str(), step.lang)?;
     let client = flow::client(&portal, &req);
     let answers = [&*form.answer_1, &*form.answer_2, &*form.answer_3];
-    match verify::check_questions(&portal.services, &step, &answers, &client).await {
+    let asked = verify::asked_questions(&portal.services, &step).await;
+    match verify::check_questions(&portal.services, &step, &asked, &answers, &client).await {
         Ok(v) => Ok(verified(&portal, v)),
         Err(e) => {
-            let (asked, _) = verify::asked_questions(&portal.services, &step).await;
+            let asked = &asked.questions;
             let again =
-                |msg, status| questions_page(&portal, &req, &step, &asked, Some(msg), status);
+                |msg, status| questions_page(&portal, &req, &step, asked, Some(msg), status);
             let (wrong, missing) = ("error_answers_wrong", "error_answers_missing");
             not_verified(&portal, &step, e, again, wrong, missing)
         }

@@ -89,7 +89,8 @@ impl Current {
         let data = match serde_json::from_value(flow.data.clone()) {
             Ok(data) => data,
             Err(e) => {
-                tracing::error!(error = %e, "a self-service flow's data does not read back; treated as ended");
+                // The category only: serde's message may quote the value (an account, a name).
+                tracing::error!(category = ?e.classify(), flow = %flow.id, "a self-service flow's data does not read back; treated as ended");
                 return Ok(None);
             }
         };

@@ -160,13 +160,19 @@ pub async fn check_code(
     succeed(s, current, kind).await
 }
 
+/// The security questions a flow is asked, and what the answers are checked against.
+pub struct Asked {
+    /// In the order they are shown.
+    pub questions: Vec<QuestionId>,
+    /// The enrolled answers; `None`: checked against the dummy hash (the same work).
+    enrolled: Option<Vec<EnrolledAnswer>>,
+}
+
 /// The questions this flow is asked and, for an account with an active enrollment its policy
 /// allows, the stored answers. Everybody else (decoys, no enrollment, questions not allowed)
-/// gets the account's HMAC-chosen questions and `None` (checked against the dummy hash).
-pub async fn asked_questions(
-    s: &SelfService,
-    current: &Current,
-) -> (Vec<QuestionId>, Option<Vec<EnrolledAnswer>>) {
+/// gets the account's HMAC-chosen questions, checked against the dummy hash. Read once per
+/// request: the page shown again after a wrong answer asks the same questions.
+pub async fn asked_questions(s: &SelfService, current: &Current) -> Asked {
     let (flow, data) = (&current.flow, &current.data);
     let ask = s.questions.config().ask_count;
     if !data.decoy && data.methods.contains(&MethodKind::Questions) {
@@ -201,15 +207,21 @@ pub async fn asked_questions(
                 (answers.len() == hashes.len() && answers.len() >= ask).then_some(answers)
             });
         if let Some(answers) = enrolled {
-            let asked = answers
+            let questions = answers
                 .iter()
                 .take(ask)
                 .map(|a| a.question.clone())
                 .collect();
-            return (asked, Some(answers));
+            return Asked {
+                questions,
+                enrolled: Some(answers),
+            };
         }
     }
-    (s.decoy_questions(&data.account, ask), None)
+    Asked {
+        questions: s.decoy_questions(&data.account, ask),
+        enrolled: None,
+    }
 }
 
 /// Checks the answers to the asked questions, in order (always `ask_count` argon2 runs, against
@@ -218,12 +230,13 @@ pub async fn asked_questions(
 pub async fn check_questions(
     s: &SelfService,
     current: &Current,
+    asked: &Asked,
     answers: &[&str],
     client: &str,
 ) -> Result<Verified, VerifyError> {
     let kind = MethodKind::Questions;
     let method = &s.questions;
-    let (asked, enrolled) = asked_questions(s, current).await;
+    let (enrolled, asked) = (&asked.enrolled, &asked.questions);
     let typed: Vec<String> = answers
         .iter()
         .take(asked.len())

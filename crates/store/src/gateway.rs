@@ -75,18 +75,57 @@ pub struct JobTarget {
     #[serde(default)]
     pub must_change: bool,
     /// Reset jobs: what the portal does once the gateway reports success, when the page that
-    /// queued the job is no longer waiting. Never sent to the gateway.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// queued the job is no longer waiting. Never sent to the gateway. A record that does not
+    /// read back is `None` (the portal then uses its safe defaults), never an unreadable job:
+    /// the password may already be changed, and the steps after it must still run.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_after_change"
+    )]
     pub after_change: Option<AfterChange>,
+}
+
+fn lenient_after_change<'de, D: serde::Deserializer<'de>>(
+    de: D,
+) -> std::result::Result<Option<AfterChange>, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(de)?;
+    Ok(value.and_then(|v| match serde_json::from_value(v) {
+        Ok(after) => Some(after),
+        Err(e) => {
+            tracing::error!(category = ?e.classify(), "a job's after-change record does not read back; defaults apply");
+            None
+        }
+    }))
+}
+
+/// Channels that read back; one that does not is left out (logged), the others are told.
+fn lenient_channels<'de, D: serde::Deserializer<'de>>(
+    de: D,
+) -> std::result::Result<Vec<Channel>, D::Error> {
+    let values = Vec::<serde_json::Value>::deserialize(de)?;
+    let channels: Vec<Channel> = values
+        .into_iter()
+        .filter_map(|v| serde_json::from_value(v).ok())
+        .collect();
+    Ok(channels)
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The steps after a gateway's password change, as the page that queued the job decided them.
 /// Non-secret: the policy's sign-out setting, the language, the channels to tell.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AfterChange {
+    /// Absent: sign out (the safe default).
+    #[serde(default = "yes")]
     pub revoke_sessions: bool,
+    #[serde(default)]
     pub lang: Option<String>,
     /// Known before the change.
+    #[serde(default, deserialize_with = "lenient_channels")]
     pub notify: Vec<Channel>,
     /// The policy that allowed the reset: whose security contacts are told. Absent in jobs
     /// queued by an older portal (nobody to tell then).

@@ -27,6 +27,7 @@ pub mod gateways;
 pub mod policies;
 pub mod policy_delete;
 pub mod policy_file;
+pub mod policy_save;
 pub mod reports;
 pub mod simulate;
 
@@ -68,6 +69,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(connection::configure)
         .configure(gateways::configure)
         .configure(policies::configure)
+        .configure(policy_save::configure)
         .configure(policy_delete::configure)
         .configure(simulate::configure)
         .configure(reports::configure)

@@ -281,7 +281,14 @@ async fn report(
     };
     match finished {
         FinishOutcome::Recorded => {
-            let job = s.store.job(&id, now).await.ok().flatten();
+            let job = match s.store.job(&id, now).await {
+                Ok(job) => job,
+                Err(e) => {
+                    // Loudly: a reset whose steps after the change cannot run without the row.
+                    tracing::error!(error = %e, job = %id, "gateway API: a reported job cannot be read back");
+                    None
+                }
+            };
             let (outcome, reason) = match &report.outcome {
                 JobOutcome::Succeeded => (Outcome::Success, None),
                 JobOutcome::Failed { reason, detail } => (

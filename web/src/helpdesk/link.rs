@@ -410,6 +410,6 @@ async fn continue_with(
         }
     };
     let mut resp = flow::see_other("/verify");
-    resp = crate::portal::with_cookie(resp, &flow::flow_cookie(&portal, &token));
+    resp = crate::portal::with_cookie(resp, &crate::flow_cookie::flow_cookie(&portal, &token));
     resp
 }

@@ -19,6 +19,7 @@
 //! Console paths are lower-case ASCII with variables in the query string (the gate's rule).
 
 pub mod actions;
+pub mod approvals;
 pub mod caller;
 pub mod case;
 pub mod link;
@@ -41,6 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     link::configure(cfg);
     caller::configure(cfg);
     actions::configure(cfg);
+    approvals::configure(cfg);
 }
 
 /// A user the member may serve, as read from the directory for this request.
