@@ -200,12 +200,28 @@ pub async fn plan(s: &SelfService, login: &str) -> Result<Plan, PlanError> {
             user.id, policy.name
         ));
     }
+    let data = flow_data(s, &user, policy, login, correlation_id);
+    Ok(Plan {
+        data,
+        subject: user.id,
+        reason: Some(evaluation.explain()),
+    })
+}
+
+/// What a real flow keeps of the user and the policy that matched.
+fn flow_data(
+    s: &SelfService,
+    user: &latchkey_graph::User,
+    policy: &latchkey_policy::Policy,
+    login: &str,
+    correlation_id: String,
+) -> FlowData {
     let attributes = if policy.methods.contains(&MethodKind::Attribute) {
-        crate::attribute::directory_values(&user)
+        crate::attribute::directory_values(user)
     } else {
         Default::default()
     };
-    let data = FlowData {
+    FlowData {
         decoy: false,
         account: login.to_string(),
         throttle_key: user.id.to_string(),
@@ -233,12 +249,7 @@ pub async fn plan(s: &SelfService, login: &str) -> Result<Plan, PlanError> {
         synced: user.on_premises_sync_enabled == Some(true),
         password_changed_at: user.last_password_change_date_time,
         correlation_id,
-    };
-    Ok(Plan {
-        data,
-        subject: user.id,
-        reason: Some(evaluation.explain()),
-    })
+    }
 }
 
 impl Plan {

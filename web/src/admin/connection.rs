@@ -344,6 +344,56 @@ async fn delegate(
     crate::console::begin_delegated(&portal, &req, &user).await
 }
 
+/// Redeems the authorization code for the delegated credential: its refresh token and who
+/// signed in, or why not (no refresh token, the permission not granted).
+async fn redeem(
+    config: &latchkey_graph::GraphConfig,
+    code: &latchkey_types::Secret<String>,
+    redirect_uri: &str,
+    verifier: &latchkey_types::Secret<String>,
+) -> Result<(latchkey_types::Secret<String>, String), String> {
+    let scopes = crate::delegate::scopes();
+    let tokens =
+        latchkey_graph::delegated::redeem_code(config, code, redirect_uri, verifier, &scopes)
+            .await
+            .map_err(|e| format!("code redemption failed: {e}"))?;
+    let Some(refresh_token) = tokens.refresh_token.clone() else {
+        return Err("no refresh token (was offline_access granted?)".into());
+    };
+    if !tokens
+        .scopes()
+        .iter()
+        .any(|s| s.ends_with("UserAuthenticationMethod.ReadWrite.All"))
+    {
+        return Err(format!(
+            "UserAuthenticationMethod.ReadWrite.All was not granted (granted: {})",
+            tokens.scope
+        ));
+    }
+    let who = latchkey_graph::TokenClaims::decode_unverified(tokens.access_token.expose())
+        .and_then(|c| c.upn.or(c.oid))
+        .unwrap_or_default();
+    Ok((refresh_token, who))
+}
+
+/// Puts the new delegated client in force for resets and shows it on the connection page.
+fn install(portal: &Portal, admin: &Admin, client: latchkey_graph::GraphClient, who: &str) {
+    portal
+        .services
+        .set_writeback(std::sync::Arc::new(client.clone()));
+    *admin
+        .connection
+        .installed
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = Some(client);
+    let at = date_time(portal.services.clock.now());
+    *admin
+        .connection
+        .delegated_setup
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = Some((who.to_string(), at));
+}
+
 /// The callback's end of the delegated set-up: redeems the code, checks the grant, stores the
 /// refresh token encrypted in `[delegated] token_file` (as `latchkey delegate`), builds the
 /// delegated client from that file the way `latchkey serve` does ([`crate::delegate::client`])
@@ -399,35 +449,10 @@ pub async fn finish_delegated(
         Ok(None) => return fail("no [delegated] table".into()).await,
         Err(e) => return fail(format!("{e:#}")).await,
     };
-    let tokens = match latchkey_graph::delegated::redeem_code(
-        config,
-        code,
-        redirect_uri,
-        verifier,
-        &crate::delegate::scopes(),
-    )
-    .await
-    {
-        Ok(t) => t,
-        Err(e) => return fail(format!("code redemption failed: {e}")).await,
+    let (refresh_token, who) = match redeem(config, code, redirect_uri, verifier).await {
+        Ok(x) => x,
+        Err(reason) => return fail(reason).await,
     };
-    let Some(refresh_token) = tokens.refresh_token.clone() else {
-        return fail("no refresh token (was offline_access granted?)".into()).await;
-    };
-    if !tokens
-        .scopes()
-        .iter()
-        .any(|s| s.ends_with("UserAuthenticationMethod.ReadWrite.All"))
-    {
-        return fail(format!(
-            "UserAuthenticationMethod.ReadWrite.All was not granted (granted: {})",
-            tokens.scope
-        ))
-        .await;
-    }
-    let who = latchkey_graph::TokenClaims::decode_unverified(tokens.access_token.expose())
-        .and_then(|c| c.upn.or(c.oid))
-        .unwrap_or_default();
     if let Err(e) = file.save(&refresh_token) {
         return fail(format!("cannot write the token file: {e:#}")).await;
     }
@@ -436,20 +461,7 @@ pub async fn finish_delegated(
         Ok(None) => return fail("the token file vanished after it was written".into()).await,
         Err(e) => return fail(format!("cannot build the delegated client: {e:#}")).await,
     };
-    portal
-        .services
-        .set_writeback(std::sync::Arc::new(client.clone()));
-    *admin
-        .connection
-        .installed
-        .lock()
-        .unwrap_or_else(|p| p.into_inner()) = Some(client);
-    let at = date_time(portal.services.clock.now());
-    *admin
-        .connection
-        .delegated_setup
-        .lock()
-        .unwrap_or_else(|p| p.into_inner()) = Some((who.clone(), at));
+    install(portal, &admin, client, &who);
     if audit(
         Outcome::Success,
         None,

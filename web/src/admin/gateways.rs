@@ -146,6 +146,47 @@ async fn render_list(
     )
 }
 
+/// The gateways page again with why a registration was refused (422), audited; or the generic
+/// error page for a store fault.
+async fn refused(
+    portal: &Portal,
+    req: &HttpRequest,
+    user: &ConsoleUser,
+    name: &str,
+    allow_reset: bool,
+    e: &RegisterError,
+) -> HttpResponse {
+    let key = match e {
+        RegisterError::Name(NameError::Length) => "admin_gateways_name_length",
+        RegisterError::Name(NameError::Characters) => "admin_gateways_name_chars",
+        RegisterError::Store(StoreError::Invalid(_)) => "admin_gateways_name_taken",
+        _ => {
+            tracing::error!(error = %e, "admin: cannot register a gateway");
+            let status = StatusCode::SERVICE_UNAVAILABLE;
+            return portal.error_page(req, user.lang, status, "error_generic");
+        }
+    };
+    let details = serde_json::json!({ "gateway": name });
+    let reason = e.to_string();
+    let event = "admin.gateway.register";
+    let audited = user.audit(
+        portal,
+        event,
+        None,
+        Outcome::Failure,
+        Some(&reason),
+        details,
+    );
+    audited.await.or_log();
+    let form = RegisterForm { name, allow_reset };
+    let message = Some(msg(portal, user, key));
+    let mut r = render_list(portal, req, user, form, message, Notice::default()).await;
+    if r.status() == StatusCode::OK {
+        *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    r
+}
+
 async fn register(
     req: HttpRequest,
     portal: web::Data<Portal>,
@@ -158,49 +199,7 @@ async fn register(
     let (gateway, secret) =
         match credential::register(portal.services.store.as_ref(), &name, allow_reset, now).await {
             Ok(x) => x,
-            Err(e) => {
-                let key = match &e {
-                    RegisterError::Name(NameError::Length) => "admin_gateways_name_length",
-                    RegisterError::Name(NameError::Characters) => "admin_gateways_name_chars",
-                    RegisterError::Store(StoreError::Invalid(_)) => "admin_gateways_name_taken",
-                    _ => {
-                        tracing::error!(error = %e, "admin: cannot register a gateway");
-                        return portal.error_page(
-                            &req,
-                            user.lang,
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "error_generic",
-                        );
-                    }
-                };
-                user.audit(
-                    &portal,
-                    "admin.gateway.register",
-                    None,
-                    Outcome::Failure,
-                    Some(&e.to_string()),
-                    serde_json::json!({ "gateway": name }),
-                )
-                .await
-                .or_log();
-                let form = RegisterForm {
-                    name: &name,
-                    allow_reset,
-                };
-                let mut r = render_list(
-                    &portal,
-                    &req,
-                    &user,
-                    form,
-                    Some(msg(&portal, &user, key)),
-                    Notice::default(),
-                )
-                .await;
-                if r.status() == StatusCode::OK {
-                    *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-                }
-                return r;
-            }
+            Err(e) => return refused(&portal, &req, &user, &name, allow_reset, &e).await,
         };
     // Audited before the credential is shown; if the trail cannot take the event, the
     // credential is withdrawn rather than handed out unrecorded.

@@ -151,6 +151,55 @@ async fn render(
     r
 }
 
+/// Writes the planned change (the file without the policy, or no file), puts the new set in
+/// force and audits it with the diff; the error page's status and message when it failed.
+async fn apply(
+    portal: &Portal,
+    user: &ConsoleUser,
+    name: &str,
+    p: Plan,
+) -> Result<(), (StatusCode, &'static str)> {
+    let diff = super::policy_file::diff(&p.old_text, p.new_text.as_deref().unwrap_or(""));
+    let file = p
+        .file
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let written = match &p.new_text {
+        Some(t) => write_atomically(&p.file, t),
+        None => std::fs::remove_file(&p.file),
+    };
+    let event = "admin.policy.delete";
+    if let Err(e) = written {
+        tracing::error!(error = %e, file = %p.file.display(), "admin: cannot change a policy file");
+        let reason = format!("cannot write {file}: {e}");
+        let details = serde_json::json!({ "policy": name });
+        let refused = user.audit(
+            portal,
+            event,
+            None,
+            Outcome::Failure,
+            Some(&reason),
+            details,
+        );
+        refused.await.or_log();
+        return Err((StatusCode::INTERNAL_SERVER_ERROR, "admin_write_failed"));
+    }
+    if let Ok(mut current) = portal.services.policies.write() {
+        *current = Arc::new(p.set);
+    }
+    let details = serde_json::json!({
+        "policy": name,
+        "file": file,
+        "file_removed": p.new_text.is_none(),
+        "diff": diff,
+    });
+    let audited = user.audit(portal, event, None, Outcome::Success, None, details);
+    audited
+        .await
+        .map_err(|_| (StatusCode::SERVICE_UNAVAILABLE, "error_generic"))
+}
+
 async fn delete(
     req: HttpRequest,
     portal: web::Data<Portal>,
@@ -158,12 +207,8 @@ async fn delete(
 ) -> HttpResponse {
     let name = field(&pairs, "name").trim().to_string();
     if field(&pairs, "confirm") != "yes" {
-        return portal.error_page(
-            &req,
-            user.lang,
-            StatusCode::BAD_REQUEST,
-            "admin_policy_delete_confirm_missing",
-        );
+        let key = "admin_policy_delete_confirm_missing";
+        return portal.error_page(&req, user.lang, StatusCode::BAD_REQUEST, key);
     }
     let version = field(&pairs, "version").trim();
     let _write = admin.write.lock().await;
@@ -195,52 +240,8 @@ async fn delete(
         let m = msg(&portal, &user, "admin_policy_delete_conflict");
         return render(&portal, &req, &user, &admin, &name, Ok(p), Some(m)).await;
     }
-    let diff = super::policy_file::diff(&p.old_text, p.new_text.as_deref().unwrap_or(""));
-    let file = p
-        .file
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let written = match &p.new_text {
-        Some(t) => write_atomically(&p.file, t),
-        None => std::fs::remove_file(&p.file),
-    };
-    if let Err(e) = written {
-        tracing::error!(error = %e, file = %p.file.display(), "admin: cannot change a policy file");
-        refuse(format!("cannot write {file}: {e}")).await;
-        return portal.error_page(
-            &req,
-            user.lang,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "admin_write_failed",
-        );
-    }
-    if let Ok(mut current) = portal.services.policies.write() {
-        *current = Arc::new(p.set);
-    }
-    if user
-        .audit(
-            &portal,
-            "admin.policy.delete",
-            None,
-            Outcome::Success,
-            None,
-            serde_json::json!({
-                "policy": name,
-                "file": file,
-                "file_removed": p.new_text.is_none(),
-                "diff": diff,
-            }),
-        )
-        .await
-        .is_err()
-    {
-        return portal.error_page(
-            &req,
-            user.lang,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "error_generic",
-        );
+    if let Err((status, key)) = apply(&portal, &user, &name, p).await {
+        return portal.error_page(&req, user.lang, status, key);
     }
     let to = format!(
         "/admin/policies?deleted={}",

@@ -164,6 +164,72 @@ fn candidate(
     })
 }
 
+/// Every group of the draft must exist in the tenant (a well-formed but wrong id would match
+/// nobody, silently); names left out are filled in from the directory. The errors, by field.
+async fn resolve_draft_groups(
+    portal: &Portal,
+    user: &ConsoleUser,
+    admin: &Admin,
+    draft: &mut Draft,
+) -> Vec<(Option<String>, String)> {
+    let mut errors = Vec::new();
+    for (name, text) in [
+        ("applies_to", &mut draft.applies_to),
+        ("excludes", &mut draft.excludes),
+    ] {
+        match resolve_groups(portal, user, &admin.graph, text).await {
+            Ok(t) => *text = t,
+            Err(m) => errors.push((Some(name.to_string()), m)),
+        }
+    }
+    errors
+}
+
+/// What the draft would do, without writing it: the blast radius, a user simulated under it,
+/// the diff, what it loosens.
+#[allow(clippy::too_many_arguments)] // the form's parts, each shown back as it came
+async fn preview(
+    portal: &Portal,
+    user: &ConsoleUser,
+    admin: &Admin,
+    c: &Candidate,
+    draft: &Draft,
+    diff: String,
+    simulate_user: String,
+    version: String,
+) -> Preview {
+    let current = portal.services.policies();
+    let blast = super::simulate::blast_radius(&admin.graph, &current, &c.set).await;
+    let blast = match blast {
+        Ok(b) => serde_json::to_value(b).unwrap_or_default(),
+        Err(e) => {
+            tracing::warn!(error = %e, "admin: blast radius failed");
+            serde_json::json!({ "error": msg(portal, user, "admin_graph_unavailable") })
+        }
+    };
+    let simulation = if simulate_user.is_empty() {
+        None
+    } else {
+        let graph = &admin.graph;
+        let compared =
+            super::simulate::compare(portal, user, graph, &current, &c.set, &simulate_user);
+        Some(compared.await)
+    };
+    Preview {
+        blast: Some(blast),
+        simulation,
+        diff: Some(diff),
+        warnings: c
+            .set
+            .get(draft.name.trim())
+            .map(|p| loosened(portal, user, p))
+            .unwrap_or_default(),
+        simulate_user,
+        version,
+        ..Preview::default()
+    }
+}
+
 async fn save(
     req: HttpRequest,
     portal: web::Data<Portal>,
@@ -174,18 +240,7 @@ async fn save(
     let preview_only = field(&pairs, "op") != "save";
     let simulate_user = field(&pairs, "simulate_user").trim().to_string();
     let version = field(&pairs, "version").trim().to_string();
-    // Every group must exist in the tenant (a well-formed but wrong id would match nobody,
-    // silently); names left out are filled in from the directory.
-    let mut group_errors = Vec::new();
-    for (name, text) in [
-        ("applies_to", &mut draft.applies_to),
-        ("excludes", &mut draft.excludes),
-    ] {
-        match resolve_groups(&portal, &user, &admin.graph, text).await {
-            Ok(t) => *text = t,
-            Err(m) => group_errors.push((Some(name.to_string()), m)),
-        }
-    }
+    let group_errors = resolve_draft_groups(&portal, &user, &admin, &mut draft).await;
     let _write = admin.write.lock().await;
     let checked = if group_errors.is_empty() {
         candidate(&admin, &draft, original)
@@ -243,44 +298,17 @@ async fn save(
         return render_form(&portal, &req, &user, &draft, original, preview);
     }
     if preview_only {
-        let current = portal.services.policies();
-        let blast = super::simulate::blast_radius(&admin.graph, &current, &c.set).await;
-        let blast = match blast {
-            Ok(b) => serde_json::to_value(b).unwrap_or_default(),
-            Err(e) => {
-                tracing::warn!(error = %e, "admin: blast radius failed");
-                serde_json::json!({ "error": msg(&portal, &user, "admin_graph_unavailable") })
-            }
-        };
-        let simulation = if simulate_user.is_empty() {
-            None
-        } else {
-            Some(
-                super::simulate::compare(
-                    &portal,
-                    &user,
-                    &admin.graph,
-                    &current,
-                    &c.set,
-                    &simulate_user,
-                )
-                .await,
-            )
-        };
-        let preview = Preview {
-            blast: Some(blast),
-            simulation,
-            diff: Some(diff),
-            warnings: c
-                .set
-                .get(draft.name.trim())
-                .map(|p| loosened(&portal, &user, p))
-                .unwrap_or_default(),
+        let preview = preview(
+            &portal,
+            &user,
+            &admin,
+            &c,
+            &draft,
+            diff,
             simulate_user,
             version,
-            ..Preview::default()
-        };
-        return render_form(&portal, &req, &user, &draft, original, preview);
+        );
+        return render_form(&portal, &req, &user, &draft, original, preview.await);
     }
     write_and_apply(
         &portal,

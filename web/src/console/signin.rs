@@ -138,26 +138,15 @@ async fn callback(
     let event_type = attempt.as_ref().map_or("console.signin".to_string(), |a| {
         format!("{}.signin", a.public.console.purpose())
     });
-    let audit = async |outcome: Outcome, subject: Option<ObjectId>, reason: Option<&str>| {
-        let event = AuditEvent {
-            at: now,
-            correlation_id: correlation_id.clone(),
-            actor: subject.map_or_else(|| "anonymous".to_string(), |s| s.to_string()),
-            subject,
-            event_type: event_type.clone(),
-            method: None,
-            outcome,
-            reason: reason.map(str::to_string),
-            details: serde_json::Value::Null,
-        };
-        s.store.append_audit(&event).await
+    let record = SignInRecord {
+        correlation_id: &correlation_id,
+        event_type,
+        at: now,
     };
     let clear_attempt = removal(cookie(&portal, SIGNIN_COOKIE, String::new(), SameSite::Lax));
     let fail = async |reason: String, subject: Option<ObjectId>| -> HttpResponse {
-        let status = if audit(Outcome::Failure, subject, Some(&reason))
-            .await
-            .is_err()
-        {
+        let recorded = record.write(s, Outcome::Failure, subject, Some(&reason));
+        let status = if recorded.await.is_err() {
             StatusCode::SERVICE_UNAVAILABLE
         } else {
             StatusCode::BAD_REQUEST
@@ -207,47 +196,51 @@ async fn callback(
         preferred_language: user.preferred_language.clone(),
     };
     let console = attempt.public.console;
-    let new = NewFlow {
-        subject: claims.oid,
-        purpose: console.session_purpose(),
-        step: latchkey_store::FlowStep::Console,
-        data: serde_json::to_value(&session).unwrap_or_default(),
-        lifetime: FlowLifetime {
-            absolute: SESSION_ABSOLUTE,
-            idle: SESSION_IDLE,
-        },
-    };
-    let session_token = match s.store.create_flow(new, now).await {
-        Ok((t, _)) => t,
-        Err(e) => {
-            tracing::error!(error = %e, "console: cannot create the session");
-            return portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
-        }
+    let Some(session_token) = store_session(&portal, console, claims.oid, &session).await else {
+        return portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
     };
     // Membership is not decided here: the gate checks it on every request, the first one
     // included (a non-member gets the 403 page there, and the denial is audited).
-    if audit(Outcome::Success, Some(claims.oid), None)
-        .await
-        .is_err()
-    {
+    let recorded = record.write(s, Outcome::Success, Some(claims.oid), None);
+    if recorded.await.is_err() {
         s.store.end_flow(&session_token).await.or_log();
         return portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
     }
     let lang = lang_of(&req, session.preferred_language.as_deref());
     // A Strict cookie set on a cross-site redirect chain is not sent on the next hop: move on
     // from our own origin (see signin.rs).
-    let mut r = portal.render_in(
-        &req,
-        lang,
-        "admin_signed_in.html",
-        &serde_json::json!({ "home": console.home() }),
-    );
+    let home = serde_json::json!({ "home": console.home() });
+    let mut r = portal.render_in(&req, lang, "admin_signed_in.html", &home);
     r = crate::portal::with_cookie(r, &clear_attempt);
-    r = crate::portal::with_cookie(
-        r,
-        &session_cookie(&portal, console, session_token.expose().to_string()),
-    );
-    r
+    let cookie = session_cookie(&portal, console, session_token.expose().to_string());
+    crate::portal::with_cookie(r, &cookie)
+}
+
+/// Stores the console session of `subject`; `None` (logged) when the store failed.
+async fn store_session(
+    portal: &Portal,
+    console: super::Console,
+    subject: ObjectId,
+    session: &Session,
+) -> Option<FlowToken> {
+    let s = &portal.services;
+    let new = NewFlow {
+        subject,
+        purpose: console.session_purpose(),
+        step: latchkey_store::FlowStep::Console,
+        data: serde_json::to_value(session).unwrap_or_default(),
+        lifetime: FlowLifetime {
+            absolute: SESSION_ABSOLUTE,
+            idle: SESSION_IDLE,
+        },
+    };
+    match s.store.create_flow(new, s.clock.now()).await {
+        Ok((token, _)) => Some(token),
+        Err(e) => {
+            tracing::error!(error = %e, "console: cannot create the session");
+            None
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -323,4 +316,35 @@ async fn signout(
     );
     r = crate::portal::with_cookie(r, &removal(session_cookie(&portal, console, String::new())));
     r
+}
+
+/// The audit events of one console sign-in (the same correlation id and event type for each).
+struct SignInRecord<'a> {
+    correlation_id: &'a str,
+    event_type: String,
+    at: time::OffsetDateTime,
+}
+
+impl SignInRecord<'_> {
+    /// Records `outcome` for `subject` (`anonymous` when nobody is known yet).
+    async fn write(
+        &self,
+        s: &crate::services::Services,
+        outcome: Outcome,
+        subject: Option<ObjectId>,
+        reason: Option<&str>,
+    ) -> Result<latchkey_store::AuditId, latchkey_store::StoreError> {
+        let event = AuditEvent {
+            at: self.at,
+            correlation_id: self.correlation_id.to_string(),
+            actor: subject.map_or_else(|| "anonymous".to_string(), |s| s.to_string()),
+            subject,
+            event_type: self.event_type.clone(),
+            method: None,
+            outcome,
+            reason: reason.map(str::to_string),
+            details: serde_json::Value::Null,
+        };
+        s.store.append_audit(&event).await
+    }
 }

@@ -19,6 +19,9 @@ use latchkey_selfservice::act::current_policy;
 use latchkey_selfservice::codes;
 use latchkey_selfservice::flow::Unrecorded as _;
 
+/// The audit event of a confirmation.
+const EVENT: &str = "enroll.confirm";
+
 /// `POST /enroll/{kind}/confirm`: the code that makes a pending method active.
 pub(super) async fn confirm(
     req: HttpRequest,
@@ -55,66 +58,18 @@ pub(super) async fn confirm(
     let account = subject.to_string();
     if let Err(refusal) = flow::charge(&portal, &req, &failures, &account).await {
         let message = refusal.message(&portal, ctx.lang);
-        ctx.audit(
-            &portal,
-            "enroll.confirm",
-            Some(kind),
-            Outcome::Denied,
-            Some("throttled"),
-        )
-        .await
-        .or_log();
+        let throttled = Some("throttled");
+        let audited = ctx.audit(&portal, EVENT, Some(kind), Outcome::Denied, throttled);
+        audited.await.or_log();
         return with_error(Err(message), refusal.status()).await;
     }
     let now = s.clock.now();
-    let pending = s
-        .store
-        .enrollment(&subject, kind.as_str(), EnrollmentState::Pending)
-        .await
-        .ok()
-        .flatten();
     // TOTP: the accepted time step, recorded after activation so the code cannot be replayed.
-    let mut step = None;
-    let accepted = match (&pending, kind) {
-        (None, _) => false,
-        (Some(p), MethodKind::Totp) => {
-            let seed = p.secret.clone().and_then(|b| TotpSeed::from_bytes(b).ok());
-            match seed.map(|seed| s.totp.confirm_enrollment(seed, &typed, now)) {
-                Some(Ok(Some(enrollment))) => {
-                    step = enrollment.last_step;
-                    true
-                }
-                _ => false,
-            }
-        }
-        (Some(p), _) => match codes::enrolled_destination(kind, &p.data) {
-            Some(expected) => {
-                let purpose = CodePurpose::EnrollmentConfirmation;
-                codes::check(
-                    &portal.services,
-                    &ctx.flow,
-                    kind,
-                    purpose,
-                    Some(&expected),
-                    &typed,
-                )
-                .await
-            }
-            None => false,
-        },
-    };
+    let (accepted, step) = check_pending(&portal, &ctx, kind, &typed, now).await;
     if !accepted {
-        if ctx
-            .audit(
-                &portal,
-                "enroll.confirm",
-                Some(kind),
-                Outcome::Failure,
-                Some("wrong or expired"),
-            )
-            .await
-            .is_err()
-        {
+        let wrong = Some("wrong or expired");
+        let audited = ctx.audit(&portal, EVENT, Some(kind), Outcome::Failure, wrong);
+        if audited.await.is_err() {
             return ctx.unavailable(&portal, &req);
         }
         return with_error(Ok("error_code_wrong"), StatusCode::BAD_REQUEST).await;
@@ -144,12 +99,46 @@ pub(super) async fn confirm(
         }
     }
     if let Some(step) = step.and_then(|st| i64::try_from(st).ok()) {
-        s.store
-            .mark_used(&subject, kind.as_str(), Some(step), now)
-            .await
-            .or_log();
+        let used = s.store.mark_used(&subject, kind.as_str(), Some(step), now);
+        used.await.or_log();
     }
-    latchkey_selfservice::flow::reset_throttle(&portal.services, &failures, &subject.to_string())
-        .await;
+    latchkey_selfservice::flow::reset_throttle(s, &failures, &account).await;
     activated(&portal, &req, &ctx, kind, had_active, channels).await
+}
+
+/// Checks `typed` against the pending enrollment of `kind`: the code sent to its address or
+/// number, or a current code of the authenticator's seed (then with its time step).
+async fn check_pending(
+    portal: &Portal,
+    ctx: &super::Ctx,
+    kind: MethodKind,
+    typed: &Secret<String>,
+    now: time::OffsetDateTime,
+) -> (bool, Option<u64>) {
+    let s = &portal.services;
+    let pending = s
+        .store
+        .enrollment(&ctx.flow.subject, kind.as_str(), EnrollmentState::Pending)
+        .await
+        .ok()
+        .flatten();
+    match (&pending, kind) {
+        (None, _) => (false, None),
+        (Some(p), MethodKind::Totp) => {
+            let seed = p.secret.clone().and_then(|b| TotpSeed::from_bytes(b).ok());
+            match seed.map(|seed| s.totp.confirm_enrollment(seed, typed, now)) {
+                Some(Ok(Some(enrollment))) => (true, enrollment.last_step),
+                _ => (false, None),
+            }
+        }
+        (Some(p), _) => match codes::enrolled_destination(kind, &p.data) {
+            Some(expected) => {
+                let purpose = CodePurpose::EnrollmentConfirmation;
+                let flow = &ctx.flow;
+                let ok = codes::check(s, flow, kind, purpose, Some(&expected), typed).await;
+                (ok, None)
+            }
+            None => (false, None),
+        },
+    }
 }

@@ -121,6 +121,146 @@ fn stale(policy: &Policy, active: &[&Enrollment], now: time::OffsetDateTime) -> 
         })
 }
 
+/// The kind of an enrollment this page manages, if it is one.
+fn page_kind(e: &Enrollment) -> Option<MethodKind> {
+    e.method
+        .parse::<MethodKind>()
+        .ok()
+        .filter(|k| PAGE_KINDS.contains(k))
+}
+
+/// The enrolled methods' rows.
+fn method_rows(portal: &Portal, lang: Lang, active: &[&Enrollment]) -> Vec<MethodRow> {
+    let catalogs = portal.templates.catalogs();
+    active
+        .iter()
+        .filter_map(|e| {
+            let kind = page_kind(e)?;
+            let l = label(portal, lang, kind);
+            let confirmed = e.confirmed_at.map(|c| {
+                catalogs
+                    .get(lang, "enroll_confirmed_on")
+                    .replace("{date}", &date(c))
+            });
+            Some(MethodRow {
+                kind: kind.as_str(),
+                detail: detail(e),
+                confirmed: confirmed.unwrap_or_default(),
+                remove: catalogs.get(lang, "enroll_remove").replace("{method}", &l),
+                label: l,
+            })
+        })
+        .collect()
+}
+
+/// The pending methods' rows (each with its code form), and the code errors for the summary.
+fn pending_rows(
+    portal: &Portal,
+    lang: Lang,
+    all: &[Enrollment],
+    problems: &Problems,
+    errors: &mut Vec<FieldError>,
+) -> Vec<PendingRow> {
+    let catalogs = portal.templates.catalogs();
+    all.iter()
+        .filter(|e| e.state == EnrollmentState::Pending)
+        .filter_map(|e| {
+            let kind = page_kind(e)?;
+            let l = label(portal, lang, kind);
+            let (key, field) = match kind {
+                MethodKind::Email => ("enroll_pending_email", "email-code"),
+                MethodKind::Sms => ("enroll_pending_sms", "sms-code"),
+                _ => ("enroll_pending_totp", "totp-code"),
+            };
+            let error = problems
+                .code
+                .as_ref()
+                .filter(|(k, _)| *k == kind)
+                .map(|(_, m)| m.clone());
+            if let Some(message) = &error {
+                errors.push(FieldError {
+                    field,
+                    message: message.clone(),
+                });
+            }
+            Some(PendingRow {
+                kind: kind.as_str(),
+                title: catalogs
+                    .get(lang, "enroll_pending_title")
+                    .replace("{method}", &l),
+                intro: catalogs.get(lang, key).replace("{destination}", &detail(e)),
+                resend: kind != MethodKind::Totp,
+                error,
+            })
+        })
+        .collect()
+}
+
+/// The security-questions form: its question/answer pairs (the previous choice kept) and the
+/// catalogue to choose from.
+fn question_form(
+    portal: &Portal,
+    lang: Lang,
+    problems: &Problems,
+) -> (Vec<QuestionField>, Vec<QuestionOption>) {
+    let catalogs = portal.templates.catalogs();
+    let chosen = problems
+        .questions
+        .as_ref()
+        .map(|(q, _)| q.clone())
+        .unwrap_or_default();
+    let fields = (1..=QuestionsConfig::default().enroll_count)
+        .map(|n| QuestionField {
+            n,
+            question_label: catalogs
+                .get(lang, "enroll_questions_question")
+                .replace("{n}", &n.to_string()),
+            answer_label: catalogs
+                .get(lang, "enroll_questions_answer")
+                .replace("{n}", &n.to_string()),
+            selected: chosen.get(n - 1).cloned().unwrap_or_default(),
+        })
+        .collect();
+    let options = QUESTION_IDS
+        .iter()
+        .map(|id| QuestionOption {
+            id,
+            text: catalogs.get(lang, &format!("question_{id}")).to_string(),
+        })
+        .collect();
+    (fields, options)
+}
+
+/// The "enrollment required" and "still yours?" notices, where they apply.
+fn notices(
+    portal: &Portal,
+    ctx: &Ctx,
+    active: &[&Enrollment],
+    now: time::OffsetDateTime,
+) -> (Option<String>, Option<String>) {
+    let (catalogs, lang, policy) = (portal.templates.catalogs(), ctx.lang, &ctx.policy);
+    let enrolled: Vec<MethodKind> = active
+        .iter()
+        .filter_map(|e| page_kind(e))
+        .filter(|k| policy.methods.contains(k))
+        .collect();
+    let required = (policy.enrollment.required
+        && !latchkey_verify::requirement_met(policy.methods_required, &enrolled))
+    .then(|| {
+        catalogs
+            .get(lang, "enroll_required")
+            .replace("{required}", &policy.methods_required.to_string())
+            .replace("{count}", &enrolled.len().to_string())
+    });
+    let reconfirm = stale(policy, active, now).then(|| {
+        catalogs.get(lang, "enroll_reconfirm_body").replace(
+            "{days}",
+            &policy.enrollment.reconfirm_after_days.to_string(),
+        )
+    });
+    (required, reconfirm)
+}
+
 pub(super) async fn render(
     portal: &Portal,
     req: &HttpRequest,
@@ -139,140 +279,35 @@ pub(super) async fn render(
             return portal.error_page(req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
         }
     };
-    let of_kind = |e: &&Enrollment| {
-        e.method
-            .parse::<MethodKind>()
-            .ok()
-            .and_then(|k| PAGE_KINDS.contains(&k).then_some(k))
-    };
     let active: Vec<&Enrollment> = all
         .iter()
-        .filter(|e| e.state == EnrollmentState::Active && of_kind(e).is_some())
-        .collect();
-    let methods = active
-        .iter()
-        .filter_map(|e| {
-            let kind = of_kind(e)?;
-            let l = label(portal, lang, kind);
-            Some(MethodRow {
-                kind: kind.as_str(),
-                detail: detail(e),
-                confirmed: e
-                    .confirmed_at
-                    .map(|c| {
-                        catalogs
-                            .get(lang, "enroll_confirmed_on")
-                            .replace("{date}", &date(c))
-                    })
-                    .unwrap_or_default(),
-                remove: catalogs.get(lang, "enroll_remove").replace("{method}", &l),
-                label: l,
-            })
-        })
+        .filter(|e| e.state == EnrollmentState::Active && page_kind(e).is_some())
         .collect();
     let mut errors = Vec::new();
-    let pending = all
-        .iter()
-        .filter(|e| e.state == EnrollmentState::Pending)
-        .filter_map(|e| {
-            let kind = of_kind(&e)?;
-            let l = label(portal, lang, kind);
-            let key = match kind {
-                MethodKind::Email => "enroll_pending_email",
-                MethodKind::Sms => "enroll_pending_sms",
-                _ => "enroll_pending_totp",
-            };
-            let error = problems
-                .code
-                .as_ref()
-                .filter(|(k, _)| *k == kind)
-                .map(|(_, m)| m.clone());
-            if let Some(m) = &error {
-                errors.push(FieldError {
-                    field: match kind {
-                        MethodKind::Email => "email-code",
-                        MethodKind::Sms => "sms-code",
-                        _ => "totp-code",
-                    },
-                    message: m.clone(),
-                });
-            }
-            Some(PendingRow {
-                kind: kind.as_str(),
-                title: catalogs
-                    .get(lang, "enroll_pending_title")
-                    .replace("{method}", &l),
-                intro: catalogs.get(lang, key).replace("{destination}", &detail(e)),
-                resend: kind != MethodKind::Totp,
-                error,
-            })
-        })
-        .collect();
-    if let Some((_, m)) = &problems.address {
-        errors.push(FieldError {
-            field: "address",
-            message: m.clone(),
-        });
+    let pending = pending_rows(portal, lang, &all, &problems, &mut errors);
+    let fields = [("address", &problems.address), ("phone", &problems.phone)];
+    for (field, problem) in fields {
+        if let Some((_, message)) = problem {
+            errors.push(FieldError {
+                field,
+                message: message.clone(),
+            });
+        }
     }
-    if let Some((_, m)) = &problems.phone {
-        errors.push(FieldError {
-            field: "phone",
-            message: m.clone(),
-        });
-    }
-    if let Some((_, m)) = &problems.questions {
+    if let Some((_, message)) = &problems.questions {
         errors.push(FieldError {
             field: "question_1",
-            message: m.clone(),
+            message: message.clone(),
         });
     }
-    let chosen = problems
-        .questions
-        .as_ref()
-        .map(|(q, _)| q.clone())
-        .unwrap_or_default();
-    let question_fields = (1..=QuestionsConfig::default().enroll_count)
-        .map(|n| QuestionField {
-            n,
-            question_label: catalogs
-                .get(lang, "enroll_questions_question")
-                .replace("{n}", &n.to_string()),
-            answer_label: catalogs
-                .get(lang, "enroll_questions_answer")
-                .replace("{n}", &n.to_string()),
-            selected: chosen.get(n - 1).cloned().unwrap_or_default(),
-        })
-        .collect();
-    let question_options = QUESTION_IDS
-        .iter()
-        .map(|id| QuestionOption {
-            id,
-            text: catalogs.get(lang, &format!("question_{id}")).to_string(),
-        })
-        .collect();
-    let enrolled: Vec<MethodKind> = active
-        .iter()
-        .filter_map(of_kind)
-        .filter(|k| ctx.policy.methods.contains(k))
-        .collect();
-    let required_notice = (ctx.policy.enrollment.required
-        && !latchkey_verify::requirement_met(ctx.policy.methods_required, &enrolled))
-    .then(|| {
-        catalogs
-            .get(lang, "enroll_required")
-            .replace("{required}", &ctx.policy.methods_required.to_string())
-            .replace("{count}", &enrolled.len().to_string())
-    });
-    let reconfirm = stale(&ctx.policy, &active, s.clock.now()).then(|| {
-        catalogs.get(lang, "enroll_reconfirm_body").replace(
-            "{days}",
-            &ctx.policy.enrollment.reconfirm_after_days.to_string(),
-        )
-    });
+    let (question_fields, question_options) = question_form(portal, lang, &problems);
+    let (required_notice, reconfirm) = notices(portal, ctx, &active, s.clock.now());
     let name = ctx.session.display_name.clone().map_or_else(
         || ctx.session.upn.clone(),
         |n| format!("{n} ({})", ctx.session.upn),
     );
+    let (address, address_error) = problems.address.unzip();
+    let (phone, phone_error) = problems.phone.unzip();
     let page = EnrollPage {
         csrf: s.csrf.token(&ctx.flow.id.to_string()),
         signed_in_as: catalogs
@@ -281,7 +316,7 @@ pub(super) async fn render(
         flash,
         required_notice,
         reconfirm,
-        methods,
+        methods: method_rows(portal, lang, &active),
         pending,
         allow_email: ctx.allows(MethodKind::Email),
         allow_sms: ctx.allows(MethodKind::Sms),
@@ -290,18 +325,10 @@ pub(super) async fn render(
         question_options,
         question_fields,
         questions_error: problems.questions.map(|(_, m)| m),
-        address: problems
-            .address
-            .as_ref()
-            .map(|(v, _)| v.clone())
-            .unwrap_or_default(),
-        address_error: problems.address.map(|(_, m)| m),
-        phone: problems
-            .phone
-            .as_ref()
-            .map(|(v, _)| v.clone())
-            .unwrap_or_default(),
-        phone_error: problems.phone.map(|(_, m)| m),
+        address: address.unwrap_or_default(),
+        address_error,
+        phone: phone.unwrap_or_default(),
+        phone_error,
         errors,
     };
     let mut r = portal.render_in(req, lang, "enroll.html", &page);

@@ -27,7 +27,6 @@ pub(super) async fn add_questions(
     form: &AddForm,
 ) -> HttpResponse {
     let catalogs = portal.templates.catalogs();
-    let s = &portal.services;
     let subject = ctx.flow.subject;
     let chosen: Vec<String> = [&form.question_1, &form.question_2, &form.question_3]
         .iter()
@@ -61,32 +60,10 @@ pub(super) async fn add_questions(
     let enrolled = match method.enroll(&answers).await {
         Ok(e) => e,
         Err(e) => {
-            let key = match e {
-                QuestionError::TooShort(_) | QuestionError::WrongCount { .. } => {
-                    "enroll_questions_error_short"
-                }
-                QuestionError::TooLong(_) => "enroll_questions_error_long",
-                QuestionError::DuplicateAnswer(..) => "enroll_questions_error_duplicate_answer",
-                QuestionError::DuplicateQuestion(_) => "enroll_questions_error_duplicate_question",
-                QuestionError::Hash(HashError::Busy) => {
-                    let mut r = portal.error_page(
-                        req,
-                        ctx.lang,
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "error_busy",
-                    );
-                    r.headers_mut().insert(
-                        actix_web::http::header::RETRY_AFTER,
-                        actix_web::http::header::HeaderValue::from_static("5"),
-                    );
-                    return r;
-                }
-                _ => {
-                    tracing::error!(error = %e, "enroll: security questions");
-                    return ctx.unavailable(portal, req);
-                }
+            return match refusal_key(&e) {
+                Ok(key) => with_error(key, StatusCode::BAD_REQUEST).await,
+                Err(busy) => refused(portal, req, ctx, busy, &e),
             };
-            return with_error(key, StatusCode::BAD_REQUEST).await;
         }
     };
     let kind = MethodKind::Questions;
@@ -108,9 +85,60 @@ pub(super) async fn add_questions(
     {
         return unavailable(portal, req, &ctx.token, &ctx.flow, &ctx.session).await;
     }
+    if !store(portal, &subject, data, secret).await {
+        return ctx.unavailable(portal, req);
+    }
+    activated(portal, req, ctx, kind, had_active, channels).await
+}
+
+/// The message key for answers the method refused, or (`Err`) whether the refusal was the
+/// hashing pool being busy (`true`) or a fault (`false`).
+fn refusal_key(e: &QuestionError) -> Result<&'static str, bool> {
+    match e {
+        QuestionError::TooShort(_) | QuestionError::WrongCount { .. } => {
+            Ok("enroll_questions_error_short")
+        }
+        QuestionError::TooLong(_) => Ok("enroll_questions_error_long"),
+        QuestionError::DuplicateAnswer(..) => Ok("enroll_questions_error_duplicate_answer"),
+        QuestionError::DuplicateQuestion(_) => Ok("enroll_questions_error_duplicate_question"),
+        QuestionError::Hash(HashError::Busy) => Err(true),
+        _ => Err(false),
+    }
+}
+
+/// "Busy, try again in a few seconds" (503, `Retry-After`), or the generic error for a fault.
+fn refused(
+    portal: &Portal,
+    req: &HttpRequest,
+    ctx: &Ctx,
+    busy: bool,
+    e: &QuestionError,
+) -> HttpResponse {
+    if !busy {
+        tracing::error!(error = %e, "enroll: security questions");
+        return ctx.unavailable(portal, req);
+    }
+    let mut r = portal.error_page(req, ctx.lang, StatusCode::SERVICE_UNAVAILABLE, "error_busy");
+    r.headers_mut().insert(
+        actix_web::http::header::RETRY_AFTER,
+        actix_web::http::header::HeaderValue::from_static("5"),
+    );
+    r
+}
+
+/// Stages and activates the set (replacing an earlier one); `false` (logged) when the store
+/// did not take it.
+async fn store(
+    portal: &Portal,
+    subject: &latchkey_types::ObjectId,
+    data: serde_json::Value,
+    secret: Vec<u8>,
+) -> bool {
+    let s = &portal.services;
+    let kind = MethodKind::Questions;
     let now = s.clock.now();
     let new = NewEnrollment {
-        subject,
+        subject: *subject,
         method: kind.as_str().into(),
         data,
         secret: Some(Secret::new(secret)),
@@ -118,14 +146,14 @@ pub(super) async fn add_questions(
     let stored = match s.store.stage_enrollment(new, now).await {
         Ok(_) => {
             s.store
-                .activate_enrollment(&subject, kind.as_str(), now)
+                .activate_enrollment(subject, kind.as_str(), now)
                 .await
         }
         Err(e) => Err(e),
     };
-    if !matches!(stored, Ok(true)) {
+    let ok = matches!(stored, Ok(true));
+    if !ok {
         tracing::error!("enroll: cannot store security questions");
-        return ctx.unavailable(portal, req);
     }
-    activated(portal, req, ctx, kind, had_active, channels).await
+    ok
 }

@@ -235,6 +235,71 @@ async fn offer(
     HttpResponse::Ok().json(offer)
 }
 
+/// The report with its free text bounded and stripped of control characters (it goes to the
+/// audit trail).
+fn bounded(mut report: JobReport) -> JobReport {
+    let clean = |s: &str| -> String {
+        s.chars()
+            .filter(|c| !c.is_control())
+            .take(MAX_DETAIL)
+            .collect()
+    };
+    if let JobOutcome::Failed { detail, .. } = &mut report.outcome {
+        *detail = clean(detail);
+    }
+    report.object_dn = report.object_dn.map(|dn| clean(&dn));
+    report
+}
+
+/// A first report of job `id`: audited, then for a success the steps after the change. `false`
+/// when the audit event could not be written (the agent reports again).
+async fn recorded(
+    portal: &web::Data<Portal>,
+    gateway: &Gateway,
+    id: &str,
+    report: &JobReport,
+) -> bool {
+    let s = &portal.services;
+    let job = match s.store.job(id, s.clock.now()).await {
+        Ok(job) => job,
+        Err(e) => {
+            // Loudly: a reset whose steps after the change cannot run without the row.
+            tracing::error!(error = %e, job = %id, "gateway API: a reported job cannot be read back");
+            None
+        }
+    };
+    let succeeded = report.outcome == JobOutcome::Succeeded;
+    let (outcome, reason) = match &report.outcome {
+        JobOutcome::Succeeded => (Outcome::Success, None),
+        JobOutcome::Failed { reason, detail } => (
+            if *reason == latchkey_jobs::FailureReason::DirectoryUnavailable {
+                Outcome::Error
+            } else {
+                Outcome::Failure
+            },
+            Some(format!("{}: {detail}", reason.as_str())),
+        ),
+    };
+    tracing::info!(job = %id, gateway = %gateway.name, succeeded, "gateway reported a job");
+    let audited = audit(
+        portal,
+        "gateway.job.result",
+        format!("gateway:{}", gateway.name),
+        job.as_ref(),
+        outcome,
+        reason,
+        serde_json::json!({ "job": id, "object_dn": report.object_dn }),
+    )
+    .await;
+    if !audited {
+        return false;
+    }
+    if let (true, Some(job)) = (succeeded, job) {
+        after_success(portal, job).await;
+    }
+    true
+}
+
 /// `POST /gateway/v1/jobs/{id}/result`.
 async fn report(
     req: HttpRequest,
@@ -247,20 +312,7 @@ async fn report(
         Err(r) => return r,
     };
     let id = path.into_inner();
-    let mut report = body.into_inner();
-    if let JobOutcome::Failed { detail, .. } = &mut report.outcome {
-        *detail = detail
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(MAX_DETAIL)
-            .collect();
-    }
-    report.object_dn = report.object_dn.map(|dn| {
-        dn.chars()
-            .filter(|c| !c.is_control())
-            .take(MAX_DETAIL)
-            .collect()
-    });
+    let report = bounded(body.into_inner());
     let s = &portal.services;
     let now = s.clock.now();
     let succeeded = report.outcome == JobOutcome::Succeeded;
@@ -281,41 +333,8 @@ async fn report(
     };
     match finished {
         FinishOutcome::Recorded => {
-            let job = match s.store.job(&id, now).await {
-                Ok(job) => job,
-                Err(e) => {
-                    // Loudly: a reset whose steps after the change cannot run without the row.
-                    tracing::error!(error = %e, job = %id, "gateway API: a reported job cannot be read back");
-                    None
-                }
-            };
-            let (outcome, reason) = match &report.outcome {
-                JobOutcome::Succeeded => (Outcome::Success, None),
-                JobOutcome::Failed { reason, detail } => (
-                    if *reason == latchkey_jobs::FailureReason::DirectoryUnavailable {
-                        Outcome::Error
-                    } else {
-                        Outcome::Failure
-                    },
-                    Some(format!("{}: {detail}", reason.as_str())),
-                ),
-            };
-            tracing::info!(job = %id, gateway = %gateway.name, succeeded, "gateway reported a job");
-            let audited = audit(
-                &portal,
-                "gateway.job.result",
-                format!("gateway:{}", gateway.name),
-                job.as_ref(),
-                outcome,
-                reason,
-                serde_json::json!({ "job": id, "object_dn": report.object_dn }),
-            )
-            .await;
-            if !audited {
+            if !recorded(&portal, &gateway, &id, &report).await {
                 return plain(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
-            }
-            if let (true, Some(job)) = (succeeded, job) {
-                after_success(&portal, job).await;
             }
             HttpResponse::Ok().json(Ack { id, recorded: true })
         }

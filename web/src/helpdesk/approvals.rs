@@ -267,90 +267,69 @@ async fn approve(
 ) -> HttpResponse {
     let MemberForm { member: m, form } = posted;
     let request = form.request.trim();
-    let Some(found) = open_requests(&portal)
+    let gone = || {
+        portal.error_page(
+            &req,
+            m.lang,
+            StatusCode::NOT_FOUND,
+            "helpdesk_approval_gone",
+        )
+    };
+    let found = open_requests(&portal)
         .await
         .into_iter()
-        .find(|r| r.event.correlation_id == request)
-    else {
-        return portal.error_page(
-            &req,
-            m.lang,
-            StatusCode::NOT_FOUND,
-            "helpdesk_approval_gone",
-        );
+        .find(|r| r.event.correlation_id == request);
+    let Some((e, subject)) = found.and_then(|f| f.event.subject.map(|s| (f.event, s))) else {
+        return gone();
     };
-    let e = found.event;
-    let Some(subject) = e.subject else {
-        return portal.error_page(
-            &req,
-            m.lang,
-            StatusCode::NOT_FOUND,
-            "helpdesk_approval_gone",
-        );
+    // Not the requester's own request; nor for the approver's own account: a privileged member
+    // must not wave through a pass (or a method delete) issued to themselves, whoever asked.
+    let own = if e.actor == m.oid.to_string() {
+        Some(("own request", "helpdesk_approval_own"))
+    } else if subject == m.oid {
+        Some(("own account", "helpdesk_approval_own_account"))
+    } else {
+        None
     };
-    if e.actor == m.oid.to_string() {
+    if let Some((reason, key)) = own {
+        let details = serde_json::json!({ "reason": reason });
+        let event = "helpdesk.approval.refused";
         audit_as(
             &portal,
             &m,
             request,
-            "helpdesk.approval.refused",
+            event,
             subject,
             Outcome::Denied,
-            serde_json::json!({ "reason": "own request" }),
+            details,
         )
         .await
         .or_log();
-        return portal.error_page(&req, m.lang, StatusCode::FORBIDDEN, "helpdesk_approval_own");
-    }
-    // Nor for the approver's own account: a privileged member must not wave through a pass
-    // (or a method delete) issued to themselves, whoever asked for it.
-    if subject == m.oid {
-        audit_as(
-            &portal,
-            &m,
-            request,
-            "helpdesk.approval.refused",
-            subject,
-            Outcome::Denied,
-            serde_json::json!({ "reason": "own account" }),
-        )
-        .await
-        .or_log();
-        return portal.error_page(
-            &req,
-            m.lang,
-            StatusCode::FORBIDDEN,
-            "helpdesk_approval_own_account",
-        );
+        return portal.error_page(&req, m.lang, StatusCode::FORBIDDEN, key);
     }
     // The approver must be allowed to serve the user too.
     if let Err(r) = target(&portal, &req, &m, &subject.to_string()).await {
         return r;
     }
     if !once(&portal, "helpdesk-approval-grant", request).await {
-        return portal.error_page(
-            &req,
-            m.lang,
-            StatusCode::NOT_FOUND,
-            "helpdesk_approval_gone",
-        );
+        return gone();
     }
-    if audit_as(
+    let details = serde_json::json!({
+        "action": e.details["action"],
+        "requested_by": e.actor,
+        "request": request,
+    });
+    let event = "helpdesk.approval.granted";
+    let granted = audit_as(
         &portal,
         &m,
         request,
-        "helpdesk.approval.granted",
+        event,
         subject,
         Outcome::Success,
-        serde_json::json!({
-            "action": e.details["action"],
-            "requested_by": e.actor,
-            "request": request,
-        }),
-    )
-    .await
-    .is_err()
-    {
+        details,
+    );
+    if granted.await.is_err() {
         return super::case::unavailable(&portal, &req, &m);
     }
     see_other("/helpdesk/approvals".to_string())

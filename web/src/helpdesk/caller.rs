@@ -13,9 +13,9 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use latchkey_notify::Notice;
-use latchkey_store::{EnrollmentState, FlowLifetime, NewFlow, Outcome};
-use latchkey_types::{MethodKind, Secret};
-use latchkey_verify::CodePurpose;
+use latchkey_store::{EnrollmentState, FlowLifetime, FlowToken, NewFlow, Outcome};
+use latchkey_types::{MethodKind, ObjectId, Secret};
+use latchkey_verify::{CodePurpose, Destination};
 use serde::Deserialize;
 
 use super::case::{
@@ -59,50 +59,63 @@ async fn start(
         Err(r) => return r,
     };
     let user = t.user.id;
-    let kind = form
-        .channel
-        .parse::<MethodKind>()
-        .ok()
-        .filter(|k| matches!(k, MethodKind::Email | MethodKind::Sms));
-    let enrolled = match kind {
-        Some(k) => portal
-            .services
-            .store
-            .enrollment(&user, k.as_str(), EnrollmentState::Active)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|e| codes::enrolled_destination(k, &e.data))
-            .map(|d| (k, d)),
-        None => None,
-    };
-    let Some((kind, destination)) = enrolled else {
+    let Some((kind, destination)) = enrolled_channel(&portal, &user, &form.channel).await else {
         let msg = super::message(&portal, &m, "helpdesk_error_channel", &[]);
-        return super::lookup::render_user(
-            &portal,
-            &req,
-            &m,
-            &t,
-            Some(msg),
-            StatusCode::BAD_REQUEST,
-        )
-        .await;
+        let status = StatusCode::BAD_REQUEST;
+        return super::lookup::render_user(&portal, &req, &m, &t, Some(msg), status).await;
     };
     let scope = format!("helpdesk-send:{kind}");
-    if let Err(wait) = latchkey_selfservice::flow::hit(
-        &portal.services,
-        &scope,
-        &user.to_string(),
-        latchkey_selfservice::flow::limits::SENDS_PER_ACCOUNT,
-    )
-    .await
-    {
+    let limits = latchkey_selfservice::flow::limits::SENDS_PER_ACCOUNT;
+    let key = user.to_string();
+    let sent = latchkey_selfservice::flow::hit(&portal.services, &scope, &key, limits);
+    if let Err(wait) = sent.await {
         let msg = wait.message(&portal, m.lang);
         return super::lookup::render_user(&portal, &req, &m, &t, Some(msg), wait.status()).await;
     }
-    let shown = match &destination {
-        latchkey_verify::Destination::Email(a) => mask(a.as_str()),
-        latchkey_verify::Destination::Phone(p) => mask(&p.to_string()),
+    match open_case(&portal, &m, &t, kind, &destination).await {
+        Some(token) => {
+            let r = see_other(user_path(&user));
+            crate::portal::with_cookie(r, &cookie(&portal, token.expose().to_string()))
+        }
+        None => unavailable(&portal, &req, &m),
+    }
+}
+
+/// The user's active enrollment of the channel the member chose (email or text), with where
+/// it sends codes.
+async fn enrolled_channel(
+    portal: &Portal,
+    user: &ObjectId,
+    channel: &str,
+) -> Option<(MethodKind, Destination)> {
+    let kind = channel
+        .parse::<MethodKind>()
+        .ok()
+        .filter(|k| matches!(k, MethodKind::Email | MethodKind::Sms))?;
+    let enrollment = portal
+        .services
+        .store
+        .enrollment(user, kind.as_str(), EnrollmentState::Active)
+        .await
+        .ok()
+        .flatten()?;
+    codes::enrolled_destination(kind, &enrollment.data).map(|d| (kind, d))
+}
+
+/// Opens a case for this member and user and sends the caller code to `destination`, audited;
+/// the case's token, or `None` (logged) when any step failed.
+async fn open_case(
+    portal: &Portal,
+    m: &ConsoleUser,
+    t: &Target,
+    kind: MethodKind,
+    destination: &Destination,
+) -> Option<FlowToken> {
+    let s = &portal.services;
+    let user = t.user.id;
+    let shown = match destination {
+        Destination::Email(a) => mask(a.as_str()),
+        Destination::Phone(p) => mask(&p.to_string()),
     };
     let data = CaseData {
         member: m.oid.to_string(),
@@ -110,37 +123,29 @@ async fn start(
         channel: kind.as_str().to_string(),
         sent_to: shown.clone(),
     };
-    let now = portal.services.clock.now();
-    let created = portal
-        .services
-        .store
-        .create_flow(
-            NewFlow {
-                subject: user,
-                purpose: CASE_PURPOSE,
-                step: latchkey_store::FlowStep::CodeSent,
-                data: serde_json::to_value(&data).unwrap_or_default(),
-                lifetime: FlowLifetime {
-                    absolute: CASE_LIFETIME,
-                    idle: CASE_LIFETIME,
-                },
-            },
-            now,
-        )
-        .await;
-    let (token, case_flow) = match created {
+    let new = NewFlow {
+        subject: user,
+        purpose: CASE_PURPOSE,
+        step: latchkey_store::FlowStep::CodeSent,
+        data: serde_json::to_value(&data).unwrap_or_default(),
+        lifetime: FlowLifetime {
+            absolute: CASE_LIFETIME,
+            idle: CASE_LIFETIME,
+        },
+    };
+    let (token, case_flow) = match s.store.create_flow(new, s.clock.now()).await {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "helpdesk: cannot create a case");
-            return unavailable(&portal, &req, &m);
+            return None;
         }
     };
     let issued = codes::issue_as(
-        &portal.services,
+        s,
         &case_flow,
         kind,
         CodePurpose::HelpdeskCaller,
-        &destination,
+        destination,
         true,
         t.user.preferred_language.clone(),
         &m.correlation_id,
@@ -149,24 +154,12 @@ async fn start(
     .await;
     if let Err(e) = issued {
         tracing::error!(error = %e, "helpdesk: caller code");
-        return unavailable(&portal, &req, &m);
+        return None;
     }
-    if m.audit(
-        &portal,
-        "helpdesk.caller.code_sent",
-        Some(user),
-        Outcome::Success,
-        None,
-        serde_json::json!({ "channel": kind.as_str(), "to": shown }),
-    )
-    .await
-    .is_err()
-    {
-        return unavailable(&portal, &req, &m);
-    }
-    let mut r = see_other(user_path(&user));
-    r = crate::portal::with_cookie(r, &cookie(&portal, token.expose().to_string()));
-    r
+    let details = serde_json::json!({ "channel": kind.as_str(), "to": shown });
+    let event = "helpdesk.caller.code_sent";
+    let audited = m.audit(portal, event, Some(user), Outcome::Success, None, details);
+    audited.await.ok().map(|()| token)
 }
 
 #[derive(Deserialize)]
@@ -247,42 +240,41 @@ async fn submit(
         let msg = super::message(&portal, &m, "error_code_wrong", &[]);
         return render_error(&portal, &req, &m, &t, msg, StatusCode::BAD_REQUEST).await;
     }
-    let now = portal.services.clock.now();
-    let rotated = portal
-        .services
-        .store
-        .record_verification(
-            &case.token,
-            VERIFIED,
-            latchkey_store::FlowStep::Verified,
-            now,
-        )
-        .await;
-    let Ok(Some((token, _))) = rotated else {
-        return see_other(user_path(&user));
-    };
-    latchkey_selfservice::flow::reset_throttle(
-        &portal.services,
-        "fail:helpdesk-caller",
-        &user.to_string(),
-    )
-    .await;
-    if m.audit(
-        &portal,
-        "helpdesk.caller.verify",
-        Some(user),
-        Outcome::Success,
-        None,
-        serde_json::json!({ "channel": kind.as_str() }),
-    )
-    .await
-    .is_err()
-    {
-        return unavailable(&portal, &req, &m);
+    match record_verified(&portal, &m, &case, kind).await {
+        Ok(Some(token)) => {
+            let r = see_other(user_path(&user));
+            crate::portal::with_cookie(r, &cookie(&portal, token.expose().to_string()))
+        }
+        // Another request verified the case first: its cookie holds the new token.
+        Ok(None) => see_other(user_path(&user)),
+        Err(()) => unavailable(&portal, &req, &m),
     }
-    let mut r = see_other(user_path(&user));
-    r = crate::portal::with_cookie(r, &cookie(&portal, token.expose().to_string()));
-    r
+}
+
+/// Marks the case verified (rotating its token), forgets the failed tries and audits the
+/// success. `Ok(None)`: the token was rotated by another request first; `Err`: the success could
+/// not be recorded.
+async fn record_verified(
+    portal: &Portal,
+    m: &ConsoleUser,
+    case: &super::case::Case,
+    kind: MethodKind,
+) -> Result<Option<FlowToken>, ()> {
+    let s = &portal.services;
+    let user = case.flow.subject;
+    let next = latchkey_store::FlowStep::Verified;
+    let rotated = s
+        .store
+        .record_verification(&case.token, VERIFIED, next, s.clock.now());
+    let Ok(Some((token, _))) = rotated.await else {
+        return Ok(None);
+    };
+    let key = user.to_string();
+    latchkey_selfservice::flow::reset_throttle(s, "fail:helpdesk-caller", &key).await;
+    let details = serde_json::json!({ "channel": kind.as_str() });
+    let event = "helpdesk.caller.verify";
+    let audited = m.audit(portal, event, Some(user), Outcome::Success, None, details);
+    audited.await.map(|()| Some(token)).map_err(|_| ())
 }
 
 async fn render_error(

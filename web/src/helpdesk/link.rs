@@ -23,6 +23,7 @@ use latchkey_types::{EmailAddress, MethodKind, ObjectId, Secret};
 use serde::{Deserialize, Serialize};
 
 use super::{Target, page};
+use crate::console::ConsoleUser;
 use crate::flow;
 use crate::flow::RefusalPage as _;
 use crate::portal::Portal;
@@ -106,171 +107,38 @@ async fn issue_link(
             Ok(x) => x,
             Err(r) => return r,
         };
+    let refuse = async |key: &str, status: StatusCode| {
+        let msg = super::message(&portal, &m, key, &[]);
+        super::lookup::render_user(&portal, &req, &m, &t, Some(msg), status).await
+    };
     let by_email = match form.delivery.as_str() {
         "email" => true,
         "copy" => false,
-        _ => {
-            let msg = super::message(&portal, &m, "helpdesk_error_delivery", &[]);
-            return super::lookup::render_user(
-                &portal,
-                &req,
-                &m,
-                &t,
-                Some(msg),
-                StatusCode::BAD_REQUEST,
-            )
-            .await;
-        }
+        _ => return refuse("helpdesk_error_delivery", StatusCode::BAD_REQUEST).await,
     };
     let address = if by_email {
         match known_address(&portal, &t).await {
             Some(a) => Some(a),
-            None => {
-                let msg = super::message(&portal, &m, "helpdesk_error_no_address", &[]);
-                return super::lookup::render_user(
-                    &portal,
-                    &req,
-                    &m,
-                    &t,
-                    Some(msg),
-                    StatusCode::CONFLICT,
-                )
-                .await;
-            }
+            None => return refuse("helpdesk_error_no_address", StatusCode::CONFLICT).await,
         }
     } else {
         None
     };
     // Emailed links land in the user's mailbox: cap them per user, whichever member sends them,
     // so the console cannot be used to flood someone's inbox.
-    if by_email
-        && latchkey_selfservice::flow::hit(
-            &portal.services,
-            "helpdesk-link-email",
-            &t.user.id.to_string(),
-            EMAILED_LINKS_PER_USER,
-        )
-        .await
-        .is_err()
-    {
-        m.audit(
-            &portal,
-            "helpdesk.link.issued",
-            Some(t.user.id),
-            Outcome::Denied,
-            Some("too many emailed links for this user"),
-            serde_json::json!({ "delivery": "email" }),
-        )
-        .await
-        .or_log();
-        let msg = super::message(&portal, &m, "helpdesk_error_link_throttled", &[]);
-        return super::lookup::render_user(
-            &portal,
-            &req,
-            &m,
-            &t,
-            Some(msg),
-            StatusCode::TOO_MANY_REQUESTS,
-        )
-        .await;
+    if by_email && !within_email_cap(&portal, &m, &t).await {
+        let status = StatusCode::TOO_MANY_REQUESTS;
+        return refuse("helpdesk_error_link_throttled", status).await;
     }
-    let s = &portal.services;
-    let now = s.clock.now();
     let lifetime = portal
         .part::<LinkLifetime>()
         .map_or(DEFAULT_LINK_LIFETIME, |l| l.0)
         .min(MAX_LINK_LIFETIME);
-    let Ok(correlation_id) = ObjectId::random() else {
-        tracing::error!("link: no system randomness");
-        return portal.error_page(
-            &req,
-            m.lang,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "error_generic",
-        );
-    };
-    let data = LinkData {
-        member: m.oid.to_string(),
-        member_upn: m.upn.clone(),
-        login: t.user.user_principal_name.as_str().to_ascii_lowercase(),
-        correlation_id: correlation_id.to_string(),
-    };
-    let created = s
-        .store
-        .create_flow(
-            NewFlow {
-                subject: t.user.id,
-                purpose: LINK_PURPOSE,
-                step: latchkey_store::FlowStep::Issued,
-                data: serde_json::to_value(&data).unwrap_or_default(),
-                lifetime: FlowLifetime {
-                    absolute: lifetime,
-                    idle: lifetime,
-                },
-            },
-            now,
-        )
-        .await;
-    let (token, link_flow) = match created {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "helpdesk: cannot store a link");
-            return super::case::unavailable(&portal, &req, &m);
-        }
-    };
-    let url = Secret::new(format!("{}/link/{}", s.csrf.origin(), token.expose()));
     let delivery = if by_email { "email" } else { "copy" };
-    if m.audit(
-        &portal,
-        "helpdesk.link.issued",
-        Some(t.user.id),
-        Outcome::Success,
-        None,
-        serde_json::json!({
-            "delivery": delivery,
-            "link": link_flow.id.to_string(),
-            "expires_at": link_flow.expires_at.unix_timestamp(),
-        }),
-    )
-    .await
-    .is_err()
-    {
-        s.store.end_flow(&token).await.or_log();
+    let Some((url, data)) = store_link(&portal, &m, &t, lifetime, delivery).await else {
         return super::case::unavailable(&portal, &req, &m);
-    }
-    // The user hears of it on every channel known (the link itself only goes to the address).
-    let mut told = latchkey_selfservice::after_change::known_channels(
-        &portal.services,
-        &t.user.id,
-        t.user.mail.as_ref(),
-    )
-    .await;
-    if let Some(a) = &address {
-        let n = Notification {
-            recipient: Recipient::Email(a.clone()),
-            notice: Notice::ResetLink {
-                link: url.clone(),
-                valid_for: lifetime,
-            },
-            lang: t.user.preferred_language.clone(),
-            correlation_id: data.correlation_id.clone(),
-            subject: Some(t.user.id),
-        };
-        if let Err(e) = s.notifier.enqueue(n) {
-            tracing::error!(error = %e, "cannot queue a reset link");
-        }
-        told.retain(|r| *r != Recipient::Email(a.clone()));
-    }
-    for recipient in told {
-        let n = Notification {
-            recipient,
-            notice: Notice::ResetLinkIssued { at: now },
-            lang: t.user.preferred_language.clone(),
-            correlation_id: data.correlation_id.clone(),
-            subject: Some(t.user.id),
-        };
-        s.outbox.send(n).await;
-    }
+    };
+    tell_user(&portal, &t, address.as_ref(), &url, lifetime, &data).await;
     let minutes = (lifetime.as_secs() / 60).to_string();
     page(
         &portal,
@@ -285,6 +153,129 @@ async fn issue_link(
         }),
         StatusCode::OK,
     )
+}
+
+/// Counts one emailed link for the user; `false` (audited) when the cap is reached.
+async fn within_email_cap(portal: &Portal, m: &ConsoleUser, t: &Target) -> bool {
+    let s = &portal.services;
+    let key = t.user.id.to_string();
+    let counted =
+        latchkey_selfservice::flow::hit(s, "helpdesk-link-email", &key, EMAILED_LINKS_PER_USER);
+    if counted.await.is_ok() {
+        return true;
+    }
+    m.audit(
+        portal,
+        "helpdesk.link.issued",
+        Some(t.user.id),
+        Outcome::Denied,
+        Some("too many emailed links for this user"),
+        serde_json::json!({ "delivery": "email" }),
+    )
+    .await
+    .or_log();
+    false
+}
+
+/// Stores the link flow and audits its issue; the link's URL and data, or `None` (logged) when
+/// either failed (then no link exists).
+async fn store_link(
+    portal: &Portal,
+    m: &ConsoleUser,
+    t: &Target,
+    lifetime: Duration,
+    delivery: &str,
+) -> Option<(Secret<String>, LinkData)> {
+    let s = &portal.services;
+    let Ok(correlation_id) = ObjectId::random() else {
+        tracing::error!("link: no system randomness");
+        return None;
+    };
+    let data = LinkData {
+        member: m.oid.to_string(),
+        member_upn: m.upn.clone(),
+        login: t.user.user_principal_name.as_str().to_ascii_lowercase(),
+        correlation_id: correlation_id.to_string(),
+    };
+    let new = NewFlow {
+        subject: t.user.id,
+        purpose: LINK_PURPOSE,
+        step: latchkey_store::FlowStep::Issued,
+        data: serde_json::to_value(&data).unwrap_or_default(),
+        lifetime: FlowLifetime {
+            absolute: lifetime,
+            idle: lifetime,
+        },
+    };
+    let (token, link_flow) = match s.store.create_flow(new, s.clock.now()).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "helpdesk: cannot store a link");
+            return None;
+        }
+    };
+    let details = serde_json::json!({
+        "delivery": delivery,
+        "link": link_flow.id.to_string(),
+        "expires_at": link_flow.expires_at.unix_timestamp(),
+    });
+    let event = "helpdesk.link.issued";
+    let audited = m.audit(
+        portal,
+        event,
+        Some(t.user.id),
+        Outcome::Success,
+        None,
+        details,
+    );
+    if audited.await.is_err() {
+        // Not on record: the link must not work.
+        s.store.end_flow(&token).await.or_log();
+        return None;
+    }
+    let url = Secret::new(format!("{}/link/{}", s.csrf.origin(), token.expose()));
+    Some((url, data))
+}
+
+/// The link to `address` (when emailed), and to every other channel known the notice that a
+/// link was issued.
+async fn tell_user(
+    portal: &Portal,
+    t: &Target,
+    address: Option<&EmailAddress>,
+    url: &Secret<String>,
+    lifetime: Duration,
+    data: &LinkData,
+) {
+    let s = &portal.services;
+    let notification = |recipient, notice| Notification {
+        recipient,
+        notice,
+        lang: t.user.preferred_language.clone(),
+        correlation_id: data.correlation_id.clone(),
+        subject: Some(t.user.id),
+    };
+    let mut told =
+        latchkey_selfservice::after_change::known_channels(s, &t.user.id, t.user.mail.as_ref())
+            .await;
+    if let Some(a) = address {
+        let notice = Notice::ResetLink {
+            link: url.clone(),
+            valid_for: lifetime,
+        };
+        if let Err(e) = s
+            .notifier
+            .enqueue(notification(Recipient::Email(a.clone()), notice))
+        {
+            tracing::error!(error = %e, "cannot queue a reset link");
+        }
+        told.retain(|r| *r != Recipient::Email(a.clone()));
+    }
+    let at = s.clock.now();
+    for recipient in told {
+        let notice = Notice::ResetLinkIssued { at };
+        s.outbox.send(notification(recipient, notice)).await;
+    }
 }
 
 /// The live link for `token`, if any.

@@ -167,20 +167,14 @@ fn date(t: time::OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
-/// The user page, with an optional error (from a form on it) and status.
-pub async fn render_user(
+/// The policy that applies to the user now, with its labels, and how it was chosen.
+fn policy_view(
     portal: &Portal,
-    req: &HttpRequest,
     m: &ConsoleUser,
     t: &Target,
-    error: Option<String>,
-    status: StatusCode,
-) -> HttpResponse {
-    let s = &portal.services;
-    let u = &t.user;
-    let now = s.clock.now();
+) -> (Option<serde_json::Value>, String) {
     let groups = t.memberships.groups.iter().map(|g| g.id).collect();
-    let set = s.policies();
+    let set = portal.services.policies();
     let evaluation = evaluate(
         &set,
         Subject {
@@ -190,46 +184,49 @@ pub async fn render_user(
     );
     // Labels shared with the admin console's policy pages.
     let catalogs = portal.templates.catalogs();
-    let method_label = |kind: &str| {
-        catalogs
-            .get(m.lang, &format!("admin_method_{kind}"))
-            .to_string()
-    };
+    let label =
+        |prefix: &str, name: &str| catalogs.get(m.lang, &format!("{prefix}{name}")).to_string();
     let policy = evaluation.policy.map(|p| {
         serde_json::json!({
             "name": p.name,
-            "actions": p.actions.iter().map(|a| catalogs.get(m.lang, &format!("admin_action_{}", action_key(*a))).to_string()).collect::<Vec<_>>(),
-            "methods": p.methods.iter().map(|k| method_label(k.as_str())).collect::<Vec<_>>(),
+            "actions": p.actions.iter().map(|a| label("admin_action_", action_key(*a))).collect::<Vec<_>>(),
+            "methods": p.methods.iter().map(|k| label("admin_method_", k.as_str())).collect::<Vec<_>>(),
             "required": p.methods_required,
         })
     });
-    let explain = evaluation.explain();
-    // Identity Protection is throttled hard and needs P2: not knowing is shown as such.
-    let at_risk = s.directory.is_at_risk(&u.id).await.ok();
-    let password_age = u
-        .last_password_change_date_time
-        .map(|t| (now - t).whole_days().max(0).to_string());
-    let enrollments: Vec<serde_json::Value> = s
+    (policy, evaluation.explain())
+}
+
+/// The user's Latchkey enrollments and latest audit events, for the page.
+async fn history(
+    portal: &Portal,
+    m: &ConsoleUser,
+    t: &Target,
+) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
+    let s = &portal.services;
+    let catalogs = portal.templates.catalogs();
+    let enrollments = s
         .store
-        .enrollments(&u.id)
+        .enrollments(&t.user.id)
         .await
         .unwrap_or_default()
         .iter()
         .map(|e| {
             serde_json::json!({
-                "method": method_label(&e.method),
+                "method": catalogs.get(m.lang, &format!("admin_method_{}", e.method)),
                 "active": e.state == EnrollmentState::Active,
                 "confirmed": e.confirmed_at.map(date),
             })
         })
         .collect();
-    let events: Vec<serde_json::Value> = s
+    let query = AuditQuery {
+        subject: Some(t.user.id),
+        limit: 15,
+        ..Default::default()
+    };
+    let events = s
         .store
-        .audit_events(&AuditQuery {
-            subject: Some(u.id),
-            limit: 15,
-            ..Default::default()
-        })
+        .audit_events(&query)
         .await
         .unwrap_or_default()
         .into_iter()
@@ -244,6 +241,18 @@ pub async fn render_user(
             })
         })
         .collect();
+    (enrollments, events)
+}
+
+/// The caller case of this member for the user, the channels a code can go to, and (once the
+/// caller is verified) the user's registered methods.
+async fn caller_view(
+    portal: &Portal,
+    req: &HttpRequest,
+    m: &ConsoleUser,
+    t: &Target,
+) -> serde_json::Value {
+    let u = &t.user;
     let case = super::case::load(portal, req, m, &u.id).await;
     let verified = case.as_ref().is_some_and(super::case::Case::verified);
     let channels: Vec<serde_json::Value> = super::case::channels(portal, &u.id)
@@ -252,7 +261,7 @@ pub async fn render_user(
         .map(|(k, to)| serde_json::json!({ "kind": k.as_str(), "to": to }))
         .collect();
     let methods = if verified {
-        match s.directory.auth_methods(&u.id).await {
+        match portal.services.directory.auth_methods(&u.id).await {
             Ok(list) => Some(method_rows(&list)),
             Err(e) => {
                 tracing::warn!(error = %e, "helpdesk: cannot list methods");
@@ -262,6 +271,36 @@ pub async fn render_user(
     } else {
         None
     };
+    serde_json::json!({
+        "case": case.as_ref().map(|c| serde_json::json!({
+            "channel": c.data.channel,
+            "sent_to": c.data.sent_to,
+            "verified": c.verified(),
+        })),
+        "verified": verified,
+        "channels": channels,
+        "methods": methods,
+    })
+}
+
+/// The user page, with an optional error (from a form on it) and status.
+pub async fn render_user(
+    portal: &Portal,
+    req: &HttpRequest,
+    m: &ConsoleUser,
+    t: &Target,
+    error: Option<String>,
+    status: StatusCode,
+) -> HttpResponse {
+    let s = &portal.services;
+    let u = &t.user;
+    let (policy, explain) = policy_view(portal, m, t);
+    // Identity Protection is throttled hard and needs P2: not knowing is shown as such.
+    let at_risk = s.directory.is_at_risk(&u.id).await.ok();
+    let password_age = u
+        .last_password_change_date_time
+        .map(|when| (s.clock.now() - when).whole_days().max(0).to_string());
+    let (enrollments, events) = history(portal, m, t).await;
     let roles: Vec<String> = t
         .memberships
         .roles
@@ -272,35 +311,27 @@ pub async fn render_user(
         .iter()
         .map(|e| serde_json::json!({ "field": "actions", "message": e }))
         .collect();
-    page(
-        portal,
-        req,
-        m,
-        "helpdesk_user.html",
-        serde_json::json!({
-            "target": identity(t),
-            "enabled": u.account_enabled,
-            "synced": u.on_premises_sync_enabled == Some(true),
-            "at_risk": at_risk,
-            "password_age": password_age,
-            "roles": roles,
-            "privileged": t.privileged(),
-            "policy": policy,
-            "explain": explain,
-            "enrollments": enrollments,
-            "events": events,
-            "case": case.as_ref().map(|c| serde_json::json!({
-                "channel": c.data.channel,
-                "sent_to": c.data.sent_to,
-                "verified": c.verified(),
-            })),
-            "verified": verified,
-            "channels": channels,
-            "methods": methods,
-            "can_tap": t.policy_allowing(portal, Action::TemporaryAccessPass).is_some(),
-            "can_manage": t.policy_allowing(portal, Action::Enroll).is_some(),
-            "errors": errors,
-        }),
-        status,
-    )
+    let mut context = serde_json::json!({
+        "target": identity(t),
+        "enabled": u.account_enabled,
+        "synced": u.on_premises_sync_enabled == Some(true),
+        "at_risk": at_risk,
+        "password_age": password_age,
+        "roles": roles,
+        "privileged": t.privileged(),
+        "policy": policy,
+        "explain": explain,
+        "enrollments": enrollments,
+        "events": events,
+        "can_tap": t.policy_allowing(portal, Action::TemporaryAccessPass).is_some(),
+        "can_manage": t.policy_allowing(portal, Action::Enroll).is_some(),
+        "errors": errors,
+    });
+    if let (Some(c), serde_json::Value::Object(caller)) = (
+        context.as_object_mut(),
+        caller_view(portal, req, m, t).await,
+    ) {
+        c.extend(caller);
+    }
+    page(portal, req, m, "helpdesk_user.html", context, status)
 }

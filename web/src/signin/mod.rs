@@ -246,6 +246,42 @@ pub async fn begin(portal: &Portal, req: &HttpRequest, signin: &SignIn) -> HttpR
     r
 }
 
+/// Stores the enrollment session of `subject` and audits the sign-in; `None` (logged) when
+/// either failed (then no session exists).
+async fn open_session(portal: &Portal, subject: ObjectId, session: &Session) -> Option<FlowToken> {
+    let s = &portal.services;
+    let new = NewFlow {
+        subject,
+        purpose: SESSION_PURPOSE,
+        step: latchkey_store::FlowStep::Manage,
+        data: serde_json::to_value(session).unwrap_or_default(),
+        lifetime: FlowLifetime::default(),
+    };
+    let token = match s.store.create_flow(new, s.clock.now()).await {
+        Ok((t, _)) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "enroll: cannot create the session");
+            return None;
+        }
+    };
+    let cid = &session.correlation_id;
+    let event = "enroll.signin";
+    let audited = latchkey_selfservice::flow::audit(
+        s,
+        cid,
+        Some(subject),
+        event,
+        None,
+        Outcome::Success,
+        None,
+    );
+    if audited.await.is_err() {
+        s.store.end_flow(&token).await.or_log();
+        return None;
+    }
+    Some(token)
+}
+
 async fn callback(
     req: HttpRequest,
     portal: web::Data<Portal>,
@@ -304,35 +340,9 @@ async fn callback(
         preferred_language: user.preferred_language.clone(),
         flash: None,
     };
-    let new = NewFlow {
-        subject: claims.oid,
-        purpose: SESSION_PURPOSE,
-        step: latchkey_store::FlowStep::Manage,
-        data: serde_json::to_value(&session).unwrap_or_default(),
-        lifetime: FlowLifetime::default(),
-    };
-    let session_token = match s.store.create_flow(new, now).await {
-        Ok((t, _)) => t,
-        Err(e) => {
-            tracing::error!(error = %e, "enroll: cannot create the session");
-            return portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
-        }
-    };
-    if latchkey_selfservice::flow::audit(
-        &portal.services,
-        &correlation_id,
-        Some(claims.oid),
-        "enroll.signin",
-        None,
-        Outcome::Success,
-        None,
-    )
-    .await
-    .is_err()
-    {
-        s.store.end_flow(&session_token).await.or_log();
+    let Some(session_token) = open_session(&portal, claims.oid, &session).await else {
         return portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
-    }
+    };
     let lang = session.lang(&req);
     let mut r = portal.render_in(&req, lang, "enroll_signed_in.html", &serde_json::json!({}));
     r = crate::portal::with_cookie(r, &clear_attempt_cookie(&portal));

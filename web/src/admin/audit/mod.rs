@@ -9,15 +9,17 @@
 //! one of the portal's own actors (`self`, `system`, `anonymous`). Exports are audited
 //! (`admin.audit.export`) before the first byte is sent.
 
+mod query;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use latchkey_store::{AuditId, AuditQuery, AuditRecord, Outcome};
-use latchkey_types::ObjectId;
-use serde::{Deserialize, Serialize};
-use time::{Duration, Time};
+use latchkey_store::{AuditQuery, AuditRecord, Outcome};
+use query::FieldErrors;
+pub use query::{SearchForm, to_query};
+use serde::Serialize;
 
 use super::reports::csv;
-use crate::config::parse_date;
+use crate::console::ConsoleUser;
 use crate::extract::{AdminConsole, Member};
 
 use crate::portal::Portal;
@@ -91,180 +93,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/admin/audit/export.csv", web::get().to(export));
 }
 
-/// The search form as typed (every field optional; the query string of a bookmark).
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-pub struct SearchForm {
-    #[serde(default)]
-    pub user: String,
-    #[serde(default)]
-    pub actor: String,
-    #[serde(default, rename = "type")]
-    pub event_type: String,
-    #[serde(default)]
-    pub outcome: String,
-    #[serde(default)]
-    pub correlation: String,
-    /// `YYYY-MM-DD`, inclusive (UTC).
-    #[serde(default)]
-    pub from: String,
-    /// `YYYY-MM-DD`, inclusive (UTC).
-    #[serde(default)]
-    pub to: String,
-    #[serde(default, skip_serializing)]
-    pub before: Option<String>,
-    #[serde(default, skip_serializing)]
-    pub after: Option<String>,
-}
-
-impl SearchForm {
-    /// The query string of this search (paging parameters excluded), for links.
-    pub fn query_string(&self) -> String {
-        let mut q = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in [
-            ("user", &self.user),
-            ("actor", &self.actor),
-            ("type", &self.event_type),
-            ("outcome", &self.outcome),
-            ("correlation", &self.correlation),
-            ("from", &self.from),
-            ("to", &self.to),
-        ] {
-            if !v.trim().is_empty() {
-                q.append_pair(k, v.trim());
-            }
-        }
-        q.finish()
-    }
-}
-
-fn plain(s: &str, max: usize, extra: &[u8]) -> bool {
-    !s.is_empty()
-        && s.len() <= max
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
-}
-
-/// Turns the form into a store query, resolving sign-in names through the directory. Field
-/// errors name the field and a message key.
-pub async fn to_query(
-    portal: &Portal,
-    form: &SearchForm,
-) -> Result<AuditQuery, Vec<(&'static str, &'static str)>> {
-    let mut errors = Vec::new();
-    let mut q = AuditQuery::default();
-    let resolve = async |text: &str| -> Result<ObjectId, &'static str> {
-        if let Ok(id) = text.parse::<ObjectId>() {
-            return Ok(id);
-        }
-        if !text.contains('@') {
-            return Err("audit_error_user");
-        }
-        match portal.services.directory.find_user(text).await {
-            Ok(Some(u)) => Ok(u.id),
-            Ok(None) => Err("audit_error_no_user"),
-            Err(e) => {
-                tracing::error!(error = %e, "audit search: cannot resolve a user");
-                Err("audit_error_directory")
-            }
-        }
-    };
-    let user = form.user.trim();
-    if !user.is_empty() {
-        match resolve(user).await {
-            Ok(id) => q.subject = Some(id),
-            Err(key) => errors.push(("user", key)),
-        }
-    }
-    let actor = form.actor.trim();
-    if !actor.is_empty() {
-        if actor.contains('@') || actor.parse::<ObjectId>().is_ok() {
-            match resolve(actor).await {
-                // Console events name the person by object id; other writers prefix a role.
-                Ok(id) => {
-                    q.actors = vec![
-                        id.to_string(),
-                        format!("user:{id}"),
-                        format!("helpdesk:{id}"),
-                        format!("admin:{id}"),
-                    ]
-                }
-                Err(key) => errors.push(("actor", key)),
-            }
-        } else if plain(actor, 100, b":._-") {
-            q.actors = vec![actor.to_string()];
-        } else {
-            errors.push(("actor", "audit_error_actor"));
-        }
-    }
-    let t = form.event_type.trim();
-    if !t.is_empty() {
-        if plain(t, 64, b"._-") {
-            q.event_type = Some(t.to_string());
-        } else {
-            errors.push(("type", "audit_error_type"));
-        }
-    }
-    let o = form.outcome.trim();
-    if !o.is_empty() {
-        match Outcome::parse(o) {
-            Some(o) => q.outcome = Some(o),
-            None => errors.push(("outcome", "audit_error_outcome")),
-        }
-    }
-    let c = form.correlation.trim();
-    if !c.is_empty() {
-        if plain(c, 100, b"-_.:") {
-            q.correlation_id = Some(c.to_string());
-        } else {
-            errors.push(("correlation", "audit_error_correlation"));
-        }
-    }
-    let from = form.from.trim();
-    let to = form.to.trim();
-    let from_day = (!from.is_empty()).then(|| parse_date(from));
-    let to_day = (!to.is_empty()).then(|| parse_date(to));
-    match from_day {
-        Some(Some(d)) => q.since = Some(d.with_time(Time::MIDNIGHT).assume_utc()),
-        Some(None) => errors.push(("from", "audit_error_date")),
-        None => {}
-    }
-    match to_day {
-        Some(Some(d)) => {
-            q.until = Some(
-                (d + Duration::days(1))
-                    .with_time(Time::MIDNIGHT)
-                    .assume_utc(),
-            )
-        }
-        Some(None) => errors.push(("to", "audit_error_date")),
-        None => {}
-    }
-    if let (Some(Some(f)), Some(Some(t))) = (from_day, to_day)
-        && f > t
-    {
-        errors.push(("to", "audit_error_range"));
-    }
-    let id = |s: &Option<String>| {
-        s.as_deref()
-            .filter(|v| !v.is_empty())
-            .map(|v| v.parse::<i64>().map(AuditId).map_err(|_| ()))
-            .transpose()
-    };
-    match (id(&form.before), id(&form.after)) {
-        (Ok(b), Ok(a)) => {
-            q.before = b;
-            q.after = a;
-        }
-        // Not a field of the form: the summary links to the form itself.
-        _ => errors.push(("search", "audit_error_page")),
-    }
-    if errors.is_empty() {
-        Ok(q)
-    } else {
-        Err(errors)
-    }
-}
-
 /// One event as the page shows it.
 #[derive(Serialize)]
 struct Row {
@@ -331,60 +159,36 @@ fn row(r: &AuditRecord) -> Row {
     }
 }
 
-async fn search(
-    req: HttpRequest,
-    portal: web::Data<Portal>,
-    form: web::Query<SearchForm>,
-    user: Member<AdminConsole>,
-) -> HttpResponse {
-    let form = form.into_inner();
-    let base = form.query_string();
+/// The form's errors for the summary, and the first message of each field.
+fn field_errors(
+    portal: &Portal,
+    user: &ConsoleUser,
+    errors: FieldErrors,
+) -> (Vec<FieldError>, serde_json::Map<String, serde_json::Value>) {
     let catalogs = portal.templates.catalogs();
-    let mut ctx = serde_json::json!({
-        "form": &form,
-        "types": KNOWN_TYPES,
-        "outcomes": Outcome::ALL.iter().map(|o| o.as_str()).collect::<Vec<_>>(),
-        "export": if base.is_empty() { "/admin/audit/export.csv".to_string() } else { format!("/admin/audit/export.csv?{base}") },
-        "searched": !base.is_empty(),
-        "field_errors": {},
-    });
-    let mut query = match to_query(&portal, &form).await {
-        Ok(q) => q,
-        Err(errors) => {
-            let errors: Vec<FieldError> = errors
-                .into_iter()
-                .map(|(field, key)| FieldError {
-                    field,
-                    message: catalogs.get(user.lang, key).to_string(),
-                })
-                .collect();
-            let mut by_field = serde_json::Map::new();
-            for e in &errors {
-                by_field
-                    .entry(e.field)
-                    .or_insert_with(|| e.message.clone().into());
-            }
-            ctx["errors"] = serde_json::to_value(&errors).unwrap_or_default();
-            ctx["field_errors"] = serde_json::Value::Object(by_field);
-            let mut r = super::page(&portal, &req, &user, "admin_audit.html", "audit", ctx);
-            *r.status_mut() = StatusCode::BAD_REQUEST;
-            return r;
-        }
-    };
-    // One more than a page tells whether there is a further page in the direction of travel.
-    query.limit = PAGE + 1;
-    let mut events = match portal.services.store.audit_events(&query).await {
-        Ok(v) => v,
-        Err(e) => {
-            tracing::error!(error = %e, "audit search failed");
-            return portal.error_page(
-                &req,
-                user.lang,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "error_generic",
-            );
-        }
-    };
+    let errors: Vec<FieldError> = errors
+        .into_iter()
+        .map(|(field, key)| FieldError {
+            field,
+            message: catalogs.get(user.lang, key).to_string(),
+        })
+        .collect();
+    let mut by_field = serde_json::Map::new();
+    for e in &errors {
+        by_field
+            .entry(e.field)
+            .or_insert_with(|| e.message.clone().into());
+    }
+    (errors, by_field)
+}
+
+/// Trims the extra event that tells whether a further page exists (`events` holds one more than
+/// a page) and returns the links to the older and newer pages.
+fn page_links(
+    query: &AuditQuery,
+    events: &mut Vec<AuditRecord>,
+    base: &str,
+) -> (Option<String>, Option<String>) {
     let paging_back = query.after.is_some() && query.before.is_none();
     let more = events.len() > PAGE as usize;
     if more {
@@ -412,6 +216,47 @@ async fn search(
     let newer = has_newer
         .then(|| events.first().map(|e| link("after", e.id.0)))
         .flatten();
+    (older, newer)
+}
+
+async fn search(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    form: web::Query<SearchForm>,
+    user: Member<AdminConsole>,
+) -> HttpResponse {
+    let form = form.into_inner();
+    let base = form.query_string();
+    let mut ctx = serde_json::json!({
+        "form": &form,
+        "types": KNOWN_TYPES,
+        "outcomes": Outcome::ALL.iter().map(|o| o.as_str()).collect::<Vec<_>>(),
+        "export": if base.is_empty() { "/admin/audit/export.csv".to_string() } else { format!("/admin/audit/export.csv?{base}") },
+        "searched": !base.is_empty(),
+        "field_errors": {},
+    });
+    let mut query = match to_query(&portal, &form).await {
+        Ok(q) => q,
+        Err(errors) => {
+            let (errors, by_field) = field_errors(&portal, &user, errors);
+            ctx["errors"] = serde_json::to_value(&errors).unwrap_or_default();
+            ctx["field_errors"] = serde_json::Value::Object(by_field);
+            let mut r = super::page(&portal, &req, &user, "admin_audit.html", "audit", ctx);
+            *r.status_mut() = StatusCode::BAD_REQUEST;
+            return r;
+        }
+    };
+    // One more than a page tells whether there is a further page in the direction of travel.
+    query.limit = PAGE + 1;
+    let mut events = match portal.services.store.audit_events(&query).await {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::error!(error = %e, "audit search failed");
+            let status = StatusCode::SERVICE_UNAVAILABLE;
+            return portal.error_page(&req, user.lang, status, "error_generic");
+        }
+    };
+    let (older, newer) = page_links(&query, &mut events, &base);
     ctx["rows"] =
         serde_json::to_value(events.iter().map(row).collect::<Vec<_>>()).unwrap_or_default();
     ctx["older"] = older.into();
@@ -438,6 +283,23 @@ pub const COLUMNS: [&str; 10] = [
     "correlation_id",
     "details",
 ];
+
+/// One event as a row of the export, in [`COLUMNS`] order.
+fn csv_row(r: &AuditRecord) -> [String; 10] {
+    let e = &r.event;
+    [
+        r.id.0.to_string(),
+        utc(e.at),
+        e.event_type.clone(),
+        e.outcome.as_str().to_string(),
+        e.actor.clone(),
+        e.subject.map(|s| s.to_string()).unwrap_or_default(),
+        e.method.clone().unwrap_or_default(),
+        e.reason.clone().unwrap_or_default(),
+        e.correlation_id.clone(),
+        details_text(&e.details).unwrap_or_default(),
+    ]
+}
 
 async fn export(
     req: HttpRequest,
@@ -468,12 +330,8 @@ async fn export(
         .await
     {
         tracing::error!(error = %e, "audit export: cannot audit the export");
-        return portal.error_page(
-            &req,
-            user.lang,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "error_generic",
-        );
+        let status = StatusCode::SERVICE_UNAVAILABLE;
+        return portal.error_page(&req, user.lang, status, "error_generic");
     }
     let store = std::sync::Arc::clone(&portal.services.store);
     let day = portal.services.clock.now().date();
@@ -495,22 +353,7 @@ async fn export(
                 }
             };
             for r in &batch {
-                let e = &r.event;
-                csv::push_row(
-                    &mut chunk,
-                    &[
-                        r.id.0.to_string(),
-                        utc(e.at),
-                        e.event_type.clone(),
-                        e.outcome.as_str().to_string(),
-                        e.actor.clone(),
-                        e.subject.map(|s| s.to_string()).unwrap_or_default(),
-                        e.method.clone().unwrap_or_default(),
-                        e.reason.clone().unwrap_or_default(),
-                        e.correlation_id.clone(),
-                        details_text(&e.details).unwrap_or_default(),
-                    ],
-                );
+                csv::push_row(&mut chunk, &csv_row(r));
                 if !csv::flush_if_big(&sink, &mut chunk).await {
                     return;
                 }
