@@ -230,6 +230,14 @@ async fn preview(
     }
 }
 
+/// Records a save that wrote nothing, and why.
+async fn refused(portal: &Portal, user: &ConsoleUser, draft: &Draft, why: &str) {
+    let details = serde_json::json!({ "policy": draft.name });
+    let event = "admin.policy.save";
+    let audited = user.audit(portal, event, None, Outcome::Failure, Some(why), details);
+    audited.await.or_log();
+}
+
 async fn save(
     req: HttpRequest,
     portal: web::Data<Portal>,
@@ -251,16 +259,7 @@ async fn save(
         Ok(c) => c,
         Err(errors) => {
             if !preview_only {
-                user.audit(
-                    &portal,
-                    "admin.policy.save",
-                    None,
-                    Outcome::Failure,
-                    Some("invalid draft: nothing written"),
-                    serde_json::json!({ "policy": draft.name }),
-                )
-                .await
-                .or_log();
+                refused(&portal, &user, &draft, "invalid draft: nothing written").await;
             }
             let preview = Preview {
                 errors,
@@ -274,16 +273,8 @@ async fn save(
     let diff = policy_file::diff(&c.old_text, &c.text);
     // Checked under the write lock, against the text the save would replace.
     if !preview_only && original.is_some() && version_of(&c.old_text) != version {
-        user.audit(
-            &portal,
-            "admin.policy.save",
-            None,
-            Outcome::Failure,
-            Some("the policy file changed since the form was opened: nothing written"),
-            serde_json::json!({ "policy": draft.name }),
-        )
-        .await
-        .or_log();
+        let why = "the policy file changed since the form was opened: nothing written";
+        refused(&portal, &user, &draft, why).await;
         // The form keeps the admin's draft; it now carries the current version, so saving
         // again (after reading what changed) is a deliberate choice. The diff shows what that
         // save would do to the file as it is now.

@@ -167,25 +167,20 @@ async fn callback(
         let Ok(admin) = admin.parse::<ObjectId>() else {
             return fail("bad attempt".into(), None).await;
         };
-        let mut r = crate::admin::connection::finish_delegated(
-            &portal,
-            &req,
-            consoles.signin.provider().config(),
-            consoles.signin.redirect_uri(),
-            attempt.verifier(),
-            &Secret::new(code.to_string()),
-            admin,
-            &correlation_id,
-        )
-        .await;
-        r = crate::portal::with_cookie(r, &clear_attempt);
-        return r;
+        // An admin signing in a delegated credential for writeback, not a console session.
+        let signin = &consoles.signin;
+        let (config, redirect) = (signin.provider().config(), signin.redirect_uri());
+        let code = Secret::new(code.to_string());
+        let (verifier, cid) = (attempt.verifier(), &correlation_id);
+        let finished = crate::admin::connection::finish_delegated(
+            &portal, &req, config, redirect, verifier, &code, admin, cid,
+        );
+        return crate::portal::with_cookie(finished.await, &clear_attempt);
     }
-    let (claims, user) = match consoles
+    let signed_in = consoles
         .signin
-        .signed_in(&portal, &attempt, code, now, "console")
-        .await
-    {
+        .signed_in(&portal, &attempt, code, now, "console");
+    let (claims, user) = match signed_in.await {
         Ok(x) => x,
         Err(r) => return fail(r.reason, r.subject).await,
     };
