@@ -28,6 +28,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(crate::outbox::configure);
 }
 
+/// Any path no route serves: the not-found page in the browser's language.
+async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, crate::error::WebError> {
+    let lang = crate::flow::lang(&req, None);
+    let status = actix_web::http::StatusCode::NOT_FOUND;
+    Err(crate::error::WebError::page(
+        status,
+        "error_not_found",
+        lang,
+    ))
+}
+
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
@@ -100,6 +111,7 @@ pub fn start(portal: Portal, listener: std::net::TcpListener) -> anyhow::Result<
             .wrap(from_fn(crate::console::gate))
             .wrap(from_fn(security::headers))
             .configure(configure)
+            .default_service(web::to(not_found))
     })
     .disable_signals()
     .client_request_timeout(std::time::Duration::from_secs(10))

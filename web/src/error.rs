@@ -201,6 +201,26 @@ impl WebError {
     }
 }
 
+/// A request the framework could not read for a page (a form that does not parse, too large, of
+/// another content type): the page in the browser's language instead of the framework's text.
+/// The gateway's JSON API keeps its plain answers.
+fn unreadable_request<B>(res: &ServiceResponse<B>) -> Option<(Lang, &'static str, bool)> {
+    if res.request().path().starts_with("/gateway/") {
+        return None;
+    }
+    let key = match res.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => "error_form_large",
+        StatusCode::BAD_REQUEST | StatusCode::UNSUPPORTED_MEDIA_TYPE => "error_form",
+        _ => return None,
+    };
+    let accept = res
+        .request()
+        .headers()
+        .get("accept-language")
+        .and_then(|v| v.to_str().ok());
+    Some((crate::i18n::negotiate(None, accept), key, false))
+}
+
 /// Middleware: renders every [`WebError`] a handler returned as the error page in its language
 /// (with the request's CSP nonce, added by the headers middleware outside), and clears the flow
 /// cookie when the flow ended. Anything else passes unchanged.
@@ -209,19 +229,19 @@ pub async fn render(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let res = next.call(req).await?;
-    let Some(e) = res
-        .response()
-        .error()
-        .and_then(|e| e.as_error::<WebError>())
-    else {
+    let Some(error) = res.response().error() else {
         return Ok(res.map_into_left_body());
     };
     let Some(portal) = res.request().app_data::<web::Data<Portal>>().cloned() else {
         return Ok(res.map_into_left_body());
     };
-    let status = e.status_code();
-    let clears = e.clears_flow();
-    let page = e.shown();
+    let (status, clears, page) = match error.as_error::<WebError>() {
+        Some(e) => (e.status_code(), e.clears_flow(), e.shown()),
+        None => match unreadable_request(&res) {
+            Some(shown) => (res.status(), false, Some(shown)),
+            None => return Ok(res.map_into_left_body()),
+        },
+    };
     let retry_after = res.response().headers().get(RETRY_AFTER).cloned();
     let (req, res) = res.into_parts();
     let mut out = match page {

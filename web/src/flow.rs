@@ -258,6 +258,10 @@ pub fn not_verified(
             catalogs.get(lang, missing_key).to_string(),
             StatusCode::BAD_REQUEST,
         ),
+        VerifyError::Malformed => again(
+            catalogs.get(lang, "error_code_format").to_string(),
+            StatusCode::BAD_REQUEST,
+        ),
         VerifyError::Refused(refusal) => again(refusal.message(portal, lang), refusal.status()),
         VerifyError::Wrong => again(
             catalogs.get(lang, wrong_key).to_string(),

@@ -470,3 +470,69 @@ async fn a_client_cannot_claim_https_with_a_forwarded_header() {
     );
     demo.stop().await;
 }
+
+/// What the framework itself refuses (an unknown path, a form that does not parse or is too
+/// large) is answered like every other error: the portal's page, in the browser's language, with
+/// the security headers; never the framework's own words.
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_the_portal_cannot_read_get_its_own_error_pages() {
+    let demo = demo().await;
+    let mut b = Browser::new(&demo);
+    let index = b.get("/").await;
+    let csrf = index.csrf();
+    let own_page = |p: &crate::portal::Page, status: u16| {
+        assert_eq!(p.status, status, "{}", p.body);
+        let ct = p.headers["content-type"].to_str().unwrap();
+        assert!(ct.starts_with("text/html"), "{ct}");
+        assert!(
+            p.headers["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("nonce-")
+        );
+        assert_eq!(p.headers["cache-control"], "no-store");
+        for framework in [
+            "Parse error",
+            "missing field",
+            "payload",
+            "Content type error",
+        ] {
+            assert!(!p.body.contains(framework), "{framework}: {}", p.body);
+        }
+    };
+    let unknown = b.get("/no/such/page").await;
+    own_page(&unknown, 404);
+    assert!(unknown.body.contains("This page does not exist"));
+    // A form without its token field, and a form over the 16 KiB limit.
+    let missing = b.post("/start", &[("login", ADELE)]).await;
+    own_page(&missing, 400);
+    assert!(missing.body.contains("The form could not be read"));
+    let huge = "a".repeat(17 * 1024);
+    let large = b.post("/start", &[("csrf", &csrf), ("login", &huge)]).await;
+    own_page(&large, 413);
+    assert!(large.body.contains("too large"));
+    demo.stop().await;
+}
+
+/// Something that cannot be a code (longer than any code, or not digits) is a slip, not a
+/// guess: it is refused with its own message and costs no try.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_typed_text_that_cannot_be_a_code_costs_no_try() {
+    let demo = demo().await;
+    let mut b = Browser::new(&demo);
+    assert_eq!(b.identify(ADELE).await.status, 303);
+    b.ask_code("email").await;
+    let code = code_for(&demo, ADELE_MAIL).await.unwrap();
+    for typed in ["1".repeat(70).as_str(), "my code is 1234"] {
+        let page = b.submit_code("email", typed).await;
+        assert_eq!(page.status, 400);
+        assert!(page.body.contains("not a code we sent"), "{}", page.body);
+    }
+    // Three wrong guesses are the burst limit: the slips above did not count.
+    for _ in 0..2 {
+        assert_eq!(b.submit_code("email", "00000000").await.status, 400);
+    }
+    let page = b.submit_code("email", &code).await;
+    assert_eq!(page.location.as_deref(), Some("/verify"), "{}", page.body);
+    demo.stop().await;
+}

@@ -40,6 +40,9 @@ pub enum VerifyError {
     /// Nothing was typed: not charged, not audited.
     #[error("nothing typed")]
     Missing,
+    /// What was typed cannot be a code (too long, or not digits): not charged, not audited.
+    #[error("not a code")]
+    Malformed,
     /// Too many attempts, or the store could not count this one (audited as throttled).
     #[error("refused by a throttle")]
     Refused(Refusal),
@@ -59,6 +62,24 @@ pub enum VerifyError {
     /// Something else failed (logged; nothing was proven).
     #[error("{0}")]
     Fault(String),
+}
+
+/// More digits than any code the portal sends or an authenticator shows (codes are 6 to 10
+/// digits, authenticator codes 6 or 8).
+const MAX_CODE_DIGITS: usize = 12;
+
+/// Whether what was typed can be a code at all, before a try is charged: nothing typed is
+/// [`VerifyError::Missing`]; longer than any code or not digits is [`VerifyError::Malformed`] (a
+/// slip, not a guess: every code and authenticator code is digits only).
+pub fn code_shape(typed: &Secret<String>) -> Result<(), VerifyError> {
+    let normalized = latchkey_verify::normalize_typed_code(typed.expose());
+    if normalized.is_empty() {
+        return Err(VerifyError::Missing);
+    }
+    if normalized.len() > MAX_CODE_DIGITS || !normalized.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(VerifyError::Malformed);
+    }
+    Ok(())
 }
 
 /// Parses a method name the portal offers; `None` for anything else.
@@ -136,9 +157,7 @@ pub async fn check_code(
     typed: &Secret<String>,
     client: &str,
 ) -> Result<Verified, VerifyError> {
-    if latchkey_verify::normalize_typed_code(typed.expose()).is_empty() {
-        return Err(VerifyError::Missing);
-    }
+    code_shape(typed)?;
     charge(s, current, kind, client).await?;
     let accepted = match kind {
         MethodKind::Totp => check_totp(s, current, typed).await,

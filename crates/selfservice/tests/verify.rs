@@ -71,6 +71,12 @@ async fn wrong_codes_are_charged_and_then_throttled_and_nothing_typed_is_not_cha
     )
     .await;
     assert!(matches!(empty, Err(VerifyError::Missing)));
+    // Not a code at all (too long, or not digits): a slip, not charged either.
+    for slip in ["1".repeat(70), "12ab56".to_string()] {
+        let typed = Secret::new(slip);
+        let e = verify::check_code(&lab.s, &current, MethodKind::Email, &typed, CLIENT).await;
+        assert!(matches!(e, Err(VerifyError::Malformed)), "{e:?}");
+    }
     for _ in 0..3 {
         let wrong = Secret::new("000000".into());
         let e = verify::check_code(&lab.s, &current, MethodKind::Email, &wrong, CLIENT).await;

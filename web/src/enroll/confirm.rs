@@ -51,8 +51,12 @@ pub(super) async fn confirm(
         render(&portal, &req, &ctx, p, None, status).await
     };
     let typed = Secret::new(form.code.chars().take(64).collect::<String>());
-    if latchkey_verify::normalize_typed_code(typed.expose()).is_empty() {
-        return with_error(Ok("error_code_missing"), StatusCode::BAD_REQUEST).await;
+    if let Err(e) = latchkey_selfservice::verify::code_shape(&typed) {
+        let key = match e {
+            latchkey_selfservice::verify::VerifyError::Malformed => "error_code_format",
+            _ => "error_code_missing",
+        };
+        return with_error(Ok(key), StatusCode::BAD_REQUEST).await;
     }
     let failures = format!("enroll-fail:{kind}");
     let account = subject.to_string();

@@ -188,8 +188,12 @@ async fn submit(
         return see_other(user_path(&user));
     }
     let typed = Secret::new(form.code.chars().take(64).collect::<String>());
-    if latchkey_verify::normalize_typed_code(typed.expose()).is_empty() {
-        let msg = super::message(&portal, &m, "error_code_missing", &[]);
+    if let Err(e) = latchkey_selfservice::verify::code_shape(&typed) {
+        let key = match e {
+            latchkey_selfservice::verify::VerifyError::Malformed => "error_code_format",
+            _ => "error_code_missing",
+        };
+        let msg = super::message(&portal, &m, key, &[]);
         return render_error(&portal, &req, &m, &t, msg, StatusCode::BAD_REQUEST).await;
     }
     // Charged before the check: per client address and per user, like self-service attempts.
