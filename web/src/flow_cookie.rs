@@ -21,12 +21,7 @@ pub fn clear_flow_cookie(portal: &Portal) -> Cookie<'static> {
 }
 
 fn base_cookie(portal: &Portal, value: String) -> Cookie<'static> {
-    let mut c = Cookie::new(portal.services.cookies.name("latchkey-flow"), value);
-    c.set_path("/");
-    c.set_http_only(true);
-    c.set_secure(portal.services.cookies.secure);
-    c.set_same_site(SameSite::Strict);
-    c
+    (portal.services.cookies).cookie("latchkey-flow", value, SameSite::Strict)
 }
 
 /// The flow token from the request's cookie, if well-formed.

@@ -64,12 +64,7 @@ async fn index(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
 }
 
 fn pre_cookie(portal: &Portal, value: String) -> Cookie<'static> {
-    let mut c = Cookie::new(pre_cookie_name(portal), value);
-    c.set_path("/");
-    c.set_http_only(true);
-    c.set_secure(portal.services.cookies.secure);
-    c.set_same_site(SameSite::Strict);
-    c
+    (portal.services.cookies).cookie("latchkey-pre", value, SameSite::Strict)
 }
 
 /// The anchor of the identify form's CSRF token (256 random bits); never a predictable value.

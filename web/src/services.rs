@@ -1,6 +1,7 @@
 //! What every handler reaches through the portal: the self-service back end
 //! ([`latchkey_selfservice::SelfService`]) and the HTTP edge's own settings.
 
+use actix_web::cookie::{Cookie, SameSite};
 use latchkey_selfservice::SelfService;
 use latchkey_verify::{Hasher, HasherConfig, QuestionsConfig, SecurityQuestions};
 
@@ -20,6 +21,22 @@ impl CookiePolicy {
         } else {
             base.to_string()
         }
+    }
+
+    /// A cookie of the portal: `HttpOnly`, path `/`, `Secure` (and the `__Host-` name) behind
+    /// HTTPS, `same_site`, no `Max-Age` (the server decides when what it names ends).
+    pub fn cookie(
+        &self,
+        base: &'static str,
+        value: String,
+        same_site: SameSite,
+    ) -> Cookie<'static> {
+        let mut c = Cookie::new(self.name(base), value);
+        c.set_path("/");
+        c.set_http_only(true);
+        c.set_secure(self.secure);
+        c.set_same_site(same_site);
+        c
     }
 }
 

@@ -19,6 +19,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/admin/policies/edit", web::get().to(edit));
 }
 
+/// A folder's policy errors in one line (for the audit trail and the admin's page).
+pub(super) fn errors_text(errors: &[latchkey_policy::PolicyError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Every `*.toml` file of the folder with its text, sorted (what `load_dir` reads).
 pub(super) fn read_sources(dir: &Path) -> std::io::Result<Vec<(PathBuf, String)>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?

@@ -15,7 +15,7 @@ use latchkey_policy::{PolicySet, parse_sources};
 use latchkey_store::Outcome;
 use serde::Deserialize;
 
-use super::policies::{read_sources, version_of, write_atomically};
+use super::policies::{errors_text, read_sources, version_of, write_atomically};
 use super::{Admin, AdminPage, AdminPost, field, msg, page};
 use crate::console::ConsoleUser;
 use crate::portal::Portal;
@@ -65,12 +65,7 @@ fn plan(portal: &Portal, user: &ConsoleUser, admin: &Admin, name: &str) -> Resul
         next.push((p.file.clone(), t.clone()));
     }
     next.sort();
-    let set = parse_sources(&next).map_err(|es| {
-        es.iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; ")
-    })?;
+    let set = parse_sources(&next).map_err(|es| errors_text(&es))?;
     Ok(Plan {
         file: p.file.clone(),
         old_text,

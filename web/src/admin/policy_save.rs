@@ -14,7 +14,8 @@ use latchkey_policy::{PolicyError, PolicySet, parse_sources};
 use latchkey_store::Outcome;
 
 use super::policies::{
-    Preview, loosened, read_sources, render_form, resolve_groups, version_of, write_atomically,
+    Preview, errors_text, loosened, read_sources, render_form, resolve_groups, version_of,
+    write_atomically,
 };
 use super::policy_file::{self, Draft};
 use super::{Admin, AdminPost, field, msg};
@@ -432,12 +433,7 @@ async fn toggle(
                 }
             })
             .collect();
-        let set = parse_sources(&next).map_err(|es| {
-            es.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ")
-        })?;
+        let set = parse_sources(&next).map_err(|es| errors_text(&es))?;
         Ok(Candidate {
             file: p.file.clone(),
             text,

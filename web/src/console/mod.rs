@@ -458,22 +458,11 @@ async fn admit(
     })
 }
 
-pub(crate) fn cookie(
-    portal: &Portal,
-    base: &'static str,
-    value: String,
-    same_site: SameSite,
-) -> Cookie<'static> {
-    let mut c = Cookie::new(portal.services.cookies.name(base), value);
-    c.set_path("/");
-    c.set_http_only(true);
-    c.set_secure(portal.services.cookies.secure);
-    c.set_same_site(same_site);
-    c
-}
-
 pub(crate) fn session_cookie(portal: &Portal, console: Console, value: String) -> Cookie<'static> {
-    cookie(portal, console.cookie(), value, SameSite::Strict)
+    portal
+        .services
+        .cookies
+        .cookie(console.cookie(), value, SameSite::Strict)
 }
 
 pub(crate) fn removal(mut c: Cookie<'static>) -> Cookie<'static> {

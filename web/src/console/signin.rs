@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     CALLBACK_PATH, Console, Consoles, SESSION_ABSOLUTE, SESSION_IDLE, SIGNIN_COOKIE,
-    SIGNIN_LIFETIME, SIGNIN_PURPOSE, Session, cookie, lang_of, removal, require, session_cookie,
+    SIGNIN_LIFETIME, SIGNIN_PURPOSE, Session, lang_of, removal, require, session_cookie,
 };
 use crate::portal::Portal;
 use crate::signin::attempt::Attempt;
@@ -99,12 +99,11 @@ async fn begin_attempt(
     let Some((url, token)) = started else {
         return portal.error_page(req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
     };
-    let mut c = cookie(
-        portal,
-        SIGNIN_COOKIE,
-        token.expose().to_string(),
-        SameSite::Lax,
-    );
+    let mut c =
+        portal
+            .services
+            .cookies
+            .cookie(SIGNIN_COOKIE, token.expose().to_string(), SameSite::Lax);
     c.set_max_age(actix_web::cookie::time::Duration::seconds(
         SIGNIN_LIFETIME.as_secs() as i64,
     ));
@@ -143,7 +142,11 @@ async fn callback(
         event_type,
         at: now,
     };
-    let clear_attempt = removal(cookie(&portal, SIGNIN_COOKIE, String::new(), SameSite::Lax));
+    let clear_attempt = removal(portal.services.cookies.cookie(
+        SIGNIN_COOKIE,
+        String::new(),
+        SameSite::Lax,
+    ));
     let fail = async |reason: String, subject: Option<ObjectId>| -> HttpResponse {
         let recorded = record.write(s, Outcome::Failure, subject, Some(&reason));
         let status = if recorded.await.is_err() {

@@ -53,12 +53,7 @@ impl Case {
 }
 
 pub(super) fn cookie(portal: &Portal, value: String) -> Cookie<'static> {
-    let mut c = Cookie::new(portal.services.cookies.name(CASE_COOKIE), value);
-    c.set_path("/");
-    c.set_http_only(true);
-    c.set_secure(portal.services.cookies.secure);
-    c.set_same_site(SameSite::Strict);
-    c
+    (portal.services.cookies).cookie(CASE_COOKIE, value, SameSite::Strict)
 }
 
 /// The case of this request for `user`, if it belongs to this member and session.

@@ -126,20 +126,6 @@ impl Session {
     }
 }
 
-fn cookie(
-    portal: &Portal,
-    base: &'static str,
-    value: String,
-    same_site: SameSite,
-) -> Cookie<'static> {
-    let mut c = Cookie::new(portal.services.cookies.name(base), value);
-    c.set_path("/");
-    c.set_http_only(true);
-    c.set_secure(portal.services.cookies.secure);
-    c.set_same_site(same_site);
-    c
-}
-
 fn removal(mut c: Cookie<'static>) -> Cookie<'static> {
     c.make_removal();
     c
@@ -147,8 +133,7 @@ fn removal(mut c: Cookie<'static>) -> Cookie<'static> {
 
 /// The enrollment session cookie (Strict, no Max-Age: the server decides when a session ends).
 pub fn session_cookie(portal: &Portal, token: &FlowToken) -> Cookie<'static> {
-    cookie(
-        portal,
+    portal.services.cookies.cookie(
         "latchkey-enroll",
         token.expose().to_string(),
         SameSite::Strict,
@@ -157,17 +142,16 @@ pub fn session_cookie(portal: &Portal, token: &FlowToken) -> Cookie<'static> {
 
 /// A cookie that removes the session cookie.
 pub fn clear_session_cookie(portal: &Portal) -> Cookie<'static> {
-    removal(cookie(
-        portal,
-        "latchkey-enroll",
-        String::new(),
-        SameSite::Strict,
-    ))
+    removal(
+        portal
+            .services
+            .cookies
+            .cookie("latchkey-enroll", String::new(), SameSite::Strict),
+    )
 }
 
 fn attempt_cookie(portal: &Portal, token: &FlowToken) -> Cookie<'static> {
-    let mut c = cookie(
-        portal,
+    let mut c = portal.services.cookies.cookie(
         "latchkey-signin",
         token.expose().to_string(),
         SameSite::Lax,
@@ -179,12 +163,12 @@ fn attempt_cookie(portal: &Portal, token: &FlowToken) -> Cookie<'static> {
 }
 
 fn clear_attempt_cookie(portal: &Portal) -> Cookie<'static> {
-    removal(cookie(
-        portal,
-        "latchkey-signin",
-        String::new(),
-        SameSite::Lax,
-    ))
+    removal(
+        portal
+            .services
+            .cookies
+            .cookie("latchkey-signin", String::new(), SameSite::Lax),
+    )
 }
 
 /// The live enrollment session of this request.
