@@ -98,10 +98,9 @@ async fn a_directory_fault_at_the_policy_check_gives_the_verification_back() {
         .err()
         .unwrap();
     assert!(matches!(e, ClaimError::TryAgain(Ok(()))), "{e}");
-    let trail = lab.trail(&cid).await;
     assert_eq!(
-        trail.last(),
-        Some(&("reset".into(), "error".into())),
+        lab.outcomes(&cid, "reset").await,
+        ["error"],
         "a fault is audited as an error, not a denial"
     );
     let again = lab.load(token).await;

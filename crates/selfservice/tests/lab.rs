@@ -266,6 +266,17 @@ impl Lab {
             .collect()
     }
 
+    /// The outcomes of the `event` audit events of `correlation_id`, oldest first (delivery
+    /// records of notices land beside them whenever the queue sends: they are left out).
+    pub async fn outcomes(&self, correlation_id: &str, event: &str) -> Vec<String> {
+        self.trail(correlation_id)
+            .await
+            .into_iter()
+            .filter(|(e, _)| e == event)
+            .map(|(_, outcome)| outcome)
+            .collect()
+    }
+
     /// How many password writes reached the tenant.
     pub fn password_writes(&self) -> usize {
         self.sim
