@@ -9,7 +9,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use latchkey_selfservice::flow::{Current, FlowData, Refusal};
 use latchkey_selfservice::verify::{Verified, VerifyError};
-use latchkey_store::{Flow, Outcome, StoreError};
+use latchkey_store::{Flow, StoreError};
 use latchkey_types::MethodKind;
 use serde::Deserialize;
 
@@ -116,20 +116,6 @@ impl Step {
             return Err(WebError::Csrf(lang));
         }
         Ok(Step { current, lang })
-    }
-
-    /// Audits an event of this flow (decoy flows are recorded without a subject: it is random).
-    pub async fn audit(
-        &self,
-        portal: &Portal,
-        event_type: &str,
-        method: Option<MethodKind>,
-        outcome: Outcome,
-        reason: Option<&str>,
-    ) -> Result<(), StoreError> {
-        self.current
-            .audit(&portal.services, event_type, method, outcome, reason)
-            .await
     }
 }
 

@@ -5,11 +5,11 @@
 //! own event (`sessions.revoke`, outcome failure with the reason), logged, and the result page
 //! tells the user that other sessions could not be signed out.
 
-use latchkey_store::{Flow, Outcome};
+use latchkey_store::Outcome;
 use latchkey_types::ObjectId;
 
 use crate::SelfService;
-use crate::flow::{self, FlowData};
+use crate::flow;
 
 /// Audit event type of the revocation.
 pub const EVENT: &str = "sessions.revoke";
@@ -25,12 +25,8 @@ pub enum SignOut {
     Failed,
 }
 
-/// Revokes the subject's sign-in sessions when `wanted`; audits the outcome either way it ran.
-pub async fn after_change(s: &SelfService, flow: &Flow, data: &FlowData, wanted: bool) -> SignOut {
-    revoke(s, &flow.subject, &data.correlation_id, wanted).await
-}
-
-/// [`after_change`] by subject and correlation id (a change reported later by the gateway).
+/// Revokes the subject's sign-in sessions when `wanted` (the policy's setting); audits the
+/// outcome either way it ran.
 pub async fn revoke(
     s: &SelfService,
     subject: &ObjectId,
