@@ -24,7 +24,8 @@ use crate::render::FieldError;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/action", web::get().to(action))
         .route("/reset", web::get().to(form))
-        .route("/reset", web::post().to(submit));
+        .route("/reset", web::post().to(submit))
+        .route("/reset/check", web::post().to(live_check));
 }
 
 /// The live, fully verified flow of this request that may still act; otherwise where to send
@@ -111,6 +112,54 @@ pub struct ResetForm {
 }
 
 crate::with_csrf!(ResetForm);
+
+#[derive(Deserialize)]
+pub struct CheckForm {
+    csrf: String,
+    password: String,
+}
+
+crate::with_csrf!(CheckForm);
+
+/// The verdict the reset page shows next to the password field while it is typed.
+#[derive(Serialize)]
+struct LiveVerdict {
+    ok: bool,
+    /// Localized; empty when there is nothing to say (throttled, flow not allowed to act).
+    message: String,
+}
+
+/// `POST /reset/check`: the server's rules applied to the password being typed (debounced by
+/// the page's script). The same rules as the submit, so the page never says "fine" to a
+/// password the submit refuses; the password is not logged or kept.
+async fn live_check(
+    portal: web::Data<Portal>,
+    posted: Posted<CheckForm>,
+) -> Result<HttpResponse, WebError> {
+    use latchkey_selfservice::password::{PreviewError, preview};
+    let Posted { step, form } = posted;
+    let catalogs = portal.templates.catalogs();
+    let verdict = match preview(&portal.services, &step.current, &form.password).await {
+        Ok(()) => LiveVerdict {
+            ok: true,
+            message: catalogs.get(step.lang, "password_looks_good").to_string(),
+        },
+        Err(PreviewError::Rejected(why)) => {
+            let set = portal.services.policies();
+            let policy = step.data.policy.as_deref().and_then(|n| set.get(n));
+            LiveVerdict {
+                ok: false,
+                message: policy
+                    .map_or_else(String::new, |p| rejection_text(&portal, step.lang, &why, p)),
+            }
+        }
+        Err(PreviewError::Throttled | PreviewError::NotAllowed) => LiveVerdict {
+            ok: false,
+            message: String::new(),
+        },
+    };
+    Ok(HttpResponse::Ok().json(verdict))
+}
 
 async fn submit(
     req: HttpRequest,
@@ -266,14 +315,13 @@ fn changed(
 
 /// The localized reason a password was refused, with its numbers filled in.
 fn rejection_text(portal: &Portal, lang: Lang, why: &Rejection, policy: &Policy) -> String {
-    // zxcvbn explains in English only; other languages get the general message.
+    let catalogs = portal.templates.catalogs();
+    // What made a guessable password guessable, in the page's language.
     let hint = match why {
-        Rejection::Common { warning: Some(w) } if lang == Lang::En => w.as_str(),
+        Rejection::Guessable { weakness: Some(w) } => catalogs.get(lang, w.message_key()),
         _ => "",
     };
-    portal
-        .templates
-        .catalogs()
+    catalogs
         .get(lang, why.message_key())
         .replace("{min}", &policy.password.min_length.to_string())
         .replace(

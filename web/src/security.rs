@@ -35,7 +35,7 @@ pub async fn headers(
     let mut res = next.call(req).await?;
     let h = res.headers_mut();
     let csp = format!(
-        "default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; img-src 'self' data: https:; \
+        "default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; img-src 'self' data: https:; connect-src 'self'; \
          form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     );
     let set = |h: &mut header::HeaderMap, name: HeaderName, value: &str| {

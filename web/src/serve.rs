@@ -179,6 +179,9 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
             deadline: Duration::from_millis(settings.portal.response_deadline_ms.max(100)),
             graph_budget: Duration::from_secs(settings.graph.request_budget_seconds.max(1)),
             gateway_wait: latchkey_selfservice::gateway::RESULT_WAIT,
+            passwords: latchkey_selfservice::password::PasswordChecks::new(
+                settings.passwords.lookup()?,
+            ),
         },
         csrf: Csrf::new(&csrf_key, &origin),
         proxies: TrustedProxies(settings.portal.trusted_proxies.clone()),

@@ -27,6 +27,7 @@ mod gateway_pending;
 mod helpdesk;
 mod helpdesk_review;
 mod helpers;
+mod passwords;
 mod policy;
 mod portal;
 mod postgres;

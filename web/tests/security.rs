@@ -322,7 +322,7 @@ async fn principle_6_csrf_origin_headers_and_cookies() {
 }
 
 /// Walks Adele through email + TOTP verification; returns the browser at /action.
-async fn verified(demo: &Demo) -> Browser {
+pub(crate) async fn verified(demo: &Demo) -> Browser {
     let mut b = Browser::new(demo);
     assert_eq!(b.identify(ADELE).await.status, 303);
     b.ask_code("email").await;

@@ -6,8 +6,8 @@ use std::future::Future;
 use std::pin::Pin;
 
 use latchkey_graph::{
-    AuthMethod, GraphClient, GraphError, Memberships, NextPage, Page, RiskState, TapRequest,
-    TemporaryAccessPass, User, UserRef,
+    AuthMethod, GraphClient, GraphError, Memberships, NextPage, Page, PasswordRuleSettings,
+    RiskState, TapRequest, TemporaryAccessPass, User, UserRef,
 };
 use latchkey_types::{ObjectId, Secret};
 
@@ -73,6 +73,11 @@ pub trait Directory: Send + Sync + 'static {
     ) -> DirFuture<'a, Page<UserSummary>>;
     /// A group's display name.
     fn group_name<'a>(&'a self, group: &'a ObjectId) -> DirFuture<'a, Option<String>>;
+    /// The tenant's "Password Rule Settings" (custom banned list, smart lockout), or Entra's
+    /// defaults when it has none.
+    fn password_rule_settings(&self) -> DirFuture<'_, PasswordRuleSettings>;
+    /// The organization's display name.
+    fn tenant_name(&self) -> DirFuture<'_, Option<String>>;
 }
 
 /// The few user properties reports list ([`USER_SUMMARY_SELECT`]).
@@ -216,5 +221,13 @@ impl Directory for GraphClient {
 
     fn group_name<'a>(&'a self, group: &'a ObjectId) -> DirFuture<'a, Option<String>> {
         Box::pin(self.group_display_name(group))
+    }
+
+    fn password_rule_settings(&self) -> DirFuture<'_, PasswordRuleSettings> {
+        Box::pin(GraphClient::password_rule_settings(self))
+    }
+
+    fn tenant_name(&self) -> DirFuture<'_, Option<String>> {
+        Box::pin(async move { Ok(self.organization().await?.display_name) })
     }
 }

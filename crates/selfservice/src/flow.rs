@@ -197,6 +197,9 @@ pub mod limits {
     pub const STARTS_PER_CLIENT: &[Limit] = &[Limit::new(20, Duration::from_secs(600))];
     /// Verification attempts per client address.
     pub const VERIFICATIONS_PER_CLIENT: &[Limit] = &[Limit::new(60, HOUR)];
+    /// Live checks of a new password while it is typed, per flow (debounced in the browser:
+    /// about one per pause in typing).
+    pub const PASSWORD_PREVIEWS_PER_FLOW: &[Limit] = &[Limit::new(120, HOUR)];
     /// Codes sent per account and channel.
     pub const SENDS_PER_ACCOUNT: &[Limit] = &[Limit::new(5, HOUR), Limit::new(10, DAY)];
     /// Failed verifications per account and method since the last success: a short burst, 5 an

@@ -1,189 +1,183 @@
-//! Checks a new password before anything is sent to Graph, so the user learns *why* a password is
-//! refused instead of getting Entra's generic complexity error. Pure: the caller passes the rules
-//! (from the policy) and the user's names (from the directory).
+//! Checks a new password before anything is sent to the directory, so the user learns *why* a
+//! password is refused instead of getting Entra's generic complexity error: every rule of
+//! [`latchkey_password`] with the tenant's own terms (its custom banned password list when the
+//! tenant enforces one, its name) and the policy's banned words, then — when configured — the
+//! breached-password lookup.
+//!
+//! The tenant's settings are read from the directory at most once per [`TENANT_TTL`] and kept in
+//! memory (they are tenant configuration, not user data); a failed read keeps what was known
+//! (or Entra's defaults) and is retried after [`RETRY_AFTER`].
 
+use std::sync::Mutex;
+use std::time::Duration;
+
+use latchkey_graph::PasswordRuleSettings;
+pub use latchkey_password::Rejection;
+use latchkey_password::{BannedTerms, BreachedLookup, Candidate};
 use latchkey_policy::PasswordRules;
-use latchkey_policy::model::MAX_PASSWORD_LENGTH;
+use time::OffsetDateTime;
 
-/// Symbols Entra accepts in cloud passwords (concept-sspr-policy), besides letters, digits, space.
-const ENTRA_SYMBOLS: &str = "@#$%^&*-_!+=[]{}|\\:',.?/`~\"();<> ";
+use crate::SelfService;
 
-/// Why a password was refused; each maps to one localized message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Rejection {
-    Mismatch,
-    TooShort {
-        min: usize,
-    },
-    TooLong {
-        max: usize,
-    },
-    /// Outside Entra's character set (Entra refuses non-ASCII in cloud passwords).
-    Characters,
-    /// Fewer than 3 of Entra's 4 character classes.
-    Classes,
-    ContainsName,
-    BannedWord,
-    /// Guessable: in a common-password dictionary or patterned. Carries zxcvbn's English warning.
-    Common {
-        warning: Option<String>,
-    },
+pub use latchkey_password::Weakness;
+
+/// How long the tenant's password settings are trusted before they are read again (Microsoft:
+/// changes to the custom list "may take several hours" to apply in Entra itself).
+pub const TENANT_TTL: Duration = Duration::from_secs(60 * 60);
+/// After a failed read, how long before the next try.
+pub const RETRY_AFTER: Duration = Duration::from_secs(5 * 60);
+
+/// What the tenant contributes to every check.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TenantRules {
+    pub settings: PasswordRuleSettings,
+    /// The words of the organization's name (four characters or more).
+    pub name_words: Vec<String>,
 }
 
-impl Rejection {
-    /// The message key in `locales/*.toml`.
-    pub fn message_key(&self) -> &'static str {
-        match self {
-            Rejection::Mismatch => "error_password_mismatch",
-            Rejection::TooShort { .. } => "error_password_short",
-            Rejection::TooLong { .. } => "error_password_long",
-            Rejection::Characters => "error_password_characters",
-            Rejection::Classes => "error_password_classes",
-            Rejection::ContainsName => "error_password_names",
-            Rejection::BannedWord => "error_password_banned",
-            Rejection::Common { .. } => "error_password_common",
-        }
+impl TenantRules {
+    /// The tenant's terms for scoring: its name, and its custom list when enforced.
+    fn terms(&self) -> impl Iterator<Item = &str> {
+        let custom = self
+            .settings
+            .banned_check_enabled
+            .then_some(&self.settings.banned_passwords)
+            .into_iter()
+            .flatten();
+        self.name_words.iter().chain(custom).map(String::as_str)
     }
 }
 
-/// Checks `password` (and its confirmation) against the policy's rules, Entra's cloud rules and a
-/// guessability estimate that includes the user's own names. Pass names, not addresses: the local
-/// part of the UPN, given name, surname, display name, on-premises account name (a domain such as
-/// `contoso` belongs in the policy's banned words instead).
-pub fn check(
+struct Cached {
+    rules: TenantRules,
+    /// When to read again.
+    refresh_at: OffsetDateTime,
+}
+
+/// The password checks' state: the tenant's cached rules and the optional breached lookup.
+pub struct PasswordChecks {
+    tenant: Mutex<Option<Cached>>,
+    breached: Option<BreachedLookup>,
+}
+
+impl PasswordChecks {
+    pub fn new(breached: Option<BreachedLookup>) -> Self {
+        Self {
+            tenant: Mutex::new(None),
+            breached,
+        }
+    }
+
+    /// Whether a breached-password service is configured.
+    pub fn checks_breaches(&self) -> bool {
+        self.breached.is_some()
+    }
+}
+
+/// The tenant's rules, read from the directory when the cached copy is due.
+pub async fn tenant_rules(s: &SelfService) -> TenantRules {
+    let now = s.clock.now();
+    let known = {
+        let guard = s.passwords.tenant.lock().unwrap_or_else(|p| p.into_inner());
+        match guard.as_ref() {
+            Some(c) if c.refresh_at > now => return c.rules.clone(),
+            Some(c) => Some(c.rules.clone()),
+            None => None,
+        }
+    };
+    let read = async {
+        let settings = s.directory.password_rule_settings().await?;
+        let name = s.directory.tenant_name().await?;
+        Ok::<_, latchkey_graph::GraphError>(TenantRules {
+            settings,
+            name_words: name
+                .unwrap_or_default()
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|w| w.chars().count() >= latchkey_password::banned::MIN_TERM_CHARS)
+                .map(str::to_lowercase)
+                .collect(),
+        })
+    };
+    let (rules, wait) = match read.await {
+        Ok(rules) => (rules, TENANT_TTL),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the tenant's password rule settings (GroupSettings.Read.All); checking with what is known");
+            (known.unwrap_or_default(), RETRY_AFTER)
+        }
+    };
+    let refresh_at = now + wait;
+    *s.passwords.tenant.lock().unwrap_or_else(|p| p.into_inner()) = Some(Cached {
+        rules: rules.clone(),
+        refresh_at,
+    });
+    rules
+}
+
+/// Every check of a new password; `confirm: None` checks the password alone (the live feedback
+/// while typing uses the same rules). The breached lookup runs only for a password that passed
+/// everything else.
+pub async fn check(
+    s: &SelfService,
     password: &str,
-    confirm: &str,
+    confirm: Option<&str>,
     rules: &PasswordRules,
     user_names: &[&str],
 ) -> Result<(), Rejection> {
-    let len = password.chars().count();
-    if len < rules.min_length {
-        return Err(Rejection::TooShort {
-            min: rules.min_length,
-        });
+    let tenant = tenant_rules(s).await;
+    let banned = BannedTerms::global_with(
+        tenant
+            .terms()
+            .chain(rules.banned_words.iter().map(String::as_str)),
+    );
+    latchkey_password::check(&Candidate {
+        password,
+        confirm,
+        rules,
+        user_names,
+        banned: &banned,
+    })?;
+    match &s.passwords.breached {
+        Some(lookup) => lookup.check(password).await,
+        None => Ok(()),
     }
-    if len > MAX_PASSWORD_LENGTH {
-        return Err(Rejection::TooLong {
-            max: MAX_PASSWORD_LENGTH,
-        });
-    }
-    if !password
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || ENTRA_SYMBOLS.contains(c))
-    {
-        return Err(Rejection::Characters);
-    }
-    let classes = [
-        password.chars().any(|c| c.is_ascii_lowercase()),
-        password.chars().any(|c| c.is_ascii_uppercase()),
-        password.chars().any(|c| c.is_ascii_digit()),
-        password.chars().any(|c| ENTRA_SYMBOLS.contains(c)),
-    ];
-    if classes.iter().filter(|c| **c).count() < 3 {
-        return Err(Rejection::Classes);
-    }
-    let lower = password.to_lowercase();
-    // Names shorter than 3 characters would reject half of all passwords ("Al", "Li").
-    let names: Vec<String> = user_names
-        .iter()
-        .flat_map(|n| n.split(|c: char| !c.is_alphanumeric()))
-        .filter(|p| p.chars().count() >= 3)
-        .map(str::to_lowercase)
-        .collect();
-    if rules.forbid_user_names && names.iter().any(|n| lower.contains(n.as_str())) {
-        return Err(Rejection::ContainsName);
-    }
-    if rules
-        .banned_words
-        .iter()
-        .any(|w| !w.is_empty() && lower.contains(w.as_str()))
-    {
-        return Err(Rejection::BannedWord);
-    }
-    let inputs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let estimate = zxcvbn::zxcvbn(password, &inputs);
-    // Score 3: "safely unguessable: moderate protection from offline slow-hash scenario".
-    if (estimate.score() as u8) < 3 {
-        let warning = estimate
-            .feedback()
-            .and_then(|f| f.warning())
-            .map(|w| w.to_string());
-        return Err(Rejection::Common { warning });
-    }
-    if password != confirm {
-        return Err(Rejection::Mismatch);
-    }
-    Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Why a live check while typing gave no verdict.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PreviewError {
+    /// The password would be refused, for this reason.
+    Rejected(Rejection),
+    /// Too many live checks for this flow (or the store could not count one): the form still
+    /// works, the server checks everything on submit.
+    Throttled,
+    /// The flow is not one that may set a password (not verified, a decoy, no policy).
+    NotAllowed,
+}
 
-    fn rules() -> PasswordRules {
-        PasswordRules {
-            min_length: 15,
-            banned_words: vec!["contoso".into()],
-            forbid_user_names: true,
-        }
+/// The live check of a password being typed on a verified flow's reset page: the same rules as
+/// the submit (the confirmation aside), throttled per flow. Nothing is recorded but the count.
+pub async fn preview(
+    s: &SelfService,
+    current: &crate::flow::Current,
+    password: &str,
+) -> Result<(), PreviewError> {
+    if current.data.decoy || !current.is_complete() {
+        return Err(PreviewError::NotAllowed);
     }
-
-    fn check1(p: &str) -> Result<(), Rejection> {
-        check(p, p, &rules(), &["Adele Vance", "adele.vance"])
-    }
-
-    #[test]
-    fn a_long_unguessable_passphrase_passes() {
-        assert_eq!(check1("Correct-Horse-Battery-42"), Ok(()));
-    }
-
-    #[test]
-    fn each_rule_has_its_reason() {
-        assert_eq!(check1("Sh0rt!"), Err(Rejection::TooShort { min: 15 }));
-        assert_eq!(
-            check1(&"Aa1!".repeat(70)),
-            Err(Rejection::TooLong { max: 256 })
-        );
-        assert_eq!(check1("Grüße-aus-Köln-2024"), Err(Rejection::Characters));
-        assert_eq!(
-            check1("only lower case words here"),
-            Err(Rejection::Classes)
-        );
-        assert_eq!(
-            check1("Vance-Family-Holiday-99"),
-            Err(Rejection::ContainsName)
-        );
-        assert_eq!(
-            check1("Welcome-To-Contoso-2024"),
-            Err(Rejection::BannedWord)
-        );
-        assert!(matches!(
-            check1("P@ssw0rd12345678"),
-            Err(Rejection::Common { .. })
-        ));
-        assert!(matches!(
-            check1("Summer2024Summer2024!"),
-            Err(Rejection::Common { .. })
-        ));
-        assert_eq!(
-            check(
-                "Correct-Horse-Battery-42",
-                "Correct-Horse-Battery-43",
-                &rules(),
-                &[]
-            ),
-            Err(Rejection::Mismatch)
-        );
-    }
-
-    #[test]
-    fn short_name_parts_do_not_reject_everything() {
-        let r = check(
-            "Tall-Ladder-Window-7",
-            "Tall-Ladder-Window-7",
-            &rules(),
-            &["Al Li"],
-        );
-        assert_eq!(r, Ok(()));
-    }
+    let set = s.policies();
+    let Some(policy) = current.data.policy.as_deref().and_then(|n| set.get(n)) else {
+        return Err(PreviewError::NotAllowed);
+    };
+    crate::flow::hit(
+        s,
+        "password:preview",
+        &current.flow.id.to_string(),
+        crate::flow::limits::PASSWORD_PREVIEWS_PER_FLOW,
+    )
+    .await
+    .map_err(|_| PreviewError::Throttled)?;
+    let names: Vec<&str> = current.data.names.iter().map(String::as_str).collect();
+    check(s, password, None, &policy.password, &names)
+        .await
+        .map_err(PreviewError::Rejected)
 }

@@ -52,6 +52,8 @@ pub struct SelfService {
     /// How long a change waits for the on-premises gateway's result before it says "in
     /// progress" ([`crate::gateway::RESULT_WAIT`] unless a test shortens it).
     pub gateway_wait: Duration,
+    /// The tenant's password rules (cached) and the optional breached-password lookup.
+    pub passwords: crate::password::PasswordChecks,
 }
 
 impl SelfService {

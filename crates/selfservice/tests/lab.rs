@@ -150,6 +150,7 @@ impl Lab {
             deadline: Duration::from_millis(10),
             graph_budget: Duration::from_secs(20),
             gateway_wait: Duration::from_millis(1500),
+            passwords: latchkey_selfservice::password::PasswordChecks::new(None),
         });
         let lab = Lab {
             sim,

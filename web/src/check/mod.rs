@@ -80,6 +80,7 @@ enum Probe {
     RiskyUser,
     Domains,
     Organization,
+    PasswordRules,
 }
 
 /// One capability a feature needs.
@@ -219,6 +220,19 @@ const REQUIREMENTS: &[Requirement] = &[
         roles: &[],
         probe: Probe::Organization,
         why: "hybrid tenants: whether directory sync is on",
+    },
+    Requirement {
+        id: "password_rules.read",
+        operation: "Read the tenant's password rules (custom banned passwords, smart lockout) and name",
+        feature: None,
+        permissions: &[
+            "GroupSettings.Read.All",
+            "Directory.Read.All",
+            "Directory.ReadWrite.All",
+        ],
+        roles: &[],
+        probe: Probe::PasswordRules,
+        why: "new passwords are checked against the tenant's custom banned password list and name before they are written; the unlock page states the tenant's lockout duration (without it: Entra's defaults, and the tenant's list is only applied by Entra itself)",
     },
 ];
 
@@ -396,6 +410,7 @@ async fn probe(client: &GraphClient, probe: Probe) -> ProbeResult {
         Probe::RiskyUser => client.get_risky_user(&nobody).await.map(|_| ()),
         Probe::Domains => client.list_domains().await.map(|_| ()),
         Probe::Organization => client.organization().await.map(|_| ()),
+        Probe::PasswordRules => client.password_rule_settings().await.map(|_| ()),
     };
     match outcome {
         Ok(()) => ProbeResult::Ok,

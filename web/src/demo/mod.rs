@@ -352,6 +352,7 @@ async fn start_full(
             deadline,
             graph_budget,
             gateway_wait: latchkey_selfservice::gateway::RESULT_WAIT,
+            passwords: latchkey_selfservice::password::PasswordChecks::new(None),
         },
         csrf: Csrf::new(&form_key, &url),
         proxies: TrustedProxies(trusted_proxies),

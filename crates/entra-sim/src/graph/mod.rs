@@ -127,6 +127,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 get().to(tenant::list_federation_configuration),
             )
             .route("/organization", get().to(tenant::list_organization))
+            .route("/groupSettings", get().to(tenant::list_group_settings))
             .route("/organization/{id}", get().to(tenant::get_organization))
             .route(
                 "/directory/onPremisesSynchronization",

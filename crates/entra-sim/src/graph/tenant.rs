@@ -366,3 +366,63 @@ pub async fn get_method_configuration(
         "excludeTargets": [],
     })))
 }
+
+const GROUP_SETTINGS_READ: Perms = Perms {
+    app: &[
+        "GroupSettings.Read.All",
+        "GroupSettings.ReadWrite.All",
+        "Directory.Read.All",
+        "Directory.ReadWrite.All",
+        "Group.Read.All",
+        "Group.ReadWrite.All",
+    ],
+    delegated: &[
+        "GroupSettings.Read.All",
+        "GroupSettings.ReadWrite.All",
+        "Directory.Read.All",
+        "Directory.ReadWrite.All",
+        "Group.Read.All",
+        "Group.ReadWrite.All",
+        "Directory.AccessAsUser.All",
+    ],
+};
+
+/// The "Password Rule Settings" directory setting template.
+pub const PASSWORD_RULE_SETTINGS_TEMPLATE: &str = "5cf42378-d67d-4f36-ba46-e8b86229381d";
+/// The setting object's id in this simulator (fixed, so fixtures and tests can name it).
+const PASSWORD_RULE_SETTINGS_ID: &str = "2e5a0f0c-7d4b-4f55-9f1c-0b6a5c0d3f01";
+
+/// `GET /groupSettings`: the tenant-wide settings objects. A tenant starts with none ("Microsoft
+/// Entra ID assigns the default configuration to the tenant and there are no setting objects");
+/// the "Password Rule Settings" object exists once a custom banned list or a smart lockout other
+/// than the default is configured. Values are strings, booleans as "True"/"False", the list
+/// tab-separated.
+pub async fn list_group_settings(shared: Data<Shared>, caller: Caller) -> GraphResult {
+    caller.require(GROUP_SETTINGS_READ)?;
+    let state = shared.state();
+    let lockout = &state.smart_lockout;
+    let banned = &state.password_policy.banned_words;
+    let configured =
+        !banned.is_empty() || lockout.threshold != 10 || lockout.duration_seconds != 60;
+    let mut value = Vec::new();
+    if configured {
+        let flag = |b: bool| if b { "True" } else { "False" };
+        value.push(json!({
+            "id": PASSWORD_RULE_SETTINGS_ID,
+            "displayName": "Password Rule Settings",
+            "templateId": PASSWORD_RULE_SETTINGS_TEMPLATE,
+            "values": [
+                {"name": "BannedPasswordCheckOnPremisesMode", "value": "Audit"},
+                {"name": "EnableBannedPasswordCheckOnPremises", "value": flag(false)},
+                {"name": "EnableBannedPasswordCheck", "value": flag(!banned.is_empty())},
+                {"name": "LockoutDurationInSeconds", "value": lockout.duration_seconds.to_string()},
+                {"name": "LockoutThreshold", "value": lockout.threshold.to_string()},
+                {"name": "BannedPasswordList", "value": banned.join("\t")},
+            ],
+        }));
+    }
+    Ok(HttpResponse::Ok().json(json!({
+        "@odata.context": format!("{}#groupSettings", shared.metadata()),
+        "value": value,
+    })))
+}

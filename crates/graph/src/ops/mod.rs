@@ -6,10 +6,12 @@ mod pages;
 mod reset;
 mod risk;
 mod sessions;
+mod settings;
 mod tap;
 mod tenant;
 mod users;
 
 pub use pages::{MAX_PAGE_SIZE, NextPage, Page};
+pub use settings::{PASSWORD_RULE_SETTINGS_TEMPLATE, PasswordRuleSettings};
 pub use tenant::InternalDomainFederation;
 pub use users::odata_string;

@@ -65,3 +65,45 @@ async fn writeback_flag_is_read_from_on_premises_synchronization() {
     assert!(off.is_none_or(|s| !s.features.password_writeback_enabled));
     drop(sim);
 }
+
+#[tokio::test]
+async fn password_rule_settings_are_entras_defaults_until_configured() {
+    let mut fx = fixture();
+    fx.password_policy.banned_words.clear();
+    let (sim, f) = start_with(fx).await;
+    let c = app_client(&sim, &f);
+    // A tenant has no settings object until one is configured: Entra's defaults apply.
+    assert_eq!(
+        c.password_rule_settings().await.unwrap(),
+        latchkey_graph::PasswordRuleSettings::default()
+    );
+
+    let mut fx = fixture();
+    fx.password_policy.banned_words = vec!["contoso".into(), "fabrikam".into()];
+    fx.smart_lockout.threshold = 5;
+    fx.smart_lockout.duration_seconds = 300;
+    let (sim, f) = start_with(fx).await;
+    let c = app_client(&sim, &f);
+    let s = c.password_rule_settings().await.unwrap();
+    assert!(s.banned_check_enabled);
+    assert_eq!(s.banned_passwords, ["contoso", "fabrikam"]);
+    assert_eq!(s.lockout_threshold, 5);
+    assert_eq!(s.lockout_duration_seconds, 300);
+}
+
+#[tokio::test]
+async fn password_rule_settings_need_a_settings_permission() {
+    let mut fx = fixture();
+    let app = fx
+        .apps
+        .iter_mut()
+        .find(|a| a.client_id == CLIENT_ID)
+        .unwrap();
+    app.application_permissions.retain(|p| {
+        !p.starts_with("GroupSettings.") && !p.starts_with("Directory.") && !p.starts_with("Group.")
+    });
+    let (sim, f) = start_with(fx).await;
+    let c = app_client(&sim, &f);
+    let e = c.password_rule_settings().await.unwrap_err();
+    assert!(e.is_forbidden(), "{e:?}");
+}

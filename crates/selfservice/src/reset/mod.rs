@@ -35,7 +35,15 @@ pub async fn reset(
         .iter()
         .map(String::as_str)
         .collect();
-    if let Err(why) = password::check(password.expose(), confirm, &acting.policy.password, &names) {
+    let checked = password::check(
+        s,
+        password.expose(),
+        Some(confirm),
+        &acting.policy.password,
+        &names,
+    )
+    .await;
+    if let Err(why) = checked {
         let recorded = acting.audit(s, Outcome::Failure, why.message_key()).await;
         if recorded.is_err() {
             return ResetOutcome::TryAgain(acting.try_again(s, recorded).await);

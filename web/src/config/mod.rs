@@ -8,6 +8,10 @@ use anyhow::{Context, bail};
 use latchkey_types::Secret;
 use serde::Deserialize;
 
+mod passwords;
+
+pub use passwords::PasswordSettings;
+
 /// The whole configuration file. Every key is documented in the README ("Configuration").
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,6 +39,9 @@ pub struct Settings {
     pub admin: Option<AdminSettings>,
     /// The helpdesk console (`/helpdesk`); without this table it is not served.
     pub helpdesk: Option<HelpdeskSettings>,
+    /// The breached-password lookup (optional).
+    #[serde(default)]
+    pub passwords: PasswordSettings,
 }
 
 /// Who may use the admin console.
@@ -383,6 +390,7 @@ impl Settings {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        self.passwords.validate()?;
         let db = &self.store.database_url;
         let postgres = db.starts_with("postgres://") || db.starts_with("postgresql://");
         if self.store.password_file.is_some() && !postgres {
