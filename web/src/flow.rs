@@ -154,19 +154,18 @@ pub async fn hit_client(
     scope: &str,
     limits: &[latchkey_store::Limit],
 ) -> Result<(), Refusal> {
-    latchkey_selfservice::flow::hit(&portal.services, scope, &client(portal, req), limits).await
+    latchkey_selfservice::flow::hit(&portal.services, scope, &client(portal, req), limits)
+        .await
+        .map(|_| ())
 }
 
 /// "Too many attempts, wait N minutes" in the page's language ("a minute" for one).
 fn throttled_message(portal: &Portal, lang: Lang, wait: Duration) -> String {
     let minutes = wait.as_secs().div_ceil(60).max(1);
-    let catalogs = portal.templates.catalogs();
-    if minutes == 1 {
-        return catalogs.get(lang, "error_throttled_one").to_string();
-    }
-    catalogs
-        .get(lang, "error_throttled")
-        .replace("{minutes}", &minutes.to_string())
+    portal
+        .templates
+        .catalogs()
+        .plural(lang, "error_throttled", minutes)
 }
 
 /// The label of a method on buttons.
@@ -212,6 +211,7 @@ pub async fn charge(
         account_key,
     )
     .await
+    .map(|_| ())
 }
 
 /// A form with nothing but its CSRF token.
@@ -249,10 +249,16 @@ pub fn not_verified(
             StatusCode::BAD_REQUEST,
         ),
         VerifyError::Refused(refusal) => again(refusal.message(portal, lang), refusal.status()),
-        VerifyError::Wrong => again(
-            catalogs.get(lang, wrong_key).to_string(),
-            StatusCode::BAD_REQUEST,
-        ),
+        VerifyError::Wrong { tries_left } => {
+            let left = match tries_left {
+                0 => catalogs.get(lang, "tries_left_none").to_string(),
+                n => catalogs.plural(lang, "tries_left", u64::from(n)),
+            };
+            again(
+                format!("{} {left}", catalogs.get(lang, wrong_key)),
+                StatusCode::BAD_REQUEST,
+            )
+        }
         VerifyError::Busy => return Err(WebError::Busy(lang)),
         VerifyError::Gone => return Err(WebError::Expired),
         VerifyError::Store(e) => return Err(WebError::Store(lang, e)),

@@ -86,6 +86,21 @@ impl Catalogs {
     }
 
     /// One message, falling back to English, then to the key itself (visible, never a panic).
+    /// A message with a count: `{key}_one` or `{key}_other` by the language's plural rule, with
+    /// `{n}` filled in. English and German share the rule (one for exactly 1, other otherwise);
+    /// a language with more forms adds its categories here and in its catalog.
+    pub fn plural(&self, lang: Lang, key: &str, n: u64) -> String {
+        let category = match (lang, n) {
+            (Lang::En | Lang::De, 1) => "one",
+            (Lang::En | Lang::De, _) => "other",
+        };
+        let full = format!("{key}_{category}");
+        self.catalog(lang)
+            .get(&full)
+            .or_else(|| self.catalog(Lang::En).get(&full))
+            .map_or(full.clone(), |t| t.replace("{n}", &n.to_string()))
+    }
+
     pub fn get<'a>(&'a self, lang: Lang, key: &'a str) -> &'a str {
         self.catalog(lang)
             .get(key)
@@ -131,6 +146,24 @@ mod tests {
                 lang.tag()
             );
         }
+    }
+
+    #[test]
+    fn plural_forms_follow_the_count() {
+        let c = Catalogs::load().unwrap();
+        assert_eq!(
+            c.plural(Lang::De, "error_throttled", 1),
+            "Zu viele Versuche. Bitte warten Sie eine Minute und versuchen Sie es dann erneut."
+        );
+        assert!(
+            c.plural(Lang::De, "error_throttled", 5)
+                .contains("5 Minuten")
+        );
+        assert!(
+            c.plural(Lang::En, "error_throttled", 2)
+                .contains("2 minutes")
+        );
+        assert!(c.plural(Lang::En, "tries_left", 1).contains("once more"));
     }
 
     #[test]

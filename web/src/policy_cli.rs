@@ -22,8 +22,9 @@ pub fn check(dir: &Path) -> anyhow::Result<ExitCode> {
             for p in set.policies() {
                 let groups: Vec<String> = p.applies_to.iter().map(|g| g.label()).collect();
                 let methods: Vec<&str> = p.methods.iter().map(|m| m.as_str()).collect();
+                let sources: Vec<&str> = p.sources.iter().map(|s| s.as_str()).collect();
                 println!(
-                    "  {:>5}  {}{}  groups: {}  methods: {} of {}",
+                    "  {:>5}  {}{}  groups: {}  methods: {} of {} (codes to: {})",
                     p.priority,
                     p.name,
                     if p.enabled { "" } else { " (disabled)" },
@@ -33,7 +34,8 @@ pub fn check(dir: &Path) -> anyhow::Result<ExitCode> {
                         groups.join(", ")
                     },
                     p.methods_required,
-                    methods.join(", ")
+                    methods.join(", "),
+                    sources.join(", ")
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -70,6 +72,8 @@ pub struct Granted {
     pub name: String,
     pub actions: Vec<String>,
     pub methods: Vec<String>,
+    /// Where codes go: `latchkey`, `entra`, `profile`.
+    pub sources: Vec<String>,
     pub methods_required: usize,
 }
 
@@ -129,6 +133,7 @@ pub async fn explain_user(
             name: p.name.clone(),
             actions: p.actions.iter().map(action_name).collect(),
             methods: p.methods.iter().map(|m| m.as_str().to_string()).collect(),
+            sources: p.sources.iter().map(|s| s.as_str().to_string()).collect(),
             methods_required: p.methods_required,
         }),
     }))
@@ -156,11 +161,17 @@ pub async fn explain(config: &Path, who: &str) -> anyhow::Result<ExitCode> {
     println!("  {}", x.reason);
     if let Some(p) = x.policy {
         println!(
-            "  may: {}; verifies with {} of {}",
+            "  may: {}; verifies with {} of {}; codes go to what is in: {}",
             p.actions.join(", "),
             p.methods_required,
-            p.methods.join(", ")
+            p.methods.join(", "),
+            p.sources.join(", ")
         );
+        if p.sources.iter().any(|s| s == "profile") {
+            println!(
+                "  note: the directory profile's phone and emails count; anyone who may edit user profiles can change them"
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

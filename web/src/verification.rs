@@ -58,6 +58,8 @@ struct CodePage {
     csrf: String,
     kind: &'static str,
     intro: String,
+    /// "Didn't get a code?": the ways forward, the same for everyone.
+    help: Vec<String>,
     resend: bool,
     step: String,
     total: String,
@@ -67,14 +69,18 @@ struct CodePage {
 
 /// "Step N of M", but only once the first method succeeded: before that, M would reveal which
 /// policy (and so whether an account) matched.
+/// Security questions never count toward the methods required, so they do not advance the
+/// step either (no "Step 3 of 2").
 fn step_numbers(flow: &Flow, data: &FlowData) -> (String, String) {
-    let done = flow.verified.len();
-    let total = if done == 0 {
-        String::new()
-    } else {
-        data.required.to_string()
-    };
-    ((done + 1).to_string(), total)
+    if flow.verified.is_empty() {
+        return ((1).to_string(), String::new());
+    }
+    let counted = latchkey_selfservice::flow::verified_kinds(flow)
+        .into_iter()
+        .filter(|k| k.counts_toward_required())
+        .count();
+    let current = (counted + 1).min(data.required.max(1));
+    (current.to_string(), data.required.to_string())
 }
 
 async fn choose(req: HttpRequest, portal: web::Data<Portal>) -> Result<HttpResponse, WebError> {
@@ -119,9 +125,19 @@ async fn begin(
 ) -> Result<HttpResponse, WebError> {
     let step = posted.step;
     let kind = offered_kind(&portal, &path, step.lang)?;
-    let page = |error, status| code_page(&portal, &req, &step, kind, error, status);
+    let page = |sent_to: Option<String>, error, status| {
+        code_page(
+            &portal,
+            &req,
+            &step,
+            kind,
+            sent_to.as_deref(),
+            error,
+            status,
+        )
+    };
     Ok(match kind {
-        MethodKind::Totp => page(None, StatusCode::OK),
+        MethodKind::Totp => page(None, None, StatusCode::OK),
         MethodKind::Attribute => crate::attribute::page(&portal, &req, &step, None, StatusCode::OK),
         MethodKind::Questions => {
             let asked = verify::asked_questions(&portal.services, &step).await;
@@ -129,9 +145,14 @@ async fn begin(
         }
         MethodKind::Email | MethodKind::Sms => {
             match verify::send_code(&portal.services, &step, kind).await {
-                Ok(()) => page(None, StatusCode::OK),
+                Ok(masked) => page(Some(masked), None, StatusCode::OK),
                 Err(VerifyError::Refused(wait)) => {
-                    page(Some(wait.message(&portal, step.lang)), wait.status())
+                    let sent_to = step.data.sent_to.get(&kind).cloned();
+                    page(
+                        sent_to,
+                        Some(wait.message(&portal, step.lang)),
+                        wait.status(),
+                    )
                 }
                 Err(VerifyError::Store(e)) => return Err(WebError::Store(step.lang, e)),
                 Err(_) => return Err(WebError::unavailable(step.lang)),
@@ -140,25 +161,34 @@ async fn begin(
     })
 }
 
-/// The page where the user types a code (or reads where one went).
+/// The page where the user types a code: where it went (masked; a flow that sent nothing shows
+/// the plausible mask `send_code` chose), how long it is, and the ways forward if it never comes.
 fn code_page(
     portal: &Portal,
     req: &HttpRequest,
     step: &Step,
     kind: MethodKind,
+    sent_to: Option<&str>,
     error: Option<String>,
     status: StatusCode,
 ) -> HttpResponse {
-    let key = match kind {
-        MethodKind::Email => "code_sent_email",
-        MethodKind::Sms => "code_sent_sms",
-        _ => "code_totp",
+    let catalogs = portal.templates.catalogs();
+    let lang = step.lang;
+    let digits = portal.services.codes.config().digits.to_string();
+    let destination = sent_to.unwrap_or("…");
+    let intro = match kind {
+        MethodKind::Email => catalogs.get(lang, "code_sent_email"),
+        MethodKind::Sms => catalogs.get(lang, "code_sent_sms"),
+        _ => catalogs.get(lang, "code_totp"),
+    }
+    .replace("{account}", &step.data.account)
+    .replace("{destination}", destination)
+    .replace("{digits}", &digits);
+    let help = if kind == MethodKind::Totp {
+        vec![]
+    } else {
+        code_help(portal, lang, destination)
     };
-    let intro = portal
-        .templates
-        .catalogs()
-        .get(step.lang, key)
-        .replace("{account}", &step.data.account);
     let (current, total) = step_numbers(&step.flow, &step.data);
     let errors = error
         .iter()
@@ -171,15 +201,35 @@ fn code_page(
         csrf: csrf_token(portal, &step.flow),
         kind: kind.as_str(),
         intro,
+        help,
         resend: kind != MethodKind::Totp,
         step: current,
         total,
         code_error: error,
         errors,
     };
-    let mut r = portal.render_in(req, step.lang, "verify_code.html", &page);
+    let mut r = portal.render_in(req, lang, "verify_code.html", &page);
     *r.status_mut() = status;
     r
+}
+
+/// "Didn't get a code?": the same lines for everyone, so they say nothing about the account.
+fn code_help(portal: &Portal, lang: Lang, destination: &str) -> Vec<String> {
+    let catalogs = portal.templates.catalogs();
+    let mut lines = vec![
+        catalogs.get(lang, "code_help_wait").to_string(),
+        catalogs
+            .get(lang, "code_help_unknown")
+            .replace("{destination}", destination),
+        catalogs.get(lang, "code_help_enroll").to_string(),
+    ];
+    lines.push(match portal.brand.helpdesk.as_deref() {
+        Some(contact) => catalogs
+            .get(lang, "code_help_helpdesk")
+            .replace("{helpdesk}", contact),
+        None => catalogs.get(lang, "code_help_helpdesk_none").to_string(),
+    });
+    lines
 }
 
 async fn submit(
@@ -195,7 +245,18 @@ async fn submit(
     match verify::check_code(&portal.services, &step, kind, &typed, &client).await {
         Ok(v) => Ok(verified(&portal, v)),
         Err(e) => {
-            let again = |msg, status| code_page(&portal, &req, &step, kind, Some(msg), status);
+            let sent_to = step.data.sent_to.get(&kind).cloned();
+            let again = |msg, status| {
+                code_page(
+                    &portal,
+                    &req,
+                    &step,
+                    kind,
+                    sent_to.as_deref(),
+                    Some(msg),
+                    status,
+                )
+            };
             let (wrong, missing) = ("error_code_wrong", "error_code_missing");
             not_verified(&portal, &step, e, again, wrong, missing)
         }

@@ -141,16 +141,13 @@ async fn enroll(demo: &Demo, upn: &str, methods: &[(&str, serde_json::Value)]) {
 #[tokio::test(flavor = "multi_thread")]
 async fn coverage_and_the_unable_list_match_the_fixture() {
     let (demo, _clock) = demo_with_clock().await;
-    // Enroll more users through the store: Ben one method (not enough), David two.
-    enroll(
-        &demo,
-        "ben.okafor@contoso.com",
-        &[(
-            "email",
-            serde_json::json!({ "address": "ben@mail.example" }),
-        )],
-    )
-    .await;
+    // Enroll more users through the store: David two methods. Ben stays without any (nothing
+    // in Entra either): the "none" column. Kofi loses his Entra email: one method, "partial".
+    assert!(
+        demo.sim
+            .tenant()
+            .set_email_method("kofi.mensah@contoso.com", None)
+    );
     enroll(
         &demo,
         "david.kim@contoso.com",
@@ -179,10 +176,21 @@ async fn coverage_and_the_unable_list_match_the_fixture() {
             m.insert("totp");
         }
     }
-    methods
-        .entry("ben.okafor@contoso.com".into())
-        .or_default()
-        .insert("email");
+    // The demo policy also accepts what users registered in Entra (`sources = ["latchkey",
+    // "entra"]`): an email method, a mobile or alternate mobile phone.
+    for u in &fixture.users {
+        let m = methods.entry(u.upn.to_lowercase()).or_default();
+        if u.methods.email.is_some() && u.upn != "kofi.mensah@contoso.com" {
+            m.insert("email");
+        }
+        if u.methods
+            .phones
+            .iter()
+            .any(|p| p.phone_type == "mobile" || p.phone_type == "alternateMobile")
+        {
+            m.insert("sms");
+        }
+    }
     methods
         .entry("david.kim@contoso.com".into())
         .or_default()
@@ -230,7 +238,12 @@ async fn coverage_and_the_unable_list_match_the_fixture() {
     let partial = in_scope.len() - ready.len() - none;
     assert!(
         !ready.is_empty() && partial > 0 && none > 0 && disabled > 0,
-        "the fixture should exercise every column"
+        "the fixture should exercise every column: ready {} partial {partial} none {none} disabled {disabled}: {:?}",
+        ready.len(),
+        in_scope
+            .iter()
+            .map(|u| (u.as_str(), accepted(u)))
+            .collect::<Vec<_>>()
     );
 
     let mut b = Browser::new(&demo);
@@ -281,14 +294,30 @@ async fn coverage_and_the_unable_list_match_the_fixture() {
     assert_eq!(rows[0][0], "object_id");
     let ids: BTreeSet<String> = rows[1..].iter().map(|r| r[0].clone()).collect();
     assert_eq!(ids, expected_unable);
-    let ben = rows
+    let kofi = rows
         .iter()
-        .find(|r| r[1] == "ben.okafor@contoso.com")
-        .expect("Ben has one method: unable");
+        .find(|r| r[1] == "kofi.mensah@contoso.com")
+        .expect("Kofi has one method (his Entra phone): unable");
     assert_eq!(
-        (ben[3].as_str(), ben[4].as_str(), ben[5].as_str()),
-        (POLICY, "2", "email")
+        (kofi[3].as_str(), kofi[4].as_str(), kofi[5].as_str()),
+        (POLICY, "2", "sms")
     );
+    assert!(body.contains("registration report (userRegistrationDetails)"));
+
+    // A tenant without Entra ID P1/P2 refuses the registration report: the same numbers come
+    // from per-user reads, and the page says so.
+    demo.sim.tenant().set_premium(false);
+    let per_user = b.get("/admin/reports").await;
+    assert_eq!(per_user.status, 200, "{}", per_user.body);
+    for column in ["total", "ready", "partial", "none"] {
+        assert_eq!(
+            cell(&per_user.body, &policy_row, column),
+            cell(body, &policy_row, column),
+            "{column}"
+        );
+    }
+    assert_eq!(attr_values(&per_user.body, "data-user"), expected_unable);
+    assert!(per_user.body.contains("read per user"));
     demo.stop().await;
 }
 

@@ -82,6 +82,9 @@ pub struct TenantFixture {
     /// PEM (PKCS#8 RSA) of the token-signing key, or a path; default: the embedded test key.
     #[serde(default)]
     pub signing_key: Option<String>,
+    /// Entra ID P1/P2 licensed (the authentication methods reports need it).
+    #[serde(default = "yes")]
+    pub premium: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -41,6 +41,6 @@ pub use http::{HTTP_LOG_TARGET, backoff, parse_retry_after};
 pub use model::*;
 pub use ops::{
     InternalDomainFederation, MAX_PAGE_SIZE, NextPage, PASSWORD_RULE_SETTINGS_TEMPLATE, Page,
-    PasswordRuleSettings, odata_string,
+    PasswordRuleSettings, RegistrationDetails, odata_string,
 };
 pub use token::{MAX_EXPIRY_MARGIN, RotateHook, expiry_margin};

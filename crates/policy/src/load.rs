@@ -67,6 +67,8 @@ struct RawPolicy {
     excludes: Vec<Spanned<RawGroup>>,
     actions: Spanned<BTreeSet<Action>>,
     methods: Spanned<Vec<MethodKind>>,
+    #[serde(default)]
+    sources: Option<Spanned<Vec<MethodSource>>>,
     methods_required: Spanned<usize>,
     #[serde(default)]
     enrollment: RawEnrollment,
@@ -238,6 +240,35 @@ pub fn parse_sources(sources: &[(PathBuf, String)]) -> Result<PolicySet, Vec<Pol
                     "lists a method twice".into(),
                 ));
             }
+            let sources = match &raw.sources {
+                None => vec![MethodSource::Latchkey],
+                Some(list) => {
+                    let v = list.get_ref().clone();
+                    let distinct: BTreeSet<_> = v.iter().collect();
+                    if v.is_empty() {
+                        errors.push(at.error(
+                            Some(list.span()),
+                            field("sources"),
+                            "must name at least one source (\"latchkey\", \"entra\", \"profile\")".into(),
+                        ));
+                    } else if distinct.len() != v.len() {
+                        errors.push(at.error(
+                            Some(list.span()),
+                            field("sources"),
+                            "lists a source twice".into(),
+                        ));
+                    } else if let Some(m) =
+                        methods.iter().find(|m| !v.iter().any(|s| s.supplies(**m)))
+                    {
+                        errors.push(at.error(
+                            Some(list.span()),
+                            field("sources"),
+                            format!("method `{}` needs the source \"latchkey\" (\"entra\" and \"profile\" supply only email and sms)", m.as_str()),
+                        ));
+                    }
+                    v
+                }
+            };
             let required = *raw.methods_required.get_ref();
             let req_span = Some(raw.methods_required.span());
             // Security questions are never one of two required methods (docs/security.md), so they do
@@ -317,6 +348,7 @@ pub fn parse_sources(sources: &[(PathBuf, String)]) -> Result<PolicySet, Vec<Pol
                 excludes,
                 actions: raw.actions.into_inner(),
                 methods,
+                sources,
                 methods_required: required,
                 enrollment: Enrollment {
                     required: raw.enrollment.required,
@@ -480,6 +512,40 @@ password = { min_length = 16, banned_words = ["Contoso"] }
         assert!(!p.allow_privileged);
         assert_eq!(p.applies_to[0].label(), "All employees");
         assert_eq!(p.line, 2);
+    }
+
+    #[test]
+    fn sources_default_to_latchkey_and_are_validated() {
+        let p = parse(STAFF).unwrap().policies()[0].clone();
+        assert_eq!(p.sources, vec![MethodSource::Latchkey]);
+        let with = |line: &str| {
+            STAFF.replace(
+                "methods_required = 2",
+                &format!("methods_required = 2\n{line}"),
+            )
+        };
+        let p = parse(&with(r#"sources = ["entra", "latchkey"]"#))
+            .unwrap()
+            .policies()[0]
+            .clone();
+        assert_eq!(p.sources, vec![MethodSource::Entra, MethodSource::Latchkey]);
+        for (line, says) in [
+            (r#"sources = []"#, "at least one source"),
+            (r#"sources = ["entra", "entra", "latchkey"]"#, "twice"),
+            // totp is in the methods: an authenticator seed never comes from the directory.
+            (
+                r#"sources = ["entra"]"#,
+                "method `totp` needs the source \"latchkey\"",
+            ),
+        ] {
+            let e = one_error(&with(line));
+            assert_eq!(e.field.as_deref(), Some("policy[0].sources"), "{line}");
+            assert!(e.message.contains(says), "{line}: {}", e.message);
+        }
+        assert!(
+            parse(&with(r#"sources = ["sms"]"#)).is_err(),
+            "unknown source"
+        );
     }
 
     #[test]

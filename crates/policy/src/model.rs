@@ -33,6 +33,46 @@ impl Action {
     }
 }
 
+/// Where the destinations of codes (email addresses, phone numbers) come from.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize, serde::Serialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum MethodSource {
+    /// What the user enrolled in Latchkey (`/enroll`): confirmed by a code when set up.
+    Latchkey,
+    /// The phone numbers (mobile, alternate mobile) and email address the user registered as
+    /// authentication methods in Entra (`phoneMethods`, `emailMethods`), read live when needed.
+    /// Only the user or an authentication administrator can change them.
+    Entra,
+    /// The directory profile's `mobilePhone` and `otherMails`. Anyone who may edit user profiles
+    /// in the tenant (User Administrators, HR provisioning, often the user in some apps) can point
+    /// them somewhere else, so a policy must name this source explicitly.
+    Profile,
+}
+
+impl MethodSource {
+    pub const ALL: [MethodSource; 3] = [Self::Latchkey, Self::Entra, Self::Profile];
+
+    /// The name in policy files and the admin console.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Latchkey => "latchkey",
+            Self::Entra => "entra",
+            Self::Profile => "profile",
+        }
+    }
+
+    /// Whether this source can supply a destination for `kind` (only codes to an address or a
+    /// number come from the directory; an authenticator seed or answers never do).
+    pub fn supplies(self, kind: MethodKind) -> bool {
+        match self {
+            Self::Latchkey => true,
+            Self::Entra | Self::Profile => matches!(kind, MethodKind::Email | MethodKind::Sms),
+        }
+    }
+}
+
 /// A group by object id, with the display name kept for humans (ids are what counts).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupRef {
@@ -100,6 +140,9 @@ pub struct Policy {
     pub actions: BTreeSet<Action>,
     /// Methods a user may verify with, in the order the portal offers them.
     pub methods: Vec<MethodKind>,
+    /// Where codes may be sent: Latchkey enrollments (default), Entra-registered methods, the
+    /// directory profile. Never empty, no duplicates.
+    pub sources: Vec<MethodSource>,
     /// How many different methods must succeed.
     pub methods_required: usize,
     pub enrollment: Enrollment,

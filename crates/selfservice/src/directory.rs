@@ -6,8 +6,9 @@ use std::future::Future;
 use std::pin::Pin;
 
 use latchkey_graph::{
-    AuthMethod, GraphClient, GraphError, Memberships, NextPage, Page, PasswordRuleSettings,
-    RiskState, TapRequest, TemporaryAccessPass, User, UserRef,
+    AuthMethod, EmailMethod, GraphClient, GraphError, Memberships, NextPage, Page,
+    PasswordRuleSettings, PhoneMethod, RegistrationDetails, RiskState, TapRequest,
+    TemporaryAccessPass, User, UserRef,
 };
 use latchkey_types::{ObjectId, Secret};
 
@@ -54,6 +55,10 @@ pub trait Directory: Send + Sync + 'static {
         id: &'a ObjectId,
         request: &'a TapRequest,
     ) -> DirFuture<'a, TemporaryAccessPass>;
+    /// The phone numbers the user registered as authentication methods (`phoneMethods`).
+    fn phone_methods<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, Vec<PhoneMethod>>;
+    /// The email address the user registered as an authentication method (`emailMethods`).
+    fn email_methods<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, Vec<EmailMethod>>;
     /// The user's registered authentication methods (all types, fully paged).
     fn auth_methods<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, Vec<AuthMethod>>;
     /// Deletes one method through its type's collection.
@@ -73,6 +78,12 @@ pub trait Directory: Send + Sync + 'static {
     ) -> DirFuture<'a, Page<UserSummary>>;
     /// A group's display name.
     fn group_name<'a>(&'a self, group: &'a ObjectId) -> DirFuture<'a, Option<String>>;
+    /// One page of the registration report (`userRegistrationDetails`); `next` from the
+    /// previous page.
+    fn registration_details_page<'a>(
+        &'a self,
+        next: Option<&'a NextPage>,
+    ) -> DirFuture<'a, Page<RegistrationDetails>>;
     /// The tenant's "Password Rule Settings" (custom banned list, smart lockout), or Entra's
     /// defaults when it has none.
     fn password_rule_settings(&self) -> DirFuture<'_, PasswordRuleSettings>;
@@ -221,6 +232,21 @@ impl Directory for GraphClient {
 
     fn group_name<'a>(&'a self, group: &'a ObjectId) -> DirFuture<'a, Option<String>> {
         Box::pin(self.group_display_name(group))
+    }
+
+    fn registration_details_page<'a>(
+        &'a self,
+        next: Option<&'a NextPage>,
+    ) -> DirFuture<'a, Page<RegistrationDetails>> {
+        Box::pin(GraphClient::registration_details_page(self, next))
+    }
+
+    fn phone_methods<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, Vec<PhoneMethod>> {
+        Box::pin(self.list_phone_methods(id))
+    }
+
+    fn email_methods<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, Vec<EmailMethod>> {
+        Box::pin(self.list_email_methods(id))
     }
 
     fn password_rule_settings(&self) -> DirFuture<'_, PasswordRuleSettings> {

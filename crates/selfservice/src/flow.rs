@@ -6,8 +6,10 @@
 //! Unknown, disabled, unenrolled and out-of-scope accounts get a *decoy* flow that looks the same
 //! from outside and can never be verified.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use latchkey_policy::MethodSource;
 use latchkey_store::{
     AuditEvent, Flow, FlowPurpose, FlowToken, Limit, Outcome, StoreError, ThrottleDecision,
     ThrottleKey, Verification,
@@ -31,6 +33,14 @@ pub struct FlowData {
     pub required: usize,
     /// Methods the matched policy allows.
     pub methods: Vec<MethodKind>,
+    /// Where the matched policy lets codes go ([`crate::channels`]); flows from before sources
+    /// existed used Latchkey enrollments only.
+    #[serde(default = "latchkey_only")]
+    pub sources: Vec<MethodSource>,
+    /// Where the last code of each method went, masked as the page shows it (a decoy's mask for
+    /// a flow that sent nothing): the code page and its error pages show it again.
+    #[serde(default)]
+    pub sent_to: BTreeMap<MethodKind, String>,
     pub display_name: Option<String>,
     /// The user's names as the directory has them (display, given, surname, UPN local part,
     /// on-premises account): a new password may not contain them. Kept here so the reset step
@@ -53,6 +63,10 @@ pub struct FlowData {
     pub password_changed_at: Option<time::OffsetDateTime>,
     /// Correlates every audit event and message of this flow.
     pub correlation_id: String,
+}
+
+fn latchkey_only() -> Vec<MethodSource> {
+    vec![MethodSource::Latchkey]
 }
 
 impl FlowData {
@@ -221,12 +235,17 @@ pub enum Refusal {
     Unavailable,
 }
 
-/// Checks and records one attempt against `limits` for `(scope, key)`. A store error denies
-/// (fail closed) as [`Refusal::Unavailable`].
-pub async fn hit(s: &SelfService, scope: &str, key: &str, limits: &[Limit]) -> Result<(), Refusal> {
+/// Checks and records one attempt against `limits` for `(scope, key)`; `Ok` says how many more
+/// the tightest limit allows now. A store error denies (fail closed) as [`Refusal::Unavailable`].
+pub async fn hit(
+    s: &SelfService,
+    scope: &str,
+    key: &str,
+    limits: &[Limit],
+) -> Result<u32, Refusal> {
     let k = ThrottleKey::new(scope, key);
     match s.store.hit(&k, limits, s.clock.now()).await {
-        Ok(ThrottleDecision::Allowed { .. }) => Ok(()),
+        Ok(ThrottleDecision::Allowed { remaining }) => Ok(remaining),
         Ok(ThrottleDecision::Denied { retry_after }) => Err(Refusal::Throttled(retry_after)),
         Err(e) => {
             tracing::error!(error = %e, scope, "throttle check failed; denying");
@@ -237,13 +256,15 @@ pub async fn hit(s: &SelfService, scope: &str, key: &str, limits: &[Limit]) -> R
 
 /// Charges one verification attempt *before* the answer is checked, so a guess costs an attempt
 /// whatever its result: per client address, and per account under `failure_scope` (reset after a
-/// success). `Err` says why not: too many attempts, or the store could not count it.
+/// success). `Ok` says how many more tries the account has before it must wait (the page says
+/// so after a wrong answer); `Err` says why not: too many attempts, or the store could not count
+/// it.
 pub async fn charge_attempt(
     s: &SelfService,
     client: &str,
     failure_scope: &str,
     account_key: &str,
-) -> Result<(), Refusal> {
+) -> Result<u32, Refusal> {
     hit(s, "verify:client", client, limits::VERIFICATIONS_PER_CLIENT).await?;
     hit(s, failure_scope, account_key, limits::FAILURES_PER_ACCOUNT).await
 }

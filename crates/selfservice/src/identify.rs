@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use latchkey_policy::{Action, Subject, evaluate};
 use latchkey_store::{
-    EnrollmentState, FlowLifetime, FlowPurpose, FlowStep, FlowToken, NewFlow, Outcome, StoreError,
+    FlowLifetime, FlowPurpose, FlowStep, FlowToken, NewFlow, Outcome, StoreError,
 };
 use latchkey_types::{MethodKind, ObjectId, Upn};
 
@@ -183,20 +183,17 @@ pub async fn plan(s: &SelfService, login: &str) -> Result<Plan, PlanError> {
             user.id, policy.name
         ));
     }
-    // A store error fails closed with an honest error: treating it as "nothing enrolled" would
-    // give a decoy flow that says "we sent a code" and sends nothing.
-    let enrolled: Vec<MethodKind> = s
-        .store
-        .enrollments(&user.id)
-        .await?
-        .iter()
-        .filter(|e| e.state == EnrollmentState::Active)
-        .filter_map(|e| e.method.parse::<MethodKind>().ok())
-        .filter(|m| policy.methods.contains(m))
-        .collect();
-    if !latchkey_verify::requirement_met(policy.methods_required, &enrolled) {
+    // A store or directory error fails closed with an honest error: treating it as "nothing
+    // enrolled" would give a decoy flow that says "we sent a code" and sends nothing.
+    let available = crate::channels::available(s, &user, &policy.methods, &policy.sources)
+        .await
+        .map_err(|e| match e {
+            crate::channels::SourceError::Store(e) => PlanError::Store(e),
+            crate::channels::SourceError::Directory(e) => PlanError::Directory(e),
+        })?;
+    if !latchkey_verify::requirement_met(policy.methods_required, &available) {
         return decoy(format!(
-            "account {}: not enough enrolled methods for policy '{}'",
+            "account {}: not enough methods for policy '{}' from its sources",
             user.id, policy.name
         ));
     }
@@ -228,6 +225,8 @@ fn flow_data(
         policy: Some(policy.name.clone()),
         required: policy.methods_required,
         methods: policy.methods.clone(),
+        sources: policy.sources.clone(),
+        sent_to: Default::default(),
         display_name: user.display_name.clone(),
         names: [
             user.display_name.clone(),

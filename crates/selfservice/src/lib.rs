@@ -19,6 +19,7 @@
 pub mod act;
 pub mod after_change;
 pub mod attribute;
+pub mod channels;
 pub mod codes;
 pub mod directory;
 pub mod flow;

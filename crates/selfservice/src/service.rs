@@ -129,6 +129,12 @@ impl DecoyKey {
         Self(hmac::Key::new(hmac::HMAC_SHA256, key_material))
     }
 
+    /// A keyed digest of `message` (for choices that must look random and stay the same for the
+    /// same input, such as the masked destination a flow that sent nothing shows).
+    pub fn bytes(&self, message: &str) -> Vec<u8> {
+        hmac::sign(&self.0, message.as_bytes()).as_ref().to_vec()
+    }
+
     fn tag(&self, account: &str, question: &str) -> String {
         let message = format!("csrf\0questions\0{account}\0{question}");
         let tag = hmac::sign(&self.0, message.as_bytes());

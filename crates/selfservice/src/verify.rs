@@ -14,7 +14,9 @@
 //! keyed HMAC of the typed account (always the same ones for that account) and are checked
 //! against the hasher's dummy hash, so the questions and the time taken are the same.
 
-use latchkey_store::{EnrollmentState, FlowStep, FlowToken, Outcome, StoreError, Verification};
+use latchkey_store::{
+    EnrollmentState, FlowStep, FlowToken, FlowUpdate, Outcome, StoreError, Verification,
+};
 use latchkey_types::{MethodKind, Secret};
 use latchkey_verify::{
     CodePurpose, Destination, EnrolledAnswer, HashError, PhcHash, QuestionId, QuestionOutcome,
@@ -46,9 +48,10 @@ pub enum VerifyError {
     /// Too many attempts, or the store could not count this one (audited as throttled).
     #[error("refused by a throttle")]
     Refused(Refusal),
-    /// Wrong or expired (audited as a failure).
+    /// Wrong or expired (audited as a failure); how many more tries the account has before it
+    /// must wait (the same count for every kind of account: decoys are throttled alike).
     #[error("wrong or expired")]
-    Wrong,
+    Wrong { tries_left: u32 },
     /// Every hashing thread is busy: try again in a few seconds (not charged).
     #[error("busy")]
     Busy,
@@ -89,39 +92,58 @@ pub fn offered(s: &SelfService, raw: &str) -> Option<MethodKind> {
         .filter(|k| s.offered_methods().contains(k))
 }
 
-/// Where a code for `kind` goes for this flow: the enrolled, confirmed address — or, for decoys
-/// and for methods the account has not enrolled or its policy does not allow, nowhere (the code
-/// is issued and never sent, so the work and the answer are the same).
-async fn destination(s: &SelfService, current: &Current, kind: MethodKind) -> (Destination, bool) {
+/// Where a code for `kind` goes for this flow: the first of the policy's sources with a
+/// destination ([`crate::channels`]) — or, for decoys and for methods the account has no
+/// destination for or its policy does not allow, nowhere (the code is issued and never sent, so
+/// the work and the answer are the same). A source that cannot be read is an error: the user
+/// must not wait for a code that was never sent without being told.
+async fn destination(
+    s: &SelfService,
+    current: &Current,
+    kind: MethodKind,
+) -> Result<Option<Destination>, VerifyError> {
     let (flow, data) = (&current.flow, &current.data);
-    let enrolled = if data.decoy || !data.methods.contains(&kind) {
-        None
-    } else {
-        s.store
-            .enrollment(&flow.subject, kind.as_str(), EnrollmentState::Active)
-            .await
-            .ok()
-            .flatten()
-    };
-    match enrolled.and_then(|e| codes::enrolled_destination(kind, &e.data)) {
-        Some(d) => (d, true),
-        None => (codes::nowhere(kind), false),
+    if data.decoy || !data.methods.contains(&kind) {
+        return Ok(None);
     }
+    crate::channels::destination(s, &flow.subject, kind, &data.sources)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "reading where a code goes");
+            match e {
+                crate::channels::SourceError::Store(e) => VerifyError::Store(e),
+                crate::channels::SourceError::Directory(_) => {
+                    VerifyError::Fault("cannot read the account's methods".into())
+                }
+            }
+        })
 }
 
-/// Sends a code for `kind` (email or text) to the enrolled destination, or to nowhere after the
-/// same work. Throttled per account and channel.
+/// Sends a code for `kind` (email or text) to the account's destination, or to nowhere after
+/// the same work; returns where it went, masked as the page shows it (a plausible mask derived
+/// from the typed account when nothing was sent). Throttled per account and channel.
 pub async fn send_code(
     s: &SelfService,
     current: &Current,
     kind: MethodKind,
-) -> Result<(), VerifyError> {
+) -> Result<String, VerifyError> {
     let data = &current.data;
     let scope = format!("send:{kind}");
     flow::hit(s, &scope, &data.throttle_key, limits::SENDS_PER_ACCOUNT)
         .await
         .map_err(VerifyError::Refused)?;
-    let (dest, deliver) = destination(s, current, kind).await;
+    let found = destination(s, current, kind).await?;
+    let deliver = found.is_some();
+    let (dest, masked) = match found {
+        Some(d) => {
+            let masked = crate::channels::mask(&d);
+            (d, masked)
+        }
+        None => (
+            codes::nowhere(kind),
+            crate::channels::decoy_mask(s, &data.account, kind),
+        ),
+    };
     let issued = codes::issue(
         s,
         &current.flow,
@@ -137,15 +159,28 @@ pub async fn send_code(
         tracing::error!(error = %e, "verification code");
         return Err(VerifyError::Fault("cannot issue a code".into()));
     }
+    // Kept with the flow so the code page (and its error pages) show it again.
+    let mut kept = data.clone();
+    kept.sent_to.insert(kind, masked.clone());
+    let update = FlowUpdate {
+        step: None,
+        data: Some(serde_json::to_value(&kept).map_err(|e| VerifyError::Fault(e.to_string()))?),
+    };
+    s.store
+        .update_flow(&current.token, update, s.clock.now())
+        .await?;
     let (outcome, reason) = if deliver {
         (Outcome::Success, None)
     } else {
-        (Outcome::Denied, Some("no enrolled destination"))
+        (
+            Outcome::Denied,
+            Some("no destination from the policy's sources"),
+        )
     };
     current
         .audit(s, "code.send", Some(kind), outcome, reason)
         .await?;
-    Ok(())
+    Ok(masked)
 }
 
 /// One try of a typed code (email, text) or authenticator code (`totp`), charged before it is
@@ -158,7 +193,7 @@ pub async fn check_code(
     client: &str,
 ) -> Result<Verified, VerifyError> {
     code_shape(typed)?;
-    charge(s, current, kind, client).await?;
+    let left = charge(s, current, kind, client).await?;
     let accepted = match kind {
         MethodKind::Totp => check_totp(s, current, typed).await,
         _ => {
@@ -174,7 +209,7 @@ pub async fn check_code(
         }
     };
     if !accepted {
-        return Err(failed(s, current, kind, "wrong or expired").await);
+        return Err(failed(s, current, kind, "wrong or expired", left).await);
     }
     succeed(s, current, kind).await
 }
@@ -267,7 +302,7 @@ pub async fn check_questions(
     // A hashing permit first: when every hashing thread is taken the answer is "busy, try
     // again" and the attempt is not charged (a loaded server must not throttle its users).
     let reservation = method.reserve().await.map_err(hash_error)?;
-    charge(s, current, kind, client).await?;
+    let left = charge(s, current, kind, client).await?;
     let given = asked
         .iter()
         .cloned()
@@ -278,7 +313,7 @@ pub async fn check_questions(
         .await
         .map_err(hash_error)?;
     if outcome != QuestionOutcome::Ok {
-        return Err(failed(s, current, kind, "wrong").await);
+        return Err(failed(s, current, kind, "wrong", left).await);
     }
     succeed(s, current, kind).await
 }
@@ -291,9 +326,9 @@ pub async fn check_attribute(
     client: &str,
 ) -> Result<Verified, VerifyError> {
     let kind = MethodKind::Attribute;
-    charge(s, current, kind, client).await?;
+    let left = charge(s, current, kind, client).await?;
     if let Err(reason) = crate::attribute::check(s, current, given) {
-        return Err(failed(s, current, kind, reason).await);
+        return Err(failed(s, current, kind, reason, left).await);
     }
     succeed(s, current, kind).await
 }
@@ -309,34 +344,40 @@ fn hash_error(e: HashError) -> VerifyError {
 }
 
 /// Charges one attempt of `kind` (per client and per account) before the answer is checked; a
-/// refusal is audited.
+/// refusal is audited. `Ok`: the tries the account has left after this one.
 async fn charge(
     s: &SelfService,
     current: &Current,
     kind: MethodKind,
     client: &str,
-) -> Result<(), VerifyError> {
+) -> Result<u32, VerifyError> {
     let failures = format!("fail:{kind}");
-    if let Err(refusal) =
-        flow::charge_attempt(s, client, &failures, &current.data.throttle_key).await
-    {
-        current
-            .audit(s, "verify.throttled", Some(kind), Outcome::Denied, None)
-            .await
-            .or_log();
-        return Err(VerifyError::Refused(refusal));
+    match flow::charge_attempt(s, client, &failures, &current.data.throttle_key).await {
+        Ok(left) => Ok(left),
+        Err(refusal) => {
+            current
+                .audit(s, "verify.throttled", Some(kind), Outcome::Denied, None)
+                .await
+                .or_log();
+            Err(VerifyError::Refused(refusal))
+        }
     }
-    Ok(())
 }
 
 /// A wrong answer, audited: [`VerifyError::Wrong`], or the store's error when even that record
 /// failed.
-async fn failed(s: &SelfService, current: &Current, kind: MethodKind, reason: &str) -> VerifyError {
+async fn failed(
+    s: &SelfService,
+    current: &Current,
+    kind: MethodKind,
+    reason: &str,
+    tries_left: u32,
+) -> VerifyError {
     match current
         .audit(s, "verify", Some(kind), Outcome::Failure, Some(reason))
         .await
     {
-        Ok(()) => VerifyError::Wrong,
+        Ok(()) => VerifyError::Wrong { tries_left },
         Err(e) => VerifyError::Store(e),
     }
 }

@@ -23,6 +23,10 @@ pub const ADELE: &str = "adele.vance@contoso.com";
 pub const ADELE_MAIL: &str = "adele.vance@outlook.example";
 pub const ADELE_PHONE: &str = "+14255550109";
 pub const CARLA: &str = "carla.mendes@contoso.com";
+/// Never enrolled in Latchkey; phone and email registered in Entra.
+pub const KOFI: &str = "kofi.mensah@contoso.com";
+pub const KOFI_MAIL: &str = "kofi.mensah@proton.example";
+pub const KOFI_PHONE: &str = "+233241234567";
 pub const CLIENT: &str = "192.0.2.10";
 
 /// What the transports were asked to send: (recipient, text).
@@ -171,6 +175,12 @@ impl Lab {
         *self.s.policies.write().unwrap() = Arc::new(policy_set(&self.sim, actions));
     }
 
+    /// The same policy with `sources = [sources]` (e.g. `"\"entra\""`).
+    pub fn set_sources(&self, sources: &str) {
+        let set = policy_set_with(&self.sim, r#""reset""#, &format!("sources = [{sources}]\n"));
+        *self.s.policies.write().unwrap() = Arc::new(set);
+    }
+
     pub async fn enroll(&self, upn: &str, email: Option<&str>, phone: Option<&str>) {
         let id = self.user(upn);
         let now = self.s.clock.now();
@@ -289,11 +299,15 @@ impl Lab {
 }
 
 fn policy_set(sim: &Sim, actions: &str) -> latchkey_policy::PolicySet {
+    policy_set_with(sim, actions, "")
+}
+
+fn policy_set_with(sim: &Sim, actions: &str, extra: &str) -> latchkey_policy::PolicySet {
     let group = sim.tenant().group_id("SSPR Enabled").unwrap();
     let text = format!(
         "[[policy]]\nname = \"Staff\"\npriority = 10\n\
          applies_to = [{{ id = \"{group}\", name = \"SSPR Enabled\" }}]\n\
-         actions = [{actions}]\nmethods = [\"email\", \"sms\", \"totp\"]\nmethods_required = 2\n"
+         actions = [{actions}]\nmethods = [\"email\", \"sms\", \"totp\"]\nmethods_required = 2\n{extra}"
     );
     latchkey_policy::parse_sources(&[(PathBuf::from("test.toml"), text)]).unwrap()
 }

@@ -7,7 +7,7 @@ use latchkey_selfservice::flow::Refusal;
 use latchkey_selfservice::verify::{self, VerifyError};
 use latchkey_types::{MethodKind, Secret};
 
-use crate::lab::{ADELE, ADELE_MAIL, CLIENT, Lab};
+use crate::lab::{ADELE, ADELE_MAIL, CARLA, CLIENT, KOFI, KOFI_MAIL, KOFI_PHONE, Lab};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_decoy_flow_does_the_same_work_sends_nothing_and_never_verifies() {
@@ -27,7 +27,7 @@ async fn a_decoy_flow_does_the_same_work_sends_nothing_and_never_verifies() {
     )
     .await
     .unwrap_err();
-    assert!(matches!(e, VerifyError::Wrong), "{e}");
+    assert!(matches!(e, VerifyError::Wrong { tries_left: 2 }), "{e}");
     let trail = lab.trail(&decoy.data.correlation_id).await;
     assert!(trail.contains(&("code.send".into(), "denied".into())));
     assert!(trail.contains(&("verify".into(), "failure".into())));
@@ -77,10 +77,14 @@ async fn wrong_codes_are_charged_and_then_throttled_and_nothing_typed_is_not_cha
         let e = verify::check_code(&lab.s, &current, MethodKind::Email, &typed, CLIENT).await;
         assert!(matches!(e, Err(VerifyError::Malformed)), "{e:?}");
     }
-    for _ in 0..3 {
+    // Each wrong code says how many tries are left before the account must wait.
+    for left in [2, 1, 0] {
         let wrong = Secret::new("000000".into());
         let e = verify::check_code(&lab.s, &current, MethodKind::Email, &wrong, CLIENT).await;
-        assert!(matches!(e, Err(VerifyError::Wrong)), "{e:?}");
+        assert!(
+            matches!(e, Err(VerifyError::Wrong { tries_left }) if tries_left == left),
+            "{e:?}"
+        );
     }
     // The right code after the burst limit: throttled, not checked.
     let code = Secret::new(lab.code_for(ADELE_MAIL).await);
@@ -120,4 +124,89 @@ async fn only_methods_a_policy_lists_are_offered() {
     assert_eq!(verify::offered(&lab.s, "questions"), None);
     assert_eq!(verify::offered(&lab.s, "attribute"), None);
     assert_eq!(verify::offered(&lab.s, "carrier-pigeon"), None);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn methods_registered_in_entra_verify_a_user_who_never_enrolled() {
+    let lab = Lab::start(r#""reset""#).await;
+    // Latchkey enrollments only (the default): Kofi has none, so his flow is a decoy.
+    let decoy = lab.start_flow(KOFI).await;
+    assert!(decoy.data.decoy);
+    // A policy that accepts what users registered in Entra: his phone and email count.
+    lab.set_sources(r#""latchkey", "entra""#);
+    let current = lab.start_flow(KOFI).await;
+    assert!(!current.data.decoy, "Kofi has an Entra phone and email");
+    let masked = verify::send_code(&lab.s, &current, MethodKind::Email)
+        .await
+        .unwrap();
+    assert_eq!(masked, "k•••@p•••.example");
+    let current = lab.load(current.token).await;
+    assert_eq!(
+        current
+            .data
+            .sent_to
+            .get(&MethodKind::Email)
+            .map(String::as_str),
+        Some("k•••@p•••.example"),
+        "kept for the code page"
+    );
+    let current = lab.prove(current, MethodKind::Email, KOFI_MAIL).await;
+    let current = lab.prove(current, MethodKind::Sms, KOFI_PHONE).await;
+    assert!(current.is_complete(), "two Entra-registered methods");
+    // Adele's enrolled addresses still come first where she has both.
+    let adele = lab.start_flow(ADELE).await;
+    let masked = verify::send_code(&lab.s, &adele, MethodKind::Email)
+        .await
+        .unwrap();
+    assert_eq!(masked, "a•••@o•••.example");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flow_that_sends_nothing_shows_a_stable_plausible_mask() {
+    let lab = Lab::start(r#""reset""#).await;
+    let first = lab.start_flow("nobody@contoso.com").await;
+    let a = verify::send_code(&lab.s, &first, MethodKind::Email)
+        .await
+        .unwrap();
+    let again = lab.start_flow("Nobody@Contoso.com").await;
+    let b = verify::send_code(&lab.s, &again, MethodKind::Email)
+        .await
+        .unwrap();
+    assert_eq!(a, b, "the same typed account always shows the same mask");
+    assert!(
+        a.contains("•••@") && a.ends_with(|c: char| c.is_ascii_lowercase()),
+        "{a}"
+    );
+    let sms = verify::send_code(&lab.s, &first, MethodKind::Sms)
+        .await
+        .unwrap();
+    assert!(
+        sms.starts_with("••• ••• •• ") && sms.len() == "••• ••• •• 00".len(),
+        "{sms}"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(lab.sent.count(), 0, "nothing was sent");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_profile_source_is_read_only_where_a_policy_names_it() {
+    use latchkey_policy::MethodSource;
+    use latchkey_selfservice::channels;
+    let lab = Lab::start(r#""reset""#).await;
+    let carla = lab.user(CARLA);
+    // Carla's profile has a mobile phone; she enrolled nothing in Latchkey.
+    let none = channels::destination(&lab.s, &carla, MethodKind::Sms, &[MethodSource::Latchkey])
+        .await
+        .unwrap();
+    assert!(none.is_none());
+    let profile = channels::destination(&lab.s, &carla, MethodKind::Sms, &[MethodSource::Profile])
+        .await
+        .unwrap()
+        .expect("the profile's mobilePhone");
+    assert_eq!(channels::mask(&profile), "••• ••• •• 78");
+    // Authenticator apps never come from the directory.
+    let totp = channels::destination(&lab.s, &carla, MethodKind::Totp, &[MethodSource::Entra])
+        .await
+        .unwrap();
+    assert!(totp.is_none());
 }

@@ -9,7 +9,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use super::policy_file::{ACTIONS, Draft, METHODS};
+use super::policy_file::{ACTIONS, Draft, METHODS, SOURCES};
 use super::{AdminPage, msg, page};
 use crate::console::ConsoleUser;
 use crate::portal::Portal;
@@ -233,6 +233,7 @@ pub(super) fn render_form(
             "original": original,
             "action_options": options(portal, user, "admin_action_", &ACTIONS, &draft.actions),
             "method_options": options(portal, user, "admin_method_", &METHODS, &draft.methods),
+            "source_options": options(portal, user, "admin_source_", &SOURCES, &draft.sources),
             "errors": summary,
             "field_errors": field_errors,
             "blast": preview.blast,
@@ -276,6 +277,9 @@ pub(super) fn loosened(
     }
     if p.allow_privileged {
         out.push(msg(portal, user, "admin_warn_privileged"));
+    }
+    if p.sources.contains(&latchkey_policy::MethodSource::Profile) {
+        out.push(msg(portal, user, "admin_warn_profile_source"));
     }
     out
 }

@@ -21,6 +21,8 @@ pub struct Draft {
     pub excludes: String,
     pub actions: Vec<String>,
     pub methods: Vec<String>,
+    /// Where codes may go: `latchkey`, `entra`, `profile`.
+    pub sources: Vec<String>,
     pub methods_required: String,
     pub allow_privileged: bool,
     /// Sign the user out everywhere after a reset (docs/security.md 8; on by default).
@@ -38,6 +40,7 @@ pub struct Draft {
 /// Every action and method the form offers, in the order policy files list them.
 pub const ACTIONS: [&str; 4] = ["reset", "unlock", "temporary_access_pass", "enroll"];
 pub const METHODS: [&str; 5] = ["email", "sms", "totp", "questions", "attribute"];
+pub const SOURCES: [&str; 3] = ["latchkey", "entra", "profile"];
 
 fn groups_text(groups: &[latchkey_policy::GroupRef]) -> String {
     groups
@@ -58,6 +61,7 @@ impl Draft {
             enabled: true,
             actions: vec!["reset".into(), "unlock".into(), "enroll".into()],
             methods: vec!["email".into(), "totp".into(), "sms".into()],
+            sources: vec!["latchkey".into()],
             methods_required: "2".into(),
             reconfirm_after_days: "180".into(),
             min_length: latchkey_policy::model::DEFAULT_MIN_PASSWORD_LENGTH.to_string(),
@@ -81,6 +85,7 @@ impl Draft {
                 .map(crate::policy_cli::action_name)
                 .collect(),
             methods: p.methods.iter().map(|m| m.as_str().to_string()).collect(),
+            sources: p.sources.iter().map(|s| s.as_str().to_string()).collect(),
             methods_required: p.methods_required.to_string(),
             allow_privileged: p.allow_privileged,
             revoke_sessions: p.revoke_sessions,
@@ -130,6 +135,7 @@ impl Draft {
             excludes: one("excludes"),
             actions: many("actions"),
             methods: many("methods"),
+            sources: many("sources"),
             methods_required: one("methods_required"),
             allow_privileged: on("allow_privileged"),
             revoke_sessions: on("revoke_sessions"),
@@ -185,6 +191,7 @@ impl Draft {
         out.push_str(&format!("excludes = [{}]\n", groups_toml(&self.excludes)));
         out.push_str(&format!("actions = [{}]\n", list(&self.actions)));
         out.push_str(&format!("methods = [{}]\n", list(&self.methods)));
+        out.push_str(&format!("sources = [{}]\n", list(&self.sources)));
         out.push_str(&format!("methods_required = {required}\n"));
         out.push_str(&format!("allow_privileged = {}\n", self.allow_privileged));
         out.push_str(&format!("revoke_sessions = {}\n", self.revoke_sessions));

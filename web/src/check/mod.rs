@@ -222,6 +222,17 @@ const REQUIREMENTS: &[Requirement] = &[
         why: "hybrid tenants: whether directory sync is on",
     },
     Requirement {
+        id: "registration_report.read",
+        operation: "Read the authentication methods registration report (userRegistrationDetails)",
+        // Optional: without it (or without Entra ID P1/P2) the coverage report reads each
+        // user's Entra methods one by one.
+        feature: Some(|_| false),
+        permissions: &["AuditLog.Read.All"],
+        roles: &[],
+        probe: Probe::None,
+        why: "coverage reports count methods users registered in Entra in one paged read instead of two requests per user",
+    },
+    Requirement {
         id: "password_rules.read",
         operation: "Read the tenant's password rules (custom banned passwords, smart lockout) and name",
         feature: None,

@@ -190,14 +190,15 @@ impl Demo {
 }
 
 /// The demo's access policy: everyone in "SSPR Enabled" (nested: Sales, Operations) may reset and
-/// unlock with two of email, authenticator app and text message.
+/// unlock with two of email, authenticator app and text message, enrolled in Latchkey or
+/// registered in Entra.
 /// `extra_methods` are appended to its method list (tests: `"questions"`).
 fn demo_policy(group_id: &str, extra_methods: &[&str]) -> String {
     let extra: String = extra_methods.iter().map(|m| format!(", \"{m}\"")).collect();
     format!(
         "[[policy]]\nname = \"Staff\"\ndescription = \"Demo: everyone in SSPR Enabled\"\npriority = 10\n\
          applies_to = [{{ id = \"{group_id}\", name = \"SSPR Enabled\" }}]\n\
-         actions = [\"reset\", \"unlock\", \"enroll\"]\nmethods = [\"email\", \"totp\", \"sms\"{extra}]\nmethods_required = 2\n\
+         actions = [\"reset\", \"unlock\", \"enroll\"]\nmethods = [\"email\", \"totp\", \"sms\"{extra}]\nsources = [\"latchkey\", \"entra\"]\nmethods_required = 2\n\
          [policy.enrollment]\nrequired = true\nreconfirm_after_days = 180\n"
     )
 }

@@ -6,6 +6,7 @@ pub mod error;
 pub mod groups;
 pub mod ids;
 pub mod methods;
+pub mod reports;
 pub mod reset;
 pub mod risk;
 pub mod sessions;
@@ -128,6 +129,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .route("/organization", get().to(tenant::list_organization))
             .route("/groupSettings", get().to(tenant::list_group_settings))
+            .route(
+                "/reports/authenticationMethods/userRegistrationDetails",
+                get().to(reports::user_registration_details),
+            )
             .route("/organization/{id}", get().to(tenant::get_organization))
             .route(
                 "/directory/onPremisesSynchronization",

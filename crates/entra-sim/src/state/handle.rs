@@ -197,6 +197,18 @@ impl TenantHandle {
         })
     }
 
+    /// Sets (or removes) the email address a user registered as an authentication method.
+    pub fn set_email_method(&self, user: &str, address: Option<&str>) -> bool {
+        self.with_user(user, |u, _| {
+            u.methods.email = address.map(str::to_owned);
+        })
+    }
+
+    /// Whether the tenant holds Entra ID P1/P2 (the authentication methods reports need it).
+    pub fn set_premium(&self, premium: bool) {
+        self.shared.state().tenant.premium = premium;
+    }
+
     /// Adds a direct member (as [`TenantHandle::remove_group_member`] names them).
     pub fn add_group_member(&self, group: &str, member: &str) -> bool {
         self.with_group_member(group, member, |members, m| {

@@ -20,6 +20,29 @@ impl GraphClient {
         .await
     }
 
+    /// `GET /users/{id}/authentication/phoneMethods`: at most three (mobile, alternate mobile,
+    /// office). Least privileged application permission `UserAuthMethod-Phone.Read.All`
+    /// (`UserAuthenticationMethod.Read.All` also serves).
+    pub async fn list_phone_methods(&self, id: &ObjectId) -> Result<Vec<PhoneMethod>, GraphError> {
+        let id = id.to_string();
+        let url = self.url(&["users", &id, "authentication", "phoneMethods"]);
+        self.get_paged_with(url, &[], |v| {
+            serde_json::from_value(v).map_err(|e| format!("phone method: {e}"))
+        })
+        .await
+    }
+
+    /// `GET /users/{id}/authentication/emailMethods`: at most one. Least privileged application
+    /// permission `UserAuthMethod-Email.Read.All` (`UserAuthenticationMethod.Read.All` also serves).
+    pub async fn list_email_methods(&self, id: &ObjectId) -> Result<Vec<EmailMethod>, GraphError> {
+        let id = id.to_string();
+        let url = self.url(&["users", &id, "authentication", "emailMethods"]);
+        self.get_paged_with(url, &[], |v| {
+            serde_json::from_value(v).map_err(|e| format!("email method: {e}"))
+        })
+        .await
+    }
+
     /// Deletes a method through its type's collection (`/phoneMethods/{id}`, `/fido2Methods/{id}`,
     /// …). The password method (and types unknown to this client) cannot be deleted:
     /// [`GraphError::MethodNotDeletable`], without a request.

@@ -11,7 +11,7 @@ mod tap;
 mod tenant;
 mod users;
 
-pub use pages::{MAX_PAGE_SIZE, NextPage, Page};
+pub use pages::{MAX_PAGE_SIZE, NextPage, Page, RegistrationDetails};
 pub use settings::{PASSWORD_RULE_SETTINGS_TEMPLATE, PasswordRuleSettings};
 pub use tenant::InternalDomainFederation;
 pub use users::odata_string;

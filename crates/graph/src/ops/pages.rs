@@ -20,6 +20,19 @@ pub const MAX_PAGE_SIZE: u32 = 999;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NextPage(Url);
 
+/// One user's entry in the registration report (`userRegistrationDetails`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistrationDetails {
+    pub id: ObjectId,
+    #[serde(default)]
+    pub user_principal_name: Option<String>,
+    /// `mobilePhone`, `alternateMobilePhone`, `officePhone`, `email`,
+    /// `microsoftAuthenticatorPush`, `softwareOneTimePasscode`, `windowsHelloForBusiness`, …
+    #[serde(default)]
+    pub methods_registered: Vec<String>,
+}
+
 /// One page of a collection.
 #[derive(Debug, Clone)]
 pub struct Page<T> {
@@ -76,6 +89,27 @@ impl GraphClient {
             &[("ConsistencyLevel", "eventual")],
         )
         .await
+    }
+
+    /// One page of `GET /reports/authenticationMethods/userRegistrationDetails`: which methods
+    /// each user registered in Entra, for the whole tenant in one paged read. Needs
+    /// `AuditLog.Read.All` and an Entra ID P1/P2 tenant (403
+    /// `Authentication_RequestFromNonPremiumTenantOrB2CTenant` otherwise).
+    pub async fn registration_details_page(
+        &self,
+        next: Option<&NextPage>,
+    ) -> Result<Page<RegistrationDetails>, GraphError> {
+        let first = || {
+            self.url_with_query(
+                &[
+                    "reports",
+                    "authenticationMethods",
+                    "userRegistrationDetails",
+                ],
+                &[("$select", "id,userPrincipalName,methodsRegistered")],
+            )
+        };
+        self.page(next.map_or_else(first, |n| n.0.clone())).await
     }
 
     /// `GET /groups/{id}?$select=id,displayName`: the group's display name (`None` when it has

@@ -107,3 +107,56 @@ async fn password_rule_settings_need_a_settings_permission() {
     let e = c.password_rule_settings().await.unwrap_err();
     assert!(e.is_forbidden(), "{e:?}");
 }
+
+#[tokio::test]
+async fn the_registration_report_pages_and_needs_a_premium_tenant_and_its_permission() {
+    let (sim, f) = start().await;
+    let c = app_client(&sim, &f);
+    let mut all = Vec::new();
+    let mut next = None;
+    loop {
+        let page = c.registration_details_page(next.as_ref()).await.unwrap();
+        all.extend(page.items);
+        match page.next {
+            Some(n) => next = Some(n),
+            None => break,
+        }
+    }
+    let ids: std::collections::HashSet<_> = all.iter().map(|r| r.id).collect();
+    assert_eq!(ids.len(), all.len(), "each user once across the pages");
+    for u in &f.users {
+        let listed = all
+            .iter()
+            .any(|r| r.user_principal_name.as_deref() == Some(u.upn.as_str()));
+        assert_eq!(listed, u.account_enabled != Some(false), "{}", u.upn);
+    }
+    // A user with a mobile phone method shows it as the report names it.
+    let with_phone = f
+        .users
+        .iter()
+        .find(|u| u.methods.phones.iter().any(|p| p.phone_type == "mobile"))
+        .expect("the fixture has a mobile phone method");
+    let entry = all
+        .iter()
+        .find(|r| r.user_principal_name.as_deref() == Some(with_phone.upn.as_str()))
+        .unwrap();
+    assert!(entry.methods_registered.iter().any(|m| m == "mobilePhone"));
+
+    sim.tenant().set_premium(false);
+    let e = c.registration_details_page(None).await.unwrap_err();
+    assert!(e.is_forbidden(), "{e:?}");
+    assert!(
+        format!("{e:?}").contains("Authentication_RequestFromNonPremiumTenantOrB2CTenant"),
+        "{e:?}"
+    );
+
+    sim.tenant().set_premium(true);
+    assert!(
+        sim.tenant()
+            .remove_app_permission(CLIENT_ID, "AuditLog.Read.All")
+    );
+    // A new client: a token already issued keeps the roles it was issued with, as in Entra.
+    let c = app_client(&sim, &f);
+    let e = c.registration_details_page(None).await.unwrap_err();
+    assert!(e.is_forbidden(), "{e:?}");
+}

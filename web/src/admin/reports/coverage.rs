@@ -4,8 +4,15 @@
 //! **How a user's policy is decided.** Exactly as the portal decides at identification
 //! (`identify.rs`): the user's transitive groups and directory roles from Graph, then
 //! [`latchkey_policy::evaluate`]; enough methods means [`latchkey_verify::requirement_met`] over
-//! the user's *active* enrollments that the policy accepts. So the report cannot disagree with
-//! what a user meets at the portal.
+//! the methods the policy accepts from the sources it names: *active* Latchkey enrollments, the
+//! phones and email registered in Entra, the directory profile's. So the report cannot disagree
+//! with what a user meets at the portal.
+//!
+//! **Entra-registered methods.** When an enabled policy accepts them, the report first tries
+//! Microsoft's registration report (`userRegistrationDetails`: one paged read for the whole
+//! tenant, `AuditLog.Read.All`, Entra ID P1/P2); a tenant without the licence or the permission
+//! (403) is read per user instead (`phoneMethods` + `emailMethods`, two requests per user in
+//! scope of such a policy). [`Coverage::entra_read`] says which way was used.
 //!
 //! **Bounded work.** Candidates are the users of the groups enabled policies apply to, read one
 //! Graph page at a time (`transitiveMembers/microsoft.graph.user`, `$select` of five fields);
@@ -19,12 +26,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use latchkey_graph::GraphError;
-use latchkey_policy::{Action, PolicySet, Subject, evaluate};
+use latchkey_policy::{Action, MethodSource, PolicySet, Subject, evaluate};
 use latchkey_store::{EnrollmentState, Store, StoreError};
 use latchkey_types::{MethodKind, ObjectId};
 use serde::Serialize;
 use tokio::task::JoinSet;
 
+use latchkey_selfservice::channels;
 use latchkey_selfservice::directory::{Directory, UserSummary};
 
 /// Most users one report evaluates.
@@ -100,6 +108,18 @@ pub struct Coverage {
     pub disabled: usize,
     /// More candidates than the limit ([`MAX_USERS`]): the numbers cover the first ones only.
     pub truncated: bool,
+    /// How Entra-registered methods were read, when a policy accepts them.
+    pub entra_read: Option<EntraRead>,
+}
+
+/// How the report learned which methods users registered in Entra.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum EntraRead {
+    /// `userRegistrationDetails`, one paged read.
+    RegistrationReport,
+    /// `phoneMethods` and `emailMethods` per user (the report was refused: licence or permission).
+    PerUser,
 }
 
 struct Candidate {
@@ -110,7 +130,34 @@ struct Candidate {
 struct Assessed {
     /// Index into the policy set.
     policy: Option<usize>,
+    /// Active Latchkey enrollments.
     kinds: Vec<MethodKind>,
+    /// Registered in Entra (read only where the user's policy accepts them).
+    entra: Vec<MethodKind>,
+    /// In the directory profile (read only where the user's policy accepts them).
+    profile: Vec<MethodKind>,
+}
+
+impl Assessed {
+    /// The methods policy `p` accepts from the sources it names.
+    fn accepted(&self, p: &latchkey_policy::Policy) -> Vec<MethodKind> {
+        let mut out: Vec<MethodKind> = Vec::new();
+        for (source, kinds) in [
+            (MethodSource::Latchkey, &self.kinds),
+            (MethodSource::Entra, &self.entra),
+            (MethodSource::Profile, &self.profile),
+        ] {
+            if !p.sources.contains(&source) {
+                continue;
+            }
+            for k in kinds {
+                if p.methods.contains(k) && !out.contains(k) {
+                    out.push(*k);
+                }
+            }
+        }
+        out
+    }
 }
 
 /// Computes the coverage against the directory and the store, for at most [`MAX_USERS`] users.
@@ -216,6 +263,22 @@ pub async fn compute_at_most(
         }
     }
 
+    // Entra-registered methods, when a policy accepts them: the registration report if the
+    // tenant allows it, else per user below.
+    let wants = |source| {
+        enabled
+            .iter()
+            .any(|&pi| policies[pi].sources.contains(&source))
+    };
+    let (mut registered, entra_read) = if wants(MethodSource::Entra) {
+        match registration_report(directory.as_ref(), &candidates).await? {
+            Some(map) => (Some(map), Some(EntraRead::RegistrationReport)),
+            None => (None, Some(EntraRead::PerUser)),
+        }
+    } else {
+        (None, None)
+    };
+
     // Evaluate the enabled accounts, at most PARALLEL at a time.
     let mut assessed: HashMap<ObjectId, Assessed> = HashMap::with_capacity(enabled_ids.len());
     let mut todo = enabled_ids.into_iter();
@@ -225,9 +288,29 @@ pub async fn compute_at_most(
             let Some(id) = todo.next() else { break };
             let (directory, set) = (Arc::clone(&directory), Arc::clone(&set));
             let kinds = kinds_of.remove(&id).unwrap_or_default();
+            let known = registered
+                .as_mut()
+                .map(|r| r.remove(&id).unwrap_or_default());
             running.spawn(async move {
                 let policy = policy_of(directory.as_ref(), &set, &id).await?;
-                Ok((id, Assessed { policy, kinds }))
+                let sources = policy.map_or(&[][..], |pi| &set.policies()[pi].sources[..]);
+                let entra = match (sources.contains(&MethodSource::Entra), known) {
+                    (false, _) => vec![],
+                    (true, Some(k)) => k,
+                    (true, None) => channels::entra_kinds(directory.as_ref(), &id).await?,
+                };
+                let profile = if sources.contains(&MethodSource::Profile) {
+                    channels::profile_kinds(&directory.user(&id).await?)
+                } else {
+                    vec![]
+                };
+                let a = Assessed {
+                    policy,
+                    kinds,
+                    entra,
+                    profile,
+                };
+                Ok((id, a))
             });
         }
         match running.join_next().await {
@@ -241,13 +324,9 @@ pub async fn compute_at_most(
         }
     }
 
-    let ready_for = |pi: usize, kinds: &[MethodKind]| {
+    let ready_for = |pi: usize, a: &Assessed| {
         let p = &policies[pi];
-        let accepted: Vec<MethodKind> = kinds
-            .iter()
-            .copied()
-            .filter(|k| p.methods.contains(k))
-            .collect();
+        let accepted = a.accepted(p);
         (
             latchkey_verify::requirement_met(p.methods_required, &accepted),
             accepted,
@@ -256,6 +335,7 @@ pub async fn compute_at_most(
 
     let mut out = Coverage {
         truncated,
+        entra_read,
         users: assessed.len(),
         disabled: candidates.len() - assessed.len(),
         ..Coverage::default()
@@ -265,7 +345,7 @@ pub async fn compute_at_most(
         let p = &policies[pi];
         let mut row = row(p.name.clone(), None, &p.methods);
         for a in assessed.values().filter(|a| a.policy == Some(pi)) {
-            count(&mut row, ready_for(pi, &a.kinds), &a.kinds);
+            count(&mut row, ready_for(pi, a));
         }
         out.policies.push(row);
     }
@@ -287,7 +367,7 @@ pub async fn compute_at_most(
                 continue;
             };
             match a.policy {
-                Some(pi) => count(&mut row, ready_for(pi, &a.kinds), &a.kinds),
+                Some(pi) => count(&mut row, ready_for(pi, a)),
                 None => {
                     row.total += 1;
                     row.out_of_scope += 1;
@@ -308,7 +388,7 @@ pub async fn compute_at_most(
         if !p.allows(Action::Reset) && !p.allows(Action::Unlock) {
             continue;
         }
-        let (ready, accepted) = ready_for(pi, &a.kinds);
+        let (ready, accepted) = ready_for(pi, a);
         if !ready {
             out.unable.push(UnableUser {
                 id: c.summary.id.to_string(),
@@ -364,7 +444,8 @@ fn row(name: String, id: Option<String>, methods: &[MethodKind]) -> CoverageRow 
     }
 }
 
-fn count(row: &mut CoverageRow, (ready, accepted): (bool, Vec<MethodKind>), kinds: &[MethodKind]) {
+/// Counts one user in scope: ready, partial or none, and each method their policy accepts.
+fn count(row: &mut CoverageRow, (ready, accepted): (bool, Vec<MethodKind>)) {
     row.total += 1;
     if ready {
         row.ready += 1;
@@ -373,7 +454,40 @@ fn count(row: &mut CoverageRow, (ready, accepted): (bool, Vec<MethodKind>), kind
     } else {
         row.partial += 1;
     }
-    count_methods(row, kinds);
+    count_methods(row, &accepted);
+}
+
+/// The registration report's methods of the candidates, or `None` when the tenant refuses the
+/// report (403: no Entra ID P1/P2, or no `AuditLog.Read.All`): read per user then.
+async fn registration_report(
+    directory: &dyn Directory,
+    candidates: &BTreeMap<ObjectId, Candidate>,
+) -> Result<Option<HashMap<ObjectId, Vec<MethodKind>>>, CoverageError> {
+    let mut out = HashMap::new();
+    let mut next = None;
+    loop {
+        let page = match directory.registration_details_page(next.as_ref()).await {
+            Ok(p) => p,
+            Err(e) if e.is_forbidden() && next.is_none() => {
+                tracing::info!(error = %e, "registration report refused; reading Entra methods per user");
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // Only the candidates are kept: the report lists the whole tenant.
+        for r in page.items {
+            if candidates.contains_key(&r.id) {
+                out.insert(
+                    r.id,
+                    channels::entra_kinds_registered(&r.methods_registered),
+                );
+            }
+        }
+        match page.next {
+            Some(n) => next = Some(n),
+            None => return Ok(Some(out)),
+        }
+    }
 }
 
 fn count_methods(row: &mut CoverageRow, kinds: &[MethodKind]) {

@@ -1,0 +1,260 @@
+//! Where a code goes: the destinations a policy's sources supply (docs/methods.md).
+//!
+//! - `latchkey`: what the user enrolled and confirmed at `/enroll` (the store);
+//! - `entra`: the email address and mobile numbers registered as authentication methods in Entra
+//!   (`emailMethods`, `phoneMethods` mobile then alternate mobile; an office phone takes voice
+//!   calls only, Microsoft says, so it never gets a text) — read live when needed, never stored;
+//! - `profile`: the directory profile's `otherMails` and `mobilePhone` (explicit opt-in: whoever
+//!   may edit profiles can redirect them).
+//!
+//! The first source in the policy's order that has a destination for the method wins. Pages show
+//! where a code went only masked ([`mask`]); a flow that sends nowhere (a decoy, or a method the
+//! account has no destination for) shows a mask derived from a keyed HMAC of the typed account
+//! ([`decoy_mask`]), so the page reads the same whoever typed what.
+
+use latchkey_graph::{GraphError, PhoneType, User};
+use latchkey_policy::MethodSource;
+use latchkey_store::{EnrollmentState, StoreError};
+use latchkey_types::{EmailAddress, MethodKind, ObjectId};
+use latchkey_verify::Destination;
+
+use crate::SelfService;
+use crate::codes;
+
+/// A source could not be read: the flow must not pretend the account has nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("directory: {0}")]
+    Directory(#[from] GraphError),
+}
+
+/// The methods `user` can verify with under `sources` (each listed method once), for the plan's
+/// "enough methods" check. Reads the store for Latchkey enrollments and, where the sources say
+/// so, the user's Entra methods; the profile's values come with `user`.
+pub async fn available(
+    s: &SelfService,
+    user: &User,
+    methods: &[MethodKind],
+    sources: &[MethodSource],
+) -> Result<Vec<MethodKind>, SourceError> {
+    let mut out: Vec<MethodKind> = Vec::new();
+    if sources.contains(&MethodSource::Latchkey) {
+        for e in s.store.enrollments(&user.id).await? {
+            if e.state != EnrollmentState::Active {
+                continue;
+            }
+            if let Ok(kind) = e.method.parse::<MethodKind>()
+                && methods.contains(&kind)
+                && !out.contains(&kind)
+            {
+                out.push(kind);
+            }
+        }
+    }
+    for kind in [MethodKind::Email, MethodKind::Sms] {
+        if !methods.contains(&kind) || out.contains(&kind) {
+            continue;
+        }
+        for source in sources.iter().filter(|s| **s != MethodSource::Latchkey) {
+            if directory_destination(s, &user.id, Some(user), kind, *source)
+                .await?
+                .is_some()
+            {
+                out.push(kind);
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Where a code for `kind` goes for `user` under `sources`: the first source with a destination.
+pub async fn destination(
+    s: &SelfService,
+    user: &ObjectId,
+    kind: MethodKind,
+    sources: &[MethodSource],
+) -> Result<Option<Destination>, SourceError> {
+    let mut profile: Option<User> = None;
+    for source in sources {
+        let found = match source {
+            MethodSource::Latchkey => s
+                .store
+                .enrollment(user, kind.as_str(), EnrollmentState::Active)
+                .await?
+                .and_then(|e| codes::enrolled_destination(kind, &e.data)),
+            MethodSource::Entra | MethodSource::Profile => {
+                if !source.supplies(kind) {
+                    continue;
+                }
+                // The profile source needs the user's current values: read them now, once.
+                if *source == MethodSource::Profile && profile.is_none() {
+                    profile = Some(s.directory.user(user).await?);
+                }
+                directory_destination(s, user, profile.as_ref(), kind, *source).await?
+            }
+        };
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(None)
+}
+
+/// The destination one directory source has for `kind`.
+async fn directory_destination(
+    s: &SelfService,
+    id: &ObjectId,
+    profile: Option<&User>,
+    kind: MethodKind,
+    source: MethodSource,
+) -> Result<Option<Destination>, GraphError> {
+    Ok(match (source, kind) {
+        (MethodSource::Entra, MethodKind::Email) => s
+            .directory
+            .email_methods(id)
+            .await?
+            .into_iter()
+            .find_map(|m| m.email_address.parse::<EmailAddress>().ok())
+            .map(Destination::Email),
+        (MethodSource::Entra, MethodKind::Sms) => {
+            let phones = s.directory.phone_methods(id).await?;
+            [PhoneType::Mobile, PhoneType::AlternateMobile]
+                .iter()
+                .find_map(|t| {
+                    phones
+                        .iter()
+                        .filter(|p| p.phone_type == Some(*t))
+                        .find_map(|p| Destination::phone(&p.phone_number).ok())
+                })
+        }
+        (MethodSource::Profile, MethodKind::Email) => profile
+            .and_then(|u| u.other_mails.first().cloned())
+            .map(Destination::Email),
+        (MethodSource::Profile, MethodKind::Sms) => profile
+            .and_then(|u| u.mobile_phone.as_deref())
+            .and_then(|p| Destination::phone(p).ok()),
+        _ => None,
+    })
+}
+
+/// The code methods `user` registered in Entra, read live (two requests): for reports that
+/// count what a policy with the `entra` source accepts.
+pub async fn entra_kinds(
+    directory: &dyn crate::directory::Directory,
+    user: &ObjectId,
+) -> Result<Vec<MethodKind>, GraphError> {
+    let mut out = Vec::new();
+    if directory
+        .email_methods(user)
+        .await?
+        .iter()
+        .any(|m| m.email_address.parse::<EmailAddress>().is_ok())
+    {
+        out.push(MethodKind::Email);
+    }
+    if directory.phone_methods(user).await?.iter().any(|p| {
+        matches!(
+            p.phone_type,
+            Some(PhoneType::Mobile | PhoneType::AlternateMobile)
+        ) && Destination::phone(&p.phone_number).is_ok()
+    }) {
+        out.push(MethodKind::Sms);
+    }
+    Ok(out)
+}
+
+/// The same from the registration report's `methodsRegistered` (one paged read for a tenant).
+pub fn entra_kinds_registered(methods_registered: &[String]) -> Vec<MethodKind> {
+    let mut out = Vec::new();
+    if methods_registered.iter().any(|m| m == "email") {
+        out.push(MethodKind::Email);
+    }
+    if methods_registered
+        .iter()
+        .any(|m| m == "mobilePhone" || m == "alternateMobilePhone")
+    {
+        out.push(MethodKind::Sms);
+    }
+    out
+}
+
+/// The code methods the directory profile has for `user` (`otherMails`, `mobilePhone`).
+pub fn profile_kinds(user: &User) -> Vec<MethodKind> {
+    let mut out = Vec::new();
+    if !user.other_mails.is_empty() {
+        out.push(MethodKind::Email);
+    }
+    if user
+        .mobile_phone
+        .as_deref()
+        .is_some_and(|p| Destination::phone(p).is_ok())
+    {
+        out.push(MethodKind::Sms);
+    }
+    out
+}
+
+/// How a page shows where a code went: the first letter of the mailbox and of the domain and the
+/// top-level domain (`a•••@o•••.com`); the last two digits of a number (`•••• •• 42`).
+pub fn mask(destination: &Destination) -> String {
+    match destination {
+        Destination::Email(e) => {
+            let (local, domain) = e.as_str().rsplit_once('@').unwrap_or((e.as_str(), ""));
+            let (host, tld) = domain.rsplit_once('.').unwrap_or((domain, ""));
+            email_mask(first(local), first(host), tld)
+        }
+        Destination::Phone(p) => {
+            let digits: String = p.as_str().chars().filter(char::is_ascii_digit).collect();
+            phone_mask(&digits[digits.len().saturating_sub(2)..])
+        }
+    }
+}
+
+/// The mask shown when nothing was sent: as plausible as a real one and always the same for the
+/// same typed account and method (keyed, so nobody can tell it from a real one by computing it).
+pub fn decoy_mask(s: &SelfService, account: &str, kind: MethodKind) -> String {
+    let tag = s
+        .decoy_key
+        .bytes(&format!("mask\0{}\0{kind}", account.trim().to_lowercase()));
+    let letter = |b: u8| char::from(b'a' + b % 26).to_string();
+    match kind {
+        MethodKind::Sms => phone_mask(&format!("{}{}", tag[0] % 10, tag[1] % 10)),
+        _ => {
+            // Weighted like the mailboxes people give for recovery: mostly .com.
+            const TLDS: [&str; 8] = ["com", "com", "com", "com", "net", "org", "de", "ch"];
+            email_mask(
+                letter(tag[2]),
+                letter(tag[3]),
+                TLDS[usize::from(tag[4]) % TLDS.len()],
+            )
+        }
+    }
+}
+
+fn first(s: &str) -> String {
+    s.chars().take(1).flat_map(char::to_lowercase).collect()
+}
+
+fn email_mask(local: String, host: String, tld: &str) -> String {
+    format!("{local}•••@{host}•••.{tld}")
+}
+
+fn phone_mask(last_two: &str) -> String {
+    format!("••• ••• •• {last_two}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_show_little() {
+        let e = Destination::Email("Adele.V@Outlook.example".parse().unwrap());
+        assert_eq!(mask(&e), "a•••@o•••.example");
+        let p = Destination::phone("+41 79 123 45 67").unwrap();
+        assert_eq!(mask(&p), "••• ••• •• 67");
+    }
+}
