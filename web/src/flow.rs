@@ -77,12 +77,32 @@ pub fn result_page(
     title_key: &str,
     paragraphs: &[String],
 ) -> HttpResponse {
+    result_page_with(portal, req, lang, title_key, paragraphs, None)
+}
+
+/// Where a result page leads next: a button.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NextLink {
+    pub href: String,
+    pub label: String,
+}
+
+/// [`result_page`] with a button to what comes next (the sign-in page after a reset). The flow
+/// has ended: its cookie is cleared.
+pub fn result_page_with(
+    portal: &Portal,
+    req: &HttpRequest,
+    lang: Lang,
+    title_key: &str,
+    paragraphs: &[String],
+    link: Option<NextLink>,
+) -> HttpResponse {
     let title = portal.templates.catalogs().get(lang, title_key);
     let page = portal.render_in(
         req,
         lang,
         "result.html",
-        &serde_json::json!({ "title": title, "paragraphs": paragraphs }),
+        &serde_json::json!({ "title": title, "paragraphs": paragraphs, "link": link }),
     );
     with_cleared_cookie(portal, page)
 }

@@ -192,7 +192,8 @@ async fn submit_now(
             path,
             sign_out,
             notified,
-        } => changed(&portal, &req, lang, path, sign_out, notified),
+            risk_cleared,
+        } => changed(&portal, &req, lang, path, sign_out, notified, risk_cleared),
         ResetOutcome::Rejected(why) => {
             let text = rejection_text(&portal, lang, &why, &again.policy);
             let on_confirm = matches!(why, Rejection::Mismatch);
@@ -292,25 +293,39 @@ fn changed(
     path: WritePath,
     sign_out: Option<SignOut>,
     notified: bool,
+    risk_cleared: bool,
 ) -> HttpResponse {
     let catalogs = portal.templates.catalogs();
-    let mut paragraphs = match path {
-        WritePath::Gateway => vec![catalogs.get(lang, "reset_onprem_done").to_string()],
-        WritePath::AppOnly | WritePath::Writeback => vec![
-            catalogs
-                .get(lang, "done_next_cloud")
-                .replace("{signin}", &portal.services.signin_url),
-        ],
+    let signin = &portal.services.signin_url;
+    let (mut paragraphs, link) = match path {
+        WritePath::Gateway => (
+            vec![catalogs.get(lang, "reset_onprem_done").to_string()],
+            None,
+        ),
+        WritePath::AppOnly | WritePath::Writeback => (
+            vec![
+                catalogs
+                    .get(lang, "done_next_cloud")
+                    .replace("{signin}", signin),
+            ],
+            Some(flow::NextLink {
+                href: signin.clone(),
+                label: catalogs.get(lang, "done_signin_button").to_string(),
+            }),
+        ),
     };
     paragraphs.push(catalogs.get(lang, "done_next_windows").to_string());
     if path == WritePath::Writeback {
         paragraphs.push(catalogs.get(lang, "done_next_hybrid").to_string());
     }
     paragraphs.extend(sign_out.and_then(|s| flow::sign_out_paragraph(portal, lang, s)));
+    if risk_cleared {
+        paragraphs.push(catalogs.get(lang, "unlock_risk_cleared").to_string());
+    }
     if notified {
         paragraphs.push(catalogs.get(lang, "done_notified").to_string());
     }
-    flow::result_page(portal, req, lang, "done_title", &paragraphs)
+    flow::result_page_with(portal, req, lang, "done_title", &paragraphs, link)
 }
 
 /// The localized reason a password was refused, with its numbers filled in.

@@ -1,9 +1,11 @@
 //! Unlock without a password change, for a fully verified flow: the page only (the unlock is
 //! `latchkey_selfservice::unlock`).
 //!
-//! Cloud accounts have no unlock operation in Graph: smart lockout ends by itself, and a reset
-//! ends it at once. What the portal can do is clear an Identity Protection risk flag, which blocks
-//! sign-in just like a lock. Synced accounts are locked in on-premises AD: when an on-premises
+//! Cloud accounts have no unlock operation in Graph: smart lockout ends by itself after the
+//! tenant's lockout duration, and a reset ends it at once. The page says so with the tenant's
+//! numbers and offers "Reset my password" in the same flow (the claim was given back, so no second
+//! verification). Where the policy says so, an Identity Protection risk flag, which blocks
+//! sign-in just like a lock, is dismissed. Synced accounts are locked in on-premises AD: when an on-premises
 //! gateway that can unlock is connected, the portal queues an unlock job (lockoutTime=0, done by
 //! the gateway with its service account), waits a bounded time and reports the real outcome;
 //! when none is connected it says so plainly.
@@ -11,12 +13,13 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use latchkey_policy::Action;
-use latchkey_selfservice::unlock::{self, UnlockOutcome, UnlockResult};
+use latchkey_selfservice::unlock::{self, CloudLockout, UnlockOutcome, UnlockResult};
 
 use crate::act;
 use crate::error::WebError;
 use crate::extract::Posted;
-use crate::flow::{self, CsrfForm, Step};
+use crate::flow::{self, CsrfForm, NextLink, Step};
+use crate::i18n::Lang;
 use crate::portal::Portal;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -37,7 +40,15 @@ async fn submit_now(
     step: Step,
 ) -> Result<HttpResponse, WebError> {
     let (acting, lang) = act::claim(&portal, step, Action::Unlock).await?;
+    let may_reset = acting.policy.allows(Action::Reset);
     let (result, risk_cleared) = match unlock::unlock(&portal.services, acting).await {
+        UnlockOutcome::NothingToUnlock {
+            lockout,
+            recorded: Ok(()),
+        } => return Ok(nothing_to_unlock(&portal, &req, lang, lockout, may_reset)),
+        UnlockOutcome::NothingToUnlock {
+            recorded: Err(e), ..
+        } => return Err(WebError::Store(lang, e)),
         UnlockOutcome::Done {
             result,
             risk_cleared,
@@ -61,7 +72,7 @@ async fn submit_now(
         paragraphs.push(catalogs.get(lang, "unlock_risk_cleared").to_string());
     }
     let key = match result {
-        UnlockResult::Cloud => "unlock_cloud",
+        UnlockResult::Cloud => "unlock_cloud_after_risk",
         UnlockResult::OnPremisesDone => "unlock_onprem_done",
         UnlockResult::OnPremisesPending => "unlock_onprem_pending",
         UnlockResult::OnPremisesUnavailable => "unlock_onprem_unavailable",
@@ -76,4 +87,41 @@ async fn submit_now(
         "unlock_title",
         &paragraphs,
     ))
+}
+
+/// A cloud account: what Entra does (with the tenant's own numbers) and, when the policy allows
+/// it, the way out now — a new password, in the same flow. The flow's cookie stays.
+fn nothing_to_unlock(
+    portal: &Portal,
+    req: &HttpRequest,
+    lang: Lang,
+    lockout: CloudLockout,
+    may_reset: bool,
+) -> HttpResponse {
+    let catalogs = portal.templates.catalogs();
+    let minutes = u64::from(lockout.duration_seconds).div_ceil(60).max(1);
+    let mut paragraphs = vec![
+        catalogs
+            .get(lang, "unlock_cloud")
+            .replace("{threshold}", &lockout.threshold.to_string())
+            .replace(
+                "{duration}",
+                &catalogs.plural(lang, "duration_minutes", minutes),
+            ),
+        catalogs.get(lang, "unlock_cloud_unknown").to_string(),
+    ];
+    let link = may_reset.then(|| NextLink {
+        href: "/reset".into(),
+        label: catalogs.get(lang, "unlock_cloud_reset").to_string(),
+    });
+    if !may_reset {
+        paragraphs.push(catalogs.get(lang, "unlock_cloud_wait").to_string());
+    }
+    let title = catalogs.get(lang, "unlock_title");
+    portal.render_in(
+        req,
+        lang,
+        "result.html",
+        &serde_json::json!({ "title": title, "paragraphs": paragraphs, "link": link }),
+    )
 }

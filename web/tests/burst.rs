@@ -14,6 +14,7 @@ use tokio::net::TcpStream;
 use crate::portal::Browser;
 use crate::tap::{set_actions, verified};
 
+const ADELE: &str = "adele.vance@contoso.com";
 const ADELE_MAIL: &str = "adele.vance@outlook.example";
 const BURST: usize = 8;
 
@@ -180,8 +181,18 @@ async fn a_burst_of_resets_on_one_verification_changes_the_password_once() {
 /// A demo whose policy allows `actions`, Adele verified at /action, and a burst of the action
 /// page's form (`path`) on that one verification: the browser, its CSRF token and the answers.
 async fn burst_from_action(actions: &str, path: &str) -> (Demo, Browser, String, Vec<Answer>) {
+    burst_from_action_with(actions, path, |_| {}).await
+}
+
+/// [`burst_from_action`], with `prepare` run on the demo before Adele verifies.
+async fn burst_from_action_with(
+    actions: &str,
+    path: &str,
+    prepare: impl FnOnce(&Demo),
+) -> (Demo, Browser, String, Vec<Answer>) {
     let demo = start().await;
     set_actions(&demo, actions);
+    prepare(&demo);
     let mut b = verified(&demo).await;
     let csrf = b.get("/action").await.csrf();
     let bases = vec![demo.portal_url().to_string(); BURST];
@@ -191,9 +202,18 @@ async fn burst_from_action(actions: &str, path: &str) -> (Demo, Browser, String,
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_burst_of_unlocks_on_one_verification_unlocks_once_and_spends_it() {
-    let (demo, mut b, csrf, answers) = burst_from_action("\"reset\", \"unlock\"", "/unlock").await;
-    one_winner(&answers, "unlock");
-    assert_eq!(audited(&*demo.store, "unlock", Outcome::Success).await, 1);
+    // A cloud account changes only when it has a risk flag to dismiss (smart lockout ends by
+    // itself): Adele is at risk, so the unlock is a change, and only one may happen.
+    let (demo, mut b, csrf, answers) =
+        burst_from_action_with("\"reset\", \"unlock\"", "/unlock", |d| {
+            assert!(d.sim.tenant().set_risk(ADELE, "high", "atRisk"));
+        })
+        .await;
+    one_winner(&answers, "flagged as at risk");
+    assert_eq!(
+        audited(&*demo.store, "risk.dismiss", Outcome::Success).await,
+        1
+    );
     // The verification is spent: no reset (nor another unlock) from the same flow afterwards.
     let new = "Quiet-Maple-Harbour-77";
     let after = b

@@ -38,5 +38,6 @@ mod serve;
 mod signin_at_rest;
 mod signout;
 mod tap;
+mod unlock;
 mod user_show;
 mod writeback;

@@ -122,6 +122,12 @@ async fn a_security_contact_hears_of_an_unlock_and_a_pass_but_never_sees_the_pas
         &demo,
         "\n[policy.notifications]\nsecurity_contacts = [\"secops@contoso.com\"]\n",
     );
+    // A cloud unlock is a change only when it dismisses a risk flag: Adele is at risk.
+    assert!(
+        demo.sim
+            .tenant()
+            .set_risk("adele.vance@contoso.com", "high", "atRisk")
+    );
     let mut b = verified(&demo).await;
     let csrf = b.get("/action").await.csrf();
     let done = b.post("/unlock", &[("csrf", &csrf)]).await;

@@ -225,7 +225,16 @@ impl Http {
             if !retryable {
                 return Err(err);
             }
-            let delay = server_wait.unwrap_or_else(|| backoff(&self.retry, attempt));
+            let delay = server_wait.unwrap_or_else(|| {
+                let step = backoff(&self.retry, attempt);
+                // Identity Protection allows one request a second per tenant and its 429 carries
+                // no Retry-After (throttling-limits): a retry sooner than that is refused again.
+                if req.url.path().contains("/identityProtection/") {
+                    step.max(IDENTITY_PROTECTION_SPACING)
+                } else {
+                    step
+                }
+            });
             let past_budget = crate::deadline::left().is_some_and(|left| delay >= left);
             if attempt >= self.retry.max_attempts
                 || waited + delay > self.retry.max_total_wait
@@ -636,6 +645,10 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 
 /// Exponential backoff with jitter for attempt `n` (1-based): a random wait in
 /// `[step/2, step]` where `step = min(max_delay, base * 2^(n-1))`.
+/// The least wait before retrying an Identity Protection request refused with 429: its limit is
+/// one request a second per tenant.
+const IDENTITY_PROTECTION_SPACING: Duration = Duration::from_millis(1100);
+
 pub fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
     let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(16));
     let step = policy

@@ -78,6 +78,8 @@ struct RawPolicy {
     allow_privileged: bool,
     #[serde(default = "yes")]
     revoke_sessions: bool,
+    #[serde(default = "yes")]
+    dismiss_risk: bool,
     #[serde(default)]
     notifications: RawNotifications,
 }
@@ -366,6 +368,7 @@ pub fn parse_sources(sources: &[(PathBuf, String)]) -> Result<PolicySet, Vec<Pol
                 },
                 allow_privileged: raw.allow_privileged,
                 revoke_sessions: raw.revoke_sessions,
+                dismiss_risk: raw.dismiss_risk,
                 notifications: Notifications { security_contacts },
                 file: file.clone(),
                 line,

@@ -149,6 +149,9 @@ pub struct Policy {
     pub password: PasswordRules,
     /// Privileged accounts (directory roles, on-premises adminCount=1) match only when true.
     pub allow_privileged: bool,
+    /// After a reset or at an unlock request through the portal, dismiss the user's Identity
+    /// Protection risk flag (the user just proved who they are). On unless turned off.
+    pub dismiss_risk: bool,
     /// After a password change through the portal, sign the user out of every app and browser
     /// (Graph `revokeSignInSessions`). On unless the policy turns it off (docs/security.md, 8).
     pub revoke_sessions: bool,

@@ -1,6 +1,10 @@
 //! Unlock for a fully verified, claimed flow. A synced user's account is unlocked in on-premises
-//! AD through a connected gateway ([`crate::gateway`]); for every user a risk flag of Identity
-//! Protection is dismissed. A cloud account's smart lockout clears by itself.
+//! AD through a connected gateway ([`crate::gateway`]). A cloud account has no unlock operation in
+//! Graph: Entra's smart lockout ends by itself after the tenant's lockout duration, and a new
+//! password ends it at once — so the claim is given back ([`UnlockOutcome::NothingToUnlock`]) and
+//! the user may still choose a new password with the same verification. Where the policy says so
+//! (`dismiss_risk`), an Identity Protection risk flag is dismissed: that is a change, and it
+//! spends the verification.
 
 use latchkey_jobs::{FailureReason, JobKind, Target};
 use latchkey_notify::ContactAction;
@@ -10,10 +14,18 @@ use crate::SelfService;
 use crate::act::{Acting, Recorded};
 use crate::gateway::{self, Waited};
 
+/// The tenant's smart lockout, as Entra applies it to cloud accounts ("Password Rule Settings";
+/// Entra's defaults, 10 failures and 60 seconds, when the tenant set none or it cannot be read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CloudLockout {
+    pub threshold: u32,
+    pub duration_seconds: u32,
+}
+
 /// What the user is told about the unlock itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UnlockResult {
-    /// A cloud account: smart lockout clears by itself.
+    /// A cloud account whose risk flag was dismissed; smart lockout clears by itself.
     Cloud,
     /// Unlocked in on-premises AD.
     OnPremisesDone,
@@ -37,6 +49,12 @@ pub enum UnlockOutcome {
         risk_cleared: bool,
         recorded: Recorded,
     },
+    /// A cloud account with nothing the portal can change: the claim was given back, so the same
+    /// verification may still set a new password (which ends a lockout at once).
+    NothingToUnlock {
+        lockout: CloudLockout,
+        recorded: Recorded,
+    },
     /// Released: nothing was queued or changed (a fault, or the intent could not be recorded).
     TryAgain(Recorded),
     /// Ended: a gateway job may exist but its state is unknown.
@@ -50,7 +68,84 @@ pub async fn unlock(s: &SelfService, acting: Acting) -> UnlockOutcome {
     latchkey_graph::deadline::fresh(s.graph_budget, unlock_claimed(s, acting)).await
 }
 
+/// Dismisses the user's risk flag when Identity Protection has one; whether it did.
+async fn dismiss_if_risky(s: &SelfService, subject: &latchkey_types::ObjectId) -> bool {
+    let dir = &s.directory;
+    // A budget of its own: a gateway's wait before it may have taken most of the claim's.
+    let dismissal = async {
+        match dir.is_at_risk(subject).await {
+            Ok(true) => dir.dismiss_risk(subject).await.is_ok(),
+            // Identity Protection needs Entra ID P2 and is throttled hard; not knowing is not
+            // fatal.
+            Ok(false) | Err(_) => false,
+        }
+    };
+    latchkey_graph::deadline::fresh(s.graph_budget, dismissal).await
+}
+
+/// Dismisses a risk flag after a password change, when the policy says so; audited. Whether a
+/// flag was dismissed.
+pub async fn dismiss_after_change(s: &SelfService, acting: &Acting) -> bool {
+    if !acting.policy.dismiss_risk {
+        return false;
+    }
+    let cleared = dismiss_if_risky(s, &acting.subject()).await;
+    if cleared
+        && let Err(e) = acting
+            .audit_as(
+                s,
+                "risk.dismiss",
+                None,
+                Outcome::Success,
+                "after the password change",
+            )
+            .await
+    {
+        tracing::error!(error = %e, "risk dismissed but not audited");
+    }
+    cleared
+}
+
+/// A cloud account: there is no unlock in Graph. A risk flag is dismissed when the policy says
+/// so (a change: the flow ends); otherwise nothing changes and the claim is given back.
+async fn cloud(s: &SelfService, acting: Acting) -> UnlockOutcome {
+    let subject = acting.subject();
+    let settings = crate::password::tenant_rules(s).await.settings;
+    let lockout = CloudLockout {
+        threshold: settings.lockout_threshold,
+        duration_seconds: settings.lockout_duration_seconds,
+    };
+    if acting.policy.dismiss_risk && dismiss_if_risky(s, &subject).await {
+        let reason = "cloud account: risk flag dismissed";
+        let recorded = acting
+            .audit_as(s, "risk.dismiss", None, Outcome::Success, reason)
+            .await;
+        crate::security_contacts::tell(
+            s,
+            &acting.policy,
+            ContactAction::AccountUnlock,
+            &subject,
+            &acting.current.data,
+        )
+        .await;
+        acting.finish(s).await;
+        return UnlockOutcome::Done {
+            result: UnlockResult::Cloud,
+            risk_cleared: true,
+            recorded,
+        };
+    }
+    // Not an unlock (reports count only real ones): recorded as refused, with why.
+    let reason = "cloud account: smart lockout ends by itself; nothing changed";
+    let recorded = acting.audit(s, Outcome::Denied, reason).await;
+    acting.release(s).await;
+    UnlockOutcome::NothingToUnlock { lockout, recorded }
+}
+
 async fn unlock_claimed(s: &SelfService, acting: Acting) -> UnlockOutcome {
+    if !acting.current.data.synced {
+        return cloud(s, acting).await;
+    }
     let subject = acting.subject();
     let started = acting.audit(s, Outcome::Started, "unlock requested").await;
     if started.is_err() {
@@ -58,51 +153,24 @@ async fn unlock_claimed(s: &SelfService, acting: Acting) -> UnlockOutcome {
     }
     // On-premises first: when nothing could be queued, nothing has changed yet (not even the
     // risk flag below), so the verification may be used again.
-    let on_premises = if acting.current.data.synced {
-        match on_premises(s, &acting).await {
-            OnPremises::Answer(result, outcome, reason) => Some((result, outcome, reason)),
-            OnPremises::NotQueued => {
-                let reason = "gateway: nothing queued";
-                let recorded = acting.audit(s, Outcome::Error, reason).await;
-                return UnlockOutcome::TryAgain(acting.try_again(s, recorded).await);
-            }
-            // A job may exist: this verification is spent.
-            OnPremises::Unknown => {
-                let reason = "gateway job: state unknown";
-                if let Err(e) = acting.audit(s, Outcome::Error, reason).await {
-                    tracing::error!(error = %e, "unlock: cannot audit an unknown job state");
-                }
-                acting.finish(s).await;
-                return UnlockOutcome::Unknown;
-            }
+    let (result, outcome, reason) = match on_premises(s, &acting).await {
+        OnPremises::Answer(result, outcome, reason) => (result, outcome, reason),
+        OnPremises::NotQueued => {
+            let reason = "gateway: nothing queued";
+            let recorded = acting.audit(s, Outcome::Error, reason).await;
+            return UnlockOutcome::TryAgain(acting.try_again(s, recorded).await);
         }
-    } else {
-        None
-    };
-    let dir = &s.directory;
-    // A budget of its own: the gateway's wait above may have taken most of the claim's.
-    let dismissal = async {
-        match dir.is_at_risk(&subject).await {
-            Ok(true) => dir.dismiss_risk(&subject).await.is_ok(),
-            // Identity Protection needs Entra ID P2 and is throttled hard; not knowing is not
-            // fatal.
-            Ok(false) | Err(_) => false,
+        // A job may exist: this verification is spent.
+        OnPremises::Unknown => {
+            let reason = "gateway job: state unknown";
+            if let Err(e) = acting.audit(s, Outcome::Error, reason).await {
+                tracing::error!(error = %e, "unlock: cannot audit an unknown job state");
+            }
+            acting.finish(s).await;
+            return UnlockOutcome::Unknown;
         }
     };
-    let risk_cleared = latchkey_graph::deadline::fresh(s.graph_budget, dismissal).await;
-    let (result, outcome, reason) = match on_premises {
-        Some(answer) => answer,
-        None if risk_cleared => (
-            UnlockResult::Cloud,
-            Outcome::Success,
-            "risk dismissed".to_string(),
-        ),
-        None => (
-            UnlockResult::Cloud,
-            Outcome::Success,
-            "cloud lockout clears by itself".to_string(),
-        ),
-    };
+    let risk_cleared = acting.policy.dismiss_risk && dismiss_if_risky(s, &subject).await;
     let recorded = acting.audit(s, outcome, &reason).await;
     if outcome == Outcome::Success {
         crate::security_contacts::tell(

@@ -99,6 +99,9 @@ fn count(trail: &[(String, String)], event: &str, outcome: &str) -> usize {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_gateway_that_answers_while_the_flow_waits_finishes_the_reset() {
     let lab = Lab::start(r#""reset""#).await;
+    // At risk: a password set in on-premises AD does not remediate it in Entra, so the portal
+    // dismisses it after the change (the policy's `dismiss_risk`, on by default).
+    assert!(lab.sim.tenant().set_risk(CARLA, "high", "atRisk"));
     let current = verified_carla(&lab).await;
     let cid = current.data.correlation_id.clone();
     let gw = connect_gateway(&lab.s).await;
@@ -110,10 +113,17 @@ async fn a_gateway_that_answers_while_the_flow_waits_finishes_the_reset() {
     );
     let outcome = reset_through_gateway(&lab, current).await;
     let job = answer.await.unwrap();
-    let ResetOutcome::Changed { path, sign_out, .. } = outcome else {
+    let ResetOutcome::Changed {
+        path,
+        sign_out,
+        risk_cleared,
+        ..
+    } = outcome
+    else {
         panic!("{outcome:?}");
     };
     assert_eq!(path, WritePath::Gateway);
+    assert!(risk_cleared);
     assert!(
         sign_out.is_some(),
         "the waiting flow ran the steps after the change"
@@ -123,6 +133,7 @@ async fn a_gateway_that_answers_while_the_flow_waits_finishes_the_reset() {
     let trail = lab.trail(&cid).await;
     assert_eq!(count(&trail, "reset", "success"), 1, "{trail:?}");
     assert_eq!(count(&trail, "sessions.revoke", "success"), 1, "{trail:?}");
+    assert_eq!(count(&trail, "risk.dismiss", "success"), 1, "{trail:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -46,6 +46,7 @@ async fn a_verified_user_sets_a_new_password_once_and_everything_after_it_happen
         path,
         sign_out,
         notified,
+        risk_cleared,
     } = outcome
     else {
         panic!("not changed: {outcome:?}");
@@ -53,6 +54,7 @@ async fn a_verified_user_sets_a_new_password_once_and_everything_after_it_happen
     assert_eq!(path, WritePath::AppOnly);
     assert_eq!(sign_out, Some(SignOut::Revoked));
     assert!(notified);
+    assert!(!risk_cleared, "Adele is not at risk");
     assert_eq!(lab.sim.sign_in(ADELE, NEW), SignInOutcome::Success);
     assert_eq!(lab.password_writes(), 1);
     let trail = lab.trail(&cid).await;
@@ -198,10 +200,39 @@ async fn a_synced_user_without_writeback_or_gateway_is_told_it_cannot_be_done_he
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_cloud_unlock_ends_the_flow_and_a_second_change_is_impossible() {
+async fn a_cloud_unlock_changes_nothing_says_why_and_leaves_the_reset_open() {
     let lab = Lab::start(r#""reset", "unlock""#).await;
     let current = lab.verified_adele().await;
-    let token = current.token.clone();
+    let (token, cid) = (current.token.clone(), current.data.correlation_id.clone());
+    let acting = claim(&lab, current, Action::Unlock).await;
+    let outcome = unlock::unlock(&lab.s, acting).await;
+    // The tenant's smart lockout (Entra's defaults in the demo tenant): nothing to unlock.
+    let UnlockOutcome::NothingToUnlock {
+        lockout,
+        recorded: Ok(()),
+    } = outcome
+    else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!((lockout.threshold, lockout.duration_seconds), (10, 60));
+    // Not counted as an unlock; the claim was given back.
+    assert_eq!(lab.outcomes(&cid, "unlock").await, ["denied"]);
+    let again = lab.load(token).await;
+    let acting = claim(&lab, again, Action::Reset).await;
+    let outcome = reset::reset(&lab.s, acting, Secret::new(NEW.into()), NEW).await;
+    assert!(
+        matches!(outcome, ResetOutcome::Changed { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(lab.sim.sign_in(ADELE, NEW), SignInOutcome::Success);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_risk_flag_is_dismissed_at_unlock_and_that_spends_the_verification() {
+    let lab = Lab::start(r#""reset", "unlock""#).await;
+    assert!(lab.sim.tenant().set_risk(ADELE, "high", "atRisk"));
+    let current = lab.verified_adele().await;
+    let (token, cid) = (current.token.clone(), current.data.correlation_id.clone());
     let acting = claim(&lab, current, Action::Unlock).await;
     let outcome = unlock::unlock(&lab.s, acting).await;
     assert!(
@@ -209,13 +240,37 @@ async fn a_cloud_unlock_ends_the_flow_and_a_second_change_is_impossible() {
             outcome,
             UnlockOutcome::Done {
                 result: UnlockResult::Cloud,
+                risk_cleared: true,
                 recorded: Ok(()),
+            }
+        ),
+        "{outcome:?}"
+    );
+    assert_eq!(lab.outcomes(&cid, "risk.dismiss").await, ["success"]);
+    assert!(Current::load(&lab.s, token).await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_cloud_reset_the_user_is_no_longer_at_risk() {
+    let lab = Lab::start(r#""reset", "unlock""#).await;
+    assert!(lab.sim.tenant().set_risk(ADELE, "high", "atRisk"));
+    let current = lab.verified_adele().await;
+    let acting = claim(&lab, current, Action::Reset).await;
+    let outcome = reset::reset(&lab.s, acting, Secret::new(NEW.into()), NEW).await;
+    // Entra remediates the risk of a password it sets itself; nothing is left to dismiss (a
+    // password set on-premises is dismissed by the portal: tests/gateway.rs).
+    assert!(
+        matches!(
+            outcome,
+            ResetOutcome::Changed {
+                risk_cleared: false,
                 ..
             }
         ),
         "{outcome:?}"
     );
-    assert!(Current::load(&lab.s, token).await.unwrap().is_none());
+    let adele = lab.user(ADELE);
+    assert!(!lab.s.directory.is_at_risk(&adele).await.unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -27,6 +27,8 @@ pub struct Draft {
     pub allow_privileged: bool,
     /// Sign the user out everywhere after a reset (docs/security.md 8; on by default).
     pub revoke_sessions: bool,
+    /// Dismiss an Identity Protection risk flag after a reset or at an unlock request.
+    pub dismiss_risk: bool,
     pub enrollment_required: bool,
     pub reconfirm_after_days: String,
     pub min_length: String,
@@ -67,6 +69,7 @@ impl Draft {
             min_length: latchkey_policy::model::DEFAULT_MIN_PASSWORD_LENGTH.to_string(),
             forbid_user_names: true,
             revoke_sessions: true,
+            dismiss_risk: true,
             ..Self::default()
         }
     }
@@ -89,6 +92,7 @@ impl Draft {
             methods_required: p.methods_required.to_string(),
             allow_privileged: p.allow_privileged,
             revoke_sessions: p.revoke_sessions,
+            dismiss_risk: p.dismiss_risk,
             enrollment_required: p.enrollment.required,
             reconfirm_after_days: p.enrollment.reconfirm_after_days.to_string(),
             min_length: p.password.min_length.to_string(),
@@ -139,6 +143,7 @@ impl Draft {
             methods_required: one("methods_required"),
             allow_privileged: on("allow_privileged"),
             revoke_sessions: on("revoke_sessions"),
+            dismiss_risk: on("dismiss_risk"),
             enrollment_required: on("enrollment_required"),
             reconfirm_after_days: one("reconfirm_after_days"),
             min_length: one("min_length"),
@@ -195,6 +200,7 @@ impl Draft {
         out.push_str(&format!("methods_required = {required}\n"));
         out.push_str(&format!("allow_privileged = {}\n", self.allow_privileged));
         out.push_str(&format!("revoke_sessions = {}\n", self.revoke_sessions));
+        out.push_str(&format!("dismiss_risk = {}\n", self.dismiss_risk));
         out.push_str("\n[policy.enrollment]\n");
         out.push_str(&format!("required = {}\n", self.enrollment_required));
         out.push_str(&format!("reconfirm_after_days = {reconfirm}\n"));

@@ -391,6 +391,12 @@ impl Settings {
 
     fn validate(&self) -> anyhow::Result<()> {
         self.passwords.validate()?;
+        // Shown as a link after a reset: an http(s) URL, never `javascript:` or a relative path.
+        let signin = url::Url::parse(&self.portal.signin_url)
+            .with_context(|| "key `portal.signin_url` is not a URL")?;
+        if !matches!(signin.scheme(), "https" | "http") {
+            bail!("key `portal.signin_url` must be an https:// (or http://) URL");
+        }
         let db = &self.store.database_url;
         let postgres = db.starts_with("postgres://") || db.starts_with("postgresql://");
         if self.store.password_file.is_some() && !postgres {

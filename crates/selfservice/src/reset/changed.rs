@@ -39,11 +39,14 @@ pub(super) async fn succeeded(
         acting.policy.revoke_sessions,
     )
     .await;
+    // The user proved who they are and chose a new password: a risk flag may go too.
+    let risk_cleared = crate::unlock::dismiss_after_change(s, &acting).await;
     // after_change ended every flow of the user, this one included.
     acting.finish(s).await;
     ResetOutcome::Changed {
         path,
         sign_out: Some(sign_out),
         notified,
+        risk_cleared,
     }
 }

@@ -171,5 +171,6 @@ async fn succeeded(
         path: WritePath::Gateway,
         sign_out: None,
         notified,
+        risk_cleared: false,
     }
 }

@@ -40,6 +40,8 @@ pub enum ResetOutcome {
         sign_out: Option<SignOut>,
         /// Some channel known before the change was told.
         notified: bool,
+        /// An Identity Protection risk flag was dismissed after the change (policy `dismiss_risk`).
+        risk_cleared: bool,
     },
     /// Released: the password does not meet the rules (shown on the form).
     Rejected(Rejection),
