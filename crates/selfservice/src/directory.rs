@@ -10,15 +10,16 @@ use latchkey_graph::{
     PasswordRuleSettings, PhoneMethod, RegistrationDetails, RiskState, TapRequest,
     TemporaryAccessPass, User, UserRef,
 };
-use latchkey_types::{ObjectId, Secret};
+use latchkey_types::{ObjectId, Secret, SignInName};
 
 /// Boxed, `Send` future returned by [`Directory`] methods.
 pub type DirFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, GraphError>> + Send + 'a>>;
 
 /// Directory operations used by the flows.
 pub trait Directory: Send + Sync + 'static {
-    /// The one user whose UPN, mail, other mails or proxy addresses equal `login`; `None` when
-    /// none or several match (the flow treats both alike).
+    /// The one user `login` names — a UPN, mail, other mail or proxy address; `DOMAIN\\name` or a
+    /// bare `name` (on-premises account name, synced users); `name@on-premises-domain` — or
+    /// `None` when none or several match (the flow treats both alike).
     fn find_user<'a>(&'a self, login: &'a str) -> DirFuture<'a, Option<User>>;
     fn user<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, User>;
     /// Transitive groups and directory roles, fully paged.
@@ -115,7 +116,28 @@ const REPORT_PAGE: u32 = latchkey_graph::MAX_PAGE_SIZE;
 impl Directory for GraphClient {
     fn find_user<'a>(&'a self, login: &'a str) -> DirFuture<'a, Option<User>> {
         Box::pin(async move {
-            match GraphClient::find_user(self, login).await {
+            // What cannot be an account name matches nobody (the flow treats it like an unknown
+            // account); an address that names nobody may still be `name@on-premises-domain`.
+            let Ok(typed) = login.parse::<SignInName>() else {
+                return Ok(None);
+            };
+            let found = match &typed {
+                SignInName::Address(address) => {
+                    match GraphClient::find_user(self, address.as_str()).await {
+                        Err(GraphError::NotFound { .. }) => match typed.as_account() {
+                            Some((domain, name)) => {
+                                self.find_user_by_account(Some(&domain), &name).await
+                            }
+                            None => return Ok(None),
+                        },
+                        other => other,
+                    }
+                }
+                SignInName::Account { domain, name } => {
+                    self.find_user_by_account(domain.as_deref(), name).await
+                }
+            };
+            match found {
                 Ok(u) => Ok(Some(u)),
                 Err(
                     GraphError::NotFound { .. }

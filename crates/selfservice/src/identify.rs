@@ -10,7 +10,7 @@ use latchkey_policy::{Action, Subject, evaluate};
 use latchkey_store::{
     FlowLifetime, FlowPurpose, FlowStep, FlowToken, NewFlow, Outcome, StoreError,
 };
-use latchkey_types::{MethodKind, ObjectId, Upn};
+use latchkey_types::{MethodKind, ObjectId, SignInName};
 
 use crate::SelfService;
 use crate::flow::{self, FlowData, Refusal, limits};
@@ -64,11 +64,12 @@ pub async fn start(s: &SelfService, login: &str, client: &str) -> Result<Started
     flow::hit(s, "start:client", client, limits::STARTS_PER_CLIENT)
         .await
         .map_err(StartError::Refused)?;
-    let login = login.trim();
-    if login.parse::<Upn>().is_err() {
+    // name@domain, DOMAIN\name or name; one canonical spelling (NFKC, lower case), so every
+    // spelling of one typed account is one throttle key and one decoy.
+    let Ok(typed) = login.parse::<SignInName>() else {
         return Err(StartError::InvalidLogin);
-    }
-    let login = login.to_ascii_lowercase();
+    };
+    let login = typed.to_string();
     let plan = within_deadline(s.deadline, plan(s, &login)).await?;
     let token = create(s, plan, "flow.start", serde_json::Value::Null, None).await?;
     Ok(Started { token })

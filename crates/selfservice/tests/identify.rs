@@ -3,7 +3,7 @@
 use latchkey_selfservice::flow::Refusal;
 use latchkey_selfservice::identify::{self, StartError};
 
-use crate::lab::{ADELE, CLIENT, Lab};
+use crate::lab::{ADELE, CARLA, CLIENT, Lab};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn known_and_unknown_accounts_both_get_a_flow_and_only_the_audit_trail_tells_them_apart() {
@@ -29,9 +29,35 @@ async fn known_and_unknown_accounts_both_get_a_flow_and_only_the_audit_trail_tel
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_synced_user_is_found_by_the_names_they_type_at_windows() {
+    let lab = Lab::start(r#""reset""#).await;
+    lab.enroll(CARLA, Some("carla@mail.example"), Some("+351 912345678"))
+        .await;
+    let carla = lab.user(CARLA);
+    // onPremisesSamAccountName "cmendes", onPremisesDomainName "corp.contoso.com".
+    for typed in [
+        "cmendes",
+        "CMendes",
+        "CORP\\cmendes",
+        "corp.contoso.com\\cmendes",
+        "cmendes@corp.contoso.com",
+        "ｃｍｅｎｄｅｓ",
+    ] {
+        let flow = lab.start_flow(typed).await;
+        assert!(!flow.data.decoy, "{typed}");
+        assert_eq!(flow.flow.subject, carla, "{typed}");
+    }
+    // Another domain, or nobody of that name: a decoy, like any unknown account.
+    for typed in ["FABRIKAM\\cmendes", "nosuchuser", "cmendes@fabrikam.com"] {
+        let flow = lab.start_flow(typed).await;
+        assert!(flow.data.decoy, "{typed}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_name_that_is_no_account_name_starts_nothing() {
     let lab = Lab::start(r#""reset""#).await;
-    for bad in ["", "   ", "cmendes", "CORP\\cmendes", "a@", "@b"] {
+    for bad in ["", "   ", "a@", "@b", "a\\b\\c", "two words", "semi;colon"] {
         let e = identify::start(&lab.s, bad, CLIENT).await.unwrap_err();
         assert!(matches!(e, StartError::InvalidLogin), "{bad:?}: {e}");
     }

@@ -9,6 +9,9 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub mod random;
+pub mod signin;
+
+pub use signin::SignInName;
 
 /// Why a value could not be parsed into a domain type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,6 +30,8 @@ pub enum ParseError {
         "not an international phone number (expected +<country code><number>, e.g. +41446681800)"
     )]
     Phone,
+    #[error("not an account name (expected name@domain, DOMAIN\\name or name)")]
+    SignInName,
 }
 
 /// An Entra directory object id (a GUID). Stable for the life of the object, unlike UPN or mail,

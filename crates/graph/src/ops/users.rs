@@ -88,6 +88,66 @@ impl GraphClient {
         }
     }
 
+    /// Finds the one synced user whose on-premises account name is `name` (in `domain`, when
+    /// given: the user's `onPremisesDomainName`, or its first label as a NetBIOS name such as
+    /// `CORP` for `corp.contoso.com`). `onPremisesSamAccountName` is filterable only as an
+    /// advanced query (`ConsistencyLevel: eventual` + `$count=true`). Not found, or several:
+    /// [`GraphError::NotFound`] / [`GraphError::Ambiguous`], as [`GraphClient::find_user`].
+    pub async fn find_user_by_account(
+        &self,
+        domain: Option<&str>,
+        name: &str,
+    ) -> Result<User, GraphError> {
+        if name.is_empty() || name.chars().count() > latchkey_types::signin::MAX_SAM_ACCOUNT_NAME {
+            return Err(GraphError::InvalidInput("not an account name".into()));
+        }
+        let filter = format!("onPremisesSamAccountName eq {}", odata_string(name));
+        let url = self.url_with_query(
+            &["users"],
+            &[
+                ("$filter", &filter),
+                ("$select", USER_SELECT),
+                ("$count", "true"),
+                ("$top", "10"),
+            ],
+        );
+        #[derive(Deserialize)]
+        struct Page {
+            #[serde(default)]
+            value: Vec<User>,
+        }
+        let resp = self
+            .send(
+                Request::new(Method::GET, url, Endpoint::Graph)
+                    .header("ConsistencyLevel", "eventual"),
+            )
+            .await?;
+        let page: Page = resp.json()?;
+        let in_domain = |u: &User| match (domain, u.on_premises_domain_name.as_deref()) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(want), Some(dns)) => {
+                dns.eq_ignore_ascii_case(want)
+                    || dns
+                        .split('.')
+                        .next()
+                        .is_some_and(|netbios| netbios.eq_ignore_ascii_case(want))
+            }
+        };
+        let mut users: Vec<User> = page.value.into_iter().filter(in_domain).collect();
+        users.sort_by_key(|u| u.id);
+        users.dedup_by_key(|u| u.id);
+        match users.len() {
+            0 => Err(GraphError::NotFound {
+                client_request_id: resp.client_request_id,
+            }),
+            1 => Ok(users.remove(0)),
+            _ => Err(GraphError::Ambiguous {
+                client_request_id: resp.client_request_id,
+            }),
+        }
+    }
+
     /// `POST /users` → the created user (Graph returns its default properties only).
     pub async fn create_user(&self, user: &NewUser) -> Result<User, GraphError> {
         if user.password_profile.password.is_none() {
