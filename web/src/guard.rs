@@ -66,15 +66,96 @@ impl Csrf {
 
 /// Which peer addresses are reverse proxies whose `X-Forwarded-For` we believe.
 #[derive(Debug, Clone, Default)]
-pub struct TrustedProxies(pub Vec<IpAddr>);
+pub struct TrustedProxies(pub Vec<IpNet>);
+
+/// An address range in CIDR notation (`10.0.0.0/8`, `2001:db8::/32`); a bare address is the
+/// range of that one address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    /// The range of one address.
+    pub fn host(addr: IpAddr) -> Self {
+        let prefix = if addr.is_ipv4() { 32 } else { 128 };
+        Self { addr, prefix }
+    }
+
+    pub fn contains(&self, ip: &IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(*ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(*ip) & mask
+            }
+            // An IPv4 peer seen as an IPv4-mapped IPv6 address is the same peer.
+            (IpAddr::V4(_), IpAddr::V6(ip)) => ip
+                .to_ipv4_mapped()
+                .is_some_and(|v4| self.contains(&IpAddr::V4(v4))),
+            (IpAddr::V6(_), IpAddr::V4(_)) => false,
+        }
+    }
+}
+
+impl std::str::FromStr for IpNet {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("\"{s}\" is not an IP address or CIDR range"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("\"{s}\": the prefix length must be 0 to {max}"))?,
+        };
+        if prefix == 0 {
+            return Err(format!(
+                "\"{s}\" would trust every address: name the proxies' own range"
+            ));
+        }
+        Ok(Self { addr, prefix })
+    }
+}
 
 impl TrustedProxies {
+    /// From configuration text (checked when the configuration is loaded).
+    pub fn parse(ranges: &[String]) -> Result<Self, String> {
+        ranges
+            .iter()
+            .map(|r| r.parse())
+            .collect::<Result<Vec<IpNet>, _>>()
+            .map(Self)
+    }
+
+    fn trusts(&self, ip: &IpAddr) -> bool {
+        self.0.iter().any(|n| n.contains(ip))
+    }
+
     /// The client address for throttling: the TCP peer, unless the peer is a trusted proxy, in
     /// which case the right-most address in `X-Forwarded-For` that is not itself a trusted proxy.
     /// Headers from untrusted peers are ignored (anyone can send them).
     pub fn client_ip(&self, req: &HttpRequest) -> Option<IpAddr> {
         let peer = req.peer_addr()?.ip();
-        if !self.0.contains(&peer) {
+        if !self.trusts(&peer) {
             return Some(peer);
         }
         let forwarded = req
@@ -85,7 +166,7 @@ impl TrustedProxies {
         forwarded
             .rsplit(',')
             .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-            .find(|ip| !self.0.contains(ip))
+            .find(|ip| !self.trusts(ip))
             .or(Some(peer))
     }
 }
@@ -95,6 +176,30 @@ mod tests {
     use actix_web::test::TestRequest;
 
     use super::*;
+
+    #[test]
+    fn cidr_ranges_contain_their_addresses_only() {
+        let net: IpNet = "10.1.0.0/16".parse().unwrap();
+        assert!(net.contains(&"10.1.255.3".parse().unwrap()));
+        assert!(!net.contains(&"10.2.0.1".parse().unwrap()));
+        assert!(net.contains(&"::ffff:10.1.2.3".parse().unwrap()));
+        let v6: IpNet = "2001:db8::/32".parse().unwrap();
+        assert!(v6.contains(&"2001:db8:1::5".parse().unwrap()));
+        assert!(!v6.contains(&"2001:db9::5".parse().unwrap()));
+        let one: IpNet = "192.0.2.7".parse().unwrap();
+        assert!(one.contains(&"192.0.2.7".parse().unwrap()));
+        assert!(!one.contains(&"192.0.2.8".parse().unwrap()));
+        for bad in ["10.0.0.0/33", "0.0.0.0/0", "::/0", "proxy", "10.0.0.0/x"] {
+            assert!(bad.parse::<IpNet>().is_err(), "{bad}");
+        }
+        // Through a trusted range, the forwarded client counts.
+        let tp = TrustedProxies::parse(&["10.0.0.0/8".into()]).unwrap();
+        let via = TestRequest::get()
+            .peer_addr("10.9.8.7:5000".parse().unwrap())
+            .insert_header(("x-forwarded-for", "203.0.113.9, 10.2.3.4"))
+            .to_http_request();
+        assert_eq!(tp.client_ip(&via), Some("203.0.113.9".parse().unwrap()));
+    }
 
     #[test]
     fn csrf_tokens_are_bound_to_the_session_and_the_origin() {
@@ -138,7 +243,7 @@ mod tests {
     #[test]
     fn forwarded_for_is_believed_only_from_trusted_proxies() {
         let proxy: IpAddr = "10.0.0.1".parse().unwrap();
-        let tp = TrustedProxies(vec![proxy]);
+        let tp = TrustedProxies(vec![IpNet::host(proxy)]);
         let direct = TestRequest::get()
             .peer_addr("192.0.2.7:5000".parse().unwrap())
             .insert_header(("x-forwarded-for", "203.0.113.9"))

@@ -182,9 +182,11 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
             passwords: latchkey_selfservice::password::PasswordChecks::new(
                 settings.passwords.lookup()?,
             ),
+            limits: settings.limits.limits()?,
         },
         csrf: Csrf::new(&csrf_key, &origin),
-        proxies: TrustedProxies(settings.portal.trusted_proxies.clone()),
+        proxies: TrustedProxies::parse(&settings.portal.trusted_proxies)
+            .map_err(|e| anyhow::anyhow!("key `portal.trusted_proxies`: {e}"))?,
         cookies: CookiePolicy { secure: https },
         signin_url: settings.portal.signin_url.clone(),
     };

@@ -70,3 +70,46 @@ async fn environment_variables_override_the_file() {
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(stdout(&out).contains("AADSTS7000215"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn limits_and_proxy_ranges_out_of_bounds_are_refused_with_their_key() {
+    let dir = TempDir::new();
+    let base = "[entra]\ntenant_id = \"11111111-1111-1111-1111-111111111111\"\n\
+                client_id = \"11111111-1111-1111-1111-111111111111\"\nclient_secret = \"x\"\n";
+    for (extra, key) in [
+        (
+            "[limits]\nstarts_per_client = 2\n",
+            "limits.starts_per_client",
+        ),
+        (
+            "[limits]\nfailures_per_5_minutes = 50\n",
+            "limits.failures_per_5_minutes",
+        ),
+        (
+            "[limits]\ncodes_per_hour = 5\ncodes_per_day = 3\n",
+            "limits.codes_per_day",
+        ),
+        (
+            "[portal]\ntrusted_proxies = [\"0.0.0.0/0\"]\n",
+            "portal.trusted_proxies",
+        ),
+        (
+            "[portal]\ntrusted_proxies = [\"proxy.local\"]\n",
+            "portal.trusted_proxies",
+        ),
+        (
+            "[passwords]\nbreached_url = \"http://pwned.example.com\"\n",
+            "passwords.breached_url",
+        ),
+        (
+            "[portal]\nsignin_url = \"javascript:alert(1)\"\n",
+            "portal.signin_url",
+        ),
+    ] {
+        let cfg = dir.write("limits.toml", &format!("{base}{extra}"));
+        let out = latchkey(&["check", "--config", cfg.to_str().unwrap()], &[]).await;
+        assert_eq!(out.status.code(), Some(2), "{extra}");
+        let err = stderr(&out);
+        assert!(err.contains(key), "{extra}: {err}");
+    }
+}

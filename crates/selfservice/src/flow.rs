@@ -200,29 +200,114 @@ impl<T> Unrecorded for Result<T, StoreError> {
     }
 }
 
-/// Throttle limits (docs/security.md "Numbers").
-pub mod limits {
-    use super::*;
+/// Throttle limits (docs/security.md "Numbers"), set in the configuration's `[limits]` within
+/// [`Limits::check`]'s bounds; the defaults are the numbers docs/security.md gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Flow starts per client address in 10 minutes (an office behind one NAT address, or a
+    /// shared kiosk, needs more).
+    pub starts_per_client: u32,
+    /// Verification attempts per client address in an hour.
+    pub verifications_per_client: u32,
+    /// Codes sent per account and channel in an hour, and in a day.
+    pub codes_per_hour: u32,
+    pub codes_per_day: u32,
+    /// Failed verifications per account and method since the last success, in 5 minutes and in
+    /// an hour (and 100 in a row, fixed: only a success or the helpdesk resets that).
+    pub failures_per_5_minutes: u32,
+    pub failures_per_hour: u32,
+}
 
-    const HOUR: Duration = Duration::from_secs(3600);
-    const DAY: Duration = Duration::from_secs(86_400);
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(86_400);
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            starts_per_client: 20,
+            verifications_per_client: 60,
+            codes_per_hour: 5,
+            codes_per_day: 10,
+            failures_per_5_minutes: 3,
+            failures_per_hour: 5,
+        }
+    }
+}
+
+impl Limits {
+    /// Each setting's bounds: per-address limits may grow a lot (many people behind one
+    /// address), per-account limits only a little (they are what stops guessing).
+    pub const BOUNDS: [(&'static str, u32, u32); 6] = [
+        ("starts_per_client", 5, 10_000),
+        ("verifications_per_client", 10, 100_000),
+        ("codes_per_hour", 1, 10),
+        ("codes_per_day", 1, 30),
+        ("failures_per_5_minutes", 1, 5),
+        ("failures_per_hour", 1, 10),
+    ];
+
+    /// Every value within its bounds, and the hour/day pairs in order; the offending key
+    /// otherwise.
+    pub fn check(&self) -> Result<(), String> {
+        let values = [
+            self.starts_per_client,
+            self.verifications_per_client,
+            self.codes_per_hour,
+            self.codes_per_day,
+            self.failures_per_5_minutes,
+            self.failures_per_hour,
+        ];
+        for ((key, lo, hi), v) in Self::BOUNDS.iter().zip(values) {
+            if !(*lo..=*hi).contains(&v) {
+                return Err(format!("`limits.{key}` must be between {lo} and {hi}"));
+            }
+        }
+        if self.codes_per_day < self.codes_per_hour {
+            return Err("`limits.codes_per_day` must be at least `limits.codes_per_hour`".into());
+        }
+        if self.failures_per_hour < self.failures_per_5_minutes {
+            return Err(
+                "`limits.failures_per_hour` must be at least `limits.failures_per_5_minutes`"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
 
     /// Flow starts per client address.
-    pub const STARTS_PER_CLIENT: &[Limit] = &[Limit::new(20, Duration::from_secs(600))];
+    pub fn starts(&self) -> [Limit; 1] {
+        [Limit::new(self.starts_per_client, 10 * MINUTE)]
+    }
+
     /// Verification attempts per client address.
-    pub const VERIFICATIONS_PER_CLIENT: &[Limit] = &[Limit::new(60, HOUR)];
-    /// Live checks of a new password while it is typed, per flow (debounced in the browser:
-    /// about one per pause in typing).
-    pub const PASSWORD_PREVIEWS_PER_FLOW: &[Limit] = &[Limit::new(120, HOUR)];
+    pub fn verifications(&self) -> [Limit; 1] {
+        [Limit::new(self.verifications_per_client, HOUR)]
+    }
+
     /// Codes sent per account and channel.
-    pub const SENDS_PER_ACCOUNT: &[Limit] = &[Limit::new(5, HOUR), Limit::new(10, DAY)];
-    /// Failed verifications per account and method since the last success: a short burst, 5 an
-    /// hour, and 100 in a row (about ten years' window: only a success or the helpdesk resets it).
-    pub const FAILURES_PER_ACCOUNT: &[Limit] = &[
-        Limit::new(3, Duration::from_secs(5 * 60)),
-        Limit::new(5, HOUR),
-        Limit::new(100, Duration::from_secs(3650 * 86_400)),
-    ];
+    pub fn sends(&self) -> [Limit; 2] {
+        [
+            Limit::new(self.codes_per_hour, HOUR),
+            Limit::new(self.codes_per_day, DAY),
+        ]
+    }
+
+    /// Failed verifications per account and method since the last success: a short burst, an
+    /// hour, and 100 in a row (about ten years' window).
+    pub fn failures(&self) -> [Limit; 3] {
+        [
+            Limit::new(self.failures_per_5_minutes, 5 * MINUTE),
+            Limit::new(self.failures_per_hour, HOUR),
+            Limit::new(100, 3650 * DAY),
+        ]
+    }
+
+    /// Live checks of a new password while it is typed, per flow (debounced in the browser:
+    /// about one per pause in typing). Not configurable: it protects the portal, not an account.
+    pub fn password_previews(&self) -> [Limit; 1] {
+        [Limit::new(120, HOUR)]
+    }
 }
 
 /// Why a throttled attempt may not go on.
@@ -265,8 +350,8 @@ pub async fn charge_attempt(
     failure_scope: &str,
     account_key: &str,
 ) -> Result<u32, Refusal> {
-    hit(s, "verify:client", client, limits::VERIFICATIONS_PER_CLIENT).await?;
-    hit(s, failure_scope, account_key, limits::FAILURES_PER_ACCOUNT).await
+    hit(s, "verify:client", client, &s.limits.verifications()).await?;
+    hit(s, failure_scope, account_key, &s.limits.failures()).await
 }
 
 /// Forgets the attempts of `(scope, key)` (after a success).

@@ -13,7 +13,7 @@ use latchkey_store::{
 use latchkey_types::{MethodKind, ObjectId, SignInName};
 
 use crate::SelfService;
-use crate::flow::{self, FlowData, Refusal, limits};
+use crate::flow::{self, FlowData, Refusal};
 
 /// A flow as identification decided it, before it is stored.
 #[derive(Debug)]
@@ -61,7 +61,7 @@ pub enum StartError {
 /// within the enumeration deadline, stored and audited. Known and unknown accounts get the same
 /// outcome.
 pub async fn start(s: &SelfService, login: &str, client: &str) -> Result<Started, StartError> {
-    flow::hit(s, "start:client", client, limits::STARTS_PER_CLIENT)
+    flow::hit(s, "start:client", client, &s.limits.starts())
         .await
         .map_err(StartError::Refused)?;
     // name@domain, DOMAIN\name or name; one canonical spelling (NFKC, lower case), so every

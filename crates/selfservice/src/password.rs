@@ -172,7 +172,7 @@ pub async fn preview(
         s,
         "password:preview",
         &current.flow.id.to_string(),
-        crate::flow::limits::PASSWORD_PREVIEWS_PER_FLOW,
+        &s.limits.password_previews(),
     )
     .await
     .map_err(|_| PreviewError::Throttled)?;

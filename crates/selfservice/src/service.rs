@@ -54,6 +54,8 @@ pub struct SelfService {
     pub gateway_wait: Duration,
     /// The tenant's password rules (cached) and the optional breached-password lookup.
     pub passwords: crate::password::PasswordChecks,
+    /// Throttle limits (configuration `[limits]`).
+    pub limits: crate::flow::Limits,
 }
 
 impl SelfService {

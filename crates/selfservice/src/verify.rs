@@ -26,7 +26,7 @@ use latchkey_verify::{
 use crate::SelfService;
 use crate::attribute::AttributeAnswers;
 use crate::codes;
-use crate::flow::{self, Current, Refusal, Unrecorded as _, limits};
+use crate::flow::{self, Current, Refusal, Unrecorded as _};
 
 /// A method proven: the flow's new token (the old one stopped working) and whether the flow is
 /// now verified enough to act.
@@ -129,7 +129,7 @@ pub async fn send_code(
 ) -> Result<String, VerifyError> {
     let data = &current.data;
     let scope = format!("send:{kind}");
-    flow::hit(s, &scope, &data.throttle_key, limits::SENDS_PER_ACCOUNT)
+    flow::hit(s, &scope, &data.throttle_key, &s.limits.sends())
         .await
         .map_err(VerifyError::Refused)?;
     let found = destination(s, current, kind).await?;

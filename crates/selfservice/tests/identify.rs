@@ -85,6 +85,27 @@ async fn starts_are_limited_per_client_address() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_office_behind_one_address_gets_the_configured_start_limit() {
+    let limits = latchkey_selfservice::flow::Limits {
+        starts_per_client: 30,
+        ..Default::default()
+    };
+    let lab = Lab::start_limited(r#""reset""#, limits).await;
+    for _ in 0..30 {
+        identify::start(&lab.s, "x@contoso.com", "198.51.100.7")
+            .await
+            .unwrap();
+    }
+    let e = identify::start(&lab.s, ADELE, "198.51.100.7")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, StartError::Refused(Refusal::Throttled(_))),
+        "{e}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_directory_that_cannot_be_asked_starts_nothing_rather_than_a_decoy() {
     let lab = Lab::start(r#""reset""#).await;
     lab.sim.add_fault(latchkey_entra_sim::faults::Fault {

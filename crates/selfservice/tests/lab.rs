@@ -98,6 +98,11 @@ impl Lab {
     /// The demo tenant; one policy for "SSPR Enabled" allowing `actions` with email and text
     /// (two required); Adele enrolled in both.
     pub async fn start(actions: &str) -> Lab {
+        Self::start_limited(actions, latchkey_selfservice::flow::Limits::default()).await
+    }
+
+    /// [`Lab::start`] with other throttle limits (the configuration's `[limits]`).
+    pub async fn start_limited(actions: &str, limits: latchkey_selfservice::flow::Limits) -> Lab {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let sim = Sim::start(Fixture::demo()).await.expect("simulator starts");
         let mut config = GraphConfig::new(
@@ -155,6 +160,7 @@ impl Lab {
             graph_budget: Duration::from_secs(20),
             gateway_wait: Duration::from_millis(1500),
             passwords: latchkey_selfservice::password::PasswordChecks::new(None),
+            limits,
         });
         let lab = Lab {
             sim,

@@ -8,8 +8,10 @@ use anyhow::{Context, bail};
 use latchkey_types::Secret;
 use serde::Deserialize;
 
+mod limits;
 mod passwords;
 
+pub use limits::LimitSettings;
 pub use passwords::PasswordSettings;
 
 /// The whole configuration file. Every key is documented in the README ("Configuration").
@@ -42,6 +44,9 @@ pub struct Settings {
     /// The breached-password lookup (optional).
     #[serde(default)]
     pub passwords: PasswordSettings,
+    /// Throttle limits (defaults: docs/security.md).
+    #[serde(default)]
+    pub limits: LimitSettings,
 }
 
 /// Who may use the admin console.
@@ -107,8 +112,9 @@ pub struct PortalSettings {
     /// The URL users open, e.g. `https://reset.contoso.com`. Origin checks and links use it;
     /// `http://` only on loopback.
     pub public_url: String,
-    /// Reverse proxies whose `X-Forwarded-For` is believed (IP addresses).
-    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed: addresses or CIDR ranges
+    /// (`10.0.0.0/8`, `2001:db8::/32`).
+    pub trusted_proxies: Vec<String>,
     /// Where users sign in after a reset.
     pub signin_url: String,
     /// Minimum time of every answer before the first verification (enumeration safety).
@@ -391,6 +397,11 @@ impl Settings {
 
     fn validate(&self) -> anyhow::Result<()> {
         self.passwords.validate()?;
+        self.limits.limits()?;
+        for p in &self.portal.trusted_proxies {
+            p.parse::<crate::guard::IpNet>()
+                .map_err(|e| anyhow::anyhow!("key `portal.trusted_proxies`: {e}"))?;
+        }
         // Shown as a link after a reset: an http(s) URL, never `javascript:` or a relative path.
         let signin = url::Url::parse(&self.portal.signin_url)
             .with_context(|| "key `portal.signin_url` is not a URL")?;

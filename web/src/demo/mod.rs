@@ -19,7 +19,7 @@ use latchkey_verify::{
 mod setup;
 
 use crate::app::RunningPortal;
-use crate::guard::{Csrf, TrustedProxies};
+use crate::guard::{Csrf, IpNet, TrustedProxies};
 use crate::outbox::{Outbox, OutboxTransport};
 use crate::portal::Portal;
 use crate::render::Brand;
@@ -98,6 +98,8 @@ pub struct DemoOptions {
     pub channels: Option<Channels>,
     /// The Graph time budget of one self-service request (`[graph] request_budget_seconds`).
     pub graph_budget: Duration,
+    /// Throttle limits (`[limits]`).
+    pub limits: latchkey_selfservice::flow::Limits,
 }
 
 /// One pre-enrolled demo user.
@@ -129,6 +131,7 @@ impl Default for DemoOptions {
                 .collect(),
             channels: None,
             graph_budget: Duration::from_secs(20),
+            limits: Default::default(),
         }
     }
 }
@@ -257,6 +260,7 @@ async fn start_full(
         enroll,
         channels,
         graph_budget,
+        limits,
     } = options;
     let listener = std::net::TcpListener::bind(listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
@@ -354,9 +358,10 @@ async fn start_full(
             graph_budget,
             gateway_wait: latchkey_selfservice::gateway::RESULT_WAIT,
             passwords: latchkey_selfservice::password::PasswordChecks::new(None),
+            limits,
         },
         csrf: Csrf::new(&form_key, &url),
-        proxies: TrustedProxies(trusted_proxies),
+        proxies: TrustedProxies(trusted_proxies.into_iter().map(IpNet::host).collect()),
         cookies: CookiePolicy { secure: false },
         signin_url: "https://myaccount.microsoft.com".into(),
     };

@@ -17,7 +17,6 @@ use crate::flow::RefusalPage as _;
 use crate::portal::Portal;
 use latchkey_selfservice::codes;
 use latchkey_selfservice::flow::Unrecorded as _;
-use latchkey_selfservice::flow::limits;
 
 /// Why a code was not sent.
 enum SendError {
@@ -40,7 +39,7 @@ async fn send_code(
         &portal.services,
         &format!("send:{kind}"),
         &subject.to_string(),
-        limits::SENDS_PER_ACCOUNT,
+        &portal.services.limits.sends(),
     )
     .await
     {

@@ -65,9 +65,9 @@ async fn start(
         return super::lookup::render_user(&portal, &req, &m, &t, Some(msg), status).await;
     };
     let scope = format!("helpdesk-send:{kind}");
-    let limits = latchkey_selfservice::flow::limits::SENDS_PER_ACCOUNT;
+    let limits = portal.services.limits.sends();
     let key = user.to_string();
-    let sent = latchkey_selfservice::flow::hit(&portal.services, &scope, &key, limits);
+    let sent = latchkey_selfservice::flow::hit(&portal.services, &scope, &key, &limits);
     if let Err(wait) = sent.await {
         let msg = wait.message(&portal, m.lang);
         return super::lookup::render_user(&portal, &req, &m, &t, Some(msg), wait.status()).await;

@@ -28,7 +28,6 @@ use crate::flow;
 use crate::flow::RefusalPage as _;
 use crate::portal::Portal;
 use latchkey_selfservice::flow::Unrecorded as _;
-use latchkey_selfservice::flow::limits;
 use latchkey_selfservice::identify;
 
 /// Purpose of a helpdesk link's flow.
@@ -354,8 +353,13 @@ async fn continue_with(
     {
         return portal.error_page(&req, lang, StatusCode::FORBIDDEN, "error_csrf");
     }
-    if let Err(wait) =
-        flow::hit_client(&portal, &req, "start:client", limits::STARTS_PER_CLIENT).await
+    if let Err(wait) = flow::hit_client(
+        &portal,
+        &req,
+        "start:client",
+        &portal.services.limits.starts(),
+    )
+    .await
     {
         let mut r = portal.render_in(
             &req,

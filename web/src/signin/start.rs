@@ -16,7 +16,6 @@ use super::attempt::Attempt;
 use crate::flow::RefusalPage as _;
 use crate::i18n::Lang;
 use crate::portal::Portal;
-use latchkey_selfservice::flow::limits;
 
 /// The "too many sign-in starts" page (429) when this client is over its limit, else `None`.
 pub async fn throttled(portal: &Portal, req: &HttpRequest, lang: Lang) -> Option<HttpResponse> {
@@ -30,7 +29,7 @@ pub async fn throttled(portal: &Portal, req: &HttpRequest, lang: Lang) -> Option
         &portal.services,
         "signin:client",
         &client,
-        limits::STARTS_PER_CLIENT,
+        &portal.services.limits.starts(),
     )
     .await
     .err()?;
