@@ -25,7 +25,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(crate::console::configure)
         .configure(crate::admin::configure)
         .configure(crate::helpdesk::configure)
-        .configure(crate::outbox::configure);
+        .configure(crate::outbox::configure)
+        .configure(crate::language::configure);
 }
 
 /// Any path no route serves: the not-found page in the browser's language.

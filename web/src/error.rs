@@ -213,12 +213,7 @@ fn unreadable_request<B>(res: &ServiceResponse<B>) -> Option<(Lang, &'static str
         StatusCode::BAD_REQUEST | StatusCode::UNSUPPORTED_MEDIA_TYPE => "error_form",
         _ => return None,
     };
-    let accept = res
-        .request()
-        .headers()
-        .get("accept-language")
-        .and_then(|v| v.to_str().ok());
-    Some((crate::i18n::negotiate(None, accept), key, false))
+    Some((crate::i18n::for_request(res.request(), None), key, false))
 }
 
 /// Middleware: renders every [`WebError`] a handler returned as the error page in its language

@@ -15,20 +15,17 @@ use serde::Deserialize;
 
 use crate::error::WebError;
 use crate::flow_cookie::{flow_cookie, token, with_cleared_cookie};
-use crate::i18n::{Lang, negotiate};
+use crate::i18n::Lang;
 use crate::portal::Portal;
 
 /// The language of a page: before any verification only the browser's wish, afterwards the
 /// directory's preference (using it earlier would reveal that the account exists).
 pub fn lang(req: &HttpRequest, flow: Option<(&Flow, &FlowData)>) -> Lang {
-    let accept = req
-        .headers()
-        .get("accept-language")
-        .and_then(|v| v.to_str().ok());
+    // The directory's preference counts only once the user proved who they are.
     let preferred = flow
         .filter(|(f, _)| !f.verified.is_empty())
         .and_then(|(_, d)| d.preferred_language.as_deref());
-    negotiate(preferred, accept)
+    crate::i18n::for_request(req, preferred)
 }
 
 /// The live flow of this request, with its data; `Ok(None)` when there is none. A store error
@@ -63,6 +60,11 @@ pub fn client(portal: &Portal, req: &HttpRequest) -> String {
 
 /// A 303 to `path` (a local path: redirects never go elsewhere).
 pub fn see_other(path: &'static str) -> HttpResponse {
+    see_other_to(path)
+}
+
+/// [`see_other`] to a path built at run time (the caller checked it is local).
+pub fn see_other_to(path: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header(("Location", path))
         .finish()

@@ -1,6 +1,8 @@
 //! Messages in the user's language. Strings live in `web/locales/*.toml`, never in templates; a
-//! template reads them as `t.key`. The language is the user's Entra `preferredLanguage` when we
-//! know the user, else the browser's `Accept-Language`, else English.
+//! template reads them as `t.key`. The language is the one chosen with the switch on every page
+//! (a cookie), else the browser's `Accept-Language`, else the user's Entra `preferredLanguage`
+//! when we know the user, else English. What is sent during a flow follows the same choice
+//! (the flow keeps it); what is sent outside a flow follows `preferredLanguage`.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +15,14 @@ pub enum Lang {
 
 impl Lang {
     pub const ALL: [Lang; 2] = [Lang::En, Lang::De];
+
+    /// The language's own name, for the switch.
+    pub fn native_name(self) -> &'static str {
+        match self {
+            Lang::En => "English",
+            Lang::De => "Deutsch",
+        }
+    }
 
     /// BCP 47 tag, for `<html lang>` and `Content-Language`.
     pub fn tag(self) -> &'static str {
@@ -30,17 +40,44 @@ impl Lang {
     }
 
     /// The primary subtag of `tag` if we have it (`de-CH` → German).
-    fn from_tag(tag: &str) -> Option<Lang> {
+    pub fn from_tag(tag: &str) -> Option<Lang> {
         let primary = tag.trim().split(['-', '_']).next()?.to_ascii_lowercase();
         Lang::ALL.into_iter().find(|l| l.tag() == primary)
     }
 }
 
-/// Picks the language: the directory's preference first, then `Accept-Language` by quality.
-pub fn negotiate(preferred_language: Option<&str>, accept_language: Option<&str>) -> Lang {
-    if let Some(l) = preferred_language.and_then(Lang::from_tag) {
+/// The cookie the language switch sets (`__Host-` prefixed behind HTTPS).
+pub const CHOICE_COOKIE: &str = "lang";
+
+/// The language of a request: the switch's choice, else [`negotiate`].
+pub fn for_request(req: &actix_web::HttpRequest, preferred_language: Option<&str>) -> Lang {
+    let chosen = [CHOICE_COOKIE, "__Host-lang"]
+        .iter()
+        .filter_map(|name| req.cookie(name))
+        .find_map(|c| Lang::from_tag(c.value()));
+    if let Some(l) = chosen {
         return l;
     }
+    let accept = req
+        .headers()
+        .get("accept-language")
+        .and_then(|v| v.to_str().ok());
+    negotiate(preferred_language, accept)
+}
+
+/// Picks the language: `Accept-Language` by quality (the browser's session), then the
+/// directory's preference, then English.
+pub fn negotiate(preferred_language: Option<&str>, accept_language: Option<&str>) -> Lang {
+    if let Some(l) = from_accept(accept_language) {
+        return l;
+    }
+    preferred_language
+        .and_then(Lang::from_tag)
+        .unwrap_or(Lang::En)
+}
+
+/// The best language of an `Accept-Language` header we have, if any.
+fn from_accept(accept_language: Option<&str>) -> Option<Lang> {
     let mut offers: Vec<(f32, Lang)> = accept_language
         .unwrap_or_default()
         .split(',')
@@ -55,7 +92,7 @@ pub fn negotiate(preferred_language: Option<&str>, accept_language: Option<&str>
         .collect();
     // Stable sort keeps the header's order among equal qualities.
     offers.sort_by(|a, b| b.0.total_cmp(&a.0));
-    offers.first().map_or(Lang::En, |(_, l)| *l)
+    offers.first().map(|(_, l)| *l)
 }
 
 /// All message catalogs, parsed once at start-up.
@@ -167,8 +204,11 @@ mod tests {
     }
 
     #[test]
-    fn negotiation_prefers_the_directory_then_quality() {
-        assert_eq!(negotiate(Some("de-DE"), Some("en")), Lang::De);
+    fn negotiation_prefers_the_browser_then_the_directory() {
+        // The browser's session wins; the directory's preference fills in when it has none.
+        assert_eq!(negotiate(Some("de-DE"), Some("en")), Lang::En);
+        assert_eq!(negotiate(Some("de-DE"), None), Lang::De);
+        assert_eq!(negotiate(Some("de-DE"), Some("fr")), Lang::De);
         assert_eq!(
             negotiate(Some("fr-FR"), Some("fr, de;q=0.8, en;q=0.5")),
             Lang::De

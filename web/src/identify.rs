@@ -109,7 +109,7 @@ async fn start(
     };
     let client = flow::client(&portal, &req);
     Ok(
-        match identify::start(&portal.services, &form.login, &client).await {
+        match identify::start_in(&portal.services, &form.login, &client, Some(lang.tag())).await {
             Ok(started) => {
                 let resp = flow::see_other("/verify");
                 crate::portal::with_cookie(

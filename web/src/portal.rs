@@ -8,7 +8,7 @@ use std::sync::Arc;
 use actix_web::http::StatusCode;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 
-use crate::i18n::{Lang, negotiate};
+use crate::i18n::Lang;
 use crate::render::{Brand, Templates};
 use crate::services::Services;
 
@@ -49,11 +49,7 @@ impl Portal {
         name: &str,
         extra: &impl serde::Serialize,
     ) -> HttpResponse {
-        let accept = req
-            .headers()
-            .get("accept-language")
-            .and_then(|v| v.to_str().ok());
-        self.render_in(req, negotiate(None, accept), name, extra)
+        self.render_in(req, crate::i18n::for_request(req, None), name, extra)
     }
 
     /// Renders a page in `lang` with the request's CSP nonce.
@@ -64,10 +60,14 @@ impl Portal {
         name: &str,
         extra: &impl serde::Serialize,
     ) -> HttpResponse {
-        match self
-            .templates
-            .page(name, lang, &self.brand, &CspNonce::of(req), extra)
-        {
+        match self.templates.page(
+            name,
+            lang,
+            &self.brand,
+            &CspNonce::of(req),
+            &here(req),
+            extra,
+        ) {
             Ok(html) => HttpResponse::Ok()
                 .content_type("text/html; charset=utf-8")
                 .insert_header(("Content-Language", lang.tag()))
@@ -141,4 +141,28 @@ pub fn with_cookie(
         tracing::error!(error = %e, cookie = cookie.name(), "cannot set a cookie");
     }
     response
+}
+
+/// Where the language switch returns to: this page when it can be fetched again (a GET; its
+/// path only, so what was searched for stays out of the link), else the page a form of this
+/// area comes from.
+fn here(req: &HttpRequest) -> String {
+    let path = req.path();
+    if req.method() == actix_web::http::Method::GET {
+        return path.to_string();
+    }
+    for (prefix, page) in [
+        ("/verify", "/verify"),
+        ("/reset", "/reset"),
+        ("/unlock", "/action"),
+        ("/tap", "/action"),
+        ("/enroll", "/enroll"),
+        ("/helpdesk", "/helpdesk"),
+        ("/admin", "/admin"),
+    ] {
+        if path.starts_with(prefix) {
+            return page.to_string();
+        }
+    }
+    "/".to_string()
 }

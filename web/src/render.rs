@@ -89,6 +89,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("action.html", include_str!("../templates/action.html")),
     ("reset.html", include_str!("../templates/reset.html")),
     ("result.html", include_str!("../templates/result.html")),
+    ("confirm.html", include_str!("../templates/confirm.html")),
     ("tap.html", include_str!("../templates/tap.html")),
     ("link.html", include_str!("../templates/link.html")),
     (
@@ -215,11 +216,27 @@ impl Templates {
         lang: Lang,
         brand: &Brand,
         nonce: &str,
+        here: &str,
         extra: &impl Serialize,
     ) -> Result<String, String> {
         let mut ctx =
             tera::Context::from_serialize(extra).map_err(|e| format!("{name}: context: {e}"))?;
         ctx.insert("lang", lang.tag());
+        // The language switch on every page: the other languages, each a link that comes back
+        // here.
+        let next: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();
+        let switch: Vec<serde_json::Value> = Lang::ALL
+            .into_iter()
+            .filter(|l| *l != lang)
+            .map(|l| {
+                serde_json::json!({
+                    "href": format!("/language?set={}&next={next}", l.tag()),
+                    "label": l.native_name(),
+                    "tag": l.tag(),
+                })
+            })
+            .collect();
+        ctx.insert("language_switch", &switch);
         match self.catalog_values.iter().find(|(l, _)| *l == lang) {
             Some((_, t)) => ctx.insert_value("t", t.clone()),
             None => ctx.insert("t", self.catalogs.catalog(lang)),
@@ -301,12 +318,18 @@ mod tests {
                 Lang::De,
                 &brand,
                 "n0nce",
+                "/\"><script>",
                 &serde_json::json!({ "message": "<b>x</b>" }),
             )
             .unwrap();
         assert!(html.contains("<html lang=\"de\">"));
         assert!(html.contains("Etwas ist schiefgegangen"));
         assert!(!html.contains("<script>alert(1)"), "brand not escaped");
+        // The language switch leads back to the page, its path encoded.
+        assert!(
+            html.contains("href=\"/language?set=en&amp;next=%2F%22%3E%3Cscript%3E\""),
+            "{html}"
+        );
         assert!(!html.contains("<b>x</b>"), "message not escaped");
         assert!(html.contains("nonce=\"n0nce\""));
     }

@@ -230,6 +230,16 @@ async fn add_totp(b: &mut Browser) -> TotpSeed {
     if wrong.status != 303 {
         assert_eq!(wrong.status, 400);
         assert!(wrong.body.contains("href=\"#totp-code\""), "{}", wrong.body);
+        // The same QR code and key again: no starting over after a typo.
+        assert!(wrong.body.contains("src=\"data:image/svg+xml;base64,"));
+        assert_eq!(
+            between(
+                &wrong.body,
+                "<code class=\"key\" id=\"manual-key\">",
+                "</code>"
+            ),
+            key
+        );
     }
     let ok = b
         .post(
@@ -358,7 +368,21 @@ async fn enroll_email_totp_and_phone_then_remove_and_reset_with_the_enrolled_met
         active(&demo, BEN, "sms").await.unwrap().data["phone"],
         "+447700900123"
     );
-    let removed = b.post("/enroll/sms/remove", &[("csrf", &csrf)]).await;
+    // An active method is removed only after a confirmation page.
+    let asked = b.post("/enroll/sms/remove", &[("csrf", &csrf)]).await;
+    assert_eq!(asked.status, 200, "{}", asked.body);
+    assert!(
+        asked.body.contains("Remove Mobile phone (text message)?"),
+        "{}",
+        asked.body
+    );
+    assert!(active(&demo, BEN, "sms").await.is_some(), "not removed yet");
+    let removed = b
+        .post(
+            "/enroll/sms/remove",
+            &[("csrf", &csrf), ("confirmed", "yes")],
+        )
+        .await;
     assert_eq!(removed.location.as_deref(), Some("/enroll"));
     assert!(active(&demo, BEN, "sms").await.is_none());
     let page = b.get("/enroll").await;

@@ -27,6 +27,7 @@ mod gateway_pending;
 mod helpdesk;
 mod helpdesk_review;
 mod helpers;
+mod language;
 mod passwords;
 mod policy;
 mod portal;

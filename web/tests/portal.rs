@@ -50,6 +50,21 @@ impl Browser {
         }
     }
 
+    /// This browser with `Accept-Language: accept` on every request.
+    pub fn in_language(mut self, accept: &str) -> Self {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            "accept-language",
+            reqwest::header::HeaderValue::from_str(accept).unwrap(),
+        );
+        self.http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .default_headers(headers)
+            .build()
+            .unwrap();
+        self
+    }
+
     pub fn cookie_header(&self) -> String {
         self.jar
             .iter()

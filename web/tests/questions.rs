@@ -72,6 +72,19 @@ async fn questions_enroll_verify_normalised_and_never_complete_a_flow_alone() {
     let page = sign_in(&demo, &mut b, ADELE, ADELE_PASSWORD).await;
     assert!(page.body.contains("action=\"/enroll/questions\""));
     assert!(page.body.contains("What was the name of your first pet?"));
+    // Three different questions preselected, not the first one three times.
+    for (n, q) in [(1, "q1"), (2, "q2"), (3, "q3")] {
+        let select = page
+            .body
+            .split(&format!("id=\"question_{n}\""))
+            .nth(1)
+            .and_then(|rest| rest.split("</select>").next())
+            .unwrap();
+        assert!(
+            select.contains(&format!("value=\"{q}\" selected")),
+            "question {n}: {select}"
+        );
+    }
     let csrf = page.csrf();
     let enroll = |answers: [&str; 3]| {
         let csrf = csrf.clone();
@@ -175,7 +188,12 @@ async fn questions_enroll_verify_normalised_and_never_complete_a_flow_alone() {
     );
 
     // Remove works like the other methods.
-    let removed = b.post("/enroll/questions/remove", &[("csrf", &csrf)]).await;
+    let removed = b
+        .post(
+            "/enroll/questions/remove",
+            &[("csrf", &csrf), ("confirmed", "yes")],
+        )
+        .await;
     assert_eq!(removed.status, 303);
     assert!(
         demo.store

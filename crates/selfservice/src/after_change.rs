@@ -51,7 +51,7 @@ pub async fn after_change(
         s,
         &flow.subject,
         &data.correlation_id,
-        data.preferred_language.clone(),
+        data.message_language(),
         channels,
         revoke_sessions,
     )

@@ -55,6 +55,10 @@ pub struct FlowData {
     pub attributes_sealed: String,
     /// The directory's preferredLanguage; used only after the first verification succeeded.
     pub preferred_language: Option<String>,
+    /// The language of the browser session that started (or last switched) the flow: what is
+    /// sent during the flow is written in it ([`FlowData::message_language`]).
+    #[serde(default)]
+    pub language: Option<String>,
     /// Password mastered on-premises (Entra Connect).
     pub synced: bool,
     /// `lastPasswordChangeDateTime` when the flow started: after a password write whose answer
@@ -70,6 +74,13 @@ fn latchkey_only() -> Vec<MethodSource> {
 }
 
 impl FlowData {
+    /// The language of messages sent during this flow: the session's, else the directory's.
+    pub fn message_language(&self) -> Option<String> {
+        self.language
+            .clone()
+            .or_else(|| self.preferred_language.clone())
+    }
+
     /// The name a contact or a page calls the user by: the directory's display name, else what
     /// they typed.
     pub fn user_name(&self) -> String {

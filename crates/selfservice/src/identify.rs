@@ -61,6 +61,17 @@ pub enum StartError {
 /// within the enumeration deadline, stored and audited. Known and unknown accounts get the same
 /// outcome.
 pub async fn start(s: &SelfService, login: &str, client: &str) -> Result<Started, StartError> {
+    start_in(s, login, client, None).await
+}
+
+/// [`start`] from a browser session in `language` (a BCP 47 tag): what the flow sends is written
+/// in it.
+pub async fn start_in(
+    s: &SelfService,
+    login: &str,
+    client: &str,
+    language: Option<&str>,
+) -> Result<Started, StartError> {
     flow::hit(s, "start:client", client, &s.limits.starts())
         .await
         .map_err(StartError::Refused)?;
@@ -70,7 +81,8 @@ pub async fn start(s: &SelfService, login: &str, client: &str) -> Result<Started
         return Err(StartError::InvalidLogin);
     };
     let login = typed.to_string();
-    let plan = within_deadline(s.deadline, plan(s, &login)).await?;
+    let mut plan = within_deadline(s.deadline, plan(s, &login)).await?;
+    plan.data.language = language.map(str::to_string);
     let token = create(s, plan, "flow.start", serde_json::Value::Null, None).await?;
     Ok(Started { token })
 }
@@ -246,6 +258,7 @@ fn flow_data(
         mail: user.mail.as_ref().map(ToString::to_string),
         attributes_sealed: crate::attribute::seal(s, &user.id, &attributes),
         preferred_language: user.preferred_language.clone(),
+        language: None,
         synced: user.on_premises_sync_enabled == Some(true),
         password_changed_at: user.last_password_change_date_time,
         correlation_id,

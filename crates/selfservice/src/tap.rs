@@ -130,7 +130,7 @@ async fn tap_claimed(s: &SelfService, acting: Acting) -> TapOutcome {
         s,
         &user,
         channels,
-        data.preferred_language.clone(),
+        data.message_language(),
         &data.correlation_id,
     )
     .await;

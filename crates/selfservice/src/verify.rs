@@ -151,7 +151,7 @@ pub async fn send_code(
         CodePurpose::Verification,
         &dest,
         deliver,
-        data.preferred_language.clone(),
+        data.message_language(),
         &data.correlation_id,
     )
     .await;

@@ -209,7 +209,12 @@ impl AuthenticatorApp {
 
     /// A new seed with its `otpauth://` URI and QR code, for the account `upn`.
     pub fn begin_enrollment(&self, upn: &Upn) -> Result<TotpSetup, TotpError> {
-        let seed = TotpSeed::generate(&self.rng)?;
+        self.setup_for(TotpSeed::generate(&self.rng)?, upn)
+    }
+
+    /// The URI, QR code and manual key of a seed already staged (shown again after a wrong
+    /// first code, so the user need not start over).
+    pub fn setup_for(&self, seed: TotpSeed, upn: &Upn) -> Result<TotpSetup, TotpError> {
         let totp = self.totp(&seed, Some(upn.as_str()))?;
         let uri = totp.to_url().map_err(|_| TotpError::AccountName)?;
         let qr = qrcode::QrCode::new(uri.as_bytes()).map_err(|_| TotpError::Qr)?;

@@ -409,12 +409,7 @@ pub async fn finish_delegated(
     admin_oid: latchkey_types::ObjectId,
     correlation_id: &str,
 ) -> HttpResponse {
-    let lang = crate::i18n::negotiate(
-        None,
-        req.headers()
-            .get("accept-language")
-            .and_then(|v| v.to_str().ok()),
-    );
+    let lang = crate::i18n::for_request(req, None);
     let audit = async |outcome: Outcome, reason: Option<&str>, details: serde_json::Value| {
         let event = latchkey_store::AuditEvent {
             at: portal.services.clock.now(),

@@ -44,6 +44,13 @@ pub(super) async fn confirm(
             Ok(key) => catalogs.get(ctx.lang, key).to_string(),
             Err(m) => m,
         };
+        // An authenticator being set up: its QR code again, with the reason.
+        if kind == MethodKind::Totp
+            && let Some(page) =
+                super::authenticator::show_again(&portal, &req, &ctx, message.clone(), status).await
+        {
+            return page;
+        }
         let p = Problems {
             code: Some((kind, message)),
             ..Problems::default()

@@ -151,13 +151,32 @@ async fn unavailable(
     .or_log();
     portal.services.store.end_flow(token).await.or_log();
     let catalogs = portal.templates.catalogs();
+    // The signed-in user may know why: an account with a directory role is kept out of
+    // self-service on purpose (docs/security.md), anyone else is simply not in scope.
+    let privileged = portal
+        .services
+        .directory
+        .memberships(&flow.subject)
+        .await
+        .is_ok_and(|m| !m.roles.is_empty());
+    let why = if privileged {
+        "enroll_unavailable_privileged"
+    } else {
+        "enroll_unavailable_body"
+    };
+    let contact = match portal.brand.helpdesk.as_deref() {
+        Some(h) => catalogs
+            .get(lang, "code_help_helpdesk")
+            .replace("{helpdesk}", h),
+        None => catalogs.get(lang, "code_help_helpdesk_none").to_string(),
+    };
     let mut r = portal.render_in(
         req,
         lang,
         "result.html",
         &serde_json::json!({
             "title": catalogs.get(lang, "enroll_unavailable_title"),
-            "paragraphs": [catalogs.get(lang, "enroll_unavailable_body")],
+            "paragraphs": [catalogs.get(lang, why), contact],
         }),
     );
     *r.status_mut() = StatusCode::FORBIDDEN;
@@ -382,12 +401,47 @@ async fn channels_before(portal: &Portal, ctx: &Ctx) -> Vec<Recipient> {
     known_channels(&portal.services, &ctx.flow.subject, mail.as_ref()).await
 }
 
-/// `POST /enroll/{kind}/remove`: removes the method (active and pending).
+#[derive(Deserialize)]
+pub struct RemoveForm {
+    #[serde(default)]
+    csrf: String,
+    /// `yes` once the user confirmed removing an active method.
+    #[serde(default)]
+    confirmed: String,
+}
+
+/// "Remove your email code?": an active method is removed only after this page's button.
+fn confirm_removal(
+    portal: &Portal,
+    req: &HttpRequest,
+    ctx: &Ctx,
+    kind: MethodKind,
+) -> HttpResponse {
+    let catalogs = portal.templates.catalogs();
+    let lang = ctx.lang;
+    let method = catalogs
+        .get(lang, &format!("enroll_method_{}", kind.as_str()))
+        .to_string();
+    let page = serde_json::json!({
+        "title": catalogs.get(lang, "enroll_remove_title").replace("{method}", &method),
+        "paragraphs": [catalogs.get(lang, "enroll_remove_body")],
+        "action": format!("/enroll/{}/remove", kind.as_str()),
+        "csrf": portal.services.csrf.token(&ctx.flow.id.to_string()),
+        "fields": [{ "name": "confirmed", "value": "yes" }],
+        "confirm": catalogs.get(lang, "enroll_remove_confirm"),
+        "cancel_href": "/enroll",
+        "cancel": catalogs.get(lang, "enroll_remove_cancel"),
+    });
+    portal.render_in(req, lang, "confirm.html", &page)
+}
+
+/// `POST /enroll/{kind}/remove`: removes the method (active and pending); an active one only
+/// once confirmed.
 async fn remove(
     req: HttpRequest,
     portal: web::Data<Portal>,
     path: web::Path<String>,
-    form: web::Form<CsrfForm>,
+    form: web::Form<RemoveForm>,
 ) -> HttpResponse {
     let ctx = match post_context(&portal, &req, &form.csrf).await {
         Ok(c) => c,
@@ -403,6 +457,9 @@ async fn remove(
     let s = &portal.services;
     let subject = ctx.flow.subject;
     let had_active = ctx.has_active(&portal, kind).await;
+    if had_active && form.confirmed != "yes" {
+        return confirm_removal(&portal, &req, &ctx, kind);
+    }
     let channels = channels_before(&portal, &ctx).await;
     let removed = match s.store.remove_enrollment(&subject, kind.as_str()).await {
         Ok(n) => n,

@@ -218,7 +218,12 @@ fn question_form(
             answer_label: catalogs
                 .get(lang, "enroll_questions_answer")
                 .replace("{n}", &n.to_string()),
-            selected: chosen.get(n - 1).cloned().unwrap_or_default(),
+            // Three different questions to start from (not the first one three times).
+            selected: chosen
+                .get(n - 1)
+                .cloned()
+                .or_else(|| QUESTION_IDS.get(n - 1).map(|q| q.to_string()))
+                .unwrap_or_default(),
         })
         .collect();
     let options = QUESTION_IDS

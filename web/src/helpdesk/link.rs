@@ -383,13 +383,14 @@ async fn continue_with(
     // The same decision as the identify step, within the same deadline; bound to the user: a
     // UPN now naming someone else (renamed accounts) gets a decoy flow.
     let planned = identify::within_deadline(s.deadline, identify::plan(s, &data.login)).await;
-    let plan = match planned.and_then(|p| p.bind_to(&link_flow.subject)) {
+    let mut plan = match planned.and_then(|p| p.bind_to(&link_flow.subject)) {
         Ok(p) => p,
         Err(e) => {
             tracing::error!(error = %e, "link: directory unavailable");
             return portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");
         }
     };
+    plan.data.language = Some(lang.tag().to_string());
     let details = serde_json::json!({
         "link": link_flow.id.to_string(),
         "issued_by": data.member,

@@ -42,7 +42,7 @@ use self::callback::CallbackQuery;
 use serde::{Deserialize, Serialize};
 
 use crate::flow;
-use crate::i18n::{Lang, negotiate};
+use crate::i18n::Lang;
 use crate::portal::Portal;
 use latchkey_selfservice::flow::Unrecorded as _;
 
@@ -116,13 +116,9 @@ impl Session {
         serde_json::from_value(flow.data.clone()).unwrap_or_default()
     }
 
-    /// The signed-in user's language: the directory's preference, then the browser's.
+    /// The signed-in user's language: their choice, the browser's, then the directory's.
     pub fn lang(&self, req: &HttpRequest) -> Lang {
-        let accept = req
-            .headers()
-            .get("accept-language")
-            .and_then(|v| v.to_str().ok());
-        negotiate(self.preferred_language.as_deref(), accept)
+        crate::i18n::for_request(req, self.preferred_language.as_deref())
     }
 }
 

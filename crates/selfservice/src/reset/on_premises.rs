@@ -81,7 +81,7 @@ async fn queue_and_wait(
             must_change: false,
             after_change: Some(AfterChange {
                 revoke_sessions: acting.policy.revoke_sessions,
-                lang: data.preferred_language.clone(),
+                lang: data.message_language(),
                 notify: channels.iter().map(channel).collect(),
                 policy: data.policy.clone(),
                 user: Some(data.user_name()),
