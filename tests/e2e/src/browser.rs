@@ -342,6 +342,49 @@ impl Browser {
         Ok(())
     }
 
+    /// Checks the current page at a phone's width (`width` CSS px: 375 is a common phone, 320 is
+    /// WCAG 1.4.10's reflow width): nothing scrolls sideways and axe-core finds nothing serious.
+    /// The window goes back to the kiosk size afterwards.
+    pub async fn assert_reflows_at(&self, width: u32) -> anyhow::Result<()> {
+        let chrome: Vec<i64> = self
+            .driver
+            .execute("return [window.outerWidth - window.innerWidth, window.outerHeight - window.innerHeight];", vec![])
+            .await?
+            .convert()?;
+        let (dw, dh) = match chrome[..] {
+            [dw, dh] => (dw, dh),
+            _ => (0, 0),
+        };
+        let outer = u32::try_from(i64::from(width) + dw)?;
+        let tall = u32::try_from(800 + dh)?;
+        self.driver.set_window_rect(0, 0, outer, tall).await?;
+        let checked = async {
+            let ret = self
+                .driver
+                .execute(
+                    "return [window.innerWidth, document.documentElement.scrollWidth];",
+                    vec![],
+                )
+                .await?;
+            let [inner, scroll_width]: [u32; 2] = ret.convert()?;
+            anyhow::ensure!(
+                inner == width,
+                "the browser would not narrow to {width} CSS px (viewport {inner})"
+            );
+            anyhow::ensure!(
+                scroll_width <= inner,
+                "{} scrolls sideways at {width} px (content is {scroll_width} px wide)",
+                self.url().await?
+            );
+            self.assert_accessible().await
+        }
+        .await;
+        let back_w = u32::try_from(i64::from(WINDOW.0) + dw)?;
+        let back_h = u32::try_from(i64::from(WINDOW.1) + dh)?;
+        self.driver.set_window_rect(0, 0, back_w, back_h).await?;
+        checked
+    }
+
     /// Runs axe-core on the current page; an error (with the readable report) when it finds
     /// serious or critical violations.
     pub async fn assert_accessible(&self) -> anyhow::Result<()> {

@@ -14,6 +14,7 @@
 
 mod admin;
 mod admin_reports;
+mod day_one;
 mod harness;
 mod helpdesk;
 mod portal;

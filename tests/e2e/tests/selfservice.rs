@@ -94,6 +94,8 @@ async fn enroll_then_reset_with_email_and_authenticator_then_sign_in() -> anyhow
         sign_in_at_the_tenant(b, BEN_PASSWORD).await?;
         b.wait_for_text("Your verification methods", WAIT).await?;
         b.assert_accessible().await?;
+        b.assert_reflows_at(375).await?;
+        b.assert_reflows_at(320).await?;
 
         b.fill("Email address", BEN_MAIL).await?;
         b.click_button("Send a code to this address").await?;
