@@ -82,6 +82,23 @@ pub fn result_page(
     result_page_with(portal, req, lang, title_key, paragraphs, None)
 }
 
+/// A page of an ongoing flow (its cookie kept): `result.html` with the title of `title_key`.
+pub fn keep_page(
+    portal: &Portal,
+    req: &HttpRequest,
+    lang: Lang,
+    title_key: &str,
+    paragraphs: &[String],
+) -> HttpResponse {
+    let title = portal.templates.catalogs().get(lang, title_key);
+    portal.render_in(
+        req,
+        lang,
+        "result.html",
+        &serde_json::json!({ "title": title, "paragraphs": paragraphs }),
+    )
+}
+
 /// Where a result page leads next: a button.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct NextLink {

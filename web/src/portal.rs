@@ -149,7 +149,12 @@ pub fn with_cookie(
 fn here(req: &HttpRequest) -> String {
     let path = req.path();
     if req.method() == actix_web::http::Method::GET {
-        return path.to_string();
+        // A sign-in callback cannot be fetched again (its code is spent): the area's start.
+        return match path.strip_suffix("/callback") {
+            Some("/enroll") => "/enroll".to_string(),
+            Some(_) => "/".to_string(),
+            None => path.to_string(),
+        };
     }
     for (prefix, page) in [
         ("/verify", "/verify"),

@@ -72,6 +72,11 @@ pub struct Templates {
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../templates/base.html")),
     ("_errors.html", include_str!("../templates/_errors.html")),
+    ("_tap.html", include_str!("../templates/_tap.html")),
+    (
+        "helpdesk_done.html",
+        include_str!("../templates/helpdesk_done.html"),
+    ),
     ("index.html", include_str!("../templates/index.html")),
     ("error.html", include_str!("../templates/error.html")),
     (

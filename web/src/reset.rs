@@ -16,7 +16,7 @@ use crate::act;
 use crate::error::WebError;
 use crate::extract::Posted;
 use crate::flow;
-use crate::flow::csrf_token;
+use crate::flow::{RefusalPage as _, csrf_token};
 use crate::i18n::Lang;
 use crate::portal::Portal;
 use crate::render::FieldError;
@@ -198,6 +198,18 @@ async fn submit_now(
             let text = rejection_text(&portal, lang, &why, &again.policy);
             let on_confirm = matches!(why, Rejection::Mismatch);
             rejected(&portal, &req, lang, &again, text, on_confirm)
+        }
+        ResetOutcome::Throttled(refusal) => {
+            let mut r = rejected(
+                &portal,
+                &req,
+                lang,
+                &again,
+                refusal.message(&portal, lang),
+                false,
+            );
+            *r.status_mut() = refusal.status();
+            r
         }
         ResetOutcome::DirectoryRejected => {
             let text = catalogs.get(lang, "error_password_directory").to_string();

@@ -31,6 +31,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub struct TapView {
     /// The pass itself: rendered once into this page, nowhere else.
     pub pass: String,
+    /// The pass in groups of four characters, for reading it out or typing it.
+    pub groups: Vec<String>,
     pub valid_from: String,
     pub minutes: String,
     pub once: bool,
@@ -40,8 +42,10 @@ impl TapView {
     pub fn of(tap: &TemporaryAccessPass, now: time::OffsetDateTime) -> TapView {
         let start = tap.start_date_time.unwrap_or(now);
         let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+        let chars: Vec<char> = tap.pass.expose().chars().collect();
         TapView {
             pass: tap.pass.expose().clone(),
+            groups: chars.chunks(4).map(|c| c.iter().collect()).collect(),
             valid_from: start
                 .to_offset(time::UtcOffset::UTC)
                 .format(&f)

@@ -18,7 +18,7 @@ use latchkey_selfservice::unlock::{self, CloudLockout, UnlockOutcome, UnlockResu
 use crate::act;
 use crate::error::WebError;
 use crate::extract::Posted;
-use crate::flow::{self, CsrfForm, NextLink, Step};
+use crate::flow::{self, CsrfForm, NextLink, RefusalPage as _, Step};
 use crate::i18n::Lang;
 use crate::portal::Portal;
 
@@ -58,6 +58,12 @@ async fn submit_now(
             recorded: Err(e), ..
         } => return Err(WebError::ended_store(lang, &e)),
         UnlockOutcome::TryAgain(recorded) => return Err(WebError::try_again(lang, recorded)),
+        UnlockOutcome::Throttled(refusal) => {
+            let message = refusal.message(&portal, lang);
+            let mut r = flow::keep_page(&portal, &req, lang, "unlock_title", &[message]);
+            *r.status_mut() = refusal.status();
+            return Ok(r);
+        }
         UnlockOutcome::Unknown => {
             return Err(WebError::ended(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -458,6 +458,50 @@ async fn a_locked_synced_user_is_unlocked_through_the_portal_and_can_bind_again(
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_helpdesk_unlocks_a_verified_callers_account_through_the_gateway() {
+    let user = AdUser::create("hdu").await;
+    user.lock().await;
+    let demo = portal_for(&user.sam).await;
+    let agent = Agent::start(agent_config(&demo, register(&demo, "site-h").await, None));
+    until_connected(&demo).await;
+
+    let mut b = Browser::new(&demo);
+    crate::admin::sign_in(&demo, &mut b, "/helpdesk", crate::admin::FARID).await;
+    crate::helpdesk::verify_caller(&demo, &mut b, CARLA, CARLA_MAIL).await;
+    let id = crate::helpdesk::oid(&demo, CARLA);
+    let page = b.get(&format!("/helpdesk/user?q={id}")).await;
+    assert!(
+        page.body
+            .contains("Unlock the account in the on-premises directory"),
+        "{}",
+        page.body
+    );
+    let done = b
+        .post("/helpdesk/unlock", &[("csrf", &page.csrf()), ("q", &id)])
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(
+        done.body.contains("has been unlocked in your organisation"),
+        "{}",
+        done.body
+    );
+    assert_eq!(user.lockout_time().await, 0);
+    user.bind(PASSWORD)
+        .await
+        .expect("the right password works again");
+    let unlocked = audit(&demo, "helpdesk.unlock").await;
+    assert_eq!(unlocked.len(), 1);
+    assert_eq!(unlocked[0].outcome, latchkey_store::Outcome::Success);
+    assert_eq!(
+        unlocked[0].actor,
+        crate::helpdesk::oid(&demo, crate::admin::FARID.0)
+    );
+    agent.stop().await;
+    demo.stop().await;
+    user.remove().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn without_a_connected_gateway_the_page_says_so_and_nothing_is_queued() {
     let user = AdUser::create("none").await;
     user.lock().await;

@@ -398,6 +398,7 @@ async fn actions_need_a_verified_caller_and_wrong_codes_are_throttled() {
                 ("q", &id),
                 ("segment", "phoneMethods"),
                 ("id", latchkey_entra_sim::MOBILE_PHONE_ID),
+                ("confirmed", "yes"),
             ],
         )
         .await;
@@ -487,6 +488,7 @@ async fn a_verified_caller_gets_a_pass_a_lost_method_deleted_and_re_enrollment()
                 ("q", &id),
                 ("segment", "phoneMethods"),
                 ("id", latchkey_entra_sim::MOBILE_PHONE_ID),
+                ("confirmed", "yes"),
             ],
         )
         .await;
@@ -499,7 +501,29 @@ async fn a_verified_caller_gets_a_pass_a_lost_method_deleted_and_re_enrollment()
         latchkey_store::Outcome::Failure
     );
     assert!(demo.sim.tenant().set_default_method(ADELE, None));
-    // Delete her mobile phone in Entra.
+    // Delete her mobile phone in Entra: a confirmation first, and nothing deleted before it.
+    let deletes = || {
+        demo.sim
+            .requests()
+            .iter()
+            .filter(|r| r.method == "DELETE")
+            .count()
+    };
+    let before = deletes();
+    let asked = b
+        .post(
+            "/helpdesk/method/delete",
+            &[
+                ("csrf", &csrf),
+                ("q", &id),
+                ("segment", "phoneMethods"),
+                ("id", latchkey_entra_sim::MOBILE_PHONE_ID),
+            ],
+        )
+        .await;
+    assert_eq!(asked.status, 200, "{}", asked.body);
+    assert!(asked.body.contains("Delete Phone?"), "{}", asked.body);
+    assert_eq!(deletes(), before, "nothing deleted before the confirmation");
     let del = b
         .post(
             "/helpdesk/method/delete",
@@ -508,6 +532,7 @@ async fn a_verified_caller_gets_a_pass_a_lost_method_deleted_and_re_enrollment()
                 ("q", &id),
                 ("segment", "phoneMethods"),
                 ("id", latchkey_entra_sim::MOBILE_PHONE_ID),
+                ("confirmed", "yes"),
             ],
         )
         .await;
@@ -539,6 +564,7 @@ async fn a_verified_caller_gets_a_pass_a_lost_method_deleted_and_re_enrollment()
                 ("q", &id),
                 ("segment", "passwordMethods"),
                 ("id", latchkey_graph::PASSWORD_METHOD_ID),
+                ("confirmed", "yes"),
             ],
         )
         .await;
@@ -859,6 +885,39 @@ async fn a_pass_the_helpdesk_issues_is_told_to_the_policy_security_contacts_with
             .messages()
             .iter()
             .any(|m| m.to != SECOPS && m.body.contains("Temporary Access Pass")),
+    );
+    demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_caller_is_found_by_name_and_out_of_scope_users_never_show() {
+    let (demo, _clock) = demo_with_clock().await;
+    let mut b = Browser::new(&demo);
+    sign_in(&demo, &mut b, "/helpdesk", FARID).await;
+    let adele = oid(&demo, ADELE);
+    // A first name, its beginning, a surname, two words: the served users whose name starts so.
+    for q in ["Adele", "ade", "Vance", "adele%20van"] {
+        let page = b.get(&format!("/helpdesk/user?q={q}")).await;
+        assert_eq!(page.status, 200, "{q}: {}", page.body);
+        assert!(
+            page.body
+                .contains(&format!("href=\"/helpdesk/user?q={adele}\"")),
+            "{q}: {}",
+            page.body
+        );
+    }
+    // Lena is in the tenant but not in a group the helpdesk serves: like nobody at all.
+    let lena = b.get("/helpdesk/user?q=Lena").await;
+    let nobody = b.get("/helpdesk/user?q=Zyxwvut").await;
+    assert_eq!((lena.status, nobody.status), (404, 404));
+    assert!(!lena.body.contains("Lena Novak") && !lena.body.contains("lena.novak"));
+    // The audit trail records that a search happened, not what was typed.
+    let searches = events(&demo, "helpdesk.search").await;
+    assert!(!searches.is_empty());
+    assert!(
+        searches
+            .iter()
+            .all(|e| !e.event.details.to_string().to_lowercase().contains("lena"))
     );
     demo.stop().await;
 }

@@ -19,8 +19,8 @@ async fn demo() -> Demo {
         .expect("demo starts")
 }
 
-/// Replaces the masked destination a code page shows (`a•••@o•••.example`: each account has its
-/// own, a real one or a keyed stand-in) with one placeholder.
+/// Replaces the masked destination a code page shows (`a•••@o•••`: each account has its own, a
+/// real one or a keyed stand-in) with one placeholder.
 fn strip_masks(body: &str) -> String {
     let mut out = String::new();
     let mut rest = body;
@@ -28,12 +28,9 @@ fn strip_masks(body: &str) -> String {
         // One character (the mailbox's first letter) before the mask.
         let start = rest[..at].char_indices().last().map_or(at, |(i, _)| i);
         out.push_str(&rest[..start]);
+        // The domain's first letter, then "•••".
         let after = &rest[at + "•••@".len()..];
-        // The domain's first letter, "•••.", then the top-level domain's letters.
-        let tail = after
-            .char_indices()
-            .find(|(i, c)| *i > "x•••.".len() && !c.is_ascii_alphanumeric())
-            .map_or(after.len(), |(i, _)| i);
+        let tail = after.char_indices().nth(4).map_or(after.len(), |(i, _)| i);
         out.push_str("MASK");
         rest = &after[tail..];
     }

@@ -14,6 +14,8 @@
 //!   term counts only where it appears exactly; "love" would otherwise match every "lov", "ove".
 //! - The score is the smallest one any way of covering the password with terms gives (the
 //!   strictest reading: an attacker guessing the password also picks the best split).
+//! - Stricter than Microsoft: a run of three or more identical characters (`!!!!!!`, `aaaa`)
+//!   scores one point, like a term: repeating a key adds length, not strength.
 
 use std::collections::BTreeSet;
 
@@ -26,6 +28,8 @@ pub const MIN_TERM_CHARS: usize = 4;
 pub const MAX_TERM_CHARS: usize = 16;
 /// Terms this long or longer also match with one character changed, added or removed.
 const FUZZY_FROM_CHARS: usize = 5;
+/// A run of this many identical characters or more scores one point.
+const MIN_RUN: usize = 3;
 
 /// Latchkey's global banned terms (`data/global-banned.txt`): words and patterns that make up
 /// most guessed passwords — "password" and its variants, keyboard rows and digit runs, seasons,
@@ -93,6 +97,10 @@ impl BannedTerms {
         let mut best = vec![0usize; n + 1];
         for i in (0..n).rev() {
             let mut here = 1 + best[i + 1];
+            let run = p[i..].iter().take_while(|c| **c == p[i]).count();
+            if run >= MIN_RUN {
+                here = here.min(1 + best[i + run]);
+            }
             for term in &self.terms {
                 for len in candidate_lengths(term.len(), n - i) {
                     if 1 + best[i + len] < here && matches(&p[i..i + len], term) {

@@ -109,6 +109,21 @@ fn weak_passwords_are_refused_each_with_its_reason() {
 }
 
 #[test]
+fn repeated_keys_add_length_not_strength() {
+    let terms = BannedTerms::global_with([]);
+    // "summer" + "2o26" + one run of "!": 3 points.
+    assert_eq!(terms.points("Summer2026!!!!!!"), 3);
+    assert_eq!(
+        verdict("Summer2026!!!!!!", 15, &[]),
+        Err(Rejection::BannedTerms)
+    );
+    assert_eq!(
+        verdict("Aaaaaaaaaaaaaaa1!", 15, &[]),
+        Err(Rejection::BannedTerms)
+    );
+}
+
+#[test]
 fn good_passphrases_pass() {
     for p in [
         "Correct-Horse-Battery-42",

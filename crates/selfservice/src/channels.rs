@@ -197,14 +197,15 @@ pub fn profile_kinds(user: &User) -> Vec<MethodKind> {
     out
 }
 
-/// How a page shows where a code went: the first letter of the mailbox and of the domain and the
-/// top-level domain (`a•••@o•••.com`); the last two digits of a number (`•••• •• 42`).
+/// How a page shows where a code went: the first letter of the mailbox and of the domain
+/// (`a•••@o•••`); the last two digits of a number (`••• ••• •• 42`). No top-level domain and
+/// no first character that is not a letter: a stand-in ([`decoy_mask`]) could not match their
+/// spread, and they would tell a real mask from one.
 pub fn mask(destination: &Destination) -> String {
     match destination {
         Destination::Email(e) => {
             let (local, domain) = e.as_str().rsplit_once('@').unwrap_or((e.as_str(), ""));
-            let (host, tld) = domain.rsplit_once('.').unwrap_or((domain, ""));
-            email_mask(first(local), first(host), tld)
+            email_mask(first(local), first(domain))
         }
         Destination::Phone(p) => {
             let digits: String = p.as_str().chars().filter(char::is_ascii_digit).collect();
@@ -214,32 +215,28 @@ pub fn mask(destination: &Destination) -> String {
 }
 
 /// The mask shown when nothing was sent: as plausible as a real one and always the same for the
-/// same typed account and method (keyed, so nobody can tell it from a real one by computing it).
+/// same account and method, whichever way the account was spelled (keyed on its bare name, see
+/// `SignInName::bare`; keyed with the portal's secret, so nobody can compute it).
 pub fn decoy_mask(s: &SelfService, account: &str, kind: MethodKind) -> String {
-    let tag = s
-        .decoy_key
-        .bytes(&format!("mask\0{}\0{kind}", account.trim().to_lowercase()));
+    let bare = latchkey_types::SignInName::bare_of(account);
+    let tag = s.decoy_key.bytes(&format!("mask\0{bare}\0{kind}"));
     let letter = |b: u8| char::from(b'a' + b % 26).to_string();
     match kind {
         MethodKind::Sms => phone_mask(&format!("{}{}", tag[0] % 10, tag[1] % 10)),
-        _ => {
-            // Weighted like the mailboxes people give for recovery: mostly .com.
-            const TLDS: [&str; 8] = ["com", "com", "com", "com", "net", "org", "de", "ch"];
-            email_mask(
-                letter(tag[2]),
-                letter(tag[3]),
-                TLDS[usize::from(tag[4]) % TLDS.len()],
-            )
-        }
+        _ => email_mask(letter(tag[2]), letter(tag[3])),
     }
 }
 
+/// The first character when it is a letter (lower case), else a dot like the rest.
 fn first(s: &str) -> String {
-    s.chars().take(1).flat_map(char::to_lowercase).collect()
+    match s.chars().next() {
+        Some(c) if c.is_alphabetic() => c.to_lowercase().collect(),
+        _ => "•".to_string(),
+    }
 }
 
-fn email_mask(local: String, host: String, tld: &str) -> String {
-    format!("{local}•••@{host}•••.{tld}")
+fn email_mask(local: String, host: String) -> String {
+    format!("{local}•••@{host}•••")
 }
 
 fn phone_mask(last_two: &str) -> String {
@@ -253,7 +250,9 @@ mod tests {
     #[test]
     fn masks_show_little() {
         let e = Destination::Email("Adele.V@Outlook.example".parse().unwrap());
-        assert_eq!(mask(&e), "a•••@o•••.example");
+        assert_eq!(mask(&e), "a•••@o•••");
+        let digit = Destination::Email("1adele@2mail.example".parse().unwrap());
+        assert_eq!(mask(&digit), "••••@••••");
         let p = Destination::phone("+41 79 123 45 67").unwrap();
         assert_eq!(mask(&p), "••• ••• •• 67");
     }

@@ -79,6 +79,8 @@ pub trait Directory: Send + Sync + 'static {
     ) -> DirFuture<'a, Page<UserSummary>>;
     /// A group's display name.
     fn group_name<'a>(&'a self, group: &'a ObjectId) -> DirFuture<'a, Option<String>>;
+    /// At most `top` users whose name or address starts with `text` (the helpdesk's search).
+    fn search_users<'a>(&'a self, text: &'a str, top: u32) -> DirFuture<'a, Vec<UserSummary>>;
     /// One page of the registration report (`userRegistrationDetails`); `next` from the
     /// previous page.
     fn registration_details_page<'a>(
@@ -261,6 +263,15 @@ impl Directory for GraphClient {
         next: Option<&'a NextPage>,
     ) -> DirFuture<'a, Page<RegistrationDetails>> {
         Box::pin(GraphClient::registration_details_page(self, next))
+    }
+
+    fn search_users<'a>(&'a self, text: &'a str, top: u32) -> DirFuture<'a, Vec<UserSummary>> {
+        Box::pin(GraphClient::search_users(
+            self,
+            text,
+            USER_SUMMARY_SELECT,
+            top,
+        ))
     }
 
     fn phone_methods<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, Vec<PhoneMethod>> {

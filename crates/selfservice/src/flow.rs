@@ -314,6 +314,17 @@ impl Limits {
         ]
     }
 
+    /// Password submissions per flow (each is checked, and re-checks the policy in Graph).
+    /// Not configurable: a person choosing a password needs a handful.
+    pub fn reset_attempts(&self) -> [Limit; 1] {
+        [Limit::new(20, HOUR)]
+    }
+
+    /// Unlock requests per flow (a cloud unlock changes nothing and may be asked again).
+    pub fn unlock_attempts(&self) -> [Limit; 1] {
+        [Limit::new(5, HOUR)]
+    }
+
     /// Live checks of a new password while it is typed, per flow (debounced in the browser:
     /// about one per pause in typing). Not configurable: it protects the portal, not an account.
     pub fn password_previews(&self) -> [Limit; 1] {

@@ -155,7 +155,9 @@ pub async fn plan(s: &SelfService, login: &str) -> Result<Plan, PlanError> {
         let data = FlowData {
             decoy: true,
             account: login.to_string(),
-            throttle_key: format!("login:{login}"),
+            // Keyed on the bare name, as a real account's throttles are keyed on its one object:
+            // every spelling of one account counts together either way.
+            throttle_key: format!("login:{}", SignInName::bare_of(login)),
             required: 2,
             // Sealed like a real flow's values: the same work whoever typed the account.
             attributes_sealed: crate::attribute::seal(s, &subject, &Default::default()),
@@ -271,7 +273,7 @@ impl Plan {
     pub fn bind_to(mut self, user: &ObjectId) -> Result<Plan, PlanError> {
         if !self.data.decoy && self.subject != *user {
             self.data.decoy = true;
-            self.data.throttle_key = format!("login:{}", self.data.account);
+            self.data.throttle_key = format!("login:{}", SignInName::bare_of(&self.data.account));
             self.subject = ObjectId::random()?;
         }
         Ok(self)

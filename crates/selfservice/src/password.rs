@@ -54,17 +54,25 @@ struct Cached {
     refresh_at: OffsetDateTime,
 }
 
-/// The password checks' state: the tenant's cached rules and the optional breached lookup.
+/// The password checks' state: the tenant's cached rules, the optional breached lookup, and the
+/// permits for the checks themselves.
 pub struct PasswordChecks {
     tenant: Mutex<Option<Cached>>,
     breached: Option<BreachedLookup>,
+    /// The checks are CPU work (scoring, a guessability estimate): they run on the blocking
+    /// pool, at most this many at once, so a burst of them never holds the request workers.
+    permits: tokio::sync::Semaphore,
 }
+
+/// Password checks running at once; more wait their turn.
+const CONCURRENT_CHECKS: usize = 2;
 
 impl PasswordChecks {
     pub fn new(breached: Option<BreachedLookup>) -> Self {
         Self {
             tenant: Mutex::new(None),
             breached,
+            permits: tokio::sync::Semaphore::new(CONCURRENT_CHECKS),
         }
     }
 
@@ -129,13 +137,33 @@ pub async fn check(
             .terms()
             .chain(rules.banned_words.iter().map(String::as_str)),
     );
-    latchkey_password::check(&Candidate {
-        password,
-        confirm,
-        rules,
-        user_names,
-        banned: &banned,
-    })?;
+    // Off the request workers, a bounded number at a time.
+    let Ok(_permit) = s.passwords.permits.acquire().await else {
+        return Err(Rejection::BreachCheckUnavailable);
+    };
+    let (password_owned, confirm_owned) = (password.to_string(), confirm.map(str::to_string));
+    let (rules_owned, names_owned): (PasswordRules, Vec<String>) = (
+        rules.clone(),
+        user_names.iter().map(|n| n.to_string()).collect(),
+    );
+    let verdict = tokio::task::spawn_blocking(move || {
+        let names: Vec<&str> = names_owned.iter().map(String::as_str).collect();
+        latchkey_password::check(&Candidate {
+            password: &password_owned,
+            confirm: confirm_owned.as_deref(),
+            rules: &rules_owned,
+            user_names: &names,
+            banned: &banned,
+        })
+    })
+    .await;
+    match verdict {
+        Ok(result) => result?,
+        Err(e) => {
+            tracing::error!(error = %e, "password check task failed");
+            return Err(Rejection::BreachCheckUnavailable);
+        }
+    }
     match &s.passwords.breached {
         Some(lookup) => lookup.check(password).await,
         None => Ok(()),

@@ -101,7 +101,9 @@ impl SelfService {
     /// catalogue by a keyed HMAC of the typed account, so the same account always sees the same
     /// questions and nobody can tell them from a real enrollment.
     pub fn decoy_questions(&self, account: &str, count: usize) -> Vec<QuestionId> {
-        let account = account.trim().to_lowercase();
+        // The bare name (`SignInName::bare`): every spelling of one account is asked the same
+        // questions, as a real enrollment is.
+        let account = latchkey_types::SignInName::bare_of(account);
         let mut ranked: Vec<(String, &str)> = QUESTION_IDS
             .iter()
             .map(|id| (self.decoy_key.tag(&account, id), *id))

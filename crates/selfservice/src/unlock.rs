@@ -57,12 +57,20 @@ pub enum UnlockOutcome {
     },
     /// Released: nothing was queued or changed (a fault, or the intent could not be recorded).
     TryAgain(Recorded),
+    /// Released: too many unlock requests on this flow (or they could not be counted).
+    Throttled(crate::flow::Refusal),
     /// Ended: a gateway job may exist but its state is unknown.
     Unknown,
 }
 
 /// Unlocks the account of a claimed flow; settles the claim.
 pub async fn unlock(s: &SelfService, acting: Acting) -> UnlockOutcome {
+    let flow_id = acting.current.flow.id.to_string();
+    let attempts = s.limits.unlock_attempts();
+    if let Err(refusal) = crate::flow::hit(s, "unlock:flow", &flow_id, &attempts).await {
+        acting.release(s).await;
+        return UnlockOutcome::Throttled(refusal);
+    }
     // Once claimed, the change and the steps after it get a Graph budget of their own: they
     // must not be cut short by what the checks before them spent.
     latchkey_graph::deadline::fresh(s.graph_budget, unlock_claimed(s, acting)).await
@@ -192,7 +200,7 @@ async fn unlock_claimed(s: &SelfService, acting: Acting) -> UnlockOutcome {
 }
 
 /// What the on-premises unlock came to.
-enum OnPremises {
+pub enum OnPremises {
     /// (result, audit outcome, audit reason).
     Answer(UnlockResult, Outcome, String),
     /// A fault before any job was queued: nothing happened.
@@ -201,8 +209,23 @@ enum OnPremises {
     Unknown,
 }
 
-/// Unlock in on-premises AD through the gateway.
+/// Unlock in on-premises AD through the gateway, for a claimed self-service flow.
 async fn on_premises(s: &SelfService, acting: &Acting) -> OnPremises {
+    let allow_privileged = gateway::allow_privileged(s, &acting.current.data);
+    let correlation_id = acting.current.data.correlation_id.clone();
+    unlock_on_premises(s, &acting.subject(), allow_privileged, correlation_id).await
+}
+
+/// Unlocks `user`'s on-premises account through a connected gateway that may unlock, waiting
+/// the bounded time for its answer (the helpdesk's unlock of a verified caller uses it too).
+/// `allow_privileged`: the job may unlock an account with `adminCount=1` (the policy allows
+/// privileged accounts).
+pub async fn unlock_on_premises(
+    s: &SelfService,
+    user: &latchkey_types::ObjectId,
+    allow_privileged: bool,
+    correlation_id: String,
+) -> OnPremises {
     match gateway::connected(s, JobKind::Unlock).await {
         Ok(true) => {}
         Ok(false) => {
@@ -219,7 +242,8 @@ async fn on_premises(s: &SelfService, acting: &Acting) -> OnPremises {
     }
     // The on-premises account as Entra Connect synced it, read now (not from the flow), so a
     // rename since identification is followed.
-    let user = match s.directory.user(&acting.subject()).await {
+    let subject = *user;
+    let user = match s.directory.user(&subject).await {
         Ok(u) => u,
         Err(e) => {
             tracing::error!(error = %e, "unlock: cannot read the user");
@@ -235,18 +259,18 @@ async fn on_premises(s: &SelfService, acting: &Acting) -> OnPremises {
     };
     let request = gateway::Request {
         kind: JobKind::Unlock,
-        subject: acting.subject(),
+        subject,
         target: JobTarget {
             account: Target {
                 sam_account_name: sam,
                 domain: user.on_premises_domain_name,
-                allow_privileged: gateway::allow_privileged(s, &acting.current.data),
+                allow_privileged,
             },
             must_change: false,
             after_change: None,
         },
         new_password: None,
-        correlation_id: acting.current.data.correlation_id.clone(),
+        correlation_id,
     };
     let (job, waited) = match gateway::run(s, request).await {
         Ok(r) => r,

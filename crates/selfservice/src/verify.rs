@@ -127,6 +127,16 @@ pub async fn send_code(
     current: &Current,
     kind: MethodKind,
 ) -> Result<String, VerifyError> {
+    // Before a verification every answer takes the same time: reading where a real account's
+    // code goes (the store, Entra's methods) must not show next to a decoy's nothing.
+    crate::identify::within_deadline(s.deadline, send_code_now(s, current, kind)).await
+}
+
+async fn send_code_now(
+    s: &SelfService,
+    current: &Current,
+    kind: MethodKind,
+) -> Result<String, VerifyError> {
     let data = &current.data;
     let scope = format!("send:{kind}");
     flow::hit(s, &scope, &data.throttle_key, &s.limits.sends())

@@ -298,3 +298,40 @@ async fn a_temporary_access_pass_is_issued_once_and_audited_without_the_pass() {
         assert!(!text.contains(&secret), "the pass is never audited");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn password_submissions_and_unlock_requests_are_limited_per_flow() {
+    let lab = Lab::start(r#""reset", "unlock""#).await;
+    let current = lab.verified_adele().await;
+    let token = current.token.clone();
+    // Twenty submissions that are refused (the confirmation differs) are answered; then the
+    // flow must wait, without a check or a Graph call.
+    let mut current = current;
+    for _ in 0..20 {
+        let acting = claim(&lab, current, Action::Reset).await;
+        let outcome = reset::reset(&lab.s, acting, Secret::new(NEW.into()), "other").await;
+        assert!(matches!(outcome, ResetOutcome::Rejected(_)), "{outcome:?}");
+        current = lab.load(token.clone()).await;
+    }
+    let acting = claim(&lab, current, Action::Reset).await;
+    let outcome = reset::reset(&lab.s, acting, Secret::new(NEW.into()), NEW).await;
+    assert!(matches!(outcome, ResetOutcome::Throttled(_)), "{outcome:?}");
+    assert_eq!(lab.password_writes(), 0);
+    // A cloud unlock changes nothing and gives the flow back: five requests, then a wait.
+    let mut current = lab.load(token.clone()).await;
+    for _ in 0..5 {
+        let acting = claim(&lab, current, Action::Unlock).await;
+        let outcome = unlock::unlock(&lab.s, acting).await;
+        assert!(
+            matches!(outcome, UnlockOutcome::NothingToUnlock { .. }),
+            "{outcome:?}"
+        );
+        current = lab.load(token.clone()).await;
+    }
+    let acting = claim(&lab, current, Action::Unlock).await;
+    let outcome = unlock::unlock(&lab.s, acting).await;
+    assert!(
+        matches!(outcome, UnlockOutcome::Throttled(_)),
+        "{outcome:?}"
+    );
+}

@@ -139,7 +139,7 @@ async fn methods_registered_in_entra_verify_a_user_who_never_enrolled() {
     let masked = verify::send_code(&lab.s, &current, MethodKind::Email)
         .await
         .unwrap();
-    assert_eq!(masked, "k•••@p•••.example");
+    assert_eq!(masked, "k•••@p•••");
     let current = lab.load(current.token).await;
     assert_eq!(
         current
@@ -147,7 +147,7 @@ async fn methods_registered_in_entra_verify_a_user_who_never_enrolled() {
             .sent_to
             .get(&MethodKind::Email)
             .map(String::as_str),
-        Some("k•••@p•••.example"),
+        Some("k•••@p•••"),
         "kept for the code page"
     );
     let current = lab.prove(current, MethodKind::Email, KOFI_MAIL).await;
@@ -158,7 +158,7 @@ async fn methods_registered_in_entra_verify_a_user_who_never_enrolled() {
     let masked = verify::send_code(&lab.s, &adele, MethodKind::Email)
         .await
         .unwrap();
-    assert_eq!(masked, "a•••@o•••.example");
+    assert_eq!(masked, "a•••@o•••");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -168,15 +168,20 @@ async fn a_flow_that_sends_nothing_shows_a_stable_plausible_mask() {
     let a = verify::send_code(&lab.s, &first, MethodKind::Email)
         .await
         .unwrap();
-    let again = lab.start_flow("Nobody@Contoso.com").await;
-    let b = verify::send_code(&lab.s, &again, MethodKind::Email)
-        .await
-        .unwrap();
-    assert_eq!(a, b, "the same typed account always shows the same mask");
-    assert!(
-        a.contains("•••@") && a.ends_with(|c: char| c.is_ascii_lowercase()),
-        "{a}"
-    );
+    // Every spelling of that account (as a real account's spellings all show one mask).
+    for spelling in [
+        "Nobody@Contoso.com",
+        "CORP\\nobody",
+        "nobody",
+        "nobody@corp.contoso.com",
+    ] {
+        let again = lab.start_flow(spelling).await;
+        let b = verify::send_code(&lab.s, &again, MethodKind::Email)
+            .await
+            .unwrap();
+        assert_eq!(a, b, "{spelling}: one account, one mask");
+    }
+    assert!(a.contains("•••@") && a.ends_with("•••"), "{a}");
     let sms = verify::send_code(&lab.s, &first, MethodKind::Sms)
         .await
         .unwrap();

@@ -222,6 +222,14 @@ pub trait EnrollmentStore: Send + Sync + 'static {
         method: &'a str,
     ) -> StoreFuture<'a, u64>;
 
+    /// Removes only the pending enrollment of a method (a change the user cancels, or one whose
+    /// code could not be sent); the active one stays. Returns how many rows went.
+    fn remove_pending_enrollment<'a>(
+        &'a self,
+        subject: &'a ObjectId,
+        method: &'a str,
+    ) -> StoreFuture<'a, u64>;
+
     /// Records a successful use of the active enrollment. With `step` (TOTP), atomically accepts
     /// it only if it is greater than every step accepted before: `false` means replay (or no
     /// active enrollment) and nothing changed.

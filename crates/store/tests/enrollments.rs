@@ -122,6 +122,38 @@ async fn a_new_destination_replaces_the_old_one_only_when_confirmed(store: Arc<d
         .unwrap();
     assert_eq!(active.confirmed_at, Some(t0() + mins(60)));
 
+    // A change staged and then cancelled: the pending one goes, the active one stays.
+    store
+        .stage_enrollment(
+            NewEnrollment {
+                subject: who,
+                method: "email".into(),
+                data: serde_json::json!({ "address": "newer@contoso.com" }),
+                secret: None,
+            },
+            t0() + mins(61),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .remove_pending_enrollment(&who, "email")
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .remove_pending_enrollment(&who, "email")
+            .await
+            .unwrap(),
+        0
+    );
+    let left = store.enrollments(&who).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].state, EnrollmentState::Active);
+    assert_eq!(left[0].data["address"], "new@contoso.com");
+
     assert_eq!(store.remove_enrollment(&who, "email").await.unwrap(), 1);
     assert!(store.enrollments(&who).await.unwrap().is_empty());
     assert!(

@@ -73,7 +73,7 @@ async fn an_entra_only_user_verifies_unlocks_into_a_reset_and_every_page_reflows
         // Email: where it went (masked), how long, and what to do if it never comes.
         let before = sent_to(&demo, KOFI_MAIL);
         b.click_button("Email me a code").await?;
-        b.wait_for_text("We sent a code to k•••@p•••.example", WAIT)
+        b.wait_for_text("We sent a code to k•••@p•••.", WAIT)
             .await?;
         b.wait_for_text("Didn’t get a code?", WAIT).await?;
         check_page(b).await?;

@@ -37,7 +37,9 @@ async fn send_code(
     let subject = ctx.flow.subject;
     if let Err(wait) = latchkey_selfservice::flow::hit(
         &portal.services,
-        &format!("send:{kind}"),
+        // Its own budget, apart from the public reset flow's `send:` one: anyone can spend
+        // that by typing the account; only the signed-in user spends this one.
+        &format!("enroll-send:{kind}"),
         &subject.to_string(),
         &portal.services.limits.sends(),
     )
@@ -153,6 +155,15 @@ pub(super) async fn add(
     match send_code(portal, ctx, kind, &dest).await {
         Ok(()) => see_other(&format!("/enroll#{kind}-code")),
         Err(SendError::Throttled(message)) => {
+            // Nothing was sent: the new address is not left waiting for a code.
+            let subject = &ctx.flow.subject;
+            let unstaged = portal
+                .services
+                .store
+                .remove_pending_enrollment(subject, kind.as_str());
+            if let Err(e) = unstaged.await {
+                tracing::error!(error = %e, "enroll: cannot unstage after a refused send");
+            }
             render(
                 portal,
                 req,

@@ -46,6 +46,7 @@ pub(super) async fn confirm(
         };
         // An authenticator being set up: its QR code again, with the reason.
         if kind == MethodKind::Totp
+            && status == StatusCode::BAD_REQUEST
             && let Some(page) =
                 super::authenticator::show_again(&portal, &req, &ctx, message.clone(), status).await
         {

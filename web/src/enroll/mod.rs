@@ -408,6 +408,9 @@ pub struct RemoveForm {
     /// `yes` once the user confirmed removing an active method.
     #[serde(default)]
     confirmed: String,
+    /// `yes`: cancel the pending change only (the active method stays).
+    #[serde(default)]
+    pending: String,
 }
 
 /// "Remove your email code?": an active method is removed only after this page's button.
@@ -456,6 +459,23 @@ async fn remove(
     };
     let s = &portal.services;
     let subject = ctx.flow.subject;
+    if form.pending == "yes" {
+        return match s
+            .store
+            .remove_pending_enrollment(&subject, kind.as_str())
+            .await
+        {
+            Ok(0) => see_other("/enroll"),
+            Ok(_) => {
+                let reason = "pending change cancelled";
+                changed(&portal, &req, &ctx, kind, "enroll.remove", reason, None).await
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "enroll: cannot cancel");
+                ctx.unavailable(&portal, &req)
+            }
+        };
+    }
     let had_active = ctx.has_active(&portal, kind).await;
     if had_active && form.confirmed != "yes" {
         return confirm_removal(&portal, &req, &ctx, kind);

@@ -25,6 +25,7 @@ use latchkey_selfservice::flow::Unrecorded as _;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/helpdesk/tap", web::post().to(issue_tap))
         .route("/helpdesk/method/delete", web::post().to(delete_method))
+        .route("/helpdesk/unlock", web::post().to(unlock))
         .route("/helpdesk/reenroll", web::post().to(reenroll));
 }
 
@@ -187,6 +188,80 @@ async fn issue_tap(
     ))
 }
 
+/// `POST /helpdesk/unlock`: a verified caller's on-premises account unlocked through the
+/// gateway (synced users; a cloud account's smart lockout ends by itself).
+async fn unlock(
+    req: HttpRequest,
+    portal: web::Data<Portal>,
+    form: web::Form<TargetForm>,
+) -> HttpResponse {
+    use latchkey_selfservice::unlock::{OnPremises, UnlockResult, unlock_on_premises};
+    let (m, t, approval) =
+        match acting(&portal, &req, &form.csrf, &form.q, Action::Unlock, "unlock").await {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
+    let user = t.user.id;
+    if t.user.on_premises_sync_enabled != Some(true) {
+        let msg = super::message(&portal, &m, "helpdesk_unlock_cloud", &[]);
+        return super::lookup::render_user(&portal, &req, &m, &t, Some(msg), StatusCode::CONFLICT)
+            .await;
+    }
+    let allow_privileged = t
+        .policy_allowing(&portal, Action::Unlock)
+        .is_some_and(|p| p.allow_privileged);
+    let s = &portal.services;
+    let answer = unlock_on_premises(s, &user, allow_privileged, m.correlation_id.clone()).await;
+    let (result, outcome, reason) = match answer {
+        OnPremises::Answer(result, outcome, reason) => (Some(result), outcome, reason),
+        OnPremises::NotQueued => (None, Outcome::Error, "gateway: nothing queued".to_string()),
+        OnPremises::Unknown => (
+            None,
+            Outcome::Error,
+            "gateway job: state unknown".to_string(),
+        ),
+    };
+    let details = serde_json::json!({ "approval": approval });
+    let audited = m
+        .audit(
+            &portal,
+            "helpdesk.unlock",
+            Some(user),
+            outcome,
+            Some(&reason),
+            details,
+        )
+        .await;
+    if audited.is_err() {
+        tracing::error!("helpdesk: unlock audit event could not be written");
+    }
+    let key = match result {
+        Some(UnlockResult::OnPremisesDone) => "unlock_onprem_done",
+        Some(UnlockResult::OnPremisesPending) => "unlock_onprem_pending",
+        Some(UnlockResult::OnPremisesUnavailable) => "helpdesk_unlock_no_gateway",
+        Some(UnlockResult::OnPremisesNotPermitted) => "unlock_onprem_not_permitted",
+        Some(UnlockResult::OnPremisesFailed | UnlockResult::Cloud) => "unlock_onprem_failed",
+        None => "error_generic",
+    };
+    let status = match result {
+        Some(UnlockResult::OnPremisesDone | UnlockResult::OnPremisesPending) => StatusCode::OK,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    let catalogs = portal.templates.catalogs();
+    page(
+        &portal,
+        &req,
+        &m,
+        "helpdesk_done.html",
+        serde_json::json!({
+            "title": catalogs.get(m.lang, "helpdesk_unlock_title"),
+            "target": super::lookup::identity(&t),
+            "paragraphs": [catalogs.get(m.lang, key)],
+        }),
+        status,
+    )
+}
+
 /// The security contacts of the user's policy hear of a pass the helpdesk issued, as of a
 /// self-service one, naming the member who issued it (never the pass). The policy is the one
 /// that allowed the action in [`acting`], evaluated again on this request's memberships.
@@ -225,6 +300,42 @@ pub struct DeleteForm {
     /// The Graph collection (`phoneMethods`, `fido2Methods`, ...).
     segment: String,
     id: String,
+    /// `yes` once the member confirmed on the confirmation page.
+    #[serde(default)]
+    confirmed: String,
+}
+
+/// "Delete this method?": nothing is deleted before the member confirms (the button on the
+/// user page only leads here). Only the CSRF token is checked first; the confirmed request goes
+/// through every check.
+fn confirm_delete(portal: &Portal, req: &HttpRequest, form: &DeleteForm) -> HttpResponse {
+    let m = match super::member_post(portal, req, &form.csrf) {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let catalogs = portal.templates.catalogs();
+    let kind = super::lookup::kind_of_segment(&form.segment);
+    let key = format!("helpdesk_kind_{kind}");
+    let label = catalogs.get(m.lang, &key);
+    let page = serde_json::json!({
+        "title": catalogs.get(m.lang, "helpdesk_delete_title").replace("{method}", label),
+        "paragraphs": [catalogs.get(m.lang, "helpdesk_delete_body")],
+        "action": "/helpdesk/method/delete",
+        "csrf": form.csrf,
+        "fields": [
+            { "name": "q", "value": form.q },
+            { "name": "segment", "value": form.segment },
+            { "name": "id", "value": form.id },
+            { "name": "confirmed", "value": "yes" },
+        ],
+        "confirm": catalogs.get(m.lang, "helpdesk_delete"),
+        "cancel_href": format!(
+            "/helpdesk/user?q={}",
+            url::form_urlencoded::byte_serialize(form.q.as_bytes()).collect::<String>()
+        ),
+        "cancel": catalogs.get(m.lang, "helpdesk_back"),
+    });
+    portal.render_in(req, m.lang, "confirm.html", &page)
 }
 
 async fn tell_removed(
@@ -259,6 +370,9 @@ async fn delete_method(
     portal: web::Data<Portal>,
     form: web::Form<DeleteForm>,
 ) -> HttpResponse {
+    if form.confirmed != "yes" {
+        return confirm_delete(&portal, &req, &form);
+    }
     let action = action_key(
         "method.delete",
         Some((form.segment.as_str(), form.id.as_str())),

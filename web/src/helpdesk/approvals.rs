@@ -139,6 +139,7 @@ async fn request_approval(
         Err(r) => return r,
     };
     let known = form.action == "tap"
+        || form.action == "unlock"
         || form.action == "reenroll"
         || form.action.starts_with("method.delete:");
     if !known || form.action.len() > 200 {

@@ -3,7 +3,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use latchkey_graph::AuthMethod;
+use latchkey_graph::{AuthMethod, PhoneType};
 use latchkey_policy::{Action, Subject, evaluate};
 use latchkey_store::{AuditQuery, EnrollmentState};
 use serde::{Deserialize, Serialize};
@@ -63,6 +63,22 @@ async fn user(
     query: web::Query<UserQuery>,
     m: Member<HelpdeskConsole>,
 ) -> HttpResponse {
+    // Not an address or id: a name, unless it names one account exactly (a bare account name).
+    if super::search::is_name(&query.q) {
+        match super::find(&portal, &query.q).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return super::search::results(&portal, &req, &m, query.q.trim()).await,
+            Err(e) => {
+                tracing::error!(error = %e, "helpdesk: directory unavailable");
+                return portal.error_page(
+                    &req,
+                    m.lang,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "error_generic",
+                );
+            }
+        }
+    }
     let t = match target(&portal, &req, &m, &query.q).await {
         Ok(t) => t,
         Err(r) => return r,
@@ -94,17 +110,39 @@ pub fn identity(t: &Target) -> serde_json::Value {
     })
 }
 
+/// The friendly-name key part of a method collection (`phoneMethods` → `phone`).
+pub fn kind_of_segment(segment: &str) -> &'static str {
+    match segment {
+        "phoneMethods" => "phone",
+        "emailMethods" => "email",
+        "microsoftAuthenticatorMethods" => "microsoftAuthenticator",
+        "fido2Methods" => "fido2",
+        "temporaryAccessPassMethods" => "temporaryAccessPass",
+        "softwareOathMethods" => "softwareOath",
+        "windowsHelloForBusinessMethods" => "windowsHelloForBusiness",
+        "platformCredentialMethods" => "platformCredential",
+        "externalAuthenticationMethods" => "external",
+        _ => "unknown",
+    }
+}
+
 #[derive(Serialize)]
 struct MethodRow {
     kind: String,
+    /// The friendly name ("Security key or passkey"), in the member's language.
+    label: String,
     id: String,
     /// `type` for the delete form (the Graph collection segment).
     segment: Option<&'static str>,
     detail: String,
 }
 
-/// One row per Graph authentication method (phone numbers and addresses masked).
-pub fn method_rows(methods: &[AuthMethod]) -> Vec<serde_json::Value> {
+/// One row per Graph authentication method (phone numbers and addresses masked), with its
+/// friendly name from `label` (given the kind, e.g. `fido2`).
+pub fn method_rows(
+    methods: &[AuthMethod],
+    label: impl Fn(&str) -> String,
+) -> Vec<serde_json::Value> {
     methods
         .iter()
         .map(|m| {
@@ -115,9 +153,12 @@ pub fn method_rows(methods: &[AuthMethod]) -> Vec<serde_json::Value> {
                     format!(
                         "{} ({})",
                         super::case::mask(&p.phone_number),
-                        p.phone_type
-                            .map(|t| format!("{t:?}").to_lowercase())
-                            .unwrap_or_default()
+                        label(match p.phone_type {
+                            Some(PhoneType::Mobile) => "phone_mobile",
+                            Some(PhoneType::AlternateMobile) => "phone_alternate",
+                            Some(PhoneType::Office) => "phone_office",
+                            _ => "phone",
+                        })
                     ),
                 ),
                 AuthMethod::Email(e) => ("email", super::case::mask(&e.email_address)),
@@ -140,6 +181,7 @@ pub fn method_rows(methods: &[AuthMethod]) -> Vec<serde_json::Value> {
                 AuthMethod::Unknown { .. } => ("unknown", String::new()),
             };
             serde_json::to_value(MethodRow {
+                label: label(kind),
                 kind: kind.to_string(),
                 id: m.id().unwrap_or_default().to_string(),
                 segment: m.delete_segment(),
@@ -262,7 +304,15 @@ async fn caller_view(
         .collect();
     let methods = if verified {
         match portal.services.directory.auth_methods(&u.id).await {
-            Ok(list) => Some(method_rows(&list)),
+            Ok(list) => {
+                let catalogs = portal.templates.catalogs();
+                let label = |kind: &str| {
+                    catalogs
+                        .get(m.lang, &format!("helpdesk_kind_{kind}"))
+                        .to_string()
+                };
+                Some(method_rows(&list, label))
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "helpdesk: cannot list methods");
                 None
@@ -325,6 +375,9 @@ pub async fn render_user(
         "events": events,
         "can_tap": t.policy_allowing(portal, Action::TemporaryAccessPass).is_some(),
         "can_manage": t.policy_allowing(portal, Action::Enroll).is_some(),
+        // On-premises accounts only: a cloud account's smart lockout ends by itself.
+        "can_unlock": u.on_premises_sync_enabled == Some(true)
+            && t.policy_allowing(portal, Action::Unlock).is_some(),
         "errors": errors,
     });
     if let (Some(c), serde_json::Value::Object(caller)) = (

@@ -24,6 +24,7 @@ pub mod caller;
 pub mod case;
 pub mod link;
 pub mod lookup;
+pub mod search;
 
 use std::collections::HashSet;
 

@@ -91,6 +91,54 @@ impl GraphClient {
         .await
     }
 
+    /// At most `top` users whose name or address starts with `text`: one word is a `startsWith`
+    /// filter on displayName, givenName, surname, mail and userPrincipalName (supported without
+    /// advanced query parameters); several words are a `$search` on displayName (word prefixes,
+    /// `ConsistencyLevel: eventual`). One page only: a helpdesk search names a person, it does
+    /// not list a tenant.
+    pub async fn search_users<T: DeserializeOwned>(
+        &self,
+        text: &str,
+        select: &str,
+        top: u32,
+    ) -> Result<Vec<T>, GraphError> {
+        let text = text.trim();
+        if text.is_empty() || text.chars().count() > 100 || text.chars().any(char::is_control) {
+            return Err(GraphError::InvalidInput("not a name to search for".into()));
+        }
+        let top = clamp(top).to_string();
+        let (url, headers): (Url, &[(&'static str, &str)]) = if text.contains(char::is_whitespace) {
+            // $search phrases are double-quoted: a quote or backslash in the text is escaped.
+            let phrase = text.replace('\\', "\\\\").replace('"', "\\\"");
+            let search = format!("\"displayName:{phrase}\"");
+            let url = self.url_with_query(
+                &["users"],
+                &[("$search", &search), ("$select", select), ("$top", &top)],
+            );
+            (url, &[("ConsistencyLevel", "eventual")])
+        } else {
+            let lit = crate::ops::odata_string(text);
+            let filter = [
+                "displayName",
+                "givenName",
+                "surname",
+                "mail",
+                "userPrincipalName",
+            ]
+            .iter()
+            .map(|p| format!("startsWith({p},{lit})"))
+            .collect::<Vec<_>>()
+            .join(" or ");
+            let url = self.url_with_query(
+                &["users"],
+                &[("$filter", &filter), ("$select", select), ("$top", &top)],
+            );
+            (url, &[])
+        };
+        let page: Page<T> = self.page_with(url, headers).await?;
+        Ok(page.items)
+    }
+
     /// One page of `GET /reports/authenticationMethods/userRegistrationDetails`: which methods
     /// each user registered in Entra, for the whole tenant in one paged read. Needs
     /// `AuditLog.Read.All` and an Entra ID P1/P2 tenant (403

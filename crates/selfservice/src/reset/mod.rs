@@ -28,6 +28,12 @@ pub async fn reset(
     password: Secret<String>,
     confirm: &str,
 ) -> ResetOutcome {
+    let flow_id = acting.current.flow.id.to_string();
+    let attempts = s.limits.reset_attempts();
+    if let Err(refusal) = crate::flow::hit(s, "reset:flow", &flow_id, &attempts).await {
+        acting.release(s).await;
+        return ResetOutcome::Throttled(refusal);
+    }
     let names: Vec<&str> = acting
         .current
         .data

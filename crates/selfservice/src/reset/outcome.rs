@@ -45,6 +45,8 @@ pub enum ResetOutcome {
     },
     /// Released: the password does not meet the rules (shown on the form).
     Rejected(Rejection),
+    /// Released: too many submissions on this flow (or they could not be counted).
+    Throttled(crate::flow::Refusal),
     /// Released: the directory refused the password (its own complexity or history rules).
     DirectoryRejected,
     /// Released: the directory refused the writeback (writeback off, on-premises policy).

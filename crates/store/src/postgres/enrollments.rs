@@ -205,6 +205,21 @@ impl PostgresStore {
         Ok(done.rows_affected())
     }
 
+    pub(super) async fn remove_pending_enrollment_impl(
+        &self,
+        subject: &ObjectId,
+        method: &str,
+    ) -> Result<u64> {
+        let done = sqlx::query(
+            "DELETE FROM enrollments WHERE subject = $1 AND method = $2 AND state = 'pending'",
+        )
+        .bind(subject.to_string())
+        .bind(method)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     pub(super) async fn mark_used_impl(
         &self,
         subject: &ObjectId,

@@ -199,6 +199,21 @@ impl SqliteStore {
         Ok(done as u64)
     }
 
+    pub(super) async fn remove_pending_enrollment_impl(
+        &self,
+        subject: &ObjectId,
+        method: &str,
+    ) -> Result<u64> {
+        let done = self.write(|conn| {
+            Ok(conn
+                .prepare_cached(
+                    "DELETE FROM enrollments WHERE subject = ?1 AND method = ?2 AND state = 'pending'",
+                )?
+                .execute(params![subject.to_string(), method])?)
+        })?;
+        Ok(done as u64)
+    }
+
     pub(super) async fn mark_used_impl(
         &self,
         subject: &ObjectId,

@@ -460,6 +460,13 @@ impl EnrollmentStore for SqliteStore {
     ) -> StoreFuture<'a, u64> {
         Box::pin(self.remove_enrollment_impl(subject, method))
     }
+    fn remove_pending_enrollment<'a>(
+        &'a self,
+        subject: &'a ObjectId,
+        method: &'a str,
+    ) -> StoreFuture<'a, u64> {
+        Box::pin(self.remove_pending_enrollment_impl(subject, method))
+    }
     fn mark_used<'a>(
         &'a self,
         subject: &'a ObjectId,
