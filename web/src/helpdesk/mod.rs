@@ -25,6 +25,7 @@ pub mod case;
 pub mod link;
 pub mod lookup;
 pub mod search;
+pub mod unlock;
 
 use std::collections::HashSet;
 
