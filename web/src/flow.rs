@@ -18,8 +18,9 @@ use crate::flow_cookie::{flow_cookie, token, with_cleared_cookie};
 use crate::i18n::Lang;
 use crate::portal::Portal;
 
-/// The language of a page: before any verification only the browser's wish, afterwards the
-/// directory's preference (using it earlier would reveal that the account exists).
+/// The language of a page: the switch's choice, else the browser's, else — only after a
+/// verification, since using it earlier would reveal that the account exists — the directory's
+/// preference.
 pub fn lang(req: &HttpRequest, flow: Option<(&Flow, &FlowData)>) -> Lang {
     // The directory's preference counts only once the user proved who they are.
     let preferred = flow

@@ -174,7 +174,9 @@ fn code_page(
 ) -> HttpResponse {
     let catalogs = portal.templates.catalogs();
     let lang = step.lang;
-    let digits = portal.services.codes.config().digits.to_string();
+    let config = portal.services.codes.config();
+    let digits = config.digits.to_string();
+    let minutes = (config.lifetime.whole_seconds() / 60).max(1).to_string();
     let destination = sent_to.unwrap_or("…");
     let intro = match kind {
         MethodKind::Email => catalogs.get(lang, "code_sent_email"),
@@ -183,7 +185,8 @@ fn code_page(
     }
     .replace("{account}", &step.data.account)
     .replace("{destination}", destination)
-    .replace("{digits}", &digits);
+    .replace("{digits}", &digits)
+    .replace("{minutes}", &minutes);
     let help = if kind == MethodKind::Totp {
         vec![]
     } else {

@@ -101,6 +101,8 @@ pub enum Rejection {
     Breached,
     /// The breached-password lookup could not answer and the configuration says to refuse then.
     BreachCheckUnavailable,
+    /// Too many passwords are being checked at this moment: try again in a moment.
+    Busy,
 }
 
 impl Rejection {
@@ -119,6 +121,7 @@ impl Rejection {
             Rejection::Guessable { .. } => "error_password_common",
             Rejection::Breached => "error_password_breached",
             Rejection::BreachCheckUnavailable => "error_password_breach_unavailable",
+            Rejection::Busy => "error_password_busy",
         }
     }
 }

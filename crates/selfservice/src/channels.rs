@@ -198,9 +198,11 @@ pub fn profile_kinds(user: &User) -> Vec<MethodKind> {
 }
 
 /// How a page shows where a code went: the first letter of the mailbox and of the domain
-/// (`a•••@o•••`); the last two digits of a number (`••• ••• •• 42`). No top-level domain and
-/// no first character that is not a letter: a stand-in ([`decoy_mask`]) could not match their
-/// spread, and they would tell a real mask from one.
+/// (`a•••@o•••`, a digit or symbol as `•`); the last two digits of a number (`••• ••• •• 42`).
+/// No top-level domain: a stand-in ([`decoy_mask`]) could not match its spread. Stand-ins draw
+/// their letters (and `•`) from the spread real ones have; someone who knows a person's initial
+/// and provider still learns something from a mask that matches — the price of showing where a
+/// code went at all (docs/methods.md).
 pub fn mask(destination: &Destination) -> String {
     match destination {
         Destination::Email(e) => {
@@ -215,17 +217,94 @@ pub fn mask(destination: &Destination) -> String {
 }
 
 /// The mask shown when nothing was sent: as plausible as a real one and always the same for the
-/// same account and method, whichever way the account was spelled (keyed on its bare name, see
-/// `SignInName::bare`; keyed with the portal's secret, so nobody can compute it).
-pub fn decoy_mask(s: &SelfService, account: &str, kind: MethodKind) -> String {
-    let bare = latchkey_types::SignInName::bare_of(account);
-    let tag = s.decoy_key.bytes(&format!("mask\0{bare}\0{kind}"));
-    let letter = |b: u8| char::from(b'a' + b % 26).to_string();
+/// same account and method, whichever way the account was spelled. `key` is the flow's
+/// throttle key: the object id of a real account, [`crate::identify::decoy_key`] of an unknown
+/// one. Keyed with the portal's secret, so nobody can compute it.
+pub fn decoy_mask(s: &SelfService, key: &str, kind: MethodKind) -> String {
+    let tag = s.decoy_key.bytes(&format!("mask\0{key}\0{kind}"));
+    let pick = |table: &[(char, u16)], b: [u8; 2]| {
+        let total: u16 = table.iter().map(|(_, w)| w).sum();
+        let mut at = u16::from_le_bytes(b) % total;
+        for (c, w) in table {
+            if at < *w {
+                return c.to_string();
+            }
+            at -= w;
+        }
+        "•".to_string()
+    };
     match kind {
         MethodKind::Sms => phone_mask(&format!("{}{}", tag[0] % 10, tag[1] % 10)),
-        _ => email_mask(letter(tag[2]), letter(tag[3])),
+        _ => email_mask(
+            pick(MAILBOX_INITIALS, [tag[2], tag[3]]),
+            pick(DOMAIN_INITIALS, [tag[4], tag[5]]),
+        ),
     }
 }
+
+/// How often a mailbox starts with each letter (people's initials; `•`: a digit or symbol), in
+/// tenths of a percent, roughly: a stand-in drawn from this looks like the real ones.
+const MAILBOX_INITIALS: &[(char, u16)] = &[
+    ('a', 80),
+    ('b', 50),
+    ('c', 60),
+    ('d', 60),
+    ('e', 40),
+    ('f', 30),
+    ('g', 30),
+    ('h', 30),
+    ('i', 20),
+    ('j', 70),
+    ('k', 50),
+    ('l', 50),
+    ('m', 80),
+    ('n', 30),
+    ('o', 20),
+    ('p', 40),
+    ('q', 3),
+    ('r', 50),
+    ('s', 80),
+    ('t', 50),
+    ('u', 5),
+    ('v', 20),
+    ('w', 20),
+    ('x', 2),
+    ('y', 10),
+    ('z', 10),
+    ('•', 20),
+];
+
+/// How often a recovery mailbox's domain starts with each letter: the large providers
+/// (`g`mail, `o`utlook, `h`otmail, `y`ahoo, `i`cloud, `g`mx, `w`eb.de) dominate.
+const DOMAIN_INITIALS: &[(char, u16)] = &[
+    ('g', 300),
+    ('o', 150),
+    ('h', 100),
+    ('y', 80),
+    ('i', 50),
+    ('w', 30),
+    ('a', 40),
+    ('b', 20),
+    ('c', 40),
+    ('d', 20),
+    ('e', 20),
+    ('f', 20),
+    ('k', 10),
+    ('l', 20),
+    ('m', 40),
+    ('n', 20),
+    ('p', 30),
+    ('q', 2),
+    ('r', 10),
+    ('s', 30),
+    ('t', 30),
+    ('u', 10),
+    ('v', 10),
+    ('x', 5),
+    ('z', 5),
+    ('j', 5),
+    ('•', 15),
+];
 
 /// The first character when it is a letter (lower case), else a dot like the rest.
 fn first(s: &str) -> String {

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use latchkey_graph::{
-    AuthMethod, EmailMethod, GraphClient, GraphError, Memberships, NextPage, Page,
+    AuthMethod, EmailMethod, GraphClient, GraphError, Memberships, NextPage, Organization, Page,
     PasswordRuleSettings, PhoneMethod, RegistrationDetails, RiskState, TapRequest,
     TemporaryAccessPass, User, UserRef,
 };
@@ -90,8 +90,8 @@ pub trait Directory: Send + Sync + 'static {
     /// The tenant's "Password Rule Settings" (custom banned list, smart lockout), or Entra's
     /// defaults when it has none.
     fn password_rule_settings(&self) -> DirFuture<'_, PasswordRuleSettings>;
-    /// The organization's display name.
-    fn tenant_name(&self) -> DirFuture<'_, Option<String>>;
+    /// The organization: its display name and verified domains.
+    fn organization(&self) -> DirFuture<'_, Organization>;
 }
 
 /// The few user properties reports list ([`USER_SUMMARY_SELECT`]).
@@ -286,7 +286,7 @@ impl Directory for GraphClient {
         Box::pin(GraphClient::password_rule_settings(self))
     }
 
-    fn tenant_name(&self) -> DirFuture<'_, Option<String>> {
-        Box::pin(async move { Ok(self.organization().await?.display_name) })
+    fn organization(&self) -> DirFuture<'_, Organization> {
+        Box::pin(GraphClient::organization(self))
     }
 }

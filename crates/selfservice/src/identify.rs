@@ -146,7 +146,29 @@ pub async fn create(
 
 /// Resolves the account and decides. Every branch does its Graph calls before deciding, so the
 /// deadline hides the rest.
+/// What an unknown account's throttles, stand-in masks and questions are keyed on: its bare name
+/// when every part of what was typed could belong to this tenant (`alice`, `CONTOSO\alice`,
+/// `alice@contoso.com`, `alice@corp.contoso.com` are one person to the directory, and must be
+/// one to a decoy too), else the whole canonical spelling (`alice@elsewhere.example` names
+/// nobody here, and must not share a decoy with the tenant's `alice`).
+pub fn decoy_key(login: &str, tenant: &crate::password::TenantRules) -> String {
+    match login.parse::<SignInName>() {
+        Ok(SignInName::Address(a)) => match a.as_str().rsplit_once('@') {
+            Some((local, domain)) if tenant.owns(domain) => local.to_string(),
+            _ => a.to_string(),
+        },
+        Ok(SignInName::Account { domain: None, name }) => name,
+        Ok(SignInName::Account {
+            domain: Some(d),
+            name,
+        }) if tenant.owns(&d) => name,
+        Ok(other) => other.to_string(),
+        Err(_) => login.trim().to_lowercase(),
+    }
+}
+
 pub async fn plan(s: &SelfService, login: &str) -> Result<Plan, PlanError> {
+    let tenant = crate::password::tenant_rules(s).await;
     let correlation_id = ObjectId::random()?.to_string();
     // A decoy's subject is random: it matches no user, and each decoy flow has its own.
     let decoy_subject = ObjectId::random()?;
@@ -155,9 +177,9 @@ pub async fn plan(s: &SelfService, login: &str) -> Result<Plan, PlanError> {
         let data = FlowData {
             decoy: true,
             account: login.to_string(),
-            // Keyed on the bare name, as a real account's throttles are keyed on its one object:
-            // every spelling of one account counts together either way.
-            throttle_key: format!("login:{}", SignInName::bare_of(login)),
+            // Keyed as a real account is keyed on its one object: every spelling the tenant
+            // could resolve to one person counts together ([`decoy_key`]).
+            throttle_key: format!("login:{}", decoy_key(login, &tenant)),
             required: 2,
             // Sealed like a real flow's values: the same work whoever typed the account.
             attributes_sealed: crate::attribute::seal(s, &subject, &Default::default()),
@@ -273,7 +295,7 @@ impl Plan {
     pub fn bind_to(mut self, user: &ObjectId) -> Result<Plan, PlanError> {
         if !self.data.decoy && self.subject != *user {
             self.data.decoy = true;
-            self.data.throttle_key = format!("login:{}", SignInName::bare_of(&self.data.account));
+            self.data.throttle_key = format!("login:{}", self.data.account);
             self.subject = ObjectId::random()?;
         }
         Ok(self)

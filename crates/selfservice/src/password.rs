@@ -27,15 +27,31 @@ pub const TENANT_TTL: Duration = Duration::from_secs(60 * 60);
 /// After a failed read, how long before the next try.
 pub const RETRY_AFTER: Duration = Duration::from_secs(5 * 60);
 
-/// What the tenant contributes to every check.
+/// What the tenant contributes to every check (and to how an unknown account is keyed).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TenantRules {
     pub settings: PasswordRuleSettings,
     /// The words of the organization's name (four characters or more).
     pub name_words: Vec<String>,
+    /// The tenant's verified domains, lower case.
+    pub domains: Vec<String>,
 }
 
 impl TenantRules {
+    /// Whether `domain` could be the tenant's: a verified domain, a subdomain of one (an
+    /// on-premises DNS domain such as `corp.contoso.com`), or a name without a dot (a NetBIOS
+    /// name such as `CONTOSO` or `CORP`, as Windows sign-in names spell it: the directory does
+    /// not list them, and the sign-in lookup accepts any of them for a name only one account has).
+    pub fn owns(&self, domain: &str) -> bool {
+        let d = domain.to_lowercase();
+        !d.contains('.')
+            || self.domains.iter().any(|v| {
+                d == *v
+                    || d.ends_with(&format!(".{v}"))
+                    || v.split('.').next().is_some_and(|label| label == d)
+            })
+    }
+
     /// The tenant's terms for scoring: its name, and its custom list when enforced.
     fn terms(&self) -> impl Iterator<Item = &str> {
         let custom = self
@@ -66,6 +82,8 @@ pub struct PasswordChecks {
 
 /// Password checks running at once; more wait their turn.
 const CONCURRENT_CHECKS: usize = 2;
+/// How long a check waits for its turn before the user is told to try again.
+const CHECK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl PasswordChecks {
     pub fn new(breached: Option<BreachedLookup>) -> Self {
@@ -95,14 +113,20 @@ pub async fn tenant_rules(s: &SelfService) -> TenantRules {
     };
     let read = async {
         let settings = s.directory.password_rule_settings().await?;
-        let name = s.directory.tenant_name().await?;
+        let org = s.directory.organization().await?;
         Ok::<_, latchkey_graph::GraphError>(TenantRules {
             settings,
-            name_words: name
+            name_words: org
+                .display_name
                 .unwrap_or_default()
                 .split(|c: char| !c.is_alphanumeric())
                 .filter(|w| w.chars().count() >= latchkey_password::banned::MIN_TERM_CHARS)
                 .map(str::to_lowercase)
+                .collect(),
+            domains: org
+                .verified_domains
+                .iter()
+                .map(|d| d.name.to_lowercase())
                 .collect(),
         })
     };
@@ -122,14 +146,16 @@ pub async fn tenant_rules(s: &SelfService) -> TenantRules {
 }
 
 /// Every check of a new password; `confirm: None` checks the password alone (the live feedback
-/// while typing uses the same rules). The breached lookup runs only for a password that passed
-/// everything else.
+/// while typing). The breached lookup runs only with `lookup_breaches` (the submit, never the
+/// live check: it would send the service a hash prefix for every partial password) and only for
+/// a password that passed everything else.
 pub async fn check(
     s: &SelfService,
     password: &str,
     confirm: Option<&str>,
     rules: &PasswordRules,
     user_names: &[&str],
+    lookup_breaches: bool,
 ) -> Result<(), Rejection> {
     let tenant = tenant_rules(s).await;
     let banned = BannedTerms::global_with(
@@ -137,9 +163,11 @@ pub async fn check(
             .terms()
             .chain(rules.banned_words.iter().map(String::as_str)),
     );
-    // Off the request workers, a bounded number at a time.
-    let Ok(_permit) = s.passwords.permits.acquire().await else {
-        return Err(Rejection::BreachCheckUnavailable);
+    // Off the request workers, a bounded number at a time; the permit is held for the CPU work
+    // only, never across the breached lookup's network call.
+    let permit = tokio::time::timeout(CHECK_WAIT, s.passwords.permits.acquire()).await;
+    let Ok(Ok(permit)) = permit else {
+        return Err(Rejection::Busy);
     };
     let (password_owned, confirm_owned) = (password.to_string(), confirm.map(str::to_string));
     let (rules_owned, names_owned): (PasswordRules, Vec<String>) = (
@@ -157,16 +185,17 @@ pub async fn check(
         })
     })
     .await;
+    drop(permit);
     match verdict {
         Ok(result) => result?,
         Err(e) => {
             tracing::error!(error = %e, "password check task failed");
-            return Err(Rejection::BreachCheckUnavailable);
+            return Err(Rejection::Busy);
         }
     }
-    match &s.passwords.breached {
-        Some(lookup) => lookup.check(password).await,
-        None => Ok(()),
+    match (&s.passwords.breached, lookup_breaches) {
+        (Some(lookup), true) => lookup.check(password).await,
+        _ => Ok(()),
     }
 }
 
@@ -205,7 +234,7 @@ pub async fn preview(
     .await
     .map_err(|_| PreviewError::Throttled)?;
     let names: Vec<&str> = current.data.names.iter().map(String::as_str).collect();
-    check(s, password, None, &policy.password, &names)
+    check(s, password, None, &policy.password, &names, false)
         .await
         .map_err(PreviewError::Rejected)
 }

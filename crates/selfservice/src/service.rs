@@ -101,9 +101,10 @@ impl SelfService {
     /// catalogue by a keyed HMAC of the typed account, so the same account always sees the same
     /// questions and nobody can tell them from a real enrollment.
     pub fn decoy_questions(&self, account: &str, count: usize) -> Vec<QuestionId> {
-        // The bare name (`SignInName::bare`): every spelling of one account is asked the same
-        // questions, as a real enrollment is.
-        let account = latchkey_types::SignInName::bare_of(account);
+        // `account` is the flow's throttle key (the object id, or an unknown account's
+        // `identify::decoy_key`): every spelling of one account is asked the same questions,
+        // as a real enrollment is.
+        let account = account.to_lowercase();
         let mut ranked: Vec<(String, &str)> = QUESTION_IDS
             .iter()
             .map(|id| (self.decoy_key.tag(&account, id), *id))

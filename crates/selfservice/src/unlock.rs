@@ -115,7 +115,8 @@ pub async fn dismiss_after_change(s: &SelfService, acting: &Acting) -> bool {
 }
 
 /// A cloud account: there is no unlock in Graph. A risk flag is dismissed when the policy says
-/// so (a change: the flow ends); otherwise nothing changes and the claim is given back.
+/// so (a change: recorded as started first, and the flow ends whatever came of it); otherwise
+/// nothing changes and the claim is given back.
 async fn cloud(s: &SelfService, acting: Acting) -> UnlockOutcome {
     let subject = acting.subject();
     let settings = crate::password::tenant_rules(s).await.settings;
@@ -123,24 +124,52 @@ async fn cloud(s: &SelfService, acting: Acting) -> UnlockOutcome {
         threshold: settings.lockout_threshold,
         duration_seconds: settings.lockout_duration_seconds,
     };
-    if acting.policy.dismiss_risk && dismiss_if_risky(s, &subject).await {
-        let reason = "cloud account: risk flag dismissed";
-        let recorded = acting
-            .audit_as(s, "risk.dismiss", None, Outcome::Success, reason)
+    let at_risk = acting.policy.dismiss_risk
+        && latchkey_graph::deadline::fresh(s.graph_budget, s.directory.is_at_risk(&subject))
+            .await
+            // Identity Protection needs Entra ID P2 and is throttled hard: not knowing is no risk.
+            .unwrap_or(false);
+    if at_risk {
+        let event = "risk.dismiss";
+        let started = acting
+            .audit_as(
+                s,
+                event,
+                None,
+                Outcome::Started,
+                "at the user's unlock request",
+            )
             .await;
-        crate::security_contacts::tell(
-            s,
-            &acting.policy,
-            ContactAction::AccountUnlock,
-            &subject,
-            &acting.current.data,
-        )
-        .await;
+        if started.is_err() {
+            return UnlockOutcome::TryAgain(acting.try_again(s, started).await);
+        }
+        let dismissal = s.directory.dismiss_risk(&subject);
+        let dismissed = latchkey_graph::deadline::fresh(s.graph_budget, dismissal).await;
+        // An error after the request went out may still have dismissed it: the verification
+        // is spent either way.
+        let (outcome, reason) = match &dismissed {
+            Ok(()) => (Outcome::Success, "cloud account: risk flag dismissed"),
+            Err(_) => (Outcome::Error, "risk dismissal: outcome unknown"),
+        };
+        let recorded = acting.audit_as(s, event, None, outcome, reason).await;
+        if dismissed.is_ok() {
+            crate::security_contacts::tell(
+                s,
+                &acting.policy,
+                ContactAction::AccountUnlock,
+                &subject,
+                &acting.current.data,
+            )
+            .await;
+        }
         acting.finish(s).await;
-        return UnlockOutcome::Done {
-            result: UnlockResult::Cloud,
-            risk_cleared: true,
-            recorded,
+        return match dismissed {
+            Ok(()) => UnlockOutcome::Done {
+                result: UnlockResult::Cloud,
+                risk_cleared: true,
+                recorded,
+            },
+            Err(_) => UnlockOutcome::Unknown,
         };
     }
     // Not an unlock (reports count only real ones): recorded as refused, with why.

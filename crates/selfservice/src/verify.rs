@@ -151,7 +151,7 @@ async fn send_code_now(
         }
         None => (
             codes::nowhere(kind),
-            crate::channels::decoy_mask(s, &data.account, kind),
+            crate::channels::decoy_mask(s, &data.throttle_key, kind),
         ),
     };
     let issued = codes::issue(
@@ -283,7 +283,7 @@ pub async fn asked_questions(s: &SelfService, current: &Current) -> Asked {
         }
     }
     Asked {
-        questions: s.decoy_questions(&data.account, ask),
+        questions: s.decoy_questions(&data.throttle_key, ask),
         enrolled: None,
     }
 }

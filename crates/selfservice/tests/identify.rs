@@ -47,8 +47,15 @@ async fn a_synced_user_is_found_by_the_names_they_type_at_windows() {
         assert!(!flow.data.decoy, "{typed}");
         assert_eq!(flow.flow.subject, carla, "{typed}");
     }
-    // Another domain, or nobody of that name: a decoy, like any unknown account.
-    for typed in ["FABRIKAM\\cmendes", "nosuchuser", "cmendes@fabrikam.com"] {
+    // A NetBIOS name that is no label of her domain: still the one account named cmendes.
+    let flow = lab.start_flow("CONTOSO\\cmendes").await;
+    assert_eq!(flow.flow.subject, carla);
+    // Another DNS domain, or nobody of that name: a decoy, like any unknown account.
+    for typed in [
+        "cmendes@fabrikam.example",
+        "nosuchuser",
+        "fabrikam.example\\cmendes",
+    ] {
         let flow = lab.start_flow(typed).await;
         assert!(flow.data.decoy, "{typed}");
     }

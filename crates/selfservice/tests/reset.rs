@@ -246,7 +246,10 @@ async fn a_risk_flag_is_dismissed_at_unlock_and_that_spends_the_verification() {
         ),
         "{outcome:?}"
     );
-    assert_eq!(lab.outcomes(&cid, "risk.dismiss").await, ["success"]);
+    assert_eq!(
+        lab.outcomes(&cid, "risk.dismiss").await,
+        ["started", "success"]
+    );
     assert!(Current::load(&lab.s, token).await.unwrap().is_none());
 }
 

@@ -182,6 +182,17 @@ async fn a_flow_that_sends_nothing_shows_a_stable_plausible_mask() {
         assert_eq!(a, b, "{spelling}: one account, one mask");
     }
     assert!(a.contains("•••@") && a.ends_with("•••"), "{a}");
+    // A domain that is not the tenant's names nobody here: its stand-in shares nothing with the
+    // tenant's spelling (a real account's spellings would not resolve there either).
+    let foreign = lab.start_flow("nobody@elsewhere.example").await;
+    let f = verify::send_code(&lab.s, &foreign, MethodKind::Sms)
+        .await
+        .unwrap();
+    let home = verify::send_code(&lab.s, &first, MethodKind::Sms)
+        .await
+        .unwrap();
+    assert_ne!(f, home, "a foreign domain's decoy is keyed apart");
+    assert_ne!(foreign.data.throttle_key, first.data.throttle_key);
     let sms = verify::send_code(&lab.s, &first, MethodKind::Sms)
         .await
         .unwrap();

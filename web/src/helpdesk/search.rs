@@ -45,20 +45,31 @@ pub async fn results(portal: &Portal, req: &HttpRequest, m: &ConsoleUser, q: &st
             );
         }
     };
-    let mut served = Vec::new();
-    for u in found {
-        if served.len() > SHOWN {
-            break;
-        }
-        match s
-            .directory
-            .check_member_groups(&u.id, &consoles.serves)
-            .await
-        {
-            Ok(groups) if !groups.is_empty() => served.push(u),
-            Ok(_) => {}
-            Err(e) => {
+    // The scope checks run side by side, and every answer waits out the deadline: how long a
+    // search takes says nothing about how many out-of-scope namesakes it met.
+    let mut checks = tokio::task::JoinSet::new();
+    for (i, u) in found.iter().enumerate() {
+        let (directory, serves, id) = (
+            std::sync::Arc::clone(&s.directory),
+            consoles.serves.clone(),
+            u.id,
+        );
+        checks.spawn(async move { (i, directory.check_member_groups(&id, &serves).await) });
+    }
+    let mut in_scope = vec![false; found.len()];
+    while let Some(joined) = checks.join_next().await {
+        match joined {
+            Ok((i, Ok(groups))) => in_scope[i] = !groups.is_empty(),
+            Ok((_, Err(e))) => {
                 tracing::error!(error = %e, "helpdesk: scope check failed");
+                return portal.error_page(
+                    req,
+                    m.lang,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "error_generic",
+                );
+            }
+            Err(_) => {
                 return portal.error_page(
                     req,
                     m.lang,
@@ -68,6 +79,12 @@ pub async fn results(portal: &Portal, req: &HttpRequest, m: &ConsoleUser, q: &st
             }
         }
     }
+    tokio::time::sleep_until(started + s.deadline).await;
+    let mut served: Vec<_> = found
+        .into_iter()
+        .zip(in_scope)
+        .filter_map(|(u, ok)| ok.then_some(u))
+        .collect();
     let more = served.len() > SHOWN;
     served.truncate(SHOWN);
     let audited = m
@@ -85,8 +102,6 @@ pub async fn results(portal: &Portal, req: &HttpRequest, m: &ConsoleUser, q: &st
         return super::case::unavailable(portal, req, m);
     }
     if served.is_empty() {
-        // Nobody by that name and only out-of-scope people by that name take the same time.
-        tokio::time::sleep_until(started + s.deadline).await;
         return super::lookup::not_found(portal, req, m, q);
     }
     let rows: Vec<serde_json::Value> = served

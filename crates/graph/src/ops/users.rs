@@ -90,7 +90,8 @@ impl GraphClient {
 
     /// Finds the one synced user whose on-premises account name is `name` (in `domain`, when
     /// given: the user's `onPremisesDomainName`, or its first label as a NetBIOS name such as
-    /// `CORP` for `corp.contoso.com`). `onPremisesSamAccountName` is filterable only as an
+    /// `CORP` for `corp.contoso.com`, or — a NetBIOS name that is no such label — the only
+    /// account of that name). `onPremisesSamAccountName` is filterable only as an
     /// advanced query (`ConsistencyLevel: eventual` + `$count=true`). Not found, or several:
     /// [`GraphError::NotFound`] / [`GraphError::Ambiguous`], as [`GraphClient::find_user`].
     pub async fn find_user_by_account(
@@ -108,7 +109,8 @@ impl GraphClient {
                 ("$filter", &filter),
                 ("$select", USER_SELECT),
                 ("$count", "true"),
-                ("$top", "10"),
+                // The domain is filtered here, not by Graph: one page of every namesake.
+                ("$top", "999"),
             ],
         );
         #[derive(Deserialize)]
@@ -134,7 +136,17 @@ impl GraphClient {
                         .is_some_and(|netbios| netbios.eq_ignore_ascii_case(want))
             }
         };
-        let mut users: Vec<User> = page.value.into_iter().filter(in_domain).collect();
+        let mut users: Vec<User> = page
+            .value
+            .iter()
+            .filter(|u| in_domain(u))
+            .cloned()
+            .collect();
+        // A NetBIOS name that is no DNS label of any namesake's domain (`CONTOSO` for
+        // `ad.contoso.com`): the one account of that name, if there is exactly one.
+        if users.is_empty() && domain.is_some_and(|d| !d.contains('.')) && page.value.len() == 1 {
+            users = page.value;
+        }
         users.sort_by_key(|u| u.id);
         users.dedup_by_key(|u| u.id);
         match users.len() {

@@ -47,6 +47,7 @@ pub async fn reset(
         Some(confirm),
         &acting.policy.password,
         &names,
+        true,
     )
     .await;
     if let Err(why) = checked {
