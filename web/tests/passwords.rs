@@ -81,6 +81,48 @@ async fn weak_passwords_are_refused_each_with_its_own_message() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_german_browser_is_told_why_in_german() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let demo = demo::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let mut b = verified(&demo).await;
+    // The switch sets the session's language; the refusals come in it.
+    assert_eq!(b.get("/language?set=de&next=%2Freset").await.status, 303);
+    let csrf = b.get("/reset").await.csrf();
+    for (password, message) in [
+        (
+            "Password1234567!",
+            "überwiegend aus leicht zu erratenden Wörtern",
+        ),
+        ("baseball", "eines der häufigsten Passwörter"),
+        (
+            "Vance-Family-Trip-99",
+            "darf Ihren Namen oder Kontonamen nicht enthalten",
+        ),
+    ] {
+        let page = b
+            .post(
+                "/reset",
+                &[
+                    ("csrf", &csrf),
+                    ("password", password),
+                    ("confirm", password),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 400, "{password}");
+        assert!(page.body.contains(message), "{password}: {}", page.body);
+    }
+    let live = b
+        .post(
+            "/reset/check",
+            &[("csrf", &csrf), ("password", "P@ssw0rd-Summer")],
+        )
+        .await;
+    assert!(live.body.contains("leicht zu erratenden"), "{}", live.body);
+    demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_live_check_needs_a_verified_flow() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let demo = demo::start("127.0.0.1:0".parse().unwrap()).await.unwrap();

@@ -112,6 +112,16 @@ async fn enroll_then_reset_with_email_and_authenticator_then_sign_in() -> anyhow
         b.wait_for_text("Set up your authenticator app", WAIT)
             .await?;
         b.assert_accessible().await?;
+        // A typo first: the same QR code and key are shown again with the reason.
+        b.fill("Verification code", "000000").await?;
+        b.click_button("Confirm").await?;
+        b.wait_for_text("Set up your authenticator app", WAIT)
+            .await?;
+        {
+            use latchkey_e2e::thirtyfour::prelude::*;
+            b.driver().find(By::Css("img.qr")).await?;
+        }
+        b.assert_accessible().await?;
         let enrolled = totp_code(&demo, &ben, EnrollmentState::Pending, None).await?;
         b.fill("Verification code", &enrolled).await?;
         b.click_button("Confirm").await?;
