@@ -9,8 +9,9 @@
 //!
 //! The first source in the policy's order that has a destination for the method wins. Pages show
 //! where a code went only masked ([`mask`]); a flow that sends nowhere (a decoy, or a method the
-//! account has no destination for) shows a mask derived from a keyed HMAC of the typed account
-//! ([`decoy_mask`]), so the page reads the same whoever typed what.
+//! account has no destination for) shows a mask derived from a keyed HMAC of the flow's key (the
+//! object id, or an unknown account's [`crate::identify::decoy_key`]; [`decoy_mask`]), so the page
+//! reads the same whoever typed what.
 
 use latchkey_graph::{GraphError, PhoneType, User};
 use latchkey_policy::MethodSource;

@@ -93,11 +93,6 @@ impl PasswordChecks {
             permits: tokio::sync::Semaphore::new(CONCURRENT_CHECKS),
         }
     }
-
-    /// Whether a breached-password service is configured.
-    pub fn checks_breaches(&self) -> bool {
-        self.breached.is_some()
-    }
 }
 
 /// The tenant's rules, read from the directory when the cached copy is due.

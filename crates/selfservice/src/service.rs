@@ -123,10 +123,11 @@ impl SelfService {
 /// The fixed catalogue of security questions (texts in the message files as `question_<id>`).
 pub const QUESTION_IDS: [&str; 8] = ["q1", "q2", "q3", "q4", "q5", "q6", "q7", "q8"];
 
-/// The key that picks an unknown account's questions. Built from the same key material as the
-/// portal's form tokens and with the same message layout as earlier versions, so an account's
-/// questions do not change across an upgrade (a change only for unknown accounts would tell them
-/// apart from enrolled ones).
+/// The key that picks an unknown account's questions (and stand-in masks). Built from the same key
+/// material as the portal's form tokens, so its choices stay the same across restarts and
+/// instances. Since issue 11 the choice is keyed on the flow's key (the object id, or an unknown
+/// account's `identify::decoy_key`) rather than the typed text: the stand-in questions changed
+/// once with that upgrade (docs/methods.md says what that reveals to someone who compared).
 pub struct DecoyKey(hmac::Key);
 
 impl DecoyKey {

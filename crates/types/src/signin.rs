@@ -30,26 +30,6 @@ pub enum SignInName {
 }
 
 impl SignInName {
-    /// The name without its domain: the local part of an address, the account of
-    /// `DOMAIN\name`. Every spelling of one person's account that a guesser would try
-    /// (`cmendes`, `CORP\cmendes`, `cmendes@corp.contoso.com`) has the same bare name, so keying
-    /// what an unknown account shows on it makes those spellings behave as one, as they do for a
-    /// real account.
-    pub fn bare(&self) -> &str {
-        match self {
-            SignInName::Address(a) => a.as_str().rsplit_once('@').map_or(a.as_str(), |(l, _)| l),
-            SignInName::Account { name, .. } => name,
-        }
-    }
-
-    /// [`SignInName::bare`] of a typed text (its canonical form when it parses).
-    pub fn bare_of(typed: &str) -> String {
-        match typed.parse::<SignInName>() {
-            Ok(n) => n.bare().to_string(),
-            Err(_) => typed.trim().to_lowercase(),
-        }
-    }
-
     /// For an address whose local part could be an account name: that account in the address's
     /// domain (`cmendes@corp.contoso.com` → `corp.contoso.com\cmendes`).
     pub fn as_account(&self) -> Option<(String, String)> {
@@ -164,18 +144,6 @@ mod tests {
             parse("cmendes@corp.contoso.com").unwrap().as_account(),
             Some(("corp.contoso.com".into(), "cmendes".into()))
         );
-    }
-
-    #[test]
-    fn every_spelling_of_one_account_has_one_bare_name() {
-        for typed in [
-            "cmendes",
-            "CORP\\cmendes",
-            "cmendes@corp.contoso.com",
-            "ｃｍｅｎｄｅｓ",
-        ] {
-            assert_eq!(SignInName::bare_of(typed), "cmendes", "{typed}");
-        }
     }
 
     #[test]
