@@ -83,20 +83,22 @@ pub fn result_page(
     result_page_with(portal, req, lang, title_key, paragraphs, None)
 }
 
-/// A page of an ongoing flow (its cookie kept): `result.html` with the title of `title_key`.
+/// A page of an ongoing flow (its cookie kept): `result.html` with the title of `title_key` and
+/// an optional button to what comes next.
 pub fn keep_page(
     portal: &Portal,
     req: &HttpRequest,
     lang: Lang,
     title_key: &str,
     paragraphs: &[String],
+    link: Option<NextLink>,
 ) -> HttpResponse {
     let title = portal.templates.catalogs().get(lang, title_key);
     portal.render_in(
         req,
         lang,
         "result.html",
-        &serde_json::json!({ "title": title, "paragraphs": paragraphs }),
+        &serde_json::json!({ "title": title, "paragraphs": paragraphs, "link": link }),
     )
 }
 
@@ -117,13 +119,7 @@ pub fn result_page_with(
     paragraphs: &[String],
     link: Option<NextLink>,
 ) -> HttpResponse {
-    let title = portal.templates.catalogs().get(lang, title_key);
-    let page = portal.render_in(
-        req,
-        lang,
-        "result.html",
-        &serde_json::json!({ "title": title, "paragraphs": paragraphs, "link": link }),
-    );
+    let page = keep_page(portal, req, lang, title_key, paragraphs, link);
     with_cleared_cookie(portal, page)
 }
 

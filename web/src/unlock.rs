@@ -60,7 +60,7 @@ async fn submit_now(
         UnlockOutcome::TryAgain(recorded) => return Err(WebError::try_again(lang, recorded)),
         UnlockOutcome::Throttled(refusal) => {
             let message = refusal.message(&portal, lang);
-            let mut r = flow::keep_page(&portal, &req, lang, "unlock_title", &[message]);
+            let mut r = flow::keep_page(&portal, &req, lang, "unlock_title", &[message], None);
             *r.status_mut() = refusal.status();
             return Ok(r);
         }
@@ -123,11 +123,5 @@ fn nothing_to_unlock(
     if !may_reset {
         paragraphs.push(catalogs.get(lang, "unlock_cloud_wait").to_string());
     }
-    let title = catalogs.get(lang, "unlock_title");
-    portal.render_in(
-        req,
-        lang,
-        "result.html",
-        &serde_json::json!({ "title": title, "paragraphs": paragraphs, "link": link }),
-    )
+    flow::keep_page(portal, req, lang, "unlock_title", &paragraphs, link)
 }

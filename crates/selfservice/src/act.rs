@@ -186,6 +186,18 @@ impl Acting {
     /// The change happened, may have happened, or is refused for good: the flow ends, so it can
     /// never act again. If the store cannot end it, it stays `Acting` (still unable to act)
     /// until it expires.
+    /// The policy's security contacts hear of the change this flow made (never a secret).
+    pub async fn tell_contacts(&self, s: &SelfService, action: latchkey_notify::ContactAction) {
+        crate::security_contacts::tell(
+            s,
+            &self.policy,
+            action,
+            &self.subject(),
+            &self.current.data,
+        )
+        .await;
+    }
+
     pub async fn finish(self, s: &SelfService) {
         end(s, &self.current).await;
     }

@@ -65,7 +65,8 @@ impl TenantRules {
 }
 
 struct Cached {
-    rules: TenantRules,
+    /// Shared, not copied: every flow start reads it (the custom list may hold 1,000 terms).
+    rules: std::sync::Arc<TenantRules>,
     /// When to read again.
     refresh_at: OffsetDateTime,
 }
@@ -96,13 +97,13 @@ impl PasswordChecks {
 }
 
 /// The tenant's rules, read from the directory when the cached copy is due.
-pub async fn tenant_rules(s: &SelfService) -> TenantRules {
+pub async fn tenant_rules(s: &SelfService) -> std::sync::Arc<TenantRules> {
     let now = s.clock.now();
     let known = {
         let guard = s.passwords.tenant.lock().unwrap_or_else(|p| p.into_inner());
         match guard.as_ref() {
-            Some(c) if c.refresh_at > now => return c.rules.clone(),
-            Some(c) => Some(c.rules.clone()),
+            Some(c) if c.refresh_at > now => return std::sync::Arc::clone(&c.rules),
+            Some(c) => Some(std::sync::Arc::clone(&c.rules)),
             None => None,
         }
     };
@@ -126,7 +127,7 @@ pub async fn tenant_rules(s: &SelfService) -> TenantRules {
         })
     };
     let (rules, wait) = match read.await {
-        Ok(rules) => (rules, TENANT_TTL),
+        Ok(rules) => (std::sync::Arc::new(rules), TENANT_TTL),
         Err(e) => {
             tracing::warn!(error = %e, "cannot read the tenant's password rule settings (GroupSettings.Read.All); checking with what is known");
             (known.unwrap_or_default(), RETRY_AFTER)
@@ -134,7 +135,7 @@ pub async fn tenant_rules(s: &SelfService) -> TenantRules {
     };
     let refresh_at = now + wait;
     *s.passwords.tenant.lock().unwrap_or_else(|p| p.into_inner()) = Some(Cached {
-        rules: rules.clone(),
+        rules: std::sync::Arc::clone(&rules),
         refresh_at,
     });
     rules

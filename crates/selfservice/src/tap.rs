@@ -134,14 +134,9 @@ async fn tap_claimed(s: &SelfService, acting: Acting) -> TapOutcome {
         &data.correlation_id,
     )
     .await;
-    crate::security_contacts::tell(
-        s,
-        &acting.policy,
-        ContactAction::TemporaryAccessPass,
-        &user,
-        data,
-    )
-    .await;
+    acting
+        .tell_contacts(s, ContactAction::TemporaryAccessPass)
+        .await;
     // The flow is done: its token and codes go.
     acting.finish(s).await;
     TapOutcome::Issued(tap)

@@ -119,10 +119,10 @@ pub async fn dismiss_after_change(s: &SelfService, acting: &Acting) -> bool {
 /// nothing changes and the claim is given back.
 async fn cloud(s: &SelfService, acting: Acting) -> UnlockOutcome {
     let subject = acting.subject();
-    let settings = crate::password::tenant_rules(s).await.settings;
+    let tenant = crate::password::tenant_rules(s).await;
     let lockout = CloudLockout {
-        threshold: settings.lockout_threshold,
-        duration_seconds: settings.lockout_duration_seconds,
+        threshold: tenant.settings.lockout_threshold,
+        duration_seconds: tenant.settings.lockout_duration_seconds,
     };
     let at_risk = acting.policy.dismiss_risk
         && latchkey_graph::deadline::fresh(s.graph_budget, s.directory.is_at_risk(&subject))
@@ -153,14 +153,7 @@ async fn cloud(s: &SelfService, acting: Acting) -> UnlockOutcome {
         };
         let recorded = acting.audit_as(s, event, None, outcome, reason).await;
         if dismissed.is_ok() {
-            crate::security_contacts::tell(
-                s,
-                &acting.policy,
-                ContactAction::AccountUnlock,
-                &subject,
-                &acting.current.data,
-            )
-            .await;
+            acting.tell_contacts(s, ContactAction::AccountUnlock).await;
         }
         acting.finish(s).await;
         return match dismissed {
@@ -210,14 +203,7 @@ async fn unlock_claimed(s: &SelfService, acting: Acting) -> UnlockOutcome {
     let risk_cleared = acting.policy.dismiss_risk && dismiss_if_risky(s, &subject).await;
     let recorded = acting.audit(s, outcome, &reason).await;
     if outcome == Outcome::Success {
-        crate::security_contacts::tell(
-            s,
-            &acting.policy,
-            ContactAction::AccountUnlock,
-            &subject,
-            &acting.current.data,
-        )
-        .await;
+        acting.tell_contacts(s, ContactAction::AccountUnlock).await;
     }
     // One verification, one change: the flow ends whatever the outcome.
     acting.finish(s).await;

@@ -23,14 +23,7 @@ pub(super) async fn succeeded(
     }
     let notified = !channels.is_empty();
     // Every notice is stored before the sign-out's Graph call, so none waits on it.
-    crate::security_contacts::tell(
-        s,
-        &acting.policy,
-        ContactAction::PasswordReset,
-        &acting.subject(),
-        &acting.current.data,
-    )
-    .await;
+    acting.tell_contacts(s, ContactAction::PasswordReset).await;
     let sign_out = after_change(
         s,
         &acting.current.flow,
