@@ -26,7 +26,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(crate::admin::configure)
         .configure(crate::helpdesk::configure)
         .configure(crate::outbox::configure)
-        .configure(crate::language::configure);
+        .configure(crate::language::configure)
+        .configure(crate::kiosk::configure);
 }
 
 /// Any path no route serves: the not-found page in the browser's language.
@@ -110,6 +111,8 @@ pub fn start(portal: Portal, listener: std::net::TcpListener) -> anyhow::Result<
             // Inner to the headers: console refusals get the security headers too.
             .wrap(from_fn(graph_budget))
             .wrap(from_fn(crate::console::gate))
+            // Outer to the consoles' gate: a kiosk browser is sent back to its start first.
+            .wrap(from_fn(crate::kiosk::mark))
             .wrap(from_fn(security::headers))
             .configure(configure)
             .default_service(web::to(not_found))

@@ -93,13 +93,24 @@ pub fn keep_page(
     paragraphs: &[String],
     link: Option<NextLink>,
 ) -> HttpResponse {
+    result_html(portal, req, lang, (title_key, paragraphs, link), false)
+}
+
+/// `result.html`; `done` marks the final page of a flow, from which a kiosk goes back to its
+/// start after `[kiosk] done_seconds` whatever the person does.
+fn result_html(
+    portal: &Portal,
+    req: &HttpRequest,
+    lang: Lang,
+    (title_key, paragraphs, link): (&str, &[String], Option<NextLink>),
+    done: bool,
+) -> HttpResponse {
     let title = portal.templates.catalogs().get(lang, title_key);
-    portal.render_in(
-        req,
-        lang,
-        "result.html",
-        &serde_json::json!({ "title": title, "paragraphs": paragraphs, "link": link }),
-    )
+    let mut page = serde_json::json!({ "title": title, "paragraphs": paragraphs, "link": link });
+    if done {
+        page["flow_done"] = true.into();
+    }
+    portal.render_in(req, lang, "result.html", &page)
 }
 
 /// Where a result page leads next: a button.
@@ -119,7 +130,7 @@ pub fn result_page_with(
     paragraphs: &[String],
     link: Option<NextLink>,
 ) -> HttpResponse {
-    let page = keep_page(portal, req, lang, title_key, paragraphs, link);
+    let page = result_html(portal, req, lang, (title_key, paragraphs, link), true);
     with_cleared_cookie(portal, page)
 }
 

@@ -33,7 +33,8 @@ struct IndexPage {
     errors: Vec<FieldError>,
 }
 
-async fn index(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
+/// `GET /`: the first page (also the kiosk's, `crate::kiosk`).
+pub(crate) async fn index(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
     let (pre, fresh) = match req.cookie(&pre_cookie_name(&portal)) {
         Some(c) if c.value().len() >= 22 => (c.value().to_string(), false),
         _ => match random_id() {

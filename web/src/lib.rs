@@ -23,6 +23,7 @@ pub mod helpdesk;
 pub mod housekeeping;
 pub mod i18n;
 pub mod identify;
+pub mod kiosk;
 pub mod language;
 pub mod outbox;
 pub mod policy_cli;

@@ -9,7 +9,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 
 use crate::i18n::Lang;
-use crate::render::{Brand, Templates};
+use crate::render::{Brand, KioskView, PageBasics, Templates};
 use crate::services::Services;
 
 /// What every handler may need. Built once at start-up; cheap to clone (Arcs inside).
@@ -60,14 +60,13 @@ impl Portal {
         name: &str,
         extra: &impl serde::Serialize,
     ) -> HttpResponse {
-        match self.templates.page(
-            name,
-            lang,
-            &self.brand,
-            &CspNonce::of(req),
-            &here(req),
-            extra,
-        ) {
+        let kiosk = req.extensions().get::<Arc<KioskView>>().map(Arc::clone);
+        let basics = PageBasics {
+            nonce: &CspNonce::of(req),
+            here: &here(req),
+            kiosk: kiosk.as_deref(),
+        };
+        match self.templates.page(name, lang, &self.brand, &basics, extra) {
             Ok(html) => HttpResponse::Ok()
                 .content_type("text/html; charset=utf-8")
                 .insert_header(("Content-Language", lang.tag()))
@@ -149,6 +148,11 @@ pub fn with_cookie(
 fn here(req: &HttpRequest) -> String {
     let path = req.path();
     if req.method() == actix_web::http::Method::GET {
+        // The kiosk's start starts over (and forgets the language): its switch returns to the
+        // first page instead.
+        if path == "/kiosk" {
+            return "/".to_string();
+        }
         // A sign-in callback cannot be fetched again (its code is spent): the area's start.
         return match path.strip_suffix("/callback") {
             Some("/enroll") => "/enroll".to_string(),

@@ -59,6 +59,29 @@ impl Default for Brand {
     }
 }
 
+/// Kiosk mode as its pages see it (`crate::kiosk` sets it on a kiosk browser's requests).
+#[derive(Debug, Serialize)]
+pub struct KioskView {
+    /// Seconds without activity before a page starts over.
+    pub idle: u32,
+    /// Seconds the final page stays.
+    pub done: u32,
+    /// When the countdown becomes visible (seconds left).
+    pub warn: u32,
+    /// Who to ask for help (never a web address).
+    pub helpdesk: Option<String>,
+}
+
+/// What a page takes from its request besides the language.
+pub struct PageBasics<'a> {
+    /// The CSP nonce for the page's `<style>`/`<script>` tags.
+    pub nonce: &'a str,
+    /// Where the language switch returns to.
+    pub here: &'a str,
+    /// Kiosk mode, on a kiosk browser's pages.
+    pub kiosk: Option<&'a KioskView>,
+}
+
 /// The compiled templates and message catalogs.
 pub struct Templates {
     tera: tera::Tera,
@@ -220,8 +243,7 @@ impl Templates {
         name: &str,
         lang: Lang,
         brand: &Brand,
-        nonce: &str,
-        here: &str,
+        basics: &PageBasics<'_>,
         extra: &impl Serialize,
     ) -> Result<String, String> {
         let mut ctx =
@@ -229,7 +251,8 @@ impl Templates {
         ctx.insert("lang", lang.tag());
         // The language switch on every page: the other languages, each a link that comes back
         // here.
-        let next: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();
+        let next: String =
+            url::form_urlencoded::byte_serialize(basics.here.as_bytes()).collect();
         let switch: Vec<serde_json::Value> = Lang::ALL
             .into_iter()
             .filter(|l| *l != lang)
@@ -247,7 +270,8 @@ impl Templates {
             None => ctx.insert("t", self.catalogs.catalog(lang)),
         }
         ctx.insert("brand", brand);
-        ctx.insert("nonce", nonce);
+        ctx.insert("nonce", basics.nonce);
+        ctx.insert("kiosk", &basics.kiosk);
         self.tera
             .render(name, &ctx)
             .map_err(|e| format!("{name}: {e}"))
@@ -322,8 +346,11 @@ mod tests {
                 "error.html",
                 Lang::De,
                 &brand,
-                "n0nce",
-                "/\"><script>",
+                &PageBasics {
+                    nonce: "n0nce",
+                    here: "/\"><script>",
+                    kiosk: None,
+                },
                 &serde_json::json!({ "message": "<b>x</b>" }),
             )
             .unwrap();

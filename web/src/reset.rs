@@ -309,11 +309,15 @@ fn changed(
 ) -> HttpResponse {
     let catalogs = portal.templates.catalogs();
     let signin = &portal.services.signin_url;
+    let kiosk = crate::kiosk::active(portal, req);
     let (mut paragraphs, link) = match path {
         WritePath::Gateway => (
             vec![catalogs.get(lang, "reset_onprem_done").to_string()],
             None,
         ),
+        // A kiosk has no browser to sign in with and nowhere else to go: how to sign in on
+        // this screen (below) instead of the sign-in link.
+        _ if kiosk.is_some() => (Vec::new(), None),
         WritePath::AppOnly | WritePath::Writeback => (
             vec![
                 catalogs
@@ -326,7 +330,10 @@ fn changed(
             }),
         ),
     };
-    paragraphs.push(catalogs.get(lang, "done_next_windows").to_string());
+    match &kiosk {
+        Some(kiosk) => paragraphs.push(kiosk.signin_paragraph(portal, lang)),
+        None => paragraphs.push(catalogs.get(lang, "done_next_windows").to_string()),
+    }
     if path == WritePath::Writeback {
         paragraphs.push(catalogs.get(lang, "done_next_hybrid").to_string());
     }

@@ -190,7 +190,11 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
         cookies: CookiePolicy { secure: https },
         signin_url: settings.portal.signin_url.clone(),
     };
+    let kiosk = crate::kiosk::Kiosk::from_settings(&settings.kiosk, brand.helpdesk.as_deref());
     let mut portal = Portal::new(brand, services)?;
+    if let Some(kiosk) = kiosk {
+        portal.parts.insert(Arc::new(kiosk));
+    }
     portal.parts.insert(Arc::new(crate::signin::SignIn::new(
         crate::entra::graph_config(settings)?,
         &settings.portal.public_url,

@@ -86,6 +86,11 @@ async fn submit_now(
         UnlockResult::OnPremisesNotPermitted => "unlock_onprem_not_permitted",
     };
     paragraphs.push(catalogs.get(lang, key).to_string());
+    if matches!(result, UnlockResult::OnPremisesDone)
+        && let Some(kiosk) = crate::kiosk::active(&portal, &req)
+    {
+        paragraphs.push(kiosk.signin_paragraph(&portal, lang));
+    }
     Ok(flow::result_page(
         &portal,
         &req,

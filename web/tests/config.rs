@@ -105,6 +105,13 @@ async fn limits_and_proxy_ranges_out_of_bounds_are_refused_with_their_key() {
             "[portal]\nsignin_url = \"javascript:alert(1)\"\n",
             "portal.signin_url",
         ),
+        ("[kiosk]\nidle_seconds = 5\n", "kiosk.idle_seconds"),
+        ("[kiosk]\ndone_seconds = 3600\n", "kiosk.done_seconds"),
+        (
+            "[kiosk]\nhelpdesk = \"https://help.contoso.com\"\n",
+            "kiosk.helpdesk",
+        ),
+        ("[kiosk]\nidle = 60\n", "idle"),
     ] {
         let cfg = dir.write("limits.toml", &format!("{base}{extra}"));
         let out = latchkey(&["check", "--config", cfg.to_str().unwrap()], &[]).await;

@@ -27,6 +27,7 @@ mod gateway_pending;
 mod helpdesk;
 mod helpdesk_review;
 mod helpers;
+mod kiosk;
 mod language;
 mod passwords;
 mod policy;

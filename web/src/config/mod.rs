@@ -8,9 +8,11 @@ use anyhow::{Context, bail};
 use latchkey_types::Secret;
 use serde::Deserialize;
 
+mod kiosk;
 mod limits;
 mod passwords;
 
+pub use kiosk::KioskSettings;
 pub use limits::LimitSettings;
 pub use passwords::PasswordSettings;
 
@@ -47,6 +49,9 @@ pub struct Settings {
     /// Throttle limits (defaults: docs/security.md).
     #[serde(default)]
     pub limits: LimitSettings,
+    /// Kiosk mode for shared PCs and the Windows sign-in screen (off by default).
+    #[serde(default)]
+    pub kiosk: KioskSettings,
 }
 
 /// Who may use the admin console.
@@ -398,6 +403,7 @@ impl Settings {
     fn validate(&self) -> anyhow::Result<()> {
         self.passwords.validate()?;
         self.limits.limits()?;
+        self.kiosk.validate()?;
         for p in &self.portal.trusted_proxies {
             p.parse::<crate::guard::IpNet>()
                 .map_err(|e| anyhow::anyhow!("key `portal.trusted_proxies`: {e}"))?;

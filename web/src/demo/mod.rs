@@ -100,6 +100,8 @@ pub struct DemoOptions {
     pub graph_budget: Duration,
     /// Throttle limits (`[limits]`).
     pub limits: latchkey_selfservice::flow::Limits,
+    /// Kiosk mode (`[kiosk]`): on in the demo, at `/kiosk`.
+    pub kiosk: crate::config::KioskSettings,
 }
 
 /// One pre-enrolled demo user.
@@ -132,6 +134,10 @@ impl Default for DemoOptions {
             channels: None,
             graph_budget: Duration::from_secs(20),
             limits: Default::default(),
+            kiosk: crate::config::KioskSettings {
+                enabled: true,
+                ..Default::default()
+            },
         }
     }
 }
@@ -261,6 +267,7 @@ async fn start_full(
         channels,
         graph_budget,
         limits,
+        kiosk,
     } = options;
     let listener = std::net::TcpListener::bind(listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
@@ -372,6 +379,10 @@ async fn start_full(
         },
         services,
     )?;
+    kiosk.validate()?;
+    if let Some(kiosk) = crate::kiosk::Kiosk::from_settings(&kiosk, None) {
+        portal.parts.insert(Arc::new(kiosk));
+    }
     portal.parts.insert(Arc::clone(&outbox));
     portal.parts.insert(Arc::new(crate::signin::SignIn::new(
         crate::entra::graph_config(&settings)?,

@@ -1,0 +1,187 @@
+//! Kiosk mode (docs/kiosk.md): the self-service flows on a shared PC or the Windows sign-in
+//! screen's "Reset password" kiosk account. A browser enters it at `GET /kiosk`, which also
+//! starts over: the flow of this browser ends, its language choice is forgotten, the first page
+//! shows. Its pages then have no way out of the portal (no enrollment link, no sign-in link, no
+//! web addresses in the text), a visible "Start over", larger targets, and they go back to
+//! `/kiosk` by themselves when left alone — by script with a visible countdown, and by a
+//! `<noscript>` meta refresh without it.
+//!
+//! Kiosk mode is presentation only: it grants nothing and every check of the flows applies as
+//! anywhere else, so a browser that claims it (the cookie) changes nothing but its own pages.
+
+use std::sync::Arc;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::cookie::SameSite;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use latchkey_selfservice::flow::Unrecorded as _;
+
+use crate::config::KioskSettings;
+use crate::i18n::{CHOICE_COOKIE, Lang};
+use crate::portal::Portal;
+use crate::render::KioskView;
+
+/// The visible countdown starts this many seconds before an idle kiosk page starts over.
+const WARN_SECONDS: u32 = 20;
+
+/// Where a kiosk starts (and starts over).
+pub const START: &str = "/kiosk";
+
+/// The marker cookie of a kiosk browser: a session cookie, gone when the kiosk's browser closes.
+const COOKIE: &str = "latchkey-kiosk";
+
+/// Paths that are not self-service: the consoles, enrollment (it signs in at Microsoft, which is
+/// a way out) and the demo's pages. A kiosk browser is sent back to its start from them.
+const NOT_FOR_KIOSKS: &[&str] = &["/admin", "/helpdesk", "/enroll", "/demo"];
+
+/// Kiosk mode as configured (`[kiosk]`); a portal part when enabled.
+#[derive(Debug)]
+pub struct Kiosk {
+    /// What its pages see (set on each kiosk request for the templates).
+    view: Arc<KioskView>,
+    /// The operator's own sentence about signing in on this screen, if any.
+    signin_instructions: Option<String>,
+}
+
+impl Kiosk {
+    /// Kiosk mode from `[kiosk]`, `None` when it is off. The footer's helpdesk text is kept only
+    /// when it names no web address.
+    pub fn from_settings(settings: &KioskSettings, brand_helpdesk: Option<&str>) -> Option<Self> {
+        settings.enabled.then(|| {
+            let helpdesk = settings.helpdesk.clone().or_else(|| {
+                brand_helpdesk
+                    .filter(|h| !mentions_url(h))
+                    .map(str::to_string)
+            });
+            Self {
+                view: Arc::new(KioskView {
+                    idle: settings.idle_seconds,
+                    done: settings.done_seconds,
+                    warn: WARN_SECONDS.min(settings.idle_seconds),
+                    helpdesk,
+                }),
+                signin_instructions: settings.signin_instructions.clone(),
+            }
+        })
+    }
+
+    /// What a final page says about signing in on this screen with the new password.
+    pub fn signin_paragraph(&self, portal: &Portal, lang: Lang) -> String {
+        match &self.signin_instructions {
+            Some(text) => text.clone(),
+            None => portal
+                .templates
+                .catalogs()
+                .get(lang, "kiosk_signin")
+                .to_string(),
+        }
+    }
+}
+
+/// Whether `text` holds something a browser would open as a web address.
+pub fn mentions_url(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    lower.contains("://") || lower.contains("www.")
+}
+
+/// Kiosk mode, when this request renders a kiosk page.
+pub fn active(portal: &Portal, req: &HttpRequest) -> Option<Arc<Kiosk>> {
+    let marked = req.extensions().get::<Arc<KioskView>>().is_some();
+    marked.then(|| portal.part::<Kiosk>()).flatten()
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route(START, web::get().to(start));
+}
+
+/// Middleware: marks the requests of a kiosk browser (its cookie, or the kiosk's start itself)
+/// so their pages render as kiosk pages, sends such a browser back to its start from the pages
+/// that are not self-service, and forbids storing any of its answers.
+pub async fn mark(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let kiosk = req
+        .app_data::<web::Data<Portal>>()
+        .and_then(|p| Some((p.part::<Kiosk>()?, p.services.cookies.name(COOKIE))));
+    let Some((kiosk, cookie)) = kiosk else {
+        return Ok(next.call(req).await?.map_into_left_body());
+    };
+    let path = req.path();
+    let machine = path.starts_with("/gateway/");
+    if machine || (path != START && req.cookie(&cookie).is_none()) {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
+    if NOT_FOR_KIOSKS.iter().any(|p| path.starts_with(p)) {
+        let (req, _) = req.into_parts();
+        let res = crate::flow::see_other(START);
+        return Ok(ServiceResponse::new(req, res).map_into_right_body());
+    }
+    req.extensions_mut().insert(Arc::clone(&kiosk.view));
+    let mut res = next.call(req).await?;
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    Ok(res.map_into_left_body())
+}
+
+/// `GET /kiosk`: starts (over). A browser that still has a flow or a language choice has them
+/// taken away — the flow ends server-side too, so nothing of the last person's flow can be
+/// picked up again with its cookie — and comes back here to a clean first page.
+async fn start(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
+    if portal.part::<Kiosk>().is_none() {
+        let lang = crate::flow::lang(&req, None);
+        return portal.error_page(
+            &req,
+            lang,
+            actix_web::http::StatusCode::NOT_FOUND,
+            "error_not_found",
+        );
+    }
+    let marker = (portal.services.cookies).cookie(COOKIE, "1".into(), SameSite::Strict);
+    let language = (portal.services.cookies).cookie(CHOICE_COOKIE, String::new(), SameSite::Lax);
+    let flow = crate::flow_cookie::token(&portal, &req);
+    if flow.is_none() && req.cookie(language.name()).is_none() {
+        let page = crate::identify::index(req, portal.clone()).await;
+        return crate::portal::with_cookie(page, &marker);
+    }
+    if let Some(token) = flow {
+        portal.services.store.end_flow(&token).await.or_log();
+    }
+    let mut forget_language = language;
+    forget_language.make_removal();
+    let again = crate::flow_cookie::with_cleared_cookie(&portal, crate::flow::see_other(START));
+    let again = crate::portal::with_cookie(again, &forget_language);
+    crate::portal::with_cookie(again, &marker)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn web_addresses_are_recognised() {
+        assert!(mentions_url("https://help.contoso.com"));
+        assert!(mentions_url("see WWW.contoso.com"));
+        assert!(!mentions_url("Call 555-0100 or visit room 4.12"));
+        assert!(!mentions_url("helpdesk@contoso.com"));
+    }
+
+    #[test]
+    fn a_helpdesk_text_with_a_web_address_stays_off_kiosk_pages() {
+        let on = KioskSettings {
+            enabled: true,
+            ..KioskSettings::default()
+        };
+        let k = Kiosk::from_settings(&on, Some("https://help.contoso.com")).unwrap();
+        assert_eq!(k.view.helpdesk, None);
+        let k = Kiosk::from_settings(&on, Some("x1234")).unwrap();
+        assert_eq!(k.view.helpdesk.as_deref(), Some("x1234"));
+        assert_eq!((k.view.idle, k.view.done, k.view.warn), (120, 30, 20));
+        assert!(Kiosk::from_settings(&KioskSettings::default(), None).is_none());
+    }
+}
