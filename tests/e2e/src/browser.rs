@@ -385,6 +385,73 @@ impl Browser {
         checked
     }
 
+    /// Emulates Windows high-contrast mode (`forced-colors: active`) or turns it off again.
+    pub async fn emulate_forced_colors(&self, on: bool) -> anyhow::Result<()> {
+        let value = if on { "active" } else { "none" };
+        self.driver
+            .cdp()
+            .send_raw(
+                "Emulation.setEmulatedMedia",
+                json!({ "features": [{ "name": "forced-colors", "value": value }] }),
+            )
+            .await?;
+        let applied: bool = self
+            .driver
+            .execute(
+                "return window.matchMedia('(forced-colors: active)').matches;",
+                vec![],
+            )
+            .await?
+            .convert()?;
+        anyhow::ensure!(applied == on, "forced-colors emulation did not apply");
+        Ok(())
+    }
+
+    /// Turns script execution off for the pages loaded from now on (what a locked-down
+    /// browser may do).
+    pub async fn disable_scripts(&self) -> anyhow::Result<()> {
+        self.driver
+            .cdp()
+            .send_raw(
+                "Emulation.setScriptExecutionDisabled",
+                json!({ "value": true }),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Checks that nothing on the page leads off the portal's origin: every link, form target,
+    /// image and frame source is on the page's own origin, and the visible text names no web
+    /// address.
+    pub async fn assert_stays_on_origin(&self) -> anyhow::Result<()> {
+        let offenders: Vec<String> = self
+            .driver
+            .execute(
+                r#"var out = [], here = window.location.origin;
+                   function check(what, url) {
+                     if (!url) return;
+                     var u = new URL(url, window.location.href);
+                     if (u.origin !== here) out.push(what + " " + u.href);
+                   }
+                   document.querySelectorAll("a[href], area[href]").forEach(function (a) { check("link", a.getAttribute("href")); });
+                   document.querySelectorAll("form").forEach(function (f) { check("form", f.getAttribute("action") || window.location.href); });
+                   document.querySelectorAll("iframe[src], img[src]").forEach(function (e) { check(e.tagName.toLowerCase(), e.getAttribute("src")); });
+                   var text = document.body.innerText;
+                   var m = text.match(/[a-z][a-z0-9+.-]*:\/\/\S+|www\.\S+/i);
+                   if (m) out.push("text " + m[0]);
+                   return out;"#,
+                vec![],
+            )
+            .await?
+            .convert()?;
+        anyhow::ensure!(
+            offenders.is_empty(),
+            "{} leads off the portal: {offenders:?}",
+            self.url().await?
+        );
+        Ok(())
+    }
+
     /// Runs axe-core on the current page; an error (with the readable report) when it finds
     /// serious or critical violations.
     pub async fn assert_accessible(&self) -> anyhow::Result<()> {

@@ -17,6 +17,7 @@ mod admin_reports;
 mod day_one;
 mod harness;
 mod helpdesk;
+mod kiosk;
 mod portal;
 mod selfservice;
 mod smtp;
