@@ -122,10 +122,8 @@ pub async fn mark(
     }
     req.extensions_mut().insert(Arc::clone(&kiosk.view));
     let mut res = next.call(req).await?;
-    res.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store"),
-    );
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(res.map_into_left_body())
 }
 

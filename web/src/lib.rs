@@ -25,6 +25,7 @@ pub mod i18n;
 pub mod identify;
 pub mod kiosk;
 pub mod language;
+pub mod login_screen;
 pub mod outbox;
 pub mod policy_cli;
 pub mod portal;

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use latchkey::{app, check, delegate, demo, gateway, policy_cli, user_show};
+use latchkey::{app, check, delegate, demo, gateway, login_screen, policy_cli, user_show};
 
 #[derive(Parser)]
 #[command(
@@ -69,6 +69,31 @@ enum Command {
     Gateway {
         #[command(subcommand)]
         command: GatewayCommand,
+    },
+    /// The Windows sign-in screen's way to the portal (docs/login-screen.md).
+    LoginScreen {
+        #[command(subcommand)]
+        command: LoginScreenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LoginScreenCommand {
+    /// Write the lock-screen images (address + QR code), the logon message (.txt, .reg) and,
+    /// with [kiosk] enabled, the Assigned Access configurations of a "Reset password" kiosk.
+    Assets {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Folder to write them to (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Language of the words: en or de.
+        #[arg(long, default_value = "en", value_parser = ["en", "de"])]
+        language: String,
+        /// The shared-PC kiosk account people choose on the sign-in screen (`name`, `.\name`,
+        /// `DOMAIN\name` or `AzureAD\user@domain`).
+        #[arg(long, default_value = "ResetPassword")]
+        kiosk_account: String,
     },
 }
 
@@ -173,6 +198,21 @@ fn main() -> ExitCode {
             Command::Policy {
                 command: PolicyCommand::Explain { user, config },
             } => policy_cli::explain(&config, &user).await,
+            Command::LoginScreen {
+                command:
+                    LoginScreenCommand::Assets {
+                        config,
+                        out,
+                        language,
+                        kiosk_account,
+                    },
+            } => login_screen::assets(&login_screen::AssetOptions {
+                config: &config,
+                out: &out,
+                language: latchkey::i18n::Lang::from_tag(&language)
+                    .unwrap_or(latchkey::i18n::Lang::En),
+                kiosk_account: &kiosk_account,
+            }),
             Command::Gateway { command } => match command {
                 GatewayCommand::Register {
                     name,

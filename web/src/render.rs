@@ -251,8 +251,7 @@ impl Templates {
         ctx.insert("lang", lang.tag());
         // The language switch on every page: the other languages, each a link that comes back
         // here.
-        let next: String =
-            url::form_urlencoded::byte_serialize(basics.here.as_bytes()).collect();
+        let next: String = url::form_urlencoded::byte_serialize(basics.here.as_bytes()).collect();
         let switch: Vec<serde_json::Value> = Lang::ALL
             .into_iter()
             .filter(|l| *l != lang)

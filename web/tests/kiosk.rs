@@ -31,7 +31,8 @@ fn assert_kiosk_page(page: &Page, what: &str) {
     );
     assert!(page.body.contains("<body class=\"kiosk\">"), "{what}");
     assert!(
-        page.body.contains("<a class=\"restart\" href=\"/kiosk\">Start over</a>"),
+        page.body
+            .contains("<a class=\"restart\" href=\"/kiosk\">Start over</a>"),
         "{what}: no visible start over"
     );
     for target in targets(&page.body) {
@@ -42,7 +43,10 @@ fn assert_kiosk_page(page: &Page, what: &str) {
         assert!(!target.starts_with("/enroll"), "{what}: enrollment link");
     }
     let text = page.body.to_ascii_lowercase();
-    assert!(!text.contains("://") && !text.contains("www."), "{what}: a web address in the text");
+    assert!(
+        !text.contains("://") && !text.contains("www."),
+        "{what}: a web address in the text"
+    );
     assert!(
         !page.body.contains("autocomplete=\"username\"")
             && !page.body.contains("autocomplete=\"new-password\"")
@@ -99,20 +103,37 @@ async fn a_kiosk_reset_ends_on_a_page_that_starts_over_and_says_how_to_sign_in_h
         )
         .await;
     assert_eq!(done.status, 200, "{}", done.body);
-    assert_eq!(demo.sim.sign_in(ADELE, NEW_PASSWORD), SignInOutcome::Success);
+    assert_eq!(
+        demo.sim.sign_in(ADELE, NEW_PASSWORD),
+        SignInOutcome::Success
+    );
     assert_kiosk_page(&done, "final page");
     assert!(done.body.contains("Your password has been changed"));
     assert!(
-        done.body.contains("choose Other user and sign in with your work account"),
+        done.body
+            .contains("choose Other user and sign in with your work account"),
         "{}",
         done.body
     );
-    assert!(!done.body.contains(NEW_PASSWORD), "the password on the page");
-    assert!(!done.body.contains("myaccount"), "the sign-in link on a kiosk");
+    assert!(
+        !done.body.contains(NEW_PASSWORD),
+        "the password on the page"
+    );
+    assert!(
+        !done.body.contains("myaccount"),
+        "the sign-in link on a kiosk"
+    );
     // The final page goes back by itself after done_seconds, activity or not.
-    assert!(done.body.contains("content=\"30;url=/kiosk\""), "{}", done.body);
+    assert!(
+        done.body.contains("content=\"30;url=/kiosk\""),
+        "{}",
+        done.body
+    );
     assert!(done.body.contains("data-after=\"30\""));
-    assert!(!b.has_cookie("latchkey-flow"), "the flow cookie outlived the flow");
+    assert!(
+        !b.has_cookie("latchkey-flow"),
+        "the flow cookie outlived the flow"
+    );
     demo.stop().await;
 }
 
@@ -143,11 +164,16 @@ async fn starting_over_ends_the_flow_and_forgets_the_language() {
         .unwrap();
     let status = replayed.status().as_u16();
     let body = replayed.text().await.unwrap();
-    assert!(!body.contains("/reset\""), "the ended flow still offers a reset: {body}");
+    assert!(
+        !body.contains("/reset\""),
+        "the ended flow still offers a reset: {body}"
+    );
     assert_ne!(status, 200, "{body}");
     // The language switch on the kiosk's start returns to the first page, not to a start over.
     assert!(
-        start.body.contains("href=\"/language?set=de&amp;next=%2F\""),
+        start
+            .body
+            .contains("href=\"/language?set=de&amp;next=%2F\""),
         "{}",
         start.body
     );
@@ -160,7 +186,13 @@ async fn a_kiosk_browser_cannot_reach_the_consoles_or_enrollment() {
     let demo = demo::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let mut b = Browser::new(&demo);
     b.get("/kiosk").await;
-    for path in ["/enroll", "/admin", "/helpdesk", "/demo/outbox", "/enroll/signin"] {
+    for path in [
+        "/enroll",
+        "/admin",
+        "/helpdesk",
+        "/demo/outbox",
+        "/enroll/signin",
+    ] {
         let page = b.get(path).await;
         assert_eq!(page.status, 303, "{path}");
         assert_eq!(page.location.as_deref(), Some("/kiosk"), "{path}");

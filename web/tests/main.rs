@@ -29,6 +29,7 @@ mod helpdesk_review;
 mod helpers;
 mod kiosk;
 mod language;
+mod login_screen;
 mod passwords;
 mod policy;
 mod portal;
