@@ -149,7 +149,10 @@ async fn a_kiosk_reset_stays_on_the_portal_and_starts_over_after_the_final_page(
             !source.contains(NEW_PASSWORD),
             "the final page holds the password"
         );
-        anyhow::ensure!(flow_cookie(b).await?.is_none(), "the flow cookie outlived the flow");
+        anyhow::ensure!(
+            flow_cookie(b).await?.is_none(),
+            "the flow cookie outlived the flow"
+        );
         // The final page goes back to the start by itself, whatever the person does.
         wait_for_start(b, Duration::from_secs(15)).await?;
         check_kiosk_page(b).await
@@ -192,12 +195,22 @@ async fn an_idle_kiosk_counts_down_starts_over_and_ends_the_flow_with_or_without
             Ok(countdown(b).await?.filter(|s| *s <= 6))
         })
         .await?;
-        b.driver().find(By::Tag("body")).await?.send_keys(" ").await?;
+        b.driver()
+            .find(By::Tag("body"))
+            .await?
+            .send_keys(" ")
+            .await?;
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let after = countdown(b).await?.unwrap_or(10);
-        anyhow::ensure!(after > low + 1, "a key press did not restart the count ({low} -> {after})");
+        anyhow::ensure!(
+            after > low + 1,
+            "a key press did not restart the count ({low} -> {after})"
+        );
         wait_for_start(b, Duration::from_secs(20)).await?;
-        anyhow::ensure!(flow_cookie(b).await?.is_none(), "the flow cookie is still there");
+        anyhow::ensure!(
+            flow_cookie(b).await?.is_none(),
+            "the flow cookie is still there"
+        );
         anyhow::ensure!(
             !flow_is_live(&demo, &cookie).await?,
             "the flow outlived the kiosk's start over"
