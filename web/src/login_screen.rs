@@ -1,5 +1,5 @@
 //! `latchkey login-screen assets --config FILE --out DIR`: what organisations deploy to put the
-//! portal on the Windows sign-in screen (docs/login-screen.md), from the configuration's
+//! portal on the Windows sign-in screen (installer/windows/README.md), from the configuration's
 //! branding, public URL and `[kiosk]`: lock-screen images with the address and a QR code, the
 //! logon message (text and `.reg`), and, with kiosk mode on, the Assigned Access configurations
 //! of a "Reset password" kiosk account. The images live in `latchkey_loginscreen`; this module
@@ -98,7 +98,7 @@ pub fn assets(options: &AssetOptions<'_>) -> anyhow::Result<ExitCode> {
         println!("{}", out.join(name).display());
     }
     if !kiosk {
-        println!("no Assigned Access configuration: [kiosk] is not enabled (docs/login-screen.md)");
+        println!("no Assigned Access configuration: [kiosk] is not enabled (installer/windows/README.md)");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -70,7 +70,7 @@ enum Command {
         #[command(subcommand)]
         command: GatewayCommand,
     },
-    /// The Windows sign-in screen's way to the portal (docs/login-screen.md).
+    /// The Windows sign-in screen's way to the portal (installer/windows/README.md).
     LoginScreen {
         #[command(subcommand)]
         command: LoginScreenCommand,

@@ -23,9 +23,9 @@ use crate::portal::{Browser, code_for};
 
 const CARLA: &str = "carla.mendes@contoso.com";
 const CARLA_MAIL: &str = "carla.mendes@outlook.example";
-const PASSWORD: &str = "Lab-Unl0ck!Passw0rd";
+pub(crate) const PASSWORD: &str = "Lab-Unl0ck!Passw0rd";
 
-fn var(name: &str) -> String {
+pub(crate) fn var(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!(
             "{name} is not set: run tests/run (starts Samba), or `tests/samba/lab.sh install up \
@@ -34,7 +34,7 @@ fn var(name: &str) -> String {
     })
 }
 
-fn file(name: &str) -> String {
+pub(crate) fn file(name: &str) -> String {
     std::fs::read_to_string(var(name))
         .unwrap()
         .trim_end()
@@ -68,9 +68,9 @@ fn unicode_pwd(pw: &str) -> Vec<u8> {
 }
 
 /// One test's AD side: an OU and a user in it.
-struct AdUser {
-    sam: String,
-    dn: String,
+pub(crate) struct AdUser {
+    pub(crate) sam: String,
+    pub(crate) dn: String,
     ou: String,
 }
 
@@ -84,7 +84,7 @@ impl AdUser {
         .expect("admin bind to the lab")
     }
 
-    async fn create(tag: &str) -> AdUser {
+    pub(crate) async fn create(tag: &str) -> AdUser {
         static N: AtomicUsize = AtomicUsize::new(0);
         let id = format!(
             "{}{}",
@@ -119,7 +119,7 @@ impl AdUser {
     }
 
     /// Simple bind as the user; `Err` carries AD's reason (e.g. "locked out").
-    async fn bind(&self, password: &str) -> Result<(), String> {
+    pub(crate) async fn bind(&self, password: &str) -> Result<(), String> {
         match Directory::connect(&settings(&format!("{}@{}", self.sam, realm()), password)).await {
             Ok(d) => {
                 d.unbind().await;
@@ -130,7 +130,7 @@ impl AdUser {
     }
 
     /// Three bad passwords (the lab's lockout threshold), then even the right one is refused.
-    async fn lock(&self) {
+    pub(crate) async fn lock(&self) {
         for _ in 0..3 {
             let _ = self.bind("wrong-password-1!").await;
         }
@@ -148,11 +148,11 @@ impl AdUser {
         e.i64(name).unwrap_or(0)
     }
 
-    async fn lockout_time(&self) -> i64 {
+    pub(crate) async fn lockout_time(&self) -> i64 {
         self.attr("lockoutTime").await
     }
 
-    async fn remove(self) {
+    pub(crate) async fn remove(self) {
         let mut admin = Self::admin().await;
         let _ = admin.delete(&self.dn).await;
         let _ = admin.delete(&self.ou).await;
@@ -161,7 +161,7 @@ impl AdUser {
 }
 
 /// The demo portal with Carla (synced, enrolled email + text) mapped to `sam` in the lab domain.
-async fn portal_for(sam: &str) -> Demo {
+pub(crate) async fn portal_for(sam: &str) -> Demo {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut fixture = Fixture::demo();
     let carla = fixture
@@ -207,7 +207,7 @@ async fn portal_without_writeback_for(sam: &str) -> Demo {
 
 /// Registers a gateway in the portal's store, allowed to unlock and reset; returns its
 /// credential.
-async fn register(demo: &Demo, name: &str) -> Secret<String> {
+pub(crate) async fn register(demo: &Demo, name: &str) -> Secret<String> {
     let issued = latchkey::gateway::credential::generate().unwrap();
     let allowed = ["unlock".to_string(), "reset".to_string()];
     let g = demo
@@ -272,7 +272,7 @@ impl Agent {
 }
 
 /// Waits until a gateway has polled (so the portal counts it as connected).
-async fn until_connected(demo: &Demo) {
+pub(crate) async fn until_connected(demo: &Demo) {
     for _ in 0..100 {
         let gws = demo.store.gateways().await.unwrap();
         if gws.iter().any(|g| g.last_seen_at.is_some()) {
@@ -309,7 +309,7 @@ async fn carla_verified(demo: &Demo) -> Browser {
 }
 
 /// Carla verified, then "Unlock my account" posted: the result page.
-async fn carla_unlocks(demo: &Demo) -> crate::portal::Page {
+pub(crate) async fn carla_unlocks(demo: &Demo) -> crate::portal::Page {
     let mut b = carla_verified(demo).await;
     let csrf = b.get("/action").await.csrf();
     b.post("/unlock", &[("csrf", &csrf)]).await
@@ -332,7 +332,7 @@ async fn carla_resets(demo: &Demo, password: &str) -> crate::portal::Page {
 
 /// The audit events of `event_type` that record an outcome (not the `started` record a change
 /// writes before it is made: [`started`]).
-async fn audit(demo: &Demo, event_type: &str) -> Vec<latchkey_store::AuditEvent> {
+pub(crate) async fn audit(demo: &Demo, event_type: &str) -> Vec<latchkey_store::AuditEvent> {
     all_audit(demo, event_type)
         .await
         .into_iter()

@@ -24,6 +24,7 @@ mod config;
 mod enroll;
 mod gateway;
 mod gateway_pending;
+mod gateway_windows;
 mod helpdesk;
 mod helpdesk_review;
 mod helpers;

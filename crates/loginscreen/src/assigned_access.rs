@@ -39,7 +39,7 @@ pub fn edge_kiosk(kiosk_url: &str, idle_minutes: u32, account: &KioskAccount) ->
     format!(
         r#"<?xml version="1.0" encoding="utf-8"?>
 <!-- Latchkey "Reset password" kiosk: Microsoft Edge in kiosk mode on the portal's kiosk page.
-     Written by `latchkey login-screen assets`; deploy it as docs/login-screen.md says. -->
+     Written by `latchkey login-screen assets`; deploy it as installer/windows/README.md says. -->
 <AssignedAccessConfiguration xmlns="http://schemas.microsoft.com/AssignedAccess/2017/config" xmlns:rs5="http://schemas.microsoft.com/AssignedAccess/201810/config" xmlns:v4="http://schemas.microsoft.com/AssignedAccess/2021/config">
   <Profiles>
     <Profile Id="{PROFILE_ID}" Name="Latchkey reset password kiosk">

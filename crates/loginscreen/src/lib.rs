@@ -1,5 +1,5 @@
 //! The Windows sign-in screen's way to the portal, as organisations deploy it
-//! (docs/login-screen.md): lock-screen images that show the portal's address and a QR code to it
+//! (installer/windows/README.md): lock-screen images that show the portal's address and a QR code to it
 //! ([`lockscreen`]), the "Interactive logon" message ([`logon`]), and the Assigned Access
 //! configuration of a "Reset password" kiosk account that runs Microsoft Edge on the portal's
 //! kiosk page ([`assigned_access`]). `latchkey login-screen assets` writes them; nothing here
