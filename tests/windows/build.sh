@@ -66,6 +66,8 @@ prefix() {
   if [ ! -f "$prefix/system.reg" ]; then
     # No Mono or Gecko (they would be downloaded): nothing here needs them.
     WINEPREFIX=$prefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml=" "$wine" wineboot -i >/dev/null 2>&1
+    # The registry files are written when the prefix's wineserver exits: wait for it.
+    WINEPREFIX=$prefix /usr/lib/wine/wineserver -w
   fi
   [ -f "$prefix/system.reg" ] || { echo "wineboot did not create $prefix" >&2; exit 1; }
 }

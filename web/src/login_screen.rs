@@ -54,8 +54,8 @@ pub fn assets(options: &AssetOptions<'_>) -> anyhow::Result<ExitCode> {
     let screen = LockScreen {
         colour,
         brand: &settings.branding.name,
-        title: &catalogs.get(lang, "lockscreen_title"),
-        body: &catalogs.get(lang, "lockscreen_body"),
+        title: catalogs.get(lang, "lockscreen_title"),
+        body: catalogs.get(lang, "lockscreen_body"),
         address,
         qr_target: &portal_url,
         footnote: kiosk.then_some(footnote.as_str()),
@@ -98,7 +98,9 @@ pub fn assets(options: &AssetOptions<'_>) -> anyhow::Result<ExitCode> {
         println!("{}", out.join(name).display());
     }
     if !kiosk {
-        println!("no Assigned Access configuration: [kiosk] is not enabled (installer/windows/README.md)");
+        println!(
+            "no Assigned Access configuration: [kiosk] is not enabled (installer/windows/README.md)"
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

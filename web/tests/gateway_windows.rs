@@ -68,9 +68,20 @@ async fn the_windows_gateway_checks_the_domain_over_ldaps() {
     );
     let dir = TempDir::new();
     let config = dir.write("gateway.toml", &ad_table(&dir));
-    let check = output(exe(&["check", "--json", "--config", &windows_path(&config)])).await;
+    let check = output(exe(&[
+        "check",
+        "--json",
+        "--config",
+        &windows_path(&config),
+    ]))
+    .await;
     let stdout = String::from_utf8_lossy(&check.stdout);
-    assert_eq!(check.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&check.stderr));
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let status = |id: &str| {
         report["checks"]
@@ -81,8 +92,16 @@ async fn the_windows_gateway_checks_the_domain_over_ldaps() {
             .map(|c| c["status"].as_str().unwrap_or_default().to_string())
     };
     // The certificate was verified against the CA file named by its Windows path.
-    assert_eq!(status("ldaps_certificate").as_deref(), Some("pass"), "{stdout}");
-    assert_eq!(status("reset_password").as_deref(), Some("pass"), "{stdout}");
+    assert_eq!(
+        status("ldaps_certificate").as_deref(),
+        Some("pass"),
+        "{stdout}"
+    );
+    assert_eq!(
+        status("reset_password").as_deref(),
+        Some("pass"),
+        "{stdout}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -133,7 +152,10 @@ async fn the_windows_gateway_takes_an_unlock_job_from_the_portal() {
     let log = String::from_utf8_lossy(&stopped.stderr);
     // What it logged is about jobs, never the credential or the directory password.
     assert!(!log.contains(credential.expose()), "{log}");
-    assert!(!log.contains(&file("LATCHKEY_TEST_CONNECTOR_PASSWORD_FILE")), "{log}");
+    assert!(
+        !log.contains(&file("LATCHKEY_TEST_CONNECTOR_PASSWORD_FILE")),
+        "{log}"
+    );
     tokio::time::sleep(Duration::from_millis(100)).await;
     demo.stop().await;
     user.remove().await;
