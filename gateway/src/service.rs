@@ -4,12 +4,9 @@
 //! Logging goes to the Application Event Log under the source "Latchkey Gateway" (tracing
 //! events are forwarded through the `log` facade to the `eventlog` crate).
 //!
-//! Install (elevated PowerShell):
-//! ```text
-//! New-EventLog -LogName Application -Source "Latchkey Gateway"
-//! sc.exe create LatchkeyGateway start= auto binPath= "\"C:\Program Files\Latchkey\latchkey-gateway.exe\" run --service --config \"C:\ProgramData\Latchkey\gateway.toml\""
-//! sc.exe start LatchkeyGateway
-//! ```
+//! Installed by the MSI (installer/windows/gateway.wxs) as `LatchkeyGateway`, running as the
+//! virtual account `NT SERVICE\LatchkeyGateway`; by hand with `sc.exe` as
+//! installer/windows/README.md shows. tests/windows/msi.sh starts and stops it under Wine.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
