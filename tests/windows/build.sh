@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The gateway's Windows build and a Wine to run it in, for tests/run (docs/development.md).
+# The gateway's Windows build and a Wine to run it in, for tests/run (installer/windows/README.md).
 #
 #   bash tests/windows/build.sh install   Debian's Rust toolchain (rustc-web, its std source),
 #                                         MinGW-w64, Wine, msitools, xmllint (when missing)
@@ -22,10 +22,12 @@ wine=/usr/lib/wine/wine64
 target=x86_64-pc-windows-gnu
 
 install() {
-  local missing=()
-  [ -x /usr/bin/rustc ] && /usr/bin/rustc --version | grep -q '^rustc 1\.' || missing+=(rustc-web)
-  [ -x /usr/bin/cargo ] || missing+=(cargo-web)
-  ls /usr/lib/rustlib/src/rust/library/std >/dev/null 2>&1 || missing+=(rust-web-src)
+  local missing=() pkg
+  # Debian's own Rust (1.96 in bookworm's -web packages; they conflict with Debian's older
+  # `rustc`/`cargo` packages, not with rustup's toolchain in ~/.cargo).
+  for pkg in rustc-web cargo-web rust-web-src; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  done
   command -v x86_64-w64-mingw32-gcc >/dev/null || missing+=(gcc-mingw-w64-x86-64)
   [ -x "$wine" ] || missing+=(wine64)
   command -v wixl >/dev/null || missing+=(wixl)
@@ -73,9 +75,9 @@ prefix() {
 }
 
 env() {
-  echo "export LATCHKEY_TEST_WINE=$wine"
-  echo "export LATCHKEY_TEST_WINEPREFIX=$prefix"
-  echo "export LATCHKEY_TEST_GATEWAY_EXE=$stage/latchkey-gateway.exe"
+  printf 'export LATCHKEY_TEST_WINE=%q\n' "$wine"
+  printf 'export LATCHKEY_TEST_WINEPREFIX=%q\n' "$prefix"
+  printf 'export LATCHKEY_TEST_GATEWAY_EXE=%q\n' "$stage/latchkey-gateway.exe"
 }
 
 for cmd in "$@"; do

@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 
-/// A language the portal is translated into.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A language the portal is translated into (also a command-line value: `en`, `de`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Lang {
     En,
     De,

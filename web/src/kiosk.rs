@@ -14,12 +14,13 @@ use std::sync::Arc;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::cookie::SameSite;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
-use latchkey_selfservice::flow::Unrecorded as _;
 
-use crate::config::KioskSettings;
+use crate::config::{KioskSettings, mentions_url};
+use crate::error::WebError;
 use crate::i18n::{CHOICE_COOKIE, Lang};
 use crate::portal::Portal;
 use crate::render::KioskView;
@@ -68,23 +69,27 @@ impl Kiosk {
         })
     }
 
-    /// What a final page says about signing in on this screen with the new password.
-    pub fn signin_paragraph(&self, portal: &Portal, lang: Lang) -> String {
-        match &self.signin_instructions {
-            Some(text) => text.clone(),
-            None => portal
-                .templates
-                .catalogs()
-                .get(lang, "kiosk_signin")
-                .to_string(),
+    /// What a final page says about signing in on this PC afterwards: the operator's sentence,
+    /// else the built-in one for a new password or for an unlocked account.
+    pub fn signin_paragraph(&self, portal: &Portal, lang: Lang, after: Finished) -> String {
+        if let Some(text) = &self.signin_instructions {
+            return text.clone();
         }
+        let key = match after {
+            Finished::Reset => "kiosk_signin",
+            Finished::Unlock => "kiosk_signin_unlocked",
+        };
+        portal.templates.catalogs().get(lang, key).to_string()
     }
 }
 
-/// Whether `text` holds something a browser would open as a web address.
-pub fn mentions_url(text: &str) -> bool {
-    let lower = text.to_ascii_lowercase();
-    lower.contains("://") || lower.contains("www.")
+/// What a kiosk flow finished with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finished {
+    /// A new password was set.
+    Reset,
+    /// The account was unlocked; the password is the old one.
+    Unlock,
 }
 
 /// Kiosk mode, when this request renders a kiosk page.
@@ -130,44 +135,54 @@ pub async fn mark(
 /// `GET /kiosk`: starts (over). A browser that still has a flow or a language choice has them
 /// taken away — the flow ends server-side too, so nothing of the last person's flow can be
 /// picked up again with its cookie — and comes back here to a clean first page.
-async fn start(req: HttpRequest, portal: web::Data<Portal>) -> HttpResponse {
+///
+/// Only a navigation the browser itself started (the kiosk's launch, a typed address: `Sec-Fetch-
+/// Site: none`) or one from the portal's own pages (`same-origin`: "Start over", the idle
+/// reset) makes a browser a kiosk or ends its flow: a link on another site leads to the ordinary
+/// first page, so no site can turn someone's browser into a kiosk or end their flow.
+async fn start(req: HttpRequest, portal: web::Data<Portal>) -> Result<HttpResponse, WebError> {
+    let lang = crate::flow::lang(&req, None);
     if portal.part::<Kiosk>().is_none() {
-        let lang = crate::flow::lang(&req, None);
-        return portal.error_page(
-            &req,
-            lang,
-            actix_web::http::StatusCode::NOT_FOUND,
+        return Err(WebError::page(
+            StatusCode::NOT_FOUND,
             "error_not_found",
-        );
+            lang,
+        ));
+    }
+    let fetch_site = req
+        .headers()
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok());
+    if fetch_site.is_some_and(|site| !matches!(site, "none" | "same-origin")) {
+        return Ok(crate::flow::see_other("/"));
     }
     let marker = (portal.services.cookies).cookie(COOKIE, "1".into(), SameSite::Strict);
     let language = (portal.services.cookies).cookie(CHOICE_COOKIE, String::new(), SameSite::Lax);
     let flow = crate::flow_cookie::token(&portal, &req);
     if flow.is_none() && req.cookie(language.name()).is_none() {
         let page = crate::identify::index(req, portal.clone()).await;
-        return crate::portal::with_cookie(page, &marker);
+        return Ok(crate::portal::with_cookie(page, &marker));
     }
     if let Some(token) = flow {
-        portal.services.store.end_flow(&token).await.or_log();
+        // Not ended, not started over: the store's outage page (the cookie kept), and the
+        // page's own idle reset tries again.
+        portal
+            .services
+            .store
+            .end_flow(&token)
+            .await
+            .map_err(|e| WebError::Store(lang, e))?;
     }
     let mut forget_language = language;
     forget_language.make_removal();
     let again = crate::flow_cookie::with_cleared_cookie(&portal, crate::flow::see_other(START));
     let again = crate::portal::with_cookie(again, &forget_language);
-    crate::portal::with_cookie(again, &marker)
+    Ok(crate::portal::with_cookie(again, &marker))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn web_addresses_are_recognised() {
-        assert!(mentions_url("https://help.contoso.com"));
-        assert!(mentions_url("see WWW.contoso.com"));
-        assert!(!mentions_url("Call 555-0100 or visit room 4.12"));
-        assert!(!mentions_url("helpdesk@contoso.com"));
-    }
 
     #[test]
     fn a_helpdesk_text_with_a_web_address_stays_off_kiosk_pages() {

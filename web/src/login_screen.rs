@@ -23,7 +23,7 @@ pub struct AssetOptions<'a> {
     /// The language of the words on the images and in the message.
     pub language: Lang,
     /// The shared-PC kiosk account people choose on the sign-in screen.
-    pub kiosk_account: &'a str,
+    pub kiosk_account: &'a KioskAccount,
 }
 
 /// Writes every asset into `out` (created if missing; files of the same names are replaced)
@@ -33,11 +33,20 @@ pub fn assets(options: &AssetOptions<'_>) -> anyhow::Result<ExitCode> {
     let catalogs = Catalogs::load().map_err(|e| anyhow::anyhow!(e))?;
     let lang = options.language;
     let t = |key: &str| catalogs.get(lang, key).to_string();
-    let base = settings.portal.public_url.trim_end_matches('/');
-    let portal_url = format!("{base}/");
-    let address = base
-        .trim_start_matches("https://")
-        .trim_start_matches("http://");
+    let portal_url = public_portal(&settings.portal.public_url)?;
+    let base = portal_url.as_str().trim_end_matches('/');
+    let address = base.trim_start_matches("https://");
+    // The same readability check the portal makes at start: brand and address are drawn in
+    // the branding colour on white, the background is the colour itself.
+    let brand = crate::render::Brand {
+        name: settings.branding.name.clone(),
+        logo_url: None,
+        colour: settings.branding.colour.clone(),
+        helpdesk: None,
+    };
+    brand
+        .validate()
+        .map_err(|e| anyhow::anyhow!("key `branding.colour`: {e}"))?;
     let kiosk = settings.kiosk.enabled;
     let out = options.out;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
@@ -50,14 +59,14 @@ pub fn assets(options: &AssetOptions<'_>) -> anyhow::Result<ExitCode> {
     };
 
     let colour = lockscreen::parse_colour(&settings.branding.colour)?;
-    let footnote = t("lockscreen_kiosk_note").replace("{account}", options.kiosk_account);
+    let footnote = t("lockscreen_kiosk_note").replace("{account}", options.kiosk_account.name());
     let screen = LockScreen {
         colour,
         brand: &settings.branding.name,
         title: catalogs.get(lang, "lockscreen_title"),
         body: catalogs.get(lang, "lockscreen_body"),
         address,
-        qr_target: &portal_url,
+        qr_target: portal_url.as_str(),
         footnote: kiosk.then_some(footnote.as_str()),
     };
     for &(width, height) in lockscreen::SIZES {
@@ -73,21 +82,18 @@ pub fn assets(options: &AssetOptions<'_>) -> anyhow::Result<ExitCode> {
     write("logon-message.reg".into(), &message.as_reg())?;
 
     if kiosk {
-        let kiosk_url = format!("{base}/kiosk");
+        let kiosk_url = portal_url
+            .join("kiosk")
+            .context("the kiosk page's address")?;
         // Edge's own idle reset, behind the portal's: whole minutes, at least one.
         let idle_minutes = settings.kiosk.idle_seconds.div_ceil(60).max(1) + 1;
-        let shared = assigned_access::edge_kiosk(
-            &kiosk_url,
-            idle_minutes,
-            &KioskAccount::Account(options.kiosk_account.to_string()),
-        );
+        let shared =
+            assigned_access::edge_kiosk(kiosk_url.as_str(), idle_minutes, options.kiosk_account);
         write("assigned-access-shared-pc.xml".into(), shared.as_bytes())?;
         let dedicated = assigned_access::edge_kiosk(
-            &kiosk_url,
+            kiosk_url.as_str(),
             idle_minutes,
-            &KioskAccount::AutoLogon {
-                display_name: t("lockscreen_kiosk_display_name"),
-            },
+            &KioskAccount::auto_logon(&t("lockscreen_kiosk_display_name"))?,
         );
         write(
             "assigned-access-kiosk-device.xml".into(),
@@ -103,4 +109,55 @@ pub fn assets(options: &AssetOptions<'_>) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The portal's address for phones and kiosks: an https URL of a host others can reach (not
+/// loopback), with a trailing slash.
+fn public_portal(public_url: &str) -> anyhow::Result<url::Url> {
+    let mut url = url::Url::parse(public_url).context("key `portal.public_url` is not a URL")?;
+    let host = url.host_str().unwrap_or_default().to_string();
+    let loopback = host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if url.scheme() != "https" || loopback {
+        anyhow::bail!(
+            "key `portal.public_url` is {public_url:?}: the sign-in screen needs the https address \
+             people reach the portal at from their phones and PCs"
+        );
+    }
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    url.set_query(None);
+    url.set_fragment(None);
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::public_portal;
+
+    #[test]
+    fn only_a_reachable_https_address_goes_on_the_sign_in_screen() {
+        assert_eq!(
+            public_portal("https://reset.contoso.com").unwrap().as_str(),
+            "https://reset.contoso.com/"
+        );
+        assert_eq!(
+            public_portal("https://contoso.com/sspr").unwrap().as_str(),
+            "https://contoso.com/sspr/"
+        );
+        for bad in [
+            "http://reset.contoso.com",
+            "https://127.0.0.1:8443",
+            "https://localhost",
+            "https://[::1]/",
+            "reset.contoso.com",
+        ] {
+            assert!(public_portal(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -87,13 +87,13 @@ enum LoginScreenCommand {
         /// Folder to write them to (created if missing).
         #[arg(long)]
         out: PathBuf,
-        /// Language of the words: en or de.
-        #[arg(long, default_value = "en", value_parser = ["en", "de"])]
-        language: String,
+        /// Language of the words.
+        #[arg(long, value_enum, default_value_t = latchkey::i18n::Lang::En)]
+        language: latchkey::i18n::Lang,
         /// The shared-PC kiosk account people choose on the sign-in screen (`name`, `.\name`,
         /// `DOMAIN\name` or `AzureAD\user@domain`).
-        #[arg(long, default_value = "ResetPassword")]
-        kiosk_account: String,
+        #[arg(long, default_value = "ResetPassword", value_parser = kiosk_account)]
+        kiosk_account: latchkey_loginscreen::assigned_access::KioskAccount,
     },
 }
 
@@ -209,8 +209,7 @@ fn main() -> ExitCode {
             } => login_screen::assets(&login_screen::AssetOptions {
                 config: &config,
                 out: &out,
-                language: latchkey::i18n::Lang::from_tag(&language)
-                    .unwrap_or(latchkey::i18n::Lang::En),
+                language,
                 kiosk_account: &kiosk_account,
             }),
             Command::Gateway { command } => match command {
@@ -244,6 +243,14 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `--kiosk-account`, checked as Assigned Access will take it.
+fn kiosk_account(
+    spelling: &str,
+) -> Result<latchkey_loginscreen::assigned_access::KioskAccount, String> {
+    latchkey_loginscreen::assigned_access::KioskAccount::account(spelling)
+        .map_err(|e| e.to_string())
 }
 
 fn init_tracing() {

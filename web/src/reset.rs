@@ -331,7 +331,9 @@ fn changed(
         ),
     };
     match &kiosk {
-        Some(kiosk) => paragraphs.push(kiosk.signin_paragraph(portal, lang)),
+        Some(kiosk) => {
+            paragraphs.push(kiosk.signin_paragraph(portal, lang, crate::kiosk::Finished::Reset))
+        }
         None => paragraphs.push(catalogs.get(lang, "done_next_windows").to_string()),
     }
     if path == WritePath::Writeback {

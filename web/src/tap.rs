@@ -89,7 +89,11 @@ async fn submit_now(
         &req,
         lang,
         "tap.html",
-        &serde_json::json!({ "tap": view, "signin": portal.services.signin_url }),
+        // The flow's final page: a kiosk starts over after `[kiosk] done_seconds`, touched or not,
+        // so the pass does not stay on a shared screen.
+        &serde_json::json!({
+            "tap": view, "signin": portal.services.signin_url, "flow_done": true,
+        }),
     );
     Ok(crate::flow_cookie::with_cleared_cookie(&portal, r))
 }

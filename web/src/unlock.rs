@@ -89,7 +89,7 @@ async fn submit_now(
     if matches!(result, UnlockResult::OnPremisesDone)
         && let Some(kiosk) = crate::kiosk::active(&portal, &req)
     {
-        paragraphs.push(kiosk.signin_paragraph(&portal, lang));
+        paragraphs.push(kiosk.signin_paragraph(&portal, lang, crate::kiosk::Finished::Unlock));
     }
     Ok(flow::result_page(
         &portal,

@@ -234,3 +234,52 @@ async fn kiosk_mode_is_off_unless_configured() {
     assert!(!plain.contains("class=\"kiosk\""));
     demo.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_link_on_another_site_neither_makes_a_kiosk_nor_ends_a_flow() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let demo = demo::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let mut b = Browser::new(&demo);
+    assert_eq!(b.identify(ADELE).await.status, 303);
+    let flow = b.cookie("latchkey-flow").expect("a flow");
+    let cross = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/kiosk", demo.portal_url()))
+        .header("cookie", b.cookie_header())
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross.status(), 303);
+    assert_eq!(cross.headers()["location"], "/");
+    assert!(
+        cross.headers().get("set-cookie").is_none(),
+        "cookies changed"
+    );
+    // The flow is still there: the same cookie still opens it.
+    assert_eq!(b.get("/verify").await.status, 200);
+    assert_eq!(b.cookie("latchkey-flow").as_deref(), Some(flow.as_str()));
+    demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_temporary_access_pass_on_a_kiosk_leaves_the_screen_by_itself() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let demo = demo::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    crate::tap::set_actions(&demo, "\"reset\", \"temporary_access_pass\"");
+    let mut b = kiosk_verified(&demo).await;
+    let csrf = b.get("/action").await.csrf();
+    let page = b.post("/tap", &[("csrf", &csrf)]).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_kiosk_page(&page, "pass");
+    // The final page's time, whatever the person does; no copy button on a shared screen.
+    assert!(
+        page.body.contains("content=\"30;url=/kiosk\""),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("id=\"tap-copy\""));
+    demo.stop().await;
+}

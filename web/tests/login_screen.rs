@@ -86,3 +86,46 @@ async fn without_kiosk_mode_there_is_no_kiosk_configuration_and_german_words_on_
         "{message}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_portal_address_phones_cannot_open_or_a_bad_account_is_refused() {
+    let sim = sim(Fixture::demo()).await;
+    let dir = TempDir::new();
+    let out = dir.0.join("assets");
+    for (extra, args, expect) in [
+        (
+            "[portal]\npublic_url = \"http://reset.contoso.com\"\n",
+            vec![],
+            "portal.public_url",
+        ),
+        ("", vec![], "portal.public_url"),
+        (
+            "[portal]\npublic_url = \"https://reset.contoso.com\"\n[branding]\ncolour = \"#ffd700\"\n",
+            vec![],
+            "branding.colour",
+        ),
+        (
+            "[portal]\npublic_url = \"https://reset.contoso.com\"\n",
+            vec!["--kiosk-account", "CONTOSO\\ki<osk"],
+            "kiosk account",
+        ),
+    ] {
+        let cfg = config_for(&sim, &dir, extra);
+        let mut all = vec![
+            "login-screen",
+            "assets",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        all.extend(args);
+        let run = latchkey(&all, &[]).await;
+        assert!(!run.status.success(), "{extra}");
+        assert!(stderr(&run).contains(expect), "{extra}: {}", stderr(&run));
+        assert!(
+            !out.join("lockscreen-1920x1080.png").exists(),
+            "{extra}: written anyway"
+        );
+    }
+}

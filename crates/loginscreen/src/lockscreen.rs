@@ -70,7 +70,13 @@ fn render(screen: &LockScreen<'_>, width: u32, height: u32) -> Result<Canvas, Er
     // narrow (5:4) screens.
     let s = (height as f32 / 1080.0).min(width as f32 / 1600.0);
     let (w, h) = (width as f32, height as f32);
-    let card_w = (w * 0.40).min(760.0 * s).max(w * 0.34);
+    // Windows fills the screen with the image, cropping what does not fit its aspect ratio:
+    // the card stays inside the middle 4:3 of a wider image, so a 16:10, 3:2 or 5:4 screen shown
+    // a 16:9 image still shows all of it.
+    let safe_w = w.min(h * 4.0 / 3.0);
+    let safe_x = (w - safe_w) / 2.0;
+    let margin = 40.0 * s;
+    let card_w = (safe_w * 0.56).min(760.0 * s);
     let pad = 48.0 * s;
     let inner = card_w - 2.0 * pad;
 
@@ -78,6 +84,7 @@ fn render(screen: &LockScreen<'_>, width: u32, height: u32) -> Result<Canvas, Er
     let title_size = 50.0 * s;
     let body_size = 28.0 * s;
     let foot_size = 24.0 * s;
+    let brand = fonts.wrap(screen.brand, Weight::Bold, brand_size, inner);
     let title = fonts.wrap(screen.title, Weight::Bold, title_size, inner);
     let body = fonts.wrap(screen.body, Weight::Regular, body_size, inner);
     let footnote = screen
@@ -93,35 +100,59 @@ fn render(screen: &LockScreen<'_>, width: u32, height: u32) -> Result<Canvas, Er
     let address = fonts.wrap(screen.address, Weight::Bold, address_size, inner);
 
     let (modules, n) = qr_modules(screen.qr_target)?;
-    // Whole pixels per module, and the 4-module quiet zone, keep it crisp for phone cameras.
+    // Whole pixels per module, and the 4-module quiet zone, keep it crisp for phone cameras; below
+    // 4 pixels a module a camera across a desk no longer reads it.
     let qr_span = (inner * 0.62).min(380.0 * s);
-    let module = ((qr_span / (n as f32 + 8.0)).floor() as i64).max(2);
+    let module = (qr_span / (n as f32 + 8.0)).floor() as i64;
+    if module < 4 {
+        return Err(Error::Invalid(format!(
+            "the portal's address is too long for a QR code readable on a {width}x{height} image"
+        )));
+    }
     let qr_px = module * (n as i64 + 8);
 
     let gap = 22.0 * s;
     let lh = |weight, size| fonts.line_height(weight, size);
-    let content_h = lh(Weight::Bold, brand_size)
-        + gap
-        + title.len() as f32 * lh(Weight::Bold, title_size)
-        + gap
-        + body.len() as f32 * lh(Weight::Regular, body_size)
-        + gap
-        + address.len() as f32 * lh(Weight::Bold, address_size)
-        + gap
-        + qr_px as f32
-        + if footnote.is_empty() {
-            0.0
-        } else {
-            gap + footnote.len() as f32 * lh(Weight::Regular, foot_size)
-        };
+    let parts = [
+        (
+            "the brand name",
+            brand.len() as f32 * lh(Weight::Bold, brand_size),
+        ),
+        (
+            "the title",
+            title.len() as f32 * lh(Weight::Bold, title_size),
+        ),
+        (
+            "the text",
+            body.len() as f32 * lh(Weight::Regular, body_size),
+        ),
+        (
+            "the address",
+            address.len() as f32 * lh(Weight::Bold, address_size),
+        ),
+        ("the QR code", qr_px as f32),
+        (
+            "the footnote",
+            footnote.len() as f32 * lh(Weight::Regular, foot_size),
+        ),
+    ];
+    let content_h: f32 =
+        parts.iter().map(|(_, height)| height).sum::<f32>() + gap * (parts.len() - 1) as f32;
     let card_h = content_h + 2.0 * pad;
-    if card_h > h * 0.9 {
+    if card_h > h - 2.0 * margin {
+        let (longest, _) = parts
+            .iter()
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .copied()
+            .unwrap_or(("the text", 0.0));
         return Err(Error::Invalid(format!(
-            "the text does not fit a {width}x{height} image; shorten it"
+            "the card does not fit a {width}x{height} image; shorten {longest}"
         )));
     }
-    let card_x = (w * 0.56).min(w - card_w - 64.0 * s);
-    let card_y = (h - card_h) / 2.0;
+    // Right of centre, inside the safe area; below the top quarter where Windows 11 draws the
+    // clock when there is room, never off the image.
+    let card_x = safe_x + safe_w - card_w - margin;
+    let card_y = ((h - card_h) / 2.0).max(h * 0.25).min(h - card_h - margin);
     canvas.rounded_rect(
         card_x as i64,
         card_y as i64,
@@ -144,7 +175,7 @@ fn render(screen: &LockScreen<'_>, width: u32, height: u32) -> Result<Canvas, Er
     lines(
         &mut canvas,
         &mut y,
-        &[screen.brand.to_string()],
+        &brand,
         (Weight::Bold, brand_size),
         screen.colour,
     );
@@ -173,17 +204,19 @@ fn render(screen: &LockScreen<'_>, width: u32, height: u32) -> Result<Canvas, Er
         screen.colour,
     );
     y += gap;
-    // The quiet zone reaches into the card's padding, so the code lines up with the text.
+    // The quiet zone reaches into the card's padding (never past it), so the code lines up with
+    // the text.
+    let quiet = (4 * module) as f32;
     draw_qr(
         &mut canvas,
-        (x as i64 - 4 * module, y as i64),
+        ((x - quiet.min(pad)) as i64, y as i64),
         &modules,
         n,
         module,
     );
     y += qr_px as f32;
+    y += gap;
     if !footnote.is_empty() {
-        y += gap;
         lines(
             &mut canvas,
             &mut y,

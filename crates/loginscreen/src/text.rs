@@ -146,13 +146,22 @@ impl Fonts {
             if !line.is_empty() {
                 lines.push(std::mem::take(&mut line));
             }
-            // A word wider than the line: break it at characters.
+            // A word wider than the line (an address): break it after a `.`, `/` or `-` where
+            // there is one, so no character seems to belong to the next line; else anywhere.
             let mut piece = String::new();
             for c in word.chars() {
                 piece.push(c);
                 if self.width(&piece, weight, size) > max_width && piece.chars().count() > 1 {
                     piece.pop();
-                    lines.push(std::mem::take(&mut piece));
+                    let cut = piece
+                        .char_indices()
+                        .filter(|&(_, ch)| matches!(ch, '.' | '/' | '-'))
+                        .map(|(i, ch)| i + ch.len_utf8())
+                        .next_back()
+                        .filter(|&i| i < piece.len())
+                        .unwrap_or(piece.len());
+                    let rest = piece.split_off(cut);
+                    lines.push(std::mem::replace(&mut piece, rest));
                     piece.push(c);
                 }
             }

@@ -88,6 +88,29 @@ fn a_long_address_still_fits_and_scans_and_bad_sizes_are_refused() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), url);
     assert!(lockscreen::render_png(&screen(url), 100, 100).is_err());
+    // Text that cannot fit is refused, naming what to shorten; a long brand name wraps.
+    let long = "Contoso Pharmaceuticals International Holdings ".repeat(12);
+    let err = lockscreen::render_png(
+        &LockScreen {
+            brand: &long,
+            ..screen(url)
+        },
+        1920,
+        1080,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("shorten the brand name"), "{err}");
+    let two_lines = "Contoso Pharmaceuticals International Holdings";
+    lockscreen::render_png(
+        &LockScreen {
+            brand: two_lines,
+            ..screen(url)
+        },
+        1366,
+        768,
+    )
+    .unwrap();
     assert!(lockscreen::parse_colour("#1f4e7g").is_err());
     assert_eq!(
         lockscreen::parse_colour("#1F4E79").unwrap(),
@@ -124,13 +147,11 @@ fn the_kiosk_configuration_validates_against_microsofts_schema() {
     for (name, account) in [
         (
             "auto.xml",
-            KioskAccount::AutoLogon {
-                display_name: "Reset password".into(),
-            },
+            KioskAccount::auto_logon("Reset password").unwrap(),
         ),
         (
             "account.xml",
-            KioskAccount::Account(".\\ResetPassword".into()),
+            KioskAccount::account(".\\ResetPassword").unwrap(),
         ),
     ] {
         let xml = assigned_access::edge_kiosk("https://reset.contoso.com/kiosk", 2, &account);
@@ -143,7 +164,7 @@ fn the_kiosk_configuration_validates_against_microsofts_schema() {
     let xml = assigned_access::edge_kiosk(
         "https://reset.contoso.com/kiosk",
         2,
-        &KioskAccount::Account("kiosk".into()),
+        &KioskAccount::account("kiosk").unwrap(),
     )
     .replace("<DefaultProfile ", "<DefaultProfil ");
     assert!(validate(&xml, "bad.xml").is_err());

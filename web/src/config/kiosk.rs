@@ -61,7 +61,7 @@ impl KioskSettings {
             ("kiosk.signin_instructions", &self.signin_instructions),
         ] {
             if let Some(text) = text
-                && crate::kiosk::mentions_url(text)
+                && mentions_url(text)
             {
                 anyhow::bail!(
                     "key `{key}` contains a web address; a kiosk cannot open one (give a phone number, room or name)"
@@ -69,5 +69,56 @@ impl KioskSettings {
             }
         }
         Ok(())
+    }
+}
+
+/// Whether `text` holds something a browser would open as a web address: a scheme (`https://`),
+/// `www.`, or a word shaped like a host name (`help.contoso.com`, `aka.ms/help`). Email addresses,
+/// phone numbers and room numbers ("4.12") are not.
+pub fn mentions_url(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("://") || lower.contains("www.") {
+        return true;
+    }
+    lower.split_whitespace().any(|word| {
+        let word = word.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '/');
+        if word.contains('@') {
+            return false;
+        }
+        let host = word.split('/').next().unwrap_or_default();
+        let labels: Vec<&str> = host.split('.').collect();
+        labels.len() >= 2
+            && labels
+                .iter()
+                .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+            && labels
+                .last()
+                .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mentions_url;
+
+    #[test]
+    fn web_addresses_are_recognised_and_other_text_is_not() {
+        for url in [
+            "https://help.contoso.com",
+            "see WWW.contoso.com",
+            "Visit help.contoso.com.",
+            "aka.ms/help",
+            "(contoso.com/help)",
+        ] {
+            assert!(mentions_url(url), "{url}");
+        }
+        for text in [
+            "Call 555-0100 or visit room 4.12",
+            "helpdesk@contoso.com",
+            "IT desk, e.g. ext. 4410",
+            "Contoso Ltd.",
+        ] {
+            assert!(!mentions_url(text), "{text}");
+        }
     }
 }

@@ -12,7 +12,7 @@ mod kiosk;
 mod limits;
 mod passwords;
 
-pub use kiosk::KioskSettings;
+pub use kiosk::{KioskSettings, mentions_url};
 pub use limits::LimitSettings;
 pub use passwords::PasswordSettings;
 
