@@ -51,6 +51,18 @@ fn ad_table(dir: &TempDir) -> String {
     )
 }
 
+/// The gateway under Wine, killed when a failed assertion ends the test early.
+struct Running(Option<std::process::Child>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 async fn output(mut command: Command) -> std::process::Output {
     tokio::task::spawn_blocking(move || command.output().expect("wine runs"))
         .await
@@ -67,7 +79,13 @@ async fn the_windows_gateway_checks_the_domain_over_ldaps() {
         String::from_utf8_lossy(&help.stdout)
     );
     let dir = TempDir::new();
-    let config = dir.write("gateway.toml", &ad_table(&dir));
+    // Scoped to the lab's seeded OU: other tests add OUs with broken inheritance on purpose.
+    let scoped = format!(
+        "{}base_dn = \"OU=LabUsers,{}\"\n",
+        ad_table(&dir),
+        var("LATCHKEY_TEST_BASE_DN")
+    );
+    let config = dir.write("gateway.toml", &scoped);
     let check = output(exe(&[
         "check",
         "--json",
@@ -121,11 +139,13 @@ async fn the_windows_gateway_takes_an_unlock_job_from_the_portal() {
             windows_path(&credential_file),
         ),
     );
-    let mut agent = exe(&["run", "--config", &windows_path(&config)])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("wine starts the gateway");
+    let mut agent = Running(Some(
+        exe(&["run", "--config", &windows_path(&config)])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("wine starts the gateway"),
+    ));
     until_connected(&demo).await;
 
     let page = carla_unlocks(&demo).await;
@@ -144,8 +164,9 @@ async fn the_windows_gateway_takes_an_unlock_job_from_the_portal() {
     assert_eq!(result[0].outcome, latchkey_store::Outcome::Success);
     assert_eq!(result[0].actor, "gateway:site-win");
 
-    agent.kill().expect("the gateway stops");
-    let stopped = tokio::task::spawn_blocking(move || agent.wait_with_output())
+    let mut child = agent.0.take().expect("still running");
+    child.kill().expect("the gateway stops");
+    let stopped = tokio::task::spawn_blocking(move || child.wait_with_output())
         .await
         .unwrap()
         .unwrap();
