@@ -36,9 +36,8 @@ pub fn run(config: PathBuf) -> Result<(), String> {
 }
 
 fn service_main(_arguments: Vec<OsString>) {
-    if let Err(e) = run_service() {
-        log::error!("latchkey-gateway service: {e}");
-    }
+    // run_service logs its own failure (once) to the Event Log.
+    let _ = run_service();
 }
 
 fn status(state: ServiceState, accept: ServiceControlAccept, code: u32) -> ServiceStatus {
@@ -69,9 +68,14 @@ fn run_service() -> Result<(), String> {
     };
     let handle =
         service_control_handler::register(SERVICE_NAME, handler).map_err(|e| e.to_string())?;
-    let running = ServiceControlAccept::STOP | ServiceControlAccept::SHUTDOWN;
+    // Start pending until the configuration has been read: a service whose configuration is
+    // wrong never shows as running, and `sc start` reports it as failed to start.
     handle
-        .set_service_status(status(ServiceState::Running, running, 0))
+        .set_service_status(status(
+            ServiceState::StartPending,
+            ServiceControlAccept::empty(),
+            0,
+        ))
         .map_err(|e| e.to_string())?;
     let result = (|| {
         let path = CONFIG.get().ok_or("no configuration path")?;
@@ -79,6 +83,10 @@ fn run_service() -> Result<(), String> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
+            .map_err(|e| e.to_string())?;
+        let running = ServiceControlAccept::STOP | ServiceControlAccept::SHUTDOWN;
+        handle
+            .set_service_status(status(ServiceState::Running, running, 0))
             .map_err(|e| e.to_string())?;
         runtime
             .block_on(crate::agent::run(cfg, async move { stop.notified().await }))
