@@ -115,9 +115,13 @@ pub async fn mark(
     let Some((kiosk, cookie)) = kiosk else {
         return Ok(next.call(req).await?.map_into_left_body());
     };
-    let path = req.path();
+    // The path as the router sees it: `/%65nroll` is `/enroll`.
+    let path = percent_encoding::percent_decode_str(req.path())
+        .decode_utf8_lossy()
+        .to_ascii_lowercase();
     let machine = path.starts_with("/gateway/");
-    if machine || (path != START && req.cookie(&cookie).is_none()) {
+    let marked = req.cookie(&cookie).is_some_and(|c| c.value() == "1");
+    if machine || (path != START && !marked) {
         return Ok(next.call(req).await?.map_into_left_body());
     }
     if NOT_FOR_KIOSKS.iter().any(|p| path.starts_with(p)) {
@@ -159,25 +163,41 @@ async fn start(req: HttpRequest, portal: web::Data<Portal>) -> Result<HttpRespon
     let marker = (portal.services.cookies).cookie(COOKIE, "1".into(), SameSite::Strict);
     let language = (portal.services.cookies).cookie(CHOICE_COOKIE, String::new(), SameSite::Lax);
     let flow = crate::flow_cookie::token(&portal, &req);
-    if flow.is_none() && req.cookie(language.name()).is_none() {
-        let page = crate::identify::index(req, portal.clone()).await;
-        return Ok(crate::portal::with_cookie(page, &marker));
-    }
-    if let Some(token) = flow {
-        // Not ended, not started over: the store's outage page (the cookie kept), and the
+    let enrollment = crate::signin::load_session(&portal, &req).await;
+    // Once redirected here (`?again`), the start page shows even if a cookie would not go
+    // away (one set for another path, say): never a redirect loop.
+    let again = req.query_string() == "again";
+    let clean = flow.is_none() && enrollment.is_none() && req.cookie(language.name()).is_none();
+    if !clean {
+        // Not ended, not started over: the store's outage page (the cookies kept), and the
         // page's own idle reset tries again.
-        portal
-            .services
-            .store
-            .end_flow(&token)
-            .await
-            .map_err(|e| WebError::Store(lang, e))?;
+        for token in flow.iter().chain(enrollment.as_ref().map(|(t, ..)| t)) {
+            portal
+                .services
+                .store
+                .end_flow(token)
+                .await
+                .map_err(|e| WebError::Store(lang, e))?;
+        }
     }
+    let page = if clean || again {
+        crate::identify::index(req, portal.clone()).await
+    } else {
+        crate::flow::see_other("/kiosk?again")
+    };
+    // Whatever the last person left: their flow, an enrollment session or sign-in, the language.
+    let mut page = crate::flow_cookie::with_cleared_cookie(&portal, page);
     let mut forget_language = language;
     forget_language.make_removal();
-    let again = crate::flow_cookie::with_cleared_cookie(&portal, crate::flow::see_other(START));
-    let again = crate::portal::with_cookie(again, &forget_language);
-    Ok(crate::portal::with_cookie(again, &marker))
+    for cookie in [
+        forget_language,
+        crate::signin::clear_session_cookie(&portal),
+        crate::signin::clear_attempt_cookie(&portal),
+        marker,
+    ] {
+        page = crate::portal::with_cookie(page, &cookie);
+    }
+    Ok(page)
 }
 
 #[cfg(test)]

@@ -146,7 +146,7 @@ async fn starting_over_ends_the_flow_and_forgets_the_language() {
     assert!(b.get("/action").await.body.contains("<html lang=\"de\">"));
     let cookie = b.cookie("latchkey-flow").expect("a flow cookie");
     let again = b.get("/kiosk").await;
-    assert_eq!(again.location.as_deref(), Some("/kiosk"));
+    assert_eq!(again.location.as_deref(), Some("/kiosk?again"));
     assert!(!b.has_cookie("latchkey-flow") && !b.has_cookie("lang"));
     let start = b.get("/kiosk").await;
     assert!(start.body.contains("<html lang=\"en\">"), "language kept");
@@ -281,5 +281,82 @@ async fn a_temporary_access_pass_on_a_kiosk_leaves_the_screen_by_itself() {
         page.body
     );
     assert!(!page.body.contains("id=\"tap-copy\""));
+    demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn encoded_paths_do_not_get_a_kiosk_out_and_a_stuck_cookie_does_not_loop() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let demo = demo::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let mut b = Browser::new(&demo);
+    b.get("/kiosk").await;
+    for path in [
+        "/%65nroll",
+        "/enrol%6C",
+        "/%64emo/outbox",
+        "/d%65mo/outbox",
+        "/%45NROLL/signin",
+    ] {
+        let page = b.get(path).await;
+        assert_eq!(page.status, 303, "{path}");
+        assert_eq!(page.location.as_deref(), Some("/kiosk"), "{path}");
+    }
+    // A language cookie the portal cannot delete (set for another path): one redirect, then the
+    // start page, never a loop.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let ask = |path: &'static str| {
+        client
+            .get(format!("{}{path}", demo.portal_url()))
+            .header("cookie", "latchkey-kiosk=1; lang=de")
+            .send()
+    };
+    assert_eq!(
+        ask("/kiosk").await.unwrap().headers()["location"],
+        "/kiosk?again"
+    );
+    assert_eq!(ask("/kiosk?again").await.unwrap().status(), 200);
+    // Only the portal's own marker value makes a kiosk.
+    let page = client
+        .get(format!("{}/", demo.portal_url()))
+        .header("cookie", "latchkey-kiosk=0")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("class=\"kiosk\""));
+    demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn starting_over_ends_an_enrollment_session_left_in_the_browser() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let demo = demo::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let mut b = Browser::new(&demo);
+    crate::enroll::sign_in(&demo, &mut b, "ben.okafor@contoso.com", "Ben-Demo-2024!").await;
+    let session = b.cookie("latchkey-enroll").expect("an enrollment session");
+    assert_eq!(
+        b.get("/kiosk").await.location.as_deref(),
+        Some("/kiosk?again")
+    );
+    assert!(!b.has_cookie("latchkey-enroll"));
+    // The session ended server-side: its cookie, replayed outside the kiosk, signs nobody in.
+    let replay = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/enroll", demo.portal_url()))
+        .header("cookie", format!("latchkey-enroll={session}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!replay.contains("Ben Okafor"), "{replay}");
     demo.stop().await;
 }

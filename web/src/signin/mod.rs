@@ -158,7 +158,8 @@ fn attempt_cookie(portal: &Portal, token: &FlowToken) -> Cookie<'static> {
     c
 }
 
-fn clear_attempt_cookie(portal: &Portal) -> Cookie<'static> {
+/// A cookie that removes the sign-in attempt's cookie.
+pub fn clear_attempt_cookie(portal: &Portal) -> Cookie<'static> {
     removal(
         portal
             .services
