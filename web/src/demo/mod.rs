@@ -469,6 +469,11 @@ pub async fn run(listen: SocketAddr) -> anyhow::Result<ExitCode> {
         "member of \"Latchkey Admins\"; open {url}/helpdesk and sign in as helpdesk@contoso.com"
     );
     println!("(Farid-Demo-2024!), a member of \"Helpdesk\". Anyone else is refused.");
+    println!();
+    println!(
+        "Kiosk mode (the Windows sign-in screen's \"Reset password\" account): open {url}/kiosk;"
+    );
+    println!("left alone for 2 minutes it starts over by itself (docs/kiosk.md).");
     println!("Press Ctrl+C to stop.");
     crate::app::shutdown_signal().await;
     demo.stop().await;
