@@ -285,7 +285,11 @@ pub(crate) async fn until_connected(demo: &Demo) {
 
 /// Carla verified (email + text): the browser on the action page.
 async fn carla_verified(demo: &Demo) -> Browser {
-    let mut b = Browser::new(demo);
+    carla_verified_in(demo, Browser::new(demo)).await
+}
+
+/// [`carla_verified`] in the browser `b` (a kiosk's, say).
+async fn carla_verified_in(demo: &Demo, mut b: Browser) -> Browser {
     assert_eq!(b.identify(CARLA).await.status, 303);
     b.ask_code("email").await;
     let code = code_for(demo, CARLA_MAIL).await.unwrap();
@@ -1042,6 +1046,42 @@ async fn a_privileged_account_is_refused_unless_the_policy_allows_it() {
     let allowed = run_job_on(&demo, "reset", target, Some(new)).await;
     assert_eq!(allowed.state, JobState::Succeeded, "{:?}", allowed.result);
     user.bind(new).await.expect("the new password works");
+    agent.stop().await;
+    demo.stop().await;
+    user.remove().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kiosk_unlock_ends_on_a_page_that_says_to_sign_in_here_with_the_current_password() {
+    let user = AdUser::create("kio").await;
+    user.lock().await;
+    let demo = portal_for(&user.sam).await;
+    let agent = Agent::start(agent_config(&demo, register(&demo, "site-k").await, None));
+    until_connected(&demo).await;
+    let mut kiosk = Browser::new(&demo);
+    assert_eq!(kiosk.get("/kiosk").await.status, 200);
+    let mut b = carla_verified_in(&demo, kiosk).await;
+    let csrf = b.get("/action").await.csrf();
+    let page = b.post("/unlock", &[("csrf", &csrf)]).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("<body class=\"kiosk\">"));
+    assert!(
+        page.body.contains("has been unlocked in your organisation"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("with your work account and your current password"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("new password"), "{}", page.body);
+    assert!(
+        page.body.contains("content=\"30;url=/kiosk\""),
+        "the final page's time"
+    );
+    assert_eq!(user.lockout_time().await, 0);
     agent.stop().await;
     demo.stop().await;
     user.remove().await;
