@@ -96,9 +96,11 @@ async fn flow_cookie(b: &Browser) -> anyhow::Result<Option<String>> {
 /// Waits until the browser is back at the kiosk's first page by itself.
 async fn wait_for_start(b: &Browser, timeout: Duration) -> anyhow::Result<()> {
     wait_until("the kiosk to start over", timeout, async || {
+        // `/kiosk?again`: the start over of a browser that still had a flow (one redirect).
         let url = b.url().await?;
+        let at_start = url.ends_with("/kiosk") || url.ends_with("/kiosk?again");
         let home = b.driver().find_all(By::Id("login")).await?.len() == 1;
-        Ok((url.ends_with("/kiosk") && home).then_some(()))
+        Ok((at_start && home).then_some(()))
     })
     .await
 }
