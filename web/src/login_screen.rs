@@ -48,15 +48,10 @@ pub fn assets(options: &AssetOptions<'_>) -> anyhow::Result<ExitCode> {
         .validate()
         .map_err(|e| anyhow::anyhow!("key `branding.colour`: {e}"))?;
     let kiosk = settings.kiosk.enabled;
-    let out = options.out;
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let mut written = Vec::new();
-    let mut write = |name: String, bytes: &[u8]| -> anyhow::Result<()> {
-        let path = out.join(&name);
-        std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
-        written.push(name);
-        Ok(())
-    };
+    // Everything is made before anything is written: a text that does not fit the smallest
+    // image leaves no half set of files behind.
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut add = |name: String, bytes: Vec<u8>| files.push((name, bytes));
 
     let colour = lockscreen::parse_colour(&settings.branding.colour)?;
     let footnote = t("lockscreen_kiosk_note").replace("{account}", options.kiosk_account.name());
@@ -71,15 +66,15 @@ pub fn assets(options: &AssetOptions<'_>) -> anyhow::Result<ExitCode> {
     };
     for &(width, height) in lockscreen::SIZES {
         let png = lockscreen::render_png(&screen, width, height)?;
-        write(format!("lockscreen-{width}x{height}.png"), &png)?;
+        add(format!("lockscreen-{width}x{height}.png"), png);
     }
 
     let message = LogonMessage {
         title: t("lockscreen_title"),
         text: t("logon_text").replace("{address}", address),
     };
-    write("logon-message.txt".into(), message.as_text().as_bytes())?;
-    write("logon-message.reg".into(), &message.as_reg())?;
+    add("logon-message.txt".into(), message.as_text().into_bytes());
+    add("logon-message.reg".into(), message.as_reg());
 
     if kiosk {
         let kiosk_url = portal_url
@@ -89,19 +84,23 @@ pub fn assets(options: &AssetOptions<'_>) -> anyhow::Result<ExitCode> {
         let idle_minutes = settings.kiosk.idle_seconds.div_ceil(60).max(1) + 1;
         let shared =
             assigned_access::edge_kiosk(kiosk_url.as_str(), idle_minutes, options.kiosk_account);
-        write("assigned-access-shared-pc.xml".into(), shared.as_bytes())?;
+        add("assigned-access-shared-pc.xml".into(), shared.into_bytes());
         let dedicated = assigned_access::edge_kiosk(
             kiosk_url.as_str(),
             idle_minutes,
             &KioskAccount::auto_logon(&t("lockscreen_kiosk_display_name"))?,
         );
-        write(
+        add(
             "assigned-access-kiosk-device.xml".into(),
-            dedicated.as_bytes(),
-        )?;
+            dedicated.into_bytes(),
+        );
     }
-    for name in &written {
-        println!("{}", out.join(name).display());
+    let out = options.out;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    for (name, bytes) in &files {
+        let path = out.join(name);
+        std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        println!("{}", path.display());
     }
     if !kiosk {
         println!(
