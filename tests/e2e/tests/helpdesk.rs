@@ -88,7 +88,8 @@ async fn helpdesk_emails_a_link_and_the_user_resets_with_it() -> anyhow::Result<
         b.click_button("Verify").await?;
         b.wait_for_text("Step 2 of 2", WAIT).await?;
         b.click_button("Use my authenticator app").await?;
-        b.wait_for_text("authenticator app", WAIT).await?;
+        // Text of the code page only: the page with the button says "authenticator app" too.
+        b.wait_for_text("Open your authenticator app", WAIT).await?;
         let seed = demo
             .totp_seed(ADELE)
             .ok_or_else(|| anyhow::anyhow!("Adele has no demo authenticator"))?;

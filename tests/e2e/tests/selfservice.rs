@@ -154,7 +154,8 @@ async fn enroll_then_reset_with_email_and_authenticator_then_sign_in() -> anyhow
         b.click_button("Verify").await?;
         b.wait_for_text("Step 2 of 2", WAIT).await?;
         b.click_button("Use my authenticator app").await?;
-        b.wait_for_text("authenticator app", WAIT).await?;
+        // Text of the code page only: the page with the button says "authenticator app" too.
+        b.wait_for_text("Open your authenticator app", WAIT).await?;
         let code = totp_code(&demo, &ben, EnrollmentState::Active, Some(&enrolled)).await?;
         b.fill("Verification code", &code).await?;
         b.click_button("Verify").await?;
