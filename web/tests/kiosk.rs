@@ -12,6 +12,20 @@ const ADELE: &str = "adele.vance@contoso.com";
 const ADELE_MAIL: &str = "adele.vance@outlook.example";
 const NEW_PASSWORD: &str = "kiosk-Ledger-Quartz-81";
 
+/// The demo with kiosk mode on (its default).
+async fn started() -> Demo {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    demo::start("127.0.0.1:0".parse().unwrap()).await.unwrap()
+}
+
+/// An HTTP client that shows redirects instead of following them.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
 /// Every `href`, `action` and `src` of a page.
 fn targets(body: &str) -> Vec<String> {
     ["href=\"", "action=\"", "src=\""]
@@ -86,8 +100,7 @@ async fn kiosk_verified(demo: &Demo) -> Browser {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_kiosk_reset_ends_on_a_page_that_starts_over_and_says_how_to_sign_in_here() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let demo = demo::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let demo = started().await;
     let mut b = kiosk_verified(&demo).await;
     assert_kiosk_page(&b.get("/action").await, "actions");
     let form = b.get("/reset").await;
@@ -139,8 +152,7 @@ async fn a_kiosk_reset_ends_on_a_page_that_starts_over_and_says_how_to_sign_in_h
 
 #[tokio::test(flavor = "multi_thread")]
 async fn starting_over_ends_the_flow_and_forgets_the_language() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let demo = demo::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let demo = started().await;
     let mut b = kiosk_verified(&demo).await;
     assert_eq!(b.get("/language?set=de&next=%2Faction").await.status, 303);
     assert!(b.get("/action").await.body.contains("<html lang=\"de\">"));
@@ -153,10 +165,7 @@ async fn starting_over_ends_the_flow_and_forgets_the_language() {
     // The same cookie, replayed by whoever copied it, finds no flow: it ended server-side.
     let mut replay = Browser::new(&demo);
     replay.get("/kiosk").await;
-    let replayed = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+    let replayed = client()
         .get(format!("{}/action", demo.portal_url()))
         .header("cookie", format!("latchkey-flow={cookie}"))
         .send()
@@ -182,8 +191,7 @@ async fn starting_over_ends_the_flow_and_forgets_the_language() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_kiosk_browser_cannot_reach_the_consoles_or_enrollment() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let demo = demo::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let demo = started().await;
     let mut b = Browser::new(&demo);
     b.get("/kiosk").await;
     for path in [
@@ -237,15 +245,11 @@ async fn kiosk_mode_is_off_unless_configured() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_link_on_another_site_neither_makes_a_kiosk_nor_ends_a_flow() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let demo = demo::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let demo = started().await;
     let mut b = Browser::new(&demo);
     assert_eq!(b.identify(ADELE).await.status, 303);
     let flow = b.cookie("latchkey-flow").expect("a flow");
-    let cross = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+    let cross = client()
         .get(format!("{}/kiosk", demo.portal_url()))
         .header("cookie", b.cookie_header())
         .header("sec-fetch-site", "cross-site")
@@ -266,8 +270,7 @@ async fn a_link_on_another_site_neither_makes_a_kiosk_nor_ends_a_flow() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_temporary_access_pass_on_a_kiosk_leaves_the_screen_by_itself() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let demo = demo::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let demo = started().await;
     crate::tap::set_actions(&demo, "\"reset\", \"temporary_access_pass\"");
     let mut b = kiosk_verified(&demo).await;
     let csrf = b.get("/action").await.csrf();
@@ -286,8 +289,7 @@ async fn a_temporary_access_pass_on_a_kiosk_leaves_the_screen_by_itself() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn encoded_paths_do_not_get_a_kiosk_out_and_a_stuck_cookie_does_not_loop() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let demo = demo::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let demo = started().await;
     let mut b = Browser::new(&demo);
     b.get("/kiosk").await;
     for path in [
@@ -303,10 +305,7 @@ async fn encoded_paths_do_not_get_a_kiosk_out_and_a_stuck_cookie_does_not_loop()
     }
     // A language cookie the portal cannot delete (set for another path): one redirect, then the
     // start page, never a loop.
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let client = client();
     let ask = |path: &'static str| {
         client
             .get(format!("{}{path}", demo.portal_url()))
@@ -334,8 +333,7 @@ async fn encoded_paths_do_not_get_a_kiosk_out_and_a_stuck_cookie_does_not_loop()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn starting_over_ends_an_enrollment_session_left_in_the_browser() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let demo = demo::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let demo = started().await;
     let mut b = Browser::new(&demo);
     crate::enroll::sign_in(&demo, &mut b, "ben.okafor@contoso.com", "Ben-Demo-2024!").await;
     let session = b.cookie("latchkey-enroll").expect("an enrollment session");
@@ -345,10 +343,7 @@ async fn starting_over_ends_an_enrollment_session_left_in_the_browser() {
     );
     assert!(!b.has_cookie("latchkey-enroll"));
     // The session ended server-side: its cookie, replayed outside the kiosk, signs nobody in.
-    let replay = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+    let replay = client()
         .get(format!("{}/enroll", demo.portal_url()))
         .header("cookie", format!("latchkey-enroll={session}"))
         .send()
