@@ -16,4 +16,6 @@ pub mod model;
 
 pub use evaluate::{Evaluation, Skip, Subject, evaluate};
 pub use load::{PolicyError, load_dir, parse_sources};
-pub use model::{Action, Enrollment, GroupRef, MethodSource, PasswordRules, Policy, PolicySet};
+pub use model::{
+    Action, Enrollment, GroupRef, MethodSource, PasskeySatisfies, PasswordRules, Policy, PolicySet,
+};

@@ -71,6 +71,8 @@ struct RawPolicy {
     sources: Option<Spanned<Vec<MethodSource>>>,
     methods_required: Spanned<usize>,
     #[serde(default)]
+    passkey_satisfies: Option<Spanned<PasskeySatisfies>>,
+    #[serde(default)]
     enrollment: RawEnrollment,
     #[serde(default)]
     password: RawPassword,
@@ -301,6 +303,19 @@ pub fn parse_sources(sources: &[(PathBuf, String)]) -> Result<PolicySet, Vec<Pol
                     format!("requires {required} methods but only {strong} allowed method(s) other than security questions, which never count as one of several"),
                 ));
             }
+            let passkey_satisfies = match &raw.passkey_satisfies {
+                None => PasskeySatisfies::One,
+                Some(v) => {
+                    if !distinct.iter().any(|m| **m == MethodKind::Passkey) {
+                        errors.push(at.error(
+                            Some(v.span()),
+                            field("passkey_satisfies"),
+                            "needs \"passkey\" in `methods`".into(),
+                        ));
+                    }
+                    *v.get_ref()
+                }
+            };
             if raw.allow_privileged && required < 2 {
                 errors.push(
                     at.error(
@@ -352,6 +367,7 @@ pub fn parse_sources(sources: &[(PathBuf, String)]) -> Result<PolicySet, Vec<Pol
                 methods,
                 sources,
                 methods_required: required,
+                passkey_satisfies,
                 enrollment: Enrollment {
                     required: raw.enrollment.required,
                     reconfirm_after_days: raw.enrollment.reconfirm_after_days,
@@ -491,6 +507,10 @@ password = { min_length = 16, banned_words = ["Contoso"] }
 
     fn parse(text: &str) -> Result<PolicySet, Vec<PolicyError>> {
         parse_sources(&[(PathBuf::from("policies/test.toml"), text.to_string())])
+    }
+
+    fn one_policy(text: &str) -> Policy {
+        parse(text).unwrap().policies()[0].clone()
     }
 
     fn one_error(text: &str) -> PolicyError {
@@ -635,6 +655,31 @@ password = { min_length = 16, banned_words = ["Contoso"] }
         assert_eq!(e.field.as_deref(), Some("policy[0].methods_required"));
         assert_eq!(e.line, 10);
         assert!(e.message.contains("allows only 3"), "{e}");
+    }
+
+    #[test]
+    fn a_passkey_may_satisfy_every_required_method_only_when_allowed() {
+        let p = &one_policy(
+            &STAFF
+                .replace(
+                    "methods_required = 2",
+                    "methods_required = 2\npasskey_satisfies = \"all\"",
+                )
+                .replace(r#""sms"]"#, r#""sms", "passkey"]"#),
+        );
+        assert_eq!(p.passkey_satisfies, PasskeySatisfies::All);
+        assert_eq!(one_policy(STAFF).passkey_satisfies, PasskeySatisfies::One);
+        let e = one_error(&STAFF.replace(
+            "methods_required = 2",
+            "methods_required = 2\npasskey_satisfies = \"all\"",
+        ));
+        assert_eq!(e.field.as_deref(), Some("policy[0].passkey_satisfies"));
+        assert!(e.message.contains("\"passkey\" in `methods`"), "{e}");
+        let e = one_error(&STAFF.replace(
+            "methods_required = 2",
+            "methods_required = 2\npasskey_satisfies = \"most\"",
+        ));
+        assert!(e.message.contains("most"), "{e}");
     }
 
     #[test]

@@ -73,6 +73,32 @@ impl MethodSource {
     }
 }
 
+/// What a passkey assertion (WebAuthn with user verification, bound to the portal's origin)
+/// proves under a policy.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum PasskeySatisfies {
+    /// One of the required methods, like any other (the default).
+    #[default]
+    One,
+    /// Every required method: a passkey alone completes verification. It cannot be phished
+    /// (the browser binds it to the portal's origin) and user verification makes it two factors
+    /// in itself (the key, and the PIN or biometric that unlocks it).
+    All,
+}
+
+impl PasskeySatisfies {
+    /// The name in policy files and the admin console.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::One => "one",
+            Self::All => "all",
+        }
+    }
+}
+
 /// A group by object id, with the display name kept for humans (ids are what counts).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupRef {
@@ -145,6 +171,9 @@ pub struct Policy {
     pub sources: Vec<MethodSource>,
     /// How many different methods must succeed.
     pub methods_required: usize,
+    /// Whether a passkey counts as one method or as all of them (only with `passkey` in
+    /// `methods`).
+    pub passkey_satisfies: PasskeySatisfies,
     pub enrollment: Enrollment,
     pub password: PasswordRules,
     /// Privileged accounts (directory roles, on-premises adminCount=1) match only when true.

@@ -54,6 +54,15 @@ pub async fn available(
             }
         }
     }
+    // Passkeys are registered in the portal only (a passkey in Entra belongs to Microsoft's
+    // relying party and cannot answer the portal's challenge).
+    if sources.contains(&MethodSource::Latchkey)
+        && methods.contains(&MethodKind::Passkey)
+        && s.passkeys.is_some()
+        && !s.store.passkeys(&user.id).await?.is_empty()
+    {
+        out.push(MethodKind::Passkey);
+    }
     for kind in [MethodKind::Email, MethodKind::Sms] {
         if !methods.contains(&kind) || out.contains(&kind) {
             continue;

@@ -67,6 +67,14 @@ pub struct FlowData {
     pub password_changed_at: Option<time::OffsetDateTime>,
     /// Correlates every audit event and message of this flow.
     pub correlation_id: String,
+    /// The matched policy lets a passkey stand for every required method
+    /// (`passkey_satisfies = "all"`).
+    #[serde(default)]
+    pub passkey_alone: bool,
+    /// The challenge of the passkey prompt shown last (one at a time, taken by the first answer
+    /// that uses it: [`crate::passkey`]).
+    #[serde(default)]
+    pub passkey_challenge: Option<crate::passkey::IssuedChallenge>,
 }
 
 fn latchkey_only() -> Vec<MethodSource> {
@@ -168,7 +176,15 @@ pub fn verified_kinds(flow: &Flow) -> Vec<MethodKind> {
 
 /// Whether the flow has proven enough methods for its policy.
 pub fn is_complete(flow: &Flow, data: &FlowData) -> bool {
-    !data.decoy && latchkey_verify::requirement_met(data.required, &verified_kinds(flow))
+    !data.decoy && enough(data.required, data.passkey_alone, &verified_kinds(flow))
+}
+
+/// Whether `kinds` satisfy a requirement of `required` methods
+/// ([`latchkey_verify::requirement_met`]), or include a passkey where the policy lets one stand
+/// for all of them (`passkey_alone`): the one rule for "verified", "can be verified" and reports.
+pub fn enough(required: usize, passkey_alone: bool, kinds: &[MethodKind]) -> bool {
+    latchkey_verify::requirement_met(required, kinds)
+        || (passkey_alone && required > 0 && kinds.contains(&MethodKind::Passkey))
 }
 
 /// Records an audit event of the user's own flow (`actor` "self"). Called before the answer is

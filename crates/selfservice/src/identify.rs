@@ -228,7 +228,8 @@ pub async fn plan(s: &SelfService, login: &str) -> Result<Plan, PlanError> {
             crate::channels::SourceError::Store(e) => PlanError::Store(e),
             crate::channels::SourceError::Directory(e) => PlanError::Directory(e),
         })?;
-    if !latchkey_verify::requirement_met(policy.methods_required, &available) {
+    let passkey_alone = policy.passkey_satisfies == latchkey_policy::PasskeySatisfies::All;
+    if !crate::flow::enough(policy.methods_required, passkey_alone, &available) {
         return decoy(format!(
             "account {}: not enough methods for policy '{}' from its sources",
             user.id, policy.name
@@ -286,6 +287,9 @@ fn flow_data(
         synced: user.on_premises_sync_enabled == Some(true),
         password_changed_at: user.last_password_change_date_time,
         correlation_id,
+        // Validated at load: `all` only with `passkey` among the methods.
+        passkey_alone: policy.passkey_satisfies == latchkey_policy::PasskeySatisfies::All,
+        passkey_challenge: None,
     }
 }
 

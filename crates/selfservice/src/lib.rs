@@ -26,6 +26,7 @@ pub mod flow;
 pub mod gateway;
 pub mod identify;
 pub mod notices;
+pub mod passkey;
 pub mod password;
 pub mod reset;
 pub mod security_contacts;

@@ -56,6 +56,10 @@ pub struct SelfService {
     pub passwords: crate::password::PasswordChecks,
     /// Throttle limits (configuration `[limits]`).
     pub limits: crate::flow::Limits,
+    /// The WebAuthn relying party passkeys are registered with and asserted to: the portal's
+    /// public origin. `None` when that origin cannot be one (an IP address): passkeys are not
+    /// offered then.
+    pub passkeys: Option<latchkey_webauthn::RelyingParty>,
 }
 
 impl SelfService {
@@ -89,7 +93,9 @@ impl SelfService {
         let mut out = Vec::new();
         for p in self.policies().policies().iter().filter(|p| p.enabled) {
             for m in &p.methods {
-                if !out.contains(m) {
+                // Passkeys need a relying party: a public URL browsers accept as one.
+                let usable = *m != MethodKind::Passkey || self.passkeys.is_some();
+                if usable && !out.contains(m) {
                     out.push(*m);
                 }
             }

@@ -355,7 +355,7 @@ fn hash_error(e: HashError) -> VerifyError {
 
 /// Charges one attempt of `kind` (per client and per account) before the answer is checked; a
 /// refusal is audited. `Ok`: the tries the account has left after this one.
-async fn charge(
+pub(crate) async fn charge(
     s: &SelfService,
     current: &Current,
     kind: MethodKind,
@@ -376,7 +376,7 @@ async fn charge(
 
 /// A wrong answer, audited: [`VerifyError::Wrong`], or the store's error when even that record
 /// failed.
-async fn failed(
+pub(crate) async fn failed(
     s: &SelfService,
     current: &Current,
     kind: MethodKind,
@@ -400,7 +400,9 @@ pub(crate) async fn succeed(
 ) -> Result<Verified, VerifyError> {
     let mut verified = current.verified();
     verified.push(kind);
-    let complete = latchkey_verify::requirement_met(current.data.required, &verified);
+    // A passkey is phishing-resistant and, with user verification, two factors in itself: a
+    // policy may let it stand for all of them.
+    let complete = flow::enough(current.data.required, current.data.passkey_alone, &verified);
     let next = if complete {
         FlowStep::Verified
     } else {

@@ -161,6 +161,7 @@ impl Lab {
             gateway_wait: Duration::from_millis(1500),
             passwords: latchkey_selfservice::password::PasswordChecks::new(None),
             limits,
+            passkeys: None,
         });
         let lab = Lab {
             sim,

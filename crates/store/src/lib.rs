@@ -26,6 +26,7 @@ mod error;
 mod flow;
 mod gateway;
 mod outbox;
+mod passkey;
 mod postgres;
 mod rows;
 mod sqlite;
@@ -49,11 +50,12 @@ pub use gateway::{
     JobKind, JobState, JobTarget, NewJob, Target,
 };
 pub use outbox::{NewNotice, NoticeOutcome, QueuedNotice};
+pub use passkey::{NewPasskey, Passkey, PasskeyAdded};
 pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteLocation, SqliteOptions, SqliteStore};
 pub use store::{
-    AuditStore, CodeStore, EnrollmentStore, FlowStore, GatewayStore, NoticeStore, PurgeReport,
-    Store, StoreFuture, ThrottleStore,
+    AuditStore, CodeStore, EnrollmentStore, FlowStore, GatewayStore, NoticeStore, PasskeyStore,
+    PurgeReport, Store, StoreFuture, ThrottleStore,
 };
 pub use throttle::{Limit, ThrottleDecision, ThrottleKey};
 
@@ -61,8 +63,8 @@ pub use throttle::{Limit, ThrottleDecision, ThrottleKey};
 /// `PostgresStore`) rather than `dyn Store`: `use latchkey_store::prelude::*;`.
 pub mod prelude {
     pub use crate::store::{
-        AuditStore, CodeStore, EnrollmentStore, FlowStore, GatewayStore, NoticeStore, Store,
-        ThrottleStore,
+        AuditStore, CodeStore, EnrollmentStore, FlowStore, GatewayStore, NoticeStore, PasskeyStore,
+        Store, ThrottleStore,
     };
 }
 

@@ -15,6 +15,7 @@ use crate::error::{Result, StoreError};
 use crate::flow::{Flow, FlowId, FlowPurpose, FlowStep, Verification};
 use crate::gateway::{Gateway, Job, JobKind, JobState};
 use crate::outbox::NoticeRow;
+use crate::passkey::{Passkey, parse_aaguid};
 
 /// The column reads the decoders need, by column name.
 pub(crate) trait Columns {
@@ -26,6 +27,8 @@ pub(crate) trait Columns {
     fn count(&self, col: &'static str) -> Result<i64>;
     fn blob(&self, col: &'static str) -> Result<Vec<u8>>;
     fn opt_blob(&self, col: &'static str) -> Result<Option<Vec<u8>>>;
+    /// A yes/no column (PostgreSQL `BOOLEAN`, SQLite `INTEGER` 0/1).
+    fn flag(&self, col: &'static str) -> Result<bool>;
 }
 
 impl Columns for rusqlite::Row<'_> {
@@ -50,6 +53,9 @@ impl Columns for rusqlite::Row<'_> {
     fn opt_blob(&self, col: &'static str) -> Result<Option<Vec<u8>>> {
         Ok(self.get(col)?)
     }
+    fn flag(&self, col: &'static str) -> Result<bool> {
+        Ok(self.get(col)?)
+    }
 }
 
 impl Columns for sqlx::postgres::PgRow {
@@ -72,6 +78,9 @@ impl Columns for sqlx::postgres::PgRow {
         Ok(self.try_get(col)?)
     }
     fn opt_blob(&self, col: &'static str) -> Result<Option<Vec<u8>>> {
+        Ok(self.try_get(col)?)
+    }
+    fn flag(&self, col: &'static str) -> Result<bool> {
         Ok(self.try_get(col)?)
     }
 }
@@ -249,5 +258,26 @@ pub(crate) fn enrollment(row: &impl Columns, cipher: &Cipher) -> Result<Enrollme
         method,
         state,
         secret,
+    })
+}
+
+/// A registered passkey.
+pub(crate) fn passkey(row: &impl Columns) -> Result<Passkey> {
+    const T: &str = crate::passkey::TABLE;
+    Ok(Passkey {
+        subject: object_id(&row.text("subject")?, T, "subject")?,
+        credential_id: row.blob("credential_id")?,
+        user_handle: row.blob("user_handle")?,
+        name: row.text("name")?,
+        public_key: row.blob("public_key")?,
+        sign_count: u32::try_from(row.int("sign_count")?).map_err(|_| StoreError::Corrupt {
+            table: T,
+            column: "sign_count",
+        })?,
+        aaguid: named(&row.text("aaguid")?, parse_aaguid, T, "aaguid")?,
+        backup_eligible: row.flag("backup_eligible")?,
+        backed_up: row.flag("backed_up")?,
+        created_at: from_ms(row.int("created_at_ms")?, T, "created_at_ms")?,
+        last_used_at: opt_from_ms(row.opt_int("last_used_at_ms")?, T, "last_used_at_ms")?,
     })
 }

@@ -13,6 +13,7 @@ use crate::error::StoreError;
 use crate::flow::{Flow, FlowId, FlowStep, FlowToken, FlowUpdate, NewFlow, Verification};
 use crate::gateway::{ClaimedJob, FinishOutcome, Gateway, Job, NewJob};
 use crate::outbox::{NewNotice, NoticeOutcome, QueuedNotice};
+use crate::passkey::{NewPasskey, Passkey, PasskeyAdded};
 use crate::throttle::{Limit, ThrottleDecision, ThrottleKey};
 
 /// The future every [`Store`] method returns: boxed, `Send`, borrowing its arguments.
@@ -50,7 +51,14 @@ pub struct PurgeReport {
 ///   (table, subject, method); a row moved to another user or method fails to decrypt.
 /// - **Append-only audit**: there is no method to change or delete an audit event.
 pub trait Store:
-    FlowStore + CodeStore + ThrottleStore + EnrollmentStore + AuditStore + GatewayStore + NoticeStore
+    FlowStore
+    + CodeStore
+    + ThrottleStore
+    + EnrollmentStore
+    + PasskeyStore
+    + AuditStore
+    + GatewayStore
+    + NoticeStore
 {
     /// Deletes expired flows (with their codes), codes past expiry, throttle attempts older
     /// than their longest window, and gateway jobs that ended (finished, or past their deadline
@@ -239,6 +247,45 @@ pub trait EnrollmentStore: Send + Sync + 'static {
         method: &'a str,
         step: Option<i64>,
         now: OffsetDateTime,
+    ) -> StoreFuture<'a, bool>;
+}
+
+/// Passkeys registered for the portal. A role of [`Store`]; see its contract and
+/// [`crate::passkey`].
+pub trait PasskeyStore: Send + Sync + 'static {
+    /// Registers a passkey unless its credential id is registered already (to anyone) or the
+    /// user has `max_per_user` passkeys: decided and written in one statement, so concurrent
+    /// registrations never exceed the limit.
+    fn add_passkey(
+        &self,
+        new: NewPasskey,
+        max_per_user: u32,
+        now: OffsetDateTime,
+    ) -> StoreFuture<'_, PasskeyAdded>;
+
+    /// A user's passkeys, oldest first.
+    fn passkeys<'a>(&'a self, subject: &'a ObjectId) -> StoreFuture<'a, Vec<Passkey>>;
+
+    /// The passkey with this credential id, whoever it belongs to.
+    fn passkey<'a>(&'a self, credential_id: &'a [u8]) -> StoreFuture<'a, Option<Passkey>>;
+
+    /// Records a verified assertion: sets the counter to `new_count` only if it still is
+    /// `seen_count` (compare-and-set: of two concurrent uses of one counter value one wins),
+    /// stamps the last use. `false`: someone else moved the counter first, nothing changed.
+    fn use_passkey<'a>(
+        &'a self,
+        credential_id: &'a [u8],
+        seen_count: u32,
+        new_count: u32,
+        backed_up: bool,
+        now: OffsetDateTime,
+    ) -> StoreFuture<'a, bool>;
+
+    /// Removes one of the user's passkeys; `false` when the user has no such passkey.
+    fn remove_passkey<'a>(
+        &'a self,
+        subject: &'a ObjectId,
+        credential_id: &'a [u8],
     ) -> StoreFuture<'a, bool>;
 }
 

@@ -24,6 +24,7 @@ mod gateway_jobs;
 mod gateway_kinds;
 mod migrations;
 mod outbox;
+mod passkeys;
 mod postgres;
 mod sqlite;
 mod support;

@@ -38,6 +38,7 @@ async fn migrations_create_the_schema_and_pragmas_are_set() {
             "gateway_jobs",
             "gateways",
             "notice_outbox",
+            "passkeys",
             "throttle_hits"
         ]
     );
@@ -49,7 +50,7 @@ async fn migrations_create_the_schema_and_pragmas_are_set() {
             |r| r.get("n"),
         )
         .unwrap();
-    assert_eq!(applied, 6);
+    assert_eq!(applied, 7);
 
     // WAL is a property of the file: it persists after the store closed.
     let mode: String = raw

@@ -257,15 +257,19 @@ pub enum MethodKind {
     Questions,
     /// Directory attributes the user knows (e.g. employee id and hire date).
     Attribute,
+    /// A passkey or security key registered for the portal (WebAuthn, user verification
+    /// required): phishing-resistant, so a policy may let it stand alone.
+    Passkey,
 }
 
 impl MethodKind {
-    pub const ALL: [MethodKind; 5] = [
+    pub const ALL: [MethodKind; 6] = [
         Self::Email,
         Self::Sms,
         Self::Totp,
         Self::Questions,
         Self::Attribute,
+        Self::Passkey,
     ];
 
     /// The channel the proof travels through. Two methods on the same channel (say, two codes to
@@ -276,6 +280,7 @@ impl MethodKind {
             Self::Sms => Channel::Phone,
             Self::Totp => Channel::AuthenticatorApp,
             Self::Questions | Self::Attribute => Channel::Knowledge,
+            Self::Passkey => Channel::Passkey,
         }
     }
 
@@ -293,6 +298,7 @@ impl MethodKind {
             Self::Totp => "totp",
             Self::Questions => "questions",
             Self::Attribute => "attribute",
+            Self::Passkey => "passkey",
         }
     }
 }
@@ -309,6 +315,9 @@ pub enum Channel {
     AuthenticatorApp,
     /// Something the person knows (answers, directory facts).
     Knowledge,
+    /// A private key bound to the portal's origin, on a security key or in a passkey manager,
+    /// unlocked by the person's PIN or biometric.
+    Passkey,
 }
 
 impl Channel {
@@ -319,6 +328,7 @@ impl Channel {
             Channel::Phone => "phone",
             Channel::AuthenticatorApp => "authenticator_app",
             Channel::Knowledge => "knowledge",
+            Channel::Passkey => "passkey",
         }
     }
 }

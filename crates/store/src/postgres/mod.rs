@@ -33,6 +33,7 @@ mod enrollments;
 mod flows;
 mod gateway;
 mod outbox;
+mod passkeys;
 mod throttle;
 
 use std::borrow::Cow;
@@ -93,6 +94,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         6,
         "notice_outbox",
         include_str!("../../migrations/postgres/0006_notice_outbox.sql"),
+    ),
+    (
+        7,
+        "passkeys",
+        include_str!("../../migrations/postgres/0007_passkeys.sql"),
     ),
 ];
 

@@ -20,6 +20,7 @@ mod flows;
 mod gateway;
 mod migrate;
 mod outbox;
+mod passkeys;
 mod throttle;
 
 pub(crate) use audit::day_from_number;
@@ -80,6 +81,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         6,
         "notice_outbox",
         include_str!("../../migrations/sqlite/0006_notice_outbox.sql"),
+    ),
+    (
+        7,
+        "passkeys",
+        include_str!("../../migrations/sqlite/0007_passkeys.sql"),
     ),
 ];
 
