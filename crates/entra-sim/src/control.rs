@@ -1,7 +1,9 @@
 //! `/_sim/` control endpoints for scripts driving the standalone binary:
 //! `GET /_sim/requests` (the request record as JSON), `DELETE /_sim/requests`,
 //! `POST /_sim/faults` (body: see [`crate::faults::FaultWire`]), `DELETE /_sim/faults`,
-//! `POST /_sim/signin` (`{"upn","password"}` → `{"outcome","aadsts"}`), `GET /_sim/health`.
+//! `POST /_sim/signin` (`{"upn","password"}` → `{"outcome","aadsts"}`), `GET /_sim/health`,
+//! `GET` / `PUT /_sim/fido2-policy` (the FIDO2 method policy, as the fixture's `[fido2_policy]`
+//! keys in JSON; missing keys take their defaults).
 
 use actix_web::HttpResponse;
 use actix_web::web::{self, Data, Json};
@@ -10,6 +12,7 @@ use serde_json::json;
 
 use crate::app::Shared;
 use crate::faults::{Fault, FaultWire};
+use crate::fixture::Fido2PolicyFixture;
 
 async fn requests(shared: Data<Shared>) -> HttpResponse {
     HttpResponse::Ok().json(shared.recorder.all())
@@ -47,6 +50,21 @@ async fn sign_in(shared: Data<Shared>, body: Json<SignIn>) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "outcome": outcome, "aadsts": outcome.aadsts() }))
 }
 
+async fn fido2_policy(shared: Data<Shared>) -> HttpResponse {
+    HttpResponse::Ok().json(shared.state().fido2_policy.clone())
+}
+
+async fn set_fido2_policy(shared: Data<Shared>, body: Json<Fido2PolicyFixture>) -> HttpResponse {
+    let policy = body.into_inner();
+    match policy.validate() {
+        Ok(()) => {
+            shared.state().fido2_policy = policy;
+            HttpResponse::NoContent().finish()
+        }
+        Err(e) => HttpResponse::BadRequest().json(json!({ "error": e.to_string() })),
+    }
+}
+
 async fn health(shared: Data<Shared>) -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "status": "ok",
@@ -63,6 +81,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/faults", web::post().to(add_fault))
             .route("/faults", web::delete().to(clear_faults))
             .route("/signin", web::post().to(sign_in))
+            .route("/fido2-policy", web::get().to(fido2_policy))
+            .route("/fido2-policy", web::put().to(set_fido2_policy))
             .route("/health", web::get().to(health)),
     );
 }

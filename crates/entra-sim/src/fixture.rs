@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 use crate::clock::fmt;
 use crate::roles;
 
+mod fido2;
+pub use fido2::Fido2PolicyFixture;
+
 /// PEMs compiled into the crate so `Fixture::test()` and `Fixture::demo()` need no files.
 pub const EMBEDDED_APP_CERT: &str = include_str!("../keys/app-cert.pem");
 pub const EMBEDDED_OTHER_CERT: &str = include_str!("../keys/other-cert.pem");
@@ -56,6 +59,8 @@ pub struct Fixture {
     pub throttling: ThrottlingFixture,
     #[serde(default)]
     pub tap_policy: TapPolicyFixture,
+    #[serde(default)]
+    pub fido2_policy: Fido2PolicyFixture,
     #[serde(default)]
     pub apps: Vec<AppFixture>,
     #[serde(default)]
@@ -408,6 +413,9 @@ pub struct Fido2Fixture {
     pub passkey_type: Option<String>,
     #[serde(default)]
     pub created: Option<String>,
+    /// The WebAuthn credential id (base64url), so creation options can exclude the key.
+    #[serde(default)]
+    pub credential_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -521,6 +529,7 @@ impl Fixture {
                 "lifetimes must satisfy 10 <= minimum <= maximum <= 43200",
             ));
         }
+        self.fido2_policy.validate()?;
         for i in 0..self.apps.len() {
             self.validate_app(i)?;
         }
@@ -580,6 +589,16 @@ impl Fixture {
                     ],
                 )?;
                 opt_time(&field("risk.last_updated"), &r.last_updated)?;
+            }
+            for (j, k) in u.methods.fido2.iter().enumerate() {
+                if let Some(c) = &k.credential_id
+                    && crate::state::passkeys::decode_id(c).is_none()
+                {
+                    return Err(invalid(
+                        field(&format!("methods.fido2[{j}].credential_id")),
+                        "expected base64url",
+                    ));
+                }
             }
             for (j, ph) in u.methods.phones.iter().enumerate() {
                 one_of(

@@ -10,7 +10,7 @@
 //!
 //! Layout: [`fixture`] (TOML tenant description) → [`state`] (live directory, sign-in, smart
 //! lockout) ; [`tokens`] (JWT sign/verify) ; [`oauth`] (token, authorize, OIDC) ; [`graph`]
-//! (users, groups, methods, reset, risk, tenant) ; [`odata`] (filter parser, paging) ;
+//! (users, groups, methods, passkeys, reset, risk, tenant) ; [`odata`] (filter parser, paging) ;
 //! [`faults`] and [`recording`] (test hooks) ; [`control`] (`/_sim/` endpoints).
 #![allow(clippy::disallowed_methods)]
 // the simulator is Microsoft's side: it mints its own ids and keeps its own clock (crate::clock)

@@ -19,6 +19,7 @@ mod faults;
 mod graph_groups;
 mod graph_methods;
 mod graph_misc;
+mod graph_passkeys;
 mod graph_reset;
 mod graph_users;
 mod oauth;

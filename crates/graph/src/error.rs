@@ -266,6 +266,12 @@ impl GraphError {
         matches!(self.root(), GraphError::Api(e) if e.status == 403)
     }
 
+    /// 400 from Graph: the request itself was refused (invalid input, or a rule such as a FIDO2
+    /// policy or an expired passkey challenge). Not worth retrying unchanged.
+    pub fn is_bad_request(&self) -> bool {
+        matches!(self.root(), GraphError::Api(e) if e.status == 400)
+    }
+
     /// 401 from Graph or a refused token (credential problem).
     pub fn is_unauthorized(&self) -> bool {
         matches!(self.root(), GraphError::Token(_))

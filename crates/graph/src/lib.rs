@@ -10,6 +10,10 @@
 //! - [`oidc`]: ID token validation (RS256 against the tenant's JWKS, issuer, audience, nonce,
 //!   tenant, lifetime) and a caching [`oidc::OidcProvider`].
 //!
+//! - Passkeys: [`GraphClient::fido2_creation_options`] → (authenticator) →
+//!   [`GraphClient::add_fido2_method`], with the tenant's FIDO2 policy from
+//!   [`GraphClient::fido2_configuration`].
+//!
 //! Nothing here logs or returns a secret: passwords, tokens, codes and TAPs are
 //! [`latchkey_types::Secret`]s and the debug log goes through [`redact`].
 //!
@@ -27,6 +31,8 @@ mod http;
 mod model;
 pub mod oidc;
 mod ops;
+mod passkey_model;
+mod passkey_policy;
 pub mod redact;
 mod token;
 
@@ -43,4 +49,6 @@ pub use ops::{
     InternalDomainFederation, MAX_PAGE_SIZE, NextPage, PASSWORD_RULE_SETTINGS_TEMPLATE, Page,
     PasswordRuleSettings, RegistrationDetails, odata_string,
 };
+pub use passkey_model::{Fido2CreationOptions, Fido2Registration, decode_base64_lenient};
+pub use passkey_policy::{Fido2Configuration, Fido2KeyRestrictions, KeyEnforcement};
 pub use token::{MAX_EXPIRY_MARGIN, RotateHook, expiry_margin};

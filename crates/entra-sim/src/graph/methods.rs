@@ -119,7 +119,11 @@ fn check_read(caller: &Caller, target: &User, kind: Option<MethodKind>) -> Graph
     ]))
 }
 
-fn check_write(caller: &Caller, target: &User, kind: Option<MethodKind>) -> GraphResult<()> {
+pub(crate) fn check_write(
+    caller: &Caller,
+    target: &User,
+    kind: Option<MethodKind>,
+) -> GraphResult<()> {
     let ok = if !caller.is_delegated() {
         allowed(caller, WRITE_ALL, kind, true)
     } else if caller.is_self(target.id) {

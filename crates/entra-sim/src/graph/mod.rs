@@ -6,6 +6,7 @@ pub mod error;
 pub mod groups;
 pub mod ids;
 pub mod methods;
+pub mod passkeys;
 pub mod reports;
 pub mod reset;
 pub mod risk;
@@ -97,6 +98,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(
                 &format!("{auth_base}/operations/{{op}}"),
                 get().to(reset::get_operation),
+            )
+            // Before the generic `{kind}` routes, which would take these paths.
+            .route(
+                &format!("{auth_base}/fido2Methods/creationOptions"),
+                get().to(passkeys::creation_options),
+            )
+            .route(
+                &format!("{auth_base}/fido2Methods"),
+                post().to(passkeys::register),
             )
             .route(
                 &format!("{auth_base}/{{kind}}"),

@@ -345,6 +345,11 @@ pub async fn get_method_configuration(
     path: web::Path<String>,
 ) -> GraphResult {
     caller.require(POLICY_READ)?;
+    if path.eq_ignore_ascii_case("Fido2") {
+        let body =
+            super::passkeys::configuration_json(&shared.metadata(), &shared.state().fido2_policy);
+        return Ok(HttpResponse::Ok().json(body));
+    }
     if !path.eq_ignore_ascii_case("TemporaryAccessPass") {
         return Err(GraphError::not_found(&path));
     }

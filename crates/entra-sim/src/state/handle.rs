@@ -248,6 +248,22 @@ impl TenantHandle {
         }
     }
 
+    /// The FIDO2 (passkey) method policy now in force.
+    pub fn fido2_policy(&self) -> crate::fixture::Fido2PolicyFixture {
+        self.shared.state().fido2_policy.clone()
+    }
+
+    /// Replaces the FIDO2 (passkey) method policy, as an admin saving the policy blade would.
+    /// `Err` names the invalid field (the fixture's rules).
+    pub fn set_fido2_policy(
+        &self,
+        policy: crate::fixture::Fido2PolicyFixture,
+    ) -> Result<(), crate::FixtureError> {
+        policy.validate()?;
+        self.shared.state().fido2_policy = policy;
+        Ok(())
+    }
+
     pub fn set_password_writeback(&self, enabled: bool) {
         self.shared.state().sync.password_writeback_enabled = enabled;
     }

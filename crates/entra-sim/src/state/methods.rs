@@ -155,6 +155,10 @@ pub struct Fido2Method {
     pub attestation_level: String,
     pub passkey_type: String,
     pub created: OffsetDateTime,
+    /// The WebAuthn credential id, when known (provisioned, or given in the fixture).
+    pub credential_id: Option<Vec<u8>>,
+    /// Thumbprints of the attestation certificates.
+    pub attestation_certificates: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -302,7 +306,7 @@ impl Methods {
                         "createdDateTime": fmt::graph(f.created),
                         "aaGuid": f.aaguid,
                         "model": f.model,
-                        "attestationCertificates": [],
+                        "attestationCertificates": f.attestation_certificates,
                         "attestationLevel": f.attestation_level,
                         "passkeyType": f.passkey_type,
                     })

@@ -4,6 +4,7 @@
 
 pub mod handle;
 pub mod methods;
+pub mod passkeys;
 pub mod signin;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -14,9 +15,9 @@ use uuid::Uuid;
 
 use crate::clock::fmt;
 use crate::fixture::{
-    AppFixture, DeviceMethodFixture, Fixture, LroFixture, PasswordPolicyFixture,
-    SmartLockoutFixture, SyncFixture, TapPolicyFixture, TenantFixture, ThrottlingFixture,
-    UserFixture,
+    AppFixture, DeviceMethodFixture, Fido2PolicyFixture, Fixture, LroFixture,
+    PasswordPolicyFixture, SmartLockoutFixture, SyncFixture, TapPolicyFixture, TenantFixture,
+    ThrottlingFixture, UserFixture,
 };
 use crate::roles;
 use methods::{DeviceMethod, Fido2Method, Methods, PhoneMethod, PhoneType, TapMethod};
@@ -194,6 +195,9 @@ pub struct State {
     pub lro: LroFixture,
     pub throttling: ThrottlingFixture,
     pub tap_policy: TapPolicyFixture,
+    pub fido2_policy: Fido2PolicyFixture,
+    /// Challenges handed out by `fido2Methods/creationOptions`.
+    pub passkey_challenges: passkeys::PasskeyChallenges,
     pub tenant_id: Uuid,
     pub created: OffsetDateTime,
     pub users: Vec<User>,
@@ -304,6 +308,8 @@ impl State {
             lro: fixture.lro.clone(),
             throttling: fixture.throttling.clone(),
             tap_policy: fixture.tap_policy.clone(),
+            fido2_policy: fixture.fido2_policy.clone(),
+            passkey_challenges: passkeys::PasskeyChallenges::default(),
             tenant_id,
             created,
             users,
@@ -489,6 +495,8 @@ pub fn build_user(u: &UserFixture, tenant_created: OffsetDateTime) -> Result<Use
                     .clone()
                     .unwrap_or_else(|| "deviceBound".into()),
                 created: time_or(&f.created, created),
+                credential_id: f.credential_id.as_deref().and_then(passkeys::decode_id),
+                attestation_certificates: Vec::new(),
             })
             .collect(),
         software_oath: devices(&m.software_oath, "oath"),

@@ -3,6 +3,7 @@
 mod groups;
 mod methods;
 mod pages;
+mod passkeys;
 mod reset;
 mod risk;
 mod sessions;

@@ -7,6 +7,7 @@ mod groups;
 mod logging;
 mod methods;
 mod paging;
+mod passkeys;
 mod reset;
 mod risk_tap;
 mod sessions;
