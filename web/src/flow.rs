@@ -223,6 +223,7 @@ pub fn method_label(portal: &Portal, lang: Lang, kind: MethodKind) -> String {
         MethodKind::Totp => "method_totp",
         MethodKind::Questions => "method_questions",
         MethodKind::Attribute => "method_attribute",
+        MethodKind::Passkey => "method_passkey",
     };
     portal.templates.catalogs().get(lang, key).to_string()
 }

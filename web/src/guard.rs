@@ -13,8 +13,10 @@ use ring::hmac;
 #[derive(Clone)]
 pub struct Csrf {
     key: hmac::Key,
-    /// `scheme://host[:port]` of the public URL: the only Origin accepted on a POST.
+    /// `scheme://host[:port]` of the public URL: the Origin accepted on a POST.
     origin: String,
+    /// Other origins of the same portal ([`Csrf::also_at`]).
+    aliases: Vec<String>,
 }
 
 impl Csrf {
@@ -22,7 +24,15 @@ impl Csrf {
         Self {
             key: hmac::Key::new(hmac::HMAC_SHA256, key_material),
             origin: public_origin.trim_end_matches('/').to_string(),
+            aliases: Vec::new(),
         }
+    }
+
+    /// The portal is also served at `origin` (the demo's `http://localhost:PORT`): POSTs from
+    /// its pages are accepted too.
+    pub fn also_at(mut self, origin: &str) -> Self {
+        self.aliases.push(origin.trim_end_matches('/').to_string());
+        self
     }
 
     /// The public URL's `scheme://host[:port]`: absolute links the portal hands out start here.
@@ -53,7 +63,10 @@ impl Csrf {
         if header("sec-fetch-site").is_some_and(|site| site != "same-origin") {
             return false;
         }
-        if header("origin").is_some_and(|origin| origin != "null" && origin != self.origin) {
+        let foreign = |origin: &str| {
+            origin != "null" && origin != self.origin && !self.aliases.iter().any(|a| a == origin)
+        };
+        if header("origin").is_some_and(foreign) {
             return false;
         }
         let Ok(tag) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(form_token.trim())

@@ -97,6 +97,18 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("_errors.html", include_str!("../templates/_errors.html")),
     ("_tap.html", include_str!("../templates/_tap.html")),
     (
+        "_webauthn.html",
+        include_str!("../templates/_webauthn.html"),
+    ),
+    (
+        "verify_passkey.html",
+        include_str!("../templates/verify_passkey.html"),
+    ),
+    (
+        "enroll_passkey.html",
+        include_str!("../templates/enroll_passkey.html"),
+    ),
+    (
         "helpdesk_done.html",
         include_str!("../templates/helpdesk_done.html"),
     ),

@@ -183,6 +183,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
                 settings.passwords.lookup()?,
             ),
             limits: settings.limits.limits()?,
+            passkeys: passkey_relying_party(&settings.portal.public_url),
         },
         csrf: Csrf::new(&csrf_key, &origin),
         proxies: TrustedProxies::parse(&settings.portal.trusted_proxies)
@@ -244,4 +245,16 @@ pub async fn open_store(
     latchkey_store::open_with(&settings.store.database_url, password, Cipher::new(key))
         .await
         .context("key `store.database_url`")
+}
+
+/// The relying party passkeys use: the public URL's host. An IP address cannot be one (browsers
+/// refuse it): passkeys are then not offered, and `latchkey check` says why.
+fn passkey_relying_party(public_url: &str) -> Option<latchkey_webauthn::RelyingParty> {
+    match latchkey_webauthn::RelyingParty::for_origin(public_url) {
+        Ok(rp) => Some(rp),
+        Err(e) => {
+            tracing::warn!(public_url, error = %e, "passkeys are not offered: `portal.public_url` cannot be a WebAuthn relying party");
+            None
+        }
+    }
 }

@@ -24,6 +24,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         // Before `{kind}`: the answers form has its own fields.
         .route("/verify/questions", web::post().to(submit_questions))
         .route(
+            "/verify/passkey",
+            web::post().to(crate::passkey::verify::submit),
+        )
+        .route(
             "/verify/attribute",
             web::post().to(crate::attribute::submit),
         )
@@ -71,7 +75,7 @@ struct CodePage {
 /// policy (and so whether an account) matched.
 /// Security questions never count toward the methods required, so they do not advance the
 /// step either (no "Step 3 of 2").
-fn step_numbers(flow: &Flow, data: &FlowData) -> (String, String) {
+pub(crate) fn step_numbers(flow: &Flow, data: &FlowData) -> (String, String) {
     if flow.verified.is_empty() {
         return ((1).to_string(), String::new());
     }
@@ -112,7 +116,7 @@ async fn choose(req: HttpRequest, portal: web::Data<Portal>) -> Result<HttpRespo
 }
 
 /// Parses the `{kind}` path segment into a method the portal offers; 404 otherwise.
-fn offered_kind(portal: &Portal, raw: &str, lang: Lang) -> Result<MethodKind, WebError> {
+pub(crate) fn offered_kind(portal: &Portal, raw: &str, lang: Lang) -> Result<MethodKind, WebError> {
     verify::offered(&portal.services, raw)
         .ok_or_else(|| WebError::page(StatusCode::NOT_FOUND, "error_not_found", lang))
 }
@@ -138,6 +142,7 @@ async fn begin(
     };
     Ok(match kind {
         MethodKind::Totp => page(None, None, StatusCode::OK),
+        MethodKind::Passkey => crate::passkey::verify::page(&portal, &req, &step).await?,
         MethodKind::Attribute => crate::attribute::page(&portal, &req, &step, None, StatusCode::OK),
         MethodKind::Questions => {
             let asked = verify::asked_questions(&portal.services, &step).await;

@@ -18,6 +18,7 @@ mod day_one;
 mod harness;
 mod helpdesk;
 mod kiosk;
+mod passkeys;
 mod portal;
 mod selfservice;
 mod smtp;

@@ -24,6 +24,8 @@ pub struct Draft {
     /// Where codes may go: `latchkey`, `entra`, `profile`.
     pub sources: Vec<String>,
     pub methods_required: String,
+    /// A passkey alone completes verification (`passkey_satisfies = "all"`).
+    pub passkey_alone: bool,
     pub allow_privileged: bool,
     /// Sign the user out everywhere after a reset (docs/security.md 8; on by default).
     pub revoke_sessions: bool,
@@ -41,7 +43,7 @@ pub struct Draft {
 
 /// Every action and method the form offers, in the order policy files list them.
 pub const ACTIONS: [&str; 4] = ["reset", "unlock", "temporary_access_pass", "enroll"];
-pub const METHODS: [&str; 5] = ["email", "sms", "totp", "questions", "attribute"];
+pub const METHODS: [&str; 6] = ["email", "sms", "totp", "passkey", "questions", "attribute"];
 pub const SOURCES: [&str; 3] = ["latchkey", "entra", "profile"];
 
 fn groups_text(groups: &[latchkey_policy::GroupRef]) -> String {
@@ -90,6 +92,7 @@ impl Draft {
             methods: p.methods.iter().map(|m| m.as_str().to_string()).collect(),
             sources: p.sources.iter().map(|s| s.as_str().to_string()).collect(),
             methods_required: p.methods_required.to_string(),
+            passkey_alone: p.passkey_satisfies == latchkey_policy::PasskeySatisfies::All,
             allow_privileged: p.allow_privileged,
             revoke_sessions: p.revoke_sessions,
             dismiss_risk: p.dismiss_risk,
@@ -141,6 +144,7 @@ impl Draft {
             methods: many("methods"),
             sources: many("sources"),
             methods_required: one("methods_required"),
+            passkey_alone: on("passkey_alone"),
             allow_privileged: on("allow_privileged"),
             revoke_sessions: on("revoke_sessions"),
             dismiss_risk: on("dismiss_risk"),
@@ -198,6 +202,9 @@ impl Draft {
         out.push_str(&format!("methods = [{}]\n", list(&self.methods)));
         out.push_str(&format!("sources = [{}]\n", list(&self.sources)));
         out.push_str(&format!("methods_required = {required}\n"));
+        if self.passkey_alone {
+            out.push_str("passkey_satisfies = \"all\"\n");
+        }
         out.push_str(&format!("allow_privileged = {}\n", self.allow_privileged));
         out.push_str(&format!("revoke_sessions = {}\n", self.revoke_sessions));
         out.push_str(&format!("dismiss_risk = {}\n", self.dismiss_risk));

@@ -175,6 +175,12 @@ impl Consoles {
         }
     }
 
+    /// The consoles are also reached at `public_url` ([`SignIn::also_at`]).
+    pub fn also_at(mut self, public_url: &str) -> anyhow::Result<Self> {
+        self.signin = self.signin.also_at(public_url)?;
+        Ok(self)
+    }
+
     /// The redirect URI to register for the consoles.
     pub fn redirect_uri(&self) -> &str {
         self.signin.redirect_uri()

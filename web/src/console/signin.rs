@@ -89,10 +89,10 @@ async fn begin_attempt(
         .signin
         .authorize(
             portal,
+            req,
             &attempt,
             &requested,
-            SIGNIN_PURPOSE,
-            SIGNIN_LIFETIME,
+            (SIGNIN_PURPOSE, SIGNIN_LIFETIME),
             "console",
         )
         .await;
@@ -172,7 +172,7 @@ async fn callback(
         };
         // An admin signing in a delegated credential for writeback, not a console session.
         let signin = &consoles.signin;
-        let (config, redirect) = (signin.provider().config(), signin.redirect_uri());
+        let (config, redirect) = (signin.provider().config(), signin.redirect_uri_for(&req));
         let code = Secret::new(code.to_string());
         let (verifier, cid) = (attempt.verifier(), &correlation_id);
         let finished = crate::admin::connection::finish_delegated(
@@ -182,7 +182,7 @@ async fn callback(
     }
     let signed_in = consoles
         .signin
-        .signed_in(&portal, &attempt, code, now, "console");
+        .signed_in(&portal, &req, &attempt, code, now, "console");
     let (claims, user) = match signed_in.await {
         Ok(x) => x,
         Err(r) => return fail(r.reason, r.subject).await,

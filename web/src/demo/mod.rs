@@ -102,6 +102,12 @@ pub struct DemoOptions {
     pub limits: latchkey_selfservice::flow::Limits,
     /// Kiosk mode (`[kiosk]`): on in the demo, at `/kiosk`.
     pub kiosk: crate::config::KioskSettings,
+    /// Passkeys: browsers accept a host name as a WebAuthn relying party, never an IP address,
+    /// so the demo's passkeys belong to `http://localhost:PORT`, where the whole portal is
+    /// served as well (sign-ins begun there come back there). With `localhost`, that is also
+    /// the URL [`Demo::portal_url`] gives (Chromium tests of passkeys use it); without, the
+    /// demo's address is `http://127.0.0.1:PORT` and passkeys work at the other one.
+    pub localhost: bool,
 }
 
 /// One pre-enrolled demo user.
@@ -138,6 +144,7 @@ impl Default for DemoOptions {
                 enabled: true,
                 ..Default::default()
             },
+            localhost: false,
         }
     }
 }
@@ -157,12 +164,14 @@ pub struct Demo {
     /// Authenticator seeds of the pre-enrolled users, by UPN.
     seeds: HashMap<String, TotpSeed>,
     dir: PathBuf,
+    /// The portal's public URL ([`DemoOptions::localhost`]).
+    url: String,
 }
 
 impl Demo {
-    /// `http://127.0.0.1:PORT`, no trailing slash.
+    /// `http://127.0.0.1:PORT` (or `http://localhost:PORT`), no trailing slash.
     pub fn portal_url(&self) -> &str {
-        self.portal.url()
+        &self.url
     }
 
     /// The audit event types recorded so far, oldest first.
@@ -207,7 +216,7 @@ fn demo_policy(group_id: &str, extra_methods: &[&str]) -> String {
     format!(
         "[[policy]]\nname = \"Staff\"\ndescription = \"Demo: everyone in SSPR Enabled\"\npriority = 10\n\
          applies_to = [{{ id = \"{group_id}\", name = \"SSPR Enabled\" }}]\n\
-         actions = [\"reset\", \"unlock\", \"enroll\"]\nmethods = [\"email\", \"totp\", \"sms\"{extra}]\nsources = [\"latchkey\", \"entra\"]\nmethods_required = 2\n\
+         actions = [\"reset\", \"unlock\", \"enroll\"]\nmethods = [\"email\", \"totp\", \"sms\", \"passkey\"{extra}]\nsources = [\"latchkey\", \"entra\"]\nmethods_required = 2\npasskey_satisfies = \"all\"\n\
          [policy.enrollment]\nrequired = true\nreconfirm_after_days = 180\n"
     )
 }
@@ -268,6 +277,7 @@ async fn start_full(
         graph_budget,
         limits,
         kiosk,
+        localhost,
     } = options;
     let listener = std::net::TcpListener::bind(listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
@@ -322,7 +332,15 @@ async fn start_full(
         .map_err(|e| anyhow::anyhow!("demo policies: {e:?}"))?;
 
     let outbox = Arc::new(Outbox::default());
-    let url = format!("http://{listen}");
+    let address = format!("http://{listen}");
+    let named = format!("http://localhost:{}", listen.port());
+    let url = if localhost {
+        named.clone()
+    } else {
+        address.clone()
+    };
+    let alias = if localhost { &address } else { &named };
+    let passkeys = Some(latchkey_webauthn::RelyingParty::for_origin(&named)?);
     let (notifier, _queue, notices) = start_notifier(
         Arc::clone(&store),
         Branding {
@@ -366,8 +384,9 @@ async fn start_full(
             gateway_wait: latchkey_selfservice::gateway::RESULT_WAIT,
             passwords: latchkey_selfservice::password::PasswordChecks::new(None),
             limits,
+            passkeys,
         },
-        csrf: Csrf::new(&form_key, &url),
+        csrf: Csrf::new(&form_key, &url).also_at(alias),
         proxies: TrustedProxies(trusted_proxies.into_iter().map(IpNet::host).collect()),
         cookies: CookiePolicy { secure: false },
         signin_url: "https://myaccount.microsoft.com".into(),
@@ -384,10 +403,9 @@ async fn start_full(
         portal.parts.insert(Arc::new(kiosk));
     }
     portal.parts.insert(Arc::clone(&outbox));
-    portal.parts.insert(Arc::new(crate::signin::SignIn::new(
-        crate::entra::graph_config(&settings)?,
-        &url,
-    )?));
+    portal.parts.insert(Arc::new(
+        crate::signin::SignIn::new(crate::entra::graph_config(&settings)?, &url)?.also_at(alias)?,
+    ));
     // Both consoles, for the fixture's "Latchkey Admins" and "Helpdesk" groups; the helpdesk
     // serves everyone in "SSPR Enabled".
     let group = |name: &str| sim.tenant().group_id(name);
@@ -400,12 +418,15 @@ async fn start_full(
         serves: group("SSPR Enabled").into_iter().collect(),
         link_lifetime_minutes: None,
     });
-    portal.parts.insert(Arc::new(crate::console::Consoles::new(
-        crate::entra::graph_config(&settings)?,
-        &url,
-        admin.as_ref(),
-        helpdesk.as_ref(),
-    )?));
+    portal.parts.insert(Arc::new(
+        crate::console::Consoles::new(
+            crate::entra::graph_config(&settings)?,
+            &url,
+            admin.as_ref(),
+            helpdesk.as_ref(),
+        )?
+        .also_at(alias)?,
+    ));
     let mut admin_settings = settings.clone();
     admin_settings.admin = admin;
     admin_settings.helpdesk = helpdesk;
@@ -430,6 +451,7 @@ async fn start_full(
         store,
         seeds,
         dir,
+        url,
     })
 }
 

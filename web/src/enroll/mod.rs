@@ -11,6 +11,7 @@
 //! - `authenticator`: authenticator app (stage a seed, show it once as a QR code).
 //! - `questions`: security questions.
 //! - `confirm`: the code that turns a staged email, phone or authenticator active.
+//! - `passkey`: passkeys (several per user, each named; the browser creates them).
 //! - **Remove** (here): removes the active and pending enrollment of a method.
 //!
 //! Every change is audited before the answer, re-checks the policy (`enroll` action, allowed
@@ -25,6 +26,7 @@ mod authenticator;
 mod channel;
 mod confirm;
 mod page;
+mod passkey;
 mod questions;
 mod remove;
 
@@ -47,6 +49,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(signin::configure)
         .route("/enroll", web::get().to(page::index))
         .route("/enroll/reconfirm", web::post().to(reconfirm))
+        // Before `/enroll/{kind}…`, which would take these paths.
+        .route("/enroll/passkey/begin", web::post().to(passkey::begin))
+        .route("/enroll/passkey/remove", web::post().to(passkey::remove))
+        .route("/enroll/passkey", web::post().to(passkey::created))
         .route("/enroll/{kind}", web::post().to(add))
         .route("/enroll/{kind}/confirm", web::post().to(confirm::confirm))
         .route("/enroll/{kind}/resend", web::post().to(channel::resend))

@@ -26,6 +26,7 @@ fn label(portal: &Portal, lang: Lang, kind: MethodKind) -> String {
         MethodKind::Email => "enroll_method_email",
         MethodKind::Sms => "enroll_method_sms",
         MethodKind::Questions => "enroll_method_questions",
+        MethodKind::Passkey => "enroll_method_passkey",
         _ => "enroll_method_totp",
     };
     portal.templates.catalogs().get(lang, key).to_string()
@@ -69,6 +70,10 @@ struct EnrollPage {
     address_error: Option<String>,
     phone: String,
     phone_error: Option<String>,
+    allow_passkey: bool,
+    passkeys: Vec<super::passkey::PasskeyRow>,
+    passkey_name: String,
+    passkey_error: Option<String>,
     errors: Vec<FieldError>,
 }
 
@@ -95,6 +100,8 @@ pub(super) struct Problems {
     /// The chosen question ids and the message (answers are never shown back).
     pub(super) questions: Option<(Vec<String>, String)>,
     pub(super) code: Option<(MethodKind, String)>,
+    /// The name typed for a new passkey and the message.
+    pub(super) passkey: Option<(String, String)>,
 }
 
 fn detail(e: &Enrollment) -> String {
@@ -105,7 +112,7 @@ fn detail(e: &Enrollment) -> String {
     }
 }
 
-fn date(t: time::OffsetDateTime) -> String {
+pub(super) fn date(t: time::OffsetDateTime) -> String {
     let f = time::macros::format_description!("[year]-[month]-[day]");
     t.format(&f).unwrap_or_default()
 }
@@ -241,16 +248,21 @@ fn notices(
     portal: &Portal,
     ctx: &Ctx,
     active: &[&Enrollment],
+    has_passkey: bool,
     now: time::OffsetDateTime,
 ) -> (Option<String>, Option<String>) {
     let (catalogs, lang, policy) = (portal.templates.catalogs(), ctx.lang, &ctx.policy);
-    let enrolled: Vec<MethodKind> = active
+    let mut enrolled: Vec<MethodKind> = active
         .iter()
         .filter_map(|e| page_kind(e))
         .filter(|k| policy.methods.contains(k))
         .collect();
+    if has_passkey {
+        enrolled.push(MethodKind::Passkey);
+    }
+    let alone = policy.passkey_satisfies == latchkey_policy::PasskeySatisfies::All;
     let required = (policy.enrollment.required
-        && !latchkey_verify::requirement_met(policy.methods_required, &enrolled))
+        && !latchkey_selfservice::flow::enough(policy.methods_required, alone, &enrolled))
     .then(|| {
         catalogs
             .get(lang, "enroll_required")
@@ -305,14 +317,39 @@ pub(super) async fn render(
             message: message.clone(),
         });
     }
+    if let Some((_, message)) = &problems.passkey {
+        errors.push(FieldError {
+            field: "passkey-name",
+            message: message.clone(),
+        });
+    }
+    let allow_passkey = super::passkey::allowed(portal, ctx);
+    let keys = if allow_passkey {
+        match s.store.passkeys(&ctx.flow.subject).await {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::error!(error = %e, "enroll: cannot read passkeys");
+                return portal.error_page(
+                    req,
+                    lang,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "error_generic",
+                );
+            }
+        }
+    } else {
+        Vec::new()
+    };
     let (question_fields, question_options) = question_form(portal, lang, &problems);
-    let (required_notice, reconfirm) = notices(portal, ctx, &active, s.clock.now());
+    let now = s.clock.now();
+    let (required_notice, reconfirm) = notices(portal, ctx, &active, !keys.is_empty(), now);
     let name = ctx.session.display_name.clone().map_or_else(
         || ctx.session.upn.clone(),
         |n| format!("{n} ({})", ctx.session.upn),
     );
     let (address, address_error) = problems.address.unzip();
     let (phone, phone_error) = problems.phone.unzip();
+    let (passkey_name, passkey_error) = problems.passkey.unzip();
     let page = EnrollPage {
         csrf: s.csrf.token(&ctx.flow.id.to_string()),
         signed_in_as: catalogs
@@ -334,6 +371,10 @@ pub(super) async fn render(
         address_error,
         phone: phone.unwrap_or_default(),
         phone_error,
+        allow_passkey,
+        passkeys: super::passkey::rows(portal, ctx, &keys),
+        passkey_name: passkey_name.unwrap_or_default(),
+        passkey_error,
         errors,
     };
     let mut r = portal.render_in(req, lang, "enroll.html", &page);

@@ -5,24 +5,10 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use anyhow::Context;
-use latchkey_store::{AuditEvent, EncryptionKey, Outcome, Store};
+use latchkey_store::{Outcome, Store};
 
-use crate::config::Settings;
-
-async fn open(config: &Path) -> anyhow::Result<Arc<dyn Store>> {
-    let settings = Settings::load(config)?;
-    let key = EncryptionKey::load_or_create(&settings.store.key_file).with_context(|| {
-        format!(
-            "key `store.key_file` ({})",
-            settings.store.key_file.display()
-        )
-    })?;
-    // The same database and key as `latchkey serve`.
-    crate::serve::open_store(&settings, &key).await
-}
+use crate::cli_store::{now, open};
 
 async fn audit(store: &dyn Store, event_type: &str, name: &str) -> anyhow::Result<()> {
     audit_details(store, event_type, serde_json::json!({ "gateway": name })).await
@@ -33,24 +19,7 @@ async fn audit_details(
     event_type: &str,
     details: serde_json::Value,
 ) -> anyhow::Result<()> {
-    let event = AuditEvent {
-        at: now(),
-        correlation_id: format!("cli-{}", latchkey_types::random::uuid()?.simple()),
-        actor: "admin:cli".into(),
-        subject: None,
-        event_type: event_type.into(),
-        method: None,
-        outcome: Outcome::Success,
-        reason: None,
-        details,
-    };
-    store.append_audit(&event).await?;
-    Ok(())
-}
-
-/// The CLI's time: the system clock, through the one clock seam.
-fn now() -> time::OffsetDateTime {
-    latchkey_verify::Clock::now(&latchkey_verify::SystemClock)
+    crate::cli_store::audit(store, event_type, None, Outcome::Success, None, details).await
 }
 
 /// Registers a gateway and prints its credential (once); it may unlock, and reset only when

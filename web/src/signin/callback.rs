@@ -100,6 +100,7 @@ impl SignIn {
     pub async fn signed_in<P: Serialize + DeserializeOwned>(
         &self,
         portal: &Portal,
+        req: &HttpRequest,
         attempt: &Attempt<P>,
         code: &str,
         now: OffsetDateTime,
@@ -109,7 +110,7 @@ impl SignIn {
         let tokens = delegated::redeem_code(
             self.provider().config(),
             &Secret::new(code.to_string()),
-            self.redirect_uri(),
+            self.redirect_uri_for(req),
             attempt.verifier(),
             &scopes,
         )

@@ -59,18 +59,16 @@ const SIGNIN_LIFETIME: Duration = Duration::from_secs(10 * 60);
 pub struct SignIn {
     provider: OidcProvider,
     redirect_uri: String,
+    /// Other addresses of the same portal, as (`host[:port]`, redirect URI): a sign-in begun
+    /// at one comes back to it, where its cookies are ([`SignIn::also_at`]).
+    aliases: Vec<(String, String)>,
 }
 
 impl SignIn {
     /// `public_url` is the portal's public URL; the redirect URI is `{public_url}/enroll/callback`
     /// (register it as a Web platform redirect URI of the app).
     pub fn new(config: GraphConfig, public_url: &str) -> anyhow::Result<Self> {
-        let redirect_uri = format!("{}/enroll/callback", public_url.trim_end_matches('/'));
-        let provider = OidcProvider::new(config).map_err(|e| anyhow::anyhow!("[entra]: {e}"))?;
-        Ok(Self {
-            provider,
-            redirect_uri,
-        })
+        Self::with_callback(config, public_url, "/enroll/callback")
     }
 
     /// The same client with another redirect path (the consoles use `/console/callback`).
@@ -84,11 +82,39 @@ impl SignIn {
         Ok(Self {
             provider,
             redirect_uri,
+            aliases: Vec::new(),
         })
     }
 
+    /// The same portal is also reached at `public_url` (the demo: `http://localhost:PORT`, where
+    /// passkeys work, beside `http://127.0.0.1:PORT`). Register its redirect URI too.
+    pub fn also_at(mut self, public_url: &str) -> anyhow::Result<Self> {
+        let url = url::Url::parse(public_url)?;
+        let host = match (url.host_str(), url.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            (None, _) => anyhow::bail!("{public_url} has no host"),
+        };
+        let path = url::Url::parse(&self.redirect_uri)?.path().to_string();
+        let uri = format!("{}{path}", public_url.trim_end_matches('/'));
+        self.aliases.push((host, uri));
+        Ok(self)
+    }
+
+    /// The redirect URI of the public URL (what `latchkey check` and the logs show).
     pub fn redirect_uri(&self) -> &str {
         &self.redirect_uri
+    }
+
+    /// The redirect URI for a sign-in begun (or ending) with `req`: the alias whose host the
+    /// request was sent to, else the public URL's. The Host header only chooses among the
+    /// configured addresses.
+    pub fn redirect_uri_for(&self, req: &HttpRequest) -> &str {
+        let host = req.connection_info().host().to_ascii_lowercase();
+        self.aliases
+            .iter()
+            .find(|(h, _)| *h == host)
+            .map_or(self.redirect_uri.as_str(), |(_, uri)| uri.as_str())
     }
 
     /// The tenant as OpenID provider (authorize URL, code redemption, ID token validation).
@@ -109,6 +135,10 @@ pub struct Session {
     /// A one-time message for the next page: (message key, method kind, earlier channels told).
     #[serde(default)]
     pub flash: Option<(String, Option<String>, bool)>,
+    /// The passkey being registered: its challenge (taken by the browser's answer) and the name
+    /// the user gave it.
+    #[serde(default)]
+    pub passkey: Option<(latchkey_selfservice::passkey::IssuedChallenge, String)>,
 }
 
 impl Session {
@@ -210,10 +240,10 @@ pub async fn begin(portal: &Portal, req: &HttpRequest, signin: &SignIn) -> HttpR
     let started = signin
         .authorize(
             portal,
+            req,
             &attempt,
             &scopes,
-            PURPOSE,
-            SIGNIN_LIFETIME,
+            (PURPOSE, SIGNIN_LIFETIME),
             "enroll",
         )
         .await;
@@ -304,7 +334,7 @@ async fn callback(
     let signed_in = match query.code(&attempt) {
         Ok(code) => {
             signin
-                .signed_in(&portal, &attempt, code, now, "enroll")
+                .signed_in(&portal, &req, &attempt, code, now, "enroll")
                 .await
         }
         Err(r) => Err(r),
@@ -320,6 +350,7 @@ async fn callback(
         mail: user.mail.as_ref().map(|m| m.as_str().to_string()),
         preferred_language: user.preferred_language.clone(),
         flash: None,
+        passkey: None,
     };
     let Some(session_token) = open_session(&portal, claims.oid, &session).await else {
         return portal.error_page(&req, lang, StatusCode::SERVICE_UNAVAILABLE, "error_generic");

@@ -44,21 +44,23 @@ pub async fn throttled(portal: &Portal, req: &HttpRequest, lang: Lang) -> Option
 }
 
 impl SignIn {
-    /// The authorize URL for `attempt` (asking for `scopes`) and the token of the flow that now
-    /// keeps the attempt (`purpose`, living `lifetime`); `None` when either fails (logged under
-    /// `who`): the caller answers "unavailable".
+    /// The authorize URL for `attempt` (asking for `scopes`, coming back to the address `req` was
+    /// sent to) and the token of the flow that now keeps the attempt (`kept`: its purpose and
+    /// lifetime); `None` when either fails (logged under `who`): the caller answers
+    /// "unavailable".
     pub async fn authorize<P: Serialize + DeserializeOwned>(
         &self,
         portal: &Portal,
+        req: &HttpRequest,
         attempt: &Attempt<P>,
         scopes: &[String],
-        purpose: FlowPurpose,
-        lifetime: Duration,
+        kept: (FlowPurpose, Duration),
         who: &str,
     ) -> Option<(Url, FlowToken)> {
+        let (purpose, lifetime) = kept;
         let url = delegated::authorize_url(
             self.provider().config(),
-            self.redirect_uri(),
+            self.redirect_uri_for(req),
             scopes,
             &attempt.pkce,
             &attempt.state,
