@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Latchkey portal as a systemd service. Run as root from the repository root after
-# `cargo build --release -p latchkey`. Idempotent: existing configuration is never overwritten.
+# `cargo build --release -p latchkey` (add `--features hid` for `latchkey passkey provision` with
+# USB security keys; it needs libudev-dev and pkg-config to build). Idempotent: existing
+# configuration is never overwritten.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ "$(id -u)" -eq 0 ] || { echo "run as root" >&2; exit 1; }

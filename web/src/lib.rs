@@ -29,6 +29,7 @@ pub mod language;
 pub mod login_screen;
 pub mod outbox;
 pub mod passkey;
+pub mod passkey_cli;
 pub mod policy_cli;
 pub mod portal;
 pub mod reload;

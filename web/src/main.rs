@@ -9,7 +9,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use latchkey::{app, check, delegate, demo, gateway, login_screen, policy_cli, user_show};
+use latchkey::{
+    app, check, delegate, demo, gateway, login_screen, passkey_cli, policy_cli, user_show,
+};
 
 #[derive(Parser)]
 #[command(
@@ -74,6 +76,43 @@ enum Command {
     LoginScreen {
         #[command(subcommand)]
         command: LoginScreenCommand,
+    },
+    /// Passkeys (FIDO2 security keys) in Entra: provision the key plugged into this computer for
+    /// a user, list a user's passkeys with their models, remove one (docs/passkeys.md).
+    Passkey {
+        #[command(subcommand)]
+        command: PasskeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PasskeyCommand {
+    /// Register the security key plugged into this computer for the user (asks for its PIN).
+    Provision {
+        /// User principal name, email address or object id.
+        user: String,
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The name Entra shows (default: "Security key (YYYY-MM-DD)").
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The user's passkeys in Entra, with their models.
+    List {
+        user: String,
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove one of the user's passkeys (the id `list` prints).
+    Remove {
+        user: String,
+        id: String,
+        #[arg(long, short)]
+        config: PathBuf,
     },
 }
 
@@ -195,6 +234,20 @@ fn main() -> ExitCode {
             Command::Policy {
                 command: PolicyCommand::Check { dir },
             } => policy_cli::check(&dir),
+            Command::Passkey { command } => match command {
+                PasskeyCommand::Provision {
+                    user,
+                    config,
+                    name,
+                    json,
+                } => passkey_cli::provision(&config, &user, name.as_deref(), json).await,
+                PasskeyCommand::List { user, config, json } => {
+                    passkey_cli::list(&config, &user, json).await
+                }
+                PasskeyCommand::Remove { user, id, config } => {
+                    passkey_cli::remove(&config, &user, &id).await
+                }
+            },
             Command::Policy {
                 command: PolicyCommand::Explain { user, config },
             } => policy_cli::explain(&config, &user).await,

@@ -31,6 +31,7 @@ mod helpers;
 mod kiosk;
 mod language;
 mod login_screen;
+mod passkey_cli;
 mod passkeys;
 mod passwords;
 mod policy;

@@ -6,7 +6,9 @@
 //! id: `404` proves the permission was accepted, `403` that it was not.
 
 mod render;
+mod requirements;
 pub use render::render;
+use requirements::{Probe, REQUIREMENTS, Requirement};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -14,7 +16,7 @@ use latchkey_graph::{GraphClient, GraphError};
 use latchkey_types::ObjectId;
 use serde::Serialize;
 
-use crate::config::{Features, Settings};
+use crate::config::Settings;
 
 /// Directory role template ids Latchkey cares about, with their display names.
 pub const ROLE_NAMES: &[(&str, &str)] = &[
@@ -69,183 +71,6 @@ pub fn role_name(template_id: &str) -> &str {
         .find(|(id, _)| id.eq_ignore_ascii_case(template_id))
         .map_or(template_id, |(_, name)| name)
 }
-
-/// A real call that confirms a capability.
-#[derive(Clone, Copy)]
-enum Probe {
-    None,
-    FindUser,
-    Memberships,
-    AuthMethods,
-    RiskyUser,
-    Domains,
-    Organization,
-    PasswordRules,
-}
-
-/// One capability a feature needs.
-struct Requirement {
-    id: &'static str,
-    operation: &'static str,
-    /// `None`: always required. Otherwise required when this returns true.
-    feature: Option<fn(&Features) -> bool>,
-    /// Application permissions, any one suffices; the first is the least privileged.
-    permissions: &'static [&'static str],
-    /// Directory roles of the app's service principal, any one suffices (empty: none needed).
-    roles: &'static [&'static str],
-    probe: Probe,
-    why: &'static str,
-}
-
-const USER_ADMIN: &str = "fe930be7-5e62-47db-91af-98c3a49a38b1";
-const PRIV_AUTH_ADMIN: &str = "7be44c8a-adaf-4e2a-84d6-ab2649e08a13";
-const GLOBAL_ADMIN: &str = "62e90394-69f5-4237-9190-012177145e10";
-
-const REQUIREMENTS: &[Requirement] = &[
-    Requirement {
-        id: "users.read",
-        operation: "Look up users by UPN, mail and aliases",
-        feature: None,
-        permissions: &[
-            "User.Read.All",
-            "User.ReadWrite.All",
-            "Directory.Read.All",
-            "Directory.ReadWrite.All",
-        ],
-        roles: &[],
-        probe: Probe::FindUser,
-        why: "every flow starts by resolving the user",
-    },
-    Requirement {
-        id: "groups.read",
-        operation: "Read transitive group membership and roles",
-        feature: None,
-        permissions: &[
-            "GroupMember.Read.All",
-            "Group.Read.All",
-            "Directory.Read.All",
-            "Directory.ReadWrite.All",
-        ],
-        roles: &[],
-        probe: Probe::Memberships,
-        why: "access policies are group-based; privileged users are recognised by their roles",
-    },
-    Requirement {
-        id: "methods.read",
-        operation: "Read authentication methods",
-        feature: None,
-        permissions: &[
-            "UserAuthenticationMethod.Read.All",
-            "UserAuthenticationMethod.ReadWrite.All",
-        ],
-        roles: &[],
-        probe: Probe::AuthMethods,
-        why: "enrollment state and the helpdesk view",
-    },
-    Requirement {
-        id: "password.write",
-        operation: "Set passwords of cloud users (app-only reset)",
-        feature: Some(|f| f.app_only_reset),
-        permissions: &[
-            "User-PasswordProfile.ReadWrite.All",
-            "User.ReadWrite.All",
-            "Directory.ReadWrite.All",
-        ],
-        roles: &[USER_ADMIN, PRIV_AUTH_ADMIN, GLOBAL_ADMIN],
-        probe: Probe::None,
-        why: "app-only password writes need a permission AND at least the User Administrator role",
-    },
-    Requirement {
-        id: "risk.dismiss",
-        operation: "Read and dismiss user risk",
-        feature: Some(|f| f.dismiss_risk),
-        permissions: &["IdentityRiskyUser.ReadWrite.All"],
-        roles: &[],
-        probe: Probe::RiskyUser,
-        why: "at-risk users are unblocked after a verified reset",
-    },
-    Requirement {
-        id: "tap.create",
-        operation: "Issue Temporary Access Passes",
-        feature: Some(|f| f.temporary_access_pass),
-        permissions: &[
-            "UserAuthMethod-TAP.ReadWrite.All",
-            "UserAuthenticationMethod.ReadWrite.All",
-        ],
-        roles: &[],
-        probe: Probe::None,
-        why: "feature `temporary_access_pass`",
-    },
-    Requirement {
-        id: "methods.write",
-        operation: "Delete lost authentication methods",
-        feature: Some(|f| f.manage_methods),
-        permissions: &["UserAuthenticationMethod.ReadWrite.All"],
-        roles: &[],
-        probe: Probe::None,
-        why: "feature `manage_methods` (helpdesk)",
-    },
-    Requirement {
-        id: "sessions.revoke",
-        operation: "Sign users out everywhere after a reset (revokeSignInSessions)",
-        feature: None,
-        permissions: &["User.RevokeSessions.All"],
-        roles: &[],
-        // A write: not probed, so the check stays read-only.
-        probe: Probe::None,
-        why: "policies revoke sign-in sessions after a password reset unless `revoke_sessions = false`",
-    },
-    Requirement {
-        id: "domains.read",
-        operation: "Read domains (managed / federated)",
-        feature: Some(|f| f.hybrid),
-        permissions: &[
-            "Domain.Read.All",
-            "Directory.Read.All",
-            "Directory.ReadWrite.All",
-        ],
-        roles: &[],
-        probe: Probe::Domains,
-        why: "federated users finish password changes at AD FS",
-    },
-    Requirement {
-        id: "organization.read",
-        operation: "Read the organization (sync state)",
-        feature: Some(|f| f.hybrid),
-        permissions: &[
-            "Organization.Read.All",
-            "Directory.Read.All",
-            "Directory.ReadWrite.All",
-        ],
-        roles: &[],
-        probe: Probe::Organization,
-        why: "hybrid tenants: whether directory sync is on",
-    },
-    Requirement {
-        id: "registration_report.read",
-        operation: "Read the authentication methods registration report (userRegistrationDetails)",
-        // Optional: without it (or without Entra ID P1/P2) the coverage report reads each
-        // user's Entra methods one by one.
-        feature: Some(|_| false),
-        permissions: &["AuditLog.Read.All"],
-        roles: &[],
-        probe: Probe::None,
-        why: "coverage reports count methods users registered in Entra in one paged read instead of two requests per user",
-    },
-    Requirement {
-        id: "password_rules.read",
-        operation: "Read the tenant's password rules (custom banned passwords, smart lockout) and name",
-        feature: None,
-        permissions: &[
-            "GroupSettings.Read.All",
-            "Directory.Read.All",
-            "Directory.ReadWrite.All",
-        ],
-        roles: &[],
-        probe: Probe::PasswordRules,
-        why: "new passwords are checked against the tenant's custom banned password list and name before they are written; the unlock page states the tenant's lockout duration (without it: Entra's defaults, and the tenant's list is only applied by Entra itself)",
-    },
-];
 
 /// One row of the report.
 #[derive(Debug, Serialize)]
@@ -350,7 +175,7 @@ pub async fn build_report(settings: &Settings, client: &GraphClient) -> Report {
             ProbeResult::Skipped
         };
         let status = match (has_permission && has_role, &probe) {
-            (false, _) | (true, ProbeResult::Denied) => "missing",
+            (false, _) | (true, ProbeResult::Denied | ProbeResult::Misconfigured(_)) => "missing",
             (true, ProbeResult::Failed(_)) => "warn",
             _ => "ok",
         };
@@ -390,6 +215,8 @@ enum ProbeResult {
     Ok,
     Denied,
     Failed(String),
+    /// The call worked, and shows a tenant setting that stops the feature (what to change).
+    Misconfigured(String),
 }
 
 impl ProbeResult {
@@ -400,6 +227,7 @@ impl ProbeResult {
             ProbeResult::Ok => "confirmed".into(),
             ProbeResult::Denied => "refused (403)".into(),
             ProbeResult::Failed(e) => format!("failed: {e}"),
+            ProbeResult::Misconfigured(what) => format!("tenant setting: {what}"),
         }
     }
 }
@@ -422,10 +250,30 @@ async fn probe(client: &GraphClient, probe: Probe) -> ProbeResult {
         Probe::Domains => client.list_domains().await.map(|_| ()),
         Probe::Organization => client.organization().await.map(|_| ()),
         Probe::PasswordRules => client.password_rule_settings().await.map(|_| ()),
+        Probe::Fido2Policy => return fido2_policy(client).await,
     };
     match outcome {
         Ok(()) => ProbeResult::Ok,
         Err(e) if e.is_not_found() || matches!(e, GraphError::NotFound { .. }) => ProbeResult::Ok,
+        Err(e) if e.is_forbidden() => ProbeResult::Denied,
+        Err(e) => ProbeResult::Failed(e.to_string()),
+    }
+}
+
+/// Reads the tenant's passkey (FIDO2) method policy: Microsoft's provisioning API works only with
+/// the method on and "Allow self-service set up" on (a documented known issue).
+async fn fido2_policy(client: &GraphClient) -> ProbeResult {
+    const WHERE: &str = "Entra admin center > Protection > Authentication methods > Policies > \
+                         Passkey (FIDO2)";
+    match client.fido2_configuration().await {
+        Ok(c) if !c.enabled => ProbeResult::Misconfigured(format!(
+            "the Passkey (FIDO2) method is off: {WHERE} > Enable and target (Enable = on)"
+        )),
+        Ok(c) if !c.self_service_registration_allowed => ProbeResult::Misconfigured(format!(
+            "\"Allow self-service set up\" is off, and Microsoft's passkey provisioning API refuses \
+             every request then: {WHERE} > Configure > Allow self-service set up = Yes"
+        )),
+        Ok(_) => ProbeResult::Ok,
         Err(e) if e.is_forbidden() => ProbeResult::Denied,
         Err(e) => ProbeResult::Failed(e.to_string()),
     }
@@ -455,6 +303,9 @@ fn fix_for(
     }
     if let ProbeResult::Failed(e) = probe {
         steps.push(format!("the permission is granted but the confirming call failed ({e}); run again with [graph] http_debug = true"));
+    }
+    if let ProbeResult::Misconfigured(fix) = probe {
+        steps.push(fix.clone());
     }
     format!("{} (needed because {})", steps.join("; and "), req.why)
 }

@@ -293,6 +293,8 @@ pub struct Features {
     pub manage_methods: bool,
     /// Check federated domains (AD FS) and hybrid writeback settings.
     pub hybrid: bool,
+    /// `latchkey passkey provision`: passkeys (FIDO2 security keys) provisioned into Entra.
+    pub passkey_provisioning: bool,
 }
 
 impl Default for Features {
@@ -303,6 +305,7 @@ impl Default for Features {
             temporary_access_pass: false,
             manage_methods: false,
             hybrid: true,
+            passkey_provisioning: false,
         }
     }
 }

@@ -496,6 +496,15 @@ pub async fn run(listen: SocketAddr) -> anyhow::Result<ExitCode> {
         "Kiosk mode (the Windows sign-in screen's \"Reset password\" account): open {url}/kiosk;"
     );
     println!("left alone for 2 minutes it starts over by itself (docs/kiosk.md).");
+    println!();
+    let named = url.replace("127.0.0.1", "localhost");
+    println!(
+        "Passkeys: browsers accept them only on a host name, so use {named}: at {named}/enroll Ben"
+    );
+    println!(
+        "adds one (your browser's passkey manager, a security key, or Chrome's DevTools > WebAuthn"
+    );
+    println!("virtual authenticator), then resets at {named}/ with the passkey alone (docs/passkeys.md).");
     println!("Press Ctrl+C to stop.");
     crate::app::shutdown_signal().await;
     demo.stop().await;

@@ -166,7 +166,7 @@ pub fn method_rows(
                     "microsoftAuthenticator",
                     a.display_name.clone().unwrap_or_default(),
                 ),
-                AuthMethod::Fido2(f) => ("fido2", f.display_name.clone().unwrap_or_default()),
+                AuthMethod::Fido2(f) => ("fido2", fido2_detail(f)),
                 AuthMethod::TemporaryAccessPass(_) => ("temporaryAccessPass", String::new()),
                 AuthMethod::SoftwareOath(_) => ("softwareOath", String::new()),
                 AuthMethod::WindowsHelloForBusiness(w) => (
@@ -190,6 +190,24 @@ pub fn method_rows(
             .unwrap_or_default()
         })
         .collect()
+}
+
+/// A passkey's name and its model: from the shipped AAGUID table, else what Entra reports
+/// (the helpdesk tells "YubiKey 5 NFC" from "iCloud Keychain" when a caller says which one is
+/// lost).
+fn fido2_detail(f: &latchkey_graph::Fido2Method) -> String {
+    let name = f.display_name.clone().unwrap_or_default();
+    let model = f
+        .aa_guid
+        .as_deref()
+        .and_then(latchkey_passkey::aaguid::model_name)
+        .map(str::to_string)
+        .or_else(|| f.model.clone().filter(|m| !m.is_empty()));
+    match model {
+        Some(m) if name.is_empty() => m,
+        Some(m) => format!("{name} ({m})"),
+        None => name,
+    }
 }
 
 /// The policy-file name of an action (`admin_action_*` labels).

@@ -1,0 +1,235 @@
+//! `latchkey passkey provision|list|remove <user> --config FILE`: passkeys (FIDO2 security
+//! keys) in Entra for a user, from a helpdesk desk or the portal host — for staff who get a key
+//! on day one, or a user who lost every method and was verified in person. Microsoft's relying
+//! party (`login.microsoft.com`) is not the portal's, so a browser cannot do this; a native
+//! client talking CTAP2 to the key can (`latchkey_passkey`). Every change is audited in the
+//! portal's audit trail (actor `admin:cli`). docs/passkeys.md.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use latchkey_graph::{Fido2Method, GraphClient};
+use latchkey_passkey::PasskeyError;
+use latchkey_store::Outcome;
+use serde::Serialize;
+
+use crate::cli_store;
+use crate::config::Settings;
+
+/// One Entra passkey as the command prints it.
+#[derive(Debug, Serialize)]
+pub struct PasskeyView {
+    pub id: String,
+    pub display_name: Option<String>,
+    pub aaguid: Option<String>,
+    /// From the shipped AAGUID table, else what Entra reports.
+    pub model: Option<String>,
+    pub created: Option<String>,
+    pub passkey_type: Option<String>,
+    pub attestation_level: Option<String>,
+}
+
+impl PasskeyView {
+    fn of(m: &Fido2Method) -> Self {
+        let known = m
+            .aa_guid
+            .as_deref()
+            .and_then(latchkey_passkey::aaguid::model_name);
+        Self {
+            id: m.id.clone(),
+            display_name: m.display_name.clone(),
+            aaguid: m.aa_guid.clone(),
+            model: known.map(str::to_string).or_else(|| m.model.clone()),
+            created: m.created_date_time.and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            }),
+            passkey_type: m.passkey_type.as_ref().map(|t| format!("{t:?}")),
+            attestation_level: m.attestation_level.as_ref().map(|a| format!("{a:?}")),
+        }
+    }
+
+    fn line(&self) -> String {
+        format!(
+            "{:<38} {:<32} {:<36} {}",
+            self.id,
+            self.display_name.as_deref().unwrap_or("-"),
+            self.model.as_deref().unwrap_or("unknown model"),
+            self.created.as_deref().unwrap_or("-"),
+        )
+    }
+}
+
+/// The user's Entra passkeys with their models.
+pub async fn list(config: &Path, who: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let graph = crate::entra::client(&Settings::load(config)?)?;
+    let user = match latchkey_passkey::resolve_user(&graph, who).await {
+        Ok(u) => u,
+        Err(e) => return Ok(failed(who, &e)),
+    };
+    let methods = match graph.list_fido2_methods(&user.id).await {
+        Ok(m) => m,
+        Err(e) => return Ok(failed(who, &PasskeyError::from(e))),
+    };
+    let views: Vec<PasskeyView> = methods.iter().map(PasskeyView::of).collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&views)?);
+    } else if views.is_empty() {
+        println!("{} has no passkeys in Entra", user.user_principal_name);
+    } else {
+        for v in &views {
+            println!("{}", v.line());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Removes one of the user's Entra passkeys (by the id `list` prints). Audited.
+pub async fn remove(config: &Path, who: &str, method_id: &str) -> anyhow::Result<ExitCode> {
+    let graph = crate::entra::client(&Settings::load(config)?)?;
+    let store = cli_store::open(config).await?;
+    let user = match latchkey_passkey::resolve_user(&graph, who).await {
+        Ok(u) => u,
+        Err(e) => return Ok(failed(who, &e)),
+    };
+    let known = graph.list_fido2_methods(&user.id).await;
+    let Some(method) = known
+        .map_err(PasskeyError::from)
+        .map(|m| {
+            m.into_iter()
+                .find(|m| m.id.eq_ignore_ascii_case(method_id.trim()))
+        })
+        .unwrap_or_else(|e| {
+            eprintln!("{who}: {e}");
+            None
+        })
+    else {
+        eprintln!("{who}: no passkey with the id {method_id:?} (latchkey passkey list {who})");
+        return Ok(ExitCode::from(1));
+    };
+    let view = PasskeyView::of(&method);
+    if let Err(e) = graph.delete_fido2_method(&user.id, &method.id).await {
+        return Ok(failed(who, &PasskeyError::from(e)));
+    }
+    let details =
+        serde_json::json!({ "method_id": view.id, "aaguid": view.aaguid, "model": view.model });
+    cli_store::audit(
+        store.as_ref(),
+        "passkey.removed",
+        Some(user.id),
+        Outcome::Success,
+        None,
+        details,
+    )
+    .await?;
+    println!("removed: {}", view.line());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Provisions the security key plugged into this computer for the user. Audited, refusals too.
+pub async fn provision(
+    config: &Path,
+    who: &str,
+    name: Option<&str>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load(config)?;
+    let graph = crate::entra::client(&settings)?;
+    let store = cli_store::open(config).await?;
+    let user = match latchkey_passkey::resolve_user(&graph, who).await {
+        Ok(u) => u,
+        Err(e) => return Ok(failed(who, &e)),
+    };
+    let outcome = with_device(&graph, &user.id, name).await;
+    let (result, reason) = match &outcome {
+        Ok(_) => (Outcome::Success, None),
+        Err(e) => (Outcome::Failure, Some(e.reason())),
+    };
+    let details = match &outcome {
+        Ok(p) => serde_json::json!({
+            "method_id": p.method.id,
+            "aaguid": p.aaguid.to_string(),
+            "model": p.model,
+            "attestation_verified": p.attestation_verified,
+        }),
+        Err(_) => serde_json::json!({}),
+    };
+    cli_store::audit(
+        store.as_ref(),
+        "passkey.provisioned",
+        Some(user.id),
+        result,
+        reason,
+        details,
+    )
+    .await?;
+    match outcome {
+        Ok(done) => {
+            for w in &done.warnings {
+                eprintln!("warning: {w}");
+            }
+            let view = PasskeyView::of(&done.method);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&view)?);
+            } else {
+                println!(
+                    "registered in Entra for {}: {}",
+                    user.user_principal_name,
+                    view.line()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Ok(failed(who, &e)),
+    }
+}
+
+/// The refusal, said once on stderr; exit code 1.
+fn failed(who: &str, e: &PasskeyError) -> ExitCode {
+    eprintln!("{who}: {e}");
+    ExitCode::from(1)
+}
+
+#[cfg(feature = "hid")]
+async fn with_device(
+    graph: &GraphClient,
+    user: &latchkey_types::ObjectId,
+    name: Option<&str>,
+) -> Result<latchkey_passkey::registration::Provisioned, PasskeyError> {
+    use latchkey_passkey::{Authenticator as _, HidAuthenticator, HidOptions, Pin};
+    let opened = tokio::task::spawn_blocking(|| {
+        let mut key = HidAuthenticator::open(&HidOptions::default())?;
+        let info = key.info()?;
+        Ok::<_, PasskeyError>((key, info))
+    })
+    .await
+    .map_err(|e| PasskeyError::Device(e.to_string()))??;
+    let (key, info) = opened;
+    eprintln!("security key: {}", key.product());
+    // A PIN is asked for only when the key has one and no built-in verification to use instead.
+    let pin = if info.client_pin == Some(true) && info.built_in_uv != Some(true) {
+        let typed =
+            tokio::task::spawn_blocking(|| rpassword::prompt_password("Security key PIN: "))
+                .await
+                .map_err(|e| PasskeyError::Device(e.to_string()))?
+                .map_err(|e| PasskeyError::Device(format!("cannot read the PIN: {e}")))?;
+        Some(Pin::new(typed)?)
+    } else {
+        None
+    };
+    let clock = latchkey_graph::Clock::system();
+    latchkey_passkey::provision(graph, user, name, pin, Box::new(key), &clock).await
+}
+
+#[cfg(not(feature = "hid"))]
+async fn with_device(
+    _graph: &GraphClient,
+    _user: &latchkey_types::ObjectId,
+    _name: Option<&str>,
+) -> Result<latchkey_passkey::registration::Provisioned, PasskeyError> {
+    Err(PasskeyError::Device(
+        "this latchkey was built without USB security-key support: build it with \
+         `cargo build --release -p latchkey --features hid` (needs libudev-dev and pkg-config)"
+            .into(),
+    ))
+}
