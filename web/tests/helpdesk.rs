@@ -569,18 +569,30 @@ async fn a_verified_caller_gets_a_pass_a_lost_method_deleted_and_re_enrollment()
         )
         .await;
     assert_eq!(pw.status, 404);
-    // Re-enrollment removes her Latchkey methods and ends the case.
+    // A portal passkey of hers is listed with its name...
+    let adele: ObjectId = id.parse().unwrap();
+    let key = latchkey_store::NewPasskey {
+        subject: adele,
+        credential_id: vec![42; 16],
+        user_handle: vec![7; 32],
+        name: "Laptop".into(),
+        public_key: vec![0xa5],
+        sign_count: 0,
+        aaguid: [0; 16],
+        backup_eligible: false,
+        backed_up: false,
+    };
+    let now = time::OffsetDateTime::now_utc();
+    demo.store.add_passkey(key, 10, now).await.unwrap();
+    let page = b.get(&format!("/helpdesk/user?q={id}")).await;
+    assert!(page.body.contains("Passkey: Laptop"), "{}", page.body);
+    // ...and re-enrollment removes her Latchkey methods, passkeys included, and ends the case.
     let re = b
         .post("/helpdesk/reenroll", &[("csrf", &csrf), ("q", &id)])
         .await;
     assert_eq!(re.status, 303);
-    assert!(
-        demo.store
-            .enrollments(&id.parse::<ObjectId>().unwrap())
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(demo.store.enrollments(&adele).await.unwrap().is_empty());
+    assert!(demo.store.passkeys(&adele).await.unwrap().is_empty());
     let tap = b
         .post("/helpdesk/tap", &[("csrf", &csrf), ("q", &id)])
         .await;

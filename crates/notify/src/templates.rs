@@ -89,7 +89,7 @@ pub enum ChangeKind {
 }
 
 /// One line of a "methods changed" notice. `method` is the method kind (`email`, `sms`, `totp`,
-/// `questions`; others are shown as given).
+/// `questions`, `passkey`; others are shown as given).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MethodChange {
     pub method: String,

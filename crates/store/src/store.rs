@@ -217,7 +217,8 @@ pub trait EnrollmentStore: Send + Sync + 'static {
 
     /// The methods (active and pending) of every one of `subjects`, without their data or
     /// secrets (nothing is decrypted): what reports count, a few queries for a whole batch
-    /// (backends split long lists). Ordered by subject, method, state.
+    /// (backends split long lists). A user's passkeys are one row, method `passkey`, active,
+    /// confirmed when the first was registered. Ordered by subject, method, state.
     fn enrolled_methods<'a>(
         &'a self,
         subjects: &'a [ObjectId],

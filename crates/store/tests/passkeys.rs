@@ -50,6 +50,20 @@ async fn a_passkey_is_registered_listed_found_and_removed(store: Arc<dyn Store>)
     assert_eq!(listed[0].created_at, t0());
     assert_eq!(listed[0].last_used_at, None);
     assert!(store.passkeys(&b).await.unwrap().is_empty());
+    // Reports count a user's passkeys as one active method, confirmed with the first.
+    let methods = store.enrolled_methods(&[b, a]).await.unwrap();
+    assert_eq!(
+        methods
+            .iter()
+            .map(|m| (m.subject, m.method.as_str(), m.state, m.confirmed_at))
+            .collect::<Vec<_>>(),
+        [(
+            a,
+            "passkey",
+            latchkey_store::EnrollmentState::Active,
+            Some(t0())
+        )]
+    );
     let found = store.passkey(b"cred-1").await.unwrap().unwrap();
     assert_eq!(found.subject, a);
     assert_eq!(found.public_key, vec![0xa5, 1, 2]);

@@ -504,7 +504,9 @@ pub async fn run(listen: SocketAddr) -> anyhow::Result<ExitCode> {
     println!(
         "adds one (your browser's passkey manager, a security key, or Chrome's DevTools > WebAuthn"
     );
-    println!("virtual authenticator), then resets at {named}/ with the passkey alone (docs/passkeys.md).");
+    println!(
+        "virtual authenticator), then resets at {named}/ with the passkey alone (docs/passkeys.md)."
+    );
     println!("Press Ctrl+C to stop.");
     crate::app::shutdown_signal().await;
     demo.stop().await;

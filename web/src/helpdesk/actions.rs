@@ -414,6 +414,23 @@ async fn reenroll(
             return super::case::unavailable(&portal, &req, &m);
         }
     }
+    // The user's portal passkeys go too: a fresh start leaves no way in behind.
+    let keys = match s.store.passkeys(&user).await {
+        Ok(k) => k,
+        Err(e) => {
+            tracing::error!(error = %e, "helpdesk: cannot read passkeys");
+            return super::case::unavailable(&portal, &req, &m);
+        }
+    };
+    for key in &keys {
+        if let Err(e) = s.store.remove_passkey(&user, &key.credential_id).await {
+            tracing::error!(error = %e, "helpdesk: cannot remove a passkey");
+            return super::case::unavailable(&portal, &req, &m);
+        }
+    }
+    if !keys.is_empty() {
+        removed.push(latchkey_types::MethodKind::Passkey.as_str().to_string());
+    }
     let now = s.clock.now();
     s.store.void_codes_of(&user, now).await.or_log();
     // Ends the user's flows, links and this caller case: a fresh start for everyone.

@@ -265,7 +265,7 @@ async fn history(
 ) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
     let s = &portal.services;
     let catalogs = portal.templates.catalogs();
-    let enrollments = s
+    let mut enrollments: Vec<serde_json::Value> = s
         .store
         .enrollments(&t.user.id)
         .await
@@ -279,6 +279,15 @@ async fn history(
             })
         })
         .collect();
+    // Portal passkeys, one row each with the name the user gave it.
+    let passkey = catalogs.get(m.lang, "admin_method_passkey");
+    for k in s.store.passkeys(&t.user.id).await.unwrap_or_default() {
+        enrollments.push(serde_json::json!({
+            "method": format!("{passkey}: {}", k.name),
+            "active": true,
+            "confirmed": Some(date(k.created_at)),
+        }));
+    }
     let query = AuditQuery {
         subject: Some(t.user.id),
         limit: 15,

@@ -160,9 +160,13 @@ impl PostgresStore {
         // One array parameter per query; chunks keep each statement small.
         for chunk in subjects.chunks(SUBJECTS_PER_QUERY) {
             let ids: Vec<String> = chunk.iter().map(ToString::to_string).collect();
+            // Passkeys count as one active method, confirmed when the first was registered.
             let rows = sqlx::query(
                 "SELECT subject, method, state, confirmed_at_ms FROM enrollments \
-                 WHERE subject = ANY($1)",
+                 WHERE subject = ANY($1) \
+                 UNION ALL SELECT subject, 'passkey' AS method, 'active' AS state, \
+                 MIN(created_at_ms) AS confirmed_at_ms FROM passkeys \
+                 WHERE subject = ANY($1) GROUP BY subject",
             )
             .bind(ids)
             .fetch_all(&self.pool)

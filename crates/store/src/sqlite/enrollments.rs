@@ -148,14 +148,18 @@ impl SqliteStore {
         let mut out = Vec::new();
         // Well under SQLite's limit of bound variables per statement.
         for chunk in subjects.chunks(SUBJECTS_PER_QUERY) {
-            // Only placeholders are generated; every subject is bound.
-            let mut sql = String::from(
-                "SELECT subject, method, state, confirmed_at_ms FROM enrollments WHERE subject IN (",
+            // Only placeholders are generated; every subject is bound. Passkeys count as one
+            // active method (several keys are one way to prove who you are), confirmed when the
+            // first was registered.
+            let list: Vec<String> = (1..=chunk.len()).map(|i| format!("?{i}")).collect();
+            let list = list.join(", ");
+            let sql = format!(
+                "SELECT subject, method, state, confirmed_at_ms FROM enrollments \
+                 WHERE subject IN ({list}) \
+                 UNION ALL SELECT subject, 'passkey' AS method, 'active' AS state, \
+                 MIN(created_at_ms) AS confirmed_at_ms FROM passkeys \
+                 WHERE subject IN ({list}) GROUP BY subject"
             );
-            for i in 0..chunk.len() {
-                sql.push_str(if i == 0 { "?" } else { ", ?" });
-            }
-            sql.push(')');
             let values: Vec<Value> = chunk.iter().map(|s| Value::Text(s.to_string())).collect();
             self.read(|conn| {
                 let mut stmt = conn.prepare_cached(&sql)?;

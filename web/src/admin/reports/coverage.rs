@@ -328,7 +328,11 @@ pub async fn compute_at_most(
         let p = &policies[pi];
         let accepted = a.accepted(p);
         (
-            latchkey_verify::requirement_met(p.methods_required, &accepted),
+            latchkey_selfservice::flow::enough(
+                p.methods_required,
+                p.passkey_satisfies == latchkey_policy::PasskeySatisfies::All,
+                &accepted,
+            ),
             accepted,
         )
     };
