@@ -98,6 +98,9 @@ enum PasskeyCommand {
         name: Option<String>,
         #[arg(long)]
         json: bool,
+        /// Also for accounts with directory roles.
+        #[arg(long)]
+        allow_privileged: bool,
     },
     /// The user's passkeys in Entra, with their models.
     List {
@@ -113,6 +116,9 @@ enum PasskeyCommand {
         id: String,
         #[arg(long, short)]
         config: PathBuf,
+        /// Also for accounts with directory roles.
+        #[arg(long)]
+        allow_privileged: bool,
     },
 }
 
@@ -240,13 +246,20 @@ fn main() -> ExitCode {
                     config,
                     name,
                     json,
-                } => passkey_cli::provision(&config, &user, name.as_deref(), json).await,
+                    allow_privileged,
+                } => {
+                    let flags = (json, allow_privileged);
+                    passkey_cli::provision(&config, &user, name.as_deref(), flags).await
+                }
                 PasskeyCommand::List { user, config, json } => {
                     passkey_cli::list(&config, &user, json).await
                 }
-                PasskeyCommand::Remove { user, id, config } => {
-                    passkey_cli::remove(&config, &user, &id).await
-                }
+                PasskeyCommand::Remove {
+                    user,
+                    id,
+                    config,
+                    allow_privileged,
+                } => passkey_cli::remove(&config, &user, &id, allow_privileged).await,
             },
             Command::Policy {
                 command: PolicyCommand::Explain { user, config },

@@ -3,7 +3,10 @@
 //! on day one, or a user who lost every method and was verified in person. Microsoft's relying
 //! party (`login.microsoft.com`) is not the portal's, so a browser cannot do this; a native
 //! client talking CTAP2 to the key can (`latchkey_passkey`). Every change is audited in the
-//! portal's audit trail (actor `admin:cli`). docs/passkeys.md.
+//! portal's audit trail (actor `admin:cli`, with the operating-system account and host that ran
+//! it): a `started` event before Entra is asked, the outcome after. Accounts with directory roles
+//! are refused unless `--allow-privileged` says the operator means it (the helpdesk console asks
+//! a second member for them; a command line has no second member). docs/passkeys.md.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -84,13 +87,67 @@ pub async fn list(config: &Path, who: &str, json: bool) -> anyhow::Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
+/// Who ran the command, for the audit trail: the operating-system account and host.
+fn operator() -> serde_json::Value {
+    let var = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()))
+    };
+    serde_json::json!({
+        "os_user": var(&["USER", "LOGNAME", "USERNAME"]),
+        "host": var(&["HOSTNAME", "COMPUTERNAME"]).or_else(|| {
+            std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_string())
+        }),
+    })
+}
+
+/// The audit details of a passkey command: what it was about, and who ran it.
+fn details(mut about: serde_json::Value) -> serde_json::Value {
+    if let Some(map) = about.as_object_mut() {
+        map.insert("operator".into(), operator());
+    }
+    about
+}
+
+/// The user, refused when they hold a directory role and the operator did not say
+/// `--allow-privileged` (or when their roles cannot be read).
+async fn target(
+    graph: &GraphClient,
+    who: &str,
+    allow_privileged: bool,
+) -> Result<latchkey_graph::User, ExitCode> {
+    let user = latchkey_passkey::resolve_user(graph, who)
+        .await
+        .map_err(|e| failed(who, &e))?;
+    if !allow_privileged {
+        let roles = graph
+            .directory_roles(&user.id)
+            .await
+            .map_err(|e| failed(who, &PasskeyError::from(e)))?;
+        if !roles.is_empty() {
+            eprintln!(
+                "{who} holds a directory role: passkeys of privileged accounts change only with \
+                 --allow-privileged (and, in the helpdesk console, a second member's approval)"
+            );
+            return Err(ExitCode::from(1));
+        }
+    }
+    Ok(user)
+}
+
 /// Removes one of the user's Entra passkeys (by the id `list` prints). Audited.
-pub async fn remove(config: &Path, who: &str, method_id: &str) -> anyhow::Result<ExitCode> {
+pub async fn remove(
+    config: &Path,
+    who: &str,
+    method_id: &str,
+    allow_privileged: bool,
+) -> anyhow::Result<ExitCode> {
     let graph = crate::entra::client(&Settings::load(config)?)?;
     let store = cli_store::open(config).await?;
-    let user = match latchkey_passkey::resolve_user(&graph, who).await {
+    let user = match target(&graph, who, allow_privileged).await {
         Ok(u) => u,
-        Err(e) => return Ok(failed(who, &e)),
+        Err(code) => return Ok(code),
     };
     let known = graph.list_fido2_methods(&user.id).await;
     let Some(method) = known
@@ -108,20 +165,20 @@ pub async fn remove(config: &Path, who: &str, method_id: &str) -> anyhow::Result
         return Ok(ExitCode::from(1));
     };
     let view = PasskeyView::of(&method);
+    let about = details(serde_json::json!({
+        "method_id": view.id, "aaguid": view.aaguid, "model": view.model,
+    }));
+    let event = "passkey.removed";
+    let store = store.as_ref();
+    let subject = Some(user.id);
+    cli_store::audit(store, event, subject, Outcome::Started, None, about.clone()).await?;
     if let Err(e) = graph.delete_fido2_method(&user.id, &method.id).await {
-        return Ok(failed(who, &PasskeyError::from(e)));
+        let e = PasskeyError::from(e);
+        let reason = Some(e.reason());
+        cli_store::audit(store, event, subject, Outcome::Failure, reason, about).await?;
+        return Ok(failed(who, &e));
     }
-    let details =
-        serde_json::json!({ "method_id": view.id, "aaguid": view.aaguid, "model": view.model });
-    cli_store::audit(
-        store.as_ref(),
-        "passkey.removed",
-        Some(user.id),
-        Outcome::Success,
-        None,
-        details,
-    )
-    .await?;
+    cli_store::audit(store, event, subject, Outcome::Success, None, about).await?;
     println!("removed: {}", view.line());
     Ok(ExitCode::SUCCESS)
 }
@@ -131,21 +188,25 @@ pub async fn provision(
     config: &Path,
     who: &str,
     name: Option<&str>,
-    json: bool,
+    (json, allow_privileged): (bool, bool),
 ) -> anyhow::Result<ExitCode> {
     let settings = Settings::load(config)?;
     let graph = crate::entra::client(&settings)?;
     let store = cli_store::open(config).await?;
-    let user = match latchkey_passkey::resolve_user(&graph, who).await {
+    let user = match target(&graph, who, allow_privileged).await {
         Ok(u) => u,
-        Err(e) => return Ok(failed(who, &e)),
+        Err(code) => return Ok(code),
     };
+    let (event, subject) = ("passkey.provisioned", Some(user.id));
+    let started = details(serde_json::json!({ "name": name }));
+    let store = store.as_ref();
+    cli_store::audit(store, event, subject, Outcome::Started, None, started).await?;
     let outcome = with_device(&graph, &user.id, name).await;
     let (result, reason) = match &outcome {
         Ok(_) => (Outcome::Success, None),
         Err(e) => (Outcome::Failure, Some(e.reason())),
     };
-    let details = match &outcome {
+    let about = details(match &outcome {
         Ok(p) => serde_json::json!({
             "method_id": p.method.id,
             "aaguid": p.aaguid.to_string(),
@@ -153,16 +214,8 @@ pub async fn provision(
             "attestation_verified": p.attestation_verified,
         }),
         Err(_) => serde_json::json!({}),
-    };
-    cli_store::audit(
-        store.as_ref(),
-        "passkey.provisioned",
-        Some(user.id),
-        result,
-        reason,
-        details,
-    )
-    .await?;
+    });
+    cli_store::audit(store, event, subject, result, reason, about).await?;
     match outcome {
         Ok(done) => {
             for w in &done.warnings {

@@ -248,7 +248,7 @@ pub async fn open_store(
 }
 
 /// The relying party passkeys use: the public URL's host. An IP address cannot be one (browsers
-/// refuse it): passkeys are then not offered, and `latchkey check` says why.
+/// refuse it): passkeys are then not offered, and the log says why at start.
 fn passkey_relying_party(public_url: &str) -> Option<latchkey_webauthn::RelyingParty> {
     match latchkey_webauthn::RelyingParty::for_origin(public_url) {
         Ok(rp) => Some(rp),

@@ -79,7 +79,10 @@ async fn list_shows_models_and_remove_deletes_and_audits() {
         "{}",
         stdout(&after)
     );
-    assert_eq!(audit_types(&dir).await, ["passkey.removed:success"]);
+    assert_eq!(
+        audit_types(&dir).await,
+        ["passkey.removed:started", "passkey.removed:success"]
+    );
 
     let nobody = latchkey(
         &["passkey", "list", "nobody@contoso.com", "--config", cfg],
@@ -114,13 +117,52 @@ async fn provisioning_without_a_security_key_says_so_and_is_audited() {
             || err.contains("without USB security-key support"),
         "{err}"
     );
-    assert_eq!(audit_types(&dir).await, ["passkey.provisioned:failure"]);
+    assert_eq!(
+        audit_types(&dir).await,
+        ["passkey.provisioned:started", "passkey.provisioned:failure"]
+    );
     let listed = latchkey(
         &["passkey", "list", MANY, "--config", cfg.to_str().unwrap()],
         &[],
     )
     .await;
     assert!(stdout(&listed).contains("Red key"), "{}", stdout(&listed));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn privileged_accounts_need_allow_privileged() {
+    let sim = sim(fixture()).await;
+    let dir = TempDir::new();
+    let cfg = config_for(&sim, &dir, &store_config(&dir));
+    let cfg = cfg.to_str().unwrap();
+    // A Global Administrator in the test tenant.
+    let admin = "admin@contoso.com";
+    let out = latchkey(&["passkey", "provision", admin, "--config", cfg], &[]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("--allow-privileged"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(audit_types(&dir).await.is_empty(), "nothing was started");
+    let out = latchkey(
+        &[
+            "passkey",
+            "provision",
+            admin,
+            "--config",
+            cfg,
+            "--allow-privileged",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        !stderr(&out).contains("--allow-privileged"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -97,7 +97,6 @@ async fn register(b: &mut Browser, key: &mut SoftAuthenticator, name: &str, orig
         "/enroll/passkey",
         &[
             ("csrf", &prompt.csrf()),
-            ("user_id", &b64(&user)),
             ("client_data_json", &b64(&client_data)),
             ("attestation_object", &b64(&attestation)),
         ],
@@ -112,26 +111,36 @@ struct Answer {
 
 /// Shows the passkey prompt of `b`'s flow and answers it with `key` from `origin`.
 async fn answer(b: &mut Browser, key: &mut SoftAuthenticator, origin: &str) -> Answer {
+    answers(b, key, &[origin]).await.remove(0)
+}
+
+/// Shows one passkey prompt and makes one answer to it per origin (all to the same challenge).
+async fn answers(b: &mut Browser, key: &mut SoftAuthenticator, origins: &[&str]) -> Vec<Answer> {
     let csrf = b.get("/verify").await.csrf();
     let prompt = b.post("/verify/passkey/start", &[("csrf", &csrf)]).await;
     assert_eq!(prompt.status, 200, "{}", prompt.body);
     let o = options(&prompt);
     assert_eq!(o["mode"], "get");
     let challenge = unb64(o["challenge"].as_str().unwrap());
-    let client_data = client_data_json(Ceremony::Get, &challenge, origin);
-    let got = key
-        .get_assertion("localhost", &sha256(&client_data), &[])
-        .unwrap();
-    Answer {
-        fields: vec![
-            ("csrf", prompt.csrf()),
-            ("credential_id", b64(&got.credential_id)),
-            ("client_data_json", b64(&client_data)),
-            ("authenticator_data", b64(&got.auth_data)),
-            ("signature", b64(&got.signature)),
-            ("user_handle", b64(&got.user_handle.unwrap_or_default())),
-        ],
-    }
+    origins
+        .iter()
+        .map(|origin| {
+            let client_data = client_data_json(Ceremony::Get, &challenge, origin);
+            let got = key
+                .get_assertion("localhost", &sha256(&client_data), &[])
+                .unwrap();
+            Answer {
+                fields: vec![
+                    ("csrf", prompt.csrf()),
+                    ("credential_id", b64(&got.credential_id)),
+                    ("client_data_json", b64(&client_data)),
+                    ("authenticator_data", b64(&got.auth_data)),
+                    ("signature", b64(&got.signature)),
+                    ("user_handle", b64(&got.user_handle.unwrap_or_default())),
+                ],
+            }
+        })
+        .collect()
 }
 
 async fn submit(b: &mut Browser, a: &Answer) -> Page {
@@ -179,6 +188,7 @@ async fn a_registered_passkey_alone_resets_under_a_policy_that_allows_it() {
     // The same answer again is refused: its challenge was taken, and the flow moved on.
     let again = submit(&mut b, &a).await;
     assert_ne!(again.location.as_deref(), Some("/action"), "{}", again.body);
+    assert!(again.status >= 400, "{}: {}", again.status, again.body);
     // The list shows the use.
     let mut e = Browser::new(&demo);
     let page = sign_in(&demo, &mut e, BEN, BEN_PASSWORD).await;
@@ -247,6 +257,38 @@ async fn wrong_origins_clones_and_other_accounts_are_refused_alike() {
     assert_eq!(refused.status, 400, "{}", refused.body);
     assert!(refused.body.contains(wrong), "{}", refused.body);
 
+    // A failed answer takes its prompt with it: a good answer to the same prompt, sent after
+    // it, is refused too (the challenge is single use, whatever the outcome).
+    let mut b = Browser::new(&demo);
+    b.identify(BEN).await;
+    let both = answers(
+        &mut b,
+        &mut key,
+        &["https://evil.example", demo.portal_url()],
+    )
+    .await;
+    assert_eq!(submit(&mut b, &both[0]).await.status, 400);
+    let late = submit(&mut b, &both[1]).await;
+    assert_eq!(late.status, 400, "{}", late.body);
+    assert!(late.body.contains(wrong), "{}", late.body);
+    let reasons: Vec<String> = demo
+        .store
+        .audit_events(&latchkey_store::AuditQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| r.event.reason)
+        .collect();
+    // The page after the failure showed a new prompt; the late answer names the old one.
+    assert_eq!(
+        reasons.first().map(String::as_str),
+        Some("challenge"),
+        "{reasons:?}"
+    );
+
     // Ben's passkey in Adele's flow, and in an unknown account's: the same answer.
     for account in ["adele.vance@contoso.com", "nobody.here@contoso.com"] {
         let mut b = Browser::new(&demo);
@@ -257,16 +299,23 @@ async fn wrong_origins_clones_and_other_accounts_are_refused_alike() {
         assert!(refused.body.contains(wrong), "{account}: {}", refused.body);
     }
 
+    demo.stop().await;
+}
+
+/// (Its own demo: the failures above count against this client's address, as they should.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cloned_key_is_refused_and_audited() {
+    let demo = demo().await;
+    let mut key = SoftAuthenticator::new([0xcb; 16]);
+    ben_with_passkey(&demo, &mut key).await;
     // A counter that went back: a cloned key. Refused and audited.
     let id = {
         let mut b = Browser::new(&demo);
         b.identify(BEN).await;
         let a = answer(&mut b, &mut key, demo.portal_url()).await;
         let id = unb64(&a.fields[1].1);
-        assert_eq!(
-            submit(&mut b, &a).await.location.as_deref(),
-            Some("/action")
-        );
+        let ok = submit(&mut b, &a).await;
+        assert_eq!(ok.location.as_deref(), Some("/action"), "{}", ok.body);
         id
     };
     key.set_counter(&id, 0).unwrap();
@@ -315,8 +364,17 @@ async fn the_prompt_looks_the_same_for_every_account() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_answers_with_one_assertion_verify_once() {
+    // A security key (its counter moves) and a synced passkey (its counter stays 0, so only the
+    // single-use challenge stands between one assertion and two verifications).
+    for counting in [true, false] {
+        concurrent_answers(counting).await;
+    }
+}
+
+async fn concurrent_answers(counting: bool) {
     let demo = demo().await;
     let mut key = SoftAuthenticator::new([0xcb; 16]);
+    key.flags.counter = counting;
     ben_with_passkey(&demo, &mut key).await;
     let mut b = Browser::new(&demo);
     b.identify(BEN).await;
@@ -364,7 +422,7 @@ async fn concurrent_answers_with_one_assertion_verify_once() {
             verified += 1;
         }
     }
-    assert_eq!(verified, 1);
+    assert_eq!(verified, 1, "counting: {counting}");
     demo.stop().await;
 }
 
@@ -417,5 +475,61 @@ async fn a_passkey_is_named_listed_and_removed_after_confirmation() {
     let types = demo.audit_types().await;
     assert!(types.contains(&"enroll.passkey".to_string()), "{types:?}");
     assert!(types.contains(&"enroll.remove".to_string()), "{types:?}");
+    demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passkey_alone_no_longer_counts_once_the_policy_stops_saying_so() {
+    let demo = demo().await;
+    let mut key = SoftAuthenticator::new([0xcb; 16]);
+    ben_with_passkey(&demo, &mut key).await;
+    let mut b = Browser::new(&demo);
+    b.identify(BEN).await;
+    let a = answer(&mut b, &mut key, demo.portal_url()).await;
+    assert_eq!(
+        submit(&mut b, &a).await.location.as_deref(),
+        Some("/action")
+    );
+    // The admin switches "all" off while Ben is on the password page.
+    let group = demo.sim.tenant().group_id("SSPR Enabled").unwrap();
+    let text = format!(
+        "[[policy]]\nname = \"Staff\"\npriority = 10\n\
+         applies_to = [{{ id = \"{group}\", name = \"SSPR Enabled\" }}]\n\
+         actions = [\"reset\", \"unlock\", \"enroll\"]\nmethods = [\"email\", \"passkey\"]\n\
+         sources = [\"latchkey\", \"entra\"]\nmethods_required = 2\n"
+    );
+    let set = latchkey_policy::parse_sources(&[(PathBuf::from("t.toml"), text)]).unwrap();
+    let csrf = b.get("/reset").await.csrf();
+    *demo.services.policies.write().unwrap() = Arc::new(set);
+    let new = "Quiet-Maple-Harbour-77";
+    let refused = b
+        .post(
+            "/reset",
+            &[("csrf", &csrf), ("password", new), ("confirm", new)],
+        )
+        .await;
+    assert_ne!(refused.status, 200, "{}", refused.body);
+    assert_ne!(
+        demo.sim.sign_in(BEN, new),
+        latchkey_entra_sim::SignInOutcome::Success,
+        "the password was changed"
+    );
+    let reasons: Vec<String> = demo
+        .store
+        .audit_events(&latchkey_store::AuditQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| r.event.reason)
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r == "verification no longer enough for the policy"),
+        "{reasons:?}"
+    );
     demo.stop().await;
 }

@@ -65,6 +65,15 @@ pub async fn current_policy(
     user: &ObjectId,
     action: Action,
 ) -> Result<Option<Policy>, GraphError> {
+    Ok(current_scope(s, user, action).await?.map(|(p, _)| p))
+}
+
+/// [`current_policy`], with whether the account is privileged now (directory roles).
+pub async fn current_scope(
+    s: &SelfService,
+    user: &ObjectId,
+    action: Action,
+) -> Result<Option<(Policy, bool)>, GraphError> {
     let memberships = s.directory.memberships(user).await?;
     let groups: HashSet<ObjectId> = memberships.groups.iter().map(|g| g.id).collect();
     let set = s.policies();
@@ -75,7 +84,11 @@ pub async fn current_policy(
             privileged: !memberships.roles.is_empty(),
         },
     );
-    Ok(evaluation.policy.filter(|p| p.allows(action)).cloned())
+    let privileged = !memberships.roles.is_empty();
+    Ok(evaluation
+        .policy
+        .filter(|p| p.allows(action))
+        .map(|p| (p.clone(), privileged)))
 }
 
 /// Claims a fully verified flow for one `action`, then checks that the policy still allows it
@@ -105,8 +118,19 @@ pub async fn claim(
         return Err(ClaimError::AlreadyUsed);
     }
     let subject = current.flow.subject;
-    match current_policy(s, &subject, action).await {
-        Ok(Some(policy)) => Ok(Acting {
+    match current_scope(s, &subject, action).await {
+        // The methods proven must still be enough under the policy as it is now: a policy that
+        // since dropped a method, requires more, or stopped letting a passkey stand alone (or
+        // an account that became privileged) is not satisfied by an older verification.
+        Ok(Some((policy, privileged)))
+            if !crate::flow::still_enough(&policy, privileged, &current.verified()) =>
+        {
+            let reason = Some("verification no longer enough for the policy");
+            let recorded = current.audit(s, event, None, Outcome::Denied, reason).await;
+            end(s, &current).await;
+            Err(ClaimError::NotAllowed(recorded))
+        }
+        Ok(Some((policy, _))) => Ok(Acting {
             current,
             policy,
             action,

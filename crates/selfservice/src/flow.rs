@@ -179,6 +179,32 @@ pub fn is_complete(flow: &Flow, data: &FlowData) -> bool {
     !data.decoy && enough(data.required, data.passkey_alone, &verified_kinds(flow))
 }
 
+/// Whether a passkey alone completes verification under `policy` for this account: where the
+/// policy says `passkey_satisfies = "all"`, and never for privileged accounts, which always prove
+/// who they are twice (docs/security.md: a policy that allows them requires 2 methods).
+pub fn passkey_alone(policy: &latchkey_policy::Policy, privileged: bool) -> bool {
+    policy.passkey_satisfies == latchkey_policy::PasskeySatisfies::All && !privileged
+}
+
+/// Whether the methods verified in a flow still satisfy `policy` now (right before a change):
+/// only methods the policy lists count, under its current rules.
+pub fn still_enough(
+    policy: &latchkey_policy::Policy,
+    privileged: bool,
+    verified: &[MethodKind],
+) -> bool {
+    let counted: Vec<MethodKind> = verified
+        .iter()
+        .copied()
+        .filter(|k| policy.methods.contains(k))
+        .collect();
+    enough(
+        policy.methods_required,
+        passkey_alone(policy, privileged),
+        &counted,
+    )
+}
+
 /// Whether `kinds` satisfy a requirement of `required` methods
 /// ([`latchkey_verify::requirement_met`]), or include a passkey where the policy lets one stand
 /// for all of them (`passkey_alone`): the one rule for "verified", "can be verified" and reports.

@@ -228,14 +228,16 @@ pub async fn plan(s: &SelfService, login: &str) -> Result<Plan, PlanError> {
             crate::channels::SourceError::Store(e) => PlanError::Store(e),
             crate::channels::SourceError::Directory(e) => PlanError::Directory(e),
         })?;
-    let passkey_alone = policy.passkey_satisfies == latchkey_policy::PasskeySatisfies::All;
+    let privileged = !memberships.roles.is_empty();
+    let passkey_alone = crate::flow::passkey_alone(policy, privileged);
     if !crate::flow::enough(policy.methods_required, passkey_alone, &available) {
         return decoy(format!(
             "account {}: not enough methods for policy '{}' from its sources",
             user.id, policy.name
         ));
     }
-    let data = flow_data(s, &user, policy, login, correlation_id);
+    let mut data = flow_data(s, &user, policy, login, correlation_id);
+    data.passkey_alone = passkey_alone;
     Ok(Plan {
         data,
         subject: user.id,
@@ -287,8 +289,8 @@ fn flow_data(
         synced: user.on_premises_sync_enabled == Some(true),
         password_changed_at: user.last_password_change_date_time,
         correlation_id,
-        // Validated at load: `all` only with `passkey` among the methods.
-        passkey_alone: policy.passkey_satisfies == latchkey_policy::PasskeySatisfies::All,
+        // Set by the caller, who knows whether the account is privileged.
+        passkey_alone: false,
         passkey_challenge: None,
     }
 }

@@ -3,21 +3,25 @@
 //! what the portal decides around them (docs/passkeys.md):
 //!
 //! - **Challenges** are 32 random bytes, valid [`CHALLENGE_LIFETIME`], one at a time per flow or
-//!   enrollment session, and taken (removed) by the first answer that uses them, before it is
-//!   checked: an assertion can never be replayed, even one that failed.
+//!   enrollment session, and taken by the first answer that uses them, before it is checked
+//!   ([`take`]: the store's atomic counter, one use per challenge, across instances): an answer
+//!   can never be replayed, even one that failed, and of concurrent answers to one prompt only
+//!   one is checked.
 //! - **No enumeration**: the prompt is the same for everybody, with an empty allow-list (the
 //!   browser offers the passkeys it has for the portal); the answer is looked up by credential
 //!   id and must belong to the flow's user (and carry that user's handle). Unknown, foreign and
 //!   decoy answers are "wrong" like any wrong code, charged and audited alike.
 //! - **Counters**: a signature counter that did not move forward is a possibly cloned key:
 //!   refused and audited as `passkey.clone_suspected`. The new counter is stored with a
-//!   compare-and-set, so one assertion value passes once.
+//!   compare-and-set.
 //! - **One verification, one change**: success goes through the same token rotation as every
 //!   method ([`crate::verify`]); two concurrent submissions of one assertion cannot both count.
 
 use std::time::Duration;
 
-use latchkey_store::{FlowUpdate, NewPasskey, Outcome, Passkey, PasskeyAdded, StoreError};
+use latchkey_store::{
+    FlowUpdate, Limit, NewPasskey, Outcome, Passkey, PasskeyAdded, StoreError, ThrottleKey,
+};
 use latchkey_types::{MethodKind, ObjectId};
 use latchkey_webauthn::{
     Algorithm, AssertionCheck, AssertionResponse, Challenge, RegistrationCheck, RelyingParty,
@@ -40,13 +44,35 @@ pub const MAX_PASSKEYS: u32 = 10;
 /// Longest name a passkey may have (characters).
 pub const MAX_NAME_CHARS: usize = 60;
 
-/// A challenge handed to the browser, kept server-side until an answer takes it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A challenge handed to the browser, kept server-side until an answer takes it. `Debug` does not
+/// show it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IssuedChallenge {
     /// Base64url of the 32 bytes, as the browser gets it.
     pub value: String,
     #[serde(with = "time::serde::rfc3339")]
     pub issued_at: OffsetDateTime,
+}
+
+impl std::fmt::Debug for IssuedChallenge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedChallenge")
+            .field("issued_at", &self.issued_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Takes `issued` for good: `true` for the first caller anywhere (the store's atomic hit on a
+/// counter named by the challenge, allowing one), `false` for every later one, concurrent ones
+/// included. The counter outlives the challenge's validity, after which it is refused anyway.
+pub async fn take(
+    s: &SelfService,
+    issued: &IssuedChallenge,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let key = ThrottleKey::new("webauthn:challenge", &issued.value);
+    let once = Limit::new(1, CHALLENGE_LIFETIME);
+    Ok(s.store.hit(&key, &[once], now).await?.is_allowed())
 }
 
 impl IssuedChallenge {
@@ -178,7 +204,11 @@ pub async fn check_assertion(
         kept.passkey_challenge = None;
         store_data(s, current, &kept).await?;
     }
-    let Some(challenge) = issued.and_then(|i| i.valid_at(now)) else {
+    let taken = match &issued {
+        Some(i) => take(s, i, now).await?,
+        None => false,
+    };
+    let Some(challenge) = issued.filter(|_| taken).and_then(|i| i.valid_at(now)) else {
         return Err(verify::failed(s, current, kind, "no valid prompt", left).await);
     };
     let owned = owned_passkey(s, current, &decoded.credential_id).await?;
@@ -253,13 +283,12 @@ async fn owned_passkey(
     credential_id: &[u8],
 ) -> Result<Option<Passkey>, StoreError> {
     let (flow, data) = (&current.flow, &current.data);
+    // Looked up for every flow, decoys included: the same work whoever typed the account.
+    let found = s.store.passkey(credential_id).await?;
     if data.decoy || !data.methods.contains(&MethodKind::Passkey) {
         return Ok(None);
     }
-    Ok(s.store
-        .passkey(credential_id)
-        .await?
-        .filter(|p| p.subject == flow.subject))
+    Ok(found.filter(|p| p.subject == flow.subject))
 }
 
 // ---- registration ------------------------------------------------------------------------------
@@ -302,15 +331,24 @@ pub struct CreationOptions {
     pub timeout_ms: u64,
 }
 
-/// Options for registering a passkey for `subject`, with the challenge the caller keeps with
+/// A registration under way, kept with the enrollment session until the browser answers: the
+/// challenge, the name the user gave, the user handle the options named.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingRegistration {
+    pub challenge: IssuedChallenge,
+    pub name: String,
+    /// Base64url.
+    pub user_handle: String,
+}
+
+/// Options for registering a passkey named `name` for `subject`, with what the caller keeps with
 /// the session. The user handle is the one the user's passkeys have, or a new random one.
 pub async fn creation_options(
     s: &SelfService,
     subject: &ObjectId,
-    user_name: &str,
-    display_name: &str,
-    rp_name: &str,
-) -> Result<(CreationOptions, IssuedChallenge), RegisterError> {
+    name: &str,
+    (user_name, display_name, rp_name): (&str, &str, &str),
+) -> Result<(CreationOptions, PendingRegistration), RegisterError> {
     let rp = s.passkeys.as_ref().ok_or(RegisterError::NotAvailable)?;
     let existing = s.store.passkeys(subject).await?;
     let handle = match existing.first() {
@@ -332,7 +370,12 @@ pub async fn creation_options(
             .collect(),
         timeout_ms: PROMPT_TIMEOUT_MS,
     };
-    Ok((options, issued))
+    let pending = PendingRegistration {
+        user_handle: options.user_id.clone(),
+        challenge: issued,
+        name: name.trim().to_string(),
+    };
+    Ok((options, pending))
 }
 
 /// A passkey's name: 1 to [`MAX_NAME_CHARS`] characters, no control characters.
@@ -347,29 +390,33 @@ pub fn check_name(name: &str) -> Result<(), RegisterError> {
     Ok(())
 }
 
-/// A registration the browser answered, every binary field base64url.
+/// A registration the browser answered, every binary field base64url. (The user handle is the
+/// session's, never what the browser sends back.)
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct RegistrationAnswer {
-    pub user_id: String,
     pub client_data_json: String,
     pub attestation_object: String,
 }
 
-/// Checks a registration against the challenge the session kept (the caller has taken it out
-/// of the session already) and stores the passkey. Not audited here: the caller audits the
-/// outcome with its session's correlation id.
+/// Checks a registration against what the session kept (the caller has taken it out of the
+/// session already; its challenge is taken here, once) and stores the passkey. Not audited here:
+/// the caller audits the outcome with its session's correlation id.
 pub async fn register(
     s: &SelfService,
     subject: &ObjectId,
-    issued: Option<IssuedChallenge>,
-    name: &str,
+    pending: Option<PendingRegistration>,
     answer: &RegistrationAnswer,
 ) -> Result<Passkey, RegisterError> {
     let rp = s.passkeys.as_ref().ok_or(RegisterError::NotAvailable)?;
-    let name = name.trim();
+    let Some(pending) = pending else {
+        return Err(RegisterError::Expired);
+    };
+    let name = pending.name.trim();
     check_name(name)?;
     let now = s.clock.now();
-    let challenge = issued
+    let taken = take(s, &pending.challenge, now).await?;
+    let challenge = Some(&pending.challenge)
+        .filter(|_| taken)
         .and_then(|i| i.valid_at(now))
         .ok_or(RegisterError::Expired)?;
     let malformed = |_| RegisterError::Refused(latchkey_webauthn::Error::Malformed("encoding"));
@@ -378,7 +425,7 @@ pub async fn register(
     let attestation =
         latchkey_webauthn::decode_base64_lenient(&answer.attestation_object).map_err(malformed)?;
     let user_handle =
-        latchkey_webauthn::decode_base64_lenient(&answer.user_id).map_err(malformed)?;
+        latchkey_webauthn::decode_base64_lenient(&pending.user_handle).map_err(malformed)?;
     let check = RegistrationCheck {
         rp,
         challenge: challenge.as_bytes(),
@@ -417,4 +464,22 @@ pub async fn register(
     stored.ok_or(RegisterError::Duplicate).inspect_err(|_| {
         tracing::error!("a passkey just registered cannot be read back");
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_challenge_is_valid_for_five_minutes_from_issue_and_never_before() {
+        let t0 = time::macros::datetime!(2026-12-07 10:00 UTC);
+        let issued = IssuedChallenge::new(t0).unwrap();
+        assert!(issued.valid_at(t0).is_some());
+        assert!(issued.valid_at(t0 + time::Duration::minutes(5)).is_some());
+        let late = t0 + time::Duration::minutes(5) + time::Duration::seconds(1);
+        assert!(issued.valid_at(late).is_none());
+        assert!(issued.valid_at(t0 - time::Duration::seconds(1)).is_none());
+        // Debug never shows the challenge.
+        assert!(!format!("{issued:?}").contains(&issued.value));
+    }
 }

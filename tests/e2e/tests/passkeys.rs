@@ -142,7 +142,7 @@ async fn a_passkey_made_in_the_browser_resets_a_password_at_the_kiosk() -> anyho
         b.wait_for_text("Your password has been changed", WAIT)
             .await?;
 
-        // The same answer in a new flow: refused (its challenge was used up).
+        // The same answer in a new flow: refused (it answers another flow's prompt, used up).
         passkey_prompt(b, &format!("{url}/"), BEN).await?;
         let replayed = replay_answer(b).await?;
         anyhow::ensure!(

@@ -324,7 +324,9 @@ pub(super) async fn render(
         });
     }
     let allow_passkey = super::passkey::allowed(portal, ctx);
-    let keys = if allow_passkey {
+    // Listed (and removable) even when the policy no longer offers passkeys: nobody should keep
+    // a way in they cannot see.
+    let keys = if portal.services.passkeys.is_some() {
         match s.store.passkeys(&ctx.flow.subject).await {
             Ok(k) => k,
             Err(e) => {

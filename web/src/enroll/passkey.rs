@@ -88,10 +88,13 @@ pub(super) async fn begin(
     }
     let s = &portal.services;
     let display = ctx.session.display_name.clone().unwrap_or_default();
-    let brand = &portal.brand.name;
-    let created =
-        passkey::creation_options(s, &ctx.flow.subject, &ctx.session.upn, &display, brand).await;
-    let (options, issued) = match created {
+    let who = (
+        ctx.session.upn.as_str(),
+        display.as_str(),
+        portal.brand.name.as_str(),
+    );
+    let created = passkey::creation_options(s, &ctx.flow.subject, name, who).await;
+    let (options, pending) = match created {
         Ok(x) => x,
         Err(e) => {
             tracing::error!(error = %e, "enroll: passkey options");
@@ -99,7 +102,7 @@ pub(super) async fn begin(
         }
     };
     let mut session = ctx.session.clone();
-    session.passkey = Some((issued, name.to_string()));
+    session.passkey = Some(pending);
     if keep(&portal, &ctx, &session).await.is_err() {
         return ctx.unavailable(&portal, &req);
     }
@@ -117,9 +120,12 @@ async fn keep(
     ctx: &Ctx,
     session: &crate::signin::Session,
 ) -> Result<(), latchkey_store::StoreError> {
+    let data = serde_json::to_value(session).inspect_err(|e| {
+        tracing::error!(error = %e, "enroll: the session does not serialise");
+    });
     let update = FlowUpdate {
         step: None,
-        data: serde_json::to_value(session).ok(),
+        data: data.ok(),
     };
     let now = portal.services.clock.now();
     portal
@@ -157,11 +163,10 @@ pub(super) async fn created(
     if taken.is_some() && keep(&portal, &ctx, &session).await.is_err() {
         return ctx.unavailable(&portal, &req);
     }
-    let (issued, name) = taken.unzip();
-    let name = name.unwrap_or_default();
+    let name = taken.as_ref().map(|p| p.name.clone()).unwrap_or_default();
     let channels = channels_before(&portal, &ctx).await;
     let s = &portal.services;
-    match passkey::register(s, &ctx.flow.subject, issued, &name, &form.answer).await {
+    match passkey::register(s, &ctx.flow.subject, taken, &form.answer).await {
         Ok(_) => {
             let told = Some((channels, ChangeKind::Added, "enroll_flash_added"));
             changed(&portal, &req, &ctx, KIND, "enroll.activate", "added", told).await

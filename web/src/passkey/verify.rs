@@ -101,6 +101,12 @@ pub async fn submit(
     match checked {
         Ok(v) => Ok(verified(&portal, v)),
         Err(e) => {
+            // A malformed answer is no answer a browser gives: "no passkey was used" (the typed
+            // codes' "not a code" message would not fit).
+            let e = match e {
+                VerifyError::Malformed => VerifyError::Missing,
+                e => e,
+            };
             // Shown again with a new challenge: the old one was taken by this answer.
             let options = options(&portal, &step).await?;
             let again = |m, status| render(&portal, &req, &step, options, Some(m), status);

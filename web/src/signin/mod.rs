@@ -135,10 +135,9 @@ pub struct Session {
     /// A one-time message for the next page: (message key, method kind, earlier channels told).
     #[serde(default)]
     pub flash: Option<(String, Option<String>, bool)>,
-    /// The passkey being registered: its challenge (taken by the browser's answer) and the name
-    /// the user gave it.
+    /// The passkey being registered (its challenge is taken by the browser's answer).
     #[serde(default)]
-    pub passkey: Option<(latchkey_selfservice::passkey::IssuedChallenge, String)>,
+    pub passkey: Option<latchkey_selfservice::passkey::PendingRegistration>,
 }
 
 impl Session {
