@@ -111,29 +111,36 @@ fn details(mut about: serde_json::Value) -> serde_json::Value {
 }
 
 /// The user, refused when they hold a directory role and the operator did not say
-/// `--allow-privileged` (or when their roles cannot be read).
+/// `--allow-privileged` (or when their roles cannot be read). A refusal of a real user is
+/// audited (`event`, denied).
 async fn target(
     graph: &GraphClient,
-    who: &str,
+    store: &dyn latchkey_store::Store,
+    (who, event): (&str, &str),
     allow_privileged: bool,
-) -> Result<latchkey_graph::User, ExitCode> {
-    let user = latchkey_passkey::resolve_user(graph, who)
-        .await
-        .map_err(|e| failed(who, &e))?;
+) -> anyhow::Result<Result<latchkey_graph::User, ExitCode>> {
+    let user = match latchkey_passkey::resolve_user(graph, who).await {
+        Ok(u) => u,
+        Err(e) => return Ok(Err(failed(who, &e))),
+    };
     if !allow_privileged {
-        let roles = graph
-            .directory_roles(&user.id)
-            .await
-            .map_err(|e| failed(who, &PasskeyError::from(e)))?;
+        let roles = match graph.directory_roles(&user.id).await {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(failed(who, &PasskeyError::from(e)))),
+        };
         if !roles.is_empty() {
+            let reason = Some("privileged account without --allow-privileged");
+            let about = details(serde_json::json!({}));
+            let subject = Some(user.id);
+            cli_store::audit(store, event, subject, Outcome::Denied, reason, about).await?;
             eprintln!(
                 "{who} holds a directory role: passkeys of privileged accounts change only with \
                  --allow-privileged (and, in the helpdesk console, a second member's approval)"
             );
-            return Err(ExitCode::from(1));
+            return Ok(Err(ExitCode::from(1)));
         }
     }
-    Ok(user)
+    Ok(Ok(user))
 }
 
 /// Removes one of the user's Entra passkeys (by the id `list` prints). Audited.
@@ -145,7 +152,8 @@ pub async fn remove(
 ) -> anyhow::Result<ExitCode> {
     let graph = crate::entra::client(&Settings::load(config)?)?;
     let store = cli_store::open(config).await?;
-    let user = match target(&graph, who, allow_privileged).await {
+    let event = "passkey.removed";
+    let user = match target(&graph, store.as_ref(), (who, event), allow_privileged).await? {
         Ok(u) => u,
         Err(code) => return Ok(code),
     };
@@ -161,6 +169,18 @@ pub async fn remove(
             None
         })
     else {
+        let reason = Some("no such passkey of the user");
+        let about = details(serde_json::json!({ "method_id": method_id }));
+        let subject = Some(user.id);
+        cli_store::audit(
+            store.as_ref(),
+            event,
+            subject,
+            Outcome::Denied,
+            reason,
+            about,
+        )
+        .await?;
         eprintln!("{who}: no passkey with the id {method_id:?} (latchkey passkey list {who})");
         return Ok(ExitCode::from(1));
     };
@@ -168,7 +188,6 @@ pub async fn remove(
     let about = details(serde_json::json!({
         "method_id": view.id, "aaguid": view.aaguid, "model": view.model,
     }));
-    let event = "passkey.removed";
     let store = store.as_ref();
     let subject = Some(user.id);
     cli_store::audit(store, event, subject, Outcome::Started, None, about.clone()).await?;
@@ -193,11 +212,12 @@ pub async fn provision(
     let settings = Settings::load(config)?;
     let graph = crate::entra::client(&settings)?;
     let store = cli_store::open(config).await?;
-    let user = match target(&graph, who, allow_privileged).await {
+    let event = "passkey.provisioned";
+    let user = match target(&graph, store.as_ref(), (who, event), allow_privileged).await? {
         Ok(u) => u,
         Err(code) => return Ok(code),
     };
-    let (event, subject) = ("passkey.provisioned", Some(user.id));
+    let subject = Some(user.id);
     let started = details(serde_json::json!({ "name": name }));
     let store = store.as_ref();
     cli_store::audit(store, event, subject, Outcome::Started, None, started).await?;

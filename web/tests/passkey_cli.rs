@@ -81,7 +81,11 @@ async fn list_shows_models_and_remove_deletes_and_audits() {
     );
     assert_eq!(
         audit_types(&dir).await,
-        ["passkey.removed:started", "passkey.removed:success"]
+        [
+            "passkey.removed:denied",
+            "passkey.removed:started",
+            "passkey.removed:success"
+        ]
     );
 
     let nobody = latchkey(
@@ -144,7 +148,8 @@ async fn privileged_accounts_need_allow_privileged() {
         "{}",
         stderr(&out)
     );
-    assert!(audit_types(&dir).await.is_empty(), "nothing was started");
+    // Refused before anything started, and recorded as such.
+    assert_eq!(audit_types(&dir).await, ["passkey.provisioned:denied"]);
     let out = latchkey(
         &[
             "passkey",

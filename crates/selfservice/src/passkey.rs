@@ -244,8 +244,20 @@ pub async fn check_assertion(
     let asserted = match latchkey_webauthn::verify_assertion(&check, &credential, &response) {
         Ok(a) => a,
         Err(e) => {
-            if let latchkey_webauthn::Error::SignCountRegressed { stored, received } = &e {
-                let why = format!("signature counter {received} after {stored}");
+            if let latchkey_webauthn::Error::SignCountRegressed {
+                stored: was,
+                received,
+            } = &e
+            {
+                // Which passkey: its name and its credential id's start, so the admin knows
+                // which key to take away.
+                let id =
+                    latchkey_webauthn::CredentialId(stored.credential_id.clone()).to_base64url();
+                let short: String = id.chars().take(12).collect();
+                let why = format!(
+                    "signature counter {received} after {was} (passkey {:?}, credential {short}…)",
+                    stored.name
+                );
                 current
                     .audit(
                         s,
@@ -378,13 +390,19 @@ pub async fn creation_options(
     Ok((options, pending))
 }
 
-/// A passkey's name: 1 to [`MAX_NAME_CHARS`] characters, no control characters.
+/// A passkey's name: 1 to [`MAX_NAME_CHARS`] characters, no control characters and none of the
+/// invisible or direction-changing ones (a name the user and the helpdesk read must be the name
+/// it is: `\u{202e}yeKibuY` shows as "YubiKey").
 pub fn check_name(name: &str) -> Result<(), RegisterError> {
     let name = name.trim();
-    if name.is_empty()
-        || name.chars().count() > MAX_NAME_CHARS
-        || name.chars().any(char::is_control)
-    {
+    let hidden = |c: char| {
+        c.is_control()
+            || matches!(c,
+                '\u{00ad}' | '\u{061c}' | '\u{180e}' | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}'
+                | '\u{fff9}'..='\u{fffb}')
+    };
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || name.chars().any(hidden) {
         return Err(RegisterError::Name);
     }
     Ok(())
@@ -481,5 +499,23 @@ mod tests {
         assert!(issued.valid_at(t0 - time::Duration::seconds(1)).is_none());
         // Debug never shows the challenge.
         assert!(!format!("{issued:?}").contains(&issued.value));
+    }
+
+    #[test]
+    fn names_are_what_they_show() {
+        assert!(check_name("YubiKey on my keyring").is_ok());
+        assert!(check_name("Clé USB – bureau").is_ok());
+        for bad in [
+            "",
+            "   ",
+            "\u{200b}",
+            "\u{202e}yeKibuY",
+            "a\u{2028}b",
+            "a\nb",
+            "a\u{feff}",
+            &"x".repeat(61),
+        ] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -257,6 +257,21 @@ pub(super) async fn remove(
         }
     };
     let Some(key) = keys.iter().find(|k| k.credential_id == id) else {
+        // Not one of the user's passkeys (another user's, or gone): nothing to remove, but a
+        // forged id is worth a line in the trail.
+        let reason = Some("not a passkey of this user");
+        let audited = ctx
+            .audit(
+                &portal,
+                "enroll.remove",
+                Some(KIND),
+                Outcome::Denied,
+                reason,
+            )
+            .await;
+        if audited.is_err() {
+            return ctx.unavailable(&portal, &req);
+        }
         return see_other("/enroll");
     };
     if form.confirmed != "yes" {
