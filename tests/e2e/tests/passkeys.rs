@@ -59,7 +59,9 @@ async fn passkey_prompt(b: &Browser, start: &str, login: &str) -> anyhow::Result
     b.open(start).await?;
     b.fill("Your work account", login).await?;
     b.click_button("Continue").await?;
-    b.wait_for_text("Prove it's you", WAIT).await?;
+    // The choice's own button: the first page says "Prove it's you" too.
+    b.wait_for_text("Use a passkey or security key", WAIT)
+        .await?;
     b.click_button("Use a passkey or security key").await?;
     b.wait_for_text("Use your passkey", WAIT).await
 }
@@ -123,6 +125,7 @@ async fn a_passkey_made_in_the_browser_resets_a_password_at_the_kiosk() -> anyho
         b.wait_for_text("Laptop", WAIT).await?;
         b.assert_accessible().await?;
         b.click_button("Sign out").await?;
+        b.wait_for_text("You are signed out", WAIT).await?;
 
         // The reset, at the kiosk page (a security key at the Windows sign-in screen).
         passkey_prompt(b, &format!("{url}/kiosk"), BEN).await?;
@@ -135,7 +138,8 @@ async fn a_passkey_made_in_the_browser_resets_a_password_at_the_kiosk() -> anyho
             .await?
             .click()
             .await?;
-        b.wait_for_text("Choose a new password", WAIT).await?;
+        // The reset page's own field (the page with the link says "Choose a new password" too).
+        b.wait_for_text("Repeat the new password", WAIT).await?;
         b.fill("New password", NEW_PASSWORD).await?;
         b.fill("Repeat the new password", NEW_PASSWORD).await?;
         b.click_button("Set password").await?;
@@ -197,7 +201,7 @@ async fn a_passkey_counts_as_one_of_two_methods_under_another_policy() -> anyhow
             .await?;
         b.fill("Email address", "ben.private@example.net").await?;
         b.click_button("Send a code to this address").await?;
-        b.wait_for_text("Confirm", WAIT).await?;
+        b.wait_for_text("Verification code", WAIT).await?;
         let code = latchkey_e2e::wait_until("the code", WAIT, async || {
             Ok(demo
                 .outbox
@@ -216,6 +220,7 @@ async fn a_passkey_counts_as_one_of_two_methods_under_another_policy() -> anyhow
         b.click_button("Confirm").await?;
         b.wait_for_text("Added: Email address", WAIT).await?;
         b.click_button("Sign out").await?;
+        b.wait_for_text("You are signed out", WAIT).await?;
 
         let group = demo
             .sim
