@@ -14,7 +14,7 @@ use crate::security;
 
 /// Registers the routes every portal instance has.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
+    cfg.configure(crate::health::configure)
         .configure(crate::identify::configure)
         .configure(crate::verification::configure)
         .configure(crate::reset::configure)
@@ -39,12 +39,6 @@ async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, crate::e
         "error_not_found",
         lang,
     ))
-}
-
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; charset=utf-8")
-        .body("ok")
 }
 
 /// Starts the portal on `listen` and runs until Ctrl+C (or SIGTERM).
@@ -114,6 +108,8 @@ pub fn start(portal: Portal, listener: std::net::TcpListener) -> anyhow::Result<
             // Outer to the consoles' gate: a kiosk browser is sent back to its start first.
             .wrap(from_fn(crate::kiosk::mark))
             .wrap(from_fn(security::headers))
+            // Outermost: everything a request logs carries its id.
+            .wrap(from_fn(crate::request_id::span))
             .configure(configure)
             .default_service(web::to(not_found))
     })

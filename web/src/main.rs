@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use latchkey::config::{LogFormat, LogSettings};
 
 use latchkey::{
     app, check, delegate, demo, gateway, login_screen, passkey_cli, policy_cli, user_show,
@@ -208,7 +209,13 @@ enum UserCommand {
 }
 
 fn main() -> ExitCode {
-    init_tracing();
+    let cli = Cli::parse();
+    // `[log] format` of the configuration the portal serves with (logging starts first).
+    let format = match &cli.command {
+        Command::Serve { config } => LogSettings::peek(config).format,
+        _ => LogFormat::Text,
+    };
+    init_tracing(format);
     // One TLS stack: rustls with ring, installed before anything builds a TLS client.
     if rustls::crypto::ring::default_provider()
         .install_default()
@@ -217,7 +224,6 @@ fn main() -> ExitCode {
         // Only one can be installed; one already is (the same, in a single binary).
         tracing::debug!("a crypto provider was already installed");
     }
-    let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -319,17 +325,25 @@ fn kiosk_account(
         .map_err(|e| e.to_string())
 }
 
-fn init_tracing() {
+fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     // The redacted Graph HTTP log (its own target) is emitted only while `[graph] http_debug`
     // or the admin console's time-boxed toggle is on, so the default filter lets it through.
     let filter = EnvFilter::try_from_env("LATCHKEY_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,latchkey_graph::http=debug"));
-    if let Err(e) = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init()
-    {
+        .with_writer(std::io::stderr);
+    let set = match format {
+        LogFormat::Text => builder.try_init(),
+        // One JSON object per line; `span` holds the request's id (request_id.rs).
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+    };
+    if let Err(e) = set {
         // Only when a logger is already set (tests that run main's code twice): keep that one.
         eprintln!("latchkey: logging was already set up: {e}");
     }

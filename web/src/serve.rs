@@ -196,6 +196,10 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
     if let Some(kiosk) = kiosk {
         portal.parts.insert(Arc::new(kiosk));
     }
+    let key_file = Some(settings.store.key_file.clone());
+    portal
+        .parts
+        .insert(Arc::new(crate::health::Readiness::new(key_file)));
     portal.parts.insert(Arc::new(crate::signin::SignIn::new(
         crate::entra::graph_config(settings)?,
         &settings.portal.public_url,

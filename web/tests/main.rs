@@ -25,6 +25,7 @@ mod enroll;
 mod gateway;
 mod gateway_pending;
 mod gateway_windows;
+mod health;
 mod helpdesk;
 mod helpdesk_review;
 mod helpers;

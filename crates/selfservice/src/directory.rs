@@ -17,6 +17,9 @@ pub type DirFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, GraphError>> +
 
 /// Directory operations used by the flows.
 pub trait Directory: Send + Sync + 'static {
+    /// Whether the directory can be used now: an access token can be had (the cached one while
+    /// it is valid: no request then). For readiness probes.
+    fn ready(&self) -> DirFuture<'_, ()>;
     /// The one user `login` names — a UPN, mail, other mail or proxy address; `DOMAIN\\name` or a
     /// bare `name` (on-premises account name, synced users); `name@on-premises-domain` — or
     /// `None` when none or several match (the flow treats both alike).
@@ -116,6 +119,10 @@ pub const USER_SUMMARY_SELECT: &str =
 const REPORT_PAGE: u32 = latchkey_graph::MAX_PAGE_SIZE;
 
 impl Directory for GraphClient {
+    fn ready(&self) -> DirFuture<'_, ()> {
+        Box::pin(async move { self.token_claims().await.map(|_| ()) })
+    }
+
     fn find_user<'a>(&'a self, login: &'a str) -> DirFuture<'a, Option<User>> {
         Box::pin(async move {
             // What cannot be an account name matches nobody (the flow treats it like an unknown

@@ -43,6 +43,27 @@ pub enum StoreError {
     /// The system's random number generator failed: no id, token or nonce was made.
     #[error("{0}")]
     NoRandomness(#[from] latchkey_types::random::NoRandomness),
+    /// The SQLite database opened read-only (file permissions, a read-only filesystem or
+    /// mount): every request writes, so the portal refuses to start rather than answer nothing
+    /// but errors.
+    #[error(
+        "SQLite database {}: read-only (file permissions or a read-only filesystem); the portal \
+         writes to it on every request: give the service account write access to the file and \
+         its folder",
+        .path.display()
+    )]
+    ReadOnly { path: PathBuf },
+    /// PostgreSQL could not be reached, or refused the connection, at start.
+    #[error("PostgreSQL at {target}: {cause}")]
+    Unreachable { target: String, cause: String },
+    /// A connection to a PostgreSQL server on another host that would not be encrypted and
+    /// authenticated: credentials and users' data would cross the network readable.
+    #[error(
+        "PostgreSQL at {target}: sslmode={mode} sends credentials and data readable on the \
+         network; a server that is not on this host needs sslmode=verify-full (or verify-ca with \
+         sslrootcert=/path/to/ca.pem) in `store.database_url`"
+    )]
+    Insecure { target: String, mode: String },
 }
 
 /// The driver's error, per backend. Neither driver puts bound values (secrets, codes) into its

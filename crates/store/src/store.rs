@@ -65,6 +65,10 @@ pub trait Store:
     /// unfinished) more than [`crate::JOB_RETENTION`] ago. Correctness never depends on it
     /// (every read checks expiry); it keeps the database small. Run it every few minutes.
     fn purge_expired(&self, now: OffsetDateTime) -> StoreFuture<'_, PurgeReport>;
+
+    /// One trivial statement on the connection writes go through: whether the database answers
+    /// (readiness probes). Reads and changes nothing.
+    fn ping(&self) -> StoreFuture<'_, ()>;
 }
 
 /// Self-service flows and their one-change claim (crate::flow). A role of [`Store`]; see its contract.

@@ -108,8 +108,10 @@ async fn open_picks_the_backend_from_the_url() {
     .err()
     .unwrap();
     let msg = err.to_string();
+    // It names the server (never the password) and the cause.
     assert!(
-        matches!(err, StoreError::Database(_)) && !msg.contains("hunter2"),
+        matches!(err, StoreError::Unreachable { .. }) && !msg.contains("hunter2"),
         "{msg}"
     );
+    assert!(msg.contains("u@127.0.0.1:1/latchkey"), "{msg}");
 }

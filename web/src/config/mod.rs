@@ -10,10 +10,12 @@ use serde::Deserialize;
 
 mod kiosk;
 mod limits;
+mod log;
 mod passwords;
 
 pub use kiosk::{KioskSettings, mentions_url};
 pub use limits::LimitSettings;
+pub use log::{LogFormat, LogSettings};
 pub use passwords::PasswordSettings;
 
 /// The whole configuration file. Every key is documented in the README ("Configuration").
@@ -52,6 +54,8 @@ pub struct Settings {
     /// Kiosk mode for shared PCs and the Windows sign-in screen (off by default).
     #[serde(default)]
     pub kiosk: KioskSettings,
+    #[serde(default)]
+    pub log: LogSettings,
 }
 
 /// Who may use the admin console.

@@ -404,6 +404,10 @@ async fn start_full(
         portal.parts.insert(Arc::new(kiosk));
     }
     portal.parts.insert(Arc::clone(&outbox));
+    let key_file = Some(dir.join("latchkey.key"));
+    portal
+        .parts
+        .insert(Arc::new(crate::health::Readiness::new(key_file)));
     portal.parts.insert(Arc::new(
         crate::signin::SignIn::new(crate::entra::graph_config(&settings)?, &url)?.also_at(alias)?,
     ));

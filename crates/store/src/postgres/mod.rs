@@ -41,16 +41,17 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use latchkey_types::{ObjectId, Secret};
+use sqlx::Connection as _;
 use sqlx::SqlStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgSslMode};
 use time::OffsetDateTime;
 
 use crate::audit::{AuditDayCount, AuditEvent, AuditId, AuditQuery, AuditRecord};
 use crate::code::{CodeAttempt, CodeId, IssuedCode, NewCode};
 use crate::crypto::Cipher;
 use crate::enrollment::{EnrolledMethod, Enrollment, EnrollmentState, NewEnrollment};
-use crate::error::Result;
+use crate::error::{Result, StoreError};
 use crate::flow::{Flow, FlowId, FlowStep, FlowToken, FlowUpdate, NewFlow, Verification};
 use crate::gateway::{ClaimedJob, FinishOutcome, Gateway, Job, NewJob};
 use crate::outbox::{NewNotice, NoticeOutcome, QueuedNotice};
@@ -187,6 +188,87 @@ pub(crate) fn redact_url(url: &str) -> String {
     }
 }
 
+/// `user@host:port/database` (or the socket folder) for messages: where the store points, never
+/// a password.
+fn target(o: &PgConnectOptions) -> String {
+    let place = match o.get_socket() {
+        Some(dir) => dir.display().to_string(),
+        None => format!("{}:{}", o.get_host(), o.get_port()),
+    };
+    format!(
+        "{}@{place}/{}",
+        o.get_username(),
+        o.get_database().unwrap_or_default()
+    )
+}
+
+/// Whether the server is on this host: a Unix socket, `localhost` or a loopback address.
+fn on_this_host(o: &PgConnectOptions) -> bool {
+    if o.get_socket().is_some() || o.get_host().starts_with('/') {
+        return true;
+    }
+    let host = o.get_host().trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A server on another host is reached only encrypted and authenticated: `sslmode=verify-full`
+/// (the certificate names the host) or `verify-ca` (a trusted CA issued it). Without that the
+/// password and every user's data cross the network readable, and an active attacker can stand
+/// in for the database. There is no opt-out: a network that needs none is on this host.
+fn check_transport(o: &PgConnectOptions) -> Result<()> {
+    let mode = o.get_ssl_mode();
+    if on_this_host(o) || matches!(mode, PgSslMode::VerifyFull | PgSslMode::VerifyCa) {
+        return Ok(());
+    }
+    let mode = match mode {
+        PgSslMode::Disable => "disable",
+        PgSslMode::Allow => "allow",
+        PgSslMode::Prefer => "prefer (the default)",
+        PgSslMode::Require => "require",
+        PgSslMode::VerifyCa | PgSslMode::VerifyFull => "verified",
+    };
+    Err(StoreError::Insecure {
+        target: target(o),
+        mode: mode.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod transport_tests {
+    use super::*;
+
+    fn check(url: &str) -> Result<()> {
+        check_transport(&PgConnectOptions::from_str(url).unwrap())
+    }
+
+    #[test]
+    fn a_server_on_another_host_needs_a_verified_tls_connection() {
+        for ok in [
+            "postgres://u@127.0.0.1:5432/db",
+            "postgres://u@localhost/db?sslmode=disable",
+            "postgres://u@[::1]:5432/db",
+            "postgres://u@db.contoso.com/db?host=/run/postgresql",
+            "postgres://u@db.contoso.com/db?sslmode=verify-full",
+            "postgres://u@10.0.0.5/db?sslmode=verify-ca",
+        ] {
+            assert!(check(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "postgres://u:secret@db.contoso.com/db",
+            "postgres://u@db.contoso.com/db?sslmode=disable",
+            "postgres://u@10.0.0.5/db?sslmode=require",
+            "postgres://u@10.0.0.5/db?sslmode=prefer",
+        ] {
+            let e = check(bad).unwrap_err().to_string();
+            assert!(e.contains("verify-full"), "{bad}: {e}");
+            assert!(!e.contains("secret"), "{e}");
+        }
+    }
+}
+
 /// [`Store`] on PostgreSQL through sqlx.
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
@@ -201,6 +283,26 @@ impl PostgresStore {
         let mut connect = PgConnectOptions::from_str(&options.url)?;
         if let Some(password) = &options.password {
             connect = connect.password(password.expose());
+        }
+        check_transport(&connect)?;
+        // One connection first, for an error that names the server and the cause (the pool's
+        // own only says it timed out waiting for a connection).
+        let target = target(&connect);
+        let wait = options.acquire_timeout;
+        match tokio::time::timeout(wait, PgConnection::connect_with(&connect)).await {
+            Err(_) => {
+                let cause = format!("no answer within {} s", wait.as_secs());
+                return Err(StoreError::Unreachable { target, cause });
+            }
+            Ok(Err(e)) => {
+                let cause = e.to_string();
+                return Err(StoreError::Unreachable { target, cause });
+            }
+            Ok(Ok(first)) => {
+                if let Err(e) = first.close().await {
+                    tracing::debug!(error = %e, "closing the first PostgreSQL connection");
+                }
+            }
         }
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
@@ -222,6 +324,13 @@ impl PostgresStore {
 impl Store for PostgresStore {
     fn purge_expired(&self, now: OffsetDateTime) -> StoreFuture<'_, PurgeReport> {
         Box::pin(self.purge_expired_impl(now))
+    }
+
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            sqlx::query("SELECT 1").execute(&self.pool).await?;
+            Ok(())
+        })
     }
 }
 

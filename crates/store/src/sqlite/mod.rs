@@ -205,6 +205,12 @@ impl SqliteStore {
                         | OpenFlags::SQLITE_OPEN_CREATE
                         | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )?;
+                // SQLite falls back to read-only without a word when the file or its mount cannot
+                // be written; a portal on such a database could only answer errors. Checked
+                // before anything reads the file (a WAL database read-only fails differently).
+                if writer.is_readonly(rusqlite::MAIN_DB)? {
+                    return Err(StoreError::ReadOnly { path: path.clone() });
+                }
                 configure(&writer, options.busy_timeout)?;
                 // WAL is a property of the file; the pragma answers with the mode now in force.
                 let mode: String =
@@ -331,6 +337,16 @@ pub(crate) use crate::rows::{dur_ms, from_ms, ms, object_id, opt_from_ms};
 impl Store for SqliteStore {
     fn purge_expired(&self, now: OffsetDateTime) -> StoreFuture<'_, PurgeReport> {
         Box::pin(self.purge_expired_impl(now))
+    }
+
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            self.write(|conn| {
+                conn.prepare_cached("SELECT 1")?
+                    .query_row([], |_| Ok(()))
+                    .map_err(Into::into)
+            })
+        })
     }
 }
 
