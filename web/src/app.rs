@@ -42,10 +42,14 @@ async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, crate::e
 }
 
 /// Starts the portal on `listen` and runs until Ctrl+C (or SIGTERM).
-pub async fn run_server(portal: Portal, listen: &str) -> anyhow::Result<()> {
+pub async fn run_server(
+    portal: Portal,
+    listen: &str,
+    tls: Option<rustls::ServerConfig>,
+) -> anyhow::Result<()> {
     let listener = std::net::TcpListener::bind(listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
-    let server = start(portal, listener)?;
+    let server = start_with_tls(portal, listener, tls)?;
     tokio::select! {
         result = server.task => return result.map_err(|e| anyhow::anyhow!(e))?.map_err(Into::into),
         () = shutdown_signal() => {}
@@ -86,7 +90,17 @@ impl RunningPortal {
 /// Builds the portal (every route and middleware) and serves it on `listener`, without signal
 /// handling: the caller decides when to [`RunningPortal::stop`].
 pub fn start(portal: Portal, listener: std::net::TcpListener) -> anyhow::Result<RunningPortal> {
-    let url = format!("http://{}", listener.local_addr()?);
+    start_with_tls(portal, listener, None)
+}
+
+/// [`start`], serving HTTPS with `tls` when given ([`crate::tls`]).
+pub fn start_with_tls(
+    portal: Portal,
+    listener: std::net::TcpListener,
+    tls: Option<rustls::ServerConfig>,
+) -> anyhow::Result<RunningPortal> {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let url = format!("{scheme}://{}", listener.local_addr()?);
     let notices = portal.services.outbox.spawn();
     let housekeeping = crate::housekeeping::spawn(
         Arc::clone(&portal.services.store),
@@ -114,8 +128,11 @@ pub fn start(portal: Portal, listener: std::net::TcpListener) -> anyhow::Result<
             .default_service(web::to(not_found))
     })
     .disable_signals()
-    .client_request_timeout(std::time::Duration::from_secs(10))
-    .listen(listener)?
+    .client_request_timeout(std::time::Duration::from_secs(10));
+    let server = match tls {
+        Some(config) => server.listen_rustls_0_23(listener, config)?,
+        None => server.listen(listener)?,
+    }
     .run();
     let handle = server.handle();
     Ok(RunningPortal {
@@ -159,8 +176,15 @@ pub async fn serve(config: &Path) -> anyhow::Result<ExitCode> {
         settings.policies.dir.clone(),
         std::time::Duration::from_secs(5),
     );
-    tracing::info!(listen = %settings.server.listen, public_url = %settings.portal.public_url, "portal listening");
-    run_server(portal, &settings.server.listen).await?;
+    let tls = match (
+        &settings.server.tls_cert_file,
+        &settings.server.tls_key_file,
+    ) {
+        (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key)?),
+        _ => None,
+    };
+    tracing::info!(listen = %settings.server.listen, public_url = %settings.portal.public_url, tls = tls.is_some(), "portal listening");
+    run_server(portal, &settings.server.listen, tls).await?;
     Ok(ExitCode::SUCCESS)
 }
 

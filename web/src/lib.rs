@@ -42,6 +42,7 @@ pub mod serve;
 pub mod services;
 pub mod signin;
 pub mod tap;
+pub mod tls;
 pub mod unlock;
 pub mod user_show;
 pub mod verification;

@@ -45,6 +45,7 @@ mod serve;
 mod signin_at_rest;
 mod signout;
 mod tap;
+mod tls;
 mod unlock;
 mod user_show;
 mod writeback;

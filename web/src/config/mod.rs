@@ -319,12 +319,18 @@ impl Default for Features {
 pub struct ServerSettings {
     /// Address the portal listens on.
     pub listen: String,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first) and key, re-read when the files
+    /// change (crate::tls). Both or neither.
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
 }
 
 impl Default for ServerSettings {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8080".into(),
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
@@ -385,6 +391,8 @@ impl Settings {
             &mut self.entra.client_secret_file,
             &mut self.entra.certificate_file,
             &mut self.entra.private_key_file,
+            &mut self.server.tls_cert_file,
+            &mut self.server.tls_key_file,
         ];
         for p in optional
             .into_iter()
@@ -408,6 +416,14 @@ impl Settings {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.server.tls_cert_file.is_some() == self.server.tls_key_file.is_some(),
+            "keys `server.tls_cert_file` and `server.tls_key_file` go together"
+        );
+        anyhow::ensure!(
+            self.server.tls_cert_file.is_none() || self.portal.public_url.starts_with("https://"),
+            "key `portal.public_url` must be https:// when the portal serves TLS itself"
+        );
         self.passwords.validate()?;
         self.limits.limits()?;
         self.kiosk.validate()?;
