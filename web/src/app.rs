@@ -122,6 +122,7 @@ pub fn start_with_tls(
             // Outer to the consoles' gate: a kiosk browser is sent back to its start first.
             .wrap(from_fn(crate::kiosk::mark))
             .wrap(from_fn(security::headers))
+            .wrap(from_fn(crate::metrics::record))
             // Outermost: everything a request logs carries its id.
             .wrap(from_fn(crate::request_id::span))
             .configure(configure)
@@ -183,6 +184,14 @@ pub async fn serve(config: &Path) -> anyhow::Result<ExitCode> {
         (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key)?),
         _ => None,
     };
+    if let (Some(listen), Some(metrics)) = (
+        &settings.metrics.listen,
+        portal.part::<crate::metrics::Metrics>(),
+    ) {
+        let server = crate::metrics::serve(metrics, listen)?;
+        tokio::spawn(server);
+        tracing::info!(listen = %listen, "metrics at /metrics");
+    }
     tracing::info!(listen = %settings.server.listen, public_url = %settings.portal.public_url, tls = tls.is_some(), "portal listening");
     run_server(portal, &settings.server.listen, tls).await?;
     Ok(ExitCode::SUCCESS)

@@ -28,6 +28,7 @@ pub mod identify;
 pub mod kiosk;
 pub mod language;
 pub mod login_screen;
+pub mod metrics;
 pub mod outbox;
 pub mod passkey;
 pub mod passkey_cli;

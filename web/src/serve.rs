@@ -200,6 +200,11 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
     portal
         .parts
         .insert(Arc::new(crate::health::Readiness::new(key_file)));
+    if settings.metrics.listen.is_some() {
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        portal.services.store.observe_audit(metrics.clone());
+        portal.parts.insert(metrics);
+    }
     portal.parts.insert(Arc::new(crate::signin::SignIn::new(
         crate::entra::graph_config(settings)?,
         &settings.portal.public_url,

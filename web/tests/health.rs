@@ -307,3 +307,78 @@ async fn a_read_only_sqlite_database_is_refused_at_start_naming_the_file() {
     assert!(err.contains(&db.display().to_string()), "{err}");
     assert!(err.contains("read-only"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_count_answers_and_audit_events_with_bounded_labels() {
+    let sim = sim(Fixture::test()).await;
+    let dir = TempDir::new();
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (port, metrics_port) = (free(), free());
+    let policies = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
+    let cfg = config_for(
+        &sim,
+        &dir,
+        &format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[portal]\npublic_url = \"http://127.0.0.1:{port}\"\n\
+             [store]\ndatabase_url = \"sqlite://latchkey.db\"\nkey_file = \"latchkey.key\"\n\
+             [policies]\ndir = \"{}\"\n[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n",
+            policies.display()
+        ),
+    );
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(["serve", "--config", cfg.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _serve = Serve(child);
+    wait_ready(port, 200).await;
+    // Flows for accounts that do not exist (each a different typed account): they must not
+    // become label values.
+    let mut b = crate::portal::Browser::at(&format!("http://127.0.0.1:{port}"));
+    for i in 0..5 {
+        let r = b.identify(&format!("nobody{i}@contoso.com")).await;
+        assert_eq!(r.status, 303);
+    }
+    b.get("/no/such/page/123456").await;
+    // The metrics are not on the portal's own listener.
+    let public = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(public.status(), 404);
+    let text = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("latchkey_build_info{version=\""), "{text}");
+    assert!(
+        text.contains(
+            "latchkey_http_requests_total{route=\"/start\",method=\"POST\",status=\"303\"} 5"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("route=\"unmatched\""), "{text}");
+    assert!(
+        text.contains("latchkey_http_request_duration_seconds_bucket{"),
+        "{text}"
+    );
+    assert!(
+        text.contains("latchkey_audit_events_total{event=\""),
+        "{text}"
+    );
+    // Bounded: no account, no path beyond the route templates, no id.
+    for forbidden in ["nobody", "@", "123456", "/no/such"] {
+        assert!(
+            !text.contains(forbidden),
+            "{forbidden:?} in the metrics:\n{text}"
+        );
+    }
+}

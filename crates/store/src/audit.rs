@@ -121,3 +121,36 @@ pub struct AuditDayCount {
     pub outcome: Outcome,
     pub count: u64,
 }
+
+/// Told about every audit event once it is stored (metrics count them): called after the insert
+/// succeeded, on the caller's task, so it must be quick and must not fail.
+pub trait AuditObserver: Send + Sync + 'static {
+    fn appended(&self, event: &AuditEvent);
+}
+
+/// The observer slot a backend keeps (set once, at start).
+#[derive(Default, Clone)]
+pub(crate) struct ObserverSlot(
+    std::sync::Arc<std::sync::OnceLock<std::sync::Arc<dyn AuditObserver>>>,
+);
+
+impl ObserverSlot {
+    pub(crate) fn set(&self, observer: std::sync::Arc<dyn AuditObserver>) -> bool {
+        self.0.set(observer).is_ok()
+    }
+    pub(crate) fn appended(&self, event: &AuditEvent) {
+        if let Some(o) = self.0.get() {
+            o.appended(event);
+        }
+    }
+}
+
+impl std::fmt::Debug for ObserverSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "ObserverSlot(set)"
+        } else {
+            "ObserverSlot(empty)"
+        })
+    }
+}

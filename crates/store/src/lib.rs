@@ -37,7 +37,9 @@ use std::sync::Arc;
 
 use latchkey_types::Secret;
 
-pub use audit::{AuditDayCount, AuditEvent, AuditId, AuditQuery, AuditRecord, Outcome};
+pub use audit::{
+    AuditDayCount, AuditEvent, AuditId, AuditObserver, AuditQuery, AuditRecord, Outcome,
+};
 pub use code::{CodeAttempt, CodeId, IssuedCode, NewCode};
 pub use crypto::{Cipher, EncryptionKey, aad};
 pub use enrollment::{EnrolledMethod, Enrollment, EnrollmentState, NewEnrollment};

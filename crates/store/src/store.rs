@@ -299,6 +299,10 @@ pub trait AuditStore: Send + Sync + 'static {
     /// Appends an event. Call it before sending the response that the event is about.
     fn append_audit<'a>(&'a self, event: &'a AuditEvent) -> StoreFuture<'a, AuditId>;
 
+    /// Tells `observer` about every event appended from now on (one observer, set at start;
+    /// `false` when one is set already).
+    fn observe_audit(&self, observer: std::sync::Arc<dyn crate::audit::AuditObserver>) -> bool;
+
     /// Events matching `query`, newest first.
     fn audit_events<'a>(&'a self, query: &'a AuditQuery) -> StoreFuture<'a, Vec<AuditRecord>>;
 

@@ -11,11 +11,13 @@ use serde::Deserialize;
 mod kiosk;
 mod limits;
 mod log;
+mod metrics;
 mod passwords;
 
 pub use kiosk::{KioskSettings, mentions_url};
 pub use limits::LimitSettings;
 pub use log::{LogFormat, LogSettings};
+pub use metrics::MetricsSettings;
 pub use passwords::PasswordSettings;
 
 /// The whole configuration file. Every key is documented in the README ("Configuration").
@@ -56,6 +58,8 @@ pub struct Settings {
     pub kiosk: KioskSettings,
     #[serde(default)]
     pub log: LogSettings,
+    #[serde(default)]
+    pub metrics: MetricsSettings,
 }
 
 /// Who may use the admin console.

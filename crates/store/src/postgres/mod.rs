@@ -274,6 +274,7 @@ mod transport_tests {
 pub struct PostgresStore {
     pool: PgPool,
     cipher: Cipher,
+    observer: crate::audit::ObserverSlot,
 }
 
 impl PostgresStore {
@@ -310,7 +311,11 @@ impl PostgresStore {
             .connect_with(connect)
             .await?;
         migrator().run(&pool).await?;
-        Ok(Self { pool, cipher })
+        Ok(Self {
+            pool,
+            cipher,
+            observer: Default::default(),
+        })
     }
 
     /// Closes every connection (waits for running queries).
@@ -486,7 +491,14 @@ impl EnrollmentStore for PostgresStore {
 
 impl AuditStore for PostgresStore {
     fn append_audit<'a>(&'a self, event: &'a AuditEvent) -> StoreFuture<'a, AuditId> {
-        Box::pin(self.append_audit_impl(event))
+        Box::pin(async move {
+            let id = self.append_audit_impl(event).await?;
+            self.observer.appended(event);
+            Ok(id)
+        })
+    }
+    fn observe_audit(&self, observer: std::sync::Arc<dyn crate::audit::AuditObserver>) -> bool {
+        self.observer.set(observer)
     }
     fn audit_events<'a>(&'a self, query: &'a AuditQuery) -> StoreFuture<'a, Vec<AuditRecord>> {
         Box::pin(self.audit_events_impl(query))

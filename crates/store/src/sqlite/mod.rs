@@ -158,6 +158,7 @@ struct Inner {
     /// WAL checkpoints off the request path (a file database; `None` for memory or closed).
     checkpointer: Mutex<Option<Checkpointer>>,
     cipher: Cipher,
+    observer: crate::audit::ObserverSlot,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -249,6 +250,7 @@ impl SqliteStore {
                 next_reader: AtomicUsize::new(0),
                 checkpointer: Mutex::new(checkpointer),
                 cipher,
+                observer: Default::default(),
             }),
         })
     }
@@ -502,7 +504,14 @@ impl EnrollmentStore for SqliteStore {
 
 impl AuditStore for SqliteStore {
     fn append_audit<'a>(&'a self, event: &'a AuditEvent) -> StoreFuture<'a, AuditId> {
-        Box::pin(self.append_audit_impl(event))
+        Box::pin(async move {
+            let id = self.append_audit_impl(event).await?;
+            self.inner.observer.appended(event);
+            Ok(id)
+        })
+    }
+    fn observe_audit(&self, observer: Arc<dyn crate::audit::AuditObserver>) -> bool {
+        self.inner.observer.set(observer)
     }
     fn audit_events<'a>(&'a self, query: &'a AuditQuery) -> StoreFuture<'a, Vec<AuditRecord>> {
         Box::pin(self.audit_events_impl(query))

@@ -1,0 +1,189 @@
+//! Prometheus metrics (`[metrics] listen`, its own address, off by default): scraped at
+//! `GET /metrics` there, never on the portal's public listener.
+//!
+//! | metric | labels | what |
+//! |---|---|---|
+//! | `latchkey_build_info` | `version` | 1 |
+//! | `latchkey_http_requests_total` | `route` (the route template, e.g. `/verify/{kind}`), `method`, `status` | answers |
+//! | `latchkey_http_request_duration_seconds` | `route` | time to answer |
+//! | `latchkey_audit_events_total` | `event`, `method`, `outcome` | every audit event as it is stored: flows started, verifications by method and outcome, throttle refusals, codes sent, resets, unlocks, passes, console actions |
+//!
+//! Labels hold only values from fixed sets (route templates, never paths; event types, method
+//! kinds and outcomes from the code), never a user, an address or an id: the number of series is
+//! bounded whatever the traffic (tested).
+
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{HttpResponse, web};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    route: String,
+    method: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AuditLabels {
+    event: String,
+    method: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: String,
+}
+
+/// The registry and the families the portal records into (a portal part).
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<HttpLabels, Counter>,
+    latency: Family<RouteLabels, Histogram>,
+    audit: Family<AuditLabels, Counter>,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let build = Family::<BuildLabels, Gauge>::default();
+        build
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            })
+            .set(1);
+        registry.register("latchkey_build_info", "The running build", build);
+        let requests = Family::<HttpLabels, Counter>::default();
+        registry.register(
+            "latchkey_http_requests",
+            "HTTP answers by route template, method and status",
+            requests.clone(),
+        );
+        let latency = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
+            // 1 ms to ~16 s.
+            Histogram::new(exponential_buckets(0.001, 2.0, 15))
+        });
+        registry.register(
+            "latchkey_http_request_duration_seconds",
+            "Time to answer, by route template",
+            latency.clone(),
+        );
+        let audit = Family::<AuditLabels, Counter>::default();
+        registry.register(
+            "latchkey_audit_events",
+            "Audit events as they are stored, by type, method and outcome",
+            audit.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            latency,
+            audit,
+        }
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "metrics: cannot encode");
+        }
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl latchkey_store::AuditObserver for Metrics {
+    fn appended(&self, event: &latchkey_store::AuditEvent) {
+        self.audit
+            .get_or_create(&AuditLabels {
+                event: event.event_type.clone(),
+                method: event.method.clone().unwrap_or_default(),
+                outcome: event.outcome.as_str().to_string(),
+            })
+            .inc();
+    }
+}
+
+/// Middleware: counts and times every answer under its route template.
+pub async fn record(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let metrics = req
+        .app_data::<web::Data<crate::portal::Portal>>()
+        .and_then(|p| p.part::<Metrics>());
+    let Some(metrics) = metrics else {
+        return next.call(req).await;
+    };
+    // The template the request matched (`/verify/{kind}`), never the path itself (paths hold
+    // tokens and are unbounded).
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_string());
+    let method = match req.method().as_str() {
+        m @ ("GET" | "POST" | "HEAD") => m.to_string(),
+        _ => "other".to_string(),
+    };
+    let started = std::time::Instant::now();
+    let res = next.call(req).await?;
+    let status = res.status().as_u16();
+    metrics
+        .latency
+        .get_or_create(&RouteLabels {
+            route: route.clone(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    metrics
+        .requests
+        .get_or_create(&HttpLabels {
+            route,
+            method,
+            status,
+        })
+        .inc();
+    Ok(res)
+}
+
+/// Serves `GET /metrics` on `listen` until the process stops.
+pub fn serve(metrics: Arc<Metrics>, listen: &str) -> anyhow::Result<actix_web::dev::Server> {
+    let server = actix_web::HttpServer::new(move || {
+        let metrics = Arc::clone(&metrics);
+        actix_web::App::new().route(
+            "/metrics",
+            web::get().to(move || {
+                let metrics = Arc::clone(&metrics);
+                async move {
+                    HttpResponse::Ok()
+                        .content_type("text/plain; version=0.0.4; charset=utf-8")
+                        .body(metrics.render())
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(listen)
+    .map_err(|e| anyhow::anyhow!("key `metrics.listen` ({listen}): {e}"))?
+    .run();
+    Ok(server)
+}
