@@ -7,6 +7,9 @@
 //! | `latchkey_http_requests_total` | `route` (the route template, e.g. `/verify/{kind}`), `method`, `status` | answers |
 //! | `latchkey_http_request_duration_seconds` | `route` | time to answer |
 //! | `latchkey_audit_events_total` | `event`, `method`, `outcome` | every audit event as it is stored: flows started, verifications by method and outcome, throttle refusals, codes sent, resets, unlocks, passes, console actions |
+//! | `latchkey_graph_requests_total` | `operation` (`GET /users/{id}/transitiveMemberOf`, `token`), `status` (`none`: no answer) | Graph and token-endpoint attempts: 429s, token acquisitions |
+//! | `latchkey_graph_request_duration_seconds` | `operation` | time to Graph's answer |
+//! | `latchkey_graph_retries_total` | `operation` | attempts that repeated a request |
 //!
 //! Labels hold only values from fixed sets (route templates, never paths; event types, method
 //! kinds and outcomes from the code), never a user, an address or an id: the number of series is
@@ -45,6 +48,17 @@ struct AuditLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GraphLabels {
+    operation: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    operation: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: String,
 }
@@ -55,6 +69,9 @@ pub struct Metrics {
     requests: Family<HttpLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
     audit: Family<AuditLabels, Counter>,
+    graph: Family<GraphLabels, Counter>,
+    graph_latency: Family<OperationLabels, Histogram>,
+    graph_retries: Family<OperationLabels, Counter>,
 }
 
 impl Metrics {
@@ -88,11 +105,34 @@ impl Metrics {
             "Audit events as they are stored, by type, method and outcome",
             audit.clone(),
         );
+        let graph = Family::<GraphLabels, Counter>::default();
+        registry.register(
+            "latchkey_graph_requests",
+            "Microsoft Graph and token-endpoint attempts by operation and status (none: no answer)",
+            graph.clone(),
+        );
+        let graph_latency = Family::<OperationLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.005, 2.0, 14))
+        });
+        registry.register(
+            "latchkey_graph_request_duration_seconds",
+            "Time to Graph's answer, by operation",
+            graph_latency.clone(),
+        );
+        let graph_retries = Family::<OperationLabels, Counter>::default();
+        registry.register(
+            "latchkey_graph_retries",
+            "Graph attempts that repeated a request (after a 429, a 503 or a lost answer)",
+            graph_retries.clone(),
+        );
         Self {
             registry,
             requests,
             latency,
             audit,
+            graph,
+            graph_latency,
+            graph_retries,
         }
     }
 
@@ -121,6 +161,31 @@ impl latchkey_store::AuditObserver for Metrics {
                 outcome: event.outcome.as_str().to_string(),
             })
             .inc();
+    }
+}
+
+impl latchkey_graph::observe::GraphObserver for Metrics {
+    fn attempt(&self, a: &latchkey_graph::observe::Attempt<'_>) {
+        let operation = a.operation.to_string();
+        let status = a
+            .status
+            .map_or_else(|| "none".to_string(), |s| s.to_string());
+        self.graph
+            .get_or_create(&GraphLabels {
+                operation: operation.clone(),
+                status,
+            })
+            .inc();
+        self.graph_latency
+            .get_or_create(&OperationLabels {
+                operation: operation.clone(),
+            })
+            .observe(a.elapsed.as_secs_f64());
+        if a.retry {
+            self.graph_retries
+                .get_or_create(&OperationLabels { operation })
+                .inc();
+        }
     }
 }
 

@@ -87,6 +87,18 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
 
     let graph = crate::entra::client(settings)?;
     let delegated = crate::delegate::client(settings)?;
+    // Metrics see every Graph attempt of both clients (their clones share the observer).
+    let metrics = settings
+        .metrics
+        .listen
+        .is_some()
+        .then(|| Arc::new(crate::metrics::Metrics::new()));
+    if let Some(m) = &metrics {
+        graph.observe(m.clone());
+        if let Some(d) = &delegated {
+            d.observe(m.clone());
+        }
+    }
     // The admin console keeps clones (same token cache and debug switch) for its pages.
     let admin_graph = (graph.clone(), delegated.clone());
     let writeback =
@@ -200,8 +212,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
     portal
         .parts
         .insert(Arc::new(crate::health::Readiness::new(key_file)));
-    if settings.metrics.listen.is_some() {
-        let metrics = Arc::new(crate::metrics::Metrics::new());
+    if let Some(metrics) = metrics {
         portal.services.store.observe_audit(metrics.clone());
         portal.parts.insert(metrics);
     }

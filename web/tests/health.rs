@@ -374,8 +374,19 @@ async fn metrics_count_answers_and_audit_events_with_bounded_labels() {
         text.contains("latchkey_audit_events_total{event=\""),
         "{text}"
     );
+    // Graph traffic by operation: the token, and the look-ups (the typed accounts are in the
+    // query, which never becomes a label).
+    assert!(
+        text.contains("latchkey_graph_requests_total{operation=\"token\",status=\"200\"}"),
+        "{text}"
+    );
+    assert!(text.contains("operation=\"GET /users\""), "{text}");
+    assert!(
+        text.contains("latchkey_graph_request_duration_seconds_bucket{"),
+        "{text}"
+    );
     // Bounded: no account, no path beyond the route templates, no id.
-    for forbidden in ["nobody", "@", "123456", "/no/such"] {
+    for forbidden in ["nobody", "@", "123456", "/no/such", "contoso", "$filter"] {
         assert!(
             !text.contains(forbidden),
             "{forbidden:?} in the metrics:\n{text}"

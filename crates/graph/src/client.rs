@@ -101,6 +101,12 @@ impl GraphClient {
         self.inner.http.debug()
     }
 
+    /// Tells `observer` about every HTTP attempt of this client and its clones (metrics); set
+    /// once, `false` when one is set already.
+    pub fn observe(&self, observer: std::sync::Arc<dyn crate::observe::GraphObserver>) -> bool {
+        self.inner.http.observe(observer)
+    }
+
     /// True for a client built with [`GraphClient::with_delegated`].
     pub fn is_delegated(&self) -> bool {
         self.inner.tokens.is_delegated()

@@ -125,6 +125,8 @@ pub(crate) struct Http {
     sent: AtomicU64,
     /// The wall clock an HTTP-date `Retry-After` is measured against.
     clock: crate::config::Clock,
+    /// Told about every attempt (metrics), when set.
+    observer: std::sync::OnceLock<std::sync::Arc<dyn crate::observe::GraphObserver>>,
 }
 
 impl Http {
@@ -155,7 +157,13 @@ impl Http {
             debug: AtomicBool::new(debug),
             sent: AtomicU64::new(0),
             clock,
+            observer: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Sets the observer told about every attempt (once; `false` if one is set already).
+    pub fn observe(&self, observer: std::sync::Arc<dyn crate::observe::GraphObserver>) -> bool {
+        self.observer.set(observer).is_ok()
     }
 
     /// HTTP requests sent so far (every attempt, token endpoint included).
@@ -340,7 +348,19 @@ impl Http {
             Ok::<_, reqwest::Error>((status, headers, body))
         }
         .await;
-        let elapsed_ms = started.elapsed().as_millis() as u64;
+        let elapsed = started.elapsed();
+        let elapsed_ms = elapsed.as_millis() as u64;
+        if let Some(observer) = self.observer.get() {
+            let operation =
+                crate::observe::operation(req.endpoint == Endpoint::Token, &req.method, &req.url);
+            let status = result.as_ref().ok().map(|(s, _, _)| s.as_u16());
+            observer.attempt(&crate::observe::Attempt {
+                operation: &operation,
+                status,
+                elapsed,
+                retry: attempt > 1,
+            });
+        }
 
         match result {
             Ok((status, headers, body)) => {

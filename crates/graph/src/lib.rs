@@ -29,6 +29,7 @@ pub mod delegated;
 mod error;
 mod http;
 mod model;
+pub mod observe;
 pub mod oidc;
 mod ops;
 mod passkey_model;

@@ -1,0 +1,114 @@
+//! The seam metrics use to see Graph traffic ([`GraphObserver`], set with
+//! [`crate::GraphClient::observe`]): every attempt, token requests included, with a bounded
+//! operation name — the method and the path with every id, address or name replaced by `{id}`
+//! (`GET /users/{id}/authentication/methods`), never the path itself.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use url::Url;
+
+/// One HTTP attempt as an observer sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt<'a> {
+    /// `GET /users/{id}/transitiveMemberOf`, or `token` for the identity platform.
+    pub operation: &'a str,
+    /// The HTTP status; `None` when no answer came (connect error, timeout).
+    pub status: Option<u16>,
+    pub elapsed: Duration,
+    /// A retry of the same request (429, 503, a lost answer).
+    pub retry: bool,
+}
+
+/// Told about every attempt, on the caller's task: quick, and never failing.
+pub trait GraphObserver: Send + Sync + 'static {
+    fn attempt(&self, attempt: &Attempt<'_>);
+}
+
+impl std::fmt::Debug for dyn GraphObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GraphObserver")
+    }
+}
+
+/// The operation name of a request (see the module docs).
+pub(crate) fn operation(token: bool, method: &Method, url: &Url) -> String {
+    if token {
+        return "token".to_string();
+    }
+    let mut out = format!("{} ", method.as_str());
+    // Skip the version segment (`/v1.0`, `/beta`): the base URL is configuration.
+    let segments = url.path_segments().into_iter().flatten().skip(1);
+    for segment in segments {
+        out.push('/');
+        out.push_str(if is_name(segment) { segment } else { "{id}" });
+    }
+    if out.ends_with(' ') {
+        out.push('/');
+    }
+    out
+}
+
+/// A path segment that names a collection or an action (`users`, `fido2Methods`,
+/// `microsoft.graph.checkMemberGroups`), not an object: letters first, then letters, digits and
+/// dots, and not long.
+fn is_name(segment: &str) -> bool {
+    let mut chars = segment.chars();
+    segment.len() <= 48
+        && chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '.')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(method: Method, url: &str) -> String {
+        operation(false, &method, &Url::parse(url).unwrap())
+    }
+
+    #[test]
+    fn operations_name_collections_never_objects() {
+        let g = "https://graph.microsoft.com/v1.0";
+        assert_eq!(
+            op(
+                Method::GET,
+                &format!(
+                    "{g}/users/87d349ed-44d7-43e1-9a83-5f2406dee5bd/authentication/fido2Methods"
+                )
+            ),
+            "GET /users/{id}/authentication/fido2Methods"
+        );
+        assert_eq!(
+            op(
+                Method::GET,
+                &format!("{g}/users/adele.vance@contoso.com?$select=id")
+            ),
+            "GET /users/{id}"
+        );
+        assert_eq!(
+            op(
+                Method::POST,
+                &format!("{g}/users/x/microsoft.graph.checkMemberGroups")
+            ),
+            "POST /users/x/microsoft.graph.checkMemberGroups"
+        );
+        assert_eq!(
+            op(
+                Method::DELETE,
+                &format!(
+                    "{g}/users/u1/authentication/phoneMethods/3179e48a-750b-4051-897c-87b9720928f7"
+                )
+            ),
+            "DELETE /users/u1/authentication/phoneMethods/{id}"
+        );
+        assert_eq!(
+            operation(
+                true,
+                &Method::POST,
+                &Url::parse("https://login.microsoftonline.com/t/oauth2/v2.0/token").unwrap()
+            ),
+            "token"
+        );
+    }
+}
