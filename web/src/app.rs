@@ -188,8 +188,14 @@ pub async fn serve(config: &Path) -> anyhow::Result<ExitCode> {
         &settings.metrics.listen,
         portal.part::<crate::metrics::Metrics>(),
     ) {
-        let server = crate::metrics::serve(metrics, listen)?;
+        let server = crate::metrics::serve(Arc::clone(&metrics), listen)?;
         tokio::spawn(server);
+        crate::metrics::spawn_gateway_gauges(
+            metrics,
+            Arc::clone(&portal.services.store),
+            Arc::clone(&portal.services.clock),
+            std::time::Duration::from_secs(15),
+        );
         tracing::info!(listen = %listen, "metrics at /metrics");
     }
     tracing::info!(listen = %settings.server.listen, public_url = %settings.portal.public_url, tls = tls.is_some(), "portal listening");

@@ -10,6 +10,11 @@
 //! | `latchkey_graph_requests_total` | `operation` (`GET /users/{id}/transitiveMemberOf`, `token`), `status` (`none`: no answer) | Graph and token-endpoint attempts: 429s, token acquisitions |
 //! | `latchkey_graph_request_duration_seconds` | `operation` | time to Graph's answer |
 //! | `latchkey_graph_retries_total` | `operation` | attempts that repeated a request |
+//! | `latchkey_gateways` | `state` | registered gateways: connected, not_connected, revoked |
+//! | `latchkey_gateway_last_poll_age_seconds` | `gateway` (names admins registered) | since each live gateway's last poll |
+//!
+//! Emails and texts sent or failed are audit events (`notify.*`, method = channel), so they are
+//! in `latchkey_audit_events_total`; so are policy reloads (`policy.reload`) and their result.
 //!
 //! Labels hold only values from fixed sets (route templates, never paths; event types, method
 //! kinds and outcomes from the code), never a user, an address or an id: the number of series is
@@ -59,6 +64,16 @@ struct OperationLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GatewayLabels {
+    gateway: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: String,
 }
@@ -72,6 +87,8 @@ pub struct Metrics {
     graph: Family<GraphLabels, Counter>,
     graph_latency: Family<OperationLabels, Histogram>,
     graph_retries: Family<OperationLabels, Counter>,
+    gateways: Family<StateLabels, Gauge>,
+    gateway_age: Family<GatewayLabels, Gauge>,
 }
 
 impl Metrics {
@@ -125,6 +142,18 @@ impl Metrics {
             "Graph attempts that repeated a request (after a 429, a 503 or a lost answer)",
             graph_retries.clone(),
         );
+        let gateways = Family::<StateLabels, Gauge>::default();
+        registry.register(
+            "latchkey_gateways",
+            "Registered on-premises gateways by state (connected, not_connected, revoked)",
+            gateways.clone(),
+        );
+        let gateway_age = Family::<GatewayLabels, Gauge>::default();
+        registry.register(
+            "latchkey_gateway_last_poll_age_seconds",
+            "Seconds since each live gateway last polled (names are the ones admins registered)",
+            gateway_age.clone(),
+        );
         Self {
             registry,
             requests,
@@ -133,6 +162,8 @@ impl Metrics {
             graph,
             graph_latency,
             graph_retries,
+            gateways,
+            gateway_age,
         }
     }
 
@@ -227,6 +258,59 @@ pub async fn record(
         })
         .inc();
     Ok(res)
+}
+
+/// Keeps the gateway gauges current: reads the registered gateways every `every`.
+pub fn spawn_gateway_gauges(
+    metrics: Arc<Metrics>,
+    store: Arc<dyn latchkey_store::Store>,
+    clock: Arc<dyn latchkey_verify::Clock>,
+    every: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match store.gateways().await {
+                Ok(gateways) => {
+                    let now = clock.now();
+                    let (mut connected, mut idle, mut revoked) = (0, 0, 0);
+                    metrics.gateway_age.clear();
+                    for g in &gateways {
+                        if g.revoked_at.is_some() {
+                            revoked += 1;
+                            continue;
+                        }
+                        if g.is_connected(now, crate::gateway::CONNECTED_WINDOW) {
+                            connected += 1;
+                        } else {
+                            idle += 1;
+                        }
+                        if let Some(seen) = g.last_seen_at {
+                            metrics
+                                .gateway_age
+                                .get_or_create(&GatewayLabels {
+                                    gateway: g.name.clone(),
+                                })
+                                .set((now - seen).whole_seconds());
+                        }
+                    }
+                    for (state, n) in [
+                        ("connected", connected),
+                        ("not_connected", idle),
+                        ("revoked", revoked),
+                    ] {
+                        metrics
+                            .gateways
+                            .get_or_create(&StateLabels {
+                                state: state.to_string(),
+                            })
+                            .set(n);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "metrics: cannot read the gateways"),
+            }
+            tokio::time::sleep(every).await;
+        }
+    })
 }
 
 /// Serves `GET /metrics` on `listen` until the process stops.

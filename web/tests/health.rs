@@ -385,6 +385,11 @@ async fn metrics_count_answers_and_audit_events_with_bounded_labels() {
         text.contains("latchkey_graph_request_duration_seconds_bucket{"),
         "{text}"
     );
+    // Gateways (none registered here), read from the store.
+    assert!(
+        text.contains("latchkey_gateways{state=\"connected\"} 0"),
+        "{text}"
+    );
     // Bounded: no account, no path beyond the route templates, no id.
     for forbidden in ["nobody", "@", "123456", "/no/such", "contoso", "$filter"] {
         assert!(
