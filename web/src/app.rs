@@ -189,7 +189,11 @@ pub async fn serve(config: &Path) -> anyhow::Result<ExitCode> {
         portal.part::<crate::metrics::Metrics>(),
     ) {
         let server = crate::metrics::serve(Arc::clone(&metrics), listen)?;
-        tokio::spawn(server);
+        tokio::spawn(async move {
+            if let Err(e) = server.await {
+                tracing::error!(error = %e, "the metrics listener stopped");
+            }
+        });
         crate::metrics::spawn_gateway_gauges(
             metrics,
             Arc::clone(&portal.services.store),

@@ -10,13 +10,11 @@
 //! window, not once per probe (the Graph client itself keeps a valid token cached).
 
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
-use time::OffsetDateTime;
 
 use crate::portal::Portal;
 
@@ -33,14 +31,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// What readiness checks beyond the shared services (a portal part; without it, no key check).
 pub struct Readiness {
     key_file: Option<PathBuf>,
-    last: Mutex<Option<(OffsetDateTime, Report)>>,
+    /// The last answer and when it was made (monotonic time: a cache's age, not a date). Held
+    /// across an assessment, so probes that arrive meanwhile wait for it and share it.
+    last: tokio::sync::Mutex<Option<(Instant, Report)>>,
 }
 
 impl Readiness {
     pub fn new(key_file: Option<PathBuf>) -> Self {
         Self {
             key_file,
-            last: Mutex::new(None),
+            last: tokio::sync::Mutex::new(None),
         }
     }
 }
@@ -66,24 +66,20 @@ async fn healthz() -> HttpResponse {
 }
 
 async fn readyz(portal: web::Data<Portal>) -> HttpResponse {
-    let part = portal.part::<Readiness>();
-    let now = portal.services.clock.now();
-    let cached = part.as_ref().and_then(|p| {
-        let last = p.last.lock().unwrap_or_else(|e| e.into_inner());
-        last.as_ref()
-            .filter(|(at, _)| now - *at < CACHE && now >= *at)
-            .map(|(_, r)| r.clone())
-    });
-    let report = match cached {
-        Some(r) => r,
-        None => {
-            let key_file = part.as_ref().and_then(|p| p.key_file.clone());
-            let report = assess(&portal, key_file).await;
-            if let Some(p) = &part {
-                *p.last.lock().unwrap_or_else(|e| e.into_inner()) = Some((now, report.clone()));
+    let report = match portal.part::<Readiness>() {
+        Some(part) => {
+            // One assessment at a time; the answer is stamped when it is made.
+            let mut last = part.last.lock().await;
+            match &*last {
+                Some((at, report)) if at.elapsed() < CACHE => report.clone(),
+                _ => {
+                    let report = assess(&portal, part.key_file.clone()).await;
+                    *last = Some((Instant::now(), report.clone()));
+                    report
+                }
             }
-            report
         }
+        None => assess(&portal, None).await,
     };
     let status = if report.ready {
         StatusCode::OK
@@ -97,7 +93,12 @@ async fn readyz(portal: web::Data<Portal>) -> HttpResponse {
 
 async fn assess(portal: &Portal, key_file: Option<PathBuf>) -> Report {
     let s = &portal.services;
-    let store = match tokio::time::timeout(CHECK_TIMEOUT, s.store.ping()).await {
+    // The store and Graph are asked together: the answer takes the slower of the two.
+    let (store, graph) = tokio::join!(
+        tokio::time::timeout(CHECK_TIMEOUT, s.store.ping()),
+        tokio::time::timeout(CHECK_TIMEOUT, s.directory.ready())
+    );
+    let store = match store {
         Ok(Ok(())) => None,
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness: the store does not answer");
@@ -110,7 +111,7 @@ async fn assess(portal: &Portal, key_file: Option<PathBuf>) -> Report {
         .policies()
         .is_empty()
         .then(|| "no policy is loaded".to_string());
-    let graph = match tokio::time::timeout(CHECK_TIMEOUT, s.directory.ready()).await {
+    let graph = match graph {
         Ok(Ok(())) => None,
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness: no Microsoft Graph token");
@@ -123,10 +124,12 @@ async fn assess(portal: &Portal, key_file: Option<PathBuf>) -> Report {
             "no access token for Microsoft Graph within {CHECK_TIMEOUT:?}"
         )),
     };
-    let key = key_file.and_then(|path| {
-        std::fs::File::open(&path)
-            .err()
-            .map(|e| format!("the key file cannot be read ({})", e.kind()))
+    let key = key_file.and_then(|path| match std::fs::File::open(&path) {
+        Err(e) => Some(format!("the key file cannot be read ({})", e.kind())),
+        Ok(f) if !f.metadata().is_ok_and(|m| m.is_file()) => {
+            Some("the key file is not a file".to_string())
+        }
+        Ok(_) => None,
     });
     let checks: Vec<Check> = [
         ("store", store),

@@ -311,7 +311,11 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // In the JSON format even the last word is one JSON line.
+            match format {
+                LogFormat::Json => tracing::error!(error = %format!("{e:#}"), "cannot run"),
+                LogFormat::Text => eprintln!("error: {e:#}"),
+            }
             ExitCode::from(2)
         }
     }

@@ -17,8 +17,10 @@
 //! in `latchkey_audit_events_total`; so are policy reloads (`policy.reload`) and their result.
 //!
 //! Labels hold only values from fixed sets (route templates, never paths; event types, method
-//! kinds and outcomes from the code), never a user, an address or an id: the number of series is
-//! bounded whatever the traffic (tested).
+//! kinds and outcomes from the code; Graph collections by name), never a user, an address or an
+//! id: the number of series is bounded whatever the traffic (tested). The one exception is the
+//! `gateway` label: the names admins gave the gateways they registered. Only audit events this
+//! process stores are counted (a command-line tool writes its own).
 
 use std::sync::Arc;
 

@@ -17,7 +17,9 @@ pub async fn span(
     let bytes =
         latchkey_types::random::bytes::<8>().map_err(actix_web::error::ErrorInternalServerError)?;
     let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let span = tracing::info_span!("request", request_id = %id);
+    // At the highest level, so no log filter drops the span and its id from the warnings and
+    // errors, the lines that matter most.
+    let span = tracing::error_span!("request", request_id = %id);
     let mut res = next.call(req).instrument(span).await?;
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut()

@@ -2,14 +2,16 @@
 //! proxy: rustls with ring (the portal's one TLS stack), TLS 1.3 and 1.2, HTTP/1.1.
 //!
 //! The certificate is re-read when its files change (an ACME client or a deployment replaced
-//! them): every handshake compares the files' modification times with the loaded pair's, one
-//! `stat` each, and loads the new pair then. A pair that does not load (half written, key and
-//! certificate not matching) is logged and the previous one stays in use: a renewal can never
-//! take the portal off the air. At start a pair that does not load is an error.
+//! them): every handshake compares the files' identity (inode, size, modification time) with the
+//! loaded pair's, one `stat` each, and loads the new pair then. A pair that does not load (half
+//! written, key and certificate not matching) is logged once and the previous one stays in use —
+//! a renewal can never take the portal off the air — and is tried again every [`RETRY`] until it
+//! loads (a file still being written, or rewritten within one timestamp tick). At start a pair
+//! that does not load is an error.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 use rustls::crypto::ring as provider;
@@ -32,12 +34,20 @@ pub fn server_config(cert: &Path, key: &Path) -> anyhow::Result<rustls::ServerCo
     Ok(config)
 }
 
-/// The files' modification times: what "changed" means.
-type Stamp = (Option<SystemTime>, Option<SystemTime>);
+/// How often a pair that did not load is tried again.
+const RETRY: Duration = Duration::from_secs(10);
+
+/// One file's identity: inode, size, modification time (a copy that keeps the time, or a rewrite
+/// in place, still changes one of them).
+type FileId = Option<(u64, u64, Option<SystemTime>)>;
+/// What "changed" means for the pair.
+type Stamp = (FileId, FileId);
 
 struct Loaded {
     key: Arc<CertifiedKey>,
     stamp: Stamp,
+    /// When the files as stamped last failed to load (`None`: they are the loaded pair).
+    failed: Option<Instant>,
 }
 
 /// A certificate resolver that follows its files.
@@ -57,8 +67,15 @@ impl std::fmt::Debug for Reloading {
 }
 
 fn stamp(cert: &Path, key: &Path) -> Stamp {
-    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    (modified(cert), modified(key))
+    let id = |p: &Path| -> FileId {
+        let m = std::fs::metadata(p).ok()?;
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(&m);
+        #[cfg(not(unix))]
+        let inode = 0;
+        Some((inode, m.len(), m.modified().ok()))
+    };
+    (id(cert), id(key))
 }
 
 /// Reads the pair: the chain (leaf first) and its private key (PKCS#8, PKCS#1 or SEC1 PEM).
@@ -98,29 +115,39 @@ impl Reloading {
         Ok(Self {
             cert: cert.to_path_buf(),
             key: key.to_path_buf(),
-            loaded: RwLock::new(Loaded { key: loaded, stamp }),
+            loaded: RwLock::new(Loaded {
+                key: loaded,
+                stamp,
+                failed: None,
+            }),
         })
     }
 
-    /// The pair in use, reloaded first if its files changed.
+    /// The pair in use, reloaded first if its files changed (or a failed load is due again).
     fn current(&self) -> Arc<CertifiedKey> {
         let now = stamp(&self.cert, &self.key);
+        let due = |l: &Loaded| l.stamp != now || l.failed.is_some_and(|t| t.elapsed() >= RETRY);
         {
             let loaded = self.loaded.read().unwrap_or_else(|e| e.into_inner());
-            if loaded.stamp == now {
+            if !due(&loaded) {
                 return Arc::clone(&loaded.key);
             }
         }
         let mut loaded = self.loaded.write().unwrap_or_else(|e| e.into_inner());
-        if loaded.stamp != now {
+        if due(&loaded) {
+            let changed = loaded.stamp != now;
             match load(&self.cert, &self.key) {
                 Ok(key) => {
                     tracing::info!(cert = %self.cert.display(), "TLS certificate reloaded");
                     loaded.key = key;
+                    loaded.failed = None;
                 }
-                // Remembered as seen, so a broken pair is reported once per change.
                 Err(e) => {
-                    tracing::error!(error = %format!("{e:#}"), "TLS certificate not reloaded; the previous one stays in use")
+                    // Said once per change of the files; tried again quietly meanwhile.
+                    if changed {
+                        tracing::error!(error = %format!("{e:#}"), "TLS certificate not reloaded; the previous one stays in use");
+                    }
+                    loaded.failed = Some(Instant::now());
                 }
             }
             loaded.stamp = now;

@@ -159,7 +159,10 @@ async fn readiness_follows_the_store_and_the_json_log_carries_request_ids_and_no
         .unwrap();
     assert_eq!(health.status(), 200);
 
-    // A request that logs (an unknown account), with its id in the answer.
+    // A flow for a real account (the shipped policy matches nobody: a decoy), typed as a user
+    // would; then a page, with its id in the answer.
+    let mut b = crate::portal::Browser::at(&format!("http://127.0.0.1:{port}"));
+    assert_eq!(b.identify("adele.vance@contoso.com").await.status, 303);
     let http = reqwest::Client::new();
     let home = http
         .get(format!("http://127.0.0.1:{port}/"))
@@ -259,6 +262,7 @@ async fn postgres_on_another_host_needs_verified_tls() {
         "postgres://latchkey:hunter2@db.contoso.invalid/latchkey",
         "postgres://latchkey@10.1.2.3/latchkey?sslmode=disable",
         "postgres://latchkey@db.contoso.invalid/latchkey?sslmode=require",
+        "postgres://latchkey@db.contoso.invalid/latchkey?sslmode=verify-ca",
     ] {
         let (code, err) = open_store_with(&sim, &dir, &format!("database_url = \"{url}\"\n")).await;
         assert_ne!(code, 0, "{url}");

@@ -37,9 +37,11 @@ pub(crate) fn operation(token: bool, method: &Method, url: &Url) -> String {
         return "token".to_string();
     }
     let mut out = format!("{} ", method.as_str());
-    // Skip the version segment (`/v1.0`, `/beta`): the base URL is configuration.
-    let segments = url.path_segments().into_iter().flatten().skip(1);
-    for segment in segments {
+    for segment in url.path_segments().into_iter().flatten() {
+        // The API version is configuration, not the operation.
+        if VERSIONS.contains(&segment) {
+            continue;
+        }
         out.push('/');
         out.push_str(if is_name(segment) { segment } else { "{id}" });
     }
@@ -49,14 +51,53 @@ pub(crate) fn operation(token: bool, method: &Method, url: &Url) -> String {
     out
 }
 
-/// A path segment that names a collection or an action (`users`, `fido2Methods`,
-/// `microsoft.graph.checkMemberGroups`), not an object: letters first, then letters, digits and
-/// dots, and not long.
+const VERSIONS: &[&str] = &["v1.0", "beta"];
+
+/// The collections and actions this crate calls: only these may appear in a label; every other
+/// segment (an object id, a UPN, a domain, a method id — some are plain letters) is `{id}`.
+const NAMES: &[&str] = &[
+    "users",
+    "groups",
+    "authentication",
+    "methods",
+    "phoneMethods",
+    "emailMethods",
+    "fido2Methods",
+    "microsoftAuthenticatorMethods",
+    "softwareOathMethods",
+    "temporaryAccessPassMethods",
+    "windowsHelloForBusinessMethods",
+    "passwordMethods",
+    "platformCredentialMethods",
+    "externalAuthenticationMethods",
+    "creationOptions",
+    "transitiveMemberOf",
+    "transitiveMembers",
+    "checkMemberGroups",
+    "revokeSignInSessions",
+    "resetPassword",
+    "identityProtection",
+    "riskyUsers",
+    "dismiss",
+    "domains",
+    "federationConfiguration",
+    "organization",
+    "groupSettings",
+    "directory",
+    "onPremisesSynchronization",
+    "policies",
+    "authenticationMethodsPolicy",
+    "authenticationMethodConfigurations",
+    "fido2",
+    "reports",
+    "authenticationMethods",
+    "userRegistrationDetails",
+    "operations",
+    "me",
+];
+
 fn is_name(segment: &str) -> bool {
-    let mut chars = segment.chars();
-    segment.len() <= 48
-        && chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '.')
+    NAMES.contains(&segment) || segment.starts_with("microsoft.graph.") && segment.len() <= 64
 }
 
 #[cfg(test)]
@@ -91,7 +132,7 @@ mod tests {
                 Method::POST,
                 &format!("{g}/users/x/microsoft.graph.checkMemberGroups")
             ),
-            "POST /users/x/microsoft.graph.checkMemberGroups"
+            "POST /users/{id}/microsoft.graph.checkMemberGroups"
         );
         assert_eq!(
             op(
@@ -100,7 +141,22 @@ mod tests {
                     "{g}/users/u1/authentication/phoneMethods/3179e48a-750b-4051-897c-87b9720928f7"
                 )
             ),
-            "DELETE /users/u1/authentication/phoneMethods/{id}"
+            "DELETE /users/{id}/authentication/phoneMethods/{id}"
+        );
+        // A passkey's method id can be letters only; a domain has dots: both are objects.
+        assert_eq!(
+            op(
+                Method::DELETE,
+                &format!("{g}/users/u/authentication/fido2Methods/AbCdEfGhIjKlMn")
+            ),
+            "DELETE /users/{id}/authentication/fido2Methods/{id}"
+        );
+        assert_eq!(
+            op(
+                Method::GET,
+                &format!("{g}/domains/contoso.com/federationConfiguration")
+            ),
+            "GET /domains/{id}/federationConfiguration"
         );
         assert_eq!(
             operation(

@@ -59,9 +59,10 @@ pub enum StoreError {
     /// A connection to a PostgreSQL server on another host that would not be encrypted and
     /// authenticated: credentials and users' data would cross the network readable.
     #[error(
-        "PostgreSQL at {target}: sslmode={mode} sends credentials and data readable on the \
-         network; a server that is not on this host needs sslmode=verify-full (or verify-ca with \
-         sslrootcert=/path/to/ca.pem) in `store.database_url`"
+        "PostgreSQL at {target}: sslmode={mode} does not authenticate the server, so credentials \
+         and data could be read or the database impersonated on the network; a server that is not \
+         on this host needs sslmode=verify-full in `store.database_url` (with \
+         sslrootcert=/path/to/ca.pem for a private CA)"
     )]
     Insecure { target: String, mode: String },
 }

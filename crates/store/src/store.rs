@@ -66,8 +66,8 @@ pub trait Store:
     /// (every read checks expiry); it keeps the database small. Run it every few minutes.
     fn purge_expired(&self, now: OffsetDateTime) -> StoreFuture<'_, PurgeReport>;
 
-    /// One trivial statement on the connection writes go through: whether the database answers
-    /// (readiness probes). Reads and changes nothing.
+    /// Whether the database answers (readiness probes): one statement that reads the database
+    /// (its schema version), changes nothing and does not wait for writes.
     fn ping(&self) -> StoreFuture<'_, ()>;
 }
 

@@ -428,6 +428,11 @@ impl Settings {
             self.server.tls_cert_file.is_none() || self.portal.public_url.starts_with("https://"),
             "key `portal.public_url` must be https:// when the portal serves TLS itself"
         );
+        if let Some(listen) = &self.metrics.listen {
+            listen.parse::<std::net::SocketAddr>().map_err(|_| {
+                anyhow::anyhow!("key `metrics.listen`: {listen:?} is not ADDRESS:PORT")
+            })?;
+        }
         self.passwords.validate()?;
         self.limits.limits()?;
         self.kiosk.validate()?;

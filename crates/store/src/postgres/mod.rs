@@ -35,6 +35,7 @@ mod gateway;
 mod outbox;
 mod passkeys;
 mod throttle;
+mod transport;
 
 use std::borrow::Cow;
 use std::str::FromStr;
@@ -44,8 +45,9 @@ use latchkey_types::{ObjectId, Secret};
 use sqlx::Connection as _;
 use sqlx::SqlStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgSslMode};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use time::OffsetDateTime;
+use transport::{check_transport, target};
 
 use crate::audit::{AuditDayCount, AuditEvent, AuditId, AuditQuery, AuditRecord};
 use crate::code::{CodeAttempt, CodeId, IssuedCode, NewCode};
@@ -185,87 +187,6 @@ pub(crate) fn redact_url(url: &str) -> String {
             u.to_string()
         }
         Err(_) => "(unparsable URL)".into(),
-    }
-}
-
-/// `user@host:port/database` (or the socket folder) for messages: where the store points, never
-/// a password.
-fn target(o: &PgConnectOptions) -> String {
-    let place = match o.get_socket() {
-        Some(dir) => dir.display().to_string(),
-        None => format!("{}:{}", o.get_host(), o.get_port()),
-    };
-    format!(
-        "{}@{place}/{}",
-        o.get_username(),
-        o.get_database().unwrap_or_default()
-    )
-}
-
-/// Whether the server is on this host: a Unix socket, `localhost` or a loopback address.
-fn on_this_host(o: &PgConnectOptions) -> bool {
-    if o.get_socket().is_some() || o.get_host().starts_with('/') {
-        return true;
-    }
-    let host = o.get_host().trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-/// A server on another host is reached only encrypted and authenticated: `sslmode=verify-full`
-/// (the certificate names the host) or `verify-ca` (a trusted CA issued it). Without that the
-/// password and every user's data cross the network readable, and an active attacker can stand
-/// in for the database. There is no opt-out: a network that needs none is on this host.
-fn check_transport(o: &PgConnectOptions) -> Result<()> {
-    let mode = o.get_ssl_mode();
-    if on_this_host(o) || matches!(mode, PgSslMode::VerifyFull | PgSslMode::VerifyCa) {
-        return Ok(());
-    }
-    let mode = match mode {
-        PgSslMode::Disable => "disable",
-        PgSslMode::Allow => "allow",
-        PgSslMode::Prefer => "prefer (the default)",
-        PgSslMode::Require => "require",
-        PgSslMode::VerifyCa | PgSslMode::VerifyFull => "verified",
-    };
-    Err(StoreError::Insecure {
-        target: target(o),
-        mode: mode.to_string(),
-    })
-}
-
-#[cfg(test)]
-mod transport_tests {
-    use super::*;
-
-    fn check(url: &str) -> Result<()> {
-        check_transport(&PgConnectOptions::from_str(url).unwrap())
-    }
-
-    #[test]
-    fn a_server_on_another_host_needs_a_verified_tls_connection() {
-        for ok in [
-            "postgres://u@127.0.0.1:5432/db",
-            "postgres://u@localhost/db?sslmode=disable",
-            "postgres://u@[::1]:5432/db",
-            "postgres://u@db.contoso.com/db?host=/run/postgresql",
-            "postgres://u@db.contoso.com/db?sslmode=verify-full",
-            "postgres://u@10.0.0.5/db?sslmode=verify-ca",
-        ] {
-            assert!(check(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "postgres://u:secret@db.contoso.com/db",
-            "postgres://u@db.contoso.com/db?sslmode=disable",
-            "postgres://u@10.0.0.5/db?sslmode=require",
-            "postgres://u@10.0.0.5/db?sslmode=prefer",
-        ] {
-            let e = check(bad).unwrap_err().to_string();
-            assert!(e.contains("verify-full"), "{bad}: {e}");
-            assert!(!e.contains("secret"), "{e}");
-        }
     }
 }
 
