@@ -3,7 +3,7 @@
 //! back; every log line is one JSON object, the lines a request writes carry its id, and no line
 //! holds the database password, the app's secret or a typed account.
 
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -68,15 +68,6 @@ impl Relay {
     }
 }
 
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `/readyz`'s status and body; status 0 while nothing listens yet (the portal is starting).
 async fn readyz(port: u16) -> (u16, serde_json::Value) {
     let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await else {
@@ -119,11 +110,7 @@ async fn readiness_follows_the_store_and_the_json_log_carries_request_ids_and_no
     url.set_password(None).unwrap();
     url.set_port(Some(relay.port)).unwrap();
     dir.write("db-password", &format!("{password}\n"));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let policies = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
     let cfg = config_for(
         &sim,
@@ -143,7 +130,7 @@ async fn readiness_follows_the_store_and_the_json_log_carries_request_ids_and_no
         .stderr(std::fs::File::create(&stderr_path).unwrap())
         .spawn()
         .unwrap();
-    let _serve = Serve(child);
+    let _serve = KillOnDrop(child);
 
     let ready = wait_ready(port, 200).await;
     assert_eq!(ready["ready"], true, "{ready}");
@@ -316,14 +303,7 @@ async fn a_read_only_sqlite_database_is_refused_at_start_naming_the_file() {
 async fn metrics_count_answers_and_audit_events_with_bounded_labels() {
     let sim = sim(Fixture::test()).await;
     let dir = TempDir::new();
-    let free = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    };
-    let (port, metrics_port) = (free(), free());
+    let (port, metrics_port) = (free_port(), free_port());
     let policies = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
     let cfg = config_for(
         &sim,
@@ -341,7 +321,7 @@ async fn metrics_count_answers_and_audit_events_with_bounded_labels() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let _serve = Serve(child);
+    let _serve = KillOnDrop(child);
     wait_ready(port, 200).await;
     // Flows for accounts that do not exist (each a different typed account): they must not
     // become label values.

@@ -143,6 +143,16 @@ async fn answers(b: &mut Browser, key: &mut SoftAuthenticator, origins: &[&str])
         .collect()
 }
 
+/// The reasons of the audit trail's events, newest first.
+async fn audit_reasons(demo: &Demo) -> Vec<String> {
+    let query = latchkey_store::AuditQuery {
+        limit: 1000,
+        ..Default::default()
+    };
+    let events = demo.store.audit_events(&query).await.unwrap();
+    events.into_iter().filter_map(|r| r.event.reason).collect()
+}
+
 async fn submit(b: &mut Browser, a: &Answer) -> Page {
     let form: Vec<(&str, &str)> = a.fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
     b.post("/verify/passkey", &form).await
@@ -271,17 +281,7 @@ async fn wrong_origins_clones_and_other_accounts_are_refused_alike() {
     let late = submit(&mut b, &both[1]).await;
     assert_eq!(late.status, 400, "{}", late.body);
     assert!(late.body.contains(wrong), "{}", late.body);
-    let reasons: Vec<String> = demo
-        .store
-        .audit_events(&latchkey_store::AuditQuery {
-            limit: 1000,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_iter()
-        .filter_map(|r| r.event.reason)
-        .collect();
+    let reasons = audit_reasons(&demo).await;
     // The page after the failure showed a new prompt; the late answer names the old one.
     assert_eq!(
         reasons.first().map(String::as_str),
@@ -514,17 +514,7 @@ async fn a_passkey_alone_no_longer_counts_once_the_policy_stops_saying_so() {
         latchkey_entra_sim::SignInOutcome::Success,
         "the password was changed"
     );
-    let reasons: Vec<String> = demo
-        .store
-        .audit_events(&latchkey_store::AuditQuery {
-            limit: 1000,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_iter()
-        .filter_map(|r| r.event.reason)
-        .collect();
+    let reasons = audit_reasons(&demo).await;
     assert!(
         reasons
             .iter()

@@ -147,14 +147,6 @@ impl Drop for Instance {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn wait_healthy(port: u16) {
     let http = reqwest::Client::new();
     for _ in 0..200 {

@@ -3,7 +3,7 @@
 //! leaves the previous certificate in use.
 
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use rustls_pki_types::CertificateDer;
@@ -72,26 +72,13 @@ async fn fetch(port: u16, cert: &Path, path: &str) -> Option<(Vec<u8>, reqwest::
     Some((peer, r))
 }
 
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_speaks_https_and_follows_a_replaced_certificate() {
     let sim = sim(latchkey_entra_sim::Fixture::test()).await;
     let dir = TempDir::new();
     make_pair(&dir.0, "tls.pem", "tls.key");
     make_pair(&dir.0, "next.pem", "next.key");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let policies = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
     let cfg = config_for(
         &sim,
@@ -109,7 +96,7 @@ async fn serve_speaks_https_and_follows_a_replaced_certificate() {
         .stderr(std::fs::File::create(dir.0.join("stderr.log")).unwrap())
         .spawn()
         .unwrap();
-    let _serve = Serve(child);
+    let _serve = KillOnDrop(child);
     let first = dir.0.join("tls.pem");
     let mut up = None;
     for _ in 0..100 {

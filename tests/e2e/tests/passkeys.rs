@@ -54,6 +54,26 @@ async fn sign_in_at_the_tenant(b: &Browser) -> anyhow::Result<()> {
     b.click_button("Sign in").await
 }
 
+/// Ben, with a virtual authenticator, signs in at `/enroll` and registers a passkey "Laptop"
+/// (the creation page checked with axe).
+async fn register_laptop(b: &Browser, url: &str) -> anyhow::Result<()> {
+    add_virtual_authenticator(b).await?;
+    b.open(&format!("{url}/enroll")).await?;
+    sign_in_at_the_tenant(b).await?;
+    b.wait_for_text("Your verification methods", WAIT).await?;
+    b.fill(
+        "Name of the new passkey (for example “YubiKey on my keyring”)",
+        "Laptop",
+    )
+    .await?;
+    b.click_button("Add a passkey").await?;
+    b.wait_for_text("Create your passkey", WAIT).await?;
+    b.assert_accessible().await?;
+    b.click_button("Create passkey").await?;
+    b.wait_for_text("Added: Passkeys and security keys", WAIT)
+        .await
+}
+
 /// Starts a flow for `login` at `start` and opens the passkey prompt.
 async fn passkey_prompt(b: &Browser, start: &str, login: &str) -> anyhow::Result<()> {
     b.open(start).await?;
@@ -107,21 +127,7 @@ async fn a_passkey_made_in_the_browser_resets_a_password_at_the_kiosk() -> anyho
     let demo = passkey_demo().await?;
     let url = demo.portal_url().to_string();
     browser_test("passkey_reset", async |b| {
-        add_virtual_authenticator(b).await?;
-        b.open(&format!("{url}/enroll")).await?;
-        sign_in_at_the_tenant(b).await?;
-        b.wait_for_text("Your verification methods", WAIT).await?;
-        b.fill(
-            "Name of the new passkey (for example “YubiKey on my keyring”)",
-            "Laptop",
-        )
-        .await?;
-        b.click_button("Add a passkey").await?;
-        b.wait_for_text("Create your passkey", WAIT).await?;
-        b.assert_accessible().await?;
-        b.click_button("Create passkey").await?;
-        b.wait_for_text("Added: Passkeys and security keys", WAIT)
-            .await?;
+        register_laptop(b, &url).await?;
         b.wait_for_text("Laptop", WAIT).await?;
         b.assert_accessible().await?;
         b.click_button("Sign out").await?;
@@ -185,20 +191,7 @@ async fn a_passkey_counts_as_one_of_two_methods_under_another_policy() -> anyhow
     let demo = passkey_demo().await?;
     let url = demo.portal_url().to_string();
     browser_test("passkey_one_of_two", async |b| {
-        add_virtual_authenticator(b).await?;
-        b.open(&format!("{url}/enroll")).await?;
-        sign_in_at_the_tenant(b).await?;
-        b.wait_for_text("Your verification methods", WAIT).await?;
-        b.fill(
-            "Name of the new passkey (for example “YubiKey on my keyring”)",
-            "Laptop",
-        )
-        .await?;
-        b.click_button("Add a passkey").await?;
-        b.wait_for_text("Create your passkey", WAIT).await?;
-        b.click_button("Create passkey").await?;
-        b.wait_for_text("Added: Passkeys and security keys", WAIT)
-            .await?;
+        register_laptop(b, &url).await?;
         b.fill("Email address", "ben.private@example.net").await?;
         b.click_button("Send a code to this address").await?;
         b.wait_for_text("Verification code", WAIT).await?;

@@ -96,6 +96,29 @@ impl Ctx {
         self.policy.methods.contains(&kind) && KINDS.contains(&kind)
     }
 
+    /// Stores `session` as this session's data (the flash message, a passkey registration under
+    /// way). The one place enrollment writes its session.
+    async fn keep(
+        &self,
+        portal: &Portal,
+        session: &crate::signin::Session,
+    ) -> Result<(), latchkey_store::StoreError> {
+        let data = serde_json::to_value(session).inspect_err(|e| {
+            tracing::error!(error = %e, "enroll: the session does not serialise");
+        });
+        let update = FlowUpdate {
+            step: None,
+            data: data.ok(),
+        };
+        let now = portal.services.clock.now();
+        portal
+            .services
+            .store
+            .update_flow(&self.token, update, now)
+            .await
+            .map(|_| ())
+    }
+
     /// Audits an enrollment event of this session's user.
     async fn audit(
         &self,
@@ -284,17 +307,10 @@ async fn set_flash(
         kind.map(|k| k.as_str().to_string()),
         notified,
     ));
-    let update = FlowUpdate {
-        step: None,
-        data: serde_json::to_value(&session).ok(),
-    };
-    let now = portal.services.clock.now();
-    if let Err(e) = portal
-        .services
-        .store
-        .update_flow(&ctx.token, update, now)
-        .await
-    {
+    // A change just finished: a passkey registration still in this copy of the session is done
+    // or abandoned, and must not be written back.
+    session.passkey = None;
+    if let Err(e) = ctx.keep(portal, &session).await {
         tracing::warn!(error = %e, "enroll: cannot store a message");
     }
 }

@@ -7,7 +7,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use latchkey_policy::Policy;
-use latchkey_store::{Enrollment, EnrollmentState, FlowUpdate};
+use latchkey_store::{Enrollment, EnrollmentState};
 use latchkey_types::MethodKind;
 use latchkey_verify::QuestionsConfig;
 use serde::Serialize;
@@ -400,16 +400,7 @@ pub(super) async fn index(req: HttpRequest, portal: web::Data<Portal>) -> HttpRe
         Some((key, kind, notified)) => {
             let mut session = ctx.session.clone();
             session.flash = None;
-            let update = FlowUpdate {
-                step: None,
-                data: serde_json::to_value(&session).ok(),
-            };
-            portal
-                .services
-                .store
-                .update_flow(&ctx.token, update, portal.services.clock.now())
-                .await
-                .or_log();
+            ctx.keep(&portal, &session).await.or_log();
             let method = kind
                 .and_then(|k| k.parse::<MethodKind>().ok())
                 .map(|k| label(&portal, ctx.lang, k))

@@ -9,7 +9,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use latchkey_notify::ChangeKind;
 use latchkey_selfservice::passkey::{self, RegisterError, RegistrationAnswer};
-use latchkey_store::{FlowUpdate, Outcome, Passkey};
+use latchkey_store::{Outcome, Passkey};
 use latchkey_types::MethodKind;
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +23,16 @@ const KIND: MethodKind = MethodKind::Passkey;
 /// relying party (a public URL with a host name).
 pub(super) fn allowed(portal: &Portal, ctx: &Ctx) -> bool {
     ctx.policy.methods.contains(&KIND) && portal.services.passkeys.is_some()
+}
+
+/// The session of a passkey POST that may register: CSRF checked, the policy offering
+/// passkeys. `Err` is the answer to send.
+async fn registering(portal: &Portal, req: &HttpRequest, csrf: &str) -> Result<Ctx, HttpResponse> {
+    let ctx = post_context(portal, req, csrf).await?;
+    if !allowed(portal, &ctx) {
+        return Err(portal.error_page(req, ctx.lang, StatusCode::NOT_FOUND, "error_not_found"));
+    }
+    Ok(ctx)
 }
 
 /// One registered passkey as the overview lists it.
@@ -75,13 +85,10 @@ pub(super) async fn begin(
     portal: web::Data<Portal>,
     form: web::Form<BeginForm>,
 ) -> HttpResponse {
-    let ctx = match post_context(&portal, &req, &form.csrf).await {
+    let ctx = match registering(&portal, &req, &form.csrf).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if !allowed(&portal, &ctx) {
-        return portal.error_page(&req, ctx.lang, StatusCode::NOT_FOUND, "error_not_found");
-    }
     let name = form.name.trim();
     if passkey::check_name(name).is_err() {
         return problem(&portal, &req, &ctx, "enroll_passkey_name_invalid", name).await;
@@ -103,7 +110,7 @@ pub(super) async fn begin(
     };
     let mut session = ctx.session.clone();
     session.passkey = Some(pending);
-    if keep(&portal, &ctx, &session).await.is_err() {
+    if ctx.keep(&portal, &session).await.is_err() {
         return ctx.unavailable(&portal, &req);
     }
     let page = serde_json::json!({
@@ -112,28 +119,6 @@ pub(super) async fn begin(
         "options": crate::passkey::options_json("create", options),
     });
     portal.render_in(&req, ctx.lang, "enroll_passkey.html", &page)
-}
-
-/// Stores the session's data.
-async fn keep(
-    portal: &Portal,
-    ctx: &Ctx,
-    session: &crate::signin::Session,
-) -> Result<(), latchkey_store::StoreError> {
-    let data = serde_json::to_value(session).inspect_err(|e| {
-        tracing::error!(error = %e, "enroll: the session does not serialise");
-    });
-    let update = FlowUpdate {
-        step: None,
-        data: data.ok(),
-    };
-    let now = portal.services.clock.now();
-    portal
-        .services
-        .store
-        .update_flow(&ctx.token, update, now)
-        .await
-        .map(|_| ())
 }
 
 #[derive(Deserialize)]
@@ -151,16 +136,13 @@ pub(super) async fn created(
     portal: web::Data<Portal>,
     form: web::Form<CreatedForm>,
 ) -> HttpResponse {
-    let ctx = match post_context(&portal, &req, &form.csrf).await {
+    let ctx = match registering(&portal, &req, &form.csrf).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if !allowed(&portal, &ctx) {
-        return portal.error_page(&req, ctx.lang, StatusCode::NOT_FOUND, "error_not_found");
-    }
     let mut session = ctx.session.clone();
     let taken = session.passkey.take();
-    if taken.is_some() && keep(&portal, &ctx, &session).await.is_err() {
+    if taken.is_some() && ctx.keep(&portal, &session).await.is_err() {
         return ctx.unavailable(&portal, &req);
     }
     let name = taken.as_ref().map(|p| p.name.clone()).unwrap_or_default();
