@@ -151,10 +151,13 @@ async fn creation_options_have_the_documented_shape() {
         &time::format_description::well_known::Rfc3339,
     )
     .unwrap();
-    let lifetime = expires - before;
+    // Issued while the request ran: exactly 5 minutes after some moment between these two
+    // (the answer's time has whole-second or millisecond precision, hence the second's slack).
+    let after = sim.tenant().now();
+    let five = time::Duration::minutes(5);
     assert!(
-        lifetime > time::Duration::seconds(298) && lifetime <= time::Duration::minutes(5),
-        "{lifetime}"
+        expires >= before + five - time::Duration::seconds(1) && expires <= after + five,
+        "expires {expires}, asked between {before} and {after}"
     );
     let pk = &o["publicKey"];
     assert_eq!(
