@@ -24,6 +24,7 @@ mod crypto;
 mod enrollment;
 mod error;
 mod flow;
+mod forward;
 mod gateway;
 mod outbox;
 mod passkey;
@@ -47,6 +48,7 @@ pub use error::{DatabaseError, KeyError, Result, SqliteMigrationError, StoreErro
 pub use flow::{
     Flow, FlowId, FlowLifetime, FlowPurpose, FlowStep, FlowToken, FlowUpdate, NewFlow, Verification,
 };
+pub use forward::{AuditPosition, ForwardItem, ForwardStart};
 pub use gateway::{
     AfterChange, Channel, ClaimedJob, FinishOutcome, Gateway, JOB_KINDS, JOB_RETENTION, Job,
     JobKind, JobState, JobTarget, NewJob, Target,
@@ -56,8 +58,8 @@ pub use passkey::{NewPasskey, Passkey, PasskeyAdded};
 pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteLocation, SqliteOptions, SqliteStore};
 pub use store::{
-    AuditStore, CodeStore, EnrollmentStore, FlowStore, GatewayStore, NoticeStore, PasskeyStore,
-    PurgeReport, Store, StoreFuture, ThrottleStore,
+    AuditStore, CodeStore, EnrollmentStore, FlowStore, ForwardStore, GatewayStore, NoticeStore,
+    PasskeyStore, PurgeReport, Store, StoreFuture, ThrottleStore,
 };
 pub use throttle::{Limit, ThrottleDecision, ThrottleKey};
 
@@ -65,8 +67,8 @@ pub use throttle::{Limit, ThrottleDecision, ThrottleKey};
 /// `PostgresStore`) rather than `dyn Store`: `use latchkey_store::prelude::*;`.
 pub mod prelude {
     pub use crate::store::{
-        AuditStore, CodeStore, EnrollmentStore, FlowStore, GatewayStore, NoticeStore, PasskeyStore,
-        Store, ThrottleStore,
+        AuditStore, CodeStore, EnrollmentStore, FlowStore, ForwardStore, GatewayStore, NoticeStore,
+        PasskeyStore, Store, ThrottleStore,
     };
 }
 

@@ -11,6 +11,7 @@ use crate::code::{CodeAttempt, CodeId, IssuedCode, NewCode};
 use crate::enrollment::{EnrolledMethod, Enrollment, EnrollmentState, NewEnrollment};
 use crate::error::StoreError;
 use crate::flow::{Flow, FlowId, FlowStep, FlowToken, FlowUpdate, NewFlow, Verification};
+use crate::forward::{AuditPosition, ForwardItem, ForwardStart};
 use crate::gateway::{ClaimedJob, FinishOutcome, Gateway, Job, NewJob};
 use crate::outbox::{NewNotice, NoticeOutcome, QueuedNotice};
 use crate::passkey::{NewPasskey, Passkey, PasskeyAdded};
@@ -59,6 +60,7 @@ pub trait Store:
     + AuditStore
     + GatewayStore
     + NoticeStore
+    + ForwardStore
 {
     /// Deletes expired flows (with their codes), codes past expiry, throttle attempts older
     /// than their longest window, and gateway jobs that ended (finished, or past their deadline
@@ -421,4 +423,41 @@ pub trait NoticeStore: Send + Sync + 'static {
     /// Ends a claimed notice's delivery: [`NoticeOutcome::Done`] deletes it, `RetryAt` makes it
     /// due again then. `false` when there is no such notice (already finished).
     fn finish_notice<'a>(&'a self, id: &'a str, outcome: NoticeOutcome) -> StoreFuture<'a, bool>;
+}
+
+/// Audit forwarding to SIEM outputs (crate::forward): per output a cursor and a lease. A role of
+/// [`Store`].
+pub trait ForwardStore: Send + Sync + 'static {
+    /// Takes or renews `output`'s lease for `holder` until `now + ttl` and returns the output's
+    /// cursor; `None` while another holder's lease runs. The first lease of an output places
+    /// its cursor at `start`.
+    fn lease_forwarding<'a>(
+        &'a self,
+        output: &'a str,
+        holder: &'a str,
+        start: ForwardStart,
+        now: OffsetDateTime,
+        ttl: std::time::Duration,
+    ) -> StoreFuture<'a, Option<AuditPosition>>;
+
+    /// At most `max` final events after `after`, in position order (see crate::forward).
+    fn audit_after(&self, after: AuditPosition, max: u32) -> StoreFuture<'_, Vec<ForwardItem>>;
+
+    /// Moves `output`'s cursor forward to `to` (counting `delivered` more events) if `holder`
+    /// still holds its lease; `false` (nothing changed) when another instance took it over.
+    fn advance_forwarding<'a>(
+        &'a self,
+        output: &'a str,
+        holder: &'a str,
+        to: AuditPosition,
+        delivered: u64,
+        now: OffsetDateTime,
+    ) -> StoreFuture<'a, bool>;
+
+    /// Gives `output`'s lease up (at shutdown), so another instance takes over at once.
+    fn release_forwarding<'a>(&'a self, output: &'a str, holder: &'a str) -> StoreFuture<'a, ()>;
+
+    /// Events not yet delivered to `output` (written after its cursor), counted up to `cap`;
+    /// `None` before the output's first lease.
+    fn forward_backlog<'a>(&'a self, output: &'a str, cap: u64) -> StoreFuture<'a, Option<u64>>;
 }

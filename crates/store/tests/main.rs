@@ -19,6 +19,7 @@ mod codes;
 mod crypto;
 mod enrollments;
 mod flows;
+mod forward;
 mod gateway;
 mod gateway_jobs;
 mod gateway_kinds;

@@ -31,6 +31,7 @@ mod audit;
 mod codes;
 mod enrollments;
 mod flows;
+mod forward;
 mod gateway;
 mod outbox;
 mod passkeys;
@@ -102,6 +103,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "passkeys",
         include_str!("../../migrations/postgres/0007_passkeys.sql"),
+    ),
+    (
+        8,
+        "audit_forwarding",
+        include_str!("../../migrations/postgres/0008_audit_forwarding.sql"),
     ),
 ];
 

@@ -17,6 +17,7 @@ mod checkpoint;
 mod codes;
 mod enrollments;
 mod flows;
+mod forward;
 mod gateway;
 mod migrate;
 mod outbox;
@@ -86,6 +87,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "passkeys",
         include_str!("../../migrations/sqlite/0007_passkeys.sql"),
+    ),
+    (
+        8,
+        "audit_forwarding",
+        include_str!("../../migrations/sqlite/0008_audit_forwarding.sql"),
     ),
 ];
 

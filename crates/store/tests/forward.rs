@@ -1,0 +1,218 @@
+//! Audit forwarding bookkeeping: leases, fenced cursors, backlog, and on PostgreSQL the events
+//! of a transaction still running (they are never skipped).
+
+use std::sync::Arc;
+
+use latchkey_store::{AuditEvent, AuditPosition, ForwardStart, Outcome, Store};
+use serde_json::json;
+
+use crate::backends::{PgSchema, backend_tests};
+use crate::support::{cipher, mins, secs, t0, user};
+
+fn event(n: u32) -> AuditEvent {
+    AuditEvent {
+        at: t0(),
+        correlation_id: format!("req-{n}"),
+        actor: "anonymous".into(),
+        subject: Some(user()),
+        event_type: "verify".into(),
+        method: Some("email".into()),
+        outcome: Outcome::Success,
+        reason: None,
+        details: json!({ "n": n }),
+    }
+}
+
+async fn ids_after(store: &Arc<dyn Store>, from: AuditPosition) -> Vec<i64> {
+    store
+        .audit_after(from, 1000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|i| i.record.id.0)
+        .collect()
+}
+
+async fn one_instance_holds_an_output_and_moves_its_cursor(store: Arc<dyn Store>) {
+    let (mut ids, mut events) = (Vec::new(), Vec::new());
+    for n in 0..3 {
+        events.push(event(n));
+        ids.push(store.append_audit(&events[n as usize]).await.unwrap().0);
+    }
+    let ttl = secs(30);
+    let a = store
+        .lease_forwarding("syslog", "a", ForwardStart::Beginning, t0(), ttl)
+        .await
+        .unwrap()
+        .expect("the first lease");
+    assert!(
+        store
+            .lease_forwarding("syslog", "b", ForwardStart::Beginning, t0() + secs(29), ttl)
+            .await
+            .unwrap()
+            .is_none(),
+        "another instance waits while the lease runs"
+    );
+    // Another output is independent.
+    assert!(
+        store
+            .lease_forwarding("webhook", "b", ForwardStart::Beginning, t0(), ttl)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let items = store.audit_after(a, 2).await.unwrap();
+    assert_eq!(items.len(), 2, "at most `max`");
+    assert_eq!(
+        items.iter().map(|i| i.record.id.0).collect::<Vec<_>>(),
+        ids[..2]
+    );
+    assert_eq!(items[0].record.event, events[0], "the event as written");
+    assert_eq!(store.forward_backlog("syslog", 100).await.unwrap(), Some(3));
+    assert!(
+        store
+            .advance_forwarding("syslog", "a", items[1].position, 2, t0() + secs(1))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.forward_backlog("syslog", 100).await.unwrap(), Some(1));
+    assert_eq!(
+        store.forward_backlog("syslog", 0).await.unwrap(),
+        Some(0),
+        "capped"
+    );
+    assert_eq!(store.forward_backlog("nobody", 100).await.unwrap(), None);
+    // Renewing returns the moved cursor.
+    let again = store
+        .lease_forwarding("syslog", "a", ForwardStart::Beginning, t0() + secs(10), ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again, items[1].position);
+    assert_eq!(ids_after(&store, again).await, ids[2..]);
+    // The cursor never moves back.
+    assert!(
+        !store
+            .advance_forwarding("syslog", "a", items[0].position, 1, t0() + secs(11))
+            .await
+            .unwrap()
+    );
+}
+
+async fn a_lease_that_ran_out_is_taken_over_and_fences_the_old_holder(store: Arc<dyn Store>) {
+    let first = store.append_audit(&event(0)).await.unwrap();
+    let ttl = secs(30);
+    let a = store
+        .lease_forwarding("webhook", "a", ForwardStart::Beginning, t0(), ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    let items = store.audit_after(a, 10).await.unwrap();
+    assert_eq!(items[0].record.id, first);
+    // "a" stalls past its lease; "b" takes over from the same cursor ...
+    let b = store
+        .lease_forwarding("webhook", "b", ForwardStart::Beginning, t0() + ttl, ttl)
+        .await
+        .unwrap()
+        .expect("taken over after the lease ran out");
+    assert_eq!(b, a);
+    // ... and "a" can no longer move the cursor (what it sent is sent again by "b").
+    assert!(
+        !store
+            .advance_forwarding("webhook", "a", items[0].position, 1, t0() + ttl)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .advance_forwarding("webhook", "b", items[0].position, 1, t0() + ttl)
+            .await
+            .unwrap()
+    );
+    // A released lease is free at once.
+    store.release_forwarding("webhook", "b").await.unwrap();
+    let c = store
+        .lease_forwarding(
+            "webhook",
+            "c",
+            ForwardStart::Beginning,
+            t0() + ttl + secs(1),
+            ttl,
+        )
+        .await
+        .unwrap()
+        .expect("released");
+    assert_eq!(c, items[0].position);
+    // Names are checked.
+    assert!(
+        store
+            .lease_forwarding("Sys log", "c", ForwardStart::Now, t0(), ttl)
+            .await
+            .is_err()
+    );
+}
+
+async fn a_new_output_started_now_skips_what_was_written_before(store: Arc<dyn Store>) {
+    for n in 0..3 {
+        store.append_audit(&event(n)).await.unwrap();
+    }
+    let at = store
+        .lease_forwarding("syslog", "a", ForwardStart::Now, t0(), mins(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(ids_after(&store, at).await.is_empty());
+    assert_eq!(store.forward_backlog("syslog", 100).await.unwrap(), Some(0));
+    let next = store.append_audit(&event(3)).await.unwrap();
+    assert_eq!(ids_after(&store, at).await, vec![next.0]);
+    // The start only applies to the first lease.
+    let again = store
+        .lease_forwarding("syslog", "a", ForwardStart::Beginning, t0(), mins(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again, at);
+}
+
+backend_tests!(
+    one_instance_holds_an_output_and_moves_its_cursor,
+    a_lease_that_ran_out_is_taken_over_and_fences_the_old_holder,
+    a_new_output_started_now_skips_what_was_written_before,
+);
+
+/// The case ids alone get wrong: a transaction takes id N, another takes N+1 and commits first.
+/// Reading by id would deliver N+1 and move past N before N is visible; positions hold back
+/// every event behind the running transaction until it ends, then deliver both in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_never_skips_an_event_of_a_transaction_still_running() {
+    use sqlx::Connection as _;
+    let schema = PgSchema::create("forward_gap").await;
+    let pg = schema.store(cipher()).await;
+    let store: Arc<dyn Store> = Arc::new(pg.clone());
+    let before = store.append_audit(&event(0)).await.unwrap();
+
+    let mut raw = schema.connect().await;
+    let mut tx = raw.begin().await.unwrap();
+    let held: i64 = sqlx::query_scalar(
+        "INSERT INTO audit_events (at_ms, correlation_id, actor, event_type, outcome) \
+         VALUES (0, 'held', 'system', 'verify', 'success') RETURNING id",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    let after = store.append_audit(&event(2)).await.unwrap();
+    assert!(after.0 > held);
+
+    let seen = ids_after(&store, AuditPosition::START).await;
+    assert_eq!(
+        seen,
+        vec![before.0],
+        "nothing behind the running transaction is final"
+    );
+    tx.commit().await.unwrap();
+    raw.close().await.unwrap();
+    let seen = ids_after(&store, AuditPosition::START).await;
+    assert_eq!(seen, vec![before.0, held, after.0]);
+    pg.close().await;
+    schema.drop_now().await;
+}
