@@ -216,3 +216,53 @@ async fn postgres_never_skips_an_event_of_a_transaction_still_running() {
     pg.close().await;
     schema.drop_now().await;
 }
+
+/// Writers on several pools (instances) append as fast as they can while a reader follows the
+/// positions: the reader sees every event exactly once, whatever order the commits land in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_a_reader_following_positions_sees_every_concurrent_event_once() {
+    let schema = PgSchema::create("forward_race").await;
+    let mut pools = Vec::new();
+    for _ in 0..4 {
+        pools.push(schema.store(cipher()).await);
+    }
+    let reader: Arc<dyn Store> = Arc::new(pools[0].clone());
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let store: Arc<dyn Store> = Arc::new(pools[w % pools.len()].clone());
+            tokio::spawn(async move {
+                let mut ids = Vec::new();
+                for n in 0..150 {
+                    ids.push(store.append_audit(&event(n)).await.unwrap().0);
+                }
+                ids
+            })
+        })
+        .collect();
+    let mut seen = Vec::new();
+    let mut cursor = AuditPosition::START;
+    let done = |w: &Vec<tokio::task::JoinHandle<Vec<i64>>>| w.iter().all(|h| h.is_finished());
+    loop {
+        let finished = done(&writers);
+        let batch = reader.audit_after(cursor, 7).await.unwrap();
+        if let Some(last) = batch.last() {
+            cursor = last.position;
+        }
+        seen.extend(batch.iter().map(|i| i.record.id.0));
+        if finished && batch.is_empty() {
+            break;
+        }
+    }
+    let mut written = Vec::new();
+    for w in writers {
+        written.extend(w.await.unwrap());
+    }
+    written.sort_unstable();
+    let mut sorted = seen.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, written, "every event exactly once");
+    for p in pools {
+        p.close().await;
+    }
+    schema.drop_now().await;
+}

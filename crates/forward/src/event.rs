@@ -1,0 +1,25 @@
+//! The forwarded form of an audit event: one JSON object, the same for every output (the
+//! webhook's array items, the syslog message's body), so a SIEM parses one shape.
+
+use latchkey_store::AuditRecord;
+use serde_json::{Value, json};
+use time::format_description::well_known::Rfc3339;
+
+/// The event as JSON. `id` is the audit row's id, unique and increasing within one deployment's
+/// store: with `source`, the idempotency key (delivery is at least once).
+pub fn event_json(record: &AuditRecord, source: &str) -> Value {
+    let e = &record.event;
+    json!({
+        "id": record.id.0,
+        "source": source,
+        "at": e.at.format(&Rfc3339).unwrap_or_default(),
+        "event": e.event_type,
+        "outcome": e.outcome.as_str(),
+        "method": e.method,
+        "reason": e.reason,
+        "actor": e.actor,
+        "subject": e.subject.map(|s| s.to_string()),
+        "correlationId": e.correlation_id,
+        "details": e.details,
+    })
+}

@@ -1,0 +1,246 @@
+//! The syslog output: RFC 5424 messages over TLS (RFC 5425), plain TCP (RFC 6587) or UDP
+//! (RFC 5426); the last two only to a relay on this host (loopback), since audit events would
+//! otherwise cross the network readable.
+//!
+//! # When a batch counts as delivered
+//! Syslog has no acknowledgement: a write that succeeded only means the bytes reached our
+//! socket buffer. Over TCP and TLS each batch is therefore one connection: write every message,
+//! close our side (TLS close_notify, then FIN), and wait for the receiver to close its side. A
+//! receiver closes only after reading everything before our close, so the batch has reached it;
+//! if the connection breaks first, the whole batch is sent again (the audit id in the structured
+//! data lets the SIEM drop the repeats). UDP has no such signal: a datagram sent is counted as
+//! delivered, which is why UDP is for a local relay (rsyslog, syslog-ng) that forwards reliably.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::time::timeout;
+
+use crate::error::ForwardError;
+use crate::rfc5424::{Header, frame, message};
+use crate::tls::TlsMaterial;
+use crate::{BoxFuture, Output};
+use latchkey_store::AuditRecord;
+
+const NAME: &str = "syslog";
+
+/// How the syslog receiver is reached.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// `tls://host[:6514]`
+    Tls,
+    /// `tcp://host[:514]`, loopback only.
+    Tcp,
+    /// `udp://host[:514]`, loopback only.
+    Udp,
+}
+
+/// The syslog output's settings.
+#[derive(Clone, Debug)]
+pub struct SyslogConfig {
+    /// `tls://siem.example.com:6514`, `tcp://127.0.0.1:514` or `udp://127.0.0.1:514`.
+    pub url: String,
+    pub tls: TlsMaterial,
+    pub header: Header,
+    /// Connecting, the TLS handshake, and each read or write.
+    pub timeout: Duration,
+}
+
+/// Delivers batches to one syslog receiver.
+pub struct SyslogOutput {
+    transport: Transport,
+    host: String,
+    port: u16,
+    header: Header,
+    timeout: Duration,
+    tls: Option<tokio_rustls::TlsConnector>,
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+impl SyslogOutput {
+    /// Checks the settings (scheme, host, the loopback rule, TLS material).
+    pub fn new(config: &SyslogConfig) -> Result<Self, ForwardError> {
+        let bad = |m: String| ForwardError::Config(format!("syslog url {:?}: {m}", config.url));
+        let url = url::Url::parse(&config.url).map_err(|e| bad(e.to_string()))?;
+        let (transport, default_port) = match url.scheme() {
+            "tls" => (Transport::Tls, 6514),
+            "tcp" => (Transport::Tcp, 514),
+            "udp" => (Transport::Udp, 514),
+            other => {
+                return Err(bad(format!(
+                    "scheme {other:?}: use tls://, tcp:// or udp://"
+                )));
+            }
+        };
+        let host = url
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| bad("no host".into()))?
+            .to_string();
+        if !url.path().trim_start_matches('/').is_empty() || url.query().is_some() {
+            return Err(bad("only scheme://host:port".into()));
+        }
+        if transport != Transport::Tls && !is_loopback(&host) {
+            return Err(bad(
+                "tcp:// and udp:// send audit events unencrypted: only to a relay on this host \
+                 (127.0.0.1, ::1, localhost); use tls:// for a remote receiver"
+                    .into(),
+            ));
+        }
+        if !crate::rfc5424::valid_sd_id(&config.header.sd_id) {
+            return Err(bad(format!(
+                "sd_id {:?}: 1-32 printable ASCII characters without '=', ']', '\"' or space",
+                config.header.sd_id
+            )));
+        }
+        let tls = match transport {
+            Transport::Tls => Some(tokio_rustls::TlsConnector::from(Arc::new(
+                config.tls.client_config()?,
+            ))),
+            _ => None,
+        };
+        Ok(Self {
+            transport,
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+            port: url.port().unwrap_or(default_port),
+            header: config.header.clone(),
+            timeout: config.timeout,
+            tls,
+        })
+    }
+
+    fn target(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    fn fail(&self, cause: impl std::fmt::Display) -> ForwardError {
+        ForwardError::Transport {
+            output: NAME,
+            target: self.target(),
+            cause: cause.to_string(),
+        }
+    }
+
+    async fn within<T, E: std::fmt::Display>(
+        &self,
+        what: &str,
+        f: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, ForwardError> {
+        match timeout(self.timeout, f).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(self.fail(format!("{what}: {e}"))),
+            Err(_) => Err(self.fail(format!("{what}: no answer within {:?}", self.timeout))),
+        }
+    }
+
+    async fn send_stream(&self, frames: &[u8]) -> Result<(), ForwardError> {
+        let tcp = self
+            .within(
+                "connect",
+                TcpStream::connect((self.host.as_str(), self.port)),
+            )
+            .await?;
+        // One write per batch, and no Nagle delay on the last segment.
+        tcp.set_nodelay(true).map_err(|e| self.fail(e))?;
+        match &self.tls {
+            Some(connector) => {
+                let name = rustls_pki_types::ServerName::try_from(self.host.clone())
+                    .map_err(|e| self.fail(e))?;
+                let stream = self
+                    .within("TLS handshake", connector.connect(name, tcp))
+                    .await?;
+                self.write_and_close(stream, frames).await
+            }
+            None => self.write_and_close(tcp, frames).await,
+        }
+    }
+
+    /// Writes, closes our side, and waits until the receiver closed its side (see the module
+    /// documentation: that is the only sign it read the batch).
+    async fn write_and_close(
+        &self,
+        mut stream: impl AsyncRead + AsyncWrite + Unpin,
+        frames: &[u8],
+    ) -> Result<(), ForwardError> {
+        self.within("write", stream.write_all(frames)).await?;
+        self.within("close", stream.shutdown()).await?;
+        let mut buf = [0u8; 256];
+        loop {
+            match timeout(self.timeout, stream.read(&mut buf)).await {
+                Ok(Ok(0)) => return Ok(()),
+                Ok(Ok(_)) => continue,
+                // A receiver that closes without TLS close_notify has still read our close.
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                Ok(Err(e)) => return Err(self.fail(format!("waiting for the receiver: {e}"))),
+                Err(_) => {
+                    return Err(self.fail(format!(
+                        "the receiver did not confirm the batch within {:?}",
+                        self.timeout
+                    )));
+                }
+            }
+        }
+    }
+
+    async fn send_datagrams(&self, messages: &[String]) -> Result<(), ForwardError> {
+        let addr: SocketAddr = self
+            .within(
+                "resolve",
+                tokio::net::lookup_host((self.host.as_str(), self.port)),
+            )
+            .await?
+            .next()
+            .ok_or_else(|| self.fail("no address"))?;
+        let local: SocketAddr = if addr.is_ipv4() {
+            ([127, 0, 0, 1], 0).into()
+        } else {
+            (std::net::Ipv6Addr::LOCALHOST, 0).into()
+        };
+        let socket = UdpSocket::bind(local).await.map_err(|e| self.fail(e))?;
+        for m in messages {
+            self.within("send", socket.send_to(m.as_bytes(), addr))
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+impl Output for SyslogOutput {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn deliver<'a>(
+        &'a self,
+        batch: &'a [AuditRecord],
+        source: &'a str,
+    ) -> BoxFuture<'a, Result<(), ForwardError>> {
+        Box::pin(async move {
+            let messages: Vec<String> = batch
+                .iter()
+                .map(|r| message(&self.header, r, source))
+                .collect();
+            match self.transport {
+                Transport::Udp => self.send_datagrams(&messages).await,
+                Transport::Tls | Transport::Tcp => {
+                    let frames: Vec<u8> = messages.iter().flat_map(|m| frame(m)).collect();
+                    self.send_stream(&frames).await
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,253 @@
+//! The syslog output against Debian's rsyslog: TLS (RFC 5425) with the receiver killed mid-stream
+//! and started again, UDP to a loopback relay, and the settings it refuses.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use latchkey_forward::TlsMaterial;
+use latchkey_forward::rfc5424::{Facility, Header};
+use latchkey_forward::syslog::{SyslogConfig, SyslogOutput};
+
+use crate::support::*;
+
+fn rsyslogd() -> PathBuf {
+    for p in ["/usr/sbin/rsyslogd", "/usr/bin/rsyslogd"] {
+        if Path::new(p).exists() {
+            return p.into();
+        }
+    }
+    panic!("rsyslogd not found: run tests/run (installs rsyslog and rsyslog-gnutls)");
+}
+
+/// One rsyslogd with its own configuration: TLS on `tls_port`, UDP on `udp_port`, every message
+/// written raw, one per line, to `out.log`. Direct queues and unbuffered writes: a message is in
+/// the file before the next one is read, so killing the process loses nothing it accepted.
+struct Rsyslog {
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Rsyslog {
+    fn start(dir: &Path, tls_port: u16, udp_port: u16) -> Self {
+        let d = dir.display();
+        std::fs::write(
+            dir.join("rsyslog.conf"),
+            format!(
+                r#"global(workDirectory="{d}" maxMessageSize="64k"
+  DefaultNetstreamDriver="gtls"
+  DefaultNetstreamDriverCAFile="{d}/ca.pem"
+  DefaultNetstreamDriverCertFile="{d}/server.pem"
+  DefaultNetstreamDriverKeyFile="{d}/server.key")
+module(load="imtcp" StreamDriver.Name="gtls" StreamDriver.Mode="1" StreamDriver.AuthMode="anon")
+module(load="imudp")
+template(name="raw" type="string" string="%rawmsg%\n")
+ruleset(name="siem" queue.type="Direct") {{
+  action(type="omfile" file="{d}/out.log" template="raw" flushOnTXEnd="on" asyncWriting="off")
+}}
+input(type="imtcp" port="{tls_port}" address="127.0.0.1" ruleset="siem")
+input(type="imudp" port="{udp_port}" address="127.0.0.1" ruleset="siem")
+"#
+            ),
+        )
+        .unwrap();
+        let mut r = Rsyslog {
+            dir: dir.to_path_buf(),
+            child: None,
+        };
+        r.up(tls_port);
+        r
+    }
+
+    fn up(&mut self, tls_port: u16) {
+        let _ = std::fs::remove_file(self.dir.join("rsyslogd.pid"));
+        let child = Command::new(rsyslogd())
+            .arg("-n")
+            .arg("-f")
+            .arg(self.dir.join("rsyslog.conf"))
+            .arg("-i")
+            .arg(self.dir.join("rsyslogd.pid"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("rsyslogd starts");
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while std::net::TcpStream::connect(("127.0.0.1", tls_port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "rsyslogd did not listen on {tls_port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILL: no shutdown, no flushing.
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    fn lines(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.join("out.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The audit ids in the file, in the order written.
+    fn ids(&self) -> Vec<i64> {
+        self.lines()
+            .iter()
+            .filter_map(|l| {
+                let rest = l.split_once(" id=\"")?.1;
+                rest.split_once('"')?.0.parse().ok()
+            })
+            .collect()
+    }
+}
+
+impl Drop for Rsyslog {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn config(url: String, dir: &Path) -> SyslogConfig {
+    SyslogConfig {
+        url,
+        tls: TlsMaterial {
+            ca_pem: Some(std::fs::read(dir.join("ca.pem")).unwrap()),
+            ..Default::default()
+        },
+        header: Header {
+            facility: Facility::AuthPriv,
+            hostname: "sspr.contoso.test".into(),
+            app_name: "latchkey".into(),
+            sd_id: "latchkey@32473".into(),
+        },
+        timeout: Duration::from_secs(5),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_syslog_survives_a_receiver_killed_mid_stream_and_loses_nothing() {
+    let dir = TempDir::new("syslog-tls");
+    make_certs(&dir.0);
+    let (tls_port, udp_port) = (free_port(), free_port());
+    let mut rsyslog = Rsyslog::start(&dir.0, tls_port, udp_port);
+    let store = sqlite(&dir.0).await;
+    let output = Arc::new(
+        SyslogOutput::new(&config(format!("tls://localhost:{tls_port}"), &dir.0)).unwrap(),
+    );
+    let running = start(store.clone(), output, settings("instance-1"));
+    // Events keep coming while the receiver dies and comes back (a writer 5 ms apart).
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for n in 0..300 {
+                ids.extend(append(&store, n..n + 1, "a").await);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            ids
+        })
+    };
+    wait_for(30, "the first events", || rsyslog.ids().len() >= 40).await;
+    rsyslog.kill();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let backlog = store
+        .forward_backlog("syslog", 10_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        backlog > 0,
+        "events written while the receiver is down wait"
+    );
+    rsyslog.up(tls_port);
+    let written = writer.await.unwrap();
+    wait_for(60, "every event", || {
+        let got: std::collections::BTreeSet<i64> = rsyslog.ids().into_iter().collect();
+        written.iter().all(|id| got.contains(id))
+    })
+    .await;
+    running.stop().await;
+
+    let (order, repeats) = first_arrivals(&rsyslog.ids());
+    assert_eq!(
+        order, written,
+        "every event once, in audit order (first arrivals)"
+    );
+    eprintln!(
+        "syslog/TLS: {} events, {repeats} sent again after the outage (backlog {backlog} at its peak)",
+        written.len()
+    );
+    assert_eq!(
+        store.forward_backlog("syslog", 10_000).await.unwrap(),
+        Some(0)
+    );
+
+    // The messages are RFC 5424 with the event as JSON.
+    let line = &rsyslog.lines()[0];
+    assert!(
+        line.starts_with("<84>1 ") || line.starts_with("<85>1 "),
+        "authpriv with warning/notice: {line}"
+    );
+    assert!(line.contains(" sspr.contoso.test latchkey - verify [latchkey@32473 id=\""));
+    let json: serde_json::Value =
+        serde_json::from_str(line.split_once('\u{feff}').unwrap().1).unwrap();
+    assert_eq!(json["source"], "sspr.contoso.test");
+    assert_eq!(json["details"]["writer"], "a");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_syslog_reaches_a_loopback_relay() {
+    let dir = TempDir::new("syslog-udp");
+    make_certs(&dir.0);
+    let (tls_port, udp_port) = (free_port(), free_port());
+    let rsyslog = Rsyslog::start(&dir.0, tls_port, udp_port);
+    let store = sqlite(&dir.0).await;
+    let written = append(&store, 0..60, "u").await;
+    let output = Arc::new(
+        SyslogOutput::new(&config(format!("udp://127.0.0.1:{udp_port}"), &dir.0)).unwrap(),
+    );
+    let running = start(store.clone(), output, settings("instance-1"));
+    wait_for(30, "every datagram", || {
+        rsyslog.ids().len() >= written.len()
+    })
+    .await;
+    running.stop().await;
+    assert_eq!(rsyslog.ids(), written);
+}
+
+#[tokio::test]
+async fn syslog_settings_that_would_leak_or_break_are_refused() {
+    let dir = TempDir::new("syslog-config");
+    make_certs(&dir.0);
+    for (url, why) in [
+        ("udp://siem.contoso.com:514", "this host"),
+        ("tcp://10.0.0.5:514", "this host"),
+        ("http://siem.contoso.com", "scheme"),
+        ("tls://", "host"),
+        ("tls://siem.contoso.com:6514/path", "scheme://host:port"),
+    ] {
+        let err = SyslogOutput::new(&config(url.into(), &dir.0))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains(why), "{url}: {err}");
+    }
+    let mut bad = config("tls://siem.contoso.com".into(), &dir.0);
+    bad.header.sd_id = "latch key".into();
+    assert!(SyslogOutput::new(&bad).is_err());
+    let mut no_ca = config("tls://siem.contoso.com".into(), &dir.0);
+    no_ca.tls.ca_pem = Some(b"not a certificate".to_vec());
+    assert!(SyslogOutput::new(&no_ca).is_err());
+    assert!(SyslogOutput::new(&config("tcp://[::1]:514".into(), &dir.0)).is_ok());
+    assert!(SyslogOutput::new(&config("tls://siem.contoso.com".into(), &dir.0)).is_ok());
+}
