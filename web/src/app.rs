@@ -202,8 +202,15 @@ pub async fn serve(config: &Path) -> anyhow::Result<ExitCode> {
         );
         tracing::info!(listen = %listen, "metrics at /metrics");
     }
+    let forwarding = portal
+        .part::<crate::forwarding::Forwarding>()
+        .map(|f| f.start());
     tracing::info!(listen = %settings.server.listen, public_url = %settings.portal.public_url, tls = tls.is_some(), "portal listening");
-    run_server(portal, &settings.server.listen, tls).await?;
+    let served = run_server(portal, &settings.server.listen, tls).await;
+    if let Some(f) = forwarding {
+        f.stop().await;
+    }
+    served?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -18,6 +18,7 @@ pub mod error;
 pub mod extract;
 pub mod flow;
 pub mod flow_cookie;
+pub mod forwarding;
 pub mod gateway;
 pub mod guard;
 pub mod health;

@@ -12,6 +12,9 @@
 //! | `latchkey_graph_retries_total` | `operation` | attempts that repeated a request |
 //! | `latchkey_gateways` | `state` | registered gateways: connected, not_connected, revoked |
 //! | `latchkey_gateway_last_poll_age_seconds` | `gateway` (names admins registered) | since each live gateway's last poll |
+//! | `latchkey_audit_forwarded_total` | `output` (`syslog`, `webhook`) | audit events delivered to a SIEM output by this instance |
+//! | `latchkey_audit_forward_failures_total` | `output` | deliveries that failed (the events stay queued) |
+//! | `latchkey_audit_forward_backlog` | `output` | audit events written but not delivered yet (all instances) |
 //!
 //! Emails and texts sent or failed are audit events (`notify.*`, method = channel), so they are
 //! in `latchkey_audit_events_total`; so are policy reloads (`policy.reload`) and their result.
@@ -76,6 +79,11 @@ struct GatewayLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutputLabels {
+    output: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: String,
 }
@@ -91,6 +99,9 @@ pub struct Metrics {
     graph_retries: Family<OperationLabels, Counter>,
     gateways: Family<StateLabels, Gauge>,
     gateway_age: Family<GatewayLabels, Gauge>,
+    forwarded: Family<OutputLabels, Counter>,
+    forward_failures: Family<OutputLabels, Counter>,
+    forward_backlog: Family<OutputLabels, Gauge>,
 }
 
 impl Metrics {
@@ -156,6 +167,24 @@ impl Metrics {
             "Seconds since each live gateway last polled (names are the ones admins registered)",
             gateway_age.clone(),
         );
+        let forwarded = Family::<OutputLabels, Counter>::default();
+        registry.register(
+            "latchkey_audit_forwarded",
+            "Audit events delivered to a SIEM output by this instance",
+            forwarded.clone(),
+        );
+        let forward_failures = Family::<OutputLabels, Counter>::default();
+        registry.register(
+            "latchkey_audit_forward_failures",
+            "Failed deliveries to a SIEM output (the events stay queued and are sent again)",
+            forward_failures.clone(),
+        );
+        let forward_backlog = Family::<OutputLabels, Gauge>::default();
+        registry.register(
+            "latchkey_audit_forward_backlog",
+            "Audit events written but not yet delivered to a SIEM output",
+            forward_backlog.clone(),
+        );
         Self {
             registry,
             requests,
@@ -166,6 +195,9 @@ impl Metrics {
             graph_retries,
             gateways,
             gateway_age,
+            forwarded,
+            forward_failures,
+            forward_backlog,
         }
     }
 
@@ -194,6 +226,30 @@ impl latchkey_store::AuditObserver for Metrics {
                 outcome: event.outcome.as_str().to_string(),
             })
             .inc();
+    }
+}
+
+impl latchkey_forward::ForwardObserver for Metrics {
+    fn delivered(&self, output: &'static str, events: u64) {
+        self.forwarded
+            .get_or_create(&OutputLabels {
+                output: output.to_string(),
+            })
+            .inc_by(events);
+    }
+    fn failed(&self, output: &'static str) {
+        self.forward_failures
+            .get_or_create(&OutputLabels {
+                output: output.to_string(),
+            })
+            .inc();
+    }
+    fn backlog(&self, output: &'static str, events: u64) {
+        self.forward_backlog
+            .get_or_create(&OutputLabels {
+                output: output.to_string(),
+            })
+            .set(i64::try_from(events).unwrap_or(i64::MAX));
     }
 }
 

@@ -212,9 +212,27 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
     portal
         .parts
         .insert(Arc::new(crate::health::Readiness::new(key_file)));
+    let forwarding = crate::forwarding::Forwarding::from_settings(
+        settings,
+        Arc::clone(&portal.services.store),
+        Arc::clone(&portal.services.clock),
+        metrics.clone(),
+    )?;
+    let mut observers: Vec<Arc<dyn latchkey_store::AuditObserver>> = Vec::new();
+    if let Some(f) = forwarding {
+        tracing::info!(outputs = ?f.outputs(), "audit forwarding");
+        observers.push(f.observer());
+        portal.parts.insert(Arc::new(f));
+    }
     if let Some(metrics) = metrics {
-        portal.services.store.observe_audit(metrics.clone());
+        observers.push(metrics.clone());
         portal.parts.insert(metrics);
+    }
+    if !observers.is_empty() {
+        portal
+            .services
+            .store
+            .observe_audit(Arc::new(crate::forwarding::AuditObservers(observers)));
     }
     portal.parts.insert(Arc::new(crate::signin::SignIn::new(
         crate::entra::graph_config(settings)?,

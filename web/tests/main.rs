@@ -22,6 +22,7 @@ mod burst;
 mod check;
 mod config;
 mod enroll;
+mod forwarding;
 mod gateway;
 mod gateway_pending;
 mod gateway_windows;

@@ -8,12 +8,17 @@ use anyhow::{Context, bail};
 use latchkey_types::Secret;
 use serde::Deserialize;
 
+mod forwarding;
 mod kiosk;
 mod limits;
 mod log;
 mod metrics;
 mod passwords;
 
+pub use forwarding::{
+    ForwardFrom, ForwardingSettings, SyslogSettings as ForwardSyslogSettings,
+    WebhookSettings as ForwardWebhookSettings,
+};
 pub use kiosk::{KioskSettings, mentions_url};
 pub use limits::LimitSettings;
 pub use log::{LogFormat, LogSettings};
@@ -60,6 +65,9 @@ pub struct Settings {
     pub log: LogSettings,
     #[serde(default)]
     pub metrics: MetricsSettings,
+    /// Audit events to SIEM outputs (off unless an output is configured).
+    #[serde(default)]
+    pub forwarding: ForwardingSettings,
 }
 
 /// Who may use the admin console.
@@ -405,6 +413,7 @@ impl Settings {
             .chain(store_password)
             .chain(sms_secret)
             .chain(delegated)
+            .chain(self.forwarding.paths())
             .chain([&mut self.store.key_file, &mut self.policies.dir])
         {
             if p.is_relative() {
@@ -434,6 +443,7 @@ impl Settings {
             })?;
         }
         self.passwords.validate()?;
+        self.forwarding.validate()?;
         self.limits.limits()?;
         self.kiosk.validate()?;
         for p in &self.portal.trusted_proxies {
