@@ -12,6 +12,9 @@
 //! | `latchkey_graph_retries_total` | `operation` | attempts that repeated a request |
 //! | `latchkey_gateways` | `state` | registered gateways: connected, not_connected, revoked |
 //! | `latchkey_gateway_last_poll_age_seconds` | `gateway` (names admins registered) | since each live gateway's last poll |
+//! | `latchkey_store_call_duration_seconds` | `operation` (the store method, e.g. `claim_flow`) | time each store call took (its statements and waiting for a connection) |
+//! | `latchkey_store_call_errors_total` | `operation` | store calls that failed |
+//! | `latchkey_gateway_jobs` | `kind` (`unlock`, `reset`), `state` (`queued`, `claimed`, `succeeded`, `failed`, `expired`) | gateway jobs in the store (ended jobs are kept a week) |
 //! | `latchkey_audit_forwarded_total` | `output` (`syslog`, `webhook`) | audit events delivered to a SIEM output by this instance |
 //! | `latchkey_audit_forward_failures_total` | `output` | deliveries that failed (the events stay queued) |
 //! | `latchkey_audit_forward_backlog` | `output` | audit events written but not delivered yet (all instances) |
@@ -79,6 +82,12 @@ struct GatewayLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobLabels {
+    kind: String,
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutputLabels {
     output: String,
 }
@@ -99,6 +108,9 @@ pub struct Metrics {
     graph_retries: Family<OperationLabels, Counter>,
     gateways: Family<StateLabels, Gauge>,
     gateway_age: Family<GatewayLabels, Gauge>,
+    store_latency: Family<OperationLabels, Histogram>,
+    store_errors: Family<OperationLabels, Counter>,
+    jobs: Family<JobLabels, Gauge>,
     forwarded: Family<OutputLabels, Counter>,
     forward_failures: Family<OutputLabels, Counter>,
     forward_backlog: Family<OutputLabels, Gauge>,
@@ -167,6 +179,27 @@ impl Metrics {
             "Seconds since each live gateway last polled (names are the ones admins registered)",
             gateway_age.clone(),
         );
+        let store_latency = Family::<OperationLabels, Histogram>::new_with_constructor(|| {
+            // 50 µs to ~0.8 s.
+            Histogram::new(exponential_buckets(0.000_05, 2.0, 15))
+        });
+        registry.register(
+            "latchkey_store_call_duration_seconds",
+            "Time each store call took (statements and waiting for a connection), by operation",
+            store_latency.clone(),
+        );
+        let store_errors = Family::<OperationLabels, Counter>::default();
+        registry.register(
+            "latchkey_store_call_errors",
+            "Store calls that failed, by operation",
+            store_errors.clone(),
+        );
+        let jobs = Family::<JobLabels, Gauge>::default();
+        registry.register(
+            "latchkey_gateway_jobs",
+            "Gateway jobs in the store by kind and state (ended jobs are kept a week)",
+            jobs.clone(),
+        );
         let forwarded = Family::<OutputLabels, Counter>::default();
         registry.register(
             "latchkey_audit_forwarded",
@@ -195,6 +228,9 @@ impl Metrics {
             graph_retries,
             gateways,
             gateway_age,
+            store_latency,
+            store_errors,
+            jobs,
             forwarded,
             forward_failures,
             forward_backlog,
@@ -226,6 +262,20 @@ impl latchkey_store::AuditObserver for Metrics {
                 outcome: event.outcome.as_str().to_string(),
             })
             .inc();
+    }
+}
+
+impl latchkey_store::CallObserver for Metrics {
+    fn call(&self, operation: &'static str, elapsed: std::time::Duration, ok: bool) {
+        let labels = OperationLabels {
+            operation: operation.to_string(),
+        };
+        self.store_latency
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
+        if !ok {
+            self.store_errors.get_or_create(&labels).inc();
+        }
     }
 }
 
@@ -318,7 +368,8 @@ pub async fn record(
     Ok(res)
 }
 
-/// Keeps the gateway gauges current: reads the registered gateways every `every`.
+/// Keeps the gateway gauges current: reads the registered gateways and counts their jobs
+/// every `every`.
 pub fn spawn_gateway_gauges(
     metrics: Arc<Metrics>,
     store: Arc<dyn latchkey_store::Store>,
@@ -365,6 +416,21 @@ pub fn spawn_gateway_gauges(
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "metrics: cannot read the gateways"),
+            }
+            match store.job_counts().await {
+                Ok(counts) => {
+                    metrics.jobs.clear();
+                    for c in counts {
+                        metrics
+                            .jobs
+                            .get_or_create(&JobLabels {
+                                kind: c.kind.as_str().to_string(),
+                                state: c.state.as_str().to_string(),
+                            })
+                            .set(i64::try_from(c.count).unwrap_or(i64::MAX));
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "metrics: cannot count the gateway jobs"),
             }
             tokio::time::sleep(every).await;
         }

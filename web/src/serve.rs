@@ -226,6 +226,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
     }
     if let Some(metrics) = metrics {
         observers.push(metrics.clone());
+        portal.services.store.observe_calls(metrics.clone());
         portal.parts.insert(metrics);
     }
     if !observers.is_empty() {

@@ -369,6 +369,11 @@ async fn metrics_count_answers_and_audit_events_with_bounded_labels() {
         text.contains("latchkey_graph_request_duration_seconds_bucket{"),
         "{text}"
     );
+    // Store calls timed by operation (the store's method names, a fixed set).
+    assert!(
+        text.contains("latchkey_store_call_duration_seconds_count{operation=\"create_flow\"} 5"),
+        "{text}"
+    );
     // Gateways (none registered here), read from the store.
     assert!(
         text.contains("latchkey_gateways{state=\"connected\"} 0"),

@@ -128,29 +128,54 @@ pub trait AuditObserver: Send + Sync + 'static {
     fn appended(&self, event: &AuditEvent);
 }
 
-/// The observer slot a backend keeps (set once, at start).
+/// Told how long every store call took (metrics): operation = the [`crate::Store`] method's
+/// name, a fixed set. Called on the caller's task after the call; must be quick.
+pub trait CallObserver: Send + Sync + 'static {
+    fn call(&self, operation: &'static str, elapsed: std::time::Duration, ok: bool);
+}
+
+type Slot<T> = std::sync::Arc<std::sync::OnceLock<std::sync::Arc<T>>>;
+
+/// The observers a backend keeps (each set once, at start).
 #[derive(Default, Clone)]
-pub(crate) struct ObserverSlot(
-    std::sync::Arc<std::sync::OnceLock<std::sync::Arc<dyn AuditObserver>>>,
-);
+pub(crate) struct ObserverSlot {
+    audit: Slot<dyn AuditObserver>,
+    calls: Slot<dyn CallObserver>,
+}
 
 impl ObserverSlot {
     pub(crate) fn set(&self, observer: std::sync::Arc<dyn AuditObserver>) -> bool {
-        self.0.set(observer).is_ok()
+        self.audit.set(observer).is_ok()
+    }
+    pub(crate) fn set_calls(&self, observer: std::sync::Arc<dyn CallObserver>) -> bool {
+        self.calls.set(observer).is_ok()
     }
     pub(crate) fn appended(&self, event: &AuditEvent) {
-        if let Some(o) = self.0.get() {
+        if let Some(o) = self.audit.get() {
             o.appended(event);
         }
+    }
+    /// Runs a store call, timing it when a call observer is set.
+    pub(crate) async fn timed<T>(
+        &self,
+        operation: &'static str,
+        call: impl std::future::Future<Output = crate::Result<T>>,
+    ) -> crate::Result<T> {
+        let Some(o) = self.calls.get() else {
+            return call.await;
+        };
+        let started = std::time::Instant::now();
+        let result = call.await;
+        o.call(operation, started.elapsed(), result.is_ok());
+        result
     }
 }
 
 impl std::fmt::Debug for ObserverSlot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.get().is_some() {
-            "ObserverSlot(set)"
-        } else {
-            "ObserverSlot(empty)"
-        })
+        f.debug_struct("ObserverSlot")
+            .field("audit", &self.audit.get().is_some())
+            .field("calls", &self.calls.get().is_some())
+            .finish()
     }
 }

@@ -256,3 +256,24 @@ pub enum FinishOutcome {
     /// No such job claimed by this gateway.
     NotFound,
 }
+
+/// Jobs of one kind in one state ([`crate::Store::job_counts`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JobCount {
+    pub kind: JobKind,
+    pub state: JobState,
+    pub count: u64,
+}
+
+/// Reads one `(kind, state, count)` row, both backends.
+pub(crate) fn job_count(kind: &str, state: &str, count: i64) -> crate::Result<JobCount> {
+    let corrupt = |column| crate::StoreError::Corrupt {
+        table: "gateway_jobs",
+        column,
+    };
+    Ok(JobCount {
+        kind: JobKind::parse(kind).ok_or(corrupt("kind"))?,
+        state: JobState::parse(state).ok_or(corrupt("state"))?,
+        count: u64::try_from(count).unwrap_or(0),
+    })
+}

@@ -39,7 +39,8 @@ use std::sync::Arc;
 use latchkey_types::Secret;
 
 pub use audit::{
-    AuditDayCount, AuditEvent, AuditId, AuditObserver, AuditQuery, AuditRecord, Outcome,
+    AuditDayCount, AuditEvent, AuditId, AuditObserver, AuditQuery, AuditRecord, CallObserver,
+    Outcome,
 };
 pub use code::{CodeAttempt, CodeId, IssuedCode, NewCode};
 pub use crypto::{Cipher, EncryptionKey, aad};
@@ -51,7 +52,7 @@ pub use flow::{
 pub use forward::{AuditPosition, ForwardItem, ForwardStart};
 pub use gateway::{
     AfterChange, Channel, ClaimedJob, FinishOutcome, Gateway, JOB_KINDS, JOB_RETENTION, Job,
-    JobKind, JobState, JobTarget, NewJob, Target,
+    JobCount, JobKind, JobState, JobTarget, NewJob, Target,
 };
 pub use outbox::{NewNotice, NoticeOutcome, QueuedNotice};
 pub use passkey::{NewPasskey, Passkey, PasskeyAdded};

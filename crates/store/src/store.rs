@@ -12,7 +12,7 @@ use crate::enrollment::{EnrolledMethod, Enrollment, EnrollmentState, NewEnrollme
 use crate::error::StoreError;
 use crate::flow::{Flow, FlowId, FlowStep, FlowToken, FlowUpdate, NewFlow, Verification};
 use crate::forward::{AuditPosition, ForwardItem, ForwardStart};
-use crate::gateway::{ClaimedJob, FinishOutcome, Gateway, Job, NewJob};
+use crate::gateway::{ClaimedJob, FinishOutcome, Gateway, Job, JobCount, NewJob};
 use crate::outbox::{NewNotice, NoticeOutcome, QueuedNotice};
 use crate::passkey::{NewPasskey, Passkey, PasskeyAdded};
 use crate::throttle::{Limit, ThrottleDecision, ThrottleKey};
@@ -71,6 +71,9 @@ pub trait Store:
     /// Whether the database answers (readiness probes): one statement that reads the database
     /// (its schema version), changes nothing and does not wait for writes.
     fn ping(&self) -> StoreFuture<'_, ()>;
+
+    /// Sets the observer told how long each call took (once; `false` if one is set already).
+    fn observe_calls(&self, observer: std::sync::Arc<dyn crate::audit::CallObserver>) -> bool;
 }
 
 /// Self-service flows and their one-change claim (crate::flow). A role of [`Store`]; see its contract.
@@ -386,6 +389,10 @@ pub trait GatewayStore: Send + Sync + 'static {
     /// Marks queued jobs past their deadline (and claimed jobs long past it) expired and deletes
     /// their secrets; returns how many changed.
     fn expire_jobs(&self, now: OffsetDateTime) -> StoreFuture<'_, u64>;
+
+    /// How many jobs of each kind are in each state (jobs are kept for
+    /// [`crate::JOB_RETENTION`] after they end), for metrics.
+    fn job_counts(&self) -> StoreFuture<'_, Vec<JobCount>>;
 
     /// Claims the steps after a succeeded job's change (a reset: void codes and flows, notify,
     /// sign out, audit) for the caller: one conditional update that marks the job, `true` only

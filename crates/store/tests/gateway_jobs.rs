@@ -1,5 +1,5 @@
 //! A succeeded job's after-change steps are claimed exactly once; jobs that ended long ago are
-//! purged while recent and open ones stay.
+//! purged while recent and open ones stay; jobs are counted by kind and state (metrics).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -192,7 +192,30 @@ async fn purge_deletes_jobs_that_ended_long_ago_and_keeps_recent_and_open_ones(
     assert_eq!(store.purge_expired(later).await.unwrap().jobs, 0);
 }
 
+async fn jobs_are_counted_by_kind_and_state(store: Arc<dyn Store>) {
+    assert!(store.job_counts().await.unwrap().is_empty());
+    succeeded_job(&store, "gw-count", true).await;
+    store.enqueue_job(reset_job(mins(2)), t0()).await.unwrap();
+    store.enqueue_job(reset_job(mins(2)), t0()).await.unwrap();
+    let mut counts: Vec<(JobKind, JobState, u64)> = store
+        .job_counts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.kind, c.state, c.count))
+        .collect();
+    counts.sort_by_key(|c| c.1.as_str());
+    assert_eq!(
+        counts,
+        [
+            (JobKind::Reset, JobState::Queued, 2),
+            (JobKind::Reset, JobState::Succeeded, 1)
+        ]
+    );
+}
+
 backend_tests!(
+    jobs_are_counted_by_kind_and_state,
     concurrent_claims_of_the_after_change_steps_give_exactly_one_winner,
     only_a_known_succeeded_job_has_after_change_steps_to_claim,
     purge_deletes_jobs_that_ended_long_ago_and_keeps_recent_and_open_ones,

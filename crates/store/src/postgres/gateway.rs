@@ -350,6 +350,16 @@ impl PostgresStore {
         .transpose()
     }
 
+    pub(super) async fn job_counts_impl(&self) -> Result<Vec<crate::gateway::JobCount>> {
+        let rows: Vec<(String, String, i64)> =
+            sqlx::query_as("SELECT kind, state, COUNT(*) FROM gateway_jobs GROUP BY kind, state")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|(k, s, n)| crate::gateway::job_count(k, s, *n))
+            .collect()
+    }
+
     pub(super) async fn expire_jobs_impl(&self, now: OffsetDateTime) -> Result<u64> {
         let now = ms(now);
         let n = sqlx::query(

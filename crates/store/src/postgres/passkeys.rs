@@ -22,7 +22,7 @@ impl PasskeyStore for PostgresStore {
         max_per_user: u32,
         now: OffsetDateTime,
     ) -> StoreFuture<'_, PasskeyAdded> {
-        Box::pin(async move {
+        Box::pin(self.observer.timed("add_passkey", async move {
             let mut tx = self.pool.begin().await?;
             // Serialises registrations of one user (instances share the database): the count
             // below then sees every passkey a concurrent registration committed.
@@ -66,11 +66,11 @@ impl PasskeyStore for PostgresStore {
             };
             tx.commit().await?;
             Ok(added)
-        })
+        }))
     }
 
     fn passkeys<'a>(&'a self, subject: &'a ObjectId) -> StoreFuture<'a, Vec<Passkey>> {
-        Box::pin(async move {
+        Box::pin(self.observer.timed("passkeys", async move {
             let rows = sqlx::query(concat!(
                 "SELECT ",
                 cols!(),
@@ -80,11 +80,11 @@ impl PasskeyStore for PostgresStore {
             .fetch_all(&self.pool)
             .await?;
             rows.iter().map(crate::rows::passkey).collect()
-        })
+        }))
     }
 
     fn passkey<'a>(&'a self, credential_id: &'a [u8]) -> StoreFuture<'a, Option<Passkey>> {
-        Box::pin(async move {
+        Box::pin(self.observer.timed("passkey", async move {
             let row = sqlx::query(concat!(
                 "SELECT ",
                 cols!(),
@@ -94,7 +94,7 @@ impl PasskeyStore for PostgresStore {
             .fetch_optional(&self.pool)
             .await?;
             row.as_ref().map(crate::rows::passkey).transpose()
-        })
+        }))
     }
 
     fn use_passkey<'a>(
@@ -105,7 +105,7 @@ impl PasskeyStore for PostgresStore {
         backed_up: bool,
         now: OffsetDateTime,
     ) -> StoreFuture<'a, bool> {
-        Box::pin(async move {
+        Box::pin(self.observer.timed("use_passkey", async move {
             // A concurrent update of the same row waits for the row lock and then re-checks
             // `sign_count = $2` against the committed value: one of two wins.
             let done = sqlx::query(
@@ -120,7 +120,7 @@ impl PasskeyStore for PostgresStore {
             .execute(&self.pool)
             .await?;
             Ok(done.rows_affected() == 1)
-        })
+        }))
     }
 
     fn remove_passkey<'a>(
@@ -128,7 +128,7 @@ impl PasskeyStore for PostgresStore {
         subject: &'a ObjectId,
         credential_id: &'a [u8],
     ) -> StoreFuture<'a, bool> {
-        Box::pin(async move {
+        Box::pin(self.observer.timed("remove_passkey", async move {
             let done =
                 sqlx::query("DELETE FROM passkeys WHERE subject = $1 AND credential_id = $2")
                     .bind(subject.to_string())
@@ -136,6 +136,6 @@ impl PasskeyStore for PostgresStore {
                     .execute(&self.pool)
                     .await?;
             Ok(done.rows_affected() == 1)
-        })
+        }))
     }
 }

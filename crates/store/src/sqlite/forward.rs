@@ -129,10 +129,17 @@ impl ForwardStore for SqliteStore {
         now: OffsetDateTime,
         ttl: std::time::Duration,
     ) -> StoreFuture<'a, Option<AuditPosition>> {
-        Box::pin(self.lease_forwarding_impl(output, holder, start, now, ttl))
+        Box::pin(self.inner.observer.timed(
+            "lease_forwarding",
+            self.lease_forwarding_impl(output, holder, start, now, ttl),
+        ))
     }
     fn audit_after(&self, after: AuditPosition, max: u32) -> StoreFuture<'_, Vec<ForwardItem>> {
-        Box::pin(self.audit_after_impl(after, max))
+        Box::pin(
+            self.inner
+                .observer
+                .timed("audit_after", self.audit_after_impl(after, max)),
+        )
     }
     fn advance_forwarding<'a>(
         &'a self,
@@ -142,12 +149,22 @@ impl ForwardStore for SqliteStore {
         delivered: u64,
         now: OffsetDateTime,
     ) -> StoreFuture<'a, bool> {
-        Box::pin(self.advance_forwarding_impl(output, holder, to, delivered, now))
+        Box::pin(self.inner.observer.timed(
+            "advance_forwarding",
+            self.advance_forwarding_impl(output, holder, to, delivered, now),
+        ))
     }
     fn release_forwarding<'a>(&'a self, output: &'a str, holder: &'a str) -> StoreFuture<'a, ()> {
-        Box::pin(self.release_forwarding_impl(output, holder))
+        Box::pin(self.inner.observer.timed(
+            "release_forwarding",
+            self.release_forwarding_impl(output, holder),
+        ))
     }
     fn forward_backlog<'a>(&'a self, output: &'a str, cap: u64) -> StoreFuture<'a, Option<u64>> {
-        Box::pin(self.forward_backlog_impl(output, cap))
+        Box::pin(
+            self.inner
+                .observer
+                .timed("forward_backlog", self.forward_backlog_impl(output, cap)),
+        )
     }
 }

@@ -316,6 +316,21 @@ impl SqliteStore {
         })
     }
 
+    pub(super) async fn job_counts_impl(&self) -> Result<Vec<crate::gateway::JobCount>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT kind, state, COUNT(*) FROM gateway_jobs GROUP BY kind, state",
+            )?;
+            let mut rows = stmt.query([])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                let (kind, state, n): (String, String, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+                out.push(crate::gateway::job_count(&kind, &state, n)?);
+            }
+            Ok(out)
+        })
+    }
+
     pub(super) async fn expire_jobs_impl(&self, now: OffsetDateTime) -> Result<u64> {
         let now = ms(now);
         self.write(|conn| {

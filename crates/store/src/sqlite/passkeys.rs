@@ -22,7 +22,7 @@ impl PasskeyStore for SqliteStore {
         max_per_user: u32,
         now: OffsetDateTime,
     ) -> StoreFuture<'_, PasskeyAdded> {
-        Box::pin(async move {
+        Box::pin(self.inner.observer.timed("add_passkey", async move {
             self.write(|conn| {
                 // One statement on the only writer: the count and the insert cannot interleave
                 // with another registration.
@@ -59,11 +59,11 @@ impl PasskeyStore for SqliteStore {
                     PasskeyAdded::Full
                 })
             })
-        })
+        }))
     }
 
     fn passkeys<'a>(&'a self, subject: &'a ObjectId) -> StoreFuture<'a, Vec<Passkey>> {
-        Box::pin(async move {
+        Box::pin(self.inner.observer.timed("passkeys", async move {
             self.read(|conn| {
                 let mut stmt = conn.prepare_cached(concat!(
                     "SELECT ",
@@ -77,11 +77,11 @@ impl PasskeyStore for SqliteStore {
                 }
                 Ok(out)
             })
-        })
+        }))
     }
 
     fn passkey<'a>(&'a self, credential_id: &'a [u8]) -> StoreFuture<'a, Option<Passkey>> {
-        Box::pin(async move {
+        Box::pin(self.inner.observer.timed("passkey", async move {
             self.read(|conn| {
                 let mut stmt = conn.prepare_cached(concat!(
                     "SELECT ",
@@ -93,7 +93,7 @@ impl PasskeyStore for SqliteStore {
                     .optional()?;
                 found.transpose()
             })
-        })
+        }))
     }
 
     fn use_passkey<'a>(
@@ -104,7 +104,7 @@ impl PasskeyStore for SqliteStore {
         backed_up: bool,
         now: OffsetDateTime,
     ) -> StoreFuture<'a, bool> {
-        Box::pin(async move {
+        Box::pin(self.inner.observer.timed("use_passkey", async move {
             self.write(|conn| {
                 let changed = conn
                     .prepare_cached(
@@ -120,7 +120,7 @@ impl PasskeyStore for SqliteStore {
                     ])?;
                 Ok(changed == 1)
             })
-        })
+        }))
     }
 
     fn remove_passkey<'a>(
@@ -128,7 +128,7 @@ impl PasskeyStore for SqliteStore {
         subject: &'a ObjectId,
         credential_id: &'a [u8],
     ) -> StoreFuture<'a, bool> {
-        Box::pin(async move {
+        Box::pin(self.inner.observer.timed("remove_passkey", async move {
             self.write(|conn| {
                 let gone = conn
                     .prepare_cached(
@@ -137,6 +137,6 @@ impl PasskeyStore for SqliteStore {
                     .execute(params![subject.to_string(), credential_id])?;
                 Ok(gone == 1)
             })
-        })
+        }))
     }
 }
