@@ -32,6 +32,7 @@ async fn migrations_create_the_schema_and_pragmas_are_set() {
         tables,
         [
             "audit_events",
+            "audit_forwarding",
             "codes",
             "enrollments",
             "flows",
@@ -50,7 +51,7 @@ async fn migrations_create_the_schema_and_pragmas_are_set() {
             |r| r.get("n"),
         )
         .unwrap();
-    assert_eq!(applied, 7);
+    assert_eq!(applied, 8);
 
     // WAL is a property of the file: it persists after the store closed.
     let mode: String = raw
