@@ -16,8 +16,11 @@ use latchkey_verify::{
     AuthenticatorApp, CodeConfig, CodeIssuer, CodeKey, SystemClock, TotpConfig, TotpSeed,
 };
 
+mod operations;
 mod setup;
 mod welcome;
+
+pub use operations::DemoOperations;
 
 use crate::app::RunningPortal;
 use crate::guard::{Csrf, IpNet, TrustedProxies};
@@ -109,6 +112,9 @@ pub struct DemoOptions {
     /// the URL [`Demo::portal_url`] gives (Chromium tests of passkeys use it); without, the
     /// demo's address is `http://127.0.0.1:PORT` and passkeys work at the other one.
     pub localhost: bool,
+    /// Metrics and audit forwarding as in production (benchmarks measure their cost); off in
+    /// the demo.
+    pub operations: Option<DemoOperations>,
 }
 
 /// One pre-enrolled demo user.
@@ -146,6 +152,7 @@ impl Default for DemoOptions {
                 ..Default::default()
             },
             localhost: false,
+            operations: None,
         }
     }
 }
@@ -167,6 +174,8 @@ pub struct Demo {
     dir: PathBuf,
     /// The portal's public URL ([`DemoOptions::localhost`]).
     url: String,
+    /// Audit forwarding ([`DemoOptions::operations`]).
+    forwarding: Option<crate::forwarding::Running>,
 }
 
 impl Demo {
@@ -201,6 +210,9 @@ impl Demo {
     /// Stops the portal and the simulator and removes the temporary folder.
     pub async fn stop(self) {
         self.portal.stop().await;
+        if let Some(f) = self.forwarding {
+            f.stop().await;
+        }
         self.sim.stop().await;
         if let Err(e) = std::fs::remove_dir_all(&self.dir) {
             tracing::warn!(error = %e, dir = %self.dir.display(), "cannot remove the demo's folder");
@@ -279,6 +291,7 @@ async fn start_full(
         limits,
         kiosk,
         localhost,
+        operations,
     } = options;
     let listener = std::net::TcpListener::bind(listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
@@ -298,7 +311,11 @@ async fn start_full(
              [entra]\ntenant_id = \"{tenant}\"\nclient_id = \"{DEMO_CLIENT_ID}\"\n\
              client_secret = \"{DEMO_CLIENT_SECRET}\"\nauthority_host = \"{authority}\"\n\
              graph_base_url = \"{graph}\"\n\n[server]\nlisten = \"{listen}\"\n\n\
-             [policies]\ndir = \"policies\"\n",
+             [policies]\ndir = \"policies\"\n{ops}",
+            ops = operations
+                .as_ref()
+                .map(DemoOperations::config)
+                .unwrap_or_default(),
             tenant = sim.tenant_id(),
             authority = sim.base_url(),
             graph = sim.graph_base_url(),
@@ -306,6 +323,7 @@ async fn start_full(
     )?;
     let settings = crate::config::Settings::load(&config_path)?;
     let graph = crate::entra::client(&settings)?;
+    let metrics = operations.as_ref().map(|_| operations::metrics(&graph));
     let writeback = setup::delegated_client(&settings).await?;
     let admin_graph = (graph.clone(), writeback.clone());
 
@@ -445,6 +463,10 @@ async fn start_full(
         admin_graph.0,
         with_writeback.then_some(admin_graph.1),
     )));
+    let forwarding = match metrics {
+        Some(m) => operations::attach(&mut portal, &settings, m)?,
+        None => None,
+    };
     let services = Arc::clone(&portal.services);
     let running = crate::app::start(portal, listener)?;
     Ok(Demo {
@@ -457,6 +479,7 @@ async fn start_full(
         seeds,
         dir,
         url,
+        forwarding,
     })
 }
 
