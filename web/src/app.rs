@@ -202,6 +202,15 @@ pub async fn serve(config: &Path) -> anyhow::Result<ExitCode> {
         );
         tracing::info!(listen = %listen, "metrics at /metrics");
     }
+    if let Some(listen) = &settings.server.http_redirect_listen {
+        let server = crate::redirect::serve(&settings.portal.public_url, listen)?;
+        tokio::spawn(async move {
+            if let Err(e) = server.await {
+                tracing::error!(error = %e, "the HTTP redirect listener stopped");
+            }
+        });
+        tracing::info!(listen = %listen, "plain HTTP redirects to the portal's https:// URL");
+    }
     let forwarding = portal
         .part::<crate::forwarding::Forwarding>()
         .map(|f| f.start());

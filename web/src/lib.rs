@@ -35,6 +35,7 @@ pub mod passkey;
 pub mod passkey_cli;
 pub mod policy_cli;
 pub mod portal;
+pub mod redirect;
 pub mod reload;
 pub mod render;
 pub mod request_id;

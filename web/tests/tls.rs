@@ -78,13 +78,14 @@ async fn serve_speaks_https_and_follows_a_replaced_certificate() {
     let dir = TempDir::new();
     make_pair(&dir.0, "tls.pem", "tls.key");
     make_pair(&dir.0, "next.pem", "next.key");
-    let port = free_port();
+    let (port, redirect_port) = (free_port(), free_port());
     let policies = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
     let cfg = config_for(
         &sim,
         &dir,
         &format!(
             "[server]\nlisten = \"127.0.0.1:{port}\"\ntls_cert_file = \"tls.pem\"\ntls_key_file = \"tls.key\"\n\
+             http_redirect_listen = \"127.0.0.1:{redirect_port}\"\n\
              [portal]\npublic_url = \"https://127.0.0.1:{port}\"\n\
              [store]\ndatabase_url = \"sqlite://latchkey.db\"\nkey_file = \"latchkey.key\"\n[policies]\ndir = \"{}\"\n",
             policies.display()
@@ -119,6 +120,28 @@ async fn serve_speaks_https_and_follows_a_replaced_certificate() {
         "{:?}",
         home.headers()
     );
+    // The redirect listener sends plain HTTP to the configured https:// origin, path and query
+    // kept, whatever Host the request names; it serves nothing itself.
+    let no_follow = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for (path, want) in [
+        (
+            "/start?lang=de",
+            format!("https://127.0.0.1:{port}/start?lang=de"),
+        ),
+        ("//evil.example/x", format!("https://127.0.0.1:{port}/")),
+    ] {
+        let r = no_follow
+            .post(format!("http://127.0.0.1:{redirect_port}{path}"))
+            .header("Host", "evil.example")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 308, "{path}");
+        assert_eq!(r.headers()["location"].to_str().unwrap(), want, "{path}");
+    }
     // Plain HTTP on the TLS port is no way in.
     let plain = reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await;
     assert!(plain.map(|r| r.status() != 200).unwrap_or(true));

@@ -335,6 +335,9 @@ pub struct ServerSettings {
     /// change (crate::tls). Both or neither.
     pub tls_cert_file: Option<PathBuf>,
     pub tls_key_file: Option<PathBuf>,
+    /// With TLS: a plain-HTTP listener (e.g. `0.0.0.0:80`) that only redirects to
+    /// `portal.public_url` (crate::redirect).
+    pub http_redirect_listen: Option<String>,
 }
 
 impl Default for ServerSettings {
@@ -343,6 +346,7 @@ impl Default for ServerSettings {
             listen: "127.0.0.1:8080".into(),
             tls_cert_file: None,
             tls_key_file: None,
+            http_redirect_listen: None,
         }
     }
 }
@@ -436,6 +440,10 @@ impl Settings {
         anyhow::ensure!(
             self.server.tls_cert_file.is_none() || self.portal.public_url.starts_with("https://"),
             "key `portal.public_url` must be https:// when the portal serves TLS itself"
+        );
+        anyhow::ensure!(
+            self.server.http_redirect_listen.is_none() || self.server.tls_cert_file.is_some(),
+            "key `server.http_redirect_listen` needs `server.tls_cert_file` (it redirects to HTTPS)"
         );
         if let Some(listen) = &self.metrics.listen {
             listen.parse::<std::net::SocketAddr>().map_err(|_| {
