@@ -14,6 +14,7 @@
 //! | `latchkey_gateway_last_poll_age_seconds` | `gateway` (names admins registered) | since each live gateway's last poll |
 //! | `latchkey_store_call_duration_seconds` | `operation` (the store method, e.g. `claim_flow`) | time each store call took (its statements and waiting for a connection) |
 //! | `latchkey_store_call_errors_total` | `operation` | store calls that failed |
+//! | `latchkey_throttle_refusals_total` | `scope` (the throttle: `start:client`, `verify:client`, `send:email`, `fail:code`, ...) | attempts a throttle refused |
 //! | `latchkey_gateway_jobs` | `kind` (`unlock`, `reset`), `state` (`queued`, `claimed`, `succeeded`, `failed`, `expired`) | gateway jobs in the store (ended jobs are kept a week) |
 //! | `latchkey_audit_forwarded_total` | `output` (`syslog`, `webhook`) | audit events delivered to a SIEM output by this instance |
 //! | `latchkey_audit_forward_failures_total` | `output` | deliveries that failed (the events stay queued) |
@@ -82,6 +83,11 @@ struct GatewayLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ScopeLabels {
+    scope: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct JobLabels {
     kind: String,
     state: String,
@@ -110,6 +116,7 @@ pub struct Metrics {
     gateway_age: Family<GatewayLabels, Gauge>,
     store_latency: Family<OperationLabels, Histogram>,
     store_errors: Family<OperationLabels, Counter>,
+    throttles: Family<ScopeLabels, Counter>,
     jobs: Family<JobLabels, Gauge>,
     forwarded: Family<OutputLabels, Counter>,
     forward_failures: Family<OutputLabels, Counter>,
@@ -194,6 +201,12 @@ impl Metrics {
             "Store calls that failed, by operation",
             store_errors.clone(),
         );
+        let throttles = Family::<ScopeLabels, Counter>::default();
+        registry.register(
+            "latchkey_throttle_refusals",
+            "Attempts a throttle refused, by throttle (verify:client, send:email, fail:code, ...)",
+            throttles.clone(),
+        );
         let jobs = Family::<JobLabels, Gauge>::default();
         registry.register(
             "latchkey_gateway_jobs",
@@ -230,6 +243,7 @@ impl Metrics {
             gateway_age,
             store_latency,
             store_errors,
+            throttles,
             jobs,
             forwarded,
             forward_failures,
@@ -276,6 +290,16 @@ impl latchkey_store::CallObserver for Metrics {
         if !ok {
             self.store_errors.get_or_create(&labels).inc();
         }
+    }
+    fn throttled(&self, scope: &str) {
+        // Scopes are names from the code; kept to their shape all the same, so no label value
+        // can ever carry anything else.
+        let scope: String = scope
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '_' | '-'))
+            .take(40)
+            .collect();
+        self.throttles.get_or_create(&ScopeLabels { scope }).inc();
     }
 }
 

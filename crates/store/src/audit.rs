@@ -132,6 +132,9 @@ pub trait AuditObserver: Send + Sync + 'static {
 /// name, a fixed set. Called on the caller's task after the call; must be quick.
 pub trait CallObserver: Send + Sync + 'static {
     fn call(&self, operation: &'static str, elapsed: std::time::Duration, ok: bool);
+    /// A throttle refused an attempt: `scope` is the throttle's kind (`verify:client`,
+    /// `send:email`, ...: names from the code, never an account or address).
+    fn throttled(&self, scope: &str);
 }
 
 type Slot<T> = std::sync::Arc<std::sync::OnceLock<std::sync::Arc<T>>>;
@@ -153,6 +156,11 @@ impl ObserverSlot {
     pub(crate) fn appended(&self, event: &AuditEvent) {
         if let Some(o) = self.audit.get() {
             o.appended(event);
+        }
+    }
+    pub(crate) fn throttled(&self, scope: &str) {
+        if let Some(o) = self.calls.get() {
+            o.throttled(scope);
         }
     }
     /// Runs a store call, timing it when a call observer is set.

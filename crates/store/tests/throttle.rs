@@ -169,7 +169,57 @@ async fn bad_limits_are_refused(store: Arc<dyn Store>) {
     );
 }
 
+/// Collects what the call observer hears.
+#[derive(Default)]
+struct Calls(
+    std::sync::Mutex<Vec<(String, bool)>>,
+    std::sync::Mutex<Vec<String>>,
+);
+
+impl latchkey_store::CallObserver for Calls {
+    fn call(&self, operation: &'static str, _: std::time::Duration, ok: bool) {
+        self.0.lock().unwrap().push((operation.to_string(), ok));
+    }
+    fn throttled(&self, scope: &str) {
+        self.1.lock().unwrap().push(scope.to_string());
+    }
+}
+
+async fn every_call_is_timed_and_refusals_name_their_throttle(store: Arc<dyn Store>) {
+    let calls = Arc::new(Calls::default());
+    assert!(store.observe_calls(calls.clone()));
+    assert!(!store.observe_calls(calls.clone()), "set once");
+    let key = ThrottleKey::new("verify:client", "203.0.113.9");
+    let one = [Limit::new(1, mins(10))];
+    assert!(store.hit(&key, &one, t0()).await.unwrap().is_allowed());
+    assert!(
+        !store
+            .hit(&key, &one, t0() + secs(1))
+            .await
+            .unwrap()
+            .is_allowed()
+    );
+    assert!(
+        store.hit(&key, &[], t0()).await.is_err(),
+        "no limits: refused"
+    );
+    assert_eq!(
+        *calls.0.lock().unwrap(),
+        [
+            ("hit".to_string(), true),
+            ("hit".into(), true),
+            ("hit".into(), false)
+        ]
+    );
+    assert_eq!(
+        *calls.1.lock().unwrap(),
+        ["verify:client"],
+        "the scope, never the key"
+    );
+}
+
 backend_tests!(
+    every_call_is_timed_and_refusals_name_their_throttle,
     fifty_concurrent_hits_on_a_limit_of_five_allow_exactly_five,
     the_window_slides_and_retry_after_is_exact,
     several_limits_are_checked_together,

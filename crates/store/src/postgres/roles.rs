@@ -147,7 +147,16 @@ impl ThrottleStore for PostgresStore {
         limits: &'a [Limit],
         now: OffsetDateTime,
     ) -> StoreFuture<'a, ThrottleDecision> {
-        Box::pin(self.observer.timed("hit", self.hit_impl(key, limits, now)))
+        Box::pin(async move {
+            let decision = self
+                .observer
+                .timed("hit", self.hit_impl(key, limits, now))
+                .await?;
+            if matches!(decision, ThrottleDecision::Denied { .. }) {
+                self.observer.throttled(&key.scope);
+            }
+            Ok(decision)
+        })
     }
     fn reset<'a>(&'a self, key: &'a ThrottleKey) -> StoreFuture<'a, ()> {
         Box::pin(self.observer.timed("reset", self.reset_impl(key)))

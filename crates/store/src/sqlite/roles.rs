@@ -172,11 +172,17 @@ impl ThrottleStore for SqliteStore {
         limits: &'a [Limit],
         now: OffsetDateTime,
     ) -> StoreFuture<'a, ThrottleDecision> {
-        Box::pin(
-            self.inner
+        Box::pin(async move {
+            let decision = self
+                .inner
                 .observer
-                .timed("hit", self.hit_impl(key, limits, now)),
-        )
+                .timed("hit", self.hit_impl(key, limits, now))
+                .await?;
+            if matches!(decision, ThrottleDecision::Denied { .. }) {
+                self.inner.observer.throttled(&key.scope);
+            }
+            Ok(decision)
+        })
     }
     fn reset<'a>(&'a self, key: &'a ThrottleKey) -> StoreFuture<'a, ()> {
         Box::pin(self.inner.observer.timed("reset", self.reset_impl(key)))
