@@ -13,6 +13,12 @@ use tokio::time::Instant;
 use crate::Output;
 use crate::error::ForwardError;
 
+/// How often the backlog is counted, and where counting stops: a count walks the index over
+/// the undelivered events, so a long outage must not make every count a long scan. The gauge
+/// then reads the cap ("at least this many").
+const BACKLOG_EVERY: Duration = Duration::from_secs(5);
+const BACKLOG_CAP: u64 = 1_000_000;
+
 /// Told what the loop does (metrics).
 pub trait ForwardObserver: Send + Sync + 'static {
     /// A batch of `events` was delivered.
@@ -151,7 +157,7 @@ impl Forwarder {
         let Some(o) = &self.observer else { return };
         match self
             .store
-            .forward_backlog(self.output.name(), 10_000_000)
+            .forward_backlog(self.output.name(), BACKLOG_CAP)
             .await
         {
             Ok(Some(n)) => o.backlog(self.output.name(), n),
@@ -206,7 +212,7 @@ impl Forwarder {
                     tracing::warn!(output = name, error = %e, failures, retry_in_ms = wait.as_millis() as u64, "audit forwarding failed; the events stay queued");
                 }
             }
-            if last_backlog.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
+            if last_backlog.is_none_or(|t| t.elapsed() >= BACKLOG_EVERY) {
                 self.report_backlog().await;
                 last_backlog = Some(Instant::now());
             }
