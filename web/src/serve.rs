@@ -137,6 +137,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
                 }
             };
             c.username = s.username.clone();
+            c.max_connections = s.max_connections;
             if let Some(f) = &s.password_file {
                 c.password =
                     Some(latchkey_notify::secret_from_file(f).context("key `smtp.password_file`")?);

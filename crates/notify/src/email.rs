@@ -1,17 +1,20 @@
-//! Email over SMTP with lettre: STARTTLS, implicit TLS, or plain text to a loopback relay only.
+//! Email over SMTP with lettre: STARTTLS, implicit TLS, or plain text to a loopback relay only,
+//! over pooled connections of our own ([`crate::smtp_pool`]: `TCP_NODELAY`, reuse).
 
 use std::fmt;
 use std::time::Duration;
 
 use latchkey_types::{EmailAddress, Secret};
+use lettre::Message;
 use lettre::message::{Mailbox, MultiPart, header};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::transport::smtp::client::{Certificate, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
 
 use crate::error::{DeliveryError, NotifyError};
 use crate::net::is_loopback_host;
 use crate::queue::BoxFuture;
+use crate::smtp_pool::{Connector, Pool, Protection};
 use crate::templates::RenderedEmail;
 
 /// How the SMTP connection is protected.
@@ -49,9 +52,19 @@ pub struct SmtpConfig {
     pub from: String,
     /// Extra trusted CA certificates (PEM) besides the system's, for a relay with a private CA.
     pub extra_ca_pem: Option<Vec<u8>>,
-    /// Per SMTP command.
+    /// For connecting (TCP, greeting, TLS and authentication together), and for each command.
     pub timeout: Duration,
+    /// Connections to the relay at most, which is also how many messages are sent at once (the
+    /// send queue runs at least as many deliveries in parallel). 1 to [`MAX_CONNECTIONS`].
+    pub max_connections: usize,
+    /// A connection unused this long is closed rather than reused (relays drop idle sessions
+    /// after a few minutes; one that did is noticed and replaced anyway).
+    pub idle_timeout: Duration,
 }
+
+/// The most [`SmtpConfig::max_connections`] may be: relays limit connections per client
+/// (Postfix to 50 by default), and more sessions would not make one relay take mail faster.
+pub const MAX_CONNECTIONS: usize = 64;
 
 impl fmt::Debug for SmtpConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -64,12 +77,15 @@ impl fmt::Debug for SmtpConfig {
             .field("from", &self.from)
             .field("extra_ca_pem", &self.extra_ca_pem.as_ref().map(|_| "..."))
             .field("timeout", &self.timeout)
+            .field("max_connections", &self.max_connections)
+            .field("idle_timeout", &self.idle_timeout)
             .finish()
     }
 }
 
 impl SmtpConfig {
-    /// STARTTLS on 587 with a 30-second timeout and no authentication.
+    /// STARTTLS on 587 with a 30-second timeout and no authentication; up to 8 connections,
+    /// closed after 30 seconds unused.
     pub fn new(host: impl Into<String>, from: impl Into<String>) -> Self {
         Self {
             host: host.into(),
@@ -80,6 +96,8 @@ impl SmtpConfig {
             from: from.into(),
             extra_ca_pem: None,
             timeout: Duration::from_secs(30),
+            max_connections: 8,
+            idle_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -91,11 +109,30 @@ pub trait EmailTransport: Send + Sync + 'static {
         to: &'a EmailAddress,
         email: &'a RenderedEmail,
     ) -> BoxFuture<'a, Result<(), DeliveryError>>;
+
+    /// [`send`](Self::send) for a message the send queue took at `queued`; the queue calls this.
+    /// A transport that measures delivery latency (the flow benchmark's) counts from there.
+    fn send_queued<'a>(
+        &'a self,
+        to: &'a EmailAddress,
+        email: &'a RenderedEmail,
+        queued: tokio::time::Instant,
+    ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+        let _ = queued;
+        self.send(to, email)
+    }
+
+    /// How many messages this transport sends at once at most (an SMTP mailer: its
+    /// connections). The send queue runs at least that many deliveries in parallel, so none of
+    /// them sits unused. `None`: no limit of its own.
+    fn parallel_sends(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// Sends email through one SMTP relay (pooled connections).
 pub struct SmtpMailer {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    pool: Pool,
     from: Mailbox,
 }
 
@@ -103,22 +140,15 @@ impl fmt::Debug for SmtpMailer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SmtpMailer")
             .field("from", &self.from.email.to_string())
+            .field("pool", &self.pool)
             .finish_non_exhaustive()
     }
 }
 
 impl SmtpMailer {
     /// Validates the settings and builds the transport (no connection yet).
-    ///
-    /// Must be called inside a tokio runtime, and the mailer dropped inside one: lettre's
-    /// connection pool spawns its cleanup task there (outside, it would panic on drop).
     pub fn new(config: &SmtpConfig) -> Result<Self, NotifyError> {
         let cfg = |m: String| NotifyError::Config(m);
-        if tokio::runtime::Handle::try_current().is_err() {
-            return Err(cfg(
-                "smtp: the mailer must be created inside a tokio runtime".into(),
-            ));
-        }
         if config.host.trim().is_empty() {
             return Err(cfg("smtp.host is empty".into()));
         }
@@ -134,17 +164,19 @@ impl SmtpMailer {
                 "smtp: set both username and password, or neither".into()
             ));
         }
+        if !(1..=MAX_CONNECTIONS).contains(&config.max_connections) {
+            return Err(cfg(format!(
+                "smtp.max_connections must be 1 to {MAX_CONNECTIONS}, not {}",
+                config.max_connections
+            )));
+        }
         let from: Mailbox = config
             .from
             .parse()
             .map_err(|_| cfg(format!("smtp.from is not a mailbox: {:?}", config.from)))?;
 
-        let mut builder =
-            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(config.host.as_str())
-                .port(config.port.unwrap_or(config.security.default_port()))
-                .timeout(Some(config.timeout));
-        let tls = match config.security {
-            SmtpSecurity::Plain => Tls::None,
+        let protection = match config.security {
+            SmtpSecurity::Plain => Protection::None,
             SmtpSecurity::StartTls | SmtpSecurity::ImplicitTls => {
                 let mut params = TlsParameters::builder(config.host.clone());
                 if let Some(pem) = &config.extra_ca_pem {
@@ -156,19 +188,33 @@ impl SmtpMailer {
                     .build_rustls()
                     .map_err(|e| cfg(format!("smtp: TLS settings: {e}")))?;
                 if config.security == SmtpSecurity::StartTls {
-                    Tls::Required(params)
+                    Protection::StartTls(params)
                 } else {
-                    Tls::Wrapper(params)
+                    Protection::Implicit(params)
                 }
             }
         };
-        builder = builder.tls(tls);
-        if let (Some(user), Some(password)) = (&config.username, &config.password) {
-            builder =
-                builder.credentials(Credentials::new(user.clone(), password.expose().clone()));
-        }
+        let credentials = match (&config.username, &config.password) {
+            (Some(user), Some(password)) => {
+                Some(Credentials::new(user.clone(), password.expose().clone()))
+            }
+            _ => None,
+        };
+        let connector = Connector {
+            host: config.host.clone(),
+            port: config.port.unwrap_or(config.security.default_port()),
+            protection,
+            // The machine's name, as lettre's transport said it.
+            hello: ClientId::default(),
+            credentials,
+        };
         Ok(Self {
-            transport: builder.build(),
+            pool: Pool::new(
+                connector,
+                config.max_connections,
+                config.idle_timeout,
+                config.timeout,
+            ),
             from,
         })
     }
@@ -193,11 +239,9 @@ impl SmtpMailer {
                 email.html.expose().clone(),
             ))
             .map_err(|e| DeliveryError::permanent(format!("cannot build the message: {e}")))?;
-        self.transport
-            .send(message)
+        self.pool
+            .send(message.envelope(), &message.formatted())
             .await
-            .map(|_| ())
-            .map_err(classify)
     }
 }
 
@@ -209,11 +253,15 @@ impl EmailTransport for SmtpMailer {
     ) -> BoxFuture<'a, Result<(), DeliveryError>> {
         Box::pin(self.send_now(to, email))
     }
+
+    fn parallel_sends(&self) -> Option<usize> {
+        Some(self.pool.max())
+    }
 }
 
 /// Maps lettre's error to a retry decision and a reason that never quotes the server's text
 /// (which can echo the recipient address).
-fn classify(e: lettre::transport::smtp::Error) -> DeliveryError {
+pub(crate) fn classify(e: lettre::transport::smtp::Error) -> DeliveryError {
     if let Some(code) = e.status() {
         if e.is_permanent() {
             return DeliveryError::permanent(format!("SMTP server refused the message ({code})"));

@@ -4,7 +4,8 @@
 //!   templates in `templates/{lang}/` (tera 2, HTML autoescaped), in the user's language with
 //!   English as the fallback.
 //! - [`SmtpMailer`] ([`EmailTransport`]): lettre over SMTP with STARTTLS or implicit TLS
-//!   (rustls + ring); plain SMTP only to a loopback relay, refused for any other host.
+//!   (rustls + ring); plain SMTP only to a loopback relay, refused for any other host. Our own
+//!   pool of reused connections, opened with `TCP_NODELAY` (see `smtp_pool.rs` for why).
 //! - [`SmsProvider`]: [`TwilioProvider`] (Twilio-compatible REST) and [`WebhookProvider`]
 //!   (JSON to an HTTPS endpoint with a header secret).
 //! - [`Notifier`]: the queue. `enqueue` returns at once; a background task delivers with
@@ -21,9 +22,10 @@ mod error;
 mod net;
 mod queue;
 mod sms;
+mod smtp_pool;
 mod templates;
 
-pub use email::{EmailTransport, SmtpConfig, SmtpMailer, SmtpSecurity};
+pub use email::{EmailTransport, MAX_CONNECTIONS, SmtpConfig, SmtpMailer, SmtpSecurity};
 pub use error::{DeliveryError, NotifyError};
 pub use latchkey_types::PhoneNumber;
 pub use net::{is_loopback_host, secret_from_env, secret_from_file};

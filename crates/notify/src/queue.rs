@@ -5,6 +5,12 @@
 //!
 //! Memory is bounded: the channel holds at most `capacity` messages and at most `concurrency`
 //! are in delivery (or waiting for a retry) at once; a full queue is reported to the caller.
+//! `concurrency` is raised to the email transport's own parallelism (an SMTP mailer's
+//! connections, [`EmailTransport::parallel_sends`]) so the queue never leaves one unused.
+//!
+//! Two lanes: what a person is waiting for with the page open (a code, a reset link) is taken
+//! before notices about something already done (password changed, ...), so under load a code
+//! does not queue behind the notices of earlier resets.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -156,9 +162,10 @@ impl RetryPolicy {
 
 #[derive(Clone, Copy, Debug)]
 pub struct QueueConfig {
-    /// Messages waiting for a delivery slot.
+    /// Messages waiting for a delivery slot, in each lane.
     pub capacity: usize,
-    /// Messages in delivery (including waiting for a retry) at once.
+    /// Messages in delivery (including waiting for a retry) at once; at least the email
+    /// transport's [`EmailTransport::parallel_sends`].
     pub concurrency: usize,
     pub retry: RetryPolicy,
 }
@@ -198,12 +205,17 @@ struct Job {
     recipient_masked: String,
     channel: Channel,
     payload: Payload,
+    /// When [`Notifier::enqueue`] took it.
+    queued: Instant,
 }
 
 /// The handle the portal enqueues with. Cheap to clone.
 #[derive(Clone)]
 pub struct Notifier {
-    tx: mpsc::Sender<Job>,
+    /// Codes and links someone is waiting for ([`awaited`]).
+    urgent: mpsc::Sender<Job>,
+    /// Everything else.
+    normal: mpsc::Sender<Job>,
     renderer: Arc<Renderer>,
     has_email: bool,
     has_sms: bool,
@@ -224,10 +236,17 @@ impl Notifier {
         observer: Arc<dyn DeliveryObserver>,
         config: QueueConfig,
     ) -> (Notifier, NotifierHandle) {
-        let (tx, rx) = mpsc::channel(config.capacity.max(1));
+        let (urgent, urgent_rx) = mpsc::channel(config.capacity.max(1));
+        let (normal, normal_rx) = mpsc::channel(config.capacity.max(1));
+        let transport_sends = channels
+            .email
+            .as_ref()
+            .and_then(|e| e.parallel_sends())
+            .unwrap_or(0);
         let (deadline_tx, deadline_rx) = watch::channel(None);
         let notifier = Notifier {
-            tx,
+            urgent,
+            normal,
             renderer: Arc::new(renderer),
             has_email: channels.email.is_some(),
             has_sms: channels.sms.is_some(),
@@ -237,9 +256,13 @@ impl Notifier {
             channels,
             observer,
             retry: config.retry,
-            concurrency: config.concurrency.max(1),
+            concurrency: config.concurrency.max(transport_sends).max(1),
         };
-        let task = tokio::spawn(worker.run(rx, deadline_rx));
+        let lanes = Lanes {
+            urgent: urgent_rx,
+            normal: normal_rx,
+        };
+        let task = tokio::spawn(worker.run(lanes, deadline_rx));
         (
             notifier,
             NotifierHandle {
@@ -267,6 +290,11 @@ impl Notifier {
             _ => return Err(NotifyError::ChannelUnavailable(channel.as_str())),
         };
         let id = MessageId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        let lane = if awaited(&n.notice) {
+            &self.urgent
+        } else {
+            &self.normal
+        };
         let job = Job {
             id,
             correlation_id: n.correlation_id,
@@ -275,8 +303,9 @@ impl Notifier {
             recipient_masked: n.recipient.masked(),
             channel,
             payload,
+            queued: Instant::now(),
         };
-        self.tx.try_send(job).map_err(|e| match e {
+        lane.try_send(job).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => NotifyError::QueueFull,
             mpsc::error::TrySendError::Closed(_) => NotifyError::Stopped,
         })?;
@@ -307,16 +336,12 @@ struct Worker {
 }
 
 impl Worker {
-    async fn run(
-        self,
-        mut rx: mpsc::Receiver<Job>,
-        mut deadline: watch::Receiver<Option<Instant>>,
-    ) {
+    async fn run(self, mut rx: Lanes, mut deadline: watch::Receiver<Option<Instant>>) {
         let me = Arc::new(self);
         let slots = Arc::new(Semaphore::new(me.concurrency));
         let mut tasks = JoinSet::new();
         // Watch for shutdown until it comes or the handle is dropped without one (then the
-        // worker runs until every Notifier clone is gone and the channel closes by itself).
+        // worker runs until every Notifier clone is gone and the channels close by themselves).
         let mut watching = true;
         loop {
             // Take a slot first, so the backlog stays in the bounded channel.
@@ -400,7 +425,9 @@ impl Worker {
 
     async fn attempt(&self, job: &Job) -> Result<(), DeliveryError> {
         match (&job.payload, &self.channels.email, &self.channels.sms) {
-            (Payload::Email { to, email }, Some(t), _) => t.send(to, email).await,
+            (Payload::Email { to, email }, Some(t), _) => {
+                t.send_queued(to, email, job.queued).await
+            }
             (Payload::Sms { to, body }, _, Some(p)) => p.send(to, body).await,
             // enqueue only accepts payloads for configured channels.
             _ => Err(DeliveryError::permanent("channel not configured")),
@@ -425,6 +452,39 @@ impl Worker {
                 "notification abandoned at shutdown"
             ),
         }
+    }
+}
+
+/// A person is waiting for it with the page open: a code, a helpdesk caller's code, a reset link.
+fn awaited(notice: &Notice) -> bool {
+    matches!(
+        notice,
+        Notice::Code { .. } | Notice::CallerCode { .. } | Notice::ResetLink { .. }
+    )
+}
+
+/// The queue's two channels, read urgent first.
+struct Lanes {
+    urgent: mpsc::Receiver<Job>,
+    normal: mpsc::Receiver<Job>,
+}
+
+impl Lanes {
+    /// The next job, an urgent one when there is any; `None` once both lanes are closed and
+    /// empty. Cancel-safe (as `mpsc::Receiver::recv`).
+    async fn recv(&mut self) -> Option<Job> {
+        tokio::select! {
+            biased;
+            Some(job) = self.urgent.recv() => Some(job),
+            Some(job) = self.normal.recv() => Some(job),
+            else => None,
+        }
+    }
+
+    /// Refuses new jobs; the queued ones are still received.
+    fn close(&mut self) {
+        self.urgent.close();
+        self.normal.close();
     }
 }
 

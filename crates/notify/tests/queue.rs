@@ -363,3 +363,136 @@ async fn logs_never_contain_the_code_the_number_or_the_address() {
         );
     }
 }
+
+/// An email transport that takes `parallel` messages at once and delivers only when that many
+/// are in its hands together.
+struct AllAtOnce {
+    parallel: usize,
+    together: tokio::sync::Barrier,
+}
+
+impl EmailTransport for AllAtOnce {
+    fn send<'a>(
+        &'a self,
+        _to: &'a latchkey_types::EmailAddress,
+        _email: &'a latchkey_notify::RenderedEmail,
+    ) -> latchkey_notify::BoxFuture<'a, Result<(), latchkey_notify::DeliveryError>> {
+        Box::pin(async move {
+            tokio::time::timeout(Duration::from_secs(10), self.together.wait())
+                .await
+                .map(|_| ())
+                .map_err(|_| latchkey_notify::DeliveryError::permanent("sent one at a time"))
+        })
+    }
+    fn parallel_sends(&self) -> Option<usize> {
+        Some(self.parallel)
+    }
+}
+
+#[tokio::test]
+async fn the_queue_runs_as_many_deliveries_at_once_as_the_email_transport_takes() {
+    let transport = Arc::new(AllAtOnce {
+        parallel: 6,
+        together: tokio::sync::Barrier::new(6),
+    });
+    let (tx, mut reports) = mpsc::unbounded_channel();
+    let mut config = fast(1);
+    config.concurrency = 1;
+    let (notifier, handle) = Notifier::start(
+        renderer(),
+        Channels {
+            email: Some(transport),
+            sms: None,
+        },
+        Arc::new(tx),
+        config,
+    );
+    for n in 0..6 {
+        let mut m = sms_notification(n);
+        m.recipient = Recipient::Email("megan.bowen@contoso.com".parse().unwrap());
+        notifier.enqueue(m).unwrap();
+    }
+    for _ in 0..6 {
+        assert_eq!(next(&mut reports).await.outcome, DeliveryOutcome::Delivered);
+    }
+    handle.shutdown(Duration::from_secs(1)).await;
+}
+
+/// Records who each email was for, in order; holds the first send until `release`.
+#[derive(Default)]
+struct InOrder {
+    seen: std::sync::Mutex<Vec<String>>,
+    release: tokio::sync::Notify,
+}
+
+impl EmailTransport for InOrder {
+    fn send<'a>(
+        &'a self,
+        to: &'a latchkey_types::EmailAddress,
+        _email: &'a latchkey_notify::RenderedEmail,
+    ) -> latchkey_notify::BoxFuture<'a, Result<(), latchkey_notify::DeliveryError>> {
+        Box::pin(async move {
+            let first = {
+                let mut seen = self.seen.lock().unwrap();
+                seen.push(to.to_string());
+                seen.len() == 1
+            };
+            if first {
+                self.release.notified().await;
+            }
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test]
+async fn codes_are_sent_before_notices_that_were_queued_earlier() {
+    let transport = Arc::new(InOrder::default());
+    let (tx, mut reports) = mpsc::unbounded_channel();
+    let mut config = fast(1);
+    config.concurrency = 1;
+    let (notifier, handle) = Notifier::start(
+        renderer(),
+        Channels {
+            email: Some(transport.clone()),
+            sms: None,
+        },
+        Arc::new(tx),
+        config,
+    );
+    let notice = |to: &str| Notification {
+        recipient: Recipient::Email(to.parse().unwrap()),
+        notice: Notice::PasswordChanged {
+            at: time::macros::datetime!(2027-01-15 08:00 UTC),
+        },
+        lang: None,
+        correlation_id: "req-order".into(),
+        subject: None,
+    };
+    notifier.enqueue(notice("first@contoso.com")).unwrap();
+    // The first notice is in delivery (and held there) before the others queue.
+    let start = Instant::now();
+    while transport.seen.lock().unwrap().is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(10), "nothing sent");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    notifier.enqueue(notice("second@contoso.com")).unwrap();
+    notifier.enqueue(notice("third@contoso.com")).unwrap();
+    let mut code = sms_notification(1);
+    code.recipient = Recipient::Email("code@contoso.com".parse().unwrap());
+    notifier.enqueue(code).unwrap();
+    transport.release.notify_one();
+    for _ in 0..4 {
+        assert_eq!(next(&mut reports).await.outcome, DeliveryOutcome::Delivered);
+    }
+    assert_eq!(
+        *transport.seen.lock().unwrap(),
+        [
+            "first@contoso.com",
+            "code@contoso.com",
+            "second@contoso.com",
+            "third@contoso.com"
+        ]
+    );
+    handle.shutdown(Duration::from_secs(1)).await;
+}

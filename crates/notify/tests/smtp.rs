@@ -1,3 +1,5 @@
+use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use latchkey_notify::{EmailTransport, Notice, NotifyError, SmtpConfig, SmtpMailer, SmtpSecurity};
@@ -71,14 +73,105 @@ async fn starttls_with_authentication_delivers_a_multipart_message() {
 }
 
 #[tokio::test]
-async fn implicit_tls_delivers() {
+async fn implicit_tls_delivers_on_one_reused_connection() {
     install_crypto_provider();
     let sink = SmtpSink::start(SinkTls::Implicit, None, 0);
     let mailer = SmtpMailer::new(&config(&sink, SmtpSecurity::ImplicitTls)).unwrap();
     mailer.send(&to(), &code_email()).await.unwrap();
-    let m = &sink.messages(1).await[0];
-    assert_code_message(m);
-    assert_eq!(m["tls"], true);
+    mailer.send(&to(), &code_email()).await.unwrap();
+    let messages = sink.messages(2).await;
+    assert_code_message(&messages[0]);
+    assert!(messages.iter().all(|m| m["tls"] == true));
+    assert_eq!(connections_used(&messages).len(), 1);
+    assert_eq!(sink.connections(|_, _| true).await, (1, 0));
+}
+
+/// Distinct client ports the messages came from: one per connection.
+fn connections_used(messages: &[serde_json::Value]) -> BTreeSet<u64> {
+    messages
+        .iter()
+        .map(|m| m["peer_port"].as_u64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn starttls_with_authentication_sends_one_message_after_another_on_one_connection() {
+    install_crypto_provider();
+    let sink = SmtpSink::start(SinkTls::StartTls, Some(("relay-user", "relay-pass")), 0);
+    let mut c = config(&sink, SmtpSecurity::StartTls);
+    c.username = Some("relay-user".into());
+    c.password = Some(Secret::new("relay-pass".into()));
+    let mailer = SmtpMailer::new(&c).unwrap();
+    for _ in 0..5 {
+        mailer.send(&to(), &code_email()).await.unwrap();
+    }
+    let messages = sink.messages(5).await;
+    assert!(
+        messages
+            .iter()
+            .all(|m| m["tls"] == true && m["auth_login"] == "relay-user"),
+        "{messages:?}"
+    );
+    assert_eq!(connections_used(&messages).len(), 1);
+    assert_eq!(sink.connections(|_, _| true).await, (1, 0));
+}
+
+#[tokio::test]
+async fn concurrent_sends_use_at_most_max_connections() {
+    let sink = SmtpSink::start(SinkTls::None, None, 0);
+    let mut c = config(&sink, SmtpSecurity::Plain);
+    c.max_connections = 3;
+    let mailer = Arc::new(SmtpMailer::new(&c).unwrap());
+    assert_eq!(mailer.parallel_sends(), Some(3));
+    let mut sends = tokio::task::JoinSet::new();
+    for _ in 0..24 {
+        let mailer = Arc::clone(&mailer);
+        sends.spawn(async move { mailer.send(&to(), &code_email()).await });
+    }
+    while let Some(sent) = sends.join_next().await {
+        sent.unwrap().unwrap();
+    }
+    let messages = sink.messages(24).await;
+    assert_eq!(messages.len(), 24);
+    let used = connections_used(&messages).len();
+    assert!((1..=3).contains(&used), "{used} connections");
+    let (opened, closed) = sink.connections(|_, _| true).await;
+    assert!(
+        opened <= 3 && closed == 0,
+        "{opened} opened, {closed} closed"
+    );
+}
+
+#[tokio::test]
+async fn a_connection_the_server_closed_while_idle_is_replaced() {
+    let sink = SmtpSink::start_with_idle_timeout(SinkTls::None, None, 0, Some(0.3));
+    let mailer = SmtpMailer::new(&config(&sink, SmtpSecurity::Plain)).unwrap();
+    mailer.send(&to(), &code_email()).await.unwrap();
+    // The server ends the idle session; the mailer still holds it (its own idle timeout is 30 s).
+    sink.connections(|opened, closed| opened == 1 && closed == 1)
+        .await;
+    mailer.send(&to(), &code_email()).await.unwrap();
+    let messages = sink.messages(2).await;
+    assert_eq!(connections_used(&messages).len(), 2);
+    assert_eq!(sink.connections(|_, _| true).await.0, 2);
+}
+
+#[tokio::test]
+async fn connections_idle_longer_than_the_idle_timeout_are_not_reused() {
+    let sink = SmtpSink::start(SinkTls::None, None, 0);
+    let mut c = config(&sink, SmtpSecurity::Plain);
+    c.idle_timeout = Duration::from_millis(100);
+    let mailer = SmtpMailer::new(&c).unwrap();
+    mailer.send(&to(), &code_email()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    mailer.send(&to(), &code_email()).await.unwrap();
+    // The expired connection was closed when the second send looked for one.
+    assert_eq!(
+        sink.connections(|opened, closed| opened == 2 && closed == 1)
+            .await,
+        (2, 1)
+    );
+    assert_eq!(connections_used(&sink.messages(2).await).len(), 2);
 }
 
 #[tokio::test]
@@ -122,6 +215,14 @@ async fn other_bad_settings_are_refused() {
     c.from = "x <no-reply@contoso.com>".into();
     c.username = Some("u".into());
     assert!(SmtpMailer::new(&c).is_err(), "username without password");
+    c.username = None;
+    for n in [0, 65] {
+        c.max_connections = n;
+        let err = SmtpMailer::new(&c).unwrap_err();
+        assert!(err.to_string().contains("max_connections"), "{err}");
+    }
+    c.max_connections = 64;
+    SmtpMailer::new(&c).unwrap();
 }
 
 #[tokio::test]
@@ -165,4 +266,6 @@ async fn a_temporary_refusal_is_retryable() {
     assert!(err.retryable && err.reason.contains("451"), "{err:?}");
     mailer.send(&to(), &code_email()).await.unwrap();
     assert_eq!(sink.messages(1).await.len(), 1);
+    // A connection whose transaction failed is not reused.
+    assert_eq!(sink.connections(|opened, _| opened >= 2).await.0, 2);
 }

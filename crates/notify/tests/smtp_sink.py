@@ -11,6 +11,8 @@ Options:
   --starttls             offer STARTTLS and refuse mail before it (require_starttls)
   --implicit-tls         TLS from the first byte (SMTPS)
   --fail-first N         answer the first N messages with 451 (temporary failure)
+  --idle-timeout S       close a connection idle for S seconds (aiosmtpd's default: 300)
+  --connections FILE     keep the count of connections opened and closed so far in FILE (JSON)
   auth: set SMTP_SINK_AUTH=user:password in the environment to require AUTH
 """
 
@@ -30,11 +32,45 @@ except ImportError:
     sys.exit(3)
 
 
+def write_json(path, record):
+    # Write then rename, so a reader never sees half a file.
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        json.dump(record, f)
+    os.replace(path + ".tmp", path)
+
+
+class CountingSMTP(SMTP):
+    """aiosmtpd's server, telling the handler when a TCP connection opens and closes (aiosmtpd
+    calls these again for the TLS layer after STARTTLS: the client's address tells them apart)."""
+
+    def connection_made(self, transport):
+        super().connection_made(transport)
+        self.event_handler.connection_event(opened=transport.get_extra_info("peername"))
+
+    def connection_lost(self, exc):
+        peer = self.session.peer if self.session is not None else None
+        super().connection_lost(exc)
+        self.event_handler.connection_event(closed=peer)
+
+
 class Sink:
-    def __init__(self, out_dir, fail_first):
+    def __init__(self, out_dir, fail_first, connections_file):
         self.out_dir = out_dir
+        self.connections_file = connections_file
         self.fail_left = fail_first
         self.count = 0
+        self.opened = set()
+        self.closed = set()
+        self.connection_event()
+
+    def connection_event(self, opened=None, closed=None):
+        if opened is not None:
+            self.opened.add(tuple(opened))
+        if closed is not None:
+            self.closed.add(tuple(closed))
+        if self.connections_file:
+            write_json(self.connections_file,
+                       {"opened": len(self.opened), "closed": len(self.closed)})
 
     async def handle_DATA(self, server, session, envelope):
         if self.fail_left > 0:
@@ -59,14 +95,13 @@ class Sink:
             "tls": ssl_object is not None,
             "tls_version": ssl_object.version() if ssl_object is not None else None,
             "auth_login": session.auth_data if session.authenticated else None,
+            # Which connection it came on (the client's port).
+            "peer_port": session.peer[1],
         }
         base = os.path.join(self.out_dir, f"{self.count:04d}")
         with open(base + ".eml", "wb") as f:
             f.write(raw)
-        # Write then rename, so a reader never sees half a file.
-        with open(base + ".json.tmp", "w", encoding="utf-8") as f:
-            json.dump(record, f)
-        os.replace(base + ".json.tmp", base + ".json")
+        write_json(base + ".json", record)
         return "250 2.0.0 OK"
 
 
@@ -91,6 +126,8 @@ async def main():
     p.add_argument("--starttls", action="store_true")
     p.add_argument("--implicit-tls", action="store_true")
     p.add_argument("--fail-first", type=int, default=0)
+    p.add_argument("--idle-timeout", type=float, default=300)
+    p.add_argument("--connections")
     args = p.parse_args()
 
     context = None
@@ -98,8 +135,8 @@ async def main():
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(args.tls_cert, args.tls_key)
 
-    handler = Sink(args.out, args.fail_first)
-    kwargs = {"hostname": "sink.test"}
+    handler = Sink(args.out, args.fail_first, args.connections)
+    kwargs = {"hostname": "sink.test", "timeout": args.idle_timeout}
     if args.starttls:
         kwargs.update(tls_context=context, require_starttls=True)
     auth = os.environ.get("SMTP_SINK_AUTH")
@@ -111,7 +148,7 @@ async def main():
 
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        lambda: SMTP(handler, **kwargs), args.host, args.port,
+        lambda: CountingSMTP(handler, **kwargs), args.host, args.port,
         ssl=context if args.implicit_tls else None)
     port = server.sockets[0].getsockname()[1]
     print(f"READY {port}", flush=True)

@@ -75,6 +75,16 @@ pub struct SmtpSink {
 
 impl SmtpSink {
     pub fn start(tls: SinkTls, auth: Option<(&str, &str)>, fail_first: u32) -> Self {
+        Self::start_with_idle_timeout(tls, auth, fail_first, None)
+    }
+
+    /// [`start`](Self::start), closing connections idle for `idle_timeout` seconds.
+    pub fn start_with_idle_timeout(
+        tls: SinkTls,
+        auth: Option<(&str, &str)>,
+        fail_first: u32,
+        idle_timeout: Option<f64>,
+    ) -> Self {
         let python = std::env::var("LATCHKEY_PYTHON").unwrap_or_else(|_| "python3".into());
         // A missing server is a failure, never a skip.
         let probe = Command::new(&python)
@@ -95,7 +105,12 @@ impl SmtpSink {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_sink.py");
         let mut cmd = Command::new(&python);
         cmd.arg(script).arg("--out").arg(out.path());
+        cmd.arg("--connections")
+            .arg(out.path().join("connections.json"));
         cmd.args(["--fail-first", &fail_first.to_string()]);
+        if let Some(s) = idle_timeout {
+            cmd.args(["--idle-timeout", &s.to_string()]);
+        }
         if tls != SinkTls::None {
             cmd.arg("--tls-cert").arg(fixture("server.pem"));
             cmd.arg("--tls-key").arg(fixture("server.key"));
@@ -138,7 +153,13 @@ impl SmtpSink {
             let mut files: Vec<PathBuf> = std::fs::read_dir(self.out.path())
                 .unwrap()
                 .map(|e| e.unwrap().path())
+                // NNNN.json, not connections.json
                 .filter(|p| p.extension().is_some_and(|e| e == "json"))
+                .filter(|p| {
+                    p.file_stem()
+                        .and_then(|s| s.to_str())
+                        .is_some_and(|s| s.bytes().all(|b| b.is_ascii_digit()))
+                })
                 .collect();
             if files.len() >= n {
                 files.sort();
@@ -151,6 +172,30 @@ impl SmtpSink {
                 start.elapsed() < Duration::from_secs(10),
                 "only {} of {n} messages arrived",
                 files.len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl SmtpSink {
+    /// Connections (opened, closed) so far, once `ready` accepts them (or panicking after 10 s).
+    pub async fn connections(&self, ready: impl Fn(u64, u64) -> bool) -> (u64, u64) {
+        let start = Instant::now();
+        loop {
+            let path = self.out.path().join("connections.json");
+            let counts: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+            let (opened, closed) = (
+                counts["opened"].as_u64().unwrap(),
+                counts["closed"].as_u64().unwrap(),
+            );
+            if ready(opened, closed) {
+                return (opened, closed);
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "connections: {opened} opened, {closed} closed"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

@@ -213,10 +213,18 @@ pub struct SmtpSettings {
     pub password_file: Option<PathBuf>,
     /// The sender, e.g. `Contoso IT <it-noreply@contoso.com>`.
     pub from: String,
+    /// Connections to the relay at most, which is also how many messages go out at once
+    /// (1 to 64; checked when the mailer is built).
+    #[serde(default = "smtp_max_connections")]
+    pub max_connections: usize,
 }
 
 fn starttls() -> String {
     "starttls".into()
+}
+
+fn smtp_max_connections() -> usize {
+    8
 }
 
 /// How the pages look.
