@@ -3,7 +3,7 @@
 
 use latchkey_store::AuditRecord;
 use serde_json::{Value, json};
-use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
 
 /// The event as JSON. `id` is the audit row's id, unique and increasing within one deployment's
 /// store: with `source`, the idempotency key (delivery is at least once).
@@ -12,7 +12,14 @@ pub fn event_json(record: &AuditRecord, source: &str) -> Value {
     json!({
         "id": record.id.0,
         "source": source,
-        "at": e.at.format(&Rfc3339).unwrap_or_default(),
+        // UTC with milliseconds, always three digits (as the syslog header).
+        "at": e
+            .at
+            .to_offset(time::UtcOffset::UTC)
+            .format(format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+            ))
+            .unwrap_or_default(),
         "event": e.event_type,
         "outcome": e.outcome.as_str(),
         "method": e.method,

@@ -178,9 +178,12 @@ impl SyslogOutput {
     ) -> Result<(), ForwardError> {
         self.within("write", stream.write_all(frames)).await?;
         self.within("close", stream.shutdown()).await?;
+        // One deadline for the whole wait: a receiver that trickles bytes cannot hold the
+        // batch (and the lease) forever.
+        let deadline = tokio::time::Instant::now() + self.timeout;
         let mut buf = [0u8; 256];
         loop {
-            match timeout(self.timeout, stream.read(&mut buf)).await {
+            match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
                 Ok(Ok(0)) => return Ok(()),
                 Ok(Ok(_)) => continue,
                 // A receiver that closes without TLS close_notify has still read our close.
@@ -196,6 +199,9 @@ impl SyslogOutput {
         }
     }
 
+    /// UDP has no acknowledgement; the socket is connected so that a relay that is not
+    /// listening is noticed (the host answers "port unreachable", which the next send or the
+    /// short wait after the batch reports as refused): the batch then stays queued.
     async fn send_datagrams(&self, messages: &[String]) -> Result<(), ForwardError> {
         let addr: SocketAddr = self
             .within(
@@ -211,13 +217,32 @@ impl SyslogOutput {
             (std::net::Ipv6Addr::LOCALHOST, 0).into()
         };
         let socket = UdpSocket::bind(local).await.map_err(|e| self.fail(e))?;
+        socket.connect(addr).await.map_err(|e| self.fail(e))?;
+        let refused = |e: std::io::Error| {
+            if e.kind() == std::io::ErrorKind::ConnectionRefused {
+                self.fail(format!("the relay is not listening: {e}"))
+            } else {
+                self.fail(format!("send: {e}"))
+            }
+        };
         for m in messages {
-            self.within("send", socket.send_to(m.as_bytes(), addr))
-                .await?;
+            match timeout(self.timeout, socket.send(m.as_bytes())).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(refused(e)),
+                Err(_) => return Err(self.fail("send: no progress")),
+            }
         }
-        Ok(())
+        // On loopback the refusal of the last datagram arrives within microseconds.
+        let mut buf = [0u8; 1];
+        match timeout(UDP_REFUSAL_WAIT, socket.recv(&mut buf)).await {
+            Ok(Err(e)) => Err(refused(e)),
+            Ok(Ok(_)) | Err(_) => Ok(()),
+        }
     }
 }
+
+/// How long a UDP batch waits for the relay's host to say nobody listens.
+const UDP_REFUSAL_WAIT: Duration = Duration::from_millis(50);
 
 impl Output for SyslogOutput {
     fn name(&self) -> &'static str {

@@ -63,6 +63,18 @@ impl WebhookOutput {
         if !url.username().is_empty() || url.password().is_some() {
             return Err(bad("no credentials in the URL: use bearer_token_file"));
         }
+        if let Some(token) = &config.bearer_token {
+            let ok = !token.expose().is_empty()
+                && reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+                    .is_ok();
+            if !ok {
+                return Err(ForwardError::Config(
+                    "webhook: the bearer token is empty or holds characters a header cannot carry \
+                     (a line break?)"
+                        .into(),
+                ));
+            }
+        }
         let client = reqwest::Client::builder()
             .tls_backend_preconfigured(config.tls.client_config()?)
             .timeout(config.timeout)
@@ -79,14 +91,29 @@ impl WebhookOutput {
     }
 
     fn target(&self) -> String {
-        // Scheme, host and path only: a query string may carry a key.
+        // Scheme, host, port and path only: a query string may carry a key.
+        let port = self.url.port().map(|p| format!(":{p}")).unwrap_or_default();
         format!(
-            "{}://{}{}",
+            "{}://{}{port}{}",
             self.url.scheme(),
             self.url.host_str().unwrap_or_default(),
             self.url.path()
         )
     }
+}
+
+/// What went wrong, down the error chain (reqwest's own message is only "error sending
+/// request"); without the URL, which reqwest's messages repeat with its query string.
+fn cause(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut out = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is rare for APIs; treated as absent), at most
@@ -124,8 +151,7 @@ impl Output for WebhookOutput {
             let response = request.send().await.map_err(|e| ForwardError::Transport {
                 output: NAME,
                 target: self.target(),
-                // Without the URL: reqwest's messages repeat it, query string included.
-                cause: e.without_url().to_string(),
+                cause: cause(e),
             })?;
             let status = response.status();
             if status.is_success() {

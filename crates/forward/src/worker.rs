@@ -47,10 +47,14 @@ pub struct Settings {
     pub poll: Duration,
     /// The longest pause between attempts while a receiver fails (doubling from one second).
     pub max_backoff: Duration,
+    /// The longest one delivery may take (connect, send, confirmation), below the lease so a
+    /// slow receiver never lets two instances deliver at once.
+    pub delivery_timeout: Duration,
 }
 
 impl Settings {
-    /// Defaults: 200 events per batch, 30 s lease, 1 s poll, 60 s longest backoff.
+    /// Defaults: 200 events per batch, 30 s lease, 1 s poll, 60 s longest backoff, 20 s per
+    /// delivery.
     pub fn new(source: impl Into<String>, holder: impl Into<String>) -> Self {
         Self {
             source: source.into(),
@@ -60,6 +64,7 @@ impl Settings {
             lease: Duration::from_secs(30),
             poll: Duration::from_secs(1),
             max_backoff: Duration::from_secs(60),
+            delivery_timeout: Duration::from_secs(20),
         }
     }
 }
@@ -134,7 +139,18 @@ impl Forwarder {
             return Ok(Round::Idle);
         };
         let records: Vec<_> = items.into_iter().map(|i| i.record).collect();
-        self.output.deliver(&records, &s.source).await?;
+        match tokio::time::timeout(s.delivery_timeout, self.output.deliver(&records, &s.source))
+            .await
+        {
+            Ok(delivered) => delivered?,
+            Err(_) => {
+                return Err(ForwardError::Transport {
+                    output: name,
+                    target: "delivery".into(),
+                    cause: format!("not confirmed within {:?}", s.delivery_timeout),
+                });
+            }
+        }
         let n = records.len();
         if let Some(o) = &self.observer {
             o.delivered(name, n as u64);

@@ -170,6 +170,7 @@ pub fn settings(holder: &str) -> Settings {
     s.poll = Duration::from_millis(50);
     s.max_backoff = Duration::from_millis(500);
     s.lease = Duration::from_secs(2);
+    s.delivery_timeout = Duration::from_millis(1500);
     s
 }
 

@@ -225,6 +225,44 @@ async fn udp_syslog_reaches_a_loopback_relay() {
     assert_eq!(rsyslog.ids(), written);
 }
 
+/// A local relay that is down: the host says nobody listens, the batch stays queued, and it is
+/// delivered once the relay is up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_to_a_relay_that_is_down_keeps_the_events() {
+    let dir = TempDir::new("syslog-udp-down");
+    make_certs(&dir.0);
+    let (tls_port, udp_port) = (free_port(), free_port());
+    let store = sqlite(&dir.0).await;
+    let written = append(&store, 0..10, "d").await;
+    let output = Arc::new(
+        SyslogOutput::new(&config(format!("udp://127.0.0.1:{udp_port}"), &dir.0)).unwrap(),
+    );
+    use latchkey_forward::Output as _;
+    let records: Vec<_> = store
+        .audit_after(latchkey_store::AuditPosition::START, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.record)
+        .collect();
+    let err = output.deliver(&records, "s").await.unwrap_err().to_string();
+    assert!(err.contains("not listening"), "{err}");
+    let running = start(store.clone(), output, settings("instance-1"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        store.forward_backlog("syslog", 100).await.unwrap(),
+        Some(10)
+    );
+    let rsyslog = Rsyslog::start(&dir.0, tls_port, udp_port);
+    wait_for(30, "every datagram", || {
+        rsyslog.ids().len() >= written.len()
+    })
+    .await;
+    running.stop().await;
+    let (order, _) = first_arrivals(&rsyslog.ids());
+    assert_eq!(order, written);
+}
+
 #[tokio::test]
 async fn syslog_settings_that_would_leak_or_break_are_refused() {
     let dir = TempDir::new("syslog-config");

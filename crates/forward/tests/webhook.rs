@@ -186,7 +186,7 @@ async fn a_refused_token_delivers_nothing_and_keeps_everything_queued() {
 }
 
 #[test]
-fn webhook_settings_that_would_leak_are_refused() {
+fn webhook_settings_that_would_leak_or_break_are_refused() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = TempDir::new("webhook-config");
     make_certs(&dir.0);
@@ -203,6 +203,34 @@ fn webhook_settings_that_would_leak_are_refused() {
     let mut c = config(&dir.0, 1, TOKEN);
     c.url = "http://127.0.0.1:8080/ingest".into();
     assert!(WebhookOutput::new(&c).is_ok(), "plain HTTP to this host");
+    // A token file with a line break in it would fail every delivery: refused at start.
+    for token in ["abc\r\nX-Injected: 1", ""] {
+        let c = config(&dir.0, 1, token);
+        let err = WebhookOutput::new(&c).err().unwrap().to_string();
+        assert!(err.contains("bearer token"), "{err}");
+    }
+}
+
+/// Nobody listens: the failure names the cause, not only "error sending request".
+#[tokio::test]
+async fn a_webhook_failure_says_what_failed() {
+    use latchkey_forward::Output as _;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = TempDir::new("webhook-cause");
+    make_certs(&dir.0);
+    let port = free_port();
+    let output = WebhookOutput::new(&config(&dir.0, port, TOKEN)).unwrap();
+    let record = latchkey_store::AuditRecord {
+        id: latchkey_store::AuditId(1),
+        event: event(1, "x"),
+    };
+    let err = output
+        .deliver(&[record], "s")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(&format!("localhost:{port}/ingest")), "{err}");
+    assert!(err.to_lowercase().contains("refused"), "{err}");
 }
 
 /// Three instances share one PostgreSQL database; writers append through each of them. One
@@ -248,13 +276,26 @@ async fn several_instances_on_postgresql_forward_through_one_and_survive_its_dea
         })
         .collect();
     wait_for(30, "the first events", || ids(&seen).len() >= 50).await;
-    // The holder dies without giving its lease up.
+    // The holder dies without giving its lease up; another takes over once it runs out.
     let holder = schema.holder("webhook").await;
     let index: usize = holder.trim_start_matches("instance-").parse().unwrap();
     running[index].take().unwrap().task.abort();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while schema.holder("webhook").await == holder {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nobody took over from {holder}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let mut written = Vec::new();
     for w in writers {
         written.extend(w.await.unwrap());
+    }
+    // Written after the takeover, through every instance (the dead one's store included: only
+    // its forwarder died).
+    for (i, store) in stores.iter().enumerate() {
+        written.extend(append(store, 0..5, &format!("late{i}")).await);
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
@@ -276,16 +317,13 @@ async fn several_instances_on_postgresql_forward_through_one_and_survive_its_dea
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let new_holder = schema.holder("webhook").await;
-    assert_ne!(new_holder, holder, "another instance took over");
     for r in running.into_iter().flatten() {
         r.stop().await;
     }
     let events = seen.lock().unwrap().events.clone();
     let (order, repeats) = first_arrivals(&events.iter().map(|e| e.0).collect::<Vec<_>>());
     assert_eq!(order.len(), written.len());
-    for w in 0..6 {
-        let name = format!("w{w}");
+    for name in (0..6).map(|w| format!("w{w}")) {
         let mine: Vec<i64> = order
             .iter()
             .copied()
@@ -296,6 +334,13 @@ async fn several_instances_on_postgresql_forward_through_one_and_survive_its_dea
             "{name} in the order written"
         );
         assert_eq!(mine.len(), 60);
+    }
+    for i in 0..3 {
+        let late = events
+            .iter()
+            .filter(|(_, n)| *n == format!("late{i}"))
+            .count();
+        assert!(late >= 5, "late{i}");
     }
     eprintln!(
         "webhook/PostgreSQL: {} events from 3 instances, {repeats} sent again after the takeover",
