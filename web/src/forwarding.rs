@@ -72,9 +72,19 @@ fn webhook(s: &crate::config::ForwardWebhookSettings) -> anyhow::Result<Arc<dyn 
     let bearer_token = s
         .bearer_token_file
         .as_deref()
-        .map(|p| {
-            latchkey_notify::secret_from_file(p)
-                .context("key `forwarding.webhook.bearer_token_file`")
+        .map(|p| -> anyhow::Result<Secret<String>> {
+            let bytes = read(p, "forwarding.webhook.bearer_token_file")?;
+            let text = String::from_utf8(bytes)
+                .ok()
+                .map(|t| t.trim_end_matches(['\r', '\n']).to_string())
+                .filter(|t| !t.is_empty())
+                .with_context(|| {
+                    format!(
+                        "key `forwarding.webhook.bearer_token_file`: {} is empty or not text",
+                        p.display()
+                    )
+                })?;
+            Ok(Secret::new(text))
         })
         .transpose()?;
     let config = WebhookConfig {
