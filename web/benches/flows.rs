@@ -25,6 +25,25 @@
 //!   verification work alone, argon2id hashes/s, and the "HTTP cost" ratio against
 //!   `GET /healthz` at 64 clients.
 //!
+//! Mail mode (issue 14): with `LATCHKEY_BENCH_SMTP` and `LATCHKEY_BENCH_SINK` set (`eval "$(tests/mta/mta.sh env)"`
+//! after `tests/mta/mta.sh install && tests/mta/mta.sh up`), emails leave through the portal's
+//! real SMTP client to a real relay (Postfix on loopback, queueing on disk), which relays them
+//! to a sink in this process where the flows read their codes; a mail table then gives, per
+//! level, code-mail latency (queued -> the relay's 250 after DATA) p50/p99 and the SMTP part of
+//! it, request -> code in the sink p50/p99, mails the relay accepted per second and per flow
+//! (below ~3: notices left queued behind the codes), and how busy the machine and the relay
+//! (Postfix's processes, on the same CPUs) were.
+//! `LATCHKEY_BENCH_SMTP_CLIENT=lettre` sends with lettre's stock transport, the client before
+//! issue 14 (the "before" figures); see `flows/mail.rs`.
+//!
+//! Shorter runs: `LATCHKEY_BENCH_PARTS=no-deadline` (a comma list of deadline, no-deadline,
+//! questions, cpu; default all) and `LATCHKEY_BENCH_LEVELS=1,64` (the client counts of runs A
+//! and B; default 1,8,32,64).
+//!
+//! The simulated tenant answers Identity Protection (`riskyUsers`, which the reset step reads)
+//! at most once a second, as Graph limits a tenant; then that limit paces every flow.
+//! `LATCHKEY_BENCH_RISK_PER_SECOND=0` lifts it, to see the portal's own rate (and the mail path's).
+//!
 //! Each run (and the argon2 reference) is a fresh child process of this binary, so each peak RSS
 //! (VmHWM) is that run's own. Nothing is asserted: this is a report. The simulator and the load generator share the
 //! process (and the 2 CPUs) with the portal; the CPU table says how much each took.
@@ -56,6 +75,10 @@ use latchkey_verify::{
     Hasher, HasherConfig, MethodKind, QuestionId, QuestionOutcome, TotpConfig, TotpEnrollment,
 };
 use time::OffsetDateTime;
+
+// In a folder of its own: a file directly in benches/ would be a benchmark target of its own.
+#[path = "flows/mail.rs"]
+mod mail;
 
 const LEVELS: [usize; 4] = [1, 8, 32, 64];
 const STEPS: [&str; 5] = [
@@ -90,6 +113,17 @@ const ANSWERS: [(&str, &str); 3] = [
 const HEALTHZ_CLIENTS: usize = 64;
 const HEALTHZ_RUN: Duration = Duration::from_secs(3);
 const ARGON2_RUN: Duration = Duration::from_secs(3);
+
+/// A comma-separated list from the environment, or `None` when unset.
+fn env_list(name: &str) -> Option<Vec<String>> {
+    let v = std::env::var(name).ok()?;
+    Some(
+        v.split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
+    )
+}
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -149,9 +183,17 @@ fn parent() {
     println!(
         "  (run Q, security questions: {QUESTIONS_STEP} after identify: {QUESTIONS_REQUESTS})"
     );
+    if let Some(m) = mail::Mail::from_env() {
+        println!("Mail mode: {}", m.describe());
+    }
     let exe = std::env::current_exe().expect("own path");
     let mut summaries = Vec::new();
-    for part in ["deadline", "no-deadline", "questions", "cpu"] {
+    let parts = env_list("LATCHKEY_BENCH_PARTS").unwrap_or_else(|| {
+        ["deadline", "no-deadline", "questions", "cpu"]
+            .map(String::from)
+            .to_vec()
+    });
+    for part in &parts {
         let mut child = std::process::Command::new(&exe)
             .env(PART, part)
             .stdout(std::process::Stdio::piped())
@@ -249,6 +291,15 @@ impl Inbox {
     }
 }
 
+impl Inbox {
+    fn put(&self, to: String, code: String) {
+        if let Ok(mut codes) = self.codes.lock() {
+            codes.insert(to, code);
+        }
+        self.arrived.notify_waiters();
+    }
+}
+
 struct InboxTransport(Arc<Inbox>);
 
 impl EmailTransport for InboxTransport {
@@ -267,10 +318,7 @@ impl EmailTransport for InboxTransport {
                 .chars()
                 .filter(char::is_ascii_digit)
                 .collect();
-            if let Ok(mut codes) = self.0.codes.lock() {
-                codes.insert(to.to_string(), code);
-            }
-            self.0.arrived.notify_waiters();
+            self.0.put(to.to_string(), code);
         }
         Box::pin(std::future::ready(Ok(())))
     }
@@ -288,8 +336,23 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration,
         .find(|g| g.display_name == "SSPR Enabled")
         .expect("demo fixture has SSPR Enabled");
     group.generated_members = u32::try_from(users).expect("user count");
+    if let Some(n) = std::env::var("LATCHKEY_BENCH_RISK_PER_SECOND")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        fixture.throttling.identity_protection_per_second = n;
+        println!("Simulated Identity Protection limit: {n} requests/s (0: none)");
+    }
     let domain = fixture.tenant.initial_domain.clone();
     let tenant_users = fixture.users.len() + users;
+    // Mail mode: a domain of this run's own, so a message a relay still held from an earlier run
+    // cannot hand a flow a stale code.
+    let mail = mail::Mail::from_env();
+    let mail_domain = if mail.is_some() {
+        format!("run{}.mail.example", std::process::id())
+    } else {
+        "mail.example".to_string()
+    };
     let upns: Vec<String> = (1..=users)
         .map(|i| format!("gen-user-{i:04}@{domain}"))
         .collect();
@@ -298,7 +361,7 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration,
         .enumerate()
         .map(|(i, upn)| DemoEnrollment {
             upn: upn.clone(),
-            email: Some(format!("person{i}@mail.example")),
+            email: Some(format!("person{i}@{mail_domain}")),
             phone: None,
             totp: true,
         })
@@ -317,6 +380,17 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration,
         sim_kb as f64 / 1024.0
     );
     let inbox = Arc::new(Inbox::default());
+    let mail_stats = Arc::new(mail::MailStats::default());
+    let email: Arc<dyn EmailTransport> = match &mail {
+        Some(m) => {
+            let to_inbox = Arc::clone(&inbox);
+            m.start_sink(Arc::new(move |to, code| to_inbox.put(to, code)))
+                .await;
+            println!("Mail: {}", m.describe());
+            m.transport(Arc::clone(&mail_stats))
+        }
+        None => Arc::new(InboxTransport(Arc::clone(&inbox))),
+    };
     let threads_before = threads();
     let setup = Instant::now();
     let demo = latchkey::demo::start_with_methods(
@@ -327,7 +401,7 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration,
             trusted_proxies: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
             enroll,
             channels: Some(Channels {
-                email: Some(Arc::new(InboxTransport(Arc::clone(&inbox)))),
+                email: Some(email),
                 sms: None,
             }),
             ..DemoOptions::default()
@@ -359,6 +433,7 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration,
         base: demo.portal_url().to_string(),
         demo,
         inbox,
+        mail_domain,
         totp: AuthenticatorApp::new(TotpConfig::new("Latchkey demo")).expect("totp"),
         upns,
         next_user: AtomicUsize::new(0),
@@ -371,6 +446,7 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration,
     ctx.demo.sim.record_summary_only(true);
     ctx.demo.sim.clear_requests();
     let warm = level(&ctx, 4, Duration::from_secs(60), 8).await;
+    mail_stats.take();
     if warm.completed < 4 {
         println!(
             "warm-up failed: {:?}",
@@ -411,10 +487,16 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration,
     );
     let mut results = Vec::new();
     let mut log_mb = 0.0;
-    let levels: &[usize] = if questions {
-        &QUESTIONS_LEVELS
+    let levels: Vec<usize> = if questions {
+        QUESTIONS_LEVELS.to_vec()
     } else {
-        &LEVELS
+        env_list("LATCHKEY_BENCH_LEVELS")
+            .map(|l| {
+                l.iter()
+                    .map(|n| n.parse().expect("LATCHKEY_BENCH_LEVELS: client counts"))
+                    .collect()
+            })
+            .unwrap_or_else(|| LEVELS.to_vec())
     };
     for (n, &clients) in levels.iter().enumerate() {
         ctx.demo.sim.clear_requests();
@@ -428,7 +510,13 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration,
         let cap = left / (levels.len() - n);
         let cpu_before = threads();
         let machine_before = machine_busy_ticks();
-        let r = level(&ctx, clients, level_run, cap).await;
+        let relay_before = mail::relay_cpu();
+        let mut r = level(&ctx, clients, level_run, cap).await;
+        // A relay process that ended meanwhile takes its time with it: never below zero.
+        r.relay_cpu = (mail::relay_cpu() - relay_before).max(0.0);
+        if mail.is_some() {
+            r.mail = Some(mail_stats.take());
+        }
         let mut cpu = groups.since(&cpu_before);
         cpu.machine = machine_busy_ticks().saturating_sub(machine_before) as f64 / 100.0;
         // Only counts are kept (the log itself is dropped and cleared at once: this process's
@@ -554,6 +642,22 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration,
     println!("   other = threads of none of these, e.g. the argon2 blocking pool in run Q;");
     println!("   other processes = the rest of the machine (other engineers' builds) meanwhile;");
     println!("   portal / process ms/flow = that CPU per completed flow)");
+    let mail_rows: Vec<mail::Row> = results
+        .iter()
+        .filter_map(|(clients, r, cpu, _)| {
+            Some(mail::Row {
+                clients: *clients,
+                flows: r.completed,
+                wall: r.wall,
+                mail: r.mail.as_ref()?,
+                code_waits: &r.code_waits,
+                machine_cpu: cpu.machine,
+                portal_cpu: cpu.portal,
+                relay_cpu: r.relay_cpu,
+            })
+        })
+        .collect();
+    let mail_summary = mail::report(&mail_rows, cpus);
 
     println!();
     println!(
@@ -571,7 +675,7 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration,
         );
     }
 
-    let mut summary = format!("{SUMMARY}Run {label}:");
+    let mut summary = format!("{SUMMARY}Run {label}:{mail_summary}");
     if let Some(before) = questions_bound.take() {
         // Measured again after the load and the higher figure kept: other processes on the
         // machine slow the reference too, and a low bound would flatter the ratio.
@@ -707,6 +811,8 @@ struct Ctx {
     questions: bool,
     base: String,
     inbox: Arc<Inbox>,
+    /// Domain of the generated users' email addresses (one per run in mail mode).
+    mail_domain: String,
     totp: AuthenticatorApp,
     upns: Vec<String>,
     next_user: AtomicUsize,
@@ -728,6 +834,12 @@ struct LevelResult {
     requests: Vec<Duration>,
     requests_without_start: Vec<Duration>,
     errors: Vec<String>,
+    /// Every completed flow's wait from its send-code request to the code in the inbox, sorted.
+    code_waits: Vec<Duration>,
+    /// Mail mode: what the relay took.
+    mail: Option<mail::MailLevel>,
+    /// CPU-seconds the relay's processes (Postfix on this machine) used over the level.
+    relay_cpu: f64,
 }
 
 /// `clients` concurrent clients run flows back to back until `run` has passed (or `max_flows`
@@ -762,6 +874,7 @@ async fn level(ctx: &Arc<Ctx>, clients: usize, run: Duration, max_flows: usize) 
                 Ok(f) => {
                     r.completed += 1;
                     r.busy += f.busy;
+                    r.code_waits.push(f.code_wait);
                     r.steps.resize(f.steps.len().max(r.steps.len()), Vec::new());
                     for (s, d) in r.steps.iter_mut().zip(f.steps) {
                         s.push(d);
@@ -787,11 +900,14 @@ async fn level(ctx: &Arc<Ctx>, clients: usize, run: Duration, max_flows: usize) 
     for s in &mut r.steps {
         s.sort();
     }
+    r.code_waits.sort();
     r
 }
 
 struct FlowTimes {
     steps: Vec<Duration>,
+    /// From the send-code request to the code in the inbox.
+    code_wait: Duration,
     busy: usize,
     requests: Vec<(&'static str, Duration)>,
 }
@@ -965,6 +1081,7 @@ async fn flow(ctx: &Ctx, http: &reqwest::Client, upn: &str, i: usize) -> Result<
     let choose = b.send("GET /verify", "/verify", None).await?;
     expect(&choose, "GET /verify", 200, None)?;
     let csrf = choose.csrf()?;
+    let requested = Instant::now();
     let sent = b
         .send(
             "POST /verify/email/start",
@@ -979,9 +1096,10 @@ async fn flow(ctx: &Ctx, http: &reqwest::Client, upn: &str, i: usize) -> Result<
     // (the user reads the email: not part of any step)
     let code = ctx
         .inbox
-        .take(&format!("person{i}@mail.example"))
+        .take(&format!("person{i}@{}", ctx.mail_domain))
         .await
         .ok_or_else(|| format!("no code email for {upn}"))?;
+    let code_wait = requested.elapsed();
 
     // 3. verify the code
     let t = Instant::now();
@@ -1051,6 +1169,7 @@ async fn flow(ctx: &Ctx, http: &reqwest::Client, upn: &str, i: usize) -> Result<
 
     Ok(FlowTimes {
         steps,
+        code_wait,
         busy,
         requests: b.requests,
     })
