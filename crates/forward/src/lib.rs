@@ -1,6 +1,7 @@
 //! Audit forwarding: every audit event, once written, also goes to the configured SIEM outputs.
 //!
-//! - [`syslog::SyslogOutput`]: RFC 5424 over TLS (RFC 5425), or TCP/UDP to a relay on this host.
+//! - [`syslog::SyslogOutput`]: RFC 5424 over RELP (acknowledged; [`relp`]) or TLS (RFC 5425),
+//!   or TCP/UDP to a relay on this host.
 //! - [`webhook::WebhookOutput`]: JSON batches over HTTPS with a bearer token.
 //! - [`worker::Forwarder`]: one loop per output, reading the audit table from a durable cursor
 //!   (`latchkey_store`'s forwarding lease and cursor), so an outage only delays delivery and
@@ -12,6 +13,7 @@
 
 mod error;
 pub mod event;
+pub mod relp;
 pub mod rfc5424;
 pub mod syslog;
 mod tls;

@@ -1,15 +1,25 @@
-//! The syslog output: RFC 5424 messages over TLS (RFC 5425), plain TCP (RFC 6587) or UDP
-//! (RFC 5426); the last two only to a relay on this host (loopback), since audit events would
-//! otherwise cross the network readable.
+//! The syslog output: RFC 5424 messages over RELP (acknowledged, [`crate::relp`]) or TLS
+//! (RFC 5425), in clear over RELP, TCP (RFC 6587) or UDP (RFC 5426) only to a relay on this
+//! host (loopback), since audit events would otherwise cross the network readable.
 //!
 //! # When a batch counts as delivered
-//! Syslog has no acknowledgement: a write that succeeded only means the bytes reached our
-//! socket buffer. Over TCP and TLS each batch is therefore one connection: write every message,
-//! close our side (TLS close_notify, then FIN), and wait for the receiver to close its side. A
-//! receiver closes only after reading everything before our close, so the batch has reached it;
-//! if the connection breaks first, the whole batch is sent again (the audit id in the structured
-//! data lets the SIEM drop the repeats). UDP has no such signal: a datagram sent is counted as
-//! delivered, which is why UDP is for a local relay (rsyslog, syslog-ng) that forwards reliably.
+//! - **RELP** (`relp+tls://`, `relp://`): when the receiver acknowledged every message (`200
+//!   OK` per message, after it took it into its queue). The one transport where "delivered"
+//!   means the receiver has it, whatever stands between.
+//! - **TLS and TCP** (`tls://`, `tcp://`): syslog has no acknowledgement; a write that
+//!   succeeded only means the bytes reached our socket buffer. Each batch is one connection:
+//!   write every message, close our side (TLS close_notify, then FIN), and wait for the receiver
+//!   to close its side, which a syslog server does only after reading everything before our
+//!   close. A connection that breaks first sends the whole batch again. This cannot tell a
+//!   receiver that read the batch from one that closed without keeping it (a TLS proxy whose
+//!   backend is down, a receiver that refuses the sender's certificate after reading): there,
+//!   only RELP or the webhook keeps the promise that nothing is lost.
+//! - **UDP** (`udp://`): a datagram sent counts as delivered, unless the host says nobody
+//!   listens on the port (the batch then stays queued); for a local relay that forwards
+//!   reliably.
+//!
+//! Messages repeated after a failure carry the same audit id in their structured data: the
+//! SIEM deduplicates on it.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -36,6 +46,10 @@ pub enum Transport {
     Tcp,
     /// `udp://host[:514]`, loopback only.
     Udp,
+    /// `relp+tls://host[:2514]`: RELP (acknowledged) over TLS.
+    RelpTls,
+    /// `relp://host[:2514]`: RELP in clear, loopback only.
+    Relp,
 }
 
 /// The syslog output's settings.
@@ -77,6 +91,8 @@ impl SyslogOutput {
             "tls" => (Transport::Tls, 6514),
             "tcp" => (Transport::Tcp, 514),
             "udp" => (Transport::Udp, 514),
+            "relp+tls" => (Transport::RelpTls, 2514),
+            "relp" => (Transport::Relp, 2514),
             other => {
                 return Err(bad(format!(
                     "scheme {other:?}: use tls://, tcp:// or udp://"
@@ -91,10 +107,11 @@ impl SyslogOutput {
         if !url.path().trim_start_matches('/').is_empty() || url.query().is_some() {
             return Err(bad("only scheme://host:port".into()));
         }
-        if transport != Transport::Tls && !is_loopback(&host) {
+        let encrypted = matches!(transport, Transport::Tls | Transport::RelpTls);
+        if !encrypted && !is_loopback(&host) {
             return Err(bad(
-                "tcp:// and udp:// send audit events unencrypted: only to a relay on this host \
-                 (127.0.0.1, ::1, localhost); use tls:// for a remote receiver"
+                "tcp://, udp:// and relp:// send audit events unencrypted: only to a relay on this \
+                 host (127.0.0.1, ::1, localhost); use tls:// or relp+tls:// for a remote receiver"
                     .into(),
             ));
         }
@@ -105,9 +122,9 @@ impl SyslogOutput {
             )));
         }
         let tls = match transport {
-            Transport::Tls => Some(tokio_rustls::TlsConnector::from(Arc::new(
-                config.tls.client_config()?,
-            ))),
+            Transport::Tls | Transport::RelpTls => Some(tokio_rustls::TlsConnector::from(
+                Arc::new(config.tls.client_config()?),
+            )),
             _ => None,
         };
         Ok(Self {
@@ -147,7 +164,7 @@ impl SyslogOutput {
         }
     }
 
-    async fn send_stream(&self, frames: &[u8]) -> Result<(), ForwardError> {
+    async fn connect(&self) -> Result<TcpStream, ForwardError> {
         let tcp = self
             .within(
                 "connect",
@@ -156,17 +173,61 @@ impl SyslogOutput {
             .await?;
         // One write per batch, and no Nagle delay on the last segment.
         tcp.set_nodelay(true).map_err(|e| self.fail(e))?;
+        Ok(tcp)
+    }
+
+    async fn handshake(
+        &self,
+        connector: &tokio_rustls::TlsConnector,
+        tcp: TcpStream,
+    ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ForwardError> {
+        let name =
+            rustls_pki_types::ServerName::try_from(self.host.clone()).map_err(|e| self.fail(e))?;
+        self.within("TLS handshake", connector.connect(name, tcp))
+            .await
+    }
+
+    async fn send_stream(&self, frames: &[u8]) -> Result<(), ForwardError> {
+        let tcp = self.connect().await?;
         match &self.tls {
             Some(connector) => {
-                let name = rustls_pki_types::ServerName::try_from(self.host.clone())
-                    .map_err(|e| self.fail(e))?;
-                let stream = self
-                    .within("TLS handshake", connector.connect(name, tcp))
-                    .await?;
+                let stream = self.handshake(connector, tcp).await?;
                 self.write_and_close(stream, frames).await
             }
             None => self.write_and_close(tcp, frames).await,
         }
+    }
+
+    async fn send_relp(&self, messages: &[String]) -> Result<(), ForwardError> {
+        let tcp = self.connect().await?;
+        match &self.tls {
+            Some(connector) => {
+                let stream = self.handshake(connector, tcp).await?;
+                self.relp_session(stream, messages).await
+            }
+            None => self.relp_session(tcp, messages).await,
+        }
+    }
+
+    async fn relp_session(
+        &self,
+        stream: impl AsyncRead + AsyncWrite + Unpin,
+        messages: &[String],
+    ) -> Result<(), ForwardError> {
+        let relp = |e: crate::relp::RelpError| self.fail(format!("RELP: {e}"));
+        let mut session = self
+            .within("RELP open", async {
+                crate::relp::Session::open(stream)
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+            .await?;
+        session.syslog(messages).await.map_err(relp)?;
+        // Every message is acknowledged: delivered, whatever the close does.
+        if let Err(e) = session.close().await {
+            tracing::debug!(error = %e, "RELP close");
+        }
+        Ok(())
     }
 
     /// Writes, closes our side, and waits until the receiver closed its side (see the module
@@ -261,6 +322,7 @@ impl Output for SyslogOutput {
                 .collect();
             match self.transport {
                 Transport::Udp => self.send_datagrams(&messages).await,
+                Transport::Relp | Transport::RelpTls => self.send_relp(&messages).await,
                 Transport::Tls | Transport::Tcp => {
                     let frames: Vec<u8> = messages.iter().flat_map(|m| frame(m)).collect();
                     self.send_stream(&frames).await

@@ -48,8 +48,8 @@ fn openssl(args: &[&str], dir: &Path) {
     );
 }
 
-/// A private CA (`ca.pem`) and a server certificate for 127.0.0.1 and localhost signed by it
-/// (`server.pem`, `server.key`).
+/// A private CA (`ca.pem`), a server certificate for 127.0.0.1 and localhost signed by it
+/// (`server.pem`, `server.key`), and a client certificate (`client.pem`, `client.key`).
 pub fn make_certs(dir: &Path) {
     openssl(
         &[
@@ -115,6 +115,48 @@ pub fn make_certs(dir: &Path) {
             "2",
             "-extfile",
             "ext",
+        ],
+        dir,
+    );
+    openssl(
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "client.key",
+            "-out",
+            "client.csr",
+            "-subj",
+            "/CN=latchkey-forwarder",
+        ],
+        dir,
+    );
+    std::fs::write(
+        dir.join("client-ext"),
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+    )
+    .unwrap();
+    openssl(
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "client.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "client.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "client-ext",
         ],
         dir,
     );

@@ -31,6 +31,18 @@ struct Rsyslog {
 
 impl Rsyslog {
     fn start(dir: &Path, tls_port: u16, udp_port: u16) -> Self {
+        Self::start_with_relp(dir, tls_port, udp_port, free_port(), free_port())
+    }
+
+    /// Also RELP: in clear on `relp_port`, over TLS (client certificates required, as imrelp
+    /// does with certificates) on `relp_tls_port`.
+    fn start_with_relp(
+        dir: &Path,
+        tls_port: u16,
+        udp_port: u16,
+        relp_port: u16,
+        relp_tls_port: u16,
+    ) -> Self {
         let d = dir.display();
         std::fs::write(
             dir.join("rsyslog.conf"),
@@ -42,12 +54,17 @@ impl Rsyslog {
   DefaultNetstreamDriverKeyFile="{d}/server.key")
 module(load="imtcp" StreamDriver.Name="gtls" StreamDriver.Mode="1" StreamDriver.AuthMode="anon")
 module(load="imudp")
+module(load="imrelp")
 template(name="raw" type="string" string="%rawmsg%\n")
 ruleset(name="siem" queue.type="Direct") {{
   action(type="omfile" file="{d}/out.log" template="raw" flushOnTXEnd="on" asyncWriting="off")
 }}
 input(type="imtcp" port="{tls_port}" address="127.0.0.1" ruleset="siem")
 input(type="imudp" port="{udp_port}" address="127.0.0.1" ruleset="siem")
+input(type="imrelp" port="{relp_port}" address="127.0.0.1" ruleset="siem")
+input(type="imrelp" port="{relp_tls_port}" address="127.0.0.1" ruleset="siem" tls="on"
+  tls.caCert="{d}/ca.pem" tls.myCert="{d}/server.pem" tls.myPrivKey="{d}/server.key"
+  tls.authMode="certvalid")
 "#
             ),
         )
@@ -263,12 +280,73 @@ async fn udp_to_a_relay_that_is_down_keeps_the_events() {
     assert_eq!(order, written);
 }
 
+/// RELP: every message acknowledged by rsyslog's imrelp, in clear to this host and over TLS
+/// with a client certificate; a receiver killed mid-stream loses nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relp_delivers_acknowledged_messages_in_clear_and_over_tls() {
+    let dir = TempDir::new("syslog-relp");
+    make_certs(&dir.0);
+    let (tls_port, udp_port, relp_port, relp_tls_port) =
+        (free_port(), free_port(), free_port(), free_port());
+    let mut rsyslog =
+        Rsyslog::start_with_relp(&dir.0, tls_port, udp_port, relp_port, relp_tls_port);
+    let store = sqlite(&dir.0).await;
+    let written = append(&store, 0..50, "r").await;
+    let plain = Arc::new(
+        SyslogOutput::new(&config(format!("relp://127.0.0.1:{relp_port}"), &dir.0)).unwrap(),
+    );
+    let running = start(store.clone(), plain, settings("instance-1"));
+    wait_for(30, "RELP in clear", || rsyslog.ids().len() >= written.len()).await;
+    running.stop().await;
+    assert_eq!(rsyslog.ids(), written);
+
+    // Over TLS, with the receiver killed while events keep coming.
+    let mut tls_config = config(format!("relp+tls://localhost:{relp_tls_port}"), &dir.0);
+    tls_config.tls.client_cert_pem = Some(std::fs::read(dir.0.join("client.pem")).unwrap());
+    tls_config.tls.client_key_pem = Some(latchkey_types::Secret::new(
+        std::fs::read(dir.0.join("client.key")).unwrap(),
+    ));
+    let output = Arc::new(SyslogOutput::new(&tls_config).unwrap());
+    let before = rsyslog.ids().len();
+    // The output's cursor is the same ("syslog"): it goes on after the plain run.
+    let running = start(store.clone(), output, settings("instance-1"));
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for n in 0..200 {
+                ids.extend(append(&store, n..n + 1, "t").await);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            ids
+        })
+    };
+    wait_for(30, "RELP over TLS", || rsyslog.ids().len() >= before + 30).await;
+    rsyslog.kill();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    rsyslog.up(tls_port);
+    let late = writer.await.unwrap();
+    wait_for(60, "every event over RELP/TLS", || {
+        let got: std::collections::BTreeSet<i64> = rsyslog.ids().into_iter().collect();
+        late.iter().all(|id| got.contains(id))
+    })
+    .await;
+    running.stop().await;
+    let (order, repeats) = first_arrivals(&rsyslog.ids()[before..]);
+    assert_eq!(order, late, "every event, in order");
+    eprintln!(
+        "RELP/TLS: {} events, {repeats} sent again after the outage",
+        late.len()
+    );
+}
+
 #[tokio::test]
 async fn syslog_settings_that_would_leak_or_break_are_refused() {
     let dir = TempDir::new("syslog-config");
     make_certs(&dir.0);
     for (url, why) in [
         ("udp://siem.contoso.com:514", "this host"),
+        ("relp://siem.contoso.com:2514", "this host"),
         ("tcp://10.0.0.5:514", "this host"),
         ("http://siem.contoso.com", "scheme"),
         ("tls://", "host"),
@@ -288,4 +366,5 @@ async fn syslog_settings_that_would_leak_or_break_are_refused() {
     assert!(SyslogOutput::new(&no_ca).is_err());
     assert!(SyslogOutput::new(&config("tcp://[::1]:514".into(), &dir.0)).is_ok());
     assert!(SyslogOutput::new(&config("tls://siem.contoso.com".into(), &dir.0)).is_ok());
+    assert!(SyslogOutput::new(&config("relp+tls://siem.contoso.com".into(), &dir.0)).is_ok());
 }
