@@ -36,6 +36,11 @@
 //! `LATCHKEY_BENCH_SMTP_CLIENT=lettre` sends with lettre's stock transport, the client before
 //! issue 14 (the "before" figures); see `flows/mail.rs`.
 //!
+//! Operations cost (issue 14): `LATCHKEY_BENCH_LOG=text` (the portal's info log, formatted, to
+//! nowhere) against `LATCHKEY_BENCH_LOG=json LATCHKEY_BENCH_OPS=1` (JSON log, metrics recorded,
+//! every audit event forwarded to a webhook receiver in another process): compare the process
+//! CPU per flow of the two runs.
+//!
 //! Shorter runs: `LATCHKEY_BENCH_PARTS=no-deadline` (a comma list of deadline, no-deadline,
 //! questions, cpu; default all) and `LATCHKEY_BENCH_LEVELS=1,64` (the client counts of runs A
 //! and B; default 1,8,32,64).
@@ -65,7 +70,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use latchkey::demo::{Demo, DemoEnrollment, DemoOptions};
+use latchkey::demo::{Demo, DemoEnrollment, DemoOperations, DemoOptions};
 use latchkey_entra_sim::Fixture;
 use latchkey_notify::{BoxFuture, Channels, DeliveryError, EmailTransport, RenderedEmail};
 use latchkey_store::NewEnrollment;
@@ -134,13 +139,30 @@ fn env_number(name: &str, default: u64) -> u64 {
 
 fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LATCHKEY_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
+    // `LATCHKEY_BENCH_LOG=text|json`: the portal's log at info level, formatted as in
+    // production but written nowhere (the operations-cost comparison); default: warnings to
+    // stderr.
+    match std::env::var("LATCHKEY_BENCH_LOG").ok().as_deref() {
+        Some(format @ ("text" | "json")) => {
+            let builder = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+                .with_writer(std::io::sink);
+            let _ = if format == "json" {
+                builder.json().try_init()
+            } else {
+                builder.try_init()
+            };
+        }
+        _ => {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_env("LATCHKEY_LOG")
+                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                )
+                .with_writer(std::io::stderr)
+                .try_init();
+        }
+    }
     match std::env::var(PART).ok().as_deref() {
         Some(part) => {
             // One thread drives all the simulated browsers (~0.8 ms of CPU a flow, far from
@@ -391,6 +413,17 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration,
         }
         None => Arc::new(InboxTransport(Arc::clone(&inbox))),
     };
+    // `LATCHKEY_BENCH_OPS=1`: metrics recorded and every audit event forwarded to a webhook (a
+    // receiver in another process, so its CPU is not the portal's), as in production.
+    let receiver = std::env::var("LATCHKEY_BENCH_OPS")
+        .is_ok_and(|v| v == "1")
+        .then(SiemReceiver::start);
+    if let Some(r) = &receiver {
+        println!(
+            "Operations: metrics recorded, audit events forwarded to {}",
+            r.url
+        );
+    }
     let threads_before = threads();
     let setup = Instant::now();
     let demo = latchkey::demo::start_with_methods(
@@ -403,6 +436,9 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration,
             channels: Some(Channels {
                 email: Some(email),
                 sms: None,
+            }),
+            operations: receiver.as_ref().map(|r| DemoOperations {
+                webhook_url: r.url.clone(),
             }),
             ..DemoOptions::default()
         },
@@ -1661,5 +1697,53 @@ impl ThreadGroups {
             }
         }
         c
+    }
+}
+
+/// A webhook receiver in its own process (Python's standard library): answers 204 to every
+/// batch, so the forwarding cost measured is the portal's alone.
+struct SiemReceiver {
+    url: String,
+    child: std::process::Child,
+}
+
+impl SiemReceiver {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let script = format!(
+            "import http.server\n\
+             class H(http.server.BaseHTTPRequestHandler):\n\
+             \x20   protocol_version = 'HTTP/1.1'\n\
+             \x20   def do_POST(self):\n\
+             \x20       self.rfile.read(int(self.headers.get('content-length', 0)))\n\
+             \x20       self.send_response(204); self.send_header('content-length', '0'); self.end_headers()\n\
+             \x20   def log_message(self, *a): pass\n\
+             http.server.ThreadingHTTPServer(('127.0.0.1', {port}), H).serve_forever()\n"
+        );
+        let child = std::process::Command::new("python3")
+            .args(["-c", &script])
+            .spawn()
+            .expect("python3 runs the receiver");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self {
+            url: format!("http://127.0.0.1:{port}/ingest"),
+            child,
+        }
+    }
+}
+
+impl Drop for SiemReceiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
