@@ -197,22 +197,32 @@ pub struct Running {
 
 impl Running {
     /// Stops the loops (a delivery in progress finishes, up to its timeout) and gives their
-    /// leases up, so another instance takes over at once.
+    /// leases up, so another instance takes over at once. One deadline for all of them; a loop
+    /// still running after it is aborted (its lease then runs out by itself).
     pub async fn stop(self) {
         if self.stop.send(true).is_err() {
             tracing::debug!("audit forwarding: the loops had already stopped");
         }
-        for task in self.tasks {
-            match tokio::time::timeout(Duration::from_secs(15), task).await {
+        let deadline = tokio::time::Instant::now() + STOP_WAIT;
+        for mut task in self.tasks {
+            match tokio::time::timeout_at(deadline, &mut task).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
                     tracing::error!(error = %e, "audit forwarding: a loop ended abnormally")
                 }
-                Err(_) => tracing::warn!("audit forwarding: a loop did not stop within 15 s"),
+                Err(_) => {
+                    task.abort();
+                    tracing::warn!(
+                        "audit forwarding: a loop did not stop in time; its lease runs out by itself"
+                    );
+                }
             }
         }
     }
 }
+
+/// How long stopping waits for the loops: a delivery's own deadline and a margin.
+const STOP_WAIT: Duration = Duration::from_secs(25);
 
 struct Wake(Vec<Arc<Notify>>);
 

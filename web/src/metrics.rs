@@ -15,10 +15,10 @@
 //! | `latchkey_store_call_duration_seconds` | `operation` (the store method, e.g. `claim_flow`) | time each store call took (its statements and waiting for a connection) |
 //! | `latchkey_store_call_errors_total` | `operation` | store calls that failed |
 //! | `latchkey_throttle_refusals_total` | `scope` (the throttle: `start:client`, `verify:client`, `send:email`, `fail:code`, ...) | attempts a throttle refused |
-//! | `latchkey_gateway_jobs` | `kind` (`unlock`, `reset`), `state` (`queued`, `claimed`, `succeeded`, `failed`, `expired`) | gateway jobs in the store (ended jobs are kept a week) |
+//! | `latchkey_gateway_jobs` | `kind` (`unlock`, `reset`), `state` (`queued`, `claimed`, `succeeded`, `failed`, `expired`) | gateway jobs in the store (ended jobs are kept 30 days) |
 //! | `latchkey_audit_forwarded_total` | `output` (`syslog`, `webhook`) | audit events delivered to a SIEM output by this instance |
 //! | `latchkey_audit_forward_failures_total` | `output` | deliveries that failed (the events stay queued) |
-//! | `latchkey_audit_forward_backlog` | `output` | audit events written but not delivered yet (all instances) |
+//! | `latchkey_audit_forward_backlog` | `output` | audit events written but not delivered yet (every instance reports the same number: aggregate with `max`) |
 //!
 //! Emails and texts sent or failed are audit events (`notify.*`, method = channel), so they are
 //! in `latchkey_audit_events_total`; so are policy reloads (`policy.reload`) and their result.
@@ -187,8 +187,8 @@ impl Metrics {
             gateway_age.clone(),
         );
         let store_latency = Family::<OperationLabels, Histogram>::new_with_constructor(|| {
-            // 50 µs to ~0.8 s.
-            Histogram::new(exponential_buckets(0.000_05, 2.0, 15))
+            // 50 µs to ~13 s (waiting for a pooled connection can take seconds).
+            Histogram::new(exponential_buckets(0.000_05, 2.0, 19))
         });
         registry.register(
             "latchkey_store_call_duration_seconds",
@@ -210,7 +210,7 @@ impl Metrics {
         let jobs = Family::<JobLabels, Gauge>::default();
         registry.register(
             "latchkey_gateway_jobs",
-            "Gateway jobs in the store by kind and state (ended jobs are kept a week)",
+            "Gateway jobs in the store by kind and state (ended jobs are kept 30 days)",
             jobs.clone(),
         );
         let forwarded = Family::<OutputLabels, Counter>::default();
@@ -392,6 +392,14 @@ pub async fn record(
     Ok(res)
 }
 
+const JOB_STATES: [latchkey_store::JobState; 5] = [
+    latchkey_store::JobState::Queued,
+    latchkey_store::JobState::Claimed,
+    latchkey_store::JobState::Succeeded,
+    latchkey_store::JobState::Failed,
+    latchkey_store::JobState::Expired,
+];
+
 /// Keeps the gateway gauges current: reads the registered gateways and counts their jobs
 /// every `every`.
 pub fn spawn_gateway_gauges(
@@ -443,7 +451,18 @@ pub fn spawn_gateway_gauges(
             }
             match store.job_counts().await {
                 Ok(counts) => {
-                    metrics.jobs.clear();
+                    // Every kind and state, 0 when there is none: a series never vanishes.
+                    for kind in latchkey_store::JOB_KINDS {
+                        for state in JOB_STATES {
+                            metrics
+                                .jobs
+                                .get_or_create(&JobLabels {
+                                    kind: (*kind).to_string(),
+                                    state: state.as_str().to_string(),
+                                })
+                                .set(0);
+                        }
+                    }
                     for c in counts {
                         metrics
                             .jobs

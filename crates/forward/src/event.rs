@@ -5,6 +5,16 @@ use latchkey_store::AuditRecord;
 use serde_json::{Value, json};
 use time::macros::format_description;
 
+/// UTC with milliseconds, always three digits: `2026-12-07T12:45:01.123Z` (the JSON's `at`
+/// and the syslog TIMESTAMP).
+pub fn utc_millis(t: time::OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC)
+        .format(format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        ))
+        .unwrap_or_else(|_| "-".into())
+}
+
 /// The event as JSON. `id` is the audit row's id, unique and increasing within one deployment's
 /// store: with `source`, the idempotency key (delivery is at least once).
 pub fn event_json(record: &AuditRecord, source: &str) -> Value {
@@ -12,14 +22,7 @@ pub fn event_json(record: &AuditRecord, source: &str) -> Value {
     json!({
         "id": record.id.0,
         "source": source,
-        // UTC with milliseconds, always three digits (as the syslog header).
-        "at": e
-            .at
-            .to_offset(time::UtcOffset::UTC)
-            .format(format_description!(
-                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-            ))
-            .unwrap_or_default(),
+        "at": utc_millis(e.at),
         "event": e.event_type,
         "outcome": e.outcome.as_str(),
         "method": e.method,

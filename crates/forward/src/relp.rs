@@ -17,29 +17,24 @@ pub const WINDOW: usize = 64;
 const MAX_ANSWER: usize = 64 * 1024;
 
 /// What went wrong in a RELP exchange (turned into the output's transport error).
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum RelpError {
-    Io(std::io::Error),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
     /// The receiver answered something that is not a RELP answer to our frame.
+    #[error("not a RELP answer: {0}")]
     Protocol(String),
-    /// The receiver refused a frame (`500 ...`): its text.
+    /// The receiver refused a frame (`500 ...`) or ended the session: its text.
+    #[error("the receiver refused: {0}")]
     Refused(String),
 }
 
-impl std::fmt::Display for RelpError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RelpError::Io(e) => write!(f, "{e}"),
-            RelpError::Protocol(m) => write!(f, "not a RELP answer: {m}"),
-            RelpError::Refused(m) => write!(f, "the receiver refused: {m}"),
-        }
-    }
-}
-
-impl From<std::io::Error> for RelpError {
-    fn from(e: std::io::Error) -> Self {
-        RelpError::Io(e)
-    }
+/// Receiver text for a log line: printable, at most 200 characters.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(200)
+        .collect()
 }
 
 fn frame(txnr: u32, command: &str, data: &[u8]) -> Vec<u8> {
@@ -68,12 +63,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let offers = concat!(
             "relp_version=0\nrelp_software=latchkey,",
             env!("CARGO_PKG_VERSION"),
-            ",https://github.com/latchkey\ncommands=syslog"
+            "\ncommands=syslog"
         );
         let txnr = s.send("open", offers.as_bytes()).await?;
         s.stream.flush().await?;
-        let answer = s.answer(txnr).await?;
-        if !answer.lines().any(|l| l.trim() == "commands=syslog") {
+        let answer = s.answer(txnr, false).await?;
+        // `commands=syslog,...`: the offers the receiver accepts, a comma list.
+        let syslog = answer.lines().any(|l| {
+            l.trim()
+                .strip_prefix("commands=")
+                .is_some_and(|v| v.split(',').any(|c| c.trim() == "syslog"))
+        });
+        if !syslog {
             return Err(RelpError::Protocol(
                 "the receiver does not take syslog messages".into(),
             ));
@@ -90,11 +91,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     /// Reads the answer to `txnr`: `200` gives its text after the status; anything else fails.
-    async fn answer(&mut self, txnr: u32) -> Result<String, RelpError> {
-        let mut head = Vec::new();
-        // "TXNR rsp LEN": three fields, the last ended by a space or (empty data) the LF.
+    /// Only the answer to `close` may be empty (`allow_empty`): an empty answer to a message is
+    /// no acknowledgement.
+    async fn answer(&mut self, txnr: u32, allow_empty: bool) -> Result<String, RelpError> {
+        // "TXNR COMMAND " first: `0 serverclose` (librelp's hint that it ends the session) has
+        // a transaction number of its own.
+        let mut fields = Vec::with_capacity(2);
         for _ in 0..2 {
-            head.clear();
+            let mut head = Vec::new();
             let n = (&mut self.stream)
                 .take(16)
                 .read_until(b' ', &mut head)
@@ -102,22 +106,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             if n == 0 {
                 return Err(RelpError::Io(std::io::ErrorKind::UnexpectedEof.into()));
             }
-            if head.last() != Some(&b' ') {
-                return Err(RelpError::Protocol(String::from_utf8_lossy(&head).into()));
+            if head.pop() != Some(b' ') {
+                return Err(RelpError::Protocol(printable(&String::from_utf8_lossy(
+                    &head,
+                ))));
             }
-            let field = String::from_utf8_lossy(&head[..head.len() - 1]).into_owned();
-            let ok = match field.as_str() {
-                "rsp" => true,
-                "serverclose" => {
-                    return Err(RelpError::Refused("the receiver closed the session".into()));
-                }
-                number => number.parse::<u32>().is_ok_and(|n| n == txnr),
-            };
-            if !ok {
-                return Err(RelpError::Protocol(format!(
-                    "{field:?} (waiting for {txnr} rsp)"
-                )));
-            }
+            fields.push(String::from_utf8_lossy(&head).into_owned());
+        }
+        if fields[1] == "serverclose" {
+            return Err(RelpError::Refused("the receiver ended the session".into()));
+        }
+        if fields[1] != "rsp" || fields[0].parse::<u32>().ok() != Some(txnr) {
+            return Err(RelpError::Protocol(format!(
+                "{:?} (waiting for {txnr} rsp)",
+                printable(&fields.join(" "))
+            )));
         }
         // DATALEN, ended by a space (data follows) or the trailer (no data).
         let mut len: usize = 0;
@@ -149,10 +152,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
             String::from_utf8_lossy(&data).into_owned()
         };
-        match data.get(..3) {
-            Some("200") => Ok(data[3..].trim_start().to_string()),
-            _ if data.is_empty() => Ok(String::new()),
-            _ => Err(RelpError::Refused(data.chars().take(200).collect())),
+        if data.is_empty() && allow_empty {
+            return Ok(String::new());
+        }
+        // "200" then a space, a line feed or the end: exactly three digits.
+        let (code, rest) = data.split_at(data.len().min(3));
+        let delimited = rest.is_empty() || rest.starts_with([' ', '\n']);
+        if code == "200" && delimited {
+            Ok(rest.trim_start().to_string())
+        } else {
+            Err(RelpError::Refused(printable(&data)))
         }
     }
 
@@ -165,7 +174,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
             self.stream.flush().await?;
             for txnr in sent {
-                self.answer(txnr).await?;
+                self.answer(txnr, false).await?;
             }
         }
         Ok(())
@@ -175,7 +184,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     pub async fn close(mut self) -> Result<(), RelpError> {
         let txnr = self.send("close", b"").await?;
         self.stream.flush().await?;
-        self.answer(txnr).await?;
+        self.answer(txnr, true).await?;
         self.stream.shutdown().await?;
         Ok(())
     }
@@ -222,5 +231,42 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("queue is full"), "{err}");
         drop(script.await.unwrap());
+    }
+
+    /// Answers `open`, then plays `answer` to the first message.
+    async fn after_open(answer: &'static [u8]) -> RelpError {
+        let (client, mut server) = tokio::io::duplex(4096);
+        let script = tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            let n = server.read(&mut buf).await.unwrap();
+            assert!(n > 0);
+            let open = "200 OK\nrelp_version=0\ncommands=other,syslog\n";
+            server
+                .write_all(format!("1 rsp {} {open}\n", open.len()).as_bytes())
+                .await
+                .unwrap();
+            let n = server.read(&mut buf).await.unwrap();
+            assert!(n > 0);
+            server.write_all(answer).await.unwrap();
+            // Dropped here: the receiver goes away after its answer.
+        });
+        let mut session = Session::open(client).await.unwrap();
+        let err = session.syslog(&["one".to_string()]).await.unwrap_err();
+        script.await.unwrap();
+        err
+    }
+
+    #[tokio::test]
+    async fn only_a_200_acknowledges_a_message() {
+        for (answer, want) in [
+            (&b"2 rsp 0\n"[..], "refused"),
+            (b"2 rsp 4 2000\n", "refused"),
+            (b"0 serverclose 0\n", "ended the session"),
+            (b"3 rsp 6 200 OK\n", "waiting for 2"),
+            (b"2 rsp 6 200 OK", "early eof"),
+        ] {
+            let err = after_open(answer).await.to_string();
+            assert!(err.contains(want), "{answer:?}: {err}");
+        }
     }
 }

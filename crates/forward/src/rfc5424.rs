@@ -17,9 +17,12 @@
 
 use latchkey_store::{AuditRecord, Outcome};
 use serde_json::json;
-use time::macros::format_description;
 
 use crate::event::event_json;
+
+/// The longest structured-data value (the values are ids and names from the code; this only
+/// bounds what a corrupt row could hold).
+const MAX_PARAM: usize = 256;
 
 /// rsyslog's default `maxMessageSize`: longer messages would be cut (or split) by the receiver.
 pub const MAX_MESSAGE: usize = 8000;
@@ -94,10 +97,11 @@ fn header_field(s: &str, max: usize) -> String {
     if v.is_empty() { "-".into() } else { v }
 }
 
-/// An SD-PARAM value: `"`, `\` and `]` escaped (RFC 5424 §6.3.3); control characters dropped.
+/// An SD-PARAM value: `"`, `\` and `]` escaped (RFC 5424 §6.3.3); control characters dropped;
+/// at most [`MAX_PARAM`] characters.
 fn param_value(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars().filter(|c| !c.is_control()) {
+    let mut out = String::with_capacity(s.len().min(MAX_PARAM));
+    for c in s.chars().filter(|c| !c.is_control()).take(MAX_PARAM) {
         if matches!(c, '"' | '\\' | ']') {
             out.push('\\');
         }
@@ -106,24 +110,28 @@ fn param_value(s: &str) -> String {
     out
 }
 
-/// Checks an SD-ID: 1-32 PRINTUSASCII without `=`, space, `]` and `"`.
+/// Checks an SD-ID: 1-32 PRINTUSASCII without `=`, space, `]` and `"`, of the form
+/// `name@number` (an enterprise number: names without `@` are IANA's, RFC 5424 §6.3.2).
 pub fn valid_sd_id(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 32
-        && s.bytes()
-            .all(|b| (33..=126).contains(&b) && !matches!(b, b'=' | b']' | b'"'))
+    let printable = s
+        .bytes()
+        .all(|b| (33..=126).contains(&b) && !matches!(b, b'=' | b']' | b'"'));
+    let enterprise = s.split_once('@').is_some_and(|(name, number)| {
+        !name.is_empty()
+            && !number.is_empty()
+            && !number.contains('@')
+            && number
+                .split('.')
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    });
+    s.len() <= 32 && printable && enterprise
 }
 
 /// One event as an RFC 5424 message (without framing).
 pub fn message(header: &Header, record: &AuditRecord, source: &str) -> String {
     let e = &record.event;
     let pri = u16::from(header.facility.code()) * 8 + u16::from(severity(e.outcome));
-    let at =
-        e.at.to_offset(time::UtcOffset::UTC)
-            .format(format_description!(
-                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-            ))
-            .unwrap_or_else(|_| "-".into());
+    let at = crate::event::utc_millis(e.at);
     let mut sd = format!("[{}", header.sd_id);
     let subject = e.subject.map(|s| s.to_string());
     let id = record.id.0.to_string();
@@ -150,9 +158,21 @@ pub fn message(header: &Header, record: &AuditRecord, source: &str) -> String {
     );
     let mut body = event_json(record, source);
     let mut msg = format!("{head}{body}");
+    // Too long: the details go first, then the reason is cut, then it goes too; what is left
+    // (ids, names from the code, the source) is bounded.
     if msg.len() > MAX_MESSAGE {
         body["details"] = json!({ "truncated": true });
         msg = format!("{head}{body}");
+    }
+    if msg.len() > MAX_MESSAGE
+        && let Some(reason) = e.reason.as_deref()
+    {
+        body["reason"] = json!(reason.chars().take(500).collect::<String>());
+        msg = format!("{head}{body}");
+        if msg.len() > MAX_MESSAGE {
+            body["reason"] = json!("(truncated)");
+            msg = format!("{head}{body}");
+        }
     }
     msg
 }
@@ -246,11 +266,23 @@ mod tests {
     }
 
     #[test]
+    fn a_long_reason_is_cut_until_the_message_fits() {
+        let mut r = record(json!({ "big": "y".repeat(MAX_MESSAGE) }), Outcome::Error);
+        r.event.reason = Some("z".repeat(3 * MAX_MESSAGE));
+        let m = message(&header(), &r, "s");
+        assert!(m.len() <= MAX_MESSAGE, "{}", m.len());
+        assert!(m.contains(r#""details":{"truncated":true}"#));
+        assert!(m.contains(&"z".repeat(500)) && !m.contains(&"z".repeat(501)));
+    }
+
+    #[test]
     fn header_fields_are_printable_ascii_and_octets_are_counted() {
         assert_eq!(header_field("a b\u{e9}c", 48), "abc");
         assert_eq!(header_field("", 48), "-");
         assert!(valid_sd_id("latchkey@32473"));
-        assert!(!valid_sd_id("a b") && !valid_sd_id("") && !valid_sd_id("a=b"));
+        assert!(!valid_sd_id("a b@1") && !valid_sd_id("") && !valid_sd_id("a=b@1"));
+        assert!(!valid_sd_id("latchkey") && !valid_sd_id("latchkey@x") && !valid_sd_id("@1"));
+        assert!(valid_sd_id("audit@32473.1.2"));
         assert_eq!(frame("h\u{e9}"), b"3 h\xc3\xa9".to_vec());
     }
 }

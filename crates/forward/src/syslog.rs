@@ -55,7 +55,8 @@ pub enum Transport {
 /// The syslog output's settings.
 #[derive(Clone, Debug)]
 pub struct SyslogConfig {
-    /// `tls://siem.example.com:6514`, `tcp://127.0.0.1:514` or `udp://127.0.0.1:514`.
+    /// `relp+tls://siem.example.com:2514`, `tls://siem.example.com:6514`, or to this host
+    /// `relp://`, `tcp://`, `udp://`.
     pub url: String,
     pub tls: TlsMaterial,
     pub header: Header,
@@ -117,7 +118,8 @@ impl SyslogOutput {
         }
         if !crate::rfc5424::valid_sd_id(&config.header.sd_id) {
             return Err(bad(format!(
-                "sd_id {:?}: 1-32 printable ASCII characters without '=', ']', '\"' or space",
+                "sd_id {:?}: NAME@NUMBER (an enterprise number), 1-32 printable ASCII characters \
+                 without '=', ']', '\"' or space",
                 config.header.sd_id
             )));
         }
@@ -223,9 +225,12 @@ impl SyslogOutput {
             })
             .await?;
         session.syslog(messages).await.map_err(relp)?;
-        // Every message is acknowledged: delivered, whatever the close does.
-        if let Err(e) = session.close().await {
-            tracing::debug!(error = %e, "RELP close");
+        // Every message is acknowledged: delivered, whatever the close does (a receiver that
+        // never answers it gets a moment, not the batch's deadline).
+        match timeout(RELP_CLOSE_WAIT, session.close()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::debug!(error = %e, "RELP close"),
+            Err(_) => tracing::debug!("RELP close: no answer"),
         }
         Ok(())
     }
@@ -301,6 +306,9 @@ impl SyslogOutput {
         }
     }
 }
+
+/// How long an acknowledged RELP batch waits for the answer to `close`.
+const RELP_CLOSE_WAIT: Duration = Duration::from_secs(2);
 
 /// How long a UDP batch waits for the relay's host to say nobody listens.
 const UDP_REFUSAL_WAIT: Duration = Duration::from_millis(50);

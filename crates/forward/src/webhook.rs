@@ -41,7 +41,14 @@ pub struct WebhookOutput {
 
 impl WebhookOutput {
     pub fn new(config: &WebhookConfig) -> Result<Self, ForwardError> {
-        let bad = |m: &str| ForwardError::Config(format!("webhook url {:?}: {m}", config.url));
+        // The URL without its query in messages: a query string may carry a key.
+        let shown = config
+            .url
+            .split(['?', '#'])
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let bad = |m: &str| ForwardError::Config(format!("webhook url {shown:?}: {m}"));
         let url = url::Url::parse(&config.url).map_err(|e| bad(&e.to_string()))?;
         let loopback = match url.host() {
             Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
@@ -75,7 +82,13 @@ impl WebhookOutput {
                 ));
             }
         }
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if loopback {
+            // A receiver on this host is reached directly: an `http_proxy` in the environment
+            // would otherwise carry plain-HTTP events and the token to the proxy.
+            builder = builder.no_proxy();
+        }
+        let client = builder
             .tls_backend_preconfigured(config.tls.client_config()?)
             .timeout(config.timeout)
             .connect_timeout(config.timeout)

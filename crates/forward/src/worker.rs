@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use latchkey_store::{ForwardStart, Store};
+use latchkey_store::{AuditPosition, ForwardStart, Store};
 use latchkey_verify::Clock;
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
@@ -50,11 +50,14 @@ pub struct Settings {
     /// The longest one delivery may take (connect, send, confirmation), below the lease so a
     /// slow receiver never lets two instances deliver at once.
     pub delivery_timeout: Duration,
+    /// After a new local event woke the loop, how long it gathers more before delivering: one
+    /// delivery then carries what a burst wrote, not one event each.
+    pub linger: Duration,
 }
 
 impl Settings {
     /// Defaults: 200 events per batch, 30 s lease, 1 s poll, 60 s longest backoff, 20 s per
-    /// delivery.
+    /// delivery, 50 ms linger.
     pub fn new(source: impl Into<String>, holder: impl Into<String>) -> Self {
         Self {
             source: source.into(),
@@ -65,6 +68,7 @@ impl Settings {
             poll: Duration::from_secs(1),
             max_backoff: Duration::from_secs(60),
             delivery_timeout: Duration::from_secs(20),
+            linger: Duration::from_millis(50),
         }
     }
 }
@@ -90,6 +94,10 @@ pub struct Forwarder {
     settings: Settings,
     wake: Arc<Notify>,
     observer: Option<Arc<dyn ForwardObserver>>,
+    /// While this instance holds the lease: the cursor as it moved, and when the lease was
+    /// last renewed. The lease is renewed every third of its length, not every round (the
+    /// cursor's fence, the holder check when it moves, stays every round).
+    held: std::sync::Mutex<Option<(AuditPosition, Instant)>>,
 }
 
 impl Forwarder {
@@ -106,6 +114,7 @@ impl Forwarder {
             settings,
             wake: Arc::new(Notify::new()),
             observer: None,
+            held: std::sync::Mutex::new(None),
         }
     }
 
@@ -123,15 +132,49 @@ impl Forwarder {
         self.output.name()
     }
 
-    /// One round: lease, read, deliver, advance.
+    fn held(&self) -> Option<(AuditPosition, Instant)> {
+        *self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn set_held(&self, held: Option<(AuditPosition, Instant)>) {
+        *self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = held;
+    }
+
+    /// The cursor, renewing the lease when a third of it has passed; `None`: another instance
+    /// holds it.
+    async fn cursor(&self) -> Result<Option<AuditPosition>, ForwardError> {
+        let s = &self.settings;
+        if let Some((cursor, renewed)) = self.held()
+            && renewed.elapsed() < s.lease / 3
+        {
+            return Ok(Some(cursor));
+        }
+        let renewed = Instant::now();
+        let cursor = self
+            .store
+            .lease_forwarding(
+                self.output.name(),
+                &s.holder,
+                s.start,
+                self.clock.now(),
+                s.lease,
+            )
+            .await?;
+        self.set_held(cursor.map(|c| (c, renewed)));
+        Ok(cursor)
+    }
+
+    /// One round: lease (renewed when due), read, deliver, advance.
     pub async fn round(&self) -> Result<Round, ForwardError> {
         let name = self.output.name();
         let s = &self.settings;
-        let Some(cursor) = self
-            .store
-            .lease_forwarding(name, &s.holder, s.start, self.clock.now(), s.lease)
-            .await?
-        else {
+        let Some(cursor) = self.cursor().await? else {
             return Ok(Round::NotHolder);
         };
         let items = self.store.audit_after(cursor, s.batch_size).await?;
@@ -159,6 +202,9 @@ impl Forwarder {
             .store
             .advance_forwarding(name, &s.holder, last, n as u64, self.clock.now())
             .await?;
+        if let Some((_, renewed)) = self.held() {
+            self.set_held(moved.then_some((last, renewed)));
+        }
         Ok(if moved {
             Round::Delivered {
                 events: n,
@@ -198,10 +244,12 @@ impl Forwarder {
                 Ok(Round::Delivered { .. } | Round::Idle | Round::LostLease | Round::NotHolder) => {
                     s.poll
                 }
+                // The receiver's Retry-After, but never sooner than the backoff: a receiver
+                // answering `Retry-After: 0` must not turn the loop into a spin.
                 Err(ForwardError::Refused {
                     retry_after: Some(after),
                     ..
-                }) => *after,
+                }) => (*after).max(backoff(failures, s.max_backoff)),
                 Err(_) => backoff(failures, s.max_backoff),
             };
             match &result {
@@ -238,11 +286,15 @@ impl Forwarder {
                 }
                 continue;
             }
-            // A new local event ends an idle wait early; a failing receiver is not hurried.
-            let wakeable = failures == 0;
+            // A new local event ends the holder's idle wait early; a failing receiver is not
+            // hurried, and an instance that does not hold the lease does not ask for it per
+            // event.
+            let wakeable = failures == 0 && holding;
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
-                _ = self.wake.notified(), if wakeable => {}
+                _ = self.wake.notified(), if wakeable => {
+                    tokio::time::sleep(s.linger).await;
+                }
                 _ = shutdown.changed() => {}
             }
             if *shutdown.borrow() {

@@ -53,6 +53,15 @@ pub enum StoreError {
         .path.display()
     )]
     ReadOnly { path: PathBuf },
+    /// Audit forwarding positions this PostgreSQL server cannot have written: the database was
+    /// restored from a logical dump (pg_dump) into another server, whose transaction ids are
+    /// lower. Forwarding stops rather than skip the new events.
+    #[error(
+        "audit forwarding: the audit trail holds transaction ids ahead of this PostgreSQL \
+         server's (the database was restored from pg_dump into another server); forwarding \
+         stops until the positions are rebased (README, \"Backups\")"
+    )]
+    RestoredPositions,
     /// PostgreSQL could not be reached, or refused the connection, at start.
     #[error("PostgreSQL at {target}: {cause}")]
     Unreachable { target: String, cause: String },

@@ -32,7 +32,8 @@ pub struct ForwardingSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SyslogSettings {
-    /// `tls://siem.contoso.com:6514`; `tcp://` and `udp://` only to a relay on this host.
+    /// `relp+tls://siem.contoso.com:2514` (acknowledged) or `tls://siem.contoso.com:6514`;
+    /// `relp://`, `tcp://` and `udp://` only to a relay on this host.
     pub url: String,
     /// Trust only this CA (PEM) for the receiver; default: the system's roots.
     pub ca_file: Option<PathBuf>,
@@ -90,7 +91,23 @@ impl ForwardingSettings {
                 "key `forwarding.batch_size`: 1 to 1000"
             );
         }
+        let printable = |v: &str, max: usize| {
+            !v.is_empty() && v.len() <= max && v.bytes().all(|b| (33..=126).contains(&b))
+        };
+        if let Some(source) = &self.source {
+            anyhow::ensure!(
+                printable(source, 255),
+                "key `forwarding.source`: 1 to 255 printable ASCII characters, no space (it is \
+                 the syslog HOSTNAME)"
+            );
+        }
         if let Some(s) = &self.syslog {
+            if let Some(a) = &s.app_name {
+                anyhow::ensure!(
+                    printable(a, 48),
+                    "key `forwarding.syslog.app_name`: 1 to 48 printable ASCII characters, no space"
+                );
+            }
             if let Some(f) = &s.facility {
                 anyhow::ensure!(
                     latchkey_forward::rfc5424::Facility::parse(f).is_some(),

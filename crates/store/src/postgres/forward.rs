@@ -39,6 +39,20 @@ impl PostgresStore {
         ttl: std::time::Duration,
     ) -> Result<Option<AuditPosition>> {
         check_output(output)?;
+        // Positions from another server (a logical restore) would sort every new event before
+        // the cursor: refuse loudly instead of skipping them.
+        let ahead: bool = sqlx::query_scalar(
+            "SELECT COALESCE((SELECT cursor_tx FROM audit_forwarding WHERE output = $1) \
+               >= pg_snapshot_xmax(pg_current_snapshot())::text::bigint, false) \
+             OR COALESCE((SELECT max(tx) FROM audit_events) \
+               >= pg_snapshot_xmax(pg_current_snapshot()), false)",
+        )
+        .bind(output)
+        .fetch_one(&self.pool)
+        .await?;
+        if ahead {
+            return Err(StoreError::RestoredPositions);
+        }
         // "Now" is just below the oldest running transaction: every event already final is
         // skipped, the events of transactions still running (or newer) are delivered.
         let (start_tx, start_id) = match start {
