@@ -95,7 +95,7 @@ pub struct Forwarder {
     wake: Arc<Notify>,
     observer: Option<Arc<dyn ForwardObserver>>,
     /// While this instance holds the lease: the cursor as it moved, and when the lease was
-    /// last renewed. The lease is renewed every third of its length, not every round (the
+    /// last renewed. The lease is renewed every quarter of its length, not every round (the
     /// cursor's fence, the holder check when it moves, stays every round).
     held: std::sync::Mutex<Option<(AuditPosition, Instant)>>,
 }
@@ -146,12 +146,12 @@ impl Forwarder {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = held;
     }
 
-    /// The cursor, renewing the lease when a third of it has passed; `None`: another instance
-    /// holds it.
+    /// The cursor, renewing the lease when a quarter of it has passed (a delivery's deadline
+    /// stays inside what is left); `None`: another instance holds it.
     async fn cursor(&self) -> Result<Option<AuditPosition>, ForwardError> {
         let s = &self.settings;
         if let Some((cursor, renewed)) = self.held()
-            && renewed.elapsed() < s.lease / 3
+            && renewed.elapsed() < s.lease / 4
         {
             return Ok(Some(cursor));
         }
