@@ -96,7 +96,8 @@ impl SyslogOutput {
             "relp" => (Transport::Relp, 2514),
             other => {
                 return Err(bad(format!(
-                    "scheme {other:?}: use tls://, tcp:// or udp://"
+                    "scheme {other:?}: use relp+tls:// or tls://, or to this host relp://, \
+                     tcp:// or udp://"
                 )));
             }
         };
