@@ -116,6 +116,60 @@ fn holder() -> anyhow::Result<String> {
     Ok(format!("{host}/{}/{tag}", std::process::id()))
 }
 
+/// The deployment's name and the configured outputs (`None` without any).
+fn outputs(settings: &Settings) -> anyhow::Result<Option<(String, Vec<Arc<dyn Output>>)>> {
+    let f: &ForwardingSettings = &settings.forwarding;
+    if f.syslog.is_none() && f.webhook.is_none() {
+        return Ok(None);
+    }
+    let source = match &f.source {
+        Some(s) => s.clone(),
+        None => url::Url::parse(&settings.portal.public_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_else(|| "latchkey".into()),
+    };
+    let mut outputs = Vec::new();
+    if let Some(s) = &f.syslog {
+        outputs.push(syslog(s, &source)?);
+    }
+    if let Some(w) = &f.webhook {
+        outputs.push(webhook(w)?);
+    }
+    Ok(Some((source, outputs)))
+}
+
+/// One output reached by `latchkey check`.
+#[derive(Debug, serde::Serialize)]
+pub struct ProbeRow {
+    pub output: &'static str,
+    pub ok: bool,
+    /// What was confirmed, or what failed.
+    pub result: String,
+}
+
+/// Reaches every configured output without sending an event (`latchkey check`).
+pub async fn probe(settings: &Settings) -> anyhow::Result<Vec<ProbeRow>> {
+    let Some((source, outputs)) = outputs(settings)? else {
+        return Ok(Vec::new());
+    };
+    let mut rows = Vec::new();
+    for output in outputs {
+        let result = tokio::time::timeout(Duration::from_secs(15), output.probe(&source)).await;
+        let (ok, result) = match result {
+            Ok(Ok(what)) => (true, what.to_string()),
+            Ok(Err(e)) => (false, e.to_string()),
+            Err(_) => (false, "no answer within 15 s".to_string()),
+        };
+        rows.push(ProbeRow {
+            output: output.name(),
+            ok,
+            result,
+        });
+    }
+    Ok(rows)
+}
+
 impl Forwarding {
     /// The outputs `[forwarding]` configures (`None` without any); refuses wrong settings.
     pub fn from_settings(
@@ -124,24 +178,10 @@ impl Forwarding {
         clock: Arc<dyn Clock>,
         metrics: Option<Arc<crate::metrics::Metrics>>,
     ) -> anyhow::Result<Option<Self>> {
-        let f: &ForwardingSettings = &settings.forwarding;
-        if f.syslog.is_none() && f.webhook.is_none() {
+        let Some((source, outputs)) = outputs(settings)? else {
             return Ok(None);
-        }
-        let source = match &f.source {
-            Some(s) => s.clone(),
-            None => url::Url::parse(&settings.portal.public_url)
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_string))
-                .unwrap_or_else(|| "latchkey".into()),
         };
-        let mut outputs = Vec::new();
-        if let Some(s) = &f.syslog {
-            outputs.push(syslog(s, &source)?);
-        }
-        if let Some(w) = &f.webhook {
-            outputs.push(webhook(w)?);
-        }
+        let f: &ForwardingSettings = &settings.forwarding;
         let mut loop_settings = LoopSettings::new(source, holder()?);
         loop_settings.start = match f.start {
             ForwardFrom::Now => ForwardStart::Now,

@@ -289,3 +289,73 @@ async fn throttling_is_retried_within_the_budget() {
         .count();
     assert_eq!(calls, 2, "the 429 was retried once");
 }
+
+/// With `[forwarding]`, the check reaches each SIEM output without sending an event: a
+/// webhook that takes an empty batch with the token is ok; a syslog receiver nobody runs fails
+/// the check, named.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_siem_outputs_are_reached_without_sending_an_event() {
+    use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+    let sim = sim(Fixture::test()).await;
+    let dir = TempDir::new();
+    let (siem_port, syslog_port) = (free_port(), free_port());
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = bodies.clone();
+    let server = HttpServer::new(move || {
+        let seen = seen.clone();
+        App::new().route(
+            "/ingest",
+            web::post().to(move |req: HttpRequest, body: String| {
+                let seen = seen.clone();
+                async move {
+                    let auth = req
+                        .headers()
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok());
+                    if auth != Some("Bearer t0ken") {
+                        return HttpResponse::Unauthorized().finish();
+                    }
+                    seen.lock().unwrap().push(body);
+                    HttpResponse::NoContent().finish()
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(("127.0.0.1", siem_port))
+    .unwrap()
+    .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    dir.write("siem-token", "t0ken\n");
+    let cfg = config_for(
+        &sim,
+        &dir,
+        &format!(
+            "[forwarding.webhook]\nurl = \"http://127.0.0.1:{siem_port}/ingest\"\n\
+             bearer_token_file = \"siem-token\"\n\
+             [forwarding.syslog]\nurl = \"relp://127.0.0.1:{syslog_port}\"\n"
+        ),
+    );
+    let out = latchkey(&["check", "--config", cfg.to_str().unwrap()], &[]).await;
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}\n{}", stderr(&out));
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(name))
+            .unwrap_or_else(|| panic!("no {name} row:\n{text}"))
+            .to_string()
+    };
+    assert!(line("webhook").starts_with("ok "), "{text}");
+    let syslog = line("syslog");
+    assert!(
+        syslog.starts_with("FAILED ") && syslog.contains("refused"),
+        "{text}"
+    );
+    let bodies = bodies.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 1);
+    let body: serde_json::Value = serde_json::from_str(&bodies[0]).unwrap();
+    assert_eq!(body["events"], serde_json::json!([]), "no event sent");
+    handle.stop(false).await;
+}

@@ -42,4 +42,6 @@ pub trait Output: Send + Sync + 'static {
         batch: &'a [AuditRecord],
         source: &'a str,
     ) -> BoxFuture<'a, Result<(), ForwardError>>;
+    /// Reaches the receiver without sending an event (`latchkey check`): what was confirmed.
+    fn probe<'a>(&'a self, source: &'a str) -> BoxFuture<'a, Result<&'static str, ForwardError>>;
 }

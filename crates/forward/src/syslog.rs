@@ -212,6 +212,23 @@ impl SyslogOutput {
         }
     }
 
+    async fn relp_probe(
+        &self,
+        stream: impl AsyncRead + AsyncWrite + Unpin,
+    ) -> Result<(), ForwardError> {
+        let session = self
+            .within("RELP open", async {
+                crate::relp::Session::open(stream)
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+            .await?;
+        self.within("RELP close", async {
+            session.close().await.map_err(|e| e.to_string())
+        })
+        .await
+    }
+
     async fn relp_session(
         &self,
         stream: impl AsyncRead + AsyncWrite + Unpin,
@@ -317,6 +334,33 @@ const UDP_REFUSAL_WAIT: Duration = Duration::from_millis(50);
 impl Output for SyslogOutput {
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    fn probe<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<&'static str, ForwardError>> {
+        Box::pin(async move {
+            if self.transport == Transport::Udp {
+                return Ok("UDP: nothing to confirm without sending");
+            }
+            let tcp = self.connect().await?;
+            let relp = matches!(self.transport, Transport::Relp | Transport::RelpTls);
+            match (&self.tls, relp) {
+                (Some(connector), true) => {
+                    let stream = self.handshake(connector, tcp).await?;
+                    self.relp_probe(stream).await?;
+                    Ok("TLS and a RELP session accepted")
+                }
+                (None, true) => {
+                    self.relp_probe(tcp).await?;
+                    Ok("a RELP session accepted")
+                }
+                (Some(connector), false) => {
+                    let mut stream = self.handshake(connector, tcp).await?;
+                    self.within("close", stream.shutdown()).await?;
+                    Ok("TLS handshake (the receiver's certificate verified)")
+                }
+                (None, false) => Ok("connected"),
+            }
+        })
     }
 
     fn deliver<'a>(

@@ -147,6 +147,14 @@ impl Output for WebhookOutput {
         NAME
     }
 
+    /// An empty batch, with the token: a 2xx confirms the address, TLS and the token.
+    fn probe<'a>(&'a self, source: &'a str) -> BoxFuture<'a, Result<&'static str, ForwardError>> {
+        Box::pin(async move {
+            self.deliver(&[], source).await?;
+            Ok("an empty batch accepted (address, TLS and token)")
+        })
+    }
+
     fn deliver<'a>(
         &'a self,
         batch: &'a [AuditRecord],

@@ -295,6 +295,9 @@ async fn relp_delivers_acknowledged_messages_in_clear_and_over_tls() {
     let plain = Arc::new(
         SyslogOutput::new(&config(format!("relp://127.0.0.1:{relp_port}"), &dir.0)).unwrap(),
     );
+    // `latchkey check`'s probe: a session opened and closed, no message sent.
+    use latchkey_forward::Output as _;
+    assert_eq!(plain.probe("s").await.unwrap(), "a RELP session accepted");
     let running = start(store.clone(), plain, settings("instance-1"));
     wait_for(30, "RELP in clear", || rsyslog.ids().len() >= written.len()).await;
     running.stop().await;
@@ -307,7 +310,12 @@ async fn relp_delivers_acknowledged_messages_in_clear_and_over_tls() {
         std::fs::read(dir.0.join("client.key")).unwrap(),
     ));
     let output = Arc::new(SyslogOutput::new(&tls_config).unwrap());
+    assert_eq!(
+        output.probe("s").await.unwrap(),
+        "TLS and a RELP session accepted"
+    );
     let before = rsyslog.ids().len();
+    assert_eq!(before, written.len(), "the probes sent nothing");
     // The output's cursor is the same ("syslog"): it goes on after the plain run.
     let running = start(store.clone(), output, settings("instance-1"));
     let writer = {

@@ -98,6 +98,9 @@ pub struct Report {
     pub checks: Vec<Row>,
     /// Graph and token endpoint requests this check made.
     pub requests: u64,
+    /// The SIEM outputs of `[forwarding]`, each reached without sending an event.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub forwarding: Vec<crate::forwarding::ProbeRow>,
     pub ok: bool,
 }
 
@@ -110,7 +113,9 @@ pub struct TokenSummary {
 pub async fn run(config: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let settings = Settings::load(config)?;
     let client = crate::entra::client(&settings)?;
-    let report = build_report(&settings, &client).await;
+    let mut report = build_report(&settings, &client).await;
+    report.forwarding = crate::forwarding::probe(&settings).await?;
+    report.ok = report.ok && report.forwarding.iter().all(|r| r.ok);
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -132,6 +137,7 @@ pub async fn build_report(settings: &Settings, client: &GraphClient) -> Report {
         token: Err(String::new()),
         checks: Vec::new(),
         requests: 0,
+        forwarding: Vec::new(),
         ok: false,
     };
     let claims = match client.token_claims().await {

@@ -68,13 +68,22 @@ pub fn render(report: &Report) -> String {
     }
     out.line(format_args!("\nDelegated credential (resetPassword with writeback for synced users): not configured in this version."
     ));
+    if !report.forwarding.is_empty() {
+        out.line(format_args!(
+            "\nAudit forwarding (reached without sending an event):"
+        ));
+        for row in &report.forwarding {
+            let status = if row.ok { "ok" } else { "FAILED" };
+            out.line(format_args!("{status:<8} {:<8} {}", row.output, row.result));
+        }
+    }
     out.line(format_args!("Requests made: {}", report.requests));
     out.line(format_args!(
         "{}",
         if report.ok {
             "Result: everything required is granted."
         } else {
-            "Result: something required is missing (see fix above)."
+            "Result: something required is missing or unreachable (see above)."
         }
     ));
     out
