@@ -116,8 +116,14 @@ fn holder() -> anyhow::Result<String> {
     Ok(format!("{host}/{}/{tag}", std::process::id()))
 }
 
-/// The deployment's name and the configured outputs (`None` without any).
-fn outputs(settings: &Settings) -> anyhow::Result<Option<(String, Vec<Arc<dyn Output>>)>> {
+/// The deployment's name and the outputs `[forwarding]` configures.
+struct Configured {
+    source: String,
+    outputs: Vec<Arc<dyn Output>>,
+}
+
+/// The configured outputs (`None` without any).
+fn outputs(settings: &Settings) -> anyhow::Result<Option<Configured>> {
     let f: &ForwardingSettings = &settings.forwarding;
     if f.syslog.is_none() && f.webhook.is_none() {
         return Ok(None);
@@ -136,7 +142,7 @@ fn outputs(settings: &Settings) -> anyhow::Result<Option<(String, Vec<Arc<dyn Ou
     if let Some(w) = &f.webhook {
         outputs.push(webhook(w)?);
     }
-    Ok(Some((source, outputs)))
+    Ok(Some(Configured { source, outputs }))
 }
 
 /// One output reached by `latchkey check`.
@@ -150,7 +156,7 @@ pub struct ProbeRow {
 
 /// Reaches every configured output without sending an event (`latchkey check`).
 pub async fn probe(settings: &Settings) -> anyhow::Result<Vec<ProbeRow>> {
-    let Some((source, outputs)) = outputs(settings)? else {
+    let Some(Configured { source, outputs }) = outputs(settings)? else {
         return Ok(Vec::new());
     };
     let mut rows = Vec::new();
@@ -178,7 +184,7 @@ impl Forwarding {
         clock: Arc<dyn Clock>,
         metrics: Option<Arc<crate::metrics::Metrics>>,
     ) -> anyhow::Result<Option<Self>> {
-        let Some((source, outputs)) = outputs(settings)? else {
+        let Some(Configured { source, outputs }) = outputs(settings)? else {
             return Ok(None);
         };
         let f: &ForwardingSettings = &settings.forwarding;
