@@ -227,14 +227,20 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
     }
     if let Some(metrics) = metrics {
         observers.push(metrics.clone());
-        portal.services.store.observe_calls(metrics.clone());
+        anyhow::ensure!(
+            portal.services.store.observe_calls(metrics.clone()),
+            "the store's call observer was set twice"
+        );
         portal.parts.insert(metrics);
     }
     if !observers.is_empty() {
-        portal
-            .services
-            .store
-            .observe_audit(Arc::new(crate::forwarding::AuditObservers(observers)));
+        anyhow::ensure!(
+            portal
+                .services
+                .store
+                .observe_audit(Arc::new(crate::forwarding::AuditObservers(observers))),
+            "the store's audit observer was set twice"
+        );
     }
     portal.parts.insert(Arc::new(crate::signin::SignIn::new(
         crate::entra::graph_config(settings)?,

@@ -75,48 +75,27 @@ pub fn make_certs(dir: &Path) {
         ],
         dir,
     );
-    openssl(
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=localhost",
-        ],
+    leaf(
         dir,
+        "server",
+        "/CN=localhost",
+        "extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
     );
-    std::fs::write(
-        dir.join("ext"),
-        "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n\
-         subjectAltName=DNS:localhost,IP:127.0.0.1\n",
-    )
-    .unwrap();
-    openssl(
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "ext",
-        ],
+    leaf(
         dir,
+        "client",
+        "/CN=latchkey-forwarder",
+        "extendedKeyUsage=clientAuth\n",
+    );
+}
+
+/// `NAME.key` and `NAME.pem`, signed by the CA in `dir`, with these extensions.
+fn leaf(dir: &Path, name: &str, subject: &str, extensions: &str) {
+    let (key, csr, pem, ext) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.pem"),
+        format!("{name}.ext"),
     );
     openssl(
         &[
@@ -127,17 +106,17 @@ pub fn make_certs(dir: &Path) {
             "ec_paramgen_curve:P-256",
             "-nodes",
             "-keyout",
-            "client.key",
+            &key,
             "-out",
-            "client.csr",
+            &csr,
             "-subj",
-            "/CN=latchkey-forwarder",
+            subject,
         ],
         dir,
     );
     std::fs::write(
-        dir.join("client-ext"),
-        "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+        dir.join(&ext),
+        format!("basicConstraints=CA:FALSE\n{extensions}"),
     )
     .unwrap();
     openssl(
@@ -145,18 +124,18 @@ pub fn make_certs(dir: &Path) {
             "x509",
             "-req",
             "-in",
-            "client.csr",
+            &csr,
             "-CA",
             "ca.pem",
             "-CAkey",
             "ca.key",
             "-CAcreateserial",
             "-out",
-            "client.pem",
+            &pem,
             "-days",
             "2",
             "-extfile",
-            "client-ext",
+            &ext,
         ],
         dir,
     );

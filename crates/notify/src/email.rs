@@ -116,9 +116,8 @@ pub trait EmailTransport: Send + Sync + 'static {
         &'a self,
         to: &'a EmailAddress,
         email: &'a RenderedEmail,
-        queued: tokio::time::Instant,
+        _queued: tokio::time::Instant,
     ) -> BoxFuture<'a, Result<(), DeliveryError>> {
-        let _ = queued;
         self.send(to, email)
     }
 

@@ -354,3 +354,39 @@ async fn postgres_refuses_positions_from_another_server_until_rebased() {
     pg.close().await;
     schema.drop_now().await;
 }
+
+/// Positions order by transaction id as a number: 9 before 10, whatever their text says (a
+/// text order once sent 1000 before 999 and moved the cursor past the 9xx events).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_positions_order_transaction_ids_as_numbers() {
+    use sqlx::Connection as _;
+    let schema = PgSchema::create("forward_order").await;
+    let pg = schema.store(cipher()).await;
+    let store: Arc<dyn Store> = Arc::new(pg.clone());
+    let mut raw = schema.connect().await;
+    let mut ids = Vec::new();
+    for tx in ["9", "10", "99", "100"] {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO audit_events (at_ms, correlation_id, actor, event_type, outcome, tx) \
+             VALUES (0, 'c', 'system', 'verify', 'success', $1::text::xid8) RETURNING id",
+        )
+        .bind(tx)
+        .fetch_one(&mut raw)
+        .await
+        .unwrap();
+        ids.push(id);
+    }
+    raw.close().await.unwrap();
+    // One at a time, as a forwarder with a batch of 1 would move.
+    let mut cursor = AuditPosition::START;
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let batch = store.audit_after(cursor, 1).await.unwrap();
+        cursor = batch[0].position;
+        seen.push(batch[0].record.id.0);
+    }
+    assert_eq!(seen, ids);
+    assert!(store.audit_after(cursor, 10).await.unwrap().is_empty());
+    pg.close().await;
+    schema.drop_now().await;
+}

@@ -48,12 +48,18 @@ pub(super) fn attach(
         Some(metrics.clone()),
     )?;
     let mut observers: Vec<Arc<dyn latchkey_store::AuditObserver>> = vec![metrics.clone()];
-    store.observe_calls(metrics.clone());
+    anyhow::ensure!(
+        store.observe_calls(metrics.clone()),
+        "the store's call observer was set twice"
+    );
     let running = forwarding.map(|f| {
         observers.push(f.observer());
         f.start()
     });
-    store.observe_audit(Arc::new(AuditObservers(observers)));
+    anyhow::ensure!(
+        store.observe_audit(Arc::new(AuditObservers(observers))),
+        "the store's audit observer was set twice"
+    );
     portal.parts.insert(metrics);
     Ok(running)
 }

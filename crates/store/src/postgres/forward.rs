@@ -80,10 +80,13 @@ impl PostgresStore {
     }
 
     async fn audit_after_impl(&self, after: AuditPosition, max: u32) -> Result<Vec<ForwardItem>> {
+        // The text form of `tx` has its own name: `ORDER BY tx` would sort by an output column
+        // of that name, as text ("1000" before "999"), and the cursor would jump past events.
         let sql = format!(
-            "SELECT tx::text AS tx, id, at_ms, correlation_id, actor, subject, event_type, method, \
+            "SELECT tx::text AS tx_text, id, at_ms, correlation_id, actor, subject, event_type, method, \
              outcome, reason, details::text AS details FROM audit_events \
-             WHERE (tx, id) > ($1::text::xid8, $2) AND tx < {XMIN} ORDER BY tx, id LIMIT $3"
+             WHERE (tx, id) > ($1::text::xid8, $2) AND tx < {XMIN} \
+             ORDER BY audit_events.tx, audit_events.id LIMIT $3"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(after.tx.to_string())
@@ -94,7 +97,7 @@ impl PostgresStore {
         rows.iter()
             .map(|r| {
                 Ok(ForwardItem {
-                    position: position(r, "tx", "id")?,
+                    position: position(r, "tx_text", "id")?,
                     record: crate::rows::audit_record(r)?,
                 })
             })
