@@ -47,8 +47,10 @@ pub use error::{ApiError, GraphError, TokenError, TransportKind};
 pub use http::{HTTP_LOG_TARGET, backoff, parse_retry_after};
 pub use model::*;
 pub use ops::{
-    InternalDomainFederation, MAX_PAGE_SIZE, NextPage, PASSWORD_RULE_SETTINGS_TEMPLATE, Page,
-    PasswordRuleSettings, RegistrationDetails, odata_string,
+    DeltaCollection, DeltaCursor, DeltaGroup, DeltaItem, DeltaLink, DeltaNext, DeltaPage,
+    InternalDomainFederation, MAX_PAGE_SIZE, MemberChange, MemberKind, NextPage,
+    PASSWORD_RULE_SETTINGS_TEMPLATE, Page, PasswordRuleSettings, RegistrationDetails, Removal,
+    odata_string,
 };
 pub use passkey_model::{Fido2CreationOptions, Fido2Registration, decode_base64_lenient};
 pub use passkey_policy::{Fido2Configuration, Fido2KeyRestrictions, KeyEnforcement};

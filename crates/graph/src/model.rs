@@ -19,6 +19,19 @@ fn lenient_datetime<'de, D: Deserializer<'de>>(d: D) -> Result<Option<OffsetDate
     }))
 }
 
+fn rfc3339_option<S: serde::Serializer>(
+    v: &Option<OffsetDateTime>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(t) => match t.format(&time::format_description::well_known::Rfc3339) {
+            Ok(text) => s.serialize_some(&text),
+            Err(e) => Err(serde::ser::Error::custom(e)),
+        },
+        None => s.serialize_none(),
+    }
+}
+
 fn null_as_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
     Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
 }
@@ -88,8 +101,10 @@ pub enum UserType {
     Other,
 }
 
-/// A user, with the properties the portal needs ([`USER_SELECT`]).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// A user, with the properties the portal needs ([`USER_SELECT`]). Serializes to Graph's own
+/// JSON shape (the directory mirror stores users that way and reads them back through the same
+/// lenient deserializers).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
     pub id: ObjectId,
@@ -111,7 +126,11 @@ pub struct User {
     pub mobile_phone: Option<String>,
     #[serde(default)]
     pub employee_id: Option<String>,
-    #[serde(default, deserialize_with = "lenient_datetime")]
+    #[serde(
+        default,
+        deserialize_with = "lenient_datetime",
+        serialize_with = "rfc3339_option"
+    )]
     pub employee_hire_date: Option<OffsetDateTime>,
     #[serde(default)]
     pub account_enabled: Option<bool>,
@@ -126,7 +145,11 @@ pub struct User {
     pub preferred_language: Option<String>,
     #[serde(default)]
     pub user_type: Option<UserType>,
-    #[serde(default, deserialize_with = "lenient_datetime")]
+    #[serde(
+        default,
+        deserialize_with = "lenient_datetime",
+        serialize_with = "rfc3339_option"
+    )]
     pub last_password_change_date_time: Option<OffsetDateTime>,
     #[serde(default)]
     pub usage_location: Option<String>,

@@ -26,6 +26,7 @@ mod error;
 mod flow;
 mod forward;
 mod gateway;
+mod mirror;
 mod outbox;
 mod passkey;
 mod postgres;
@@ -54,13 +55,17 @@ pub use gateway::{
     AfterChange, Channel, ClaimedJob, FinishOutcome, Gateway, JOB_KINDS, JOB_RETENTION, Job,
     JobCount, JobKind, JobState, JobTarget, NewJob, Target,
 };
+pub use mirror::{
+    GroupKind, MemberEdit, MemberType, MirrorCollection, MirrorCounts, MirrorGroup, MirrorLink,
+    MirrorListedUser, MirrorPage, MirrorParent, MirrorSyncState, MirrorUser,
+};
 pub use outbox::{NewNotice, NoticeOutcome, QueuedNotice};
 pub use passkey::{NewPasskey, Passkey, PasskeyAdded};
 pub use postgres::{PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteLocation, SqliteOptions, SqliteStore};
 pub use store::{
-    AuditStore, CodeStore, EnrollmentStore, FlowStore, ForwardStore, GatewayStore, NoticeStore,
-    PasskeyStore, PurgeReport, Store, StoreFuture, ThrottleStore,
+    AuditStore, CodeStore, EnrollmentStore, FlowStore, ForwardStore, GatewayStore, MirrorStore,
+    NoticeStore, PasskeyStore, PurgeReport, Store, StoreFuture, ThrottleStore,
 };
 pub use throttle::{Limit, ThrottleDecision, ThrottleKey};
 
@@ -68,8 +73,8 @@ pub use throttle::{Limit, ThrottleDecision, ThrottleKey};
 /// `PostgresStore`) rather than `dyn Store`: `use latchkey_store::prelude::*;`.
 pub mod prelude {
     pub use crate::store::{
-        AuditStore, CodeStore, EnrollmentStore, FlowStore, ForwardStore, GatewayStore, NoticeStore,
-        PasskeyStore, Store, ThrottleStore,
+        AuditStore, CodeStore, EnrollmentStore, FlowStore, ForwardStore, GatewayStore, MirrorStore,
+        NoticeStore, PasskeyStore, Store, ThrottleStore,
     };
 }
 

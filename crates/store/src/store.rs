@@ -13,6 +13,10 @@ use crate::error::StoreError;
 use crate::flow::{Flow, FlowId, FlowStep, FlowToken, FlowUpdate, NewFlow, Verification};
 use crate::forward::{AuditPosition, ForwardItem, ForwardStart};
 use crate::gateway::{ClaimedJob, FinishOutcome, Gateway, Job, JobCount, NewJob};
+use crate::mirror::{
+    GroupKind, MirrorCollection, MirrorCounts, MirrorListedUser, MirrorPage, MirrorParent,
+    MirrorSyncState, MirrorUser,
+};
 use crate::outbox::{NewNotice, NoticeOutcome, QueuedNotice};
 use crate::passkey::{NewPasskey, Passkey, PasskeyAdded};
 use crate::throttle::{Limit, ThrottleDecision, ThrottleKey};
@@ -61,6 +65,7 @@ pub trait Store:
     + GatewayStore
     + NoticeStore
     + ForwardStore
+    + MirrorStore
 {
     /// Deletes expired flows (with their codes), codes past expiry, throttle attempts older
     /// than their longest window, and gateway jobs that ended (finished, or past their deadline
@@ -467,4 +472,73 @@ pub trait ForwardStore: Send + Sync + 'static {
     /// Events not yet delivered to `output` (written after its cursor), counted up to `cap`;
     /// `None` before the output's first lease.
     fn forward_backlog<'a>(&'a self, output: &'a str, cap: u64) -> StoreFuture<'a, Option<u64>>;
+}
+
+/// The directory mirror (crate::mirror): one syncer writes pages under a lease, every instance
+/// reads. A role of [`Store`].
+pub trait MirrorStore: Send + Sync + 'static {
+    /// Takes or renews the sync lease for `holder` until `now + ttl`; `false` while another
+    /// holder's lease runs.
+    fn lease_mirror<'a>(
+        &'a self,
+        holder: &'a str,
+        now: OffsetDateTime,
+        ttl: std::time::Duration,
+    ) -> StoreFuture<'a, bool>;
+
+    /// Gives the lease up (at shutdown), so another instance takes over at once.
+    fn release_mirror<'a>(&'a self, holder: &'a str) -> StoreFuture<'a, ()>;
+
+    /// Applies one delta page and records the link after it, in one transaction, if `holder`
+    /// holds the lease; `false` (nothing changed) otherwise. A page that completes a full round
+    /// deletes what that round did not see.
+    fn apply_mirror_page<'a>(
+        &'a self,
+        holder: &'a str,
+        page: &'a MirrorPage,
+        now: OffsetDateTime,
+    ) -> StoreFuture<'a, bool>;
+
+    /// Records why a round of `collection` stopped (kept until a round completes).
+    fn record_mirror_error<'a>(
+        &'a self,
+        collection: MirrorCollection,
+        error: &'a str,
+        now: OffsetDateTime,
+    ) -> StoreFuture<'a, ()>;
+
+    /// Where each collection's sync stands (collections never synced are absent).
+    fn mirror_sync_state(&self) -> StoreFuture<'_, Vec<MirrorSyncState>>;
+
+    /// Asks the syncer (whichever instance holds the lease) for a round now.
+    fn request_mirror_sync(&self, now: OffsetDateTime) -> StoreFuture<'_, ()>;
+
+    /// When a round was last asked for.
+    fn mirror_requested(&self) -> StoreFuture<'_, Option<OffsetDateTime>>;
+
+    /// At most `max` users with identification key `key`, in id order.
+    fn mirror_find_users<'a>(&'a self, key: &'a str, max: u32) -> StoreFuture<'a, Vec<MirrorUser>>;
+
+    fn mirror_user<'a>(&'a self, id: &'a ObjectId) -> StoreFuture<'a, Option<MirrorUser>>;
+
+    /// The groups and roles `members` are direct members of.
+    fn mirror_parents<'a>(&'a self, members: &'a [ObjectId]) -> StoreFuture<'a, Vec<MirrorParent>>;
+
+    /// Every group's and role's direct membership in a group or role (the nesting graph).
+    fn mirror_nesting(&self) -> StoreFuture<'_, Vec<MirrorParent>>;
+
+    /// At most `limit` users after `after` in id order, each with its direct groups and roles.
+    fn mirror_users_page(
+        &self,
+        after: Option<ObjectId>,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<MirrorListedUser>>;
+
+    /// Names and kinds of the groups and roles among `ids` that the mirror has.
+    fn mirror_group_names<'a>(
+        &'a self,
+        ids: &'a [ObjectId],
+    ) -> StoreFuture<'a, Vec<(ObjectId, Option<String>, GroupKind)>>;
+
+    fn mirror_counts(&self) -> StoreFuture<'_, MirrorCounts>;
 }

@@ -24,6 +24,7 @@ mod gateway;
 mod gateway_jobs;
 mod gateway_kinds;
 mod migrations;
+mod mirror;
 mod outbox;
 mod passkeys;
 mod postgres;

@@ -33,6 +33,7 @@ mod enrollments;
 mod flows;
 mod forward;
 mod gateway;
+mod mirror;
 mod outbox;
 mod passkeys;
 mod roles;
@@ -99,6 +100,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         8,
         "audit_forwarding",
         include_str!("../../migrations/postgres/0008_audit_forwarding.sql"),
+    ),
+    (
+        9,
+        "directory_mirror",
+        include_str!("../../migrations/postgres/0009_directory_mirror.sql"),
     ),
 ];
 

@@ -20,6 +20,7 @@ mod flows;
 mod forward;
 mod gateway;
 mod migrate;
+mod mirror;
 mod outbox;
 mod passkeys;
 mod roles;
@@ -82,6 +83,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         8,
         "audit_forwarding",
         include_str!("../../migrations/sqlite/0008_audit_forwarding.sql"),
+    ),
+    (
+        9,
+        "directory_mirror",
+        include_str!("../../migrations/sqlite/0009_directory_mirror.sql"),
     ),
 ];
 

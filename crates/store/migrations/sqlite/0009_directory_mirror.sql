@@ -1,0 +1,63 @@
+-- The directory mirror (docs/directory-mirror.md): users, groups and directory roles with their
+-- direct members, kept current with Microsoft Graph delta queries. `generation` stamps what a
+-- collection's rounds wrote; a completed full round deletes what is stamped older.
+CREATE TABLE mirror_users (
+    id            TEXT    PRIMARY KEY,
+    upn           TEXT    NOT NULL,
+    display_name  TEXT,
+    enabled       INTEGER NOT NULL,
+    synced        INTEGER NOT NULL,
+    profile       TEXT    NOT NULL,
+    generation    INTEGER NOT NULL
+);
+
+-- Identification keys (canonical, chosen by the mirror): several users may share one.
+CREATE TABLE mirror_user_keys (
+    key      TEXT NOT NULL,
+    user_id  TEXT NOT NULL,
+    PRIMARY KEY (key, user_id)
+) WITHOUT ROWID;
+CREATE INDEX mirror_user_keys_user ON mirror_user_keys (user_id);
+
+-- kind: 0 group, 1 directory role.
+CREATE TABLE mirror_groups (
+    id                TEXT    PRIMARY KEY,
+    kind              INTEGER NOT NULL,
+    display_name      TEXT,
+    role_template_id  TEXT,
+    generation        INTEGER NOT NULL
+);
+
+-- Direct members. member_type: 0 user, 1 group, 2 other; group_kind as mirror_groups.kind.
+CREATE TABLE mirror_members (
+    group_id     TEXT    NOT NULL,
+    member_id    TEXT    NOT NULL,
+    member_type  INTEGER NOT NULL,
+    group_kind   INTEGER NOT NULL,
+    generation   INTEGER NOT NULL,
+    PRIMARY KEY (group_id, member_id)
+) WITHOUT ROWID;
+CREATE INDEX mirror_members_member ON mirror_members (member_id, group_id);
+
+-- Per tracked collection: the link to go on from (link_done 1: a deltaLink between rounds),
+-- the round's kind and progress, the last completed rounds and the last error.
+CREATE TABLE mirror_sync (
+    collection          TEXT    PRIMARY KEY,
+    link                TEXT,
+    link_done           INTEGER NOT NULL DEFAULT 0,
+    full_round          INTEGER NOT NULL DEFAULT 0,
+    generation          INTEGER NOT NULL DEFAULT 0,
+    pages_in_round      INTEGER NOT NULL DEFAULT 0,
+    last_round_ms       INTEGER,
+    last_full_round_ms  INTEGER,
+    error               TEXT,
+    error_ms            INTEGER
+);
+
+-- The one syncer's lease, and when an administrator last asked for a round now.
+CREATE TABLE mirror_lease (
+    name            TEXT    PRIMARY KEY,
+    holder          TEXT    NOT NULL,
+    lease_until_ms  INTEGER NOT NULL,
+    requested_ms    INTEGER
+);
