@@ -3,7 +3,11 @@
 //! `POST /_sim/faults` (body: see [`crate::faults::FaultWire`]), `DELETE /_sim/faults`,
 //! `POST /_sim/signin` (`{"upn","password"}` → `{"outcome","aadsts"}`), `GET /_sim/health`,
 //! `GET` / `PUT /_sim/fido2-policy` (the FIDO2 method policy, as the fixture's `[fido2_policy]`
-//! keys in JSON; missing keys take their defaults).
+//! keys in JSON; missing keys take their defaults), `GET` / `PUT /_sim/delta` (the `[delta]`
+//! keys in JSON: `page_size`, `members_per_object`, `token_lifetime_days`, `expired_status`),
+//! `POST /_sim/delta/reset` (every issued delta token is stale: its next use gets the resync
+//! answer; 204), `POST /_sim/churn` (`{"count": N, "seed": S}` → the
+//! [`crate::state::churn::ChurnSummary`] as JSON).
 
 use actix_web::HttpResponse;
 use actix_web::web::{self, Data, Json};
@@ -12,7 +16,7 @@ use serde_json::json;
 
 use crate::app::Shared;
 use crate::faults::{Fault, FaultWire};
-use crate::fixture::Fido2PolicyFixture;
+use crate::fixture::{DeltaFixture, Fido2PolicyFixture};
 
 async fn requests(shared: Data<Shared>) -> HttpResponse {
     HttpResponse::Ok().json(shared.recorder.all())
@@ -65,6 +69,39 @@ async fn set_fido2_policy(shared: Data<Shared>, body: Json<Fido2PolicyFixture>) 
     }
 }
 
+async fn delta_settings(shared: Data<Shared>) -> HttpResponse {
+    HttpResponse::Ok().json(shared.state().delta.clone())
+}
+
+async fn set_delta_settings(shared: Data<Shared>, body: Json<DeltaFixture>) -> HttpResponse {
+    let d = body.into_inner();
+    match d.validate() {
+        Ok(()) => {
+            shared.state().delta = d;
+            HttpResponse::NoContent().finish()
+        }
+        Err(e) => HttpResponse::BadRequest().json(json!({ "error": e.to_string() })),
+    }
+}
+
+async fn reset_delta(shared: Data<Shared>) -> HttpResponse {
+    shared.state().changes.epoch += 1;
+    HttpResponse::NoContent().finish()
+}
+
+#[derive(Deserialize)]
+struct Churn {
+    count: usize,
+    #[serde(default)]
+    seed: u64,
+}
+
+async fn churn(shared: Data<Shared>, body: Json<Churn>) -> HttpResponse {
+    let now = shared.clock.now();
+    let summary = shared.state().churn(body.count, body.seed, now);
+    HttpResponse::Ok().json(summary)
+}
+
 async fn health(shared: Data<Shared>) -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "status": "ok",
@@ -83,6 +120,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/signin", web::post().to(sign_in))
             .route("/fido2-policy", web::get().to(fido2_policy))
             .route("/fido2-policy", web::put().to(set_fido2_policy))
+            .route("/delta", web::get().to(delta_settings))
+            .route("/delta", web::put().to(set_delta_settings))
+            .route("/delta/reset", web::post().to(reset_delta))
+            .route("/churn", web::post().to(churn))
             .route("/health", web::get().to(health)),
     );
 }

@@ -13,7 +13,9 @@ use crate::clock::fmt;
 use crate::roles;
 
 mod fido2;
+mod generate;
 pub use fido2::Fido2PolicyFixture;
+pub use generate::{DeltaFixture, GenerateFixture};
 
 /// PEMs compiled into the crate so `Fixture::test()` and `Fixture::demo()` need no files.
 pub const EMBEDDED_APP_CERT: &str = include_str!("../keys/app-cert.pem");
@@ -67,6 +69,11 @@ pub struct Fixture {
     pub users: Vec<UserFixture>,
     #[serde(default)]
     pub groups: Vec<GroupFixture>,
+    #[serde(default)]
+    pub delta: DeltaFixture,
+    /// A generated tenant on top of the listed objects (load and mirror tests).
+    #[serde(default)]
+    pub generate: Option<GenerateFixture>,
     /// Where relative certificate paths are resolved (the fixture file's folder).
     #[serde(skip)]
     pub base_dir: Option<PathBuf>,
@@ -530,6 +537,10 @@ impl Fixture {
             ));
         }
         self.fido2_policy.validate()?;
+        self.delta.validate()?;
+        if let Some(g) = &self.generate {
+            g.validate()?;
+        }
         for i in 0..self.apps.len() {
             self.validate_app(i)?;
         }

@@ -8,10 +8,12 @@
 //! Start one with [`Sim::start`]`(`[`Fixture::test`]`())`; point the authority host at
 //! [`Sim::base_url`] and the Graph base at [`Sim::graph_base_url`].
 //!
-//! Layout: [`fixture`] (TOML tenant description) → [`state`] (live directory, sign-in, smart
-//! lockout) ; [`tokens`] (JWT sign/verify) ; [`oauth`] (token, authorize, OIDC) ; [`graph`]
-//! (users, groups, methods, passkeys, reset, risk, tenant) ; [`odata`] (filter parser, paging) ;
-//! [`faults`] and [`recording`] (test hooks) ; [`control`] (`/_sim/` endpoints).
+//! Layout: [`fixture`] (TOML tenant description, `[generate]` for large tenants) → [`state`]
+//! (live directory, change log for delta queries, generator, churn, sign-in, smart lockout) ;
+//! [`tokens`] (JWT sign/verify) ; [`oauth`] (token, authorize, OIDC) ; [`graph`] (users, groups,
+//! delta queries, membership writes, methods, passkeys, reset, risk, tenant) ; [`odata`] (filter
+//! parser, paging) ; [`faults`] and [`recording`] (test hooks) ; [`control`] (`/_sim/`
+//! endpoints, including delta token reset and churn).
 #![allow(clippy::disallowed_methods)]
 // the simulator is Microsoft's side: it mints its own ids and keeps its own clock (crate::clock)
 // Test infrastructure: a broken built-in fixture, a missing registration or no system randomness

@@ -15,6 +15,7 @@
 mod support;
 
 mod contract;
+mod delta;
 mod faults;
 mod graph_groups;
 mod graph_methods;

@@ -2,9 +2,11 @@
 //! ([`auth`]), act on the tenant state, render the documented JSON.
 
 pub mod auth;
+pub mod delta;
 pub mod error;
 pub mod groups;
 pub mod ids;
+pub mod members;
 pub mod methods;
 pub mod passkeys;
 pub mod reports;
@@ -47,6 +49,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/users", get().to(users::list))
             .route("/users", post().to(users::create))
             .route("/users/$count", get().to(users::count))
+            // Before `/users/{id}` and `/groups/{id}`, which would take these paths.
+            .route("/users/delta", get().to(delta::users::users_delta))
+            .route("/groups/delta", get().to(delta::groups::groups_delta))
+            .route(
+                "/directoryRoles/delta",
+                get().to(delta::groups::roles_delta),
+            )
+            .route("/users/{id}", delete().to(members::delete_user))
+            .route("/groups/{id}", delete().to(members::delete_group))
+            .route("/groups/{id}/members/$ref", post().to(members::add_member))
+            .route(
+                "/groups/{id}/members/{mid}/$ref",
+                delete().to(members::remove_member),
+            )
+            .route("/directory/deletedItems/{id}", delete().to(members::purge))
+            .route(
+                "/directory/deletedItems/{id}/restore",
+                post().to(members::restore),
+            )
             .route("/me", get().to(users::me))
             .route("/users/{id}", get().to(users::get))
             .route("/users/{id}", patch().to(users::update))

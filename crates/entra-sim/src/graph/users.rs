@@ -749,7 +749,7 @@ pub async fn create(
         json!(format!("{}#users/$entity", shared.metadata())),
     );
     out.extend(render_user(&state, &user, None)?);
-    state.users.push(user);
+    state.insert_user(user);
     Ok(HttpResponse::Created().json(out))
 }
 
@@ -872,6 +872,11 @@ pub async fn update(
     let force_now = updated.force_change_password_next_sign_in;
     state.users[i] = updated;
     state.users[i].force_change_password_next_sign_in = force_now;
+    // A property change is a change for delta; a password change alone is not (Graph tracks
+    // no password property a delta client could select).
+    if body.keys().any(|k| k != "passwordProfile") {
+        state.touch_user(i);
+    }
     if let Some((pw, force)) = new_password {
         // An admin-set temporary password vs. a password the user chose through SSPR.
         let detail = if force {

@@ -137,7 +137,65 @@ impl TenantHandle {
     }
 
     pub fn set_account_enabled(&self, upn_or_id: &str, enabled: bool) -> bool {
-        self.with_user(upn_or_id, |u, _| u.account_enabled = enabled)
+        let mut state = self.shared.state();
+        match state.user_index(upn_or_id) {
+            Some(i) => {
+                state.users[i].account_enabled = enabled;
+                state.touch_user(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Replaces a user's directory roles (display names, as the fixture's `directory_roles`);
+    /// `/directoryRoles/delta` reports the member changes. `false` for an unknown user or role.
+    pub fn set_user_directory_roles(&self, upn_or_id: &str, role_names: &[&str]) -> bool {
+        let Some(ids) = role_names
+            .iter()
+            .map(|n| roles::by_name(n).map(str::to_owned))
+            .collect::<Option<std::collections::BTreeSet<String>>>()
+        else {
+            return false;
+        };
+        let mut state = self.shared.state();
+        match state.user_index(upn_or_id) {
+            Some(i) => {
+                state.set_user_roles(i, ids);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Soft-deletes a user, as `DELETE /users/{id}` does.
+    pub fn delete_user(&self, upn_or_id: &str) -> bool {
+        let now = self.now();
+        let mut state = self.shared.state();
+        match state.user_index(upn_or_id) {
+            Some(i) => {
+                state.soft_delete_user(i, now);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// `count` random directory changes (see [`crate::state::churn`]).
+    pub fn churn(&self, count: usize, seed: u64) -> super::churn::ChurnSummary {
+        let now = self.now();
+        self.shared.state().churn(count, seed, now)
+    }
+
+    /// Makes every issued delta token stale (the next use gets the resync answer).
+    pub fn reset_delta_tokens(&self) {
+        self.shared.state().changes.epoch += 1;
+    }
+
+    /// Number of live users and groups.
+    pub fn counts(&self) -> (usize, usize) {
+        let s = self.shared.state();
+        (s.users.len(), s.groups.len())
     }
 
     /// Smart-locks the account now (as if the threshold had just been reached).
@@ -183,10 +241,8 @@ impl TenantHandle {
     /// named `group`, as `DELETE /groups/{id}/members/{id}/$ref` would. `false` when either is
     /// unknown or it was not a direct member.
     pub fn remove_group_member(&self, group: &str, member: &str) -> bool {
-        self.with_group_member(group, member, |members, m| {
-            let before = members.len();
-            members.retain(|x| *x != m);
-            members.len() != before
+        self.with_group_member(group, member, |state, g, m| {
+            state.remove_member(g, m).is_ok()
         })
     }
 
@@ -211,20 +267,15 @@ impl TenantHandle {
 
     /// Adds a direct member (as [`TenantHandle::remove_group_member`] names them).
     pub fn add_group_member(&self, group: &str, member: &str) -> bool {
-        self.with_group_member(group, member, |members, m| {
-            if members.contains(&m) {
-                return false;
-            }
-            members.push(m);
-            true
-        })
+        self.with_group_member(group, member, |state, g, m| state.add_member(g, m).is_ok())
     }
 
+    /// Resolves the names, then applies `f` (which logs the change for delta).
     fn with_group_member(
         &self,
         group: &str,
         member: &str,
-        f: impl FnOnce(&mut Vec<super::Member>, super::Member) -> bool,
+        f: impl FnOnce(&mut super::State, uuid::Uuid, super::Member) -> bool,
     ) -> bool {
         let mut state = self.shared.state();
         let m = if let Some(u) = state.user(member) {
@@ -240,10 +291,11 @@ impl TenantHandle {
         };
         match state
             .groups
-            .iter_mut()
+            .iter()
             .find(|g| g.display_name.eq_ignore_ascii_case(group))
+            .map(|g| g.id)
         {
-            Some(g) => f(&mut g.members, m),
+            Some(g) => f(&mut state, g, m),
             None => false,
         }
     }

@@ -2,6 +2,10 @@
 //! long-running operations keep. One `Mutex<State>` guards it all; handlers hold the lock only
 //! for synchronous work (never across an `.await`).
 
+pub mod changes;
+pub mod churn;
+pub mod directory;
+pub mod generate;
 pub mod handle;
 pub mod methods;
 pub mod passkeys;
@@ -29,6 +33,15 @@ pub fn stable_uuid(seed: &str) -> Uuid {
     let mut b = [0u8; 16];
     b.copy_from_slice(&d.as_ref()[..16]);
     uuid::Builder::from_random_bytes(b).into_uuid()
+}
+
+/// The key that signs delta state tokens: random per simulator, so tokens of another run (or a
+/// tampered one) are refused.
+fn token_key() -> [u8; 32] {
+    let mut k = [0u8; 32];
+    k[..16].copy_from_slice(Uuid::new_v4().as_bytes());
+    k[16..].copy_from_slice(Uuid::new_v4().as_bytes());
+    k
 }
 
 fn time_or(s: &Option<String>, default: OffsetDateTime) -> OffsetDateTime {
@@ -100,7 +113,7 @@ impl User {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Member {
     User(Uuid),
     Group(Uuid),
@@ -209,9 +222,18 @@ pub struct State {
     pub operations: HashMap<Uuid, Operation>,
     /// Recent Identity Protection request times (for the per-tenant throttle).
     pub identity_protection_hits: Vec<OffsetDateTime>,
+    /// Delta paging and token behaviour (`[delta]`; `PUT /_sim/delta`).
+    pub delta: crate::fixture::DeltaFixture,
+    /// The change log delta queries answer from.
+    pub changes: changes::Changes,
+    /// Soft-deleted users and groups (`/directory/deletedItems`).
+    pub deleted_users: HashMap<Uuid, directory::DeletedUser>,
+    pub deleted_groups: HashMap<Uuid, directory::DeletedGroup>,
+    /// GUID → position in `users` (see [`State::user_pos`]).
+    pub user_pos: HashMap<Uuid, usize>,
 }
 
-fn b64url(bytes: &[u8]) -> String {
+pub(crate) fn b64url(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
@@ -288,6 +310,15 @@ impl State {
                     .push(member.ok_or_else(|| format!("unknown member {m}"))?);
             }
         }
+        if let Some(g) = &fixture.generate {
+            generate::generate(
+                g,
+                &fixture.tenant.initial_domain,
+                created,
+                &mut users,
+                &mut groups,
+            );
+        }
         let apps = fixture
             .apps
             .iter()
@@ -320,8 +351,14 @@ impl State {
             used_jtis: HashSet::new(),
             operations: HashMap::new(),
             identity_protection_hits: Vec::new(),
+            delta: fixture.delta.clone(),
+            changes: changes::Changes::new(token_key()),
+            deleted_users: HashMap::new(),
+            deleted_groups: HashMap::new(),
+            user_pos: HashMap::new(),
         })
         .map(|mut s| {
+            s.seed_changes();
             for (u, f) in s.users.iter_mut().zip(&fixture.users) {
                 if f.locked_out {
                     u.lockout.locked_until = Some(
@@ -347,7 +384,7 @@ impl State {
     /// A user by object id or UPN (case-insensitive), as Graph addresses `/users/{id|upn}`.
     pub fn user_index(&self, key: &str) -> Option<usize> {
         if let Ok(id) = key.parse::<Uuid>() {
-            return self.users.iter().position(|u| u.id == id);
+            return self.user_pos(id);
         }
         self.users
             .iter()
@@ -359,7 +396,7 @@ impl State {
     }
 
     pub fn user_by_id(&self, id: Uuid) -> Option<&User> {
-        self.users.iter().find(|u| u.id == id)
+        self.user_pos(id).map(|i| &self.users[i])
     }
 
     pub fn group(&self, key: &str) -> Option<&Group> {
