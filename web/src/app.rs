@@ -194,10 +194,11 @@ pub async fn serve(config: &Path) -> anyhow::Result<ExitCode> {
                 tracing::error!(error = %e, "the metrics listener stopped");
             }
         });
-        crate::metrics::spawn_gateway_gauges(
+        crate::gauges::spawn(
             metrics,
             Arc::clone(&portal.services.store),
             Arc::clone(&portal.services.clock),
+            portal.services.mirror.clone(),
             std::time::Duration::from_secs(15),
         );
         tracing::info!(listen = %listen, "metrics at /metrics");
@@ -214,10 +215,16 @@ pub async fn serve(config: &Path) -> anyhow::Result<ExitCode> {
     let forwarding = portal
         .part::<crate::forwarding::Forwarding>()
         .map(|f| f.start());
+    let syncer = portal
+        .part::<crate::mirror::DirectoryMirror>()
+        .and_then(|m| m.start());
     tracing::info!(listen = %settings.server.listen, public_url = %settings.portal.public_url, tls = tls.is_some(), "portal listening");
     let served = run_server(portal, &settings.server.listen, tls).await;
     if let Some(f) = forwarding {
         f.stop().await;
+    }
+    if let Some(s) = syncer {
+        s.stop().await;
     }
     served?;
     Ok(ExitCode::SUCCESS)

@@ -104,7 +104,7 @@ fn webhook(s: &crate::config::ForwardWebhookSettings) -> anyhow::Result<Arc<dyn 
 }
 
 /// This process among the instances sharing the store: host, process id and a random part.
-fn holder() -> anyhow::Result<String> {
+pub(crate) fn holder() -> anyhow::Result<String> {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("COMPUTERNAME").ok())

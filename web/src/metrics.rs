@@ -19,6 +19,9 @@
 //! | `latchkey_audit_forwarded_total` | `output` (`syslog`, `webhook`) | audit events delivered to a SIEM output by this instance |
 //! | `latchkey_audit_forward_failures_total` | `output` | deliveries that failed (the events stay queued) |
 //! | `latchkey_audit_forward_backlog` | `output` | audit events written but not delivered yet (every instance reports the same number: aggregate with `max`) |
+//! | `latchkey_directory_mirror_lag_seconds` | | age of the directory mirror's oldest last round (absent before its first full round) |
+//! | `latchkey_directory_mirror_usable` | | 1 while identification reads the mirror, 0 while it reads Graph live |
+//! | `latchkey_directory_mirror_objects` | `kind` (`users`, `groups`, `roles`, `memberships`) | what the mirror holds |
 //!
 //! Emails and texts sent or failed are audit events (`notify.*`, method = channel), so they are
 //! in `latchkey_audit_events_total`; so are policy reloads (`policy.reload`) and their result.
@@ -73,13 +76,13 @@ struct OperationLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct StateLabels {
-    state: String,
+pub(crate) struct StateLabels {
+    pub state: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct GatewayLabels {
-    gateway: String,
+pub(crate) struct GatewayLabels {
+    pub gateway: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -88,14 +91,19 @@ struct ScopeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct JobLabels {
-    kind: String,
-    state: String,
+pub(crate) struct JobLabels {
+    pub kind: String,
+    pub state: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutputLabels {
     output: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct KindLabels {
+    pub kind: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -112,15 +120,18 @@ pub struct Metrics {
     graph: Family<GraphLabels, Counter>,
     graph_latency: Family<OperationLabels, Histogram>,
     graph_retries: Family<OperationLabels, Counter>,
-    gateways: Family<StateLabels, Gauge>,
-    gateway_age: Family<GatewayLabels, Gauge>,
+    pub(crate) gateways: Family<StateLabels, Gauge>,
+    pub(crate) gateway_age: Family<GatewayLabels, Gauge>,
     store_latency: Family<OperationLabels, Histogram>,
     store_errors: Family<OperationLabels, Counter>,
     throttles: Family<ScopeLabels, Counter>,
-    jobs: Family<JobLabels, Gauge>,
+    pub(crate) jobs: Family<JobLabels, Gauge>,
     forwarded: Family<OutputLabels, Counter>,
     forward_failures: Family<OutputLabels, Counter>,
     forward_backlog: Family<OutputLabels, Gauge>,
+    pub(crate) mirror_lag: Gauge,
+    pub(crate) mirror_usable: Gauge,
+    pub(crate) mirror_objects: Family<KindLabels, Gauge>,
 }
 
 impl Metrics {
@@ -231,6 +242,24 @@ impl Metrics {
             "Audit events written but not yet delivered to a SIEM output",
             forward_backlog.clone(),
         );
+        let mirror_lag = Gauge::default();
+        registry.register(
+            "latchkey_directory_mirror_lag_seconds",
+            "Age of the directory mirror's oldest last round (absent before the first full round)",
+            mirror_lag.clone(),
+        );
+        let mirror_usable = Gauge::default();
+        registry.register(
+            "latchkey_directory_mirror_usable",
+            "1 while the directory mirror is read (synced, within the lag bound), else 0",
+            mirror_usable.clone(),
+        );
+        let mirror_objects = Family::<KindLabels, Gauge>::default();
+        registry.register(
+            "latchkey_directory_mirror_objects",
+            "Objects in the directory mirror: users, groups, roles, memberships",
+            mirror_objects.clone(),
+        );
         Self {
             registry,
             requests,
@@ -248,6 +277,9 @@ impl Metrics {
             forwarded,
             forward_failures,
             forward_backlog,
+            mirror_lag,
+            mirror_usable,
+            mirror_objects,
         }
     }
 
@@ -390,94 +422,6 @@ pub async fn record(
         })
         .inc();
     Ok(res)
-}
-
-const JOB_STATES: [latchkey_store::JobState; 5] = [
-    latchkey_store::JobState::Queued,
-    latchkey_store::JobState::Claimed,
-    latchkey_store::JobState::Succeeded,
-    latchkey_store::JobState::Failed,
-    latchkey_store::JobState::Expired,
-];
-
-/// Keeps the gateway gauges current: reads the registered gateways and counts their jobs
-/// every `every`.
-pub fn spawn_gateway_gauges(
-    metrics: Arc<Metrics>,
-    store: Arc<dyn latchkey_store::Store>,
-    clock: Arc<dyn latchkey_verify::Clock>,
-    every: std::time::Duration,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            match store.gateways().await {
-                Ok(gateways) => {
-                    let now = clock.now();
-                    let (mut connected, mut idle, mut revoked) = (0, 0, 0);
-                    metrics.gateway_age.clear();
-                    for g in &gateways {
-                        if g.revoked_at.is_some() {
-                            revoked += 1;
-                            continue;
-                        }
-                        if g.is_connected(now, crate::gateway::CONNECTED_WINDOW) {
-                            connected += 1;
-                        } else {
-                            idle += 1;
-                        }
-                        if let Some(seen) = g.last_seen_at {
-                            metrics
-                                .gateway_age
-                                .get_or_create(&GatewayLabels {
-                                    gateway: g.name.clone(),
-                                })
-                                .set((now - seen).whole_seconds());
-                        }
-                    }
-                    for (state, n) in [
-                        ("connected", connected),
-                        ("not_connected", idle),
-                        ("revoked", revoked),
-                    ] {
-                        metrics
-                            .gateways
-                            .get_or_create(&StateLabels {
-                                state: state.to_string(),
-                            })
-                            .set(n);
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "metrics: cannot read the gateways"),
-            }
-            match store.job_counts().await {
-                Ok(counts) => {
-                    // Every kind and state, 0 when there is none: a series never vanishes.
-                    for kind in latchkey_store::JOB_KINDS {
-                        for state in JOB_STATES {
-                            metrics
-                                .jobs
-                                .get_or_create(&JobLabels {
-                                    kind: (*kind).to_string(),
-                                    state: state.as_str().to_string(),
-                                })
-                                .set(0);
-                        }
-                    }
-                    for c in counts {
-                        metrics
-                            .jobs
-                            .get_or_create(&JobLabels {
-                                kind: c.kind.as_str().to_string(),
-                                state: c.state.as_str().to_string(),
-                            })
-                            .set(i64::try_from(c.count).unwrap_or(i64::MAX));
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "metrics: cannot count the gateway jobs"),
-            }
-            tokio::time::sleep(every).await;
-        }
-    })
 }
 
 /// Serves `GET /metrics` on `listen` until the process stops.

@@ -206,6 +206,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/admin_gateway_revoke.html"),
     ),
     (
+        "admin_directory.html",
+        include_str!("../templates/admin_directory.html"),
+    ),
+    (
         "admin_gateway_kinds.html",
         include_str!("../templates/admin_gateway_kinds.html"),
     ),

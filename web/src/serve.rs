@@ -171,10 +171,17 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
         Duration::from_secs(settings.portal.notice_lease_seconds.max(1)),
     )?;
     let csrf_key = key.derive(b"latchkey/csrf");
+    let mirror = crate::mirror::DirectoryMirror::from_settings(
+        &settings.directory,
+        graph.clone(),
+        Arc::clone(&store),
+        Arc::clone(&clock),
+    )?;
     let services = Services {
         core: SelfService {
             store,
             directory: Arc::new(graph),
+            mirror: mirror.as_ref().map(|m| Arc::clone(&m.mirror)),
             writeback: RwLock::new(writeback),
             policies: RwLock::new(Arc::new(policies)),
             codes: Arc::new(CodeIssuer::new(
@@ -206,6 +213,9 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Portal> {
     };
     let kiosk = crate::kiosk::Kiosk::from_settings(&settings.kiosk, brand.helpdesk.as_deref());
     let mut portal = Portal::new(brand, services)?;
+    if let Some(mirror) = mirror {
+        portal.parts.insert(Arc::new(mirror));
+    }
     if let Some(kiosk) = kiosk {
         portal.parts.insert(Arc::new(kiosk));
     }

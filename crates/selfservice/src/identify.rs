@@ -34,6 +34,8 @@ pub enum PlanError {
     #[error("store: {0}")]
     Store(#[from] StoreError),
     #[error("{0}")]
+    Mirror(#[from] latchkey_mirror::MirrorError),
+    #[error("{0}")]
     NoRandomness(#[from] latchkey_types::random::NoRandomness),
 }
 
@@ -192,13 +194,14 @@ pub async fn plan(s: &SelfService, login: &str) -> Result<Plan, PlanError> {
             reason: Some(reason),
         })
     };
-    let Some(user) = s.directory.find_user(login).await? else {
+    let source = Source::now(s).await?;
+    let Some(user) = source.find_user(s, login).await? else {
         return decoy("no single account matches".into());
     };
     if user.account_enabled == Some(false) {
         return decoy(format!("account {} is disabled", user.id));
     }
-    let memberships = s.directory.memberships(&user.id).await?;
+    let memberships = source.memberships(s, &user.id).await?;
     let groups: HashSet<ObjectId> = memberships.groups.iter().map(|g| g.id).collect();
     let set = s.policies();
     let evaluation = evaluate(
@@ -243,6 +246,48 @@ pub async fn plan(s: &SelfService, login: &str) -> Result<Plan, PlanError> {
         subject: user.id,
         reason: Some(evaluation.explain()),
     })
+}
+
+/// Where identification reads the directory: the mirror while it is current (no Graph request,
+/// and a timing that does not depend on Graph), else Graph live. Either way the write is
+/// preceded by a live check ([`crate::act::claim`]), so a stale mirror can only refuse.
+enum Source<'a> {
+    Mirror(&'a latchkey_mirror::Mirror),
+    Live,
+}
+
+impl<'a> Source<'a> {
+    async fn now(s: &'a SelfService) -> Result<Source<'a>, PlanError> {
+        Ok(match &s.mirror {
+            Some(m) if m.freshness().await?.usable() => Source::Mirror(m),
+            _ => Source::Live,
+        })
+    }
+
+    async fn find_user(
+        &self,
+        s: &SelfService,
+        login: &str,
+    ) -> Result<Option<latchkey_graph::User>, PlanError> {
+        match self {
+            Source::Mirror(m) => match login.parse::<SignInName>() {
+                Ok(typed) => Ok(m.find_user(&typed).await?),
+                Err(_) => Ok(None),
+            },
+            Source::Live => Ok(s.directory.find_user(login).await?),
+        }
+    }
+
+    async fn memberships(
+        &self,
+        s: &SelfService,
+        id: &ObjectId,
+    ) -> Result<latchkey_graph::Memberships, PlanError> {
+        match self {
+            Source::Mirror(m) => Ok(m.memberships(id).await?),
+            Source::Live => Ok(s.directory.memberships(id).await?),
+        }
+    }
 }
 
 /// What a real flow keeps of the user and the policy that matched.

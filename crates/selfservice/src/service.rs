@@ -22,6 +22,9 @@ use crate::notices::Outbox;
 pub struct SelfService {
     pub store: Arc<dyn Store>,
     pub directory: Arc<dyn Directory>,
+    /// The directory mirror (`[directory] mirror`), read at identification while it is current;
+    /// `None`: every read goes to Graph.
+    pub mirror: Option<Arc<latchkey_mirror::Mirror>>,
     /// A delegated client (an Authentication Administrator's refresh token, `latchkey delegate`)
     /// for `resetPassword` with writeback; synced users cannot reset without it. Behind a lock
     /// because the admin console's connection page installs a new one at run time: read it

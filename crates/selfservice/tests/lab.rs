@@ -139,6 +139,7 @@ impl Lab {
         let s = Arc::new(SelfService {
             store,
             directory: Arc::new(graph),
+            mirror: None,
             writeback: RwLock::new(None),
             policies: RwLock::new(Arc::new(policy_set(&sim, actions))),
             codes: Arc::new(

@@ -196,7 +196,7 @@ pub struct MirrorListedUser {
     pub enabled: bool,
     pub synced: bool,
     /// Groups and roles the user is a direct member of.
-    pub direct: Vec<ObjectId>,
+    pub direct: Vec<(ObjectId, GroupKind)>,
 }
 
 /// A direct membership of a group or role in another group (nesting), for local transitive

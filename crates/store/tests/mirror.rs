@@ -169,7 +169,7 @@ async fn rounds_resume_and_incremental_rounds_merge(store: Arc<dyn Store>) {
         vec![id(1), id(2)]
     );
     assert!(listed[0].direct.is_empty());
-    assert_eq!(listed[1].direct, vec![id(11)]);
+    assert_eq!(listed[1].direct, vec![(id(11), GroupKind::Group)]);
     let next = store.mirror_users_page(Some(id(1)), 10).await.unwrap();
     assert_eq!(next.len(), 1);
     let counts = store.mirror_counts().await.unwrap();

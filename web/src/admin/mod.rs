@@ -23,6 +23,7 @@ use crate::portal::Portal;
 
 pub mod audit;
 pub mod connection;
+pub mod directory;
 pub mod gateways;
 pub mod policies;
 pub mod policy_delete;
@@ -68,6 +69,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin", web::get().to(index))
         .configure(connection::configure)
         .configure(gateways::configure)
+        .configure(directory::configure)
         .configure(policies::configure)
         .configure(policy_save::configure)
         .configure(policy_delete::configure)

@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use latchkey_types::Secret;
 use serde::Deserialize;
 
+mod directory;
 mod forwarding;
 mod kiosk;
 mod limits;
@@ -16,6 +17,7 @@ mod metrics;
 mod passwords;
 mod sections;
 
+pub use directory::DirectorySettings;
 pub use forwarding::{
     ForwardFrom, ForwardingSettings, SyslogSettings as ForwardSyslogSettings,
     WebhookSettings as ForwardWebhookSettings,
@@ -74,6 +76,9 @@ pub struct Settings {
     /// Audit events to SIEM outputs (off unless an output is configured).
     #[serde(default)]
     pub forwarding: ForwardingSettings,
+    /// The directory mirror (on by default).
+    #[serde(default)]
+    pub directory: DirectorySettings,
 }
 
 /// The app credential after files have been read.
@@ -177,6 +182,7 @@ impl Settings {
         }
         self.passwords.validate()?;
         self.forwarding.validate()?;
+        self.directory.timings().map_err(anyhow::Error::msg)?;
         self.limits.limits()?;
         self.kiosk.validate()?;
         for p in &self.portal.trusted_proxies {

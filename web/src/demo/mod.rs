@@ -115,6 +115,9 @@ pub struct DemoOptions {
     /// Metrics and audit forwarding as in production (benchmarks measure their cost); off in
     /// the demo.
     pub operations: Option<DemoOperations>,
+    /// The directory mirror (`[directory]`): on in `latchkey demo` (every 10 s), off by default
+    /// here so tests that change the tenant see it at once.
+    pub mirror: Option<crate::config::DirectorySettings>,
 }
 
 /// One pre-enrolled demo user.
@@ -153,6 +156,7 @@ impl Default for DemoOptions {
             },
             localhost: false,
             operations: None,
+            mirror: None,
         }
     }
 }
@@ -176,6 +180,8 @@ pub struct Demo {
     url: String,
     /// Audit forwarding ([`DemoOptions::operations`]).
     forwarding: Option<crate::forwarding::Running>,
+    /// The directory mirror's syncer ([`DemoOptions::mirror`]).
+    syncer: Option<crate::mirror::RunningSyncer>,
 }
 
 impl Demo {
@@ -212,6 +218,9 @@ impl Demo {
         self.portal.stop().await;
         if let Some(f) = self.forwarding {
             f.stop().await;
+        }
+        if let Some(s) = self.syncer {
+            s.stop().await;
         }
         self.sim.stop().await;
         if let Err(e) = std::fs::remove_dir_all(&self.dir) {
@@ -292,6 +301,7 @@ async fn start_full(
         kiosk,
         localhost,
         operations,
+        mirror,
     } = options;
     let listener = std::net::TcpListener::bind(listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
@@ -378,10 +388,20 @@ async fn start_full(
     let seeds = setup::enroll(&store, &sim, &totp, &outbox, &enroll, clock.now()).await?;
 
     let form_key = random_key()?;
+    let mirror = match mirror {
+        Some(m) => crate::mirror::DirectoryMirror::from_settings(
+            &m,
+            graph.clone(),
+            Arc::clone(&store),
+            Arc::clone(&clock),
+        )?,
+        None => None,
+    };
     let services = Services {
         core: SelfService {
             store: Arc::clone(&store),
             directory: Arc::new(graph),
+            mirror: mirror.as_ref().map(|m| Arc::clone(&m.mirror)),
             writeback: RwLock::new(
                 with_writeback.then(|| Arc::new(writeback) as Arc<dyn Directory>),
             ),
@@ -418,6 +438,11 @@ async fn start_full(
         services,
     )?;
     kiosk.validate()?;
+    let syncer = mirror.and_then(|m| {
+        let running = m.start();
+        portal.parts.insert(Arc::new(m));
+        running
+    });
     if let Some(kiosk) = crate::kiosk::Kiosk::from_settings(&kiosk, None) {
         portal.parts.insert(Arc::new(kiosk));
     }
@@ -480,11 +505,19 @@ async fn start_full(
         dir,
         url,
         forwarding,
+        syncer,
     })
 }
 
 pub async fn run(listen: SocketAddr) -> anyhow::Result<ExitCode> {
-    let demo = start(listen).await?;
+    let options = DemoOptions {
+        mirror: Some(crate::config::DirectorySettings {
+            sync_interval_seconds: 10,
+            ..Default::default()
+        }),
+        ..DemoOptions::default()
+    };
+    let demo = start_with(listen, options).await?;
     welcome::print(&demo);
     crate::app::shutdown_signal().await;
     demo.stop().await;

@@ -20,4 +20,4 @@ pub use delta::{
 pub use pages::{MAX_PAGE_SIZE, NextPage, Page, RegistrationDetails};
 pub use settings::{PASSWORD_RULE_SETTINGS_TEMPLATE, PasswordRuleSettings};
 pub use tenant::InternalDomainFederation;
-pub use users::odata_string;
+pub use users::{accounts_in_domain, odata_string};

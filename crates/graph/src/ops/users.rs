@@ -125,28 +125,7 @@ impl GraphClient {
             )
             .await?;
         let page: Page = resp.json()?;
-        let in_domain = |u: &User| match (domain, u.on_premises_domain_name.as_deref()) {
-            (None, _) => true,
-            (Some(_), None) => false,
-            (Some(want), Some(dns)) => {
-                dns.eq_ignore_ascii_case(want)
-                    || dns
-                        .split('.')
-                        .next()
-                        .is_some_and(|netbios| netbios.eq_ignore_ascii_case(want))
-            }
-        };
-        let mut users: Vec<User> = page
-            .value
-            .iter()
-            .filter(|u| in_domain(u))
-            .cloned()
-            .collect();
-        // A NetBIOS name that is no DNS label of any namesake's domain (`CONTOSO` for
-        // `ad.contoso.com`): the one account of that name, if there is exactly one.
-        if users.is_empty() && domain.is_some_and(|d| !d.contains('.')) && page.value.len() == 1 {
-            users = page.value;
-        }
+        let mut users = accounts_in_domain(domain, page.value);
         users.sort_by_key(|u| u.id);
         users.dedup_by_key(|u| u.id);
         match users.len() {
@@ -219,6 +198,30 @@ impl GraphClient {
         )
         .await
     }
+}
+
+/// Of the users whose on-premises account name matched, those `domain` (NetBIOS or DNS name, as
+/// typed; `None`: any) names: a DNS domain equal to it or whose first label is it. A NetBIOS name
+/// that is no label of any namesake's domain (`CONTOSO` for `ad.contoso.com`) keeps the one
+/// namesake when there is exactly one. Shared by the live lookup and the directory mirror, so
+/// both resolve `DOMAIN\name` alike.
+pub fn accounts_in_domain(domain: Option<&str>, namesakes: Vec<User>) -> Vec<User> {
+    let in_domain = |u: &User| match (domain, u.on_premises_domain_name.as_deref()) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(want), Some(dns)) => {
+            dns.eq_ignore_ascii_case(want)
+                || dns
+                    .split('.')
+                    .next()
+                    .is_some_and(|netbios| netbios.eq_ignore_ascii_case(want))
+        }
+    };
+    let users: Vec<User> = namesakes.iter().filter(|u| in_domain(u)).cloned().collect();
+    if users.is_empty() && domain.is_some_and(|d| !d.contains('.')) && namesakes.len() == 1 {
+        return namesakes;
+    }
+    users
 }
 
 #[cfg(test)]

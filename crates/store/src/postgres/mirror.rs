@@ -231,7 +231,7 @@ impl PostgresStore {
             return Ok(users);
         };
         let members = sqlx::query(
-            "SELECT member_id, group_id FROM mirror_members \
+            "SELECT member_id, group_id, group_kind FROM mirror_members \
              WHERE member_id >= $1 AND member_id <= $2 AND member_type = 0",
         )
         .bind(first.id.to_string())
@@ -252,7 +252,9 @@ impl PostgresStore {
                 "group_id",
             )?;
             if let Some(&i) = at.get(&member) {
-                users[i].direct.push(group);
+                users[i]
+                    .direct
+                    .push((group, GroupKind::from_i64(r.try_get("group_kind")?)?));
             }
         }
         Ok(users)

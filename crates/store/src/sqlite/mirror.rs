@@ -243,7 +243,7 @@ impl SqliteStore {
             };
             // One range read of the page's memberships (the member index is ordered by member).
             let mut stmt = conn.prepare_cached(
-                "SELECT member_id, group_id FROM mirror_members \
+                "SELECT member_id, group_id, group_kind FROM mirror_members \
                  WHERE member_id >= ?1 AND member_id <= ?2 AND member_type = 0 \
                  ORDER BY member_id",
             )?;
@@ -256,7 +256,7 @@ impl SqliteStore {
                     at += 1;
                 }
                 if let Some(u) = users.get_mut(at).filter(|u| u.id == member) {
-                    u.direct.push(group);
+                    u.direct.push((group, GroupKind::from_i64(r.get(2)?)?));
                 }
             }
             Ok(users)

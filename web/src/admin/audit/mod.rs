@@ -63,6 +63,7 @@ pub const KNOWN_TYPES: &[&str] = &[
     "admin.delegated.setup",
     "admin.gateway.register",
     "admin.gateway.revoke",
+    "admin.directory.sync",
     "admin.report.export",
     "admin.audit.export",
     "helpdesk.signin",

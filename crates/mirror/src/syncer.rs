@@ -1,0 +1,270 @@
+//! The one syncer: rounds of delta queries under the store's lease.
+//!
+//! A round reads users, then groups, then directory roles, each from where its last page left
+//! it: no link yet starts a full round; a nextLink resumes a round a crash or a lost lease cut
+//! short; a deltaLink starts an incremental round. Every page is stored with the link after it
+//! before the next is asked for. Graph's resync answer (410, `syncStateNotFound`) starts that
+//! collection's full round again; throttling is the Graph client's (429 and `Retry-After`
+//! within its retry budget); any other error ends the round, is recorded for the console, and
+//! the next round resumes from the last stored page.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use latchkey_graph::{DeltaCollection, DeltaCursor, GraphClient};
+use latchkey_store::{MirrorCollection, MirrorLink, MirrorPage, Store};
+use latchkey_verify::Clock;
+use time::OffsetDateTime;
+use tokio::sync::Notify;
+
+use crate::convert::{groups_page, users_page};
+use crate::error::MirrorError;
+
+/// Resync answers accepted in one collection's round before it gives up (each starts over).
+const MAX_RESYNCS: u32 = 3;
+/// How often an idle syncer looks for a "sync now" asked on another instance.
+const POLL: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone)]
+pub struct SyncerSettings {
+    /// Time between the starts of incremental rounds.
+    pub interval: Duration,
+    /// The sync lease's length; renewed every quarter of it.
+    pub lease: Duration,
+    /// This instance's name in the lease (unique per process).
+    pub holder: String,
+}
+
+/// What one round did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoundReport {
+    pub pages: u64,
+    pub objects: u64,
+    /// Collections whose round was a full one.
+    pub full_rounds: Vec<MirrorCollection>,
+    /// Resync answers Graph gave.
+    pub resyncs: u32,
+}
+
+pub struct Syncer {
+    graph: GraphClient,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    settings: SyncerSettings,
+    wake: Arc<Notify>,
+}
+
+fn delta_collection(c: MirrorCollection) -> DeltaCollection {
+    match c {
+        MirrorCollection::Users => DeltaCollection::Users,
+        MirrorCollection::Groups => DeltaCollection::Groups,
+        MirrorCollection::DirectoryRoles => DeltaCollection::DirectoryRoles,
+    }
+}
+
+impl Syncer {
+    pub fn new(
+        graph: GraphClient,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        settings: SyncerSettings,
+    ) -> Syncer {
+        Syncer {
+            graph,
+            store,
+            clock,
+            settings,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Wakes the syncer for a round now (the console's "sync now" on this instance; other
+    /// instances see the request in the store).
+    pub fn waker(&self) -> Arc<Notify> {
+        Arc::clone(&self.wake)
+    }
+
+    /// Runs rounds until `shutdown` completes, then gives the lease up.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut last_start: Option<OffsetDateTime> = None;
+        let mut renewed: Option<OffsetDateTime> = None;
+        loop {
+            let now = self.clock.now();
+            let requested = match self.store.mirror_requested().await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(error = %e, "directory mirror: cannot read the sync state");
+                    None
+                }
+            };
+            let due = last_start.is_none_or(|t| {
+                now - t >= self.settings.interval || requested.is_some_and(|r| r > t)
+            });
+            let renew_due = renewed.is_none_or(|t| now - t >= self.settings.lease / 4);
+            if due || renew_due {
+                match self
+                    .store
+                    .lease_mirror(&self.settings.holder, now, self.settings.lease)
+                    .await
+                {
+                    Ok(true) => {
+                        renewed = Some(now);
+                        if due {
+                            last_start = Some(now);
+                            self.logged_round().await;
+                        }
+                    }
+                    Ok(false) => {
+                        renewed = None;
+                        if due {
+                            // Another instance syncs; look again after an interval.
+                            last_start = Some(now);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "directory mirror: cannot take the sync lease");
+                    }
+                }
+            }
+            tokio::select! {
+                () = &mut shutdown => break,
+                () = self.wake.notified() => last_start = None,
+                () = tokio::time::sleep(POLL) => {}
+            }
+        }
+        if let Err(e) = self.store.release_mirror(&self.settings.holder).await {
+            tracing::warn!(error = %e, "directory mirror: cannot release the sync lease");
+        }
+    }
+
+    async fn logged_round(&self) {
+        match self.round().await {
+            Ok(r) => tracing::debug!(
+                pages = r.pages,
+                objects = r.objects,
+                resyncs = r.resyncs,
+                "directory mirror: round complete"
+            ),
+            Err(MirrorError::LeaseLost) => {
+                tracing::info!("directory mirror: another instance took the sync over");
+            }
+            Err(e) => tracing::warn!(error = %e, "directory mirror: round stopped"),
+        }
+    }
+
+    /// One round of every collection, if this instance holds the lease (else
+    /// [`MirrorError::LeaseLost`]). An error is recorded for its collection and ends the round.
+    pub async fn round(&self) -> Result<RoundReport, MirrorError> {
+        let mut report = RoundReport::default();
+        for c in MirrorCollection::ALL {
+            if let Err(e) = self.collection_round(c, &mut report).await {
+                if !matches!(e, MirrorError::LeaseLost) {
+                    let text = e.to_string();
+                    if let Err(store) = self
+                        .store
+                        .record_mirror_error(c, &text, self.clock.now())
+                        .await
+                    {
+                        tracing::warn!(error = %store, "directory mirror: cannot record an error");
+                    }
+                }
+                return Err(e);
+            }
+        }
+        Ok(report)
+    }
+
+    async fn collection_round(
+        &self,
+        c: MirrorCollection,
+        report: &mut RoundReport,
+    ) -> Result<(), MirrorError> {
+        let state = self.store.mirror_sync_state().await?;
+        let link = state
+            .into_iter()
+            .find(|s| s.collection == c)
+            .and_then(|s| s.link);
+        // A stored link the client refuses (the Graph origin changed): start over.
+        let stored = match &link {
+            Some(MirrorLink::More(l) | MirrorLink::Done(l)) => self.graph.delta_link(l).ok(),
+            None => None,
+        };
+        let (mut cursor, mut begins) = match stored {
+            Some(l) => (DeltaCursor::Link(l), false),
+            None => (DeltaCursor::Start, true),
+        };
+        let mut renewed = self.clock.now();
+        let mut resyncs = 0;
+        if begins {
+            report.full_rounds.push(c);
+        }
+        loop {
+            let page = match self.fetch(c, &cursor, begins).await {
+                Ok(p) => p,
+                Err(MirrorError::Graph(e)) if e.is_sync_reset() => {
+                    resyncs += 1;
+                    report.resyncs += 1;
+                    if resyncs > MAX_RESYNCS {
+                        return Err(MirrorError::ResyncLoop(resyncs));
+                    }
+                    tracing::info!(
+                        collection = c.as_str(),
+                        "directory mirror: Graph asked for a resync; full round"
+                    );
+                    cursor = DeltaCursor::Start;
+                    begins = true;
+                    if !report.full_rounds.contains(&c) {
+                        report.full_rounds.push(c);
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let now = self.clock.now();
+            if now - renewed >= self.settings.lease / 4 {
+                if !self
+                    .store
+                    .lease_mirror(&self.settings.holder, now, self.settings.lease)
+                    .await?
+                {
+                    return Err(MirrorError::LeaseLost);
+                }
+                renewed = now;
+            }
+            report.pages += 1;
+            report.objects += (page.users.len() + page.groups.len() + page.removed.len()) as u64;
+            if !self
+                .store
+                .apply_mirror_page(&self.settings.holder, &page, now)
+                .await?
+            {
+                return Err(MirrorError::LeaseLost);
+            }
+            begins = false;
+            match page.link {
+                MirrorLink::More(l) => cursor = DeltaCursor::Link(self.graph.delta_link(&l)?),
+                MirrorLink::Done(_) => return Ok(()),
+            }
+        }
+    }
+
+    async fn fetch(
+        &self,
+        c: MirrorCollection,
+        cursor: &DeltaCursor,
+        begins: bool,
+    ) -> Result<MirrorPage, MirrorError> {
+        Ok(match c {
+            MirrorCollection::Users => users_page(&self.graph.users_delta(cursor).await?, begins)?,
+            other => {
+                let page = self
+                    .graph
+                    .groups_delta(cursor, delta_collection(other))
+                    .await?;
+                groups_page(&page, other, begins)
+            }
+        })
+    }
+}
