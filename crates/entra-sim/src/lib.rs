@@ -13,7 +13,8 @@
 //! [`tokens`] (JWT sign/verify) ; [`oauth`] (token, authorize, OIDC) ; [`graph`] (users, groups,
 //! delta queries, membership writes, methods, passkeys, reset, risk, tenant) ; [`odata`] (filter
 //! parser, paging) ; [`faults`] and [`recording`] (test hooks) ; [`control`] (`/_sim/`
-//! endpoints, including delta token reset and churn).
+//! endpoints, including delta token reset and churn). `examples/delta_bench.rs` measures a
+//! generated 500,000-user tenant: build time, memory, full delta walks over HTTP.
 #![allow(clippy::disallowed_methods)]
 // the simulator is Microsoft's side: it mints its own ids and keeps its own clock (crate::clock)
 // Test infrastructure: a broken built-in fixture, a missing registration or no system randomness

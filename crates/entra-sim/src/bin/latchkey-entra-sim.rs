@@ -39,9 +39,30 @@ async fn main() -> anyhow::Result<()> {
         (None, true) => Fixture::demo(),
         (None, false) => Fixture::test(),
     };
+    let churn_per_minute = fixture.generate.as_ref().map_or(0, |g| g.churn_per_minute);
     let sim = Sim::start_on(fixture, args.listen)
         .await
         .context("starting the simulator")?;
+    if churn_per_minute > 0 {
+        // `[generate] churn_per_minute`: a live-looking directory for mirror demos. Every 5 s a
+        // twelfth of the rate (the remainder carried over), seeds counting up.
+        let tenant = sim.tenant();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+            let (mut owed, mut seed) = (0u64, 0u64);
+            loop {
+                tick.tick().await;
+                owed += u64::from(churn_per_minute);
+                let n = owed / 12;
+                owed %= 12;
+                if n > 0 {
+                    seed += 1;
+                    let s = tenant.churn(n as usize, seed);
+                    tracing::info!(applied = s.applied, "churn");
+                }
+            }
+        });
+    }
     println!("{}", sim.base_url());
     eprintln!(
         "tenant {} | authority {} | graph {} | control {}/_sim/",
