@@ -91,6 +91,9 @@ async fn add_and_remove_members() {
 
     // Without GroupMember.ReadWrite.All (the plain test app): 403.
     let plain = start().await;
+    plain
+        .tenant()
+        .remove_app_permission(APP, "RoleManagement.Read.Directory");
     let pt = app_token(&plain).await;
     let (s, _, _) = graph(&plain, &pt, Method::POST, &add, Some(reference(MEGAN)), &[]).await;
     assert_eq!(s, 403);
