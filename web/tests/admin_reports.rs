@@ -251,6 +251,8 @@ async fn coverage_and_the_unable_list_match_the_fixture() {
     let page = b.get("/admin/reports").await;
     assert_eq!(page.status, 200, "{}", page.body);
     let body = &page.body;
+    // Without the mirror the page says it read Graph.
+    assert!(body.contains("data-source=\"graph\""), "{body}");
     let policy_row = format!("data-policy=\"{POLICY}\"");
     assert_eq!(cell(body, &policy_row, "total"), in_scope.len());
     assert_eq!(cell(body, &policy_row, "ready"), ready.len());
@@ -1044,5 +1046,176 @@ async fn coverage_stops_at_its_user_limit_and_says_so() {
     .unwrap();
     assert!(some.truncated);
     assert_eq!(some.users + some.disabled, limit);
+    demo.stop().await;
+}
+
+/// A demo of `fixture` with the directory mirror on, once the mirror is usable.
+pub(crate) async fn mirrored(fixture: Fixture) -> Demo {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let demo = demo::start_with(
+        "127.0.0.1:0".parse().unwrap(),
+        DemoOptions {
+            fixture,
+            mirror: Some(latchkey::config::DirectorySettings {
+                sync_interval_seconds: 10,
+                ..Default::default()
+            }),
+            ..DemoOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mirror = demo.services.mirror.as_ref().unwrap();
+    for _ in 0..600 {
+        if mirror.freshness().await.unwrap().usable() {
+            return demo;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the mirror did not complete its first round within a minute");
+}
+
+/// The demo fixture with a generated tenant of `users` users on top.
+pub(crate) fn generated(users: usize) -> Fixture {
+    let mut fixture = Fixture::demo();
+    fixture.generate = Some(latchkey_entra_sim::fixture::GenerateFixture {
+        users,
+        groups: 200,
+        seed: 1,
+        ..Default::default()
+    });
+    fixture
+}
+
+/// Policies over the generated tenant: a division (one project excluded) with profile methods
+/// and one required, everyone else with Entra methods and two required, privileged included.
+pub(crate) fn generated_policies(demo: &Demo) -> latchkey_policy::PolicySet {
+    let g = |name: &str| demo.sim.tenant().group_id(name).unwrap();
+    let text = format!(
+        "[[policy]]\nname = \"Division\"\npriority = 5\n\
+         applies_to = [{{ id = \"{}\" }}]\nexcludes = [{{ id = \"{}\" }}]\n\
+         actions = [\"reset\"]\nmethods = [\"email\", \"sms\", \"totp\"]\n\
+         sources = [\"latchkey\", \"profile\"]\nmethods_required = 1\n\n\
+         [[policy]]\nname = \"Everyone\"\npriority = 20\n\
+         applies_to = [{{ id = \"{}\", name = \"All Employees\" }}, {{ id = \"{}\" }}]\n\
+         actions = [\"reset\", \"unlock\"]\nmethods = [\"email\", \"totp\", \"sms\"]\n\
+         sources = [\"latchkey\", \"entra\"]\nmethods_required = 2\nallow_privileged = true\n",
+        g("Division 01"),
+        g("Project 00001"),
+        g("All Employees"),
+        g(SCOPE_GROUP),
+    );
+    latchkey_policy::parse_sources(&[(std::path::PathBuf::from("t.toml"), text)])
+        .expect("valid policies")
+}
+
+/// The coverage from Graph and from the mirror (pages of `page` users), as JSON.
+async fn both_coverages(demo: &Demo, page: u32) -> (serde_json::Value, serde_json::Value) {
+    use latchkey::admin::reports::{coverage, coverage_mirror, source};
+    let s = &demo.services;
+    let graph = coverage::compute(
+        std::sync::Arc::clone(&s.directory),
+        std::sync::Arc::clone(&s.store),
+        s.policies(),
+    )
+    .await
+    .unwrap();
+    let used = source::usable(s.mirror.as_ref()).await.expect("usable");
+    let mirror = coverage_mirror::compute(
+        &used,
+        std::sync::Arc::clone(&s.directory),
+        s.policies(),
+        page,
+    )
+    .await
+    .unwrap();
+    assert!(!graph.truncated);
+    (
+        serde_json::to_value(graph).unwrap(),
+        serde_json::to_value(mirror).unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn coverage_from_the_mirror_equals_graph_on_the_demo_tenant_and_says_its_source() {
+    let demo = mirrored(Fixture::demo()).await;
+    let (graph, mirror) = both_coverages(&demo, 7).await;
+    assert_eq!(graph, mirror);
+    // Not a vacuous comparison: users in scope, some unable.
+    assert!(graph["users"].as_u64().unwrap() > 5, "{graph}");
+    assert!(!graph["unable"].as_array().unwrap().is_empty(), "{graph}");
+    // Pages of 7 and one page give the same: nothing is capped or dropped between pages.
+    assert_eq!(both_coverages(&demo, 5_000).await.1, mirror);
+
+    let mut b = Browser::new(&demo);
+    sign_in(&demo, &mut b, "/admin", EVA).await;
+    let page = b.get("/admin/reports").await;
+    assert!(
+        page.body.contains("data-source=\"mirror\""),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("Read from the directory mirror, last synchronized")
+    );
+    let csv = b.get("/admin/reports/unable.csv").await;
+    let rows = parse_csv(csv.body.trim_start_matches('\u{feff}'));
+    assert_eq!(rows.len() - 1, graph["unable"].as_array().unwrap().len());
+    demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn coverage_from_the_mirror_equals_graph_on_a_generated_tenant() {
+    let demo = mirrored(generated(3000)).await;
+    *demo.services.policies.write().unwrap() = std::sync::Arc::new(generated_policies(&demo));
+    let started = std::time::Instant::now();
+    let (graph, mirror) = both_coverages(&demo, 500).await;
+    eprintln!("both coverages of 3,000 users: {:?}", started.elapsed());
+    assert_eq!(graph, mirror);
+    assert!(
+        graph["users"].as_u64().unwrap() > 2900,
+        "{}",
+        graph["users"]
+    );
+    assert!(graph["disabled"].as_u64().unwrap() > 0);
+    let rows = graph["groups"].as_array().unwrap();
+    assert!(
+        rows.iter().all(|r| r["total"].as_u64().unwrap() > 0),
+        "{rows:?}"
+    );
+    demo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_inventory_from_the_mirror_has_the_rows_graph_gives() {
+    let demo = mirrored(Fixture::demo()).await;
+    let mut b = Browser::new(&demo);
+    sign_in(&demo, &mut b, "/admin", EVA).await;
+    let from_mirror = b.get("/admin/reports/inventory.csv").await;
+    assert_eq!(from_mirror.status, 200);
+    let mirror_rows: BTreeSet<Vec<String>> =
+        parse_csv(from_mirror.body.trim_start_matches('\u{feff}'))
+            .into_iter()
+            .collect();
+    // The same export from Graph: the mirror switched off for this instance.
+    let (directory, store, set) = (
+        std::sync::Arc::clone(&demo.services.directory),
+        std::sync::Arc::clone(&demo.services.store),
+        demo.services.policies(),
+    );
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(latchkey::admin::reports::inventory::produce(
+        directory, store, set, tx,
+    ));
+    let mut text = Vec::new();
+    while let Some(chunk) = rx.recv().await {
+        text.extend_from_slice(&chunk.unwrap());
+    }
+    let text = String::from_utf8(text).unwrap();
+    let graph_rows: BTreeSet<Vec<String>> = parse_csv(text.trim_start_matches('\u{feff}'))
+        .into_iter()
+        .collect();
+    assert_eq!(graph_rows, mirror_rows);
     demo.stop().await;
 }

@@ -105,7 +105,13 @@ async fn render(
         Ok(p) => {
             let diff = super::policy_file::diff(&p.old_text, p.new_text.as_deref().unwrap_or(""));
             let current = portal.services.policies();
-            let blast = match super::simulate::blast_radius(&admin.graph, &current, &p.set).await {
+            let blast = super::simulate::blast_mirror::blast_radius(
+                &portal.services,
+                &admin.graph,
+                &current,
+                &p.set,
+            );
+            let blast = match blast.await {
                 Ok(b) => serde_json::to_value(b).unwrap_or_default(),
                 Err(e) => {
                     tracing::warn!(error = %e, "admin: blast radius failed");

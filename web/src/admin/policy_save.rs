@@ -200,7 +200,10 @@ async fn preview(
     version: String,
 ) -> Preview {
     let current = portal.services.policies();
-    let blast = super::simulate::blast_radius(&admin.graph, &current, &c.set).await;
+    let services = &portal.services;
+    let blast =
+        super::simulate::blast_mirror::blast_radius(services, &admin.graph, &current, &c.set);
+    let blast = blast.await;
     let blast = match blast {
         Ok(b) => serde_json::to_value(b).unwrap_or_default(),
         Err(e) => {

@@ -9,8 +9,11 @@
 //! ([`latchkey_store::Store::audit_daily_counts`]).
 
 pub mod coverage;
+pub mod coverage_mirror;
 pub mod csv;
 pub mod inventory;
+pub mod inventory_mirror;
+pub mod source;
 
 use std::sync::Arc;
 
@@ -121,15 +124,13 @@ async fn page(
             None
         }
     };
-    let coverage =
-        match coverage::compute(Arc::clone(&s.directory), Arc::clone(&s.store), s.policies()).await
-        {
-            Ok(c) => Some(c),
-            Err(e) => {
-                tracing::error!(error = %e, "reports: cannot compute coverage");
-                None
-            }
-        };
+    let coverage = match coverage_mirror::compute_best(s).await {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::error!(error = %e, "reports: cannot compute coverage");
+            None
+        }
+    };
     let unable_total = coverage.as_ref().map_or(0, |c| c.unable.len());
     let unable_shown: Vec<_> = coverage
         .as_ref()
@@ -218,20 +219,18 @@ async fn unable_csv(
     user: Member<AdminConsole>,
 ) -> HttpResponse {
     let s = &portal.services;
-    let coverage =
-        match coverage::compute(Arc::clone(&s.directory), Arc::clone(&s.store), s.policies()).await
-        {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::error!(error = %e, "reports: cannot compute coverage");
-                return portal.error_page(
-                    &req,
-                    user.lang,
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "reports_coverage_unavailable",
-                );
-            }
-        };
+    let coverage = match coverage_mirror::compute_best(s).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "reports: cannot compute coverage");
+            return portal.error_page(
+                &req,
+                user.lang,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "reports_coverage_unavailable",
+            );
+        }
+    };
     if let Err(r) = audit_export(&portal, &req, &user, "unable").await {
         return r;
     }
@@ -269,8 +268,13 @@ async fn inventory_csv(
     }
     let s = &portal.services;
     let (directory, store, set) = (Arc::clone(&s.directory), Arc::clone(&s.store), s.policies());
-    csv::stream(&file_name(&portal, "inventory"), move |sink| {
-        inventory::produce(directory, store, set, sink)
+    // The mirror while it is usable (every user, no Graph request per user for memberships).
+    let used = source::usable(s.mirror.as_ref()).await;
+    csv::stream(&file_name(&portal, "inventory"), move |sink| async move {
+        match used {
+            Some(m) => inventory_mirror::produce(m, directory, set, sink).await,
+            None => inventory::produce(directory, store, set, sink).await,
+        }
     })
 }
 

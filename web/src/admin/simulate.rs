@@ -11,6 +11,11 @@
 //! whether the user is privileged (a directory role) is looked up only when it changes the
 //! outcome (at most [`MAX_ROLE_LOOKUPS`] lookups, `transitiveMemberOf`). "Able to reset" means
 //! the deciding policy allows the `reset` action.
+//!
+//! This is the Graph path; while the directory mirror is usable the blast radius is computed
+//! from it instead, over every user and without bounds ([`blast_mirror`]).
+
+pub mod blast_mirror;
 
 use std::collections::{HashMap, HashSet};
 
@@ -30,7 +35,7 @@ pub const MAX_USERS: usize = 20_000;
 /// Most per-user role lookups.
 pub const MAX_ROLE_LOOKUPS: usize = 500;
 /// Most names listed per direction (the counts are always complete).
-const MAX_LISTED: usize = 50;
+pub(crate) const MAX_LISTED: usize = 50;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/simulate", web::get().to(simulate));
@@ -58,6 +63,11 @@ pub struct Blast {
     pub role_lookups: usize,
     /// True when a bound was hit (the counts cover what was read).
     pub truncated: bool,
+    /// Where the users and their groups were read.
+    pub source: crate::admin::reports::source::Source,
+    /// The mirror's last sync (UTC) and its age in seconds, when it was the source.
+    pub mirror_as_of: Option<String>,
+    pub mirror_age_seconds: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -85,7 +95,7 @@ fn referenced(sets: [&PolicySet; 2]) -> Vec<ObjectId> {
 }
 
 /// (policy name, may reset) for a user.
-fn outcome(
+pub(crate) fn outcome(
     set: &PolicySet,
     groups: &HashSet<ObjectId>,
     privileged: bool,
@@ -98,14 +108,14 @@ fn outcome(
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Effect {
+pub(crate) enum Effect {
     None,
     Blocked,
     Admitted,
     Moved,
 }
 
-fn classify(before: &(Option<String>, bool), after: &(Option<String>, bool)) -> Effect {
+pub(crate) fn classify(before: &(Option<String>, bool), after: &(Option<String>, bool)) -> Effect {
     match (before.1, after.1) {
         (true, false) => Effect::Blocked,
         (false, true) => Effect::Admitted,

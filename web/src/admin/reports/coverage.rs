@@ -21,6 +21,9 @@
 //! Each enabled candidate costs one Graph request (its memberships), at most [`PARALLEL`] at a
 //! time; their enrolled methods come from the store in a few batched queries that read no
 //! secret. Disabled accounts are counted but not evaluated.
+//!
+//! This is the Graph path; while the directory mirror is usable, [`super::coverage_mirror`]
+//! computes the same report over every user, without the cap.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -32,6 +35,7 @@ use latchkey_types::{MethodKind, ObjectId};
 use serde::Serialize;
 use tokio::task::JoinSet;
 
+use super::source::Source;
 use latchkey_selfservice::channels;
 use latchkey_selfservice::directory::{Directory, UserSummary};
 
@@ -47,6 +51,8 @@ pub enum CoverageError {
     Graph(#[from] GraphError),
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    #[error("mirror: {0}")]
+    Mirror(#[from] latchkey_mirror::MirrorError),
     #[error("evaluation task failed")]
     Task,
 }
@@ -110,6 +116,11 @@ pub struct Coverage {
     pub truncated: bool,
     /// How Entra-registered methods were read, when a policy accepts them.
     pub entra_read: Option<EntraRead>,
+    /// Where the users and their groups were read ([`super::source`]).
+    pub source: Source,
+    /// The mirror's last sync (UTC) and its age in seconds, when it was the source.
+    pub mirror_as_of: Option<String>,
+    pub mirror_age_seconds: Option<u64>,
 }
 
 /// How the report learned which methods users registered in Entra.
@@ -127,15 +138,15 @@ struct Candidate {
     groups: Vec<usize>,
 }
 
-struct Assessed {
+pub(super) struct Assessed {
     /// Index into the policy set.
-    policy: Option<usize>,
+    pub(super) policy: Option<usize>,
     /// Active Latchkey enrollments.
-    kinds: Vec<MethodKind>,
+    pub(super) kinds: Vec<MethodKind>,
     /// Registered in Entra (read only where the user's policy accepts them).
-    entra: Vec<MethodKind>,
+    pub(super) entra: Vec<MethodKind>,
     /// In the directory profile (read only where the user's policy accepts them).
-    profile: Vec<MethodKind>,
+    pub(super) profile: Vec<MethodKind>,
 }
 
 impl Assessed {
@@ -271,7 +282,8 @@ pub async fn compute_at_most(
             .any(|&pi| policies[pi].sources.contains(&source))
     };
     let (mut registered, entra_read) = if wants(MethodSource::Entra) {
-        match registration_report(directory.as_ref(), &candidates).await? {
+        let keep = |id: &ObjectId| candidates.contains_key(id);
+        match registration_report(directory.as_ref(), keep).await? {
             Some(map) => (Some(map), Some(EntraRead::RegistrationReport)),
             None => (None, Some(EntraRead::PerUser)),
         }
@@ -324,18 +336,7 @@ pub async fn compute_at_most(
         }
     }
 
-    let ready_for = |pi: usize, a: &Assessed| {
-        let p = &policies[pi];
-        let accepted = a.accepted(p);
-        (
-            latchkey_selfservice::flow::enough(
-                p.methods_required,
-                p.passkey_satisfies == latchkey_policy::PasskeySatisfies::All,
-                &accepted,
-            ),
-            accepted,
-        )
-    };
+    let ready_for = |pi: usize, a: &Assessed| ready_for(&policies[pi], a);
 
     let mut out = Coverage {
         truncated,
@@ -416,19 +417,35 @@ async fn policy_of(
 ) -> Result<Option<usize>, CoverageError> {
     let memberships = directory.memberships(id).await?;
     let groups: HashSet<ObjectId> = memberships.groups.iter().map(|g| g.id).collect();
-    let evaluation = evaluate(
-        set,
-        Subject {
-            groups: &groups,
-            privileged: !memberships.roles.is_empty(),
-        },
-    );
-    Ok(evaluation
-        .policy
-        .and_then(|p| set.policies().iter().position(|q| q.priority == p.priority)))
+    Ok(policy_index(set, &groups, !memberships.roles.is_empty()))
 }
 
-fn row(name: String, id: Option<String>, methods: &[MethodKind]) -> CoverageRow {
+/// The index of the policy [`evaluate`] picks for a user in `groups`.
+pub(super) fn policy_index(
+    set: &PolicySet,
+    groups: &HashSet<ObjectId>,
+    privileged: bool,
+) -> Option<usize> {
+    let evaluation = evaluate(set, Subject { groups, privileged });
+    evaluation
+        .policy
+        .and_then(|p| set.policies().iter().position(|q| q.priority == p.priority))
+}
+
+/// Whether `a` has enough of what `p` accepts, and what it accepts.
+pub(super) fn ready_for(p: &latchkey_policy::Policy, a: &Assessed) -> (bool, Vec<MethodKind>) {
+    let accepted = a.accepted(p);
+    (
+        latchkey_selfservice::flow::enough(
+            p.methods_required,
+            p.passkey_satisfies == latchkey_policy::PasskeySatisfies::All,
+            &accepted,
+        ),
+        accepted,
+    )
+}
+
+pub(super) fn row(name: String, id: Option<String>, methods: &[MethodKind]) -> CoverageRow {
     CoverageRow {
         name,
         id,
@@ -449,7 +466,7 @@ fn row(name: String, id: Option<String>, methods: &[MethodKind]) -> CoverageRow 
 }
 
 /// Counts one user in scope: ready, partial or none, and each method their policy accepts.
-fn count(row: &mut CoverageRow, (ready, accepted): (bool, Vec<MethodKind>)) {
+pub(super) fn count(row: &mut CoverageRow, (ready, accepted): (bool, Vec<MethodKind>)) {
     row.total += 1;
     if ready {
         row.ready += 1;
@@ -461,11 +478,12 @@ fn count(row: &mut CoverageRow, (ready, accepted): (bool, Vec<MethodKind>)) {
     count_methods(row, &accepted);
 }
 
-/// The registration report's methods of the candidates, or `None` when the tenant refuses the
-/// report (403: no Entra ID P1/P2, or no `AuditLog.Read.All`): read per user then.
-async fn registration_report(
+/// The registration report's methods of the users `keep` accepts (users without such methods
+/// are left out: absent means none), or `None` when the tenant refuses the report (403: no
+/// Entra ID P1/P2, or no `AuditLog.Read.All`): read per user then.
+pub(super) async fn registration_report(
     directory: &dyn Directory,
-    candidates: &BTreeMap<ObjectId, Candidate>,
+    keep: impl Fn(&ObjectId) -> bool,
 ) -> Result<Option<HashMap<ObjectId, Vec<MethodKind>>>, CoverageError> {
     let mut out = HashMap::new();
     let mut next = None;
@@ -478,13 +496,13 @@ async fn registration_report(
             }
             Err(e) => return Err(e.into()),
         };
-        // Only the candidates are kept: the report lists the whole tenant.
+        // Only what is asked for is kept: the report lists the whole tenant.
         for r in page.items {
-            if candidates.contains_key(&r.id) {
-                out.insert(
-                    r.id,
-                    channels::entra_kinds_registered(&r.methods_registered),
-                );
+            if keep(&r.id) {
+                let kinds = channels::entra_kinds_registered(&r.methods_registered);
+                if !kinds.is_empty() {
+                    out.insert(r.id, kinds);
+                }
             }
         }
         match page.next {
@@ -494,7 +512,7 @@ async fn registration_report(
     }
 }
 
-fn count_methods(row: &mut CoverageRow, kinds: &[MethodKind]) {
+pub(super) fn count_methods(row: &mut CoverageRow, kinds: &[MethodKind]) {
     for m in &mut row.methods {
         if kinds.iter().any(|k| k.as_str() == m.method) {
             m.count += 1;

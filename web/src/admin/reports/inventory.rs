@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use latchkey_graph::AuthMethod;
 use latchkey_policy::{PolicySet, Subject, evaluate};
-use latchkey_store::{EnrollmentState, Store};
+use latchkey_store::{EnrolledMethod, EnrollmentState, Store};
 use latchkey_types::ObjectId;
 use tokio::task::JoinSet;
 
@@ -62,22 +62,13 @@ pub async fn produce(
         };
         // The page's enrolled methods in one batch (no secret read).
         let ids: Vec<ObjectId> = page.items.iter().map(|u| u.id).collect();
-        let mut methods_of: HashMap<ObjectId, Vec<String>> = HashMap::new();
-        match store.enrolled_methods(&ids).await {
-            Ok(list) => {
-                for m in list {
-                    let label = match m.state {
-                        EnrollmentState::Active => m.method,
-                        EnrollmentState::Pending => format!("{} (pending)", m.method),
-                    };
-                    methods_of.entry(m.subject).or_default().push(label);
-                }
-            }
+        let mut methods_of = match store.enrolled_methods(&ids).await {
+            Ok(list) => labels(list),
             Err(e) => {
                 tracing::error!(error = %e, "inventory: cannot read enrollments");
                 return csv::fail(&sink, "store unavailable").await;
             }
-        }
+        };
         // One page at a time, rows in the directory's order.
         let mut rows: Vec<Option<Vec<String>>> = vec![None; page.items.len()];
         let mut users = page.items.into_iter().enumerate();
@@ -164,15 +155,7 @@ async fn row(
         .map(|p| p.name.clone())
         .unwrap_or_default()
     };
-    let (entra, permitted) = if !ask_methods {
-        (NOT_PERMITTED.to_string(), false)
-    } else {
-        match directory.auth_methods(&u.id).await {
-            Ok(list) => (describe(&list), true),
-            Err(e) if e.status() == Some(403) => (NOT_PERMITTED.to_string(), false),
-            Err(e) => return Err(e.to_string()),
-        }
-    };
+    let (entra, permitted) = entra_cell(directory, &u.id, ask_methods).await?;
     let flag = |b: Option<bool>, default: bool| b.unwrap_or(default).to_string();
     Ok((
         vec![
@@ -189,6 +172,36 @@ async fn row(
         ],
         permitted,
     ))
+}
+
+/// The Latchkey methods cell's entries per user: `method`, or `method (pending)`.
+pub(super) fn labels(list: Vec<EnrolledMethod>) -> HashMap<ObjectId, Vec<String>> {
+    let mut out: HashMap<ObjectId, Vec<String>> = HashMap::new();
+    for m in list {
+        let label = match m.state {
+            EnrollmentState::Active => m.method,
+            EnrollmentState::Pending => format!("{} (pending)", m.method),
+        };
+        out.entry(m.subject).or_default().push(label);
+    }
+    out
+}
+
+/// The Entra methods cell and whether reading methods was permitted (`false`: stop asking).
+pub(super) async fn entra_cell(
+    directory: &dyn Directory,
+    id: &ObjectId,
+    ask_methods: bool,
+) -> Result<(String, bool), String> {
+    Ok(if !ask_methods {
+        (NOT_PERMITTED.to_string(), false)
+    } else {
+        match directory.auth_methods(id).await {
+            Ok(list) => (describe(&list), true),
+            Err(e) if e.status() == Some(403) => (NOT_PERMITTED.to_string(), false),
+            Err(e) => return Err(e.to_string()),
+        }
+    })
 }
 
 /// `email; phone x3; password`: method types by their Graph names, counted.
