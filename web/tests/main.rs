@@ -33,6 +33,7 @@ mod helpers;
 mod kiosk;
 mod language;
 mod login_screen;
+mod mirror;
 mod passkey_cli;
 mod passkeys;
 mod passwords;

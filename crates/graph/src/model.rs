@@ -109,49 +109,63 @@ pub enum UserType {
 pub struct User {
     pub id: ObjectId,
     pub user_principal_name: Upn,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub given_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub surname: Option<String>,
-    #[serde(default, deserialize_with = "lenient_email")]
+    #[serde(
+        default,
+        deserialize_with = "lenient_email",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub mail: Option<EmailAddress>,
-    #[serde(default, deserialize_with = "lenient_emails")]
+    #[serde(
+        default,
+        deserialize_with = "lenient_emails",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub other_mails: Vec<EmailAddress>,
     /// As stored, e.g. `SMTP:primary@contoso.com`, `smtp:alias@contoso.com`.
-    #[serde(default, deserialize_with = "null_as_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub proxy_addresses: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mobile_phone: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub employee_id: Option<String>,
     #[serde(
         default,
         deserialize_with = "lenient_datetime",
-        serialize_with = "rfc3339_option"
+        serialize_with = "rfc3339_option",
+        skip_serializing_if = "Option::is_none"
     )]
     pub employee_hire_date: Option<OffsetDateTime>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_enabled: Option<bool>,
     /// `Some(true)`: synced from on-premises AD. `None`: never synced (cloud-only).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_premises_sync_enabled: Option<bool>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_premises_sam_account_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_premises_domain_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preferred_language: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_type: Option<UserType>,
     #[serde(
         default,
         deserialize_with = "lenient_datetime",
-        serialize_with = "rfc3339_option"
+        serialize_with = "rfc3339_option",
+        skip_serializing_if = "Option::is_none"
     )]
     pub last_password_change_date_time: Option<OffsetDateTime>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage_location: Option<String>,
 }
 

@@ -114,7 +114,8 @@ impl Nesting {
             roles: Vec::new(),
         };
         let mut frontier = vec![group];
-        for _ in 0..MAX_DEPTH {
+        // The direct group is level 1, as in [`transitive`]: both stop at the same depth.
+        for _ in 1..MAX_DEPTH {
             let mut next = Vec::new();
             for g in &frontier {
                 for (p, kind) in self.parents.get(g).map(Vec::as_slice).unwrap_or_default() {

@@ -49,7 +49,7 @@ fn view(status: &MirrorStatus, now: OffsetDateTime) -> serde_json::Value {
                     (Some(MirrorLink::Done(_)), _) => "idle",
                     (None, _) => "not_started",
                 },
-                "pages": c.pages_in_round,
+                "pages": c.pages_in_round.to_string(),
                 "last_round": when(c.last_round_at),
                 "last_full_round": when(c.last_full_round_at),
                 "error": c.last_error.as_ref().map(|(_, e)| e.clone()),
@@ -59,11 +59,12 @@ fn view(status: &MirrorStatus, now: OffsetDateTime) -> serde_json::Value {
         .collect();
     json!({
         "state": state,
-        "lag_seconds": status.freshness.lag(now).map(|d| d.as_secs()),
-        "users": status.counts.users,
-        "groups": status.counts.groups,
-        "roles": status.counts.roles,
-        "memberships": status.counts.memberships,
+        // Strings: the template puts them into messages (Tera's `replace` takes text).
+        "lag_seconds": status.freshness.lag(now).map(|d| d.as_secs().to_string()),
+        "users": status.counts.users.to_string(),
+        "groups": status.counts.groups.to_string(),
+        "roles": status.counts.roles.to_string(),
+        "memberships": status.counts.memberships.to_string(),
         "collections": collections,
     })
 }

@@ -158,7 +158,7 @@ pub async fn build_report(settings: &Settings, client: &GraphClient) -> Report {
             .collect(),
     });
     for req in REQUIREMENTS {
-        let required = req.feature.is_none_or(|f| f(&settings.features));
+        let required = req.feature.is_none_or(|f| f(settings));
         let granted_permissions: Vec<String> = claims
             .roles
             .iter()
@@ -257,6 +257,13 @@ async fn probe(client: &GraphClient, probe: Probe) -> ProbeResult {
         Probe::Organization => client.organization().await.map(|_| ()),
         Probe::PasswordRules => client.password_rule_settings().await.map(|_| ()),
         Probe::Fido2Policy => return fido2_policy(client).await,
+        Probe::DirectoryRolesDelta => client
+            .groups_delta(
+                &latchkey_graph::DeltaCursor::Start,
+                latchkey_graph::DeltaCollection::DirectoryRoles,
+            )
+            .await
+            .map(|_| ()),
     };
     match outcome {
         Ok(()) => ProbeResult::Ok,

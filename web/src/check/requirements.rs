@@ -1,7 +1,7 @@
 //! What `latchkey check` checks: each capability a feature needs, the permissions and roles
 //! that grant it, and the read that confirms it.
 
-use crate::config::Features;
+use crate::config::Settings;
 
 /// A real call that confirms a capability.
 #[derive(Clone, Copy)]
@@ -16,6 +16,8 @@ pub(super) enum Probe {
     PasswordRules,
     /// The tenant's passkey (FIDO2) method policy: on, and self-service set-up allowed.
     Fido2Policy,
+    /// The first page of `directoryRoles/delta` (the directory mirror).
+    DirectoryRolesDelta,
 }
 
 /// One capability a feature needs.
@@ -23,7 +25,7 @@ pub(super) struct Requirement {
     pub(super) id: &'static str,
     pub(super) operation: &'static str,
     /// `None`: always required. Otherwise required when this returns true.
-    pub(super) feature: Option<fn(&Features) -> bool>,
+    pub(super) feature: Option<fn(&Settings) -> bool>,
     /// Application permissions, any one suffices; the first is the least privileged.
     pub(super) permissions: &'static [&'static str],
     /// Directory roles of the app's service principal, any one suffices (empty: none needed).
@@ -66,6 +68,20 @@ pub(super) const REQUIREMENTS: &[Requirement] = &[
         why: "access policies are group-based; privileged users are recognised by their roles",
     },
     Requirement {
+        id: "mirror.roles",
+        operation: "Track directory roles for the directory mirror (delta query)",
+        feature: Some(|s| s.directory.mirror),
+        permissions: &[
+            "RoleManagement.Read.Directory",
+            "RoleManagement.ReadWrite.Directory",
+            "Directory.Read.All",
+            "Directory.ReadWrite.All",
+        ],
+        roles: &[],
+        probe: Probe::DirectoryRolesDelta,
+        why: "the mirror knows who is privileged; without it the portal reads Graph live",
+    },
+    Requirement {
         id: "methods.read",
         operation: "Read authentication methods",
         feature: None,
@@ -80,7 +96,7 @@ pub(super) const REQUIREMENTS: &[Requirement] = &[
     Requirement {
         id: "password.write",
         operation: "Set passwords of cloud users (app-only reset)",
-        feature: Some(|f| f.app_only_reset),
+        feature: Some(|s| s.features.app_only_reset),
         permissions: &[
             "User-PasswordProfile.ReadWrite.All",
             "User.ReadWrite.All",
@@ -93,7 +109,7 @@ pub(super) const REQUIREMENTS: &[Requirement] = &[
     Requirement {
         id: "risk.dismiss",
         operation: "Read and dismiss user risk",
-        feature: Some(|f| f.dismiss_risk),
+        feature: Some(|s| s.features.dismiss_risk),
         permissions: &["IdentityRiskyUser.ReadWrite.All"],
         roles: &[],
         probe: Probe::RiskyUser,
@@ -102,7 +118,7 @@ pub(super) const REQUIREMENTS: &[Requirement] = &[
     Requirement {
         id: "tap.create",
         operation: "Issue Temporary Access Passes",
-        feature: Some(|f| f.temporary_access_pass),
+        feature: Some(|s| s.features.temporary_access_pass),
         permissions: &[
             "UserAuthMethod-TAP.ReadWrite.All",
             "UserAuthenticationMethod.ReadWrite.All",
@@ -114,7 +130,7 @@ pub(super) const REQUIREMENTS: &[Requirement] = &[
     Requirement {
         id: "methods.write",
         operation: "Delete lost authentication methods",
-        feature: Some(|f| f.manage_methods),
+        feature: Some(|s| s.features.manage_methods),
         permissions: &["UserAuthenticationMethod.ReadWrite.All"],
         roles: &[],
         probe: Probe::None,
@@ -133,7 +149,7 @@ pub(super) const REQUIREMENTS: &[Requirement] = &[
     Requirement {
         id: "domains.read",
         operation: "Read domains (managed / federated)",
-        feature: Some(|f| f.hybrid),
+        feature: Some(|s| s.features.hybrid),
         permissions: &[
             "Domain.Read.All",
             "Directory.Read.All",
@@ -146,7 +162,7 @@ pub(super) const REQUIREMENTS: &[Requirement] = &[
     Requirement {
         id: "organization.read",
         operation: "Read the organization (sync state)",
-        feature: Some(|f| f.hybrid),
+        feature: Some(|s| s.features.hybrid),
         permissions: &[
             "Organization.Read.All",
             "Directory.Read.All",
@@ -183,7 +199,7 @@ pub(super) const REQUIREMENTS: &[Requirement] = &[
     Requirement {
         id: "passkeys.provision",
         operation: "Provision passkeys (FIDO2 security keys) for users (`latchkey passkey provision`)",
-        feature: Some(|f| f.passkey_provisioning),
+        feature: Some(|s| s.features.passkey_provisioning),
         permissions: &[
             "UserAuthMethod-Passkey.ReadWrite.All",
             "UserAuthenticationMethod.ReadWrite.All",
@@ -196,7 +212,7 @@ pub(super) const REQUIREMENTS: &[Requirement] = &[
     Requirement {
         id: "passkeys.policy",
         operation: "Read the passkey (FIDO2) method policy",
-        feature: Some(|f| f.passkey_provisioning),
+        feature: Some(|s| s.features.passkey_provisioning),
         permissions: &[
             "Policy.Read.AuthenticationMethod",
             "Policy.Read.All",

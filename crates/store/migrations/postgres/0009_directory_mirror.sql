@@ -3,14 +3,20 @@
 -- The directory mirror (docs/directory-mirror.md): users, groups and directory roles with their
 -- direct members, kept current with Microsoft Graph delta queries. `generation` stamps what a
 -- collection's rounds wrote; a completed full round deletes what is stamped older.
+-- The columns reports scan (every user, in id order): kept narrow, apart from the profile.
 CREATE TABLE mirror_users (
     id            TEXT COLLATE "C"    PRIMARY KEY,
     upn           TEXT    NOT NULL,
     display_name  TEXT,
-    enabled       BIGINT NOT NULL,
-    synced        BIGINT NOT NULL,
-    profile       TEXT    NOT NULL,
-    generation    BIGINT NOT NULL
+    enabled       BIGINT  NOT NULL,
+    synced        BIGINT  NOT NULL,
+    generation    BIGINT  NOT NULL
+);
+
+-- The user as the mirror crate serialized it (what identification hands to the flow).
+CREATE TABLE mirror_profiles (
+    id       TEXT COLLATE "C"    PRIMARY KEY,
+    profile  TEXT    NOT NULL
 );
 
 -- Identification keys (canonical, chosen by the mirror): several users may share one.

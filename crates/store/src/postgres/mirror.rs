@@ -159,8 +159,9 @@ impl PostgresStore {
 
     async fn mirror_find_users_impl(&self, key: &str, max: u32) -> Result<Vec<MirrorUser>> {
         let rows = sqlx::query(
-            "SELECT u.id, u.upn, u.display_name, u.enabled, u.synced, u.profile \
+            "SELECT u.id, u.upn, u.display_name, u.enabled, u.synced, p.profile \
              FROM mirror_user_keys k JOIN mirror_users u ON u.id = k.user_id \
+             JOIN mirror_profiles p ON p.id = u.id \
              WHERE k.key = $1 ORDER BY u.id LIMIT $2",
         )
         .bind(key)
@@ -172,8 +173,8 @@ impl PostgresStore {
 
     async fn mirror_user_impl(&self, id: &ObjectId) -> Result<Option<MirrorUser>> {
         let row = sqlx::query(
-            "SELECT id, upn, display_name, enabled, synced, profile FROM mirror_users \
-             WHERE id = $1",
+            "SELECT u.id, u.upn, u.display_name, u.enabled, u.synced, p.profile \
+             FROM mirror_users u JOIN mirror_profiles p ON p.id = u.id WHERE u.id = $1",
         )
         .bind(id.to_string())
         .fetch_optional(&self.pool)
@@ -421,12 +422,12 @@ async fn write_users(
     let synced: Vec<i64> = users.iter().map(|u| i64::from(u.synced)).collect();
     let profiles: Vec<&str> = users.iter().map(|u| u.profile.as_str()).collect();
     sqlx::query(
-        "INSERT INTO mirror_users (id, upn, display_name, enabled, synced, profile, generation) \
-         SELECT u.id, u.upn, u.name, u.enabled, u.synced, u.profile, $7 \
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[]) \
-           AS u(id, upn, name, enabled, synced, profile) \
+        "INSERT INTO mirror_users (id, upn, display_name, enabled, synced, generation) \
+         SELECT u.id, u.upn, u.name, u.enabled, u.synced, $6 \
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) \
+           AS u(id, upn, name, enabled, synced) \
          ON CONFLICT (id) DO UPDATE SET upn = excluded.upn, display_name = excluded.display_name, \
-           enabled = excluded.enabled, synced = excluded.synced, profile = excluded.profile, \
+           enabled = excluded.enabled, synced = excluded.synced, \
            generation = excluded.generation",
     )
     .bind(&ids)
@@ -434,8 +435,15 @@ async fn write_users(
     .bind(&names)
     .bind(&enabled)
     .bind(&synced)
-    .bind(&profiles)
     .bind(generation)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO mirror_profiles (id, profile) SELECT * FROM unnest($1::text[], $2::text[]) \
+         ON CONFLICT (id) DO UPDATE SET profile = excluded.profile",
+    )
+    .bind(&ids)
+    .bind(&profiles)
     .execute(&mut **tx)
     .await?;
     sqlx::query("DELETE FROM mirror_user_keys WHERE user_id = ANY($1)")
@@ -559,6 +567,10 @@ async fn remove(tx: &mut Transaction<'_, Postgres>, page: &MirrorPage) -> Result
             .bind(&ids)
             .execute(&mut **tx)
             .await?;
+        sqlx::query("DELETE FROM mirror_profiles WHERE id = ANY($1)")
+            .bind(&ids)
+            .execute(&mut **tx)
+            .await?;
         sqlx::query("DELETE FROM mirror_users WHERE id = ANY($1)")
             .bind(&ids)
             .execute(&mut **tx)
@@ -584,13 +596,14 @@ async fn sweep(
 ) -> Result<()> {
     match collection.group_kind() {
         None => {
-            sqlx::query(
-                "DELETE FROM mirror_user_keys WHERE user_id IN \
-                 (SELECT id FROM mirror_users WHERE generation < $1)",
-            )
-            .bind(generation)
-            .execute(&mut **tx)
-            .await?;
+            for table in ["mirror_user_keys WHERE user_id", "mirror_profiles WHERE id"] {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DELETE FROM {table} IN (SELECT id FROM mirror_users WHERE generation < $1)"
+                )))
+                .bind(generation)
+                .execute(&mut **tx)
+                .await?;
+            }
             sqlx::query("DELETE FROM mirror_users WHERE generation < $1")
                 .bind(generation)
                 .execute(&mut **tx)

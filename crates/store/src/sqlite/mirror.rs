@@ -155,8 +155,9 @@ impl SqliteStore {
     ) -> Result<Vec<MirrorUser>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT u.id, u.upn, u.display_name, u.enabled, u.synced, u.profile \
+                "SELECT u.id, u.upn, u.display_name, u.enabled, u.synced, p.profile \
                  FROM mirror_user_keys k JOIN mirror_users u ON u.id = k.user_id \
+                 JOIN mirror_profiles p ON p.id = u.id \
                  WHERE k.key = ?1 ORDER BY u.id LIMIT ?2",
             )?;
             let mut rows = stmt.query(params![key, i64::from(max)])?;
@@ -171,8 +172,8 @@ impl SqliteStore {
     pub(super) async fn mirror_user_impl(&self, id: &ObjectId) -> Result<Option<MirrorUser>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT id, upn, display_name, enabled, synced, profile FROM mirror_users \
-                 WHERE id = ?1",
+                "SELECT u.id, u.upn, u.display_name, u.enabled, u.synced, p.profile \
+                 FROM mirror_users u JOIN mirror_profiles p ON p.id = u.id WHERE u.id = ?1",
             )?;
             let mut rows = stmt.query([id.to_string()])?;
             rows.next()?.map(user_row).transpose()
@@ -367,9 +368,9 @@ fn write_page(tx: &Connection, page: &MirrorPage, generation: i64) -> Result<()>
     for u in &page.users {
         let id = u.id.to_string();
         tx.prepare_cached(
-            "INSERT INTO mirror_users (id, upn, display_name, enabled, synced, profile, generation) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO UPDATE SET upn = ?2, \
-               display_name = ?3, enabled = ?4, synced = ?5, profile = ?6, generation = ?7",
+            "INSERT INTO mirror_users (id, upn, display_name, enabled, synced, generation) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO UPDATE SET upn = ?2, \
+               display_name = ?3, enabled = ?4, synced = ?5, generation = ?6",
         )?
         .execute(params![
             id,
@@ -377,9 +378,13 @@ fn write_page(tx: &Connection, page: &MirrorPage, generation: i64) -> Result<()>
             u.display_name,
             i64::from(u.enabled),
             i64::from(u.synced),
-            u.profile,
             generation
         ])?;
+        tx.prepare_cached(
+            "INSERT INTO mirror_profiles (id, profile) VALUES (?1, ?2) \
+             ON CONFLICT (id) DO UPDATE SET profile = ?2",
+        )?
+        .execute(params![id, u.profile])?;
         tx.prepare_cached("DELETE FROM mirror_user_keys WHERE user_id = ?1")?
             .execute([&id])?;
         let mut insert = tx.prepare_cached(
@@ -432,6 +437,8 @@ fn write_page(tx: &Connection, page: &MirrorPage, generation: i64) -> Result<()>
             None => {
                 tx.prepare_cached("DELETE FROM mirror_user_keys WHERE user_id = ?1")?
                     .execute([&id])?;
+                tx.prepare_cached("DELETE FROM mirror_profiles WHERE id = ?1")?
+                    .execute([&id])?;
                 tx.prepare_cached("DELETE FROM mirror_users WHERE id = ?1")?
                     .execute([&id])?;
             }
@@ -458,11 +465,12 @@ fn sweep_if_full_round_done(tx: &Connection, page: &MirrorPage, generation: i64)
     }
     match page.collection.group_kind() {
         None => {
-            tx.prepare_cached(
-                "DELETE FROM mirror_user_keys WHERE user_id IN \
-                 (SELECT id FROM mirror_users WHERE generation < ?1)",
-            )?
-            .execute([generation])?;
+            for table in ["mirror_user_keys WHERE user_id", "mirror_profiles WHERE id"] {
+                tx.prepare_cached(&format!(
+                    "DELETE FROM {table} IN (SELECT id FROM mirror_users WHERE generation < ?1)"
+                ))?
+                .execute([generation])?;
+            }
             tx.prepare_cached("DELETE FROM mirror_users WHERE generation < ?1")?
                 .execute([generation])?;
         }
