@@ -364,7 +364,20 @@ async fn metrics_count_answers_and_audit_events_with_bounded_labels() {
         text.contains("latchkey_graph_requests_total{operation=\"token\",status=\"200\"}"),
         "{text}"
     );
-    assert!(text.contains("operation=\"GET /users\""), "{text}");
+    // The look-ups go to Graph (`GET /users`) until the directory mirror's first round is
+    // done, to the mirror after it; the mirror's own reads are labelled by path alone (its
+    // links' tokens are in the query).
+    assert!(text.contains("operation=\"GET /users/delta\""), "{text}");
+    assert!(text.contains("operation=\"GET /groups/delta\""), "{text}");
+    assert!(
+        text.contains("operation=\"GET /directoryRoles/delta\""),
+        "{text}"
+    );
+    assert!(
+        !text.contains("deltatoken") && !text.contains("skiptoken"),
+        "{text}"
+    );
+    assert!(text.contains("latchkey_directory_mirror_usable "), "{text}");
     assert!(
         text.contains("latchkey_graph_request_duration_seconds_bucket{"),
         "{text}"

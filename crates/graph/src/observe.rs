@@ -73,6 +73,8 @@ const NAMES: &[&str] = &[
     "creationOptions",
     "transitiveMemberOf",
     "transitiveMembers",
+    "delta",
+    "directoryRoles",
     "checkMemberGroups",
     "revokeSignInSessions",
     "resetPassword",
@@ -157,6 +159,14 @@ mod tests {
                 &format!("{g}/domains/contoso.com/federationConfiguration")
             ),
             "GET /domains/{id}/federationConfiguration"
+        );
+        // Delta links carry their state in the query, never in the label.
+        assert_eq!(
+            op(
+                Method::GET,
+                &format!("{g}/directoryRoles/delta?$deltatoken=AbCdEf")
+            ),
+            "GET /directoryRoles/delta"
         );
         assert_eq!(
             operation(

@@ -38,6 +38,13 @@ async fn migrations_create_the_schema_and_pragmas_are_set() {
             "flows",
             "gateway_jobs",
             "gateways",
+            "mirror_groups",
+            "mirror_lease",
+            "mirror_members",
+            "mirror_profiles",
+            "mirror_sync",
+            "mirror_user_keys",
+            "mirror_users",
             "notice_outbox",
             "passkeys",
             "throttle_hits"
@@ -51,7 +58,7 @@ async fn migrations_create_the_schema_and_pragmas_are_set() {
             |r| r.get("n"),
         )
         .unwrap();
-    assert_eq!(applied, 8);
+    assert_eq!(applied, 9);
 
     // WAL is a property of the file: it persists after the store closed.
     let mode: String = raw

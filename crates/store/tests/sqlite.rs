@@ -126,7 +126,8 @@ async fn a_database_migrated_by_sqlx_opens_without_reapplying() {
     );
     store.close().await;
     // The rows sqlx wrote stay as they were; only migrations newer than that database (the
-    // notice outbox, 6; passkeys, 7; audit forwarding, 8) are added after them.
+    // notice outbox, 6; passkeys, 7; audit forwarding, 8; directory mirror, 9) are added after
+    // them.
     let after = migration_rows(&path);
     assert_eq!(after[..before.len()], before, "bookkeeping untouched");
     assert_eq!(
@@ -134,7 +135,7 @@ async fn a_database_migrated_by_sqlx_opens_without_reapplying() {
             .iter()
             .map(|r| r.0)
             .collect::<Vec<_>>(),
-        [6, 7, 8]
+        [6, 7, 8, 9]
     );
 
     // And the rows this runner writes for a fresh database are the rows sqlx wrote.
@@ -147,8 +148,8 @@ async fn a_database_migrated_by_sqlx_opens_without_reapplying() {
     let ours = migration_rows(&fresh);
     assert_eq!(
         ours.len(),
-        before.len() + 3,
-        "the sqlx-era migrations, the outbox, passkeys and audit forwarding"
+        before.len() + 4,
+        "the sqlx-era migrations, the outbox, passkeys, audit forwarding and the directory mirror"
     );
     for (a, b) in ours.iter().zip(&before) {
         assert_eq!((a.0, &a.1, a.2, &a.3), (b.0, &b.1, b.2, &b.3));
@@ -234,8 +235,8 @@ async fn a_partial_database_gets_the_missing_migrations() {
     let rows = migration_rows(&path);
     assert_eq!(
         rows.iter().map(|r| r.0).collect::<Vec<_>>(),
-        [1, 2, 3, 4, 5, 6, 7, 8],
-        "3 to 8 applied"
+        [1, 2, 3, 4, 5, 6, 7, 8, 9],
+        "3 to 9 applied"
     );
     assert_eq!(rows[3].3, sha384(MIGRATIONS[3].2));
 }

@@ -43,9 +43,14 @@ fn mac(key: &[u8; 32], payload: &str) -> String {
     URL_SAFE_NO_PAD.encode(&tag.as_ref()[..12])
 }
 
+/// Leads every token's bytes: a format version, and it keeps the encoding from starting like a
+/// JWT (`eyJ`, a bare JSON object) — Graph's tokens are opaque, and log checks look for JWTs.
+const VERSION: u8 = 1;
+
 pub fn encode(key: &[u8; 32], t: &TokenState) -> String {
-    let json = serde_json::to_string(t).unwrap_or_default();
-    let payload = URL_SAFE_NO_PAD.encode(json);
+    let mut bytes = vec![VERSION];
+    bytes.extend(serde_json::to_vec(t).unwrap_or_default());
+    let payload = URL_SAFE_NO_PAD.encode(bytes);
     let tag = mac(key, &payload);
     format!("{payload}.{tag}")
 }
@@ -57,7 +62,11 @@ pub fn decode(key: &[u8; 32], token: &str) -> Option<TokenState> {
     if expected != tag {
         return None;
     }
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let (&VERSION, json) = bytes.split_first()? else {
+        return None;
+    };
+    serde_json::from_slice(json).ok()
 }
 
 #[cfg(test)]
