@@ -138,6 +138,36 @@ async fn identification_reads_the_mirror_and_a_reset_costs_three_graph_requests(
     demo.stop().await;
 }
 
+/// A policy that accepts phones and email registered in Entra: the mirror's copy of the
+/// registration report says what Kofi registered, so identification still asks Graph nothing;
+/// the code's destination is read live when it is sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn entra_registered_methods_come_from_the_mirrored_registration_report() {
+    let demo = start().await;
+    set_policy(
+        &demo,
+        "sources = [\"latchkey\", \"entra\"]\ndismiss_risk = false\n",
+    );
+    Browser::new(&demo).identify("nobody@contoso.com").await;
+    demo.sim.clear_requests();
+    let mut b = Browser::new(&demo);
+    assert_eq!(b.identify("kofi.mensah@contoso.com").await.status, 303);
+    assert_eq!(graph_requests(&demo), Vec::<String>::new(), "identify");
+    b.ask_code("email").await;
+    assert!(
+        code_for(&demo, "kofi.mensah@proton.example")
+            .await
+            .is_some(),
+        "a real flow: the code went to the address registered in Entra"
+    );
+    assert_eq!(
+        graph_requests(&demo),
+        vec!["GET /v1.0/users/{id}/authentication/emailMethods".to_string()],
+        "the destination, read live at the send"
+    );
+    demo.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_tenant_change_reaches_the_mirror_and_an_older_flow_is_refused_at_the_write() {
     let demo = start().await;

@@ -279,7 +279,7 @@ async fn run(users: usize, groups: usize) {
         let Some(last) = page.last() else { break };
         after = Some(last.id);
         for u in &page {
-            if listed % 97 == 0 {
+            if listed.is_multiple_of(97) {
                 sample.push(u.user_principal_name.clone());
             }
             listed += 1;

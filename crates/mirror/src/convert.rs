@@ -1,6 +1,8 @@
 //! Graph's delta pages as the store's mirror pages.
 
-use latchkey_graph::{DeltaGroup, DeltaItem, DeltaNext, DeltaPage, MemberKind, User};
+use latchkey_graph::{
+    DeltaGroup, DeltaItem, DeltaNext, DeltaPage, MemberKind, Page, RegistrationDetails, User,
+};
 use latchkey_store::{
     MemberEdit, MemberType, MirrorCollection, MirrorGroup, MirrorLink, MirrorPage, MirrorUser,
 };
@@ -23,6 +25,7 @@ fn empty(collection: MirrorCollection, begins: bool, next: &DeltaNext) -> Mirror
         groups: Vec::new(),
         members: Vec::new(),
         removed: Vec::new(),
+        registrations: Vec::new(),
         link: link(next),
     }
 }
@@ -80,4 +83,26 @@ pub(crate) fn groups_page(
         }
     }
     out
+}
+
+/// A page of the registration report. The report has no delta: its last page completes a full
+/// round (an empty link: the next round starts from the first page).
+pub(crate) fn registrations_page(page: &Page<RegistrationDetails>, begins: bool) -> MirrorPage {
+    MirrorPage {
+        collection: MirrorCollection::RegistrationDetails,
+        begins_full_round: begins,
+        users: Vec::new(),
+        groups: Vec::new(),
+        members: Vec::new(),
+        removed: Vec::new(),
+        registrations: page
+            .items
+            .iter()
+            .map(|r| (r.id, r.methods_registered.clone()))
+            .collect(),
+        link: match &page.next {
+            Some(n) => MirrorLink::More(n.as_str().to_string()),
+            None => MirrorLink::Done(String::new()),
+        },
+    }
 }

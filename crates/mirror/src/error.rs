@@ -15,6 +15,9 @@ pub enum MirrorError {
     /// Graph kept asking for a resync while a full round started over and over.
     #[error("mirror: Graph asked for a resync {0} times in one round")]
     ResyncLoop(u32),
+    /// A collection without delta queries was asked for by delta.
+    #[error("mirror: {0} is not read by delta query")]
+    NotDelta(&'static str),
     /// Another instance took the sync lease over while this one was writing.
     #[error("mirror: the sync lease was lost")]
     LeaseLost,

@@ -25,5 +25,5 @@ mod syncer;
 pub use closure::{MAX_DEPTH, Nesting};
 pub use error::MirrorError;
 pub use keys::{login_keys, user_keys};
-pub use reader::{Freshness, Mirror, MirrorStatus};
-pub use syncer::{RoundReport, Syncer, SyncerSettings};
+pub use reader::{Freshness, Mirror, MirrorStatus, REGISTRATIONS_MAX_AGE};
+pub use syncer::{REGISTRATIONS_EVERY, RoundReport, Syncer, SyncerSettings};

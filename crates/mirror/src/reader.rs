@@ -16,6 +16,9 @@ use crate::keys::login_keys;
 
 /// Most namesakes of an on-premises account name read (the live lookup reads one page of 999).
 const MAX_NAMESAKES: u32 = 999;
+/// The oldest registration report the portal believes (read every hour; a day of failures
+/// and it is no longer used).
+pub const REGISTRATIONS_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 /// How long a freshness answer is reused (one store read per second, not one per flow).
 const FRESHNESS_TTL: Duration = Duration::from_secs(1);
 
@@ -135,6 +138,26 @@ impl Mirror {
         })
     }
 
+    /// The method names Microsoft's registration report lists for the user (`mobilePhone`,
+    /// `email`, ...), when the mirror read that report within [`REGISTRATIONS_MAX_AGE`]; `None`
+    /// when it cannot say (not read, too old, or the user is not in it).
+    pub async fn registered_methods(
+        &self,
+        id: &ObjectId,
+    ) -> Result<Option<Vec<String>>, MirrorError> {
+        let state = self.store.mirror_sync_state().await?;
+        let now = self.clock.now();
+        let recent = state
+            .iter()
+            .find(|s| s.collection == MirrorCollection::RegistrationDetails)
+            .and_then(|s| s.last_full_round_at)
+            .is_some_and(|at| now - at <= REGISTRATIONS_MAX_AGE);
+        if !recent {
+            return Ok(None);
+        }
+        Ok(self.store.mirror_registration(id).await?)
+    }
+
     pub async fn user(&self, id: &ObjectId) -> Result<Option<User>, MirrorError> {
         self.store
             .mirror_user(id)
@@ -185,7 +208,7 @@ pub(crate) fn freshness_of(
     max_lag: Duration,
 ) -> Freshness {
     let mut oldest: Option<OffsetDateTime> = None;
-    for c in MirrorCollection::ALL {
+    for c in MirrorCollection::DELTA {
         let Some(s) = state.iter().find(|s| s.collection == c) else {
             return Freshness::NotSynced;
         };

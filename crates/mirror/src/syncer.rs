@@ -21,6 +21,10 @@ use tokio::sync::Notify;
 use crate::convert::{groups_page, users_page};
 use crate::error::MirrorError;
 
+/// How often the registration report is read again (it has no delta; Microsoft says it may lag
+/// by hours anyway).
+pub const REGISTRATIONS_EVERY: Duration = Duration::from_secs(3600);
+
 /// Resync answers accepted in one collection's round before it gives up (each starts over).
 const MAX_RESYNCS: u32 = 3;
 /// How often an idle syncer looks for a "sync now" asked on another instance.
@@ -45,6 +49,8 @@ pub struct RoundReport {
     pub full_rounds: Vec<MirrorCollection>,
     /// Resync answers Graph gave.
     pub resyncs: u32,
+    /// The registration report was read in this round.
+    pub registrations: bool,
 }
 
 pub struct Syncer {
@@ -55,11 +61,12 @@ pub struct Syncer {
     wake: Arc<Notify>,
 }
 
-fn delta_collection(c: MirrorCollection) -> DeltaCollection {
+/// The groups collection a delta query reads for `c` (users have their own call).
+fn group_collection(c: MirrorCollection) -> Option<DeltaCollection> {
     match c {
-        MirrorCollection::Users => DeltaCollection::Users,
-        MirrorCollection::Groups => DeltaCollection::Groups,
-        MirrorCollection::DirectoryRoles => DeltaCollection::DirectoryRoles,
+        MirrorCollection::Groups => Some(DeltaCollection::Groups),
+        MirrorCollection::DirectoryRoles => Some(DeltaCollection::DirectoryRoles),
+        MirrorCollection::Users | MirrorCollection::RegistrationDetails => None,
     }
 }
 
@@ -158,7 +165,7 @@ impl Syncer {
     /// [`MirrorError::LeaseLost`]). An error is recorded for its collection and ends the round.
     pub async fn round(&self) -> Result<RoundReport, MirrorError> {
         let mut report = RoundReport::default();
-        for c in MirrorCollection::ALL {
+        for c in MirrorCollection::DELTA {
             if let Err(e) = self.collection_round(c, &mut report).await {
                 if !matches!(e, MirrorError::LeaseLost) {
                     let text = e.to_string();
@@ -173,7 +180,80 @@ impl Syncer {
                 return Err(e);
             }
         }
+        // The registration report is a hint the mirror works without: its failure (no licence,
+        // no AuditLog.Read.All) is recorded for the console, and the round still succeeds.
+        match self.registrations_round(&mut report).await {
+            Ok(()) => {}
+            Err(MirrorError::LeaseLost) => return Err(MirrorError::LeaseLost),
+            Err(e) => {
+                let c = MirrorCollection::RegistrationDetails;
+                tracing::info!(error = %e, "directory mirror: the registration report could not be read");
+                if let Err(store) = self
+                    .store
+                    .record_mirror_error(c, &e.to_string(), self.clock.now())
+                    .await
+                {
+                    tracing::warn!(error = %store, "directory mirror: cannot record an error");
+                }
+            }
+        }
         Ok(report)
+    }
+
+    /// Reads the registration report whole when it is due ([`REGISTRATIONS_EVERY`]), or goes
+    /// on with a read a crash cut short.
+    async fn registrations_round(&self, report: &mut RoundReport) -> Result<(), MirrorError> {
+        let c = MirrorCollection::RegistrationDetails;
+        let state = self.store.mirror_sync_state().await?;
+        let state = state.into_iter().find(|s| s.collection == c);
+        let now = self.clock.now();
+        let mut next = match state.as_ref().and_then(|s| s.link.clone()) {
+            Some(MirrorLink::More(l)) => self.graph.next_page(&l).ok(),
+            _ => None,
+        };
+        let resuming = next.is_some();
+        let last = state.as_ref().and_then(|s| s.last_round_at);
+        // A failed read waits as long as a completed one before it is tried again.
+        let tried = state
+            .as_ref()
+            .and_then(|s| s.last_error.as_ref().map(|(at, _)| *at));
+        let latest = last.max(tried);
+        if !resuming && latest.is_some_and(|t| now - t < REGISTRATIONS_EVERY) {
+            return Ok(());
+        }
+        let mut begins = !resuming;
+        let mut renewed = now;
+        loop {
+            let page = self.graph.registration_details_page(next.as_ref()).await?;
+            let now = self.clock.now();
+            if now - renewed >= self.settings.lease / 4 {
+                if !self
+                    .store
+                    .lease_mirror(&self.settings.holder, now, self.settings.lease)
+                    .await?
+                {
+                    return Err(MirrorError::LeaseLost);
+                }
+                renewed = now;
+            }
+            let stored = crate::convert::registrations_page(&page, begins);
+            report.pages += 1;
+            if !self
+                .store
+                .apply_mirror_page(&self.settings.holder, &stored, now)
+                .await?
+            {
+                return Err(MirrorError::LeaseLost);
+            }
+            begins = false;
+            match page.next {
+                Some(n) => next = Some(n),
+                None => {
+                    report.registrations = true;
+                    return Ok(());
+                }
+            }
+        }
     }
 
     async fn collection_round(
@@ -256,15 +336,18 @@ impl Syncer {
         cursor: &DeltaCursor,
         begins: bool,
     ) -> Result<MirrorPage, MirrorError> {
-        Ok(match c {
-            MirrorCollection::Users => users_page(&self.graph.users_delta(cursor).await?, begins)?,
-            other => {
-                let page = self
-                    .graph
-                    .groups_delta(cursor, delta_collection(other))
-                    .await?;
-                groups_page(&page, other, begins)
-            }
-        })
+        if c == MirrorCollection::Users {
+            return users_page(&self.graph.users_delta(cursor).await?, begins);
+        }
+        match group_collection(c) {
+            Some(dc) => Ok(groups_page(
+                &self.graph.groups_delta(cursor, dc).await?,
+                c,
+                begins,
+            )),
+            // Not a delta collection: nothing to read this way (the registration report has
+            // its own round).
+            None => Err(MirrorError::NotDelta(c.as_str())),
+        }
     }
 }

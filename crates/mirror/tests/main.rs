@@ -375,3 +375,71 @@ async fn a_mirror_that_lags_is_not_used() {
     assert!(matches!(f, Freshness::Lagging { .. }), "{f:?}");
     assert!(f.lag(clock.now()).unwrap() > Duration::from_secs(600));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registration_report_is_mirrored_hourly_and_its_refusal_is_no_failure() {
+    let b = bench(50, 5, 100).await;
+    b.sim.tenant().set_premium(true);
+    let syncer = b.leased_syncer().await;
+    let report = syncer.round().await.unwrap();
+    assert!(report.registrations, "{report:?}");
+    // Every user the report lists has the same methods in the mirror.
+    let mut next = None;
+    let mut listed = 0;
+    loop {
+        let page = b
+            .graph
+            .registration_details_page(next.as_ref())
+            .await
+            .unwrap();
+        for r in &page.items {
+            assert_eq!(
+                b.store.mirror_registration(&r.id).await.unwrap().as_ref(),
+                Some(&r.methods_registered),
+                "{}",
+                r.id
+            );
+            listed += 1;
+        }
+        match page.next {
+            Some(n) => next = Some(n),
+            None => break,
+        }
+    }
+    assert!(listed > 50);
+    let mirror = b.mirror();
+    let kofi = b.graph.find_user("kofi.mensah@contoso.com").await.unwrap();
+    let methods = mirror.registered_methods(&kofi.id).await.unwrap().unwrap();
+    assert!(methods.iter().any(|m| m == "mobilePhone"), "{methods:?}");
+    // Within the hour: not read again.
+    b.sim.clear_requests();
+    let report = syncer.round().await.unwrap();
+    assert!(!report.registrations);
+    assert!(
+        !b.sim
+            .requests()
+            .iter()
+            .any(|r| r.path.contains("userRegistrationDetails"))
+    );
+    // A tenant without the licence refuses the report: the round succeeds, the refusal is
+    // recorded for the console, the mirror stays usable, the old copy ages out by itself.
+    b.sim.tenant().set_premium(false);
+    let fresh = bench(20, 2, 100).await;
+    fresh.sim.tenant().set_premium(false);
+    let report = fresh.leased_syncer().await.round().await.unwrap();
+    assert!(!report.registrations);
+    let state = fresh.store.mirror_sync_state().await.unwrap();
+    let registrations = state
+        .iter()
+        .find(|s| s.collection == MirrorCollection::RegistrationDetails)
+        .unwrap();
+    assert!(registrations.last_error.is_some(), "{registrations:?}");
+    let mirror = fresh.mirror();
+    assert!(mirror.freshness().await.unwrap().usable());
+    let kofi = fresh
+        .graph
+        .find_user("kofi.mensah@contoso.com")
+        .await
+        .unwrap();
+    assert_eq!(mirror.registered_methods(&kofi.id).await.unwrap(), None);
+}

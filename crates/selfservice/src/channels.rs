@@ -63,8 +63,17 @@ pub async fn available(
     {
         out.push(MethodKind::Passkey);
     }
+    let registered = if sources.contains(&MethodSource::Entra) {
+        registered_in_mirror(s, &user.id).await
+    } else {
+        None
+    };
     for kind in [MethodKind::Email, MethodKind::Sms] {
         if !methods.contains(&kind) || out.contains(&kind) {
+            continue;
+        }
+        if registered.as_ref().is_some_and(|r| r.contains(&kind)) {
+            out.push(kind);
             continue;
         }
         for source in sources.iter().filter(|s| **s != MethodSource::Latchkey) {
@@ -78,6 +87,21 @@ pub async fn available(
         }
     }
     Ok(out)
+}
+
+/// The code methods the directory mirror's copy of Microsoft's registration report lists for
+/// the user, when the mirror is current and has a recent report (`None`: it cannot say). Only
+/// ever a reason to count a method without reading Graph: a method the report does not list is
+/// still read live (the report lags, and must never hide a method); one it lists but the user
+/// removed since is found missing when a code is sent (live), and goes nowhere like any method
+/// the account lacks.
+async fn registered_in_mirror(s: &SelfService, user: &ObjectId) -> Option<Vec<MethodKind>> {
+    let mirror = s.mirror.as_ref()?;
+    if !mirror.freshness().await.ok()?.usable() {
+        return None;
+    }
+    let methods = mirror.registered_methods(user).await.ok()??;
+    Some(entra_kinds_registered(&methods))
 }
 
 /// Where a code for `kind` goes for `user` under `sources`: the first source with a destination.

@@ -22,16 +22,27 @@ pub enum MirrorCollection {
     Users,
     Groups,
     DirectoryRoles,
+    /// Microsoft's registration report (`userRegistrationDetails`): no delta query, so every
+    /// round of it is a full one; which methods each user registered in Entra.
+    RegistrationDetails,
 }
 
 impl MirrorCollection {
-    pub const ALL: [MirrorCollection; 3] = [Self::Users, Self::Groups, Self::DirectoryRoles];
+    pub const ALL: [MirrorCollection; 4] = [
+        Self::Users,
+        Self::Groups,
+        Self::DirectoryRoles,
+        Self::RegistrationDetails,
+    ];
+    /// The collections delta queries track: the mirror is usable when all of them are synced.
+    pub const DELTA: [MirrorCollection; 3] = [Self::Users, Self::Groups, Self::DirectoryRoles];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Users => "users",
             Self::Groups => "groups",
             Self::DirectoryRoles => "directoryRoles",
+            Self::RegistrationDetails => "registrationDetails",
         }
     }
 
@@ -45,10 +56,10 @@ impl MirrorCollection {
             })
     }
 
-    /// The kind of the groups this collection holds (`None` for users).
+    /// The kind of the groups this collection holds (`None` for the others).
     pub fn group_kind(self) -> Option<GroupKind> {
         match self {
-            Self::Users => None,
+            Self::Users | Self::RegistrationDetails => None,
             Self::Groups => Some(GroupKind::Group),
             Self::DirectoryRoles => Some(GroupKind::Role),
         }
@@ -156,6 +167,9 @@ pub struct MirrorPage {
     pub members: Vec<MemberEdit>,
     /// Objects that left the collection (`@removed`).
     pub removed: Vec<ObjectId>,
+    /// Registration details: each user's registered method names, as Microsoft lists them
+    /// (`mobilePhone`, `email`, ...).
+    pub registrations: Vec<(ObjectId, Vec<String>)>,
     pub link: MirrorLink,
 }
 
@@ -215,5 +229,13 @@ pub(crate) fn clip_error(text: &str) -> String {
     text.chars()
         .filter(|c| !c.is_control())
         .take(MAX_ERROR)
+        .collect()
+}
+
+/// Stored registered-method names (comma-separated; Microsoft's names have no comma).
+pub(crate) fn split_methods(text: &str) -> Vec<String> {
+    text.split(',')
+        .filter(|m| !m.is_empty())
+        .map(str::to_string)
         .collect()
 }

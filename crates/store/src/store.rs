@@ -541,4 +541,10 @@ pub trait MirrorStore: Send + Sync + 'static {
     ) -> StoreFuture<'a, Vec<(ObjectId, Option<String>, GroupKind)>>;
 
     fn mirror_counts(&self) -> StoreFuture<'_, MirrorCounts>;
+
+    /// The method names the registration report lists for `user` (`None`: not in it).
+    fn mirror_registration<'a>(
+        &'a self,
+        user: &'a ObjectId,
+    ) -> StoreFuture<'a, Option<Vec<String>>>;
 }

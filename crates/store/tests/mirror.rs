@@ -55,6 +55,7 @@ fn page(collection: MirrorCollection, begins: bool, link: MirrorLink) -> MirrorP
         groups: Vec::new(),
         members: Vec::new(),
         removed: Vec::new(),
+        registrations: Vec::new(),
         link,
     }
 }
@@ -339,7 +340,44 @@ async fn a_removed_group_takes_its_memberships(store: Arc<dyn Store>) {
     assert_eq!(store.mirror_counts().await.unwrap().memberships, 0);
 }
 
+/// The registration report is read whole every time: its rounds are full rounds of their own,
+/// and completing one touches nothing but registrations.
+async fn registration_rounds_replace_registrations_only(store: Arc<dyn Store>) {
+    assert!(store.lease_mirror("a", t0(), secs(30)).await.unwrap());
+    let mut users = page(MirrorCollection::Users, true, done("d1"));
+    users.users = vec![user(1, &["k1"]), user(2, &["k2"])];
+    holder_applies(&store, &users).await;
+    let methods = |m: &[&str]| m.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let mut r = page(MirrorCollection::RegistrationDetails, true, more("r-next"));
+    r.registrations = vec![(id(1), methods(&["mobilePhone", "email"]))];
+    holder_applies(&store, &r).await;
+    let mut r2 = page(MirrorCollection::RegistrationDetails, false, done(""));
+    r2.registrations = vec![(id(2), methods(&[]))];
+    holder_applies(&store, &r2).await;
+    assert_eq!(
+        store.mirror_registration(&id(1)).await.unwrap(),
+        Some(methods(&["mobilePhone", "email"]))
+    );
+    assert_eq!(
+        store.mirror_registration(&id(2)).await.unwrap(),
+        Some(vec![])
+    );
+    assert_eq!(store.mirror_registration(&id(3)).await.unwrap(), None);
+    // The next read no longer lists user 1: gone from the registrations, and no user is.
+    let mut again = page(MirrorCollection::RegistrationDetails, true, done(""));
+    again.registrations = vec![(id(2), methods(&["email"]))];
+    holder_applies(&store, &again).await;
+    assert_eq!(store.mirror_registration(&id(1)).await.unwrap(), None);
+    assert_eq!(
+        store.mirror_registration(&id(2)).await.unwrap(),
+        Some(methods(&["email"]))
+    );
+    assert!(store.mirror_user(&id(1)).await.unwrap().is_some());
+    assert_eq!(store.mirror_counts().await.unwrap().users, 2);
+}
+
 backend_tests!(
+    registration_rounds_replace_registrations_only,
     rounds_resume_and_incremental_rounds_merge,
     a_full_round_deletes_what_it_did_not_see,
     only_the_lease_holder_writes,

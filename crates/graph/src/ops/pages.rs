@@ -20,6 +20,12 @@ pub const MAX_PAGE_SIZE: u32 = 999;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NextPage(Url);
 
+impl NextPage {
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
 /// One user's entry in the registration report (`userRegistrationDetails`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -42,6 +48,15 @@ pub struct Page<T> {
 }
 
 impl GraphClient {
+    /// A stored nextLink read back (a paged read resumed after a restart): it must still point
+    /// at the configured Graph origin.
+    pub fn next_page(&self, text: &str) -> Result<NextPage, GraphError> {
+        let url = Url::parse(text)
+            .map_err(|_| GraphError::InvalidInput("a stored next link is not a URL".into()))?;
+        self.check_link(&url)?;
+        Ok(NextPage(url))
+    }
+
     /// One page of `GET /users?$select={select}&$top={top}` (first page when `next` is `None`).
     pub async fn users_page<T: DeserializeOwned>(
         &self,

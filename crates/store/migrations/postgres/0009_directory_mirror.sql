@@ -47,6 +47,14 @@ CREATE TABLE mirror_members (
 );
 CREATE INDEX mirror_members_member ON mirror_members (member_id, group_id);
 
+-- The registration report (userRegistrationDetails): each user's registered methods, as
+-- Microsoft names them, comma-separated.
+CREATE TABLE mirror_registrations (
+    user_id     TEXT COLLATE "C"    PRIMARY KEY,
+    methods     TEXT    NOT NULL,
+    generation  BIGINT  NOT NULL
+);
+
 -- Per tracked collection: the link to go on from (link_done 1: a deltaLink between rounds),
 -- the round's kind and progress, the last completed rounds and the last error.
 CREATE TABLE mirror_sync (

@@ -12,7 +12,7 @@ use super::PostgresStore;
 use crate::error::Result;
 use crate::mirror::{
     GroupKind, MirrorCollection, MirrorCounts, MirrorLink, MirrorListedUser, MirrorPage,
-    MirrorParent, MirrorSyncState, MirrorUser, clip_error,
+    MirrorParent, MirrorSyncState, MirrorUser, clip_error, split_methods,
 };
 use crate::sqlite::{dur_ms, ms, object_id, opt_from_ms};
 use crate::store::{MirrorStore, StoreFuture};
@@ -91,6 +91,7 @@ impl PostgresStore {
         let (generation, full) = advance_state(&mut tx, page, now).await?;
         write_users(&mut tx, page, generation).await?;
         write_groups(&mut tx, page, generation).await?;
+        write_registrations(&mut tx, page, generation).await?;
         remove(&mut tx, page).await?;
         if full && matches!(page.link, MirrorLink::Done(_)) {
             sweep(&mut tx, page.collection, generation).await?;
@@ -280,6 +281,15 @@ impl PostgresStore {
             ));
         }
         Ok(out)
+    }
+
+    async fn mirror_registration_impl(&self, user: &ObjectId) -> Result<Option<Vec<String>>> {
+        let methods: Option<String> =
+            sqlx::query_scalar("SELECT methods FROM mirror_registrations WHERE user_id = $1")
+                .bind(user.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(methods.map(|m| split_methods(&m)))
     }
 
     async fn mirror_counts_impl(&self) -> Result<MirrorCounts> {
@@ -557,12 +567,46 @@ async fn write_groups(
     Ok(())
 }
 
+async fn write_registrations(
+    tx: &mut Transaction<'_, Postgres>,
+    page: &MirrorPage,
+    generation: i64,
+) -> Result<()> {
+    if page.registrations.is_empty() {
+        return Ok(());
+    }
+    // A user listed twice: the later entry wins.
+    let mut last: HashMap<ObjectId, &Vec<String>> = HashMap::new();
+    for (user, methods) in &page.registrations {
+        last.insert(*user, methods);
+    }
+    let users: Vec<String> = last.keys().map(ToString::to_string).collect();
+    let methods: Vec<String> = last.values().map(|m| m.join(",")).collect();
+    sqlx::query(
+        "INSERT INTO mirror_registrations (user_id, methods, generation) \
+         SELECT r.u, r.m, $3 FROM unnest($1::text[], $2::text[]) AS r(u, m) \
+         ON CONFLICT (user_id) DO UPDATE SET methods = excluded.methods, \
+           generation = excluded.generation",
+    )
+    .bind(&users)
+    .bind(&methods)
+    .bind(generation)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 async fn remove(tx: &mut Transaction<'_, Postgres>, page: &MirrorPage) -> Result<()> {
     if page.removed.is_empty() {
         return Ok(());
     }
     let ids: Vec<String> = page.removed.iter().map(ToString::to_string).collect();
-    if page.collection.group_kind().is_none() {
+    if page.collection == MirrorCollection::RegistrationDetails {
+        sqlx::query("DELETE FROM mirror_registrations WHERE user_id = ANY($1)")
+            .bind(&ids)
+            .execute(&mut **tx)
+            .await?;
+    } else if page.collection.group_kind().is_none() {
         sqlx::query("DELETE FROM mirror_user_keys WHERE user_id = ANY($1)")
             .bind(&ids)
             .execute(&mut **tx)
@@ -594,8 +638,14 @@ async fn sweep(
     collection: MirrorCollection,
     generation: i64,
 ) -> Result<()> {
-    match collection.group_kind() {
-        None => {
+    match (collection, collection.group_kind()) {
+        (MirrorCollection::RegistrationDetails, _) => {
+            sqlx::query("DELETE FROM mirror_registrations WHERE generation < $1")
+                .bind(generation)
+                .execute(&mut **tx)
+                .await?;
+        }
+        (_, None) => {
             for table in ["mirror_user_keys WHERE user_id", "mirror_profiles WHERE id"] {
                 sqlx::query(sqlx::AssertSqlSafe(format!(
                     "DELETE FROM {table} IN (SELECT id FROM mirror_users WHERE generation < $1)"
@@ -609,7 +659,7 @@ async fn sweep(
                 .execute(&mut **tx)
                 .await?;
         }
-        Some(kind) => {
+        (_, Some(kind)) => {
             sqlx::query("DELETE FROM mirror_members WHERE group_kind = $1 AND generation < $2")
                 .bind(kind.as_i64())
                 .bind(generation)
@@ -729,6 +779,15 @@ impl MirrorStore for PostgresStore {
         Box::pin(
             self.observer
                 .timed("mirror_counts", self.mirror_counts_impl()),
+        )
+    }
+    fn mirror_registration<'a>(
+        &'a self,
+        user: &'a ObjectId,
+    ) -> StoreFuture<'a, Option<Vec<String>>> {
+        Box::pin(
+            self.observer
+                .timed("mirror_registration", self.mirror_registration_impl(user)),
         )
     }
 }

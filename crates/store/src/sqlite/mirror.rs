@@ -9,7 +9,7 @@ use super::{SqliteStore, dur_ms, ms, object_id, opt_from_ms};
 use crate::error::Result;
 use crate::mirror::{
     GroupKind, MirrorCollection, MirrorCounts, MirrorLink, MirrorListedUser, MirrorPage,
-    MirrorParent, MirrorSyncState, MirrorUser, clip_error,
+    MirrorParent, MirrorSyncState, MirrorUser, clip_error, split_methods,
 };
 use crate::store::{MirrorStore, StoreFuture};
 
@@ -284,6 +284,19 @@ impl SqliteStore {
         })
     }
 
+    pub(super) async fn mirror_registration_impl(
+        &self,
+        user: &ObjectId,
+    ) -> Result<Option<Vec<String>>> {
+        self.read(|conn| {
+            let methods: Option<String> = conn
+                .prepare_cached("SELECT methods FROM mirror_registrations WHERE user_id = ?1")?
+                .query_row([user.to_string()], |r| r.get(0))
+                .optional()?;
+            Ok(methods.map(|m| split_methods(&m)))
+        })
+    }
+
     pub(super) async fn mirror_counts_impl(&self) -> Result<MirrorCounts> {
         self.read(|conn| {
             let count = |sql: &str| -> Result<u64> {
@@ -394,6 +407,13 @@ fn write_page(tx: &Connection, page: &MirrorPage, generation: i64) -> Result<()>
             insert.execute(params![k, id])?;
         }
     }
+    for (user, methods) in &page.registrations {
+        tx.prepare_cached(
+            "INSERT INTO mirror_registrations (user_id, methods, generation) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (user_id) DO UPDATE SET methods = ?2, generation = ?3",
+        )?
+        .execute(params![user.to_string(), methods.join(","), generation])?;
+    }
     let kind = page.collection.group_kind();
     for g in &page.groups {
         let Some(kind) = kind else { continue };
@@ -433,8 +453,12 @@ fn write_page(tx: &Connection, page: &MirrorPage, generation: i64) -> Result<()>
     }
     for id in &page.removed {
         let id = id.to_string();
-        match kind {
-            None => {
+        match (page.collection, kind) {
+            (MirrorCollection::RegistrationDetails, _) => {
+                tx.prepare_cached("DELETE FROM mirror_registrations WHERE user_id = ?1")?
+                    .execute([&id])?;
+            }
+            (_, None) => {
                 tx.prepare_cached("DELETE FROM mirror_user_keys WHERE user_id = ?1")?
                     .execute([&id])?;
                 tx.prepare_cached("DELETE FROM mirror_profiles WHERE id = ?1")?
@@ -442,7 +466,7 @@ fn write_page(tx: &Connection, page: &MirrorPage, generation: i64) -> Result<()>
                 tx.prepare_cached("DELETE FROM mirror_users WHERE id = ?1")?
                     .execute([&id])?;
             }
-            Some(_) => {
+            (_, Some(_)) => {
                 tx.prepare_cached(
                     "DELETE FROM mirror_members WHERE group_id = ?1 OR member_id = ?1",
                 )?
@@ -463,8 +487,12 @@ fn sweep_if_full_round_done(tx: &Connection, page: &MirrorPage, generation: i64)
     if full == 0 {
         return Ok(());
     }
-    match page.collection.group_kind() {
-        None => {
+    match (page.collection, page.collection.group_kind()) {
+        (MirrorCollection::RegistrationDetails, _) => {
+            tx.prepare_cached("DELETE FROM mirror_registrations WHERE generation < ?1")?
+                .execute([generation])?;
+        }
+        (_, None) => {
             for table in ["mirror_user_keys WHERE user_id", "mirror_profiles WHERE id"] {
                 tx.prepare_cached(&format!(
                     "DELETE FROM {table} IN (SELECT id FROM mirror_users WHERE generation < ?1)"
@@ -474,7 +502,7 @@ fn sweep_if_full_round_done(tx: &Connection, page: &MirrorPage, generation: i64)
             tx.prepare_cached("DELETE FROM mirror_users WHERE generation < ?1")?
                 .execute([generation])?;
         }
-        Some(kind) => {
+        (_, Some(kind)) => {
             tx.prepare_cached(
                 "DELETE FROM mirror_members WHERE group_kind = ?1 AND generation < ?2",
             )?
@@ -602,6 +630,16 @@ impl MirrorStore for SqliteStore {
             self.inner
                 .observer
                 .timed("mirror_counts", self.mirror_counts_impl()),
+        )
+    }
+    fn mirror_registration<'a>(
+        &'a self,
+        user: &'a ObjectId,
+    ) -> StoreFuture<'a, Option<Vec<String>>> {
+        Box::pin(
+            self.inner
+                .observer
+                .timed("mirror_registration", self.mirror_registration_impl(user)),
         )
     }
 }
