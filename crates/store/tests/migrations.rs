@@ -42,6 +42,7 @@ async fn migrations_create_the_schema_and_pragmas_are_set() {
             "mirror_lease",
             "mirror_members",
             "mirror_profiles",
+            "mirror_registrations",
             "mirror_sync",
             "mirror_user_keys",
             "mirror_users",
