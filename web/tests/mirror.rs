@@ -1,5 +1,6 @@
 //! The directory mirror in the running portal (docs/directory-mirror.md): identification reads
-//! it instead of Graph, a reset then costs three Graph requests, a change in the tenant reaches
+//! it instead of Graph, a reset then costs four Graph requests (account and membership checked
+//! live, the write, the sign-out), a change in the tenant reaches
 //! it within one interval, a flow started before the change is refused at the write, and the
 //! admin console shows its state and syncs on demand.
 
@@ -98,7 +99,7 @@ async fn submit_reset(b: &mut Browser) -> crate::portal::Page {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn identification_reads_the_mirror_and_a_reset_costs_three_graph_requests() {
+async fn identification_reads_the_mirror_and_a_reset_costs_four_graph_requests() {
     let demo = start().await;
     // Warm the tenant's password rules (read once, then cached) as any earlier flow would.
     Browser::new(&demo).identify("nobody@contoso.com").await;
@@ -129,11 +130,13 @@ async fn identification_reads_the_mirror_and_a_reset_costs_three_graph_requests(
     assert_eq!(
         requests,
         vec![
+            "GET /v1.0/users/{id}",
             "GET /v1.0/users/{id}/transitiveMemberOf",
             "PATCH /v1.0/users/{id}",
             "POST /v1.0/users/{id}/revokeSignInSessions",
         ],
-        "a completed app-only reset: the live membership check, the write, the sign-out"
+        "a completed app-only reset: the live account and membership checks (sent together), \
+         the write, the sign-out"
     );
     demo.stop().await;
 }
@@ -230,6 +233,36 @@ async fn a_tenant_change_reaches_the_mirror_and_an_older_flow_is_refused_at_the_
     again.ask_code("email").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(demo.outbox.messages().len(), before, "no code for a decoy");
+    demo.stop().await;
+}
+
+/// Found by the attack run: an account disabled after identification read the mirror (or
+/// while the mirror lags) must not change its password: the claim reads the account live.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_account_disabled_after_identification_is_refused_at_the_write() {
+    let demo = start().await;
+    let mut b = verified(&demo).await;
+    assert!(demo.sim.tenant().set_account_enabled(ADELE, false));
+    let refused = submit_reset(&mut b).await;
+    assert!(!refused.body.contains("Your password has been changed"));
+    let events = demo
+        .store
+        .audit_events(&latchkey_store::AuditQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let refusal = events
+        .iter()
+        .map(|e| &e.event)
+        .find(|e| e.event_type == "reset")
+        .expect("the refusal is audited");
+    assert_eq!(refusal.outcome, latchkey_store::Outcome::Denied);
+    assert_eq!(refusal.reason.as_deref(), Some("account is disabled"));
+    // Nothing was written: enabling the account again shows the old password still works.
+    assert!(demo.sim.tenant().set_account_enabled(ADELE, true));
+    assert_ne!(demo.sim.sign_in(ADELE, NEW), SignInOutcome::Success);
     demo.stop().await;
 }
 

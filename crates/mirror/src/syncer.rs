@@ -277,6 +277,7 @@ impl Syncer {
         };
         let mut renewed = self.clock.now();
         let mut resyncs = 0;
+        let mut restarted = false;
         if begins {
             report.full_rounds.push(c);
         }
@@ -293,6 +294,27 @@ impl Syncer {
                         collection = c.as_str(),
                         "directory mirror: Graph asked for a resync; full round"
                     );
+                    cursor = DeltaCursor::Start;
+                    begins = true;
+                    if !report.full_rounds.contains(&c) {
+                        report.full_rounds.push(c);
+                    }
+                    continue;
+                }
+                // A link Graph no longer takes in some other way (a token it does not know
+                // after a tenant or app change, a link that is not a delta link): once per
+                // round, start the collection over rather than fail on it every round.
+                Err(MirrorError::Graph(e))
+                    if !restarted
+                        && matches!(cursor, DeltaCursor::Link(_))
+                        && !e.is_transient() =>
+                {
+                    tracing::warn!(
+                        collection = c.as_str(),
+                        error = %e,
+                        "directory mirror: the stored link failed; full round"
+                    );
+                    restarted = true;
                     cursor = DeltaCursor::Start;
                     begins = true;
                     if !report.full_rounds.contains(&c) {

@@ -91,8 +91,8 @@ pub async fn current_scope(
         .map(|p| (p.clone(), privileged)))
 }
 
-/// Claims a fully verified flow for one `action`, then checks that the policy still allows it
-/// with fresh membership. Every refusal after the claim is audited and settles the claim (ended
+/// Claims a fully verified flow for one `action`, then checks that the account is still enabled
+/// and the policy still allows it with fresh membership (two Graph reads, at once). Every refusal after the claim is audited and settles the claim (ended
 /// on a refusal, given back on a transient fault).
 pub async fn claim(
     s: &SelfService,
@@ -118,7 +118,30 @@ pub async fn claim(
         return Err(ClaimError::AlreadyUsed);
     }
     let subject = current.flow.subject;
-    match current_scope(s, &subject, action).await {
+    // The account as it is now, next to its groups: an account disabled or deleted since the
+    // flow started (by an administrator who just found it compromised, or after identification
+    // read an older copy in the directory mirror) may change nothing.
+    let (scope, account) = tokio::join!(
+        current_scope(s, &subject, action),
+        s.directory.user(&subject)
+    );
+    let gone = match (&scope, &account) {
+        (_, Ok(u)) if u.account_enabled == Some(false) => Some("account is disabled"),
+        (Err(e), _) | (_, Err(e)) if e.is_not_found() => Some("account no longer exists"),
+        _ => None,
+    };
+    if let Some(reason) = gone {
+        let recorded = current
+            .audit(s, event, None, Outcome::Denied, Some(reason))
+            .await;
+        end(s, &current).await;
+        return Err(ClaimError::NotAllowed(recorded));
+    }
+    let scope = match (scope, account) {
+        (Ok(scope), Ok(_)) => Ok(scope),
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    };
+    match scope {
         // The methods proven must still be enough under the policy as it is now: a policy that
         // since dropped a method, requires more, or stopped letting a passkey stand alone (or
         // an account that became privileged) is not satisfied by an older verification.

@@ -77,12 +77,21 @@ pub async fn available(
             continue;
         }
         for source in sources.iter().filter(|s| **s != MethodSource::Latchkey) {
-            if directory_destination(s, &user.id, Some(user), kind, *source)
-                .await?
-                .is_some()
-            {
-                out.push(kind);
-                break;
+            match directory_destination(s, &user.id, Some(user), kind, *source).await {
+                Ok(Some(_)) => {
+                    out.push(kind);
+                    break;
+                }
+                Ok(None) => {}
+                // Counted as there. Failing here would answer differently for an account in
+                // scope (its methods are read) than for one that is not (nothing to read): an
+                // account test whenever this read fails. A method that is in fact missing is
+                // found so when a code is sent, and the code then goes nowhere, as a decoy's.
+                Err(e) => {
+                    tracing::warn!(error = %e, "identification: Entra methods unreadable; counted");
+                    out.push(kind);
+                    break;
+                }
             }
         }
     }

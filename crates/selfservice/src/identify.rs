@@ -223,8 +223,9 @@ pub async fn plan(s: &SelfService, login: &str) -> Result<Plan, PlanError> {
             user.id, policy.name
         ));
     }
-    // A store or directory error fails closed with an honest error: treating it as "nothing
-    // enrolled" would give a decoy flow that says "we sent a code" and sends nothing.
+    // A store error fails closed with an honest error: treating it as "nothing enrolled" would
+    // give a decoy flow that says "we sent a code" and sends nothing (an Entra method that
+    // cannot be read is counted instead: see `channels::available`).
     let available = crate::channels::available(s, &user, &policy.methods, &policy.sources)
         .await
         .map_err(|e| match e {

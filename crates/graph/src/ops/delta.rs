@@ -134,6 +134,8 @@ pub enum DeltaNext {
 
 #[derive(Deserialize)]
 struct RawPage {
+    #[serde(rename = "@odata.context", default)]
+    context: Option<String>,
     #[serde(default)]
     value: Vec<Value>,
     #[serde(rename = "@odata.nextLink", default)]
@@ -216,6 +218,12 @@ impl GraphClient {
             ),
             DeltaCursor::Link(link) => {
                 self.check_link(&link.0)?;
+                if !is_delta_of(&link.0, collection) {
+                    return Err(GraphError::InvalidInput(format!(
+                        "a stored link is not a {} delta link",
+                        collection.as_str()
+                    )));
+                }
                 link.0.clone()
             }
         };
@@ -228,6 +236,18 @@ impl GraphClient {
             client_request_id: resp.client_request_id.clone(),
         };
         let raw: RawPage = resp.json()?;
+        // The answer must be the collection asked for (a link that led elsewhere on the Graph
+        // host would otherwise store users as groups).
+        if raw
+            .context
+            .as_deref()
+            .is_some_and(|c| !c.contains(&format!("#{}", collection.as_str())))
+        {
+            return Err(unexpected(format!(
+                "the page is not of the {} collection",
+                collection.as_str()
+            )));
+        }
         let mut items = Vec::with_capacity(raw.value.len());
         for v in raw.value {
             items.push(match removed(&v) {
@@ -245,6 +265,12 @@ impl GraphClient {
             let url = Url::parse(&text)
                 .map_err(|_| unexpected("a delta page link is not an absolute URL".into()))?;
             self.check_link(&url)?;
+            if !is_delta_of(&url, collection) {
+                return Err(unexpected(format!(
+                    "a page link does not lead to {}/delta",
+                    collection.as_str()
+                )));
+            }
             Ok(DeltaLink(url))
         };
         let next = match (raw.next_link, raw.delta_link) {
@@ -259,6 +285,12 @@ impl GraphClient {
         };
         Ok(DeltaPage { items, next })
     }
+}
+
+/// Whether `url`'s path ends in `/{collection}/delta` (nextLinks and deltaLinks both do).
+fn is_delta_of(url: &Url, collection: DeltaCollection) -> bool {
+    let mut segments = url.path_segments().into_iter().flatten().rev();
+    segments.next() == Some("delta") && segments.next() == Some(collection.as_str())
 }
 
 /// `Some` when the entry is `{"id": …, "@removed": {"reason": …}}`.

@@ -123,9 +123,13 @@ fn page<K: Hash + Eq + Clone>(
         _ => None,
     };
     let from = if pending.is_some() { t.at + 1 } else { t.at };
+    // Past `upto` too: a container that changes during the round moves to the end of the log;
+    // stopping at `upto` would skip it, and the next round only carries what changed after
+    // `upto`, so its members as of this round would never be sent. Listed later (or twice,
+    // which merging by id absorbs), it carries them.
     let rest = k
         .tracker
-        .range(from, t.upto)
+        .range(from, u64::MAX)
         .map(|(s, key)| (s, key.clone(), 0));
     for (seq, key, first) in pending.into_iter().chain(rest) {
         let id = (k.id)(&key);
