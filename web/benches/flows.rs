@@ -49,6 +49,12 @@
 //! at most once a second, as Graph limits a tenant; then that limit paces every flow.
 //! `LATCHKEY_BENCH_RISK_PER_SECOND=0` lifts it, to see the portal's own rate (and the mail path's).
 //!
+//! Directory mirror (issue 15): `LATCHKEY_BENCH_MIRROR=1` turns the demo's mirror on
+//! (`DemoOptions::mirror`, the production timings: a round every 60 s, usable within 600 s) and
+//! waits until it is usable before the warm-up; identification then reads users and
+//! memberships from the store instead of Graph. Incremental rounds that fall within a level
+//! are counted in its Graph requests (the `delta` kinds).
+//!
 //! Each run (and the argon2 reference) is a fresh child process of this binary, so each peak RSS
 //! (VmHWM) is that run's own. Nothing is asserted: this is a report. The simulator and the load generator share the
 //! process (and the 2 CPUs) with the portal; the CPU table says how much each took.
@@ -424,6 +430,12 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration,
             r.url
         );
     }
+    let mirror = std::env::var("LATCHKEY_BENCH_MIRROR")
+        .is_ok_and(|v| v == "1")
+        .then(latchkey::config::DirectorySettings::default);
+    if mirror.is_some() {
+        println!("Directory mirror: on (rounds every 60 s; identification reads the store)");
+    }
     let threads_before = threads();
     let setup = Instant::now();
     let demo = latchkey::demo::start_with_methods(
@@ -440,12 +452,27 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration,
             operations: receiver.as_ref().map(|r| DemoOperations {
                 webhook_url: r.url.clone(),
             }),
+            mirror,
             ..DemoOptions::default()
         },
         if questions { &["questions"] } else { &[] },
     )
     .await
     .expect("demo starts");
+    if let Some(m) = demo.services.mirror.as_ref() {
+        let t = Instant::now();
+        while !m.freshness().await.is_ok_and(|f| f.usable()) {
+            assert!(
+                t.elapsed() < Duration::from_secs(600),
+                "the mirror is usable within 10 minutes"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        println!(
+            "Directory mirror usable {:.1} s after the portal started",
+            t.elapsed().as_secs_f64()
+        );
+    }
     let mut questions_bound = if questions {
         Some(enroll_questions(&demo, &upns).await)
     } else {
@@ -711,7 +738,12 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration,
         );
     }
 
-    let mut summary = format!("{SUMMARY}Run {label}:{mail_summary}");
+    let mirror_label = if ctx.demo.services.mirror.is_some() {
+        " [mirror on]"
+    } else {
+        ""
+    };
+    let mut summary = format!("{SUMMARY}Run {label}{mirror_label}:{mail_summary}");
     if let Some(before) = questions_bound.take() {
         // Measured again after the load and the higher figure kept: other processes on the
         // machine slow the reference too, and a low bound would flatter the ratio.
