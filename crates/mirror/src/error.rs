@@ -18,6 +18,9 @@ pub enum MirrorError {
     /// A collection without delta queries was asked for by delta.
     #[error("mirror: {0} is not read by delta query")]
     NotDelta(&'static str),
+    /// A background read of the mirror stopped (its task panicked or was cancelled).
+    #[error("mirror: a background read stopped")]
+    Task,
     /// Another instance took the sync lease over while this one was writing.
     #[error("mirror: the sync lease was lost")]
     LeaseLost,

@@ -10,7 +10,8 @@
 //!   transitive groups and roles (computed here: nesting, cycles, depth), the sync state. It
 //!   says when it may not be used (never completed, or lagging more than the bound): callers
 //!   then read Graph live, as before the mirror.
-//! - [`Nesting`]: the group graph in memory for reports over every user.
+//! - [`Nesting`]: the group graph in memory for reports over every user; [`UserPages`]: every
+//!   user with its direct groups, the next page read while the caller works.
 //!
 //! The mirror may only ever *refuse* wrongly, never allow: every write is preceded by a live
 //! membership check in the flows (latchkey-selfservice `act`).
@@ -19,11 +20,13 @@ mod closure;
 mod convert;
 mod error;
 mod keys;
+mod pages;
 mod reader;
 mod syncer;
 
 pub use closure::{MAX_DEPTH, Nesting};
 pub use error::MirrorError;
 pub use keys::{login_keys, user_keys};
+pub use pages::UserPages;
 pub use reader::{Freshness, Mirror, MirrorStatus, REGISTRATIONS_MAX_AGE};
 pub use syncer::{REGISTRATIONS_EVERY, RoundReport, Syncer, SyncerSettings};

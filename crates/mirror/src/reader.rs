@@ -145,17 +145,29 @@ impl Mirror {
         &self,
         id: &ObjectId,
     ) -> Result<Option<Vec<String>>, MirrorError> {
-        let state = self.store.mirror_sync_state().await?;
-        let now = self.clock.now();
-        let recent = state
-            .iter()
-            .find(|s| s.collection == MirrorCollection::RegistrationDetails)
-            .and_then(|s| s.last_full_round_at)
-            .is_some_and(|at| now - at <= REGISTRATIONS_MAX_AGE);
-        if !recent {
+        if !self.registrations_recent().await? {
             return Ok(None);
         }
         Ok(self.store.mirror_registration(id).await?)
+    }
+
+    /// Every user the mirrored registration report lists with a method (reports over the
+    /// tenant), when it is recent ([`REGISTRATIONS_MAX_AGE`]); `None` otherwise.
+    pub async fn registrations(&self) -> Result<Option<Vec<(ObjectId, Vec<String>)>>, MirrorError> {
+        if !self.registrations_recent().await? {
+            return Ok(None);
+        }
+        Ok(Some(self.store.mirror_registrations().await?))
+    }
+
+    async fn registrations_recent(&self) -> Result<bool, MirrorError> {
+        let state = self.store.mirror_sync_state().await?;
+        let now = self.clock.now();
+        Ok(state
+            .iter()
+            .find(|s| s.collection == MirrorCollection::RegistrationDetails)
+            .and_then(|s| s.last_full_round_at)
+            .is_some_and(|at| now - at <= REGISTRATIONS_MAX_AGE))
     }
 
     pub async fn user(&self, id: &ObjectId) -> Result<Option<User>, MirrorError> {

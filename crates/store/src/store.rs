@@ -542,6 +542,9 @@ pub trait MirrorStore: Send + Sync + 'static {
 
     fn mirror_counts(&self) -> StoreFuture<'_, MirrorCounts>;
 
+    /// Every user the registration report lists with a method, and the method names.
+    fn mirror_registrations(&self) -> StoreFuture<'_, Vec<(ObjectId, Vec<String>)>>;
+
     /// The method names the registration report lists for `user` (`None`: not in it).
     fn mirror_registration<'a>(
         &'a self,

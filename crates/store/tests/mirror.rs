@@ -363,6 +363,11 @@ async fn registration_rounds_replace_registrations_only(store: Arc<dyn Store>) {
         Some(vec![])
     );
     assert_eq!(store.mirror_registration(&id(3)).await.unwrap(), None);
+    // Reports read the users with a method (user 2 has none).
+    assert_eq!(
+        store.mirror_registrations().await.unwrap(),
+        vec![(id(1), methods(&["mobilePhone", "email"]))]
+    );
     // The next read no longer lists user 1: gone from the registrations, and no user is.
     let mut again = page(MirrorCollection::RegistrationDetails, true, done(""));
     again.registrations = vec![(id(2), methods(&["email"]))];

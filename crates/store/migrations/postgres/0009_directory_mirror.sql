@@ -45,7 +45,9 @@ CREATE TABLE mirror_members (
     generation   BIGINT NOT NULL,
     PRIMARY KEY (group_id, member_id)
 );
-CREATE INDEX mirror_members_member ON mirror_members (member_id, group_id);
+-- Covering: reports read every user's direct groups from the index alone (1.3 million
+-- memberships for 500,000 users), and a user's parents at identification likewise.
+CREATE INDEX mirror_members_member ON mirror_members (member_id, member_type, group_id, group_kind);
 
 -- The registration report (userRegistrationDetails): each user's registered methods, as
 -- Microsoft names them, comma-separated.

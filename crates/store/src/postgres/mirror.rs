@@ -292,6 +292,23 @@ impl PostgresStore {
         Ok(methods.map(|m| split_methods(&m)))
     }
 
+    async fn mirror_registrations_impl(&self) -> Result<Vec<(ObjectId, Vec<String>)>> {
+        let rows =
+            sqlx::query("SELECT user_id, methods FROM mirror_registrations WHERE methods <> ''")
+                .fetch_all(&self.pool)
+                .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let id = object_id(
+                &r.try_get::<String, _>("user_id")?,
+                "mirror_registrations",
+                "user_id",
+            )?;
+            out.push((id, split_methods(&r.try_get::<String, _>("methods")?)));
+        }
+        Ok(out)
+    }
+
     async fn mirror_counts_impl(&self) -> Result<MirrorCounts> {
         let r = sqlx::query(
             "SELECT (SELECT count(*) FROM mirror_users) AS users, \
@@ -779,6 +796,12 @@ impl MirrorStore for PostgresStore {
         Box::pin(
             self.observer
                 .timed("mirror_counts", self.mirror_counts_impl()),
+        )
+    }
+    fn mirror_registrations(&self) -> StoreFuture<'_, Vec<(ObjectId, Vec<String>)>> {
+        Box::pin(
+            self.observer
+                .timed("mirror_registrations", self.mirror_registrations_impl()),
         )
     }
     fn mirror_registration<'a>(

@@ -297,6 +297,21 @@ impl SqliteStore {
         })
     }
 
+    pub(super) async fn mirror_registrations_impl(&self) -> Result<Vec<(ObjectId, Vec<String>)>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT user_id, methods FROM mirror_registrations WHERE methods <> ''",
+            )?;
+            let mut rows = stmt.query([])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                let id = object_id(&r.get::<_, String>(0)?, "mirror_registrations", "user_id")?;
+                out.push((id, split_methods(&r.get::<_, String>(1)?)));
+            }
+            Ok(out)
+        })
+    }
+
     pub(super) async fn mirror_counts_impl(&self) -> Result<MirrorCounts> {
         self.read(|conn| {
             let count = |sql: &str| -> Result<u64> {
@@ -630,6 +645,13 @@ impl MirrorStore for SqliteStore {
             self.inner
                 .observer
                 .timed("mirror_counts", self.mirror_counts_impl()),
+        )
+    }
+    fn mirror_registrations(&self) -> StoreFuture<'_, Vec<(ObjectId, Vec<String>)>> {
+        Box::pin(
+            self.inner
+                .observer
+                .timed("mirror_registrations", self.mirror_registrations_impl()),
         )
     }
     fn mirror_registration<'a>(

@@ -405,7 +405,7 @@ pub async fn compute_at_most(
             });
         }
     }
-    out.unable.sort_by_key(|u| u.upn.to_lowercase());
+    out.unable.sort_by_cached_key(|u| u.upn.to_lowercase());
     Ok(out)
 }
 

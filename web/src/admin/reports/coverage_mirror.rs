@@ -8,11 +8,11 @@
 //! whether they hold a role, so it is memoized per such combination ([`Relevant`]): a tenant
 //! has few. Enrolled methods come from the store in one batch per page.
 //!
-//! **What still reads Graph.** The registration report, once for the tenant, when a policy
-//! accepts Entra-registered methods; when the tenant refuses it, the per-user reads of the Graph
-//! path (two requests per user in scope: that does not scale; mirroring
-//! `userRegistrationDetails` is future work). The profile source reads the mirror's copy of the
-//! user, one store read per user in scope of such a policy.
+//! **What still reads Graph.** Nothing, when a policy accepting Entra-registered methods finds
+//! the mirror's copy of Microsoft's registration report recent (read hourly); otherwise the
+//! report itself, once for the tenant; when the tenant refuses it, the per-user reads of the
+//! Graph path (two requests per user in scope: that does not scale). The profile source reads
+//! the mirror's copy of the user, one store read per user in scope of such a policy.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -118,7 +118,17 @@ pub async fn compute(
         .collect();
     let wants = |s| enabled.iter().any(|&pi| policies[pi].sources.contains(&s));
     let registered = if wants(MethodSource::Entra) {
-        let report = coverage::registration_report(directory.as_ref(), |_| true).await?;
+        // The mirror's copy of the registration report when it is recent (no Graph request),
+        // else the report read now.
+        let report = match used.mirror.registrations().await? {
+            Some(rows) => Some(
+                rows.into_iter()
+                    .map(|(id, names)| (id, channels::entra_kinds_registered(&names)))
+                    .filter(|(_, kinds)| !kinds.is_empty())
+                    .collect(),
+            ),
+            None => coverage::registration_report(directory.as_ref(), |_| true).await?,
+        };
         out.entra_read = Some(match report {
             Some(_) => EntraRead::RegistrationReport,
             None => EntraRead::PerUser,
@@ -130,11 +140,8 @@ pub async fn compute(
     let mut nesting = Nesting::load(store.as_ref()).await?;
     let relevant = Relevant::of(&[set.as_ref()]);
     let mut memo: HashMap<(Vec<u32>, bool), Option<usize>> = HashMap::new();
-    let mut after = None;
-    loop {
-        let users = store.mirror_users_page(after, page).await?;
-        let Some(last) = users.last() else { break };
-        after = Some(last.id);
+    let mut pages = latchkey_mirror::UserPages::new(Arc::clone(&store), page);
+    while let Some(users) = pages.next().await? {
         let mut todo = Vec::new();
         for user in users {
             let (groups, roles) = nesting.resolve(&user.direct);
@@ -162,7 +169,7 @@ pub async fn compute(
         }
     }
     // Stable, over users met in id order: ties come out as in the Graph path.
-    out.unable.sort_by_key(|u| u.upn.to_lowercase());
+    out.unable.sort_by_cached_key(|u| u.upn.to_lowercase());
     Ok(out)
 }
 

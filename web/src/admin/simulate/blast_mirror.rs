@@ -13,6 +13,7 @@
 //! paths report the same numbers.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use latchkey_graph::{GraphClient, GraphError};
 use latchkey_mirror::{MirrorError, Nesting};
@@ -47,7 +48,7 @@ pub async fn blast_radius(
 ) -> Result<Blast, BlastError> {
     let used = source::usable(s.mirror.as_ref()).await;
     let mut blast = match &used {
-        Some(m) => from_mirror(m.mirror.store().as_ref(), old, new, PAGE).await?,
+        Some(m) => from_mirror(m.mirror.store(), old, new, PAGE).await?,
         None => super::blast_radius(graph, old, new).await?,
     };
     (blast.source, blast.mirror_as_of, blast.mirror_age_seconds) =
@@ -58,7 +59,7 @@ pub async fn blast_radius(
 /// Compares `old` and `new` over the mirror's users of every group either names, reading
 /// `page` users at a time.
 pub async fn from_mirror(
-    store: &dyn Store,
+    store: &Arc<dyn Store>,
     old: &PolicySet,
     new: &PolicySet,
     page: u32,
@@ -68,14 +69,11 @@ pub async fn from_mirror(
         groups: super::referenced([old, new]).len(),
         ..Blast::default()
     };
-    let mut nesting = Nesting::load(store).await?;
+    let mut nesting = Nesting::load(store.as_ref()).await?;
     // Per combination of named groups: the effect if not privileged, and if privileged.
     let mut memo: HashMap<Vec<u32>, (Effect, Effect)> = HashMap::new();
-    let mut after = None;
-    loop {
-        let users = store.mirror_users_page(after, page).await?;
-        let Some(last) = users.last() else { break };
-        after = Some(last.id);
+    let mut pages = latchkey_mirror::UserPages::new(Arc::clone(store), page);
+    while let Some(users) = pages.next().await? {
         for u in users {
             let (groups, roles) = nesting.resolve(&u.direct);
             let key = relevant.key(&groups);
