@@ -379,10 +379,9 @@ async fn run(users: usize, groups: usize, repeat: usize) {
         let used = source::usable(s.mirror.as_ref())
             .await
             .expect("mirror usable");
-        let blast =
-            blast_mirror::from_mirror(used.mirror.store().as_ref(), &old, &new, blast_mirror::PAGE)
-                .await
-                .expect("blast radius");
+        let blast = blast_mirror::from_mirror(used.mirror.store(), &old, &new, blast_mirror::PAGE)
+            .await
+            .expect("blast radius");
         let took = t0.elapsed();
         times.push(took);
         println!(
