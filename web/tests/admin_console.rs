@@ -710,7 +710,7 @@ async fn both_blasts(
     let from_graph = blast_radius(&graph, &old, new).await.unwrap();
     assert!(!from_graph.truncated);
     let store = demo.services.mirror.as_ref().unwrap().store();
-    let from_mirror = blast_mirror::from_mirror(&store, &old, new, page)
+    let from_mirror = blast_mirror::from_mirror(store, &old, new, page)
         .await
         .unwrap();
     (
