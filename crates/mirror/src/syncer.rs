@@ -120,7 +120,13 @@ impl Syncer {
                         renewed = Some(now);
                         if due {
                             last_start = Some(now);
-                            self.logged_round().await;
+                            // A shutdown does not wait for a long round: a page is one
+                            // transaction, so stopping between two (or in one, which then
+                            // rolls back) loses nothing; the next holder resumes there.
+                            tokio::select! {
+                                () = self.logged_round() => {}
+                                () = &mut shutdown => break,
+                            }
                         }
                     }
                     Ok(false) => {
