@@ -13,6 +13,7 @@ use latchkey_types::ObjectId;
 
 use crate::portal::{Browser, code_for, totp_for};
 use crate::signout::{NEW, set_policy};
+use crate::tap::verified;
 
 const ADELE: &str = "adele.vance@contoso.com";
 const ADELE_MAIL: &str = "adele.vance@outlook.example";
@@ -74,19 +75,19 @@ fn graph_requests(demo: &Demo) -> Vec<String> {
         .collect()
 }
 
-/// Adele verifies with email and authenticator; the browser is on the action page.
-async fn verified(demo: &Demo) -> Browser {
-    let mut b = Browser::new(demo);
-    assert_eq!(b.identify(ADELE).await.status, 303);
-    b.ask_code("email").await;
-    let code = code_for(demo, ADELE_MAIL).await.unwrap();
-    b.submit_code("email", &code).await;
-    let totp = totp_for(&mut b, ADELE).await;
-    assert_eq!(
-        b.submit_code("totp", &totp).await.location.as_deref(),
-        Some("/action")
-    );
-    b
+/// The audit trail's `reset` event (the refusal the tests provoke).
+async fn reset_event(demo: &Demo) -> latchkey_store::AuditEvent {
+    demo.store
+        .audit_events(&latchkey_store::AuditQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .find(|e| e.event_type == "reset")
+        .expect("the refusal is audited")
 }
 
 async fn submit_reset(b: &mut Browser) -> crate::portal::Page {
@@ -206,19 +207,7 @@ async fn a_tenant_change_reaches_the_mirror_and_an_older_flow_is_refused_at_the_
     assert_ne!(refused.status, 200, "{}", refused.body);
     assert!(!refused.body.contains("Your password has been changed"));
     assert_ne!(demo.sim.sign_in(ADELE, NEW), SignInOutcome::Success);
-    let events = demo
-        .store
-        .audit_events(&latchkey_store::AuditQuery {
-            limit: 1000,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let refusal = events
-        .iter()
-        .map(|e| &e.event)
-        .find(|e| e.event_type == "reset")
-        .expect("the refusal is audited");
+    let refusal = reset_event(&demo).await;
     assert_eq!(refusal.outcome, latchkey_store::Outcome::Denied);
     assert_eq!(
         refusal.reason.as_deref(),
@@ -245,19 +234,7 @@ async fn an_account_disabled_after_identification_is_refused_at_the_write() {
     assert!(demo.sim.tenant().set_account_enabled(ADELE, false));
     let refused = submit_reset(&mut b).await;
     assert!(!refused.body.contains("Your password has been changed"));
-    let events = demo
-        .store
-        .audit_events(&latchkey_store::AuditQuery {
-            limit: 1000,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let refusal = events
-        .iter()
-        .map(|e| &e.event)
-        .find(|e| e.event_type == "reset")
-        .expect("the refusal is audited");
+    let refusal = reset_event(&demo).await;
     assert_eq!(refusal.outcome, latchkey_store::Outcome::Denied);
     assert_eq!(refusal.reason.as_deref(), Some("account is disabled"));
     // Nothing was written: enabling the account again shows the old password still works.

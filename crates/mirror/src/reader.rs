@@ -62,7 +62,16 @@ pub struct Mirror {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     max_lag: Duration,
-    cached: Mutex<Option<(OffsetDateTime, Freshness)>>,
+    cached: Mutex<Option<Cached>>,
+}
+
+/// One read of the sync state, reused for [`FRESHNESS_TTL`].
+#[derive(Clone, Copy)]
+struct Cached {
+    read_at: OffsetDateTime,
+    freshness: Freshness,
+    /// When the registration report was last read whole.
+    registrations_at: Option<OffsetDateTime>,
 }
 
 impl Mirror {
@@ -83,16 +92,29 @@ impl Mirror {
 
     /// Whether the mirror may answer now (a fresh store read at most once a second).
     pub async fn freshness(&self) -> Result<Freshness, MirrorError> {
+        Ok(self.state().await?.freshness)
+    }
+
+    /// The sync state as the readers need it: a store read at most once a second.
+    async fn state(&self) -> Result<Cached, MirrorError> {
         let now = self.clock.now();
-        if let Some((at, f)) = *self.cached.lock().unwrap_or_else(PoisonError::into_inner)
-            && now >= at
-            && now - at < FRESHNESS_TTL
+        if let Some(c) = *self.cached.lock().unwrap_or_else(PoisonError::into_inner)
+            && now >= c.read_at
+            && now - c.read_at < FRESHNESS_TTL
         {
-            return Ok(f);
+            return Ok(c);
         }
-        let f = freshness_of(&self.store.mirror_sync_state().await?, now, self.max_lag);
-        *self.cached.lock().unwrap_or_else(PoisonError::into_inner) = Some((now, f));
-        Ok(f)
+        let state = self.store.mirror_sync_state().await?;
+        let c = Cached {
+            read_at: now,
+            freshness: freshness_of(&state, now, self.max_lag),
+            registrations_at: state
+                .iter()
+                .find(|s| s.collection == MirrorCollection::RegistrationDetails)
+                .and_then(|s| s.last_full_round_at),
+        };
+        *self.cached.lock().unwrap_or_else(PoisonError::into_inner) = Some(c);
+        Ok(c)
     }
 
     /// Forgets the cached freshness (after a round this instance ran).
@@ -161,12 +183,11 @@ impl Mirror {
     }
 
     async fn registrations_recent(&self) -> Result<bool, MirrorError> {
-        let state = self.store.mirror_sync_state().await?;
         let now = self.clock.now();
-        Ok(state
-            .iter()
-            .find(|s| s.collection == MirrorCollection::RegistrationDetails)
-            .and_then(|s| s.last_full_round_at)
+        Ok(self
+            .state()
+            .await?
+            .registrations_at
             .is_some_and(|at| now - at <= REGISTRATIONS_MAX_AGE))
     }
 
