@@ -34,6 +34,13 @@ async fn admin_reads_the_reports_and_searches_the_audit_trail() -> anyhow::Resul
         b.assert_accessible().await?;
         b.fill("Actor", EVA.0).await?;
         b.click_button("Search").await?;
+        // The unfiltered trail already shows "admin.signin": wait for the search's own page
+        // (its address) before reading it, not for text that was there before the click.
+        let deadline = std::time::Instant::now() + WAIT;
+        while !b.url().await?.contains("actor=") && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        b.wait_for_load().await?;
         b.wait_for_text("admin.signin", WAIT).await?;
         anyhow::ensure!(
             b.url().await?.contains("actor=it.admin%40contoso.com"),
