@@ -13,31 +13,19 @@ use crate::error::MirrorError;
 /// Levels of nesting followed.
 pub const MAX_DEPTH: usize = 64;
 
-/// The groups and roles `member` is in, directly or through nested groups: one store read per
-/// level of nesting.
+/// The groups and roles `member` is in, directly or through nested groups: one store query,
+/// however deep the nesting (on PostgreSQL a round trip per level cost 5 to 7 of them).
 pub(crate) async fn transitive(
     store: &dyn Store,
     member: ObjectId,
 ) -> Result<(HashSet<ObjectId>, HashSet<ObjectId>), MirrorError> {
     let mut groups = HashSet::new();
     let mut roles = HashSet::new();
-    let mut frontier = vec![member];
-    for _ in 0..MAX_DEPTH {
-        if frontier.is_empty() {
-            break;
-        }
-        let parents = store.mirror_parents(&frontier).await?;
-        frontier.clear();
-        for p in parents {
-            let new = match p.kind {
-                GroupKind::Group => groups.insert(p.group),
-                GroupKind::Role => roles.insert(p.group),
-            };
-            // Roles have no parents worth following; a group seen before is not walked twice.
-            if new && p.kind == GroupKind::Group {
-                frontier.push(p.group);
-            }
-        }
+    for (group, kind) in store.mirror_ancestors(&member, MAX_DEPTH as u32).await? {
+        match kind {
+            GroupKind::Group => groups.insert(group),
+            GroupKind::Role => roles.insert(group),
+        };
     }
     Ok((groups, roles))
 }

@@ -381,6 +381,60 @@ async fn registration_rounds_replace_registrations_only(store: Arc<dyn Store>) {
     assert_eq!(store.mirror_counts().await.unwrap().users, 2);
 }
 
+/// One recursive query walks the nesting: every level, a cycle that ends, roles not followed
+/// (not even when a role is, oddly, listed as a member), and the depth bound.
+async fn ancestors_walk_nesting_in_one_query(store: Arc<dyn Store>) {
+    assert!(store.lease_mirror("a", t0(), secs(30)).await.unwrap());
+    // User 1 in 10; 10 in 11; 11 in 12; 12 in 10 (a cycle); user 1 also in 13; 13 holds role 20
+    // through membership; role 20 "in" group 14 (never followed); user 2 in nothing.
+    let mut g = page(MirrorCollection::Groups, true, done("g1"));
+    g.groups = (10..=14).map(|n| group(n, None)).collect();
+    g.members = vec![
+        add(10, 1, MemberType::User),
+        add(11, 10, MemberType::Group),
+        add(12, 11, MemberType::Group),
+        add(10, 12, MemberType::Group),
+        add(13, 1, MemberType::User),
+        add(14, 20, MemberType::Group),
+    ];
+    holder_applies(&store, &g).await;
+    let mut r = page(MirrorCollection::DirectoryRoles, true, done("r1"));
+    r.groups = vec![group(20, Some("Helpdesk Administrator"))];
+    r.members = vec![add(20, 13, MemberType::Group)];
+    holder_applies(&store, &r).await;
+
+    let sorted = |mut v: Vec<(ObjectId, GroupKind)>| {
+        v.sort_by_key(|(g, _)| *g);
+        v
+    };
+    let all = sorted(store.mirror_ancestors(&id(1), 64).await.unwrap());
+    assert_eq!(
+        all,
+        vec![
+            (id(10), GroupKind::Group),
+            (id(11), GroupKind::Group),
+            (id(12), GroupKind::Group),
+            (id(13), GroupKind::Group),
+            (id(20), GroupKind::Role),
+        ]
+    );
+    // Two levels: the direct groups, and what they are in.
+    assert_eq!(
+        sorted(store.mirror_ancestors(&id(1), 2).await.unwrap()),
+        vec![
+            (id(10), GroupKind::Group),
+            (id(11), GroupKind::Group),
+            (id(13), GroupKind::Group),
+            (id(20), GroupKind::Role),
+        ]
+    );
+    assert_eq!(
+        sorted(store.mirror_ancestors(&id(1), 1).await.unwrap()),
+        vec![(id(10), GroupKind::Group), (id(13), GroupKind::Group)]
+    );
+    assert!(store.mirror_ancestors(&id(2), 64).await.unwrap().is_empty());
+}
+
 backend_tests!(
     registration_rounds_replace_registrations_only,
     rounds_resume_and_incremental_rounds_merge,
@@ -388,4 +442,5 @@ backend_tests!(
     only_the_lease_holder_writes,
     errors_and_requests_are_recorded,
     a_removed_group_takes_its_memberships,
+    ancestors_walk_nesting_in_one_query,
 );

@@ -195,6 +195,30 @@ impl PostgresStore {
         rows.iter().map(parent_row).collect()
     }
 
+    async fn mirror_ancestors_impl(
+        &self,
+        member: &ObjectId,
+        max_depth: u32,
+    ) -> Result<Vec<(ObjectId, GroupKind)>> {
+        let rows = sqlx::query(crate::mirror::ANCESTORS_POSTGRES)
+            .bind(member.to_string())
+            .bind(i64::from(max_depth))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    object_id(
+                        &r.try_get::<String, _>("group_id")?,
+                        "mirror_members",
+                        "group_id",
+                    )?,
+                    GroupKind::from_i64(r.try_get("group_kind")?)?,
+                ))
+            })
+            .collect()
+    }
+
     async fn mirror_nesting_impl(&self) -> Result<Vec<MirrorParent>> {
         let rows = sqlx::query(
             "SELECT member_id, group_id, group_kind FROM mirror_members WHERE member_type = 1",
@@ -766,6 +790,16 @@ impl MirrorStore for PostgresStore {
             self.observer
                 .timed("mirror_parents", self.mirror_parents_impl(members)),
         )
+    }
+    fn mirror_ancestors<'a>(
+        &'a self,
+        member: &'a ObjectId,
+        max_depth: u32,
+    ) -> StoreFuture<'a, Vec<(ObjectId, GroupKind)>> {
+        Box::pin(self.observer.timed(
+            "mirror_ancestors",
+            self.mirror_ancestors_impl(member, max_depth),
+        ))
     }
     fn mirror_nesting(&self) -> StoreFuture<'_, Vec<MirrorParent>> {
         Box::pin(

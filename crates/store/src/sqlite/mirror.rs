@@ -199,6 +199,25 @@ impl SqliteStore {
         })
     }
 
+    pub(super) async fn mirror_ancestors_impl(
+        &self,
+        member: &ObjectId,
+        max_depth: u32,
+    ) -> Result<Vec<(ObjectId, GroupKind)>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(crate::mirror::ANCESTORS_SQLITE)?;
+            let mut rows = stmt.query(rusqlite::params![member.to_string(), max_depth])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push((
+                    object_id(&r.get::<_, String>(0)?, "mirror_members", "group_id")?,
+                    GroupKind::from_i64(r.get(1)?)?,
+                ));
+            }
+            Ok(out)
+        })
+    }
+
     pub(super) async fn mirror_nesting_impl(&self) -> Result<Vec<MirrorParent>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
@@ -612,6 +631,16 @@ impl MirrorStore for SqliteStore {
                 .observer
                 .timed("mirror_parents", self.mirror_parents_impl(members)),
         )
+    }
+    fn mirror_ancestors<'a>(
+        &'a self,
+        member: &'a ObjectId,
+        max_depth: u32,
+    ) -> StoreFuture<'a, Vec<(ObjectId, GroupKind)>> {
+        Box::pin(self.inner.observer.timed(
+            "mirror_ancestors",
+            self.mirror_ancestors_impl(member, max_depth),
+        ))
     }
     fn mirror_nesting(&self) -> StoreFuture<'_, Vec<MirrorParent>> {
         Box::pin(
