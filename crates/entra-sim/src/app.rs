@@ -18,10 +18,22 @@ pub struct Shared {
     pub base_url: String,
     pub faults: Faults,
     pub recorder: Recorder,
+    /// Sends the parts of a `$batch` to this simulator over HTTP ([`crate::graph::batch`]).
+    pub batch_client: reqwest::Client,
+    /// Made at start, never shown: `$batch` parts carry it in
+    /// [`crate::graph::batch::PART_HEADER`], so the recorder can tell them from what a client
+    /// sent, and a client cannot pass its own request off as a part.
+    pub batch_secret: String,
 }
 
 impl Shared {
-    pub fn new(state: State, keys: Keys, clock: Clock, base_url: String) -> Shared {
+    pub fn new(
+        state: State,
+        keys: Keys,
+        clock: Clock,
+        base_url: String,
+        batch_client: reqwest::Client,
+    ) -> Shared {
         Shared {
             state: Mutex::new(state),
             keys,
@@ -29,6 +41,8 @@ impl Shared {
             base_url,
             faults: Faults::default(),
             recorder: Recorder::default(),
+            batch_client,
+            batch_secret: uuid::Uuid::new_v4().to_string(),
         }
     }
 

@@ -11,10 +11,21 @@
 //! Layout: [`fixture`] (TOML tenant description, `[generate]` for large tenants) → [`state`]
 //! (live directory, change log for delta queries, generator, churn, sign-in, smart lockout) ;
 //! [`tokens`] (JWT sign/verify) ; [`oauth`] (token, authorize, OIDC) ; [`graph`] (users, groups,
-//! delta queries, membership writes, methods, passkeys, reset, risk, tenant) ; [`odata`] (filter
-//! parser, paging) ; [`faults`] and [`recording`] (test hooks) ; [`control`] (`/_sim/`
-//! endpoints, including delta token reset and churn). `examples/delta_bench.rs` measures a
-//! generated 500,000-user tenant: build time, memory, full delta walks over HTTP.
+//! delta queries, membership writes, methods, passkeys, reset, risk, tenant, `$batch`) ;
+//! [`odata`] (filter parser, paging) ; [`faults`] and [`recording`] (test hooks) ; [`control`]
+//! (`/_sim/` endpoints, including delta token reset and churn). `examples/delta_bench.rs`
+//! measures a generated 500,000-user tenant: build time, memory, full delta walks over HTTP.
+//!
+//! JSON batching ([`graph::batch`]): `POST /v1.0/$batch` takes up to 20 requests (`id`, `method`,
+//! `url` relative to `/v1.0`, `headers`, `body`, `dependsOn`) and answers 200 with one response
+//! per part, in reverse request order (Graph promises no order). Each part is sent back to the
+//! simulator as its own HTTP request with the batch's token, so permissions, 404s, faults and
+//! throttling apply per part: a 429 keeps its `Retry-After` in the part's headers, a dropped
+//! connection is the part's 504. A part whose dependency did not succeed is 424 and never runs;
+//! a malformed batch (over 20 parts, duplicate ids in any case, an absolute url, a `dependsOn`
+//! on a later or unknown id) is 400 and runs nothing. The record lists the outer request, then
+//! each part run with `batch_part: true`: count the `batch_part == false` entries for the
+//! requests a client sent.
 #![allow(clippy::disallowed_methods)]
 // the simulator is Microsoft's side: it mints its own ids and keeps its own clock (crate::clock)
 // Test infrastructure: a broken built-in fixture, a missing registration or no system randomness

@@ -12,6 +12,7 @@ use actix_web::{Error, HttpResponse};
 use crate::app::Shared;
 use crate::clock::fmt;
 use crate::faults::{self, FaultKind};
+use crate::graph::batch::PART_HEADER;
 use crate::recording::RecordedRequest;
 
 /// A duplicate of the connection's socket, kept per connection so a `DropConnection` fault can
@@ -55,6 +56,12 @@ pub async fn record_and_fault(
     // Buffer the body so it can be both recorded and handed on.
     let body: Bytes = req.extract::<Bytes>().await.unwrap_or_default();
     req.set_payload(actix_web::dev::Payload::from(body.clone()));
+    // A `$batch` part only when it carries this simulator's secret; a forged marker is kept in
+    // the record as the client sent it, the genuine one is the simulator's and is left out.
+    let batch_part = req
+        .headers()
+        .get(PART_HEADER)
+        .is_some_and(|v| v.as_bytes() == shared.batch_secret.as_bytes());
     let index = shared.recorder.push(RecordedRequest {
         method: req.method().to_string(),
         path: req.uri().path().to_owned(),
@@ -64,6 +71,7 @@ pub async fn record_and_fault(
         } else {
             req.headers()
                 .iter()
+                .filter(|(k, _)| !(batch_part && k.as_str() == PART_HEADER))
                 .map(|(k, v)| {
                     (
                         k.as_str().to_ascii_lowercase(),
@@ -78,6 +86,7 @@ pub async fn record_and_fault(
             String::from_utf8_lossy(&body).into_owned()
         },
         status: 0,
+        batch_part,
     });
 
     let fault = shared.faults.take(req.method(), req.path());

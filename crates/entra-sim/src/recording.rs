@@ -3,13 +3,19 @@
 //! `ConsistencyLevel`, `$select`, form bodies. This is an in-memory test record, not a log:
 //! it holds what the client sent verbatim (simulator credentials included) and is never
 //! written to tracing output.
+//!
+//! A `$batch` shows up as the outer `POST /v1.0/$batch` (`batch_part: false`) followed by one
+//! entry per part the simulator ran (`batch_part: true`; a part refused for a failed dependency
+//! never reaches the tenant and has no entry). A test counting the HTTP requests a client sent
+//! (what the tenant's throttling budget is charged) counts the `batch_part == false` entries; the
+//! parts are there to assert what a batch carried.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RecordedRequest {
     pub method: String,
     /// Path as sent (still percent-encoded), e.g. `/v1.0/users/adele%40contoso.com`.
@@ -21,6 +27,10 @@ pub struct RecordedRequest {
     pub body: String,
     /// Status sent; 0 when the connection was dropped by a fault (or the response never finished).
     pub status: u16,
+    /// A part of a `$batch` the simulator ran for a client, not a request the client sent
+    /// itself (see the module docs). Absent in records made before batching: `false`.
+    #[serde(default)]
+    pub batch_part: bool,
 }
 
 impl RecordedRequest {
@@ -112,6 +122,7 @@ mod tests {
             headers: vec![("authorization".into(), "Bearer secret".into())],
             body: "x".into(),
             status: 0,
+            batch_part: false,
         }
     }
 
@@ -134,5 +145,12 @@ mod tests {
         );
         assert_eq!(all[1].status, 200);
         assert!(all[1].headers.is_empty() && all[1].body.is_empty());
+    }
+
+    #[test]
+    fn a_record_without_batch_part_parses_as_a_request_the_client_sent() {
+        let old = r#"{"method":"GET","path":"/v1.0/users","query":"","headers":[],"body":"","status":200}"#;
+        let r: RecordedRequest = serde_json::from_str(old).expect("older JSON parses");
+        assert!(!r.batch_part);
     }
 }

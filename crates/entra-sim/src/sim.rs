@@ -57,7 +57,8 @@ impl Sim {
         let listener = TcpListener::bind(addr)?;
         let local = listener.local_addr()?;
         let base_url = format!("http://{local}");
-        let shared = Arc::new(Shared::new(state, keys, clock, base_url));
+        let batch_client = graph::batch::part_client().map_err(std::io::Error::other)?;
+        let shared = Arc::new(Shared::new(state, keys, clock, base_url, batch_client));
         let data = web::Data::from(shared.clone());
         let server = HttpServer::new(move || {
             App::new()

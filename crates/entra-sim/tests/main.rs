@@ -17,6 +17,7 @@ mod support;
 mod contract;
 mod delta;
 mod faults;
+mod graph_batch;
 mod graph_groups;
 mod graph_methods;
 mod graph_misc;

@@ -2,6 +2,7 @@
 //! ([`auth`]), act on the tenant state, render the documented JSON.
 
 pub mod auth;
+pub mod batch;
 pub mod delta;
 pub mod error;
 pub mod groups;
@@ -46,6 +47,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/v1.0")
             .app_data(json_config)
             .wrap(from_fn(ids::graph_ids))
+            // JSON batching: each part goes back through this scope as its own HTTP request.
+            .route("/$batch", post().to(batch::batch))
             .route("/users", get().to(users::list))
             .route("/users", post().to(users::create))
             .route("/users/$count", get().to(users::count))
