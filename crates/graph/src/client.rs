@@ -237,6 +237,26 @@ impl GraphClient {
         headers: &[(&'static str, &str)],
         decode: impl Fn(Value) -> Result<T, String>,
     ) -> Result<Vec<T>, GraphError> {
+        let resp = self.send(Self::page_request(first, headers)).await?;
+        self.pages_from(resp, headers, decode).await
+    }
+
+    fn page_request(url: Url, headers: &[(&'static str, &str)]) -> Request {
+        let mut req = Request::new(Method::GET, url, Endpoint::Graph);
+        for (k, v) in headers {
+            req = req.header(k, *v);
+        }
+        req
+    }
+
+    /// The items of `first` (a collection's first page, already read: alone or as a part of a
+    /// batch) and of every page after it.
+    pub(crate) async fn pages_from<T>(
+        &self,
+        first: Response,
+        headers: &[(&'static str, &str)],
+        decode: impl Fn(Value) -> Result<T, String>,
+    ) -> Result<Vec<T>, GraphError> {
         #[derive(Deserialize)]
         struct Page {
             #[serde(default)]
@@ -245,13 +265,8 @@ impl GraphClient {
             next_link: Option<String>,
         }
         let mut items = Vec::new();
-        let mut url = first;
+        let mut resp = first;
         for _ in 0..MAX_PAGES {
-            let mut req = Request::new(Method::GET, url, Endpoint::Graph);
-            for (k, v) in headers {
-                req = req.header(k, *v);
-            }
-            let resp = self.send(req).await?;
             let page: Page = resp.json()?;
             for v in page.value {
                 items.push(decode(v).map_err(|e| GraphError::UnexpectedResponse {
@@ -272,7 +287,7 @@ impl GraphClient {
                         client_request_id: resp.client_request_id.clone(),
                     })?;
                     self.check_link(&next)?;
-                    url = next;
+                    resp = self.send(Self::page_request(next, headers)).await?;
                 }
             }
         }
@@ -281,6 +296,32 @@ impl GraphClient {
             message: format!("more than {MAX_PAGES} pages; stopped following @odata.nextLink"),
             client_request_id: String::new(),
         })
+    }
+
+    /// GETs `urls` (at most 20, each under the Graph base) in one `$batch` request: the parts,
+    /// in the order of `urls`, each `Ok` with its 2xx answer or `Err` with its Graph error. The
+    /// outer `Err` is for the batch as a whole (sent, retried and refused like any request).
+    pub(crate) async fn get_batch(
+        &self,
+        urls: &[Url],
+    ) -> Result<Vec<Result<Response, GraphError>>, GraphError> {
+        let body = crate::batch::body(&self.inner.endpoints.graph_base, urls)?;
+        let req = Request::new(Method::POST, self.url(&["$batch"]), Endpoint::Graph)
+            .json(body)
+            .batch_of(urls.len());
+        let resp = self.send(req).await?;
+        Ok(crate::batch::split(&resp, urls.len())?
+            .into_iter()
+            .map(|part| {
+                if part.status.is_success() {
+                    Ok(part)
+                } else {
+                    Err(GraphError::Api(Box::new(crate::http::parse_graph_error(
+                        &part, None,
+                    ))))
+                }
+            })
+            .collect())
     }
 
     /// Reads any Graph collection with the client's paging, for callers that need a query this

@@ -57,6 +57,8 @@ pub(crate) struct Request {
     pub bearer: Option<Secret<String>>,
     pub idempotent: bool,
     pub endpoint: Endpoint,
+    /// A `$batch` of this many reads: a part refused for now retries the whole batch.
+    pub batch_parts: Option<usize>,
 }
 
 impl Request {
@@ -73,6 +75,7 @@ impl Request {
             bearer: None,
             idempotent,
             endpoint,
+            batch_parts: None,
         }
     }
     pub fn json(mut self, v: Value) -> Self {
@@ -85,6 +88,12 @@ impl Request {
     }
     pub fn idempotent(mut self, yes: bool) -> Self {
         self.idempotent = yes;
+        self
+    }
+    /// Marks a `$batch` of `parts` reads (see [`crate::batch`]).
+    pub fn batch_of(mut self, parts: usize) -> Self {
+        self.batch_parts = Some(parts);
+        self.idempotent = true;
         self
     }
 }
@@ -206,7 +215,20 @@ impl Http {
                 return Err(GraphError::BudgetExhausted);
             }
             let (err, retryable, server_wait) = match self.send_once(req, attempt).await {
-                Ok(resp) if resp.status.is_success() => return Ok(resp),
+                Ok(resp) if resp.status.is_success() => {
+                    let refused = req
+                        .batch_parts
+                        .and_then(|n| crate::batch::refused_for_now(&resp, n, self.wall_now()));
+                    match refused {
+                        None => return Ok(resp),
+                        // A throttled part: the batch is retried as a throttled request is.
+                        Some((part, wait)) => (
+                            GraphError::Api(Box::new(parse_graph_error(&part, wait))),
+                            true,
+                            wait,
+                        ),
+                    }
+                }
                 Ok(resp) => {
                     let status = resp.status.as_u16();
                     let retry_after = resp

@@ -22,6 +22,7 @@
 #![cfg_attr(test, allow(clippy::disallowed_methods))] // unit tests read the system clock and randomness directly
 
 mod assertion;
+mod batch;
 mod client;
 mod config;
 pub mod deadline;

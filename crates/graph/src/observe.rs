@@ -96,6 +96,7 @@ const NAMES: &[&str] = &[
     "userRegistrationDetails",
     "operations",
     "me",
+    "$batch",
 ];
 
 fn is_name(segment: &str) -> bool {
@@ -129,6 +130,7 @@ mod tests {
             ),
             "GET /users/{id}"
         );
+        assert_eq!(op(Method::POST, &format!("{g}/$batch")), "POST /$batch");
         assert_eq!(
             op(
                 Method::POST,

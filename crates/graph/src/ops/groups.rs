@@ -6,7 +6,8 @@ use serde_json::json;
 use crate::client::GraphClient;
 use crate::error::GraphError;
 use crate::model::{
-    DirectoryRoleRef, GroupRef, Memberships, OtherDirectoryObject, RawDirectoryObject,
+    DirectoryRoleRef, GroupRef, Memberships, OtherDirectoryObject, RawDirectoryObject, USER_SELECT,
+    User,
 };
 use latchkey_types::ObjectId;
 
@@ -18,43 +19,49 @@ impl GraphClient {
     /// `GET /users/{id}/transitiveMemberOf?$select=id,displayName,roleTemplateId&$top=999`,
     /// all pages. Objects are sorted into groups, roles and others by `@odata.type`.
     pub async fn transitive_memberships(&self, id: &ObjectId) -> Result<Memberships, GraphError> {
-        let id = id.to_string();
-        let url = self.url_with_query(
-            &["users", &id, "transitiveMemberOf"],
+        let raw: Vec<RawDirectoryObject> = self.get_paged(self.memberships_url(id), &[]).await?;
+        Ok(sort_memberships(raw))
+    }
+
+    /// The account as it is now ([`GraphClient::get_user`]) and its transitive groups and roles
+    /// ([`transitive_memberships`](Self::transitive_memberships)), read together in one `$batch`
+    /// request: the check right before a change, in one round trip. A membership list longer
+    /// than one page is read on with its next links. An account that does not exist gives the
+    /// user part's error (not found) whatever the other part says.
+    pub async fn user_with_memberships(
+        &self,
+        id: &ObjectId,
+    ) -> Result<(User, Memberships), GraphError> {
+        let user = self.url_with_query(&["users", &id.to_string()], &[("$select", USER_SELECT)]);
+        let mut parts = self
+            .get_batch(&[user, self.memberships_url(id)])
+            .await?
+            .into_iter();
+        let (Some(user), Some(memberships)) = (parts.next(), parts.next()) else {
+            // `get_batch` answers every part or fails; this cannot happen.
+            return Err(GraphError::UnexpectedResponse {
+                status: 200,
+                message: "batch answer: a part is missing".into(),
+                client_request_id: String::new(),
+            });
+        };
+        let user: User = user?.json()?;
+        let raw = self
+            .pages_from(memberships?, &[], |v| {
+                serde_json::from_value::<RawDirectoryObject>(v).map_err(|e| e.to_string())
+            })
+            .await?;
+        Ok((user, sort_memberships(raw)))
+    }
+
+    fn memberships_url(&self, id: &ObjectId) -> url::Url {
+        self.url_with_query(
+            &["users", &id.to_string(), "transitiveMemberOf"],
             &[
                 ("$select", "id,displayName,roleTemplateId"),
                 ("$top", "999"),
             ],
-        );
-        let raw: Vec<RawDirectoryObject> = self.get_paged(url, &[]).await?;
-        let mut m = Memberships::default();
-        for o in raw {
-            match o.odata_type.as_deref() {
-                Some("#microsoft.graph.group") => {
-                    if !m.groups.iter().any(|g| g.id == o.id) {
-                        m.groups.push(GroupRef {
-                            id: o.id,
-                            display_name: o.display_name,
-                        });
-                    }
-                }
-                Some("#microsoft.graph.directoryRole") => {
-                    if !m.roles.iter().any(|r| r.id == o.id) {
-                        m.roles.push(DirectoryRoleRef {
-                            id: o.id,
-                            display_name: o.display_name,
-                            role_template_id: o.role_template_id,
-                        });
-                    }
-                }
-                other => m.other.push(OtherDirectoryObject {
-                    id: o.id,
-                    odata_type: other.unwrap_or_default().to_string(),
-                    display_name: o.display_name,
-                }),
-            }
-        }
-        Ok(m)
+        )
     }
 
     /// The directory roles the user holds (same request as [`transitive_memberships`](Self::transitive_memberships)).
@@ -106,4 +113,36 @@ impl GraphClient {
         }
         Ok(out)
     }
+}
+
+/// Directory objects sorted into groups, roles and others by `@odata.type`, each once.
+fn sort_memberships(raw: Vec<RawDirectoryObject>) -> Memberships {
+    let mut m = Memberships::default();
+    for o in raw {
+        match o.odata_type.as_deref() {
+            Some("#microsoft.graph.group") => {
+                if !m.groups.iter().any(|g| g.id == o.id) {
+                    m.groups.push(GroupRef {
+                        id: o.id,
+                        display_name: o.display_name,
+                    });
+                }
+            }
+            Some("#microsoft.graph.directoryRole") => {
+                if !m.roles.iter().any(|r| r.id == o.id) {
+                    m.roles.push(DirectoryRoleRef {
+                        id: o.id,
+                        display_name: o.display_name,
+                        role_template_id: o.role_template_id,
+                    });
+                }
+            }
+            other => m.other.push(OtherDirectoryObject {
+                id: o.id,
+                odata_type: other.unwrap_or_default().to_string(),
+                display_name: o.display_name,
+            }),
+        }
+    }
+    m
 }

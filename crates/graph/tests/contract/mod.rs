@@ -1,5 +1,6 @@
 pub mod support;
 
+mod batch;
 mod delegated;
 mod errors;
 mod faults;

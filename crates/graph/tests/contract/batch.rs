@@ -1,0 +1,147 @@
+//! JSON batching: the check right before a change reads the account and its groups in one
+//! `$batch` request, with each part answered, refused and throttled on its own.
+
+use std::time::{Duration, Instant};
+
+use latchkey_entra_sim::{Fault, FaultKind, Method, RecordedRequest, Sim};
+use latchkey_graph::UserRef;
+use latchkey_types::ObjectId;
+
+use super::support::*;
+
+/// The `$batch` requests sent (what the tenant's logs count as HTTP requests).
+fn batches(sim: &Sim) -> Vec<RecordedRequest> {
+    requests_to(sim, "/$batch")
+}
+
+/// The parts the batches carried whose path contains `needle`.
+fn parts(sim: &Sim, needle: &str) -> Vec<RecordedRequest> {
+    requests_to(sim, needle)
+        .into_iter()
+        .filter(|r| r.batch_part)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_account_and_its_groups_come_in_one_request_as_they_would_alone() {
+    let (sim, f) = start().await;
+    let c = app_client(&sim, &f);
+    let (user, memberships) = c.user_with_memberships(&oid(OBRIEN)).await.unwrap();
+    assert_eq!(batches(&sim).len(), 1);
+    assert!(batches(&sim).iter().all(|r| !r.batch_part));
+    let user_part = parts(&sim, &format!("/users/{OBRIEN}"));
+    assert_eq!(user_part.len(), 2, "the user and its memberships");
+    assert!(
+        user_part
+            .iter()
+            .all(|r| r.method == "GET" && r.status == 200)
+    );
+    assert!(
+        user_part
+            .iter()
+            .any(|r| r.path.ends_with("/transitiveMemberOf")
+                && r.query_param("$top").as_deref() == Some("999"))
+    );
+
+    let alone = c.get_user(&UserRef::Id(oid(OBRIEN))).await.unwrap();
+    assert_eq!(user, alone);
+    let mut expected = c.transitive_memberships(&oid(OBRIEN)).await.unwrap();
+    let mut got = memberships;
+    for m in [&mut expected, &mut got] {
+        m.groups.sort_by_key(|g| g.id);
+        m.roles.sort_by_key(|r| r.id);
+    }
+    assert_eq!(got, expected);
+    assert!(
+        got.is_member_of(&oid(GROUP_OUTER)),
+        "nested groups: {got:?}"
+    );
+    assert!(!got.roles.is_empty(), "roles: {got:?}");
+}
+
+#[tokio::test]
+async fn an_account_that_does_not_exist_is_not_found() {
+    let (sim, f) = start().await;
+    let c = app_client(&sim, &f);
+    let e = c
+        .user_with_memberships(&ObjectId::new_random())
+        .await
+        .unwrap_err();
+    assert!(e.is_not_found(), "{e:?}");
+    assert_eq!(
+        batches(&sim).len(),
+        1,
+        "a 404 part is an answer, not retried"
+    );
+}
+
+#[tokio::test]
+async fn a_part_refused_for_good_is_that_parts_error() {
+    let (sim, f) = start().await;
+    let c = app_client(&sim, &f);
+    c.token_claims().await.unwrap();
+    // The user part succeeds, the memberships part is refused (as without the permission).
+    sim.add_fault(Fault {
+        method: Some(Method::GET),
+        path_contains: "/transitiveMemberOf".into(),
+        kind: FaultKind::Status(403),
+        times: 1,
+    });
+    let e = c.user_with_memberships(&oid(OBRIEN)).await.unwrap_err();
+    assert!(e.is_forbidden(), "{e:?}");
+    assert_eq!(
+        batches(&sim).len(),
+        1,
+        "a refusal is an answer, not retried"
+    );
+}
+
+#[tokio::test]
+async fn a_throttled_part_sends_the_batch_again_after_its_retry_after() {
+    let (sim, f) = start().await;
+    let c = app_client(&sim, &f);
+    c.token_claims().await.unwrap();
+    sim.add_fault(Fault {
+        method: Some(Method::GET),
+        path_contains: "/transitiveMemberOf".into(),
+        kind: FaultKind::TooManyRequests {
+            retry_after: Some("0.4".into()),
+        },
+        times: 1,
+    });
+    let t = Instant::now();
+    let (_, memberships) = c.user_with_memberships(&oid(OBRIEN)).await.unwrap();
+    assert!(
+        t.elapsed() >= Duration::from_millis(400),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(memberships.is_member_of(&oid(GROUP_INNER)));
+    let outer: Vec<u16> = batches(&sim).iter().map(|r| r.status).collect();
+    assert_eq!(
+        outer,
+        vec![200, 200],
+        "the batch itself succeeds both times"
+    );
+    let inner: Vec<u16> = parts(&sim, "/transitiveMemberOf")
+        .iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(inner, vec![429, 200]);
+}
+
+#[tokio::test]
+async fn a_part_unavailable_past_the_budget_fails_the_batch() {
+    let (sim, f) = start().await;
+    let c = app_client(&sim, &f);
+    c.token_claims().await.unwrap();
+    sim.add_fault(Fault {
+        method: Some(Method::GET),
+        path_contains: "/transitiveMemberOf".into(),
+        kind: FaultKind::Status(503),
+        times: 100,
+    });
+    let e = c.user_with_memberships(&oid(OBRIEN)).await.unwrap_err();
+    assert_eq!(e.status(), Some(503), "{e:?}");
+    assert!(batches(&sim).len() > 1, "retried within the budget");
+}
