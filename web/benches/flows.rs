@@ -49,6 +49,10 @@
 //! at most once a second, as Graph limits a tenant; then that limit paces every flow.
 //! `LATCHKEY_BENCH_RISK_PER_SECOND=0` lifts it, to see the portal's own rate (and the mail path's).
 //!
+//! `LATCHKEY_BENCH_POSTGRES_URL` puts the portal's store in that PostgreSQL database instead of
+//! the demo's SQLite file (every run migrates it and enrolls its users again; start from an
+//! empty database to compare runs).
+//!
 //! Directory mirror (issue 15): `LATCHKEY_BENCH_MIRROR=1` turns the demo's mirror on
 //! (`DemoOptions::mirror`, the production timings: a round every 60 s, usable within 600 s) and
 //! waits until it is usable before the warm-up; identification then reads users and
@@ -436,6 +440,9 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration,
     if mirror.is_some() {
         println!("Directory mirror: on (rounds every 60 s; identification reads the store)");
     }
+    if std::env::var_os("LATCHKEY_BENCH_POSTGRES_URL").is_some() {
+        println!("Store: PostgreSQL (LATCHKEY_BENCH_POSTGRES_URL)");
+    }
     let threads_before = threads();
     let setup = Instant::now();
     let demo = latchkey::demo::start_with_methods(
@@ -453,6 +460,7 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration,
                 webhook_url: r.url.clone(),
             }),
             mirror,
+            store_url: std::env::var("LATCHKEY_BENCH_POSTGRES_URL").ok(),
             ..DemoOptions::default()
         },
         if questions { &["questions"] } else { &[] },
@@ -588,9 +596,10 @@ async fn run(label: &str, deadline: Duration, users: usize, level_run: Duration,
         ctx.demo.sim.clear_requests();
         let per_flow = |n: usize| n as f64 / r.completed.max(1) as f64;
         let tokens = requests.iter().filter(|q| is_token(q)).count();
+        // HTTP requests: a `$batch` is one, its parts are listed by kind below.
         let graph = requests
             .iter()
-            .filter(|q| q.path.starts_with("/v1.0"))
+            .filter(|q| q.path.starts_with("/v1.0") && !q.batch_part)
             .count();
         let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
         for q in &requests {
@@ -1578,7 +1587,8 @@ fn request_kind(r: &latchkey_entra_sim::RecordedRequest) -> String {
     } else {
         ""
     };
-    format!("{} {}{query}", r.method, path.join("/"))
+    let part = if r.batch_part { " (in a $batch)" } else { "" };
+    format!("{} {}{query}{part}", r.method, path.join("/"))
 }
 
 fn pct(sorted: &[Duration], p: f64) -> Duration {

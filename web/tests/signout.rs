@@ -130,7 +130,7 @@ fn revocations(demo: &Demo) -> Vec<latchkey_entra_sim::RecordedRequest> {
     demo.sim
         .requests()
         .into_iter()
-        .filter(|r| r.path.ends_with("/revokeSignInSessions"))
+        .filter(|r| r.path.ends_with("/revokeSignInSessions") && !r.batch_part)
         .collect()
 }
 

@@ -16,7 +16,7 @@
 
 use std::collections::HashSet;
 
-use latchkey_graph::GraphError;
+use latchkey_graph::{GraphError, Memberships, User};
 use latchkey_policy::{Action, Policy, Subject, evaluate};
 use latchkey_store::{Outcome, StoreError};
 use latchkey_types::{EmailAddress, MethodKind, ObjectId};
@@ -35,6 +35,9 @@ pub struct Acting {
     pub current: Current,
     pub policy: Policy,
     pub(crate) action: Action,
+    /// The account as the claim read it, right before the change (on-premises paths take its
+    /// account name from here: a rename since identification is followed).
+    pub account: User,
 }
 
 /// Why a flow may not act.
@@ -74,26 +77,31 @@ pub async fn current_scope(
     user: &ObjectId,
     action: Action,
 ) -> Result<Option<(Policy, bool)>, GraphError> {
-    let memberships = s.directory.memberships(user).await?;
+    Ok(scope_of(s, &s.directory.memberships(user).await?, action))
+}
+
+/// The policy `memberships` put the account under for `action`, and whether it is privileged.
+fn scope_of(s: &SelfService, memberships: &Memberships, action: Action) -> Option<(Policy, bool)> {
     let groups: HashSet<ObjectId> = memberships.groups.iter().map(|g| g.id).collect();
+    let privileged = !memberships.roles.is_empty();
     let set = s.policies();
     let evaluation = evaluate(
         &set,
         Subject {
             groups: &groups,
-            privileged: !memberships.roles.is_empty(),
+            privileged,
         },
     );
-    let privileged = !memberships.roles.is_empty();
-    Ok(evaluation
+    evaluation
         .policy
         .filter(|p| p.allows(action))
-        .map(|p| (p.clone(), privileged)))
+        .map(|p| (p.clone(), privileged))
 }
 
 /// Claims a fully verified flow for one `action`, then checks that the account is still enabled
-/// and the policy still allows it with fresh membership (two Graph reads, at once). Every refusal after the claim is audited and settles the claim (ended
-/// on a refusal, given back on a transient fault).
+/// and the policy still allows it with fresh membership (one Graph request). Every refusal
+/// after the claim is audited and settles the claim (ended on a refusal, given back on a
+/// transient fault).
 pub async fn claim(
     s: &SelfService,
     current: Current,
@@ -118,16 +126,13 @@ pub async fn claim(
         return Err(ClaimError::AlreadyUsed);
     }
     let subject = current.flow.subject;
-    // The account as it is now, next to its groups: an account disabled or deleted since the
-    // flow started (by an administrator who just found it compromised, or after identification
-    // read an older copy in the directory mirror) may change nothing.
-    let (scope, account) = tokio::join!(
-        current_scope(s, &subject, action),
-        s.directory.user(&subject)
-    );
-    let gone = match (&scope, &account) {
-        (_, Ok(u)) if u.account_enabled == Some(false) => Some("account is disabled"),
-        (Err(e), _) | (_, Err(e)) if e.is_not_found() => Some("account no longer exists"),
+    // The account as it is now, with its groups (one request): an account disabled or deleted
+    // since the flow started (by an administrator who just found it compromised, or after
+    // identification read an older copy in the directory mirror) may change nothing.
+    let standing = s.directory.user_with_memberships(&subject).await;
+    let gone = match &standing {
+        Ok((u, _)) if u.account_enabled == Some(false) => Some("account is disabled"),
+        Err(e) if e.is_not_found() => Some("account no longer exists"),
         _ => None,
     };
     if let Some(reason) = gone {
@@ -137,15 +142,12 @@ pub async fn claim(
         end(s, &current).await;
         return Err(ClaimError::NotAllowed(recorded));
     }
-    let scope = match (scope, account) {
-        (Ok(scope), Ok(_)) => Ok(scope),
-        (Err(e), _) | (_, Err(e)) => Err(e),
-    };
+    let scope = standing.map(|(account, memberships)| (scope_of(s, &memberships, action), account));
     match scope {
         // The methods proven must still be enough under the policy as it is now: a policy that
         // since dropped a method, requires more, or stopped letting a passkey stand alone (or
         // an account that became privileged) is not satisfied by an older verification.
-        Ok(Some((policy, privileged)))
+        Ok((Some((policy, privileged)), _))
             if !crate::flow::still_enough(&policy, privileged, &current.verified()) =>
         {
             let reason = Some("verification no longer enough for the policy");
@@ -153,12 +155,13 @@ pub async fn claim(
             end(s, &current).await;
             Err(ClaimError::NotAllowed(recorded))
         }
-        Ok(Some((policy, _))) => Ok(Acting {
+        Ok((Some((policy, _)), account)) => Ok(Acting {
             current,
             policy,
             action,
+            account,
         }),
-        Ok(None) => {
+        Ok((None, _)) => {
             let reason = Some("policy no longer allows it");
             let recorded = current.audit(s, event, None, Outcome::Denied, reason).await;
             end(s, &current).await;

@@ -27,6 +27,9 @@ pub trait Directory: Send + Sync + 'static {
     fn user<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, User>;
     /// Transitive groups and directory roles, fully paged.
     fn memberships<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, Memberships>;
+    /// The account as it is now and its transitive groups and roles, read together (one
+    /// `$batch` request to Graph): the check right before a change.
+    fn user_with_memberships<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, (User, Memberships)>;
     /// Which of `groups` the user is a transitive member of (`checkMemberGroups`).
     fn check_member_groups<'a>(
         &'a self,
@@ -164,6 +167,10 @@ impl Directory for GraphClient {
 
     fn memberships<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, Memberships> {
         Box::pin(self.transitive_memberships(id))
+    }
+
+    fn user_with_memberships<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, (User, Memberships)> {
+        Box::pin(GraphClient::user_with_memberships(self, id))
     }
 
     fn check_member_groups<'a>(

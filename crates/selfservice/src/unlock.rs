@@ -228,16 +228,17 @@ pub enum OnPremises {
 async fn on_premises(s: &SelfService, acting: &Acting) -> OnPremises {
     let allow_privileged = gateway::allow_privileged(s, &acting.current.data);
     let correlation_id = acting.current.data.correlation_id.clone();
-    unlock_on_premises(s, &acting.subject(), allow_privileged, correlation_id).await
+    unlock_on_premises(s, &acting.account, allow_privileged, correlation_id).await
 }
 
 /// Unlocks `user`'s on-premises account through a connected gateway that may unlock, waiting
 /// the bounded time for its answer (the helpdesk's unlock of a verified caller uses it too).
-/// `allow_privileged`: the job may unlock an account with `adminCount=1` (the policy allows
+/// `user` is the account as Entra Connect synced it, read by the caller in this request (not
+/// from the flow), so a rename since identification is followed. `allow_privileged`: the job may unlock an account with `adminCount=1` (the policy allows
 /// privileged accounts).
 pub async fn unlock_on_premises(
     s: &SelfService,
-    user: &latchkey_types::ObjectId,
+    user: &latchkey_graph::User,
     allow_privileged: bool,
     correlation_id: String,
 ) -> OnPremises {
@@ -255,16 +256,8 @@ pub async fn unlock_on_premises(
             return OnPremises::NotQueued;
         }
     }
-    // The on-premises account as Entra Connect synced it, read now (not from the flow), so a
-    // rename since identification is followed.
-    let subject = *user;
-    let user = match s.directory.user(&subject).await {
-        Ok(u) => u,
-        Err(e) => {
-            tracing::error!(error = %e, "unlock: cannot read the user");
-            return OnPremises::NotQueued;
-        }
-    };
+    let subject = user.id;
+    let user = user.clone();
     let Some(sam) = user.on_premises_sam_account_name.filter(|n| !n.is_empty()) else {
         return OnPremises::Answer(
             UnlockResult::OnPremisesFailed,

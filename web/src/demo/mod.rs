@@ -118,6 +118,9 @@ pub struct DemoOptions {
     /// The directory mirror (`[directory]`): on in `latchkey demo` (every 10 s), off by default
     /// here so tests that change the tenant see it at once.
     pub mirror: Option<crate::config::DirectorySettings>,
+    /// The store's URL: `None` is the demo's own SQLite file; a benchmark passes a PostgreSQL
+    /// URL (an empty database, or one this demo's migrations made) to measure it there.
+    pub store_url: Option<String>,
 }
 
 /// One pre-enrolled demo user.
@@ -157,6 +160,7 @@ impl Default for DemoOptions {
             localhost: false,
             operations: None,
             mirror: None,
+            store_url: None,
         }
     }
 }
@@ -302,6 +306,7 @@ async fn start_full(
         localhost,
         operations,
         mirror,
+        store_url,
     } = options;
     let listener = std::net::TcpListener::bind(listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
@@ -338,11 +343,9 @@ async fn start_full(
     let admin_graph = (graph.clone(), writeback.clone());
 
     let key = EncryptionKey::load_or_create(&dir.join("latchkey.key"))?;
-    let store = latchkey_store::open(
-        &format!("sqlite://{}", dir.join("latchkey.db").display()),
-        Cipher::new(&key),
-    )
-    .await?;
+    let store_url =
+        store_url.unwrap_or_else(|| format!("sqlite://{}", dir.join("latchkey.db").display()));
+    let store = latchkey_store::open(&store_url, Cipher::new(&key)).await?;
     let group = sim
         .tenant()
         .group_id("SSPR Enabled")

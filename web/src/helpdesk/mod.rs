@@ -92,18 +92,21 @@ pub async fn find(portal: &Portal, query: &str) -> Result<Option<Target>, GraphE
         return Ok(None);
     }
     let dir = &portal.services.directory;
-    let user = match query.parse::<ObjectId>() {
-        Ok(id) => match dir.user(&id).await {
-            Ok(u) => Some(u),
-            Err(GraphError::NotFound { .. }) => None,
+    // By id (every action on a looked-up user), the account and its groups come in one request.
+    let (user, memberships) = match query.parse::<ObjectId>() {
+        Ok(id) => match dir.user_with_memberships(&id).await {
+            Ok(found) => found,
+            Err(e) if e.is_not_found() => return Ok(None),
             Err(e) => return Err(e),
         },
-        Err(_) => dir.find_user(&query.to_ascii_lowercase()).await?,
+        Err(_) => match dir.find_user(&query.to_ascii_lowercase()).await? {
+            Some(user) => {
+                let memberships = dir.memberships(&user.id).await?;
+                (user, memberships)
+            }
+            None => return Ok(None),
+        },
     };
-    let Some(user) = user else {
-        return Ok(None);
-    };
-    let memberships = dir.memberships(&user.id).await?;
     let Some(consoles) = portal.part::<crate::console::Consoles>() else {
         return Ok(None);
     };

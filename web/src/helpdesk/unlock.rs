@@ -33,7 +33,7 @@ pub(super) async fn unlock(
         .policy_allowing(&portal, Action::Unlock)
         .is_some_and(|p| p.allow_privileged);
     let s = &portal.services;
-    let answer = unlock_on_premises(s, &user, allow_privileged, m.correlation_id.clone()).await;
+    let answer = unlock_on_premises(s, &t.user, allow_privileged, m.correlation_id.clone()).await;
     let (result, outcome, reason) = match answer {
         OnPremises::Answer(result, outcome, reason) => (Some(result), outcome, reason),
         OnPremises::NotQueued => (None, Outcome::Error, "gateway: nothing queued".to_string()),

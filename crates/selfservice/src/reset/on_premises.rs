@@ -39,15 +39,8 @@ pub(super) async fn reset(
             return ResetOutcome::TryAgain(acting.try_again(s, Err(e)).await);
         }
     }
-    let user = match s.directory.user(&acting.subject()).await {
-        Ok(u) => u,
-        Err(e) => {
-            tracing::error!(error = %e, "reset: cannot read the user");
-            let reason = format!("directory: {}", e.code().unwrap_or("no answer"));
-            let recorded = acting.audit(s, Outcome::Error, &reason).await;
-            return ResetOutcome::TryAgain(acting.try_again(s, recorded).await);
-        }
-    };
+    // The on-premises account as Entra Connect synced it, as the claim read it just now.
+    let user = acting.account.clone();
     let Some(sam) = user.on_premises_sam_account_name.filter(|n| !n.is_empty()) else {
         let reason = "synced user without onPremisesSamAccountName";
         let recorded = acting.audit(s, Outcome::Error, reason).await;
