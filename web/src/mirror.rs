@@ -44,6 +44,7 @@ impl DirectoryMirror {
                 interval,
                 lease: LEASE,
                 holder: crate::forwarding::holder()?,
+                full_round_every: settings.full_round_every().map_err(anyhow::Error::msg)?,
             },
         );
         let wake = syncer.waker();

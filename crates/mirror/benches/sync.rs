@@ -206,6 +206,7 @@ async fn run(users: usize, groups: usize) {
             interval: Duration::from_secs(60),
             lease: Duration::from_secs(3600),
             holder: "bench".into(),
+            full_round_every: None,
         },
     );
 

@@ -1,7 +1,7 @@
 //! Transitive membership, computed locally: Graph's delta queries report direct members only.
-//! Entra allows nesting cycles (A in B in A); a walk keeps the groups it has seen, so a cycle
-//! ends it, and it stops after [`MAX_DEPTH`] levels (deeper nesting than any tenant needs:
-//! what lies beyond counts as no membership, which can only refuse).
+//! Entra allows nesting cycles (A in B in A); a walk expands each group once, so a cycle ends
+//! it. There is no depth bound, as Graph's `transitiveMemberOf` has none: the mirror and the
+//! live check before a change must agree on every nesting.
 
 use std::collections::{HashMap, HashSet};
 
@@ -9,9 +9,6 @@ use latchkey_store::{GroupKind, MirrorParent, Store};
 use latchkey_types::ObjectId;
 
 use crate::error::MirrorError;
-
-/// Levels of nesting followed.
-pub const MAX_DEPTH: usize = 64;
 
 /// The groups and roles `member` is in, directly or through nested groups: one store query,
 /// however deep the nesting (on PostgreSQL a round trip per level cost 5 to 7 of them).
@@ -21,7 +18,7 @@ pub(crate) async fn transitive(
 ) -> Result<(HashSet<ObjectId>, HashSet<ObjectId>), MirrorError> {
     let mut groups = HashSet::new();
     let mut roles = HashSet::new();
-    for (group, kind) in store.mirror_ancestors(&member, MAX_DEPTH as u32).await? {
+    for (group, kind) in store.mirror_ancestors(&member).await? {
         match kind {
             GroupKind::Group => groups.insert(group),
             GroupKind::Role => roles.insert(group),
@@ -102,8 +99,7 @@ impl Nesting {
             roles: Vec::new(),
         };
         let mut frontier = vec![group];
-        // The direct group is level 1, as in [`transitive`]: both stop at the same depth.
-        for _ in 1..MAX_DEPTH {
+        loop {
             let mut next = Vec::new();
             for g in &frontier {
                 for (p, kind) in self.parents.get(g).map(Vec::as_slice).unwrap_or_default() {

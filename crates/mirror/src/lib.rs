@@ -24,7 +24,7 @@ mod pages;
 mod reader;
 mod syncer;
 
-pub use closure::{MAX_DEPTH, Nesting};
+pub use closure::Nesting;
 pub use error::MirrorError;
 pub use keys::{login_keys, user_keys};
 pub use pages::UserPages;

@@ -4,7 +4,8 @@
 //! it: no link yet starts a full round; a nextLink resumes a round a crash or a lost lease cut
 //! short; a deltaLink starts an incremental round. Every page is stored with the link after it
 //! before the next is asked for. Graph's resync answer (410, `syncStateNotFound`) starts that
-//! collection's full round again; throttling is the Graph client's (429 and `Retry-After`
+//! collection's full round again, as does a last full round older than
+//! [`SyncerSettings::full_round_every`]; throttling is the Graph client's (429 and `Retry-After`
 //! within its retry budget); any other error ends the round, is recorded for the console, and
 //! the next round resumes from the last stored page.
 
@@ -38,6 +39,9 @@ pub struct SyncerSettings {
     pub lease: Duration,
     /// This instance's name in the lease (unique per process).
     pub holder: String,
+    /// Time between full rounds; `None`: only when Graph asks for one. A full round reads
+    /// every object again and drops what it did not see, which bounds any drift.
+    pub full_round_every: Option<Duration>,
 }
 
 /// What one round did.
@@ -268,12 +272,26 @@ impl Syncer {
         report: &mut RoundReport,
     ) -> Result<(), MirrorError> {
         let state = self.store.mirror_sync_state().await?;
-        let link = state
-            .into_iter()
-            .find(|s| s.collection == c)
-            .and_then(|s| s.link);
+        let state = state.into_iter().find(|s| s.collection == c);
+        let last_full = state.as_ref().and_then(|s| s.last_full_round_at);
+        let link = state.and_then(|s| s.link);
+        // Between rounds, once the last full round is old enough, a full round instead of an
+        // incremental one (a round in progress, full or not, is finished first).
+        let now = self.clock.now();
+        let periodic = matches!(link, Some(MirrorLink::Done(_)))
+            && self
+                .settings
+                .full_round_every
+                .is_some_and(|every| last_full.is_none_or(|t| now - t >= every));
+        if periodic {
+            tracing::info!(
+                collection = c.as_str(),
+                "directory mirror: periodic full round"
+            );
+        }
         // A stored link the client refuses (the Graph origin changed): start over.
         let stored = match &link {
+            _ if periodic => None,
             Some(MirrorLink::More(l) | MirrorLink::Done(l)) => self.graph.delta_link(l).ok(),
             None => None,
         };

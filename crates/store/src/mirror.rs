@@ -240,24 +240,23 @@ pub(crate) fn split_methods(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// [`crate::MirrorStore::mirror_ancestors`]: a walk up the membership edges, one row per
-/// group reached at each level (so a cycle repeats only until the depth runs out), then each
-/// group once. The same statement on both backends, with their placeholders for the member and
-/// the depth.
+/// [`crate::MirrorStore::mirror_ancestors`]: a walk up the membership edges. `UNION` (not
+/// `UNION ALL`) queues a group only the first time it is reached, on both backends, so each
+/// group is expanded once: a cycle ends there, and the work is one index lookup per ancestor
+/// however the groups nest. No depth bound, as Graph's `transitiveMemberOf` has none.
 macro_rules! ancestors_sql {
-    ($member:literal, $depth:literal) => {
+    ($member:literal) => {
         concat!(
-            "WITH RECURSIVE up(group_id, group_kind, depth) AS ( ",
-            "SELECT group_id, group_kind, 1 FROM mirror_members WHERE member_id = ",
+            "WITH RECURSIVE up(group_id, group_kind) AS ( ",
+            "SELECT group_id, group_kind FROM mirror_members WHERE member_id = ",
             $member,
             " UNION ",
-            "SELECT m.group_id, m.group_kind, up.depth + 1 ",
+            "SELECT m.group_id, m.group_kind ",
             "FROM up JOIN mirror_members m ON m.member_id = up.group_id ",
-            "WHERE up.group_kind = 0 AND up.depth < ",
-            $depth,
-            " ) SELECT DISTINCT group_id, group_kind FROM up"
+            "WHERE up.group_kind = 0",
+            " ) SELECT group_id, group_kind FROM up"
         )
     };
 }
-pub(crate) const ANCESTORS_POSTGRES: &str = ancestors_sql!("$1", "$2");
-pub(crate) const ANCESTORS_SQLITE: &str = ancestors_sql!("?1", "?2");
+pub(crate) const ANCESTORS_POSTGRES: &str = ancestors_sql!("$1");
+pub(crate) const ANCESTORS_SQLITE: &str = ancestors_sql!("?1");

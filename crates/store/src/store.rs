@@ -525,13 +525,11 @@ pub trait MirrorStore: Send + Sync + 'static {
     fn mirror_parents<'a>(&'a self, members: &'a [ObjectId]) -> StoreFuture<'a, Vec<MirrorParent>>;
 
     /// The groups and roles `member` is in, directly or through nested groups, each once with
-    /// its kind: one query (a recursive one), however deep the nesting. Groups are followed up
-    /// to `max_depth` levels (the member's own groups are level 1); roles are not followed, and
-    /// a cycle ends a walk.
+    /// its kind: one query (a recursive one), however deep the nesting. Each group is expanded
+    /// once (a cycle ends there); roles are not followed.
     fn mirror_ancestors<'a>(
         &'a self,
         member: &'a ObjectId,
-        max_depth: u32,
     ) -> StoreFuture<'a, Vec<(ObjectId, GroupKind)>>;
 
     /// Every group's and role's direct membership in a group or role (the nesting graph).

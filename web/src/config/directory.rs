@@ -16,6 +16,10 @@ pub struct DirectorySettings {
     /// beyond it (and before the first full round) the portal reads Graph live. At least two
     /// intervals.
     pub max_lag_seconds: u64,
+    /// Days between full rounds (1 to 365; 0: only when Graph asks for one). A full round reads
+    /// everything again and drops what it did not see, so whatever drift the incremental
+    /// rounds let in lasts this long at most.
+    pub full_round_days: u64,
 }
 
 impl Default for DirectorySettings {
@@ -24,11 +28,23 @@ impl Default for DirectorySettings {
             mirror: true,
             sync_interval_seconds: 60,
             max_lag_seconds: 600,
+            full_round_days: 7,
         }
     }
 }
 
 impl DirectorySettings {
+    /// Time between full rounds; `None`: only when Graph asks for one.
+    pub fn full_round_every(&self) -> Result<Option<Duration>, String> {
+        match self.full_round_days {
+            0 => Ok(None),
+            d @ 1..=365 => Ok(Some(Duration::from_secs(d * 86_400))),
+            d => Err(format!(
+                "[directory] full_round_days must be 0 (never) to 365, not {d}"
+            )),
+        }
+    }
+
     /// The checked timings: (interval, max lag).
     pub fn timings(&self) -> Result<(Duration, Duration), String> {
         if !(10..=86_400).contains(&self.sync_interval_seconds) {

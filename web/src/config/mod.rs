@@ -183,6 +183,9 @@ impl Settings {
         self.passwords.validate()?;
         self.forwarding.validate()?;
         self.directory.timings().map_err(anyhow::Error::msg)?;
+        self.directory
+            .full_round_every()
+            .map_err(anyhow::Error::msg)?;
         self.limits.limits()?;
         self.kiosk.validate()?;
         for p in &self.portal.trusted_proxies {

@@ -195,14 +195,9 @@ impl PostgresStore {
         rows.iter().map(parent_row).collect()
     }
 
-    async fn mirror_ancestors_impl(
-        &self,
-        member: &ObjectId,
-        max_depth: u32,
-    ) -> Result<Vec<(ObjectId, GroupKind)>> {
+    async fn mirror_ancestors_impl(&self, member: &ObjectId) -> Result<Vec<(ObjectId, GroupKind)>> {
         let rows = sqlx::query(crate::mirror::ANCESTORS_POSTGRES)
             .bind(member.to_string())
-            .bind(i64::from(max_depth))
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
@@ -794,12 +789,11 @@ impl MirrorStore for PostgresStore {
     fn mirror_ancestors<'a>(
         &'a self,
         member: &'a ObjectId,
-        max_depth: u32,
     ) -> StoreFuture<'a, Vec<(ObjectId, GroupKind)>> {
-        Box::pin(self.observer.timed(
-            "mirror_ancestors",
-            self.mirror_ancestors_impl(member, max_depth),
-        ))
+        Box::pin(
+            self.observer
+                .timed("mirror_ancestors", self.mirror_ancestors_impl(member)),
+        )
     }
     fn mirror_nesting(&self) -> StoreFuture<'_, Vec<MirrorParent>> {
         Box::pin(

@@ -202,11 +202,10 @@ impl SqliteStore {
     pub(super) async fn mirror_ancestors_impl(
         &self,
         member: &ObjectId,
-        max_depth: u32,
     ) -> Result<Vec<(ObjectId, GroupKind)>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(crate::mirror::ANCESTORS_SQLITE)?;
-            let mut rows = stmt.query(rusqlite::params![member.to_string(), max_depth])?;
+            let mut rows = stmt.query([member.to_string()])?;
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {
                 out.push((
@@ -635,12 +634,12 @@ impl MirrorStore for SqliteStore {
     fn mirror_ancestors<'a>(
         &'a self,
         member: &'a ObjectId,
-        max_depth: u32,
     ) -> StoreFuture<'a, Vec<(ObjectId, GroupKind)>> {
-        Box::pin(self.inner.observer.timed(
-            "mirror_ancestors",
-            self.mirror_ancestors_impl(member, max_depth),
-        ))
+        Box::pin(
+            self.inner
+                .observer
+                .timed("mirror_ancestors", self.mirror_ancestors_impl(member)),
+        )
     }
     fn mirror_nesting(&self) -> StoreFuture<'_, Vec<MirrorParent>> {
         Box::pin(
