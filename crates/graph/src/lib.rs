@@ -51,7 +51,7 @@ pub use ops::{
     DeltaCollection, DeltaCursor, DeltaGroup, DeltaItem, DeltaLink, DeltaNext, DeltaPage,
     InternalDomainFederation, MAX_PAGE_SIZE, MemberChange, MemberKind, NextPage,
     PASSWORD_RULE_SETTINGS_TEMPLATE, Page, PasswordRuleSettings, RegistrationDetails, Removal,
-    accounts_in_domain, odata_string,
+    UserWithMemberships, accounts_in_domain, odata_string,
 };
 pub use passkey_model::{Fido2CreationOptions, Fido2Registration, decode_base64_lenient};
 pub use passkey_policy::{Fido2Configuration, Fido2KeyRestrictions, KeyEnforcement};

@@ -130,8 +130,9 @@ pub async fn claim(
     // since the flow started (by an administrator who just found it compromised, or after
     // identification read an older copy in the directory mirror) may change nothing.
     let standing = s.directory.user_with_memberships(&subject).await;
+    // Only the account's own answer says it is gone; a membership read that failed is a fault.
     let gone = match &standing {
-        Ok((u, _)) if u.account_enabled == Some(false) => Some("account is disabled"),
+        Ok(now) if now.user.account_enabled == Some(false) => Some("account is disabled"),
         Err(e) if e.is_not_found() => Some("account no longer exists"),
         _ => None,
     };
@@ -142,7 +143,10 @@ pub async fn claim(
         end(s, &current).await;
         return Err(ClaimError::NotAllowed(recorded));
     }
-    let scope = standing.map(|(account, memberships)| (scope_of(s, &memberships, action), account));
+    let scope = standing.and_then(|now| {
+        let memberships = now.memberships?;
+        Ok((scope_of(s, &memberships, action), now.user))
+    });
     match scope {
         // The methods proven must still be enough under the policy as it is now: a policy that
         // since dropped a method, requires more, or stopped letting a passkey stand alone (or

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use latchkey_graph::{
     AuthMethod, EmailMethod, GraphClient, GraphError, Memberships, NextPage, Organization, Page,
     PasswordRuleSettings, PhoneMethod, RegistrationDetails, RiskState, TapRequest,
-    TemporaryAccessPass, User, UserRef,
+    TemporaryAccessPass, User, UserRef, UserWithMemberships,
 };
 use latchkey_types::{ObjectId, Secret, SignInName};
 
@@ -28,8 +28,9 @@ pub trait Directory: Send + Sync + 'static {
     /// Transitive groups and directory roles, fully paged.
     fn memberships<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, Memberships>;
     /// The account as it is now and its transitive groups and roles, read together (one
-    /// `$batch` request to Graph): the check right before a change.
-    fn user_with_memberships<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, (User, Memberships)>;
+    /// `$batch` request to Graph): the check right before a change. `Err` is about the account;
+    /// a failed membership read is inside.
+    fn user_with_memberships<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, UserWithMemberships>;
     /// Which of `groups` the user is a transitive member of (`checkMemberGroups`).
     fn check_member_groups<'a>(
         &'a self,
@@ -169,7 +170,7 @@ impl Directory for GraphClient {
         Box::pin(self.transitive_memberships(id))
     }
 
-    fn user_with_memberships<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, (User, Memberships)> {
+    fn user_with_memberships<'a>(&'a self, id: &'a ObjectId) -> DirFuture<'a, UserWithMemberships> {
         Box::pin(GraphClient::user_with_memberships(self, id))
     }
 

@@ -111,3 +111,31 @@ async fn a_directory_fault_at_the_policy_check_gives_the_verification_back() {
         .expect("claimed");
     acting.finish(&lab.s).await;
 }
+
+/// Graph answering the memberships part 404 while the account part is read (replica lag) is a
+/// fault: the verification comes back, and the audit says error, not "no longer exists".
+#[tokio::test(flavor = "multi_thread")]
+async fn a_memberships_read_not_found_is_a_fault_not_a_deleted_account() {
+    let lab = Lab::start(r#""reset", "unlock""#).await;
+    let verified = lab.verified_adele().await;
+    let token = verified.token.clone();
+    let cid = verified.data.correlation_id.clone();
+    lab.sim.add_fault(latchkey_entra_sim::faults::Fault {
+        method: None,
+        path_contains: "transitiveMemberOf".into(),
+        kind: latchkey_entra_sim::faults::FaultKind::Status(404),
+        times: 1,
+    });
+    let e = act::claim(&lab.s, verified, Action::Reset)
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(e, ClaimError::TryAgain(Ok(()))), "{e}");
+    assert_eq!(lab.outcomes(&cid, "reset").await, ["error"]);
+    let again = lab.load(token).await;
+    assert_eq!(again.flow.step, FlowStep::Retry);
+    let acting = act::claim(&lab.s, again, Action::Reset)
+        .await
+        .expect("claimed");
+    acting.finish(&lab.s).await;
+}

@@ -95,7 +95,8 @@ pub async fn find(portal: &Portal, query: &str) -> Result<Option<Target>, GraphE
     // By id (every action on a looked-up user), the account and its groups come in one request.
     let (user, memberships) = match query.parse::<ObjectId>() {
         Ok(id) => match dir.user_with_memberships(&id).await {
-            Ok(found) => found,
+            // A membership read that failed is a fault, not an unknown user.
+            Ok(found) => (found.user, found.memberships?),
             Err(e) if e.is_not_found() => return Ok(None),
             Err(e) => return Err(e),
         },

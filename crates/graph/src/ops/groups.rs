@@ -26,12 +26,16 @@ impl GraphClient {
     /// The account as it is now ([`GraphClient::get_user`]) and its transitive groups and roles
     /// ([`transitive_memberships`](Self::transitive_memberships)), read together in one `$batch`
     /// request: the check right before a change, in one round trip. A membership list longer
-    /// than one page is read on with its next links. An account that does not exist gives the
-    /// user part's error (not found) whatever the other part says.
+    /// than one page is read on with its next links.
+    ///
+    /// `Err` is about the account (not found: it does not exist) or the batch as a whole; a
+    /// membership read that failed while the account was read is in
+    /// [`UserWithMemberships::memberships`], so a fault there is never taken for a deleted
+    /// account.
     pub async fn user_with_memberships(
         &self,
         id: &ObjectId,
-    ) -> Result<(User, Memberships), GraphError> {
+    ) -> Result<UserWithMemberships, GraphError> {
         let user = self.url_with_query(&["users", &id.to_string()], &[("$select", USER_SELECT)]);
         let mut parts = self
             .get_batch(&[user, self.memberships_url(id)])
@@ -46,12 +50,16 @@ impl GraphClient {
             });
         };
         let user: User = user?.json()?;
-        let raw = self
-            .pages_from(memberships?, &[], |v| {
-                serde_json::from_value::<RawDirectoryObject>(v).map_err(|e| e.to_string())
-            })
-            .await?;
-        Ok((user, sort_memberships(raw)))
+        let memberships = match memberships {
+            Ok(first) => self
+                .pages_from(first, &[], |v| {
+                    serde_json::from_value::<RawDirectoryObject>(v).map_err(|e| e.to_string())
+                })
+                .await
+                .map(sort_memberships),
+            Err(e) => Err(e),
+        };
+        Ok(UserWithMemberships { user, memberships })
     }
 
     fn memberships_url(&self, id: &ObjectId) -> url::Url {
@@ -113,6 +121,14 @@ impl GraphClient {
         }
         Ok(out)
     }
+}
+
+/// [`GraphClient::user_with_memberships`]: the account, and its groups and roles or why they
+/// could not be read.
+#[derive(Debug)]
+pub struct UserWithMemberships {
+    pub user: User,
+    pub memberships: Result<Memberships, GraphError>,
 }
 
 /// Directory objects sorted into groups, roles and others by `@odata.type`, each once.

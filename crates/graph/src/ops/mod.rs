@@ -17,6 +17,7 @@ pub use delta::{
     DeltaCollection, DeltaCursor, DeltaGroup, DeltaItem, DeltaLink, DeltaNext, DeltaPage,
     MemberChange, MemberKind, Removal,
 };
+pub use groups::UserWithMemberships;
 pub use pages::{MAX_PAGE_SIZE, NextPage, Page, RegistrationDetails};
 pub use settings::{PASSWORD_RULE_SETTINGS_TEMPLATE, PasswordRuleSettings};
 pub use tenant::InternalDomainFederation;

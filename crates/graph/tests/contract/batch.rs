@@ -26,7 +26,8 @@ fn parts(sim: &Sim, needle: &str) -> Vec<RecordedRequest> {
 async fn the_account_and_its_groups_come_in_one_request_as_they_would_alone() {
     let (sim, f) = start().await;
     let c = app_client(&sim, &f);
-    let (user, memberships) = c.user_with_memberships(&oid(OBRIEN)).await.unwrap();
+    let now = c.user_with_memberships(&oid(OBRIEN)).await.unwrap();
+    let (user, memberships) = (now.user, now.memberships.unwrap());
     assert_eq!(batches(&sim).len(), 1);
     assert!(batches(&sim).iter().all(|r| !r.batch_part));
     let user_part = parts(&sim, &format!("/users/{OBRIEN}"));
@@ -87,13 +88,33 @@ async fn a_part_refused_for_good_is_that_parts_error() {
         kind: FaultKind::Status(403),
         times: 1,
     });
-    let e = c.user_with_memberships(&oid(OBRIEN)).await.unwrap_err();
+    let now = c.user_with_memberships(&oid(OBRIEN)).await.unwrap();
+    assert_eq!(now.user.id, oid(OBRIEN));
+    let e = now.memberships.unwrap_err();
     assert!(e.is_forbidden(), "{e:?}");
     assert_eq!(
         batches(&sim).len(),
         1,
         "a refusal is an answer, not retried"
     );
+}
+
+/// Graph may answer one part 404 for a moment (replica lag): with the account read, that is the
+/// memberships' fault, never "the account does not exist".
+#[tokio::test]
+async fn a_memberships_part_not_found_is_not_a_missing_account() {
+    let (sim, f) = start().await;
+    let c = app_client(&sim, &f);
+    c.token_claims().await.unwrap();
+    sim.add_fault(Fault {
+        method: Some(Method::GET),
+        path_contains: "/transitiveMemberOf".into(),
+        kind: FaultKind::Status(404),
+        times: 1,
+    });
+    let now = c.user_with_memberships(&oid(OBRIEN)).await.unwrap();
+    assert_eq!(now.user.id, oid(OBRIEN));
+    assert!(now.memberships.unwrap_err().is_not_found());
 }
 
 #[tokio::test]
@@ -110,7 +131,12 @@ async fn a_throttled_part_sends_the_batch_again_after_its_retry_after() {
         times: 1,
     });
     let t = Instant::now();
-    let (_, memberships) = c.user_with_memberships(&oid(OBRIEN)).await.unwrap();
+    let memberships = c
+        .user_with_memberships(&oid(OBRIEN))
+        .await
+        .unwrap()
+        .memberships
+        .unwrap();
     assert!(
         t.elapsed() >= Duration::from_millis(400),
         "{:?}",
