@@ -143,7 +143,14 @@ fn bad(message: impl Into<String>) -> GraphError {
     GraphError::odata_bad_request(message)
 }
 
-pub async fn batch(req: HttpRequest, shared: Data<Shared>, body: Bytes) -> GraphResult {
+pub async fn batch(
+    req: HttpRequest,
+    // The batch's token is checked as any request's (401 for the whole batch, nothing run);
+    // permissions are the parts' business.
+    _caller: super::auth::Caller,
+    shared: Data<Shared>,
+    body: Bytes,
+) -> GraphResult {
     let parts = parse(&shared, &body)?;
     let ctx = Ctx {
         client: shared.batch_client.clone(),

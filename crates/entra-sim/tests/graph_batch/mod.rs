@@ -167,15 +167,18 @@ async fn parts_are_judged_one_by_one() {
     assert_eq!(r["2"]["status"], 403);
     assert_eq!(error_code(&r["2"]["body"]), "Authorization_RequestDenied");
 
-    // A bad token is each part's 401, as Graph checks every part.
+    // A bad token refuses the batch itself (401, nothing run), as any Graph request: a client
+    // sees the same answer it sees alone and fetches a new token.
+    let before = sim.requests().len();
     let (s, b) = batch(
         &sim,
         "not-a-token",
         &json!({"requests": [{"id": "1", "method": "GET", "url": "/organization"}]}),
     )
     .await;
-    assert_eq!(s, 200, "{b}");
-    assert_eq!(by_id(&b)["1"]["status"], 401);
+    assert_eq!(s, 401, "{b}");
+    assert_eq!(error_code(&b), "InvalidAuthenticationToken");
+    assert_eq!(sim.requests().len(), before + 1, "no part ran");
     sim.stop().await;
 }
 
