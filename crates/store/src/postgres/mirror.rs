@@ -196,7 +196,11 @@ impl PostgresStore {
     }
 
     async fn mirror_ancestors_impl(&self, member: &ObjectId) -> Result<Vec<(ObjectId, GroupKind)>> {
+        // Planned for each member (an unnamed statement), never from a plan cached for the
+        // statement: measured on a 500,000-user mirror, the connection's cached plan took
+        // 0.6 s per query where a plan for the value took 0.5 ms.
         let rows = sqlx::query(crate::mirror::ANCESTORS_POSTGRES)
+            .persistent(false)
             .bind(member.to_string())
             .fetch_all(&self.pool)
             .await?;
