@@ -264,6 +264,7 @@ async fn run(users: usize, groups: usize, repeat: usize) {
                 mirror: true,
                 sync_interval_seconds: 3600,
                 max_lag_seconds: 7200,
+                ..Default::default()
             }),
             ..DemoOptions::default()
         },

@@ -1,8 +1,8 @@
 //! The directory mirror in the running portal (docs/directory-mirror.md): identification reads
-//! it instead of Graph, a reset then costs four Graph requests (account and membership checked
-//! live, the write, the sign-out), a change in the tenant reaches
-//! it within one interval, a flow started before the change is refused at the write, and the
-//! admin console shows its state and syncs on demand.
+//! it instead of Graph, a reset then costs three Graph requests (account and memberships checked
+//! live in one `$batch`, the write, the sign-out), a change in the tenant reaches it within one
+//! interval, a flow started before the change is refused at the write, and the admin console
+//! shows its state and syncs on demand.
 
 use std::time::{Duration, Instant};
 

@@ -107,15 +107,21 @@ pub(crate) fn split(resp: &Response, count: usize) -> Result<Vec<Response>, Grap
 }
 
 /// A part Graph refused for now (429, 503, or 504: the batch holds reads only), with the wait
-/// its `Retry-After` asks for: the whole batch is sent again. `None` when no part asks for that
-/// (or the answer is unreadable: [`split`] reports it).
+/// to keep before the whole batch is sent again: the longest `Retry-After` a refused part gives,
+/// or `None` (the client's own backoff) when none gives a positive one and some part gives
+/// none. `None` overall when no part asks for that (or the answer is unreadable: [`split`]
+/// reports it).
+///
+/// Resending the whole batch reads the parts that succeeded again too (Microsoft suggests
+/// resending only the refused ones): with two parts, one extra read per throttled check, for
+/// one code path.
 pub(crate) fn refused_for_now(
     resp: &Response,
     count: usize,
     now: SystemTime,
 ) -> Option<(Response, Option<Duration>)> {
-    let parts = split(resp, count).ok()?;
-    parts
+    let mut refused: Vec<(Response, Option<Duration>)> = split(resp, count)
+        .ok()?
         .into_iter()
         .filter(|p| matches!(p.status.as_u16(), 429 | 503 | 504))
         .map(|p| {
@@ -124,8 +130,43 @@ pub(crate) fn refused_for_now(
                 .and_then(|v| parse_retry_after(v, now));
             (p, wait)
         })
-        // The longest wait any refused part asks for.
-        .max_by_key(|(_, wait)| *wait)
+        .collect();
+    let longest = refused.iter().filter_map(|(_, w)| *w).max();
+    let some_without = refused.iter().any(|(_, w)| w.is_none());
+    let wait = match longest {
+        Some(w) if !w.is_zero() || !some_without => Some(w),
+        _ => None,
+    };
+    refused.sort_by_key(|(_, w)| std::cmp::Reverse(*w));
+    refused.into_iter().next().map(|(part, _)| (part, wait))
+}
+
+/// When every part was refused with 401, the first one's error: the batch's token was
+/// rejected, as a request alone would have been with 401.
+pub(crate) fn all_unauthorized(resp: &Response, count: usize) -> Option<crate::error::ApiError> {
+    let parts = split(resp, count).ok()?;
+    if parts.iter().all(|p| p.status.as_u16() == 401) {
+        parts
+            .first()
+            .map(|p| crate::http::parse_graph_error(p, None))
+    } else {
+        None
+    }
+}
+
+/// Each part's url and status, for the metrics (nothing when the answer is unreadable).
+pub(crate) fn part_statuses<'a>(urls: &'a [Url], body: &[u8]) -> Vec<(&'a Url, u16)> {
+    let Ok(answer) = serde_json::from_slice::<Answer>(body) else {
+        return Vec::new();
+    };
+    answer
+        .responses
+        .iter()
+        .filter_map(|p| {
+            let i = p.id.parse::<usize>().ok()?.checked_sub(1)?;
+            Some((urls.get(i)?, p.status))
+        })
+        .collect()
 }
 
 fn headers(map: &serde_json::Map<String, Value>) -> HeaderMap {
@@ -219,5 +260,47 @@ mod tests {
             {"id": "2", "status": 404, "body": {}},
         ]}));
         assert!(refused_for_now(&fine, 2, SystemTime::now()).is_none());
+        // "Now" from one part does not cut short the backoff another part needs.
+        let zero = answer(json!({"responses": [
+            {"id": "1", "status": 429, "headers": {"Retry-After": "0"}},
+            {"id": "2", "status": 503},
+        ]}));
+        assert_eq!(
+            refused_for_now(&zero, 2, SystemTime::now()).unwrap().1,
+            None
+        );
+        let only_zero = answer(json!({"responses": [
+            {"id": "1", "status": 429, "headers": {"Retry-After": "0"}},
+            {"id": "2", "status": 200, "body": {}},
+        ]}));
+        assert_eq!(
+            refused_for_now(&only_zero, 2, SystemTime::now()).unwrap().1,
+            Some(Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn every_part_401_is_a_rejected_token_and_parts_report_their_statuses() {
+        let all = answer(json!({"responses": [
+            {"id": "2", "status": 401, "body": {"error": {"code": "InvalidAuthenticationToken"}}},
+            {"id": "1", "status": 401, "body": {"error": {"code": "InvalidAuthenticationToken"}}},
+        ]}));
+        assert_eq!(
+            all_unauthorized(&all, 2).unwrap().code,
+            "InvalidAuthenticationToken"
+        );
+        let one = answer(json!({"responses": [
+            {"id": "1", "status": 401, "body": {}},
+            {"id": "2", "status": 200, "body": {}},
+        ]}));
+        assert!(all_unauthorized(&one, 2).is_none());
+        let urls = [
+            Url::parse("https://graph.microsoft.com/v1.0/users/a").unwrap(),
+            Url::parse("https://graph.microsoft.com/v1.0/users/a/transitiveMemberOf").unwrap(),
+        ];
+        let mut seen = part_statuses(&urls, &one.body);
+        seen.sort_by_key(|(u, _)| u.as_str().len());
+        assert_eq!(seen, vec![(&urls[0], 401), (&urls[1], 200)]);
+        assert!(part_statuses(&urls, b"not json").is_empty());
     }
 }

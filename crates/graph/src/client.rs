@@ -181,20 +181,27 @@ impl GraphClient {
         debug_assert_eq!(req.endpoint, Endpoint::Graph);
         let token = self.access_token().await?;
         req.bearer = Some(token.clone());
-        match self.inner.http.execute(&req).await {
-            Err(GraphError::Api(e)) if e.status == 401 => {
-                tracing::info!(
-                    target: "latchkey_graph",
-                    client_request_id = %e.client_request_id,
-                    code = %e.code,
-                    "Graph rejected the access token; fetching a new one"
-                );
-                self.inner.tokens.invalidate(&token).await;
-                req.bearer = Some(self.access_token().await?);
-                self.inner.http.execute(&req).await
-            }
-            other => other,
-        }
+        let first = self.inner.http.execute(&req).await;
+        let rejected = match &first {
+            Err(GraphError::Api(e)) if e.status == 401 => Some((**e).clone()),
+            // Graph may answer a batch sent with a rejected token 200, every part 401.
+            Ok(resp) => req
+                .batch_parts()
+                .and_then(|n| crate::batch::all_unauthorized(resp, n)),
+            Err(_) => None,
+        };
+        let Some(e) = rejected else {
+            return first;
+        };
+        tracing::info!(
+            target: "latchkey_graph",
+            client_request_id = %e.client_request_id,
+            code = %e.code,
+            "Graph rejected the access token; fetching a new one"
+        );
+        self.inner.tokens.invalidate(&token).await;
+        req.bearer = Some(self.access_token().await?);
+        self.inner.http.execute(&req).await
     }
 
     pub(crate) async fn get_json<T: DeserializeOwned>(&self, url: Url) -> Result<T, GraphError> {
@@ -308,7 +315,7 @@ impl GraphClient {
         let body = crate::batch::body(&self.inner.endpoints.graph_base, urls)?;
         let req = Request::new(Method::POST, self.url(&["$batch"]), Endpoint::Graph)
             .json(body)
-            .batch_of(urls.len());
+            .batch_of(urls.to_vec());
         let resp = self.send(req).await?;
         Ok(crate::batch::split(&resp, urls.len())?
             .into_iter()

@@ -57,8 +57,9 @@ pub(crate) struct Request {
     pub bearer: Option<Secret<String>>,
     pub idempotent: bool,
     pub endpoint: Endpoint,
-    /// A `$batch` of this many reads: a part refused for now retries the whole batch.
-    pub batch_parts: Option<usize>,
+    /// A `$batch` of reads of these URLs: a part refused for now retries the whole batch, and
+    /// the observer sees every part.
+    pub batch: Option<Vec<Url>>,
 }
 
 impl Request {
@@ -75,7 +76,7 @@ impl Request {
             bearer: None,
             idempotent,
             endpoint,
-            batch_parts: None,
+            batch: None,
         }
     }
     pub fn json(mut self, v: Value) -> Self {
@@ -90,11 +91,15 @@ impl Request {
         self.idempotent = yes;
         self
     }
-    /// Marks a `$batch` of `parts` reads (see [`crate::batch`]).
-    pub fn batch_of(mut self, parts: usize) -> Self {
-        self.batch_parts = Some(parts);
+    /// Marks a `$batch` of reads of `urls` (see [`crate::batch`]).
+    pub fn batch_of(mut self, urls: Vec<Url>) -> Self {
+        self.batch = Some(urls);
         self.idempotent = true;
         self
+    }
+    /// How many requests a `$batch` carries.
+    pub fn batch_parts(&self) -> Option<usize> {
+        self.batch.as_ref().map(Vec::len)
     }
 }
 
@@ -215,20 +220,15 @@ impl Http {
                 return Err(GraphError::BudgetExhausted);
             }
             let (err, retryable, server_wait) = match self.send_once(req, attempt).await {
-                Ok(resp) if resp.status.is_success() => {
-                    let refused = req
-                        .batch_parts
-                        .and_then(|n| crate::batch::refused_for_now(&resp, n, self.wall_now()));
-                    match refused {
-                        None => return Ok(resp),
-                        // A throttled part: the batch is retried as a throttled request is.
-                        Some((part, wait)) => (
-                            GraphError::Api(Box::new(parse_graph_error(&part, wait))),
-                            true,
-                            wait,
-                        ),
-                    }
-                }
+                Ok(resp) if resp.status.is_success() => match self.refused_part(req, &resp) {
+                    None => return Ok(resp),
+                    // A throttled part: the batch is retried as a throttled request is.
+                    Some((part, wait)) => (
+                        GraphError::Api(Box::new(parse_graph_error(&part, wait))),
+                        true,
+                        wait,
+                    ),
+                },
                 Ok(resp) => {
                     let status = resp.status.as_u16();
                     let retry_after = resp
@@ -292,6 +292,12 @@ impl Http {
             tokio::time::sleep(delay).await;
             waited += delay;
         }
+    }
+
+    /// For a `$batch`, a part Graph refused for now and the wait it asks for.
+    fn refused_part(&self, req: &Request, resp: &Response) -> Option<(Response, Option<Duration>)> {
+        let parts = req.batch_parts()?;
+        crate::batch::refused_for_now(resp, parts, self.wall_now())
     }
 
     async fn send_once(&self, req: &Request, attempt: u32) -> Result<Response, GraphError> {
@@ -382,6 +388,20 @@ impl Http {
                 elapsed,
                 retry: attempt > 1,
             });
+            // A batch's parts are requests against the tenant's limits of their own: the
+            // metrics show each with its status (a throttled part is a 429 there).
+            if let (Some(urls), Ok((status, _, body))) = (&req.batch, &result)
+                && status.is_success()
+            {
+                for (url, part) in crate::batch::part_statuses(urls, body) {
+                    observer.attempt(&crate::observe::Attempt {
+                        operation: &crate::observe::operation(false, &Method::GET, url),
+                        status: Some(part),
+                        elapsed,
+                        retry: attempt > 1,
+                    });
+                }
+            }
         }
 
         match result {

@@ -11,7 +11,7 @@ use latchkey_types::ObjectId;
 use crate::error::MirrorError;
 
 /// The groups and roles `member` is in, directly or through nested groups: one store query,
-/// however deep the nesting (on PostgreSQL a round trip per level cost 5 to 7 of them).
+/// however deep the nesting (a store read per level cost 5 to 7 round trips on PostgreSQL).
 pub(crate) async fn transitive(
     store: &dyn Store,
     member: ObjectId,

@@ -5,11 +5,12 @@
 //!
 //! - [`Syncer`]: one instance at a time (a store lease) runs rounds: a full round first (paged,
 //!   resumable: each page is stored with the link after it), then incremental rounds on an
-//!   interval or when asked; Graph's resync answer starts a full round again.
+//!   interval or when asked; Graph's resync answer, or a last full round older than the
+//!   configured period, starts a full round again.
 //! - [`Mirror`]: what every instance reads: the one user a typed account names, a user's
-//!   transitive groups and roles (computed here: nesting, cycles, depth), the sync state. It
-//!   says when it may not be used (never completed, or lagging more than the bound): callers
-//!   then read Graph live, as before the mirror.
+//!   transitive groups and roles (one recursive store query; cycles end, no depth bound), the
+//!   sync state. It says when it may not be used (never completed, or lagging more than the
+//!   bound): callers then read Graph live, as before the mirror.
 //! - [`Nesting`]: the group graph in memory for reports over every user; [`UserPages`]: every
 //!   user with its direct groups, the next page read while the caller works.
 //!

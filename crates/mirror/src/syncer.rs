@@ -271,34 +271,7 @@ impl Syncer {
         c: MirrorCollection,
         report: &mut RoundReport,
     ) -> Result<(), MirrorError> {
-        let state = self.store.mirror_sync_state().await?;
-        let state = state.into_iter().find(|s| s.collection == c);
-        let last_full = state.as_ref().and_then(|s| s.last_full_round_at);
-        let link = state.and_then(|s| s.link);
-        // Between rounds, once the last full round is old enough, a full round instead of an
-        // incremental one (a round in progress, full or not, is finished first).
-        let now = self.clock.now();
-        let periodic = matches!(link, Some(MirrorLink::Done(_)))
-            && self
-                .settings
-                .full_round_every
-                .is_some_and(|every| last_full.is_none_or(|t| now - t >= every));
-        if periodic {
-            tracing::info!(
-                collection = c.as_str(),
-                "directory mirror: periodic full round"
-            );
-        }
-        // A stored link the client refuses (the Graph origin changed): start over.
-        let stored = match &link {
-            _ if periodic => None,
-            Some(MirrorLink::More(l) | MirrorLink::Done(l)) => self.graph.delta_link(l).ok(),
-            None => None,
-        };
-        let (mut cursor, mut begins) = match stored {
-            Some(l) => (DeltaCursor::Link(l), false),
-            None => (DeltaCursor::Start, true),
-        };
+        let (mut cursor, mut begins) = self.start_of(c).await?;
         let mut renewed = self.clock.now();
         let mut resyncs = 0;
         let mut restarted = false;
@@ -374,6 +347,39 @@ impl Syncer {
                 MirrorLink::Done(_) => return Ok(()),
             }
         }
+    }
+
+    /// Where `c`'s round starts, and whether it is a full one: from the stored link (a nextLink
+    /// resumes a round, a deltaLink starts an incremental one), from the start when there is
+    /// none or the client refuses it (the Graph origin changed), or when the last full round
+    /// is older than [`SyncerSettings::full_round_every`] (a round in progress is finished
+    /// first).
+    async fn start_of(&self, c: MirrorCollection) -> Result<(DeltaCursor, bool), MirrorError> {
+        let state = self.store.mirror_sync_state().await?;
+        let state = state.into_iter().find(|s| s.collection == c);
+        let last_full = state.as_ref().and_then(|s| s.last_full_round_at);
+        let link = state.and_then(|s| s.link);
+        let now = self.clock.now();
+        let periodic = matches!(link, Some(MirrorLink::Done(_)))
+            && self
+                .settings
+                .full_round_every
+                .is_some_and(|every| last_full.is_none_or(|t| now - t >= every));
+        if periodic {
+            tracing::info!(
+                collection = c.as_str(),
+                "directory mirror: periodic full round"
+            );
+        }
+        let stored = match &link {
+            _ if periodic => None,
+            Some(MirrorLink::More(l) | MirrorLink::Done(l)) => self.graph.delta_link(l).ok(),
+            None => None,
+        };
+        Ok(match stored {
+            Some(l) => (DeltaCursor::Link(l), false),
+            None => (DeltaCursor::Start, true),
+        })
     }
 
     async fn fetch(

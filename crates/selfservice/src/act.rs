@@ -99,9 +99,9 @@ fn scope_of(s: &SelfService, memberships: &Memberships, action: Action) -> Optio
 }
 
 /// Claims a fully verified flow for one `action`, then checks that the account is still enabled
-/// and the policy still allows it with fresh membership (one Graph request). Every refusal
-/// after the claim is audited and settles the claim (ended on a refusal, given back on a
-/// transient fault).
+/// and the policy still allows it with fresh membership (one Graph `$batch`; more only for
+/// memberships past one page). Every refusal after the claim is audited and settles the claim
+/// (ended on a refusal, given back on a transient fault).
 pub async fn claim(
     s: &SelfService,
     current: Current,
@@ -202,6 +202,13 @@ async fn release(s: &SelfService, current: &Current) {
 }
 
 impl Acting {
+    /// Whether the account is mastered on-premises, as the claim read it right before the
+    /// change (not as identification found it, possibly in the mirror): it chooses the write
+    /// path, and Graph refuses a cloud password write to a synced account.
+    pub fn synced(&self) -> bool {
+        self.account.on_premises_sync_enabled == Some(true)
+    }
+
     /// The user the change is for.
     pub fn subject(&self) -> ObjectId {
         self.current.flow.subject

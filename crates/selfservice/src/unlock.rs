@@ -173,7 +173,7 @@ async fn cloud(s: &SelfService, acting: Acting) -> UnlockOutcome {
 }
 
 async fn unlock_claimed(s: &SelfService, acting: Acting) -> UnlockOutcome {
-    if !acting.current.data.synced {
+    if !acting.synced() {
         return cloud(s, acting).await;
     }
     let subject = acting.subject();
@@ -234,8 +234,8 @@ async fn on_premises(s: &SelfService, acting: &Acting) -> OnPremises {
 /// Unlocks `user`'s on-premises account through a connected gateway that may unlock, waiting
 /// the bounded time for its answer (the helpdesk's unlock of a verified caller uses it too).
 /// `user` is the account as Entra Connect synced it, read by the caller in this request (not
-/// from the flow), so a rename since identification is followed. `allow_privileged`: the job may unlock an account with `adminCount=1` (the policy allows
-/// privileged accounts).
+/// from the flow), so a rename since identification is followed. `allow_privileged`: the job
+/// may unlock an account with `adminCount=1` (the policy allows privileged accounts).
 pub async fn unlock_on_premises(
     s: &SelfService,
     user: &latchkey_graph::User,
@@ -257,8 +257,11 @@ pub async fn unlock_on_premises(
         }
     }
     let subject = user.id;
-    let user = user.clone();
-    let Some(sam) = user.on_premises_sam_account_name.filter(|n| !n.is_empty()) else {
+    let Some(sam) = user
+        .on_premises_sam_account_name
+        .clone()
+        .filter(|n| !n.is_empty())
+    else {
         return OnPremises::Answer(
             UnlockResult::OnPremisesFailed,
             Outcome::Error,
@@ -271,7 +274,7 @@ pub async fn unlock_on_premises(
         target: JobTarget {
             account: Target {
                 sam_account_name: sam,
-                domain: user.on_premises_domain_name,
+                domain: user.on_premises_domain_name.clone(),
                 allow_privileged,
             },
             must_change: false,

@@ -253,6 +253,7 @@ macro_rules! ancestors_sql {
             " UNION ",
             "SELECT m.group_id, m.group_kind ",
             "FROM up JOIN mirror_members m ON m.member_id = up.group_id ",
+            // Only groups are followed (0 is GroupKind::Group), never roles.
             "WHERE up.group_kind = 0",
             " ) SELECT group_id, group_kind FROM up"
         )

@@ -66,3 +66,26 @@ impl DirectorySettings {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_rounds_come_weekly_by_default_and_the_bounds_hold() {
+        let days = |d: u64| DirectorySettings {
+            full_round_days: d,
+            ..Default::default()
+        };
+        assert_eq!(
+            DirectorySettings::default().full_round_every(),
+            Ok(Some(Duration::from_secs(7 * 86_400)))
+        );
+        assert_eq!(days(0).full_round_every(), Ok(None));
+        assert_eq!(
+            days(365).full_round_every(),
+            Ok(Some(Duration::from_secs(365 * 86_400)))
+        );
+        assert!(days(366).full_round_every().is_err());
+    }
+}

@@ -20,7 +20,12 @@
 //! `FailedDependency`; a part's headers are the inner response's minus the transport and
 //! request-id headers (Graph's parts show Content-Type, Location, Retry-After and such, not
 //! request-id); a part's own `Authorization` is ignored (the batch's token is used); a non-JSON
-//! body travels base64-encoded both ways.
+//! body travels base64-encoded both ways; a bad token refuses the whole batch with 401 (Graph
+//! has also been seen to answer 200 with every part 401: the client handles both); `dependsOn`
+//! may only name earlier parts; lower-case methods are accepted; a part url that names the
+//! version (`/v1.0/...`) is refused; the batch's `Content-Type` is not checked. Graph's older
+//! documentation mentions a `nextLink` on a batch answer for parts not yet answered; the
+//! simulator always answers every part (the client refuses an answer that leaves one out).
 
 use std::collections::HashSet;
 use std::sync::Arc;

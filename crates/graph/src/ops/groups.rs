@@ -28,8 +28,8 @@ impl GraphClient {
     /// request: the check right before a change, in one round trip. A membership list longer
     /// than one page is read on with its next links.
     ///
-    /// `Err` is about the account (not found: it does not exist) or the batch as a whole; a
-    /// membership read that failed while the account was read is in
+    /// `Err` is about the account (not found: it does not exist, the memberships part agreeing)
+    /// or the batch as a whole; a membership read that failed while the account was read is in
     /// [`UserWithMemberships::memberships`], so a fault there is never taken for a deleted
     /// account.
     pub async fn user_with_memberships(
@@ -49,7 +49,18 @@ impl GraphClient {
                 client_request_id: String::new(),
             });
         };
-        let user: User = user?.json()?;
+        // A missing account whose memberships Graph did read is a contradiction (a replica
+        // behind the other, say): a fault to try again, never "the account does not exist".
+        let user: User = match (user, &memberships) {
+            (Err(e), Ok(_)) if e.is_not_found() => {
+                return Err(GraphError::UnexpectedResponse {
+                    status: 200,
+                    message: "batch answer: the account was not found, its memberships were".into(),
+                    client_request_id: e.client_request_id().unwrap_or_default().to_string(),
+                });
+            }
+            (user, _) => user?.json()?,
+        };
         let memberships = match memberships {
             Ok(first) => self
                 .pages_from(first, &[], |v| {

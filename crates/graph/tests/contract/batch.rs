@@ -1,10 +1,12 @@
 //! JSON batching: the check right before a change reads the account and its groups in one
 //! `$batch` request, with each part answered, refused and throttled on its own.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use latchkey_entra_sim::{Fault, FaultKind, Method, RecordedRequest, Sim};
 use latchkey_graph::UserRef;
+use latchkey_graph::observe::{Attempt, GraphObserver};
 use latchkey_types::ObjectId;
 
 use super::support::*;
@@ -29,7 +31,6 @@ async fn the_account_and_its_groups_come_in_one_request_as_they_would_alone() {
     let now = c.user_with_memberships(&oid(OBRIEN)).await.unwrap();
     let (user, memberships) = (now.user, now.memberships.unwrap());
     assert_eq!(batches(&sim).len(), 1);
-    assert!(batches(&sim).iter().all(|r| !r.batch_part));
     let user_part = parts(&sim, &format!("/users/{OBRIEN}"));
     assert_eq!(user_part.len(), 2, "the user and its memberships");
     assert!(
@@ -170,4 +171,120 @@ async fn a_part_unavailable_past_the_budget_fails_the_batch() {
     let e = c.user_with_memberships(&oid(OBRIEN)).await.unwrap_err();
     assert_eq!(e.status(), Some(503), "{e:?}");
     assert!(batches(&sim).len() > 1, "retried within the budget");
+}
+
+/// Graph may answer a batch sent with a rejected token with 200 and every part 401: the client
+/// drops that token and sends the batch once more, as for a request alone.
+#[tokio::test]
+async fn every_part_refused_401_fetches_a_new_token_and_sends_again() {
+    let (sim, f) = start().await;
+    let c = app_client(&sim, &f);
+    c.token_claims().await.unwrap();
+    // Both parts' paths hold the user's id: the first batch's two parts are 401.
+    sim.add_fault(Fault {
+        method: Some(Method::GET),
+        path_contains: OBRIEN.into(),
+        kind: FaultKind::Status(401),
+        times: 2,
+    });
+    let now = c.user_with_memberships(&oid(OBRIEN)).await.unwrap();
+    assert!(now.memberships.is_ok());
+    assert_eq!(batches(&sim).len(), 2);
+    assert_eq!(
+        requests_to(&sim, "/oauth2/v2.0/token").len(),
+        2,
+        "the rejected token was dropped and a new one fetched"
+    );
+}
+
+#[derive(Default)]
+struct Seen(Mutex<Vec<(String, Option<u16>)>>);
+
+impl GraphObserver for Seen {
+    fn attempt(&self, a: &Attempt<'_>) {
+        self.0
+            .lock()
+            .unwrap()
+            .push((a.operation.to_string(), a.status));
+    }
+}
+
+/// Metrics see each part as the request it is against the tenant's limits: a throttled part is
+/// a 429 there, not hidden in the batch's 200.
+#[tokio::test]
+async fn the_observer_sees_every_part_with_its_own_status() {
+    let (sim, f) = start().await;
+    let c = app_client(&sim, &f);
+    c.token_claims().await.unwrap();
+    let seen = Arc::new(Seen::default());
+    assert!(c.observe(seen.clone()));
+    sim.add_fault(Fault {
+        method: Some(Method::GET),
+        path_contains: "/transitiveMemberOf".into(),
+        kind: FaultKind::TooManyRequests {
+            retry_after: Some("0.1".into()),
+        },
+        times: 1,
+    });
+    c.user_with_memberships(&oid(OBRIEN)).await.unwrap();
+    let seen = seen.0.lock().unwrap().clone();
+    let count = |op: &str, status: u16| {
+        seen.iter()
+            .filter(|(o, s)| o == op && *s == Some(status))
+            .count()
+    };
+    assert_eq!(count("POST /$batch", 200), 2, "{seen:?}");
+    assert_eq!(
+        count("GET /users/{id}/transitiveMemberOf", 429),
+        1,
+        "{seen:?}"
+    );
+    assert_eq!(
+        count("GET /users/{id}/transitiveMemberOf", 200),
+        1,
+        "{seen:?}"
+    );
+    assert_eq!(count("GET /users/{id}", 200), 2, "{seen:?}");
+}
+
+/// A user in more groups than one page holds: the batch carries the first page, the rest is
+/// read on with its next link (sent alone).
+#[tokio::test]
+async fn memberships_past_one_page_are_read_on_after_the_batch() {
+    let mut f = fixture();
+    let upn = f
+        .users
+        .iter()
+        .find(|u| u.id.as_deref() == Some(OBRIEN))
+        .unwrap()
+        .upn
+        .clone();
+    // A chain of 1,000 groups: O'Brien in Chain 0, Chain 0 in Chain 1, and so on.
+    for i in 0..1000 {
+        let member = if i == 0 {
+            upn.clone()
+        } else {
+            format!("Chain {}", i - 1)
+        };
+        f.groups.push(group(
+            &format!("0e000000-0000-4000-8000-{i:012}"),
+            &format!("Chain {i}"),
+            &[member.as_str()],
+        ));
+    }
+    let (sim, f) = start_with(f).await;
+    let c = app_client(&sim, &f);
+    let now = c.user_with_memberships(&oid(OBRIEN)).await.unwrap();
+    let memberships = now.memberships.unwrap();
+    for i in [0, 998, 999] {
+        let id = oid(&format!("0e000000-0000-4000-8000-{i:012}"));
+        assert!(memberships.is_member_of(&id), "Chain {i}");
+    }
+    let reads = requests_to(&sim, "/transitiveMemberOf");
+    assert_eq!(
+        reads.len(),
+        2,
+        "the first page in the batch, the second alone"
+    );
+    assert!(reads[0].batch_part && !reads[1].batch_part);
 }

@@ -57,7 +57,7 @@ fn user(id: &str, upn: &str, name: &str) -> UserFixture {
     }
 }
 
-fn group(id: &str, name: &str, members: &[&str]) -> GroupFixture {
+pub fn group(id: &str, name: &str, members: &[&str]) -> GroupFixture {
     GroupFixture {
         id: Some(id.into()),
         display_name: name.into(),

@@ -64,7 +64,7 @@ pub async fn reset(
         // Graph refuses passwordProfile for on-premises-mastered users: they go through the
         // delegated resetPassword (written back to AD) when the portal holds that credential,
         // else through a connected gateway that may reset.
-        match (acting.current.data.synced, s.writeback()) {
+        match (acting.synced(), s.writeback()) {
             (false, _) => cloud::write(s, acting, WritePath::AppOnly, None, password).await,
             (true, Some(w)) => {
                 cloud::write(s, acting, WritePath::Writeback, Some(w), password).await
