@@ -371,6 +371,11 @@ impl latchkey_graph::observe::GraphObserver for Metrics {
                 status,
             })
             .inc();
+        // A `$batch` part is counted with its own status, but its time and retries are the
+        // batch's, already recorded under `POST /$batch`.
+        if a.part {
+            return;
+        }
         self.graph_latency
             .get_or_create(&OperationLabels {
                 operation: operation.clone(),

@@ -3,8 +3,10 @@
 //! Graph answers a batch with 200 and one part per request, each with its own status, headers
 //! and body, in any order. Parts are throttled individually: a part refused with 429 (or 503, or
 //! 504 for a read) makes [`crate::http::Http::execute`] retry the whole batch within the same
-//! budget as any request, waiting the part's `Retry-After`. Only reads are batched here, so
-//! sending every part again is safe.
+//! budget as any request, waiting the longest `Retry-After` of the refused parts (at least the
+//! client's own backoff when one of them gave none). Only reads are batched here, so sending
+//! every part again is safe. A batch whose parts were all refused with 401 is a rejected token:
+//! [`crate::GraphClient`] fetches a new one and sends the batch once more.
 //!
 //! Each part is still one request against the tenant's throttling limits; a batch saves round
 //! trips (and the HTTP requests a tenant's logs and an operator's dashboards count), not
@@ -106,20 +108,25 @@ pub(crate) fn split(resp: &Response, count: usize) -> Result<Vec<Response>, Grap
         .collect()
 }
 
-/// A part Graph refused for now (429, 503, or 504: the batch holds reads only), with the wait
-/// to keep before the whole batch is sent again: the longest `Retry-After` a refused part gives,
-/// or `None` (the client's own backoff) when none gives a positive one and some part gives
-/// none. `None` overall when no part asks for that (or the answer is unreadable: [`split`]
-/// reports it).
+/// What the parts Graph refused for now ask for before the batch is sent again.
+#[derive(Debug)]
+pub(crate) struct Refused {
+    /// The refused part whose `Retry-After` is the longest (the error reported if the
+    /// retries run out).
+    pub part: Response,
+    /// The longest `Retry-After` a refused part gave.
+    pub wait: Option<Duration>,
+    /// Some refused part gave none: the wait is at least the client's own backoff.
+    pub unsaid: bool,
+}
+
+/// The parts Graph refused for now (429, 503, or 504: the batch holds reads only), or `None`
+/// when no part was (or the answer is unreadable: [`split`] reports it).
 ///
 /// Resending the whole batch reads the parts that succeeded again too (Microsoft suggests
 /// resending only the refused ones): with two parts, one extra read per throttled check, for
 /// one code path.
-pub(crate) fn refused_for_now(
-    resp: &Response,
-    count: usize,
-    now: SystemTime,
-) -> Option<(Response, Option<Duration>)> {
+pub(crate) fn refused_for_now(resp: &Response, count: usize, now: SystemTime) -> Option<Refused> {
     let mut refused: Vec<(Response, Option<Duration>)> = split(resp, count)
         .ok()?
         .into_iter()
@@ -131,14 +138,10 @@ pub(crate) fn refused_for_now(
             (p, wait)
         })
         .collect();
-    let longest = refused.iter().filter_map(|(_, w)| *w).max();
-    let some_without = refused.iter().any(|(_, w)| w.is_none());
-    let wait = match longest {
-        Some(w) if !w.is_zero() || !some_without => Some(w),
-        _ => None,
-    };
+    let unsaid = refused.iter().any(|(_, w)| w.is_none());
     refused.sort_by_key(|(_, w)| std::cmp::Reverse(*w));
-    refused.into_iter().next().map(|(part, _)| (part, wait))
+    let (part, wait) = refused.into_iter().next()?;
+    Some(Refused { part, wait, unsaid })
 }
 
 /// When every part was refused with 401, the first one's error: the batch's token was
@@ -252,31 +255,31 @@ mod tests {
             {"id": "1", "status": 429, "headers": {"Retry-After": "2"}},
             {"id": "2", "status": 503, "headers": {"Retry-After": "5"}},
         ]}));
-        let (part, wait) = refused_for_now(&resp, 2, SystemTime::now()).unwrap();
-        assert_eq!(part.status, 503);
-        assert_eq!(wait, Some(Duration::from_secs(5)));
+        let r = refused_for_now(&resp, 2, SystemTime::now()).unwrap();
+        assert_eq!(r.part.status, 503);
+        assert_eq!(r.wait, Some(Duration::from_secs(5)));
+        assert!(!r.unsaid);
         let fine = answer(json!({"responses": [
             {"id": "1", "status": 200, "body": {}},
             {"id": "2", "status": 404, "body": {}},
         ]}));
         assert!(refused_for_now(&fine, 2, SystemTime::now()).is_none());
-        // "Now" from one part does not cut short the backoff another part needs.
-        let zero = answer(json!({"responses": [
-            {"id": "1", "status": 429, "headers": {"Retry-After": "0"}},
-            {"id": "2", "status": 503},
-        ]}));
-        assert_eq!(
-            refused_for_now(&zero, 2, SystemTime::now()).unwrap().1,
-            None
-        );
-        let only_zero = answer(json!({"responses": [
+        // A part without Retry-After: whatever the other says, the backoff applies too.
+        for other in ["0", "1"] {
+            let mixed = answer(json!({"responses": [
+                {"id": "1", "status": 429, "headers": {"Retry-After": other}},
+                {"id": "2", "status": 503},
+            ]}));
+            let r = refused_for_now(&mixed, 2, SystemTime::now()).unwrap();
+            assert!(r.unsaid, "{other}");
+            assert_eq!(r.part.status, 429);
+        }
+        let alone = answer(json!({"responses": [
             {"id": "1", "status": 429, "headers": {"Retry-After": "0"}},
             {"id": "2", "status": 200, "body": {}},
         ]}));
-        assert_eq!(
-            refused_for_now(&only_zero, 2, SystemTime::now()).unwrap().1,
-            Some(Duration::ZERO)
-        );
+        let r = refused_for_now(&alone, 2, SystemTime::now()).unwrap();
+        assert_eq!((r.wait, r.unsaid), (Some(Duration::ZERO), false));
     }
 
     #[test]

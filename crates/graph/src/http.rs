@@ -219,43 +219,48 @@ impl Http {
             if crate::deadline::left().is_some_and(|left| left.is_zero() || left < floor) {
                 return Err(GraphError::BudgetExhausted);
             }
-            let (err, retryable, server_wait) = match self.send_once(req, attempt).await {
-                Ok(resp) if resp.status.is_success() => match self.refused_part(req, &resp) {
-                    None => return Ok(resp),
-                    // A throttled part: the batch is retried as a throttled request is.
-                    Some((part, wait)) => (
-                        GraphError::Api(Box::new(parse_graph_error(&part, wait))),
-                        true,
-                        wait,
-                    ),
-                },
-                Ok(resp) => {
-                    let status = resp.status.as_u16();
-                    let retry_after = resp
-                        .header("retry-after")
-                        .and_then(|v| parse_retry_after(v, self.wall_now()));
-                    let retryable =
-                        status == 429 || status == 503 || (status == 504 && req.idempotent);
-                    (
-                        self.map_error(req, resp, retry_after),
-                        retryable,
-                        retry_after,
-                    )
-                }
-                Err(e) => {
-                    let retryable = match &e {
-                        GraphError::Transport { kind, .. } => {
-                            *kind == TransportKind::Connect || req.idempotent
-                        }
-                        _ => false,
-                    };
-                    (e, retryable, None)
-                }
-            };
+            // `backoff_too`: some refused part of a batch said no `Retry-After`, so the wait is
+            // at least the client's own backoff, whatever another part said.
+            let (err, retryable, server_wait, backoff_too) =
+                match self.send_once(req, attempt).await {
+                    Ok(resp) if resp.status.is_success() => match self.refused_part(req, &resp) {
+                        None => return Ok(resp),
+                        // A throttled part: the batch is retried as a throttled request is.
+                        Some(r) => (
+                            GraphError::Api(Box::new(parse_graph_error(&r.part, r.wait))),
+                            true,
+                            r.wait,
+                            r.unsaid,
+                        ),
+                    },
+                    Ok(resp) => {
+                        let status = resp.status.as_u16();
+                        let retry_after = resp
+                            .header("retry-after")
+                            .and_then(|v| parse_retry_after(v, self.wall_now()));
+                        let retryable =
+                            status == 429 || status == 503 || (status == 504 && req.idempotent);
+                        (
+                            self.map_error(req, resp, retry_after),
+                            retryable,
+                            retry_after,
+                            false,
+                        )
+                    }
+                    Err(e) => {
+                        let retryable = match &e {
+                            GraphError::Transport { kind, .. } => {
+                                *kind == TransportKind::Connect || req.idempotent
+                            }
+                            _ => false,
+                        };
+                        (e, retryable, None, false)
+                    }
+                };
             if !retryable {
                 return Err(err);
             }
-            let delay = server_wait.unwrap_or_else(|| {
+            let own = || {
                 let step = backoff(&self.retry, attempt);
                 // Identity Protection allows one request a second per tenant and its 429 carries
                 // no Retry-After (throttling-limits): a retry sooner than that is refused again.
@@ -264,7 +269,12 @@ impl Http {
                 } else {
                     step
                 }
-            });
+            };
+            let delay = match server_wait {
+                Some(wait) if backoff_too => wait.max(own()),
+                Some(wait) => wait,
+                None => own(),
+            };
             let past_budget = crate::deadline::left().is_some_and(|left| delay >= left);
             if attempt >= self.retry.max_attempts
                 || waited + delay > self.retry.max_total_wait
@@ -294,8 +304,8 @@ impl Http {
         }
     }
 
-    /// For a `$batch`, a part Graph refused for now and the wait it asks for.
-    fn refused_part(&self, req: &Request, resp: &Response) -> Option<(Response, Option<Duration>)> {
+    /// For a `$batch`, a part Graph refused for now and the wait the refused parts ask for.
+    fn refused_part(&self, req: &Request, resp: &Response) -> Option<crate::batch::Refused> {
         let parts = req.batch_parts()?;
         crate::batch::refused_for_now(resp, parts, self.wall_now())
     }
@@ -387,6 +397,7 @@ impl Http {
                 status,
                 elapsed,
                 retry: attempt > 1,
+                part: false,
             });
             // A batch's parts are requests against the tenant's limits of their own: the
             // metrics show each with its status (a throttled part is a 429 there).
@@ -399,6 +410,7 @@ impl Http {
                         status: Some(part),
                         elapsed,
                         retry: attempt > 1,
+                        part: true,
                     });
                 }
             }

@@ -8,7 +8,8 @@ use std::time::Duration;
 use reqwest::Method;
 use url::Url;
 
-/// One HTTP attempt as an observer sees it.
+/// One HTTP attempt as an observer sees it, or one request a `$batch` attempt carried
+/// ([`Attempt::part`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Attempt<'a> {
     /// `GET /users/{id}/transitiveMemberOf`, or `token` for the identity platform.
@@ -18,6 +19,10 @@ pub struct Attempt<'a> {
     pub elapsed: Duration,
     /// A retry of the same request (429, 503, a lost answer).
     pub retry: bool,
+    /// A request a `$batch` carried: a request against the tenant's limits with its own
+    /// status, but no HTTP attempt of its own (`elapsed` and `retry` are the batch's, so count
+    /// it, do not time it).
+    pub part: bool,
 }
 
 /// Told about every attempt, on the caller's task: quick, and never failing.

@@ -349,7 +349,8 @@ impl Syncer {
         }
     }
 
-    /// Where `c`'s round starts, and whether it is a full one: from the stored link (a nextLink
+    /// Where `c`'s round starts, and whether it starts a full round (a full round resumed
+    /// from a stored next link does not): from the stored link (a nextLink
     /// resumes a round, a deltaLink starts an incremental one), from the start when there is
     /// none or the client refuses it (the Graph origin changed), or when the last full round
     /// is older than [`SyncerSettings::full_round_every`] (a round in progress is finished

@@ -206,7 +206,7 @@ impl Acting {
     /// change (not as identification found it, possibly in the mirror): it chooses the write
     /// path, and Graph refuses a cloud password write to a synced account.
     pub fn synced(&self) -> bool {
-        self.account.on_premises_sync_enabled == Some(true)
+        self.account.is_synced()
     }
 
     /// The user the change is for.

@@ -5,6 +5,7 @@ use serde_json::json;
 
 use crate::client::GraphClient;
 use crate::error::GraphError;
+use crate::http::Response;
 use crate::model::{
     DirectoryRoleRef, GroupRef, Memberships, OtherDirectoryObject, RawDirectoryObject, USER_SELECT,
     User,
@@ -28,8 +29,8 @@ impl GraphClient {
     /// request: the check right before a change, in one round trip. A membership list longer
     /// than one page is read on with its next links.
     ///
-    /// `Err` is about the account (not found: it does not exist, the memberships part agreeing)
-    /// or the batch as a whole; a membership read that failed while the account was read is in
+    /// `Err` is about the account (not found: it does not exist, the memberships part saying
+    /// so too) or the batch as a whole; a membership read that failed while the account was read is in
     /// [`UserWithMemberships::memberships`], so a fault there is never taken for a deleted
     /// account.
     pub async fn user_with_memberships(
@@ -49,18 +50,7 @@ impl GraphClient {
                 client_request_id: String::new(),
             });
         };
-        // A missing account whose memberships Graph did read is a contradiction (a replica
-        // behind the other, say): a fault to try again, never "the account does not exist".
-        let user: User = match (user, &memberships) {
-            (Err(e), Ok(_)) if e.is_not_found() => {
-                return Err(GraphError::UnexpectedResponse {
-                    status: 200,
-                    message: "batch answer: the account was not found, its memberships were".into(),
-                    client_request_id: e.client_request_id().unwrap_or_default().to_string(),
-                });
-            }
-            (user, _) => user?.json()?,
-        };
+        let user = the_account(user, &memberships)?;
         let memberships = match memberships {
             Ok(first) => self
                 .pages_from(first, &[], |v| {
@@ -134,6 +124,27 @@ impl GraphClient {
     }
 }
 
+/// The account part of [`GraphClient::user_with_memberships`]. "Not found" only when the
+/// memberships part says so too: an account missing from one part while the other read it, or
+/// failed for another reason, is a fault to try again (a replica behind the other, say), never
+/// "the account does not exist", which ends a verified flow.
+fn the_account(
+    user: Result<Response, GraphError>,
+    memberships: &Result<Response, GraphError>,
+) -> Result<User, GraphError> {
+    match user {
+        Ok(part) => part.json(),
+        Err(e) if e.is_not_found() && !matches!(memberships, Err(m) if m.is_not_found()) => {
+            Err(GraphError::UnexpectedResponse {
+                status: 200,
+                message: "batch answer: the account was not found by one part only".into(),
+                client_request_id: e.client_request_id().unwrap_or_default().to_string(),
+            })
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// [`GraphClient::user_with_memberships`]: the account, and its groups and roles or why they
 /// could not be read.
 #[derive(Debug)]
@@ -172,4 +183,57 @@ fn sort_memberships(raw: Vec<RawDirectoryObject>) -> Memberships {
         }
     }
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn not_found() -> GraphError {
+        GraphError::NotFound {
+            client_request_id: "c".into(),
+        }
+    }
+
+    fn unavailable() -> GraphError {
+        GraphError::UnexpectedResponse {
+            status: 503,
+            message: "x".into(),
+            client_request_id: "c".into(),
+        }
+    }
+
+    fn ok(body: &str) -> Result<Response, GraphError> {
+        Ok(Response {
+            status: reqwest::StatusCode::OK,
+            headers: reqwest::header::HeaderMap::new(),
+            body: body.as_bytes().to_vec(),
+            client_request_id: "c".into(),
+        })
+    }
+
+    #[test]
+    fn only_both_parts_not_found_is_a_missing_account() {
+        let members = ok(r#"{"value":[]}"#);
+        // Deleted: both parts agree.
+        assert!(
+            the_account(Err(not_found()), &Err(not_found()))
+                .unwrap_err()
+                .is_not_found()
+        );
+        // One part only: a fault, whatever the other part's answer.
+        for other in [members, Err(unavailable())] {
+            let e = the_account(Err(not_found()), &other).unwrap_err();
+            assert!(!e.is_not_found(), "{e:?}");
+        }
+        // Another failure of the account part stays what it is.
+        let e = the_account(Err(unavailable()), &Err(not_found())).unwrap_err();
+        assert_eq!(e.status(), Some(503));
+        let user = the_account(
+            ok(r#"{"id":"0b000000-0000-4000-8000-000000000001","userPrincipalName":"a@b.c"}"#),
+            &Err(unavailable()),
+        )
+        .unwrap();
+        assert_eq!(user.user_principal_name.as_str(), "a@b.c");
+    }
 }
