@@ -112,9 +112,12 @@ async fn enroll_then_reset_with_email_and_authenticator_then_sign_in() -> anyhow
         b.wait_for_text("Set up your authenticator app", WAIT)
             .await?;
         b.assert_accessible().await?;
-        // A typo first: the same QR code and key are shown again with the reason.
+        // A typo first: the same QR code and key are shown again with the reason. The heading
+        // is on the page before the answer too: wait for the answer's own reason, then look
+        // for the code (the CI run at 1d6f7cf found the page between the two).
         b.fill("Verification code", "000000").await?;
         b.click_button("Confirm").await?;
+        b.wait_for_text("That code is not right", WAIT).await?;
         b.wait_for_text("Set up your authenticator app", WAIT)
             .await?;
         {
