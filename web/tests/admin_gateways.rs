@@ -34,17 +34,7 @@ fn credential_of(page: &Page) -> String {
 }
 
 async fn events(demo: &Demo, kind: &str) -> Vec<latchkey_store::AuditEvent> {
-    demo.store
-        .audit_events(&latchkey_store::AuditQuery {
-            limit: 1000,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.event)
-        .filter(|e| e.event_type == kind)
-        .collect()
+    crate::helpers::audit_of(demo, kind).await
 }
 
 #[tokio::test]

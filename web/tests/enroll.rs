@@ -525,17 +525,10 @@ async fn sign_in_refuses_a_wrong_nonce_a_wrong_state_and_a_replayed_callback() {
     assert_eq!(victim.get(&callback).await.status, 200);
     assert!(victim.has_cookie("latchkey-enroll"));
 
-    let failures = demo
-        .store
-        .audit_events(&latchkey_store::AuditQuery {
-            limit: 1000,
-            ..Default::default()
-        })
+    let failures = crate::helpers::audit_of(&demo, "enroll.signin")
         .await
-        .unwrap()
         .into_iter()
-        .filter(|r| r.event.event_type == "enroll.signin")
-        .map(|r| r.event.reason.unwrap_or_default())
+        .map(|e| e.reason.unwrap_or_default())
         .collect::<Vec<_>>();
     assert!(failures.iter().any(|r| r.contains("nonce")), "{failures:?}");
     assert!(failures.iter().any(|r| r.contains("state")), "{failures:?}");

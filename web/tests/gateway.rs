@@ -354,18 +354,7 @@ async fn started(demo: &Demo, event_type: &str) -> Vec<latchkey_store::AuditEven
 }
 
 async fn all_audit(demo: &Demo, event_type: &str) -> Vec<latchkey_store::AuditEvent> {
-    let query = latchkey_store::AuditQuery {
-        limit: 1000,
-        ..Default::default()
-    };
-    demo.store
-        .audit_events(&query)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.event)
-        .filter(|e| e.event_type == event_type)
-        .collect()
+    crate::helpers::audit_of(demo, event_type).await
 }
 
 /// Queues a job directly (what the reset/unlock pages do) and waits for it to finish.

@@ -114,16 +114,9 @@ async fn carla_verified(demo: &Demo) -> Browser {
 }
 
 async fn events(demo: &Demo, event_type: &str) -> Vec<latchkey_store::AuditEvent> {
-    demo.store
-        .audit_events(&latchkey_store::AuditQuery {
-            limit: 1000,
-            ..Default::default()
-        })
+    crate::helpers::audit_of(demo, event_type)
         .await
-        .unwrap()
         .into_iter()
-        .map(|r| r.event)
-        .filter(|e| e.event_type == event_type)
         // The `started` record written before a change is not an outcome.
         .filter(|e| e.outcome != latchkey_store::Outcome::Started)
         .collect()

@@ -103,3 +103,21 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// The audit events of one type a demo's store holds (among the first 1,000 the store lists).
+pub async fn audit_of(
+    demo: &latchkey::demo::Demo,
+    event_type: &str,
+) -> Vec<latchkey_store::AuditEvent> {
+    demo.store
+        .audit_events(&latchkey_store::AuditQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.event)
+        .filter(|e| e.event_type == event_type)
+        .collect()
+}

@@ -90,16 +90,10 @@ fn recorded(demo: &Demo, batch_parts: bool) -> Vec<String> {
 
 /// The audit trail's `reset` event (the refusal the tests provoke).
 async fn reset_event(demo: &Demo) -> latchkey_store::AuditEvent {
-    demo.store
-        .audit_events(&latchkey_store::AuditQuery {
-            limit: 1000,
-            ..Default::default()
-        })
+    crate::helpers::audit_of(demo, "reset")
         .await
-        .unwrap()
         .into_iter()
-        .map(|e| e.event)
-        .find(|e| e.event_type == "reset")
+        .next()
         .expect("the refusal is audited")
 }
 

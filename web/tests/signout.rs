@@ -136,16 +136,10 @@ fn revocations(demo: &Demo) -> Vec<latchkey_entra_sim::RecordedRequest> {
 
 /// `(outcome, reason)` of the `sessions.revoke` audit events.
 async fn revoke_events(demo: &Demo) -> Vec<(String, Option<String>)> {
-    demo.store
-        .audit_events(&latchkey_store::AuditQuery {
-            limit: 1000,
-            ..Default::default()
-        })
+    crate::helpers::audit_of(demo, "sessions.revoke")
         .await
-        .unwrap()
         .into_iter()
-        .filter(|e| e.event.event_type == "sessions.revoke")
-        .map(|e| (format!("{:?}", e.event.outcome), e.event.reason))
+        .map(|e| (format!("{:?}", e.outcome), e.reason))
         .collect()
 }
 

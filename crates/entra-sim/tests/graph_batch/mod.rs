@@ -375,12 +375,13 @@ async fn a_forged_marker_does_not_make_a_batch_part() {
     // The summary record keeps the flag: load runs count requests by it.
     sim.record_summary_only(true);
     sim.clear_requests();
-    let _ = batch(
+    let (s, b) = batch(
         &sim,
         &t,
         &json!({"requests": [{"id": "1", "method": "GET", "url": "/domains"}]}),
     )
     .await;
+    assert_eq!(s, 200, "{b}");
     let flags: Vec<bool> = sim.requests().iter().map(|r| r.batch_part).collect();
     assert_eq!(flags, [false, true]);
     sim.stop().await;

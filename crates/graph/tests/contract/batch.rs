@@ -16,6 +16,16 @@ fn batches(sim: &Sim) -> Vec<RecordedRequest> {
     requests_to(sim, "/$batch")
 }
 
+/// A fault on the memberships read (`times` 0: for good).
+fn on_memberships(kind: FaultKind, times: u32) -> Fault {
+    Fault {
+        method: Some(Method::GET),
+        path_contains: "/transitiveMemberOf".into(),
+        kind,
+        times,
+    }
+}
+
 /// The parts the batches carried whose path contains `needle`.
 fn parts(sim: &Sim, needle: &str) -> Vec<RecordedRequest> {
     requests_to(sim, needle)
@@ -83,12 +93,7 @@ async fn a_part_refused_for_good_is_that_parts_error() {
     let c = app_client(&sim, &f);
     c.token_claims().await.unwrap();
     // The user part succeeds, the memberships part is refused (as without the permission).
-    sim.add_fault(Fault {
-        method: Some(Method::GET),
-        path_contains: "/transitiveMemberOf".into(),
-        kind: FaultKind::Status(403),
-        times: 1,
-    });
+    sim.add_fault(on_memberships(FaultKind::Status(403), 1));
     let now = c.user_with_memberships(&oid(OBRIEN)).await.unwrap();
     assert_eq!(now.user.id, oid(OBRIEN));
     let e = now.memberships.unwrap_err();
@@ -107,12 +112,7 @@ async fn a_memberships_part_not_found_is_not_a_missing_account() {
     let (sim, f) = start().await;
     let c = app_client(&sim, &f);
     c.token_claims().await.unwrap();
-    sim.add_fault(Fault {
-        method: Some(Method::GET),
-        path_contains: "/transitiveMemberOf".into(),
-        kind: FaultKind::Status(404),
-        times: 1,
-    });
+    sim.add_fault(on_memberships(FaultKind::Status(404), 1));
     let now = c.user_with_memberships(&oid(OBRIEN)).await.unwrap();
     assert_eq!(now.user.id, oid(OBRIEN));
     assert!(now.memberships.unwrap_err().is_not_found());
@@ -123,14 +123,12 @@ async fn a_throttled_part_sends_the_batch_again_after_its_retry_after() {
     let (sim, f) = start().await;
     let c = app_client(&sim, &f);
     c.token_claims().await.unwrap();
-    sim.add_fault(Fault {
-        method: Some(Method::GET),
-        path_contains: "/transitiveMemberOf".into(),
-        kind: FaultKind::TooManyRequests {
+    sim.add_fault(on_memberships(
+        FaultKind::TooManyRequests {
             retry_after: Some("0.4".into()),
         },
-        times: 1,
-    });
+        1,
+    ));
     let t = Instant::now();
     let memberships = c
         .user_with_memberships(&oid(OBRIEN))
@@ -162,12 +160,7 @@ async fn a_part_unavailable_past_the_budget_fails_the_batch() {
     let (sim, f) = start().await;
     let c = app_client(&sim, &f);
     c.token_claims().await.unwrap();
-    sim.add_fault(Fault {
-        method: Some(Method::GET),
-        path_contains: "/transitiveMemberOf".into(),
-        kind: FaultKind::Status(503),
-        times: 100,
-    });
+    sim.add_fault(on_memberships(FaultKind::Status(503), 100));
     let e = c.user_with_memberships(&oid(OBRIEN)).await.unwrap_err();
     assert_eq!(e.status(), Some(503), "{e:?}");
     assert!(batches(&sim).len() > 1, "retried within the budget");
@@ -218,14 +211,12 @@ async fn the_observer_sees_every_part_with_its_own_status() {
     c.token_claims().await.unwrap();
     let seen = Arc::new(Seen::default());
     assert!(c.observe(seen.clone()));
-    sim.add_fault(Fault {
-        method: Some(Method::GET),
-        path_contains: "/transitiveMemberOf".into(),
-        kind: FaultKind::TooManyRequests {
+    sim.add_fault(on_memberships(
+        FaultKind::TooManyRequests {
             retry_after: Some("0.1".into()),
         },
-        times: 1,
-    });
+        1,
+    ));
     c.user_with_memberships(&oid(OBRIEN)).await.unwrap();
     let seen = seen.0.lock().unwrap().clone();
     let count = |op: &str, status: u16| {
